@@ -1,0 +1,201 @@
+//! The conformance suite every [`Store`] backend must pass. Written once against the trait; each
+//! backend's tests call [`run_all`] on a fresh, empty store.
+
+use crate::{ListQuery, NewVersion, Store, StoreError, WrappedKey};
+use tresor_model::{EntryKey, EntryKind, EntryPath, EnvName, Tag, VaultName, VaultPath, WorkspaceName};
+
+fn ws() -> WorkspaceName {
+    WorkspaceName::default_name()
+}
+
+fn vault(env: &str, name: &str) -> VaultPath {
+    VaultPath { workspace: ws(), environment: EnvName::new(env).unwrap(), vault: VaultName::new(name).unwrap() }
+}
+
+fn path(env: &str, v: &str, key: &str) -> EntryPath {
+    vault(env, v).entry(EntryKey::new(key).unwrap())
+}
+
+fn version(p: &EntryPath, version: u64, expected: u64, sealed: &[u8]) -> NewVersion {
+    NewVersion {
+        path: p.clone(),
+        kind: EntryKind::Secret,
+        version,
+        expected_current: expected,
+        sealed: sealed.to_vec(),
+        now: 1_000 + version as i64,
+        edited_by: "tester".into(),
+        description: None,
+        tags: None,
+        expires_at: None,
+        keep_versions: 3,
+        max_entries: None,
+    }
+}
+
+/// Runs every check in order on an empty store.
+pub async fn run_all(store: &dyn Store) {
+    setup(store).await;
+    environments_and_vaults(store).await;
+    versions_and_check_and_set(store).await;
+    listing(store).await;
+    soft_delete_and_purge(store).await;
+    entry_limit(store).await;
+}
+
+async fn setup(store: &dyn Store) {
+    assert!(store.get_meta("salt").await.unwrap().is_none());
+    assert_eq!(store.init_meta("salt", b"one").await.unwrap(), b"one");
+    assert_eq!(store.init_meta("salt", b"two").await.unwrap(), b"one", "init_meta must not overwrite");
+
+    let key = WrappedKey { generation: 1, wrapped: vec![1, 2, 3] };
+    store.create_workspace(&ws(), &key, 1).await.unwrap();
+    assert!(matches!(store.create_workspace(&ws(), &key, 1).await, Err(StoreError::AlreadyExists(_))));
+    assert!(store.workspace_exists(&ws()).await.unwrap());
+    assert_eq!(store.data_key(&ws(), None).await.unwrap().wrapped, vec![1, 2, 3]);
+    assert!(matches!(store.data_key(&ws(), Some(9)).await, Err(StoreError::NotFound(_))));
+    let other = WorkspaceName::new("other").unwrap();
+    assert!(matches!(store.data_key(&other, None).await, Err(StoreError::NotFound(_))));
+}
+
+async fn environments_and_vaults(store: &dyn Store) {
+    let prod = EnvName::new("prod").unwrap();
+    store.create_environment(&ws(), &prod, None, 1).await.unwrap();
+    assert!(matches!(store.create_environment(&ws(), &prod, None, 1).await, Err(StoreError::AlreadyExists(_))));
+    let branch = EnvName::new("feature-x").unwrap();
+    let missing = EnvName::new("nope").unwrap();
+    assert!(matches!(store.create_environment(&ws(), &branch, Some(&missing), 1).await, Err(StoreError::NotFound(_))));
+    store.create_environment(&ws(), &branch, Some(&prod), 2).await.unwrap();
+    let info = store.get_environment(&ws(), &branch).await.unwrap().unwrap();
+    assert_eq!(info.parent.as_deref(), Some("prod"));
+    assert_eq!(store.list_environments(&ws()).await.unwrap().len(), 2);
+
+    store.create_vault(&vault("prod", "api-keys"), 1).await.unwrap();
+    store.create_vault(&vault("prod", "database"), 1).await.unwrap();
+    assert!(matches!(store.create_vault(&vault("prod", "api-keys"), 1).await, Err(StoreError::AlreadyExists(_))));
+    let names: Vec<_> = store.list_vaults(&ws(), &prod).await.unwrap().into_iter().map(|v| v.name).collect();
+    assert_eq!(names, ["api-keys", "database"]);
+    assert!(store.get_vault(&vault("prod", "nope")).await.unwrap().is_none());
+
+    // Writing into a vault that does not exist fails and leaves nothing behind.
+    let ghost = path("prod", "ghost", "k");
+    assert!(matches!(store.write_version(version(&ghost, 1, 0, b"x")).await, Err(StoreError::NotFound(_))));
+    assert!(store.get_entry(&ghost).await.unwrap().is_none());
+}
+
+async fn versions_and_check_and_set(store: &dyn Store) {
+    let p = path("prod", "api-keys", "stripe");
+    store.write_version(version(&p, 1, 0, b"v1")).await.unwrap();
+    // A second creator that also saw "no entry" loses, and says why.
+    match store.write_version(version(&p, 1, 0, b"other")).await {
+        Err(StoreError::VersionConflict { expected: 0, actual: 1, .. }) => {}
+        other => panic!("expected a version conflict, got {other:?}"),
+    }
+    let mut v2 = version(&p, 2, 1, b"v2");
+    v2.description = Some("payments".into());
+    v2.tags = Some(vec![Tag { key: "team".into(), value: "pay".into() }]);
+    store.write_version(v2).await.unwrap();
+    store.write_version(version(&p, 3, 2, b"v3")).await.unwrap();
+    assert!(matches!(store.write_version(version(&p, 3, 2, b"late")).await, Err(StoreError::VersionConflict { .. })));
+    // A version number that skips ahead is refused too.
+    assert!(matches!(store.write_version(version(&p, 9, 3, b"skip")).await, Err(StoreError::VersionConflict { .. })));
+
+    let meta = store.get_entry(&p).await.unwrap().unwrap();
+    assert_eq!(meta.version, 3);
+    assert_eq!(meta.created_at, 1_001);
+    assert_eq!(meta.updated_at, 1_003);
+    assert_eq!(meta.description.as_deref(), Some("payments"), "description kept when not given");
+    assert_eq!(meta.tags.len(), 1, "tags kept when not given");
+    assert_eq!(store.read_version(&p, None).await.unwrap().unwrap().sealed, b"v3");
+    assert_eq!(store.read_version(&p, Some(1)).await.unwrap().unwrap().sealed, b"v1");
+
+    // keep_versions = 3: writing v4 prunes v1.
+    store.write_version(version(&p, 4, 3, b"v4")).await.unwrap();
+    let versions: Vec<u64> = store.list_versions(&p).await.unwrap().iter().map(|v| v.version).collect();
+    assert_eq!(versions, [4, 3, 2]);
+    assert!(store.read_version(&p, Some(1)).await.unwrap().is_none());
+}
+
+async fn listing(store: &dyn Store) {
+    let v = vault("prod", "database");
+    for (i, key) in ["db/password", "db/user", "db_x/other", "pg.password", "zeta"].iter().enumerate() {
+        let mut nv = version(&v.entry(EntryKey::new(*key).unwrap()), 1, 0, b"x");
+        nv.now = 10 + i as i64;
+        store.write_version(nv).await.unwrap();
+    }
+    let q = |prefix: &str, after: Option<&str>, limit| ListQuery {
+        prefix: prefix.into(),
+        after: after.map(Into::into),
+        limit,
+        include_deleted: false,
+    };
+    let keys = |list: Vec<tresor_model::EntryMeta>| list.into_iter().map(|e| e.key).collect::<Vec<_>>();
+    assert_eq!(keys(store.list_entries(&v, &q("db/", None, 100)).await.unwrap()), ["db/password", "db/user"]);
+    // '_' in a prefix is literal, not a wildcard.
+    assert_eq!(keys(store.list_entries(&v, &q("db_", None, 100)).await.unwrap()), ["db_x/other"]);
+    let page1 = keys(store.list_entries(&v, &q("", None, 2)).await.unwrap());
+    assert_eq!(page1, ["db/password", "db/user"]);
+    let page2 = keys(store.list_entries(&v, &q("", Some("db/user"), 2)).await.unwrap());
+    assert_eq!(page2, ["db_x/other", "pg.password"]);
+    assert_eq!(store.get_vault(&v).await.unwrap().unwrap().entries, 5);
+}
+
+async fn soft_delete_and_purge(store: &dyn Store) {
+    let v = vault("prod", "database");
+    let p = v.entry(EntryKey::new("zeta").unwrap());
+    let before = store.count_entries(&ws()).await.unwrap();
+    store.soft_delete(&p, 50).await.unwrap();
+    assert!(matches!(store.soft_delete(&p, 51).await, Err(StoreError::NotFound(_))));
+    assert_eq!(store.count_entries(&ws()).await.unwrap(), before - 1);
+    assert_eq!(store.get_entry(&p).await.unwrap().unwrap().deleted_at, Some(50));
+    let all = ListQuery { prefix: String::new(), after: None, limit: 100, include_deleted: true };
+    let live = ListQuery { include_deleted: false, ..all.clone() };
+    assert!(store.list_entries(&v, &all).await.unwrap().iter().any(|e| e.key == "zeta"));
+    assert!(!store.list_entries(&v, &live).await.unwrap().iter().any(|e| e.key == "zeta"));
+
+    store.undelete(&p, 60).await.unwrap();
+    assert!(matches!(store.undelete(&p, 61).await, Err(StoreError::NotFound(_))));
+    assert_eq!(store.get_entry(&p).await.unwrap().unwrap().deleted_at, None);
+
+    // A write to a soft-deleted entry revives it and continues its version numbers.
+    store.soft_delete(&p, 70).await.unwrap();
+    store.write_version(version(&p, 2, 1, b"again")).await.unwrap();
+    assert_eq!(store.get_entry(&p).await.unwrap().unwrap().deleted_at, None);
+
+    // A vault with entries, live or deleted, cannot be deleted.
+    match store.delete_vault(&v).await {
+        Err(StoreError::VaultNotEmpty { live: 5, deleted: 0, .. }) => {}
+        other => panic!("expected VaultNotEmpty, got {other:?}"),
+    }
+    store.purge(&p).await.unwrap();
+    assert!(store.get_entry(&p).await.unwrap().is_none());
+    assert!(store.list_versions(&p).await.unwrap().is_empty(), "purge removes versions");
+    assert!(matches!(store.purge(&p).await, Err(StoreError::NotFound(_))));
+
+    let empty = vault("prod", "api-keys");
+    let stripe = empty.entry(EntryKey::new("stripe").unwrap());
+    store.soft_delete(&stripe, 80).await.unwrap();
+    assert!(matches!(store.delete_vault(&empty).await, Err(StoreError::VaultNotEmpty { live: 0, deleted: 1, .. })));
+    store.purge(&stripe).await.unwrap();
+    store.delete_vault(&empty).await.unwrap();
+    assert!(store.get_vault(&empty).await.unwrap().is_none());
+    assert!(matches!(store.delete_vault(&empty).await, Err(StoreError::NotFound(_))));
+}
+
+async fn entry_limit(store: &dyn Store) {
+    let live = store.count_entries(&ws()).await.unwrap();
+    let v = vault("prod", "database");
+    let mut over = version(&v.entry(EntryKey::new("one-too-many").unwrap()), 1, 0, b"x");
+    over.max_entries = Some(live);
+    match store.write_version(over.clone()).await {
+        Err(StoreError::EntryLimit { limit }) => assert_eq!(limit, live),
+        other => panic!("expected EntryLimit, got {other:?}"),
+    }
+    // Updating an existing entry is not adding one: the limit does not apply.
+    let existing = v.entry(EntryKey::new("db/user").unwrap());
+    let mut update = version(&existing, 2, 1, b"y");
+    update.max_entries = Some(live);
+    store.write_version(update).await.unwrap();
+    over.max_entries = Some(live + 1);
+    store.write_version(over).await.unwrap();
+}

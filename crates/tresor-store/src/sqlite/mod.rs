@@ -1,0 +1,549 @@
+//! The embedded SQLite backend.
+//!
+//! One writer connection and a few reader connections over one database file in WAL mode. WAL lets
+//! readers proceed while a write commits; `synchronous=FULL` makes every commit durable before it
+//! returns. Calls are short (indexed point reads and small transactions), so they run inline on the
+//! calling task rather than paying a thread hop each.
+
+mod migrate;
+
+use crate::{ListQuery, NewVersion, Result, SealedVersion, Store, StoreError, WrappedKey};
+use async_trait::async_trait;
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+use tresor_model::{
+    EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, Tag, VaultInfo, VaultPath, VersionMeta, WorkspaceName,
+};
+
+const READERS: usize = 4;
+
+/// The SQLite store. Cheap to share behind an `Arc`.
+pub struct SqliteStore {
+    writer: Mutex<Connection>,
+    readers: Vec<Mutex<Connection>>,
+    next_reader: AtomicUsize,
+}
+
+fn backend(e: rusqlite::Error) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn open_connection(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path).map_err(|e| StoreError::Backend(format!("opening {}: {e}", path.display())))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(backend)?;
+    conn.pragma_update(None, "journal_mode", "WAL").map_err(backend)?;
+    conn.pragma_update(None, "synchronous", "FULL").map_err(backend)?;
+    conn.pragma_update(None, "foreign_keys", "ON").map_err(backend)?;
+    Ok(conn)
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub fn open(path: &Path) -> Result<Self> {
+        let mut writer = open_connection(path)?;
+        migrate::apply(&mut writer)?;
+        let readers = (0..READERS).map(|_| open_connection(path).map(Mutex::new)).collect::<Result<Vec<_>>>()?;
+        Ok(Self { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) })
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
+        // Take the first idle reader; block on one only if all are busy.
+        for i in 0..self.readers.len() {
+            if let Ok(conn) = self.readers[(start + i) % self.readers.len()].try_lock() {
+                return f(&conn).map_err(backend);
+            }
+        }
+        let conn = self.readers[start % self.readers.len()].lock().map_err(|_| poisoned())?;
+        f(&conn).map_err(backend)
+    }
+
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.writer.lock().map_err(|_| poisoned())?;
+        let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
+        let out = f(&tx)?;
+        tx.commit().map_err(backend)?;
+        Ok(out)
+    }
+}
+
+fn poisoned() -> StoreError {
+    StoreError::Backend("a database connection lock was poisoned by an earlier panic".into())
+}
+
+fn is_constraint(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation)
+}
+
+/// Maps a unique-key violation to `AlreadyExists(what)`, anything else to a backend error.
+fn insert_err(what: String) -> impl FnOnce(rusqlite::Error) -> StoreError {
+    move |e| if is_constraint(&e) { StoreError::AlreadyExists(what) } else { backend(e) }
+}
+
+const ENTRY_COLS: &str =
+    "key, kind, version, created_at, updated_at, edited_by, description, tags, expires_at, deleted_at";
+
+fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EntryMeta> {
+    let kind: String = row.get(1)?;
+    let tags: String = row.get(7)?;
+    Ok(EntryMeta {
+        key: row.get(0)?,
+        kind: parse_kind(&kind)?,
+        version: row.get::<_, i64>(2)? as u64,
+        created_at: row.get(3)?,
+        updated_at: row.get(4)?,
+        edited_by: row.get(5)?,
+        description: row.get(6)?,
+        tags: serde_json::from_str::<Vec<Tag>>(&tags).map_err(|e| corrupt(format!("tags: {e}")))?,
+        expires_at: row.get(8)?,
+        deleted_at: row.get(9)?,
+    })
+}
+
+fn corrupt(msg: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, msg.into())
+}
+
+fn parse_kind(s: &str) -> rusqlite::Result<EntryKind> {
+    EntryKind::parse(s).ok_or_else(|| corrupt(format!("unknown entry kind {s:?}")))
+}
+
+fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<VersionMeta> {
+    let kind: String = row.get(1)?;
+    Ok(VersionMeta {
+        version: row.get::<_, i64>(0)? as u64,
+        kind: parse_kind(&kind)?,
+        created_at: row.get(2)?,
+        edited_by: row.get(3)?,
+    })
+}
+
+/// Escapes `%`, `_` and `\` so a key prefix matches literally in `LIKE ... ESCAPE '\'`.
+fn like_prefix(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+fn vault_info(conn: &Connection, ws: &str, env: &str, name: Option<&str>) -> rusqlite::Result<Vec<VaultInfo>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT v.name, v.environment, v.created_at, v.managed_by,
+                (SELECT COUNT(*) FROM entries e WHERE e.workspace = v.workspace AND e.environment = v.environment
+                    AND e.vault = v.name AND e.deleted_at IS NULL)
+         FROM vaults v WHERE v.workspace = ?1 AND v.environment = ?2 AND (?3 IS NULL OR v.name = ?3)
+         ORDER BY v.name",
+    )?;
+    let rows = stmt.query_map(params![ws, env, name], |r| {
+        Ok(VaultInfo {
+            name: r.get(0)?,
+            environment: r.get(1)?,
+            created_at: r.get(2)?,
+            managed_by: r.get(3)?,
+            entries: r.get::<_, i64>(4)? as u64,
+        })
+    })?;
+    rows.collect()
+}
+
+fn current_entry(tx: &Transaction<'_>, p: &EntryPath) -> Result<Option<(u64, Option<i64>)>> {
+    tx.query_row(
+        "SELECT version, deleted_at FROM entries WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4",
+        params![p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str()],
+        |r| Ok((r.get::<_, i64>(0)? as u64, r.get::<_, Option<i64>>(1)?)),
+    )
+    .optional()
+    .map_err(backend)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        self.read(|c| c.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional())
+    }
+
+    async fn init_meta(&self, key: &str, value: &[u8]) -> Result<Vec<u8>> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING",
+                params![key, value],
+            )
+            .map_err(backend)?;
+            tx.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).map_err(backend)
+        })
+    }
+
+    async fn create_workspace(&self, name: &WorkspaceName, first_key: &WrappedKey, now: i64) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO workspaces (name, current_key_generation, created_at) VALUES (?1, ?2, ?3)",
+                params![name.as_str(), first_key.generation, now],
+            )
+            .map_err(insert_err(format!("workspace {name}")))?;
+            tx.execute(
+                "INSERT INTO data_keys (workspace, generation, wrapped, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![name.as_str(), first_key.generation, first_key.wrapped, now],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    async fn workspace_exists(&self, name: &WorkspaceName) -> Result<bool> {
+        self.read(|c| c.query_row("SELECT 1 FROM workspaces WHERE name = ?1", [name.as_str()], |_| Ok(())).optional())
+            .map(|o| o.is_some())
+    }
+
+    async fn data_key(&self, workspace: &WorkspaceName, generation: Option<u32>) -> Result<WrappedKey> {
+        let found = self.read(|c| {
+            c.prepare_cached(
+                "SELECT d.generation, d.wrapped FROM data_keys d JOIN workspaces w ON w.name = d.workspace
+                 WHERE d.workspace = ?1 AND d.generation = COALESCE(?2, w.current_key_generation)",
+            )?
+            .query_row(params![workspace.as_str(), generation], |r| {
+                Ok(WrappedKey { generation: r.get(0)?, wrapped: r.get(1)? })
+            })
+            .optional()
+        })?;
+        found.ok_or_else(|| match generation {
+            Some(g) => StoreError::NotFound(format!("data key generation {g} of workspace {workspace}")),
+            None => StoreError::NotFound(format!("workspace {workspace}")),
+        })
+    }
+
+    async fn create_environment(
+        &self,
+        workspace: &WorkspaceName,
+        name: &EnvName,
+        parent: Option<&EnvName>,
+        now: i64,
+    ) -> Result<()> {
+        self.write(|tx| {
+            if let Some(parent) = parent {
+                let exists = tx
+                    .query_row(
+                        "SELECT 1 FROM environments WHERE workspace = ?1 AND name = ?2",
+                        params![workspace.as_str(), parent.as_str()],
+                        |_| Ok(()),
+                    )
+                    .optional()
+                    .map_err(backend)?;
+                if exists.is_none() {
+                    return Err(StoreError::NotFound(format!("parent environment {parent}")));
+                }
+            }
+            tx.execute(
+                "INSERT INTO environments (workspace, name, parent, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![workspace.as_str(), name.as_str(), parent.map(|p| p.as_str()), now],
+            )
+            .map_err(|e| {
+                if is_constraint(&e) {
+                    StoreError::AlreadyExists(format!("environment {name}"))
+                } else {
+                    backend(e)
+                }
+            })?;
+            Ok(())
+        })
+    }
+
+    async fn get_environment(&self, workspace: &WorkspaceName, name: &EnvName) -> Result<Option<EnvInfo>> {
+        self.read(|c| {
+            c.prepare_cached("SELECT name, parent, created_at FROM environments WHERE workspace = ?1 AND name = ?2")?
+                .query_row(params![workspace.as_str(), name.as_str()], |r| {
+                    Ok(EnvInfo { name: r.get(0)?, parent: r.get(1)?, created_at: r.get(2)? })
+                })
+                .optional()
+        })
+    }
+
+    async fn list_environments(&self, workspace: &WorkspaceName) -> Result<Vec<EnvInfo>> {
+        self.read(|c| {
+            c.prepare_cached("SELECT name, parent, created_at FROM environments WHERE workspace = ?1 ORDER BY name")?
+                .query_map([workspace.as_str()], |r| {
+                    Ok(EnvInfo { name: r.get(0)?, parent: r.get(1)?, created_at: r.get(2)? })
+                })?
+                .collect()
+        })
+    }
+
+    async fn create_vault(&self, vault: &VaultPath, now: i64) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO vaults (workspace, environment, name, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![vault.workspace.as_str(), vault.environment.as_str(), vault.vault.as_str(), now],
+            )
+            .map_err(insert_err(format!("vault {vault}")))?;
+            Ok(())
+        })
+    }
+
+    async fn get_vault(&self, vault: &VaultPath) -> Result<Option<VaultInfo>> {
+        self.read(|c| vault_info(c, vault.workspace.as_str(), vault.environment.as_str(), Some(vault.vault.as_str())))
+            .map(|mut v| v.pop())
+    }
+
+    async fn list_vaults(&self, workspace: &WorkspaceName, environment: &EnvName) -> Result<Vec<VaultInfo>> {
+        self.read(|c| vault_info(c, workspace.as_str(), environment.as_str(), None))
+    }
+
+    async fn delete_vault(&self, vault: &VaultPath) -> Result<()> {
+        let (ws, env, name) = (vault.workspace.as_str(), vault.environment.as_str(), vault.vault.as_str());
+        self.write(|tx| {
+            let (live, deleted): (i64, i64) = tx
+                .query_row(
+                    "SELECT COUNT(*) - COUNT(deleted_at), COUNT(deleted_at) FROM entries
+                     WHERE workspace = ?1 AND environment = ?2 AND vault = ?3",
+                    params![ws, env, name],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(backend)?;
+            if live + deleted > 0 {
+                return Err(StoreError::VaultNotEmpty {
+                    vault: vault.to_string(),
+                    live: live as u64,
+                    deleted: deleted as u64,
+                });
+            }
+            let n = tx
+                .execute(
+                    "DELETE FROM vaults WHERE workspace = ?1 AND environment = ?2 AND name = ?3",
+                    params![ws, env, name],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("vault {vault}")));
+            }
+            Ok(())
+        })
+    }
+
+    async fn get_entry(&self, p: &EntryPath) -> Result<Option<EntryMeta>> {
+        self.read(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {ENTRY_COLS} FROM entries WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4"
+            ))?
+            .query_row(
+                params![p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str()],
+                entry_from_row,
+            )
+            .optional()
+        })
+    }
+
+    async fn read_version(&self, p: &EntryPath, version: Option<u64>) -> Result<Option<SealedVersion>> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT v.version, v.kind, v.created_at, v.edited_by, v.sealed FROM entry_versions v
+                 JOIN entries e ON e.workspace = v.workspace AND e.environment = v.environment
+                     AND e.vault = v.vault AND e.key = v.key
+                 WHERE v.workspace = ?1 AND v.environment = ?2 AND v.vault = ?3 AND v.key = ?4
+                     AND v.version = COALESCE(?5, e.version)",
+            )?
+            .query_row(
+                params![
+                    p.workspace.as_str(),
+                    p.environment.as_str(),
+                    p.vault.as_str(),
+                    p.key.as_str(),
+                    version.map(|v| v as i64)
+                ],
+                |r| Ok(SealedVersion { meta: version_from_row(r)?, sealed: r.get(4)? }),
+            )
+            .optional()
+        })
+    }
+
+    async fn list_entries(&self, vault: &VaultPath, q: &ListQuery) -> Result<Vec<EntryMeta>> {
+        self.read(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {ENTRY_COLS} FROM entries
+                 WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key LIKE ?4 ESCAPE '\\'
+                     AND (?5 IS NULL OR key > ?5) AND (?6 OR deleted_at IS NULL)
+                 ORDER BY key LIMIT ?7"
+            ))?
+            .query_map(
+                params![
+                    vault.workspace.as_str(),
+                    vault.environment.as_str(),
+                    vault.vault.as_str(),
+                    like_prefix(&q.prefix),
+                    q.after,
+                    q.include_deleted,
+                    q.limit
+                ],
+                entry_from_row,
+            )?
+            .collect()
+        })
+    }
+
+    async fn list_versions(&self, p: &EntryPath) -> Result<Vec<VersionMeta>> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT version, kind, created_at, edited_by FROM entry_versions
+                 WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 ORDER BY version DESC",
+            )?
+            .query_map(
+                params![p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str()],
+                version_from_row,
+            )?
+            .collect()
+        })
+    }
+
+    async fn write_version(&self, n: NewVersion) -> Result<()> {
+        let p = &n.path;
+        let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+        self.write(|tx| {
+            let current = current_entry(tx, p)?;
+            let actual = current.map_or(0, |(v, _)| v);
+            if actual != n.expected_current || n.version != actual + 1 {
+                return Err(StoreError::VersionConflict { path: p.to_string(), expected: n.expected_current, actual });
+            }
+            let adds_live_entry = matches!(current, None | Some((_, Some(_))));
+            if let (true, Some(limit)) = (adds_live_entry, n.max_entries) {
+                let live: i64 = tx
+                    .query_row("SELECT COUNT(*) FROM entries WHERE workspace = ?1 AND deleted_at IS NULL", [ws], |r| {
+                        r.get(0)
+                    })
+                    .map_err(backend)?;
+                if live as u64 >= limit {
+                    return Err(StoreError::EntryLimit { limit });
+                }
+            }
+            let tags = n.tags.as_ref().map(|t| serde_json::to_string(t).expect("tags serialize"));
+            if current.is_none() {
+                tx.execute(
+                    "INSERT INTO entries (workspace, environment, vault, key, kind, version, created_at, updated_at,
+                         edited_by, description, tags, expires_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, COALESCE(?10, '[]'), ?11)",
+                    params![
+                        ws,
+                        env,
+                        vault,
+                        key,
+                        n.kind.as_str(),
+                        n.version as i64,
+                        n.now,
+                        n.edited_by,
+                        n.description,
+                        tags,
+                        n.expires_at
+                    ],
+                )
+                .map_err(|e| {
+                    if is_constraint(&e) {
+                        StoreError::NotFound(format!("vault {}/{}", p.environment, p.vault))
+                    } else {
+                        backend(e)
+                    }
+                })?;
+            } else {
+                tx.execute(
+                    "UPDATE entries SET kind = ?5, version = ?6, updated_at = ?7, edited_by = ?8,
+                         description = COALESCE(?9, description), tags = COALESCE(?10, tags), expires_at = ?11,
+                         deleted_at = NULL
+                     WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND version = ?12",
+                    params![
+                        ws,
+                        env,
+                        vault,
+                        key,
+                        n.kind.as_str(),
+                        n.version as i64,
+                        n.now,
+                        n.edited_by,
+                        n.description,
+                        tags,
+                        n.expires_at,
+                        actual as i64
+                    ],
+                )
+                .map_err(backend)?;
+            }
+            tx.execute(
+                "INSERT INTO entry_versions (workspace, environment, vault, key, version, kind, sealed, created_at, edited_by)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![ws, env, vault, key, n.version as i64, n.kind.as_str(), n.sealed, n.now, n.edited_by],
+            )
+            .map_err(backend)?;
+            let oldest_kept = n.version.saturating_sub(n.keep_versions.max(1) as u64 - 1);
+            tx.execute(
+                "DELETE FROM entry_versions WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4
+                     AND version < ?5",
+                params![ws, env, vault, key, oldest_kept as i64],
+            )
+            .map_err(backend)?;
+            Ok(())
+        })
+    }
+
+    async fn soft_delete(&self, p: &EntryPath, now: i64) -> Result<()> {
+        self.write(|tx| {
+            let n = tx
+                .execute(
+                    "UPDATE entries SET deleted_at = ?5, updated_at = ?5
+                     WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND deleted_at IS NULL",
+                    params![p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str(), now],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("entry {p}")));
+            }
+            Ok(())
+        })
+    }
+
+    async fn undelete(&self, p: &EntryPath, now: i64) -> Result<()> {
+        self.write(|tx| {
+            let n = tx
+                .execute(
+                    "UPDATE entries SET deleted_at = NULL, updated_at = ?5
+                     WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND deleted_at IS NOT NULL",
+                    params![p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str(), now],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("deleted entry {p}")));
+            }
+            Ok(())
+        })
+    }
+
+    async fn purge(&self, p: &EntryPath) -> Result<()> {
+        self.write(|tx| {
+            let n = tx
+                .execute(
+                    "DELETE FROM entries WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4",
+                    params![p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str()],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("entry {p}")));
+            }
+            Ok(())
+        })
+    }
+
+    async fn count_entries(&self, workspace: &WorkspaceName) -> Result<u64> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT COUNT(*) FROM entries WHERE workspace = ?1 AND deleted_at IS NULL",
+                [workspace.as_str()],
+                |r| r.get::<_, i64>(0),
+            )
+        })
+        .map(|n| n as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests;

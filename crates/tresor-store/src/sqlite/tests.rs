@@ -1,0 +1,45 @@
+use super::*;
+
+fn open() -> (tempfile::TempDir, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(&dir.path().join("tresor.db")).unwrap();
+    (dir, store)
+}
+
+#[tokio::test]
+async fn passes_the_conformance_suite() {
+    let (_dir, store) = open();
+    crate::conformance::run_all(&store).await;
+}
+
+#[tokio::test]
+async fn reopening_keeps_data_and_migrations_are_idempotent() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tresor.db");
+    {
+        let store = SqliteStore::open(&path).unwrap();
+        store.init_meta("k", b"v").await.unwrap();
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    assert_eq!(store.get_meta("k").await.unwrap().unwrap(), b"v");
+    let mode: String = store.read(|c| c.query_row("PRAGMA journal_mode", [], |r| r.get(0))).unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[tokio::test]
+async fn refuses_a_newer_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tresor.db");
+    drop(SqliteStore::open(&path).unwrap());
+    let conn = Connection::open(&path).unwrap();
+    conn.execute("INSERT INTO schema_migrations VALUES (999, 'future', 0)", []).unwrap();
+    drop(conn);
+    let err = SqliteStore::open(&path).err().unwrap().to_string();
+    assert!(err.contains("schema version 999") && err.contains("upgrade tresor"), "{err}");
+}
+
+#[test]
+fn like_prefix_escapes_wildcards() {
+    assert_eq!(like_prefix("a_b%c"), "a\\_b\\%c%");
+    assert_eq!(like_prefix(""), "%");
+}
