@@ -243,6 +243,11 @@ impl Keyring {
         &self.root
     }
 
+    /// A data key already unwrapped by this process, without touching storage.
+    pub fn cached(&self, workspace: &str, generation: u32) -> Option<Arc<DataKey>> {
+        self.data_keys.read().expect("keyring lock").get(&(workspace.to_owned(), generation)).cloned()
+    }
+
     /// The data key that sealed `sealed`, unwrapped from `wrapped` on first use and cached after.
     pub fn data_key(&self, workspace: &str, wrapped: &[u8]) -> Result<Arc<DataKey>, CryptoError> {
         let generation = blob_generation(wrapped)?;

@@ -58,6 +58,17 @@ pub struct EntryPath {
     pub key: EntryKey,
 }
 
+impl EntryPath {
+    /// The vault this entry lives in.
+    pub fn vault_path(&self) -> VaultPath {
+        VaultPath {
+            workspace: self.workspace.clone(),
+            environment: self.environment.clone(),
+            vault: self.vault.clone(),
+        }
+    }
+}
+
 impl fmt::Display for EntryPath {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}/{}", self.environment, self.vault, self.key)

@@ -1,0 +1,91 @@
+//! The service layer's error, and the one table that maps it to CLI exit codes and HTTP statuses.
+
+use thiserror::Error;
+use tresor_crypto::CryptoError;
+use tresor_model::NameError;
+use tresor_store::StoreError;
+
+/// Everything a use case can refuse or fail with. Messages say what went wrong and what to do; they
+/// name entries by path and limits by value, never quote a stored or submitted secret value.
+#[derive(Debug, Error)]
+pub enum ServiceError {
+    #[error(transparent)]
+    InvalidName(#[from] NameError),
+    #[error("{0}")]
+    InvalidInput(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{what} is {kind_is}; {hint}")]
+    KindMismatch { what: String, kind_is: &'static str, hint: &'static str },
+    #[error("the value of {key} is {size} bytes; the limit is {limit} bytes (max_value_bytes)")]
+    ValueTooLarge { key: String, size: usize, limit: usize },
+    #[error("workspace {workspace} already holds {limit} entries, its limit (max_entries); delete or purge entries, or raise the limit")]
+    EntryLimit { workspace: String, limit: u64 },
+    #[error("{0}")]
+    Denied(String),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error("{0}")]
+    Storage(String),
+}
+
+/// Exit codes of the `tresor` command, documented in the README. They are part of the interface:
+/// scripts branch on them.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const INTERNAL: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const NOT_FOUND: i32 = 3;
+    pub const DENIED: i32 = 4;
+    pub const LIMIT: i32 = 5;
+    pub const CONFLICT: i32 = 6;
+}
+
+impl ServiceError {
+    /// The `tresor` exit code for this error.
+    pub fn exit_code(&self) -> i32 {
+        use ServiceError::*;
+        match self {
+            InvalidName(_) | InvalidInput(_) | KindMismatch { .. } => exit::USAGE,
+            NotFound(_) => exit::NOT_FOUND,
+            Denied(_) => exit::DENIED,
+            ValueTooLarge { .. } | EntryLimit { .. } => exit::LIMIT,
+            AlreadyExists(_) | Conflict(_) => exit::CONFLICT,
+            Crypto(_) | Storage(_) => exit::INTERNAL,
+        }
+    }
+
+    /// The HTTP status for this error on the native API.
+    pub fn http_status(&self) -> u16 {
+        use ServiceError::*;
+        match self {
+            InvalidName(_) | InvalidInput(_) | KindMismatch { .. } => 400,
+            NotFound(_) => 404,
+            Denied(_) => 403,
+            ValueTooLarge { .. } => 413,
+            EntryLimit { .. } => 403,
+            AlreadyExists(_) | Conflict(_) => 409,
+            Crypto(_) | Storage(_) => 500,
+        }
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::AlreadyExists(what) => ServiceError::AlreadyExists(what),
+            StoreError::NotFound(what) => ServiceError::NotFound(format!("{what} does not exist")),
+            e @ StoreError::VersionConflict { .. } => ServiceError::Conflict(e.to_string()),
+            e @ StoreError::VaultNotEmpty { .. } => {
+                ServiceError::Conflict(format!("{e}; remove its entries with `tresor rm --purge` first"))
+            }
+            // The service supplies the workspace name where it knows it; see `Service::set`.
+            StoreError::EntryLimit { limit } => ServiceError::EntryLimit { workspace: "this".into(), limit },
+            e @ (StoreError::Backend(_) | StoreError::Corrupt(_)) => ServiceError::Storage(e.to_string()),
+        }
+    }
+}
