@@ -1,1 +1,44 @@
-fn main() {}
+//! A local `get`: store read, data-key lookup and open, through the service as the CLI calls it.
+//! Measured beside the bare store read in the same run, so the service's own cost shows as a ratio.
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use std::sync::Arc;
+use tresor_crypto::RootKey;
+use tresor_model::{EntryKey, EntryKind, EntryPath, EnvName, VaultName, WorkspaceName};
+use tresor_service::{Actor, Limits, Service, SetEntry};
+use tresor_store::{SqliteStore, Store};
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteStore::open(&dir.path().join("tresor.db")).unwrap());
+    let svc = Service::new(store.clone(), RootKey::generate().unwrap().0, Limits::default());
+    let path = EntryPath {
+        workspace: WorkspaceName::default_name(),
+        environment: EnvName::default_name(),
+        vault: VaultName::default_name(),
+        key: EntryKey::new("db/password").unwrap(),
+    };
+    rt.block_on(async {
+        svc.bootstrap(&path.workspace).await.unwrap();
+        let req = SetEntry {
+            path: path.clone(),
+            kind: EntryKind::Secret,
+            value: "correct-horse-battery-staple".into(),
+            expected_version: None,
+            description: None,
+            tags: None,
+            expires_at: None,
+        };
+        svc.set(&Actor::new("bench"), req).await.unwrap();
+    });
+    let mut group = c.benchmark_group("local_get");
+    group.bench_function("store_read_version (baseline)", |b| {
+        b.iter(|| rt.block_on(store.read_version(&path, None)).unwrap().unwrap())
+    });
+    group.bench_function("service_get", |b| b.iter(|| rt.block_on(svc.get(&path, None)).unwrap()));
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,302 @@
+//! The verbs. Each one parses its arguments into model types, calls the backend and prints.
+
+use crate::args::{Command, EnvCommand, Global, LsArgs, RmArgs, SetArgs, VaultCommand};
+use crate::backend::Backend;
+use crate::error::{CliError, Result};
+use crate::input;
+use crate::output::{self, EntryView};
+use serde_json::json;
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use tresor_model::{EntryKey, EntryKind, EntryPath, EnvName, SecretValue, Tag, VaultName, VaultPath, WorkspaceName};
+use tresor_service::{exit, SetEntry};
+use tresor_store::ListQuery;
+
+/// The resolved global options: where commands act.
+pub struct Scope {
+    pub workspace: WorkspaceName,
+    pub env: EnvName,
+    pub vault: VaultName,
+    pub json: bool,
+}
+
+impl Scope {
+    pub fn from_global(g: &Global) -> Result<Self> {
+        Ok(Self {
+            workspace: WorkspaceName::new(g.workspace.as_str())?,
+            env: EnvName::new(g.env.as_str())?,
+            vault: VaultName::new(g.vault.as_str())?,
+            json: g.json,
+        })
+    }
+
+    fn vault_path(&self) -> VaultPath {
+        VaultPath { workspace: self.workspace.clone(), environment: self.env.clone(), vault: self.vault.clone() }
+    }
+
+    fn vault_named(&self, name: &str) -> Result<VaultPath> {
+        Ok(VaultPath { vault: VaultName::new(name)?, ..self.vault_path() })
+    }
+
+    fn entry(&self, key: &str) -> Result<EntryPath> {
+        Ok(self.vault_path().entry(EntryKey::new(key)?))
+    }
+}
+
+/// Runs one command; returns the exit code for outcomes that are not errors but not success either
+/// (a multi-key `rm` where some keys were missing).
+pub async fn run(backend: &dyn Backend, scope: &Scope, command: Command) -> Result<i32> {
+    match command {
+        Command::Set(args) => set(backend, scope, args).await,
+        Command::Get(args) => {
+            let path = scope.entry(&args.key)?;
+            let resolved = backend.get(&path, args.version).await?;
+            if scope.json {
+                output::print_json(&json!({
+                    "key": path.key, "version": resolved.meta.version, "kind": resolved.meta.kind,
+                    "value": output::value_json(&resolved.value),
+                }));
+            } else {
+                let mut stdout = std::io::stdout().lock();
+                let io = |e: std::io::Error| CliError::Io(format!("writing to stdout: {e}"));
+                stdout.write_all(resolved.value.expose()).map_err(io)?;
+                if stdout.is_terminal() {
+                    stdout.write_all(b"\n").map_err(io)?;
+                }
+                stdout.flush().map_err(io)?;
+            }
+            Ok(exit::OK)
+        }
+        Command::Ls(args) => ls(backend, scope, args).await,
+        Command::Rm(args) => rm(backend, scope, args).await,
+        Command::Undelete(args) => {
+            let meta = backend.undelete(&scope.entry(&args.key)?).await?;
+            print_written(scope, "restored deleted", &meta);
+            Ok(exit::OK)
+        }
+        Command::History(args) => {
+            let versions = backend.history(&scope.entry(&args.key)?).await?;
+            if scope.json {
+                output::print_json(&output::history_json(&versions));
+            } else {
+                output::history_table(&versions);
+            }
+            Ok(exit::OK)
+        }
+        Command::Restore(args) => {
+            let meta = backend.restore(&scope.entry(&args.key)?, args.version).await?;
+            print_written(scope, &format!("restored version {} of", args.version), &meta);
+            Ok(exit::OK)
+        }
+        Command::Vault(cmd) => {
+            match cmd {
+                VaultCommand::Create { name } => {
+                    let vault = scope.vault_named(&name)?;
+                    backend.create_vault(&vault).await?;
+                    done(scope, json!({"created": "vault", "vault": name, "environment": scope.env}), || {
+                        format!("created vault {name} in environment {}", scope.env)
+                    });
+                }
+                VaultCommand::Ls => {
+                    let vaults = backend.list_vaults(&scope.workspace, &scope.env).await?;
+                    output::vaults(scope.json, &vaults);
+                }
+                VaultCommand::Rm { name } => {
+                    backend.delete_vault(&scope.vault_named(&name)?).await?;
+                    done(scope, json!({"deleted": "vault", "vault": name, "environment": scope.env}), || {
+                        format!("deleted vault {name} from environment {}", scope.env)
+                    });
+                }
+            }
+            Ok(exit::OK)
+        }
+        Command::Environment(cmd) => {
+            match cmd {
+                EnvCommand::Create { name, parent } => {
+                    let env = EnvName::new(name.as_str())?;
+                    let parent = parent.map(EnvName::new).transpose()?;
+                    backend.create_environment(&scope.workspace, &env, parent.as_ref()).await?;
+                    done(scope, json!({"created": "environment", "environment": env, "parent": parent}), || {
+                        match &parent {
+                            Some(p) => format!("created environment {env} (branch of {p})"),
+                            None => format!("created environment {env}"),
+                        }
+                    });
+                }
+                EnvCommand::Ls => {
+                    let envs = backend.list_environments(&scope.workspace).await?;
+                    output::environments(scope.json, &envs);
+                }
+            }
+            Ok(exit::OK)
+        }
+    }
+}
+
+fn done(scope: &Scope, doc: serde_json::Value, human: impl FnOnce() -> String) {
+    if scope.json {
+        output::print_json(&doc);
+    } else {
+        println!("{}", human());
+    }
+}
+
+fn print_written(scope: &Scope, verb: &str, meta: &tresor_model::EntryMeta) {
+    let mut view = serde_json::to_value(EntryView::new(meta, None)).expect("serializable");
+    view["vault"] = json!(scope.vault);
+    view["environment"] = json!(scope.env);
+    done(scope, view, || {
+        format!("{verb} {} {} (version {}) in {}/{}", meta.kind, meta.key, meta.version, scope.env, scope.vault)
+    });
+}
+
+fn parse_tags(raw: &[String]) -> Result<Option<Vec<Tag>>> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.iter()
+        .map(|t| match t.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok(Tag { key: k.to_owned(), value: v.to_owned() }),
+            _ => Err(CliError::Usage(format!("tag {t:?} is not KEY=VALUE"))),
+        })
+        .collect::<Result<Vec<_>>>()
+        .map(Some)
+}
+
+async fn set(backend: &dyn Backend, scope: &Scope, args: SetArgs) -> Result<i32> {
+    let kind = if args.variable { EntryKind::Variable } else { EntryKind::Secret };
+    let tags = parse_tags(&args.tags)?;
+    if let Some(file) = args.key.strip_prefix('@') {
+        if args.value.is_some() || args.file.is_some() || args.cas.is_some() {
+            return Err(CliError::Usage(
+                "a bulk @FILE takes its values from the file; drop VALUE, --file and --cas".into(),
+            ));
+        }
+        return set_bulk(backend, scope, Path::new(file), kind, tags).await;
+    }
+    let path = scope.entry(&args.key)?;
+    let value = match args.value {
+        Some(_) if kind == EntryKind::Secret => {
+            return Err(CliError::Usage(format!(
+                "a secret's value is never taken from the command line, where shell history and `ps` would keep it; \
+                 pipe it on stdin, use --file, or run `tresor set {}` on a terminal to be prompted \
+                 (use --var for a plain variable)",
+                path.key
+            )))
+        }
+        Some(v) => SecretValue::from(v),
+        None => input::read_value(path.key.as_str(), args.file.as_deref())?,
+    };
+    let meta = backend
+        .set(SetEntry {
+            path,
+            kind,
+            value,
+            expected_version: args.cas,
+            description: args.description,
+            tags,
+            expires_at: None,
+        })
+        .await?;
+    print_written(scope, "set", &meta);
+    Ok(exit::OK)
+}
+
+async fn set_bulk(
+    backend: &dyn Backend,
+    scope: &Scope,
+    file: &Path,
+    kind: EntryKind,
+    tags: Option<Vec<Tag>>,
+) -> Result<i32> {
+    let pairs = input::read_bulk(file)?;
+    // Validate every name before writing anything, so a typo on line 40 does not leave 39 written.
+    let paths = pairs
+        .iter()
+        .map(|(k, _)| scope.entry(k).map_err(|e| CliError::Usage(format!("{}: {e}", file.display()))))
+        .collect::<Result<Vec<_>>>()?;
+    let mut written = Vec::new();
+    for (path, (_, value)) in paths.into_iter().zip(pairs) {
+        let key = path.key.to_string();
+        let req = SetEntry {
+            path,
+            kind,
+            value,
+            expected_version: None,
+            description: None,
+            tags: tags.clone(),
+            expires_at: None,
+        };
+        match backend.set(req).await {
+            Ok(meta) => written.push(meta),
+            Err(e) => {
+                let done: Vec<&str> = written.iter().map(|m| m.key.as_str()).collect();
+                let e = match e {
+                    CliError::Service(s) => s,
+                    other => return Err(other),
+                };
+                eprintln!("error: {key}: {e}");
+                eprintln!("{} of the file's entries were written before it: {}", done.len(), done.join(", "));
+                return Ok(e.exit_code());
+            }
+        }
+    }
+    if scope.json {
+        let docs: Vec<_> = written.iter().map(|m| EntryView::new(m, None)).collect();
+        output::print_json(&docs);
+    } else {
+        for m in &written {
+            println!("set {} {} (version {}) in {}/{}", m.kind, m.key, m.version, scope.env, scope.vault);
+        }
+    }
+    Ok(exit::OK)
+}
+
+async fn ls(backend: &dyn Backend, scope: &Scope, args: LsArgs) -> Result<i32> {
+    const PAGE: u32 = 1000;
+    let mut query =
+        ListQuery { prefix: args.prefix.unwrap_or_default(), after: None, limit: PAGE, include_deleted: args.deleted };
+    let mut items = Vec::new();
+    loop {
+        let page = backend.list(&scope.vault_path(), &query).await?;
+        let full = page.len() == PAGE as usize;
+        query.after = page.last().map(|l| l.meta.key.clone());
+        items.extend(page.into_iter().map(|l| (l.meta, l.variable_value)));
+        if !full {
+            break;
+        }
+    }
+    items.retain(|(m, _)| {
+        (!args.secrets || m.kind == EntryKind::Secret) && (!args.vars || m.kind == EntryKind::Variable)
+    });
+    if scope.json {
+        let docs: Vec<_> = items.iter().map(|(m, v)| EntryView::new(m, v.as_ref())).collect();
+        output::print_json(&docs);
+    } else {
+        output::entries_table(&items);
+    }
+    Ok(exit::OK)
+}
+
+async fn rm(backend: &dyn Backend, scope: &Scope, args: RmArgs) -> Result<i32> {
+    // All names are checked before anything is deleted.
+    let paths = args.keys.iter().map(|k| scope.entry(k)).collect::<Result<Vec<_>>>()?;
+    let mut code = exit::OK;
+    let mut removed = Vec::new();
+    for path in paths {
+        let outcome = if args.purge { backend.purge(&path).await } else { backend.delete(&path).await };
+        match outcome {
+            Ok(()) => removed.push(path.key.to_string()),
+            Err(CliError::Service(e)) => {
+                eprintln!("error: {e}");
+                code = code.max(e.exit_code());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let verb = if args.purge { "purged" } else { "deleted" };
+    done(scope, json!({ verb: removed }), || {
+        removed.iter().map(|k| format!("{verb} {k}")).collect::<Vec<_>>().join("\n")
+    });
+    Ok(code)
+}

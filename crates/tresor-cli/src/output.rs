@@ -1,0 +1,172 @@
+//! Human tables and `--json` documents. Every command prints through here, so both forms stay in
+//! step. Secret values never pass through this module except in `get`'s explicit value output.
+
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use serde::Serialize;
+use serde_json::{json, Value};
+use tresor_model::{format_rfc3339, EntryMeta, EnvInfo, SecretValue, Tag, VaultInfo, VersionMeta};
+
+/// An entry as shown: metadata with readable timestamps; `value` only for variables.
+#[derive(Serialize)]
+pub struct EntryView<'a> {
+    pub key: &'a str,
+    pub kind: &'a str,
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub edited_by: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[Tag]>::is_empty")]
+    pub tags: &'a [Tag],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<Value>,
+}
+
+impl<'a> EntryView<'a> {
+    pub fn new(meta: &'a EntryMeta, variable_value: Option<&SecretValue>) -> Self {
+        Self {
+            key: &meta.key,
+            kind: meta.kind.as_str(),
+            version: meta.version,
+            created_at: format_rfc3339(meta.created_at),
+            updated_at: format_rfc3339(meta.updated_at),
+            edited_by: &meta.edited_by,
+            description: meta.description.as_deref(),
+            tags: &meta.tags,
+            deleted_at: meta.deleted_at.map(format_rfc3339),
+            value: variable_value.map(value_json),
+        }
+    }
+}
+
+/// A value as JSON: a string when it is UTF-8, else `{"base64": ...}`.
+pub fn value_json(v: &SecretValue) -> Value {
+    match v.expose_str() {
+        Some(s) => Value::String(s.to_owned()),
+        None => json!({ "base64": B64.encode(v.expose()) }),
+    }
+}
+
+pub fn print_json(v: &impl Serialize) {
+    println!("{}", serde_json::to_string_pretty(v).expect("serializable"));
+}
+
+/// Prints rows as aligned columns under a header.
+pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                s.push_str(cell);
+            } else {
+                s.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        println!("{}", s.trim_end());
+    };
+    line(header.to_vec());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+}
+
+/// A value in a table cell: printable variables shown, anything with control characters summarised.
+fn cell_value(v: &SecretValue) -> String {
+    match v.expose_str() {
+        Some(s) if !s.chars().any(char::is_control) => s.to_owned(),
+        _ => format!("<{} bytes>", v.len()),
+    }
+}
+
+pub fn entries_table(items: &[(EntryMeta, Option<SecretValue>)]) {
+    let rows: Vec<Vec<String>> = items
+        .iter()
+        .map(|(m, v)| {
+            let mut updated = format_rfc3339(m.updated_at);
+            if m.deleted_at.is_some() {
+                updated.push_str(" (deleted)");
+            }
+            vec![
+                m.key.clone(),
+                m.kind.to_string(),
+                m.version.to_string(),
+                updated,
+                match v {
+                    Some(v) => cell_value(v),
+                    None if m.kind == tresor_model::EntryKind::Secret => "********".into(),
+                    None => String::new(),
+                },
+            ]
+        })
+        .collect();
+    print_table(&["KEY", "KIND", "VERSION", "UPDATED", "VALUE"], &rows);
+}
+
+pub fn history_table(versions: &[VersionMeta]) {
+    let rows: Vec<Vec<String>> = versions
+        .iter()
+        .map(|v| vec![v.version.to_string(), v.kind.to_string(), format_rfc3339(v.created_at), v.edited_by.clone()])
+        .collect();
+    print_table(&["VERSION", "KIND", "CREATED", "EDITED_BY"], &rows);
+}
+
+pub fn history_json(versions: &[VersionMeta]) -> Value {
+    Value::Array(
+        versions
+            .iter()
+            .map(|v| {
+                json!({"version": v.version, "kind": v.kind, "created_at": format_rfc3339(v.created_at),
+                       "edited_by": v.edited_by})
+            })
+            .collect(),
+    )
+}
+
+pub fn vaults(json: bool, vaults: &[VaultInfo]) {
+    if json {
+        let docs: Vec<Value> = vaults
+            .iter()
+            .map(|v| {
+                json!({"name": v.name, "environment": v.environment, "entries": v.entries,
+                       "created_at": format_rfc3339(v.created_at), "managed_by": v.managed_by})
+            })
+            .collect();
+        return print_json(&docs);
+    }
+    let rows: Vec<Vec<String>> = vaults
+        .iter()
+        .map(|v| {
+            vec![
+                v.name.clone(),
+                v.entries.to_string(),
+                format_rfc3339(v.created_at),
+                v.managed_by.clone().unwrap_or_else(|| "-".into()),
+            ]
+        })
+        .collect();
+    print_table(&["VAULT", "ENTRIES", "CREATED", "MANAGED_BY"], &rows);
+}
+
+pub fn environments(json: bool, envs: &[EnvInfo]) {
+    if json {
+        let docs: Vec<Value> = envs
+            .iter()
+            .map(|e| json!({"name": e.name, "parent": e.parent, "created_at": format_rfc3339(e.created_at)}))
+            .collect();
+        return print_json(&docs);
+    }
+    let rows: Vec<Vec<String>> = envs
+        .iter()
+        .map(|e| vec![e.name.clone(), e.parent.clone().unwrap_or_else(|| "-".into()), format_rfc3339(e.created_at)])
+        .collect();
+    print_table(&["ENVIRONMENT", "PARENT", "CREATED"], &rows);
+}
