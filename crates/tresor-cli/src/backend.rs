@@ -3,8 +3,8 @@
 
 use crate::error::Result;
 use async_trait::async_trait;
-use tresor_model::{EntryMeta, EntryPath, EnvInfo, EnvName, VaultInfo, VaultPath, VersionMeta, WorkspaceName};
-use tresor_service::{Actor, Listed, Resolved, Service, SetEntry};
+use tresor_model::{EntryMeta, EntryPath, EnvInfo, EnvName, VaultInfo, VaultPath, VersionMeta};
+use tresor_service::{Ctx, Listed, Resolved, Service, SetEntry};
 use tresor_store::ListQuery;
 
 #[async_trait]
@@ -18,60 +18,60 @@ pub trait Backend: Send + Sync {
     async fn history(&self, path: &EntryPath) -> Result<Vec<VersionMeta>>;
     async fn restore(&self, path: &EntryPath, version: u64) -> Result<EntryMeta>;
     async fn create_vault(&self, vault: &VaultPath) -> Result<()>;
-    async fn list_vaults(&self, workspace: &WorkspaceName, env: &EnvName) -> Result<Vec<VaultInfo>>;
+    async fn list_vaults(&self, env: &EnvName) -> Result<Vec<VaultInfo>>;
     async fn delete_vault(&self, vault: &VaultPath) -> Result<()>;
-    async fn create_environment(&self, ws: &WorkspaceName, env: &EnvName, parent: Option<&EnvName>) -> Result<()>;
-    async fn list_environments(&self, ws: &WorkspaceName) -> Result<Vec<EnvInfo>>;
+    async fn create_environment(&self, env: &EnvName, parent: Option<&EnvName>) -> Result<()>;
+    async fn list_environments(&self) -> Result<Vec<EnvInfo>>;
 }
 
 /// Local mode: the OS user owns the store, so every operation is allowed. Writes create the
 /// environment on first use, so `tresor --local -e prod set ...` just works.
 pub struct Local {
     pub svc: Service,
-    pub actor: Actor,
+    pub ctx: Ctx,
 }
 
 #[async_trait]
 impl Backend for Local {
     async fn set(&self, req: SetEntry) -> Result<EntryMeta> {
-        self.svc.ensure_environment(&req.path.workspace, &req.path.environment).await?;
-        Ok(self.svc.set(&self.actor, req).await?)
+        self.svc.ensure_environment(&self.ctx, &req.path.environment).await?;
+        Ok(self.svc.set(&self.ctx, req).await?)
     }
     async fn get(&self, path: &EntryPath, version: Option<u64>) -> Result<Resolved> {
-        Ok(self.svc.get(path, version).await?)
+        Ok(self.svc.get(&self.ctx, path, version).await?)
     }
     async fn list(&self, vault: &VaultPath, query: &ListQuery) -> Result<Vec<Listed>> {
-        Ok(self.svc.list(vault, query).await?)
+        Ok(self.svc.list(&self.ctx, vault, query).await?)
     }
     async fn delete(&self, path: &EntryPath) -> Result<()> {
-        Ok(self.svc.delete(path).await?)
+        Ok(self.svc.delete(&self.ctx, path).await?)
     }
     async fn purge(&self, path: &EntryPath) -> Result<()> {
-        Ok(self.svc.purge(path).await?)
+        Ok(self.svc.purge(&self.ctx, path).await?)
     }
     async fn undelete(&self, path: &EntryPath) -> Result<EntryMeta> {
-        Ok(self.svc.undelete(path).await?)
+        Ok(self.svc.undelete(&self.ctx, path).await?)
     }
     async fn history(&self, path: &EntryPath) -> Result<Vec<VersionMeta>> {
-        Ok(self.svc.history(path).await?)
+        Ok(self.svc.history(&self.ctx, path).await?)
     }
     async fn restore(&self, path: &EntryPath, version: u64) -> Result<EntryMeta> {
-        Ok(self.svc.restore(&self.actor, path, version).await?)
+        Ok(self.svc.restore(&self.ctx, path, version).await?)
     }
     async fn create_vault(&self, vault: &VaultPath) -> Result<()> {
-        self.svc.ensure_environment(&vault.workspace, &vault.environment).await?;
-        Ok(self.svc.create_vault(vault).await?)
+        self.svc.ensure_environment(&self.ctx, &vault.environment).await?;
+        Ok(self.svc.create_vault(&self.ctx, vault).await?)
     }
-    async fn list_vaults(&self, ws: &WorkspaceName, env: &EnvName) -> Result<Vec<VaultInfo>> {
-        Ok(self.svc.list_vaults(ws, env).await?)
+    async fn list_vaults(&self, env: &EnvName) -> Result<Vec<VaultInfo>> {
+        Ok(self.svc.list_vaults(&self.ctx, env).await?)
     }
     async fn delete_vault(&self, vault: &VaultPath) -> Result<()> {
-        Ok(self.svc.delete_vault(vault).await?)
+        Ok(self.svc.delete_vault(&self.ctx, vault).await?)
     }
-    async fn create_environment(&self, ws: &WorkspaceName, env: &EnvName, parent: Option<&EnvName>) -> Result<()> {
-        Ok(self.svc.create_environment(ws, env, parent).await?)
+    async fn create_environment(&self, env: &EnvName, parent: Option<&EnvName>) -> Result<()> {
+        Ok(self.svc.create_environment(&self.ctx, env, parent).await?)
     }
-    async fn list_environments(&self, ws: &WorkspaceName) -> Result<Vec<EnvInfo>> {
-        Ok(self.svc.list_environments(ws).await?)
+    async fn list_environments(&self) -> Result<Vec<EnvInfo>> {
+        Ok(self.svc.list_environments(&self.ctx).await?)
     }
 }

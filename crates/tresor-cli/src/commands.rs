@@ -98,7 +98,7 @@ pub async fn run(backend: &dyn Backend, scope: &Scope, command: Command) -> Resu
                     });
                 }
                 VaultCommand::Ls => {
-                    let vaults = backend.list_vaults(&scope.workspace, &scope.env).await?;
+                    let vaults = backend.list_vaults(&scope.env).await?;
                     output::vaults(scope.json, &vaults);
                 }
                 VaultCommand::Rm { name } => {
@@ -115,7 +115,7 @@ pub async fn run(backend: &dyn Backend, scope: &Scope, command: Command) -> Resu
                 EnvCommand::Create { name, parent } => {
                     let env = EnvName::new(name.as_str())?;
                     let parent = parent.map(EnvName::new).transpose()?;
-                    backend.create_environment(&scope.workspace, &env, parent.as_ref()).await?;
+                    backend.create_environment(&env, parent.as_ref()).await?;
                     done(scope, json!({"created": "environment", "environment": env, "parent": parent}), || {
                         match &parent {
                             Some(p) => format!("created environment {env} (branch of {p})"),
@@ -124,7 +124,7 @@ pub async fn run(backend: &dyn Backend, scope: &Scope, command: Command) -> Resu
                     });
                 }
                 EnvCommand::Ls => {
-                    let envs = backend.list_environments(&scope.workspace).await?;
+                    let envs = backend.list_environments().await?;
                     output::environments(scope.json, &envs);
                 }
             }

@@ -109,18 +109,24 @@ pub fn limits_from_env() -> Result<Limits> {
 }
 
 /// Opens (creating on first use) the store in `dir` and returns a ready service.
-pub fn open_service(dir: &Path) -> Result<Service> {
+pub async fn open_service(dir: &Path) -> Result<Service> {
     ensure_dir(dir)?;
     let limits = limits_from_env()?;
     let root = root_key(dir)?;
     let db = dir.join(DB_FILE);
     let store = SqliteStore::open(&db).map_err(|e| CliError::Service(e.into()))?;
     restrict_to_owner(&db)?;
-    Ok(Service::new(Arc::new(store), root, limits))
+    Ok(Service::open(Arc::new(store), root, limits).await?)
 }
 
-/// The name recorded as `edited_by` for local writes.
-pub fn local_actor() -> String {
-    let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_else(|_| "owner".into());
-    format!("local:{user}")
+/// The OS user, recorded as `edited_by` (`user:NAME`) for local writes.
+pub fn local_user() -> String {
+    let user = std::env::var("USER").or_else(|_| std::env::var("USERNAME")).unwrap_or_default();
+    // Keep only what a principal name allows; fall back to "owner".
+    let clean: String = user.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-').collect();
+    if clean.is_empty() || !clean.as_bytes()[0].is_ascii_alphanumeric() {
+        "owner".into()
+    } else {
+        clean
+    }
 }

@@ -10,7 +10,8 @@ mod output;
 
 use clap::Parser;
 use error::{CliError, Result};
-use tresor_service::Actor;
+use std::sync::Arc;
+use tresor_service::{Caller, Ctx};
 
 fn main() {
     let cli = args::Cli::parse();
@@ -40,8 +41,9 @@ async fn run(cli: args::Cli) -> Result<i32> {
         ));
     }
     let home = local::default_home()?;
-    let svc = local::open_service(&home)?;
+    let svc = local::open_service(&home).await?;
     svc.bootstrap(&scope.workspace).await?;
-    let backend = backend::Local { svc, actor: Actor::new(local::local_actor()) };
+    let owner = Caller::owner(scope.workspace.clone(), &local::local_user());
+    let backend = backend::Local { svc, ctx: Ctx::new(Arc::new(owner), "local") };
     commands::run(&backend, &scope, cli.command).await
 }

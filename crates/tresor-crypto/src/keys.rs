@@ -203,6 +203,14 @@ impl DataKey {
         Self { key, cipher, generation }
     }
 
+    pub(crate) fn from_bytes(key: Zeroizing<[u8; 32]>, generation: u32) -> Self {
+        Self::from_parts(key, generation)
+    }
+
+    pub(crate) fn key_bytes(&self) -> Zeroizing<[u8; 32]> {
+        self.key.clone()
+    }
+
     /// A new random data key. Generations start at 1 and grow with each data-key rotation.
     pub fn generate(generation: u32) -> Result<Self, CryptoError> {
         Ok(Self::from_parts(Zeroizing::new(random_bytes::<32>()?), generation))

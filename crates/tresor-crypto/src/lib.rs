@@ -14,8 +14,10 @@
 //! The header (format and generation) is part of the associated data too, so it cannot be swapped.
 
 mod keys;
+mod mac;
 
 pub use keys::{DataKey, Keyring, RootKey, PASSPHRASE_SALT_LEN};
+pub use mac::{ct_eq, random_token_bytes, token_hash, MacKey};
 
 use thiserror::Error;
 use tresor_model::EntryKind;

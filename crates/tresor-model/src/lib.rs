@@ -4,10 +4,12 @@
 //! Every layer (store, service, server, CLI) takes names through the constructors here, so a name
 //! that one surface accepts is accepted by all of them and no layer re-implements the rules.
 
+mod access;
 mod names;
 mod secret;
 mod time_fmt;
 
+pub use access::{glob_match, Access, PrincipalKind, PrincipalRef, Scope};
 pub use names::{EntryKey, EnvName, NameError, NameKind, VaultName, WorkspaceName};
 pub use secret::SecretValue;
 pub use time_fmt::{format_rfc3339, now_millis};

@@ -17,6 +17,8 @@ pub enum NameKind {
     Environment,
     Vault,
     Key,
+    Principal,
+    Scope,
 }
 
 impl fmt::Display for NameKind {
@@ -26,6 +28,8 @@ impl fmt::Display for NameKind {
             NameKind::Environment => "environment name",
             NameKind::Vault => "vault name",
             NameKind::Key => "entry key",
+            NameKind::Principal => "principal",
+            NameKind::Scope => "scope",
         })
     }
 }
@@ -49,7 +53,7 @@ fn err(kind: NameKind, name: &str, reason: impl Into<String>) -> NameError {
 }
 
 /// The single validation function for flat identifiers (workspace, environment, vault).
-fn validate_ident(kind: NameKind, s: &str) -> Result<(), NameError> {
+pub(crate) fn validate_ident(kind: NameKind, s: &str) -> Result<(), NameError> {
     if s.is_empty() {
         return Err(err(kind, s, "it is empty; use 1 to 64 letters, digits, '_' or '-'"));
     }

@@ -27,6 +27,8 @@ pub enum ServiceError {
     EntryLimit { workspace: String, limit: u64 },
     #[error("{0}")]
     Denied(String),
+    #[error("{0}")]
+    Unauthenticated(String),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
     #[error("{0}")]
@@ -52,7 +54,7 @@ impl ServiceError {
         match self {
             InvalidName(_) | InvalidInput(_) | KindMismatch { .. } => exit::USAGE,
             NotFound(_) => exit::NOT_FOUND,
-            Denied(_) => exit::DENIED,
+            Denied(_) | Unauthenticated(_) => exit::DENIED,
             ValueTooLarge { .. } | EntryLimit { .. } => exit::LIMIT,
             AlreadyExists(_) | Conflict(_) => exit::CONFLICT,
             Crypto(_) | Storage(_) => exit::INTERNAL,
@@ -66,10 +68,27 @@ impl ServiceError {
             InvalidName(_) | InvalidInput(_) | KindMismatch { .. } => 400,
             NotFound(_) => 404,
             Denied(_) => 403,
+            Unauthenticated(_) => 401,
             ValueTooLarge { .. } => 413,
             EntryLimit { .. } => 403,
             AlreadyExists(_) | Conflict(_) => 409,
             Crypto(_) | Storage(_) => 500,
+        }
+    }
+}
+
+impl ServiceError {
+    /// A short outcome label for the audit log.
+    pub fn outcome(&self) -> &'static str {
+        use ServiceError::*;
+        match self {
+            Denied(_) => "denied",
+            Unauthenticated(_) => "unauthenticated",
+            NotFound(_) => "not_found",
+            InvalidName(_) | InvalidInput(_) | KindMismatch { .. } => "invalid",
+            ValueTooLarge { .. } | EntryLimit { .. } => "limit",
+            AlreadyExists(_) | Conflict(_) => "conflict",
+            Crypto(_) | Storage(_) => "error",
         }
     }
 }

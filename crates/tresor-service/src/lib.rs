@@ -1,20 +1,36 @@
 //! tresor's use cases.
 //!
 //! Every surface (CLI local mode, the native REST API, the compatibility APIs) calls these methods;
-//! none of them talks to the store or the keyring directly. That keeps versioning, limits and
-//! encryption in one place, so a compatibility surface cannot bypass them.
+//! none of them talks to the store or the keyring directly. Authorization, audit, limits,
+//! versioning and encryption therefore happen in one place, and a compatibility surface cannot
+//! bypass them.
+//!
+//! Each public operation takes a [`Ctx`] (the authenticated caller and the request id), checks the
+//! caller's grants, does its work, and records one audit record per entry touched — including
+//! refusals — before it answers.
 
+mod access;
+mod audit;
+mod auth;
+mod cache;
 mod error;
 
+pub use access::OWNER;
+pub use audit::VerifyReport;
+pub use auth::{mint_token, parse_token, Caller, Ctx, MintedToken, TOKEN_PREFIX};
 pub use error::{exit, ServiceError};
 
+use audit::Auditor;
+use cache::Cache;
 use std::sync::Arc;
-use tresor_crypto::{DataKey, EntryAad, Keyring, RootKey};
+use tresor_crypto::{DataKey, EntryAad, Keyring, MacKey, RootKey};
 use tresor_model::{
-    now_millis, EntryKey, EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, SecretValue, Tag, VaultInfo, VaultName,
-    VaultPath, VersionMeta, WorkspaceName,
+    now_millis, Access, EntryKey, EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, SecretValue, Tag, VaultInfo,
+    VaultName, VaultPath, VersionMeta, WorkspaceName,
 };
-use tresor_store::{ListQuery, NewVersion, Store, StoreError, WrappedKey};
+use tresor_store::{AuditRecord, ListQuery, NewVersion, Store, StoreError, WrappedKey};
+
+pub use tresor_store::{AuditRecord as AuditEntry, GrantRecord, PrincipalRecord, TokenRecord};
 
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
@@ -35,18 +51,6 @@ impl Default for Limits {
     }
 }
 
-/// Who is acting. Recorded as `edited_by` on every version they write.
-#[derive(Debug, Clone)]
-pub struct Actor {
-    pub name: String,
-}
-
-impl Actor {
-    pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into() }
-    }
-}
-
 /// A write of one entry.
 #[derive(Debug)]
 pub struct SetEntry {
@@ -60,10 +64,12 @@ pub struct SetEntry {
     pub expires_at: Option<i64>,
 }
 
-/// An entry as listed: variables carry their value, secrets never do.
+/// An entry as listed: variables carry their value, secrets never do. `environment` is where the
+/// entry lives: a parent's name for entries a branch reads through.
 #[derive(Debug)]
 pub struct Listed {
     pub meta: EntryMeta,
+    pub environment: String,
     pub variable_value: Option<SecretValue>,
 }
 
@@ -71,26 +77,46 @@ pub struct Listed {
 #[derive(Debug)]
 pub struct Resolved {
     pub meta: VersionMeta,
+    /// Where the value lives (a parent environment when read through a branch).
+    pub environment: String,
     pub value: SecretValue,
 }
 
 /// How many times a write without check-and-set retries when another writer got there first.
 const WRITE_RETRIES: usize = 16;
+const AUDIT_KEY_META: &str = "audit_mac_key";
 
-/// The service: a store, a keyring and the limits.
+/// The service: a store, a keyring, the limits, the audit writer and the caches.
 pub struct Service {
     store: Arc<dyn Store>,
     keyring: Keyring,
     limits: Limits,
+    auditor: Auditor,
+    cache: Cache,
 }
 
 impl Service {
-    pub fn new(store: Arc<dyn Store>, root: RootKey, limits: Limits) -> Self {
-        Self { store, keyring: Keyring::new(root), limits }
+    /// Opens the service over a store: loads (or creates) the audit key and starts the audit writer.
+    pub async fn open(store: Arc<dyn Store>, root: RootKey, limits: Limits) -> Result<Self> {
+        let mac = match store.get_meta(AUDIT_KEY_META).await? {
+            Some(wrapped) => MacKey::unwrap(&root, "audit", &wrapped)?,
+            None => {
+                let (_, wrapped) = MacKey::generate(&root, "audit")?;
+                // Another node may have won the race; use whichever key was stored.
+                let stored = store.init_meta(AUDIT_KEY_META, &wrapped).await?;
+                MacKey::unwrap(&root, "audit", &stored)?
+            }
+        };
+        let auditor = Auditor::start(store.clone(), mac);
+        Ok(Self { store, keyring: Keyring::new(root), limits, auditor, cache: Cache::default() })
     }
 
     pub fn limits(&self) -> &Limits {
         &self.limits
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
     }
 
     /// Creates the workspace (with its first data key), its `default` environment and that
@@ -107,30 +133,22 @@ impl Service {
         }
         let current = self.store.data_key(workspace, None).await?;
         self.keyring.data_key(workspace.as_str(), &current.wrapped)?;
-        self.ensure_environment(workspace, &EnvName::default_name()).await
+        self.ensure_environment_unchecked(workspace, &EnvName::default_name()).await
     }
 
-    /// Creates an environment (and its `default` vault) unless it exists.
-    pub async fn ensure_environment(&self, workspace: &WorkspaceName, env: &EnvName) -> Result<()> {
-        if self.store.get_environment(workspace, env).await?.is_none() {
-            match self.create_environment(workspace, env, None).await {
-                Ok(()) | Err(ServiceError::AlreadyExists(_)) => {}
-                Err(e) => return Err(e),
-            }
+    async fn ensure_environment_unchecked(&self, workspace: &WorkspaceName, env: &EnvName) -> Result<()> {
+        if self.store.get_environment(workspace, env).await?.is_some() {
+            return Ok(());
         }
-        Ok(())
+        let now = now_millis();
+        match self.store.create_environment(workspace, env, None, now).await {
+            Ok(()) | Err(StoreError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        self.create_default_vault(workspace, env, now).await
     }
 
-    /// Creates an environment with its `default` vault. A branch environment names a parent it
-    /// reads through to.
-    pub async fn create_environment(
-        &self,
-        workspace: &WorkspaceName,
-        env: &EnvName,
-        parent: Option<&EnvName>,
-    ) -> Result<()> {
-        let now = now_millis();
-        self.store.create_environment(workspace, env, parent, now).await?;
+    async fn create_default_vault(&self, workspace: &WorkspaceName, env: &EnvName, now: i64) -> Result<()> {
         let default_vault =
             VaultPath { workspace: workspace.clone(), environment: env.clone(), vault: VaultName::default_name() };
         match self.store.create_vault(&default_vault, now).await {
@@ -139,8 +157,123 @@ impl Service {
         }
     }
 
-    pub async fn list_environments(&self, workspace: &WorkspaceName) -> Result<Vec<EnvInfo>> {
-        Ok(self.store.list_environments(workspace).await?)
+    // ----- audit -----
+
+    fn audit_record(ctx: &Ctx, action: &str, target: String, outcome: &str, detail: Option<String>) -> AuditRecord {
+        AuditRecord {
+            seq: 0,
+            at: now_millis(),
+            workspace: ctx.caller.workspace.to_string(),
+            request_id: ctx.request_id.clone(),
+            principal: ctx.caller.label(),
+            action: action.to_owned(),
+            target,
+            outcome: outcome.to_owned(),
+            detail,
+            prev_hash: Vec::new(),
+            hash: Vec::new(),
+        }
+    }
+
+    /// Records the outcome of an operation, then passes the outcome on. If the record cannot be
+    /// written, the operation's answer is replaced by that failure (fail-closed).
+    async fn audited<T>(&self, ctx: &Ctx, action: &str, target: impl ToString, out: Result<T>) -> Result<T> {
+        let outcome = match &out {
+            Ok(_) => "ok",
+            Err(e) => e.outcome(),
+        };
+        self.auditor.record(Self::audit_record(ctx, action, target.to_string(), outcome, None)).await?;
+        out
+    }
+
+    /// Records a failed authentication (no caller is known).
+    async fn audit_auth_failure(&self, request_id: &str, token_id: &str, e: &ServiceError) -> Result<()> {
+        let rec = AuditRecord {
+            seq: 0,
+            at: now_millis(),
+            workspace: String::new(),
+            request_id: request_id.to_owned(),
+            principal: "anonymous".into(),
+            action: "auth.token".into(),
+            target: format!("token {token_id}"),
+            outcome: e.outcome().into(),
+            detail: None,
+            prev_hash: Vec::new(),
+            hash: Vec::new(),
+        };
+        self.auditor.record(rec).await
+    }
+
+    /// Lists audit records (manage on the workspace). `after` is a sequence number cursor.
+    pub async fn audit_log(&self, ctx: &Ctx, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
+        self.require_workspace(ctx, Access::Manage, "read the audit log")?;
+        let ws = ctx.caller.workspace.as_str();
+        let mut out = self.store.list_audit(after, since, limit).await?;
+        out.retain(|r| r.workspace == ws || r.workspace.is_empty());
+        Ok(out)
+    }
+
+    /// Verifies the audit chain (manage on the workspace).
+    pub async fn audit_verify(&self, ctx: &Ctx) -> Result<VerifyReport> {
+        self.require_workspace(ctx, Access::Manage, "verify the audit log")?;
+        self.auditor.verify(self.store.as_ref()).await
+    }
+
+    // ----- authorization helpers -----
+
+    fn denied(ctx: &Ctx, need: Access, what: &str) -> ServiceError {
+        ServiceError::Denied(format!(
+            "{} lacks {need} access to {what}; ask a workspace admin for a grant",
+            ctx.caller.principal
+        ))
+    }
+
+    fn require_workspace(&self, ctx: &Ctx, need: Access, doing: &str) -> Result<()> {
+        if ctx.caller.allows_workspace(need) {
+            Ok(())
+        } else {
+            Err(ServiceError::Denied(format!(
+                "{} lacks {need} access on the whole workspace, needed to {doing}",
+                ctx.caller.principal
+            )))
+        }
+    }
+
+    fn require_entry(ctx: &Ctx, need: Access, path: &EntryPath) -> Result<()> {
+        let (env, vault, key) = (path.environment.as_str(), path.vault.as_str(), path.key.as_str());
+        if ctx.caller.allows(need, env, Some(vault), Some(key)) {
+            Ok(())
+        } else {
+            Err(Self::denied(ctx, need, &format!("entry {path}")))
+        }
+    }
+
+    fn require_sees(ctx: &Ctx, path: &EntryPath) -> Result<()> {
+        if ctx.caller.sees(path.environment.as_str(), path.vault.as_str(), path.key.as_str()) {
+            Ok(())
+        } else {
+            Err(ServiceError::Denied(format!("{} has no access to entry {path}", ctx.caller.principal)))
+        }
+    }
+
+    // ----- environments and vaults -----
+
+    /// The environment and its ancestors, nearest first. Branch environments read through to them.
+    async fn env_chain(&self, workspace: &WorkspaceName, env: &EnvName) -> Result<Arc<Vec<EnvName>>> {
+        if let Some(chain) = self.cache.env_chain(workspace, env) {
+            return Ok(chain);
+        }
+        let mut chain = vec![env.clone()];
+        let mut info = self.require_environment(workspace, env).await?;
+        while let Some(parent) = info.parent.as_deref() {
+            let parent = EnvName::new(parent)?;
+            if chain.contains(&parent) || chain.len() > 16 {
+                return Err(ServiceError::Storage(format!("environment {env} has a cyclic or too deep parent chain")));
+            }
+            info = self.require_environment(workspace, &parent).await?;
+            chain.push(parent);
+        }
+        Ok(self.cache.put_env_chain(workspace, env, chain))
     }
 
     async fn require_environment(&self, workspace: &WorkspaceName, env: &EnvName) -> Result<EnvInfo> {
@@ -151,24 +284,75 @@ impl Service {
         })
     }
 
-    pub async fn create_vault(&self, vault: &VaultPath) -> Result<()> {
-        self.require_environment(&vault.workspace, &vault.environment).await?;
-        Ok(self.store.create_vault(vault, now_millis()).await?)
+    /// Creates an environment unless it exists (local mode's implicit creation). Needs manage on it.
+    pub async fn ensure_environment(&self, ctx: &Ctx, env: &EnvName) -> Result<()> {
+        if self.store.get_environment(&ctx.caller.workspace, env).await?.is_some() {
+            return Ok(());
+        }
+        match self.create_environment(ctx, env, None).await {
+            Ok(()) | Err(ServiceError::AlreadyExists(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 
-    pub async fn list_vaults(&self, workspace: &WorkspaceName, env: &EnvName) -> Result<Vec<VaultInfo>> {
-        self.require_environment(workspace, env).await?;
-        Ok(self.store.list_vaults(workspace, env).await?)
+    /// Creates an environment with its `default` vault. A branch names a parent it reads through to.
+    pub async fn create_environment(&self, ctx: &Ctx, env: &EnvName, parent: Option<&EnvName>) -> Result<()> {
+        let out = async {
+            if !ctx.caller.allows(Access::Manage, env.as_str(), None, None) {
+                return Err(Self::denied(ctx, Access::Manage, &format!("environment {env}")));
+            }
+            let ws = &ctx.caller.workspace;
+            let now = now_millis();
+            self.store.create_environment(ws, env, parent, now).await?;
+            self.create_default_vault(ws, env, now).await
+        }
+        .await;
+        self.audited(ctx, "env.create", env, out).await
+    }
+
+    /// Environments in which the caller holds some grant.
+    pub async fn list_environments(&self, ctx: &Ctx) -> Result<Vec<EnvInfo>> {
+        let mut envs = self.store.list_environments(&ctx.caller.workspace).await?;
+        envs.retain(|e| ctx.caller.grants().iter().any(|(s, _)| s.touches_env(&e.name)));
+        Ok(envs)
+    }
+
+    pub async fn create_vault(&self, ctx: &Ctx, vault: &VaultPath) -> Result<()> {
+        let out = async {
+            if !ctx.caller.allows(Access::Manage, vault.environment.as_str(), Some(vault.vault.as_str()), None) {
+                return Err(Self::denied(ctx, Access::Manage, &format!("vault {vault}")));
+            }
+            self.require_environment(&vault.workspace, &vault.environment).await?;
+            Ok(self.store.create_vault(vault, now_millis()).await?)
+        }
+        .await;
+        self.audited(ctx, "vault.create", vault, out).await
+    }
+
+    /// Vaults of an environment that the caller's grants reach into.
+    pub async fn list_vaults(&self, ctx: &Ctx, env: &EnvName) -> Result<Vec<VaultInfo>> {
+        let ws = &ctx.caller.workspace;
+        self.require_environment(ws, env).await?;
+        let mut vaults = self.store.list_vaults(ws, env).await?;
+        vaults.retain(|v| ctx.caller.touches_vault(env.as_str(), &v.name));
+        Ok(vaults)
     }
 
     /// Deletes an empty vault. The `default` vault is part of every environment and stays.
-    pub async fn delete_vault(&self, vault: &VaultPath) -> Result<()> {
-        if vault.vault == VaultName::default_name() {
-            return Err(ServiceError::InvalidInput(format!(
-                "vault {vault} is the environment's default vault and cannot be deleted"
-            )));
+    pub async fn delete_vault(&self, ctx: &Ctx, vault: &VaultPath) -> Result<()> {
+        let out = async {
+            if !ctx.caller.allows(Access::Manage, vault.environment.as_str(), Some(vault.vault.as_str()), None) {
+                return Err(Self::denied(ctx, Access::Manage, &format!("vault {vault}")));
+            }
+            if vault.vault == VaultName::default_name() {
+                return Err(ServiceError::InvalidInput(format!(
+                    "vault {vault} is the environment's default vault and cannot be deleted"
+                )));
+            }
+            Ok(self.store.delete_vault(vault).await?)
         }
-        Ok(self.store.delete_vault(vault).await?)
+        .await;
+        self.audited(ctx, "vault.delete", vault, out).await
     }
 
     async fn require_vault(&self, vault: &VaultPath) -> Result<VaultInfo> {
@@ -181,6 +365,8 @@ impl Service {
             vault.vault, vault.environment, vault.vault
         )))
     }
+
+    // ----- entries -----
 
     fn not_found(path: &EntryPath) -> ServiceError {
         ServiceError::NotFound(format!(
@@ -210,9 +396,25 @@ impl Service {
         }
     }
 
-    /// Writes a new version of an entry, creating it if needed.
-    pub async fn set(&self, actor: &Actor, req: SetEntry) -> Result<EntryMeta> {
+    fn check_workspace(ctx: &Ctx, path: &EntryPath) -> Result<()> {
+        if path.workspace == ctx.caller.workspace {
+            Ok(())
+        } else {
+            Err(ServiceError::Denied(format!("{} belongs to workspace {}", ctx.caller.principal, ctx.caller.workspace)))
+        }
+    }
+
+    /// Writes a new version of an entry, creating it if needed. Needs `write` on the entry.
+    pub async fn set(&self, ctx: &Ctx, req: SetEntry) -> Result<EntryMeta> {
+        let target = req.path.to_string();
+        let out = self.set_inner(ctx, req).await;
+        self.audited(ctx, "entry.write", target, out).await
+    }
+
+    async fn set_inner(&self, ctx: &Ctx, req: SetEntry) -> Result<EntryMeta> {
         let path = &req.path;
+        Self::check_workspace(ctx, path)?;
+        Self::require_entry(ctx, Access::Write, path)?;
         if req.value.len() > self.limits.max_value_bytes {
             return Err(ServiceError::ValueTooLarge {
                 key: path.key.to_string(),
@@ -221,6 +423,17 @@ impl Service {
             });
         }
         self.require_vault(&path.vault_path()).await?;
+        let chain = self.env_chain(&path.workspace, &path.environment).await?;
+        for parent in chain.iter().skip(1) {
+            let in_parent = EntryPath { environment: parent.clone(), ..path.clone() };
+            if matches!(self.store.get_entry(&in_parent).await?, Some(m) if m.deleted_at.is_none()) {
+                return Err(ServiceError::Conflict(format!(
+                    "entry {} belongs to parent environment {parent}, which branch {} reads through; \
+                     change it in {parent}",
+                    path.key, path.environment
+                )));
+            }
+        }
         let dk = self.data_key_for(&path.workspace, None).await?;
         for _ in 0..WRITE_RETRIES {
             let current = self.store.get_entry(path).await?;
@@ -249,15 +462,17 @@ impl Service {
                 expected_current: actual,
                 sealed,
                 now: now_millis(),
-                edited_by: actor.name.clone(),
+                edited_by: ctx.caller.label(),
                 description: req.description.clone(),
                 tags: req.tags.clone(),
                 expires_at: req.expires_at,
                 keep_versions: self.limits.keep_versions,
                 max_entries: self.limits.max_entries,
             };
-            match self.store.write_version(write).await {
-                Ok(()) => return self.describe(path).await,
+            let outcome = self.store.write_version(write).await;
+            self.cache.invalidate_entry(path);
+            match outcome {
+                Ok(()) => return self.describe_here(path).await,
                 Err(StoreError::VersionConflict { .. }) if req.expected_version.is_none() => continue,
                 Err(StoreError::EntryLimit { limit }) => {
                     return Err(ServiceError::EntryLimit { workspace: path.workspace.to_string(), limit })
@@ -268,99 +483,245 @@ impl Service {
         Err(ServiceError::Conflict(format!("entry {} is being written by many writers at once; retry", path.key)))
     }
 
-    /// An entry's metadata, never its value. Soft-deleted entries are reported as missing.
-    pub async fn describe(&self, path: &EntryPath) -> Result<EntryMeta> {
+    async fn describe_here(&self, path: &EntryPath) -> Result<EntryMeta> {
         match self.store.get_entry(path).await? {
             Some(meta) if meta.deleted_at.is_none() => Ok(meta),
             _ => Err(Self::not_found(path)),
         }
     }
 
-    /// Opens an entry's value: the current version, or the one given.
-    pub async fn get(&self, path: &EntryPath, version: Option<u64>) -> Result<Resolved> {
-        let meta = self.describe(path).await?;
-        let sealed = self.store.read_version(path, version).await?.ok_or_else(|| match version {
-            Some(v) => ServiceError::NotFound(format!(
-                "entry {} has no version {v} (it is at version {}; older versions may have been pruned)",
-                path.key, meta.version
-            )),
-            None => Self::not_found(path),
-        })?;
-        let generation = Keyring::sealed_generation(&sealed.sealed)?;
-        let dk = self.data_key_for(&path.workspace, Some(generation)).await?;
-        let value = dk.open(&Self::aad(path, sealed.meta.version, sealed.meta.kind), &sealed.sealed)?;
-        Ok(Resolved { meta: sealed.meta, value })
+    /// Finds where an entry lives: the environment itself or, for a branch, the nearest ancestor
+    /// holding it. Returns the entry's path there with its metadata.
+    async fn locate(&self, path: &EntryPath) -> Result<(EntryPath, EntryMeta)> {
+        if let Some(hit) = self.cache.entry(path) {
+            return Ok((path.clone(), hit.meta.clone()));
+        }
+        let chain = self.env_chain(&path.workspace, &path.environment).await?;
+        for env in chain.iter() {
+            let here = EntryPath { environment: env.clone(), ..path.clone() };
+            if let Some(meta) = self.store.get_entry(&here).await? {
+                if meta.deleted_at.is_none() {
+                    return Ok((here, meta));
+                }
+            }
+        }
+        Err(Self::not_found(path))
     }
 
-    /// Lists a vault's entries. Variables come with their value; secrets never do.
-    pub async fn list(&self, vault: &VaultPath, query: &ListQuery) -> Result<Vec<Listed>> {
-        self.require_vault(vault).await?;
-        let entries = self.store.list_entries(vault, query).await?;
-        let mut out = Vec::with_capacity(entries.len());
-        for meta in entries {
+    /// An entry's metadata, never its value. Needs some access to the entry.
+    pub async fn describe(&self, ctx: &Ctx, path: &EntryPath) -> Result<EntryMeta> {
+        let out = async {
+            Self::check_workspace(ctx, path)?;
+            Self::require_sees(ctx, path)?;
+            Ok(self.locate(path).await?.1)
+        }
+        .await;
+        self.audited(ctx, "entry.describe", path, out).await
+    }
+
+    /// Opens an entry's value: the current version, or the one given. Needs `read` on the entry
+    /// (and, read through a branch, on the entry where it lives).
+    pub async fn get(&self, ctx: &Ctx, path: &EntryPath, version: Option<u64>) -> Result<Resolved> {
+        let out = self.get_inner(ctx, path, version).await;
+        self.audited(ctx, "entry.read", path, out).await
+    }
+
+    async fn get_inner(&self, ctx: &Ctx, path: &EntryPath, version: Option<u64>) -> Result<Resolved> {
+        Self::check_workspace(ctx, path)?;
+        Self::require_entry(ctx, Access::Read, path)?;
+        self.open_value(ctx, path, version).await
+    }
+
+    /// Locates and opens a value; the caller's `read` on the requested path is already checked.
+    async fn open_value(&self, ctx: &Ctx, path: &EntryPath, version: Option<u64>) -> Result<Resolved> {
+        let (owner, meta) = self.locate(path).await?;
+        if owner.environment != path.environment {
+            Self::require_entry(ctx, Access::Read, &owner)?;
+        }
+        let cached = if version.is_none() { self.cache.entry(&owner) } else { None };
+        let sealed = match cached {
+            Some(hit) => hit.sealed.clone(),
+            None => {
+                let generation = self.cache.generation();
+                let sealed = self.store.read_version(&owner, version).await?.ok_or_else(|| match version {
+                    Some(v) => ServiceError::NotFound(format!(
+                        "entry {} has no version {v} (it is at version {}; older versions may have been pruned)",
+                        path.key, meta.version
+                    )),
+                    None => Self::not_found(path),
+                })?;
+                if version.is_none() {
+                    self.cache.put_entry(&owner, meta.clone(), sealed.clone(), generation);
+                }
+                sealed
+            }
+        };
+        let generation = Keyring::sealed_generation(&sealed.sealed)?;
+        let dk = self.data_key_for(&owner.workspace, Some(generation)).await?;
+        let value = dk.open(&Self::aad(&owner, sealed.meta.version, sealed.meta.kind), &sealed.sealed)?;
+        Ok(Resolved { meta: sealed.meta, environment: owner.environment.to_string(), value })
+    }
+
+    /// Resolves many entries in one call (`get_all`). Each entry needs `read`; entries that are
+    /// missing or refused are reported per entry, not as a failure of the batch.
+    pub async fn get_many(&self, ctx: &Ctx, paths: &[EntryPath]) -> Vec<Result<Resolved>> {
+        let mut out = Vec::with_capacity(paths.len());
+        let mut records = Vec::with_capacity(paths.len());
+        for path in paths {
+            let r = self.get_inner(ctx, path, None).await;
+            let outcome = match &r {
+                Ok(_) => "ok",
+                Err(e) => e.outcome(),
+            };
+            records.push(Self::audit_record(ctx, "entry.read", path.to_string(), outcome, Some("batch".into())));
+            out.push(r);
+        }
+        if let Err(e) = self.auditor.record_many(records).await {
+            let msg = e.to_string();
+            return paths.iter().map(|_| Err(ServiceError::Storage(msg.clone()))).collect();
+        }
+        out
+    }
+
+    /// Lists a vault's entries that the caller may see. Variables come with their value; secrets
+    /// never do. A branch lists its own entries and those it reads through.
+    pub async fn list(&self, ctx: &Ctx, vault: &VaultPath, query: &ListQuery) -> Result<Vec<Listed>> {
+        let out = self.list_inner(ctx, vault, query).await;
+        self.audited(ctx, "entry.list", vault, out).await
+    }
+
+    async fn list_inner(&self, ctx: &Ctx, vault: &VaultPath, query: &ListQuery) -> Result<Vec<Listed>> {
+        if vault.workspace != ctx.caller.workspace
+            || !ctx.caller.touches_vault(vault.environment.as_str(), vault.vault.as_str())
+        {
+            return Err(ServiceError::Denied(format!("{} has no access to vault {vault}", ctx.caller.principal)));
+        }
+        let chain = self.env_chain(&vault.workspace, &vault.environment).await?;
+        let mut merged: std::collections::BTreeMap<String, (EntryMeta, EnvName)> = Default::default();
+        let mut found_vault = false;
+        for env in chain.iter() {
+            let here = VaultPath { environment: env.clone(), ..vault.clone() };
+            if self.store.get_vault(&here).await?.is_none() {
+                continue;
+            }
+            found_vault = true;
+            for meta in self.store.list_entries(&here, query).await? {
+                merged.entry(meta.key.clone()).or_insert((meta, env.clone()));
+            }
+        }
+        if !found_vault {
+            self.require_vault(vault).await?;
+        }
+        let mut out = Vec::new();
+        for (key, (meta, env)) in merged.into_iter().take(query.limit as usize) {
+            if !ctx.caller.sees(vault.environment.as_str(), vault.vault.as_str(), &key) {
+                continue;
+            }
             let variable_value = if meta.kind == EntryKind::Variable && meta.deleted_at.is_none() {
-                let path = vault.entry(EntryKey::new(meta.key.clone())?);
-                Some(self.get(&path, None).await?.value)
+                let path = VaultPath { environment: env.clone(), ..vault.clone() }.entry(EntryKey::new(key)?);
+                Some(self.open_value(ctx, &path, None).await?.value)
             } else {
                 None
             };
-            out.push(Listed { meta, variable_value });
+            out.push(Listed { meta, environment: env.to_string(), variable_value });
         }
         Ok(out)
     }
 
     /// Every stored version of an entry, newest first, without values.
-    pub async fn history(&self, path: &EntryPath) -> Result<Vec<VersionMeta>> {
-        self.describe(path).await?;
-        Ok(self.store.list_versions(path).await?)
+    pub async fn history(&self, ctx: &Ctx, path: &EntryPath) -> Result<Vec<VersionMeta>> {
+        let out = async {
+            Self::check_workspace(ctx, path)?;
+            Self::require_sees(ctx, path)?;
+            let (owner, _) = self.locate(path).await?;
+            Ok(self.store.list_versions(&owner).await?)
+        }
+        .await;
+        self.audited(ctx, "entry.history", path, out).await
     }
 
-    /// Makes an old version current again by writing its value as a new version.
-    pub async fn restore(&self, actor: &Actor, path: &EntryPath, version: u64) -> Result<EntryMeta> {
-        let old = self.get(path, Some(version)).await?;
-        let current = self.describe(path).await?;
-        self.set(
-            actor,
-            SetEntry {
+    /// Makes an old version current again by writing its value as a new version. Needs `write`;
+    /// the value is re-sealed inside the service and never leaves it.
+    pub async fn restore(&self, ctx: &Ctx, path: &EntryPath, version: u64) -> Result<EntryMeta> {
+        let out = async {
+            Self::check_workspace(ctx, path)?;
+            Self::require_entry(ctx, Access::Write, path)?;
+            let current = self.describe_here(path).await?;
+            let sealed = self.store.read_version(path, Some(version)).await?.ok_or_else(|| {
+                ServiceError::NotFound(format!(
+                    "entry {} has no version {version} (it is at version {}; older versions may have been pruned)",
+                    path.key, current.version
+                ))
+            })?;
+            let generation = Keyring::sealed_generation(&sealed.sealed)?;
+            let dk = self.data_key_for(&path.workspace, Some(generation)).await?;
+            let value = dk.open(&Self::aad(path, sealed.meta.version, sealed.meta.kind), &sealed.sealed)?;
+            let req = SetEntry {
                 path: path.clone(),
-                kind: old.meta.kind,
-                value: old.value,
+                kind: sealed.meta.kind,
+                value,
                 expected_version: Some(current.version),
                 description: None,
                 tags: None,
                 expires_at: current.expires_at,
-            },
-        )
-        .await
+            };
+            self.set_inner(ctx, req).await
+        }
+        .await;
+        self.audited(ctx, "entry.restore", path, out).await
     }
 
     /// Soft-deletes an entry: hidden from reads and listings, recoverable with [`Service::undelete`].
-    pub async fn delete(&self, path: &EntryPath) -> Result<()> {
-        match self.store.soft_delete(path, now_millis()).await {
-            Err(StoreError::NotFound(_)) => Err(Self::not_found(path)),
-            other => Ok(other?),
+    pub async fn delete(&self, ctx: &Ctx, path: &EntryPath) -> Result<()> {
+        let out = async {
+            Self::check_workspace(ctx, path)?;
+            Self::require_entry(ctx, Access::Write, path)?;
+            let r = self.store.soft_delete(path, now_millis()).await;
+            self.cache.invalidate_entry(path);
+            match r {
+                Err(StoreError::NotFound(_)) => Err(Self::not_found(path)),
+                other => Ok(other?),
+            }
         }
+        .await;
+        self.audited(ctx, "entry.delete", path, out).await
     }
 
-    pub async fn undelete(&self, path: &EntryPath) -> Result<EntryMeta> {
-        match self.store.undelete(path, now_millis()).await {
-            Err(StoreError::NotFound(_)) => {
-                return Err(ServiceError::NotFound(format!(
-                    "entry {} is not a deleted entry of vault {}/{}",
-                    path.key, path.environment, path.vault
-                )))
+    pub async fn undelete(&self, ctx: &Ctx, path: &EntryPath) -> Result<EntryMeta> {
+        let out = async {
+            Self::check_workspace(ctx, path)?;
+            Self::require_entry(ctx, Access::Write, path)?;
+            let r = self.store.undelete(path, now_millis()).await;
+            self.cache.invalidate_entry(path);
+            match r {
+                Err(StoreError::NotFound(_)) => {
+                    return Err(ServiceError::NotFound(format!(
+                        "entry {} is not a deleted entry of vault {}/{}",
+                        path.key, path.environment, path.vault
+                    )))
+                }
+                other => other?,
             }
-            other => other?,
+            self.describe_here(path).await
         }
-        self.describe(path).await
+        .await;
+        self.audited(ctx, "entry.undelete", path, out).await
     }
 
     /// Removes an entry, live or soft-deleted, with all its versions. Not recoverable.
-    pub async fn purge(&self, path: &EntryPath) -> Result<()> {
-        match self.store.purge(path).await {
-            Err(StoreError::NotFound(_)) => Err(Self::not_found(path)),
-            other => Ok(other?),
+    pub async fn purge(&self, ctx: &Ctx, path: &EntryPath) -> Result<()> {
+        let out = async {
+            Self::check_workspace(ctx, path)?;
+            Self::require_entry(ctx, Access::Write, path)?;
+            let r = self.store.purge(path).await;
+            self.cache.invalidate_entry(path);
+            match r {
+                Err(StoreError::NotFound(_)) => Err(Self::not_found(path)),
+                other => Ok(other?),
+            }
         }
+        .await;
+        self.audited(ctx, "entry.purge", path, out).await
     }
 }
 

@@ -1,4 +1,5 @@
 use super::*;
+use tresor_model::Access;
 use tresor_store::SqliteStore;
 
 struct Fixture {
@@ -7,17 +8,17 @@ struct Fixture {
     encoded_root: String,
 }
 
-fn fixture_with(limits: Limits) -> Fixture {
+async fn fixture_with(limits: Limits) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(&dir.path().join("tresor.db")).unwrap());
     let (root, encoded) = RootKey::generate().unwrap();
-    Fixture { dir, svc: Service::new(store, root, limits), encoded_root: encoded.to_string() }
+    let svc = Service::open(store, root, limits).await.unwrap();
+    svc.bootstrap(&ws()).await.unwrap();
+    Fixture { dir, svc, encoded_root: encoded.to_string() }
 }
 
 async fn fixture() -> Fixture {
-    let f = fixture_with(Limits::default());
-    f.svc.bootstrap(&ws()).await.unwrap();
-    f
+    fixture_with(Limits::default()).await
 }
 
 fn ws() -> WorkspaceName {
@@ -45,8 +46,8 @@ fn set(p: &EntryPath, value: &str) -> SetEntry {
     }
 }
 
-fn me() -> Actor {
-    Actor::new("alice")
+fn me() -> Ctx {
+    Ctx::new(Arc::new(Caller::owner(ws(), "alice")), "test")
 }
 
 #[tokio::test]
@@ -54,16 +55,16 @@ async fn set_get_versions_and_restore() {
     let f = fixture().await;
     let p = path("default", "db/password");
     let m1 = f.svc.set(&me(), set(&p, "one")).await.unwrap();
-    assert_eq!((m1.version, m1.edited_by.as_str()), (1, "alice"));
+    assert_eq!((m1.version, m1.edited_by.as_str()), (1, "user:alice"));
     f.svc.set(&me(), set(&p, "two")).await.unwrap();
-    assert_eq!(f.svc.get(&p, None).await.unwrap().value.expose(), b"two");
-    assert_eq!(f.svc.get(&p, Some(1)).await.unwrap().value.expose(), b"one");
+    assert_eq!(f.svc.get(&me(), &p, None).await.unwrap().value.expose(), b"two");
+    assert_eq!(f.svc.get(&me(), &p, Some(1)).await.unwrap().value.expose(), b"one");
     let restored = f.svc.restore(&me(), &p, 1).await.unwrap();
     assert_eq!(restored.version, 3);
-    assert_eq!(f.svc.get(&p, None).await.unwrap().value.expose(), b"one");
-    let history: Vec<u64> = f.svc.history(&p).await.unwrap().iter().map(|v| v.version).collect();
+    assert_eq!(f.svc.get(&me(), &p, None).await.unwrap().value.expose(), b"one");
+    let history: Vec<u64> = f.svc.history(&me(), &p).await.unwrap().iter().map(|v| v.version).collect();
     assert_eq!(history, [3, 2, 1]);
-    let e = f.svc.get(&p, Some(9)).await.unwrap_err();
+    let e = f.svc.get(&me(), &p, Some(9)).await.unwrap_err();
     assert_eq!(e.exit_code(), exit::NOT_FOUND);
     assert!(e.to_string().contains("no version 9"), "{e}");
 }
@@ -80,7 +81,7 @@ async fn check_and_set_refuses_stale_writes() {
     let e = f.svc.set(&me(), again).await.unwrap_err();
     assert_eq!(e.http_status(), 409);
     assert!(e.to_string().contains("at version 1, not 0"), "{e}");
-    assert_eq!(f.svc.get(&p, None).await.unwrap().value.expose(), b"a", "the stale write changed nothing");
+    assert_eq!(f.svc.get(&me(), &p, None).await.unwrap().value.expose(), b"a", "the stale write changed nothing");
 }
 
 #[tokio::test]
@@ -104,8 +105,7 @@ async fn concurrent_writers_lose_no_update() {
 
 #[tokio::test]
 async fn limits_are_enforced_with_clear_errors() {
-    let f = fixture_with(Limits { max_value_bytes: 16, max_entries: Some(2), keep_versions: 2 });
-    f.svc.bootstrap(&ws()).await.unwrap();
+    let f = fixture_with(Limits { max_value_bytes: 16, max_entries: Some(2), keep_versions: 2 }).await;
     let e = f.svc.set(&me(), set(&path("default", "big"), &"x".repeat(17))).await.unwrap_err();
     assert_eq!(e.exit_code(), exit::LIMIT);
     assert_eq!(e.to_string(), "the value of big is 17 bytes; the limit is 16 bytes (max_value_bytes)");
@@ -116,11 +116,11 @@ async fn limits_are_enforced_with_clear_errors() {
     assert!(e.to_string().contains("workspace default already holds 2 entries"), "{e}");
     // Updating, and writing after a delete, stay within the limit.
     f.svc.set(&me(), set(&path("default", "a"), "2")).await.unwrap();
-    f.svc.delete(&path("default", "b")).await.unwrap();
+    f.svc.delete(&me(), &path("default", "b")).await.unwrap();
     f.svc.set(&me(), set(&path("default", "c"), "1")).await.unwrap();
     // keep_versions = 2
     f.svc.set(&me(), set(&path("default", "a"), "3")).await.unwrap();
-    assert_eq!(f.svc.history(&path("default", "a")).await.unwrap().len(), 2);
+    assert_eq!(f.svc.history(&me(), &path("default", "a")).await.unwrap().len(), 2);
 }
 
 #[tokio::test]
@@ -133,7 +133,7 @@ async fn kinds_do_not_silently_change() {
     let e = f.svc.set(&me(), set(&p, "secret now")).await.unwrap_err();
     assert_eq!(e.exit_code(), exit::USAGE);
     assert!(e.to_string().contains("is a variable"), "{e}");
-    let listed = f.svc.list(&p.vault_path(), &all()).await.unwrap();
+    let listed = f.svc.list(&me(), &p.vault_path(), &all()).await.unwrap();
     assert_eq!(listed[0].variable_value.as_ref().unwrap().expose(), b"5");
 }
 
@@ -145,7 +145,7 @@ fn all() -> ListQuery {
 async fn listing_never_carries_secret_values() {
     let f = fixture().await;
     f.svc.set(&me(), set(&path("default", "s"), "hidden")).await.unwrap();
-    let listed = f.svc.list(&path("default", "s").vault_path(), &all()).await.unwrap();
+    let listed = f.svc.list(&me(), &path("default", "s").vault_path(), &all()).await.unwrap();
     assert_eq!(listed.len(), 1);
     assert!(listed[0].variable_value.is_none());
 }
@@ -155,13 +155,13 @@ async fn delete_undelete_purge() {
     let f = fixture().await;
     let p = path("default", "gone");
     f.svc.set(&me(), set(&p, "v")).await.unwrap();
-    f.svc.delete(&p).await.unwrap();
-    assert_eq!(f.svc.get(&p, None).await.unwrap_err().exit_code(), exit::NOT_FOUND);
-    assert_eq!(f.svc.delete(&p).await.unwrap_err().exit_code(), exit::NOT_FOUND);
-    f.svc.undelete(&p).await.unwrap();
-    assert_eq!(f.svc.get(&p, None).await.unwrap().value.expose(), b"v");
-    f.svc.purge(&p).await.unwrap();
-    assert_eq!(f.svc.undelete(&p).await.unwrap_err().exit_code(), exit::NOT_FOUND);
+    f.svc.delete(&me(), &p).await.unwrap();
+    assert_eq!(f.svc.get(&me(), &p, None).await.unwrap_err().exit_code(), exit::NOT_FOUND);
+    assert_eq!(f.svc.delete(&me(), &p).await.unwrap_err().exit_code(), exit::NOT_FOUND);
+    f.svc.undelete(&me(), &p).await.unwrap();
+    assert_eq!(f.svc.get(&me(), &p, None).await.unwrap().value.expose(), b"v");
+    f.svc.purge(&me(), &p).await.unwrap();
+    assert_eq!(f.svc.undelete(&me(), &p).await.unwrap_err().exit_code(), exit::NOT_FOUND);
 }
 
 #[tokio::test]
@@ -169,22 +169,22 @@ async fn vaults_and_environments() {
     let f = fixture().await;
     let prod = EnvName::new("prod").unwrap();
     let api = VaultPath { workspace: ws(), environment: prod.clone(), vault: VaultName::new("api-keys").unwrap() };
-    let e = f.svc.create_vault(&api).await.unwrap_err();
+    let e = f.svc.create_vault(&me(), &api).await.unwrap_err();
     assert!(e.to_string().contains("environment prod does not exist"), "{e}");
-    f.svc.ensure_environment(&ws(), &prod).await.unwrap();
-    f.svc.create_vault(&api).await.unwrap();
-    assert_eq!(f.svc.create_vault(&api).await.unwrap_err().exit_code(), exit::CONFLICT);
+    f.svc.ensure_environment(&me(), &prod).await.unwrap();
+    f.svc.create_vault(&me(), &api).await.unwrap();
+    assert_eq!(f.svc.create_vault(&me(), &api).await.unwrap_err().exit_code(), exit::CONFLICT);
     let p = api.entry(EntryKey::new("stripe").unwrap());
     f.svc.set(&me(), set(&p, "sk")).await.unwrap();
-    let e = f.svc.delete_vault(&api).await.unwrap_err();
+    let e = f.svc.delete_vault(&me(), &api).await.unwrap_err();
     assert_eq!(e.exit_code(), exit::CONFLICT);
     assert!(e.to_string().contains("not empty"), "{e}");
-    f.svc.purge(&p).await.unwrap();
-    f.svc.delete_vault(&api).await.unwrap();
+    f.svc.purge(&me(), &p).await.unwrap();
+    f.svc.delete_vault(&me(), &api).await.unwrap();
     let missing = f.svc.set(&me(), set(&p, "sk")).await.unwrap_err();
     assert!(missing.to_string().contains("tresor vault create api-keys"), "{missing}");
     let default = VaultPath { vault: VaultName::default_name(), ..api };
-    assert_eq!(f.svc.delete_vault(&default).await.unwrap_err().exit_code(), exit::USAGE);
+    assert_eq!(f.svc.delete_vault(&me(), &default).await.unwrap_err().exit_code(), exit::USAGE);
 }
 
 #[tokio::test]
@@ -192,9 +192,8 @@ async fn a_wrong_root_key_fails_at_bootstrap() {
     let f = fixture().await;
     let store = Arc::new(SqliteStore::open(&f.dir.path().join("tresor.db")).unwrap());
     let (other, _) = RootKey::generate().unwrap();
-    let svc = Service::new(store.clone(), other, Limits::default());
-    assert!(matches!(svc.bootstrap(&ws()).await, Err(ServiceError::Crypto(_))));
-    let same = Service::new(store, RootKey::from_encoded(&f.encoded_root).unwrap(), Limits::default());
+    assert!(matches!(Service::open(store.clone(), other, Limits::default()).await, Err(ServiceError::Crypto(_))));
+    let same = Service::open(store, RootKey::from_encoded(&f.encoded_root).unwrap(), Limits::default()).await.unwrap();
     same.bootstrap(&ws()).await.unwrap();
 }
 
@@ -211,8 +210,193 @@ async fn a_ciphertext_moved_to_another_row_fails_to_open() {
         [],
     )
     .unwrap();
-    let e = f.svc.get(&b, None).await.unwrap_err();
+    let e = f.svc.get(&me(), &b, None).await.unwrap_err();
     assert!(matches!(e, ServiceError::Crypto(tresor_crypto::CryptoError::OpenFailed)), "{e:?}");
     assert!(!e.to_string().contains("value-of"), "{e}");
-    assert_eq!(f.svc.get(&a, None).await.unwrap().value.expose(), b"value-of-a");
+    assert_eq!(f.svc.get(&me(), &a, None).await.unwrap().value.expose(), b"value-of-a");
+}
+
+// ----- access control, tokens and audit -----
+
+async fn token_for(f: &Fixture, principal: &str, grants: &[(&str, Access)]) -> (Ctx, String) {
+    let p: tresor_model::PrincipalRef = principal.parse().unwrap();
+    f.svc.create_principal(&me(), &p).await.unwrap();
+    for (scope, access) in grants {
+        f.svc.create_grant(&me(), &p, &scope.parse().unwrap(), *access).await.unwrap();
+    }
+    let (_, minted) = f.svc.create_token(&me(), &p, "test", None).await.unwrap();
+    let caller = f.svc.authenticate(&minted.text, "req").await.unwrap();
+    (Ctx::new(caller, "req"), minted.text.to_string())
+}
+
+fn in_env(env: &str, vault: &str, key: &str) -> EntryPath {
+    EntryPath {
+        workspace: ws(),
+        environment: EnvName::new(env).unwrap(),
+        vault: VaultName::new(vault).unwrap(),
+        key: EntryKey::new(key).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn each_access_level_allows_its_own_and_denies_the_rest() {
+    let f = fixture().await;
+    let stripe = path("default", "stripe");
+    f.svc.set(&me(), set(&stripe, "sk_live")).await.unwrap();
+    let (reader, _) = token_for(&f, "app:reader", &[("default/default/*", Access::Read)]).await;
+    let (writer, _) = token_for(&f, "app:writer", &[("default/default/*", Access::Write)]).await;
+    let (manager, _) = token_for(&f, "user:manager", &[("*", Access::Manage)]).await;
+    let (admin, _) = token_for(&f, "user:admin", &[("*", Access::Admin)]).await;
+    let (narrow, _) = token_for(&f, "app:narrow", &[("default/default/db/*", Access::Read)]).await;
+
+    // read: resolves, cannot write or manage.
+    assert_eq!(f.svc.get(&reader, &stripe, None).await.unwrap().value.expose(), b"sk_live");
+    assert_eq!(f.svc.set(&reader, set(&stripe, "x")).await.unwrap_err().http_status(), 403);
+    let v = VaultPath { workspace: ws(), environment: EnvName::default_name(), vault: VaultName::new("x").unwrap() };
+    assert_eq!(f.svc.create_vault(&reader, &v).await.unwrap_err().http_status(), 403);
+    // write: writes, cannot read values.
+    f.svc.set(&writer, set(&stripe, "sk_new")).await.unwrap();
+    let e = f.svc.get(&writer, &stripe, None).await.unwrap_err();
+    assert_eq!(e.http_status(), 403);
+    assert!(e.to_string().contains("lacks read access"), "{e}");
+    // manage: vaults, principals, grants; no entry writes, no reads.
+    f.svc.create_vault(&manager, &v).await.unwrap();
+    assert_eq!(f.svc.set(&manager, set(&stripe, "x")).await.unwrap_err().http_status(), 403);
+    assert_eq!(f.svc.get(&manager, &stripe, None).await.unwrap_err().http_status(), 403);
+    f.svc.list_grants(&manager).await.unwrap();
+    assert_eq!(f.svc.list_grants(&writer).await.unwrap_err().http_status(), 403);
+    // admin: everything but reading values.
+    f.svc.set(&admin, set(&stripe, "sk_admin")).await.unwrap();
+    f.svc.create_principal(&admin, &"app:new".parse().unwrap()).await.unwrap();
+    assert_eq!(f.svc.get(&admin, &stripe, None).await.unwrap_err().http_status(), 403, "managing is not reading");
+    let listed = f.svc.list(&admin, &stripe.vault_path(), &all()).await.unwrap();
+    assert!(listed.iter().all(|l| l.variable_value.is_none()));
+    // a key-prefix token sees only its prefix.
+    f.svc.set(&me(), set(&path("default", "db/pw"), "pw")).await.unwrap();
+    assert_eq!(f.svc.get(&narrow, &path("default", "db/pw"), None).await.unwrap().value.expose(), b"pw");
+    assert_eq!(f.svc.get(&narrow, &stripe, None).await.unwrap_err().http_status(), 403);
+    let seen: Vec<String> =
+        f.svc.list(&narrow, &stripe.vault_path(), &all()).await.unwrap().into_iter().map(|l| l.meta.key).collect();
+    assert_eq!(seen, ["db/pw"]);
+}
+
+#[tokio::test]
+async fn groups_pass_their_grants_to_members() {
+    let f = fixture().await;
+    f.svc.set(&me(), set(&path("default", "k"), "v")).await.unwrap();
+    let group: tresor_model::PrincipalRef = "group:readers".parse().unwrap();
+    f.svc.create_principal(&me(), &group).await.unwrap();
+    f.svc.create_grant(&me(), &group, &"default".parse().unwrap(), Access::Read).await.unwrap();
+    let (member, token) = token_for(&f, "user:bob", &[]).await;
+    assert_eq!(f.svc.get(&member, &path("default", "k"), None).await.unwrap_err().http_status(), 403);
+    f.svc.add_member(&me(), "readers", &"user:bob".parse().unwrap()).await.unwrap();
+    // Membership changes apply to the next request of an existing token.
+    let member = Ctx::new(f.svc.authenticate(&token, "r").await.unwrap(), "r");
+    assert_eq!(f.svc.get(&member, &path("default", "k"), None).await.unwrap().value.expose(), b"v");
+}
+
+#[tokio::test]
+async fn tokens_are_hashed_revocable_and_expiring() {
+    let f = fixture().await;
+    let (ctx, token) = token_for(&f, "app:w", &[("*", Access::Read)]).await;
+    let stored = f.svc.list_tokens(&me()).await.unwrap();
+    let record = stored.iter().find(|t| t.principal.name == "w").unwrap();
+    assert_ne!(record.hash, token.as_bytes(), "only a hash is stored");
+    assert!(!format!("{stored:?}").contains(&token[17..]));
+    f.svc.revoke_token(&ctx, record.id.as_str()).await.unwrap();
+    let e = f.svc.authenticate(&token, "r").await.unwrap_err();
+    assert_eq!(e.http_status(), 401);
+    assert!(e.to_string().contains("revoked"));
+    // A wrong secret for a real id is "unknown", the same as an unknown id.
+    let forged = format!("{}{}", &token[..17], "A".repeat(43));
+    assert!(f.svc.authenticate(&forged, "r").await.unwrap_err().to_string().contains("unknown token"));
+    // Expiry.
+    let p: tresor_model::PrincipalRef = "app:w".parse().unwrap();
+    let (_, short) = f.svc.create_token(&me(), &p, "short", Some(0)).await.unwrap();
+    assert!(f.svc.authenticate(&short.text, "r").await.unwrap_err().to_string().contains("expired"));
+}
+
+#[tokio::test]
+async fn audit_records_everything_chains_and_detects_tampering() {
+    let f = fixture().await;
+    let (reader, _) = token_for(&f, "app:r", &[("default/default/a", Access::Read)]).await;
+    f.svc.set(&me(), set(&path("default", "a"), "audited-secret-value")).await.unwrap();
+    f.svc.get(&reader, &path("default", "a"), None).await.unwrap();
+    f.svc.get(&reader, &path("default", "b"), None).await.unwrap_err();
+    f.svc.authenticate("tsr_000000000000_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA", "bad").await.unwrap_err();
+    let log = f.svc.audit_log(&me(), 0, None, 1000).await.unwrap();
+    let has = |action: &str, outcome: &str| log.iter().any(|r| r.action == action && r.outcome == outcome);
+    assert!(has("entry.write", "ok") && has("entry.read", "ok") && has("entry.read", "denied"));
+    assert!(has("grant.create", "ok") && has("token.create", "ok") && has("auth.token", "unauthenticated"));
+    assert!(!format!("{log:?}").contains("audited-secret-value"), "no value in the audit log");
+    assert_eq!(f.svc.audit_log(&reader, 0, None, 10).await.unwrap_err().http_status(), 403);
+    let report = f.svc.audit_verify(&me()).await.unwrap();
+    assert!(report.ok(), "{:?}", report.problems);
+    assert_eq!(report.records as usize, log.len());
+
+    // Tamper: edit a record, then delete one.
+    let conn = rusqlite::Connection::open(f.dir.path().join("tresor.db")).unwrap();
+    conn.execute("UPDATE audit_log SET outcome = 'ok' WHERE outcome = 'denied'", []).unwrap();
+    let report = f.svc.audit_verify(&me()).await.unwrap();
+    assert!(report.problems.iter().any(|p| p.contains("was altered")), "{:?}", report.problems);
+    let conn2 = rusqlite::Connection::open(f.dir.path().join("tresor.db")).unwrap();
+    conn2.execute("DELETE FROM audit_log WHERE seq = 3", []).unwrap();
+    let report = f.svc.audit_verify(&me()).await.unwrap();
+    assert!(report.problems.iter().any(|p| p.contains("records 3 to 3 are missing")), "{:?}", report.problems);
+}
+
+#[tokio::test]
+async fn branches_read_through_and_refuse_overrides() {
+    let f = fixture().await;
+    let prod = EnvName::new("prod").unwrap();
+    let branch = EnvName::new("feature-x").unwrap();
+    f.svc.create_environment(&me(), &prod, None).await.unwrap();
+    f.svc.create_environment(&me(), &branch, Some(&prod)).await.unwrap();
+    f.svc.set(&me(), set(&in_env("prod", "default", "db/pw"), "prod-pw")).await.unwrap();
+    let through = f.svc.get(&me(), &in_env("feature-x", "default", "db/pw"), None).await.unwrap();
+    assert_eq!((through.value.expose(), through.environment.as_str()), (&b"prod-pw"[..], "prod"));
+    let e = f.svc.set(&me(), set(&in_env("feature-x", "default", "db/pw"), "x")).await.unwrap_err();
+    assert_eq!(e.http_status(), 409);
+    assert!(e.to_string().contains("belongs to parent environment prod"), "{e}");
+    f.svc.set(&me(), set(&in_env("feature-x", "default", "own"), "mine")).await.unwrap();
+    let vault = in_env("feature-x", "default", "own").vault_path();
+    let listed: Vec<(String, String)> =
+        f.svc.list(&me(), &vault, &all()).await.unwrap().into_iter().map(|l| (l.meta.key, l.environment)).collect();
+    assert_eq!(listed, [("db/pw".into(), "prod".into()), ("own".into(), "feature-x".into())]);
+    // A grant on the branch alone does not open the parent's values.
+    let (branch_reader, _) = token_for(&f, "app:b", &[("feature-x", Access::Read)]).await;
+    assert_eq!(
+        f.svc.get(&branch_reader, &in_env("feature-x", "default", "db/pw"), None).await.unwrap_err().http_status(),
+        403
+    );
+    assert!(
+        f.svc.get(&me(), &in_env("prod", "default", "own"), None).await.is_err(),
+        "the parent does not see the branch"
+    );
+}
+
+#[tokio::test]
+async fn batch_resolution_reports_each_entry() {
+    let f = fixture().await;
+    f.svc.set(&me(), set(&path("default", "a"), "1")).await.unwrap();
+    f.svc.set(&me(), set(&path("default", "b"), "2")).await.unwrap();
+    let (reader, _) = token_for(&f, "app:r", &[("default/default/a", Access::Read)]).await;
+    let out = f.svc.get_many(&reader, &[path("default", "a"), path("default", "b"), path("default", "zz")]).await;
+    assert_eq!(out[0].as_ref().unwrap().value.expose(), b"1");
+    assert_eq!(out[1].as_ref().unwrap_err().http_status(), 403);
+    assert_eq!(out[2].as_ref().unwrap_err().http_status(), 403, "no grant on zz either");
+    let all_of = f.svc.get_many(&me(), &[path("default", "a"), path("default", "zz")]).await;
+    assert_eq!(all_of[1].as_ref().unwrap_err().http_status(), 404);
+}
+
+#[tokio::test]
+async fn cached_values_follow_writes() {
+    let f = fixture().await;
+    let p = path("default", "c");
+    f.svc.set(&me(), set(&p, "one")).await.unwrap();
+    assert_eq!(f.svc.get(&me(), &p, None).await.unwrap().value.expose(), b"one");
+    f.svc.set(&me(), set(&p, "two")).await.unwrap();
+    assert_eq!(f.svc.get(&me(), &p, None).await.unwrap().value.expose(), b"two");
+    f.svc.delete(&me(), &p).await.unwrap();
+    assert_eq!(f.svc.get(&me(), &p, None).await.unwrap_err().http_status(), 404);
 }

@@ -19,7 +19,8 @@ pub use sqlite::SqliteStore;
 use async_trait::async_trait;
 use thiserror::Error;
 use tresor_model::{
-    EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, Tag, VaultInfo, VaultPath, VersionMeta, WorkspaceName,
+    Access, EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, PrincipalRef, Tag, VaultInfo, VaultPath, VersionMeta,
+    WorkspaceName,
 };
 
 /// Errors of the storage layer. Messages name rows by their path, never by value.
@@ -92,6 +93,62 @@ pub struct ListQuery {
     pub include_deleted: bool,
 }
 
+/// A principal as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrincipalRecord {
+    pub principal: PrincipalRef,
+    pub created_at: i64,
+    pub created_by: String,
+}
+
+/// A token as stored: its public id and the hash of its secret part, never the token itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: String,
+    pub workspace: WorkspaceName,
+    pub principal: PrincipalRef,
+    pub name: String,
+    pub hash: Vec<u8>,
+    pub created_at: i64,
+    pub created_by: String,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// A grant as stored. The scope is kept as written and parsed by the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrantRecord {
+    pub id: String,
+    pub workspace: WorkspaceName,
+    pub principal: PrincipalRef,
+    pub scope: String,
+    pub access: Access,
+    pub created_at: i64,
+    pub created_by: String,
+}
+
+/// One audit record. `seq`, `prev_hash` and `hash` are assigned when it is appended.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct AuditRecord {
+    pub seq: u64,
+    pub at: i64,
+    pub workspace: String,
+    pub request_id: String,
+    pub principal: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub detail: Option<String>,
+    #[serde(skip)]
+    pub prev_hash: Vec<u8>,
+    #[serde(skip)]
+    pub hash: Vec<u8>,
+}
+
+/// Computes a record's chain hash from its fields (including `seq` and `prev_hash`). Supplied by
+/// the service, which holds the key; the store only links records in order.
+pub type ChainFn = dyn Fn(&AuditRecord) -> Vec<u8> + Send + Sync;
+
 /// The storage interface. Every method is one transaction.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -141,4 +198,37 @@ pub trait Store: Send + Sync + 'static {
     async fn purge(&self, path: &EntryPath) -> Result<()>;
     /// Live (not soft-deleted) entries in a workspace.
     async fn count_entries(&self, workspace: &WorkspaceName) -> Result<u64>;
+
+    // ----- principals and groups -----
+    async fn create_principal(&self, workspace: &WorkspaceName, p: &PrincipalRef, by: &str, now: i64) -> Result<()>;
+    async fn list_principals(&self, workspace: &WorkspaceName) -> Result<Vec<PrincipalRecord>>;
+    async fn principal_exists(&self, workspace: &WorkspaceName, p: &PrincipalRef) -> Result<bool>;
+    /// Deletes a principal with its memberships, grants and tokens.
+    async fn delete_principal(&self, workspace: &WorkspaceName, p: &PrincipalRef) -> Result<()>;
+    async fn add_member(&self, workspace: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()>;
+    async fn remove_member(&self, workspace: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()>;
+    /// The names of the groups `p` belongs to.
+    async fn groups_of(&self, workspace: &WorkspaceName, p: &PrincipalRef) -> Result<Vec<String>>;
+    async fn members_of(&self, workspace: &WorkspaceName, group: &str) -> Result<Vec<PrincipalRef>>;
+
+    // ----- tokens -----
+    async fn insert_token(&self, token: &TokenRecord) -> Result<()>;
+    async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>>;
+    async fn list_tokens(&self, workspace: &WorkspaceName) -> Result<Vec<TokenRecord>>;
+    async fn revoke_token(&self, workspace: &WorkspaceName, id: &str, now: i64) -> Result<()>;
+
+    // ----- grants -----
+    async fn insert_grant(&self, grant: &GrantRecord) -> Result<()>;
+    async fn list_grants(&self, workspace: &WorkspaceName) -> Result<Vec<GrantRecord>>;
+    /// Grants held directly by any of `principals`.
+    async fn grants_for(&self, workspace: &WorkspaceName, principals: &[PrincipalRef]) -> Result<Vec<GrantRecord>>;
+    async fn delete_grant(&self, workspace: &WorkspaceName, id: &str) -> Result<GrantRecord>;
+
+    // ----- audit -----
+    /// Appends records in order, in one transaction, linking each to the one before through
+    /// `chain`, and records the new head (sequence number, 8 bytes big-endian, then hash) under
+    /// meta key `audit_head`. Returns the assigned sequence numbers.
+    async fn append_audit(&self, records: Vec<AuditRecord>, chain: &ChainFn) -> Result<Vec<u64>>;
+    /// Records with `seq > after`, oldest first, at most `limit`.
+    async fn list_audit(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>>;
 }

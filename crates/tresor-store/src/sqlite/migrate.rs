@@ -6,7 +6,10 @@ use crate::{Result, StoreError};
 use rusqlite::{params, Connection};
 
 /// (version, name, SQL). Append only: never edit a migration that has shipped.
-const MIGRATIONS: &[(i64, &str, &str)] = &[(1, "entries", include_str!("../../migrations/sqlite/0001_entries.sql"))];
+const MIGRATIONS: &[(i64, &str, &str)] = &[
+    (1, "entries", include_str!("../../migrations/sqlite/0001_entries.sql")),
+    (2, "access", include_str!("../../migrations/sqlite/0002_access.sql")),
+];
 
 pub(super) fn apply(conn: &mut Connection) -> Result<()> {
     conn.execute_batch(

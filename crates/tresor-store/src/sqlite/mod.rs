@@ -5,16 +5,21 @@
 //! returns. Calls are short (indexed point reads and small transactions), so they run inline on the
 //! calling task rather than paying a thread hop each.
 
+mod access;
 mod migrate;
 
-use crate::{ListQuery, NewVersion, Result, SealedVersion, Store, StoreError, WrappedKey};
+use crate::{
+    AuditRecord, ChainFn, GrantRecord, ListQuery, NewVersion, PrincipalRecord, Result, SealedVersion, Store,
+    StoreError, TokenRecord, WrappedKey,
+};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use tresor_model::{
-    EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, Tag, VaultInfo, VaultPath, VersionMeta, WorkspaceName,
+    EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, PrincipalRef, Tag, VaultInfo, VaultPath, VersionMeta,
+    WorkspaceName,
 };
 
 const READERS: usize = 4;
@@ -542,6 +547,61 @@ impl Store for SqliteStore {
             )
         })
         .map(|n| n as u64)
+    }
+
+    async fn create_principal(&self, ws: &WorkspaceName, p: &PrincipalRef, by: &str, now: i64) -> Result<()> {
+        self.create_principal_impl(ws, p, by, now)
+    }
+    async fn list_principals(&self, ws: &WorkspaceName) -> Result<Vec<PrincipalRecord>> {
+        self.list_principals_impl(ws)
+    }
+    async fn principal_exists(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<bool> {
+        self.principal_exists_impl(ws, p)
+    }
+    async fn delete_principal(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
+        self.delete_principal_impl(ws, p)
+    }
+    async fn add_member(&self, ws: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()> {
+        self.add_member_impl(ws, group, member)
+    }
+    async fn remove_member(&self, ws: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()> {
+        self.remove_member_impl(ws, group, member)
+    }
+    async fn groups_of(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<Vec<String>> {
+        self.groups_of_impl(ws, p)
+    }
+    async fn members_of(&self, ws: &WorkspaceName, group: &str) -> Result<Vec<PrincipalRef>> {
+        self.members_of_impl(ws, group)
+    }
+    async fn insert_token(&self, token: &TokenRecord) -> Result<()> {
+        self.insert_token_impl(token)
+    }
+    async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>> {
+        self.get_token_impl(id)
+    }
+    async fn list_tokens(&self, ws: &WorkspaceName) -> Result<Vec<TokenRecord>> {
+        self.list_tokens_impl(ws)
+    }
+    async fn revoke_token(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
+        self.revoke_token_impl(ws, id, now)
+    }
+    async fn insert_grant(&self, grant: &GrantRecord) -> Result<()> {
+        self.insert_grant_impl(grant)
+    }
+    async fn list_grants(&self, ws: &WorkspaceName) -> Result<Vec<GrantRecord>> {
+        self.list_grants_impl(ws)
+    }
+    async fn grants_for(&self, ws: &WorkspaceName, principals: &[PrincipalRef]) -> Result<Vec<GrantRecord>> {
+        self.grants_for_impl(ws, principals)
+    }
+    async fn delete_grant(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
+        self.delete_grant_impl(ws, id)
+    }
+    async fn append_audit(&self, records: Vec<AuditRecord>, chain: &ChainFn) -> Result<Vec<u64>> {
+        self.append_audit_impl(records, chain)
+    }
+    async fn list_audit(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
+        self.list_audit_impl(after, since, limit)
     }
 }
 

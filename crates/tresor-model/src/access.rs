@@ -1,0 +1,312 @@
+//! Principals, access levels and scope patterns: the vocabulary of grants.
+//!
+//! A grant says: this principal has this access on everything its scope pattern matches.
+//! A scope pattern is up to three `/`-separated globs, `ENV/VAULT/KEY`, inside the token's workspace;
+//! missing parts match everything (`prod` is `prod/*/*`). In globs `*` matches any run of characters
+//! and `?` one character; the key glob's `*` crosses `/`, so `prod/api-keys/db/*` covers
+//! `db/password` and `db/replica/password`.
+
+use crate::names::{validate_ident, NameError, NameKind};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::str::FromStr;
+
+/// What a principal is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrincipalKind {
+    User,
+    /// A worker or service.
+    App,
+    /// A set of users and applications; grants to a group apply to its members.
+    Group,
+}
+
+impl PrincipalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PrincipalKind::User => "user",
+            PrincipalKind::App => "app",
+            PrincipalKind::Group => "group",
+        }
+    }
+}
+
+/// A principal named as `user:alice`, `app:orkes-workers` or `group:readers`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct PrincipalRef {
+    pub kind: PrincipalKind,
+    pub name: String,
+}
+
+impl PrincipalRef {
+    pub fn new(kind: PrincipalKind, name: &str) -> Result<Self, NameError> {
+        validate_ident(NameKind::Principal, name)?;
+        Ok(Self { kind, name: name.to_owned() })
+    }
+}
+
+impl fmt::Display for PrincipalRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}", self.kind.as_str(), self.name)
+    }
+}
+
+impl FromStr for PrincipalRef {
+    type Err = NameError;
+    fn from_str(s: &str) -> Result<Self, NameError> {
+        let bad = |reason: &str| NameError {
+            kind: NameKind::Principal,
+            name: s.chars().take(80).collect(),
+            reason: reason.into(),
+        };
+        let (kind, name) = s.split_once(':').ok_or_else(|| bad("write it as user:NAME, app:NAME or group:NAME"))?;
+        let kind = match kind {
+            "user" => PrincipalKind::User,
+            "app" | "application" => PrincipalKind::App,
+            "group" => PrincipalKind::Group,
+            _ => return Err(bad("the kind must be user, app or group")),
+        };
+        Self::new(kind, name)
+    }
+}
+
+impl Serialize for PrincipalRef {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for PrincipalRef {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Access levels. They do not nest into each other except through `admin`, and even `admin` does not
+/// include `read`: managing is not reading.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Access {
+    /// Resolve values.
+    Read,
+    /// Create, update and delete entries.
+    Write,
+    /// Vaults, environments, principals, grants and tokens.
+    Manage,
+    /// Write and manage everywhere the scope covers (but not read).
+    Admin,
+}
+
+impl Access {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::Read => "read",
+            Access::Write => "write",
+            Access::Manage => "manage",
+            Access::Admin => "admin",
+        }
+    }
+
+    /// Whether holding `self` satisfies a need for `needed`.
+    pub fn satisfies(self, needed: Access) -> bool {
+        self == needed || (self == Access::Admin && needed != Access::Read)
+    }
+}
+
+impl fmt::Display for Access {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Access {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "read" => Ok(Access::Read),
+            "write" => Ok(Access::Write),
+            "manage" => Ok(Access::Manage),
+            "admin" => Ok(Access::Admin),
+            _ => Err(format!("unknown access {s:?}: use read, write, manage or admin")),
+        }
+    }
+}
+
+/// A parsed scope pattern `ENV/VAULT/KEY` of globs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Scope {
+    raw: String,
+    env: String,
+    vault: String,
+    key: String,
+}
+
+impl Scope {
+    /// Everything in the workspace.
+    pub fn all() -> Self {
+        "*".parse().expect("valid")
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.raw
+    }
+
+    /// Whether the scope covers an entry (or, with `key = None`, a whole vault; with
+    /// `vault = None` too, a whole environment). A container is covered only if the scope covers
+    /// all of it, so `prod/api-keys/db/*` does not cover vault `prod/api-keys`.
+    pub fn covers(&self, env: &str, vault: Option<&str>, key: Option<&str>) -> bool {
+        if !glob_match(&self.env, env) {
+            return false;
+        }
+        match vault {
+            None => self.vault == "*" && self.key == "*",
+            Some(v) if !glob_match(&self.vault, v) => false,
+            Some(_) => match key {
+                None => self.key == "*",
+                Some(k) => glob_match(&self.key, k),
+            },
+        }
+    }
+
+    /// Whether the scope reaches into an environment at all.
+    pub fn touches_env(&self, env: &str) -> bool {
+        glob_match(&self.env, env)
+    }
+
+    /// Whether the scope is the whole workspace (`*`, `*/*`, `*/*/*`).
+    pub fn covers_everything(&self) -> bool {
+        self.env == "*" && self.vault == "*" && self.key == "*"
+    }
+
+    /// Whether the scope may cover any entry of the vault (used to decide whether a listing
+    /// shows anything at all).
+    pub fn touches_vault(&self, env: &str, vault: &str) -> bool {
+        glob_match(&self.env, env) && glob_match(&self.vault, vault)
+    }
+}
+
+impl FromStr for Scope {
+    type Err = NameError;
+    fn from_str(s: &str) -> Result<Self, NameError> {
+        let bad = |reason: &str| NameError {
+            kind: NameKind::Scope,
+            name: s.chars().take(80).collect(),
+            reason: reason.into(),
+        };
+        if s.is_empty() || s.len() > 300 {
+            return Err(bad("use 1 to 300 characters such as prod/api-keys/* or *"));
+        }
+        if let Some(c) =
+            s.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/' | '*' | '?')))
+        {
+            return Err(bad(&format!("character {c:?} is not allowed in a scope")));
+        }
+        let mut parts = s.splitn(3, '/');
+        let env = parts.next().unwrap_or("*").to_owned();
+        let vault = parts.next().unwrap_or("*").to_owned();
+        let key = parts.next().unwrap_or("*").to_owned();
+        if env.is_empty() || vault.is_empty() || key.is_empty() {
+            return Err(bad("it has an empty part; write ENV/VAULT/KEY with * for any"));
+        }
+        Ok(Self { raw: s.to_owned(), env, vault, key })
+    }
+}
+
+impl fmt::Display for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.raw)
+    }
+}
+
+impl Serialize for Scope {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.raw)
+    }
+}
+
+/// Glob matching with `*` (any run, including empty) and `?` (one character). Iterative with
+/// single-star backtracking: linear in practice, no recursion.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some((pi, ti));
+            pi += 1;
+        } else if let Some((sp, st)) = star {
+            pi = sp + 1;
+            ti = st + 1;
+            star = Some((sp, st + 1));
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("*", ""));
+        assert!(glob_match("*", "db/password"));
+        assert!(glob_match("db/*", "db/replica/password"));
+        assert!(glob_match("pg.*", "pg.user"));
+        assert!(!glob_match("pg.*", "pgx.user"));
+        assert!(glob_match("a?c", "abc"));
+        assert!(!glob_match("a?c", "ac"));
+        assert!(glob_match("*-key", "stripe-secret-key"));
+        assert!(!glob_match("prod", "production"));
+        assert!(glob_match("a*b*c", "axxbyyc"));
+        assert!(!glob_match("a*b*c", "axxbyy"));
+    }
+
+    #[test]
+    fn scopes_cover_what_they_say() {
+        let s: Scope = "prod/api-keys/*".parse().unwrap();
+        assert!(s.covers("prod", Some("api-keys"), Some("stripe")));
+        assert!(s.covers("prod", Some("api-keys"), None));
+        assert!(!s.covers("prod", None, None));
+        assert!(!s.covers("dev", Some("api-keys"), Some("stripe")));
+        let narrow: Scope = "prod/api-keys/db/*".parse().unwrap();
+        assert!(narrow.covers("prod", Some("api-keys"), Some("db/password")));
+        assert!(!narrow.covers("prod", Some("api-keys"), Some("stripe")));
+        assert!(!narrow.covers("prod", Some("api-keys"), None), "a key prefix does not cover its vault");
+        assert!(narrow.touches_vault("prod", "api-keys"));
+        let env_only: Scope = "prod".parse().unwrap();
+        assert!(env_only.covers("prod", None, None));
+        assert!(Scope::all().covers("x", Some("y"), Some("z/w")));
+        for bad in ["", "prod//x", "prod/a b", "/x"] {
+            assert!(bad.parse::<Scope>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn access_levels() {
+        assert!(Access::Admin.satisfies(Access::Manage));
+        assert!(Access::Admin.satisfies(Access::Write));
+        assert!(!Access::Admin.satisfies(Access::Read), "managing is not reading");
+        assert!(!Access::Write.satisfies(Access::Read));
+        assert!(!Access::Manage.satisfies(Access::Write));
+        assert_eq!("READ".parse::<Access>().unwrap(), Access::Read);
+        assert!("owner".parse::<Access>().unwrap_err().contains("read, write, manage or admin"));
+    }
+
+    #[test]
+    fn principal_refs() {
+        let p: PrincipalRef = "app:orkes-workers".parse().unwrap();
+        assert_eq!((p.kind, p.name.as_str()), (PrincipalKind::App, "orkes-workers"));
+        assert_eq!(p.to_string(), "app:orkes-workers");
+        assert!("alice".parse::<PrincipalRef>().unwrap_err().to_string().contains("user:NAME"));
+        assert!("robot:x".parse::<PrincipalRef>().is_err());
+        assert!("user:a/b".parse::<PrincipalRef>().is_err());
+    }
+}

@@ -1,0 +1,283 @@
+//! Principals, groups, tokens and grants: who may do what. All of it needs `manage` on the whole
+//! workspace, and every change is audited.
+
+use crate::auth::{mint_token, parse_token, Caller, Ctx, MintedToken};
+use crate::cache::CachedCaller;
+use crate::{Result, Service, ServiceError};
+use std::sync::Arc;
+use tresor_crypto::ct_eq;
+use tresor_model::{now_millis, Access, PrincipalKind, PrincipalRef, Scope, WorkspaceName};
+use tresor_store::{GrantRecord, PrincipalRecord, StoreError, TokenRecord};
+
+/// The principal that `tresor init` creates and whose token it prints.
+pub const OWNER: &str = "owner";
+
+fn new_id() -> Result<String> {
+    Ok(tresor_crypto::random_token_bytes::<8>()?.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+impl Service {
+    /// Turns a presented token into a caller. Unknown, malformed, revoked and expired tokens are
+    /// refused (and audited); the answer never echoes the token.
+    pub async fn authenticate(&self, token: &str, request_id: &str) -> Result<Arc<Caller>> {
+        let (id, hash) = match parse_token(token) {
+            Ok(parsed) => parsed,
+            Err(e) => {
+                self.audit_auth_failure(request_id, "(malformed)", &e).await?;
+                return Err(e);
+            }
+        };
+        let out = self.authenticate_parsed(&id, &hash).await;
+        if let Err(e) = &out {
+            self.audit_auth_failure(request_id, &id, e).await?;
+        }
+        out
+    }
+
+    async fn authenticate_parsed(&self, id: &str, hash: &[u8; 32]) -> Result<Arc<Caller>> {
+        let unknown = || ServiceError::Unauthenticated("the token is not valid: unknown token".into());
+        let now = now_millis();
+        if let Some(cached) = self.cache.caller(id) {
+            if !ct_eq(&cached.hash, hash) {
+                return Err(unknown());
+            }
+            if matches!(cached.expires_at, Some(t) if t <= now) {
+                return Err(ServiceError::Unauthenticated("the token has expired; ask for a new one".into()));
+            }
+            return Ok(cached.caller.clone());
+        }
+        let generation = self.cache.access_generation();
+        let record = self.store.get_token(id).await?.ok_or_else(unknown)?;
+        if !ct_eq(&record.hash, hash) {
+            return Err(unknown());
+        }
+        if record.revoked_at.is_some() {
+            return Err(ServiceError::Unauthenticated("the token has been revoked".into()));
+        }
+        if matches!(record.expires_at, Some(t) if t <= now) {
+            return Err(ServiceError::Unauthenticated("the token has expired; ask for a new one".into()));
+        }
+        let caller = Arc::new(self.caller_for(&record).await?);
+        self.cache.put_caller(
+            id,
+            CachedCaller { caller: caller.clone(), hash: *hash, expires_at: record.expires_at },
+            generation,
+        );
+        Ok(caller)
+    }
+
+    /// The effective grants of a token's principal: its own and its groups'.
+    async fn caller_for(&self, token: &TokenRecord) -> Result<Caller> {
+        let ws = &token.workspace;
+        let mut holders = vec![token.principal.clone()];
+        for group in self.store.groups_of(ws, &token.principal).await? {
+            holders.push(PrincipalRef { kind: PrincipalKind::Group, name: group });
+        }
+        let mut grants = Vec::new();
+        for g in self.store.grants_for(ws, &holders).await? {
+            let scope: Scope = g.scope.parse().map_err(|e| ServiceError::Storage(format!("grant {}: {e}", g.id)))?;
+            grants.push((scope, g.access));
+        }
+        Ok(Caller::new(ws.clone(), token.principal.clone(), Some(token.id.clone()), Some(token.name.clone()), grants))
+    }
+
+    /// Creates the workspace owner (admin and read on everything) and a first token for it, as
+    /// `tresor init` does. Returns the token text, to be shown once.
+    pub async fn init_owner(&self, workspace: &WorkspaceName, token_name: &str) -> Result<MintedToken> {
+        self.bootstrap(workspace).await?;
+        let owner = PrincipalRef { kind: PrincipalKind::User, name: OWNER.into() };
+        let system = Ctx::new(Arc::new(Caller::owner(workspace.clone(), "system")), "init");
+        match self.store.create_principal(workspace, &owner, "system", now_millis()).await {
+            Ok(()) => {
+                for access in [Access::Admin, Access::Read] {
+                    self.create_grant(&system, &owner, &Scope::all(), access).await?;
+                }
+            }
+            Err(StoreError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let (_, minted) = self.create_token(&system, &owner, token_name, None).await?;
+        Ok(minted)
+    }
+
+    pub async fn create_principal(&self, ctx: &Ctx, p: &PrincipalRef) -> Result<()> {
+        let out = async {
+            self.require_workspace(ctx, Access::Manage, "create principals")?;
+            Ok(self.store.create_principal(&ctx.caller.workspace, p, &ctx.caller.label(), now_millis()).await?)
+        }
+        .await;
+        self.audited(ctx, "principal.create", p, out).await
+    }
+
+    pub async fn list_principals(&self, ctx: &Ctx) -> Result<Vec<PrincipalRecord>> {
+        self.require_workspace(ctx, Access::Manage, "list principals")?;
+        Ok(self.store.list_principals(&ctx.caller.workspace).await?)
+    }
+
+    /// Deletes a principal with its memberships, grants and tokens.
+    pub async fn delete_principal(&self, ctx: &Ctx, p: &PrincipalRef) -> Result<()> {
+        let out = async {
+            self.require_workspace(ctx, Access::Manage, "delete principals")?;
+            let r = self.store.delete_principal(&ctx.caller.workspace, p).await;
+            self.cache.invalidate_access();
+            Ok(r?)
+        }
+        .await;
+        self.audited(ctx, "principal.delete", p, out).await
+    }
+
+    async fn require_principal(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
+        if self.store.principal_exists(ws, p).await? {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound(format!(
+                "principal {p} does not exist; create it with `tresor principal create {p}`"
+            )))
+        }
+    }
+
+    pub async fn add_member(&self, ctx: &Ctx, group: &str, member: &PrincipalRef) -> Result<()> {
+        let group_ref = PrincipalRef::new(PrincipalKind::Group, group)?;
+        let out = async {
+            self.require_workspace(ctx, Access::Manage, "change group membership")?;
+            if member.kind == PrincipalKind::Group {
+                return Err(ServiceError::InvalidInput("groups hold users and applications, not other groups".into()));
+            }
+            self.require_principal(&ctx.caller.workspace, &group_ref).await?;
+            self.require_principal(&ctx.caller.workspace, member).await?;
+            let r = self.store.add_member(&ctx.caller.workspace, group, member).await;
+            self.cache.invalidate_access();
+            Ok(r?)
+        }
+        .await;
+        self.audited(ctx, "group.add", format!("{group_ref} {member}"), out).await
+    }
+
+    pub async fn remove_member(&self, ctx: &Ctx, group: &str, member: &PrincipalRef) -> Result<()> {
+        let out = async {
+            self.require_workspace(ctx, Access::Manage, "change group membership")?;
+            let r = self.store.remove_member(&ctx.caller.workspace, group, member).await;
+            self.cache.invalidate_access();
+            Ok(r?)
+        }
+        .await;
+        self.audited(ctx, "group.remove", format!("group:{group} {member}"), out).await
+    }
+
+    pub async fn members_of(&self, ctx: &Ctx, group: &str) -> Result<Vec<PrincipalRef>> {
+        self.require_workspace(ctx, Access::Manage, "list group members")?;
+        Ok(self.store.members_of(&ctx.caller.workspace, group).await?)
+    }
+
+    /// Mints a token for a principal. `ttl_seconds` makes it expire. The token text is in the
+    /// returned [`MintedToken`] and nowhere else.
+    pub async fn create_token(
+        &self,
+        ctx: &Ctx,
+        principal: &PrincipalRef,
+        name: &str,
+        ttl_seconds: Option<u64>,
+    ) -> Result<(TokenRecord, MintedToken)> {
+        let out = async {
+            self.require_workspace(ctx, Access::Manage, "create tokens")?;
+            if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
+                return Err(ServiceError::InvalidInput("a token name must be 1 to 100 printable characters".into()));
+            }
+            if principal.kind == PrincipalKind::Group {
+                return Err(ServiceError::InvalidInput("tokens belong to users and applications, not groups".into()));
+            }
+            let ws = &ctx.caller.workspace;
+            self.require_principal(ws, principal).await?;
+            let now = now_millis();
+            let minted = mint_token()?;
+            let record = TokenRecord {
+                id: minted.id.clone(),
+                workspace: ws.clone(),
+                principal: principal.clone(),
+                name: name.to_owned(),
+                hash: minted.hash.to_vec(),
+                created_at: now,
+                created_by: ctx.caller.label(),
+                expires_at: ttl_seconds.map(|s| now.saturating_add((s as i64).saturating_mul(1000))),
+                revoked_at: None,
+            };
+            self.store.insert_token(&record).await?;
+            Ok((record, minted))
+        }
+        .await;
+        let target = match &out {
+            Ok((r, _)) => format!("token {} of {principal}", r.id),
+            Err(_) => format!("token of {principal}"),
+        };
+        self.audited(ctx, "token.create", target, out).await
+    }
+
+    pub async fn list_tokens(&self, ctx: &Ctx) -> Result<Vec<TokenRecord>> {
+        self.require_workspace(ctx, Access::Manage, "list tokens")?;
+        Ok(self.store.list_tokens(&ctx.caller.workspace).await?)
+    }
+
+    /// Revokes a token: at once, on this node, for every later request. A caller may always revoke
+    /// its own token; other tokens need `manage`.
+    pub async fn revoke_token(&self, ctx: &Ctx, id: &str) -> Result<()> {
+        let out = async {
+            if ctx.caller.token_id.as_deref() != Some(id) {
+                self.require_workspace(ctx, Access::Manage, "revoke other principals' tokens")?;
+            }
+            let r = self.store.revoke_token(&ctx.caller.workspace, id, now_millis()).await;
+            self.cache.invalidate_access();
+            Ok(r?)
+        }
+        .await;
+        self.audited(ctx, "token.revoke", format!("token {id}"), out).await
+    }
+
+    /// Grants `access` on `scope` to a principal.
+    pub async fn create_grant(
+        &self,
+        ctx: &Ctx,
+        principal: &PrincipalRef,
+        scope: &Scope,
+        access: Access,
+    ) -> Result<GrantRecord> {
+        let out = async {
+            self.require_workspace(ctx, Access::Manage, "change grants")?;
+            let ws = &ctx.caller.workspace;
+            self.require_principal(ws, principal).await?;
+            let grant = GrantRecord {
+                id: new_id()?,
+                workspace: ws.clone(),
+                principal: principal.clone(),
+                scope: scope.to_string(),
+                access,
+                created_at: now_millis(),
+                created_by: ctx.caller.label(),
+            };
+            self.store.insert_grant(&grant).await?;
+            self.cache.invalidate_access();
+            Ok(grant)
+        }
+        .await;
+        self.audited(ctx, "grant.create", format!("{principal} {access} {scope}"), out).await
+    }
+
+    pub async fn list_grants(&self, ctx: &Ctx) -> Result<Vec<GrantRecord>> {
+        self.require_workspace(ctx, Access::Manage, "list grants")?;
+        Ok(self.store.list_grants(&ctx.caller.workspace).await?)
+    }
+
+    pub async fn delete_grant(&self, ctx: &Ctx, id: &str) -> Result<GrantRecord> {
+        let out = async {
+            self.require_workspace(ctx, Access::Manage, "change grants")?;
+            let r = self.store.delete_grant(&ctx.caller.workspace, id).await;
+            self.cache.invalidate_access();
+            Ok(r?)
+        }
+        .await;
+        let target = match &out {
+            Ok(g) => format!("grant {id}: {} {} {}", g.principal, g.access, g.scope),
+            Err(_) => format!("grant {id}"),
+        };
+        self.audited(ctx, "grant.delete", target, out).await
+    }
+}

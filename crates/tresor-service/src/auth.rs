@@ -1,0 +1,161 @@
+//! Who is calling and what they may do: tokens, callers and grant checks.
+//!
+//! A token reads `tsr_<id>_<secret>`: `id` (12 hex digits) finds the stored record, `secret`
+//! (256 random bits, base64url) is checked against the stored SHA-256 in constant time. The token
+//! itself is shown once, at creation, and never stored.
+
+use crate::{Result, ServiceError};
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64URL, Engine};
+use std::sync::Arc;
+use tresor_crypto::{random_token_bytes, token_hash};
+use tresor_model::{Access, PrincipalKind, PrincipalRef, Scope, WorkspaceName};
+use zeroize::Zeroizing;
+
+pub const TOKEN_PREFIX: &str = "tsr_";
+const ID_BYTES: usize = 6;
+
+/// A freshly minted token: the text to hand to the user once, and what to store.
+pub struct MintedToken {
+    pub id: String,
+    pub text: Zeroizing<String>,
+    pub hash: [u8; 32],
+}
+
+impl std::fmt::Debug for MintedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "MintedToken({}, <redacted>)", self.id)
+    }
+}
+
+pub fn mint_token() -> Result<MintedToken> {
+    let id: String = random_token_bytes::<ID_BYTES>()?.iter().map(|b| format!("{b:02x}")).collect();
+    let secret = Zeroizing::new(random_token_bytes::<32>()?);
+    let encoded = Zeroizing::new(B64URL.encode(*secret));
+    let hash = token_hash(encoded.as_bytes());
+    Ok(MintedToken { text: Zeroizing::new(format!("{TOKEN_PREFIX}{id}_{}", encoded.as_str())), id, hash })
+}
+
+/// Splits a presented token into its id and the hash of its secret. Anything malformed is an
+/// authentication failure that does not echo the token.
+pub fn parse_token(text: &str) -> Result<(String, [u8; 32])> {
+    let bad =
+        || ServiceError::Unauthenticated("the token is malformed: tresor tokens look like tsr_<id>_<secret>".into());
+    let rest = text.trim().strip_prefix(TOKEN_PREFIX).ok_or_else(bad)?;
+    let (id, secret) = rest.split_once('_').ok_or_else(bad)?;
+    if id.len() != ID_BYTES * 2 || !id.bytes().all(|b| b.is_ascii_hexdigit()) || secret.len() != 43 {
+        return Err(bad());
+    }
+    Ok((id.to_owned(), token_hash(secret.as_bytes())))
+}
+
+/// An authenticated caller: a principal in a workspace with its effective grants (its own and its
+/// groups'). Cheap to share; cached per token.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub workspace: WorkspaceName,
+    pub principal: PrincipalRef,
+    pub token_id: Option<String>,
+    pub token_name: Option<String>,
+    grants: Vec<(Scope, Access)>,
+}
+
+impl Caller {
+    pub fn new(
+        workspace: WorkspaceName,
+        principal: PrincipalRef,
+        token_id: Option<String>,
+        token_name: Option<String>,
+        grants: Vec<(Scope, Access)>,
+    ) -> Self {
+        Self { workspace, principal, token_id, token_name, grants }
+    }
+
+    /// The owner of a local store: admin and read on everything, like the bootstrap token.
+    pub fn owner(workspace: WorkspaceName, name: &str) -> Self {
+        let principal = PrincipalRef { kind: PrincipalKind::User, name: name.to_owned() };
+        Self::new(workspace, principal, None, None, vec![(Scope::all(), Access::Admin), (Scope::all(), Access::Read)])
+    }
+
+    /// How the caller appears in `edited_by` and the audit log.
+    pub fn label(&self) -> String {
+        match &self.token_name {
+            Some(name) => format!("{} (token '{name}')", self.principal),
+            None => self.principal.to_string(),
+        }
+    }
+
+    pub fn grants(&self) -> &[(Scope, Access)] {
+        &self.grants
+    }
+
+    /// Whether some grant gives `need` over the entry, vault (`key = None`) or environment
+    /// (`vault = None`).
+    pub fn allows(&self, need: Access, env: &str, vault: Option<&str>, key: Option<&str>) -> bool {
+        self.grants.iter().any(|(scope, access)| access.satisfies(need) && scope.covers(env, vault, key))
+    }
+
+    /// Whether some grant gives `need` over the whole workspace (principals, tokens, grants).
+    pub fn allows_workspace(&self, need: Access) -> bool {
+        self.grants.iter().any(|(scope, access)| access.satisfies(need) && scope.covers_everything())
+    }
+
+    /// Whether the caller holds any access at all over an entry: enough to see its metadata.
+    pub fn sees(&self, env: &str, vault: &str, key: &str) -> bool {
+        self.grants.iter().any(|(scope, _)| scope.covers(env, Some(vault), Some(key)))
+    }
+
+    /// Whether any of the caller's grants reaches into a vault.
+    pub fn touches_vault(&self, env: &str, vault: &str) -> bool {
+        self.grants.iter().any(|(scope, _)| scope.touches_vault(env, vault))
+    }
+}
+
+/// One request: who, and its id for the audit log and the logs.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    pub caller: Arc<Caller>,
+    pub request_id: String,
+}
+
+impl Ctx {
+    pub fn new(caller: Arc<Caller>, request_id: impl Into<String>) -> Self {
+        Self { caller, request_id: request_id.into() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_roundtrip_and_reject_garbage() {
+        let t = mint_token().unwrap();
+        assert!(t.text.starts_with("tsr_"));
+        let (id, hash) = parse_token(&t.text).unwrap();
+        assert_eq!(id, t.id);
+        assert_eq!(hash, t.hash);
+        assert!(!format!("{t:?}").contains(&t.text[17..]));
+        for bad in ["", "tsr_", "Bearer x", "tsr_zzzzzzzzzzzz_abc", &t.text[..t.text.len() - 1]] {
+            let e = parse_token(bad).unwrap_err();
+            assert_eq!(e.http_status(), 401, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn grants_decide() {
+        let app = Caller::new(
+            WorkspaceName::default_name(),
+            "app:worker".parse().unwrap(),
+            None,
+            None,
+            vec![("prod/api-keys/*".parse().unwrap(), Access::Read)],
+        );
+        assert!(app.allows(Access::Read, "prod", Some("api-keys"), Some("stripe")));
+        assert!(!app.allows(Access::Write, "prod", Some("api-keys"), Some("stripe")));
+        assert!(!app.allows(Access::Read, "prod", Some("database"), Some("pw")));
+        assert!(!app.allows_workspace(Access::Manage));
+        let owner = Caller::owner(WorkspaceName::default_name(), "owner");
+        assert!(owner.allows_workspace(Access::Manage));
+        assert!(owner.allows(Access::Read, "any", Some("v"), Some("k")));
+    }
+}

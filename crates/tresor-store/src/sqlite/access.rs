@@ -1,0 +1,354 @@
+//! Principals, groups, tokens, grants and the audit log on SQLite.
+
+use super::{backend, insert_err, SqliteStore};
+use crate::{AuditRecord, ChainFn, GrantRecord, PrincipalRecord, Result, StoreError, TokenRecord};
+use rusqlite::{params, OptionalExtension, Row};
+use tresor_model::{Access, PrincipalKind, PrincipalRef, WorkspaceName};
+
+fn kind_of(s: &str) -> rusqlite::Result<PrincipalKind> {
+    match s {
+        "user" => Ok(PrincipalKind::User),
+        "app" => Ok(PrincipalKind::App),
+        "group" => Ok(PrincipalKind::Group),
+        _ => Err(super::corrupt(format!("unknown principal kind {s:?}"))),
+    }
+}
+
+fn principal_at(row: &Row<'_>, kind: usize, name: usize) -> rusqlite::Result<PrincipalRef> {
+    Ok(PrincipalRef { kind: kind_of(&row.get::<_, String>(kind)?)?, name: row.get(name)? })
+}
+
+fn access_of(s: &str) -> rusqlite::Result<Access> {
+    s.parse().map_err(super::corrupt)
+}
+
+const TOKEN_COLS: &str =
+    "id, workspace, principal_kind, principal_name, name, hash, created_at, created_by, expires_at, revoked_at";
+
+fn token_from_row(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
+    let ws: String = r.get(1)?;
+    Ok(TokenRecord {
+        id: r.get(0)?,
+        workspace: WorkspaceName::new(ws).map_err(|e| super::corrupt(e.to_string()))?,
+        principal: principal_at(r, 2, 3)?,
+        name: r.get(4)?,
+        hash: r.get(5)?,
+        created_at: r.get(6)?,
+        created_by: r.get(7)?,
+        expires_at: r.get(8)?,
+        revoked_at: r.get(9)?,
+    })
+}
+
+const GRANT_COLS: &str = "id, workspace, principal_kind, principal_name, scope, access, created_at, created_by";
+
+fn grant_from_row(r: &Row<'_>) -> rusqlite::Result<GrantRecord> {
+    let ws: String = r.get(1)?;
+    Ok(GrantRecord {
+        id: r.get(0)?,
+        workspace: WorkspaceName::new(ws).map_err(|e| super::corrupt(e.to_string()))?,
+        principal: principal_at(r, 2, 3)?,
+        scope: r.get(4)?,
+        access: access_of(&r.get::<_, String>(5)?)?,
+        created_at: r.get(6)?,
+        created_by: r.get(7)?,
+    })
+}
+
+const AUDIT_COLS: &str = "seq, at, workspace, request_id, principal, action, target, outcome, detail, prev_hash, hash";
+
+fn audit_from_row(r: &Row<'_>) -> rusqlite::Result<AuditRecord> {
+    Ok(AuditRecord {
+        seq: r.get::<_, i64>(0)? as u64,
+        at: r.get(1)?,
+        workspace: r.get(2)?,
+        request_id: r.get(3)?,
+        principal: r.get(4)?,
+        action: r.get(5)?,
+        target: r.get(6)?,
+        outcome: r.get(7)?,
+        detail: r.get(8)?,
+        prev_hash: r.get(9)?,
+        hash: r.get(10)?,
+    })
+}
+
+impl SqliteStore {
+    pub(super) fn create_principal_impl(&self, ws: &WorkspaceName, p: &PrincipalRef, by: &str, now: i64) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO principals (workspace, kind, name, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![ws.as_str(), p.kind.as_str(), p.name, now, by],
+            )
+            .map_err(insert_err(format!("principal {p}")))?;
+            Ok(())
+        })
+    }
+
+    pub(super) fn list_principals_impl(&self, ws: &WorkspaceName) -> Result<Vec<PrincipalRecord>> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT kind, name, created_at, created_by FROM principals WHERE workspace = ?1 ORDER BY kind, name",
+            )?
+            .query_map([ws.as_str()], |r| {
+                Ok(PrincipalRecord { principal: principal_at(r, 0, 1)?, created_at: r.get(2)?, created_by: r.get(3)? })
+            })?
+            .collect()
+        })
+    }
+
+    pub(super) fn principal_exists_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<bool> {
+        self.read(|c| {
+            c.prepare_cached("SELECT 1 FROM principals WHERE workspace = ?1 AND kind = ?2 AND name = ?3")?
+                .query_row(params![ws.as_str(), p.kind.as_str(), p.name], |_| Ok(()))
+                .optional()
+        })
+        .map(|o| o.is_some())
+    }
+
+    pub(super) fn delete_principal_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
+        let (w, k, n) = (ws.as_str(), p.kind.as_str(), p.name.as_str());
+        self.write(|tx| {
+            let gone = tx
+                .execute("DELETE FROM principals WHERE workspace = ?1 AND kind = ?2 AND name = ?3", params![w, k, n])
+                .map_err(backend)?;
+            if gone == 0 {
+                return Err(StoreError::NotFound(format!("principal {p}")));
+            }
+            for sql in [
+                "DELETE FROM group_members WHERE workspace = ?1 AND member_kind = ?2 AND member_name = ?3",
+                "DELETE FROM grants WHERE workspace = ?1 AND principal_kind = ?2 AND principal_name = ?3",
+                "DELETE FROM tokens WHERE workspace = ?1 AND principal_kind = ?2 AND principal_name = ?3",
+            ] {
+                tx.execute(sql, params![w, k, n]).map_err(backend)?;
+            }
+            if p.kind == PrincipalKind::Group {
+                tx.execute("DELETE FROM group_members WHERE workspace = ?1 AND group_name = ?2", params![w, n])
+                    .map_err(backend)?;
+            }
+            Ok(())
+        })
+    }
+
+    pub(super) fn add_member_impl(&self, ws: &WorkspaceName, group: &str, m: &PrincipalRef) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO group_members (workspace, group_name, member_kind, member_name) VALUES (?1, ?2, ?3, ?4)",
+                params![ws.as_str(), group, m.kind.as_str(), m.name],
+            )
+            .map_err(insert_err(format!("{m} in group:{group}")))?;
+            Ok(())
+        })
+    }
+
+    pub(super) fn remove_member_impl(&self, ws: &WorkspaceName, group: &str, m: &PrincipalRef) -> Result<()> {
+        self.write(|tx| {
+            let n = tx
+                .execute(
+                    "DELETE FROM group_members WHERE workspace = ?1 AND group_name = ?2 AND member_kind = ?3
+                     AND member_name = ?4",
+                    params![ws.as_str(), group, m.kind.as_str(), m.name],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("{m} in group:{group}")));
+            }
+            Ok(())
+        })
+    }
+
+    pub(super) fn groups_of_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<Vec<String>> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT group_name FROM group_members WHERE workspace = ?1 AND member_kind = ?2 AND member_name = ?3
+                 ORDER BY group_name",
+            )?
+            .query_map(params![ws.as_str(), p.kind.as_str(), p.name], |r| r.get(0))?
+            .collect()
+        })
+    }
+
+    pub(super) fn members_of_impl(&self, ws: &WorkspaceName, group: &str) -> Result<Vec<PrincipalRef>> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT member_kind, member_name FROM group_members WHERE workspace = ?1 AND group_name = ?2
+                 ORDER BY member_kind, member_name",
+            )?
+            .query_map(params![ws.as_str(), group], |r| principal_at(r, 0, 1))?
+            .collect()
+        })
+    }
+
+    pub(super) fn insert_token_impl(&self, t: &TokenRecord) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                &format!("INSERT INTO tokens ({TOKEN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+                params![
+                    t.id,
+                    t.workspace.as_str(),
+                    t.principal.kind.as_str(),
+                    t.principal.name,
+                    t.name,
+                    t.hash,
+                    t.created_at,
+                    t.created_by,
+                    t.expires_at,
+                    t.revoked_at
+                ],
+            )
+            .map_err(insert_err(format!("token {}", t.id)))?;
+            Ok(())
+        })
+    }
+
+    pub(super) fn get_token_impl(&self, id: &str) -> Result<Option<TokenRecord>> {
+        self.read(|c| {
+            c.prepare_cached(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE id = ?1"))?
+                .query_row([id], token_from_row)
+                .optional()
+        })
+    }
+
+    pub(super) fn list_tokens_impl(&self, ws: &WorkspaceName) -> Result<Vec<TokenRecord>> {
+        self.read(|c| {
+            c.prepare_cached(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE workspace = ?1 ORDER BY created_at, id"))?
+                .query_map([ws.as_str()], token_from_row)?
+                .collect()
+        })
+    }
+
+    pub(super) fn revoke_token_impl(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
+        self.write(|tx| {
+            let n = tx
+                .execute(
+                    "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?3) WHERE workspace = ?1 AND id = ?2",
+                    params![ws.as_str(), id, now],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("token {id}")));
+            }
+            Ok(())
+        })
+    }
+
+    pub(super) fn insert_grant_impl(&self, g: &GrantRecord) -> Result<()> {
+        self.write(|tx| {
+            tx.execute(
+                &format!("INSERT INTO grants ({GRANT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+                params![
+                    g.id,
+                    g.workspace.as_str(),
+                    g.principal.kind.as_str(),
+                    g.principal.name,
+                    g.scope,
+                    g.access.as_str(),
+                    g.created_at,
+                    g.created_by
+                ],
+            )
+            .map_err(insert_err(format!("grant {}", g.id)))?;
+            Ok(())
+        })
+    }
+
+    pub(super) fn list_grants_impl(&self, ws: &WorkspaceName) -> Result<Vec<GrantRecord>> {
+        self.read(|c| {
+            c.prepare_cached(&format!("SELECT {GRANT_COLS} FROM grants WHERE workspace = ?1 ORDER BY created_at, id"))?
+                .query_map([ws.as_str()], grant_from_row)?
+                .collect()
+        })
+    }
+
+    pub(super) fn grants_for_impl(&self, ws: &WorkspaceName, ps: &[PrincipalRef]) -> Result<Vec<GrantRecord>> {
+        self.read(|c| {
+            let mut stmt = c.prepare_cached(&format!(
+                "SELECT {GRANT_COLS} FROM grants WHERE workspace = ?1 AND principal_kind = ?2 AND principal_name = ?3
+                 ORDER BY created_at, id"
+            ))?;
+            let mut out = Vec::new();
+            for p in ps {
+                for g in stmt.query_map(params![ws.as_str(), p.kind.as_str(), p.name], grant_from_row)? {
+                    out.push(g?);
+                }
+            }
+            Ok(out)
+        })
+    }
+
+    pub(super) fn delete_grant_impl(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
+        self.write(|tx| {
+            let grant = tx
+                .query_row(
+                    &format!("SELECT {GRANT_COLS} FROM grants WHERE workspace = ?1 AND id = ?2"),
+                    params![ws.as_str(), id],
+                    grant_from_row,
+                )
+                .optional()
+                .map_err(backend)?
+                .ok_or_else(|| StoreError::NotFound(format!("grant {id}")))?;
+            tx.execute("DELETE FROM grants WHERE workspace = ?1 AND id = ?2", params![ws.as_str(), id])
+                .map_err(backend)?;
+            Ok(grant)
+        })
+    }
+
+    pub(super) fn append_audit_impl(&self, records: Vec<AuditRecord>, chain: &ChainFn) -> Result<Vec<u64>> {
+        self.write(|tx| {
+            let head: Option<(i64, Vec<u8>)> = tx
+                .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+                .map_err(backend)?;
+            let (mut seq, mut prev) = head.map_or((0u64, Vec::new()), |(s, h)| (s as u64, h));
+            let mut stmt = tx
+                .prepare_cached(&format!(
+                    "INSERT INTO audit_log ({AUDIT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+                ))
+                .map_err(backend)?;
+            let mut seqs = Vec::with_capacity(records.len());
+            for mut rec in records {
+                seq += 1;
+                rec.seq = seq;
+                rec.prev_hash = std::mem::take(&mut prev);
+                rec.hash = chain(&rec);
+                stmt.execute(params![
+                    rec.seq as i64,
+                    rec.at,
+                    rec.workspace,
+                    rec.request_id,
+                    rec.principal,
+                    rec.action,
+                    rec.target,
+                    rec.outcome,
+                    rec.detail,
+                    rec.prev_hash,
+                    rec.hash
+                ])
+                .map_err(backend)?;
+                prev = rec.hash;
+                seqs.push(seq);
+            }
+            drop(stmt);
+            let mut head = seq.to_be_bytes().to_vec();
+            head.extend_from_slice(&prev);
+            tx.execute(
+                "INSERT INTO meta (key, value) VALUES ('audit_head', ?1) ON CONFLICT (key) DO UPDATE SET value = ?1",
+                [head],
+            )
+            .map_err(backend)?;
+            Ok(seqs)
+        })
+    }
+
+    pub(super) fn list_audit_impl(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
+        self.read(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {AUDIT_COLS} FROM audit_log WHERE seq > ?1 AND (?2 IS NULL OR at >= ?2) ORDER BY seq LIMIT ?3"
+            ))?
+            .query_map(params![after as i64, since, limit], audit_from_row)?
+            .collect()
+        })
+    }
+}
