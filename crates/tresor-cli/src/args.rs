@@ -59,6 +59,116 @@ pub enum Command {
     /// Manage environments.
     #[command(subcommand, name = "env")]
     Environment(EnvCommand),
+    /// Create a server data directory: store, root key file, workspace `default`; prints the first
+    /// admin token once.
+    Init(InitArgs),
+    /// Run the server (initialising the data directory on first start).
+    Serve(ServeArgs),
+    /// Read and verify the audit log (server mode).
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Create, list and revoke tokens (server mode).
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Create, list and delete users, applications and groups (server mode).
+    #[command(subcommand)]
+    Principal(PrincipalCommand),
+    /// Add and remove group members (server mode).
+    #[command(subcommand)]
+    Group(GroupCommand),
+    /// Grant and revoke access (server mode).
+    #[command(subcommand)]
+    Grant(GrantCommand),
+    /// Show the current token's principal and grants (server mode).
+    Whoami,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Data directory for the store and the root key file.
+    #[arg(long, env = "TRESOR_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Data directory for the store and the root key file.
+    #[arg(long, env = "TRESOR_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long, env = "TRESOR_LISTEN", default_value = "127.0.0.1:8200")]
+    pub listen: String,
+    /// PEM certificate chain for HTTPS (with --tls-key).
+    #[arg(long, env = "TRESOR_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS (with --tls-cert).
+    #[arg(long, env = "TRESOR_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Requests per second per token on management routes (0: unlimited).
+    #[arg(long, env = "TRESOR_RATE_MANAGEMENT", default_value_t = 5)]
+    pub rate_management: u32,
+    /// Requests per second per token on entry and resolution routes (0: unlimited).
+    #[arg(long, env = "TRESOR_RATE_ENTRIES", default_value_t = 0)]
+    pub rate_entries: u32,
+    /// Requests per second per token on the Tinybird-compatible /v0 routes (0: unlimited).
+    #[arg(long, env = "TRESOR_RATE_TINYBIRD", default_value_t = 5)]
+    pub rate_tinybird: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List audit records.
+    Ls {
+        /// Only records since this time: RFC 3339 (2024-06-21T10:00:00Z) or an age (30m, 2h, 7d).
+        #[arg(long)]
+        since: Option<String>,
+        /// At most this many records.
+        #[arg(long, default_value_t = 1000)]
+        limit: u32,
+    },
+    /// Check the hash chain: detects edited, removed or reordered records.
+    Verify,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Mint a token for a principal; it is printed once.
+    Create {
+        /// `user:NAME` or `app:NAME`.
+        principal: String,
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// Lifetime in seconds.
+        #[arg(long)]
+        ttl: Option<u64>,
+    },
+    Ls,
+    /// Revoke a token by id.
+    Revoke { id: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PrincipalCommand {
+    /// `user:NAME`, `app:NAME` or `group:NAME`.
+    Create { principal: String },
+    Ls,
+    /// Delete a principal with its grants, tokens and memberships.
+    Rm { principal: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    Add { group: String, member: String },
+    Rm { group: String, member: String },
+    Ls { group: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum GrantCommand {
+    /// Grant ACCESS (read, write, manage, admin) on SCOPE (ENV/VAULT/KEY globs) to PRINCIPAL.
+    Add { principal: String, scope: String, access: String },
+    Ls,
+    Rm { id: String },
 }
 
 #[derive(Debug, Args)]

@@ -110,6 +110,14 @@ pub async fn run(backend: &dyn Backend, scope: &Scope, command: Command) -> Resu
             }
             Ok(exit::OK)
         }
+        Command::Init(_)
+        | Command::Serve(_)
+        | Command::Audit(_)
+        | Command::Token(_)
+        | Command::Principal(_)
+        | Command::Group(_)
+        | Command::Grant(_)
+        | Command::Whoami => unreachable!("dispatched in main"),
         Command::Environment(cmd) => {
             match cmd {
                 EnvCommand::Create { name, parent } => {
@@ -229,16 +237,13 @@ async fn set_bulk(
         };
         match backend.set(req).await {
             Ok(meta) => written.push(meta),
-            Err(e) => {
+            Err(e @ (CliError::Service(_) | CliError::Remote { .. })) => {
                 let done: Vec<&str> = written.iter().map(|m| m.key.as_str()).collect();
-                let e = match e {
-                    CliError::Service(s) => s,
-                    other => return Err(other),
-                };
                 eprintln!("error: {key}: {e}");
                 eprintln!("{} of the file's entries were written before it: {}", done.len(), done.join(", "));
                 return Ok(e.exit_code());
             }
+            Err(e) => return Err(e),
         }
     }
     if scope.json {
@@ -287,7 +292,7 @@ async fn rm(backend: &dyn Backend, scope: &Scope, args: RmArgs) -> Result<i32> {
         let outcome = if args.purge { backend.purge(&path).await } else { backend.delete(&path).await };
         match outcome {
             Ok(()) => removed.push(path.key.to_string()),
-            Err(CliError::Service(e)) => {
+            Err(e @ (CliError::Service(_) | CliError::Remote { .. })) => {
                 eprintln!("error: {e}");
                 code = code.max(e.exit_code());
             }

@@ -12,6 +12,9 @@ pub enum CliError {
     Service(#[from] ServiceError),
     #[error("{0}")]
     Io(String),
+    /// The server refused; its message and status.
+    #[error("{message}")]
+    Remote { status: u16, message: String },
 }
 
 impl CliError {
@@ -20,6 +23,17 @@ impl CliError {
             CliError::Usage(_) => exit::USAGE,
             CliError::Service(e) => e.exit_code(),
             CliError::Io(_) => exit::INTERNAL,
+            CliError::Remote { status, .. } => tresor_service::exit_code_for_http_status(*status),
+        }
+    }
+}
+
+impl From<tresor_client::ClientError> for CliError {
+    fn from(e: tresor_client::ClientError) -> Self {
+        match e {
+            tresor_client::ClientError::Api { status, message } => CliError::Remote { status, message },
+            tresor_client::ClientError::Config(m) => CliError::Usage(m),
+            other => CliError::Io(other.to_string()),
         }
     }
 }

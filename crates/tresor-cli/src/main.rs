@@ -1,5 +1,6 @@
-//! The `tresor` command.
+//! The `tresor` command: CLI client, local mode and server.
 
+mod admin;
 mod args;
 mod backend;
 mod commands;
@@ -7,7 +8,10 @@ mod error;
 mod input;
 mod local;
 mod output;
+mod remote;
+mod server_cmd;
 
+use args::Command;
 use clap::Parser;
 use error::{CliError, Result};
 use std::sync::Arc;
@@ -16,8 +20,15 @@ use tresor_service::{Caller, Ctx};
 fn main() {
     let cli = args::Cli::parse();
     let json = cli.global.json;
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
-    let code = match runtime.block_on(run(cli)) {
+    let outcome = match cli.command {
+        // The server runs on a multi-threaded runtime of its own.
+        Command::Serve(args) => server_cmd::serve(args),
+        command => {
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
+            runtime.block_on(run(cli.global, command))
+        }
+    };
+    let code = match outcome {
         Ok(code) => code,
         Err(e) => {
             if json {
@@ -31,19 +42,52 @@ fn main() {
     std::process::exit(code);
 }
 
-async fn run(cli: args::Cli) -> Result<i32> {
-    let scope = commands::Scope::from_global(&cli.global)?;
-    if !cli.global.local {
+/// The server named by TRESOR_ADDR and TRESOR_TOKEN.
+fn client() -> Result<tresor_client::Client> {
+    let addr = std::env::var("TRESOR_ADDR").ok().filter(|a| !a.is_empty());
+    let Some(addr) = addr else {
         return Err(CliError::Usage(
-            "no server configured: pass --local to use the embedded store in your data directory \
-             (server mode arrives with `tresor serve`)"
+            "no server configured: set TRESOR_ADDR (and TRESOR_TOKEN), or pass --local to use the embedded store \
+             in your data directory"
                 .into(),
         ));
+    };
+    let token = std::env::var("TRESOR_TOKEN").ok().filter(|t| !t.is_empty()).ok_or_else(|| {
+        CliError::Usage("TRESOR_ADDR is set but TRESOR_TOKEN is not: set it to a tresor token (tsr_...)".into())
+    })?;
+    Ok(tresor_client::Client::new(&addr, &token)?)
+}
+
+fn server_only(local: bool, what: &str) -> Result<tresor_client::Client> {
+    if local {
+        return Err(CliError::Usage(format!(
+            "`tresor {what}` needs a server: a local store has a single owner (you) and nothing to delegate"
+        )));
+    }
+    client()
+}
+
+async fn run(global: args::Global, command: Command) -> Result<i32> {
+    let json = global.json;
+    match command {
+        Command::Init(args) => return server_cmd::init(args, json).await,
+        Command::Audit(cmd) => return admin::audit(&server_only(global.local, "audit")?, cmd, json),
+        Command::Token(cmd) => return admin::token(&server_only(global.local, "token")?, cmd, json),
+        Command::Principal(cmd) => return admin::principal(&server_only(global.local, "principal")?, cmd, json),
+        Command::Group(cmd) => return admin::group(&server_only(global.local, "group")?, cmd, json),
+        Command::Grant(cmd) => return admin::grant(&server_only(global.local, "grant")?, cmd, json),
+        Command::Whoami => return admin::whoami(&server_only(global.local, "whoami")?, json),
+        _ => {}
+    }
+    let scope = commands::Scope::from_global(&global)?;
+    if !global.local {
+        let backend = remote::Remote { client: client()? };
+        return commands::run(&backend, &scope, command).await;
     }
     let home = local::default_home()?;
     let svc = local::open_service(&home).await?;
     svc.bootstrap(&scope.workspace).await?;
     let owner = Caller::owner(scope.workspace.clone(), &local::local_user());
     let backend = backend::Local { svc, ctx: Ctx::new(Arc::new(owner), "local") };
-    commands::run(&backend, &scope, cli.command).await
+    commands::run(&backend, &scope, command).await
 }

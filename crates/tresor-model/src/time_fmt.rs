@@ -23,3 +23,20 @@ mod tests {
         assert_eq!(super::format_rfc3339(1_718_965_677_123), "2024-06-21T10:27:57Z");
     }
 }
+
+/// Parses an RFC 3339 time (`2024-06-21T10:27:57Z`, offsets and fractions allowed) into Unix
+/// milliseconds.
+pub fn parse_rfc3339(s: &str) -> Option<i64> {
+    let t = OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
+    Some((t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+#[cfg(test)]
+mod parse_tests {
+    #[test]
+    fn parses_what_it_formats() {
+        let ms = super::parse_rfc3339("2024-06-21T10:27:57Z").unwrap();
+        assert_eq!(super::format_rfc3339(ms), "2024-06-21T10:27:57Z");
+        assert!(super::parse_rfc3339("yesterday").is_none());
+    }
+}

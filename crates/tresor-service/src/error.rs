@@ -77,6 +77,19 @@ impl ServiceError {
     }
 }
 
+/// The exit code for an error a server answered with `status`: the inverse of
+/// [`ServiceError::http_status`], for the CLI in server mode.
+pub fn exit_code_for_http_status(status: u16) -> i32 {
+    match status {
+        400 | 422 => exit::USAGE,
+        401 | 403 => exit::DENIED,
+        404 => exit::NOT_FOUND,
+        409 => exit::CONFLICT,
+        413 | 429 => exit::LIMIT,
+        _ => exit::INTERNAL,
+    }
+}
+
 impl ServiceError {
     /// A short outcome label for the audit log.
     pub fn outcome(&self) -> &'static str {

@@ -18,7 +18,7 @@ mod error;
 pub use access::OWNER;
 pub use audit::VerifyReport;
 pub use auth::{mint_token, parse_token, Caller, Ctx, MintedToken, TOKEN_PREFIX};
-pub use error::{exit, ServiceError};
+pub use error::{exit, exit_code_for_http_status, ServiceError};
 
 use audit::Auditor;
 use cache::Cache;

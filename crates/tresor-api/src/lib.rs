@@ -1,0 +1,256 @@
+//! The JSON documents of tresor's native API, shared by the server (which serves and documents
+//! them) and the client crate (which sends and reads them), so the two cannot drift apart.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// An entry's metadata. `value` is present only for variables.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct EntryDoc {
+    pub key: String,
+    /// `secret` or `variable`.
+    pub kind: String,
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub edited_by: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub tags: Vec<TagDoc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deleted_at: Option<String>,
+    /// Where the entry lives, when read through a branch.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub environment: Option<String>,
+    /// Variables only; secrets never carry their value here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// A variable's value that is not UTF-8, as base64.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_base64: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Clone, Debug, PartialEq)]
+pub struct TagDoc {
+    pub key: String,
+    pub value: String,
+}
+
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct EntryList {
+    pub entries: Vec<EntryDoc>,
+    /// Pass as `after` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_after: Option<String>,
+}
+
+/// A write. Give `value` as text, or `value_base64` for bytes.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutEntry {
+    #[serde(default)]
+    pub value: Option<String>,
+    #[serde(default)]
+    pub value_base64: Option<String>,
+    /// `secret` (default) or `variable`.
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// Check-and-set: write only if the entry is at this version (0: only if new).
+    #[serde(default)]
+    pub expected_version: Option<u64>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tags: Option<Vec<TagDoc>>,
+}
+
+
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct RestoreBody {
+    pub version: u64,
+}
+
+/// A resolved value.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ValueDoc {
+    pub key: String,
+    pub version: u64,
+    pub kind: String,
+    /// The environment the value lives in (a parent, when read through a branch).
+    pub environment: String,
+    /// The value, when it is UTF-8 text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The value as base64, when it is not UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_base64: Option<String>,
+}
+
+/// A batch resolution: names in one vault (`keys`), or full references (`entries`), or both.
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ResolveRequest {
+    #[serde(default)]
+    pub environment: Option<String>,
+    #[serde(default)]
+    pub vault: Option<String>,
+    #[serde(default)]
+    pub keys: Vec<String>,
+    #[serde(default)]
+    pub entries: Vec<EntryRef>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EntryRef {
+    #[serde(default)]
+    pub environment: Option<String>,
+    #[serde(default)]
+    pub vault: Option<String>,
+    pub key: String,
+}
+
+/// `values` maps each resolved name to its value; names that do not exist are in `missing`, names
+/// the caller may not read in `denied`. Entries given as references are named `ENV/VAULT/KEY`.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ResolveResponse {
+    pub values: std::collections::BTreeMap<String, String>,
+    /// Values that are not UTF-8, as base64.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub values_base64: std::collections::BTreeMap<String, String>,
+    pub missing: Vec<String>,
+    pub denied: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct EnvDoc {
+    pub name: String,
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// Set by the server; ignored on creation.
+    #[serde(default)]
+    pub created_at: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct VaultDoc {
+    pub name: String,
+    pub environment: String,
+    pub entries: u64,
+    pub created_at: String,
+    pub managed_by: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct NameBody {
+    pub name: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct PrincipalDoc {
+    /// `user:NAME`, `app:NAME` or `group:NAME`.
+    pub principal: String,
+    pub created_at: String,
+    pub created_by: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct PrincipalBody {
+    /// `user:NAME`, `app:NAME` or `group:NAME`.
+    pub principal: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct MemberBody {
+    /// `user:NAME` or `app:NAME`.
+    pub member: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct TokenRequest {
+    pub principal: String,
+    pub name: String,
+    #[serde(default)]
+    pub ttl_seconds: Option<u64>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct TokenDoc {
+    pub id: String,
+    pub principal: String,
+    pub name: String,
+    pub created_at: String,
+    pub created_by: String,
+    pub expires_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+/// A new token. `token` is shown this once and stored only as a hash.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct NewTokenDoc {
+    pub token: String,
+    #[serde(flatten)]
+    pub info: TokenDoc,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct GrantRequest {
+    pub principal: String,
+    /// `ENV/VAULT/KEY` globs, e.g. `prod/api-keys/*`.
+    pub scope: String,
+    /// `read`, `write`, `manage` or `admin`.
+    pub access: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct GrantDoc {
+    pub id: String,
+    pub principal: String,
+    pub scope: String,
+    pub access: String,
+    pub created_at: String,
+    pub created_by: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct WhoAmI {
+    pub workspace: String,
+    pub principal: String,
+    pub token_id: Option<String>,
+    pub grants: Vec<ScopeAccess>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct ScopeAccess {
+    pub scope: String,
+    pub access: String,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct AuditDoc {
+    pub seq: u64,
+    pub at: String,
+    pub request_id: String,
+    pub principal: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub detail: Option<String>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct VerifyDoc {
+    pub ok: bool,
+    pub records: u64,
+    pub problems: Vec<String>,
+}
+
+impl std::fmt::Debug for PutEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PutEntry").field("kind", &self.kind).finish_non_exhaustive()
+    }
+}

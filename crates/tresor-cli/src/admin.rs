@@ -1,0 +1,186 @@
+//! Server-only commands: tokens, principals, groups, grants, audit, whoami. They need a server
+//! (TRESOR_ADDR and TRESOR_TOKEN): a local store has a single owner and nothing to delegate.
+
+use crate::args::{AuditCommand, GrantCommand, GroupCommand, PrincipalCommand, TokenCommand};
+use crate::error::{CliError, Result};
+use crate::output::{print_json, print_table};
+use serde_json::Value;
+use tresor_client::Client;
+use tresor_model::{format_rfc3339, now_millis};
+
+fn rows(doc: &Value, list: &str, cols: &[&str]) -> Vec<Vec<String>> {
+    doc[list]
+        .as_array()
+        .map(|items| {
+            items
+                .iter()
+                .map(|item| {
+                    cols.iter()
+                        .map(|c| match &item[*c] {
+                            Value::String(s) => s.clone(),
+                            Value::Null => "-".into(),
+                            other => other.to_string(),
+                        })
+                        .collect()
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn show(json: bool, doc: Value, list: &str, cols: &[&str]) {
+    if json {
+        print_json(&doc[list]);
+    } else {
+        let header: Vec<String> = cols.iter().map(|c| c.to_uppercase()).collect();
+        print_table(&header.iter().map(String::as_str).collect::<Vec<_>>(), &rows(&doc, list, cols));
+    }
+}
+
+fn done(json: bool, doc: Value, human: String) {
+    if json {
+        print_json(&doc);
+    } else {
+        println!("{human}");
+    }
+}
+
+/// `--since` as RFC 3339 or an age like `30m`, `2h`, `7d`.
+pub fn since_arg(s: &str) -> Result<String> {
+    if tresor_model::parse_rfc3339(s).is_some() {
+        return Ok(s.to_owned());
+    }
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: i64 = num.parse().map_err(|_| bad_since(s))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(bad_since(s)),
+    };
+    Ok(format_rfc3339(now_millis() - secs * 1000))
+}
+
+fn bad_since(s: &str) -> CliError {
+    CliError::Usage(format!("--since {s:?}: give an RFC 3339 time (2024-06-21T10:00:00Z) or an age (30m, 2h, 7d)"))
+}
+
+pub fn audit(client: &Client, cmd: AuditCommand, json: bool) -> Result<i32> {
+    match cmd {
+        AuditCommand::Ls { since, limit } => {
+            let since = since.as_deref().map(since_arg).transpose()?;
+            let doc = client.audit(0, since.as_deref(), limit)?;
+            show(json, doc, "records", &["seq", "at", "principal", "action", "target", "outcome", "request_id"]);
+            Ok(0)
+        }
+        AuditCommand::Verify => {
+            let report = client.audit_verify()?;
+            let code = if report.ok { 0 } else { 1 };
+            if json {
+                print_json(&report);
+            } else if report.ok {
+                println!("audit log intact: {} records, chain verified", report.records);
+            } else {
+                eprintln!("audit log damaged ({} records read):", report.records);
+                for p in &report.problems {
+                    eprintln!("  - {p}");
+                }
+            }
+            Ok(code)
+        }
+    }
+}
+
+pub fn token(client: &Client, cmd: TokenCommand, json: bool) -> Result<i32> {
+    match cmd {
+        TokenCommand::Create { principal, name, ttl } => {
+            let t = client.create_token(&principal, &name, ttl)?;
+            if json {
+                print_json(&t);
+            } else {
+                println!("token {} for {} (shown once):", t.info.id, t.info.principal);
+                println!("{}", t.token);
+            }
+        }
+        TokenCommand::Ls => {
+            show(json, client.list_tokens()?, "tokens", &["id", "principal", "name", "created_at", "expires_at", "revoked_at"])
+        }
+        TokenCommand::Revoke { id } => {
+            client.revoke_token(&id)?;
+            done(json, serde_json::json!({"revoked": id}), format!("revoked token {id}"));
+        }
+    }
+    Ok(0)
+}
+
+pub fn principal(client: &Client, cmd: PrincipalCommand, json: bool) -> Result<i32> {
+    match cmd {
+        PrincipalCommand::Create { principal } => {
+            client.create_principal(&principal)?;
+            done(json, serde_json::json!({"created": principal}), format!("created {principal}"));
+        }
+        PrincipalCommand::Ls => show(json, client.list_principals()?, "principals", &["principal", "created_at", "created_by"]),
+        PrincipalCommand::Rm { principal } => {
+            client.delete_principal(&principal)?;
+            done(json, serde_json::json!({"deleted": principal}), format!("deleted {principal} with its grants and tokens"));
+        }
+    }
+    Ok(0)
+}
+
+pub fn group(client: &Client, cmd: GroupCommand, json: bool) -> Result<i32> {
+    match cmd {
+        GroupCommand::Add { group, member } => {
+            client.add_member(&group, &member)?;
+            done(json, serde_json::json!({"group": group, "added": member}), format!("added {member} to group:{group}"));
+        }
+        GroupCommand::Rm { group, member } => {
+            client.remove_member(&group, &member)?;
+            done(json, serde_json::json!({"group": group, "removed": member}), format!("removed {member} from group:{group}"));
+        }
+        GroupCommand::Ls { group } => {
+            let doc = client.list_members_doc(&group)?;
+            if json {
+                print_json(&doc["members"]);
+            } else {
+                for m in doc["members"].as_array().into_iter().flatten() {
+                    println!("{}", m.as_str().unwrap_or_default());
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+pub fn grant(client: &Client, cmd: GrantCommand, json: bool) -> Result<i32> {
+    match cmd {
+        GrantCommand::Add { principal, scope, access } => {
+            let g = client.create_grant(&principal, &scope, &access)?;
+            if json {
+                print_json(&g);
+            } else {
+                println!("granted {} {} on {} (grant {})", g.principal, g.access, g.scope, g.id);
+            }
+        }
+        GrantCommand::Ls => show(json, client.list_grants()?, "grants", &["id", "principal", "access", "scope", "created_by"]),
+        GrantCommand::Rm { id } => {
+            client.delete_grant(&id)?;
+            done(json, serde_json::json!({"deleted": id}), format!("deleted grant {id}"));
+        }
+    }
+    Ok(0)
+}
+
+pub fn whoami(client: &Client, json: bool) -> Result<i32> {
+    let me = client.whoami()?;
+    if json {
+        print_json(&me);
+    } else {
+        println!("{} in workspace {}", me.principal, me.workspace);
+        for g in &me.grants {
+            println!("  {} on {}", g.access, g.scope);
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,106 @@
+//! `tresor init` and `tresor serve`: a server data directory and the server on it.
+
+use crate::args::{InitArgs, ServeArgs};
+use crate::error::{CliError, Result};
+use crate::local;
+use std::path::{Path, PathBuf};
+use tresor_model::{PrincipalRef, WorkspaceName};
+use tresor_server::{RateLimits, ServerConfig};
+use tresor_service::{Service, OWNER};
+
+/// `TRESOR_DATA_DIR`, else `<user data dir>/tresor-server`.
+fn data_dir(given: Option<PathBuf>) -> Result<PathBuf> {
+    if let Some(d) = given {
+        return Ok(d);
+    }
+    dirs::data_dir()
+        .map(|d| d.join("tresor-server"))
+        .ok_or_else(|| CliError::Usage("cannot find the user's data directory; pass --data-dir".into()))
+}
+
+async fn is_initialized(svc: &Service) -> Result<bool> {
+    let owner = PrincipalRef { kind: tresor_model::PrincipalKind::User, name: OWNER.into() };
+    Ok(svc.store().principal_exists(&WorkspaceName::default_name(), &owner).await.map_err(|e| CliError::Service(e.into()))?)
+}
+
+async fn first_token(svc: &Service) -> Result<String> {
+    let minted = svc.init_owner(&WorkspaceName::default_name(), "bootstrap").await?;
+    Ok(minted.text.to_string())
+}
+
+pub async fn init(args: InitArgs, json: bool) -> Result<i32> {
+    let dir = data_dir(args.data_dir)?;
+    let svc = local::open_service(&dir).await?;
+    if is_initialized(&svc).await? {
+        return Err(CliError::Service(tresor_service::ServiceError::AlreadyExists(format!(
+            "a tresor store in {} (it is initialised; mint more tokens with `tresor token create`)",
+            dir.display()
+        ))));
+    }
+    let token = first_token(&svc).await?;
+    if json {
+        println!("{}", serde_json::json!({ "admin_token": token, "data_dir": dir }));
+    } else {
+        print_token(&dir, &token);
+    }
+    Ok(0)
+}
+
+fn print_token(dir: &Path, token: &str) {
+    println!("Initialised tresor in {}.", dir.display());
+    println!("Admin token for user:owner (shown once; keep it safe, it is stored only as a hash):");
+    println!("{token}");
+}
+
+pub fn serve(args: ServeArgs) -> Result<i32> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("TRESOR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    use std::io::IsTerminal;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    runtime.block_on(serve_async(args))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn serve_async(args: ServeArgs) -> Result<i32> {
+    let dir = data_dir(args.data_dir)?;
+    let svc = local::open_service(&dir).await?;
+    if !is_initialized(&svc).await? {
+        let token = first_token(&svc).await?;
+        print_token(&dir, &token);
+    }
+    svc.bootstrap(&WorkspaceName::default_name()).await?;
+    let config = ServerConfig {
+        rate_limits: RateLimits {
+            management: args.rate_management,
+            entries: args.rate_entries,
+            tinybird: args.rate_tinybird,
+        },
+        tls: args.tls_cert.zip(args.tls_key),
+    };
+    let listener = std::net::TcpListener::bind(&args.listen)
+        .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", args.listen)))?;
+    let addr = listener.local_addr().map_err(|e| CliError::Io(e.to_string()))?;
+    let scheme = if config.tls.is_some() { "https" } else { "http" };
+    tracing::info!(data_dir = %dir.display(), "tresor listening on {scheme}://{addr}");
+    let (_, router) = tresor_server::app(svc, &config);
+    tresor_server::serve(router, listener, &config, shutdown_signal())
+        .await
+        .map_err(|e| CliError::Io(format!("server error: {e}")))?;
+    tracing::info!("stopped");
+    Ok(0)
+}

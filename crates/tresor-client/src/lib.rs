@@ -1,0 +1,325 @@
+//! A client for tresor's native API.
+//!
+//! ```no_run
+//! let client = tresor_client::Client::new("http://127.0.0.1:8200", "tsr_...")?;
+//! let password = client.get("prod", "database", "db/password")?;
+//! let many = client.get_all("prod", "api-keys", &["stripe", "sendgrid"])?;
+//! # Ok::<(), tresor_client::ClientError>(())
+//! ```
+//!
+//! Blocking (ureq): workers and CLIs resolve a handful of values at start-up, and a blocking client
+//! needs no runtime. For HTTPS with a private CA, set `TRESOR_CACERT` to its PEM file.
+
+pub use tresor_api::*;
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::sync::Arc;
+use thiserror::Error;
+use zeroize::Zeroizing;
+
+#[derive(Debug, Error)]
+pub enum ClientError {
+    /// The server answered with an error (its `{"error": ...}` message).
+    #[error("{message}")]
+    Api { status: u16, message: String },
+    /// The server could not be reached.
+    #[error("cannot reach the tresor server at {addr}: {detail}")]
+    Transport { addr: String, detail: String },
+    #[error("unexpected answer from the server: {0}")]
+    Decode(String),
+    #[error("{0}")]
+    Config(String),
+}
+
+pub type Result<T, E = ClientError> = std::result::Result<T, E>;
+
+/// A connection to one tresor server with one token.
+pub struct Client {
+    agent: ureq::Agent,
+    base: String,
+    token: Zeroizing<String>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("base", &self.base).finish_non_exhaustive()
+    }
+}
+
+/// Percent-encodes one path segment; `/` inside keys is kept, as the API's key routes take the
+/// rest of the path.
+fn seg(s: &str, keep_slash: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') || (keep_slash && b == b'/') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn tls_config() -> Result<Option<Arc<rustls::ClientConfig>>> {
+    let Ok(path) = std::env::var("TRESOR_CACERT") else { return Ok(None) };
+    let pem = std::fs::read(&path).map_err(|e| ClientError::Config(format!("TRESOR_CACERT {path}: {e}")))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
+        let cert = cert.map_err(|e| ClientError::Config(format!("TRESOR_CACERT {path}: {e}")))?;
+        roots.add(cert).map_err(|e| ClientError::Config(format!("TRESOR_CACERT {path}: {e}")))?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ClientError::Config(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Some(Arc::new(config)))
+}
+
+impl Client {
+    pub fn new(addr: &str, token: &str) -> Result<Self> {
+        let base = addr.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(ClientError::Config(format!(
+                "TRESOR_ADDR must start with http:// or https://, like http://127.0.0.1:8200 (found {base:?})"
+            )));
+        }
+        let mut builder = ureq::AgentBuilder::new().timeout(std::time::Duration::from_secs(30));
+        if let Some(tls) = tls_config()? {
+            builder = builder.tls_config(tls);
+        }
+        Ok(Self { agent: builder.build(), base, token: Zeroizing::new(token.to_owned()) })
+    }
+
+    fn call<T: DeserializeOwned>(&self, method: &str, path: &str, body: Option<&impl Serialize>) -> Result<Option<T>> {
+        let req = self
+            .agent
+            .request(method, &format!("{}{path}", self.base))
+            .set("Authorization", &format!("Bearer {}", self.token.as_str()));
+        let answer = match body {
+            Some(b) => req.send_json(serde_json::to_value(b).map_err(|e| ClientError::Decode(e.to_string()))?),
+            None => req.call(),
+        };
+        match answer {
+            Ok(resp) => {
+                let text = Zeroizing::new(resp.into_string().map_err(|e| ClientError::Decode(e.to_string()))?);
+                if text.trim().is_empty() {
+                    return Ok(None);
+                }
+                serde_json::from_str::<T>(&text).map(Some).map_err(|e| ClientError::Decode(e.to_string()))
+            }
+            Err(ureq::Error::Status(status, resp)) => {
+                let message = resp
+                    .into_json::<serde_json::Value>()
+                    .ok()
+                    .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
+                    .unwrap_or_else(|| format!("the server answered {status}"));
+                Err(ClientError::Api { status, message })
+            }
+            Err(e) => Err(ClientError::Transport { addr: self.base.clone(), detail: e.to_string() }),
+        }
+    }
+
+    fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.call::<T>("GET", path, None::<&()>)?.ok_or_else(|| ClientError::Decode("empty answer".into()))
+    }
+
+    fn send<T: DeserializeOwned>(&self, method: &str, path: &str, body: &impl Serialize) -> Result<T> {
+        self.call::<T>(method, path, Some(body))?.ok_or_else(|| ClientError::Decode("empty answer".into()))
+    }
+
+    fn send_empty(&self, method: &str, path: &str, body: Option<&impl Serialize>) -> Result<()> {
+        self.call::<serde_json::Value>(method, path, body).map(|_| ())
+    }
+
+    fn entry_url(env: &str, vault: &str, what: &str, key: &str) -> String {
+        format!("/api/v1/envs/{}/vaults/{}/{what}/{}", seg(env, false), seg(vault, false), seg(key, true))
+    }
+
+    // ----- resolution -----
+
+    /// Resolves one value (needs `read`).
+    pub fn get(&self, env: &str, vault: &str, key: &str) -> Result<Zeroizing<String>> {
+        let doc = self.get_value(env, vault, key, None)?;
+        doc.value.map(Zeroizing::new).ok_or_else(|| {
+            ClientError::Decode(format!("{key} is not UTF-8 text; read it with get_value (value_base64)"))
+        })
+    }
+
+    /// Resolves one value with its metadata, optionally at a version.
+    pub fn get_value(&self, env: &str, vault: &str, key: &str, version: Option<u64>) -> Result<ValueDoc> {
+        let mut url = Self::entry_url(env, vault, "values", key);
+        if let Some(v) = version {
+            url.push_str(&format!("?version={v}"));
+        }
+        self.get_json(&url)
+    }
+
+    /// Resolves many names of one vault in a single call. Missing and denied names are listed in the
+    /// answer rather than failing the call.
+    pub fn get_all(&self, env: &str, vault: &str, keys: &[&str]) -> Result<ResolveResponse> {
+        let req = ResolveRequest {
+            environment: Some(env.into()),
+            vault: Some(vault.into()),
+            keys: keys.iter().map(|k| k.to_string()).collect(),
+            entries: vec![],
+        };
+        self.resolve(&req)
+    }
+
+    pub fn resolve(&self, req: &ResolveRequest) -> Result<ResolveResponse> {
+        self.send("POST", "/api/v1/resolve", req)
+    }
+
+    // ----- entries -----
+
+    pub fn put(&self, env: &str, vault: &str, key: &str, body: &PutEntry) -> Result<EntryDoc> {
+        self.send("PUT", &Self::entry_url(env, vault, "entries", key), body)
+    }
+
+    pub fn describe(&self, env: &str, vault: &str, key: &str) -> Result<EntryDoc> {
+        self.get_json(&Self::entry_url(env, vault, "entries", key))
+    }
+
+    /// One page of a vault's entries; pass the answer's `next_after` as `after` for the next one.
+    pub fn ls(&self, env: &str, vault: &str, prefix: &str, after: Option<&str>, limit: u32, deleted: bool) -> Result<EntryList> {
+        let mut url = format!(
+            "/api/v1/envs/{}/vaults/{}/entries?limit={limit}&deleted={deleted}&prefix={}",
+            seg(env, false),
+            seg(vault, false),
+            seg(prefix, false)
+        );
+        if let Some(a) = after {
+            url.push_str(&format!("&after={}", seg(a, false)));
+        }
+        self.get_json(&url)
+    }
+
+    pub fn rm(&self, env: &str, vault: &str, key: &str, purge: bool) -> Result<()> {
+        let url = format!("{}?purge={purge}", Self::entry_url(env, vault, "entries", key));
+        self.send_empty("DELETE", &url, None::<&()>)
+    }
+
+    pub fn undelete(&self, env: &str, vault: &str, key: &str) -> Result<EntryDoc> {
+        self.send("POST", &Self::entry_url(env, vault, "undelete", key), &serde_json::json!({}))
+    }
+
+    pub fn history(&self, env: &str, vault: &str, key: &str) -> Result<serde_json::Value> {
+        self.get_json(&Self::entry_url(env, vault, "versions", key))
+    }
+
+    pub fn restore(&self, env: &str, vault: &str, key: &str, version: u64) -> Result<EntryDoc> {
+        self.send("POST", &Self::entry_url(env, vault, "restore", key), &RestoreBody { version })
+    }
+
+    // ----- environments, vaults -----
+
+    pub fn list_envs(&self) -> Result<serde_json::Value> {
+        self.get_json("/api/v1/envs")
+    }
+
+    pub fn create_env(&self, name: &str, parent: Option<&str>) -> Result<()> {
+        let body = EnvDoc { name: name.into(), parent: parent.map(Into::into), created_at: String::new() };
+        self.send_empty("POST", "/api/v1/envs", Some(&body))
+    }
+
+    pub fn list_vaults(&self, env: &str) -> Result<serde_json::Value> {
+        self.get_json(&format!("/api/v1/envs/{}/vaults", seg(env, false)))
+    }
+
+    pub fn create_vault(&self, env: &str, name: &str) -> Result<()> {
+        self.send_empty("POST", &format!("/api/v1/envs/{}/vaults", seg(env, false)), Some(&NameBody { name: name.into() }))
+    }
+
+    pub fn delete_vault(&self, env: &str, name: &str) -> Result<()> {
+        self.send_empty("DELETE", &format!("/api/v1/envs/{}/vaults/{}", seg(env, false), seg(name, false)), None::<&()>)
+    }
+
+    // ----- access -----
+
+    pub fn whoami(&self) -> Result<WhoAmI> {
+        self.get_json("/api/v1/whoami")
+    }
+
+    pub fn create_principal(&self, principal: &str) -> Result<()> {
+        self.send_empty("POST", "/api/v1/principals", Some(&PrincipalBody { principal: principal.into() }))
+    }
+
+    pub fn list_principals(&self) -> Result<serde_json::Value> {
+        self.get_json("/api/v1/principals")
+    }
+
+    pub fn delete_principal(&self, principal: &str) -> Result<()> {
+        self.send_empty("DELETE", &format!("/api/v1/principals/{}", seg(principal, false)), None::<&()>)
+    }
+
+    pub fn add_member(&self, group: &str, member: &str) -> Result<()> {
+        let url = format!("/api/v1/groups/{}/members", seg(group, false));
+        self.send_empty("POST", &url, Some(&MemberBody { member: member.into() }))
+    }
+
+    pub fn list_members_doc(&self, group: &str) -> Result<serde_json::Value> {
+        self.get_json(&format!("/api/v1/groups/{}/members", seg(group, false)))
+    }
+
+    pub fn remove_member(&self, group: &str, member: &str) -> Result<()> {
+        let url = format!("/api/v1/groups/{}/members/{}", seg(group, false), seg(member, false));
+        self.send_empty("DELETE", &url, None::<&()>)
+    }
+
+    pub fn create_token(&self, principal: &str, name: &str, ttl_seconds: Option<u64>) -> Result<NewTokenDoc> {
+        self.send("POST", "/api/v1/tokens", &TokenRequest { principal: principal.into(), name: name.into(), ttl_seconds })
+    }
+
+    pub fn list_tokens(&self) -> Result<serde_json::Value> {
+        self.get_json("/api/v1/tokens")
+    }
+
+    pub fn revoke_token(&self, id: &str) -> Result<()> {
+        self.send_empty("DELETE", &format!("/api/v1/tokens/{}", seg(id, false)), None::<&()>)
+    }
+
+    pub fn create_grant(&self, principal: &str, scope: &str, access: &str) -> Result<GrantDoc> {
+        let body = GrantRequest { principal: principal.into(), scope: scope.into(), access: access.into() };
+        self.send("POST", "/api/v1/grants", &body)
+    }
+
+    pub fn list_grants(&self) -> Result<serde_json::Value> {
+        self.get_json("/api/v1/grants")
+    }
+
+    pub fn delete_grant(&self, id: &str) -> Result<()> {
+        self.send_empty("DELETE", &format!("/api/v1/grants/{}", seg(id, false)), None::<&()>)
+    }
+
+    // ----- audit -----
+
+    pub fn audit(&self, after: u64, since: Option<&str>, limit: u32) -> Result<serde_json::Value> {
+        let mut url = format!("/api/v1/audit?after={after}&limit={limit}");
+        if let Some(s) = since {
+            url.push_str(&format!("&since={}", seg(s, false)));
+        }
+        self.get_json(&url)
+    }
+
+    pub fn audit_verify(&self) -> Result<VerifyDoc> {
+        self.get_json("/api/v1/audit/verify")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn segments_are_encoded() {
+        assert_eq!(super::seg("db/pass word", true), "db/pass%20word");
+        assert_eq!(super::seg("app:x", false), "app%3Ax");
+    }
+
+    #[test]
+    fn bad_addresses_are_refused_clearly() {
+        let e = super::Client::new("127.0.0.1:8200", "t").unwrap_err().to_string();
+        assert!(e.contains("must start with http://"), "{e}");
+    }
+}

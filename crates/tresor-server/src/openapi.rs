@@ -1,0 +1,39 @@
+//! The OpenAPI document, generated from the handlers' annotations and the documents' types.
+
+use crate::routes::native;
+use axum::Json;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "tresor", description = "Secrets and variables for workflow and data platforms."),
+    paths(
+        native::list_entries, native::describe_entry, native::put_entry, native::delete_entry,
+        native::entry_versions, native::restore_entry, native::undelete_entry, native::resolve_one,
+        native::resolve_many, native::whoami, native::list_envs, native::create_env, native::list_vaults,
+        native::create_vault, native::delete_vault, native::list_principals, native::create_principal,
+        native::delete_principal, native::list_members, native::add_member, native::remove_member,
+        native::list_tokens, native::create_token, native::revoke_token, native::list_grants,
+        native::create_grant, native::delete_grant, native::audit_log, native::audit_verify,
+    ),
+    modifiers(&BearerAuth),
+    security(("bearer" = []))
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("tsr_...").build()),
+        );
+    }
+}
+
+pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

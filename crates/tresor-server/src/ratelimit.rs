@@ -1,0 +1,111 @@
+//! Per-token rate limits, one limiter per route class. A rate of 0 turns a class's limit off.
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use std::num::NonZeroU32;
+
+/// The route classes, each with its own configurable rate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteClass {
+    /// Vaults, environments, principals, grants, tokens, audit.
+    Management,
+    /// Entry reads, writes and resolution (native and Conductor-style).
+    Entries,
+    /// The Tinybird-compatible `/v0/*` routes.
+    Tinybird,
+}
+
+impl RouteClass {
+    pub fn name(self) -> &'static str {
+        match self {
+            RouteClass::Management => "management",
+            RouteClass::Entries => "entry",
+            RouteClass::Tinybird => "Tinybird-compatible /v0",
+        }
+    }
+}
+
+/// Requests per second per token for each class; 0 means unlimited.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimits {
+    pub management: u32,
+    pub entries: u32,
+    pub tinybird: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        Self { management: 5, entries: 0, tinybird: 5 }
+    }
+}
+
+pub struct Limiter {
+    per_second: u32,
+    inner: Option<DefaultKeyedRateLimiter<String>>,
+}
+
+impl Limiter {
+    pub fn new(per_second: u32) -> Self {
+        let inner = NonZeroU32::new(per_second).map(|n| RateLimiter::keyed(Quota::per_second(n)));
+        Self { per_second, inner }
+    }
+
+    pub fn per_second(&self) -> u32 {
+        self.per_second
+    }
+
+    /// `Ok` if `key` may proceed now, else how many whole seconds to wait.
+    pub fn check(&self, key: &str) -> Result<(), u64> {
+        let Some(limiter) = &self.inner else { return Ok(()) };
+        match limiter.check_key(&key.to_owned()) {
+            Ok(()) => Ok(()),
+            Err(not_until) => {
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                Err(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
+            }
+        }
+    }
+}
+
+pub struct Limiters {
+    pub management: Limiter,
+    pub entries: Limiter,
+    pub tinybird: Limiter,
+}
+
+impl Limiters {
+    pub fn new(limits: RateLimits) -> Self {
+        Self {
+            management: Limiter::new(limits.management),
+            entries: Limiter::new(limits.entries),
+            tinybird: Limiter::new(limits.tinybird),
+        }
+    }
+
+    pub fn of(&self, class: RouteClass) -> &Limiter {
+        match class {
+            RouteClass::Management => &self.management,
+            RouteClass::Entries => &self.entries,
+            RouteClass::Tinybird => &self.tinybird,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_per_key_and_zero_is_off() {
+        let l = Limiter::new(2);
+        assert!(l.check("a").is_ok());
+        assert!(l.check("a").is_ok());
+        let wait = l.check("a").unwrap_err();
+        assert!(wait >= 1);
+        assert!(l.check("b").is_ok(), "another token has its own budget");
+        let off = Limiter::new(0);
+        for _ in 0..1000 {
+            assert!(off.check("a").is_ok());
+        }
+    }
+}

@@ -1,0 +1,642 @@
+//! The native JSON API under `/api/v1/`.
+
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{ApiJson, ApiPath, ApiQuery};
+use crate::{authenticated, App, RouteClass};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use axum::{Extension, Json, Router};
+use base64::{engine::general_purpose::STANDARD as B64, Engine};
+use serde::Deserialize;
+use tresor_model::{
+    format_rfc3339, Access, EntryKey, EntryKind, EntryMeta, EntryPath, EnvName, PrincipalRef, SecretValue, Tag,
+    VaultName, VaultPath,
+};
+use tresor_service::{Ctx, Listed, Resolved, SetEntry};
+use tresor_store::ListQuery;
+use tresor_api::*;
+use utoipa::IntoParams;
+
+pub fn router(app: &App) -> Router<App> {
+    let entries = Router::new()
+        .route("/api/v1/envs/{env}/vaults/{vault}/entries", get(list_entries))
+        .route("/api/v1/envs/{env}/vaults/{vault}/entries/{*key}", get(describe_entry).put(put_entry).delete(delete_entry))
+        .route("/api/v1/envs/{env}/vaults/{vault}/versions/{*key}", get(entry_versions))
+        .route("/api/v1/envs/{env}/vaults/{vault}/restore/{*key}", post(restore_entry))
+        .route("/api/v1/envs/{env}/vaults/{vault}/undelete/{*key}", post(undelete_entry))
+        .route("/api/v1/envs/{env}/vaults/{vault}/values/{*key}", get(resolve_one))
+        .route("/api/v1/resolve", post(resolve_many))
+        .route("/api/v1/whoami", get(whoami));
+    let management = Router::new()
+        .route("/api/v1/envs", get(list_envs).post(create_env))
+        .route("/api/v1/envs/{env}/vaults", get(list_vaults).post(create_vault))
+        .route("/api/v1/envs/{env}/vaults/{vault}", delete(delete_vault))
+        .route("/api/v1/principals", get(list_principals).post(create_principal))
+        .route("/api/v1/principals/{principal}", delete(delete_principal))
+        .route("/api/v1/groups/{group}/members", get(list_members).post(add_member))
+        .route("/api/v1/groups/{group}/members/{member}", delete(remove_member))
+        .route("/api/v1/tokens", get(list_tokens).post(create_token))
+        .route("/api/v1/tokens/{id}", delete(revoke_token))
+        .route("/api/v1/grants", get(list_grants).post(create_grant))
+        .route("/api/v1/grants/{id}", delete(delete_grant))
+        .route("/api/v1/audit", get(audit_log))
+        .route("/api/v1/audit/verify", get(audit_verify));
+    authenticated(app, RouteClass::Entries, entries).merge(authenticated(app, RouteClass::Management, management))
+}
+
+// ----- conversions and parameters -----
+
+pub fn entry_doc(m: EntryMeta) -> EntryDoc {
+    EntryDoc {
+        key: m.key,
+        kind: m.kind.as_str().into(),
+        version: m.version,
+        created_at: format_rfc3339(m.created_at),
+        updated_at: format_rfc3339(m.updated_at),
+        edited_by: m.edited_by,
+        description: m.description,
+        tags: m.tags.into_iter().map(|t| TagDoc { key: t.key, value: t.value }).collect(),
+        expires_at: m.expires_at.map(format_rfc3339),
+        deleted_at: m.deleted_at.map(format_rfc3339),
+        environment: None,
+        value: None,
+        value_base64: None,
+    }
+}
+
+fn listed_doc(l: Listed, requested_env: &str) -> EntryDoc {
+    let mut doc = entry_doc(l.meta);
+    if l.environment != requested_env {
+        doc.environment = Some(l.environment);
+    }
+    if let Some(v) = l.variable_value {
+        (doc.value, doc.value_base64) = text_or_base64(&v);
+    }
+    doc
+}
+
+/// Values travel as UTF-8 text in `value`, or, when they are not UTF-8, as base64 in `value_base64`.
+pub fn text_or_base64(v: &SecretValue) -> (Option<String>, Option<String>) {
+    match v.expose_str() {
+        Some(s) => (Some(s.to_owned()), None),
+        None => (None, Some(B64.encode(v.expose()))),
+    }
+}
+
+fn value_doc(key: String, r: Resolved) -> ValueDoc {
+    let (value, value_base64) = text_or_base64(&r.value);
+    ValueDoc { key, version: r.meta.version, kind: r.meta.kind.as_str().into(), environment: r.environment, value, value_base64 }
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct ListParams {
+    /// Only keys starting with this.
+    #[serde(default)]
+    pub prefix: Option<String>,
+    /// Page cursor: keys after this one.
+    #[serde(default)]
+    pub after: Option<String>,
+    /// Page size, 1 to 1000 (default 100).
+    #[serde(default)]
+    pub limit: Option<u32>,
+    /// Include soft-deleted entries.
+    #[serde(default)]
+    pub deleted: Option<bool>,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct VersionParam {
+    #[serde(default)]
+    pub version: Option<u64>,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct PurgeParam {
+    /// Remove for good, with every version.
+    #[serde(default)]
+    pub purge: Option<bool>,
+}
+
+#[derive(Deserialize, IntoParams)]
+pub struct AuditParams {
+    /// Sequence number cursor: records after this one.
+    #[serde(default)]
+    pub after: Option<u64>,
+    /// RFC 3339 time: records at or after it.
+    #[serde(default)]
+    pub since: Option<String>,
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+// ----- helpers -----
+
+fn entry_path(ctx: &Ctx, env: &str, vault: &str, key: &str) -> ApiResult<EntryPath> {
+    Ok(vault_path(ctx, env, vault)?.entry(EntryKey::new(key)?))
+}
+
+fn vault_path(ctx: &Ctx, env: &str, vault: &str) -> ApiResult<VaultPath> {
+    Ok(VaultPath { workspace: ctx.caller.workspace.clone(), environment: EnvName::new(env)?, vault: VaultName::new(vault)? })
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError::BadRequest(msg.into())
+}
+
+fn parse_kind(kind: Option<&str>) -> ApiResult<EntryKind> {
+    match kind {
+        None => Ok(EntryKind::Secret),
+        Some(k) => EntryKind::parse(k).ok_or_else(|| bad(format!("kind must be secret or variable, not {k:?}"))),
+    }
+}
+
+fn principal(s: &str) -> ApiResult<PrincipalRef> {
+    Ok(s.parse::<PrincipalRef>()?)
+}
+
+fn parse_time(s: &str) -> ApiResult<i64> {
+    let t = tresor_model::parse_rfc3339(s)
+        .ok_or_else(|| bad(format!("{s:?} is not an RFC 3339 time such as 2024-06-21T10:27:57Z")))?;
+    Ok(t)
+}
+
+/// Decodes a write's value from `value` or `value_base64` (exactly one).
+pub fn value_of(value: Option<String>, value_base64: Option<String>) -> ApiResult<SecretValue> {
+    match (value, value_base64) {
+        (Some(v), None) => Ok(SecretValue::from(v)),
+        (None, Some(b)) => B64
+            .decode(b.trim())
+            .map(SecretValue::new)
+            .map_err(|_| bad("value_base64 is not valid base64")),
+        (None, None) => Err(bad("the body needs a value: give `value` (text) or `value_base64`")),
+        (Some(_), Some(_)) => Err(bad("give either `value` or `value_base64`, not both")),
+    }
+}
+
+// ----- entries -----
+
+#[utoipa::path(get, path = "/api/v1/envs/{env}/vaults/{vault}/entries", params(ListParams,
+    ("env" = String, Path), ("vault" = String, Path)),
+    responses((status = 200, body = EntryList)), tag = "entries")]
+pub async fn list_entries(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiPath((env, vault)): ApiPath<(String, String)>,
+    ApiQuery(p): ApiQuery<ListParams>,
+) -> ApiResult<Json<EntryList>> {
+    let vault = vault_path(&ctx, &env, &vault)?;
+    let limit = p.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(bad(format!("limit must be between 1 and 1000, not {limit}")));
+    }
+    let query = ListQuery {
+        prefix: p.prefix.unwrap_or_default(),
+        after: p.after,
+        limit,
+        include_deleted: p.deleted.unwrap_or(false),
+    };
+    let listed = app.svc.list(&ctx, &vault, &query).await?;
+    let next_after = (listed.len() == limit as usize).then(|| listed.last().map(|l| l.meta.key.clone())).flatten();
+    let entries = listed.into_iter().map(|l| listed_doc(l, vault.environment.as_str())).collect();
+    Ok(Json(EntryList { entries, next_after }))
+}
+
+#[utoipa::path(get, path = "/api/v1/envs/{env}/vaults/{vault}/entries/{key}",
+    params(("env" = String, Path), ("vault" = String, Path), ("key" = String, Path)),
+    responses((status = 200, body = EntryDoc), (status = 404)), tag = "entries")]
+pub async fn describe_entry(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiPath((env, vault, key)): ApiPath<(String, String, String)>,
+) -> ApiResult<Json<EntryDoc>> {
+    let path = entry_path(&ctx, &env, &vault, &key)?;
+    Ok(Json(entry_doc(app.svc.describe(&ctx, &path).await?)))
+}
+
+#[utoipa::path(put, path = "/api/v1/envs/{env}/vaults/{vault}/entries/{key}", request_body = PutEntry,
+    params(("env" = String, Path), ("vault" = String, Path), ("key" = String, Path)),
+    responses((status = 200, body = EntryDoc), (status = 400), (status = 403), (status = 409), (status = 413)),
+    tag = "entries")]
+pub async fn put_entry(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiPath((env, vault, key)): ApiPath<(String, String, String)>,
+    ApiJson(body): ApiJson<PutEntry>,
+) -> ApiResult<Json<EntryDoc>> {
+    let path = entry_path(&ctx, &env, &vault, &key)?;
+    let req = SetEntry {
+        path,
+        kind: parse_kind(body.kind.as_deref())?,
+        value: value_of(body.value, body.value_base64)?,
+        expected_version: body.expected_version,
+        description: body.description,
+        tags: body.tags.map(|t| t.into_iter().map(|t| Tag { key: t.key, value: t.value }).collect()),
+        expires_at: None,
+    };
+    Ok(Json(entry_doc(app.svc.set(&ctx, req).await?)))
+}
+
+#[utoipa::path(delete, path = "/api/v1/envs/{env}/vaults/{vault}/entries/{key}", params(PurgeParam,
+    ("env" = String, Path), ("vault" = String, Path), ("key" = String, Path)),
+    responses((status = 204), (status = 404)), tag = "entries")]
+pub async fn delete_entry(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiPath((env, vault, key)): ApiPath<(String, String, String)>,
+    ApiQuery(p): ApiQuery<PurgeParam>,
+) -> ApiResult<StatusCode> {
+    let path = entry_path(&ctx, &env, &vault, &key)?;
+    if p.purge.unwrap_or(false) {
+        app.svc.purge(&ctx, &path).await?;
+    } else {
+        app.svc.delete(&ctx, &path).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/envs/{env}/vaults/{vault}/versions/{key}",
+    params(("env" = String, Path), ("vault" = String, Path), ("key" = String, Path)),
+    responses((status = 200)), tag = "entries")]
+pub async fn entry_versions(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiPath((env, vault, key)): ApiPath<(String, String, String)>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let path = entry_path(&ctx, &env, &vault, &key)?;
+    let versions: Vec<_> = app
+        .svc
+        .history(&ctx, &path)
+        .await?
+        .into_iter()
+        .map(|v| {
+            serde_json::json!({"version": v.version, "kind": v.kind.as_str(),
+                "created_at": format_rfc3339(v.created_at), "edited_by": v.edited_by})
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "versions": versions })))
+}
+
+#[utoipa::path(post, path = "/api/v1/envs/{env}/vaults/{vault}/restore/{key}", request_body = RestoreBody,
+    params(("env" = String, Path), ("vault" = String, Path), ("key" = String, Path)),
+    responses((status = 200, body = EntryDoc)), tag = "entries")]
+pub async fn restore_entry(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiPath((env, vault, key)): ApiPath<(String, String, String)>,
+    ApiJson(body): ApiJson<RestoreBody>,
+) -> ApiResult<Json<EntryDoc>> {
+    let path = entry_path(&ctx, &env, &vault, &key)?;
+    Ok(Json(entry_doc(app.svc.restore(&ctx, &path, body.version).await?)))
+}
+
+#[utoipa::path(post, path = "/api/v1/envs/{env}/vaults/{vault}/undelete/{key}",
+    params(("env" = String, Path), ("vault" = String, Path), ("key" = String, Path)),
+    responses((status = 200, body = EntryDoc)), tag = "entries")]
+pub async fn undelete_entry(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiPath((env, vault, key)): ApiPath<(String, String, String)>,
+) -> ApiResult<Json<EntryDoc>> {
+    let path = entry_path(&ctx, &env, &vault, &key)?;
+    Ok(Json(entry_doc(app.svc.undelete(&ctx, &path).await?)))
+}
+
+#[utoipa::path(get, path = "/api/v1/envs/{env}/vaults/{vault}/values/{key}", params(VersionParam,
+    ("env" = String, Path), ("vault" = String, Path), ("key" = String, Path)),
+    responses((status = 200, body = ValueDoc), (status = 403), (status = 404)), tag = "resolution")]
+pub async fn resolve_one(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiPath((env, vault, key)): ApiPath<(String, String, String)>,
+    ApiQuery(p): ApiQuery<VersionParam>,
+) -> ApiResult<Json<ValueDoc>> {
+    let path = entry_path(&ctx, &env, &vault, &key)?;
+    let resolved = app.svc.get(&ctx, &path, p.version).await?;
+    Ok(Json(value_doc(key, resolved)))
+}
+
+#[utoipa::path(post, path = "/api/v1/resolve", request_body = ResolveRequest,
+    responses((status = 200, body = ResolveResponse)), tag = "resolution")]
+pub async fn resolve_many(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiJson(body): ApiJson<ResolveRequest>,
+) -> ApiResult<Json<ResolveResponse>> {
+    let default_env = body.environment.as_deref().unwrap_or("default");
+    let default_vault = body.vault.as_deref().unwrap_or("default");
+    let mut named = Vec::new();
+    for key in &body.keys {
+        named.push((key.clone(), entry_path(&ctx, default_env, default_vault, key)?));
+    }
+    for r in &body.entries {
+        let (env, vault) = (r.environment.as_deref().unwrap_or(default_env), r.vault.as_deref().unwrap_or(default_vault));
+        named.push((format!("{env}/{vault}/{}", r.key), entry_path(&ctx, env, vault, &r.key)?));
+    }
+    if named.is_empty() {
+        return Err(bad("name at least one entry in `keys` or `entries`"));
+    }
+    if named.len() > 1000 {
+        return Err(bad(format!("at most 1000 entries per batch, not {}", named.len())));
+    }
+    let paths: Vec<EntryPath> = named.iter().map(|(_, p)| p.clone()).collect();
+    let results = app.svc.get_many(&ctx, &paths).await;
+    let mut out = ResolveResponse {
+        values: Default::default(),
+        values_base64: Default::default(),
+        missing: vec![],
+        denied: vec![],
+    };
+    for ((name, _), result) in named.into_iter().zip(results) {
+        match result {
+            Ok(r) => match text_or_base64(&r.value) {
+                (Some(text), _) => {
+                    out.values.insert(name, text);
+                }
+                (_, Some(b64)) => {
+                    out.values_base64.insert(name, b64);
+                }
+                (None, None) => unreachable!("a value is text or bytes"),
+            },
+            Err(e) if e.http_status() == 404 => out.missing.push(name),
+            Err(e) if e.http_status() == 403 => out.denied.push(name),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(Json(out))
+}
+
+#[utoipa::path(get, path = "/api/v1/whoami", responses((status = 200, body = WhoAmI)), tag = "access")]
+pub async fn whoami(Extension(ctx): Extension<Ctx>) -> Json<WhoAmI> {
+    let c = &ctx.caller;
+    Json(WhoAmI {
+        workspace: c.workspace.to_string(),
+        principal: c.principal.to_string(),
+        token_id: c.token_id.clone(),
+        grants: c.grants().iter().map(|(s, a)| ScopeAccess { scope: s.to_string(), access: a.to_string() }).collect(),
+    })
+}
+
+// ----- environments and vaults -----
+
+#[utoipa::path(get, path = "/api/v1/envs", responses((status = 200)), tag = "environments")]
+pub async fn list_envs(State(app): State<App>, Extension(ctx): Extension<Ctx>) -> ApiResult<Json<serde_json::Value>> {
+    let envs: Vec<EnvDoc> = app
+        .svc
+        .list_environments(&ctx)
+        .await?
+        .into_iter()
+        .map(|e| EnvDoc { name: e.name, parent: e.parent, created_at: format_rfc3339(e.created_at) })
+        .collect();
+    Ok(Json(serde_json::json!({ "environments": envs })))
+}
+
+#[utoipa::path(post, path = "/api/v1/envs", request_body = EnvDoc, responses((status = 201)), tag = "environments")]
+pub async fn create_env(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiJson(body): ApiJson<EnvDoc>,
+) -> ApiResult<StatusCode> {
+    let env = EnvName::new(body.name)?;
+    let parent = body.parent.map(EnvName::new).transpose()?;
+    app.svc.create_environment(&ctx, &env, parent.as_ref()).await?;
+    Ok(StatusCode::CREATED)
+}
+
+#[utoipa::path(get, path = "/api/v1/envs/{env}/vaults", params(("env" = String, Path)),
+    responses((status = 200)), tag = "vaults")]
+pub async fn list_vaults(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiPath(env): ApiPath<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let vaults: Vec<VaultDoc> = app
+        .svc
+        .list_vaults(&ctx, &EnvName::new(env)?)
+        .await?
+        .into_iter()
+        .map(|v| VaultDoc {
+            name: v.name,
+            environment: v.environment,
+            entries: v.entries,
+            created_at: format_rfc3339(v.created_at),
+            managed_by: v.managed_by,
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "vaults": vaults })))
+}
+
+#[utoipa::path(post, path = "/api/v1/envs/{env}/vaults", params(("env" = String, Path)), request_body = NameBody,
+    responses((status = 201)), tag = "vaults")]
+pub async fn create_vault(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiPath(env): ApiPath<String>,
+    ApiJson(body): ApiJson<NameBody>,
+) -> ApiResult<StatusCode> {
+    app.svc.create_vault(&ctx, &vault_path(&ctx, &env, &body.name)?).await?;
+    Ok(StatusCode::CREATED)
+}
+
+#[utoipa::path(delete, path = "/api/v1/envs/{env}/vaults/{vault}",
+    params(("env" = String, Path), ("vault" = String, Path)), responses((status = 204), (status = 409)), tag = "vaults")]
+pub async fn delete_vault(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiPath((env, vault)): ApiPath<(String, String)>,
+) -> ApiResult<StatusCode> {
+    app.svc.delete_vault(&ctx, &vault_path(&ctx, &env, &vault)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ----- principals, groups, tokens, grants -----
+
+#[utoipa::path(get, path = "/api/v1/principals", responses((status = 200)), tag = "access")]
+pub async fn list_principals(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let list: Vec<PrincipalDoc> = app
+        .svc
+        .list_principals(&ctx)
+        .await?
+        .into_iter()
+        .map(|p| PrincipalDoc {
+            principal: p.principal.to_string(),
+            created_at: format_rfc3339(p.created_at),
+            created_by: p.created_by,
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "principals": list })))
+}
+
+#[utoipa::path(post, path = "/api/v1/principals", request_body = PrincipalBody, responses((status = 201)), tag = "access")]
+pub async fn create_principal(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiJson(body): ApiJson<PrincipalBody>,
+) -> ApiResult<StatusCode> {
+    app.svc.create_principal(&ctx, &principal(&body.principal)?).await?;
+    Ok(StatusCode::CREATED)
+}
+
+#[utoipa::path(delete, path = "/api/v1/principals/{principal}", params(("principal" = String, Path)),
+    responses((status = 204)), tag = "access")]
+pub async fn delete_principal(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiPath(p): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    app.svc.delete_principal(&ctx, &principal(&p)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(get, path = "/api/v1/groups/{group}/members", params(("group" = String, Path)),
+    responses((status = 200)), tag = "access")]
+pub async fn list_members(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiPath(group): ApiPath<String>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let members: Vec<String> = app.svc.members_of(&ctx, &group).await?.iter().map(|m| m.to_string()).collect();
+    Ok(Json(serde_json::json!({ "members": members })))
+}
+
+#[utoipa::path(post, path = "/api/v1/groups/{group}/members", params(("group" = String, Path)),
+    request_body = MemberBody, responses((status = 201)), tag = "access")]
+pub async fn add_member(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiPath(group): ApiPath<String>,
+    ApiJson(body): ApiJson<MemberBody>,
+) -> ApiResult<StatusCode> {
+    app.svc.add_member(&ctx, &group, &principal(&body.member)?).await?;
+    Ok(StatusCode::CREATED)
+}
+
+#[utoipa::path(delete, path = "/api/v1/groups/{group}/members/{member}",
+    params(("group" = String, Path), ("member" = String, Path)), responses((status = 204)), tag = "access")]
+pub async fn remove_member(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiPath((group, member)): ApiPath<(String, String)>,
+) -> ApiResult<StatusCode> {
+    app.svc.remove_member(&ctx, &group, &principal(&member)?).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn token_doc(t: tresor_store::TokenRecord) -> TokenDoc {
+    TokenDoc {
+        id: t.id,
+        principal: t.principal.to_string(),
+        name: t.name,
+        created_at: format_rfc3339(t.created_at),
+        created_by: t.created_by,
+        expires_at: t.expires_at.map(format_rfc3339),
+        revoked_at: t.revoked_at.map(format_rfc3339),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/tokens", responses((status = 200)), tag = "access")]
+pub async fn list_tokens(State(app): State<App>, Extension(ctx): Extension<Ctx>) -> ApiResult<Json<serde_json::Value>> {
+    let tokens: Vec<TokenDoc> = app.svc.list_tokens(&ctx).await?.into_iter().map(token_doc).collect();
+    Ok(Json(serde_json::json!({ "tokens": tokens })))
+}
+
+#[utoipa::path(post, path = "/api/v1/tokens", request_body = TokenRequest,
+    responses((status = 201, body = NewTokenDoc)), tag = "access")]
+pub async fn create_token(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiJson(body): ApiJson<TokenRequest>,
+) -> ApiResult<(StatusCode, Json<NewTokenDoc>)> {
+    let (record, minted) = app.svc.create_token(&ctx, &principal(&body.principal)?, &body.name, body.ttl_seconds).await?;
+    Ok((StatusCode::CREATED, Json(NewTokenDoc { token: minted.text.to_string(), info: token_doc(record) })))
+}
+
+#[utoipa::path(delete, path = "/api/v1/tokens/{id}", params(("id" = String, Path)), responses((status = 204)),
+    tag = "access")]
+pub async fn revoke_token(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    app.svc.revoke_token(&ctx, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+fn grant_doc(g: tresor_store::GrantRecord) -> GrantDoc {
+    GrantDoc {
+        id: g.id,
+        principal: g.principal.to_string(),
+        scope: g.scope,
+        access: g.access.to_string(),
+        created_at: format_rfc3339(g.created_at),
+        created_by: g.created_by,
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/grants", responses((status = 200)), tag = "access")]
+pub async fn list_grants(State(app): State<App>, Extension(ctx): Extension<Ctx>) -> ApiResult<Json<serde_json::Value>> {
+    let grants: Vec<GrantDoc> = app.svc.list_grants(&ctx).await?.into_iter().map(grant_doc).collect();
+    Ok(Json(serde_json::json!({ "grants": grants })))
+}
+
+#[utoipa::path(post, path = "/api/v1/grants", request_body = GrantRequest, responses((status = 201, body = GrantDoc)),
+    tag = "access")]
+pub async fn create_grant(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiJson(body): ApiJson<GrantRequest>,
+) -> ApiResult<(StatusCode, Json<GrantDoc>)> {
+    let scope = body.scope.parse()?;
+    let access: Access = body.access.parse().map_err(bad)?;
+    let grant = app.svc.create_grant(&ctx, &principal(&body.principal)?, &scope, access).await?;
+    Ok((StatusCode::CREATED, Json(grant_doc(grant))))
+}
+
+#[utoipa::path(delete, path = "/api/v1/grants/{id}", params(("id" = String, Path)), responses((status = 204)),
+    tag = "access")]
+pub async fn delete_grant(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    app.svc.delete_grant(&ctx, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ----- audit -----
+
+#[utoipa::path(get, path = "/api/v1/audit", params(AuditParams), responses((status = 200)), tag = "audit")]
+pub async fn audit_log(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiQuery(p): ApiQuery<AuditParams>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let since = p.since.as_deref().map(parse_time).transpose()?;
+    let limit = p.limit.unwrap_or(1000).clamp(1, 10_000);
+    let records: Vec<AuditDoc> = app
+        .svc
+        .audit_log(&ctx, p.after.unwrap_or(0), since, limit)
+        .await?
+        .into_iter()
+        .map(|r| AuditDoc {
+            seq: r.seq,
+            at: format_rfc3339(r.at),
+            request_id: r.request_id,
+            principal: r.principal,
+            action: r.action,
+            target: r.target,
+            outcome: r.outcome,
+            detail: r.detail,
+        })
+        .collect();
+    Ok(Json(serde_json::json!({ "records": records })))
+}
+
+#[utoipa::path(get, path = "/api/v1/audit/verify", responses((status = 200, body = VerifyDoc)), tag = "audit")]
+pub async fn audit_verify(State(app): State<App>, Extension(ctx): Extension<Ctx>) -> ApiResult<Json<VerifyDoc>> {
+    let report = app.svc.audit_verify(&ctx).await?;
+    Ok(Json(VerifyDoc { ok: report.ok(), records: report.records, problems: report.problems }))
+}
