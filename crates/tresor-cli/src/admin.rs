@@ -103,9 +103,12 @@ pub fn token(client: &Client, cmd: TokenCommand, json: bool) -> Result<i32> {
                 println!("{}", t.token);
             }
         }
-        TokenCommand::Ls => {
-            show(json, client.list_tokens()?, "tokens", &["id", "principal", "name", "created_at", "expires_at", "revoked_at"])
-        }
+        TokenCommand::Ls => show(
+            json,
+            client.list_tokens()?,
+            "tokens",
+            &["id", "principal", "name", "created_at", "expires_at", "revoked_at"],
+        ),
         TokenCommand::Revoke { id } => {
             client.revoke_token(&id)?;
             done(json, serde_json::json!({"revoked": id}), format!("revoked token {id}"));
@@ -120,10 +123,16 @@ pub fn principal(client: &Client, cmd: PrincipalCommand, json: bool) -> Result<i
             client.create_principal(&principal)?;
             done(json, serde_json::json!({"created": principal}), format!("created {principal}"));
         }
-        PrincipalCommand::Ls => show(json, client.list_principals()?, "principals", &["principal", "created_at", "created_by"]),
+        PrincipalCommand::Ls => {
+            show(json, client.list_principals()?, "principals", &["principal", "created_at", "created_by"])
+        }
         PrincipalCommand::Rm { principal } => {
             client.delete_principal(&principal)?;
-            done(json, serde_json::json!({"deleted": principal}), format!("deleted {principal} with its grants and tokens"));
+            done(
+                json,
+                serde_json::json!({"deleted": principal}),
+                format!("deleted {principal} with its grants and tokens"),
+            );
         }
     }
     Ok(0)
@@ -133,11 +142,19 @@ pub fn group(client: &Client, cmd: GroupCommand, json: bool) -> Result<i32> {
     match cmd {
         GroupCommand::Add { group, member } => {
             client.add_member(&group, &member)?;
-            done(json, serde_json::json!({"group": group, "added": member}), format!("added {member} to group:{group}"));
+            done(
+                json,
+                serde_json::json!({"group": group, "added": member}),
+                format!("added {member} to group:{group}"),
+            );
         }
         GroupCommand::Rm { group, member } => {
             client.remove_member(&group, &member)?;
-            done(json, serde_json::json!({"group": group, "removed": member}), format!("removed {member} from group:{group}"));
+            done(
+                json,
+                serde_json::json!({"group": group, "removed": member}),
+                format!("removed {member} from group:{group}"),
+            );
         }
         GroupCommand::Ls { group } => {
             let doc = client.list_members_doc(&group)?;
@@ -163,7 +180,9 @@ pub fn grant(client: &Client, cmd: GrantCommand, json: bool) -> Result<i32> {
                 println!("granted {} {} on {} (grant {})", g.principal, g.access, g.scope, g.id);
             }
         }
-        GrantCommand::Ls => show(json, client.list_grants()?, "grants", &["id", "principal", "access", "scope", "created_by"]),
+        GrantCommand::Ls => {
+            show(json, client.list_grants()?, "grants", &["id", "principal", "access", "scope", "created_by"])
+        }
         GrantCommand::Rm { id } => {
             client.delete_grant(&id)?;
             done(json, serde_json::json!({"deleted": id}), format!("deleted grant {id}"));

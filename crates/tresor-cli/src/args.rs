@@ -144,16 +144,22 @@ pub enum TokenCommand {
     },
     Ls,
     /// Revoke a token by id.
-    Revoke { id: String },
+    Revoke {
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
 pub enum PrincipalCommand {
     /// `user:NAME`, `app:NAME` or `group:NAME`.
-    Create { principal: String },
+    Create {
+        principal: String,
+    },
     Ls,
     /// Delete a principal with its grants, tokens and memberships.
-    Rm { principal: String },
+    Rm {
+        principal: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -166,9 +172,15 @@ pub enum GroupCommand {
 #[derive(Debug, Subcommand)]
 pub enum GrantCommand {
     /// Grant ACCESS (read, write, manage, admin) on SCOPE (ENV/VAULT/KEY globs) to PRINCIPAL.
-    Add { principal: String, scope: String, access: String },
+    Add {
+        principal: String,
+        scope: String,
+        access: String,
+    },
     Ls,
-    Rm { id: String },
+    Rm {
+        id: String,
+    },
 }
 
 #[derive(Debug, Args)]

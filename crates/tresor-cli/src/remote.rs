@@ -80,7 +80,8 @@ impl Backend for Remote {
         let (env, vault, key) = parts(path);
         let doc = self.client.get_value(env, vault, key, version)?;
         let value = value_from(doc.value, doc.value_base64)?.ok_or_else(|| decode("no value"))?;
-        let meta = VersionMeta { version: doc.version, kind: kind(&doc.kind)?, created_at: 0, edited_by: String::new() };
+        let meta =
+            VersionMeta { version: doc.version, kind: kind(&doc.kind)?, created_at: 0, edited_by: String::new() };
         Ok(Resolved { meta, environment: doc.environment, value })
     }
 

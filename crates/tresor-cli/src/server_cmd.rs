@@ -20,7 +20,11 @@ fn data_dir(given: Option<PathBuf>) -> Result<PathBuf> {
 
 async fn is_initialized(svc: &Service) -> Result<bool> {
     let owner = PrincipalRef { kind: tresor_model::PrincipalKind::User, name: OWNER.into() };
-    Ok(svc.store().principal_exists(&WorkspaceName::default_name(), &owner).await.map_err(|e| CliError::Service(e.into()))?)
+    Ok(svc
+        .store()
+        .principal_exists(&WorkspaceName::default_name(), &owner)
+        .await
+        .map_err(|e| CliError::Service(e.into()))?)
 }
 
 async fn first_token(svc: &Service) -> Result<String> {
@@ -69,7 +73,8 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! { _ = ctrl_c => {}, _ = term.recv() => {} }
     }
     #[cfg(not(unix))]

@@ -184,7 +184,15 @@ impl Client {
     }
 
     /// One page of a vault's entries; pass the answer's `next_after` as `after` for the next one.
-    pub fn ls(&self, env: &str, vault: &str, prefix: &str, after: Option<&str>, limit: u32, deleted: bool) -> Result<EntryList> {
+    pub fn ls(
+        &self,
+        env: &str,
+        vault: &str,
+        prefix: &str,
+        after: Option<&str>,
+        limit: u32,
+        deleted: bool,
+    ) -> Result<EntryList> {
         let mut url = format!(
             "/api/v1/envs/{}/vaults/{}/entries?limit={limit}&deleted={deleted}&prefix={}",
             seg(env, false),
@@ -230,7 +238,11 @@ impl Client {
     }
 
     pub fn create_vault(&self, env: &str, name: &str) -> Result<()> {
-        self.send_empty("POST", &format!("/api/v1/envs/{}/vaults", seg(env, false)), Some(&NameBody { name: name.into() }))
+        self.send_empty(
+            "POST",
+            &format!("/api/v1/envs/{}/vaults", seg(env, false)),
+            Some(&NameBody { name: name.into() }),
+        )
     }
 
     pub fn delete_vault(&self, env: &str, name: &str) -> Result<()> {
@@ -270,7 +282,11 @@ impl Client {
     }
 
     pub fn create_token(&self, principal: &str, name: &str, ttl_seconds: Option<u64>) -> Result<NewTokenDoc> {
-        self.send("POST", "/api/v1/tokens", &TokenRequest { principal: principal.into(), name: name.into(), ttl_seconds })
+        self.send(
+            "POST",
+            "/api/v1/tokens",
+            &TokenRequest { principal: principal.into(), name: name.into(), ttl_seconds },
+        )
     }
 
     pub fn list_tokens(&self) -> Result<serde_json::Value> {

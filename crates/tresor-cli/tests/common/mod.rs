@@ -118,3 +118,122 @@ pub fn assert_not_in_files(dir: &Path, needle: &[u8]) {
         );
     }
 }
+
+/// A `tresor serve` process on a loopback port, with its own data directory and log file.
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub addr: String,
+    pub token: String,
+    pub log: PathBuf,
+    child: std::process::Child,
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Server {
+    /// `tresor init`, then `tresor serve` with `env` set, waiting until /healthz answers.
+    pub fn start(env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let out = Command::new(BIN).args(["init", "--json", "--data-dir"]).arg(&data).output().unwrap();
+        assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let token = doc["admin_token"].as_str().unwrap().to_owned();
+        Self::serve(dir, token, env, &[])
+    }
+
+    pub fn serve(dir: tempfile::TempDir, token: String, env: &[(&str, &str)], extra_args: &[&str]) -> Self {
+        let port = free_port();
+        let log = dir.path().join("server.log");
+        let mut cmd = Command::new(BIN);
+        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(dir.path().join("data"))
+            .args(extra_args)
+            .env("TRESOR_LOG", "debug")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap();
+        let scheme = if extra_args.contains(&"--tls-cert") { "https" } else { "http" };
+        let server = Self { dir, addr: format!("{scheme}://127.0.0.1:{port}"), token, log, child };
+        server.wait_until_listening(port);
+        server
+    }
+
+    fn wait_until_listening(&self, port: u16) {
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("server did not start; log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// An HTTP call with an optional token and JSON body; returns status and JSON (or Null).
+    pub fn call(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = ureq::request(method, &format!("{}{path}", self.addr));
+        if let Some(t) = token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        let resp = match body {
+            Some(b) => req.send_json(b),
+            None => req.call(),
+        };
+        let resp = match resp {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: {e}"),
+        };
+        let status = resp.status();
+        let text = resp.into_string().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Runs the CLI against this server with `token`.
+    pub fn cli(&self, token: &str, args: &[&str], stdin: &[u8]) -> Run {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("TRESOR_ADDR", &self.addr)
+            .env("TRESOR_TOKEN", token)
+            .env_remove("TRESOR_LOCAL")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        Run::from(child.wait_with_output().unwrap())
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap()
+    }
+
+    /// Sends SIGTERM and returns the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        self.child.wait().unwrap()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,0 +1,456 @@
+//! The server end to end: `tresor init` and `tresor serve` on a loopback port, driven over HTTP and
+//! through the CLI binary, as a platform team would.
+
+mod common;
+use common::*;
+use serde_json::json;
+
+fn entry(key: &str) -> String {
+    format!("/api/v1/envs/default/vaults/default/entries/{key}")
+}
+
+fn value(key: &str) -> String {
+    format!("/api/v1/envs/default/vaults/default/values/{key}")
+}
+
+/// Creates a principal with grants and returns a token for it.
+fn principal(s: &Server, name: &str, grants: &[(&str, &str)]) -> String {
+    let admin = Some(s.token.as_str());
+    assert_eq!(s.call("POST", "/api/v1/principals", admin, Some(json!({"principal": name}))).0, 201);
+    for (scope, access) in grants {
+        let (status, doc) =
+            s.call("POST", "/api/v1/grants", admin, Some(json!({"principal": name, "scope": scope, "access": access})));
+        assert_eq!(status, 201, "{doc}");
+    }
+    let (status, doc) = s.call("POST", "/api/v1/tokens", admin, Some(json!({"principal": name, "name": "t"})));
+    assert_eq!(status, 201, "{doc}");
+    doc["token"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn entries_over_http_with_versions_and_batch_resolution() {
+    let s = Server::start(&[]);
+    let t = Some(s.token.as_str());
+    let (status, doc) = s.call("PUT", &entry("db/password"), t, Some(json!({"value": "pw-one"})));
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["version"], 1);
+    assert!(doc.get("value").is_none(), "a management answer never carries a secret value");
+    s.call("PUT", &entry("db/password"), t, Some(json!({"value": "pw-two"})));
+    // Check-and-set.
+    let (status, doc) = s.call("PUT", &entry("db/password"), t, Some(json!({"value": "x", "expected_version": 1})));
+    assert_eq!(status, 409, "{doc}");
+    assert!(doc["error"].as_str().unwrap().contains("at version 2, not 1"));
+    // Resolution, current and old versions.
+    assert_eq!(s.call("GET", &value("db/password"), t, None).1["value"], "pw-two");
+    assert_eq!(s.call("GET", &format!("{}?version=1", value("db/password")), t, None).1["value"], "pw-one");
+    let (_, versions) = s.call("GET", "/api/v1/envs/default/vaults/default/versions/db/password", t, None);
+    assert_eq!(versions["versions"].as_array().unwrap().len(), 2);
+    let (status, _) =
+        s.call("POST", "/api/v1/envs/default/vaults/default/restore/db/password", t, Some(json!({"version": 1})));
+    assert_eq!(status, 200);
+    assert_eq!(s.call("GET", &value("db/password"), t, None).1["value"], "pw-one");
+    // Variables show their value in listings; secrets do not.
+    s.call("PUT", &entry("config/url"), t, Some(json!({"value": "https://x", "kind": "variable"})));
+    let (_, list) = s.call("GET", "/api/v1/envs/default/vaults/default/entries?limit=1", t, None);
+    assert_eq!(list["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(list["entries"][0]["value"], "https://x");
+    let after = list["next_after"].as_str().unwrap();
+    let (_, page2) = s.call("GET", &format!("/api/v1/envs/default/vaults/default/entries?after={after}"), t, None);
+    assert_eq!(page2["entries"][0]["key"], "db/password");
+    assert!(page2["entries"][0].get("value").is_none());
+    // Batch resolution: one call, many names.
+    let (status, batch) =
+        s.call("POST", "/api/v1/resolve", t, Some(json!({"keys": ["db/password", "config/url", "nope"]})));
+    assert_eq!(status, 200, "{batch}");
+    assert_eq!(batch["values"]["db/password"], "pw-one");
+    assert_eq!(batch["values"]["config/url"], "https://x");
+    assert_eq!(batch["missing"], json!(["nope"]));
+    // Soft delete, undelete, purge.
+    assert_eq!(s.call("DELETE", &entry("db/password"), t, None).0, 204);
+    assert_eq!(s.call("GET", &value("db/password"), t, None).0, 404);
+    assert_eq!(s.call("POST", "/api/v1/envs/default/vaults/default/undelete/db/password", t, None).0, 200);
+    assert_eq!(s.call("DELETE", &format!("{}?purge=true", entry("db/password")), t, None).0, 204);
+    assert_eq!(s.call("POST", "/api/v1/envs/default/vaults/default/undelete/db/password", t, None).0, 404);
+}
+
+#[test]
+fn each_access_level_and_its_denied_case() {
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let admin = Some(s.token.as_str());
+    assert_eq!(s.call("POST", "/api/v1/envs/default/vaults", admin, Some(json!({"name": "api-keys"}))).0, 201);
+    s.call("PUT", "/api/v1/envs/default/vaults/api-keys/entries/stripe", admin, Some(json!({"value": "sk_live_x"})));
+    s.call("PUT", &entry("db/pw"), admin, Some(json!({"value": "db-pw"})));
+    let reader = principal(&s, "app:reader", &[("default/api-keys/*", "read")]);
+    let writer = principal(&s, "app:writer", &[("default/api-keys/*", "write")]);
+    let manager = principal(&s, "user:manager", &[("*", "manage")]);
+    let admin2 = principal(&s, "user:admin2", &[("*", "admin")]);
+    let prefix = principal(&s, "app:prefix", &[("default/default/db/*", "read")]);
+    let stripe = "/api/v1/envs/default/vaults/api-keys/values/stripe";
+    let stripe_entry = "/api/v1/envs/default/vaults/api-keys/entries/stripe";
+
+    // read
+    assert_eq!(s.call("GET", stripe, Some(&reader), None).1["value"], "sk_live_x");
+    let (status, doc) = s.call("GET", &value("db/pw"), Some(&reader), None);
+    assert_eq!(status, 403, "a token limited to a vault is denied outside it");
+    assert!(doc["error"].as_str().unwrap().contains("lacks read access"), "{doc}");
+    assert_eq!(s.call("PUT", stripe_entry, Some(&reader), Some(json!({"value": "x"}))).0, 403);
+    // write
+    assert_eq!(s.call("PUT", stripe_entry, Some(&writer), Some(json!({"value": "sk_new"}))).0, 200);
+    assert_eq!(s.call("GET", stripe, Some(&writer), None).0, 403, "write does not read");
+    assert_eq!(s.call("POST", "/api/v1/principals", Some(&writer), Some(json!({"principal": "app:x"}))).0, 403);
+    // manage
+    assert_eq!(s.call("POST", "/api/v1/principals", Some(&manager), Some(json!({"principal": "app:x"}))).0, 201);
+    assert_eq!(s.call("GET", stripe, Some(&manager), None).0, 403, "managing is not reading");
+    assert_eq!(s.call("PUT", stripe_entry, Some(&manager), Some(json!({"value": "x"}))).0, 403);
+    // admin
+    assert_eq!(s.call("PUT", stripe_entry, Some(&admin2), Some(json!({"value": "sk_admin"}))).0, 200);
+    assert_eq!(s.call("GET", "/api/v1/grants", Some(&admin2), None).0, 200);
+    let (status, doc) = s.call("GET", stripe, Some(&admin2), None);
+    assert_eq!(status, 403, "an admin token does not see values without a read grant: {doc}");
+    let (_, listed) = s.call("GET", "/api/v1/envs/default/vaults/api-keys/entries", Some(&admin2), None);
+    assert!(listed["entries"][0].get("value").is_none());
+    // key prefix
+    assert_eq!(s.call("GET", &value("db/pw"), Some(&prefix), None).1["value"], "db-pw");
+    assert_eq!(s.call("GET", stripe, Some(&prefix), None).0, 403);
+    // the bootstrap token reads everything
+    assert_eq!(s.call("GET", stripe, admin, None).1["value"], "sk_admin");
+
+    // Revocation applies to the very next request.
+    let (_, tokens) = s.call("GET", "/api/v1/tokens", admin, None);
+    let id = tokens["tokens"].as_array().unwrap().iter().find(|t| t["principal"] == "app:reader").unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(s.call("DELETE", &format!("/api/v1/tokens/{id}"), admin, None).0, 204);
+    let (status, doc) = s.call("GET", stripe, Some(&reader), None);
+    assert_eq!(status, 401);
+    assert!(doc["error"].as_str().unwrap().contains("revoked"));
+    // Expired and garbage tokens.
+    let (_, short) = s.call(
+        "POST",
+        "/api/v1/tokens",
+        admin,
+        Some(json!({"principal": "app:writer", "name": "s", "ttl_seconds": 0})),
+    );
+    assert_eq!(s.call("GET", "/api/v1/whoami", short["token"].as_str(), None).0, 401);
+    assert_eq!(s.call("GET", "/api/v1/whoami", Some("tsr_nonsense"), None).0, 401);
+    assert_eq!(s.call("GET", "/api/v1/whoami", None, None).0, 401);
+}
+
+#[test]
+fn bad_input_gets_clear_json_errors_and_nothing_is_echoed() {
+    let s = Server::start(&[
+        ("TRESOR_MAX_VALUE_BYTES", "16"),
+        ("TRESOR_MAX_ENTRIES", "2"),
+        ("TRESOR_RATE_MANAGEMENT", "3"),
+    ]);
+    let t = Some(s.token.as_str());
+    let (status, doc) = s.call("PUT", &entry("big"), t, Some(json!({"value": "x-secret-too-long-value"})));
+    assert_eq!(status, 413);
+    let msg = doc["error"].as_str().unwrap();
+    assert!(msg.contains("23 bytes; the limit is 16 bytes") && !msg.contains("x-secret"), "{msg}");
+    let (status, doc) = s.call("PUT", &entry("bad..key"), t, Some(json!({"value": "v"})));
+    assert_eq!(status, 400);
+    assert!(doc["error"].as_str().unwrap().contains("'..' is not allowed"));
+    let (status, doc) = s.call("PUT", &entry("k"), t, Some(json!({"valu": "typo-secret"})));
+    assert_eq!(status, 400, "{doc}");
+    assert!(!doc["error"].as_str().unwrap().contains("typo-secret"));
+    let (status, doc) = s.call("PUT", &entry("k"), t, Some(json!({})));
+    assert_eq!(status, 400);
+    assert!(doc["error"].as_str().unwrap().contains("needs a value"));
+    // Not JSON at all.
+    let resp = ureq::put(&format!("{}{}", s.addr, entry("k")))
+        .set("Authorization", &format!("Bearer {}", s.token))
+        .set("Content-Type", "application/json")
+        .send_string("{not json, my-secret");
+    let (status, body) = match resp {
+        Err(ureq::Error::Status(c, r)) => (c, r.into_string().unwrap()),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(status, 400);
+    assert!(body.contains("not valid JSON") && !body.contains("my-secret"), "{body}");
+    assert_eq!(s.call("GET", &value("missing"), t, None).0, 404);
+    assert_eq!(s.call("GET", "/api/v1/no/such/route", t, None).0, 404);
+    // Entry limit.
+    s.call("PUT", &entry("a"), t, Some(json!({"value": "1"})));
+    s.call("PUT", &entry("b"), t, Some(json!({"value": "1"})));
+    let (status, doc) = s.call("PUT", &entry("c"), t, Some(json!({"value": "1"})));
+    assert_eq!(status, 403, "{doc}");
+    assert!(doc["error"].as_str().unwrap().contains("already holds 2 entries"));
+    // Rate limit on management routes: 3/s here.
+    let mut limited = None;
+    for _ in 0..10 {
+        let resp =
+            ureq::get(&format!("{}/api/v1/grants", s.addr)).set("Authorization", &format!("Bearer {}", s.token)).call();
+        if let Err(ureq::Error::Status(429, r)) = resp {
+            limited = Some((r.header("retry-after").map(str::to_owned), r.into_string().unwrap()));
+            break;
+        }
+    }
+    let (retry_after, body) = limited.expect("the management rate limit was never reached");
+    assert!(retry_after.unwrap().parse::<u64>().unwrap() >= 1);
+    assert!(body.contains("3 requests/s per token for management routes"), "{body}");
+    // Entry routes are unlimited by default.
+    for _ in 0..30 {
+        assert_eq!(s.call("GET", &value("a"), t, None).0, 200);
+    }
+}
+
+#[test]
+fn the_cli_drives_the_server_and_the_audit_log_catches_tampering() {
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let t = s.token.clone();
+    s.cli(&t, &["vault", "create", "api-keys"], b"").ok();
+    s.cli(&t, &["set", "--vault", "api-keys", "stripe-secret-key"], b"sk_live_cli\n").ok();
+    s.cli(&t, &["set", "--var", "config/max_retries", "5"], b"").ok();
+    assert_eq!(s.cli(&t, &["--vault", "api-keys", "get", "stripe-secret-key"], b"").ok(), "sk_live_cli");
+    let ls = s.cli(&t, &["ls", "--json"], b"").json();
+    assert_eq!(ls[0]["value"], "5");
+    s.cli(&t, &["--vault", "api-keys", "set", "stripe-secret-key"], b"sk_live_2").ok();
+    assert_eq!(
+        s.cli(&t, &["--vault", "api-keys", "history", "stripe-secret-key", "--json"], b"")
+            .json()
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(
+        s.cli(&t, &["--vault", "api-keys", "get", "stripe-secret-key", "--version", "1"], b"").ok(),
+        "sk_live_cli"
+    );
+    s.cli(&t, &["get", "nope"], b"").fails(3, "does not exist");
+    s.cli(&t, &["set", "a//b"], b"v").fails(2, "empty segment");
+    // Principals, grants and tokens from the CLI.
+    s.cli(&t, &["principal", "create", "app:orkes-workers"], b"").ok();
+    s.cli(&t, &["grant", "add", "app:orkes-workers", "default/api-keys/*", "read"], b"").ok();
+    let token = s.cli(&t, &["token", "create", "app:orkes-workers", "--json"], b"").json()["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(s.cli(&token, &["--vault", "api-keys", "get", "stripe-secret-key"], b"").ok(), "sk_live_2");
+    s.cli(&token, &["get", "config/max_retries"], b"").fails(4, "lacks read access");
+    s.cli(&token, &["--vault", "api-keys", "set", "x"], b"v").fails(4, "lacks write access");
+    assert!(s.cli(&token, &["whoami"], b"").ok().contains("app:orkes-workers"));
+
+    // The audit log has the writes, reads and the denial, and verifies.
+    let log = s.cli(&t, &["audit", "ls", "--json", "--since", "1h"], b"").json();
+    let actions: Vec<(String, String)> = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["action"].as_str().unwrap().to_owned(), r["outcome"].as_str().unwrap().to_owned()))
+        .collect();
+    for want in [
+        ("entry.write", "ok"),
+        ("entry.read", "ok"),
+        ("entry.read", "denied"),
+        ("grant.create", "ok"),
+        ("token.create", "ok"),
+    ] {
+        assert!(actions.iter().any(|(a, o)| (a.as_str(), o.as_str()) == want), "missing {want:?} in {actions:?}");
+    }
+    assert!(!log.to_string().contains("sk_live"), "the audit log never holds values");
+    assert!(s.cli(&t, &["audit", "verify"], b"").ok().contains("chain verified"));
+
+    // Tamper with the store underneath the running server.
+    let db = s.data_dir().join("tresor.db");
+    let sql = |q: &str| {
+        let out = std::process::Command::new("python3")
+            .args(["-c", "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute(sys.argv[2]); c.commit()"])
+            .arg(&db)
+            .arg(q)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    };
+    sql("UPDATE audit_log SET outcome = 'ok' WHERE outcome = 'denied'");
+    let r = s.cli(&t, &["audit", "verify"], b"");
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("was altered"), "{}", r.stderr);
+    sql("DELETE FROM audit_log WHERE seq = 5");
+    let r = s.cli(&t, &["audit", "verify", "--json"], b"");
+    assert_eq!(r.code, 1);
+    assert!(r.stdout.contains("records 5 to 5 are missing"), "{}", r.stdout);
+}
+
+#[test]
+fn values_never_reach_logs_metrics_or_the_data_dir() {
+    let mut s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let t = Some(s.token.as_str());
+    let secrets = ["sk_live_LOGCHECK_1", "pg-password-LOGCHECK-2", "tok%2FLOGCHECK+3"];
+    for (i, v) in secrets.iter().enumerate() {
+        let key = format!("very-unique-key-name-{i}");
+        assert_eq!(s.call("PUT", &entry(&key), t, Some(json!({"value": v}))).0, 200);
+        assert_eq!(s.call("GET", &value(&key), t, None).1["value"], *v);
+        s.cli(&s.token, &["get", &key], b"").ok();
+        s.call("PUT", &entry(&key), t, Some(json!({"value": v, "expected_version": 99})));
+    }
+    s.call("POST", "/api/v1/resolve", t, Some(json!({"keys": ["very-unique-key-name-0"]})));
+    s.call("PUT", &entry("too-big"), t, Some(json!({"value": "LOGCHECK".repeat(2000)})));
+    let metrics = ureq::get(&format!("{}/metrics", s.addr)).call().unwrap().into_string().unwrap();
+    assert!(metrics.contains("tresor_http_requests_total"), "{metrics}");
+    assert!(!metrics.contains("very-unique-key-name"), "metrics labels carry route templates, not keys");
+    assert_eq!(ureq::get(&format!("{}/healthz", s.addr)).call().unwrap().status(), 200);
+    assert_eq!(ureq::get(&format!("{}/readyz", s.addr)).call().unwrap().status(), 200);
+    let (_, openapi) = s.call("GET", "/api/v1/openapi.json", None, None);
+    assert!(openapi["paths"]["/api/v1/resolve"]["post"].is_object());
+    assert!(openapi["paths"]["/api/v1/envs/{env}/vaults/{vault}/values/{key}"]["get"].is_object());
+
+    // Graceful shutdown on SIGTERM.
+    assert!(s.stop().success());
+    let log = s.log_text();
+    assert!(log.contains("DEBUG") && log.contains("answered"), "debug logging was on: {log}");
+    assert!(log.contains("shutting down"));
+    for v in secrets {
+        assert!(!log.contains(v), "a stored value appears in the server log");
+        assert_not_in_files(&s.data_dir(), v.as_bytes());
+    }
+    assert!(!log.contains(&s.token[17..]), "the token's secret appears in the server log");
+}
+
+#[test]
+fn serve_without_flags_initialises_its_default_data_dir_once() {
+    let home = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let start = || {
+        std::process::Command::new(BIN)
+            .arg("serve")
+            .env("XDG_DATA_HOME", home.path())
+            .env("HOME", home.path())
+            .env("TRESOR_LISTEN", format!("127.0.0.1:{port}"))
+            .env_remove("TRESOR_DATA_DIR")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let wait = || {
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("server did not start");
+    };
+    let stop = |child: std::process::Child| {
+        std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first = start();
+    wait();
+    let out = stop(first);
+    let token = out.lines().find(|l| l.starts_with("tsr_")).expect("the first start prints a token").to_owned();
+    assert!(home.path().join("tresor-server").join("root.key").exists());
+    let second = start();
+    wait();
+    let whoami = ureq::get(&format!("http://127.0.0.1:{port}/api/v1/whoami"))
+        .set("Authorization", &format!("Bearer {token}"))
+        .call()
+        .unwrap()
+        .into_string()
+        .unwrap();
+    assert!(whoami.contains("user:owner"));
+    assert!(!stop(second).contains("tsr_"), "the token is printed once, on first start only");
+}
+
+#[test]
+fn init_refuses_an_initialised_directory() {
+    let s = Server::start(&[]);
+    let out = std::process::Command::new(BIN).args(["init", "--data-dir"]).arg(s.data_dir()).output().unwrap();
+    assert_eq!(out.status.code(), Some(6));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
+}
+
+#[test]
+fn tls_with_a_private_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |name: &str| dir.path().join(name).to_str().unwrap().to_owned();
+    let (ca, cert, key) = (p("ca.pem"), p("cert.pem"), p("key.pem"));
+    std::fs::write(
+        p("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+    )
+    .unwrap();
+    let openssl = |args: &[&str]| {
+        let out = std::process::Command::new("openssl").args(args).output().unwrap();
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    // A private CA, and a server certificate it signs.
+    openssl(&[
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "1",
+        "-subj",
+        "/CN=tresor-test-ca",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+        "-keyout",
+        &p("ca.key"),
+        "-out",
+        &ca,
+    ]);
+    openssl(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        "/CN=127.0.0.1",
+        "-keyout",
+        &key,
+        "-out",
+        &p("req.csr"),
+    ]);
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        &p("req.csr"),
+        "-CA",
+        &ca,
+        "-CAkey",
+        &p("ca.key"),
+        "-CAcreateserial",
+        "-days",
+        "1",
+        "-extfile",
+        &p("ext.cnf"),
+        "-out",
+        &cert,
+    ]);
+    let data = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(BIN)
+        .args(["init", "--json", "--data-dir"])
+        .arg(data.path().join("data"))
+        .output()
+        .unwrap();
+    let token =
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["admin_token"].as_str().unwrap().to_owned();
+    let s = Server::serve(data, token.clone(), &[], &["--tls-cert", &cert, "--tls-key", &key]);
+    assert!(s.addr.starts_with("https://"));
+    let run = |extra: &[(&str, &str)]| {
+        let mut cmd = std::process::Command::new(BIN);
+        cmd.args(["whoami"]).env("TRESOR_ADDR", &s.addr).env("TRESOR_TOKEN", &token);
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        cmd.output().unwrap()
+    };
+    let trusted = run(&[("TRESOR_CACERT", &ca)]);
+    assert!(
+        String::from_utf8_lossy(&trusted.stdout).contains("user:owner"),
+        "{}",
+        String::from_utf8_lossy(&trusted.stderr)
+    );
+    let untrusted = run(&[]);
+    assert!(!untrusted.status.success(), "an unknown CA is refused");
+}
