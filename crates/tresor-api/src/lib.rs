@@ -38,7 +38,6 @@ pub struct TagDoc {
     pub value: String,
 }
 
-
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct EntryList {
     pub entries: Vec<EntryDoc>,
@@ -66,8 +65,6 @@ pub struct PutEntry {
     #[serde(default)]
     pub tags: Option<Vec<TagDoc>>,
 }
-
-
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct RestoreBody {

@@ -114,9 +114,9 @@ pub async fn open_service(dir: &Path) -> Result<Service> {
     let limits = limits_from_env()?;
     let root = root_key(dir)?;
     let db = dir.join(DB_FILE);
-    let store = SqliteStore::open(&db).map_err(|e| CliError::Service(e.into()))?;
+    let store = Arc::new(SqliteStore::open(&db).map_err(|e| CliError::Service(e.into()))?);
     restrict_to_owner(&db)?;
-    Ok(Service::open(Arc::new(store), root, limits).await?)
+    Ok(Service::open(store, root, limits).await?)
 }
 
 /// The OS user, recorded as `edited_by` (`user:NAME`) for local writes.

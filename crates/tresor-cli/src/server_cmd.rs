@@ -20,11 +20,7 @@ fn data_dir(given: Option<PathBuf>) -> Result<PathBuf> {
 
 async fn is_initialized(svc: &Service) -> Result<bool> {
     let owner = PrincipalRef { kind: tresor_model::PrincipalKind::User, name: OWNER.into() };
-    Ok(svc
-        .store()
-        .principal_exists(&WorkspaceName::default_name(), &owner)
-        .await
-        .map_err(|e| CliError::Service(e.into()))?)
+    svc.store().principal_exists(&WorkspaceName::default_name(), &owner).await.map_err(|e| CliError::Service(e.into()))
 }
 
 async fn first_token(svc: &Service) -> Result<String> {

@@ -229,14 +229,22 @@ impl Serialize for Scope {
 /// Glob matching with `*` (any run, including empty) and `?` (one character). Iterative with
 /// single-star backtracking: linear in practice, no recursion.
 pub fn glob_match(pattern: &str, text: &str) -> bool {
+    if pattern.is_ascii() && text.is_ascii() {
+        return glob_match_units(pattern.as_bytes(), text.as_bytes());
+    }
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    glob_match_units(&p, &t)
+}
+
+fn glob_match_units<T: Copy + PartialEq + From<u8>>(p: &[T], t: &[T]) -> bool {
+    let (star_unit, any_unit) = (T::from(b'*'), T::from(b'?'));
     let (mut pi, mut ti) = (0, 0);
     let mut star: Option<(usize, usize)> = None;
     while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+        if pi < p.len() && (p[pi] == any_unit || p[pi] == t[ti]) {
             pi += 1;
             ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
+        } else if pi < p.len() && p[pi] == star_unit {
             star = Some((pi, ti));
             pi += 1;
         } else if let Some((sp, st)) = star {
@@ -247,7 +255,7 @@ pub fn glob_match(pattern: &str, text: &str) -> bool {
             return false;
         }
     }
-    p[pi..].iter().all(|c| *c == '*')
+    p[pi..].iter().all(|c| *c == star_unit)
 }
 
 #[cfg(test)]

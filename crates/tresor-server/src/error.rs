@@ -14,7 +14,11 @@ pub enum ApiError {
     /// No token was presented.
     MissingToken,
     /// The per-token rate limit of a route class was reached.
-    RateLimited { class: &'static str, per_second: u32, retry_after_secs: u64 },
+    RateLimited {
+        class: &'static str,
+        per_second: u32,
+        retry_after_secs: u64,
+    },
 }
 
 impl From<ServiceError> for ApiError {

@@ -27,7 +27,10 @@ fn json_problem(e: &JsonRejection) -> String {
         JsonRejection::JsonSyntaxError(_) => "the body is not valid JSON".into(),
         JsonRejection::JsonDataError(d) => {
             // serde's message names the field and the expected type; it does not quote string values.
-            format!("the JSON body does not match the expected shape: {}", d.body_text().trim_start_matches("Failed to deserialize the JSON body into the target type: "))
+            format!(
+                "the JSON body does not match the expected shape: {}",
+                d.body_text().trim_start_matches("Failed to deserialize the JSON body into the target type: ")
+            )
         }
         _ => "the body could not be read".into(),
     }

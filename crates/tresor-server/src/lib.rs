@@ -55,10 +55,19 @@ pub type App = Arc<AppState>;
 #[derive(Clone, Debug)]
 pub struct RequestId(pub String);
 
+/// Request ids are a random per-process prefix and a counter: unique across nodes and restarts
+/// without a system call per request.
 fn new_request_id() -> String {
-    tresor_crypto::random_token_bytes::<8>()
-        .map(|b| b.iter().map(|x| format!("{x:02x}")).collect())
-        .unwrap_or_else(|_| "unknown".into())
+    use std::sync::atomic::AtomicU64;
+    use std::sync::OnceLock;
+    static PREFIX: OnceLock<String> = OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let prefix = PREFIX.get_or_init(|| {
+        tresor_crypto::random_token_bytes::<4>()
+            .map(|b| b.iter().map(|x| format!("{x:02x}")).collect())
+            .unwrap_or_else(|_| "00000000".into())
+    });
+    format!("{prefix}-{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Accepts a caller's `X-Request-Id` if it is short and plain, else makes one.
@@ -181,7 +190,10 @@ pub async fn serve(
         Some((cert, key)) => {
             let _ = rustls::crypto::ring::default_provider().install_default();
             let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await.map_err(|e| {
-                std::io::Error::new(e.kind(), format!("loading TLS certificate {} and key {}: {e}", cert.display(), key.display()))
+                std::io::Error::new(
+                    e.kind(),
+                    format!("loading TLS certificate {} and key {}: {e}", cert.display(), key.display()),
+                )
             })?;
             axum_server::from_tcp_rustls(listener, tls).handle(handle).serve(service).await
         }

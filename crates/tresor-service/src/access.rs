@@ -103,7 +103,7 @@ impl Service {
     pub async fn create_principal(&self, ctx: &Ctx, p: &PrincipalRef) -> Result<()> {
         let out = async {
             self.require_workspace(ctx, Access::Manage, "create principals")?;
-            Ok(self.store.create_principal(&ctx.caller.workspace, p, &ctx.caller.label(), now_millis()).await?)
+            Ok(self.store.create_principal(&ctx.caller.workspace, p, ctx.caller.label(), now_millis()).await?)
         }
         .await;
         self.audited(ctx, "principal.create", p, out).await
@@ -197,7 +197,7 @@ impl Service {
                 name: name.to_owned(),
                 hash: minted.hash.to_vec(),
                 created_at: now,
-                created_by: ctx.caller.label(),
+                created_by: ctx.caller.label().to_owned(),
                 expires_at: ttl_seconds.map(|s| now.saturating_add((s as i64).saturating_mul(1000))),
                 revoked_at: None,
             };
@@ -251,7 +251,7 @@ impl Service {
                 scope: scope.to_string(),
                 access,
                 created_at: now_millis(),
-                created_by: ctx.caller.label(),
+                created_by: ctx.caller.label().to_owned(),
             };
             self.store.insert_grant(&grant).await?;
             self.cache.invalidate_access();

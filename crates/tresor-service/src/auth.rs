@@ -57,6 +57,7 @@ pub struct Caller {
     pub token_id: Option<String>,
     pub token_name: Option<String>,
     grants: Vec<(Scope, Access)>,
+    label: String,
 }
 
 impl Caller {
@@ -67,7 +68,11 @@ impl Caller {
         token_name: Option<String>,
         grants: Vec<(Scope, Access)>,
     ) -> Self {
-        Self { workspace, principal, token_id, token_name, grants }
+        let label = match &token_name {
+            Some(name) => format!("{principal} (token '{name}')"),
+            None => principal.to_string(),
+        };
+        Self { workspace, principal, token_id, token_name, grants, label }
     }
 
     /// The owner of a local store: admin and read on everything, like the bootstrap token.
@@ -77,11 +82,8 @@ impl Caller {
     }
 
     /// How the caller appears in `edited_by` and the audit log.
-    pub fn label(&self) -> String {
-        match &self.token_name {
-            Some(name) => format!("{} (token '{name}')", self.principal),
-            None => self.principal.to_string(),
-        }
+    pub fn label(&self) -> &str {
+        &self.label
     }
 
     pub fn grants(&self) -> &[(Scope, Access)] {

@@ -165,7 +165,7 @@ impl Service {
             at: now_millis(),
             workspace: ctx.caller.workspace.to_string(),
             request_id: ctx.request_id.clone(),
-            principal: ctx.caller.label(),
+            principal: ctx.caller.label().to_owned(),
             action: action.to_owned(),
             target,
             outcome: outcome.to_owned(),
@@ -462,7 +462,7 @@ impl Service {
                 expected_current: actual,
                 sealed,
                 now: now_millis(),
-                edited_by: ctx.caller.label(),
+                edited_by: ctx.caller.label().to_owned(),
                 description: req.description.clone(),
                 tags: req.tags.clone(),
                 expires_at: req.expires_at,
@@ -534,32 +534,41 @@ impl Service {
 
     /// Locates and opens a value; the caller's `read` on the requested path is already checked.
     async fn open_value(&self, ctx: &Ctx, path: &EntryPath, version: Option<u64>) -> Result<Resolved> {
+        if version.is_none() {
+            // The hot path: the current version of an entry that lives where it was asked for.
+            if let Some(hit) = self.cache.entry(path) {
+                return self.open_sealed(path, &hit.sealed).await;
+            }
+        }
         let (owner, meta) = self.locate(path).await?;
         if owner.environment != path.environment {
             Self::require_entry(ctx, Access::Read, &owner)?;
         }
-        let cached = if version.is_none() { self.cache.entry(&owner) } else { None };
-        let sealed = match cached {
-            Some(hit) => hit.sealed.clone(),
-            None => {
-                let generation = self.cache.generation();
-                let sealed = self.store.read_version(&owner, version).await?.ok_or_else(|| match version {
-                    Some(v) => ServiceError::NotFound(format!(
-                        "entry {} has no version {v} (it is at version {}; older versions may have been pruned)",
-                        path.key, meta.version
-                    )),
-                    None => Self::not_found(path),
-                })?;
-                if version.is_none() {
-                    self.cache.put_entry(&owner, meta.clone(), sealed.clone(), generation);
-                }
-                sealed
+        if version.is_none() {
+            if let Some(hit) = self.cache.entry(&owner) {
+                return self.open_sealed(&owner, &hit.sealed).await;
             }
-        };
+        }
+        let generation = self.cache.generation();
+        let sealed = self.store.read_version(&owner, version).await?.ok_or_else(|| match version {
+            Some(v) => ServiceError::NotFound(format!(
+                "entry {} has no version {v} (it is at version {}; older versions may have been pruned)",
+                path.key, meta.version
+            )),
+            None => Self::not_found(path),
+        })?;
+        let resolved = self.open_sealed(&owner, &sealed).await?;
+        if version.is_none() {
+            self.cache.put_entry(&owner, meta, sealed, generation);
+        }
+        Ok(resolved)
+    }
+
+    async fn open_sealed(&self, owner: &EntryPath, sealed: &tresor_store::SealedVersion) -> Result<Resolved> {
         let generation = Keyring::sealed_generation(&sealed.sealed)?;
         let dk = self.data_key_for(&owner.workspace, Some(generation)).await?;
-        let value = dk.open(&Self::aad(&owner, sealed.meta.version, sealed.meta.kind), &sealed.sealed)?;
-        Ok(Resolved { meta: sealed.meta, environment: owner.environment.to_string(), value })
+        let value = dk.open(&Self::aad(owner, sealed.meta.version, sealed.meta.kind), &sealed.sealed)?;
+        Ok(Resolved { meta: sealed.meta.clone(), environment: owner.environment.to_string(), value })
     }
 
     /// Resolves many entries in one call (`get_all`). Each entry needs `read`; entries that are

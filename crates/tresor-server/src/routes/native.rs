@@ -9,19 +9,22 @@ use axum::routing::{delete, get, post};
 use axum::{Extension, Json, Router};
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde::Deserialize;
+use tresor_api::*;
 use tresor_model::{
     format_rfc3339, Access, EntryKey, EntryKind, EntryMeta, EntryPath, EnvName, PrincipalRef, SecretValue, Tag,
     VaultName, VaultPath,
 };
 use tresor_service::{Ctx, Listed, Resolved, SetEntry};
 use tresor_store::ListQuery;
-use tresor_api::*;
 use utoipa::IntoParams;
 
 pub fn router(app: &App) -> Router<App> {
     let entries = Router::new()
         .route("/api/v1/envs/{env}/vaults/{vault}/entries", get(list_entries))
-        .route("/api/v1/envs/{env}/vaults/{vault}/entries/{*key}", get(describe_entry).put(put_entry).delete(delete_entry))
+        .route(
+            "/api/v1/envs/{env}/vaults/{vault}/entries/{*key}",
+            get(describe_entry).put(put_entry).delete(delete_entry),
+        )
         .route("/api/v1/envs/{env}/vaults/{vault}/versions/{*key}", get(entry_versions))
         .route("/api/v1/envs/{env}/vaults/{vault}/restore/{*key}", post(restore_entry))
         .route("/api/v1/envs/{env}/vaults/{vault}/undelete/{*key}", post(undelete_entry))
@@ -86,7 +89,14 @@ pub fn text_or_base64(v: &SecretValue) -> (Option<String>, Option<String>) {
 
 fn value_doc(key: String, r: Resolved) -> ValueDoc {
     let (value, value_base64) = text_or_base64(&r.value);
-    ValueDoc { key, version: r.meta.version, kind: r.meta.kind.as_str().into(), environment: r.environment, value, value_base64 }
+    ValueDoc {
+        key,
+        version: r.meta.version,
+        kind: r.meta.kind.as_str().into(),
+        environment: r.environment,
+        value,
+        value_base64,
+    }
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -137,7 +147,11 @@ fn entry_path(ctx: &Ctx, env: &str, vault: &str, key: &str) -> ApiResult<EntryPa
 }
 
 fn vault_path(ctx: &Ctx, env: &str, vault: &str) -> ApiResult<VaultPath> {
-    Ok(VaultPath { workspace: ctx.caller.workspace.clone(), environment: EnvName::new(env)?, vault: VaultName::new(vault)? })
+    Ok(VaultPath {
+        workspace: ctx.caller.workspace.clone(),
+        environment: EnvName::new(env)?,
+        vault: VaultName::new(vault)?,
+    })
 }
 
 fn bad(msg: impl Into<String>) -> ApiError {
@@ -165,10 +179,9 @@ fn parse_time(s: &str) -> ApiResult<i64> {
 pub fn value_of(value: Option<String>, value_base64: Option<String>) -> ApiResult<SecretValue> {
     match (value, value_base64) {
         (Some(v), None) => Ok(SecretValue::from(v)),
-        (None, Some(b)) => B64
-            .decode(b.trim())
-            .map(SecretValue::new)
-            .map_err(|_| bad("value_base64 is not valid base64")),
+        (None, Some(b)) => {
+            B64.decode(b.trim()).map(SecretValue::new).map_err(|_| bad("value_base64 is not valid base64"))
+        }
         (None, None) => Err(bad("the body needs a value: give `value` (text) or `value_base64`")),
         (Some(_), Some(_)) => Err(bad("give either `value` or `value_base64`, not both")),
     }
@@ -330,7 +343,8 @@ pub async fn resolve_many(
         named.push((key.clone(), entry_path(&ctx, default_env, default_vault, key)?));
     }
     for r in &body.entries {
-        let (env, vault) = (r.environment.as_deref().unwrap_or(default_env), r.vault.as_deref().unwrap_or(default_vault));
+        let (env, vault) =
+            (r.environment.as_deref().unwrap_or(default_env), r.vault.as_deref().unwrap_or(default_vault));
         named.push((format!("{env}/{vault}/{}", r.key), entry_path(&ctx, env, vault, &r.key)?));
     }
     if named.is_empty() {
@@ -550,7 +564,8 @@ pub async fn create_token(
     Extension(ctx): Extension<Ctx>,
     ApiJson(body): ApiJson<TokenRequest>,
 ) -> ApiResult<(StatusCode, Json<NewTokenDoc>)> {
-    let (record, minted) = app.svc.create_token(&ctx, &principal(&body.principal)?, &body.name, body.ttl_seconds).await?;
+    let (record, minted) =
+        app.svc.create_token(&ctx, &principal(&body.principal)?, &body.name, body.ttl_seconds).await?;
     Ok((StatusCode::CREATED, Json(NewTokenDoc { token: minted.text.to_string(), info: token_doc(record) })))
 }
 

@@ -58,5 +58,3 @@ CREATE TABLE audit_log (
     prev_hash  BLOB NOT NULL,
     hash       BLOB NOT NULL
 );
-
-CREATE INDEX audit_by_time ON audit_log (at);
