@@ -1,0 +1,314 @@
+//! JSON mode: a validating JSON scanner (RFC 8259) that records byte spans, and finds objects
+//! whose only members are `"vault"` and `"key"`.
+
+use crate::pos::{snippet, LineIndex};
+use crate::{Reference, Span, Syntax, Target, TemplateError};
+use tresor_model::{EntryKey, VaultName};
+
+const MAX_DEPTH: usize = 128;
+
+struct Parser<'s> {
+    src: &'s str,
+    b: &'s [u8],
+    i: usize,
+    depth: usize,
+    lines: LineIndex<'s>,
+    refs: Vec<Reference>,
+}
+
+pub(crate) fn parse_json(src: &str) -> Result<Vec<Reference>, TemplateError> {
+    let mut p = Parser { src, b: src.as_bytes(), i: 0, depth: 0, lines: LineIndex::new(src), refs: Vec::new() };
+    p.ws();
+    if p.i == p.b.len() {
+        return Err(p.error("the document is empty; expected a JSON value"));
+    }
+    p.value()?;
+    p.ws();
+    if p.i < p.b.len() {
+        return Err(p.error(format!("unexpected {} after the end of the document", p.describe())));
+    }
+    Ok(p.refs)
+}
+
+/// Decodes a JSON string literal (with its quotes), for tests.
+#[cfg(test)]
+pub(crate) fn decode_string(src: &str) -> Result<String, TemplateError> {
+    let mut p = Parser { src, b: src.as_bytes(), i: 0, depth: 0, lines: LineIndex::new(src), refs: Vec::new() };
+    let s = p.string()?;
+    if p.i != src.len() {
+        return Err(p.error("trailing text"));
+    }
+    Ok(s)
+}
+
+impl<'s> Parser<'s> {
+    fn error(&self, problem: impl Into<String>) -> TemplateError {
+        TemplateError::InvalidJson { at: self.lines.position(self.i), problem: problem.into() }
+    }
+
+    fn describe(&self) -> String {
+        match self.src[self.i..].chars().next() {
+            None => "end of text".to_owned(),
+            Some(c) => format!("character {c:?}"),
+        }
+    }
+
+    fn ws(&mut self) {
+        while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\n' | b'\r') {
+            self.i += 1;
+        }
+    }
+
+    fn expect(&mut self, byte: u8, what: &str) -> Result<(), TemplateError> {
+        if self.b.get(self.i) == Some(&byte) {
+            self.i += 1;
+            Ok(())
+        } else {
+            Err(self.error(format!("expected {what}, found {}", self.describe())))
+        }
+    }
+
+    /// One value; returns its decoded text if it is a string.
+    fn value(&mut self) -> Result<Option<String>, TemplateError> {
+        match self.b.get(self.i) {
+            Some(b'{') => self.nested(Self::object).map(|()| None),
+            Some(b'[') => self.nested(Self::array).map(|()| None),
+            Some(b'"') => self.string().map(Some),
+            Some(b'-' | b'0'..=b'9') => self.number().map(|()| None),
+            Some(b't') => self.literal("true").map(|()| None),
+            Some(b'f') => self.literal("false").map(|()| None),
+            Some(b'n') => self.literal("null").map(|()| None),
+            _ => Err(self.error(format!("expected a JSON value, found {}", self.describe()))),
+        }
+    }
+
+    fn nested(&mut self, f: fn(&mut Self) -> Result<(), TemplateError>) -> Result<(), TemplateError> {
+        if self.depth == MAX_DEPTH {
+            return Err(self.error(format!("nested deeper than {MAX_DEPTH} levels")));
+        }
+        self.depth += 1;
+        let r = f(self);
+        self.depth -= 1;
+        r
+    }
+
+    fn literal(&mut self, word: &str) -> Result<(), TemplateError> {
+        if self.b[self.i..].starts_with(word.as_bytes()) {
+            self.i += word.len();
+            Ok(())
+        } else {
+            Err(self.error(format!("expected a JSON value, found {}", self.describe())))
+        }
+    }
+
+    fn digits(&mut self) -> usize {
+        let start = self.i;
+        while self.i < self.b.len() && self.b[self.i].is_ascii_digit() {
+            self.i += 1;
+        }
+        self.i - start
+    }
+
+    fn number(&mut self) -> Result<(), TemplateError> {
+        if self.b[self.i] == b'-' {
+            self.i += 1;
+        }
+        match self.b.get(self.i) {
+            Some(b'0') => self.i += 1,
+            Some(b'1'..=b'9') => {
+                self.digits();
+            }
+            _ => return Err(self.error(format!("expected a digit, found {}", self.describe()))),
+        }
+        if self.b.get(self.i) == Some(&b'.') {
+            self.i += 1;
+            if self.digits() == 0 {
+                return Err(self.error(format!("expected a digit after '.', found {}", self.describe())));
+            }
+        }
+        if matches!(self.b.get(self.i), Some(b'e' | b'E')) {
+            self.i += 1;
+            if matches!(self.b.get(self.i), Some(b'+' | b'-')) {
+                self.i += 1;
+            }
+            if self.digits() == 0 {
+                return Err(self.error(format!("expected a digit in the exponent, found {}", self.describe())));
+            }
+        }
+        Ok(())
+    }
+
+    fn array(&mut self) -> Result<(), TemplateError> {
+        self.i += 1;
+        self.ws();
+        if self.b.get(self.i) == Some(&b']') {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            self.ws();
+            self.value()?;
+            self.ws();
+            match self.b.get(self.i) {
+                Some(b',') => self.i += 1,
+                Some(b']') => {
+                    self.i += 1;
+                    return Ok(());
+                }
+                _ => return Err(self.error(format!("expected ',' or ']' in an array, found {}", self.describe()))),
+            }
+        }
+    }
+
+    fn object(&mut self) -> Result<(), TemplateError> {
+        let start = self.i;
+        self.i += 1;
+        // The first two members (name, string value); only those matter for a reference.
+        let mut first: Vec<(String, Option<String>)> = Vec::with_capacity(2);
+        let mut count = 0usize;
+        self.ws();
+        if self.b.get(self.i) == Some(&b'}') {
+            self.i += 1;
+            return Ok(());
+        }
+        loop {
+            self.ws();
+            if self.b.get(self.i) != Some(&b'"') {
+                return Err(self.error(format!("expected a member name in double quotes, found {}", self.describe())));
+            }
+            let name = self.string()?;
+            self.ws();
+            self.expect(b':', "':' after a member name")?;
+            self.ws();
+            let value = self.value()?;
+            count += 1;
+            if count <= 2 {
+                first.push((name, value));
+            }
+            self.ws();
+            match self.b.get(self.i) {
+                Some(b',') => self.i += 1,
+                Some(b'}') => {
+                    self.i += 1;
+                    break;
+                }
+                _ => return Err(self.error(format!("expected ',' or '}}' in an object, found {}", self.describe()))),
+            }
+        }
+        if count != 2 {
+            return Ok(());
+        }
+        let get = |k: &str| first.iter().find(|(n, _)| n == k).map(|(_, v)| v);
+        let (Some(vault), Some(key)) = (get("vault"), get("key")) else {
+            return Ok(());
+        };
+        let end = self.i;
+        let at = self.lines.position(start);
+        let (Some(vault), Some(key)) = (vault, key) else {
+            return Err(TemplateError::Malformed {
+                at,
+                snippet: snippet(self.src, start, end),
+                problem: "an object whose only members are \"vault\" and \"key\" is a tresor reference, and both \
+                          must be strings; write {\"vault\": \"VAULT\", \"key\": \"KEY\"}"
+                    .to_owned(),
+            });
+        };
+        let invalid = |cause| TemplateError::InvalidName { at, reference: snippet(self.src, start, end), cause };
+        let vault = VaultName::new(vault.as_str()).map_err(invalid)?;
+        let key = EntryKey::new(key.as_str()).map_err(invalid)?;
+        self.refs.push(Reference {
+            syntax: Syntax::Json,
+            target: Target::VaultKey { vault, key },
+            span: Span { start, end },
+            position: at,
+            default: None,
+        });
+        Ok(())
+    }
+
+    fn hex4(&mut self) -> Result<u32, TemplateError> {
+        let digits = self.src.get(self.i..self.i + 4).filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
+        match digits.and_then(|h| u32::from_str_radix(h, 16).ok()) {
+            Some(v) => {
+                self.i += 4;
+                Ok(v)
+            }
+            None => Err(self.error("expected four hex digits after \\u")),
+        }
+    }
+
+    /// A string literal at `self.i`; returns its decoded text.
+    fn string(&mut self) -> Result<String, TemplateError> {
+        self.i += 1;
+        let mut out = String::new();
+        let mut run = self.i;
+        loop {
+            match self.b.get(self.i) {
+                None => return Err(self.error("unterminated string; close it with '\"'")),
+                Some(b'"') => {
+                    out.push_str(&self.src[run..self.i]);
+                    self.i += 1;
+                    return Ok(out);
+                }
+                Some(&c) if c < 0x20 => {
+                    return Err(self.error("control character in a string; escape it (\\n, \\t, \\u0001, …)"))
+                }
+                Some(b'\\') => {
+                    out.push_str(&self.src[run..self.i]);
+                    let esc = self.i;
+                    self.i += 1;
+                    let c = match self.b.get(self.i) {
+                        Some(b'"') => '"',
+                        Some(b'\\') => '\\',
+                        Some(b'/') => '/',
+                        Some(b'b') => '\u{8}',
+                        Some(b'f') => '\u{c}',
+                        Some(b'n') => '\n',
+                        Some(b'r') => '\r',
+                        Some(b't') => '\t',
+                        Some(b'u') => {
+                            self.i += 1;
+                            let hi = self.hex4()?;
+                            let code = if (0xD800..0xDC00).contains(&hi) {
+                                if !self.b[self.i..].starts_with(b"\\u") {
+                                    self.i = esc;
+                                    return Err(self.error("unpaired surrogate in \\u escape"));
+                                }
+                                self.i += 2;
+                                let lo = self.hex4()?;
+                                if !(0xDC00..0xE000).contains(&lo) {
+                                    self.i = esc;
+                                    return Err(self.error("unpaired surrogate in \\u escape"));
+                                }
+                                0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00)
+                            } else {
+                                hi
+                            };
+                            match char::from_u32(code) {
+                                Some(c) => {
+                                    out.push(c);
+                                    run = self.i;
+                                    continue;
+                                }
+                                None => {
+                                    self.i = esc;
+                                    return Err(self.error("unpaired surrogate in \\u escape"));
+                                }
+                            }
+                        }
+                        _ => {
+                            self.i = esc;
+                            return Err(self.error(
+                                "unknown escape in a string; use \\\" \\\\ \\/ \\b \\f \\n \\r \\t or \\uXXXX",
+                            ));
+                        }
+                    };
+                    out.push(c);
+                    self.i += 1;
+                    run = self.i;
+                }
+                Some(_) => self.i += 1,
+            }
+        }
+    }
+}
