@@ -1,0 +1,309 @@
+//! Streaming redaction of secret values in process output and logs.
+//!
+//! A [`Redactor`] is built from the secret values a command may print. It rewrites a byte stream,
+//! replacing every occurrence of a value, or of one of its common encodings, with a mask
+//! (`[REDACTED]` by default). [`RedactingWriter`] wraps any [`std::io::Write`];
+//! [`Redactor::redact`] handles a whole buffer at once.
+//!
+//! # What is masked
+//! For each value at least [`RedactOptions::min_len`] bytes long (shorter ones would mask common
+//! text; they are reported by [`Redactor::skipped`], empty ones ignored):
+//! - the value itself;
+//! - standard base64: the whole encoding with and without `=` padding, and, for each of the three
+//!   byte alignments the value can have inside a larger base64 blob, the characters it fully
+//!   determines;
+//! - percent-encoding of every byte outside RFC 3986's unreserved set, with upper- and lower-case
+//!   hex, with `%20` or `+` for space;
+//! - JSON string escaping as serde_json/JavaScript write it, and the variants with `\u001F` in
+//!   upper case, `\/` for `/`, `\uXXXX` for all non-ASCII (Python, PHP), `\u003c` for `<>&` (Go).
+//!
+//! Encoded forms shorter than `min_len` are dropped too.
+//!
+//! # Guarantees
+//! - Every occurrence of every form is masked. Occurrences that overlap (share at least one byte)
+//!   form one region replaced by a single mask: the longest match wins, and when two values overlap
+//!   nothing of either stays visible (the union of their occurrences is masked). Occurrences that
+//!   merely touch get one mask each.
+//! - The output depends on the stream's bytes only, not on how they were split into
+//!   [`Redactor::push`] calls.
+//! - Not covered: the base64 character at each edge of a value embedded in a larger blob, which
+//!   mixes 2 or 4 of the value's bits with a neighbour's, and other encodings (base64url, hex,
+//!   double or mixed encodings, case changes).
+//!
+//! # Streaming: the hold-back rule
+//! [`Redactor::push`] emits everything except the tail that may still turn out to be part of a
+//! masked region: the longest suffix of the pending data that is a proper prefix of some encoded
+//! form. Emitting any of it could leak the start of a value completed by the next chunk; holding back
+//! more (a whole line, or a fixed window) would delay output for nothing, which interactive programs
+//! and progress bars notice. Data that ends with no prefix of a form is emitted in full at once, with
+//! or without a newline. The held tail is shorter than the longest form. When a masked region may
+//! still grow, its mask is emitted right away and the bytes it covers are kept only to recognise the
+//! extension.
+//!
+//! # Implementation
+//! All forms of all values go into one Aho-Corasick trie (`aho-corasick`'s contiguous NFA, leftmost-
+//! longest). An anchored walk of the trie from a start position gives the longest form starting there
+//! and whether the data so far is a proper prefix of a form; start positions are visited in order,
+//! overlapping matches merged. Walking from every position would be slow with thousands of forms, so
+//! a filter picks the candidates: with `q` = min(4, shortest form) and stride `k` = shortest form -
+//! `q` + 1 (at most 16), one `q`-gram every `k` bytes lies wholly inside any occurrence, at an offset
+//! below `k` in the form. Those sampled grams are looked up in a bitset of the forms' grams at offsets
+//! below `k`; only on a hit are the `k` start positions a sample covers checked against a bitset of
+//! the forms' first grams, and walked. Work per push is linear in the input plus the held-back tail,
+//! plus the trie walks at candidates, each bounded by the longest form (rare on ordinary text; text
+//! made of overlapping near-matches can cost up to the longest form's length per byte).
+//!
+//! # Memory hygiene
+//! Values and their encoded forms are built in zeroizing buffers, wiped once the automaton is
+//! compiled; held-back bytes are wiped on drop. The automaton's own tables, which contain the forms,
+//! cannot be wiped. `Debug` output never shows values.
+
+mod encode;
+mod matcher;
+mod writer;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::sync::Arc;
+
+use zeroize::Zeroizing;
+
+use crate::encode::Secret;
+use crate::matcher::{Matcher, Sink};
+
+pub use crate::writer::RedactingWriter;
+
+/// How values are masked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RedactOptions {
+    /// Written in place of each masked region. Default `[REDACTED]`.
+    pub mask: String,
+    /// Values shorter than this many bytes are not masked, as they would mask common text (0 acts as
+    /// 1). Default 4.
+    pub min_len: usize,
+}
+
+impl Default for RedactOptions {
+    fn default() -> Self {
+        RedactOptions { mask: "[REDACTED]".to_owned(), min_len: 4 }
+    }
+}
+
+/// The secret values could not be compiled (only for absurdly large sets). Names no value.
+#[derive(Debug)]
+pub struct BuildError(aho_corasick::BuildError);
+
+impl fmt::Display for BuildError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot compile the secret values for redaction: {}", self.0)
+    }
+}
+
+impl std::error::Error for BuildError {}
+
+/// Masks secret values and their encodings in a byte stream; see the crate docs.
+///
+/// One `Redactor` redacts one stream at a time ([`push`](Self::push) ... [`finish`](Self::finish)).
+/// [`fork`](Self::fork) gives another stream (stderr beside stdout) sharing the compiled values.
+pub struct Redactor {
+    shared: Arc<Shared>,
+    /// Held-back stream bytes: a possible start of a masked region.
+    pending: Zeroizing<Vec<u8>>,
+    /// Scratch buffer joining `pending` with the start of the next input.
+    joined: Zeroizing<Vec<u8>>,
+    /// How many leading bytes of `pending` are already covered by an emitted mask.
+    covered: usize,
+}
+
+struct Shared {
+    /// `None` when there is nothing to mask.
+    matcher: Option<Matcher>,
+    mask: Vec<u8>,
+    skipped: Vec<usize>,
+}
+
+impl Redactor {
+    /// Compiles `values` (secret values as bytes) and their encoded forms.
+    ///
+    /// Values shorter than `options.min_len` are skipped, and their indices (in `values` order) are
+    /// available from [`skipped`](Self::skipped) so the caller can say so once. Empty values are
+    /// ignored, duplicates are fine.
+    pub fn new<I>(values: I, options: &RedactOptions) -> Result<Self, BuildError>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        let min_len = options.min_len.max(1);
+        let mut skipped = Vec::new();
+        let mut forms: Vec<Secret> = Vec::new();
+        for (index, value) in values.into_iter().enumerate() {
+            let value = value.as_ref();
+            if value.is_empty() {
+                continue;
+            }
+            if value.len() < min_len {
+                skipped.push(index);
+                continue;
+            }
+            forms.extend(encode::encoded_forms(value).into_iter().filter(|form| form.len() >= min_len));
+        }
+        forms.sort_unstable_by(|a, b| a.as_slice().cmp(b.as_slice()));
+        forms.dedup_by(|a, b| a.as_slice() == b.as_slice());
+        let matcher = if forms.is_empty() { None } else { Some(Matcher::new(&forms).map_err(BuildError)?) };
+        let shared = Arc::new(Shared { matcher, mask: options.mask.as_bytes().to_vec(), skipped });
+        Ok(Redactor::with_shared(shared))
+    }
+
+    fn with_shared(shared: Arc<Shared>) -> Self {
+        // Held bytes are a proper prefix of a form, so these capacities are never exceeded: no
+        // reallocation leaves a copy of them behind.
+        let capacity = shared.matcher.as_ref().map_or(0, Matcher::max_len);
+        Redactor {
+            shared,
+            pending: Zeroizing::new(Vec::with_capacity(capacity)),
+            joined: Zeroizing::new(Vec::with_capacity(2 * capacity)),
+            covered: 0,
+        }
+    }
+
+    /// Indices of the values too short to be masked, in ascending order.
+    pub fn skipped(&self) -> &[usize] {
+        &self.shared.skipped
+    }
+
+    /// Number of distinct byte strings (values and encoded forms) that are masked.
+    pub fn pattern_count(&self) -> usize {
+        self.shared.matcher.as_ref().map_or(0, Matcher::patterns_len)
+    }
+
+    /// Approximate heap bytes used by the compiled values.
+    pub fn memory_usage(&self) -> usize {
+        self.shared.matcher.as_ref().map_or(0, Matcher::memory_usage)
+    }
+
+    /// A redactor for another stream, sharing the compiled values, with nothing pending.
+    pub fn fork(&self) -> Self {
+        Redactor::with_shared(Arc::clone(&self.shared))
+    }
+
+    /// Number of bytes currently held back (see the crate docs' hold-back rule).
+    pub fn held_back(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Redacts the next chunk of the stream, appending to `out` everything that can no longer be
+    /// part of a masked region.
+    pub fn push(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        let Some(matcher) = self.shared.matcher.as_ref() else {
+            out.extend_from_slice(input);
+            return;
+        };
+        // Stream positions are counted from the first pending byte.
+        let held = self.pending.len();
+        let end = held + input.len();
+        let mut done = self.covered;
+        let mut sink = Output { pending: &self.pending, input, out, mask: &self.shared.mask };
+        let mut hold = None;
+        if held > 0 {
+            // Start positions in the held bytes, seen with enough of the input to decide them.
+            self.joined.clear();
+            self.joined.extend_from_slice(&self.pending);
+            self.joined.extend_from_slice(&input[..input.len().min(matcher.max_len())]);
+            hold = matcher.scan(&self.joined, 0, 0..held, false, &mut done, &mut sink);
+            // A start is undecided only if the data runs out before the longest form does.
+            debug_assert!(hold.is_none() || self.joined.len() == end);
+        }
+        if hold.is_none() {
+            hold = matcher.scan(input, held, 0..input.len(), false, &mut done, &mut sink);
+        }
+        let hold = hold.unwrap_or(end);
+        if hold > done {
+            sink.plain(done, hold);
+            done = hold;
+        }
+        self.covered = done - hold;
+        if hold < held {
+            self.pending.clear();
+            self.pending.extend_from_slice(&self.joined[hold..]);
+        } else {
+            self.pending.clear();
+            self.pending.extend_from_slice(&input[hold - held..]);
+        }
+    }
+
+    /// Ends the stream: redacts and appends the held-back bytes. The redactor is then ready for a
+    /// new stream.
+    pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if let Some(matcher) = self.shared.matcher.as_ref() {
+            let mut done = self.covered;
+            let len = self.pending.len();
+            let mut sink = Output { pending: &self.pending, input: &[], out, mask: &self.shared.mask };
+            matcher.scan(&self.pending, 0, 0..len, true, &mut done, &mut sink);
+            if len > done {
+                sink.plain(done, len);
+            }
+        }
+        self.pending.clear();
+        self.covered = 0;
+    }
+
+    /// Redacts a whole buffer, as one complete stream. Independent of any stream in progress.
+    pub fn redact(&self, input: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(input.len());
+        self.redact_into(input, &mut out);
+        out
+    }
+
+    /// Like [`redact`](Self::redact), appending to `out`.
+    pub fn redact_into(&self, input: &[u8], out: &mut Vec<u8>) {
+        let Some(matcher) = self.shared.matcher.as_ref() else {
+            out.extend_from_slice(input);
+            return;
+        };
+        let mut done = 0;
+        let mut sink = Output { pending: &[], input, out, mask: &self.shared.mask };
+        matcher.scan(input, 0, 0..input.len(), true, &mut done, &mut sink);
+        if input.len() > done {
+            sink.plain(done, input.len());
+        }
+    }
+}
+
+impl fmt::Debug for Redactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Redactor")
+            .field("patterns", &self.pattern_count())
+            .field("skipped", &self.shared.skipped.len())
+            .field("held_back", &self.pending.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Writes decided output: stream positions below `pending.len()` are in `pending`, the rest in
+/// `input`.
+struct Output<'a> {
+    pending: &'a [u8],
+    input: &'a [u8],
+    out: &'a mut Vec<u8>,
+    mask: &'a [u8],
+}
+
+impl Sink for Output<'_> {
+    #[inline]
+    fn plain(&mut self, from: usize, to: usize) {
+        let held = self.pending.len();
+        if from < held {
+            self.out.extend_from_slice(&self.pending[from..to.min(held)]);
+        }
+        if to > held {
+            self.out.extend_from_slice(&self.input[from.max(held) - held..to - held]);
+        }
+    }
+
+    #[inline]
+    fn mask(&mut self) {
+        self.out.extend_from_slice(self.mask);
+    }
+}

@@ -1,0 +1,491 @@
+use std::io::Write;
+
+use proptest::prelude::*;
+
+use super::*;
+
+fn redactor(values: &[&str]) -> Redactor {
+    Redactor::new(values, &RedactOptions::default()).unwrap()
+}
+
+fn stream(r: &mut Redactor, chunks: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for chunk in chunks {
+        r.push(chunk, &mut out);
+    }
+    r.finish(&mut out);
+    out
+}
+
+fn one_byte_pushes(r: &mut Redactor, input: &[u8]) -> Vec<u8> {
+    let chunks: Vec<&[u8]> = input.chunks(1).collect();
+    stream(r, &chunks)
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Every form masked for `values`, computed independently of the matcher.
+fn all_forms(values: &[Vec<u8>], min_len: usize) -> Vec<Vec<u8>> {
+    let min_len = min_len.max(1);
+    let mut forms: Vec<Vec<u8>> = values
+        .iter()
+        .filter(|v| v.len() >= min_len)
+        .flat_map(|v| encode::encoded_forms(v))
+        .filter(|f| f.len() >= min_len)
+        .map(|f| f.to_vec())
+        .collect();
+    forms.sort();
+    forms.dedup();
+    forms
+}
+
+/// Brute force: mask each maximal run of bytes linked by overlapping occurrences.
+fn reference(forms: &[Vec<u8>], input: &[u8], mask: &[u8]) -> Vec<u8> {
+    let n = input.len();
+    let mut covered = vec![false; n];
+    // linked[i]: bytes i-1 and i lie in one occurrence.
+    let mut linked = vec![false; n];
+    for s in 0..n {
+        for f in forms {
+            if input[s..].starts_with(f) {
+                covered[s..s + f.len()].iter_mut().for_each(|c| *c = true);
+                linked[s + 1..s + f.len()].iter_mut().for_each(|l| *l = true);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for i in 0..n {
+        if !covered[i] {
+            out.push(input[i]);
+        } else if i == 0 || !linked[i] {
+            out.extend_from_slice(mask);
+        }
+    }
+    out
+}
+
+/// Length of the longest suffix of `data` that is a proper prefix of some form.
+fn necessary_tail(forms: &[Vec<u8>], data: &[u8]) -> usize {
+    (0..data.len())
+        .map(|p| &data[p..])
+        .find(|suffix| forms.iter().any(|f| f.len() > suffix.len() && f.starts_with(suffix)))
+        .map_or(0, <[u8]>::len)
+}
+
+#[test]
+fn masks_value_and_each_encoding() {
+    let r = redactor(&["hunter2/secret value"]);
+    let cases = [
+        "pw=hunter2/secret value;",
+        "auth: aHVudGVyMi9zZWNyZXQgdmFsdWU=",
+        "auth: aHVudGVyMi9zZWNyZXQgdmFsdWU",
+        "q=hunter2%2Fsecret%20value&x",
+        "q=hunter2%2fsecret+value&x",
+        r#"{"pw":"hunter2\/secret value"}"#,
+    ];
+    for case in cases {
+        let out = text(&r.redact(case.as_bytes()));
+        assert!(out.contains("[REDACTED]"), "{case} -> {out}");
+        assert!(!out.contains("hunter2") && !out.contains("aHVud"), "{case} -> {out}");
+    }
+    assert_eq!(text(&r.redact(b"pw=hunter2/secret value;")), "pw=[REDACTED];");
+}
+
+#[test]
+fn masks_json_escaped_value() {
+    let r = redactor(&["a\"b\\c\nd\te\u{1}f"]);
+    let out = r.redact(br#"{"v":"a\"b\\c\nd\te\u0001f"}"#);
+    assert_eq!(text(&out), r#"{"v":"[REDACTED]"}"#);
+}
+
+#[test]
+fn masks_value_inside_larger_base64_blob_at_every_alignment() {
+    let value = b"correct horse battery staple";
+    let r = Redactor::new([value], &RedactOptions::default()).unwrap();
+    for prefix_len in 0..6 {
+        let mut blob = b"{\"user\":\"alice\",\"pass\":\"".to_vec();
+        blob.truncate(blob.len() - prefix_len);
+        blob.extend_from_slice(value);
+        blob.extend_from_slice(b"\"}");
+        let encoded = encode::base64(&blob, true);
+        let out = r.redact(&encoded);
+        assert_eq!(out.windows(10).filter(|w| w == b"[REDACTED]").count(), 1, "alignment {prefix_len}");
+        // All characters but those sharing bits with the value's neighbours are masked.
+        let masked = encoded.len() - (out.len() - 10);
+        assert!(masked >= value.len() * 4 / 3 - 2, "alignment {prefix_len}: {masked}");
+    }
+}
+
+#[test]
+fn default_mask_and_custom_mask() {
+    let options = RedactOptions { mask: "***".into(), ..RedactOptions::default() };
+    let r = Redactor::new(["token-1234"], &options).unwrap();
+    assert_eq!(r.redact(b"a token-1234 b"), b"a *** b");
+    assert_eq!(RedactOptions::default().mask, "[REDACTED]");
+    assert_eq!(RedactOptions::default().min_len, 4);
+}
+
+#[test]
+fn short_values_are_skipped_and_reported_by_index() {
+    let r = Redactor::new(["abc", "", "abcd", "xy", "abcd"], &RedactOptions::default()).unwrap();
+    assert_eq!(r.skipped(), &[0, 3]);
+    assert_eq!(text(&r.redact(b"abc xy abcd")), "abc xy [REDACTED]");
+    let r = Redactor::new(["abc"], &RedactOptions { min_len: 3, ..RedactOptions::default() }).unwrap();
+    assert!(r.skipped().is_empty());
+    assert_eq!(text(&r.redact(b"abc")), "[REDACTED]");
+}
+
+#[test]
+fn accepts_zeroizing_values() {
+    let values = vec![Zeroizing::new(b"s3cr3t-token".to_vec())];
+    let r = Redactor::new(&values, &RedactOptions::default()).unwrap();
+    assert_eq!(text(&r.redact(b"x s3cr3t-token")), "x [REDACTED]");
+}
+
+#[test]
+fn no_values_passes_through() {
+    let mut r = Redactor::new(Vec::<Vec<u8>>::new(), &RedactOptions::default()).unwrap();
+    assert_eq!(r.pattern_count(), 0);
+    assert_eq!(stream(&mut r, &[b"abc", b"def"]), b"abcdef");
+    let mut r = Redactor::new(["", "ab"], &RedactOptions::default()).unwrap();
+    assert_eq!(r.skipped(), &[1]);
+    assert_eq!(stream(&mut r, &[b"ab"]), b"ab");
+}
+
+#[test]
+fn longest_match_wins_and_overlaps_leave_nothing_visible() {
+    let r = redactor(&["password", "password123"]);
+    assert_eq!(text(&r.redact(b"x password123 y")), "x [REDACTED] y");
+    assert_eq!(text(&r.redact(b"x password12 y")), "x [REDACTED]12 y");
+    // Partial overlap: one mask over the union, no "ghi" left over.
+    let r = redactor(&["abcdef", "defghi"]);
+    assert_eq!(text(&r.redact(b"<abcdefghi>")), "<[REDACTED]>");
+    // A chain of overlaps, and a value found inside a longer one.
+    let r = redactor(&["abcd", "cdef", "efgh", "bcdefg"]);
+    assert_eq!(text(&r.redact(b"-abcdefgh-")), "-[REDACTED]-");
+    // Touching occurrences get a mask each.
+    let r = redactor(&["abcd", "efgh"]);
+    assert_eq!(text(&r.redact(b"abcdefgh")), "[REDACTED][REDACTED]");
+    assert_eq!(text(&r.redact(b"abcdabcd")), "[REDACTED][REDACTED]");
+}
+
+#[test]
+fn overlap_decided_across_chunks() {
+    let mut r = redactor(&["abcdef", "defghi"]);
+    assert_eq!(text(&stream(&mut r, &[b"<abcde", b"fgh", b"i>"])), "<[REDACTED]>");
+    assert_eq!(text(&one_byte_pushes(&mut r, b"<abcdefghi> <abcdefgh>")), "<[REDACTED]> <[REDACTED]gh>");
+}
+
+#[test]
+fn line_without_any_prefix_is_emitted_at_once() {
+    let mut r = redactor(&["s3cr3t-token", "another-value"]);
+    let mut out = Vec::new();
+    r.push(b"hello world\n", &mut out);
+    assert_eq!(out, b"hello world\n");
+    assert_eq!(r.held_back(), 0);
+    // No newline needed either.
+    out.clear();
+    r.push(b"progress 10%", &mut out);
+    assert_eq!(out, b"progress 10%");
+}
+
+#[test]
+fn holds_back_only_a_possible_prefix() {
+    let mut r = redactor(&["s3cr3t-token"]);
+    let mut out = Vec::new();
+    r.push(b"key=s3cr", &mut out);
+    assert_eq!(text(&out), "key=");
+    assert_eq!(r.held_back(), 4);
+    r.push(b"3t-tok", &mut out);
+    assert_eq!(text(&out), "key=");
+    r.push(b"en and more", &mut out);
+    assert_eq!(text(&out), "key=[REDACTED] and more");
+    assert_eq!(r.held_back(), 0);
+    // A prefix that does not continue is released as soon as it cannot match.
+    out.clear();
+    r.push(b"s3cr", &mut out);
+    r.push(b"et\n", &mut out);
+    assert_eq!(text(&out), "s3cret\n");
+    // A complete value nothing longer extends is masked without waiting for more input.
+    out.clear();
+    r.push(b"x s3cr3t-token", &mut out);
+    assert_eq!(text(&out), "x [REDACTED]");
+    assert_eq!(r.held_back(), 0);
+}
+
+#[test]
+fn finish_flushes_an_unfinished_prefix() {
+    let mut r = redactor(&["s3cr3t-token"]);
+    assert_eq!(stream(&mut r, &[b"tail s3cr3t-to"]), b"tail s3cr3t-to");
+    assert_eq!(r.held_back(), 0);
+}
+
+#[test]
+fn value_spanning_lines_is_masked_byte_by_byte() {
+    let mut r = redactor(&["-----BEGIN KEY-----\nMIIEvQIBADANBg\n-----END KEY-----"]);
+    let input = b"log\n-----BEGIN KEY-----\nMIIEvQIBADANBg\n-----END KEY-----\nafter\n";
+    assert_eq!(text(&one_byte_pushes(&mut r, input)), "log\n[REDACTED]\nafter\n");
+    let json = br#"{"key":"-----BEGIN KEY-----\nMIIEvQIBADANBg\n-----END KEY-----"}"#;
+    assert_eq!(text(&one_byte_pushes(&mut r, json)), r#"{"key":"[REDACTED]"}"#);
+}
+
+#[test]
+fn debug_never_shows_values() {
+    let r = redactor(&["super-secret-value"]);
+    let debug = format!("{r:?}");
+    assert!(!debug.contains("super") && !debug.contains("c3VwZX"), "{debug}");
+    let w = RedactingWriter::new(Vec::new(), r);
+    assert!(!format!("{w:?}").contains("super"));
+}
+
+#[test]
+fn redactor_can_move_to_another_thread() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Redactor>();
+    assert_send_sync::<RedactingWriter<Vec<u8>>>();
+}
+
+#[test]
+fn forks_redact_independently() {
+    let mut out_a = Vec::new();
+    let mut out_b = Vec::new();
+    let mut a = redactor(&["s3cr3t-token"]);
+    let mut b = a.fork();
+    a.push(b"1 s3cr", &mut out_a);
+    b.push(b"2 s3cr3t-", &mut out_b);
+    a.push(b"3t-token\n", &mut out_a);
+    b.push(b"token\n", &mut out_b);
+    a.finish(&mut out_a);
+    b.finish(&mut out_b);
+    assert_eq!(text(&out_a), "1 [REDACTED]\n");
+    assert_eq!(text(&out_b), "2 [REDACTED]\n");
+}
+
+#[test]
+fn writer_redacts_across_writes() {
+    let r = redactor(&["s3cr3t-token"]);
+    let mut w = RedactingWriter::new(Vec::new(), r);
+    w.write_all(b"a s3cr").unwrap();
+    w.flush().unwrap();
+    // The possible prefix stays held back through a flush.
+    assert_eq!(w.get_ref().as_slice(), b"a ");
+    write!(w, "3t-token b s3").unwrap();
+    let out = w.finish().unwrap();
+    assert_eq!(text(&out), "a [REDACTED] b s3");
+}
+
+#[test]
+fn writer_finishes_on_drop() {
+    struct Shared<'a>(&'a mut Vec<u8>);
+    impl Write for Shared<'_> {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            self.0.extend_from_slice(data);
+            Ok(data.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut sink = Vec::new();
+    {
+        let mut w = RedactingWriter::new(Shared(&mut sink), redactor(&["s3cr3t-token"]));
+        w.write_all(b"end s3cr3t").unwrap();
+    }
+    assert_eq!(text(&sink), "end s3cr3t");
+}
+
+#[test]
+fn writer_keeps_output_when_inner_fails() {
+    /// Accepts at most 3 bytes per call, then fails once.
+    struct Flaky {
+        data: Vec<u8>,
+        calls: usize,
+    }
+    impl Write for Flaky {
+        fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+            self.calls += 1;
+            if self.calls == 2 {
+                return Err(std::io::Error::other("transient"));
+            }
+            let n = data.len().min(3);
+            self.data.extend_from_slice(&data[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut w = RedactingWriter::new(Flaky { data: Vec::new(), calls: 0 }, redactor(&["s3cr3t-token"]));
+    assert_eq!(w.write(b"hello s3cr3t-token!").unwrap(), 19);
+    let out = w.finish().unwrap();
+    assert_eq!(text(&out.data), "hello [REDACTED]!");
+}
+
+#[test]
+fn duplicate_values_and_forms_are_compiled_once() {
+    let one = redactor(&["s3cr3t-token"]);
+    let two = redactor(&["s3cr3t-token", "s3cr3t-token"]);
+    assert_eq!(one.pattern_count(), two.pattern_count());
+    assert!(one.memory_usage() > 0);
+}
+
+#[test]
+fn many_values_with_long_stride() {
+    // Values long enough for the maximum sampling stride.
+    let values: Vec<String> = (0..200).map(|i| format!("value-{i:04}-{}", "x".repeat(40))).collect();
+    let r = Redactor::new(&values, &RedactOptions::default()).unwrap();
+    let input = format!("a {} b {}c", values[7], values[199]);
+    assert_eq!(text(&r.redact(input.as_bytes())), "a [REDACTED] b [REDACTED]c");
+}
+
+/// Reference at scale: the union of all occurrences from aho-corasick's overlapping search.
+fn overlapping_reference(forms: &[Vec<u8>], input: &[u8], mask: &[u8]) -> Vec<u8> {
+    let ac = aho_corasick::AhoCorasick::new(forms).unwrap();
+    let mut spans: Vec<(usize, usize)> = ac.find_overlapping_iter(input).map(|m| (m.start(), m.end())).collect();
+    spans.sort_unstable();
+    let mut out = Vec::new();
+    let mut done = 0;
+    let mut region_end = 0;
+    for (start, end) in spans {
+        if start < region_end {
+            region_end = region_end.max(end);
+        } else {
+            out.extend_from_slice(&input[done.max(region_end)..start]);
+            out.extend_from_slice(mask);
+            region_end = end;
+        }
+        done = region_end;
+    }
+    out.extend_from_slice(&input[done..]);
+    out
+}
+
+#[test]
+fn many_values_large_text_any_chunking() {
+    const VALUE_BYTES: &[u8] = b"abcdefXYZ0189 /+%\\\"\n";
+    const TEXT_BYTES: &[u8] = b"abcdefXYZ0189 /+%\\\"\n.:";
+    let mut state = 0x1234_5678_9abc_def0u64;
+    let mut next = move |n: usize| {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        ((state >> 33) as usize) % n
+    };
+    let values: Vec<Vec<u8>> =
+        (0..300).map(|_| (0..6 + next(40)).map(|_| VALUE_BYTES[next(VALUE_BYTES.len())]).collect()).collect();
+    let forms = all_forms(&values, 4);
+    let mut input = Vec::new();
+    while input.len() < 300_000 {
+        if next(4) == 0 {
+            input.extend_from_slice(&forms[next(forms.len())]);
+        } else {
+            input.extend((0..next(30)).map(|_| TEXT_BYTES[next(TEXT_BYTES.len())]));
+        }
+    }
+    let r = Redactor::new(&values, &RedactOptions::default()).unwrap();
+    let whole = r.redact(&input);
+    assert_eq!(whole, overlapping_reference(&forms, &input, b"[REDACTED]"));
+    let mut stream = r.fork();
+    let mut out = Vec::new();
+    let mut fed = 0;
+    while fed < input.len() {
+        let end = (fed + 1 + next(300)).min(input.len());
+        stream.push(&input[fed..end], &mut out);
+        fed = end;
+    }
+    stream.finish(&mut out);
+    assert_eq!(out, whole);
+}
+
+/// Bytes that make overlaps, escapes and encodings likely.
+const ALPHABET: &[u8] = b"aab\n\"\\/ %+=AB0\x01\xff";
+
+fn bytes(max: usize) -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec(prop::sample::select(ALPHABET), 0..max)
+}
+
+/// A piece of test text: (use a form?, which form, filler bytes otherwise).
+type Piece = (bool, usize, Vec<u8>);
+
+/// Secret values, the text pieces, chunk lengths, minimum length.
+fn scenario() -> impl Strategy<Value = (Vec<Vec<u8>>, Vec<Piece>, Vec<usize>, usize)> {
+    (
+        prop::collection::vec(bytes(14), 1..5),
+        prop::collection::vec((any::<bool>(), any::<usize>(), bytes(6)), 0..10),
+        prop::collection::vec(1usize..24, 1..8),
+        1usize..6,
+    )
+}
+
+fn build_text(forms: &[Vec<u8>], pieces: &[Piece]) -> Vec<u8> {
+    let mut input = Vec::new();
+    for (use_form, index, filler) in pieces {
+        if *use_form && !forms.is_empty() {
+            let form = &forms[index % forms.len()];
+            // Sometimes only a part of it: prefixes and suffixes exercise undecided tails.
+            match index % 5 {
+                0 => input.extend_from_slice(&form[..form.len() / 2]),
+                1 => input.extend_from_slice(&form[form.len() / 2..]),
+                _ => input.extend_from_slice(form),
+            }
+        } else {
+            input.extend_from_slice(filler);
+        }
+    }
+    input
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_chunking_matches_the_reference((values, pieces, chunks, min_len) in scenario()) {
+        let options = RedactOptions { mask: "#".into(), min_len };
+        let forms = all_forms(&values, min_len);
+        let input = build_text(&forms, &pieces);
+        let mut r = Redactor::new(&values, &options).unwrap();
+        let whole = r.redact(&input);
+        prop_assert_eq!(&whole, &reference(&forms, &input, b"#"));
+        // '#' is in no form: nothing of any value survives.
+        for form in &forms {
+            prop_assert!(!whole.windows(form.len()).any(|w| w == form.as_slice()));
+        }
+
+        let mut out = Vec::new();
+        let mut fed = 0;
+        for len in chunks.iter().cycle() {
+            if fed == input.len() {
+                break;
+            }
+            let end = (fed + len).min(input.len());
+            r.push(&input[fed..end], &mut out);
+            fed = end;
+            // Exactly the shortest necessary tail is held back.
+            prop_assert_eq!(r.held_back(), necessary_tail(&forms, &input[..fed]));
+        }
+        r.finish(&mut out);
+        prop_assert_eq!(&out, &whole);
+        prop_assert_eq!(&one_byte_pushes(&mut r, &input), &whole);
+
+        let mut w = RedactingWriter::new(Vec::new(), r.fork());
+        for piece in input.chunks(chunks[0]) {
+            w.write_all(piece).unwrap();
+        }
+        prop_assert_eq!(&w.finish().unwrap(), &whole);
+    }
+
+    #[test]
+    fn random_values_in_random_text(
+        values in prop::collection::vec(prop::collection::vec(any::<u8>(), 4..40), 1..20),
+        picks in prop::collection::vec((any::<usize>(), prop::collection::vec(any::<u8>(), 0..30)), 1..20),
+        chunk in 1usize..64,
+    ) {
+        let forms = all_forms(&values, 4);
+        let input = build_text(&forms, &picks.iter().map(|(i, f)| (i % 3 != 0, *i, f.clone())).collect::<Vec<_>>());
+        let mut r = Redactor::new(&values, &RedactOptions::default()).unwrap();
+        let whole = r.redact(&input);
+        prop_assert_eq!(&whole, &reference(&forms, &input, b"[REDACTED]"));
+        let chunks: Vec<&[u8]> = input.chunks(chunk).collect();
+        prop_assert_eq!(&stream(&mut r, &chunks), &whole);
+    }
+}
