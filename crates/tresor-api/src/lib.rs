@@ -246,8 +246,90 @@ pub struct VerifyDoc {
     pub problems: Vec<String>,
 }
 
+/// A request for an application access key.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct AppKeyRequest {
+    /// `app:NAME`; the application is created if it does not exist.
+    pub principal: String,
+}
+
+/// An application access key, without its secret.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct AppKeyDoc {
+    /// The key id (Conductor's `keyId`).
+    pub id: String,
+    pub principal: String,
+    pub created_at: String,
+    pub created_by: String,
+    pub revoked_at: Option<String>,
+}
+
+/// A new application access key. `secret` (Conductor's `keySecret`) is shown this once and
+/// stored only as a hash.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct NewAppKeyDoc {
+    pub secret: String,
+    #[serde(flatten)]
+    pub info: AppKeyDoc,
+}
+
 impl std::fmt::Debug for PutEntry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PutEntry").field("kind", &self.kind).finish_non_exhaustive()
     }
+}
+
+/// A template to render with the caller's grants (`POST /api/v1/render`).
+#[derive(Serialize, Deserialize, ToSchema, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RenderBody {
+    pub template: String,
+    /// `text` (default) or `json` (a JSON document whose `{"vault", "key"}` objects are references).
+    #[serde(default)]
+    pub format: Option<String>,
+    /// Environment of bare names (default `default`).
+    #[serde(default)]
+    pub environment: Option<String>,
+    /// Vault of bare names (default `default`).
+    #[serde(default)]
+    pub vault: Option<String>,
+    /// Only names matching one of these globs may be used (Digdag's `_secrets`).
+    #[serde(default)]
+    pub allow: Option<Vec<String>>,
+    /// Credential sets: `pg=db1` reads `pg.password` from `db1.password`.
+    #[serde(default)]
+    pub map: Vec<String>,
+}
+
+/// The rendered template.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct RenderResult {
+    pub output: String,
+}
+
+/// A webhook for tresor to send (`POST /api/v1/webhooks/send`). Header values and the body may hold
+/// `{"vault": V, "key": K}` references, resolved server-side with the caller's grants.
+#[derive(Serialize, Deserialize, ToSchema, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookBody {
+    pub method: String,
+    pub url: String,
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub headers: serde_json::Map<String, serde_json::Value>,
+    /// A string is sent as is; any other JSON is sent as JSON.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub body: Option<serde_json::Value>,
+    /// Environment of the referenced vaults (default `default`).
+    #[serde(default)]
+    pub environment: Option<String>,
+}
+
+/// The destination's answer, every resolved value masked.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct WebhookAnswer {
+    pub status: u16,
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub body: String,
 }

@@ -1,7 +1,7 @@
 //! Server-only commands: tokens, principals, groups, grants, audit, whoami. They need a server
 //! (TRESOR_ADDR and TRESOR_TOKEN): a local store has a single owner and nothing to delegate.
 
-use crate::args::{AuditCommand, GrantCommand, GroupCommand, PrincipalCommand, TokenCommand};
+use crate::args::{AppKeyCommand, AuditCommand, GrantCommand, GroupCommand, PrincipalCommand, TokenCommand};
 use crate::error::{CliError, Result};
 use crate::output::{print_json, print_table};
 use serde_json::Value;
@@ -199,6 +199,35 @@ pub fn whoami(client: &Client, json: bool) -> Result<i32> {
         println!("{} in workspace {}", me.principal, me.workspace);
         for g in &me.grants {
             println!("  {} on {}", g.access, g.scope);
+        }
+    }
+    Ok(0)
+}
+
+pub fn app_key(client: &Client, cmd: AppKeyCommand, json: bool) -> Result<i32> {
+    match cmd {
+        AppKeyCommand::Create { principal } => {
+            let k = client.create_app_key(&principal)?;
+            if json {
+                print_json(&k);
+            } else {
+                println!(
+                    "application key for {} (the secret is shown once; it is stored only as a hash):",
+                    k.info.principal
+                );
+                println!("key id:     {}", k.info.id);
+                println!("key secret: {}", k.secret);
+            }
+        }
+        AppKeyCommand::Ls => show(
+            json,
+            client.list_app_keys()?,
+            "app_keys",
+            &["id", "principal", "created_at", "created_by", "revoked_at"],
+        ),
+        AppKeyCommand::Revoke { id } => {
+            client.revoke_app_key(&id)?;
+            done(json, serde_json::json!({"revoked": id}), format!("revoked application key {id} and its tokens"));
         }
     }
     Ok(0)

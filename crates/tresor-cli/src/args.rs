@@ -81,6 +81,22 @@ pub enum Command {
     Grant(GrantCommand),
     /// Show the current token's principal and grants (server mode).
     Whoami,
+    /// Create, list and revoke application access keys: the key id and key secret that
+    /// Conductor clients exchange for a token at POST /api/token (server mode).
+    #[command(subcommand, name = "app-key")]
+    AppKey(AppKeyCommand),
+    /// Render a template, resolving its references in one batch: `${secret:NAME}`,
+    /// `${workflow.secrets.NAME}`, `{{tb_secret('NAME'[, 'default'])}}`, `tresor://[ENV/]VAULT/KEY[#v]`,
+    /// and with --json-doc `{"vault": V, "key": K}` objects.
+    Render(RenderArgs),
+    /// Run a command with the vault's entries (or --only, or an --env-file of templates) as
+    /// environment variables, masking their values in its stdout and stderr.
+    Run(RunArgs),
+    /// Copy stdin to stdout, masking the vault's values (or --only's) and their encodings.
+    Redact(RedactArgs),
+    /// Server-side webhooks whose headers and body reference `{"vault": V, "key": K}`.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
 }
 
 #[derive(Debug, Args)]
@@ -113,6 +129,13 @@ pub struct ServeArgs {
     /// Requests per second per token on the Tinybird-compatible /v0 routes (0: unlimited).
     #[arg(long, env = "TRESOR_RATE_TINYBIRD", default_value_t = 5)]
     pub rate_tinybird: u32,
+    /// Most secrets per workspace through the Tinybird-compatible /v0 routes (0: no limit of their own).
+    #[arg(long, env = "TRESOR_TINYBIRD_MAX_SECRETS", default_value_t = 100)]
+    pub tinybird_max_secrets: u64,
+    /// Lifetime in seconds of the tokens that Conductor's POST /api/token mints for application keys.
+    #[arg(long, env = "TRESOR_APP_TOKEN_TTL", default_value_t = 3600,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub app_token_ttl: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -207,6 +230,12 @@ pub struct SetArgs {
     /// Write only if the entry is at this version (0: only if it does not exist yet).
     #[arg(long, value_name = "VERSION")]
     pub cas: Option<u64>,
+    /// Who may read or write the entry, as GROUP:ACCESS with ACCESS `read` or `write`
+    /// (repeatable): `-g readers:read -g ops:write` grants group:readers read and group:ops write
+    /// on exactly this entry (ENV/VAULT/KEY) after it is written. The groups must exist
+    /// (`tresor principal create group:NAME`). Needs a server: a local store has no groups.
+    #[arg(short = 'g', long = "group", value_name = "GROUP:ACCESS")]
+    pub groups: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -230,6 +259,9 @@ pub struct LsArgs {
     /// Include deleted entries (not yet purged).
     #[arg(long)]
     pub deleted: bool,
+    /// Pretty-print: a boxed table with readable times and who last edited each entry.
+    #[arg(short = 'p', long, conflicts_with = "json")]
+    pub pretty: bool,
 }
 
 #[derive(Debug, Args)]
@@ -275,4 +307,71 @@ pub enum EnvCommand {
     },
     /// List environments.
     Ls,
+}
+
+#[derive(Debug, Args)]
+pub struct RenderArgs {
+    /// The template file, or `-` for stdin.
+    pub file: String,
+    /// Only these names or globs may be referenced (repeatable; Digdag's `_secrets`).
+    #[arg(long = "allow", value_name = "PATTERN")]
+    pub allow: Vec<String>,
+    /// A credential set: `pg=db1` reads `pg.user`, `pg.password`, ... from `db1.user`, ... (repeatable).
+    #[arg(long = "map", value_name = "FROM=TO")]
+    pub map: Vec<String>,
+    /// The template is a JSON document whose `{"vault": V, "key": K}` objects are references.
+    #[arg(long = "json-doc")]
+    pub json_doc: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AppKeyCommand {
+    /// Create an access key for an application (created if missing); the secret is printed once.
+    Create {
+        /// `app:NAME`.
+        principal: String,
+    },
+    /// List access keys (ids, applications, revocation), never secrets.
+    Ls,
+    /// Revoke an access key by id, and the tokens it was exchanged for.
+    Revoke { id: String },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Only these entries (repeatable); default: every entry of the vault. `db/password` becomes
+    /// `DB_PASSWORD`.
+    #[arg(long = "only", value_name = "KEY", conflicts_with = "env_file")]
+    pub only: Vec<String>,
+    /// A file of `NAME=TEMPLATE` lines (`PGPASSWORD=${secret:db/password}`) rendered in one batch.
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Option<String>,
+    /// Values shorter than this many bytes are not masked (tresor says so once on stderr).
+    #[arg(long, default_value_t = 4)]
+    pub min_length: usize,
+    /// Replacement for masked values.
+    #[arg(long, default_value = "[REDACTED]")]
+    pub mask: String,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RedactArgs {
+    /// Only these entries' values (repeatable); default: every entry of the vault.
+    #[arg(long = "only", visible_alias = "names", value_name = "KEY")]
+    pub only: Vec<String>,
+    #[arg(long, default_value_t = 4)]
+    pub min_length: usize,
+    #[arg(long, default_value = "[REDACTED]")]
+    pub mask: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Send a webhook described by a JSON file (`-` for stdin):
+    /// `{"method": "POST", "url": "https://...", "headers": {"Authorization": {"vault": "v", "key": "k"}}, "body": ...}`.
+    /// The references are resolved where tresor runs; the answer comes back with the values masked.
+    Send { file: String },
 }

@@ -1,11 +1,14 @@
 //! What the CLI's verbs run against: the local embedded store, or (with TRESOR_ADDR) a server.
 //! Commands are written once against [`Backend`]; each implementation translates to its side.
 
-use crate::error::Result;
+use crate::error::{CliError, Result};
 use async_trait::async_trait;
-use tresor_model::{EntryMeta, EntryPath, EnvInfo, EnvName, VaultInfo, VaultPath, VersionMeta};
-use tresor_service::{Ctx, Listed, Resolved, Service, SetEntry};
+use tresor_model::{
+    Access, EntryKey, EntryMeta, EntryPath, EnvInfo, EnvName, SecretValue, VaultInfo, VaultPath, VersionMeta,
+};
+use tresor_service::{Ctx, Listed, RenderRequest, Resolved, Service, SetEntry, WebhookRequest, WebhookResponse};
 use tresor_store::ListQuery;
+use zeroize::Zeroizing;
 
 #[async_trait]
 pub trait Backend: Send + Sync {
@@ -22,6 +25,32 @@ pub trait Backend: Send + Sync {
     async fn delete_vault(&self, vault: &VaultPath) -> Result<()>;
     async fn create_environment(&self, env: &EnvName, parent: Option<&EnvName>) -> Result<()>;
     async fn list_environments(&self) -> Result<Vec<EnvInfo>>;
+    async fn render(&self, req: RenderRequest) -> Result<Zeroizing<String>>;
+    /// Checks that these groups exist, before an entry is written for them (`set -g`).
+    async fn check_groups(&self, groups: &[String]) -> Result<()>;
+    /// Grants `access` to `group:NAME` on exactly one entry, unless it holds that grant already.
+    async fn grant_group(&self, group: &str, path: &EntryPath, access: Access) -> Result<()>;
+    /// Resolves many keys of one vault in one batch; any missing or refused key fails the call,
+    /// naming every such key.
+    async fn get_many(&self, vault: &VaultPath, keys: &[String]) -> Result<Vec<(String, SecretValue)>>;
+    async fn send_webhook(&self, req: WebhookRequest) -> Result<WebhookResponse>;
+}
+
+/// The error for a batch in which some names were missing or refused.
+pub fn batch_error(missing: &[String], denied: &[String]) -> Option<CliError> {
+    if !denied.is_empty() {
+        return Some(CliError::Service(tresor_service::ServiceError::Denied(format!(
+            "no read access to {}; ask for a read grant",
+            denied.join(", ")
+        ))));
+    }
+    if !missing.is_empty() {
+        return Some(CliError::Service(tresor_service::ServiceError::NotFound(format!(
+            "no such entries: {}",
+            missing.join(", ")
+        ))));
+    }
+    None
 }
 
 /// Local mode: the OS user owns the store, so every operation is allowed. Writes create the
@@ -74,4 +103,42 @@ impl Backend for Local {
     async fn list_environments(&self) -> Result<Vec<EnvInfo>> {
         Ok(self.svc.list_environments(&self.ctx).await?)
     }
+    async fn render(&self, req: RenderRequest) -> Result<Zeroizing<String>> {
+        Ok(self.svc.render(&self.ctx, &req).await?)
+    }
+    async fn check_groups(&self, _groups: &[String]) -> Result<()> {
+        Err(groups_need_a_server())
+    }
+    async fn grant_group(&self, _group: &str, _path: &EntryPath, _access: Access) -> Result<()> {
+        Err(groups_need_a_server())
+    }
+    async fn get_many(&self, vault: &VaultPath, keys: &[String]) -> Result<Vec<(String, SecretValue)>> {
+        let paths =
+            keys.iter().map(|k| Ok((vault.entry(EntryKey::new(k.as_str())?), None))).collect::<Result<Vec<_>>>()?;
+        let (mut found, mut missing, mut denied) = (Vec::new(), Vec::new(), Vec::new());
+        for (key, r) in keys.iter().zip(self.svc.get_many(&self.ctx, &paths).await) {
+            match r {
+                Ok(resolved) => found.push((key.clone(), resolved.value)),
+                Err(tresor_service::ServiceError::NotFound(_)) => missing.push(key.clone()),
+                Err(tresor_service::ServiceError::Denied(_)) => denied.push(key.clone()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        match batch_error(&missing, &denied) {
+            Some(e) => Err(e),
+            None => Ok(found),
+        }
+    }
+    async fn send_webhook(&self, req: WebhookRequest) -> Result<WebhookResponse> {
+        Ok(self.svc.send_webhook(&self.ctx, req).await?)
+    }
+}
+
+/// `set -g` in local mode: a local store has one owner and no groups to grant to.
+fn groups_need_a_server() -> crate::error::CliError {
+    crate::error::CliError::Usage(
+        "group permissions (-g GROUP:ACCESS) need a server: a local store has a single owner and no groups; \
+         set TRESOR_ADDR and TRESOR_TOKEN, or drop -g"
+            .into(),
+    )
 }

@@ -8,7 +8,10 @@ use crate::output::{self, EntryView};
 use serde_json::json;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
-use tresor_model::{EntryKey, EntryKind, EntryPath, EnvName, SecretValue, Tag, VaultName, VaultPath, WorkspaceName};
+use tresor_model::{
+    Access, EntryKey, EntryKind, EntryPath, EnvName, PrincipalKind, PrincipalRef, SecretValue, Tag, VaultName,
+    VaultPath, WorkspaceName,
+};
 use tresor_service::{exit, SetEntry};
 use tresor_store::ListQuery;
 
@@ -30,7 +33,7 @@ impl Scope {
         })
     }
 
-    fn vault_path(&self) -> VaultPath {
+    pub fn vault_path(&self) -> VaultPath {
         VaultPath { workspace: self.workspace.clone(), environment: self.env.clone(), vault: self.vault.clone() }
     }
 
@@ -117,7 +120,73 @@ pub async fn run(backend: &dyn Backend, scope: &Scope, command: Command) -> Resu
         | Command::Principal(_)
         | Command::Group(_)
         | Command::Grant(_)
-        | Command::Whoami => unreachable!("dispatched in main"),
+        | Command::Whoami
+        | Command::AppKey(_) => unreachable!("dispatched in main"),
+        Command::Run(args) => crate::exec::run(backend, scope, args).await,
+        Command::Webhook(crate::args::WebhookCommand::Send { file }) => {
+            let text = if file == "-" {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                    .map_err(|e| CliError::Usage(format!("reading the request from stdin: {e}")))?;
+                text
+            } else {
+                std::fs::read_to_string(&file).map_err(|e| CliError::Usage(format!("cannot read {file}: {e}")))?
+            };
+            let doc: tresor_client::WebhookBody = serde_json::from_str(&text).map_err(|e| {
+                CliError::Usage(format!(
+                    "{file} is not a webhook request with method, url, headers and body (line {} column {})",
+                    e.line(),
+                    e.column()
+                ))
+            })?;
+            let req = tresor_service::WebhookRequest {
+                method: doc.method,
+                url: doc.url,
+                headers: doc.headers,
+                body: doc.body,
+                environment: match doc.environment {
+                    Some(e) => EnvName::new(e)?,
+                    None => scope.env.clone(),
+                },
+            };
+            let answer = backend.send_webhook(req).await?;
+            if scope.json {
+                output::print_json(
+                    &json!({"status": answer.status, "headers": answer.headers.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(), "body": answer.body}),
+                );
+            } else {
+                println!("HTTP {}", answer.status);
+                println!("{}", answer.body);
+            }
+            Ok(if (200..300).contains(&answer.status) { exit::OK } else { exit::INTERNAL })
+        }
+        Command::Redact(args) => crate::exec::redact(backend, scope, args).await,
+        Command::Render(args) => {
+            let template = if args.file == "-" {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                    .map_err(|e| CliError::Usage(format!("reading the template from stdin: {e}")))?;
+                text
+            } else {
+                std::fs::read_to_string(&args.file)
+                    .map_err(|e| CliError::Usage(format!("cannot read template {}: {e}", args.file)))?
+            };
+            let req = tresor_service::RenderRequest {
+                template,
+                json: args.json_doc,
+                environment: scope.env.clone(),
+                vault: scope.vault.clone(),
+                allow: (!args.allow.is_empty()).then_some(args.allow),
+                map: args.map,
+            };
+            let out = backend.render(req).await?;
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(out.as_bytes())
+                .and_then(|_| stdout.flush())
+                .map_err(|e| CliError::Io(format!("writing to stdout: {e}")))?;
+            Ok(exit::OK)
+        }
         Command::Environment(cmd) => {
             match cmd {
                 EnvCommand::Create { name, parent } => {
@@ -174,15 +243,21 @@ fn parse_tags(raw: &[String]) -> Result<Option<Vec<Tag>>> {
 async fn set(backend: &dyn Backend, scope: &Scope, args: SetArgs) -> Result<i32> {
     let kind = if args.variable { EntryKind::Variable } else { EntryKind::Secret };
     let tags = parse_tags(&args.tags)?;
+    let groups = parse_groups(&args.groups)?;
+    if !groups.is_empty() {
+        // Before anything is read or written: a missing group (or local mode) fails cleanly.
+        backend.check_groups(&groups.iter().map(|(g, _)| g.clone()).collect::<Vec<_>>()).await?;
+    }
     if let Some(file) = args.key.strip_prefix('@') {
         if args.value.is_some() || args.file.is_some() || args.cas.is_some() {
             return Err(CliError::Usage(
                 "a bulk @FILE takes its values from the file; drop VALUE, --file and --cas".into(),
             ));
         }
-        return set_bulk(backend, scope, Path::new(file), kind, tags).await;
+        return set_bulk(backend, scope, Path::new(file), kind, tags, &groups).await;
     }
     let path = scope.entry(&args.key)?;
+    let granted_path = path.clone();
     let value = match args.value {
         Some(_) if kind == EntryKind::Secret => {
             return Err(CliError::Usage(format!(
@@ -206,8 +281,74 @@ async fn set(backend: &dyn Backend, scope: &Scope, args: SetArgs) -> Result<i32>
             expires_at: None,
         })
         .await?;
-    print_written(scope, "set", &meta);
+    if groups.is_empty() {
+        print_written(scope, "set", &meta);
+        return Ok(exit::OK);
+    }
+    let granted = grant_groups(backend, &granted_path, &groups).await?;
+    let mut view = serde_json::to_value(EntryView::new(&meta, None)).expect("serializable");
+    view["vault"] = json!(scope.vault);
+    view["environment"] = json!(scope.env);
+    view["grants"] = granted.iter().map(Granted::json).collect();
+    done(scope, view, || {
+        let mut out =
+            format!("set {} {} (version {}) in {}/{}", meta.kind, meta.key, meta.version, scope.env, scope.vault);
+        for g in &granted {
+            out.push('\n');
+            out.push_str(&g.line());
+        }
+        out
+    });
     Ok(exit::OK)
+}
+
+/// `-g GROUP:ACCESS` arguments: a group name and `read` or `write`.
+fn parse_groups(raw: &[String]) -> Result<Vec<(String, Access)>> {
+    raw.iter()
+        .map(|g| {
+            let usage = || {
+                CliError::Usage(format!(
+                    "-g {g:?}: write GROUP:ACCESS with ACCESS read or write, e.g. -g readers:read -g ops:write"
+                ))
+            };
+            let (name, access) = g.split_once(':').ok_or_else(usage)?;
+            let access = match access.to_ascii_lowercase().as_str() {
+                "read" | "r" => Access::Read,
+                "write" | "w" => Access::Write,
+                _ => return Err(usage()),
+            };
+            let group = PrincipalRef::new(PrincipalKind::Group, name)?;
+            Ok((group.name, access))
+        })
+        .collect()
+}
+
+/// A grant made by `set -g`.
+struct Granted {
+    group: String,
+    access: Access,
+    scope: String,
+}
+
+impl Granted {
+    fn json(&self) -> serde_json::Value {
+        json!({"principal": format!("group:{}", self.group), "access": self.access, "scope": self.scope})
+    }
+
+    fn line(&self) -> String {
+        format!("granted group:{} {} on {}", self.group, self.access, self.scope)
+    }
+}
+
+/// Grants each group its access on exactly `path` (`ENV/VAULT/KEY`); returns what was granted.
+async fn grant_groups(backend: &dyn Backend, path: &EntryPath, groups: &[(String, Access)]) -> Result<Vec<Granted>> {
+    let mut granted = Vec::new();
+    for (group, access) in groups {
+        backend.grant_group(group, path, *access).await?;
+        let scope = format!("{}/{}/{}", path.environment, path.vault, path.key);
+        granted.push(Granted { group: group.clone(), access: *access, scope });
+    }
+    Ok(granted)
 }
 
 async fn set_bulk(
@@ -216,6 +357,7 @@ async fn set_bulk(
     file: &Path,
     kind: EntryKind,
     tags: Option<Vec<Tag>>,
+    groups: &[(String, Access)],
 ) -> Result<i32> {
     let pairs = input::read_bulk(file)?;
     // Validate every name before writing anything, so a typo on line 40 does not leave 39 written.
@@ -246,12 +388,19 @@ async fn set_bulk(
             Err(e) => return Err(e),
         }
     }
+    let mut granted = Vec::new();
+    for m in &written {
+        granted.extend(grant_groups(backend, &scope.entry(&m.key)?, groups).await?);
+    }
     if scope.json {
         let docs: Vec<_> = written.iter().map(|m| EntryView::new(m, None)).collect();
         output::print_json(&docs);
     } else {
         for m in &written {
             println!("set {} {} (version {}) in {}/{}", m.kind, m.key, m.version, scope.env, scope.vault);
+        }
+        for g in &granted {
+            println!("{}", g.line());
         }
     }
     Ok(exit::OK)
@@ -277,6 +426,8 @@ async fn ls(backend: &dyn Backend, scope: &Scope, args: LsArgs) -> Result<i32> {
     if scope.json {
         let docs: Vec<_> = items.iter().map(|(m, v)| EntryView::new(m, v.as_ref())).collect();
         output::print_json(&docs);
+    } else if args.pretty {
+        output::entries_pretty(&items, &format!("{}/{}", scope.env, scope.vault));
     } else {
         output::entries_table(&items);
     }

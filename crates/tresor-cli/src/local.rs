@@ -116,7 +116,10 @@ pub async fn open_service(dir: &Path) -> Result<Service> {
     let db = dir.join(DB_FILE);
     let store = Arc::new(SqliteStore::open(&db).map_err(|e| CliError::Service(e.into()))?);
     restrict_to_owner(&db)?;
-    Ok(Service::open(store, root, limits).await?)
+    let hosts: Vec<String> = std::env::var("TRESOR_WEBHOOK_ALLOW_HOSTS")
+        .map(|v| v.split(',').map(str::trim).filter(|h| !h.is_empty()).map(str::to_owned).collect())
+        .unwrap_or_default();
+    Ok(Service::open(store, root, limits).await?.with_webhook_hosts(hosts))
 }
 
 /// The OS user, recorded as `edited_by` (`user:NAME`) for local writes.

@@ -5,6 +5,7 @@ mod args;
 mod backend;
 mod commands;
 mod error;
+mod exec;
 mod input;
 mod local;
 mod output;
@@ -82,6 +83,7 @@ async fn run(global: args::Global, command: Command) -> Result<i32> {
         Command::Group(cmd) => return admin::group(&server_only(global.local, "group")?, cmd, json),
         Command::Grant(cmd) => return admin::grant(&server_only(global.local, "grant")?, cmd, json),
         Command::Whoami => return admin::whoami(&server_only(global.local, "whoami")?, json),
+        Command::AppKey(cmd) => return admin::app_key(&server_only(global.local, "app-key")?, cmd, json),
         _ => {}
     }
     let scope = commands::Scope::from_global(&global)?;

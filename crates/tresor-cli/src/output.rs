@@ -170,3 +170,83 @@ pub fn environments(json: bool, envs: &[EnvInfo]) {
         .collect();
     print_table(&["ENVIRONMENT", "PARENT", "CREATED"], &rows);
 }
+
+/// `ls -p`: a boxed table (Unicode box drawing) with readable UTC times and who last edited each
+/// entry, then a one-line summary. Secrets show as `********`, as in the plain table.
+pub fn entries_pretty(items: &[(EntryMeta, Option<SecretValue>)], location: &str) {
+    let header = ["KEY", "KIND", "VERSION", "UPDATED (UTC)", "EDITED BY", "VALUE"];
+    let rows: Vec<[String; 6]> = items
+        .iter()
+        .map(|(m, v)| {
+            let mut updated = format_rfc3339(m.updated_at).replace('T', " ").trim_end_matches('Z').to_owned();
+            if m.deleted_at.is_some() {
+                updated.push_str(" (deleted)");
+            }
+            let value = match v {
+                Some(v) => cell_value(v),
+                None if m.kind == tresor_model::EntryKind::Secret => "********".into(),
+                None => String::new(),
+            };
+            [m.key.clone(), m.kind.to_string(), m.version.to_string(), updated, m.edited_by.clone(), value]
+        })
+        .collect();
+    print!("{}", boxed(&header, &rows));
+    let secrets = items.iter().filter(|(m, _)| m.kind == tresor_model::EntryKind::Secret).count();
+    let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    println!(
+        "{} in {location}: {}, {}",
+        plural(items.len(), "entry", "entries"),
+        plural(secrets, "secret", "secrets"),
+        plural(items.len() - secrets, "variable", "variables")
+    );
+}
+
+/// Draws rows in a box; the VERSION column (index 2) is right-aligned.
+fn boxed<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let rule = |l: &str, m: &str, r: &str| {
+        let parts: Vec<String> = widths.iter().map(|w| "─".repeat(w + 2)).collect();
+        format!("{l}{}{r}\n", parts.join(m))
+    };
+    let line = |cells: Vec<&str>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (c, w))| {
+                let pad = w - c.chars().count();
+                if i == 2 {
+                    format!(" {}{c} ", " ".repeat(pad))
+                } else {
+                    format!(" {c}{} ", " ".repeat(pad))
+                }
+            })
+            .collect();
+        format!("│{}│\n", parts.join("│"))
+    };
+    let mut out = rule("┌", "┬", "┐");
+    out.push_str(&line(header.to_vec()));
+    out.push_str(&rule("├", "┼", "┤"));
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out.push_str(&rule("└", "┴", "┘"));
+    out
+}
+
+#[cfg(test)]
+mod pretty_tests {
+    #[test]
+    fn boxes_align_wide_characters_by_count() {
+        let out = super::boxed(&["KEY", "N", "V"], &[["é/a".to_owned(), "x".to_owned(), "10".to_owned()]]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 5);
+        assert!(lines.iter().all(|l| l.chars().count() == lines[0].chars().count()), "{out}");
+        assert!(lines[3].contains("│ 10 │"), "{out}");
+    }
+}

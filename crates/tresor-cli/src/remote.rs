@@ -6,11 +6,12 @@ use async_trait::async_trait;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use tresor_client::{Client, EntryDoc, PutEntry, TagDoc};
 use tresor_model::{
-    parse_rfc3339, EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, SecretValue, Tag, VaultInfo, VaultPath,
+    parse_rfc3339, Access, EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, SecretValue, Tag, VaultInfo, VaultPath,
     VersionMeta,
 };
-use tresor_service::{Listed, Resolved, SetEntry};
+use tresor_service::{Listed, RenderRequest, Resolved, SetEntry, WebhookRequest, WebhookResponse};
 use tresor_store::ListQuery;
+use zeroize::Zeroizing;
 
 pub struct Remote {
     pub client: Client,
@@ -182,4 +183,91 @@ impl Backend for Remote {
             })
             .collect()
     }
+
+    async fn render(&self, req: RenderRequest) -> Result<Zeroizing<String>> {
+        let body = tresor_client::RenderBody {
+            template: req.template,
+            format: Some(if req.json { "json" } else { "text" }.into()),
+            environment: Some(req.environment.to_string()),
+            vault: Some(req.vault.to_string()),
+            allow: req.allow,
+            map: req.map,
+        };
+        Ok(self.client.render(&body)?)
+    }
+
+    async fn get_many(&self, vault: &VaultPath, keys: &[String]) -> Result<Vec<(String, SecretValue)>> {
+        let names: Vec<&str> = keys.iter().map(String::as_str).collect();
+        let mut answer = self.client.get_all(vault.environment.as_str(), vault.vault.as_str(), &names)?;
+        if let Some(e) = crate::backend::batch_error(&answer.missing, &answer.denied) {
+            return Err(e);
+        }
+        keys.iter()
+            .map(|k| {
+                let text = answer.values.remove(k);
+                let b64 = answer.values_base64.remove(k);
+                let value = value_from(text, b64)?.ok_or_else(|| decode(&format!("no value for {k}")))?;
+                Ok((k.clone(), value))
+            })
+            .collect()
+    }
+
+    async fn send_webhook(&self, req: WebhookRequest) -> Result<WebhookResponse> {
+        let body = tresor_client::WebhookBody {
+            method: req.method,
+            url: req.url,
+            headers: req.headers,
+            body: req.body,
+            environment: Some(req.environment.to_string()),
+        };
+        let answer = self.client.send_webhook(&body)?;
+        Ok(WebhookResponse { status: answer.status, headers: answer.headers.into_iter().collect(), body: answer.body })
+    }
+
+    async fn check_groups(&self, groups: &[String]) -> Result<()> {
+        let doc = retry_limited(|| self.client.list_principals())?;
+        let known: Vec<&str> = doc["principals"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|p| p["principal"].as_str()).collect())
+            .unwrap_or_default();
+        for g in groups {
+            if !known.contains(&format!("group:{g}").as_str()) {
+                return Err(CliError::Remote {
+                    status: 404,
+                    message: format!(
+                        "group:{g} does not exist; create it with `tresor principal create group:{g}` \
+                         (nothing was written)"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn grant_group(&self, group: &str, path: &EntryPath, access: Access) -> Result<()> {
+        let principal = format!("group:{group}");
+        let scope = format!("{}/{}/{}", path.environment, path.vault, path.key);
+        let grants = retry_limited(|| self.client.list_grants())?;
+        let held = grants["grants"].as_array().into_iter().flatten().any(|g| {
+            g["principal"] == principal.as_str() && g["scope"] == scope.as_str() && g["access"] == access.as_str()
+        });
+        if !held {
+            retry_limited(|| self.client.create_grant(&principal, &scope, access.as_str()))?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs a management call, waiting out the server's per-token rate limit (429) a few times:
+/// `set -g` makes several management calls in a row.
+fn retry_limited<T>(mut call: impl FnMut() -> tresor_client::Result<T>) -> Result<T> {
+    for _ in 0..20 {
+        match call() {
+            Err(tresor_client::ClientError::Api { status: 429, .. }) => {
+                std::thread::sleep(std::time::Duration::from_millis(250))
+            }
+            other => return Ok(other?),
+        }
+    }
+    Ok(call()?)
 }

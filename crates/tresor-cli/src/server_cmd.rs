@@ -5,7 +5,7 @@ use crate::error::{CliError, Result};
 use crate::local;
 use std::path::{Path, PathBuf};
 use tresor_model::{PrincipalRef, WorkspaceName};
-use tresor_server::{RateLimits, ServerConfig};
+use tresor_server::{CompatConfig, RateLimits, ServerConfig};
 use tresor_service::{Service, OWNER};
 
 /// `TRESOR_DATA_DIR`, else `<user data dir>/tresor-server`.
@@ -92,6 +92,10 @@ async fn serve_async(args: ServeArgs) -> Result<i32> {
             tinybird: args.rate_tinybird,
         },
         tls: args.tls_cert.zip(args.tls_key),
+        compat: CompatConfig {
+            tinybird_max_secrets: args.tinybird_max_secrets,
+            app_token_ttl_secs: args.app_token_ttl,
+        },
     };
     let listener = std::net::TcpListener::bind(&args.listen)
         .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", args.listen)))?;

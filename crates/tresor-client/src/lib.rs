@@ -173,6 +173,18 @@ impl Client {
         self.send("POST", "/api/v1/resolve", req)
     }
 
+    /// Renders a template server-side with this token's grants (one batch resolution).
+    pub fn render(&self, body: &RenderBody) -> Result<Zeroizing<String>> {
+        let out: RenderResult = self.send("POST", "/api/v1/render", body)?;
+        Ok(Zeroizing::new(out.output))
+    }
+
+    /// Has the server send a webhook, resolving its `{"vault", "key"}` references with this token's
+    /// grants; the answer comes back with those values masked.
+    pub fn send_webhook(&self, body: &WebhookBody) -> Result<WebhookAnswer> {
+        self.send("POST", "/api/v1/webhooks/send", body)
+    }
+
     // ----- entries -----
 
     pub fn put(&self, env: &str, vault: &str, key: &str, body: &PutEntry) -> Result<EntryDoc> {
@@ -322,6 +334,22 @@ impl Client {
 
     pub fn audit_verify(&self) -> Result<VerifyDoc> {
         self.get_json("/api/v1/audit/verify")
+    }
+
+    // ----- application access keys -----
+
+    /// Creates an access key (key id and secret, for Conductor's `POST /api/token`) for `app:NAME`.
+    pub fn create_app_key(&self, principal: &str) -> Result<NewAppKeyDoc> {
+        self.send("POST", "/api/v1/app-keys", &AppKeyRequest { principal: principal.into() })
+    }
+
+    pub fn list_app_keys(&self) -> Result<serde_json::Value> {
+        self.get_json("/api/v1/app-keys")
+    }
+
+    /// Revokes an access key and the tokens it was exchanged for.
+    pub fn revoke_app_key(&self, id: &str) -> Result<()> {
+        self.send_empty("DELETE", &format!("/api/v1/app-keys/{}", seg(id, false)), None::<&()>)
     }
 }
 

@@ -13,6 +13,8 @@ pub enum ApiError {
     BadRequest(String),
     /// No token was presented.
     MissingToken,
+    /// A limit of a compatibility surface (such as the Tinybird-style secrets per workspace).
+    LimitReached(String),
     /// The per-token rate limit of a route class was reached.
     RateLimited {
         class: &'static str,
@@ -39,6 +41,7 @@ impl ApiError {
             ApiError::Service(e) => StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::MissingToken => StatusCode::UNAUTHORIZED,
+            ApiError::LimitReached(_) => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
@@ -46,7 +49,7 @@ impl ApiError {
     pub fn message(&self) -> String {
         match self {
             ApiError::Service(e) => e.to_string(),
-            ApiError::BadRequest(m) => m.clone(),
+            ApiError::BadRequest(m) | ApiError::LimitReached(m) => m.clone(),
             ApiError::MissingToken => {
                 "no token: send `Authorization: Bearer tsr_...` (or X-Authorization, or ?token=)".into()
             }

@@ -26,14 +26,32 @@ fn json_problem(e: &JsonRejection) -> String {
         JsonRejection::MissingJsonContentType(_) => "send the body as JSON with Content-Type: application/json".into(),
         JsonRejection::JsonSyntaxError(_) => "the body is not valid JSON".into(),
         JsonRejection::JsonDataError(d) => {
-            // serde's message names the field and the expected type; it does not quote string values.
-            format!(
-                "the JSON body does not match the expected shape: {}",
-                d.body_text().trim_start_matches("Failed to deserialize the JSON body into the target type: ")
-            )
+            // serde names fields in backticks and quotes string values in double quotes: keep the
+            // former (they say what to fix), drop the latter (they may be a value).
+            let text = d.body_text();
+            let text = text.trim_start_matches("Failed to deserialize the JSON body into the target type: ");
+            format!("the JSON body does not match the expected shape: {}", without_quoted_strings(text))
         }
         _ => "the body could not be read".into(),
     }
+}
+
+/// Replaces every `"..."` in a message by `"…"`.
+pub fn without_quoted_strings(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut inside = false;
+    for c in text.chars() {
+        if c == '"' {
+            out.push('"');
+            if !inside {
+                out.push('…');
+            }
+            inside = !inside;
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    out
 }
 
 /// `Query<T>` with JSON errors.
@@ -119,5 +137,9 @@ mod tests {
         assert_eq!(token_from(&HeaderMap::new(), Some("x=1")), None);
         assert_eq!(percent_decode("%"), "%");
         assert_eq!(percent_decode("a%2"), "a%2");
+        assert_eq!(
+            without_quoted_strings("invalid type: string \"sk_live_1\", expected u64 at `expected_version`"),
+            "invalid type: string \"…\", expected u64 at `expected_version`"
+        );
     }
 }

@@ -18,6 +18,7 @@ mod routes;
 
 pub use error::{ApiError, ApiResult};
 pub use ratelimit::{RateLimits, RouteClass};
+pub use routes::CompatConfig;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode};
@@ -39,6 +40,8 @@ pub struct ServerConfig {
     pub rate_limits: RateLimits,
     /// PEM certificate chain and private key; both or neither.
     pub tls: Option<(PathBuf, PathBuf)>,
+    /// The Tinybird- and Conductor-compatible surfaces' own settings.
+    pub compat: CompatConfig,
 }
 
 /// Shared by all requests.
@@ -47,6 +50,7 @@ pub struct AppState {
     metrics: metrics::Metrics,
     limiters: ratelimit::Limiters,
     ready: AtomicBool,
+    compat: CompatConfig,
 }
 
 pub type App = Arc<AppState>;
@@ -155,9 +159,12 @@ pub fn app(svc: Service, config: &ServerConfig) -> (App, Router) {
         metrics: metrics::Metrics::default(),
         limiters: ratelimit::Limiters::new(config.rate_limits),
         ready: AtomicBool::new(true),
+        compat: config.compat.clone(),
     });
     let router = Router::new()
         .merge(routes::native::router(&app))
+        .merge(routes::tinybird::router(&app))
+        .merge(routes::conductor::router(&app))
         .route("/api/v1/openapi.json", get(openapi::serve))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))

@@ -11,11 +11,12 @@ use utoipa::{Modify, OpenApi};
     paths(
         native::list_entries, native::describe_entry, native::put_entry, native::delete_entry,
         native::entry_versions, native::restore_entry, native::undelete_entry, native::resolve_one,
-        native::resolve_many, native::whoami, native::list_envs, native::create_env, native::list_vaults,
+        native::resolve_many, native::render, native::send_webhook, native::whoami, native::list_envs, native::create_env, native::list_vaults,
         native::create_vault, native::delete_vault, native::list_principals, native::create_principal,
         native::delete_principal, native::list_members, native::add_member, native::remove_member,
         native::list_tokens, native::create_token, native::revoke_token, native::list_grants,
         native::create_grant, native::delete_grant, native::audit_log, native::audit_verify,
+        native::list_app_keys, native::create_app_key, native::revoke_app_key,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

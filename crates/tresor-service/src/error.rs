@@ -33,6 +33,9 @@ pub enum ServiceError {
     Crypto(#[from] CryptoError),
     #[error("{0}")]
     Storage(String),
+    /// A call tresor made on the caller's behalf (a webhook) failed.
+    #[error("{0}")]
+    Upstream(String),
 }
 
 /// Exit codes of the `tresor` command, documented in the README. They are part of the interface:
@@ -57,7 +60,7 @@ impl ServiceError {
             Denied(_) | Unauthenticated(_) => exit::DENIED,
             ValueTooLarge { .. } | EntryLimit { .. } => exit::LIMIT,
             AlreadyExists(_) | Conflict(_) => exit::CONFLICT,
-            Crypto(_) | Storage(_) => exit::INTERNAL,
+            Crypto(_) | Storage(_) | Upstream(_) => exit::INTERNAL,
         }
     }
 
@@ -73,6 +76,7 @@ impl ServiceError {
             EntryLimit { .. } => 403,
             AlreadyExists(_) | Conflict(_) => 409,
             Crypto(_) | Storage(_) => 500,
+            Upstream(_) => 502,
         }
     }
 }
@@ -102,6 +106,7 @@ impl ServiceError {
             ValueTooLarge { .. } | EntryLimit { .. } => "limit",
             AlreadyExists(_) | Conflict(_) => "conflict",
             Crypto(_) | Storage(_) => "error",
+            Upstream(_) => "upstream_error",
         }
     }
 }

@@ -10,15 +10,22 @@
 //! refusals — before it answers.
 
 mod access;
+mod app_keys;
 mod audit;
 mod auth;
 mod cache;
 mod error;
+mod render;
+mod tags;
+mod webhook;
 
 pub use access::OWNER;
+pub use app_keys::NewAppKey;
 pub use audit::VerifyReport;
 pub use auth::{mint_token, parse_token, Caller, Ctx, MintedToken, TOKEN_PREFIX};
 pub use error::{exit, exit_code_for_http_status, ServiceError};
+pub use render::RenderRequest;
+pub use webhook::{WebhookRequest, WebhookResponse};
 
 use audit::Auditor;
 use cache::Cache;
@@ -30,7 +37,7 @@ use tresor_model::{
 };
 use tresor_store::{AuditRecord, ListQuery, NewVersion, Store, StoreError, WrappedKey};
 
-pub use tresor_store::{AuditRecord as AuditEntry, GrantRecord, PrincipalRecord, TokenRecord};
+pub use tresor_store::{AppKeyRecord, AuditRecord as AuditEntry, GrantRecord, PrincipalRecord, TokenRecord};
 
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 
@@ -93,6 +100,8 @@ pub struct Service {
     limits: Limits,
     auditor: Auditor,
     cache: Cache,
+    /// Destinations webhooks may call (`host`, `host:port`, `*.domain`); empty: none.
+    webhook_hosts: Vec<String>,
 }
 
 impl Service {
@@ -108,7 +117,13 @@ impl Service {
             }
         };
         let auditor = Auditor::start(store.clone(), mac);
-        Ok(Self { store, keyring: Keyring::new(root), limits, auditor, cache: Cache::default() })
+        Ok(Self { store, keyring: Keyring::new(root), limits, auditor, cache: Cache::default(), webhook_hosts: vec![] })
+    }
+
+    /// Allows server-side webhooks to these destinations: `host`, `host:port` or `*.domain`.
+    pub fn with_webhook_hosts(mut self, hosts: Vec<String>) -> Self {
+        self.webhook_hosts = hosts;
+        self
     }
 
     pub fn limits(&self) -> &Limits {
@@ -573,11 +588,11 @@ impl Service {
 
     /// Resolves many entries in one call (`get_all`). Each entry needs `read`; entries that are
     /// missing or refused are reported per entry, not as a failure of the batch.
-    pub async fn get_many(&self, ctx: &Ctx, paths: &[EntryPath]) -> Vec<Result<Resolved>> {
+    pub async fn get_many(&self, ctx: &Ctx, paths: &[(EntryPath, Option<u64>)]) -> Vec<Result<Resolved>> {
         let mut out = Vec::with_capacity(paths.len());
         let mut records = Vec::with_capacity(paths.len());
-        for path in paths {
-            let r = self.get_inner(ctx, path, None).await;
+        for (path, version) in paths {
+            let r = self.get_inner(ctx, path, *version).await;
             let outcome = match &r {
                 Ok(_) => "ok",
                 Err(e) => e.outcome(),

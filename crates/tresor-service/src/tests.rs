@@ -1,4 +1,5 @@
 use super::*;
+use crate::RenderRequest;
 use tresor_model::Access;
 use tresor_store::SqliteStore;
 
@@ -381,11 +382,14 @@ async fn batch_resolution_reports_each_entry() {
     f.svc.set(&me(), set(&path("default", "a"), "1")).await.unwrap();
     f.svc.set(&me(), set(&path("default", "b"), "2")).await.unwrap();
     let (reader, _) = token_for(&f, "app:r", &[("default/default/a", Access::Read)]).await;
-    let out = f.svc.get_many(&reader, &[path("default", "a"), path("default", "b"), path("default", "zz")]).await;
+    let out = f
+        .svc
+        .get_many(&reader, &[(path("default", "a"), None), (path("default", "b"), None), (path("default", "zz"), None)])
+        .await;
     assert_eq!(out[0].as_ref().unwrap().value.expose(), b"1");
     assert_eq!(out[1].as_ref().unwrap_err().http_status(), 403);
     assert_eq!(out[2].as_ref().unwrap_err().http_status(), 403, "no grant on zz either");
-    let all_of = f.svc.get_many(&me(), &[path("default", "a"), path("default", "zz")]).await;
+    let all_of = f.svc.get_many(&me(), &[(path("default", "a"), None), (path("default", "zz"), None)]).await;
     assert_eq!(all_of[1].as_ref().unwrap_err().http_status(), 404);
 }
 
@@ -399,4 +403,63 @@ async fn cached_values_follow_writes() {
     assert_eq!(f.svc.get(&me(), &p, None).await.unwrap().value.expose(), b"two");
     f.svc.delete(&me(), &p).await.unwrap();
     assert_eq!(f.svc.get(&me(), &p, None).await.unwrap_err().http_status(), 404);
+}
+
+// ----- rendering -----
+
+fn render_req(template: &str) -> RenderRequest {
+    RenderRequest {
+        template: template.into(),
+        json: false,
+        environment: EnvName::default_name(),
+        vault: VaultName::default_name(),
+        allow: None,
+        map: vec![],
+    }
+}
+
+#[tokio::test]
+async fn render_resolves_every_syntax_in_one_batch() {
+    let f = fixture().await;
+    for (k, v) in [("db1.user", "alice"), ("db1.password", "p'w"), ("api", "tok"), ("db/pw", "dbpw")] {
+        f.svc.set(&me(), set(&path("default", k), v)).await.unwrap();
+    }
+    let mut req = render_req(
+        "u=${secret:pg.user} c=${workflow.secrets.api} q={{tb_secret('pg.password')}} d={{ tb_secret('nope', 'dflt') }} t=tresor://default/default/db/pw",
+    );
+    req.map = vec!["pg=db1".into()];
+    let out = f.svc.render(&me(), &req).await.unwrap();
+    assert_eq!(out.as_str(), r"u=alice c=tok q='p\'w' d='dflt' t=dbpw");
+    let log = f.svc.audit_log(&me(), 0, None, 1000).await.unwrap();
+    assert!(log.iter().any(|r| r.action == "entry.read" && r.target == "default/default/db1.password"));
+}
+
+#[tokio::test]
+async fn render_reports_missing_and_denied_references_with_positions() {
+    let f = fixture().await;
+    f.svc.set(&me(), set(&path("default", "a"), "1")).await.unwrap();
+    f.svc.set(&me(), set(&path("default", "b"), "2")).await.unwrap();
+    let e = f.svc.render(&me(), &render_req("x\n  ${secret:missing} ${secret:a}")).await.unwrap_err();
+    assert_eq!(e.http_status(), 404);
+    assert!(e.to_string().contains("2:3"), "{e}");
+    let (reader, _) = token_for(&f, "app:r", &[("default/default/a", Access::Read)]).await;
+    let e = f.svc.render(&reader, &render_req("${secret:a} ${secret:b}")).await.unwrap_err();
+    assert_eq!(e.http_status(), 403);
+    assert!(e.to_string().contains("1:13") && !e.to_string().contains("1:1,"), "{e}");
+    let mut allow = render_req("${secret:a} ${secret:b}");
+    allow.allow = Some(vec!["a".into()]);
+    let e = f.svc.render(&me(), &allow).await.unwrap_err();
+    assert_eq!(e.http_status(), 403);
+    let log = f.svc.audit_log(&me(), 0, None, 1000).await.unwrap();
+    assert!(log.iter().any(|r| r.outcome == "denied" && r.target.contains('b')), "allow-list refusals are audited");
+}
+
+#[tokio::test]
+async fn render_json_documents() {
+    let f = fixture().await;
+    f.svc.set(&me(), set(&path("default", "token"), "t\"ok")).await.unwrap();
+    let mut req = render_req(r#"{"headers": {"Authorization": {"vault": "default", "key": "token"}}, "n": 1}"#);
+    req.json = true;
+    let out = f.svc.render(&me(), &req).await.unwrap();
+    assert_eq!(out.as_str(), r#"{"headers": {"Authorization": "t\"ok"}, "n": 1}"#);
 }

@@ -1,7 +1,9 @@
 //! The conformance suite every [`Store`] backend must pass. Written once against the trait; each
 //! backend's tests call [`run_all`] on a fresh, empty store.
 
-use crate::{AuditRecord, GrantRecord, ListQuery, NewVersion, Store, StoreError, TokenRecord, WrappedKey};
+use crate::{
+    AppKeyRecord, AuditRecord, GrantRecord, ListQuery, NewVersion, Store, StoreError, TokenRecord, WrappedKey,
+};
 use tresor_model::{
     Access, EntryKey, EntryKind, EntryPath, EnvName, PrincipalRef, Tag, VaultName, VaultPath, WorkspaceName,
 };
@@ -47,6 +49,7 @@ pub async fn run_all(store: &dyn Store) {
     tokens(store).await;
     grants(store).await;
     audit_chain(store).await;
+    compat_tags_and_app_keys(store).await;
 }
 
 fn p(s: &str) -> PrincipalRef {
@@ -321,4 +324,54 @@ async fn entry_limit(store: &dyn Store) {
     store.write_version(update).await.unwrap();
     over.max_entries = Some(live + 1);
     store.write_version(over).await.unwrap();
+}
+
+/// Tags changed in place (no new version) and application access keys.
+async fn compat_tags_and_app_keys(store: &dyn Store) {
+    let tag = |k: &str, v: &str| Tag { key: k.into(), value: v.into() };
+    store.create_vault(&vault("prod", "compat"), 1).await.unwrap();
+    let e = path("prod", "compat", "pinetree");
+    let mut first = version(&e, 1, 0, b"needles");
+    first.tags = Some(vec![tag("team", "pay")]);
+    store.write_version(first).await.unwrap();
+    let tags = store.update_tags(&e, &[tag("team", "data"), tag("tier", "1")], &[]).await.unwrap();
+    assert_eq!(tags, [tag("team", "data"), tag("tier", "1")], "same key replaced, new key appended");
+    let meta = store.get_entry(&e).await.unwrap().unwrap();
+    assert_eq!(meta.tags, tags);
+    assert_eq!(meta.version, 1, "a tag change writes no new version");
+    assert_eq!(store.list_versions(&e).await.unwrap().len(), 1);
+    assert_eq!(store.update_tags(&e, &[], &[tag("tier", "2")]).await.unwrap().len(), 2, "removal matches the value");
+    assert_eq!(store.update_tags(&e, &[], &[tag("tier", "1")]).await.unwrap(), [tag("team", "data")]);
+    assert!(matches!(
+        store.update_tags(&path("prod", "compat", "nope"), &[tag("a", "b")], &[]).await,
+        Err(StoreError::NotFound(_))
+    ));
+    store.soft_delete(&e, 90).await.unwrap();
+    assert!(
+        matches!(store.update_tags(&e, &[tag("a", "b")], &[]).await, Err(StoreError::NotFound(_))),
+        "a deleted entry's tags are not changed"
+    );
+
+    let key = |id: &str| AppKeyRecord {
+        id: id.into(),
+        workspace: ws(),
+        principal: p("app:orkes-workers"),
+        hash: vec![7; 32],
+        created_at: 3,
+        created_by: "user:alice".into(),
+        revoked_at: None,
+    };
+    store.insert_app_key(&key("k1")).await.unwrap();
+    store.insert_app_key(&key("k2")).await.unwrap();
+    assert!(matches!(store.insert_app_key(&key("k1")).await, Err(StoreError::AlreadyExists(_))));
+    assert_eq!(store.get_app_key("k1").await.unwrap().unwrap(), key("k1"));
+    assert!(store.get_app_key("nope").await.unwrap().is_none());
+    assert_eq!(store.list_app_keys(&ws()).await.unwrap().len(), 2);
+    let other = WorkspaceName::new("other").unwrap();
+    assert!(store.list_app_keys(&other).await.unwrap().is_empty());
+    assert!(matches!(store.revoke_app_key(&other, "k1", 5).await, Err(StoreError::NotFound(_))), "per workspace");
+    store.revoke_app_key(&ws(), "k1", 50).await.unwrap();
+    store.revoke_app_key(&ws(), "k1", 60).await.unwrap();
+    assert_eq!(store.get_app_key("k1").await.unwrap().unwrap().revoked_at, Some(50), "first revocation time kept");
+    assert!(matches!(store.revoke_app_key(&ws(), "nope", 1).await, Err(StoreError::NotFound(_))));
 }

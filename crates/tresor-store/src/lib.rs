@@ -231,4 +231,32 @@ pub trait Store: Send + Sync + 'static {
     async fn append_audit(&self, records: Vec<AuditRecord>, chain: &ChainFn) -> Result<Vec<u64>>;
     /// Records with `seq > after`, oldest first, at most `limit`.
     async fn list_audit(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>>;
+
+    // ----- entry tags (compatibility surfaces) -----
+    /// Changes a live entry's tags without writing a new version, in one transaction: removes
+    /// the tags equal to one of `remove` (same key and value), then sets each of `upsert`
+    /// (replacing a tag with the same key, else appending). Returns the tags now stored;
+    /// [`StoreError::NotFound`] if there is no live entry.
+    async fn update_tags(&self, path: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>>;
+
+    // ----- application access keys -----
+    async fn insert_app_key(&self, key: &AppKeyRecord) -> Result<()>;
+    async fn get_app_key(&self, id: &str) -> Result<Option<AppKeyRecord>>;
+    async fn list_app_keys(&self, workspace: &WorkspaceName) -> Result<Vec<AppKeyRecord>>;
+    /// Marks a key revoked (the first revocation time is kept); [`StoreError::NotFound`] if the
+    /// workspace has no such key.
+    async fn revoke_app_key(&self, workspace: &WorkspaceName, id: &str, now: i64) -> Result<()>;
+}
+
+/// An application access key as stored: a public id and the SHA-256 of its secret, never the
+/// secret. Exchanged (Conductor's `POST /api/token`) for a short-lived token of `principal`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppKeyRecord {
+    pub id: String,
+    pub workspace: WorkspaceName,
+    pub principal: PrincipalRef,
+    pub hash: Vec<u8>,
+    pub created_at: i64,
+    pub created_by: String,
+    pub revoked_at: Option<i64>,
 }

@@ -237,3 +237,96 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// An HTTP answer as curl saw it.
+pub struct Http {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Http {
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Runs a curl command line as written in a platform's documentation, through `sh -c` with
+/// `env` set (so `$TB_HOST` and the like expand as in a shell), adding only `--silent --include`.
+pub fn curl_sh(command: &str, env: &[(&str, &str)]) -> Http {
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c").arg(format!("{command} --silent --show-error --include"));
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("run curl");
+    assert!(out.status.success(), "curl failed: {}", String::from_utf8_lossy(&out.stderr));
+    parse_http(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Splits curl's `--include` output into status, headers and body (the last response, after any
+/// `100 Continue`).
+pub fn parse_http(text: &str) -> Http {
+    let mut rest = text;
+    loop {
+        let (head, body) = rest.split_once("\r\n\r\n").unwrap_or((rest, ""));
+        let mut lines = head.lines();
+        let status: u16 = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or_else(|| panic!("no HTTP status in {text:?}"));
+        if status == 100 {
+            rest = body;
+            continue;
+        }
+        let headers =
+            lines.filter_map(|l| l.split_once(':')).map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned())).collect();
+        return Http { status, headers, body: body.to_owned() };
+    }
+}
+
+/// Runs `tresor` on a pseudo-terminal (through Python's `pty`), typing `typed` once `prompt` has
+/// appeared. Returns the exit code and everything the terminal showed.
+pub fn run_on_tty(args: &[&str], env: &[(&str, &str)], prompt: &str, typed: &str) -> (i32, String) {
+    const DRIVER: &str = r#"
+import os, pty, sys, json, termios, time
+args, prompt, typed = json.loads(sys.argv[1]), sys.argv[2].encode(), sys.argv[3].encode()
+pid, fd = pty.fork()
+if pid == 0:
+    os.execv(args[0], args)
+seen, sent = b"", False
+while True:
+    try:
+        chunk = os.read(fd, 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    seen += chunk
+    if not sent and prompt in seen:
+        # Type only once the program has turned echo off, as a person would a moment later.
+        for _ in range(500):
+            if not termios.tcgetattr(fd)[3] & termios.ECHO:
+                break
+            time.sleep(0.01)
+        os.write(fd, typed + b"\r")
+        sent = True
+_, status = os.waitpid(pid, 0)
+sys.stdout.write(seen.decode("utf-8", "replace"))
+sys.exit(os.waitstatus_to_exitcode(status))
+"#;
+    let mut argv = vec![BIN.to_owned()];
+    argv.extend(args.iter().map(|a| a.to_string()));
+    let mut cmd = Command::new("python3");
+    cmd.args(["-c", DRIVER]).arg(serde_json::to_string(&argv).unwrap()).arg(prompt).arg(typed);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("python3 with pty");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+}

@@ -30,6 +30,8 @@ pub fn router(app: &App) -> Router<App> {
         .route("/api/v1/envs/{env}/vaults/{vault}/undelete/{*key}", post(undelete_entry))
         .route("/api/v1/envs/{env}/vaults/{vault}/values/{*key}", get(resolve_one))
         .route("/api/v1/resolve", post(resolve_many))
+        .route("/api/v1/render", post(render))
+        .route("/api/v1/webhooks/send", post(send_webhook))
         .route("/api/v1/whoami", get(whoami));
     let management = Router::new()
         .route("/api/v1/envs", get(list_envs).post(create_env))
@@ -44,7 +46,9 @@ pub fn router(app: &App) -> Router<App> {
         .route("/api/v1/grants", get(list_grants).post(create_grant))
         .route("/api/v1/grants/{id}", delete(delete_grant))
         .route("/api/v1/audit", get(audit_log))
-        .route("/api/v1/audit/verify", get(audit_verify));
+        .route("/api/v1/audit/verify", get(audit_verify))
+        .route("/api/v1/app-keys", get(list_app_keys).post(create_app_key))
+        .route("/api/v1/app-keys/{id}", delete(revoke_app_key));
     authenticated(app, RouteClass::Entries, entries).merge(authenticated(app, RouteClass::Management, management))
 }
 
@@ -353,7 +357,7 @@ pub async fn resolve_many(
     if named.len() > 1000 {
         return Err(bad(format!("at most 1000 entries per batch, not {}", named.len())));
     }
-    let paths: Vec<EntryPath> = named.iter().map(|(_, p)| p.clone()).collect();
+    let paths: Vec<(EntryPath, Option<u64>)> = named.iter().map(|(_, p)| (p.clone(), None)).collect();
     let results = app.svc.get_many(&ctx, &paths).await;
     let mut out = ResolveResponse {
         values: Default::default(),
@@ -654,4 +658,94 @@ pub async fn audit_log(
 pub async fn audit_verify(State(app): State<App>, Extension(ctx): Extension<Ctx>) -> ApiResult<Json<VerifyDoc>> {
     let report = app.svc.audit_verify(&ctx).await?;
     Ok(Json(VerifyDoc { ok: report.ok(), records: report.records, problems: report.problems }))
+}
+
+// ----- rendering -----
+
+#[utoipa::path(post, path = "/api/v1/render", request_body = RenderBody,
+    responses((status = 200, body = RenderResult), (status = 400), (status = 403), (status = 404)), tag = "resolution")]
+pub async fn render(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiJson(body): ApiJson<RenderBody>,
+) -> ApiResult<Json<RenderResult>> {
+    let json = match body.format.as_deref() {
+        None | Some("text") => false,
+        Some("json") => true,
+        Some(other) => return Err(bad(format!("format must be text or json, not {other:?}"))),
+    };
+    let req = tresor_service::RenderRequest {
+        template: body.template,
+        json,
+        environment: EnvName::new(body.environment.unwrap_or_else(|| "default".into()))?,
+        vault: VaultName::new(body.vault.unwrap_or_else(|| "default".into()))?,
+        allow: body.allow,
+        map: body.map,
+    };
+    let output = app.svc.render(&ctx, &req).await?;
+    Ok(Json(RenderResult { output: output.to_string() }))
+}
+
+// ----- application access keys -----
+
+fn app_key_doc(k: tresor_service::AppKeyRecord) -> AppKeyDoc {
+    AppKeyDoc {
+        id: k.id,
+        principal: k.principal.to_string(),
+        created_at: format_rfc3339(k.created_at),
+        created_by: k.created_by,
+        revoked_at: k.revoked_at.map(format_rfc3339),
+    }
+}
+
+#[utoipa::path(get, path = "/api/v1/app-keys", responses((status = 200)), tag = "access")]
+pub async fn list_app_keys(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+) -> ApiResult<Json<serde_json::Value>> {
+    let keys: Vec<AppKeyDoc> = app.svc.list_app_keys(&ctx).await?.into_iter().map(app_key_doc).collect();
+    Ok(Json(serde_json::json!({ "app_keys": keys })))
+}
+
+#[utoipa::path(post, path = "/api/v1/app-keys", request_body = AppKeyRequest,
+    responses((status = 201, body = NewAppKeyDoc)), tag = "access")]
+pub async fn create_app_key(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiJson(body): ApiJson<AppKeyRequest>,
+) -> ApiResult<(StatusCode, Json<NewAppKeyDoc>)> {
+    let key = app.svc.create_app_key(&ctx, &principal(&body.principal)?).await?;
+    let secret = key.secret.to_string();
+    Ok((StatusCode::CREATED, Json(NewAppKeyDoc { secret, info: app_key_doc(key.record) })))
+}
+
+#[utoipa::path(delete, path = "/api/v1/app-keys/{id}", params(("id" = String, Path)), responses((status = 204)),
+    tag = "access")]
+pub async fn revoke_app_key(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiPath(id): ApiPath<String>,
+) -> ApiResult<StatusCode> {
+    app.svc.revoke_app_key(&ctx, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+// ----- webhooks -----
+
+#[utoipa::path(post, path = "/api/v1/webhooks/send", request_body = WebhookBody,
+    responses((status = 200, body = WebhookAnswer), (status = 403), (status = 502)), tag = "resolution")]
+pub async fn send_webhook(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiJson(body): ApiJson<WebhookBody>,
+) -> ApiResult<Json<WebhookAnswer>> {
+    let req = tresor_service::WebhookRequest {
+        method: body.method,
+        url: body.url,
+        headers: body.headers,
+        body: body.body,
+        environment: EnvName::new(body.environment.unwrap_or_else(|| "default".into()))?,
+    };
+    let answer = app.svc.send_webhook(&ctx, req).await?;
+    Ok(Json(WebhookAnswer { status: answer.status, headers: answer.headers.into_iter().collect(), body: answer.body }))
 }

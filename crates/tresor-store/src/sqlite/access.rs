@@ -119,6 +119,7 @@ impl SqliteStore {
                 "DELETE FROM group_members WHERE workspace = ?1 AND member_kind = ?2 AND member_name = ?3",
                 "DELETE FROM grants WHERE workspace = ?1 AND principal_kind = ?2 AND principal_name = ?3",
                 "DELETE FROM tokens WHERE workspace = ?1 AND principal_kind = ?2 AND principal_name = ?3",
+                "DELETE FROM app_keys WHERE workspace = ?1 AND principal_kind = ?2 AND principal_name = ?3",
             ] {
                 tx.execute(sql, params![w, k, n]).map_err(backend)?;
             }

@@ -9,6 +9,7 @@ use rusqlite::{params, Connection};
 const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "entries", include_str!("../../migrations/sqlite/0001_entries.sql")),
     (2, "access", include_str!("../../migrations/sqlite/0002_access.sql")),
+    (3, "app_keys", include_str!("../../migrations/sqlite/0003_app_keys.sql")),
 ];
 
 pub(super) fn apply(conn: &mut Connection) -> Result<()> {

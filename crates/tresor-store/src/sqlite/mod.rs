@@ -6,11 +6,12 @@
 //! calling task rather than paying a thread hop each.
 
 mod access;
+mod compat;
 mod migrate;
 
 use crate::{
-    AuditRecord, ChainFn, GrantRecord, ListQuery, NewVersion, PrincipalRecord, Result, SealedVersion, Store,
-    StoreError, TokenRecord, WrappedKey,
+    AppKeyRecord, AuditRecord, ChainFn, GrantRecord, ListQuery, NewVersion, PrincipalRecord, Result, SealedVersion,
+    Store, StoreError, TokenRecord, WrappedKey,
 };
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -602,6 +603,21 @@ impl Store for SqliteStore {
     }
     async fn list_audit(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
         self.list_audit_impl(after, since, limit)
+    }
+    async fn update_tags(&self, path: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
+        self.update_tags_impl(path, upsert, remove)
+    }
+    async fn insert_app_key(&self, key: &AppKeyRecord) -> Result<()> {
+        self.insert_app_key_impl(key)
+    }
+    async fn get_app_key(&self, id: &str) -> Result<Option<AppKeyRecord>> {
+        self.get_app_key_impl(id)
+    }
+    async fn list_app_keys(&self, ws: &WorkspaceName) -> Result<Vec<AppKeyRecord>> {
+        self.list_app_keys_impl(ws)
+    }
+    async fn revoke_app_key(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
+        self.revoke_app_key_impl(ws, id, now)
     }
 }
 

@@ -1,0 +1,347 @@
+//! The Conductor-compatible (Orkes) Secrets API end to end: the real server, driven with the curl
+//! commands of Orkes' documentation (`../shared/reference/orkes-conductor-secrets.txt`) and with
+//! Orkes' own Python client (`conductor-python`).
+
+mod common;
+use common::*;
+use serde_json::json;
+
+fn env(s: &Server, token: &str) -> Vec<(&'static str, String)> {
+    vec![("ORKES_HOST", s.addr.clone()), ("ACCESS_TOKEN", token.to_owned())]
+}
+
+fn orkes(s: &Server, token: &str, command: &str) -> Http {
+    let env = env(s, token);
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    curl_sh(command, &env)
+}
+
+const EXISTS: &str = r#"curl -X GET "$ORKES_HOST/api/secrets/pinetree/exists" \
+-H "accept: application/json" \
+-H "X-Authorization: $ACCESS_TOKEN""#;
+const PUT: &str = r#"curl -X PUT "$ORKES_HOST/api/secrets/pinetree" \
+-H "accept: application/json" \
+-H "X-Authorization: $ACCESS_TOKEN" \
+-H "Content-Type: application/json" \
+-d "needles""#;
+const GRANT: &str = r#"curl -X POST "$ORKES_HOST/api/auth/authorization" \
+-H "accept: application/json" \
+-H "X-Authorization: $ACCESS_TOKEN" \
+-H "Content-Type: application/json" \
+-d '{"subject": {"type": "APPLICATION", "id": "orkes-workers"}, "target": {"type": "SECRET_NAME", "id": "post_office_username"}, "access": ["READ"]}'"#;
+
+fn get_value(s: &Server, token: &str, key: &str) -> Http {
+    orkes(s, token, &format!(r#"curl "$ORKES_HOST/api/secrets/{key}" -H "X-Authorization: $ACCESS_TOKEN""#))
+}
+
+/// Exchanges an application key for a token at `POST /api/token`.
+fn exchange(s: &Server, id: &str, secret: &str) -> Http {
+    orkes(
+        s,
+        "",
+        &format!(
+            r#"curl -X POST "$ORKES_HOST/api/token" -H "Content-Type: application/json" -d '{{"keyId": "{id}", "keySecret": "{secret}"}}'"#
+        ),
+    )
+}
+
+/// `tresor app-key create APP --json` through the CLI; returns (key id, key secret).
+fn app_key(s: &Server, app: &str) -> (String, String) {
+    let doc = s.cli(&s.token, &["app-key", "create", app, "--json"], b"").json();
+    (doc["id"].as_str().unwrap().to_owned(), doc["secret"].as_str().unwrap().to_owned())
+}
+
+#[test]
+fn conductor_documented_curl_calls_work_unchanged() {
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let t = s.token.clone();
+
+    // Check key usage: the key is free.
+    let r = orkes(&s, &t, EXISTS);
+    assert_eq!((r.status, r.body.trim()), (200, "false"), "{}", r.body);
+    // Create pinetree:needles. The only answer is HTTP 200.
+    let r = orkes(&s, &t, PUT);
+    assert_eq!((r.status, r.body.as_str()), (200, ""), "{}", r.body);
+    assert_eq!(orkes(&s, &t, EXISTS).body.trim(), "true");
+    // Read it back: the value as plain text.
+    let r = get_value(&s, &t, "pinetree");
+    assert_eq!((r.status, r.body.as_str()), (200, "needles"));
+    assert!(r.header("content-type").unwrap().starts_with("text/plain"));
+    // SDKs send the value as a JSON string: it is decoded.
+    let r = orkes(
+        &s,
+        &t,
+        r#"curl -X PUT "$ORKES_HOST/api/secrets/pinetree" -H "X-Authorization: $ACCESS_TOKEN" -H "Content-Type: application/json" -d '"needles and \"cones\""'"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(get_value(&s, &t, "pinetree").body, r#"needles and "cones""#);
+    // It is an ordinary tresor secret in default/default, versioned.
+    let (_, native) = s.call("GET", "/api/v1/envs/default/vaults/default/values/pinetree", Some(&t), None);
+    assert_eq!((native["value"].as_str(), native["version"].as_u64()), (Some(r#"needles and "cones""#), Some(2)));
+
+    // Names: GET and POST /api/secrets.
+    orkes(
+        &s,
+        &t,
+        r#"curl -X PUT "$ORKES_HOST/api/secrets/post_office_username" -H "X-Authorization: $ACCESS_TOKEN" -d "usps-USER-77""#,
+    );
+    for method in ["GET", "POST"] {
+        let r = orkes(
+            &s,
+            &t,
+            &format!(r#"curl -X {method} "$ORKES_HOST/api/secrets" -H "X-Authorization: $ACCESS_TOKEN""#),
+        );
+        assert_eq!(r.json(), json!(["pinetree", "post_office_username"]), "{method}");
+    }
+
+    // Tags: put (add/replace), get, delete; no new value version.
+    let tags = |cmd: &str| orkes(&s, &t, cmd);
+    let r = tags(
+        r#"curl -X PUT "$ORKES_HOST/api/secrets/pinetree/tags" -H "X-Authorization: $ACCESS_TOKEN" -H "Content-Type: application/json" -d '[{"key": "team", "value": "forest", "type": "METADATA"}, {"key": "tier", "value": "1"}]'"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    tags(
+        r#"curl -X PUT "$ORKES_HOST/api/secrets/pinetree/tags" -H "X-Authorization: $ACCESS_TOKEN" -H "Content-Type: application/json" -d '[{"key": "team", "value": "woods"}]'"#,
+    );
+    let r = tags(r#"curl "$ORKES_HOST/api/secrets/pinetree/tags" -H "X-Authorization: $ACCESS_TOKEN""#);
+    assert_eq!(
+        r.json(),
+        json!([{"key": "team", "value": "woods", "type": "METADATA"}, {"key": "tier", "value": "1", "type": "METADATA"}])
+    );
+    tags(
+        r#"curl -X DELETE "$ORKES_HOST/api/secrets/pinetree/tags" -H "X-Authorization: $ACCESS_TOKEN" -H "Content-Type: application/json" -d '[{"key": "tier", "value": "1"}]'"#,
+    );
+    let (_, meta) = s.call("GET", "/api/v1/envs/default/vaults/default/entries/pinetree", Some(&t), None);
+    assert_eq!(meta["tags"], json!([{"key": "team", "value": "woods"}]));
+    assert_eq!(meta["version"], 2, "tag changes write no new version");
+    let r = orkes(&s, &t, r#"curl -X GET "$ORKES_HOST/api/secrets-v2" -H "X-Authorization: $ACCESS_TOKEN""#);
+    assert_eq!(r.json()[0]["tags"][0]["key"], "team");
+
+    // Delete.
+    let r = orkes(&s, &t, r#"curl -X DELETE "$ORKES_HOST/api/secrets/pinetree" -H "X-Authorization: $ACCESS_TOKEN""#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(orkes(&s, &t, EXISTS).body.trim(), "false");
+    assert_eq!(get_value(&s, &t, "pinetree").status, 404);
+
+    // Tag changes and grants are audited like writes.
+    let (_, audit) = s.call("GET", "/api/v1/audit?limit=10000", Some(&t), None);
+    let actions: Vec<&str> =
+        audit["records"].as_array().unwrap().iter().map(|r| r["action"].as_str().unwrap()).collect();
+    assert_eq!(actions.iter().filter(|a| **a == "entry.tags").count(), 3);
+    assert!(!audit.to_string().contains("needles"));
+}
+
+#[test]
+fn conductor_application_keys_and_authorization() {
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0"), ("TRESOR_APP_TOKEN_TTL", "3")]);
+    let t = s.token.clone();
+    orkes(
+        &s,
+        &t,
+        r#"curl -X PUT "$ORKES_HOST/api/secrets/post_office_username" -H "X-Authorization: $ACCESS_TOKEN" -d "usps-USER-42""#,
+    );
+    orkes(
+        &s,
+        &t,
+        r#"curl -X PUT "$ORKES_HOST/api/secrets/other_secret" -H "X-Authorization: $ACCESS_TOKEN" -d "other-value-42""#,
+    );
+
+    // An application key, exchanged for a token.
+    let (id, secret) = app_key(&s, "app:orkes-workers");
+    let r = exchange(&s, &id, &secret);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let worker = r.json()["token"].as_str().unwrap().to_owned();
+    // Denied before the grant.
+    let r = get_value(&s, &worker, "post_office_username");
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.json()["message"].as_str().unwrap().contains("app:orkes-workers lacks read access"), "{}", r.body);
+    // The documented grant call gives the application READ on that secret, and nothing else.
+    let r = orkes(&s, &t, GRANT);
+    assert_eq!(r.status, 200, "{}", r.body);
+    orkes(&s, &t, GRANT); // idempotent: no second grant
+    let (_, grants) = s.call("GET", "/api/v1/grants", Some(&t), None);
+    let theirs: Vec<_> =
+        grants["grants"].as_array().unwrap().iter().filter(|g| g["principal"] == "app:orkes-workers").collect();
+    assert_eq!(theirs.len(), 1);
+    assert_eq!(
+        (&theirs[0]["scope"], &theirs[0]["access"]),
+        (&json!("default/default/post_office_username"), &json!("read"))
+    );
+    let r = exchange(&s, &id, &secret);
+    let worker = r.json()["token"].as_str().unwrap().to_owned();
+    let r = get_value(&s, &worker, "post_office_username");
+    assert_eq!((r.status, r.body.as_str()), (200, "usps-USER-42"));
+    assert_eq!(get_value(&s, &worker, "other_secret").status, 403);
+    let r = orkes(
+        &s,
+        &worker,
+        r#"curl -X PUT "$ORKES_HOST/api/secrets/post_office_username" -H "X-Authorization: $ACCESS_TOKEN" -d "x""#,
+    );
+    assert_eq!(r.status, 403);
+    assert_eq!(orkes(&s, &worker, GRANT).status, 403, "an application cannot grant itself more");
+
+    // The token expires (3 s here, 1 h by default): 401 EXPIRED_TOKEN, so clients renew.
+    std::thread::sleep(std::time::Duration::from_millis(3300));
+    let r = get_value(&s, &worker, "post_office_username");
+    assert_eq!(r.status, 401, "{}", r.body);
+    assert_eq!(r.json()["error"], "EXPIRED_TOKEN");
+    let r = get_value(&s, "tsr_000000000000_unknowntokenunknowntokenunknowntokenunknown", "post_office_username");
+    assert_eq!((r.status, r.json()["error"].clone()), (401, json!("INVALID_TOKEN")));
+    let r = orkes(&s, "", r#"curl "$ORKES_HOST/api/secrets/post_office_username""#);
+    assert_eq!((r.status, r.json()["error"].clone()), (401, json!("INVALID_TOKEN")), "no token at all");
+
+    // DELETE /api/auth/authorization with the same body revokes it.
+    let revoke = GRANT.replace("-X POST", "-X DELETE");
+    assert_eq!(orkes(&s, &t, &revoke).status, 200);
+    let worker = exchange(&s, &id, &secret).json()["token"].as_str().unwrap().to_owned();
+    assert_eq!(get_value(&s, &worker, "post_office_username").status, 403);
+
+    // Keys: listed without secrets, refused when wrong, revoked with their tokens; in the OpenAPI.
+    let (_, openapi) = s.call("GET", "/api/v1/openapi.json", None, None);
+    assert!(openapi["paths"]["/api/v1/app-keys"]["post"].is_object());
+    let ls = s.cli(&t, &["app-key", "ls", "--json"], b"").json();
+    assert_eq!(ls[0]["id"], id.as_str());
+    assert!(!ls.to_string().contains(&secret));
+    let r = exchange(&s, &id, "wrong-secret");
+    assert_eq!((r.status, r.json()["error"].clone()), (401, json!("INVALID_CREDENTIALS")));
+    assert_eq!(exchange(&s, "00000000-0000-0000-0000-000000000000", &secret).status, 401);
+    assert!(s.cli(&t, &["app-key", "revoke", &id], b"").ok().contains("revoked"));
+    let r = get_value(&s, &worker, "post_office_username");
+    assert_eq!((r.status, r.json()["error"].clone()), (401, json!("INVALID_TOKEN")), "its tokens are revoked too");
+    assert_eq!(exchange(&s, &id, &secret).status, 401);
+    s.cli(&t, &["app-key", "create", "user:alice"], b"").fails(2, "applications (app:NAME)");
+    s.cli(&t, &["app-key", "revoke", "nope"], b"").fails(3, "does not exist");
+    s.cli(&t, &["--local", "app-key", "ls"], b"").fails(2, "needs a server");
+
+    // Exchanges, their failures and grant changes are audited; no key secret anywhere.
+    let (_, audit) = s.call("GET", "/api/v1/audit?limit=10000", Some(&t), None);
+    let records = audit["records"].as_array().unwrap();
+    let count = |action: &str, outcome: &str| {
+        let about_workers = |r: &&serde_json::Value| {
+            !r["action"].as_str().unwrap().starts_with("grant.")
+                || r["target"].as_str().unwrap().contains("orkes-workers")
+        };
+        records.iter().filter(|r| r["action"] == action && r["outcome"] == outcome).filter(about_workers).count()
+    };
+    assert_eq!(count("app_key.exchange", "ok"), 3);
+    assert!(count("app_key.exchange", "unauthenticated") >= 3);
+    assert_eq!((count("grant.create", "ok"), count("grant.delete", "ok")), (1, 1));
+    assert_eq!(count("app_key.revoke", "ok"), 1);
+    assert!(!audit.to_string().contains(&secret));
+    assert!(!s.log_text().contains(&secret), "the key secret never reaches the server log");
+}
+
+#[test]
+fn conductor_bad_input_gets_clear_errors() {
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0"), ("TRESOR_MAX_VALUE_BYTES", "16")]);
+    let t = s.token.clone();
+    let call = |cmd: &str| orkes(&s, &t, cmd);
+    let message = |r: &Http| r.json()["message"].as_str().unwrap_or_default().to_owned();
+    for (cmd, status, needle) in [
+        (r#"curl -X PUT "$ORKES_HOST/api/secrets/k" -H "X-Authorization: $ACCESS_TOKEN" -d """#, 400, "empty"),
+        (
+            r#"curl -X PUT "$ORKES_HOST/api/secrets/k" -H "X-Authorization: $ACCESS_TOKEN" -H "Content-Type: application/json" -d '""'"#,
+            400,
+            "empty string",
+        ),
+        (
+            r#"curl -X PUT "$ORKES_HOST/api/secrets/k" -H "X-Authorization: $ACCESS_TOKEN" -d "0123456789abcdef-too-long""#,
+            413,
+            "the limit is 16 bytes",
+        ),
+        (r#"curl -X PUT "$ORKES_HOST/api/secrets/bad..key" -H "X-Authorization: $ACCESS_TOKEN" -d "v""#, 400, ".."),
+        (r#"curl "$ORKES_HOST/api/secrets/missing" -H "X-Authorization: $ACCESS_TOKEN""#, 404, "does not exist"),
+        (r#"curl -X DELETE "$ORKES_HOST/api/secrets/missing" -H "X-Authorization: $ACCESS_TOKEN""#, 404, "not found"),
+        (r#"curl "$ORKES_HOST/api/secrets/missing/tags" -H "X-Authorization: $ACCESS_TOKEN""#, 404, "not found"),
+        (
+            r#"curl -X PUT "$ORKES_HOST/api/secrets/missing/tags" -H "X-Authorization: $ACCESS_TOKEN" -d '{not json'"#,
+            400,
+            "JSON list of tags",
+        ),
+        (
+            r#"curl -X POST "$ORKES_HOST/api/auth/authorization" -H "X-Authorization: $ACCESS_TOKEN" -d '{"subject": 1}'"#,
+            400,
+            "the body must be",
+        ),
+        (
+            r#"curl -X POST "$ORKES_HOST/api/auth/authorization" -H "X-Authorization: $ACCESS_TOKEN" -d '{"subject": {"type": "ROLE", "id": "x"}, "target": {"type": "SECRET_NAME", "id": "k"}, "access": ["READ"]}'"#,
+            400,
+            "ROLE",
+        ),
+        (
+            r#"curl -X POST "$ORKES_HOST/api/auth/authorization" -H "X-Authorization: $ACCESS_TOKEN" -d '{"subject": {"type": "APPLICATION", "id": "x"}, "target": {"type": "WORKFLOW_DEF", "id": "k"}, "access": ["READ"]}'"#,
+            400,
+            "SECRET_NAME",
+        ),
+        (
+            r#"curl -X POST "$ORKES_HOST/api/auth/authorization" -H "X-Authorization: $ACCESS_TOKEN" -d '{"subject": {"type": "APPLICATION", "id": "x"}, "target": {"type": "SECRET_NAME", "id": "k"}, "access": ["EXECUTE"]}'"#,
+            400,
+            "EXECUTE",
+        ),
+        (
+            r#"curl -X POST "$ORKES_HOST/api/auth/authorization" -H "X-Authorization: $ACCESS_TOKEN" -d '{"subject": {"type": "USER", "id": "nobody"}, "target": {"type": "SECRET_NAME", "id": "k"}, "access": ["READ"]}'"#,
+            404,
+            "does not exist",
+        ),
+    ] {
+        let r = call(cmd);
+        assert_eq!(r.status, status, "{cmd}: {}", r.body);
+        assert!(message(&r).contains(needle), "{cmd}: {}", r.body);
+        assert_eq!(r.json()["status"], status);
+        assert!(!r.body.contains("0123456789abcdef"), "values are never echoed: {}", r.body);
+    }
+    for (body, needle) in [("", "as JSON"), ("{\"keyId\": \"x\"}", "both required"), ("{not json", "as JSON")] {
+        let r = orkes(&s, "", &format!(r#"curl -X POST "$ORKES_HOST/api/token" -d '{body}'"#));
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert!(message(&r).contains(needle), "{}", r.body);
+    }
+}
+
+#[test]
+fn conductor_python_client_works_against_tresor() {
+    let probe = std::process::Command::new("python3").args(["-c", "import conductor.client"]).output();
+    if !matches!(&probe, Ok(o) if o.status.success()) {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "conductor-python is missing in CI: .ci/run installs it (pip install conductor-python)"
+        );
+        eprintln!("skipping: conductor-python is not installed (pip install 'conductor-python==2.0.0')");
+        return;
+    }
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0"), ("TRESOR_APP_TOKEN_TTL", "2")]);
+    let t = s.token.clone();
+    // An application that may write and grant (the Conductor admin's role), and the worker.
+    s.cli(&t, &["principal", "create", "app:conductor-admin"], b"").ok();
+    s.cli(&t, &["grant", "add", "app:conductor-admin", "*", "admin"], b"").ok();
+    s.cli(&t, &["grant", "add", "app:conductor-admin", "*", "read"], b"").ok();
+    let (admin_id, admin_secret) = app_key(&s, "app:conductor-admin");
+    let (worker_id, worker_secret) = app_key(&s, "app:orkes-workers");
+    orkes(
+        &s,
+        &t,
+        r#"curl -X PUT "$ORKES_HOST/api/secrets/post_office_username" -H "X-Authorization: $ACCESS_TOKEN" -d "usps-PY-user""#,
+    );
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat/conductor_client.py");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .env("CONDUCTOR_SERVER_URL", format!("{}/api", s.addr))
+        .env("ADMIN_KEY_ID", &admin_id)
+        .env("ADMIN_KEY_SECRET", &admin_secret)
+        .env("WORKER_KEY_ID", &worker_id)
+        .env("WORKER_KEY_SECRET", &worker_secret)
+        .env("USPS_USER", "usps-PY-user")
+        .env("TOKEN_TTL", "2")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && stdout.trim_end().ends_with("ok"), "stdout: {stdout}\nstderr: {stderr}");
+    // The client renewed the worker's token after it expired: more than one exchange.
+    let (_, audit) = s.call("GET", "/api/v1/audit?limit=10000", Some(&t), None);
+    let exchanges = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "app_key.exchange" && r["principal"] == "app:orkes-workers" && r["outcome"] == "ok")
+        .count();
+    assert!(exchanges >= 2, "the worker's token was renewed ({exchanges} exchanges)");
+}

@@ -1,0 +1,314 @@
+//! The Tinybird-compatible Secrets API end to end: the real server, driven with the curl commands
+//! of Tinybird's documentation (`../shared/reference/tinybird-secrets-api.txt`), verbatim but for
+//! the scheme of `$TB_HOST`.
+
+mod common;
+use common::*;
+use serde_json::json;
+
+/// The documentation's examples, with `<ADMIN token>` written as `$TB_TOKEN`.
+const CREATE: &str = r#"curl \
+  -X POST "$TB_HOST/v0/secrets" \
+  -H "Authorization: Bearer $TB_TOKEN" \
+  -d "name=test_secret" \
+  -d "value=test""#;
+const UPDATE: &str = r#"curl \
+  -X PUT "$TB_HOST/v0/secrets/test_secret" \
+  -H "Authorization: Bearer $TB_TOKEN" \
+  -d "value=new_value""#;
+const LIST: &str = r#"curl \
+  -X GET "$TB_HOST/v0/secrets" \
+  -H "Authorization: Bearer $TB_TOKEN""#;
+const GET: &str = r#"curl \
+  -X GET "$TB_HOST/v0/secrets/test_secret" \
+  -H "Authorization: Bearer $TB_TOKEN""#;
+const DELETE: &str = r#"curl \
+  -X DELETE "$TB_HOST/v0/secrets/test_secret" \
+  -H "Authorization: Bearer $TB_TOKEN""#;
+
+fn tb(s: &Server, token: &str, command: &str) -> Http {
+    curl_sh(command, &[("TB_HOST", &s.addr), ("TB_TOKEN", token)])
+}
+
+fn is_tinybird_time(v: &serde_json::Value) -> bool {
+    let s = v.as_str().unwrap_or_default();
+    let b = s.as_bytes();
+    s.len() == 19 && b[4] == b'-' && b[10] == b'T' && b[13] == b':' && !s.ends_with('Z')
+}
+
+/// Asserts the documented metadata shape: exactly name, created_at, updated_at, edited_by.
+fn assert_secret_doc(doc: &serde_json::Value, name: &str) {
+    let obj = doc.as_object().unwrap_or_else(|| panic!("not an object: {doc}"));
+    let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["created_at", "edited_by", "name", "updated_at"], "{doc}");
+    assert_eq!(doc["name"], name);
+    assert!(is_tinybird_time(&doc["created_at"]) && is_tinybird_time(&doc["updated_at"]), "{doc}");
+    assert_eq!(doc["edited_by"], "token: 'bootstrap'", "the token that last edited it, by name");
+}
+
+fn native_value(s: &Server, key: &str) -> (u16, serde_json::Value) {
+    s.call("GET", &format!("/api/v1/envs/default/vaults/default/values/{key}"), Some(&s.token), None)
+}
+
+#[test]
+fn tinybird_documented_curl_calls_work_unchanged() {
+    let s = Server::start(&[("TRESOR_RATE_TINYBIRD", "0")]);
+    let t = s.token.clone();
+
+    // POST /v0/secrets with form fields.
+    let r = tb(&s, &t, CREATE);
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_secret_doc(&r.json(), "test_secret");
+    assert!(!r.body.contains("\"value\""), "the value is never returned");
+    // It is an ordinary tresor secret in default/default: same storage, same access control.
+    assert_eq!(native_value(&s, "test_secret").1["value"], "test");
+
+    // GET /v0/secrets and GET /v0/secrets/{name}: metadata only.
+    let r = tb(&s, &t, LIST);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let list = r.json();
+    assert_eq!(list["secrets"].as_array().unwrap().len(), 1);
+    assert_secret_doc(&list["secrets"][0], "test_secret");
+    let r = tb(&s, &t, GET);
+    assert_eq!(r.status, 200);
+    assert_secret_doc(&r.json(), "test_secret");
+
+    // PUT /v0/secrets/{name} changes the value (a new version).
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let r = tb(&s, &t, UPDATE);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let doc = r.json();
+    assert_secret_doc(&doc, "test_secret");
+    assert!(doc["updated_at"].as_str() > doc["created_at"].as_str(), "{doc}");
+    let (_, v) = native_value(&s, "test_secret");
+    assert_eq!((v["value"].as_str(), v["version"].as_u64()), (Some("new_value"), Some(2)));
+
+    // DELETE /v0/secrets/{name}.
+    let r = tb(&s, &t, DELETE);
+    assert_eq!((r.status, r.json()), (200, json!({"ok": true})));
+    assert_eq!(tb(&s, &t, GET).status, 404);
+    assert!(tb(&s, &t, LIST).json()["secrets"].as_array().unwrap().is_empty());
+    // The name may be used again after a delete.
+    assert_eq!(tb(&s, &t, CREATE).status, 200);
+
+    // JSON bodies, the `token` query parameter, unknown query parameters, trailing slashes.
+    let r = curl_sh(
+        r#"curl -X POST "$TB_HOST/v0/secrets/?token=$TB_TOKEN&cli_version=5.0" -H "Content-Type: application/json" -d '{"name": "pg_password", "value": "pg-Pw-1"}'"#,
+        &[("TB_HOST", &s.addr), ("TB_TOKEN", &t)],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(native_value(&s, "pg_password").1["value"], "pg-Pw-1");
+
+    // The same API under its newer name, /v0/variables, listing under `variables`.
+    let r = curl_sh(
+        r#"curl -X POST "$TB_HOST/v0/variables" -H "Authorization: Bearer $TB_TOKEN" -d "name=int_secret" -d "value=42""#,
+        &[("TB_HOST", &s.addr), ("TB_TOKEN", &t)],
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = curl_sh(
+        r#"curl "$TB_HOST/v0/variables" -H "Authorization: Bearer $TB_TOKEN""#,
+        &[("TB_HOST", &s.addr), ("TB_TOKEN", &t)],
+    );
+    let doc = r.json();
+    let names: Vec<&str> = doc["variables"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["int_secret", "pg_password", "test_secret"]);
+
+    // Writes are audited as entry writes of the token's principal, like native writes.
+    let (_, audit) = s.call("GET", "/api/v1/audit?limit=10000", Some(&t), None);
+    let writes = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "entry.write" && r["target"] == "default/default/test_secret")
+        .count();
+    assert_eq!(writes, 3, "create, update, create again");
+    assert!(!audit.to_string().contains("new_value"));
+}
+
+#[test]
+fn tinybird_error_codes_are_the_documented_ones() {
+    let s = Server::start(&[
+        ("TRESOR_RATE_TINYBIRD", "0"),
+        ("TRESOR_RATE_MANAGEMENT", "0"),
+        ("TRESOR_TINYBIRD_MAX_SECRETS", "3"),
+        ("TRESOR_MAX_VALUE_BYTES", "16"),
+    ]);
+    let t = s.token.clone();
+    let env = [("TB_HOST", s.addr.as_str()), ("TB_TOKEN", t.as_str())];
+    let call = |cmd: &str| curl_sh(cmd, &env);
+    let error_of = |r: &Http| r.json()["error"].as_str().unwrap_or_default().to_owned();
+
+    // 400: invalid or missing parameters.
+    for (cmd, needle) in [
+        (r#"curl -X POST "$TB_HOST/v0/secrets" -H "Authorization: Bearer $TB_TOKEN" -d "value=orphan-value""#, "name"),
+        (r#"curl -X POST "$TB_HOST/v0/secrets" -H "Authorization: Bearer $TB_TOKEN" -d "name=no_value""#, "value"),
+        (r#"curl -X POST "$TB_HOST/v0/secrets" -H "Authorization: Bearer $TB_TOKEN""#, "name"),
+        (
+            r#"curl -X POST "$TB_HOST/v0/secrets" -H "Authorization: Bearer $TB_TOKEN" -H "Content-Type: application/json" -d '{"name": "x", "value": "bad-json-secret"'"#,
+            "not valid JSON",
+        ),
+        (
+            r#"curl -X POST "$TB_HOST/v0/secrets" -H "Authorization: Bearer $TB_TOKEN" -H "Content-Type: application/json" -d '{"name": "x", "value": 5}'"#,
+            "strings",
+        ),
+        (
+            r#"curl -X POST "$TB_HOST/v0/secrets" -H "Authorization: Bearer $TB_TOKEN" -H "Content-Type: text/plain" -d "whatever""#,
+            "form fields",
+        ),
+        (
+            r#"curl -X POST "$TB_HOST/v0/secrets" -H "Authorization: Bearer $TB_TOKEN" -d "name=bad..name" -d "value=v""#,
+            "..",
+        ),
+        (r#"curl -X PUT "$TB_HOST/v0/secrets/x" -H "Authorization: Bearer $TB_TOKEN""#, "value"),
+    ] {
+        let r = call(cmd);
+        assert_eq!(r.status, 400, "{cmd}: {}", r.body);
+        assert!(error_of(&r).contains(needle), "{cmd}: {}", r.body);
+        assert!(!r.body.contains("bad-json-secret") && !r.body.contains("orphan-value"), "{}", r.body);
+    }
+    // Names are unique per workspace: creating an existing one is refused.
+    let create = |name: &str, value: &str| {
+        call(&format!(
+            r#"curl -X POST "$TB_HOST/v0/secrets" -H "Authorization: Bearer $TB_TOKEN" -d "name={name}" -d "value={value}""#
+        ))
+    };
+    assert_eq!(create("one", "v1").status, 200);
+    let r = create("one", "v1-again");
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(error_of(&r).contains("already exists"), "{}", r.body);
+    assert_eq!(native_value(&s, "one").1["value"], "v1", "the first value is kept");
+
+    // 403: limit reached. Values above the value limit (16 bytes here, 8 KB by default)...
+    let r = create("big", "0123456789abcdefX");
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(error_of(&r).contains("17 bytes; the limit is 16 bytes") && !r.body.contains("0123456789"), "{}", r.body);
+    // ...and more secrets than the workspace may hold (3 here, 100 by default).
+    assert_eq!(create("two", "v2").status, 200);
+    assert_eq!(create("three", "v3").status, 200);
+    let r = create("four", "v4");
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(
+        error_of(&r).contains("limit reached") && error_of(&r).contains("TRESOR_TINYBIRD_MAX_SECRETS"),
+        "{r:?}",
+        r = r.body
+    );
+    // Deleting one makes room again.
+    assert_eq!(call(r#"curl -X DELETE "$TB_HOST/v0/secrets/three" -H "Authorization: Bearer $TB_TOKEN""#).status, 200);
+    assert_eq!(create("four", "v4").status, 200);
+
+    // 403: invalid token, missing token, expired token, and a token without write access.
+    let r = curl_sh(r#"curl "$TB_HOST/v0/secrets" -H "Authorization: Bearer tsr_000000000000_nonsense""#, &env);
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(error_of(&r).contains("token"), "{}", r.body);
+    assert_eq!(curl_sh(r#"curl "$TB_HOST/v0/secrets""#, &env).status, 403);
+    let (_, short) = s.call(
+        "POST",
+        "/api/v1/tokens",
+        Some(&t),
+        Some(json!({"principal": "user:owner", "name": "short", "ttl_seconds": 0})),
+    );
+    let expired = short["token"].as_str().unwrap();
+    let r = curl_sh(&format!(r#"curl "$TB_HOST/v0/secrets" -H "Authorization: Bearer {expired}""#), &env);
+    assert_eq!(r.status, 403, "{}", r.body);
+    s.call("POST", "/api/v1/principals", Some(&t), Some(json!({"principal": "app:reader"})));
+    s.call(
+        "POST",
+        "/api/v1/grants",
+        Some(&t),
+        Some(json!({"principal": "app:reader", "scope": "default/default/*", "access": "read"})),
+    );
+    let (_, rt) = s.call("POST", "/api/v1/tokens", Some(&t), Some(json!({"principal": "app:reader", "name": "r"})));
+    let reader = rt["token"].as_str().unwrap();
+    let r = curl_sh(
+        &format!(r#"curl -X PUT "$TB_HOST/v0/secrets/one" -H "Authorization: Bearer {reader}" -d "value=x""#),
+        &env,
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(error_of(&r).contains("lacks write access"), "{}", r.body);
+    assert_eq!(native_value(&s, "one").1["value"], "v1");
+
+    // 404: secret not found, for GET, PUT and DELETE.
+    for cmd in [
+        r#"curl "$TB_HOST/v0/secrets/nope" -H "Authorization: Bearer $TB_TOKEN""#,
+        r#"curl -X PUT "$TB_HOST/v0/secrets/nope" -H "Authorization: Bearer $TB_TOKEN" -d "value=v""#,
+        r#"curl -X DELETE "$TB_HOST/v0/secrets/nope" -H "Authorization: Bearer $TB_TOKEN""#,
+    ] {
+        let r = call(cmd);
+        assert_eq!(r.status, 404, "{cmd}: {}", r.body);
+        assert!(error_of(&r).contains("not found"), "{}", r.body);
+    }
+    // A variable of the same name in default/default is not a Tinybird secret.
+    s.call(
+        "PUT",
+        "/api/v1/envs/default/vaults/default/entries/a_variable",
+        Some(&t),
+        Some(json!({"value": "x", "kind": "variable"})),
+    );
+    assert_eq!(call(r#"curl "$TB_HOST/v0/secrets/a_variable" -H "Authorization: Bearer $TB_TOKEN""#).status, 404);
+}
+
+#[test]
+fn tinybird_rate_limit_is_five_requests_per_second_per_token() {
+    // Tinybird's Secrets API documents 5 requests/s; tresor answers beyond it with 429 and
+    // Retry-After (Tinybird's documented answer to a rate limit), per token.
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let url = format!("{}/v0/secrets", s.addr);
+    // One curl process, one connection, twelve requests (each URL with its own `-o /dev/null`).
+    let twelve: Vec<&str> = (0..12).flat_map(|_| ["-o", "/dev/null", url.as_str()]).collect();
+    let out = std::process::Command::new("curl")
+        .args(["--silent", "--write-out", "%{http_code}\n", "-H"])
+        .arg(format!("Authorization: Bearer {}", s.token))
+        .args(&twelve)
+        .output()
+        .unwrap();
+    let codes: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(codes.len(), 12);
+    assert!(codes[..5].iter().all(|c| c == "200"), "the first five pass: {codes:?}");
+    assert!(codes.iter().any(|c| c == "429"), "beyond 5/s the token is limited: {codes:?}");
+    // The documented curl call, while the budget is spent (a slow machine may refill a slot
+    // between two calls, so try a few times).
+    let r = (0..20)
+        .map(|_| {
+            curl_sh(
+                r#"curl "$TB_HOST/v0/secrets" -H "Authorization: Bearer $TB_TOKEN""#,
+                &[("TB_HOST", &s.addr), ("TB_TOKEN", &s.token)],
+            )
+        })
+        .find(|r| r.status == 429)
+        .expect("a limited answer");
+    assert!(r.header("retry-after").unwrap().parse::<u64>().unwrap() >= 1);
+    assert!(r.json()["error"].as_str().unwrap().contains("5 requests/s per token"), "{}", r.body);
+    // Another token has its own budget.
+    let (_, other) =
+        s.call("POST", "/api/v1/tokens", Some(&s.token), Some(json!({"principal": "user:owner", "name": "b"})));
+    let other = other["token"].as_str().unwrap();
+    let r =
+        curl_sh(&format!(r#"curl "$TB_HOST/v0/secrets" -H "Authorization: Bearer {other}""#), &[("TB_HOST", &s.addr)]);
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
+#[test]
+fn tinybird_branches_and_staging_production_map_to_environments() {
+    let s = Server::start(&[("TRESOR_RATE_TINYBIRD", "0"), ("TRESOR_RATE_MANAGEMENT", "0")]);
+    let t = s.token.clone();
+    let env = [("TB_HOST", s.addr.as_str()), ("TB_TOKEN", t.as_str())];
+    let r = curl_sh(
+        r#"curl -X POST "$TB_HOST/v0/secrets" -H "Authorization: Bearer $TB_TOKEN" -d "name=pg_password" -d "value=main-pg-pw""#,
+        &env,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    // A branch reads the main secrets with the same value, and cannot create its own version of
+    // one that main owns.
+    s.cli(&t, &["env", "create", "feature_x", "--parent", "default"], b"").ok();
+    assert_eq!(s.cli(&t, &["-e", "feature_x", "get", "pg_password"], b"").ok(), "main-pg-pw");
+    s.cli(&t, &["-e", "feature_x", "set", "pg_password"], b"branch-pw")
+        .fails(6, "belongs to parent environment default");
+    // Staging and production: the same names with different values, one environment each.
+    for (e, v) in [("staging", "staging-pg-pw"), ("production", "production-pg-pw")] {
+        s.cli(&t, &["env", "create", e], b"").ok();
+        s.cli(&t, &["-e", e, "set", "pg_password"], v.as_bytes()).ok();
+    }
+    assert_eq!(s.cli(&t, &["-e", "staging", "get", "pg_password"], b"").ok(), "staging-pg-pw");
+    assert_eq!(s.cli(&t, &["-e", "production", "get", "pg_password"], b"").ok(), "production-pg-pw");
+}

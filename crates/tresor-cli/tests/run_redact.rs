@@ -1,0 +1,122 @@
+//! `tresor run` and `tresor redact`: values go into the process, and never out of its output.
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn local_with_secrets() -> LocalTresor {
+    let t = LocalTresor::new();
+    t.run_stdin(&["set", "db/password"], b"hunter2-secret").ok();
+    t.run_stdin(&["set", "api.token"], b"tok/en+with&chars").ok();
+    t.run_stdin(&["set", "pin"], b"123").ok();
+    t
+}
+
+fn tresor(t: &LocalTresor, args: &[&str]) -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.arg("--local").args(args).env("TRESOR_HOME", t.home()).env_remove("TRESOR_ROOT_KEY");
+    cmd
+}
+
+#[test]
+fn run_injects_values_masks_every_encoding_and_passes_the_exit_code() {
+    let t = local_with_secrets();
+    let script = r#"echo "pw=$DB_PASSWORD tok=$API_TOKEN pin=$PIN"
+printf '%s' "$DB_PASSWORD" | base64 >&2
+printf 'x%s' "$DB_PASSWORD" | base64
+python3 -c 'import json,os,urllib.parse; print(json.dumps(os.environ["API_TOKEN"]), urllib.parse.quote(os.environ["API_TOKEN"], safe=""))'
+exit 7"#;
+    let out = tresor(&t, &["run", "--", "sh", "-c", script]).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(7), "the command's exit code is tresor's");
+    assert!(stdout.contains("pw=[REDACTED] tok=[REDACTED] pin=123"), "{stdout}");
+    for leak in ["hunter2-secret", "aHVudGVyMi1zZWNyZXQ", "tok/en+with&chars", "tok%2Fen", "dG9rL2Vu"] {
+        assert!(!stdout.contains(leak) && !stderr.contains(leak), "{leak} leaked:\n{stdout}\n{stderr}");
+    }
+    assert!(stderr.contains("not masking 1 value(s) shorter than 4 bytes") && stderr.contains("PIN"), "{stderr}");
+    assert_eq!(stderr.matches("not masking").count(), 1, "said once");
+}
+
+#[test]
+fn run_with_an_env_file_and_only() {
+    let t = local_with_secrets();
+    let dir = tempfile::tempdir().unwrap();
+    let env = dir.path().join("task.env");
+    std::fs::write(&env, "PGPASSWORD=${secret:db/password}\nDSN=postgres://app:${secret:db/password}@db/x\n").unwrap();
+    let out =
+        tresor(&t, &["run", "--env-file", env.to_str().unwrap(), "--", "sh", "-c", "echo ${#PGPASSWORD}; echo $DSN"])
+            .output()
+            .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.starts_with("14\n"), "{stdout}");
+    assert!(!stdout.contains("hunter2"), "{stdout}");
+    let out = tresor(&t, &["run", "--only", "api.token", "--", "sh", "-c", "echo [$DB_PASSWORD] ${#API_TOKEN}"])
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "[] 17\n");
+    let out = tresor(&t, &["run", "--only", "nope", "--", "true"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such entries: nope"));
+}
+
+#[test]
+fn run_forwards_signals_to_the_command() {
+    let t = local_with_secrets();
+    let mut child = tresor(
+        &t,
+        &[
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "trap 'echo got-term $DB_PASSWORD; exit 3' TERM; echo ready; while true; do sleep 0.05; done",
+        ],
+    )
+    .stdout(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "ready");
+    Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "got-term [REDACTED]");
+    assert_eq!(child.wait().unwrap().code(), Some(3));
+}
+
+#[test]
+fn redact_masks_values_split_across_reads_and_does_not_wait_for_eof() {
+    let t = local_with_secrets();
+    let mut child = tresor(&t, &["redact"]).stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    // A line that cannot be part of a value comes out before EOF.
+    stdin.write_all(b"starting up\n").unwrap();
+    stdin.flush().unwrap();
+    assert_eq!(lines.next().unwrap().unwrap(), "starting up");
+    // A value written a byte at a time, across a newline-free run.
+    for b in b"connecting with hunter2-secret now\n" {
+        stdin.write_all(&[*b]).unwrap();
+        stdin.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert_eq!(lines.next().unwrap().unwrap(), "connecting with [REDACTED] now");
+    drop(stdin);
+    assert!(child.wait().unwrap().success());
+}
+
+#[test]
+fn run_against_a_server_needs_read_on_every_entry() {
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let t = s.token.clone();
+    s.cli(&t, &["set", "a"], b"value-of-a").ok();
+    s.cli(&t, &["set", "b"], b"value-of-b").ok();
+    s.cli(&t, &["principal", "create", "app:job"], b"").ok();
+    s.cli(&t, &["grant", "add", "app:job", "default/default/a", "read"], b"").ok();
+    let job = s.cli(&t, &["token", "create", "app:job", "--json"], b"").json()["token"].as_str().unwrap().to_owned();
+    let r = s.cli(&job, &["run", "--only", "a", "--", "sh", "-c", "echo $A"], b"");
+    assert_eq!(r.stdout, "[REDACTED]\n");
+    let r = s.cli(&job, &["run", "--only", "a", "--only", "b", "--", "true"], b"");
+    assert_eq!(r.code, 4);
+    assert!(r.stderr.contains("no read access to b"), "{}", r.stderr);
+}

@@ -1,0 +1,136 @@
+//! Server-side webhooks: references resolved where tresor runs, the answer masked, destinations
+//! limited to an allow-list.
+
+mod common;
+use common::*;
+use serde_json::json;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+
+/// A one-route HTTP server that records each request and answers with what it received.
+struct Receiver {
+    port: u16,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl Receiver {
+    fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut head = String::new();
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                    if line == "\r\n" || line.is_empty() {
+                        break;
+                    }
+                    head.push_str(&line);
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let request = format!("{head}\n{}", String::from_utf8_lossy(&body));
+                log.lock().unwrap().push(request.clone());
+                let answer = format!("you sent:\n{request}");
+                write!(
+                    stream,
+                    "HTTP/1.1 201 Created\r\nContent-Length: {}\r\nX-Echo: {}\r\nConnection: close\r\n\r\n{answer}",
+                    answer.len(),
+                    head.lines().find(|l| l.to_ascii_lowercase().starts_with("authorization")).unwrap_or("")
+                )
+                .unwrap();
+            }
+        });
+        Self { port, seen }
+    }
+}
+
+#[test]
+fn webhooks_resolve_references_server_side_and_mask_the_answer() {
+    let hook = Receiver::start();
+    let allow = format!("127.0.0.1:{}", hook.port);
+    let s = Server::start(&[("TRESOR_WEBHOOK_ALLOW_HOSTS", &allow), ("TRESOR_RATE_MANAGEMENT", "0")]);
+    let t = Some(s.token.as_str());
+    s.call(
+        "PUT",
+        "/api/v1/envs/default/vaults/default/entries/hook-token",
+        t,
+        Some(json!({"value": "Bearer sk_hook_123"})),
+    );
+    s.call("PUT", "/api/v1/envs/default/vaults/default/entries/db-pw", t, Some(json!({"value": "pg-secret-456"})));
+    let request = json!({
+        "method": "POST",
+        "url": format!("http://127.0.0.1:{}/notify?x=1", hook.port),
+        "headers": {"Authorization": {"vault": "default", "key": "hook-token"}, "X-Plain": "hello"},
+        "body": {"password": {"vault": "default", "key": "db-pw"}, "n": 1}
+    });
+    let (status, answer) = s.call("POST", "/api/v1/webhooks/send", t, Some(request.clone()));
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], 201);
+    // The destination got the real values ...
+    let seen = hook.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert!(
+        seen[0].contains("authorization: Bearer sk_hook_123") || seen[0].contains("Authorization: Bearer sk_hook_123"),
+        "{}",
+        seen[0]
+    );
+    assert!(seen[0].contains(r#""password":"pg-secret-456""#), "{}", seen[0]);
+    assert!(seen[0].to_ascii_lowercase().contains("content-type: application/json"), "{}", seen[0]);
+    assert!(seen[0].contains("x-plain: hello") || seen[0].contains("X-Plain: hello"));
+    // ... and the caller gets them masked, in the body and in headers.
+    let text = answer.to_string();
+    assert!(!text.contains("sk_hook_123") && !text.contains("pg-secret-456"), "{text}");
+    assert!(answer["body"].as_str().unwrap().contains("[REDACTED]"));
+    assert!(answer["headers"]["x-echo"].as_str().unwrap_or_default().contains("[REDACTED]"), "{answer}");
+
+    // Through the CLI as well.
+    let r = s.cli(&s.token, &["webhook", "send", "-"], request.to_string().as_bytes());
+    assert!(r.stdout.starts_with("HTTP 201") && !r.stdout.contains("pg-secret"), "{}", r.stdout);
+
+    // Refusals: a host off the list, a caller without read; neither reaches the destination.
+    let mut elsewhere = request.clone();
+    elsewhere["url"] = json!(format!("http://127.0.0.1:{}/", free_port()));
+    let (status, doc) = s.call("POST", "/api/v1/webhooks/send", t, Some(elsewhere));
+    assert_eq!(status, 403);
+    assert!(doc["error"].as_str().unwrap().contains("not on the webhook allow-list"), "{doc}");
+    s.cli(&s.token, &["principal", "create", "app:caller"], b"").ok();
+    s.cli(&s.token, &["grant", "add", "app:caller", "default/default/hook-token", "read"], b"").ok();
+    let caller =
+        s.cli(&s.token, &["token", "create", "app:caller", "--json"], b"").json()["token"].as_str().unwrap().to_owned();
+    let (status, doc) = s.call("POST", "/api/v1/webhooks/send", Some(&caller), Some(request));
+    assert_eq!(status, 403, "{doc}");
+    assert_eq!(hook.seen.lock().unwrap().len(), 2, "refused calls never left tresor");
+    let log = s.log_text();
+    assert!(!log.contains("sk_hook_123") && !log.contains("pg-secret-456"));
+}
+
+#[test]
+fn webhooks_are_off_until_hosts_are_allowed() {
+    let s = Server::start(&[]);
+    let (status, doc) = s.call(
+        "POST",
+        "/api/v1/webhooks/send",
+        Some(&s.token),
+        Some(json!({"method": "GET", "url": "http://127.0.0.1:9/"})),
+    );
+    assert_eq!(status, 403);
+    assert!(doc["error"].as_str().unwrap().contains("TRESOR_WEBHOOK_ALLOW_HOSTS"));
+    let (status, _) = s.call(
+        "POST",
+        "/api/v1/webhooks/send",
+        Some(&s.token),
+        Some(json!({"method": "GET", "url": "file:///etc/passwd"})),
+    );
+    assert_eq!(status, 400);
+}

@@ -1,0 +1,424 @@
+//! The Conductor-compatible (Orkes) Secrets API, as Orkes documents it and its clients call it.
+//!
+//! A thin translation onto the service: secrets live in environment `default`, vault `default`
+//! of the token's workspace, as entries of kind secret. The token comes in `X-Authorization`.
+//!
+//! - `PUT /api/secrets/{key}`: the body is the value, raw (`curl -d needles`) or a JSON string
+//!   (`"needles"`, as SDKs send it). `GET /api/secrets/{key}`: the value as plain text (needs
+//!   `read`). `GET .../exists`: `true`/`false`. `GET`/`POST /api/secrets`: the names.
+//!   `DELETE /api/secrets/{key}`. Tags under `/api/secrets/{key}/tags` (no new value version).
+//! - `POST /api/token` exchanges an application key (`keyId`, `keySecret`) for a short-lived
+//!   token; an expired or unknown token answers 401 with `"error": "EXPIRED_TOKEN"` or
+//!   `"INVALID_TOKEN"`, which is what makes Conductor's clients fetch a new one.
+//! - `POST`/`DELETE /api/auth/authorization` grant and revoke an application's access to one
+//!   secret, through the service's grants.
+
+use crate::error::{ApiError, ApiResult};
+use crate::{authenticated, App, RequestId, RouteClass};
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Extension, Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tresor_model::{
+    Access, EntryKey, EntryKind, EntryMeta, EntryPath, EnvName, PrincipalKind, PrincipalRef, SecretValue, Tag,
+    VaultName, VaultPath,
+};
+use tresor_service::{Ctx, ServiceError, SetEntry};
+use tresor_store::ListQuery;
+
+pub fn router(app: &App) -> Router<App> {
+    let entries = Router::new()
+        .route("/api/secrets", get(list_names).post(list_names))
+        .route("/api/secrets-v2", get(list_with_tags))
+        .route("/api/secrets/{key}", get(get_value).put(put_value).delete(delete_secret))
+        .route("/api/secrets/{key}/exists", get(exists))
+        .route("/api/secrets/{key}/tags", get(get_tags).put(put_tags).delete(delete_tags));
+    let management = Router::new().route("/api/auth/authorization", post(grant).delete(revoke));
+    authenticated(app, RouteClass::Entries, entries)
+        .merge(authenticated(app, RouteClass::Management, management))
+        .route_layer(middleware::map_response(conductor_errors))
+        .merge(Router::new().route("/api/token", post(token)))
+}
+
+/// Conductor's error shape: `status`, `message`, and `error` — for a token that is refused,
+/// `EXPIRED_TOKEN` or `INVALID_TOKEN`, which Conductor's clients answer by fetching a new token
+/// with their application key and retrying.
+async fn conductor_errors(resp: Response) -> Response {
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
+    let message = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
+        .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+    let error = match status {
+        StatusCode::UNAUTHORIZED if message.contains("expired") => "EXPIRED_TOKEN".to_owned(),
+        StatusCode::UNAUTHORIZED => "INVALID_TOKEN".to_owned(),
+        _ => message.clone(),
+    };
+    let doc = json!({
+        "status": status.as_u16(),
+        "error": error,
+        "message": message,
+        "retryable": status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error(),
+    });
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    Response::from_parts(parts, Body::from(doc.to_string()))
+}
+
+// ----- helpers -----
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError::BadRequest(msg.into())
+}
+
+fn vault(ctx: &Ctx) -> VaultPath {
+    VaultPath {
+        workspace: ctx.caller.workspace.clone(),
+        environment: EnvName::default_name(),
+        vault: VaultName::default_name(),
+    }
+}
+
+fn entry(ctx: &Ctx, key: &str) -> ApiResult<EntryPath> {
+    Ok(vault(ctx).entry(EntryKey::new(key)?))
+}
+
+fn not_found(key: &str) -> ApiError {
+    ApiError::Service(ServiceError::NotFound(format!("secret {key} not found")))
+}
+
+/// The secret's metadata; an entry of kind variable is not a Conductor secret.
+async fn secret_meta(app: &App, ctx: &Ctx, key: &str) -> ApiResult<(EntryPath, EntryMeta)> {
+    let path = entry(ctx, key)?;
+    match app.svc.describe(ctx, &path).await {
+        Ok(meta) if meta.kind == EntryKind::Secret => Ok((path, meta)),
+        Ok(_) | Err(ServiceError::NotFound(_)) => Err(not_found(key)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn all_secrets(app: &App, ctx: &Ctx) -> ApiResult<Vec<EntryMeta>> {
+    const PAGE: u32 = 1000;
+    let mut query = ListQuery { prefix: String::new(), after: None, limit: PAGE, include_deleted: false };
+    let mut out = Vec::new();
+    loop {
+        let page = app.svc.list(ctx, &vault(ctx), &query).await?;
+        let full = page.len() == PAGE as usize;
+        query.after = page.last().map(|l| l.meta.key.clone());
+        out.extend(page.into_iter().map(|l| l.meta).filter(|m| m.kind == EntryKind::Secret));
+        if !full {
+            return Ok(out);
+        }
+    }
+}
+
+/// The value of a `PUT`: a JSON string is decoded (`"needles"` is `needles`); any other body is
+/// the value byte for byte (`curl -d needles`, even with `Content-Type: application/json`).
+fn value_of(body: &[u8]) -> ApiResult<SecretValue> {
+    if body.is_empty() {
+        return Err(bad("the request body is the secret's value, and it is empty"));
+    }
+    match serde_json::from_slice::<String>(body) {
+        Ok(s) if !s.is_empty() => Ok(SecretValue::from(s)),
+        Ok(_) => Err(bad("the request body is the secret's value, and it is an empty string")),
+        Err(_) => Ok(SecretValue::new(body.to_vec())),
+    }
+}
+
+/// A tag as Conductor sends it; its `type` (`METADATA`) is accepted and not stored.
+#[derive(Deserialize, Serialize)]
+pub struct TagBody {
+    key: String,
+    #[serde(default)]
+    value: String,
+    #[serde(rename = "type", default, skip_deserializing)]
+    kind: Option<String>,
+}
+
+fn tag_docs(tags: Vec<Tag>) -> Vec<TagBody> {
+    tags.into_iter().map(|t| TagBody { key: t.key, value: t.value, kind: Some("METADATA".into()) }).collect()
+}
+
+fn tags_of(body: &[u8]) -> ApiResult<Vec<Tag>> {
+    let list: Vec<TagBody> = serde_json::from_slice(body)
+        .map_err(|_| bad(r#"the body must be a JSON list of tags such as [{"key": "team", "value": "payments"}]"#))?;
+    Ok(list.into_iter().map(|t| Tag { key: t.key, value: t.value }).collect())
+}
+
+// ----- secrets -----
+
+async fn list_names(State(app): State<App>, Extension(ctx): Extension<Ctx>) -> ApiResult<Json<Vec<String>>> {
+    Ok(Json(all_secrets(&app, &ctx).await?.into_iter().map(|m| m.key).collect()))
+}
+
+async fn list_with_tags(State(app): State<App>, Extension(ctx): Extension<Ctx>) -> ApiResult<Json<Value>> {
+    let docs: Vec<Value> =
+        all_secrets(&app, &ctx).await?.into_iter().map(|m| json!({"name": m.key, "tags": tag_docs(m.tags)})).collect();
+    Ok(Json(Value::Array(docs)))
+}
+
+async fn get_value(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    Path(key): Path<String>,
+) -> ApiResult<Response> {
+    let resolved = app.svc.get(&ctx, &entry(&ctx, &key)?, None).await?;
+    if resolved.meta.kind != EntryKind::Secret {
+        return Err(not_found(&key));
+    }
+    let content_type = match resolved.value.expose_str() {
+        Some(_) => "text/plain; charset=utf-8",
+        None => "application/octet-stream",
+    };
+    let body = Body::from(resolved.value.expose().to_vec());
+    Ok(([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-store")], body).into_response())
+}
+
+async fn put_value(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let req = SetEntry {
+        path: entry(&ctx, &key)?,
+        kind: EntryKind::Secret,
+        value: value_of(&body)?,
+        expected_version: None,
+        description: None,
+        tags: None,
+        expires_at: None,
+    };
+    app.svc.set(&ctx, req).await?;
+    Ok(StatusCode::OK)
+}
+
+async fn exists(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    Path(key): Path<String>,
+) -> ApiResult<Json<bool>> {
+    match secret_meta(&app, &ctx, &key).await {
+        Ok(_) => Ok(Json(true)),
+        Err(ApiError::Service(ServiceError::NotFound(_))) => Ok(Json(false)),
+        Err(e) => Err(e),
+    }
+}
+
+async fn delete_secret(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    Path(key): Path<String>,
+) -> ApiResult<StatusCode> {
+    let (path, _) = secret_meta(&app, &ctx, &key).await?;
+    app.svc.delete(&ctx, &path).await?;
+    Ok(StatusCode::OK)
+}
+
+// ----- tags -----
+
+async fn get_tags(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    Path(key): Path<String>,
+) -> ApiResult<Json<Vec<TagBody>>> {
+    Ok(Json(tag_docs(secret_meta(&app, &ctx, &key).await?.1.tags)))
+}
+
+async fn put_tags(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let tags = tags_of(&body)?;
+    let (path, _) = secret_meta(&app, &ctx, &key).await?;
+    app.svc.update_tags(&ctx, &path, &tags, &[]).await?;
+    Ok(StatusCode::OK)
+}
+
+async fn delete_tags(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    Path(key): Path<String>,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    let tags = tags_of(&body)?;
+    let (path, _) = secret_meta(&app, &ctx, &key).await?;
+    app.svc.update_tags(&ctx, &path, &[], &tags).await?;
+    Ok(StatusCode::OK)
+}
+
+// ----- application keys -----
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct TokenRequest {
+    #[serde(default)]
+    key_id: Option<String>,
+    #[serde(default)]
+    key_secret: Option<String>,
+}
+
+/// `POST /api/token`: an application key for a token. Not behind token authentication (it is how
+/// a client gets one); rate-limited per key id like management routes. Its errors are Conductor's
+/// shape with `INVALID_CREDENTIALS`, so a client does not take them for an expired token.
+async fn token(State(app): State<App>, request_id: Option<Extension<RequestId>>, body: Bytes) -> Response {
+    let refuse = |status: StatusCode, error: &str, message: String| {
+        (status, Json(json!({"status": status.as_u16(), "error": error, "message": message, "retryable": false})))
+            .into_response()
+    };
+    let req: TokenRequest = match serde_json::from_slice(&body) {
+        Ok(r) => r,
+        Err(_) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "INVALID_REQUEST",
+                r#"send {"keyId": "...", "keySecret": "..."} as JSON"#.into(),
+            )
+        }
+    };
+    let (Some(id), Some(secret)) = (req.key_id.filter(|s| !s.is_empty()), req.key_secret.filter(|s| !s.is_empty()))
+    else {
+        return refuse(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "keyId and keySecret are both required".into());
+    };
+    let limiter = app.limiters.of(RouteClass::Management);
+    if let Err(retry_after_secs) = limiter.check(&format!("app-key:{id}")) {
+        let mut resp = refuse(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TOO_MANY_REQUESTS",
+            format!("rate limit reached: {} token requests/s per application key", limiter.per_second()),
+        );
+        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        return resp;
+    }
+    let request_id = request_id.map(|r| r.0 .0).unwrap_or_default();
+    match app.svc.exchange_app_key(&id, &secret, app.compat.app_token_ttl_secs, &request_id).await {
+        Ok(minted) => Json(json!({ "token": minted.text.as_str() })).into_response(),
+        Err(e @ ServiceError::Unauthenticated(_)) => {
+            refuse(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", e.to_string())
+        }
+        Err(e) => ApiError::from(e).into_response(),
+    }
+}
+
+// ----- authorization -----
+
+#[derive(Deserialize)]
+struct RefBody {
+    #[serde(rename = "type")]
+    kind: String,
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct AuthorizationBody {
+    subject: RefBody,
+    target: RefBody,
+    access: Vec<String>,
+}
+
+/// The grants an authorization request stands for: one principal, one entry scope, the access
+/// levels. Applications are `APPLICATION` subjects, or `USER` subjects whose id starts with
+/// `app:` (how Orkes names an application's user).
+fn grants_of(ctx: &Ctx, body: &AuthorizationBody) -> ApiResult<(PrincipalRef, tresor_model::Scope, Vec<Access>)> {
+    let id = body.subject.id.as_str();
+    let principal = match body.subject.kind.to_ascii_uppercase().as_str() {
+        "APPLICATION" => PrincipalRef::new(PrincipalKind::App, id.strip_prefix("app:").unwrap_or(id))?,
+        "USER" => match id.strip_prefix("app:") {
+            Some(app) => PrincipalRef::new(PrincipalKind::App, app)?,
+            None => PrincipalRef::new(PrincipalKind::User, id)?,
+        },
+        "GROUP" => PrincipalRef::new(PrincipalKind::Group, id)?,
+        other => return Err(bad(format!("subject type {other:?} is not supported: use APPLICATION, USER or GROUP"))),
+    };
+    let key = match body.target.kind.to_ascii_uppercase().as_str() {
+        "SECRET_NAME" | "SECRET" => entry(ctx, &body.target.id)?.key,
+        other => {
+            return Err(bad(format!("target type {other:?} is not supported: tresor grants access to SECRET_NAME")))
+        }
+    };
+    let scope: tresor_model::Scope =
+        format!("{}/{}/{key}", EnvName::default_name(), VaultName::default_name()).parse()?;
+    let mut levels = Vec::new();
+    for a in &body.access {
+        let level = match a.to_ascii_uppercase().as_str() {
+            "READ" => Access::Read,
+            "CREATE" | "UPDATE" | "DELETE" => Access::Write,
+            other => {
+                return Err(bad(format!(
+                    "access {other:?} does not apply to secrets: use READ, CREATE, UPDATE or DELETE"
+                )))
+            }
+        };
+        if !levels.contains(&level) {
+            levels.push(level);
+        }
+    }
+    if levels.is_empty() {
+        return Err(bad("access is empty: name at least one of READ, CREATE, UPDATE, DELETE"));
+    }
+    Ok((principal, scope, levels))
+}
+
+fn authorization_body(body: &[u8]) -> ApiResult<AuthorizationBody> {
+    serde_json::from_slice(body).map_err(|_| {
+        bad(r#"the body must be {"subject": {"type": "APPLICATION", "id": "..."}, "target": {"type": "SECRET_NAME", "id": "..."}, "access": ["READ"]}"#)
+    })
+}
+
+async fn grant(State(app): State<App>, Extension(ctx): Extension<Ctx>, body: Bytes) -> ApiResult<Json<Value>> {
+    let body = authorization_body(&body)?;
+    let (principal, scope, levels) = grants_of(&ctx, &body)?;
+    if principal.kind == PrincipalKind::App {
+        match app.svc.create_principal(&ctx, &principal).await {
+            Ok(()) | Err(ServiceError::AlreadyExists(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let existing = app.svc.list_grants(&ctx).await?;
+    for level in levels {
+        let held = existing.iter().any(|g| g.principal == principal && g.scope == scope.as_str() && g.access == level);
+        if !held {
+            app.svc.create_grant(&ctx, &principal, &scope, level).await?;
+        }
+    }
+    Ok(Json(json!({})))
+}
+
+async fn revoke(State(app): State<App>, Extension(ctx): Extension<Ctx>, body: Bytes) -> ApiResult<Json<Value>> {
+    let body = authorization_body(&body)?;
+    let (principal, scope, levels) = grants_of(&ctx, &body)?;
+    for g in app.svc.list_grants(&ctx).await? {
+        if g.principal == principal && g.scope == scope.as_str() && levels.contains(&g.access) {
+            app.svc.delete_grant(&ctx, &g.id).await?;
+        }
+    }
+    Ok(Json(json!({})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn put_bodies_are_raw_or_json_strings() {
+        assert_eq!(value_of(b"needles").unwrap().expose(), b"needles");
+        assert_eq!(value_of(br#""needles""#).unwrap().expose(), b"needles");
+        assert_eq!(value_of(br#""a \"quoted\" value""#).unwrap().expose(), br#"a "quoted" value"#);
+        assert_eq!(value_of(b"12345").unwrap().expose(), b"12345", "JSON that is not a string is raw");
+        assert_eq!(value_of(b"{\"a\": 1}").unwrap().expose(), b"{\"a\": 1}");
+        assert!(value_of(b"").is_err());
+        assert!(value_of(b"\"\"").is_err());
+    }
+}

@@ -1,0 +1,306 @@
+//! The Tinybird-compatible Secrets API: `/v0/secrets` and its newer name `/v0/variables`.
+//!
+//! A thin translation onto the service, as Tinybird documents the API: secrets live in
+//! environment `default`, vault `default` of the token's workspace, as entries of kind secret.
+//! Bodies are form fields (`curl -d name=... -d value=...`) or JSON; answers carry `name`,
+//! `created_at`, `updated_at` and `edited_by`, never the value. Tinybird's codes: 400 for invalid
+//! or missing parameters (a name that is taken included), 403 for a limit reached or an invalid
+//! token, 404 for an unknown secret. Its limits: 5 requests/s per token (the `Tinybird` route
+//! class), 100 secrets per workspace ([`CompatConfig::tinybird_max_secrets`]) and the service's
+//! value size limit (8 KB by default).
+//!
+//! [`CompatConfig::tinybird_max_secrets`]: super::CompatConfig
+
+use crate::error::{ApiError, ApiResult};
+use crate::{authenticated, App, RouteClass};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::{header, StatusCode, Uri};
+use axum::middleware;
+use axum::response::Response;
+use axum::routing::get;
+use axum::{Extension, Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use tresor_model::{
+    format_rfc3339, EntryKey, EntryKind, EntryMeta, EntryPath, EnvName, SecretValue, VaultName, VaultPath,
+};
+use tresor_service::{Ctx, ServiceError, SetEntry};
+use tresor_store::ListQuery;
+
+pub fn router(app: &App) -> Router<App> {
+    let mut routes = Router::new();
+    for base in ["/v0/secrets", "/v0/variables"] {
+        routes = routes
+            .route(base, get(list).post(create))
+            .route(&format!("{base}/"), get(list).post(create))
+            .route(&format!("{base}/{{name}}"), get(describe).put(update).delete(remove));
+    }
+    authenticated(app, RouteClass::Tinybird, routes).route_layer(middleware::map_response(tinybird_codes))
+}
+
+/// Tinybird's codes: an invalid or missing token and a limit reached are 403; a taken name, a
+/// conflicting write and a body of the wrong type are 400 ("invalid or missing parameters").
+async fn tinybird_codes(mut resp: Response) -> Response {
+    let status = match resp.status().as_u16() {
+        401 | 413 => StatusCode::FORBIDDEN,
+        409 | 415 | 422 => StatusCode::BAD_REQUEST,
+        _ => return resp,
+    };
+    *resp.status_mut() = status;
+    resp
+}
+
+/// `name` and `value`, from form fields or a JSON body. Unknown fields are ignored, as are query
+/// parameters (the token may come as `?token=`).
+#[derive(Deserialize, Default)]
+pub struct TbParams {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    value: Option<String>,
+}
+
+impl<S: Send + Sync> FromRequest<S> for TbParams {
+    type Rejection = ApiError;
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let content_type = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+            .unwrap_or_default();
+        if content_type == "application/json" || content_type.ends_with("+json") {
+            return match axum::Json::<TbParams>::from_request(req, state).await {
+                Ok(axum::Json(p)) => Ok(p),
+                Err(axum::extract::rejection::JsonRejection::JsonSyntaxError(_)) => {
+                    Err(bad("the body is not valid JSON; send name and value as JSON strings or as form fields"))
+                }
+                Err(_) => Err(bad("the JSON body must be an object whose name and value are strings")),
+            };
+        }
+        if content_type == "application/x-www-form-urlencoded" {
+            return axum::Form::<TbParams>::from_request(req, state)
+                .await
+                .map(|f| f.0)
+                .map_err(|_| bad("the form body could not be read; send name=...&value=... (URL-encoded UTF-8)"));
+        }
+        let body = axum::body::Bytes::from_request(req, state).await.map_err(|_| bad("the body could not be read"))?;
+        if body.is_empty() {
+            return Ok(TbParams::default());
+        }
+        Err(bad("send name and value as form fields (curl -d name=... -d value=...) or as a JSON object"))
+    }
+}
+
+/// A secret as Tinybird shows it: metadata only.
+#[derive(Serialize)]
+pub struct TbSecret {
+    name: String,
+    created_at: String,
+    updated_at: String,
+    edited_by: String,
+}
+
+/// Tinybird's timestamps: UTC, second precision, no zone suffix (`2024-06-21T10:27:57`).
+fn tb_time(millis: i64) -> String {
+    let mut s = format_rfc3339(millis);
+    if s.ends_with('Z') {
+        s.pop();
+    }
+    s
+}
+
+/// Tinybird names the editor by token (`token: 'admin token'`); tresor records
+/// `PRINCIPAL (token 'NAME')`, and plain `PRINCIPAL` when no token was involved.
+fn tb_editor(edited_by: &str) -> String {
+    match edited_by.split_once(" (token '") {
+        Some((_, rest)) if rest.ends_with("')") => format!("token: '{}'", &rest[..rest.len() - 2]),
+        _ => edited_by.to_owned(),
+    }
+}
+
+fn tb_secret(m: &EntryMeta) -> TbSecret {
+    TbSecret {
+        name: m.key.clone(),
+        created_at: tb_time(m.created_at),
+        updated_at: tb_time(m.updated_at),
+        edited_by: tb_editor(&m.edited_by),
+    }
+}
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError::BadRequest(msg.into())
+}
+
+fn vault(ctx: &Ctx) -> VaultPath {
+    VaultPath {
+        workspace: ctx.caller.workspace.clone(),
+        environment: EnvName::default_name(),
+        vault: VaultName::default_name(),
+    }
+}
+
+fn entry(ctx: &Ctx, name: &str) -> ApiResult<EntryPath> {
+    Ok(vault(ctx).entry(EntryKey::new(name)?))
+}
+
+fn not_found(name: &str) -> ApiError {
+    ApiError::Service(ServiceError::NotFound(format!("secret {name} not found")))
+}
+
+fn list_key(uri: &Uri) -> &'static str {
+    if uri.path().starts_with("/v0/variables") {
+        "variables"
+    } else {
+        "secrets"
+    }
+}
+
+/// The secrets of the workspace's default vault, all pages; `with_deleted` adds soft-deleted
+/// ones (to revive a name that was deleted).
+async fn secrets(app: &App, ctx: &Ctx, prefix: &str, with_deleted: bool, limit: u32) -> ApiResult<Vec<EntryMeta>> {
+    const PAGE: u32 = 1000;
+    let mut query =
+        ListQuery { prefix: prefix.to_owned(), after: None, limit: PAGE.min(limit), include_deleted: with_deleted };
+    let mut out = Vec::new();
+    loop {
+        let page = app.svc.list(ctx, &vault(ctx), &query).await?;
+        let full = page.len() == query.limit as usize;
+        query.after = page.last().map(|l| l.meta.key.clone());
+        out.extend(page.into_iter().map(|l| l.meta).filter(|m| m.kind == EntryKind::Secret));
+        if !full || out.len() >= limit as usize {
+            return Ok(out);
+        }
+    }
+}
+
+/// The secret's metadata; a variable of the same name is not a Tinybird secret.
+async fn secret_meta(app: &App, ctx: &Ctx, name: &str) -> ApiResult<(EntryPath, EntryMeta)> {
+    let path = entry(ctx, name)?;
+    match app.svc.describe(ctx, &path).await {
+        Ok(meta) if meta.kind == EntryKind::Secret => Ok((path, meta)),
+        Ok(_) => Err(not_found(name)),
+        Err(ServiceError::NotFound(_)) => Err(not_found(name)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn required(v: Option<String>, what: &str) -> ApiResult<String> {
+    v.filter(|s| !s.is_empty()).ok_or_else(|| bad(format!("the {what} parameter is missing or empty")))
+}
+
+/// Creates are serialised (on this node) so that the per-workspace count and the write that it
+/// allows cannot interleave with another create.
+static CREATE_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn create(State(app): State<App>, Extension(ctx): Extension<Ctx>, p: TbParams) -> ApiResult<Json<TbSecret>> {
+    let name = required(p.name, "name")?;
+    let value = SecretValue::from(required(p.value, "value")?);
+    let path = entry(&ctx, &name)?;
+    let _serial = CREATE_LOCK.lock().await;
+    // Names are unique per workspace. A deleted secret's name may be used again: the write revives
+    // it, continuing its version numbers (check-and-set on the version seen here).
+    let seen = secrets(&app, &ctx, &name, true, 1).await?.into_iter().find(|m| m.key == name);
+    let expected = match seen {
+        Some(m) if m.deleted_at.is_none() => {
+            return Err(bad(format!(
+                "a secret named {name} already exists in this workspace; change its value with PUT /v0/secrets/{name}"
+            )))
+        }
+        Some(m) => m.version,
+        None => 0,
+    };
+    let max = app.compat.tinybird_max_secrets;
+    if max > 0 {
+        let held = secrets(&app, &ctx, "", false, u32::try_from(max).unwrap_or(u32::MAX)).await?.len() as u64;
+        if held >= max {
+            return Err(ApiError::LimitReached(format!(
+                "limit reached: the workspace already holds {held} secrets and the limit is {max} \
+                 (TRESOR_TINYBIRD_MAX_SECRETS); delete a secret or raise the limit"
+            )));
+        }
+    }
+    let req = SetEntry {
+        path,
+        kind: EntryKind::Secret,
+        value,
+        expected_version: Some(expected),
+        description: None,
+        tags: None,
+        expires_at: None,
+    };
+    match app.svc.set(&ctx, req).await {
+        Ok(meta) => Ok(Json(tb_secret(&meta))),
+        Err(ServiceError::Conflict(_)) => Err(bad(format!("a secret named {name} already exists in this workspace"))),
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn update(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+    p: TbParams,
+) -> ApiResult<Json<TbSecret>> {
+    let value = SecretValue::from(required(p.value, "value")?);
+    // Update only what exists (404 otherwise), with check-and-set against the version seen, so an
+    // update never recreates a secret deleted in between.
+    for _ in 0..4 {
+        let (path, meta) = secret_meta(&app, &ctx, &name).await?;
+        let req = SetEntry {
+            path,
+            kind: EntryKind::Secret,
+            value: SecretValue::new(value.expose().to_vec()),
+            expected_version: Some(meta.version),
+            description: None,
+            tags: None,
+            expires_at: None,
+        };
+        match app.svc.set(&ctx, req).await {
+            Ok(meta) => return Ok(Json(tb_secret(&meta))),
+            Err(ServiceError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(bad(format!("secret {name} is being changed by other requests at the same time; retry")))
+}
+
+async fn list(State(app): State<App>, Extension(ctx): Extension<Ctx>, uri: Uri) -> ApiResult<Json<Value>> {
+    let all: Vec<TbSecret> = secrets(&app, &ctx, "", false, u32::MAX).await?.iter().map(tb_secret).collect();
+    Ok(Json(json!({ list_key(&uri): all })))
+}
+
+async fn describe(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> ApiResult<Json<TbSecret>> {
+    Ok(Json(tb_secret(&secret_meta(&app, &ctx, &name).await?.1)))
+}
+
+async fn remove(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> ApiResult<Json<Value>> {
+    let (path, _) = secret_meta(&app, &ctx, &name).await?;
+    match app.svc.delete(&ctx, &path).await {
+        Ok(()) => Ok(Json(json!({ "ok": true }))),
+        Err(ServiceError::NotFound(_)) => Err(not_found(&name)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shapes_follow_tinybird() {
+        assert_eq!(tb_time(1_718_965_677_123), "2024-06-21T10:27:57");
+        assert_eq!(tb_editor("user:owner (token 'admin token')"), "token: 'admin token'");
+        assert_eq!(tb_editor("user:alice"), "user:alice");
+        assert_eq!(list_key(&"/v0/variables/x".parse().unwrap()), "variables");
+        assert_eq!(list_key(&"/v0/secrets".parse().unwrap()), "secrets");
+    }
+}
