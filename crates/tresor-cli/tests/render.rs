@@ -57,3 +57,26 @@ fn render_through_the_server_uses_the_callers_grants() {
     let log = s.log_text();
     assert!(!log.contains("value-a") && !log.contains("value-b"));
 }
+
+#[test]
+fn tinybird_pipes_and_conductor_task_inputs_render_as_their_platforms_do() {
+    let t = LocalTresor::new();
+    t.run_stdin(&["set", "pg_password"], b"pg'pass").ok();
+    t.run_stdin(&["set", "int_secret"], b"42").ok();
+    t.run_stdin(&["set", "post_office_username"], b"postmaster").ok();
+    let pipe = "SELECT * FROM postgresql('host:5432', 'db', 'table', 'user', {{tb_secret('pg_password')}})\n\
+                WHERE x > toUInt8({{tb_secret('int_secret')}})";
+    assert_eq!(
+        t.run_stdin(&["render", "-"], pipe.as_bytes()).ok(),
+        "SELECT * FROM postgresql('host:5432', 'db', 'table', 'user', 'pg\\'pass')\nWHERE x > toUInt8('42')"
+    );
+    let task = br#"{"inputParameters": {"user": "${workflow.secrets.post_office_username}"}}"#;
+    assert_eq!(t.run_stdin(&["render", "-"], task).ok(), r#"{"inputParameters": {"user": "postmaster"}}"#);
+    // What the task prints goes through the redactor.
+    let out = std::process::Command::new(BIN)
+        .args(["--local", "run", "--only", "post_office_username", "--", "sh", "-c", "echo user=$POST_OFFICE_USERNAME"])
+        .env("TRESOR_HOME", t.home())
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "user=[REDACTED]\n");
+}
