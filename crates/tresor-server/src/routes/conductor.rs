@@ -13,6 +13,7 @@
 //! - `POST`/`DELETE /api/auth/authorization` grant and revoke an application's access to one
 //!   secret, through the service's grants.
 
+use super::{bad, default_entry as entry, default_vault as vault, secret_not_found as not_found};
 use crate::error::{ApiError, ApiResult};
 use crate::{authenticated, App, RequestId, RouteClass};
 use axum::body::{Body, Bytes};
@@ -25,8 +26,7 @@ use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tresor_model::{
-    Access, EntryKey, EntryKind, EntryMeta, EntryPath, EnvName, PrincipalKind, PrincipalRef, SecretValue, Tag,
-    VaultName, VaultPath,
+    Access, EntryKind, EntryMeta, EntryPath, EnvName, PrincipalKind, PrincipalRef, SecretValue, Tag, VaultName,
 };
 use tresor_service::{Ctx, ServiceError, SetEntry};
 use tresor_store::ListQuery;
@@ -76,26 +76,6 @@ async fn conductor_errors(resp: Response) -> Response {
 }
 
 // ----- helpers -----
-
-fn bad(msg: impl Into<String>) -> ApiError {
-    ApiError::BadRequest(msg.into())
-}
-
-fn vault(ctx: &Ctx) -> VaultPath {
-    VaultPath {
-        workspace: ctx.caller.workspace.clone(),
-        environment: EnvName::default_name(),
-        vault: VaultName::default_name(),
-    }
-}
-
-fn entry(ctx: &Ctx, key: &str) -> ApiResult<EntryPath> {
-    Ok(vault(ctx).entry(EntryKey::new(key)?))
-}
-
-fn not_found(key: &str) -> ApiError {
-    ApiError::Service(ServiceError::NotFound(format!("secret {key} not found")))
-}
 
 /// The secret's metadata; an entry of kind variable is not a Conductor secret.
 async fn secret_meta(app: &App, ctx: &Ctx, key: &str) -> ApiResult<(EntryPath, EntryMeta)> {

@@ -2,6 +2,32 @@ pub mod conductor;
 pub mod native;
 pub mod tinybird;
 
+use crate::error::ApiError;
+use tresor_model::{EntryKey, EntryPath, EnvName, VaultName, VaultPath};
+use tresor_service::{Ctx, ServiceError};
+
+fn bad(msg: impl Into<String>) -> ApiError {
+    ApiError::BadRequest(msg.into())
+}
+
+/// Where the compatibility surfaces keep their secrets: environment and vault `default` of the
+/// caller's workspace (the platforms they mirror have no such levels).
+fn default_vault(ctx: &Ctx) -> VaultPath {
+    VaultPath {
+        workspace: ctx.caller.workspace.clone(),
+        environment: EnvName::default_name(),
+        vault: VaultName::default_name(),
+    }
+}
+
+fn default_entry(ctx: &Ctx, name: &str) -> Result<EntryPath, ApiError> {
+    Ok(default_vault(ctx).entry(EntryKey::new(name)?))
+}
+
+fn secret_not_found(name: &str) -> ApiError {
+    ApiError::Service(ServiceError::NotFound(format!("secret {name} not found")))
+}
+
 /// Settings of the compatibility surfaces.
 #[derive(Debug, Clone)]
 pub struct CompatConfig {

@@ -1,6 +1,7 @@
 //! The native JSON API under `/api/v1/`.
 
-use crate::error::{ApiError, ApiResult};
+use super::bad;
+use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::{authenticated, App, RouteClass};
 use axum::extract::State;
@@ -156,10 +157,6 @@ fn vault_path(ctx: &Ctx, env: &str, vault: &str) -> ApiResult<VaultPath> {
         environment: EnvName::new(env)?,
         vault: VaultName::new(vault)?,
     })
-}
-
-fn bad(msg: impl Into<String>) -> ApiError {
-    ApiError::BadRequest(msg.into())
 }
 
 fn parse_kind(kind: Option<&str>) -> ApiResult<EntryKind> {

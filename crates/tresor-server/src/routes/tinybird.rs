@@ -11,6 +11,7 @@
 //!
 //! [`CompatConfig::tinybird_max_secrets`]: super::CompatConfig
 
+use super::{bad, default_entry as entry, default_vault as vault, secret_not_found as not_found};
 use crate::error::{ApiError, ApiResult};
 use crate::{authenticated, App, RouteClass};
 use axum::extract::{FromRequest, Request, State};
@@ -21,9 +22,7 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use tresor_model::{
-    format_rfc3339, EntryKey, EntryKind, EntryMeta, EntryPath, EnvName, SecretValue, VaultName, VaultPath,
-};
+use tresor_model::{format_rfc3339, EntryKind, EntryMeta, EntryPath, SecretValue};
 use tresor_service::{Ctx, ServiceError, SetEntry};
 use tresor_store::ListQuery;
 
@@ -126,26 +125,6 @@ fn tb_secret(m: &EntryMeta) -> TbSecret {
         updated_at: tb_time(m.updated_at),
         edited_by: tb_editor(&m.edited_by),
     }
-}
-
-fn bad(msg: impl Into<String>) -> ApiError {
-    ApiError::BadRequest(msg.into())
-}
-
-fn vault(ctx: &Ctx) -> VaultPath {
-    VaultPath {
-        workspace: ctx.caller.workspace.clone(),
-        environment: EnvName::default_name(),
-        vault: VaultName::default_name(),
-    }
-}
-
-fn entry(ctx: &Ctx, name: &str) -> ApiResult<EntryPath> {
-    Ok(vault(ctx).entry(EntryKey::new(name)?))
-}
-
-fn not_found(name: &str) -> ApiError {
-    ApiError::Service(ServiceError::NotFound(format!("secret {name} not found")))
 }
 
 fn list_key(uri: &Uri) -> &'static str {
