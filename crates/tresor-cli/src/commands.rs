@@ -124,14 +124,7 @@ pub async fn run(backend: &dyn Backend, scope: &Scope, command: Command) -> Resu
         | Command::AppKey(_) => unreachable!("dispatched in main"),
         Command::Run(args) => crate::exec::run(backend, scope, args).await,
         Command::Webhook(crate::args::WebhookCommand::Send { file }) => {
-            let text = if file == "-" {
-                let mut text = String::new();
-                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-                    .map_err(|e| CliError::Usage(format!("reading the request from stdin: {e}")))?;
-                text
-            } else {
-                std::fs::read_to_string(&file).map_err(|e| CliError::Usage(format!("cannot read {file}: {e}")))?
-            };
+            let text = read_file_or_stdin(&file, "the webhook request")?;
             let doc: tresor_client::WebhookBody = serde_json::from_str(&text).map_err(|e| {
                 CliError::Usage(format!(
                     "{file} is not a webhook request with method, url, headers and body (line {} column {})",
@@ -162,15 +155,7 @@ pub async fn run(backend: &dyn Backend, scope: &Scope, command: Command) -> Resu
         }
         Command::Redact(args) => crate::exec::redact(backend, scope, args).await,
         Command::Render(args) => {
-            let template = if args.file == "-" {
-                let mut text = String::new();
-                std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-                    .map_err(|e| CliError::Usage(format!("reading the template from stdin: {e}")))?;
-                text
-            } else {
-                std::fs::read_to_string(&args.file)
-                    .map_err(|e| CliError::Usage(format!("cannot read template {}: {e}", args.file)))?
-            };
+            let template = read_file_or_stdin(&args.file, "the template")?;
             let req = tresor_service::RenderRequest {
                 template,
                 json: args.json_doc,
@@ -207,6 +192,18 @@ pub async fn run(backend: &dyn Backend, scope: &Scope, command: Command) -> Resu
             }
             Ok(exit::OK)
         }
+    }
+}
+
+/// The text of `path`, or of stdin when `path` is `-`.
+fn read_file_or_stdin(path: &str, what: &str) -> Result<String> {
+    if path == "-" {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+            .map_err(|e| CliError::Usage(format!("reading {what} from stdin: {e}")))?;
+        Ok(text)
+    } else {
+        std::fs::read_to_string(path).map_err(|e| CliError::Usage(format!("cannot read {what} {path}: {e}")))
     }
 }
 

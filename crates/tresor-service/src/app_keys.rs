@@ -10,7 +10,7 @@ use crate::{Result, Service, ServiceError};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64URL, Engine};
 use tresor_crypto::{ct_eq, random_token_bytes, token_hash};
 use tresor_model::{now_millis, Access, PrincipalKind, PrincipalRef};
-use tresor_store::{AppKeyRecord, AuditRecord, StoreError, TokenRecord};
+use tresor_store::{AppKeyRecord, StoreError, TokenRecord};
 use zeroize::Zeroizing;
 
 /// A freshly created application key: its record and its secret, to be shown once.
@@ -174,19 +174,15 @@ impl Service {
             Ok(_) => "ok",
             Err(e) => e.outcome(),
         };
-        let record = AuditRecord {
-            seq: 0,
-            at: now_millis(),
+        let record = crate::audit::new_record(
             workspace,
-            request_id: request_id.to_owned(),
+            request_id.to_owned(),
             principal,
-            action: "app_key.exchange".into(),
-            target: format!("app key {}", printable_id(key_id)),
-            outcome: outcome.into(),
-            detail: out.as_ref().ok().map(|m| format!("token {} for {ttl_seconds} s", m.id)),
-            prev_hash: Vec::new(),
-            hash: Vec::new(),
-        };
+            "app_key.exchange",
+            format!("app key {}", printable_id(key_id)),
+            outcome,
+            out.as_ref().ok().map(|m| format!("token {} for {ttl_seconds} s", m.id)),
+        );
         self.auditor.record(record).await?;
         out
     }

@@ -38,6 +38,31 @@ pub struct Auditor {
     mac: Arc<MacKey>,
 }
 
+/// A record to append; `seq` and the hashes are assigned by the store.
+pub(crate) fn new_record(
+    workspace: String,
+    request_id: String,
+    principal: String,
+    action: &str,
+    target: String,
+    outcome: &str,
+    detail: Option<String>,
+) -> AuditRecord {
+    AuditRecord {
+        seq: 0,
+        at: tresor_model::now_millis(),
+        workspace,
+        request_id,
+        principal,
+        action: action.to_owned(),
+        target,
+        outcome: outcome.to_owned(),
+        detail,
+        prev_hash: Vec::new(),
+        hash: Vec::new(),
+    }
+}
+
 fn chain_hash(mac: &MacKey, r: &AuditRecord) -> Vec<u8> {
     mac.mac(&[
         &r.prev_hash,

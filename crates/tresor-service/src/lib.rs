@@ -175,19 +175,15 @@ impl Service {
     // ----- audit -----
 
     fn audit_record(ctx: &Ctx, action: &str, target: String, outcome: &str, detail: Option<String>) -> AuditRecord {
-        AuditRecord {
-            seq: 0,
-            at: now_millis(),
-            workspace: ctx.caller.workspace.to_string(),
-            request_id: ctx.request_id.clone(),
-            principal: ctx.caller.label().to_owned(),
-            action: action.to_owned(),
+        audit::new_record(
+            ctx.caller.workspace.to_string(),
+            ctx.request_id.clone(),
+            ctx.caller.label().to_owned(),
+            action,
             target,
-            outcome: outcome.to_owned(),
+            outcome,
             detail,
-            prev_hash: Vec::new(),
-            hash: Vec::new(),
-        }
+        )
     }
 
     /// Records the outcome of an operation, then passes the outcome on. If the record cannot be
@@ -203,19 +199,15 @@ impl Service {
 
     /// Records a failed authentication (no caller is known).
     async fn audit_auth_failure(&self, request_id: &str, token_id: &str, e: &ServiceError) -> Result<()> {
-        let rec = AuditRecord {
-            seq: 0,
-            at: now_millis(),
-            workspace: String::new(),
-            request_id: request_id.to_owned(),
-            principal: "anonymous".into(),
-            action: "auth.token".into(),
-            target: format!("token {token_id}"),
-            outcome: e.outcome().into(),
-            detail: None,
-            prev_hash: Vec::new(),
-            hash: Vec::new(),
-        };
+        let rec = audit::new_record(
+            String::new(),
+            request_id.to_owned(),
+            "anonymous".into(),
+            "auth.token",
+            format!("token {token_id}"),
+            e.outcome(),
+            None,
+        );
         self.auditor.record(rec).await
     }
 
