@@ -11,10 +11,16 @@
 
 mod sqlite;
 
+#[cfg(feature = "postgres")]
+mod postgres;
+
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
 pub use sqlite::SqliteStore;
+
+#[cfg(feature = "postgres")]
+pub use postgres::PostgresStore;
 
 use async_trait::async_trait;
 use thiserror::Error;

@@ -1,0 +1,488 @@
+//! Principals, groups, tokens, grants, the audit log, entry tags and application keys on PostgreSQL.
+
+use super::{backend, col, insert_err, PostgresStore};
+use crate::{AppKeyRecord, AuditRecord, ChainFn, GrantRecord, PrincipalRecord, Result, StoreError, TokenRecord};
+use tokio_postgres::Row;
+use tresor_model::{Access, EntryPath, PrincipalKind, PrincipalRef, Tag, WorkspaceName};
+
+fn kind_of(s: &str) -> Result<PrincipalKind> {
+    match s {
+        "user" => Ok(PrincipalKind::User),
+        "app" => Ok(PrincipalKind::App),
+        "group" => Ok(PrincipalKind::Group),
+        _ => Err(StoreError::Corrupt(format!("unknown principal kind {s:?}"))),
+    }
+}
+
+fn principal_at(row: &Row, kind: usize, name: usize) -> Result<PrincipalRef> {
+    Ok(PrincipalRef { kind: kind_of(col(row, kind)?)?, name: col(row, name)? })
+}
+
+fn workspace_at(row: &Row, i: usize) -> Result<WorkspaceName> {
+    WorkspaceName::new(col::<String>(row, i)?).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+const TOKEN_COLS: &str =
+    "id, workspace, principal_kind, principal_name, name, hash, created_at, created_by, expires_at, revoked_at";
+
+fn token_from_row(r: &Row) -> Result<TokenRecord> {
+    Ok(TokenRecord {
+        id: col(r, 0)?,
+        workspace: workspace_at(r, 1)?,
+        principal: principal_at(r, 2, 3)?,
+        name: col(r, 4)?,
+        hash: col(r, 5)?,
+        created_at: col(r, 6)?,
+        created_by: col(r, 7)?,
+        expires_at: col(r, 8)?,
+        revoked_at: col(r, 9)?,
+    })
+}
+
+const GRANT_COLS: &str = "id, workspace, principal_kind, principal_name, scope, access, created_at, created_by";
+
+fn grant_from_row(r: &Row) -> Result<GrantRecord> {
+    Ok(GrantRecord {
+        id: col(r, 0)?,
+        workspace: workspace_at(r, 1)?,
+        principal: principal_at(r, 2, 3)?,
+        scope: col(r, 4)?,
+        access: col::<&str>(r, 5)?.parse::<Access>().map_err(StoreError::Corrupt)?,
+        created_at: col(r, 6)?,
+        created_by: col(r, 7)?,
+    })
+}
+
+const AUDIT_COLS: &str = "seq, at, workspace, request_id, principal, action, target, outcome, detail, prev_hash, hash";
+
+fn audit_from_row(r: &Row) -> Result<AuditRecord> {
+    Ok(AuditRecord {
+        seq: col::<i64>(r, 0)? as u64,
+        at: col(r, 1)?,
+        workspace: col(r, 2)?,
+        request_id: col(r, 3)?,
+        principal: col(r, 4)?,
+        action: col(r, 5)?,
+        target: col(r, 6)?,
+        outcome: col(r, 7)?,
+        detail: col(r, 8)?,
+        prev_hash: col(r, 9)?,
+        hash: col(r, 10)?,
+    })
+}
+
+const APP_KEY_COLS: &str = "id, workspace, principal_kind, principal_name, hash, created_at, created_by, revoked_at";
+
+fn app_key_from_row(r: &Row) -> Result<AppKeyRecord> {
+    Ok(AppKeyRecord {
+        id: col(r, 0)?,
+        workspace: workspace_at(r, 1)?,
+        principal: principal_at(r, 2, 3)?,
+        hash: col(r, 4)?,
+        created_at: col(r, 5)?,
+        created_by: col(r, 6)?,
+        revoked_at: col(r, 7)?,
+    })
+}
+
+/// Applies removals (same key and value), then upserts (same key replaced, else appended).
+fn apply_tags(mut tags: Vec<Tag>, upsert: &[Tag], remove: &[Tag]) -> Vec<Tag> {
+    tags.retain(|t| !remove.contains(t));
+    for new in upsert {
+        match tags.iter_mut().find(|t| t.key == new.key) {
+            Some(t) => t.value = new.value.clone(),
+            None => tags.push(new.clone()),
+        }
+    }
+    tags
+}
+
+impl PostgresStore {
+    pub(super) async fn create_principal_impl(
+        &self,
+        ws: &WorkspaceName,
+        p: &PrincipalRef,
+        by: &str,
+        now: i64,
+    ) -> Result<()> {
+        self.conn()
+            .await?
+            .execute(
+                "INSERT INTO principals (workspace, kind, name, created_at, created_by) VALUES ($1, $2, $3, $4, $5)",
+                &[&ws.as_str(), &p.kind.as_str(), &p.name, &now, &by],
+            )
+            .await
+            .map_err(insert_err(format!("principal {p}"), &format!("workspace {ws}")))?;
+        Ok(())
+    }
+
+    pub(super) async fn list_principals_impl(&self, ws: &WorkspaceName) -> Result<Vec<PrincipalRecord>> {
+        let rows = self
+            .query(
+                "SELECT kind, name, created_at, created_by FROM principals WHERE workspace = $1 ORDER BY kind, name",
+                &[&ws.as_str()],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PrincipalRecord {
+                    principal: principal_at(r, 0, 1)?,
+                    created_at: col(r, 2)?,
+                    created_by: col(r, 3)?,
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn principal_exists_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<bool> {
+        let row = self
+            .query_opt(
+                "SELECT 1 FROM principals WHERE workspace = $1 AND kind = $2 AND name = $3",
+                &[&ws.as_str(), &p.kind.as_str(), &p.name],
+            )
+            .await?;
+        Ok(row.is_some())
+    }
+
+    pub(super) async fn delete_principal_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
+        let (w, k, n) = (ws.as_str(), p.kind.as_str(), p.name.as_str());
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(backend)?;
+        let gone = tx
+            .execute("DELETE FROM principals WHERE workspace = $1 AND kind = $2 AND name = $3", &[&w, &k, &n])
+            .await
+            .map_err(backend)?;
+        if gone == 0 {
+            return Err(StoreError::NotFound(format!("principal {p}")));
+        }
+        for sql in [
+            "DELETE FROM group_members WHERE workspace = $1 AND member_kind = $2 AND member_name = $3",
+            "DELETE FROM grants WHERE workspace = $1 AND principal_kind = $2 AND principal_name = $3",
+            "DELETE FROM tokens WHERE workspace = $1 AND principal_kind = $2 AND principal_name = $3",
+            "DELETE FROM app_keys WHERE workspace = $1 AND principal_kind = $2 AND principal_name = $3",
+        ] {
+            tx.execute(sql, &[&w, &k, &n]).await.map_err(backend)?;
+        }
+        if p.kind == PrincipalKind::Group {
+            tx.execute("DELETE FROM group_members WHERE workspace = $1 AND group_name = $2", &[&w, &n])
+                .await
+                .map_err(backend)?;
+        }
+        tx.commit().await.map_err(backend)
+    }
+
+    pub(super) async fn add_member_impl(&self, ws: &WorkspaceName, group: &str, m: &PrincipalRef) -> Result<()> {
+        self.conn()
+            .await?
+            .execute(
+                "INSERT INTO group_members (workspace, group_name, member_kind, member_name) VALUES ($1, $2, $3, $4)",
+                &[&ws.as_str(), &group, &m.kind.as_str(), &m.name],
+            )
+            .await
+            .map_err(insert_err(format!("{m} in group:{group}"), &format!("workspace {ws}")))?;
+        Ok(())
+    }
+
+    pub(super) async fn remove_member_impl(&self, ws: &WorkspaceName, group: &str, m: &PrincipalRef) -> Result<()> {
+        let n = self
+            .conn()
+            .await?
+            .execute(
+                "DELETE FROM group_members WHERE workspace = $1 AND group_name = $2 AND member_kind = $3
+                 AND member_name = $4",
+                &[&ws.as_str(), &group, &m.kind.as_str(), &m.name],
+            )
+            .await
+            .map_err(backend)?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("{m} in group:{group}")));
+        }
+        Ok(())
+    }
+
+    pub(super) async fn groups_of_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<Vec<String>> {
+        let rows = self
+            .query(
+                "SELECT group_name FROM group_members WHERE workspace = $1 AND member_kind = $2 AND member_name = $3
+                 ORDER BY group_name",
+                &[&ws.as_str(), &p.kind.as_str(), &p.name],
+            )
+            .await?;
+        rows.iter().map(|r| col(r, 0)).collect()
+    }
+
+    pub(super) async fn members_of_impl(&self, ws: &WorkspaceName, group: &str) -> Result<Vec<PrincipalRef>> {
+        let rows = self
+            .query(
+                "SELECT member_kind, member_name FROM group_members WHERE workspace = $1 AND group_name = $2
+                 ORDER BY member_kind, member_name",
+                &[&ws.as_str(), &group],
+            )
+            .await?;
+        rows.iter().map(|r| principal_at(r, 0, 1)).collect()
+    }
+
+    pub(super) async fn insert_token_impl(&self, t: &TokenRecord) -> Result<()> {
+        self.conn()
+            .await?
+            .execute(
+                &format!("INSERT INTO tokens ({TOKEN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
+                &[
+                    &t.id,
+                    &t.workspace.as_str(),
+                    &t.principal.kind.as_str(),
+                    &t.principal.name,
+                    &t.name,
+                    &t.hash,
+                    &t.created_at,
+                    &t.created_by,
+                    &t.expires_at,
+                    &t.revoked_at,
+                ],
+            )
+            .await
+            .map_err(insert_err(format!("token {}", t.id), &format!("workspace {}", t.workspace)))?;
+        Ok(())
+    }
+
+    pub(super) async fn get_token_impl(&self, id: &str) -> Result<Option<TokenRecord>> {
+        let row = self.query_opt(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE id = $1"), &[&id]).await?;
+        row.as_ref().map(token_from_row).transpose()
+    }
+
+    pub(super) async fn list_tokens_impl(&self, ws: &WorkspaceName) -> Result<Vec<TokenRecord>> {
+        let rows = self
+            .query(
+                &format!("SELECT {TOKEN_COLS} FROM tokens WHERE workspace = $1 ORDER BY created_at, id"),
+                &[&ws.as_str()],
+            )
+            .await?;
+        rows.iter().map(token_from_row).collect()
+    }
+
+    pub(super) async fn revoke_token_impl(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
+        let n = self
+            .conn()
+            .await?
+            .execute(
+                "UPDATE tokens SET revoked_at = COALESCE(revoked_at, $3) WHERE workspace = $1 AND id = $2",
+                &[&ws.as_str(), &id, &now],
+            )
+            .await
+            .map_err(backend)?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("token {id}")));
+        }
+        Ok(())
+    }
+
+    pub(super) async fn insert_grant_impl(&self, g: &GrantRecord) -> Result<()> {
+        self.conn()
+            .await?
+            .execute(
+                &format!("INSERT INTO grants ({GRANT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
+                &[
+                    &g.id,
+                    &g.workspace.as_str(),
+                    &g.principal.kind.as_str(),
+                    &g.principal.name,
+                    &g.scope,
+                    &g.access.as_str(),
+                    &g.created_at,
+                    &g.created_by,
+                ],
+            )
+            .await
+            .map_err(insert_err(format!("grant {}", g.id), &format!("workspace {}", g.workspace)))?;
+        Ok(())
+    }
+
+    pub(super) async fn list_grants_impl(&self, ws: &WorkspaceName) -> Result<Vec<GrantRecord>> {
+        let rows = self
+            .query(
+                &format!("SELECT {GRANT_COLS} FROM grants WHERE workspace = $1 ORDER BY created_at, id"),
+                &[&ws.as_str()],
+            )
+            .await?;
+        rows.iter().map(grant_from_row).collect()
+    }
+
+    pub(super) async fn grants_for_impl(&self, ws: &WorkspaceName, ps: &[PrincipalRef]) -> Result<Vec<GrantRecord>> {
+        // Same order as the SQLite backend: by principal as given, then by creation time and id.
+        let conn = self.conn().await?;
+        let stmt = conn
+            .prepare(&format!(
+                "SELECT {GRANT_COLS} FROM grants WHERE workspace = $1 AND principal_kind = $2 AND principal_name = $3
+                 ORDER BY created_at, id"
+            ))
+            .await
+            .map_err(backend)?;
+        let mut out = Vec::new();
+        for p in ps {
+            for r in conn.query(&stmt, &[&ws.as_str(), &p.kind.as_str(), &p.name]).await.map_err(backend)? {
+                out.push(grant_from_row(&r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn delete_grant_impl(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
+        let row = self
+            .query_opt(
+                &format!("DELETE FROM grants WHERE workspace = $1 AND id = $2 RETURNING {GRANT_COLS}"),
+                &[&ws.as_str(), &id],
+            )
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("grant {id}")))?;
+        grant_from_row(&row)
+    }
+
+    pub(super) async fn append_audit_impl(&self, records: Vec<AuditRecord>, chain: &ChainFn) -> Result<Vec<u64>> {
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(backend)?;
+        // The `audit_head` row is the chain's lock: make sure it exists (a placeholder that this
+        // transaction overwrites before it commits), then lock it. Appenders on other connections
+        // wait here until this one commits, and then read the head it left.
+        tx.execute("INSERT INTO meta (key, value) VALUES ('audit_head', '') ON CONFLICT (key) DO NOTHING", &[])
+            .await
+            .map_err(backend)?;
+        tx.execute("SELECT 1 FROM meta WHERE key = 'audit_head' FOR UPDATE", &[]).await.map_err(backend)?;
+        // Read after taking the lock: at READ COMMITTED each statement sees what committed before it.
+        let head =
+            tx.query_opt("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", &[]).await.map_err(backend)?;
+        let (mut seq, mut prev) = match head {
+            Some(r) => (col::<i64>(&r, 0)? as u64, col::<Vec<u8>>(&r, 1)?),
+            None => (0, Vec::new()),
+        };
+        let stmt = tx
+            .prepare(&format!(
+                "INSERT INTO audit_log ({AUDIT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+            ))
+            .await
+            .map_err(backend)?;
+        let mut seqs = Vec::with_capacity(records.len());
+        for mut rec in records {
+            seq += 1;
+            rec.seq = seq;
+            rec.prev_hash = std::mem::take(&mut prev);
+            rec.hash = chain(&rec);
+            tx.execute(
+                &stmt,
+                &[
+                    &(rec.seq as i64),
+                    &rec.at,
+                    &rec.workspace,
+                    &rec.request_id,
+                    &rec.principal,
+                    &rec.action,
+                    &rec.target,
+                    &rec.outcome,
+                    &rec.detail,
+                    &rec.prev_hash,
+                    &rec.hash,
+                ],
+            )
+            .await
+            .map_err(backend)?;
+            prev = rec.hash;
+            seqs.push(seq);
+        }
+        let mut head = seq.to_be_bytes().to_vec();
+        head.extend_from_slice(&prev);
+        tx.execute("UPDATE meta SET value = $1 WHERE key = 'audit_head'", &[&head]).await.map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(seqs)
+    }
+
+    pub(super) async fn list_audit_impl(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
+        let rows = self
+            .query(
+                &format!(
+                    "SELECT {AUDIT_COLS} FROM audit_log WHERE seq > $1 AND ($2::BIGINT IS NULL OR at >= $2)
+                     ORDER BY seq LIMIT $3"
+                ),
+                &[&(after as i64), &since, &i64::from(limit)],
+            )
+            .await?;
+        rows.iter().map(audit_from_row).collect()
+    }
+
+    pub(super) async fn update_tags_impl(&self, p: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
+        let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(backend)?;
+        let current = tx
+            .query_opt(
+                "SELECT tags FROM entries WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4
+                     AND deleted_at IS NULL FOR UPDATE",
+                &[&ws, &env, &vault, &key],
+            )
+            .await
+            .map_err(backend)?
+            .ok_or_else(|| StoreError::NotFound(format!("entry {p}")))?;
+        let tags: Vec<Tag> = serde_json::from_str(col(&current, 0)?)
+            .map_err(|e| StoreError::Corrupt(format!("tags of entry {p}: {e}")))?;
+        let tags = apply_tags(tags, upsert, remove);
+        let text = serde_json::to_string(&tags).map_err(|e| StoreError::Backend(e.to_string()))?;
+        tx.execute(
+            "UPDATE entries SET tags = $5 WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4",
+            &[&ws, &env, &vault, &key, &text],
+        )
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(tags)
+    }
+
+    pub(super) async fn insert_app_key_impl(&self, k: &AppKeyRecord) -> Result<()> {
+        self.conn()
+            .await?
+            .execute(
+                &format!("INSERT INTO app_keys ({APP_KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
+                &[
+                    &k.id,
+                    &k.workspace.as_str(),
+                    &k.principal.kind.as_str(),
+                    &k.principal.name,
+                    &k.hash,
+                    &k.created_at,
+                    &k.created_by,
+                    &k.revoked_at,
+                ],
+            )
+            .await
+            .map_err(insert_err(format!("application key {}", k.id), &format!("workspace {}", k.workspace)))?;
+        Ok(())
+    }
+
+    pub(super) async fn get_app_key_impl(&self, id: &str) -> Result<Option<AppKeyRecord>> {
+        let row = self.query_opt(&format!("SELECT {APP_KEY_COLS} FROM app_keys WHERE id = $1"), &[&id]).await?;
+        row.as_ref().map(app_key_from_row).transpose()
+    }
+
+    pub(super) async fn list_app_keys_impl(&self, ws: &WorkspaceName) -> Result<Vec<AppKeyRecord>> {
+        let rows = self
+            .query(
+                &format!("SELECT {APP_KEY_COLS} FROM app_keys WHERE workspace = $1 ORDER BY created_at, id"),
+                &[&ws.as_str()],
+            )
+            .await?;
+        rows.iter().map(app_key_from_row).collect()
+    }
+
+    pub(super) async fn revoke_app_key_impl(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
+        let n = self
+            .conn()
+            .await?
+            .execute(
+                "UPDATE app_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE workspace = $1 AND id = $2",
+                &[&ws.as_str(), &id, &now],
+            )
+            .await
+            .map_err(backend)?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("application key {id}")));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,775 @@
+//! The PostgreSQL backend, for several tresor servers sharing one database.
+//!
+//! A small fixed pool of `tokio_postgres::Client`s, each behind its own async mutex: a call takes
+//! the first idle connection (or waits for one), and a connection found closed (the server
+//! restarted, the network dropped) is replaced on its next use. Every method is one transaction
+//! at READ COMMITTED; the invariants that must hold across servers take row locks inside it:
+//! check-and-set locks the entry row (`SELECT ... FOR UPDATE`), the entry limit takes a
+//! per-workspace advisory transaction lock, vault deletion locks the vault row, and audit appends
+//! lock the `audit_head` meta row so the chain stays linear with appenders on other connections.
+
+mod access;
+mod migrate;
+
+use crate::{
+    AppKeyRecord, AuditRecord, ChainFn, GrantRecord, ListQuery, NewVersion, PrincipalRecord, Result, SealedVersion,
+    Store, StoreError, TokenRecord, WrappedKey,
+};
+use async_trait::async_trait;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tokio::sync::{Mutex, MutexGuard};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::FromSql;
+use tokio_postgres::{Client, Config, NoTls, Row, Transaction};
+use tresor_model::{
+    EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, PrincipalRef, Tag, VaultInfo, VaultPath, VersionMeta,
+    WorkspaceName,
+};
+
+/// Connections per store (per server process).
+const POOL_SIZE: usize = 4;
+
+/// Advisory lock class ids (the two-key form of `pg_advisory_xact_lock`), so tresor's locks never
+/// collide with another application's one-key locks in the same database.
+const LOCK_CLASS_MIGRATIONS: i32 = 0x7472_0001;
+const LOCK_CLASS_ENTRY_LIMIT: i32 = 0x7472_0002;
+
+/// The PostgreSQL store. Cheap to share behind an `Arc`.
+pub struct PostgresStore {
+    config: Config,
+    /// `host:port/dbname` for error messages; never holds the password.
+    target: String,
+    conns: Vec<Mutex<Option<Client>>>,
+    next: AtomicUsize,
+}
+
+/// A pooled connection, held for the length of one call.
+struct Conn<'a>(MutexGuard<'a, Option<Client>>);
+
+impl Deref for Conn<'_> {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.0.as_ref().expect("a pooled connection is opened before it is handed out")
+    }
+}
+
+impl DerefMut for Conn<'_> {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.0.as_mut().expect("a pooled connection is opened before it is handed out")
+    }
+}
+
+/// Describes where a configuration points, without its password.
+fn describe(config: &Config) -> String {
+    use tokio_postgres::config::Host;
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let port = config.get_ports().get(i).or(config.get_ports().first()).copied().unwrap_or(5432);
+            match h {
+                Host::Tcp(name) => format!("{name}:{port}"),
+                #[cfg(unix)]
+                Host::Unix(path) => format!("{}:{port}", path.display()),
+            }
+        })
+        .collect();
+    let hosts = if hosts.is_empty() { "localhost:5432".to_owned() } else { hosts.join(",") };
+    format!("{hosts}/{}", config.get_dbname().or(config.get_user()).unwrap_or("postgres"))
+}
+
+fn backend(e: tokio_postgres::Error) -> StoreError {
+    StoreError::Backend(pg_message(&e))
+}
+
+/// The server's own message for database errors (tokio-postgres' `Display` says only "db error").
+fn pg_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({}): {}", db.message(), db.code().code(), detail),
+            None => format!("{} ({})", db.message(), db.code().code()),
+        },
+        None => match std::error::Error::source(e) {
+            Some(src) => format!("{e}: {src}"),
+            None => e.to_string(),
+        },
+    }
+}
+
+fn is_code(e: &tokio_postgres::Error, code: &SqlState) -> bool {
+    e.code() == Some(code)
+}
+
+/// Maps a unique-key violation to `AlreadyExists(what)`, a missing referenced row to
+/// `NotFound(parent)`, anything else to a backend error.
+fn insert_err(what: String, parent: &str) -> impl FnOnce(tokio_postgres::Error) -> StoreError + '_ {
+    move |e| {
+        if is_code(&e, &SqlState::UNIQUE_VIOLATION) {
+            StoreError::AlreadyExists(what)
+        } else if is_code(&e, &SqlState::FOREIGN_KEY_VIOLATION) {
+            StoreError::NotFound(parent.to_owned())
+        } else {
+            backend(e)
+        }
+    }
+}
+
+/// One column, its type checked.
+fn col<'a, T: FromSql<'a>>(row: &'a Row, i: usize) -> Result<T> {
+    row.try_get(i).map_err(|e| StoreError::Corrupt(format!("column {i}: {}", pg_message(&e))))
+}
+
+const ENTRY_COLS: &str =
+    "key, kind, version, created_at, updated_at, edited_by, description, tags, expires_at, deleted_at";
+
+fn parse_kind(s: &str) -> Result<EntryKind> {
+    EntryKind::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown entry kind {s:?}")))
+}
+
+fn entry_from_row(row: &Row) -> Result<EntryMeta> {
+    let tags: String = col(row, 7)?;
+    Ok(EntryMeta {
+        key: col(row, 0)?,
+        kind: parse_kind(col(row, 1)?)?,
+        version: col::<i64>(row, 2)? as u64,
+        created_at: col(row, 3)?,
+        updated_at: col(row, 4)?,
+        edited_by: col(row, 5)?,
+        description: col(row, 6)?,
+        tags: serde_json::from_str::<Vec<Tag>>(&tags).map_err(|e| StoreError::Corrupt(format!("tags: {e}")))?,
+        expires_at: col(row, 8)?,
+        deleted_at: col(row, 9)?,
+    })
+}
+
+fn version_from_row(row: &Row) -> Result<VersionMeta> {
+    Ok(VersionMeta {
+        version: col::<i64>(row, 0)? as u64,
+        kind: parse_kind(col(row, 1)?)?,
+        created_at: col(row, 2)?,
+        edited_by: col(row, 3)?,
+    })
+}
+
+/// Escapes `%`, `_` and `\` so a key prefix matches literally in `LIKE ... ESCAPE '\'`.
+fn like_prefix(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+fn env_from_row(r: &Row) -> Result<EnvInfo> {
+    Ok(EnvInfo { name: col(r, 0)?, parent: col(r, 1)?, created_at: col(r, 2)? })
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user@host:port/dbname`), applies pending
+    /// migrations and opens the pool. Errors name the host and database, never the password.
+    pub async fn connect(url: &str) -> Result<Self> {
+        let mut config: Config =
+            url.parse().map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {}", pg_message(&e))))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(10));
+        }
+        config.application_name("tresor");
+        let target = describe(&config);
+        let store = Self {
+            config,
+            target,
+            conns: (0..POOL_SIZE).map(|_| Mutex::new(None)).collect(),
+            next: AtomicUsize::new(0),
+        };
+        {
+            let mut conn = store.conn().await?;
+            migrate::apply(&mut conn).await?;
+        }
+        Ok(store)
+    }
+
+    async fn open(&self) -> Result<Client> {
+        let (client, connection) = self.config.connect(NoTls).await.map_err(|e| {
+            StoreError::Backend(format!("connecting to PostgreSQL at {}: {}", self.target, pg_message(&e)))
+        })?;
+        // The connection task ends when the client is dropped or the server goes away; the pool
+        // notices through `Client::is_closed` and reconnects.
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(client)
+    }
+
+    /// Takes the first idle connection, or waits for one if all are busy.
+    async fn conn(&self) -> Result<Conn<'_>> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = self.conns.len();
+        let mut guard = None;
+        for i in 0..n {
+            if let Ok(g) = self.conns[(start + i) % n].try_lock() {
+                guard = Some(g);
+                break;
+            }
+        }
+        let mut guard = match guard {
+            Some(g) => g,
+            None => self.conns[start % n].lock().await,
+        };
+        // (Not `Option::is_none_or`: the workspace supports Rust 1.80.)
+        if !matches!(&*guard, Some(c) if !c.is_closed()) {
+            *guard = Some(self.open().await?);
+        }
+        Ok(Conn(guard))
+    }
+
+    async fn query_opt(&self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<Option<Row>> {
+        self.conn().await?.query_opt(sql, params).await.map_err(backend)
+    }
+
+    async fn query(&self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<Vec<Row>> {
+        self.conn().await?.query(sql, params).await.map_err(backend)
+    }
+
+    async fn vault_info(&self, ws: &str, env: &str, name: Option<&str>) -> Result<Vec<VaultInfo>> {
+        let rows = self
+            .query(
+                "SELECT v.name, v.environment, v.created_at, v.managed_by,
+                    (SELECT COUNT(*) FROM entries e WHERE e.workspace = v.workspace AND e.environment = v.environment
+                        AND e.vault = v.name AND e.deleted_at IS NULL)
+                 FROM vaults v WHERE v.workspace = $1 AND v.environment = $2 AND ($3::TEXT IS NULL OR v.name = $3)
+                 ORDER BY v.name",
+                &[&ws, &env, &name],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(VaultInfo {
+                    name: col(r, 0)?,
+                    environment: col(r, 1)?,
+                    created_at: col(r, 2)?,
+                    managed_by: col(r, 3)?,
+                    entries: col::<i64>(r, 4)? as u64,
+                })
+            })
+            .collect()
+    }
+}
+
+/// The entry's current version and deletion time, its row locked for the rest of the transaction.
+async fn lock_entry(tx: &Transaction<'_>, p: &EntryPath) -> Result<Option<(u64, Option<i64>)>> {
+    let row = tx
+        .query_opt(
+            "SELECT version, deleted_at FROM entries
+             WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 FOR UPDATE",
+            &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str()],
+        )
+        .await
+        .map_err(backend)?;
+    row.map(|r| Ok((col::<i64>(&r, 0)? as u64, col(&r, 1)?))).transpose()
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        let row = self.query_opt("SELECT value FROM meta WHERE key = $1", &[&key]).await?;
+        row.map(|r| col(&r, 0)).transpose()
+    }
+
+    async fn init_meta(&self, key: &str, value: &[u8]) -> Result<Vec<u8>> {
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(backend)?;
+        tx.execute("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", &[&key, &value])
+            .await
+            .map_err(backend)?;
+        let row = tx.query_one("SELECT value FROM meta WHERE key = $1", &[&key]).await.map_err(backend)?;
+        let out = col(&row, 0)?;
+        tx.commit().await.map_err(backend)?;
+        Ok(out)
+    }
+
+    async fn create_workspace(&self, name: &WorkspaceName, first_key: &WrappedKey, now: i64) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(backend)?;
+        let generation = i64::from(first_key.generation);
+        tx.execute(
+            "INSERT INTO workspaces (name, current_key_generation, created_at) VALUES ($1, $2, $3)",
+            &[&name.as_str(), &generation, &now],
+        )
+        .await
+        .map_err(insert_err(format!("workspace {name}"), ""))?;
+        tx.execute(
+            "INSERT INTO data_keys (workspace, generation, wrapped, created_at) VALUES ($1, $2, $3, $4)",
+            &[&name.as_str(), &generation, &first_key.wrapped, &now],
+        )
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn workspace_exists(&self, name: &WorkspaceName) -> Result<bool> {
+        Ok(self.query_opt("SELECT 1 FROM workspaces WHERE name = $1", &[&name.as_str()]).await?.is_some())
+    }
+
+    async fn data_key(&self, workspace: &WorkspaceName, generation: Option<u32>) -> Result<WrappedKey> {
+        let row = self
+            .query_opt(
+                "SELECT d.generation, d.wrapped FROM data_keys d JOIN workspaces w ON w.name = d.workspace
+                 WHERE d.workspace = $1 AND d.generation = COALESCE($2, w.current_key_generation)",
+                &[&workspace.as_str(), &generation.map(i64::from)],
+            )
+            .await?;
+        match row {
+            Some(r) => {
+                let generation = u32::try_from(col::<i64>(&r, 0)?)
+                    .map_err(|_| StoreError::Corrupt(format!("data key generation of workspace {workspace}")))?;
+                Ok(WrappedKey { generation, wrapped: col(&r, 1)? })
+            }
+            None => Err(match generation {
+                Some(g) => StoreError::NotFound(format!("data key generation {g} of workspace {workspace}")),
+                None => StoreError::NotFound(format!("workspace {workspace}")),
+            }),
+        }
+    }
+
+    async fn create_environment(
+        &self,
+        workspace: &WorkspaceName,
+        name: &EnvName,
+        parent: Option<&EnvName>,
+        now: i64,
+    ) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(backend)?;
+        if let Some(parent) = parent {
+            // KEY SHARE keeps the parent from being deleted before this commits.
+            let exists = tx
+                .query_opt(
+                    "SELECT 1 FROM environments WHERE workspace = $1 AND name = $2 FOR KEY SHARE",
+                    &[&workspace.as_str(), &parent.as_str()],
+                )
+                .await
+                .map_err(backend)?;
+            if exists.is_none() {
+                return Err(StoreError::NotFound(format!("parent environment {parent}")));
+            }
+        }
+        tx.execute(
+            "INSERT INTO environments (workspace, name, parent, created_at) VALUES ($1, $2, $3, $4)",
+            &[&workspace.as_str(), &name.as_str(), &parent.map(|p| p.as_str()), &now],
+        )
+        .await
+        .map_err(insert_err(format!("environment {name}"), &format!("workspace {workspace}")))?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn get_environment(&self, workspace: &WorkspaceName, name: &EnvName) -> Result<Option<EnvInfo>> {
+        let row = self
+            .query_opt(
+                "SELECT name, parent, created_at FROM environments WHERE workspace = $1 AND name = $2",
+                &[&workspace.as_str(), &name.as_str()],
+            )
+            .await?;
+        row.as_ref().map(env_from_row).transpose()
+    }
+
+    async fn list_environments(&self, workspace: &WorkspaceName) -> Result<Vec<EnvInfo>> {
+        let rows = self
+            .query(
+                "SELECT name, parent, created_at FROM environments WHERE workspace = $1 ORDER BY name",
+                &[&workspace.as_str()],
+            )
+            .await?;
+        rows.iter().map(env_from_row).collect()
+    }
+
+    async fn create_vault(&self, vault: &VaultPath, now: i64) -> Result<()> {
+        let conn = self.conn().await?;
+        conn.execute(
+            "INSERT INTO vaults (workspace, environment, name, created_at) VALUES ($1, $2, $3, $4)",
+            &[&vault.workspace.as_str(), &vault.environment.as_str(), &vault.vault.as_str(), &now],
+        )
+        .await
+        .map_err(insert_err(format!("vault {vault}"), &format!("environment {}", vault.environment)))?;
+        Ok(())
+    }
+
+    async fn get_vault(&self, vault: &VaultPath) -> Result<Option<VaultInfo>> {
+        let mut found =
+            self.vault_info(vault.workspace.as_str(), vault.environment.as_str(), Some(vault.vault.as_str())).await?;
+        Ok(found.pop())
+    }
+
+    async fn list_vaults(&self, workspace: &WorkspaceName, environment: &EnvName) -> Result<Vec<VaultInfo>> {
+        self.vault_info(workspace.as_str(), environment.as_str(), None).await
+    }
+
+    async fn delete_vault(&self, vault: &VaultPath) -> Result<()> {
+        let (ws, env, name) = (vault.workspace.as_str(), vault.environment.as_str(), vault.vault.as_str());
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(backend)?;
+        // Locking the vault row first makes concurrent entry inserts (whose foreign key check
+        // share-locks it) wait, so the emptiness seen below still holds at commit.
+        let exists = tx
+            .query_opt(
+                "SELECT 1 FROM vaults WHERE workspace = $1 AND environment = $2 AND name = $3 FOR UPDATE",
+                &[&ws, &env, &name],
+            )
+            .await
+            .map_err(backend)?;
+        let row = tx
+            .query_one(
+                "SELECT COUNT(*) - COUNT(deleted_at), COUNT(deleted_at) FROM entries
+                 WHERE workspace = $1 AND environment = $2 AND vault = $3",
+                &[&ws, &env, &name],
+            )
+            .await
+            .map_err(backend)?;
+        let (live, deleted): (i64, i64) = (col(&row, 0)?, col(&row, 1)?);
+        if live + deleted > 0 {
+            return Err(StoreError::VaultNotEmpty {
+                vault: vault.to_string(),
+                live: live as u64,
+                deleted: deleted as u64,
+            });
+        }
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("vault {vault}")));
+        }
+        tx.execute("DELETE FROM vaults WHERE workspace = $1 AND environment = $2 AND name = $3", &[&ws, &env, &name])
+            .await
+            .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn get_entry(&self, p: &EntryPath) -> Result<Option<EntryMeta>> {
+        let row = self
+            .query_opt(
+                &format!(
+                    "SELECT {ENTRY_COLS} FROM entries WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4"
+                ),
+                &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str()],
+            )
+            .await?;
+        row.as_ref().map(entry_from_row).transpose()
+    }
+
+    async fn read_version(&self, p: &EntryPath, version: Option<u64>) -> Result<Option<SealedVersion>> {
+        let row = self
+            .query_opt(
+                "SELECT v.version, v.kind, v.created_at, v.edited_by, v.sealed FROM entry_versions v
+                 JOIN entries e ON e.workspace = v.workspace AND e.environment = v.environment
+                     AND e.vault = v.vault AND e.key = v.key
+                 WHERE v.workspace = $1 AND v.environment = $2 AND v.vault = $3 AND v.key = $4
+                     AND v.version = COALESCE($5, e.version)",
+                &[
+                    &p.workspace.as_str(),
+                    &p.environment.as_str(),
+                    &p.vault.as_str(),
+                    &p.key.as_str(),
+                    &version.map(|v| v as i64),
+                ],
+            )
+            .await?;
+        row.map(|r| Ok(SealedVersion { meta: version_from_row(&r)?, sealed: col(&r, 4)? })).transpose()
+    }
+
+    async fn list_entries(&self, vault: &VaultPath, q: &ListQuery) -> Result<Vec<EntryMeta>> {
+        let rows = self
+            .query(
+                &format!(
+                    "SELECT {ENTRY_COLS} FROM entries
+                     WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key LIKE $4 ESCAPE '\\'
+                         AND ($5::TEXT IS NULL OR key > $5) AND ($6 OR deleted_at IS NULL)
+                     ORDER BY key LIMIT $7"
+                ),
+                &[
+                    &vault.workspace.as_str(),
+                    &vault.environment.as_str(),
+                    &vault.vault.as_str(),
+                    &like_prefix(&q.prefix),
+                    &q.after,
+                    &q.include_deleted,
+                    &i64::from(q.limit),
+                ],
+            )
+            .await?;
+        rows.iter().map(entry_from_row).collect()
+    }
+
+    async fn list_versions(&self, p: &EntryPath) -> Result<Vec<VersionMeta>> {
+        let rows = self
+            .query(
+                "SELECT version, kind, created_at, edited_by FROM entry_versions
+                 WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 ORDER BY version DESC",
+                &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str()],
+            )
+            .await?;
+        rows.iter().map(version_from_row).collect()
+    }
+
+    async fn write_version(&self, n: NewVersion) -> Result<()> {
+        let p = &n.path;
+        let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(backend)?;
+        let current = lock_entry(&tx, p).await?;
+        let actual = current.map_or(0, |(v, _)| v);
+        if actual != n.expected_current || n.version != actual + 1 {
+            return Err(StoreError::VersionConflict { path: p.to_string(), expected: n.expected_current, actual });
+        }
+        let adds_live_entry = matches!(current, None | Some((_, Some(_))));
+        if let (true, Some(limit)) = (adds_live_entry, n.max_entries) {
+            // Serializes the writers that add live entries to this workspace, so two of them
+            // cannot both see room for one more.
+            tx.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", &[&LOCK_CLASS_ENTRY_LIMIT, &ws])
+                .await
+                .map_err(backend)?;
+            let row = tx
+                .query_one("SELECT COUNT(*) FROM entries WHERE workspace = $1 AND deleted_at IS NULL", &[&ws])
+                .await
+                .map_err(backend)?;
+            if col::<i64>(&row, 0)? as u64 >= limit {
+                return Err(StoreError::EntryLimit { limit });
+            }
+        }
+        let tags = n.tags.as_ref().map(|t| serde_json::to_string(t).expect("tags serialize"));
+        let version = n.version as i64;
+        if current.is_none() {
+            let inserted = tx
+                .execute(
+                    "INSERT INTO entries (workspace, environment, vault, key, kind, version, created_at, updated_at,
+                         edited_by, description, tags, expires_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, COALESCE($10, '[]'), $11)
+                     ON CONFLICT (workspace, environment, vault, key) DO NOTHING",
+                    &[
+                        &ws,
+                        &env,
+                        &vault,
+                        &key,
+                        &n.kind.as_str(),
+                        &version,
+                        &n.now,
+                        &n.edited_by,
+                        &n.description,
+                        &tags,
+                        &n.expires_at,
+                    ],
+                )
+                .await
+                .map_err(|e| {
+                    if is_code(&e, &SqlState::FOREIGN_KEY_VIOLATION) {
+                        StoreError::NotFound(format!("vault {}/{}", p.environment, p.vault))
+                    } else {
+                        backend(e)
+                    }
+                })?;
+            if inserted == 0 {
+                // Another writer created the entry after our lookup and committed first.
+                let now_current = lock_entry(&tx, p).await?.map_or(1, |(v, _)| v);
+                return Err(StoreError::VersionConflict {
+                    path: p.to_string(),
+                    expected: n.expected_current,
+                    actual: now_current,
+                });
+            }
+        } else {
+            let updated = tx
+                .execute(
+                    "UPDATE entries SET kind = $5, version = $6, updated_at = $7, edited_by = $8,
+                     description = COALESCE($9, description), tags = COALESCE($10, tags), expires_at = $11,
+                     deleted_at = NULL
+                 WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND version = $12",
+                    &[
+                        &ws,
+                        &env,
+                        &vault,
+                        &key,
+                        &n.kind.as_str(),
+                        &version,
+                        &n.now,
+                        &n.edited_by,
+                        &n.description,
+                        &tags,
+                        &n.expires_at,
+                        &(actual as i64),
+                    ],
+                )
+                .await
+                .map_err(backend)?;
+            if updated != 1 {
+                // Cannot happen while the row lock is held; checked so a lost update is never silent.
+                return Err(StoreError::VersionConflict { path: p.to_string(), expected: n.expected_current, actual });
+            }
+        }
+        tx.execute(
+            "INSERT INTO entry_versions (workspace, environment, vault, key, version, kind, sealed, created_at, edited_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[&ws, &env, &vault, &key, &version, &n.kind.as_str(), &n.sealed, &n.now, &n.edited_by],
+        )
+        .await
+        .map_err(backend)?;
+        let oldest_kept = n.version.saturating_sub(n.keep_versions.max(1) as u64 - 1) as i64;
+        tx.execute(
+            "DELETE FROM entry_versions WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4
+                 AND version < $5",
+            &[&ws, &env, &vault, &key, &oldest_kept],
+        )
+        .await
+        .map_err(backend)?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn soft_delete(&self, p: &EntryPath, now: i64) -> Result<()> {
+        let conn = self.conn().await?;
+        let n = conn
+            .execute(
+                "UPDATE entries SET deleted_at = $5, updated_at = $5
+                 WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND deleted_at IS NULL",
+                &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str(), &now],
+            )
+            .await
+            .map_err(backend)?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("entry {p}")));
+        }
+        Ok(())
+    }
+
+    async fn undelete(&self, p: &EntryPath, now: i64) -> Result<()> {
+        let conn = self.conn().await?;
+        let n = conn
+            .execute(
+                "UPDATE entries SET deleted_at = NULL, updated_at = $5
+                 WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND deleted_at IS NOT NULL",
+                &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str(), &now],
+            )
+            .await
+            .map_err(backend)?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("deleted entry {p}")));
+        }
+        Ok(())
+    }
+
+    async fn purge(&self, p: &EntryPath) -> Result<()> {
+        // One statement: its versions go with it through ON DELETE CASCADE, atomically.
+        let conn = self.conn().await?;
+        let n = conn
+            .execute(
+                "DELETE FROM entries WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4",
+                &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str()],
+            )
+            .await
+            .map_err(backend)?;
+        if n == 0 {
+            return Err(StoreError::NotFound(format!("entry {p}")));
+        }
+        Ok(())
+    }
+
+    async fn count_entries(&self, workspace: &WorkspaceName) -> Result<u64> {
+        let row = self
+            .query_opt(
+                "SELECT COUNT(*) FROM entries WHERE workspace = $1 AND deleted_at IS NULL",
+                &[&workspace.as_str()],
+            )
+            .await?
+            .ok_or_else(|| StoreError::Backend("COUNT(*) returned no row".into()))?;
+        Ok(col::<i64>(&row, 0)? as u64)
+    }
+
+    async fn create_principal(&self, ws: &WorkspaceName, p: &PrincipalRef, by: &str, now: i64) -> Result<()> {
+        self.create_principal_impl(ws, p, by, now).await
+    }
+    async fn list_principals(&self, ws: &WorkspaceName) -> Result<Vec<PrincipalRecord>> {
+        self.list_principals_impl(ws).await
+    }
+    async fn principal_exists(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<bool> {
+        self.principal_exists_impl(ws, p).await
+    }
+    async fn delete_principal(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
+        self.delete_principal_impl(ws, p).await
+    }
+    async fn add_member(&self, ws: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()> {
+        self.add_member_impl(ws, group, member).await
+    }
+    async fn remove_member(&self, ws: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()> {
+        self.remove_member_impl(ws, group, member).await
+    }
+    async fn groups_of(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<Vec<String>> {
+        self.groups_of_impl(ws, p).await
+    }
+    async fn members_of(&self, ws: &WorkspaceName, group: &str) -> Result<Vec<PrincipalRef>> {
+        self.members_of_impl(ws, group).await
+    }
+    async fn insert_token(&self, token: &TokenRecord) -> Result<()> {
+        self.insert_token_impl(token).await
+    }
+    async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>> {
+        self.get_token_impl(id).await
+    }
+    async fn list_tokens(&self, ws: &WorkspaceName) -> Result<Vec<TokenRecord>> {
+        self.list_tokens_impl(ws).await
+    }
+    async fn revoke_token(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
+        self.revoke_token_impl(ws, id, now).await
+    }
+    async fn insert_grant(&self, grant: &GrantRecord) -> Result<()> {
+        self.insert_grant_impl(grant).await
+    }
+    async fn list_grants(&self, ws: &WorkspaceName) -> Result<Vec<GrantRecord>> {
+        self.list_grants_impl(ws).await
+    }
+    async fn grants_for(&self, ws: &WorkspaceName, principals: &[PrincipalRef]) -> Result<Vec<GrantRecord>> {
+        self.grants_for_impl(ws, principals).await
+    }
+    async fn delete_grant(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
+        self.delete_grant_impl(ws, id).await
+    }
+    async fn append_audit(&self, records: Vec<AuditRecord>, chain: &ChainFn) -> Result<Vec<u64>> {
+        self.append_audit_impl(records, chain).await
+    }
+    async fn list_audit(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
+        self.list_audit_impl(after, since, limit).await
+    }
+    async fn update_tags(&self, path: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
+        self.update_tags_impl(path, upsert, remove).await
+    }
+    async fn insert_app_key(&self, key: &AppKeyRecord) -> Result<()> {
+        self.insert_app_key_impl(key).await
+    }
+    async fn get_app_key(&self, id: &str) -> Result<Option<AppKeyRecord>> {
+        self.get_app_key_impl(id).await
+    }
+    async fn list_app_keys(&self, ws: &WorkspaceName) -> Result<Vec<AppKeyRecord>> {
+        self.list_app_keys_impl(ws).await
+    }
+    async fn revoke_app_key(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
+        self.revoke_app_key_impl(ws, id, now).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_prefix_escapes_wildcards() {
+        assert_eq!(like_prefix("a_b%c"), "a\\_b\\%c%");
+        assert_eq!(like_prefix(""), "%");
+    }
+
+    #[test]
+    fn the_described_target_never_holds_the_password() {
+        let config: Config = "postgres://tresor:s3cret@db.example:6543/vault".parse().unwrap();
+        let d = describe(&config);
+        assert_eq!(d, "db.example:6543/vault");
+        assert!(!d.contains("s3cret"));
+    }
+}

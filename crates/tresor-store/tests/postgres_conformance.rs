@@ -1,0 +1,313 @@
+//! The PostgreSQL backend against a real server: the conformance suite, check-and-set and the
+//! audit chain under real concurrency (separate connections), and the migration runner.
+//!
+//! Each test creates its own database (`tresor_test_<unique>`) and drops it at the end, even when
+//! the test fails. The server is `$TRESOR_TEST_PG` (default `postgres://postgres@127.0.0.1:5432`),
+//! whose `postgres` database is used to create and drop the test databases.
+//!
+//! Run with `cargo test -p tresor-store --features postgres,conformance`.
+
+use std::future::Future;
+use std::sync::atomic::{AtomicU32, Ordering};
+use tokio_postgres::NoTls;
+use tresor_model::{EntryKey, EntryKind, EntryPath, EnvName, VaultName, VaultPath, WorkspaceName};
+use tresor_store::{AuditRecord, NewVersion, PostgresStore, Store, StoreError, WrappedKey};
+
+fn server() -> String {
+    std::env::var("TRESOR_TEST_PG")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+        .trim_end_matches('/')
+        .to_owned()
+}
+
+async fn admin() -> tokio_postgres::Client {
+    let url = format!("{}/postgres", server());
+    let (client, conn) = tokio_postgres::connect(&url, NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot reach the test PostgreSQL server at {url}: {e} (set TRESOR_TEST_PG)"));
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}
+
+fn unique_name() -> String {
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!(
+        "tresor_test_{}_{}_{}",
+        std::process::id(),
+        nanos % 1_000_000_000_000,
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Runs `body` with the URL of a fresh, empty database, then drops the database whatever happened.
+async fn with_database<F, Fut>(body: F)
+where
+    F: FnOnce(String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let name = unique_name();
+    let admin = admin().await;
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).await.unwrap();
+    let outcome = tokio::spawn(body(format!("{}/{name}", server()))).await;
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await.unwrap();
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+#[tokio::test]
+async fn passes_the_conformance_suite() {
+    with_database(|url| async move {
+        let store = PostgresStore::connect(&url).await.unwrap();
+        tresor_store::conformance::run_all(&store).await;
+    })
+    .await;
+}
+
+fn ws() -> WorkspaceName {
+    WorkspaceName::default_name()
+}
+
+fn vault() -> VaultPath {
+    VaultPath { workspace: ws(), environment: EnvName::new("prod").unwrap(), vault: VaultName::new("race").unwrap() }
+}
+
+async fn setup(store: &PostgresStore) {
+    store.create_workspace(&ws(), &WrappedKey { generation: 1, wrapped: vec![1] }, 1).await.unwrap();
+    store.create_environment(&ws(), &EnvName::new("prod").unwrap(), None, 1).await.unwrap();
+    store.create_vault(&vault(), 1).await.unwrap();
+}
+
+fn new_version(p: &EntryPath, expected: u64, sealed: Vec<u8>) -> NewVersion {
+    NewVersion {
+        path: p.clone(),
+        kind: EntryKind::Secret,
+        version: expected + 1,
+        expected_current: expected,
+        sealed,
+        now: 1_000,
+        edited_by: "tester".into(),
+        description: None,
+        tags: None,
+        expires_at: None,
+        keep_versions: 10_000,
+        max_entries: Some(10),
+    }
+}
+
+/// 8 writers, each on its own store (so its own connections), race check-and-set writes of one
+/// entry, retrying on conflict. Every successful write must get its own version, 1..=N without
+/// gaps, and every written value must be readable at the version its writer was told.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_check_and_set_loses_no_update() {
+    const WRITERS: u64 = 8;
+    const WRITES_EACH: u64 = 12;
+    with_database(|url| async move {
+        let first = PostgresStore::connect(&url).await.unwrap();
+        setup(&first).await;
+        let p = vault().entry(EntryKey::new("counter").unwrap());
+        let mut tasks = Vec::new();
+        for w in 0..WRITERS {
+            let (url, p) = (url.clone(), p.clone());
+            tasks.push(tokio::spawn(async move {
+                let store = PostgresStore::connect(&url).await.unwrap();
+                let mut written = Vec::new();
+                let mut conflicts = 0u32;
+                for i in 0..WRITES_EACH {
+                    let sealed = format!("writer {w} write {i}").into_bytes();
+                    loop {
+                        let current = store.get_entry(&p).await.unwrap().map_or(0, |e| e.version);
+                        match store.write_version(new_version(&p, current, sealed.clone())).await {
+                            Ok(()) => {
+                                written.push((current + 1, sealed));
+                                break;
+                            }
+                            Err(StoreError::VersionConflict { actual, .. }) => {
+                                assert!(actual > current, "a conflict means the entry moved on");
+                                conflicts += 1;
+                                assert!(conflicts < 10_000, "writer {w} starved");
+                            }
+                            Err(e) => panic!("writer {w}: {e}"),
+                        }
+                    }
+                }
+                written
+            }));
+        }
+        let mut all = Vec::new();
+        for t in tasks {
+            let written = t.await.unwrap();
+            assert!(written.windows(2).all(|w| w[0].0 < w[1].0), "one writer's versions strictly increase");
+            all.extend(written);
+        }
+        all.sort();
+        let versions: Vec<u64> = all.iter().map(|(v, _)| *v).collect();
+        assert_eq!(versions, (1..=WRITERS * WRITES_EACH).collect::<Vec<_>>(), "each version written exactly once");
+        for (v, sealed) in &all {
+            let stored = first.read_version(&p, Some(*v)).await.unwrap().unwrap();
+            assert_eq!(&stored.sealed, sealed, "version {v} holds what its writer wrote");
+        }
+        assert_eq!(first.get_entry(&p).await.unwrap().unwrap().version, WRITERS * WRITES_EACH);
+    })
+    .await;
+}
+
+/// Writers racing to create entries in a workspace with an entry limit never overshoot it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_creators_respect_the_entry_limit() {
+    with_database(|url| async move {
+        let first = PostgresStore::connect(&url).await.unwrap();
+        setup(&first).await;
+        let mut tasks = Vec::new();
+        for w in 0..8 {
+            let url = url.clone();
+            tasks.push(tokio::spawn(async move {
+                let store = PostgresStore::connect(&url).await.unwrap();
+                let mut limited = 0;
+                for i in 0..4 {
+                    let p = vault().entry(EntryKey::new(format!("k-{w}-{i}")).unwrap());
+                    match store.write_version(new_version(&p, 0, b"x".to_vec())).await {
+                        Ok(()) => {}
+                        Err(StoreError::EntryLimit { limit: 10 }) => limited += 1,
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                limited
+            }));
+        }
+        let mut limited = 0;
+        for t in tasks {
+            limited += t.await.unwrap();
+        }
+        assert_eq!(first.count_entries(&ws()).await.unwrap(), 10);
+        assert_eq!(limited, 32 - 10);
+    })
+    .await;
+}
+
+fn record(task: usize, i: usize) -> AuditRecord {
+    AuditRecord {
+        seq: 0,
+        at: 100,
+        workspace: "default".into(),
+        request_id: format!("req-{task}-{i}"),
+        principal: "user:alice".into(),
+        action: "secret.read".into(),
+        target: "prod/race/counter".into(),
+        outcome: "ok".into(),
+        detail: None,
+        prev_hash: vec![],
+        hash: vec![],
+    }
+}
+
+/// A toy chain hash over the fields that matter for linking (the service's is an HMAC).
+fn chain(r: &AuditRecord) -> Vec<u8> {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (r.seq, &r.prev_hash, &r.request_id).hash(&mut h);
+    h.finish().to_be_bytes().to_vec()
+}
+
+/// 4 appenders on separate stores: the chain stays one line, seq 1..=N, each record linked to the one
+/// before it, and `audit_head` names the last.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_audit_appends_keep_the_chain_linear() {
+    const TASKS: usize = 4;
+    const BATCHES: usize = 20;
+    const PER_BATCH: usize = 3;
+    with_database(|url| async move {
+        let first = PostgresStore::connect(&url).await.unwrap();
+        let mut tasks = Vec::new();
+        for t in 0..TASKS {
+            let url = url.clone();
+            tasks.push(tokio::spawn(async move {
+                let store = PostgresStore::connect(&url).await.unwrap();
+                let mut seqs = Vec::new();
+                for b in 0..BATCHES {
+                    let batch = (0..PER_BATCH).map(|i| record(t, b * PER_BATCH + i)).collect();
+                    let got = store.append_audit(batch, &chain).await.unwrap();
+                    assert!(got.windows(2).all(|w| w[1] == w[0] + 1), "a batch gets consecutive numbers");
+                    seqs.extend(got);
+                }
+                seqs
+            }));
+        }
+        let mut seqs = Vec::new();
+        for t in tasks {
+            seqs.extend(t.await.unwrap());
+        }
+        let total = (TASKS * BATCHES * PER_BATCH) as u64;
+        seqs.sort_unstable();
+        assert_eq!(seqs, (1..=total).collect::<Vec<_>>());
+
+        let all = first.list_audit(0, None, u32::MAX).await.unwrap();
+        assert_eq!(all.len() as u64, total);
+        assert!(all[0].prev_hash.is_empty());
+        for (i, r) in all.iter().enumerate() {
+            assert_eq!(r.seq, i as u64 + 1);
+            assert_eq!(r.hash, chain(r), "record {} hashes its own fields and prev_hash", r.seq);
+            if i > 0 {
+                assert_eq!(r.prev_hash, all[i - 1].hash, "record {} links to {}", r.seq, r.seq - 1);
+            }
+        }
+        let head = first.get_meta("audit_head").await.unwrap().unwrap();
+        assert_eq!(&head[..8], &total.to_be_bytes());
+        assert_eq!(&head[8..], &all.last().unwrap().hash[..]);
+    })
+    .await;
+}
+
+/// Servers starting together on an empty database apply each migration once; a newer schema is
+/// refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn migrations_race_safely_and_refuse_a_newer_schema() {
+    with_database(|url| async move {
+        let starts: Vec<_> = (0..4)
+            .map(|_| {
+                let url = url.clone();
+                tokio::spawn(async move { PostgresStore::connect(&url).await.map(|_| ()) })
+            })
+            .collect();
+        for s in starts {
+            s.await.unwrap().unwrap();
+        }
+        let (client, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        let applied: Vec<i64> = client
+            .query("SELECT version FROM schema_migrations ORDER BY version", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert_eq!(applied, [1, 2, 3]);
+        let store = PostgresStore::connect(&url).await.unwrap();
+        store.init_meta("k", b"v").await.unwrap();
+        drop(store);
+        let store = PostgresStore::connect(&url).await.unwrap();
+        assert_eq!(store.get_meta("k").await.unwrap().unwrap(), b"v", "reconnecting keeps data");
+
+        client.execute("INSERT INTO schema_migrations VALUES (999, 'future', 0)", &[]).await.unwrap();
+        let err = PostgresStore::connect(&url).await.err().unwrap().to_string();
+        assert!(err.contains("schema version 999") && err.contains("upgrade tresor"), "{err}");
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn connection_errors_name_the_target_but_not_the_password() {
+    // Nothing listens on port 1.
+    let err = PostgresStore::connect("postgres://tresor:hunter2secret@127.0.0.1:1/vaultdb").await.err().unwrap();
+    assert!(matches!(err, StoreError::Backend(_)), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("127.0.0.1:1") && msg.contains("vaultdb"), "{msg}");
+    assert!(!msg.contains("hunter2secret"), "{msg}");
+    let err = PostgresStore::connect("postgres://tresor:hunter2secret@127.0.0.1:notaport/db").await.err().unwrap();
+    assert!(!err.to_string().contains("hunter2secret"), "{err}");
+}
