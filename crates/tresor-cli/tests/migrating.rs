@@ -4,10 +4,8 @@
 mod common;
 use common::*;
 use serde_json::json;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
+use std::io::Write;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
 
 const USAGE: i32 = 2;
 const NOT_FOUND: i32 = 3;
@@ -83,51 +81,6 @@ fn curl_env(s: &Server, token: &str) -> Vec<(&'static str, String)> {
 fn curl(command: &str, env: &[(&'static str, String)]) -> Http {
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     curl_sh(command, &env)
-}
-
-/// A one-route HTTP receiver that records each request and answers 201 with what it received.
-struct Receiver {
-    port: u16,
-    seen: Arc<Mutex<Vec<String>>>,
-}
-
-impl Receiver {
-    fn start() -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let log = seen.clone();
-        std::thread::spawn(move || {
-            for stream in listener.incoming() {
-                let mut stream = stream.unwrap();
-                let mut reader = BufReader::new(stream.try_clone().unwrap());
-                let (mut head, mut length) = (String::new(), 0);
-                loop {
-                    let mut line = String::new();
-                    reader.read_line(&mut line).unwrap();
-                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                        length = v.trim().parse().unwrap();
-                    }
-                    if line == "\r\n" || line.is_empty() {
-                        break;
-                    }
-                    head.push_str(&line);
-                }
-                let mut body = vec![0; length];
-                reader.read_exact(&mut body).unwrap();
-                let request = format!("{head}\n{}", String::from_utf8_lossy(&body));
-                log.lock().unwrap().push(request.clone());
-                let answer = format!("you sent:\n{request}");
-                write!(
-                    stream,
-                    "HTTP/1.1 201 Created\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{answer}",
-                    answer.len()
-                )
-                .unwrap();
-            }
-        });
-        Self { port, seen }
-    }
 }
 
 // ----- set-up (all pages) -----

@@ -1,7 +1,7 @@
 //! Helpers shared by the end-to-end tests: run the real `tresor` binary.
 #![allow(dead_code)]
 
-use std::io::Write;
+use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -329,4 +329,52 @@ sys.exit(os.waitstatus_to_exitcode(status))
     }
     let out = cmd.output().expect("python3 with pty");
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// A one-route HTTP server for webhook tests: records each request and answers 201 with what it
+/// received (and its Authorization header echoed in `X-Echo`).
+pub struct Receiver {
+    pub port: u16,
+    pub seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Receiver {
+    pub fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = seen.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let mut stream = stream.unwrap();
+                let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+                let mut head = String::new();
+                let mut length = 0;
+                loop {
+                    let mut line = String::new();
+                    reader.read_line(&mut line).unwrap();
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        length = v.trim().parse().unwrap();
+                    }
+                    if line == "\r\n" || line.is_empty() {
+                        break;
+                    }
+                    head.push_str(&line);
+                }
+                let mut body = vec![0; length];
+                reader.read_exact(&mut body).unwrap();
+                let request = format!("{head}\n{}", String::from_utf8_lossy(&body));
+                log.lock().unwrap().push(request.clone());
+                let answer = format!("you sent:\n{request}");
+                write!(
+                    stream,
+                    "HTTP/1.1 201 Created\r\nContent-Length: {}\r\nX-Echo: {}\r\nConnection: close\r\n\r\n{answer}",
+                    answer.len(),
+                    head.lines().find(|l| l.to_ascii_lowercase().starts_with("authorization")).unwrap_or("")
+                )
+                .unwrap();
+            }
+        });
+        Self { port, seen }
+    }
 }
