@@ -266,3 +266,26 @@ pub struct AppKeyRecord {
     pub created_by: String,
     pub revoked_at: Option<i64>,
 }
+
+/// A `LIKE ... ESCAPE '\'` pattern matching keys that start with `prefix` literally: `%`, `_` and
+/// `\` are escaped (keys may contain `_`). Shared by the SQL backends.
+pub(crate) fn like_prefix(prefix: &str) -> String {
+    let mut out = String::with_capacity(prefix.len() + 1);
+    for c in prefix.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('%');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn like_prefix_escapes_wildcards() {
+        assert_eq!(super::like_prefix("a_b%c"), "a\\_b\\%c%");
+        assert_eq!(super::like_prefix(""), "%");
+    }
+}

@@ -12,8 +12,8 @@ mod access;
 mod migrate;
 
 use crate::{
-    AppKeyRecord, AuditRecord, ChainFn, GrantRecord, ListQuery, NewVersion, PrincipalRecord, Result, SealedVersion,
-    Store, StoreError, TokenRecord, WrappedKey,
+    like_prefix, AppKeyRecord, AuditRecord, ChainFn, GrantRecord, ListQuery, NewVersion, PrincipalRecord, Result,
+    SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
 };
 use async_trait::async_trait;
 use std::ops::{Deref, DerefMut};
@@ -151,19 +151,6 @@ fn version_from_row(row: &Row) -> Result<VersionMeta> {
         created_at: col(row, 2)?,
         edited_by: col(row, 3)?,
     })
-}
-
-/// Escapes `%`, `_` and `\` so a key prefix matches literally in `LIKE ... ESCAPE '\'`.
-fn like_prefix(prefix: &str) -> String {
-    let mut out = String::with_capacity(prefix.len() + 1);
-    for c in prefix.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
 }
 
 fn env_from_row(r: &Row) -> Result<EnvInfo> {
@@ -758,12 +745,6 @@ impl Store for PostgresStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn like_prefix_escapes_wildcards() {
-        assert_eq!(like_prefix("a_b%c"), "a\\_b\\%c%");
-        assert_eq!(like_prefix(""), "%");
-    }
 
     #[test]
     fn the_described_target_never_holds_the_password() {

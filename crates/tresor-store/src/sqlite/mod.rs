@@ -10,8 +10,8 @@ mod compat;
 mod migrate;
 
 use crate::{
-    AppKeyRecord, AuditRecord, ChainFn, GrantRecord, ListQuery, NewVersion, PrincipalRecord, Result, SealedVersion,
-    Store, StoreError, TokenRecord, WrappedKey,
+    like_prefix, AppKeyRecord, AuditRecord, ChainFn, GrantRecord, ListQuery, NewVersion, PrincipalRecord, Result,
+    SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
 };
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -124,19 +124,6 @@ fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<VersionMeta> {
         created_at: row.get(2)?,
         edited_by: row.get(3)?,
     })
-}
-
-/// Escapes `%`, `_` and `\` so a key prefix matches literally in `LIKE ... ESCAPE '\'`.
-fn like_prefix(prefix: &str) -> String {
-    let mut out = String::with_capacity(prefix.len() + 1);
-    for c in prefix.chars() {
-        if matches!(c, '%' | '_' | '\\') {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out.push('%');
-    out
 }
 
 fn vault_info(conn: &Connection, ws: &str, env: &str, name: Option<&str>) -> rusqlite::Result<Vec<VaultInfo>> {

@@ -37,9 +37,3 @@ async fn refuses_a_newer_schema() {
     let err = SqliteStore::open(&path).err().unwrap().to_string();
     assert!(err.contains("schema version 999") && err.contains("upgrade tresor"), "{err}");
 }
-
-#[test]
-fn like_prefix_escapes_wildcards() {
-    assert_eq!(like_prefix("a_b%c"), "a\\_b\\%c%");
-    assert_eq!(like_prefix(""), "%");
-}
