@@ -104,6 +104,11 @@ pub struct InitArgs {
     /// Data directory for the store and the root key file.
     #[arg(long, env = "TRESOR_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Where the store lives: a postgres://user@host:port/dbname URL (several servers may share
+    /// one database) or sqlite:PATH; unset: tresor.db in the data directory. The root key file
+    /// stays in the data directory either way (or set TRESOR_ROOT_KEY).
+    #[arg(long, env = "TRESOR_STORAGE")]
+    pub storage: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -111,6 +116,11 @@ pub struct ServeArgs {
     /// Data directory for the store and the root key file.
     #[arg(long, env = "TRESOR_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Where the store lives: a postgres://user@host:port/dbname URL (several servers may share
+    /// one database) or sqlite:PATH; unset: tresor.db in the data directory. The root key file
+    /// stays in the data directory either way (or set TRESOR_ROOT_KEY).
+    #[arg(long, env = "TRESOR_STORAGE")]
+    pub storage: Option<String>,
     /// Address to listen on.
     #[arg(long, env = "TRESOR_LISTEN", default_value = "127.0.0.1:8200")]
     pub listen: String,

@@ -11,8 +11,8 @@ use crate::error::{CliError, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tresor_crypto::RootKey;
-use tresor_service::{Limits, Service};
-use tresor_store::SqliteStore;
+use tresor_service::{Limits, Service, AUDIT_KEY_META};
+use tresor_store::{PostgresStore, SqliteStore, Store};
 
 pub const DB_FILE: &str = "tresor.db";
 pub const KEY_FILE: &str = "root.key";
@@ -61,7 +61,7 @@ pub fn restrict_to_owner(path: &Path) -> Result<()> {
 
 /// Loads the root key: `TRESOR_ROOT_KEY` if set, else the key file, created with a fresh key when
 /// the store is new. An existing store whose key file is missing is an error, never a new key.
-pub fn root_key(dir: &Path) -> Result<RootKey> {
+pub fn root_key(dir: &Path, store_exists: bool) -> Result<RootKey> {
     if let Ok(encoded) = std::env::var("TRESOR_ROOT_KEY") {
         return RootKey::from_encoded(&encoded).map_err(|e| CliError::Usage(format!("TRESOR_ROOT_KEY: {e}")));
     }
@@ -69,10 +69,10 @@ pub fn root_key(dir: &Path) -> Result<RootKey> {
     if key_path.exists() {
         return RootKey::read_file(&key_path).map_err(|e| CliError::Service(e.into()));
     }
-    if dir.join(DB_FILE).exists() {
+    if store_exists {
         return Err(CliError::Usage(format!(
-            "the store in {} has no root key file ({KEY_FILE}) and TRESOR_ROOT_KEY is unset; restore the key file \
-             from your backup (its values cannot be read without it)",
+            "the store has no root key: {} holds no key file ({KEY_FILE}) and TRESOR_ROOT_KEY is unset; restore the \
+             key file from your backup (the store's values cannot be read without it)",
             dir.display()
         )));
     }
@@ -108,14 +108,82 @@ pub fn limits_from_env() -> Result<Limits> {
     Ok(limits)
 }
 
+/// Where the store lives: the SQLite file in the data directory (the default), or a PostgreSQL
+/// database shared by several servers (`--storage postgres://...`, `TRESOR_STORAGE`). The data
+/// directory holds the root key file in both cases (unless `TRESOR_ROOT_KEY` is set).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Storage {
+    Sqlite(PathBuf),
+    Postgres(String),
+}
+
+impl Storage {
+    /// `postgres://` / `postgresql://` URLs, `sqlite:PATH`, or nothing for `DIR/tresor.db`.
+    pub fn parse(given: Option<&str>, dir: &Path) -> Result<Self> {
+        let Some(given) = given.map(str::trim).filter(|s| !s.is_empty()) else {
+            return Ok(Storage::Sqlite(dir.join(DB_FILE)));
+        };
+        if given.starts_with("postgres://") || given.starts_with("postgresql://") {
+            return Ok(Storage::Postgres(given.to_owned()));
+        }
+        if let Some(path) = given.strip_prefix("sqlite://").or_else(|| given.strip_prefix("sqlite:")) {
+            if path.is_empty() {
+                return Err(CliError::Usage(
+                    "--storage sqlite: needs a file path, e.g. sqlite:/var/lib/tresor/tresor.db".into(),
+                ));
+            }
+            return Ok(Storage::Sqlite(PathBuf::from(path)));
+        }
+        // Never echo the value: a URL with a typo may still carry a password.
+        Err(CliError::Usage(
+            "--storage (TRESOR_STORAGE) must be a postgres://user@host:port/dbname URL or sqlite:PATH; leave it unset \
+             for the SQLite file in the data directory"
+                .into(),
+        ))
+    }
+
+    /// Where the store is, for logs and messages: never a password.
+    pub fn describe(&self) -> String {
+        match self {
+            Storage::Sqlite(path) => format!("sqlite:{}", path.display()),
+            Storage::Postgres(url) => format!("postgres://{}", PostgresStore::describe_url(url)),
+        }
+    }
+
+    /// Opens the store (creating the SQLite file, or applying migrations to the database) and
+    /// tells whether it was in use already (and so needs its existing root key).
+    pub async fn open(&self) -> Result<(Arc<dyn Store>, bool)> {
+        let store: Arc<dyn Store> = match self {
+            Storage::Sqlite(db) => {
+                if let Some(parent) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    ensure_dir(parent)?;
+                }
+                let existed = db.exists();
+                let store = Arc::new(SqliteStore::open(db).map_err(|e| CliError::Service(e.into()))?);
+                restrict_to_owner(db)?;
+                return Ok((store, existed));
+            }
+            Storage::Postgres(url) => {
+                Arc::new(PostgresStore::connect(url).await.map_err(|e| CliError::Service(e.into()))?)
+            }
+        };
+        // A database that a server has opened holds the audit key, wrapped by the root key.
+        let used = store.get_meta(AUDIT_KEY_META).await.map_err(|e| CliError::Service(e.into()))?.is_some();
+        Ok((store, used))
+    }
+}
+
 /// Opens (creating on first use) the store in `dir` and returns a ready service.
 pub async fn open_service(dir: &Path) -> Result<Service> {
+    open_service_on(dir, &Storage::Sqlite(dir.join(DB_FILE))).await
+}
+
+/// Opens the service on `storage`, with the root key from `dir` (or `TRESOR_ROOT_KEY`).
+pub async fn open_service_on(dir: &Path, storage: &Storage) -> Result<Service> {
     ensure_dir(dir)?;
     let limits = limits_from_env()?;
-    let root = root_key(dir)?;
-    let db = dir.join(DB_FILE);
-    let store = Arc::new(SqliteStore::open(&db).map_err(|e| CliError::Service(e.into()))?);
-    restrict_to_owner(&db)?;
+    let (store, exists) = storage.open().await?;
+    let root = root_key(dir, exists)?;
     let hosts: Vec<String> = std::env::var("TRESOR_WEBHOOK_ALLOW_HOSTS")
         .map(|v| v.split(',').map(str::trim).filter(|h| !h.is_empty()).map(str::to_owned).collect())
         .unwrap_or_default();

@@ -2,7 +2,7 @@
 
 use crate::args::{InitArgs, ServeArgs};
 use crate::error::{CliError, Result};
-use crate::local;
+use crate::local::{self, Storage};
 use std::path::{Path, PathBuf};
 use tresor_model::{PrincipalRef, WorkspaceName};
 use tresor_server::{CompatConfig, RateLimits, ServerConfig};
@@ -30,24 +30,30 @@ async fn first_token(svc: &Service) -> Result<String> {
 
 pub async fn init(args: InitArgs, json: bool) -> Result<i32> {
     let dir = data_dir(args.data_dir)?;
-    let svc = local::open_service(&dir).await?;
+    let storage = Storage::parse(args.storage.as_deref(), &dir)?;
+    let svc = local::open_service_on(&dir, &storage).await?;
     if is_initialized(&svc).await? {
         return Err(CliError::Service(tresor_service::ServiceError::AlreadyExists(format!(
-            "a tresor store in {} (it is initialised; mint more tokens with `tresor token create`)",
-            dir.display()
+            "a tresor store at {} (it is initialised; mint more tokens with `tresor token create`)",
+            storage.describe()
         ))));
     }
     let token = first_token(&svc).await?;
     if json {
-        println!("{}", serde_json::json!({ "admin_token": token, "data_dir": dir }));
+        println!("{}", serde_json::json!({ "admin_token": token, "data_dir": dir, "storage": storage.describe() }));
     } else {
-        print_token(&dir, &token);
+        print_token(&dir, &storage, &token);
     }
     Ok(0)
 }
 
-fn print_token(dir: &Path, token: &str) {
-    println!("Initialised tresor in {}.", dir.display());
+fn print_token(dir: &Path, storage: &Storage, token: &str) {
+    match storage {
+        Storage::Sqlite(_) => println!("Initialised tresor in {}.", dir.display()),
+        Storage::Postgres(_) => {
+            println!("Initialised tresor at {} (root key in {}).", storage.describe(), dir.display())
+        }
+    }
     println!("Admin token for user:owner (shown once; keep it safe, it is stored only as a hash):");
     println!("{token}");
 }
@@ -79,10 +85,11 @@ async fn shutdown_signal() {
 
 async fn serve_async(args: ServeArgs) -> Result<i32> {
     let dir = data_dir(args.data_dir)?;
-    let svc = local::open_service(&dir).await?;
+    let storage = Storage::parse(args.storage.as_deref(), &dir)?;
+    let svc = local::open_service_on(&dir, &storage).await?;
     if !is_initialized(&svc).await? {
         let token = first_token(&svc).await?;
-        print_token(&dir, &token);
+        print_token(&dir, &storage, &token);
     }
     svc.bootstrap(&WorkspaceName::default_name()).await?;
     let config = ServerConfig {
@@ -101,7 +108,7 @@ async fn serve_async(args: ServeArgs) -> Result<i32> {
         .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", args.listen)))?;
     let addr = listener.local_addr().map_err(|e| CliError::Io(e.to_string()))?;
     let scheme = if config.tls.is_some() { "https" } else { "http" };
-    tracing::info!(data_dir = %dir.display(), "tresor listening on {scheme}://{addr}");
+    tracing::info!(data_dir = %dir.display(), storage = %storage.describe(), "tresor listening on {scheme}://{addr}");
     let (_, router) = tresor_server::app(svc, &config);
     tresor_server::serve(router, listener, &config, shutdown_signal())
         .await

@@ -19,7 +19,13 @@ fn new_id() -> Result<String> {
 impl Service {
     /// Turns a presented token into a caller. Unknown, malformed, revoked and expired tokens are
     /// refused (and audited); the answer never echoes the token.
+    ///
+    /// Every request starts here, so this is also where a server sharing its store brings its
+    /// caches up to the other servers' writes.
     pub async fn authenticate(&self, token: &str, request_id: &str) -> Result<Arc<Caller>> {
+        if let Some(coherence) = &self.coherence {
+            coherence.sync(self.store.as_ref(), &self.cache).await?;
+        }
         let (id, hash) = match parse_token(token) {
             Ok(parsed) => parsed,
             Err(e) => {

@@ -60,10 +60,31 @@ impl Cache {
     }
 
     pub fn invalidate_entry(&self, path: &EntryPath) {
+        self.invalidate_key(path.workspace.as_str(), path.vault.as_str(), path.key.as_str());
+    }
+
+    /// Drops a key in every environment: a branch may have cached its read-through under its own
+    /// path.
+    pub fn invalidate_key(&self, workspace: &str, vault: &str, key: &str) {
         let mut entries = self.entries.write().expect("cache lock");
         self.generation.fetch_add(1, Ordering::AcqRel);
-        // A branch may have cached its read-through under its own path; drop all of the key's paths.
-        entries.retain(|p, _| !(p.workspace == path.workspace && p.vault == path.vault && p.key == path.key));
+        entries
+            .retain(|p, _| !(p.workspace.as_str() == workspace && p.vault.as_str() == vault && p.key.as_str() == key));
+    }
+
+    /// Environments or vaults changed: chains may be different, and an entry cached under a
+    /// removed vault must not be served.
+    pub fn invalidate_structure(&self) {
+        let mut entries = self.entries.write().expect("cache lock");
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
+        self.env_chains.write().expect("cache lock").clear();
+    }
+
+    /// Forgets everything (another process's changes may have been missed).
+    pub fn clear_all(&self) {
+        self.invalidate_structure();
+        self.invalidate_access();
     }
 
     pub fn env_chain(&self, ws: &WorkspaceName, env: &EnvName) -> Option<Arc<Vec<EnvName>>> {

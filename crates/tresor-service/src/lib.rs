@@ -14,6 +14,7 @@ mod app_keys;
 mod audit;
 mod auth;
 mod cache;
+mod coherence;
 mod error;
 mod render;
 mod tags;
@@ -29,6 +30,7 @@ pub use webhook::{WebhookRequest, WebhookResponse};
 
 use audit::Auditor;
 use cache::Cache;
+use coherence::Coherence;
 use std::sync::Arc;
 use tresor_crypto::{DataKey, EntryAad, Keyring, MacKey, RootKey};
 use tresor_model::{
@@ -91,7 +93,9 @@ pub struct Resolved {
 
 /// How many times a write without check-and-set retries when another writer got there first.
 const WRITE_RETRIES: usize = 16;
-const AUDIT_KEY_META: &str = "audit_mac_key";
+/// The meta row holding the audit chain's MAC key (wrapped by the root key); present once a
+/// service has opened the store.
+pub const AUDIT_KEY_META: &str = "audit_mac_key";
 
 /// The service: a store, a keyring, the limits, the audit writer and the caches.
 pub struct Service {
@@ -99,7 +103,9 @@ pub struct Service {
     keyring: Keyring,
     limits: Limits,
     auditor: Auditor,
-    cache: Cache,
+    cache: Arc<Cache>,
+    /// Set when other servers write the same store: keeps `cache` in step with them.
+    coherence: Option<Arc<Coherence>>,
     /// Destinations webhooks may call (`host`, `host:port`, `*.domain`); empty: none.
     webhook_hosts: Vec<String>,
 }
@@ -117,7 +123,9 @@ impl Service {
             }
         };
         let auditor = Auditor::start(store.clone(), mac);
-        Ok(Self { store, keyring: Keyring::new(root), limits, auditor, cache: Cache::default(), webhook_hosts: vec![] })
+        let cache = Arc::new(Cache::default());
+        let coherence = store.change_feed().map(|feed| Coherence::follow(feed, cache.clone()));
+        Ok(Self { store, keyring: Keyring::new(root), limits, auditor, cache, coherence, webhook_hosts: vec![] })
     }
 
     /// Allows server-side webhooks to these destinations: `host`, `host:port` or `*.domain`.

@@ -252,7 +252,50 @@ pub trait Store: Send + Sync + 'static {
     /// Marks a key revoked (the first revocation time is kept); [`StoreError::NotFound`] if the
     /// workspace has no such key.
     async fn revoke_app_key(&self, workspace: &WorkspaceName, id: &str, now: i64) -> Result<()>;
+
+    // ----- changes made by other processes (several servers on one database) -----
+    /// A feed of the changes every process commits, for caches to drop what went stale. `None`
+    /// when this process is the store's only writer (SQLite), so its own writes are all there is.
+    /// Called once, by the service, when it opens.
+    fn change_feed(&self) -> Option<ChangeFeed> {
+        None
+    }
+    /// The number of the newest committed change (see [`ChangeEvent::Changed`]); 0 for a store
+    /// without a feed. A reader compares it with the last number its feed delivered to know
+    /// whether its caches may be stale right now.
+    async fn change_seq(&self) -> Result<u64> {
+        Ok(0)
+    }
 }
+
+/// What a committed change touched, as far as caches care.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// An entry (any of its environments): its versions, metadata, deletion.
+    Entry { workspace: String, vault: String, key: String },
+    /// Principals, group members, tokens or grants.
+    Access { workspace: String },
+    /// Environments or vaults.
+    Structure { workspace: String },
+    /// Something this version of tresor does not know (a newer node wrote it): trust no cache.
+    Everything,
+}
+
+/// One event of a [`ChangeFeed`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeEvent {
+    /// Change number `seq` was committed. Numbers follow commit order without gaps, so a jump
+    /// means notifications were missed.
+    Changed { seq: u64, change: Change },
+    /// The feed is down (its connection dropped): changes may be missed until [`Self::Resumed`].
+    Lost,
+    /// The feed listens again; every change after `seq` will be delivered, those before may have
+    /// been missed.
+    Resumed { seq: u64 },
+}
+
+/// Committed changes, in order, as a channel the service drains.
+pub type ChangeFeed = tokio::sync::mpsc::UnboundedReceiver<ChangeEvent>;
 
 /// An application access key as stored: a public id and the SHA-256 of its secret, never the
 /// secret. Exchanged (Conductor's `POST /api/token`) for a short-lived token of `principal`.

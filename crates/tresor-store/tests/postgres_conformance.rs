@@ -286,7 +286,7 @@ async fn migrations_race_safely_and_refuse_a_newer_schema() {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        assert_eq!(applied, [1, 2, 3]);
+        assert_eq!(applied, [1, 2, 3, 4]);
         let store = PostgresStore::connect(&url).await.unwrap();
         store.init_meta("k", b"v").await.unwrap();
         drop(store);
@@ -310,4 +310,87 @@ async fn connection_errors_name_the_target_but_not_the_password() {
     assert!(!msg.contains("hunter2secret"), "{msg}");
     let err = PostgresStore::connect("postgres://tresor:hunter2secret@127.0.0.1:notaport/db").await.err().unwrap();
     assert!(!err.to_string().contains("hunter2secret"), "{err}");
+}
+
+/// Receives the next feed event, failing the test after 5 s.
+async fn next_event(feed: &mut tresor_store::ChangeFeed) -> tresor_store::ChangeEvent {
+    tokio::time::timeout(std::time::Duration::from_secs(5), feed.recv())
+        .await
+        .expect("a change notification within 5 s")
+        .expect("the feed stays open")
+}
+
+/// Writes through one store (its own connections) reach the feed of another, numbered without
+/// gaps in commit order; `change_seq` agrees; a dropped listener connection is reported and the
+/// feed resumes by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_change_feed_reports_every_write_of_every_node_in_order() {
+    use tresor_store::{Change, ChangeEvent};
+    with_database(|url| async move {
+        let writer = PostgresStore::connect(&url).await.unwrap();
+        let reader = PostgresStore::connect(&url).await.unwrap();
+        let mut feed = reader.change_feed().expect("PostgreSQL has a change feed");
+        let ChangeEvent::Resumed { seq: start } = next_event(&mut feed).await else { panic!("first event is Resumed") };
+        assert_eq!(start, reader.change_seq().await.unwrap());
+
+        setup(&writer).await;
+        let p = vault().entry(EntryKey::new("db/password").unwrap());
+        writer.write_version(new_version(&p, 0, b"sealed".to_vec())).await.unwrap();
+        let mut seen = Vec::new();
+        let mut expect = start;
+        while !seen.iter().any(|c| matches!(c, Change::Entry { .. })) {
+            match next_event(&mut feed).await {
+                ChangeEvent::Changed { seq, change } => {
+                    expect += 1;
+                    assert_eq!(seq, expect, "numbers follow commits without gaps");
+                    seen.push(change);
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert!(seen.contains(&Change::Structure { workspace: "default".into() }), "{seen:?}");
+        assert!(seen.contains(&Change::Entry {
+            workspace: "default".into(),
+            vault: "race".into(),
+            key: "db/password".into()
+        }));
+        assert_eq!(reader.change_seq().await.unwrap(), expect);
+
+        let token = tresor_store::TokenRecord {
+            id: "t1".into(),
+            workspace: ws(),
+            principal: tresor_model::PrincipalRef { kind: tresor_model::PrincipalKind::User, name: "owner".into() },
+            name: "t".into(),
+            hash: vec![0; 32],
+            created_at: 1,
+            created_by: "test".into(),
+            expires_at: None,
+            revoked_at: None,
+        };
+        writer.create_principal(&ws(), &token.principal, "test", 1).await.unwrap();
+        writer.insert_token(&token).await.unwrap();
+        writer.revoke_token(&ws(), "t1", 2).await.unwrap();
+        for _ in 0..3 {
+            let ChangeEvent::Changed { seq, change } = next_event(&mut feed).await else { panic!("a change") };
+            expect += 1;
+            assert_eq!((seq, change), (expect, Change::Access { workspace: "default".into() }));
+        }
+
+        // Kill the listener's connection: the feed says so, reconnects and resumes.
+        let admin = admin().await;
+        let killed = admin
+            .execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND application_name = 'tresor-feed'",
+                &[&url.rsplit('/').next().unwrap()],
+            )
+            .await
+            .unwrap();
+        assert_eq!(killed, 1, "one listening connection");
+        assert_eq!(next_event(&mut feed).await, ChangeEvent::Lost);
+        assert_eq!(next_event(&mut feed).await, ChangeEvent::Resumed { seq: expect });
+        writer.soft_delete(&p, 4).await.unwrap();
+        let ChangeEvent::Changed { seq, .. } = next_event(&mut feed).await else { panic!("a change") };
+        assert_eq!(seq, expect + 1);
+    })
+    .await;
 }

@@ -9,6 +9,7 @@
 //! lock the `audit_head` meta row so the chain stays linear with appenders on other connections.
 
 mod access;
+mod feed;
 mod migrate;
 
 use crate::{
@@ -158,6 +159,14 @@ fn env_from_row(r: &Row) -> Result<EnvInfo> {
 }
 
 impl PostgresStore {
+    /// `host:port/dbname` of a URL, for logs and messages: never its password.
+    pub fn describe_url(url: &str) -> String {
+        match url.parse::<Config>() {
+            Ok(config) => describe(&config),
+            Err(_) => "(unparsable PostgreSQL URL)".into(),
+        }
+    }
+
     /// Connects to the database at `url` (`postgres://user@host:port/dbname`), applies pending
     /// migrations and opens the pool. Errors name the host and database, never the password.
     pub async fn connect(url: &str) -> Result<Self> {
@@ -737,6 +746,16 @@ impl Store for PostgresStore {
     async fn list_app_keys(&self, ws: &WorkspaceName) -> Result<Vec<AppKeyRecord>> {
         self.list_app_keys_impl(ws).await
     }
+    fn change_feed(&self) -> Option<crate::ChangeFeed> {
+        Some(feed::spawn(self.config.clone(), self.target.clone()))
+    }
+
+    async fn change_seq(&self) -> Result<u64> {
+        let row = self.query_opt("SELECT seq FROM change_seq", &[]).await?;
+        let row = row.ok_or_else(|| StoreError::Corrupt("change_seq has no row".into()))?;
+        Ok(col::<i64>(&row, 0)? as u64)
+    }
+
     async fn revoke_app_key(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
         self.revoke_app_key_impl(ws, id, now).await
     }
