@@ -1,6 +1,8 @@
 //! Helpers shared by the end-to-end tests: run the real `tresor` binary.
 #![allow(dead_code)]
 
+pub mod pg;
+
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -218,6 +220,10 @@ impl Server {
             .unwrap();
         child.stdin.take().unwrap().write_all(stdin).unwrap();
         Run::from(child.wait_with_output().unwrap())
+    }
+
+    pub fn child_id(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn log_text(&self) -> String {

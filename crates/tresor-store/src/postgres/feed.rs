@@ -15,13 +15,13 @@ pub(super) const CHANNEL: &str = "tresor_changes";
 const FIRST_PAUSE: Duration = Duration::from_millis(100);
 const LONGEST_PAUSE: Duration = Duration::from_secs(2);
 
-pub(super) fn spawn(mut config: Config, target: String) -> ChangeFeed {
+pub(super) fn spawn(runtime: &tokio::runtime::Handle, mut config: Config, target: String) -> ChangeFeed {
     // Notice a silently dead peer (no FIN) within seconds, not hours.
     config.keepalives(true).keepalives_idle(Duration::from_secs(5));
     // Named apart from the pool's connections, for operators (and tests) looking at pg_stat_activity.
     config.application_name("tresor-feed");
     let (events, feed) = unbounded_channel();
-    tokio::spawn(async move {
+    runtime.spawn(async move {
         let mut pause = FIRST_PAUSE;
         loop {
             let listened = listen(&config, &events).await;

@@ -43,6 +43,11 @@ pub struct PostgresStore {
     target: String,
     conns: Vec<Mutex<Option<Client>>>,
     next: AtomicUsize,
+    /// The runtime `connect` ran on. Connection tasks are spawned there, never on the runtime of
+    /// whoever happens to open a connection: the audit writer calls in from its own single-thread
+    /// runtime, which runs only while that thread waits, and must not end up hosting a connection
+    /// the whole server uses.
+    runtime: tokio::runtime::Handle,
 }
 
 /// A pooled connection, held for the length of one call.
@@ -182,6 +187,7 @@ impl PostgresStore {
             target,
             conns: (0..POOL_SIZE).map(|_| Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
+            runtime: tokio::runtime::Handle::current(),
         };
         {
             let mut conn = store.conn().await?;
@@ -196,7 +202,7 @@ impl PostgresStore {
         })?;
         // The connection task ends when the client is dropped or the server goes away; the pool
         // notices through `Client::is_closed` and reconnects.
-        tokio::spawn(async move {
+        self.runtime.spawn(async move {
             let _ = connection.await;
         });
         Ok(client)
@@ -747,7 +753,7 @@ impl Store for PostgresStore {
         self.list_app_keys_impl(ws).await
     }
     fn change_feed(&self) -> Option<crate::ChangeFeed> {
-        Some(feed::spawn(self.config.clone(), self.target.clone()))
+        Some(feed::spawn(&self.runtime, self.config.clone(), self.target.clone()))
     }
 
     async fn change_seq(&self) -> Result<u64> {

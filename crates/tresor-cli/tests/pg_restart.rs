@@ -1,0 +1,92 @@
+//! PostgreSQL itself stops and starts again under two running tresor servers: both report
+//! not-ready while it is down and recover without a restart of their own.
+//!
+//! This stops the whole PostgreSQL server, so it lives in its own test binary (cargo runs test
+//! binaries one after another) and runs only where it may: `TRESOR_TEST_PG_CTL` names the
+//! command that controls the server (`.ci/run` sets it to `pg_ctlcluster ... main`); the test
+//! appends `stop` or `start`. Unset, the test is skipped outside CI and fails in CI.
+
+mod common;
+
+use common::pg::TestDb;
+use common::{Server, BIN};
+use serde_json::json;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const ENTRY: &str = "/api/v1/envs/default/vaults/default/entries/db/password";
+const VALUE: &str = "/api/v1/envs/default/vaults/default/values/db/password";
+
+fn pg_ctl(action: &str) {
+    let ctl = std::env::var("TRESOR_TEST_PG_CTL").unwrap();
+    let status = Command::new("sh").arg("-c").arg(format!("{ctl} {action}")).status().unwrap();
+    assert!(status.success(), "{ctl} {action} failed");
+}
+
+fn ready(node: &Server) -> u16 {
+    match ureq::get(&format!("{}/readyz", node.addr)).call() {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(e) => panic!("readyz: {e}"),
+    }
+}
+
+fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < timeout, "{what}: not within {timeout:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn servers_report_not_ready_while_postgresql_is_down_and_recover_when_it_is_back() {
+    if std::env::var_os("TRESOR_TEST_PG_CTL").is_none() {
+        assert!(std::env::var("CI").map_or(true, |v| v.is_empty() || v == "false"), "CI must set TRESOR_TEST_PG_CTL");
+        eprintln!("SKIPPED: set TRESOR_TEST_PG_CTL (e.g. 'pg_ctlcluster 15 main') to stop and start PostgreSQL");
+        return;
+    }
+    let Some(db) = TestDb::create() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["init", "--json", "--storage", &db.url, "--data-dir"])
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let token =
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["admin_token"].as_str().unwrap().to_owned();
+    let second = tempfile::tempdir().unwrap();
+    std::fs::create_dir(second.path().join("data")).unwrap();
+    std::fs::copy(dir.path().join("data/root.key"), second.path().join("data/root.key")).unwrap();
+    let nodes = [
+        Server::serve(dir, token.clone(), &[], &["--storage", &db.url]),
+        Server::serve(second, token.clone(), &[], &["--storage", &db.url]),
+    ];
+    let t = Some(token.as_str());
+    assert_eq!(nodes[0].call("PUT", ENTRY, t, Some(json!({"value": "before"}))).0, 200);
+    for node in &nodes {
+        assert_eq!(node.call("GET", VALUE, t, None).1["value"], "before");
+    }
+
+    pg_ctl("stop");
+    let outcome = std::panic::catch_unwind(|| {
+        for node in &nodes {
+            wait_for("not ready while PostgreSQL is down", Duration::from_secs(10), || ready(node) == 503);
+            assert_eq!(node.call("GET", VALUE, t, None).0, 500, "nothing served while changes cannot be seen");
+        }
+    });
+    pg_ctl("start");
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+    for node in &nodes {
+        wait_for("ready again after PostgreSQL started", Duration::from_secs(30), || ready(node) == 200);
+    }
+    assert_eq!(nodes[1].call("PUT", ENTRY, t, Some(json!({"value": "after"}))).0, 200);
+    for node in &nodes {
+        assert_eq!(node.call("GET", VALUE, t, None).1["value"], "after");
+    }
+    let (status, verify) = nodes[0].call("GET", "/api/v1/audit/verify", t, None);
+    assert_eq!((status, &verify["ok"]), (200, &json!(true)), "{verify}");
+}
