@@ -1,0 +1,98 @@
+#!/usr/bin/env bash
+# Resolution throughput by deployment, measured in one run on one machine, 32 connections in all:
+#   1 node on SQLite (the default) | 1 node on PostgreSQL | 3 nodes on one PostgreSQL database
+# (for 3 nodes, three wrk processes of 11/11/10 connections run at once, one per node; their
+# requests/s add up). Every resolve authenticates, checks grants, decrypts and writes a durable
+# audit record, and on PostgreSQL also checks the change number that keeps caches coherent.
+#
+#   bash bench/nodes.sh [DURATION_SECONDS]
+# Needs wrk and a PostgreSQL server: $TRESOR_TEST_PG (default postgres://postgres@127.0.0.1:5432),
+# where it creates and drops the database tresor_bench_nodes.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${1:-10}
+pg=${TRESOR_TEST_PG:-postgres://postgres@127.0.0.1:5432}
+pg=${pg%/}
+command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install -y wrk" >&2; exit 2; }
+command -v psql >/dev/null || { echo "psql is not installed: apt-get install -y postgresql-client" >&2; exit 2; }
+
+cargo build --release -q -p tresor --bin tresor
+bin=target/release/tresor
+work=$(mktemp -d)
+pids=()
+db=tresor_bench_nodes
+cleanup() {
+  kill "${pids[@]}" 2>/dev/null || true
+  wait 2>/dev/null || true
+  psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
+
+port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+wait_port() { for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+token_of() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+
+# start DATA_DIR [--storage URL] -> prints the port
+start() {
+  local dir=$1; shift
+  local p; p=$(port)
+  TRESOR_LOG=warn "$bin" serve --data-dir "$dir" --listen "127.0.0.1:$p" --rate-management 0 "$@" >/dev/null 2>&1 &
+  pids+=($!)
+  wait_port "$p"
+  echo "$p"
+}
+
+# seed PORT ADMIN_TOKEN -> prints an application token that may read default/default/*
+seed() {
+  export TRESOR_ADDR="http://127.0.0.1:$1" TRESOR_TOKEN="$2"
+  echo -n 'correct-horse-battery-staple' | "$bin" set db/password >/dev/null
+  "$bin" principal create app:bench >/dev/null
+  "$bin" grant add app:bench 'default/default/*' read >/dev/null
+  "$bin" token create app:bench --json | token_of token
+}
+
+path=/api/v1/envs/default/vaults/default/values/db/password
+# wrk_rps CONNECTIONS TOKEN PORT -> "rps p99_ms"
+wrk_run() {
+  local out rps p99
+  out=$(wrk -t1 -c"$1" -d"${duration}s" --latency -H "Authorization: Bearer $2" "http://127.0.0.1:$3$path")
+  if grep -q "Non-2xx" <<<"$out"; then echo "non-2xx answers during the run:" >&2; grep "Non-2xx" <<<"$out" >&2; exit 1; fi
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {v=$2; if (v ~ /us$/) {sub(/us/,"",v); v=v/1000} else if (v ~ /ms$/) {sub(/ms/,"",v)} else if (v ~ /s$/) {sub(/s/,"",v); v=v*1000}; print v}' <<<"$out")
+  echo "$rps $p99"
+}
+
+# 1 node on SQLite.
+sqlite_admin=$("$bin" init --json --data-dir "$work/sqlite" | token_of admin_token)
+sqlite_port=$(start "$work/sqlite")
+sqlite_token=$(seed "$sqlite_port" "$sqlite_admin")
+
+# 3 nodes on PostgreSQL (node 1 alone is the 1-node case), each with a copy of the root key.
+pg_admin=$("$bin" init --json --data-dir "$work/pg1" --storage "$pg/$db" | token_of admin_token)
+for n in 2 3; do mkdir -p "$work/pg$n"; cp "$work/pg1/root.key" "$work/pg$n/"; done
+pg_ports=()
+for n in 1 2 3; do pg_ports+=("$(start "$work/pg$n" --storage "$pg/$db")"); done
+pg_token=$(seed "${pg_ports[0]}" "$pg_admin")
+
+wrk -t1 -c4 -d2s -H "Authorization: Bearer $sqlite_token" "http://127.0.0.1:$sqlite_port$path" >/dev/null
+for p in "${pg_ports[@]}"; do wrk -t1 -c4 -d1s -H "Authorization: Bearer $pg_token" "http://127.0.0.1:$p$path" >/dev/null; done
+
+read -r sqlite_rps sqlite_p99 < <(wrk_run 32 "$sqlite_token" "$sqlite_port")
+read -r pg1_rps pg1_p99 < <(wrk_run 32 "$pg_token" "${pg_ports[0]}")
+wrk_run 11 "$pg_token" "${pg_ports[0]}" >"$work/w1" &
+w1=$!
+wrk_run 11 "$pg_token" "${pg_ports[1]}" >"$work/w2" &
+w2=$!
+wrk_run 10 "$pg_token" "${pg_ports[2]}" >"$work/w3" &
+w3=$!
+wait "$w1" "$w2" "$w3"
+pg3_rps=$(cat "$work"/w[123] | awk '{s += $1} END {print s}')
+pg3_p99=$(cat "$work"/w[123] | awk '$2 > m {m = $2} END {print m}')
+
+printf '%-36s %12s %10s %8s\n' "deployment (32 connections, ${duration}s)" "requests/s" "p99 ms" "ratio"
+printf '%-36s %12.0f %10.2f %8s\n' "1 node, SQLite (baseline)" "$sqlite_rps" "$sqlite_p99" "1.00"
+printf '%-36s %12.0f %10.2f %8.2f\n' "1 node, PostgreSQL" "$pg1_rps" "$pg1_p99" "$(python3 -c "print($pg1_rps / $sqlite_rps)")"
+printf '%-36s %12.0f %10.2f %8.2f\n' "3 nodes, one PostgreSQL" "$pg3_rps" "$pg3_p99" "$(python3 -c "print($pg3_rps / $sqlite_rps)")"
+echo "(p99 of 3 nodes: the worst of the three; all processes and PostgreSQL share this machine's $(nproc) cores)"
