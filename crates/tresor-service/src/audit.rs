@@ -182,9 +182,14 @@ impl Auditor {
             }
         }
         let records = expected_seq - 1;
+        // The head is 8 bytes of sequence number and the last hash; a store may keep an empty
+        // placeholder before the first record.
         if let Some(head) = store.get_meta("audit_head").await? {
-            let head_seq = head.get(..8).map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes"))).unwrap_or(0);
-            if head_seq != records || !ct_eq(&head[8..], &prev) {
+            let (head_seq, head_hash) = match head.split_at_checked(8) {
+                Some((seq, hash)) => (u64::from_be_bytes(seq.try_into().expect("8 bytes")), hash),
+                None => (0, &[][..]),
+            };
+            if head_seq != records || !ct_eq(head_hash, &prev) {
                 problems.push(format!(
                     "the log ends at record {records} but its recorded head is record {head_seq}: records were removed from the end"
                 ));

@@ -8,12 +8,17 @@
 //! single-row read) and, if the feed is behind it, waits for the feed to catch up. Only if it does
 //! not within [`FEED_GRACE`] (a notification was lost), or the feed is down, are the caches
 //! dropped wholesale: the bounded fallback. A gap in the numbers does the same.
+//!
+//! Concurrent requests share that read: a request may use any read that *started* after it
+//! arrived (such a read sees every change committed before the request), so while one read is
+//! in flight, all requests arriving meanwhile wait for the next one, and one read serves them
+//! all. Under load that is a read per database round trip, not per request.
 
 use crate::cache::Cache;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{Mutex, Notify};
 use tresor_store::{Change, ChangeEvent, ChangeFeed, Store};
 
 /// How long a request waits for the feed to deliver a change the database already has.
@@ -27,6 +32,11 @@ pub struct Coherence {
     feed_up: AtomicBool,
     /// Woken whenever `applied` or `feed_up` changes.
     progress: Notify,
+    /// How many change-number reads have started.
+    reads_started: AtomicU64,
+    /// The newest finished read: (its start number, the change number it saw). Held across the
+    /// read, so reads never overlap.
+    last_read: Mutex<(u64, u64)>,
 }
 
 impl Coherence {
@@ -39,7 +49,7 @@ impl Coherence {
 
     /// Brings the caches up to the database's newest change before a request uses them.
     pub async fn sync(&self, store: &dyn Store, cache: &Cache) -> tresor_store::Result<()> {
-        let newest = store.change_seq().await?;
+        let newest = self.newest_change(store).await?;
         if self.applied.load(Ordering::Acquire) >= newest {
             return Ok(());
         }
@@ -61,6 +71,21 @@ impl Coherence {
         cache.clear_all();
         self.applied.fetch_max(newest, Ordering::AcqRel);
         Ok(())
+    }
+}
+
+impl Coherence {
+    /// The database's newest change number, from a read that started after this call did.
+    async fn newest_change(&self, store: &dyn Store) -> tresor_store::Result<u64> {
+        let started_before_us = self.reads_started.load(Ordering::Acquire);
+        let mut last = self.last_read.lock().await;
+        if last.0 > started_before_us {
+            return Ok(last.1);
+        }
+        let number = self.reads_started.fetch_add(1, Ordering::AcqRel) + 1;
+        let newest = store.change_seq().await?;
+        *last = (number, newest);
+        Ok(newest)
     }
 }
 

@@ -2,6 +2,7 @@
 
 use super::{backend, col, insert_err, PostgresStore};
 use crate::{AppKeyRecord, AuditRecord, ChainFn, GrantRecord, PrincipalRecord, Result, StoreError, TokenRecord};
+use tokio_postgres::types::Type;
 use tokio_postgres::Row;
 use tresor_model::{Access, EntryPath, PrincipalKind, PrincipalRef, Tag, WorkspaceName};
 
@@ -340,56 +341,80 @@ impl PostgresStore {
     pub(super) async fn append_audit_impl(&self, records: Vec<AuditRecord>, chain: &ChainFn) -> Result<Vec<u64>> {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(backend)?;
-        // The `audit_head` row is the chain's lock: make sure it exists (a placeholder that this
-        // transaction overwrites before it commits), then lock it. Appenders on other connections
-        // wait here until this one commits, and then read the head it left.
-        tx.execute("INSERT INTO meta (key, value) VALUES ('audit_head', '') ON CONFLICT (key) DO NOTHING", &[])
+        // The `audit_head` meta row (sequence number, 8 bytes big-endian, then hash) is the chain's
+        // lock and its head at once: appenders on other connections wait on this row lock until
+        // this transaction commits, then read the head it left. Migration 0004 creates the row;
+        // a database migrated before that gets it here. The statements are typed, so each is
+        // one round trip (no separate prepare) while the lock is held.
+        let mut locked = tx
+            .query_typed_opt("SELECT value FROM meta WHERE key = 'audit_head' FOR UPDATE", &[])
             .await
             .map_err(backend)?;
-        tx.execute("SELECT 1 FROM meta WHERE key = 'audit_head' FOR UPDATE", &[]).await.map_err(backend)?;
-        // Read after taking the lock: at READ COMMITTED each statement sees what committed before it.
-        let head =
-            tx.query_opt("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", &[]).await.map_err(backend)?;
-        let (mut seq, mut prev) = match head {
-            Some(r) => (col::<i64>(&r, 0)? as u64, col::<Vec<u8>>(&r, 1)?),
-            None => (0, Vec::new()),
+        if locked.is_none() {
+            tx.execute("INSERT INTO meta (key, value) VALUES ('audit_head', '') ON CONFLICT (key) DO NOTHING", &[])
+                .await
+                .map_err(backend)?;
+            locked = tx
+                .query_typed_opt("SELECT value FROM meta WHERE key = 'audit_head' FOR UPDATE", &[])
+                .await
+                .map_err(backend)?;
+        }
+        let stored: Vec<u8> = match &locked {
+            Some(row) => col(row, 0)?,
+            None => return Err(StoreError::Corrupt("the audit_head row vanished under its lock".into())),
         };
-        let stmt = tx
-            .prepare(&format!(
-                "INSERT INTO audit_log ({AUDIT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
-            ))
-            .await
-            .map_err(backend)?;
-        let mut seqs = Vec::with_capacity(records.len());
+        let (mut seq, mut prev) = if stored.len() > 8 {
+            (u64::from_be_bytes(stored[..8].try_into().expect("8 bytes")), stored[8..].to_vec())
+        } else {
+            // No head recorded yet: start from the log itself (empty for a new store).
+            let head = tx
+                .query_typed_opt("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", &[])
+                .await
+                .map_err(backend)?;
+            match head {
+                Some(r) => (col::<i64>(&r, 0)? as u64, col::<Vec<u8>>(&r, 1)?),
+                None => (0, Vec::new()),
+            }
+        };
+        let n = records.len();
+        let mut cols = AuditColumns::with_capacity(n);
+        let mut seqs = Vec::with_capacity(n);
         for mut rec in records {
             seq += 1;
             rec.seq = seq;
             rec.prev_hash = std::mem::take(&mut prev);
             rec.hash = chain(&rec);
-            tx.execute(
-                &stmt,
-                &[
-                    &(rec.seq as i64),
-                    &rec.at,
-                    &rec.workspace,
-                    &rec.request_id,
-                    &rec.principal,
-                    &rec.action,
-                    &rec.target,
-                    &rec.outcome,
-                    &rec.detail,
-                    &rec.prev_hash,
-                    &rec.hash,
-                ],
-            )
-            .await
-            .map_err(backend)?;
-            prev = rec.hash;
+            prev = rec.hash.clone();
             seqs.push(seq);
+            cols.push(rec);
         }
+        // One multi-row INSERT for the whole batch.
+        tx.execute_typed(
+            &format!(
+                "INSERT INTO audit_log ({AUDIT_COLS}) SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], \
+                 $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::BYTEA[], $11::BYTEA[])"
+            ),
+            &[
+                (&cols.seq, Type::INT8_ARRAY),
+                (&cols.at, Type::INT8_ARRAY),
+                (&cols.workspace, Type::TEXT_ARRAY),
+                (&cols.request_id, Type::TEXT_ARRAY),
+                (&cols.principal, Type::TEXT_ARRAY),
+                (&cols.action, Type::TEXT_ARRAY),
+                (&cols.target, Type::TEXT_ARRAY),
+                (&cols.outcome, Type::TEXT_ARRAY),
+                (&cols.detail, Type::TEXT_ARRAY),
+                (&cols.prev_hash, Type::BYTEA_ARRAY),
+                (&cols.hash, Type::BYTEA_ARRAY),
+            ],
+        )
+        .await
+        .map_err(backend)?;
         let mut head = seq.to_be_bytes().to_vec();
         head.extend_from_slice(&prev);
-        tx.execute("UPDATE meta SET value = $1 WHERE key = 'audit_head'", &[&head]).await.map_err(backend)?;
+        tx.execute_typed("UPDATE meta SET value = $1 WHERE key = 'audit_head'", &[(&head, Type::BYTEA)])
+            .await
+            .map_err(backend)?;
         tx.commit().await.map_err(backend)?;
         Ok(seqs)
     }
@@ -484,5 +509,53 @@ impl PostgresStore {
             return Err(StoreError::NotFound(format!("application key {id}")));
         }
         Ok(())
+    }
+}
+
+/// A batch of audit records as one array per column, for `INSERT ... SELECT * FROM UNNEST(...)`.
+#[derive(Default)]
+struct AuditColumns {
+    seq: Vec<i64>,
+    at: Vec<i64>,
+    workspace: Vec<String>,
+    request_id: Vec<String>,
+    principal: Vec<String>,
+    action: Vec<String>,
+    target: Vec<String>,
+    outcome: Vec<String>,
+    detail: Vec<Option<String>>,
+    prev_hash: Vec<Vec<u8>>,
+    hash: Vec<Vec<u8>>,
+}
+
+impl AuditColumns {
+    fn with_capacity(n: usize) -> Self {
+        Self {
+            seq: Vec::with_capacity(n),
+            at: Vec::with_capacity(n),
+            workspace: Vec::with_capacity(n),
+            request_id: Vec::with_capacity(n),
+            principal: Vec::with_capacity(n),
+            action: Vec::with_capacity(n),
+            target: Vec::with_capacity(n),
+            outcome: Vec::with_capacity(n),
+            detail: Vec::with_capacity(n),
+            prev_hash: Vec::with_capacity(n),
+            hash: Vec::with_capacity(n),
+        }
+    }
+
+    fn push(&mut self, r: AuditRecord) {
+        self.seq.push(r.seq as i64);
+        self.at.push(r.at);
+        self.workspace.push(r.workspace);
+        self.request_id.push(r.request_id);
+        self.principal.push(r.principal);
+        self.action.push(r.action);
+        self.target.push(r.target);
+        self.outcome.push(r.outcome);
+        self.detail.push(r.detail);
+        self.prev_hash.push(r.prev_hash);
+        self.hash.push(r.hash);
     }
 }

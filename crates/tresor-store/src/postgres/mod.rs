@@ -757,7 +757,8 @@ impl Store for PostgresStore {
     }
 
     async fn change_seq(&self) -> Result<u64> {
-        let row = self.query_opt("SELECT seq FROM change_seq", &[]).await?;
+        // Typed: one round trip, no separate prepare. It runs on every request.
+        let row = self.conn().await?.query_typed_opt("SELECT seq FROM change_seq", &[]).await.map_err(backend)?;
         let row = row.ok_or_else(|| StoreError::Corrupt("change_seq has no row".into()))?;
         Ok(col::<i64>(&row, 0)? as u64)
     }
