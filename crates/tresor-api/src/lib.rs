@@ -139,7 +139,12 @@ pub struct VaultDoc {
     pub environment: String,
     pub entries: u64,
     pub created_at: String,
+    /// The declarative config that owns the vault (`tresor apply`); absent when unmanaged.
     pub managed_by: Option<String>,
+    /// When the config took the vault over or, when `managed_by` is absent, when a change
+    /// outside the config released it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_at: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]

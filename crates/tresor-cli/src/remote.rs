@@ -156,6 +156,7 @@ impl Backend for Remote {
                     environment: v["environment"].as_str().unwrap_or_default().into(),
                     created_at: time(v["created_at"].as_str().unwrap_or_default())?,
                     managed_by: v["managed_by"].as_str().map(Into::into),
+                    managed_at: v["managed_at"].as_str().map(time).transpose()?,
                     entries: v["entries"].as_u64().unwrap_or(0),
                 })
             })

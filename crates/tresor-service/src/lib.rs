@@ -92,6 +92,7 @@ pub struct Resolved {
 /// How many times a write without check-and-set retries when another writer got there first.
 const WRITE_RETRIES: usize = 16;
 const AUDIT_KEY_META: &str = "audit_mac_key";
+const CONFIG_KEY_META: &str = "config_mac_key";
 
 /// The service: a store, a keyring, the limits, the audit writer and the caches.
 pub struct Service {
@@ -100,24 +101,58 @@ pub struct Service {
     limits: Limits,
     auditor: Auditor,
     cache: Cache,
+    /// Keys the per-version value hashes that let a declarative config's plan tell whether a
+    /// secret changed without opening it (see `config.rs`). Separate from the audit key so that
+    /// neither use can forge the other's hashes.
+    config_mac: MacKey,
     /// Destinations webhooks may call (`host`, `host:port`, `*.domain`); empty: none.
     webhook_hosts: Vec<String>,
 }
 
 impl Service {
     /// Opens the service over a store: loads (or creates) the audit key and starts the audit writer.
+    /// Also loads (or creates) the key of the per-version value hashes.
     pub async fn open(store: Arc<dyn Store>, root: RootKey, limits: Limits) -> Result<Self> {
-        let mac = match store.get_meta(AUDIT_KEY_META).await? {
-            Some(wrapped) => MacKey::unwrap(&root, "audit", &wrapped)?,
-            None => {
-                let (_, wrapped) = MacKey::generate(&root, "audit")?;
-                // Another node may have won the race; use whichever key was stored.
-                let stored = store.init_meta(AUDIT_KEY_META, &wrapped).await?;
-                MacKey::unwrap(&root, "audit", &stored)?
-            }
-        };
+        let mac = Self::load_mac(store.as_ref(), &root, AUDIT_KEY_META, "audit").await?;
+        let config_mac = Self::load_mac(store.as_ref(), &root, CONFIG_KEY_META, "config").await?;
         let auditor = Auditor::start(store.clone(), mac);
-        Ok(Self { store, keyring: Keyring::new(root), limits, auditor, cache: Cache::default(), webhook_hosts: vec![] })
+        Ok(Self {
+            store,
+            keyring: Keyring::new(root),
+            limits,
+            auditor,
+            cache: Cache::default(),
+            config_mac,
+            webhook_hosts: vec![],
+        })
+    }
+
+    /// A MAC key stored wrapped under `meta_key`, created on first use.
+    async fn load_mac(store: &dyn Store, root: &RootKey, meta_key: &str, label: &str) -> Result<MacKey> {
+        Ok(match store.get_meta(meta_key).await? {
+            Some(wrapped) => MacKey::unwrap(root, label, &wrapped)?,
+            None => {
+                let (_, wrapped) = MacKey::generate(root, label)?;
+                // Another node may have won the race; use whichever key was stored.
+                let stored = store.init_meta(meta_key, &wrapped).await?;
+                MacKey::unwrap(root, label, &stored)?
+            }
+        })
+    }
+
+    /// The keyed hash stored with every version: over the entry's identity, kind and value (not
+    /// its version number, so an unchanged value hashes the same in every version).
+    fn value_mac(&self, path: &EntryPath, kind: EntryKind, value: &SecretValue) -> Vec<u8> {
+        self.config_mac
+            .mac(&[
+                path.workspace.as_str().as_bytes(),
+                path.environment.as_str().as_bytes(),
+                path.vault.as_str().as_bytes(),
+                path.key.as_str().as_bytes(),
+                kind.as_str().as_bytes(),
+                value.expose(),
+            ])
+            .to_vec()
     }
 
     /// Allows server-side webhooks to these destinations: `host`, `host:port` or `*.domain`.
@@ -475,6 +510,7 @@ impl Service {
                 expires_at: req.expires_at,
                 keep_versions: self.limits.keep_versions,
                 max_entries: self.limits.max_entries,
+                value_mac: Some(self.value_mac(path, req.kind, &req.value)),
             };
             let outcome = self.store.write_version(write).await;
             self.cache.invalidate_entry(path);

@@ -436,6 +436,7 @@ pub async fn list_vaults(
             entries: v.entries,
             created_at: format_rfc3339(v.created_at),
             managed_by: v.managed_by,
+            managed_at: v.managed_at.map(format_rfc3339),
         })
         .collect();
     Ok(Json(serde_json::json!({ "vaults": vaults })))

@@ -13,6 +13,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (1, "entries", include_str!("../../migrations/postgres/0001_entries.sql")),
     (2, "access", include_str!("../../migrations/postgres/0002_access.sql")),
     (3, "app_keys", include_str!("../../migrations/postgres/0003_app_keys.sql")),
+    (4, "config", include_str!("../../migrations/postgres/0004_config.sql")),
 ];
 
 pub(super) async fn apply(conn: &mut Client) -> Result<()> {
