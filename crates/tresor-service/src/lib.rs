@@ -14,6 +14,7 @@ mod app_keys;
 mod audit;
 mod auth;
 mod cache;
+mod config;
 mod error;
 mod render;
 mod tags;
@@ -23,8 +24,10 @@ pub use access::OWNER;
 pub use app_keys::NewAppKey;
 pub use audit::VerifyReport;
 pub use auth::{mint_token, parse_token, Caller, Ctx, MintedToken, TOKEN_PREFIX};
+pub use config::ApplyOptions;
 pub use error::{exit, exit_code_for_http_status, ServiceError};
 pub use render::RenderRequest;
+pub use tresor_config::{DesiredState, Plan};
 pub use webhook::{WebhookRequest, WebhookResponse};
 
 use audit::Auditor;
@@ -391,6 +394,7 @@ impl Service {
                     "vault {vault} is the environment's default vault and cannot be deleted"
                 )));
             }
+            self.guard_managed(ctx, vault).await?;
             Ok(self.store.delete_vault(vault).await?)
         }
         .await;
@@ -465,6 +469,7 @@ impl Service {
             });
         }
         self.require_vault(&path.vault_path()).await?;
+        self.guard_managed(ctx, &path.vault_path()).await?;
         let chain = self.env_chain(&path.workspace, &path.environment).await?;
         for parent in chain.iter().skip(1) {
             let in_parent = EntryPath { environment: parent.clone(), ..path.clone() };
@@ -728,6 +733,7 @@ impl Service {
         let out = async {
             Self::check_workspace(ctx, path)?;
             Self::require_entry(ctx, Access::Write, path)?;
+            self.guard_managed(ctx, &path.vault_path()).await?;
             let r = self.store.soft_delete(path, now_millis()).await;
             self.cache.invalidate_entry(path);
             match r {
@@ -743,6 +749,7 @@ impl Service {
         let out = async {
             Self::check_workspace(ctx, path)?;
             Self::require_entry(ctx, Access::Write, path)?;
+            self.guard_managed(ctx, &path.vault_path()).await?;
             let r = self.store.undelete(path, now_millis()).await;
             self.cache.invalidate_entry(path);
             match r {
@@ -765,6 +772,7 @@ impl Service {
         let out = async {
             Self::check_workspace(ctx, path)?;
             Self::require_entry(ctx, Access::Write, path)?;
+            self.guard_managed(ctx, &path.vault_path()).await?;
             let r = self.store.purge(path).await;
             self.cache.invalidate_entry(path);
             match r {
