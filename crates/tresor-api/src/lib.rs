@@ -4,6 +4,22 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// The declarative config documents: the desired state a client sends (values resolved from its
+/// environment) and the plan the server answers (names and changes, never values).
+pub use tresor_config::{
+    Change, ChangeOp, ConfigValue, DesiredEntry, DesiredGrant, DesiredState, DesiredVault, Plan, PlanTarget,
+};
+
+/// `POST /api/v1/config/plan` and `/apply`: a desired state and, for apply, the confirmation of
+/// the changes that need one (deletions, taking over unmanaged vaults).
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigRequest {
+    pub config: DesiredState,
+    #[serde(default)]
+    pub confirm: bool,
+}
+
 /// An entry's metadata. `value` is present only for variables.
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct EntryDoc {

@@ -9,7 +9,7 @@ use tresor_model::{
     parse_rfc3339, Access, EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, SecretValue, Tag, VaultInfo, VaultPath,
     VersionMeta,
 };
-use tresor_service::{Listed, RenderRequest, Resolved, SetEntry, WebhookRequest, WebhookResponse};
+use tresor_service::{DesiredState, Listed, Plan, RenderRequest, Resolved, SetEntry, WebhookRequest, WebhookResponse};
 use tresor_store::ListQuery;
 use zeroize::Zeroizing;
 
@@ -256,6 +256,15 @@ impl Backend for Remote {
             retry_limited(|| self.client.create_grant(&principal, &scope, access.as_str()))?;
         }
         Ok(())
+    }
+    async fn plan_config(&self, desired: &DesiredState) -> Result<Plan> {
+        Ok(self.client.plan_config(desired)?)
+    }
+    async fn apply_config(&self, desired: &DesiredState, confirm: bool) -> Result<Plan> {
+        Ok(self.client.apply_config(desired, confirm)?)
+    }
+    fn release_ownership(&self) {
+        self.client.set_release_ownership(true);
     }
 }
 
