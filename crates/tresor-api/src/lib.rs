@@ -4,6 +4,22 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// The declarative config documents: the desired state a client sends (values resolved from its
+/// environment) and the plan the server answers (names and changes, never values).
+pub use tresor_config::{
+    Change, ChangeOp, ConfigValue, DesiredEntry, DesiredGrant, DesiredState, DesiredVault, Plan, PlanTarget,
+};
+
+/// `POST /api/v1/config/plan` and `/apply`: a desired state and, for apply, the confirmation of
+/// the changes that need one (deletions, taking over unmanaged vaults).
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigRequest {
+    pub config: DesiredState,
+    #[serde(default)]
+    pub confirm: bool,
+}
+
 /// An entry's metadata. `value` is present only for variables.
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct EntryDoc {
@@ -139,7 +155,12 @@ pub struct VaultDoc {
     pub environment: String,
     pub entries: u64,
     pub created_at: String,
+    /// The declarative config that owns the vault (`tresor apply`); absent when unmanaged.
     pub managed_by: Option<String>,
+    /// When the config took the vault over or, when `managed_by` is absent, when a change
+    /// outside the config released it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub managed_at: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]

@@ -33,6 +33,10 @@ pub struct Global {
     /// Print machine-readable JSON instead of tables.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Confirm without asking: `apply`'s deletions and take-overs, and changes to a vault managed
+    /// by a declarative config (which release it from the config).
+    #[arg(short = 'y', long, global = true)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,6 +101,43 @@ pub enum Command {
     /// Server-side webhooks whose headers and body reference `{"vault": V, "key": K}`.
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// Show what `apply` would change (+ create, ~ update, - delete), never a value. Exits 0 when
+    /// nothing would change, 10 when changes are pending.
+    Plan(ConfigArgs),
+    /// Make the store match a declarative config (tresor.yaml) in one transaction. Asks before
+    /// deleting or taking over a vault (or --yes).
+    Apply(ConfigArgs),
+    /// Write the entries of a .env, YAML or JSON file into the vault (secrets, or --var variables).
+    Import(ImportArgs),
+    /// Print the vault's entries as .env, YAML or JSON: variables with their values, secrets by
+    /// name only unless --reveal (needs read; audited).
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// The config file.
+    #[arg(short = 'f', long = "file", default_value = "tresor.yaml")]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// A .env, .yaml/.yml or .json file (the format follows the extension).
+    pub file: PathBuf,
+    /// Import as variables instead of secrets.
+    #[arg(long = "var")]
+    pub variable: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Output format.
+    #[arg(long, value_parser = ["env", "yaml", "json"], default_value = "env")]
+    pub format: String,
+    /// Include secret values (needs a read grant on each; every read is audited).
+    #[arg(long)]
+    pub reveal: bool,
 }
 
 #[derive(Debug, Args)]

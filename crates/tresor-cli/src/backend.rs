@@ -3,10 +3,14 @@
 
 use crate::error::{CliError, Result};
 use async_trait::async_trait;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tresor_model::{
     Access, EntryKey, EntryMeta, EntryPath, EnvInfo, EnvName, SecretValue, VaultInfo, VaultPath, VersionMeta,
 };
-use tresor_service::{Ctx, Listed, RenderRequest, Resolved, Service, SetEntry, WebhookRequest, WebhookResponse};
+use tresor_service::{
+    ApplyOptions, Ctx, DesiredState, Listed, Plan, RenderRequest, Resolved, Service, SetEntry, WebhookRequest,
+    WebhookResponse,
+};
 use tresor_store::ListQuery;
 use zeroize::Zeroizing;
 
@@ -34,6 +38,13 @@ pub trait Backend: Send + Sync {
     /// naming every such key.
     async fn get_many(&self, vault: &VaultPath, keys: &[String]) -> Result<Vec<(String, SecretValue)>>;
     async fn send_webhook(&self, req: WebhookRequest) -> Result<WebhookResponse>;
+    /// What applying a declarative config would change.
+    async fn plan_config(&self, desired: &DesiredState) -> Result<Plan>;
+    /// Applies a declarative config; `confirm` allows deletions and take-overs.
+    async fn apply_config(&self, desired: &DesiredState, confirm: bool) -> Result<Plan>;
+    /// From now on, changes to a vault managed by a declarative config release it (the user
+    /// confirmed) instead of being refused.
+    fn release_ownership(&self);
 }
 
 /// The error for a batch in which some names were missing or refused.
@@ -56,55 +67,66 @@ pub fn batch_error(missing: &[String], denied: &[String]) -> Option<CliError> {
 /// Local mode: the OS user owns the store, so every operation is allowed. Writes create the
 /// environment on first use, so `tresor --local -e prod set ...` just works.
 pub struct Local {
-    pub svc: Service,
-    pub ctx: Ctx,
+    svc: Service,
+    ctx: Ctx,
+    release: AtomicBool,
+}
+
+impl Local {
+    pub fn new(svc: Service, ctx: Ctx) -> Self {
+        Self { svc, ctx, release: AtomicBool::new(false) }
+    }
+
+    fn ctx(&self) -> Ctx {
+        self.ctx.clone().releasing(self.release.load(Ordering::Relaxed))
+    }
 }
 
 #[async_trait]
 impl Backend for Local {
     async fn set(&self, req: SetEntry) -> Result<EntryMeta> {
-        self.svc.ensure_environment(&self.ctx, &req.path.environment).await?;
-        Ok(self.svc.set(&self.ctx, req).await?)
+        self.svc.ensure_environment(&self.ctx(), &req.path.environment).await?;
+        Ok(self.svc.set(&self.ctx(), req).await?)
     }
     async fn get(&self, path: &EntryPath, version: Option<u64>) -> Result<Resolved> {
-        Ok(self.svc.get(&self.ctx, path, version).await?)
+        Ok(self.svc.get(&self.ctx(), path, version).await?)
     }
     async fn list(&self, vault: &VaultPath, query: &ListQuery) -> Result<Vec<Listed>> {
-        Ok(self.svc.list(&self.ctx, vault, query).await?)
+        Ok(self.svc.list(&self.ctx(), vault, query).await?)
     }
     async fn delete(&self, path: &EntryPath) -> Result<()> {
-        Ok(self.svc.delete(&self.ctx, path).await?)
+        Ok(self.svc.delete(&self.ctx(), path).await?)
     }
     async fn purge(&self, path: &EntryPath) -> Result<()> {
-        Ok(self.svc.purge(&self.ctx, path).await?)
+        Ok(self.svc.purge(&self.ctx(), path).await?)
     }
     async fn undelete(&self, path: &EntryPath) -> Result<EntryMeta> {
-        Ok(self.svc.undelete(&self.ctx, path).await?)
+        Ok(self.svc.undelete(&self.ctx(), path).await?)
     }
     async fn history(&self, path: &EntryPath) -> Result<Vec<VersionMeta>> {
-        Ok(self.svc.history(&self.ctx, path).await?)
+        Ok(self.svc.history(&self.ctx(), path).await?)
     }
     async fn restore(&self, path: &EntryPath, version: u64) -> Result<EntryMeta> {
-        Ok(self.svc.restore(&self.ctx, path, version).await?)
+        Ok(self.svc.restore(&self.ctx(), path, version).await?)
     }
     async fn create_vault(&self, vault: &VaultPath) -> Result<()> {
-        self.svc.ensure_environment(&self.ctx, &vault.environment).await?;
-        Ok(self.svc.create_vault(&self.ctx, vault).await?)
+        self.svc.ensure_environment(&self.ctx(), &vault.environment).await?;
+        Ok(self.svc.create_vault(&self.ctx(), vault).await?)
     }
     async fn list_vaults(&self, env: &EnvName) -> Result<Vec<VaultInfo>> {
-        Ok(self.svc.list_vaults(&self.ctx, env).await?)
+        Ok(self.svc.list_vaults(&self.ctx(), env).await?)
     }
     async fn delete_vault(&self, vault: &VaultPath) -> Result<()> {
-        Ok(self.svc.delete_vault(&self.ctx, vault).await?)
+        Ok(self.svc.delete_vault(&self.ctx(), vault).await?)
     }
     async fn create_environment(&self, env: &EnvName, parent: Option<&EnvName>) -> Result<()> {
-        Ok(self.svc.create_environment(&self.ctx, env, parent).await?)
+        Ok(self.svc.create_environment(&self.ctx(), env, parent).await?)
     }
     async fn list_environments(&self) -> Result<Vec<EnvInfo>> {
-        Ok(self.svc.list_environments(&self.ctx).await?)
+        Ok(self.svc.list_environments(&self.ctx()).await?)
     }
     async fn render(&self, req: RenderRequest) -> Result<Zeroizing<String>> {
-        Ok(self.svc.render(&self.ctx, &req).await?)
+        Ok(self.svc.render(&self.ctx(), &req).await?)
     }
     async fn check_groups(&self, _groups: &[String]) -> Result<()> {
         Err(groups_need_a_server())
@@ -116,7 +138,7 @@ impl Backend for Local {
         let paths =
             keys.iter().map(|k| Ok((vault.entry(EntryKey::new(k.as_str())?), None))).collect::<Result<Vec<_>>>()?;
         let (mut found, mut missing, mut denied) = (Vec::new(), Vec::new(), Vec::new());
-        for (key, r) in keys.iter().zip(self.svc.get_many(&self.ctx, &paths).await) {
+        for (key, r) in keys.iter().zip(self.svc.get_many(&self.ctx(), &paths).await) {
             match r {
                 Ok(resolved) => found.push((key.clone(), resolved.value)),
                 Err(tresor_service::ServiceError::NotFound(_)) => missing.push(key.clone()),
@@ -130,7 +152,16 @@ impl Backend for Local {
         }
     }
     async fn send_webhook(&self, req: WebhookRequest) -> Result<WebhookResponse> {
-        Ok(self.svc.send_webhook(&self.ctx, req).await?)
+        Ok(self.svc.send_webhook(&self.ctx(), req).await?)
+    }
+    async fn plan_config(&self, desired: &DesiredState) -> Result<Plan> {
+        Ok(self.svc.plan_config(&self.ctx(), desired).await?)
+    }
+    async fn apply_config(&self, desired: &DesiredState, confirm: bool) -> Result<Plan> {
+        Ok(self.svc.apply_config(&self.ctx(), desired, ApplyOptions { confirmed: confirm }).await?)
+    }
+    fn release_ownership(&self) {
+        self.release.store(true, Ordering::Relaxed);
     }
 }
 

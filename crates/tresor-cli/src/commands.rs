@@ -21,6 +21,8 @@ pub struct Scope {
     pub env: EnvName,
     pub vault: VaultName,
     pub json: bool,
+    /// `--yes`: confirm without asking.
+    pub yes: bool,
 }
 
 impl Scope {
@@ -30,6 +32,7 @@ impl Scope {
             env: EnvName::new(g.env.as_str())?,
             vault: VaultName::new(g.vault.as_str())?,
             json: g.json,
+            yes: g.yes,
         })
     }
 
@@ -49,7 +52,21 @@ impl Scope {
 /// Runs one command; returns the exit code for outcomes that are not errors but not success either
 /// (a multi-key `rm` where some keys were missing).
 pub async fn run(backend: &dyn Backend, scope: &Scope, command: Command) -> Result<i32> {
+    // A change to a vault that a declarative config manages: warn, and release it if confirmed.
+    match &command {
+        Command::Set(_) | Command::Rm(_) | Command::Undelete(_) | Command::Restore(_) => {
+            crate::config_cmd::confirm_managed(backend, scope, &scope.vault_path()).await?
+        }
+        Command::Vault(VaultCommand::Rm { name }) => {
+            crate::config_cmd::confirm_managed(backend, scope, &scope.vault_named(name)?).await?
+        }
+        _ => {}
+    }
     match command {
+        Command::Plan(args) => crate::config_cmd::plan(backend, scope, args).await,
+        Command::Apply(args) => crate::config_cmd::apply(backend, scope, args).await,
+        Command::Import(args) => crate::config_cmd::import(backend, scope, args).await,
+        Command::Export(args) => crate::config_cmd::export(backend, scope, args).await,
         Command::Set(args) => set(backend, scope, args).await,
         Command::Get(args) => {
             let path = scope.entry(&args.key)?;
@@ -348,7 +365,7 @@ async fn grant_groups(backend: &dyn Backend, path: &EntryPath, groups: &[(String
     Ok(granted)
 }
 
-async fn set_bulk(
+pub async fn set_bulk(
     backend: &dyn Backend,
     scope: &Scope,
     file: &Path,

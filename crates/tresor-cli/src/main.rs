@@ -4,6 +4,7 @@ mod admin;
 mod args;
 mod backend;
 mod commands;
+mod config_cmd;
 mod error;
 mod exec;
 mod input;
@@ -95,6 +96,6 @@ async fn run(global: args::Global, command: Command) -> Result<i32> {
     let svc = local::open_service(&home).await?;
     svc.bootstrap(&scope.workspace).await?;
     let owner = Caller::owner(scope.workspace.clone(), &local::local_user());
-    let backend = backend::Local { svc, ctx: Ctx::new(Arc::new(owner), "local") };
+    let backend = backend::Local::new(svc, Ctx::new(Arc::new(owner), "local"));
     commands::run(&backend, &scope, command).await
 }

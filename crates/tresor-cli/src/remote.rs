@@ -9,7 +9,7 @@ use tresor_model::{
     parse_rfc3339, Access, EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, SecretValue, Tag, VaultInfo, VaultPath,
     VersionMeta,
 };
-use tresor_service::{Listed, RenderRequest, Resolved, SetEntry, WebhookRequest, WebhookResponse};
+use tresor_service::{DesiredState, Listed, Plan, RenderRequest, Resolved, SetEntry, WebhookRequest, WebhookResponse};
 use tresor_store::ListQuery;
 use zeroize::Zeroizing;
 
@@ -156,6 +156,7 @@ impl Backend for Remote {
                     environment: v["environment"].as_str().unwrap_or_default().into(),
                     created_at: time(v["created_at"].as_str().unwrap_or_default())?,
                     managed_by: v["managed_by"].as_str().map(Into::into),
+                    managed_at: v["managed_at"].as_str().map(time).transpose()?,
                     entries: v["entries"].as_u64().unwrap_or(0),
                 })
             })
@@ -255,6 +256,15 @@ impl Backend for Remote {
             retry_limited(|| self.client.create_grant(&principal, &scope, access.as_str()))?;
         }
         Ok(())
+    }
+    async fn plan_config(&self, desired: &DesiredState) -> Result<Plan> {
+        Ok(self.client.plan_config(desired)?)
+    }
+    async fn apply_config(&self, desired: &DesiredState, confirm: bool) -> Result<Plan> {
+        Ok(self.client.apply_config(desired, confirm)?)
+    }
+    fn release_ownership(&self) {
+        self.client.set_release_ownership(true);
     }
 }
 

@@ -145,7 +145,7 @@ fn the_store_is_private_and_needs_its_key() {
         assert_eq!(mode(&t.home().join("tresor.db")), 0o600);
     }
     std::fs::rename(t.home().join("root.key"), t.home().join("root.key.bak")).unwrap();
-    t.run(&["get", "k"]).fails(USAGE, "has no root key file");
+    t.run(&["get", "k"]).fails(USAGE, "the store has no root key");
     assert!(!t.home().join("root.key").exists(), "no new key was made over an existing store");
     // The key can also come from the environment.
     let key = std::fs::read_to_string(t.home().join("root.key.bak")).unwrap();

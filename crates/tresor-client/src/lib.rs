@@ -39,6 +39,7 @@ pub struct Client {
     agent: ureq::Agent,
     base: String,
     token: Zeroizing<String>,
+    release_ownership: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Client {
@@ -90,14 +91,28 @@ impl Client {
         if let Some(tls) = tls_config()? {
             builder = builder.tls_config(tls);
         }
-        Ok(Self { agent: builder.build(), base, token: Zeroizing::new(token.to_owned()) })
+        Ok(Self {
+            agent: builder.build(),
+            base,
+            token: Zeroizing::new(token.to_owned()),
+            release_ownership: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// From now on, every request confirms that a change to a vault managed by a declarative
+    /// config releases the vault (`?release_ownership=true`). Off by default: such changes are
+    /// refused with 409 until confirmed.
+    pub fn set_release_ownership(&self, release: bool) {
+        self.release_ownership.store(release, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn call<T: DeserializeOwned>(&self, method: &str, path: &str, body: Option<&impl Serialize>) -> Result<Option<T>> {
-        let req = self
-            .agent
-            .request(method, &format!("{}{path}", self.base))
-            .set("Authorization", &format!("Bearer {}", self.token.as_str()));
+        let mut url = format!("{}{path}", self.base);
+        if self.release_ownership.load(std::sync::atomic::Ordering::Relaxed) {
+            url.push(if path.contains('?') { '&' } else { '?' });
+            url.push_str("release_ownership=true");
+        }
+        let req = self.agent.request(method, &url).set("Authorization", &format!("Bearer {}", self.token.as_str()));
         let answer = match body {
             Some(b) => req.send_json(serde_json::to_value(b).map_err(|e| ClientError::Decode(e.to_string()))?),
             None => req.call(),
@@ -136,6 +151,18 @@ impl Client {
 
     fn entry_url(env: &str, vault: &str, what: &str, key: &str) -> String {
         format!("/api/v1/envs/{}/vaults/{}/{what}/{}", seg(env, false), seg(vault, false), seg(key, true))
+    }
+
+    // ----- declarative config -----
+
+    /// What applying `config` would change (never values).
+    pub fn plan_config(&self, config: &DesiredState) -> Result<Plan> {
+        self.send("POST", "/api/v1/config/plan", &ConfigRequest { config: config.clone(), confirm: false })
+    }
+
+    /// Applies `config` in one transaction; `confirm` allows deletions and taking over vaults.
+    pub fn apply_config(&self, config: &DesiredState, confirm: bool) -> Result<Plan> {
+        self.send("POST", "/api/v1/config/apply", &ConfigRequest { config: config.clone(), confirm })
     }
 
     // ----- resolution -----

@@ -144,6 +144,9 @@ pub struct VaultInfo {
     pub created_at: i64,
     /// The declarative config that owns this vault, if any.
     pub managed_by: Option<String>,
+    /// When the config took the vault over or, with `managed_by` unset, when a change outside the
+    /// config released it (`None`: never managed).
+    pub managed_at: Option<i64>,
     pub entries: u64,
 }
 

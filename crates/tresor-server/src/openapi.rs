@@ -17,6 +17,7 @@ use utoipa::{Modify, OpenApi};
         native::list_tokens, native::create_token, native::revoke_token, native::list_grants,
         native::create_grant, native::delete_grant, native::audit_log, native::audit_verify,
         native::list_app_keys, native::create_app_key, native::revoke_app_key,
+        native::plan_config, native::apply_config,
     ),
     modifiers(&BearerAuth),
     security(("bearer" = []))

@@ -12,7 +12,7 @@ use tresor_store::{GrantRecord, PrincipalRecord, StoreError, TokenRecord};
 /// The principal that `tresor init` creates and whose token it prints.
 pub const OWNER: &str = "owner";
 
-fn new_id() -> Result<String> {
+pub(crate) fn new_id() -> Result<String> {
     Ok(tresor_crypto::random_token_bytes::<8>()?.iter().map(|b| format!("{b:02x}")).collect())
 }
 

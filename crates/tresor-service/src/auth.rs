@@ -112,16 +112,28 @@ impl Caller {
     }
 }
 
-/// One request: who, and its id for the audit log and the logs.
+/// One request: who, its id for the audit log and the logs, and whether it may release a vault
+/// from its declarative config.
 #[derive(Debug, Clone)]
 pub struct Ctx {
     pub caller: Arc<Caller>,
     pub request_id: String,
+    /// The caller confirmed that a change to a vault managed by a declarative config should go
+    /// ahead and release the vault from the config (CLI `--yes` or a y/N prompt; API
+    /// `?release_ownership=true`). Without it such a change is refused with
+    /// [`crate::ServiceError::Managed`].
+    pub release_ownership: bool,
 }
 
 impl Ctx {
     pub fn new(caller: Arc<Caller>, request_id: impl Into<String>) -> Self {
-        Self { caller, request_id: request_id.into() }
+        Self { caller, request_id: request_id.into(), release_ownership: false }
+    }
+
+    /// The same request, allowed (or not) to release managed vaults.
+    pub fn releasing(mut self, release: bool) -> Self {
+        self.release_ownership = release;
+        self
     }
 }
 

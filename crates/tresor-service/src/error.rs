@@ -36,6 +36,17 @@ pub enum ServiceError {
     /// A call tresor made on the caller's behalf (a webhook) failed.
     #[error("{0}")]
     Upstream(String),
+    /// A change to a vault that a declarative config owns, without confirming that it should
+    /// release the vault from the config.
+    #[error(
+        "vault {vault} is managed by config {config} (`tresor apply`): change the config file and apply it, \
+         or confirm this change (CLI: --yes or answer the prompt; API: ?release_ownership=true), which releases \
+         the vault from the config until an apply takes it back"
+    )]
+    Managed { vault: String, config: String },
+    /// A declarative config's apply failed part-way; its batch was rolled back.
+    #[error("applying config {config} failed, nothing was applied: {source}")]
+    ApplyFailed { config: String, source: Box<ServiceError> },
 }
 
 /// Exit codes of the `tresor` command, documented in the README. They are part of the interface:
@@ -48,6 +59,8 @@ pub mod exit {
     pub const DENIED: i32 = 4;
     pub const LIMIT: i32 = 5;
     pub const CONFLICT: i32 = 6;
+    /// `tresor plan`: the store differs from the config; applying it would change something.
+    pub const CHANGES_PENDING: i32 = 10;
 }
 
 impl ServiceError {
@@ -59,8 +72,9 @@ impl ServiceError {
             NotFound(_) => exit::NOT_FOUND,
             Denied(_) | Unauthenticated(_) => exit::DENIED,
             ValueTooLarge { .. } | EntryLimit { .. } => exit::LIMIT,
-            AlreadyExists(_) | Conflict(_) => exit::CONFLICT,
+            AlreadyExists(_) | Conflict(_) | Managed { .. } => exit::CONFLICT,
             Crypto(_) | Storage(_) | Upstream(_) => exit::INTERNAL,
+            ApplyFailed { source, .. } => source.exit_code(),
         }
     }
 
@@ -74,9 +88,10 @@ impl ServiceError {
             Unauthenticated(_) => 401,
             ValueTooLarge { .. } => 413,
             EntryLimit { .. } => 403,
-            AlreadyExists(_) | Conflict(_) => 409,
+            AlreadyExists(_) | Conflict(_) | Managed { .. } => 409,
             Crypto(_) | Storage(_) => 500,
             Upstream(_) => 502,
+            ApplyFailed { source, .. } => source.http_status(),
         }
     }
 }
@@ -104,9 +119,10 @@ impl ServiceError {
             NotFound(_) => "not_found",
             InvalidName(_) | InvalidInput(_) | KindMismatch { .. } => "invalid",
             ValueTooLarge { .. } | EntryLimit { .. } => "limit",
-            AlreadyExists(_) | Conflict(_) => "conflict",
+            AlreadyExists(_) | Conflict(_) | Managed { .. } => "conflict",
             Crypto(_) | Storage(_) => "error",
             Upstream(_) => "upstream_error",
+            ApplyFailed { source, .. } => source.outcome(),
         }
     }
 }

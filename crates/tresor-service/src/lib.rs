@@ -15,6 +15,7 @@ mod audit;
 mod auth;
 mod cache;
 mod coherence;
+mod config;
 mod error;
 mod render;
 mod tags;
@@ -24,8 +25,10 @@ pub use access::OWNER;
 pub use app_keys::NewAppKey;
 pub use audit::VerifyReport;
 pub use auth::{mint_token, parse_token, Caller, Ctx, MintedToken, TOKEN_PREFIX};
+pub use config::ApplyOptions;
 pub use error::{exit, exit_code_for_http_status, ServiceError};
 pub use render::RenderRequest;
+pub use tresor_config::{DesiredState, Plan};
 pub use webhook::{WebhookRequest, WebhookResponse};
 
 use audit::Auditor;
@@ -96,6 +99,7 @@ const WRITE_RETRIES: usize = 16;
 /// The meta row holding the audit chain's MAC key (wrapped by the root key); present once a
 /// service has opened the store.
 pub const AUDIT_KEY_META: &str = "audit_mac_key";
+const CONFIG_KEY_META: &str = "config_mac_key";
 
 /// The service: a store, a keyring, the limits, the audit writer and the caches.
 pub struct Service {
@@ -106,26 +110,61 @@ pub struct Service {
     cache: Arc<Cache>,
     /// Set when other servers write the same store: keeps `cache` in step with them.
     coherence: Option<Arc<Coherence>>,
+    /// Keys the per-version value hashes that let a declarative config's plan tell whether a
+    /// secret changed without opening it (see `config.rs`). Separate from the audit key so that
+    /// neither use can forge the other's hashes.
+    config_mac: MacKey,
     /// Destinations webhooks may call (`host`, `host:port`, `*.domain`); empty: none.
     webhook_hosts: Vec<String>,
 }
 
 impl Service {
     /// Opens the service over a store: loads (or creates) the audit key and starts the audit writer.
+    /// Also loads (or creates) the key of the per-version value hashes.
     pub async fn open(store: Arc<dyn Store>, root: RootKey, limits: Limits) -> Result<Self> {
-        let mac = match store.get_meta(AUDIT_KEY_META).await? {
-            Some(wrapped) => MacKey::unwrap(&root, "audit", &wrapped)?,
-            None => {
-                let (_, wrapped) = MacKey::generate(&root, "audit")?;
-                // Another node may have won the race; use whichever key was stored.
-                let stored = store.init_meta(AUDIT_KEY_META, &wrapped).await?;
-                MacKey::unwrap(&root, "audit", &stored)?
-            }
-        };
+        let mac = Self::load_mac(store.as_ref(), &root, AUDIT_KEY_META, "audit").await?;
+        let config_mac = Self::load_mac(store.as_ref(), &root, CONFIG_KEY_META, "config").await?;
         let auditor = Auditor::start(store.clone(), mac);
         let cache = Arc::new(Cache::default());
         let coherence = store.change_feed().map(|feed| Coherence::follow(feed, cache.clone()));
-        Ok(Self { store, keyring: Keyring::new(root), limits, auditor, cache, coherence, webhook_hosts: vec![] })
+        Ok(Self {
+            store,
+            keyring: Keyring::new(root),
+            limits,
+            auditor,
+            cache,
+            coherence,
+            config_mac,
+            webhook_hosts: vec![],
+        })
+    }
+
+    /// A MAC key stored wrapped under `meta_key`, created on first use.
+    async fn load_mac(store: &dyn Store, root: &RootKey, meta_key: &str, label: &str) -> Result<MacKey> {
+        Ok(match store.get_meta(meta_key).await? {
+            Some(wrapped) => MacKey::unwrap(root, label, &wrapped)?,
+            None => {
+                let (_, wrapped) = MacKey::generate(root, label)?;
+                // Another node may have won the race; use whichever key was stored.
+                let stored = store.init_meta(meta_key, &wrapped).await?;
+                MacKey::unwrap(root, label, &stored)?
+            }
+        })
+    }
+
+    /// The keyed hash stored with every version: over the entry's identity, kind and value (not
+    /// its version number, so an unchanged value hashes the same in every version).
+    fn value_mac(&self, path: &EntryPath, kind: EntryKind, value: &SecretValue) -> Vec<u8> {
+        self.config_mac
+            .mac(&[
+                path.workspace.as_str().as_bytes(),
+                path.environment.as_str().as_bytes(),
+                path.vault.as_str().as_bytes(),
+                path.key.as_str().as_bytes(),
+                kind.as_str().as_bytes(),
+                value.expose(),
+            ])
+            .to_vec()
     }
 
     /// Allows server-side webhooks to these destinations: `host`, `host:port` or `*.domain`.
@@ -364,6 +403,7 @@ impl Service {
                     "vault {vault} is the environment's default vault and cannot be deleted"
                 )));
             }
+            self.guard_managed(ctx, vault).await?;
             Ok(self.store.delete_vault(vault).await?)
         }
         .await;
@@ -438,6 +478,7 @@ impl Service {
             });
         }
         self.require_vault(&path.vault_path()).await?;
+        self.guard_managed(ctx, &path.vault_path()).await?;
         let chain = self.env_chain(&path.workspace, &path.environment).await?;
         for parent in chain.iter().skip(1) {
             let in_parent = EntryPath { environment: parent.clone(), ..path.clone() };
@@ -483,6 +524,7 @@ impl Service {
                 expires_at: req.expires_at,
                 keep_versions: self.limits.keep_versions,
                 max_entries: self.limits.max_entries,
+                value_mac: Some(self.value_mac(path, req.kind, &req.value)),
             };
             let outcome = self.store.write_version(write).await;
             self.cache.invalidate_entry(path);
@@ -700,6 +742,7 @@ impl Service {
         let out = async {
             Self::check_workspace(ctx, path)?;
             Self::require_entry(ctx, Access::Write, path)?;
+            self.guard_managed(ctx, &path.vault_path()).await?;
             let r = self.store.soft_delete(path, now_millis()).await;
             self.cache.invalidate_entry(path);
             match r {
@@ -715,6 +758,7 @@ impl Service {
         let out = async {
             Self::check_workspace(ctx, path)?;
             Self::require_entry(ctx, Access::Write, path)?;
+            self.guard_managed(ctx, &path.vault_path()).await?;
             let r = self.store.undelete(path, now_millis()).await;
             self.cache.invalidate_entry(path);
             match r {
@@ -737,6 +781,7 @@ impl Service {
         let out = async {
             Self::check_workspace(ctx, path)?;
             Self::require_entry(ctx, Access::Write, path)?;
+            self.guard_managed(ctx, &path.vault_path()).await?;
             let r = self.store.purge(path).await;
             self.cache.invalidate_entry(path);
             match r {

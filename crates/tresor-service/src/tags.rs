@@ -43,6 +43,7 @@ impl Service {
             Self::require_entry(ctx, Access::Write, path)?;
             check_tags(upsert)?;
             check_tags(remove)?;
+            self.guard_managed(ctx, &path.vault_path()).await?;
             let r = self.store.update_tags(path, upsert, remove).await;
             self.cache.invalidate_entry(path);
             match r {

@@ -1,5 +1,6 @@
 use super::*;
 use crate::RenderRequest;
+use tresor_config::ChangeOp;
 use tresor_model::Access;
 use tresor_store::SqliteStore;
 
@@ -462,4 +463,84 @@ async fn render_json_documents() {
     req.json = true;
     let out = f.svc.render(&me(), &req).await.unwrap();
     assert_eq!(out.as_str(), r#"{"headers": {"Authorization": "t\"ok"}, "n": 1}"#);
+}
+
+fn desired(entries: &[(&str, &str, &str)]) -> DesiredState {
+    DesiredState {
+        name: "cfg".into(),
+        environments: vec!["prod".into()],
+        vaults: vec![tresor_config::DesiredVault {
+            environment: "prod".into(),
+            name: "api-keys".into(),
+            entries: entries
+                .iter()
+                .map(|(k, kind, v)| tresor_config::DesiredEntry {
+                    key: (*k).into(),
+                    kind: (*kind).into(),
+                    value: tresor_config::ConfigValue::new((*v).into()),
+                })
+                .collect(),
+        }],
+        grants: vec![],
+    }
+}
+
+fn prod_path(key: &str) -> EntryPath {
+    EntryPath {
+        workspace: ws(),
+        environment: EnvName::new("prod").unwrap(),
+        vault: VaultName::new("api-keys").unwrap(),
+        key: EntryKey::new(key).unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn config_plan_apply_compares_by_keyed_hash_and_guards_ownership() {
+    let f = fixture().await;
+    let d = desired(&[("stripe", "secret", "sk_1"), ("url", "variable", "https://x")]);
+    let plan = f.svc.plan_config(&me(), &d).await.unwrap();
+    let ops: Vec<_> = plan.changes.iter().map(|c| format!("{} {} {}", c.op.symbol(), c.target, c.name)).collect();
+    assert_eq!(
+        ops,
+        ["+ environment prod", "+ vault prod/api-keys", "+ entry prod/api-keys/stripe", "+ entry prod/api-keys/url"]
+    );
+    let applied = f.svc.apply_config(&me(), &d, ApplyOptions::default()).await.unwrap();
+    assert!(applied.applied);
+    assert!(f.svc.plan_config(&me(), &d).await.unwrap().is_empty(), "the store matches after apply");
+    let stored = f.svc.store().read_version(&prod_path("stripe"), None).await.unwrap().unwrap();
+    assert!(stored.value_mac.is_some(), "writes store the value's keyed hash");
+
+    // A changed secret is seen through the hash; deleting an unlisted entry needs confirmation.
+    let d2 = desired(&[("stripe", "secret", "sk_2")]);
+    let plan = f.svc.plan_config(&me(), &d2).await.unwrap();
+    let ops: Vec<_> = plan.changes.iter().map(|c| (c.op, c.name.as_str(), c.confirm)).collect();
+    assert_eq!(ops, [(ChangeOp::Update, "prod/api-keys/stripe", false), (ChangeOp::Delete, "prod/api-keys/url", true)]);
+    assert!(!format!("{plan:?}").contains("sk_"), "no value in a plan");
+    let e = f.svc.apply_config(&me(), &d2, ApplyOptions::default()).await.unwrap_err();
+    assert_eq!(e.exit_code(), exit::CONFLICT, "{e}");
+    assert_eq!(f.svc.get(&me(), &prod_path("stripe"), None).await.unwrap().value.expose(), b"sk_1", "nothing applied");
+    f.svc.apply_config(&me(), &d2, ApplyOptions { confirmed: true }).await.unwrap();
+    assert_eq!(f.svc.get(&me(), &prod_path("stripe"), None).await.unwrap().value.expose(), b"sk_2");
+
+    // A version without a stored hash (written before migration 0005) is compared by opening it.
+    {
+        let conn = rusqlite::Connection::open(f.dir.path().join("tresor.db")).unwrap();
+        conn.execute("UPDATE entry_versions SET value_mac = NULL", []).unwrap();
+    }
+    assert!(f.svc.plan_config(&me(), &d2).await.unwrap().is_empty(), "equal value, compared by opening it");
+    let d3 = desired(&[("stripe", "secret", "sk_3")]);
+    assert_eq!(f.svc.plan_config(&me(), &d3).await.unwrap().changes.len(), 1);
+
+    // A normal write to the managed vault is refused unless it releases ownership.
+    let e = f.svc.set(&me(), set(&prod_path("other"), "x")).await.unwrap_err();
+    assert!(matches!(&e, ServiceError::Managed { config, .. } if config == "cfg"), "{e}");
+    assert_eq!((e.exit_code(), e.http_status()), (exit::CONFLICT, 409));
+    assert!(matches!(f.svc.delete(&me(), &prod_path("stripe")).await, Err(ServiceError::Managed { .. })));
+    f.svc.set(&me().releasing(true), set(&prod_path("other"), "x")).await.unwrap();
+    let vault = prod_path("x").vault_path();
+    let info = f.svc.store().get_vault(&vault).await.unwrap().unwrap();
+    assert!(info.managed_by.is_none() && info.managed_at.is_some(), "released, and when");
+    let plan = f.svc.plan_config(&me(), &d2).await.unwrap();
+    let vault_change = plan.changes.iter().find(|c| c.target == tresor_config::PlanTarget::Vault).unwrap();
+    assert!(vault_change.confirm && vault_change.detail.as_deref().unwrap().contains("released"), "{plan:?}");
 }

@@ -2,7 +2,7 @@
 //! backend's tests call [`run_all`] on a fresh, empty store.
 
 use crate::{
-    AppKeyRecord, AuditRecord, GrantRecord, ListQuery, NewVersion, Store, StoreError, TokenRecord, WrappedKey,
+    AppKeyRecord, AuditRecord, BatchOp, GrantRecord, ListQuery, NewVersion, Store, StoreError, TokenRecord, WrappedKey,
 };
 use tresor_model::{
     Access, EntryKey, EntryKind, EntryPath, EnvName, PrincipalRef, Tag, VaultName, VaultPath, WorkspaceName,
@@ -34,6 +34,7 @@ fn version(p: &EntryPath, version: u64, expected: u64, sealed: &[u8]) -> NewVers
         expires_at: None,
         keep_versions: 3,
         max_entries: None,
+        value_mac: None,
     }
 }
 
@@ -50,6 +51,7 @@ pub async fn run_all(store: &dyn Store) {
     grants(store).await;
     audit_chain(store).await;
     compat_tags_and_app_keys(store).await;
+    batches(store).await;
 }
 
 fn p(s: &str) -> PrincipalRef {
@@ -374,4 +376,107 @@ async fn compat_tags_and_app_keys(store: &dyn Store) {
     store.revoke_app_key(&ws(), "k1", 60).await.unwrap();
     assert_eq!(store.get_app_key("k1").await.unwrap().unwrap().revoked_at, Some(50), "first revocation time kept");
     assert!(matches!(store.revoke_app_key(&ws(), "nope", 1).await, Err(StoreError::NotFound(_))));
+}
+
+/// `apply_batch`: all steps or none. Every failing step (an entry limit, a check-and-set mismatch,
+/// an existing vault, a missing grant) leaves the steps before it rolled back.
+async fn batches(store: &dyn Store) {
+    let dev = EnvName::new("batch-dev").unwrap();
+    let v = vault("batch-dev", "cfg");
+    let a = v.entry(EntryKey::new("a").unwrap());
+    let b = v.entry(EntryKey::new("b").unwrap());
+    let grant = |id: &str| GrantRecord {
+        id: id.into(),
+        workspace: ws(),
+        principal: p("app:cfg"),
+        scope: "batch-dev/cfg/*".into(),
+        access: Access::Read,
+        created_at: 1,
+        created_by: "config".into(),
+    };
+    let mut wa = version(&a, 1, 0, b"a1");
+    wa.value_mac = Some(vec![9; 32]);
+    let good = vec![
+        BatchOp::CreateEnvironment { workspace: ws(), name: dev.clone(), parent: None, now: 1 },
+        BatchOp::CreateVault { vault: v.clone(), now: 1 },
+        BatchOp::SetVaultOwner { vault: v.clone(), managed_by: Some("tresor".into()), at: 5 },
+        BatchOp::WriteVersion(wa),
+        BatchOp::WriteVersion(version(&b, 1, 0, b"b1")),
+        BatchOp::InsertGrant(grant("g-batch-1")),
+    ];
+    store.apply_batch(good).await.unwrap();
+    let info = store.get_vault(&v).await.unwrap().unwrap();
+    assert_eq!((info.managed_by.as_deref(), info.managed_at, info.entries), (Some("tresor"), Some(5), 2));
+    let read = store.read_version(&a, None).await.unwrap().unwrap();
+    assert_eq!(read.value_mac.as_deref(), Some(&[9u8; 32][..]), "the value's keyed hash is stored per version");
+    assert_eq!(store.read_version(&b, None).await.unwrap().unwrap().value_mac, None);
+    assert!(store.list_grants(&ws()).await.unwrap().iter().any(|g| g.id == "g-batch-1"));
+
+    // The state every failing batch below must leave untouched.
+    let snapshot = || async {
+        let entries = store
+            .list_entries(&v, &ListQuery { prefix: String::new(), after: None, limit: 100, include_deleted: true })
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.key, e.version, e.deleted_at))
+            .collect::<Vec<_>>();
+        let grants = store.list_grants(&ws()).await.unwrap().into_iter().map(|g| g.id).collect::<Vec<_>>();
+        let vaults = store.list_vaults(&ws(), &dev).await.unwrap();
+        let envs = store.list_environments(&ws()).await.unwrap().len();
+        (entries, grants, vaults, envs)
+    };
+    let before = snapshot().await;
+    let c = v.entry(EntryKey::new("c").unwrap());
+    let live = store.count_entries(&ws()).await.unwrap();
+    let mut over = version(&c, 1, 0, b"c1");
+    // The batch soft-deletes `b` first: one fewer live entry by the time `c` is written.
+    over.max_entries = Some(live - 1);
+    let steps_before_failure = || {
+        vec![
+            BatchOp::CreateEnvironment {
+                workspace: ws(),
+                name: EnvName::new("batch-new").unwrap(),
+                parent: None,
+                now: 2,
+            },
+            BatchOp::CreateVault { vault: vault("batch-dev", "other"), now: 2 },
+            BatchOp::SetVaultOwner { vault: v.clone(), managed_by: None, at: 9 },
+            BatchOp::WriteVersion(version(&a, 2, 1, b"a2")),
+            BatchOp::SoftDelete { path: b.clone(), now: 3 },
+            BatchOp::InsertGrant(grant("g-batch-2")),
+            BatchOp::DeleteGrant { workspace: ws(), id: "g-batch-1".into() },
+        ]
+    };
+    // The entry limit reached part-way.
+    let mut ops = steps_before_failure();
+    ops.push(BatchOp::WriteVersion(over));
+    match store.apply_batch(ops).await {
+        Err(StoreError::EntryLimit { limit }) => assert_eq!(limit, live - 1),
+        other => panic!("expected EntryLimit, got {other:?}"),
+    }
+    assert_eq!(snapshot().await, before, "an entry limit part-way rolls back every earlier step");
+    // A check-and-set mismatch part-way.
+    let mut ops = steps_before_failure();
+    ops.push(BatchOp::WriteVersion(version(&b, 2, 7, b"stale")));
+    assert!(matches!(store.apply_batch(ops).await, Err(StoreError::VersionConflict { .. })));
+    assert_eq!(snapshot().await, before, "a check-and-set mismatch part-way rolls back every earlier step");
+    // Steps that fail on their own.
+    for failing in [
+        BatchOp::CreateVault { vault: v.clone(), now: 2 },
+        BatchOp::DeleteGrant { workspace: ws(), id: "no-such-grant".into() },
+        BatchOp::SetVaultOwner { vault: vault("batch-dev", "ghost"), managed_by: None, at: 1 },
+        BatchOp::SoftDelete { path: v.entry(EntryKey::new("ghost").unwrap()), now: 1 },
+    ] {
+        let what = failing.describe();
+        let mut ops = steps_before_failure();
+        ops.push(failing);
+        assert!(store.apply_batch(ops).await.is_err(), "{what} must fail");
+        assert_eq!(snapshot().await, before, "{what} failing rolls back every earlier step");
+    }
+    // Releasing ownership on its own.
+    store.apply_batch(vec![BatchOp::SetVaultOwner { vault: v.clone(), managed_by: None, at: 11 }]).await.unwrap();
+    let info = store.get_vault(&v).await.unwrap().unwrap();
+    assert_eq!((info.managed_by, info.managed_at), (None, Some(11)), "a release keeps when it happened");
+    store.apply_batch(vec![]).await.unwrap();
 }

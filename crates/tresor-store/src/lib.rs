@@ -55,6 +55,9 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct SealedVersion {
     pub meta: VersionMeta,
     pub sealed: Vec<u8>,
+    /// The keyed hash of the version's identity and value written with it (see
+    /// [`NewVersion::value_mac`]); `None` for versions written before it was recorded.
+    pub value_mac: Option<Vec<u8>>,
 }
 
 /// A workspace's wrapped data key.
@@ -86,6 +89,57 @@ pub struct NewVersion {
     pub keep_versions: u32,
     /// The workspace's entry limit, checked in the same transaction when this write adds a live entry.
     pub max_entries: Option<u64>,
+    /// A keyed hash of the entry's identity and value, computed by the service, so that a
+    /// declarative config's plan can tell whether a value changed without opening it.
+    pub value_mac: Option<Vec<u8>>,
+}
+
+/// One step of [`Store::apply_batch`]. Each behaves as the `Store` method of the same name, with
+/// the same errors, but all steps of a batch commit together or not at all.
+#[derive(Debug, Clone)]
+pub enum BatchOp {
+    CreateEnvironment {
+        workspace: WorkspaceName,
+        name: EnvName,
+        parent: Option<EnvName>,
+        now: i64,
+    },
+    CreateVault {
+        vault: VaultPath,
+        now: i64,
+    },
+    /// Records which declarative config owns a vault (`managed_by`) and since when; `None`
+    /// releases it (the time then records the release). [`StoreError::NotFound`] without the vault.
+    SetVaultOwner {
+        vault: VaultPath,
+        managed_by: Option<String>,
+        at: i64,
+    },
+    WriteVersion(NewVersion),
+    SoftDelete {
+        path: EntryPath,
+        now: i64,
+    },
+    InsertGrant(GrantRecord),
+    DeleteGrant {
+        workspace: WorkspaceName,
+        id: String,
+    },
+}
+
+impl BatchOp {
+    /// What the step touches, for error messages.
+    pub fn describe(&self) -> String {
+        match self {
+            BatchOp::CreateEnvironment { name, .. } => format!("create environment {name}"),
+            BatchOp::CreateVault { vault, .. } => format!("create vault {vault}"),
+            BatchOp::SetVaultOwner { vault, .. } => format!("set the owner of vault {vault}"),
+            BatchOp::WriteVersion(n) => format!("write entry {}", n.path),
+            BatchOp::SoftDelete { path, .. } => format!("delete entry {path}"),
+            BatchOp::InsertGrant(g) => format!("insert grant {}", g.id),
+            BatchOp::DeleteGrant { id, .. } => format!("delete grant {id}"),
+        }
+    }
 }
 
 /// Which entries a listing returns.
@@ -197,6 +251,10 @@ pub trait Store: Send + Sync + 'static {
     async fn list_versions(&self, path: &EntryPath) -> Result<Vec<VersionMeta>>;
     /// Writes a new version with check-and-set; also revives a soft-deleted entry.
     async fn write_version(&self, new: NewVersion) -> Result<()>;
+    /// Runs the steps in order in ONE transaction: if any step fails, none of them is kept and
+    /// the first failure is returned. What a declarative config's apply submits, so that a failure
+    /// part-way leaves the store as it was.
+    async fn apply_batch(&self, ops: Vec<BatchOp>) -> Result<()>;
     /// Marks an entry deleted. Its versions stay until [`Store::purge`].
     async fn soft_delete(&self, path: &EntryPath, now: i64) -> Result<()>;
     async fn undelete(&self, path: &EntryPath, now: i64) -> Result<()>;

@@ -95,6 +95,7 @@ fn new_version(p: &EntryPath, expected: u64, sealed: Vec<u8>) -> NewVersion {
         expires_at: None,
         keep_versions: 10_000,
         max_entries: Some(10),
+        value_mac: None,
     }
 }
 
@@ -286,7 +287,7 @@ async fn migrations_race_safely_and_refuse_a_newer_schema() {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        assert_eq!(applied, [1, 2, 3, 4]);
+        assert_eq!(applied, [1, 2, 3, 4, 5]);
         let store = PostgresStore::connect(&url).await.unwrap();
         store.init_meta("k", b"v").await.unwrap();
         drop(store);

@@ -77,6 +77,13 @@ impl LocalTresor {
         self.run_stdin(args, b"")
     }
 
+    /// Runs with extra environment variables for this run only.
+    pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let mut cmd = self.command(args);
+        cmd.envs(env.iter().copied());
+        Run::from(cmd.stdin(Stdio::null()).output().unwrap())
+    }
+
     pub fn run_stdin(&self, args: &[&str], stdin: &[u8]) -> Run {
         let mut child = self
             .command(args)
@@ -208,8 +215,14 @@ impl Server {
 
     /// Runs the CLI against this server with `token`.
     pub fn cli(&self, token: &str, args: &[&str], stdin: &[u8]) -> Run {
+        self.cli_env(token, args, stdin, &[])
+    }
+
+    /// Runs the CLI against this server with `token` and extra environment variables.
+    pub fn cli_env(&self, token: &str, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Run {
         let mut child = Command::new(BIN)
             .args(args)
+            .envs(env.iter().copied())
             .env("TRESOR_ADDR", &self.addr)
             .env("TRESOR_TOKEN", token)
             .env_remove("TRESOR_LOCAL")

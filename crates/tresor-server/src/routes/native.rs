@@ -49,8 +49,32 @@ pub fn router(app: &App) -> Router<App> {
         .route("/api/v1/audit", get(audit_log))
         .route("/api/v1/audit/verify", get(audit_verify))
         .route("/api/v1/app-keys", get(list_app_keys).post(create_app_key))
-        .route("/api/v1/app-keys/{id}", delete(revoke_app_key));
+        .route("/api/v1/app-keys/{id}", delete(revoke_app_key))
+        .route("/api/v1/config/plan", post(plan_config))
+        .route("/api/v1/config/apply", post(apply_config));
+    // Layered before authentication, so it runs after it: the `Ctx` exists by then.
+    let entries = entries.route_layer(axum::middleware::from_fn(release_ownership_flag));
+    let management = management.route_layer(axum::middleware::from_fn(release_ownership_flag));
     authenticated(app, RouteClass::Entries, entries).merge(authenticated(app, RouteClass::Management, management))
+}
+
+/// `?release_ownership=true` on any native route: the caller confirms that a change to a vault
+/// managed by a declarative config goes ahead and releases the vault (else: 409). Only the native
+/// API has it; the compatibility APIs refuse such changes in their own error shape.
+async fn release_ownership_flag(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let release = req
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| matches!(kv, "release_ownership=true" | "release_ownership=1")));
+    if release {
+        if let Some(ctx) = req.extensions_mut().remove::<Ctx>() {
+            req.extensions_mut().insert(ctx.releasing(true));
+        }
+    }
+    next.run(req).await
 }
 
 // ----- conversions and parameters -----
@@ -436,6 +460,7 @@ pub async fn list_vaults(
             entries: v.entries,
             created_at: format_rfc3339(v.created_at),
             managed_by: v.managed_by,
+            managed_at: v.managed_at.map(format_rfc3339),
         })
         .collect();
     Ok(Json(serde_json::json!({ "vaults": vaults })))
@@ -745,4 +770,27 @@ pub async fn send_webhook(
     };
     let answer = app.svc.send_webhook(&ctx, req).await?;
     Ok(Json(WebhookAnswer { status: answer.status, headers: answer.headers.into_iter().collect(), body: answer.body }))
+}
+
+// ----- declarative config -----
+
+#[utoipa::path(post, path = "/api/v1/config/plan", request_body = ConfigRequest,
+    responses((status = 200, body = Plan), (status = 400), (status = 403)), tag = "config")]
+pub async fn plan_config(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiJson(body): ApiJson<ConfigRequest>,
+) -> ApiResult<Json<Plan>> {
+    Ok(Json(app.svc.plan_config(&ctx, &body.config).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/config/apply", request_body = ConfigRequest,
+    responses((status = 200, body = Plan), (status = 400), (status = 403), (status = 409)), tag = "config")]
+pub async fn apply_config(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiJson(body): ApiJson<ConfigRequest>,
+) -> ApiResult<Json<Plan>> {
+    let opts = tresor_service::ApplyOptions { confirmed: body.confirm };
+    Ok(Json(app.svc.apply_config(&ctx, &body.config, opts).await?))
 }

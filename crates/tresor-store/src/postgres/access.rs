@@ -3,7 +3,7 @@
 use super::{backend, col, insert_err, PostgresStore};
 use crate::{AppKeyRecord, AuditRecord, ChainFn, GrantRecord, PrincipalRecord, Result, StoreError, TokenRecord};
 use tokio_postgres::types::Type;
-use tokio_postgres::Row;
+use tokio_postgres::{Row, Transaction};
 use tresor_model::{Access, EntryPath, PrincipalKind, PrincipalRef, Tag, WorkspaceName};
 
 fn kind_of(s: &str) -> Result<PrincipalKind> {
@@ -278,24 +278,10 @@ impl PostgresStore {
     }
 
     pub(super) async fn insert_grant_impl(&self, g: &GrantRecord) -> Result<()> {
-        self.conn()
-            .await?
-            .execute(
-                &format!("INSERT INTO grants ({GRANT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
-                &[
-                    &g.id,
-                    &g.workspace.as_str(),
-                    &g.principal.kind.as_str(),
-                    &g.principal.name,
-                    &g.scope,
-                    &g.access.as_str(),
-                    &g.created_at,
-                    &g.created_by,
-                ],
-            )
-            .await
-            .map_err(insert_err(format!("grant {}", g.id), &format!("workspace {}", g.workspace)))?;
-        Ok(())
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(backend)?;
+        insert_grant_tx(&tx, g).await?;
+        tx.commit().await.map_err(backend)
     }
 
     pub(super) async fn list_grants_impl(&self, ws: &WorkspaceName) -> Result<Vec<GrantRecord>> {
@@ -328,14 +314,11 @@ impl PostgresStore {
     }
 
     pub(super) async fn delete_grant_impl(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
-        let row = self
-            .query_opt(
-                &format!("DELETE FROM grants WHERE workspace = $1 AND id = $2 RETURNING {GRANT_COLS}"),
-                &[&ws.as_str(), &id],
-            )
-            .await?
-            .ok_or_else(|| StoreError::NotFound(format!("grant {id}")))?;
-        grant_from_row(&row)
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(backend)?;
+        let grant = delete_grant_tx(&tx, ws, id).await?;
+        tx.commit().await.map_err(backend)?;
+        Ok(grant)
     }
 
     pub(super) async fn append_audit_impl(&self, records: Vec<AuditRecord>, chain: &ChainFn) -> Result<Vec<u64>> {
@@ -558,4 +541,37 @@ impl AuditColumns {
         self.prev_hash.push(r.prev_hash);
         self.hash.push(r.hash);
     }
+}
+
+/// [`crate::Store::insert_grant`] inside a caller's transaction (also a step of a batch).
+pub(super) async fn insert_grant_tx(tx: &Transaction<'_>, g: &GrantRecord) -> Result<()> {
+    tx.execute(
+        &format!("INSERT INTO grants ({GRANT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
+        &[
+            &g.id,
+            &g.workspace.as_str(),
+            &g.principal.kind.as_str(),
+            &g.principal.name,
+            &g.scope,
+            &g.access.as_str(),
+            &g.created_at,
+            &g.created_by,
+        ],
+    )
+    .await
+    .map_err(insert_err(format!("grant {}", g.id), &format!("workspace {}", g.workspace)))?;
+    Ok(())
+}
+
+/// [`crate::Store::delete_grant`] inside a caller's transaction.
+pub(super) async fn delete_grant_tx(tx: &Transaction<'_>, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
+    let row = tx
+        .query_opt(
+            &format!("DELETE FROM grants WHERE workspace = $1 AND id = $2 RETURNING {GRANT_COLS}"),
+            &[&ws.as_str(), &id],
+        )
+        .await
+        .map_err(backend)?
+        .ok_or_else(|| StoreError::NotFound(format!("grant {id}")))?;
+    grant_from_row(&row)
 }

@@ -9,12 +9,13 @@
 //! lock the `audit_head` meta row so the chain stays linear with appenders on other connections.
 
 mod access;
+mod batch;
 mod feed;
 mod migrate;
 
 use crate::{
-    like_prefix, AppKeyRecord, AuditRecord, ChainFn, GrantRecord, ListQuery, NewVersion, PrincipalRecord, Result,
-    SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
+    like_prefix, AppKeyRecord, AuditRecord, BatchOp, ChainFn, GrantRecord, ListQuery, NewVersion, PrincipalRecord,
+    Result, SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
 };
 use async_trait::async_trait;
 use std::ops::{Deref, DerefMut};
@@ -241,7 +242,7 @@ impl PostgresStore {
     async fn vault_info(&self, ws: &str, env: &str, name: Option<&str>) -> Result<Vec<VaultInfo>> {
         let rows = self
             .query(
-                "SELECT v.name, v.environment, v.created_at, v.managed_by,
+                "SELECT v.name, v.environment, v.created_at, v.managed_by, v.managed_at,
                     (SELECT COUNT(*) FROM entries e WHERE e.workspace = v.workspace AND e.environment = v.environment
                         AND e.vault = v.name AND e.deleted_at IS NULL)
                  FROM vaults v WHERE v.workspace = $1 AND v.environment = $2 AND ($3::TEXT IS NULL OR v.name = $3)
@@ -256,7 +257,8 @@ impl PostgresStore {
                     environment: col(r, 1)?,
                     created_at: col(r, 2)?,
                     managed_by: col(r, 3)?,
-                    entries: col::<i64>(r, 4)? as u64,
+                    managed_at: col(r, 4)?,
+                    entries: col::<i64>(r, 5)? as u64,
                 })
             })
             .collect()
@@ -274,6 +276,175 @@ async fn lock_entry(tx: &Transaction<'_>, p: &EntryPath) -> Result<Option<(u64, 
         .await
         .map_err(backend)?;
     row.map(|r| Ok((col::<i64>(&r, 0)? as u64, col(&r, 1)?))).transpose()
+}
+
+/// [`Store::write_version`] inside a caller's transaction (also a step of a batch).
+async fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
+    let p = &n.path;
+    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+    let current = lock_entry(tx, p).await?;
+    let actual = current.map_or(0, |(v, _)| v);
+    if actual != n.expected_current || n.version != actual + 1 {
+        return Err(StoreError::VersionConflict { path: p.to_string(), expected: n.expected_current, actual });
+    }
+    let adds_live_entry = matches!(current, None | Some((_, Some(_))));
+    if let (true, Some(limit)) = (adds_live_entry, n.max_entries) {
+        // Serializes the writers that add live entries to this workspace, so two of them
+        // cannot both see room for one more.
+        tx.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", &[&LOCK_CLASS_ENTRY_LIMIT, &ws])
+            .await
+            .map_err(backend)?;
+        let row = tx
+            .query_one("SELECT COUNT(*) FROM entries WHERE workspace = $1 AND deleted_at IS NULL", &[&ws])
+            .await
+            .map_err(backend)?;
+        if col::<i64>(&row, 0)? as u64 >= limit {
+            return Err(StoreError::EntryLimit { limit });
+        }
+    }
+    let tags = n.tags.as_ref().map(|t| serde_json::to_string(t).expect("tags serialize"));
+    let version = n.version as i64;
+    if current.is_none() {
+        let inserted = tx
+            .execute(
+                "INSERT INTO entries (workspace, environment, vault, key, kind, version, created_at, updated_at,
+                     edited_by, description, tags, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, COALESCE($10, '[]'), $11)
+                 ON CONFLICT (workspace, environment, vault, key) DO NOTHING",
+                &[
+                    &ws,
+                    &env,
+                    &vault,
+                    &key,
+                    &n.kind.as_str(),
+                    &version,
+                    &n.now,
+                    &n.edited_by,
+                    &n.description,
+                    &tags,
+                    &n.expires_at,
+                ],
+            )
+            .await
+            .map_err(|e| {
+                if is_code(&e, &SqlState::FOREIGN_KEY_VIOLATION) {
+                    StoreError::NotFound(format!("vault {}/{}", p.environment, p.vault))
+                } else {
+                    backend(e)
+                }
+            })?;
+        if inserted == 0 {
+            // Another writer created the entry after our lookup and committed first.
+            let now_current = lock_entry(tx, p).await?.map_or(1, |(v, _)| v);
+            return Err(StoreError::VersionConflict {
+                path: p.to_string(),
+                expected: n.expected_current,
+                actual: now_current,
+            });
+        }
+    } else {
+        let updated = tx
+            .execute(
+                "UPDATE entries SET kind = $5, version = $6, updated_at = $7, edited_by = $8,
+                 description = COALESCE($9, description), tags = COALESCE($10, tags), expires_at = $11,
+                 deleted_at = NULL
+             WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND version = $12",
+                &[
+                    &ws,
+                    &env,
+                    &vault,
+                    &key,
+                    &n.kind.as_str(),
+                    &version,
+                    &n.now,
+                    &n.edited_by,
+                    &n.description,
+                    &tags,
+                    &n.expires_at,
+                    &(actual as i64),
+                ],
+            )
+            .await
+            .map_err(backend)?;
+        if updated != 1 {
+            // Cannot happen while the row lock is held; checked so a lost update is never silent.
+            return Err(StoreError::VersionConflict { path: p.to_string(), expected: n.expected_current, actual });
+        }
+    }
+    tx.execute(
+        "INSERT INTO entry_versions (workspace, environment, vault, key, version, kind, sealed, created_at, edited_by,
+             value_mac)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        &[&ws, &env, &vault, &key, &version, &n.kind.as_str(), &n.sealed, &n.now, &n.edited_by, &n.value_mac],
+    )
+    .await
+    .map_err(backend)?;
+    let oldest_kept = n.version.saturating_sub(n.keep_versions.max(1) as u64 - 1) as i64;
+    tx.execute(
+        "DELETE FROM entry_versions WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4
+             AND version < $5",
+        &[&ws, &env, &vault, &key, &oldest_kept],
+    )
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// [`Store::soft_delete`] inside a caller's transaction.
+async fn soft_delete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()> {
+    let n = tx
+        .execute(
+            "UPDATE entries SET deleted_at = $5, updated_at = $5
+             WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND deleted_at IS NULL",
+            &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str(), &now],
+        )
+        .await
+        .map_err(backend)?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("entry {p}")));
+    }
+    Ok(())
+}
+
+/// [`Store::create_environment`] inside a caller's transaction.
+async fn create_environment_tx(
+    tx: &Transaction<'_>,
+    workspace: &WorkspaceName,
+    name: &EnvName,
+    parent: Option<&EnvName>,
+    now: i64,
+) -> Result<()> {
+    if let Some(parent) = parent {
+        // KEY SHARE keeps the parent from being deleted before this commits.
+        let exists = tx
+            .query_opt(
+                "SELECT 1 FROM environments WHERE workspace = $1 AND name = $2 FOR KEY SHARE",
+                &[&workspace.as_str(), &parent.as_str()],
+            )
+            .await
+            .map_err(backend)?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("parent environment {parent}")));
+        }
+    }
+    tx.execute(
+        "INSERT INTO environments (workspace, name, parent, created_at) VALUES ($1, $2, $3, $4)",
+        &[&workspace.as_str(), &name.as_str(), &parent.map(|p| p.as_str()), &now],
+    )
+    .await
+    .map_err(insert_err(format!("environment {name}"), &format!("workspace {workspace}")))?;
+    Ok(())
+}
+
+/// [`Store::create_vault`] inside a caller's transaction.
+async fn create_vault_tx(tx: &Transaction<'_>, vault: &VaultPath, now: i64) -> Result<()> {
+    tx.execute(
+        "INSERT INTO vaults (workspace, environment, name, created_at) VALUES ($1, $2, $3, $4)",
+        &[&vault.workspace.as_str(), &vault.environment.as_str(), &vault.vault.as_str(), &now],
+    )
+    .await
+    .map_err(insert_err(format!("vault {vault}"), &format!("environment {}", vault.environment)))?;
+    Ok(())
 }
 
 #[async_trait]
@@ -348,25 +519,7 @@ impl Store for PostgresStore {
     ) -> Result<()> {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(backend)?;
-        if let Some(parent) = parent {
-            // KEY SHARE keeps the parent from being deleted before this commits.
-            let exists = tx
-                .query_opt(
-                    "SELECT 1 FROM environments WHERE workspace = $1 AND name = $2 FOR KEY SHARE",
-                    &[&workspace.as_str(), &parent.as_str()],
-                )
-                .await
-                .map_err(backend)?;
-            if exists.is_none() {
-                return Err(StoreError::NotFound(format!("parent environment {parent}")));
-            }
-        }
-        tx.execute(
-            "INSERT INTO environments (workspace, name, parent, created_at) VALUES ($1, $2, $3, $4)",
-            &[&workspace.as_str(), &name.as_str(), &parent.map(|p| p.as_str()), &now],
-        )
-        .await
-        .map_err(insert_err(format!("environment {name}"), &format!("workspace {workspace}")))?;
+        create_environment_tx(&tx, workspace, name, parent, now).await?;
         tx.commit().await.map_err(backend)
     }
 
@@ -391,14 +544,10 @@ impl Store for PostgresStore {
     }
 
     async fn create_vault(&self, vault: &VaultPath, now: i64) -> Result<()> {
-        let conn = self.conn().await?;
-        conn.execute(
-            "INSERT INTO vaults (workspace, environment, name, created_at) VALUES ($1, $2, $3, $4)",
-            &[&vault.workspace.as_str(), &vault.environment.as_str(), &vault.vault.as_str(), &now],
-        )
-        .await
-        .map_err(insert_err(format!("vault {vault}"), &format!("environment {}", vault.environment)))?;
-        Ok(())
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(backend)?;
+        create_vault_tx(&tx, vault, now).await?;
+        tx.commit().await.map_err(backend)
     }
 
     async fn get_vault(&self, vault: &VaultPath) -> Result<Option<VaultInfo>> {
@@ -464,7 +613,7 @@ impl Store for PostgresStore {
     async fn read_version(&self, p: &EntryPath, version: Option<u64>) -> Result<Option<SealedVersion>> {
         let row = self
             .query_opt(
-                "SELECT v.version, v.kind, v.created_at, v.edited_by, v.sealed FROM entry_versions v
+                "SELECT v.version, v.kind, v.created_at, v.edited_by, v.sealed, v.value_mac FROM entry_versions v
                  JOIN entries e ON e.workspace = v.workspace AND e.environment = v.environment
                      AND e.vault = v.vault AND e.key = v.key
                  WHERE v.workspace = $1 AND v.environment = $2 AND v.vault = $3 AND v.key = $4
@@ -478,7 +627,8 @@ impl Store for PostgresStore {
                 ],
             )
             .await?;
-        row.map(|r| Ok(SealedVersion { meta: version_from_row(&r)?, sealed: col(&r, 4)? })).transpose()
+        row.map(|r| Ok(SealedVersion { meta: version_from_row(&r)?, sealed: col(&r, 4)?, value_mac: col(&r, 5)? }))
+            .transpose()
     }
 
     async fn list_entries(&self, vault: &VaultPath, q: &ListQuery) -> Result<Vec<EntryMeta>> {
@@ -516,131 +666,27 @@ impl Store for PostgresStore {
     }
 
     async fn write_version(&self, n: NewVersion) -> Result<()> {
-        let p = &n.path;
-        let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(backend)?;
-        let current = lock_entry(&tx, p).await?;
-        let actual = current.map_or(0, |(v, _)| v);
-        if actual != n.expected_current || n.version != actual + 1 {
-            return Err(StoreError::VersionConflict { path: p.to_string(), expected: n.expected_current, actual });
-        }
-        let adds_live_entry = matches!(current, None | Some((_, Some(_))));
-        if let (true, Some(limit)) = (adds_live_entry, n.max_entries) {
-            // Serializes the writers that add live entries to this workspace, so two of them
-            // cannot both see room for one more.
-            tx.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", &[&LOCK_CLASS_ENTRY_LIMIT, &ws])
-                .await
-                .map_err(backend)?;
-            let row = tx
-                .query_one("SELECT COUNT(*) FROM entries WHERE workspace = $1 AND deleted_at IS NULL", &[&ws])
-                .await
-                .map_err(backend)?;
-            if col::<i64>(&row, 0)? as u64 >= limit {
-                return Err(StoreError::EntryLimit { limit });
-            }
-        }
-        let tags = n.tags.as_ref().map(|t| serde_json::to_string(t).expect("tags serialize"));
-        let version = n.version as i64;
-        if current.is_none() {
-            let inserted = tx
-                .execute(
-                    "INSERT INTO entries (workspace, environment, vault, key, kind, version, created_at, updated_at,
-                         edited_by, description, tags, expires_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, COALESCE($10, '[]'), $11)
-                     ON CONFLICT (workspace, environment, vault, key) DO NOTHING",
-                    &[
-                        &ws,
-                        &env,
-                        &vault,
-                        &key,
-                        &n.kind.as_str(),
-                        &version,
-                        &n.now,
-                        &n.edited_by,
-                        &n.description,
-                        &tags,
-                        &n.expires_at,
-                    ],
-                )
-                .await
-                .map_err(|e| {
-                    if is_code(&e, &SqlState::FOREIGN_KEY_VIOLATION) {
-                        StoreError::NotFound(format!("vault {}/{}", p.environment, p.vault))
-                    } else {
-                        backend(e)
-                    }
-                })?;
-            if inserted == 0 {
-                // Another writer created the entry after our lookup and committed first.
-                let now_current = lock_entry(&tx, p).await?.map_or(1, |(v, _)| v);
-                return Err(StoreError::VersionConflict {
-                    path: p.to_string(),
-                    expected: n.expected_current,
-                    actual: now_current,
-                });
-            }
-        } else {
-            let updated = tx
-                .execute(
-                    "UPDATE entries SET kind = $5, version = $6, updated_at = $7, edited_by = $8,
-                     description = COALESCE($9, description), tags = COALESCE($10, tags), expires_at = $11,
-                     deleted_at = NULL
-                 WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND version = $12",
-                    &[
-                        &ws,
-                        &env,
-                        &vault,
-                        &key,
-                        &n.kind.as_str(),
-                        &version,
-                        &n.now,
-                        &n.edited_by,
-                        &n.description,
-                        &tags,
-                        &n.expires_at,
-                        &(actual as i64),
-                    ],
-                )
-                .await
-                .map_err(backend)?;
-            if updated != 1 {
-                // Cannot happen while the row lock is held; checked so a lost update is never silent.
-                return Err(StoreError::VersionConflict { path: p.to_string(), expected: n.expected_current, actual });
-            }
-        }
-        tx.execute(
-            "INSERT INTO entry_versions (workspace, environment, vault, key, version, kind, sealed, created_at, edited_by)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            &[&ws, &env, &vault, &key, &version, &n.kind.as_str(), &n.sealed, &n.now, &n.edited_by],
-        )
-        .await
-        .map_err(backend)?;
-        let oldest_kept = n.version.saturating_sub(n.keep_versions.max(1) as u64 - 1) as i64;
-        tx.execute(
-            "DELETE FROM entry_versions WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4
-                 AND version < $5",
-            &[&ws, &env, &vault, &key, &oldest_kept],
-        )
-        .await
-        .map_err(backend)?;
+        write_version_tx(&tx, &n).await?;
         tx.commit().await.map_err(backend)
     }
 
     async fn soft_delete(&self, p: &EntryPath, now: i64) -> Result<()> {
-        let conn = self.conn().await?;
-        let n = conn
-            .execute(
-                "UPDATE entries SET deleted_at = $5, updated_at = $5
-                 WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND deleted_at IS NULL",
-                &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str(), &now],
-            )
-            .await
-            .map_err(backend)?;
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("entry {p}")));
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(backend)?;
+        soft_delete_tx(&tx, p, now).await?;
+        tx.commit().await.map_err(backend)
+    }
+
+    async fn apply_batch(&self, ops: Vec<BatchOp>) -> Result<()> {
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(backend)?;
+        for op in &ops {
+            // An error drops `tx` uncommitted: PostgreSQL rolls every earlier step back.
+            batch::apply_op(&tx, op).await?;
         }
-        Ok(())
+        tx.commit().await.map_err(backend)
     }
 
     async fn undelete(&self, p: &EntryPath, now: i64) -> Result<()> {

@@ -2,7 +2,7 @@
 
 use super::{backend, insert_err, SqliteStore};
 use crate::{AuditRecord, ChainFn, GrantRecord, PrincipalRecord, Result, StoreError, TokenRecord};
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{params, OptionalExtension, Row, Transaction};
 use tresor_model::{Access, PrincipalKind, PrincipalRef, WorkspaceName};
 
 fn kind_of(s: &str) -> rusqlite::Result<PrincipalKind> {
@@ -234,23 +234,7 @@ impl SqliteStore {
     }
 
     pub(super) fn insert_grant_impl(&self, g: &GrantRecord) -> Result<()> {
-        self.write(|tx| {
-            tx.execute(
-                &format!("INSERT INTO grants ({GRANT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
-                params![
-                    g.id,
-                    g.workspace.as_str(),
-                    g.principal.kind.as_str(),
-                    g.principal.name,
-                    g.scope,
-                    g.access.as_str(),
-                    g.created_at,
-                    g.created_by
-                ],
-            )
-            .map_err(insert_err(format!("grant {}", g.id)))?;
-            Ok(())
-        })
+        self.write(|tx| insert_grant_tx(tx, g))
     }
 
     pub(super) fn list_grants_impl(&self, ws: &WorkspaceName) -> Result<Vec<GrantRecord>> {
@@ -278,20 +262,7 @@ impl SqliteStore {
     }
 
     pub(super) fn delete_grant_impl(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
-        self.write(|tx| {
-            let grant = tx
-                .query_row(
-                    &format!("SELECT {GRANT_COLS} FROM grants WHERE workspace = ?1 AND id = ?2"),
-                    params![ws.as_str(), id],
-                    grant_from_row,
-                )
-                .optional()
-                .map_err(backend)?
-                .ok_or_else(|| StoreError::NotFound(format!("grant {id}")))?;
-            tx.execute("DELETE FROM grants WHERE workspace = ?1 AND id = ?2", params![ws.as_str(), id])
-                .map_err(backend)?;
-            Ok(grant)
-        })
+        self.write(|tx| delete_grant_tx(tx, ws, id))
     }
 
     pub(super) fn append_audit_impl(&self, records: Vec<AuditRecord>, chain: &ChainFn) -> Result<Vec<u64>> {
@@ -352,4 +323,38 @@ impl SqliteStore {
             .collect()
         })
     }
+}
+
+/// [`crate::Store::insert_grant`] inside a caller's transaction (also a step of a batch).
+pub(super) fn insert_grant_tx(tx: &Transaction<'_>, g: &GrantRecord) -> Result<()> {
+    tx.execute(
+        &format!("INSERT INTO grants ({GRANT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+        params![
+            g.id,
+            g.workspace.as_str(),
+            g.principal.kind.as_str(),
+            g.principal.name,
+            g.scope,
+            g.access.as_str(),
+            g.created_at,
+            g.created_by
+        ],
+    )
+    .map_err(insert_err(format!("grant {}", g.id)))?;
+    Ok(())
+}
+
+/// [`crate::Store::delete_grant`] inside a caller's transaction.
+pub(super) fn delete_grant_tx(tx: &Transaction<'_>, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
+    let grant = tx
+        .query_row(
+            &format!("SELECT {GRANT_COLS} FROM grants WHERE workspace = ?1 AND id = ?2"),
+            params![ws.as_str(), id],
+            grant_from_row,
+        )
+        .optional()
+        .map_err(backend)?
+        .ok_or_else(|| StoreError::NotFound(format!("grant {id}")))?;
+    tx.execute("DELETE FROM grants WHERE workspace = ?1 AND id = ?2", params![ws.as_str(), id]).map_err(backend)?;
+    Ok(grant)
 }

@@ -11,6 +11,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (2, "access", include_str!("../../migrations/sqlite/0002_access.sql")),
     (3, "app_keys", include_str!("../../migrations/sqlite/0003_app_keys.sql")),
     (4, "changes", include_str!("../../migrations/sqlite/0004_changes.sql")),
+    (5, "config", include_str!("../../migrations/sqlite/0005_config.sql")),
 ];
 
 pub(super) fn apply(conn: &mut Connection) -> Result<()> {

@@ -6,12 +6,13 @@
 //! calling task rather than paying a thread hop each.
 
 mod access;
+mod batch;
 mod compat;
 mod migrate;
 
 use crate::{
-    like_prefix, AppKeyRecord, AuditRecord, ChainFn, GrantRecord, ListQuery, NewVersion, PrincipalRecord, Result,
-    SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
+    like_prefix, AppKeyRecord, AuditRecord, BatchOp, ChainFn, GrantRecord, ListQuery, NewVersion, PrincipalRecord,
+    Result, SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
 };
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -128,7 +129,7 @@ fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<VersionMeta> {
 
 fn vault_info(conn: &Connection, ws: &str, env: &str, name: Option<&str>) -> rusqlite::Result<Vec<VaultInfo>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT v.name, v.environment, v.created_at, v.managed_by,
+        "SELECT v.name, v.environment, v.created_at, v.managed_by, v.managed_at,
                 (SELECT COUNT(*) FROM entries e WHERE e.workspace = v.workspace AND e.environment = v.environment
                     AND e.vault = v.name AND e.deleted_at IS NULL)
          FROM vaults v WHERE v.workspace = ?1 AND v.environment = ?2 AND (?3 IS NULL OR v.name = ?3)
@@ -140,7 +141,8 @@ fn vault_info(conn: &Connection, ws: &str, env: &str, name: Option<&str>) -> rus
             environment: r.get(1)?,
             created_at: r.get(2)?,
             managed_by: r.get(3)?,
-            entries: r.get::<_, i64>(4)? as u64,
+            managed_at: r.get(4)?,
+            entries: r.get::<_, i64>(5)? as u64,
         })
     })?;
     rows.collect()
@@ -154,6 +156,145 @@ fn current_entry(tx: &Transaction<'_>, p: &EntryPath) -> Result<Option<(u64, Opt
     )
     .optional()
     .map_err(backend)
+}
+
+/// [`Store::write_version`] inside a caller's transaction (also a step of a batch).
+fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
+    let p = &n.path;
+    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+    let current = current_entry(tx, p)?;
+    let actual = current.map_or(0, |(v, _)| v);
+    if actual != n.expected_current || n.version != actual + 1 {
+        return Err(StoreError::VersionConflict { path: p.to_string(), expected: n.expected_current, actual });
+    }
+    let adds_live_entry = matches!(current, None | Some((_, Some(_))));
+    if let (true, Some(limit)) = (adds_live_entry, n.max_entries) {
+        let live: i64 = tx
+            .query_row("SELECT COUNT(*) FROM entries WHERE workspace = ?1 AND deleted_at IS NULL", [ws], |r| r.get(0))
+            .map_err(backend)?;
+        if live as u64 >= limit {
+            return Err(StoreError::EntryLimit { limit });
+        }
+    }
+    let tags = n.tags.as_ref().map(|t| serde_json::to_string(t).expect("tags serialize"));
+    if current.is_none() {
+        tx.execute(
+            "INSERT INTO entries (workspace, environment, vault, key, kind, version, created_at, updated_at,
+                     edited_by, description, tags, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, COALESCE(?10, '[]'), ?11)",
+            params![
+                ws,
+                env,
+                vault,
+                key,
+                n.kind.as_str(),
+                n.version as i64,
+                n.now,
+                n.edited_by,
+                n.description,
+                tags,
+                n.expires_at
+            ],
+        )
+        .map_err(|e| {
+            if is_constraint(&e) {
+                StoreError::NotFound(format!("vault {}/{}", p.environment, p.vault))
+            } else {
+                backend(e)
+            }
+        })?;
+    } else {
+        tx.execute(
+            "UPDATE entries SET kind = ?5, version = ?6, updated_at = ?7, edited_by = ?8,
+                     description = COALESCE(?9, description), tags = COALESCE(?10, tags), expires_at = ?11,
+                     deleted_at = NULL
+                 WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND version = ?12",
+            params![
+                ws,
+                env,
+                vault,
+                key,
+                n.kind.as_str(),
+                n.version as i64,
+                n.now,
+                n.edited_by,
+                n.description,
+                tags,
+                n.expires_at,
+                actual as i64
+            ],
+        )
+        .map_err(backend)?;
+    }
+    tx.execute(
+        "INSERT INTO entry_versions (workspace, environment, vault, key, version, kind, sealed, created_at, edited_by,
+                 value_mac)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        params![ws, env, vault, key, n.version as i64, n.kind.as_str(), n.sealed, n.now, n.edited_by, n.value_mac],
+    )
+    .map_err(backend)?;
+    let oldest_kept = n.version.saturating_sub(n.keep_versions.max(1) as u64 - 1);
+    tx.execute(
+        "DELETE FROM entry_versions WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4
+                 AND version < ?5",
+        params![ws, env, vault, key, oldest_kept as i64],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// [`Store::soft_delete`] inside a caller's transaction.
+fn soft_delete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()> {
+    let n = tx
+        .execute(
+            "UPDATE entries SET deleted_at = ?5, updated_at = ?5
+                 WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND deleted_at IS NULL",
+            params![p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str(), now],
+        )
+        .map_err(backend)?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("entry {p}")));
+    }
+    Ok(())
+}
+
+/// [`Store::create_environment`] inside a caller's transaction.
+fn create_environment_tx(
+    tx: &Transaction<'_>,
+    workspace: &WorkspaceName,
+    name: &EnvName,
+    parent: Option<&EnvName>,
+    now: i64,
+) -> Result<()> {
+    if let Some(parent) = parent {
+        let exists = tx
+            .query_row(
+                "SELECT 1 FROM environments WHERE workspace = ?1 AND name = ?2",
+                params![workspace.as_str(), parent.as_str()],
+                |_| Ok(()),
+            )
+            .optional()
+            .map_err(backend)?;
+        if exists.is_none() {
+            return Err(StoreError::NotFound(format!("parent environment {parent}")));
+        }
+    }
+    tx.execute(
+        "INSERT INTO environments (workspace, name, parent, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![workspace.as_str(), name.as_str(), parent.map(|p| p.as_str()), now],
+    )
+    .map_err(insert_err(format!("environment {name}")))?;
+    Ok(())
+}
+
+/// [`Store::create_vault`] inside a caller's transaction.
+fn create_vault_tx(tx: &Transaction<'_>, vault: &VaultPath, now: i64) -> Result<()> {
+    tx.execute(
+        "INSERT INTO vaults (workspace, environment, name, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![vault.workspace.as_str(), vault.environment.as_str(), vault.vault.as_str(), now],
+    )
+    .map_err(insert_err(format!("vault {vault}")))?;
+    Ok(())
 }
 
 #[async_trait]
@@ -218,33 +359,7 @@ impl Store for SqliteStore {
         parent: Option<&EnvName>,
         now: i64,
     ) -> Result<()> {
-        self.write(|tx| {
-            if let Some(parent) = parent {
-                let exists = tx
-                    .query_row(
-                        "SELECT 1 FROM environments WHERE workspace = ?1 AND name = ?2",
-                        params![workspace.as_str(), parent.as_str()],
-                        |_| Ok(()),
-                    )
-                    .optional()
-                    .map_err(backend)?;
-                if exists.is_none() {
-                    return Err(StoreError::NotFound(format!("parent environment {parent}")));
-                }
-            }
-            tx.execute(
-                "INSERT INTO environments (workspace, name, parent, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![workspace.as_str(), name.as_str(), parent.map(|p| p.as_str()), now],
-            )
-            .map_err(|e| {
-                if is_constraint(&e) {
-                    StoreError::AlreadyExists(format!("environment {name}"))
-                } else {
-                    backend(e)
-                }
-            })?;
-            Ok(())
-        })
+        self.write(|tx| create_environment_tx(tx, workspace, name, parent, now))
     }
 
     async fn get_environment(&self, workspace: &WorkspaceName, name: &EnvName) -> Result<Option<EnvInfo>> {
@@ -268,14 +383,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_vault(&self, vault: &VaultPath, now: i64) -> Result<()> {
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO vaults (workspace, environment, name, created_at) VALUES (?1, ?2, ?3, ?4)",
-                params![vault.workspace.as_str(), vault.environment.as_str(), vault.vault.as_str(), now],
-            )
-            .map_err(insert_err(format!("vault {vault}")))?;
-            Ok(())
-        })
+        self.write(|tx| create_vault_tx(tx, vault, now))
     }
 
     async fn get_vault(&self, vault: &VaultPath) -> Result<Option<VaultInfo>> {
@@ -334,7 +442,7 @@ impl Store for SqliteStore {
     async fn read_version(&self, p: &EntryPath, version: Option<u64>) -> Result<Option<SealedVersion>> {
         self.read(|c| {
             c.prepare_cached(
-                "SELECT v.version, v.kind, v.created_at, v.edited_by, v.sealed FROM entry_versions v
+                "SELECT v.version, v.kind, v.created_at, v.edited_by, v.sealed, v.value_mac FROM entry_versions v
                  JOIN entries e ON e.workspace = v.workspace AND e.environment = v.environment
                      AND e.vault = v.vault AND e.key = v.key
                  WHERE v.workspace = ?1 AND v.environment = ?2 AND v.vault = ?3 AND v.key = ?4
@@ -348,7 +456,7 @@ impl Store for SqliteStore {
                     p.key.as_str(),
                     version.map(|v| v as i64)
                 ],
-                |r| Ok(SealedVersion { meta: version_from_row(r)?, sealed: r.get(4)? }),
+                |r| Ok(SealedVersion { meta: version_from_row(r)?, sealed: r.get(4)?, value_mac: r.get(5)? }),
             )
             .optional()
         })
@@ -393,103 +501,17 @@ impl Store for SqliteStore {
     }
 
     async fn write_version(&self, n: NewVersion) -> Result<()> {
-        let p = &n.path;
-        let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
-        self.write(|tx| {
-            let current = current_entry(tx, p)?;
-            let actual = current.map_or(0, |(v, _)| v);
-            if actual != n.expected_current || n.version != actual + 1 {
-                return Err(StoreError::VersionConflict { path: p.to_string(), expected: n.expected_current, actual });
-            }
-            let adds_live_entry = matches!(current, None | Some((_, Some(_))));
-            if let (true, Some(limit)) = (adds_live_entry, n.max_entries) {
-                let live: i64 = tx
-                    .query_row("SELECT COUNT(*) FROM entries WHERE workspace = ?1 AND deleted_at IS NULL", [ws], |r| {
-                        r.get(0)
-                    })
-                    .map_err(backend)?;
-                if live as u64 >= limit {
-                    return Err(StoreError::EntryLimit { limit });
-                }
-            }
-            let tags = n.tags.as_ref().map(|t| serde_json::to_string(t).expect("tags serialize"));
-            if current.is_none() {
-                tx.execute(
-                    "INSERT INTO entries (workspace, environment, vault, key, kind, version, created_at, updated_at,
-                         edited_by, description, tags, expires_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, COALESCE(?10, '[]'), ?11)",
-                    params![
-                        ws,
-                        env,
-                        vault,
-                        key,
-                        n.kind.as_str(),
-                        n.version as i64,
-                        n.now,
-                        n.edited_by,
-                        n.description,
-                        tags,
-                        n.expires_at
-                    ],
-                )
-                .map_err(|e| {
-                    if is_constraint(&e) {
-                        StoreError::NotFound(format!("vault {}/{}", p.environment, p.vault))
-                    } else {
-                        backend(e)
-                    }
-                })?;
-            } else {
-                tx.execute(
-                    "UPDATE entries SET kind = ?5, version = ?6, updated_at = ?7, edited_by = ?8,
-                         description = COALESCE(?9, description), tags = COALESCE(?10, tags), expires_at = ?11,
-                         deleted_at = NULL
-                     WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND version = ?12",
-                    params![
-                        ws,
-                        env,
-                        vault,
-                        key,
-                        n.kind.as_str(),
-                        n.version as i64,
-                        n.now,
-                        n.edited_by,
-                        n.description,
-                        tags,
-                        n.expires_at,
-                        actual as i64
-                    ],
-                )
-                .map_err(backend)?;
-            }
-            tx.execute(
-                "INSERT INTO entry_versions (workspace, environment, vault, key, version, kind, sealed, created_at, edited_by)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![ws, env, vault, key, n.version as i64, n.kind.as_str(), n.sealed, n.now, n.edited_by],
-            )
-            .map_err(backend)?;
-            let oldest_kept = n.version.saturating_sub(n.keep_versions.max(1) as u64 - 1);
-            tx.execute(
-                "DELETE FROM entry_versions WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4
-                     AND version < ?5",
-                params![ws, env, vault, key, oldest_kept as i64],
-            )
-            .map_err(backend)?;
-            Ok(())
-        })
+        self.write(|tx| write_version_tx(tx, &n))
     }
 
     async fn soft_delete(&self, p: &EntryPath, now: i64) -> Result<()> {
+        self.write(|tx| soft_delete_tx(tx, p, now))
+    }
+
+    async fn apply_batch(&self, ops: Vec<BatchOp>) -> Result<()> {
         self.write(|tx| {
-            let n = tx
-                .execute(
-                    "UPDATE entries SET deleted_at = ?5, updated_at = ?5
-                     WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND deleted_at IS NULL",
-                    params![p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str(), now],
-                )
-                .map_err(backend)?;
-            if n == 0 {
-                return Err(StoreError::NotFound(format!("entry {p}")));
+            for op in &ops {
+                batch::apply_op(tx, op)?;
             }
             Ok(())
         })

@@ -1,0 +1,207 @@
+//! Declarative config (`plan`, `apply`), `import`/`export`, and the confirmation that a change to
+//! a managed vault releases it. Written once against [`Backend`]: local and server mode run the
+//! same service methods.
+
+use crate::args::{ConfigArgs, ExportArgs, ImportArgs};
+use crate::backend::Backend;
+use crate::commands::Scope;
+use crate::error::{CliError, Result};
+use crate::output;
+use std::io::{IsTerminal, Write};
+use tresor_model::{EntryKind, SecretValue, VaultPath};
+use tresor_service::{exit, DesiredState, Plan, ServiceError};
+use tresor_store::ListQuery;
+
+/// Reads and parses a config file, resolving `${env:NAME}` from the process environment.
+fn load(args: &ConfigArgs) -> Result<DesiredState> {
+    let shown = args.file.display().to_string();
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(&args.file).map_err(|e| CliError::Usage(format!("cannot read {shown}: {e}")))?,
+    );
+    tresor_config::parse(&text, &shown, &|name| std::env::var(name).ok()).map_err(|e| CliError::Usage(e.to_string()))
+}
+
+fn print_plan(scope: &Scope, plan: &Plan) {
+    if scope.json {
+        output::print_json(plan);
+    } else {
+        print!("{}", plan.render());
+    }
+}
+
+/// Asks y/N on the terminal; `false` when stdin is not a terminal.
+fn ask(question: &str) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(false);
+    }
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush().ok();
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).map_err(|e| CliError::Io(format!("reading the answer: {e}")))?;
+    Ok(matches!(line.trim().to_ascii_lowercase().as_str(), "y" | "yes"))
+}
+
+/// `tresor plan`: exit 0 when nothing would change, [`exit::CHANGES_PENDING`] otherwise.
+pub async fn plan(backend: &dyn Backend, scope: &Scope, args: ConfigArgs) -> Result<i32> {
+    let desired = load(&args)?;
+    let plan = backend.plan_config(&desired).await?;
+    print_plan(scope, &plan);
+    Ok(if plan.is_empty() { exit::OK } else { exit::CHANGES_PENDING })
+}
+
+/// `tresor apply`: prints the plan, asks before deletions and take-overs (or `--yes`), applies.
+pub async fn apply(backend: &dyn Backend, scope: &Scope, args: ConfigArgs) -> Result<i32> {
+    let desired = load(&args)?;
+    let plan = backend.plan_config(&desired).await?;
+    if plan.is_empty() {
+        print_plan(scope, &plan);
+        return Ok(exit::OK);
+    }
+    let to_confirm = plan.to_confirm().count();
+    let mut confirm = scope.yes;
+    if to_confirm > 0 && !confirm {
+        if !scope.json {
+            print!("{}", plan.render());
+        }
+        if !std::io::stdin().is_terminal() {
+            return Err(CliError::Service(ServiceError::Conflict(format!(
+                "the plan has {to_confirm} change(s) that delete something or take over a vault; \
+                 nothing was applied. Review it with `tresor plan`, then run `tresor apply --yes`"
+            ))));
+        }
+        if !ask(&format!("Apply, including {to_confirm} change(s) marked [needs confirmation]?"))? {
+            return Err(CliError::Usage("apply cancelled; nothing was applied".into()));
+        }
+        confirm = true;
+    }
+    let applied = backend.apply_config(&desired, confirm).await?;
+    print_plan(scope, &applied);
+    Ok(exit::OK)
+}
+
+/// Before a change to `vault`: when a declarative config manages it, warn, and with `--yes` or a
+/// "y" on the terminal let the change release it. Otherwise the service refuses the change and
+/// says how to proceed.
+pub async fn confirm_managed(backend: &dyn Backend, scope: &Scope, vault: &VaultPath) -> Result<()> {
+    let Ok(vaults) = backend.list_vaults(&vault.environment).await else { return Ok(()) };
+    let Some(config) = vaults.into_iter().find(|v| v.name == vault.vault.as_str()).and_then(|v| v.managed_by) else {
+        return Ok(());
+    };
+    eprintln!(
+        "warning: vault {vault} is managed by config {config}; changing it here releases it from the config \
+         (the next `tresor apply` asks before taking it back)"
+    );
+    if scope.yes || ask("Change it and release the vault?")? {
+        backend.release_ownership();
+    }
+    Ok(())
+}
+
+/// `tresor import FILE`: the bulk parser of `set @FILE`.
+pub async fn import(backend: &dyn Backend, scope: &Scope, args: ImportArgs) -> Result<i32> {
+    confirm_managed(backend, scope, &scope.vault_path()).await?;
+    let kind = if args.variable { EntryKind::Variable } else { EntryKind::Secret };
+    crate::commands::set_bulk(backend, scope, &args.file, kind, None, &[]).await
+}
+
+/// `tresor export`: variables with values; secrets by name only unless `--reveal`, whose reads go
+/// through the normal (granted, audited) resolution path.
+pub async fn export(backend: &dyn Backend, scope: &Scope, args: ExportArgs) -> Result<i32> {
+    const PAGE: u32 = 1000;
+    let vault = scope.vault_path();
+    let mut query = ListQuery { prefix: String::new(), after: None, limit: PAGE, include_deleted: false };
+    let mut items: Vec<(String, EntryKind, Option<SecretValue>)> = Vec::new();
+    loop {
+        let page = backend.list(&vault, &query).await?;
+        let full = page.len() == PAGE as usize;
+        query.after = page.last().map(|l| l.meta.key.clone());
+        items.extend(page.into_iter().map(|l| (l.meta.key, l.meta.kind, l.variable_value)));
+        if !full {
+            break;
+        }
+    }
+    if args.reveal {
+        let secrets: Vec<String> =
+            items.iter().filter(|(_, k, _)| *k == EntryKind::Secret).map(|(key, _, _)| key.clone()).collect();
+        if !secrets.is_empty() {
+            let mut values: std::collections::HashMap<String, SecretValue> =
+                backend.get_many(&vault, &secrets).await?.into_iter().collect();
+            for (key, _, value) in items.iter_mut() {
+                if let Some(v) = values.remove(key.as_str()) {
+                    *value = Some(v);
+                }
+            }
+        }
+    }
+    let text = render_export(&args.format, &items)?;
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|_| stdout.flush())
+        .map_err(|e| CliError::Io(format!("writing to stdout: {e}")))?;
+    Ok(exit::OK)
+}
+
+const HIDDEN: &str = "secret: value not exported (use --reveal)";
+
+fn text_of(key: &str, v: &SecretValue) -> Result<String> {
+    v.expose_str()
+        .map(str::to_owned)
+        .ok_or_else(|| CliError::Usage(format!("{key}: its value is not UTF-8 text and cannot be exported")))
+}
+
+fn render_export(
+    format: &str,
+    items: &[(String, EntryKind, Option<SecretValue>)],
+) -> Result<zeroize::Zeroizing<String>> {
+    let mut out = zeroize::Zeroizing::new(String::new());
+    match format {
+        "json" => {
+            let mut map = serde_json::Map::new();
+            for (key, _, value) in items {
+                let v = match value {
+                    Some(v) => serde_json::Value::String(text_of(key, v)?),
+                    None => serde_json::Value::Null,
+                };
+                map.insert(key.clone(), v);
+            }
+            out.push_str(&serde_json::to_string_pretty(&map).expect("serializable"));
+            out.push('\n');
+        }
+        "yaml" => {
+            for (key, _, value) in items {
+                // JSON strings are valid YAML double-quoted scalars.
+                let k = serde_json::to_string(key).expect("serializable");
+                match value {
+                    Some(v) => out.push_str(&format!(
+                        "{k}: {}\n",
+                        serde_json::to_string(&text_of(key, v)?).expect("serializable")
+                    )),
+                    None => out.push_str(&format!("{k}: null  # {HIDDEN}\n")),
+                }
+            }
+        }
+        _ => {
+            for (key, _, value) in items {
+                match value {
+                    Some(v) => {
+                        let text = text_of(key, v)?;
+                        let mut quoted = String::with_capacity(text.len() + 2);
+                        for c in text.chars() {
+                            match c {
+                                '\\' => quoted.push_str("\\\\"),
+                                '"' => quoted.push_str("\\\""),
+                                '$' => quoted.push_str("\\$"),
+                                '\n' => quoted.push_str("\\n"),
+                                c => quoted.push(c),
+                            }
+                        }
+                        out.push_str(&format!("{key}=\"{quoted}\"\n"));
+                    }
+                    None => out.push_str(&format!("# {key}: {HIDDEN}\n{key}=\n")),
+                }
+            }
+        }
+    }
+    Ok(out)
+}

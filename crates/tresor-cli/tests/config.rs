@@ -1,0 +1,245 @@
+//! Declarative config end to end: `tresor plan` / `tresor apply` in local and server mode, vault
+//! ownership, atomicity at the entry limit, and `import` / `export`.
+
+mod common;
+use common::{LocalTresor, Server};
+
+const STRIPE: &str = "sk_live_CfgSecret4242";
+const SENDGRID: &str = "SG.cfgSecretValue77";
+const STRIPE2: &str = "sk_live_RotatedSecret99";
+
+const CONFIG: &str = r#"# tresor.yaml
+environments: [dev, prod]
+vaults:
+  api-keys:
+    environment: prod
+    entries:
+      stripe-secret-key: { secret: "${env:STRIPE_SECRET_KEY}" }
+      sendgrid-api-key:  { secret: "${env:SENDGRID_API_KEY}" }
+      api-url:           { variable: "https://api.example.com" }
+"#;
+
+fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p.to_str().unwrap().to_owned()
+}
+
+fn assert_no_secret(text: &str) {
+    for s in [STRIPE, SENDGRID, STRIPE2] {
+        assert!(!text.contains(s), "a secret value leaked: {text}");
+    }
+}
+
+fn local() -> (LocalTresor, String) {
+    let t = LocalTresor::new().with_env("STRIPE_SECRET_KEY", STRIPE).with_env("SENDGRID_API_KEY", SENDGRID);
+    let file = write(t.home(), "tresor.yaml", CONFIG);
+    (t, file)
+}
+
+#[test]
+fn local_plan_apply_ownership_and_deletions() {
+    let (t, file) = local();
+    let mut seen = String::new();
+    let plan = t.run(&["plan", "-f", &file]);
+    assert_eq!(plan.code, 10, "changes pending: {}", plan.stderr);
+    assert!(plan.stdout.contains("+ environment prod"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("+ vault prod/api-keys"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("+ entry prod/api-keys/stripe-secret-key"), "{}", plan.stdout);
+    seen += &plan.stdout;
+    seen += &t.run(&["apply", "-f", &file]).ok();
+    assert_eq!(t.run(&["plan", "-f", &file]).code, 0, "nothing pending after apply");
+    assert_eq!(t.run(&["-e", "prod", "--vault", "api-keys", "get", "stripe-secret-key"]).ok(), STRIPE);
+    let vaults = t.run(&["-e", "prod", "vault", "ls", "--json"]).json();
+    let api = vaults.as_array().unwrap().iter().find(|v| v["name"] == "api-keys").unwrap().clone();
+    assert_eq!(api["managed_by"], "tresor", "owned by the config named after the file");
+
+    // A rotated secret is planned as an update, by keyed hash, never shown.
+    let rotated = t.run_with_env(&["plan", "-f", &file, "--json"], &[("STRIPE_SECRET_KEY", STRIPE2)]);
+    assert_eq!(rotated.code, 10);
+    let doc: serde_json::Value = serde_json::from_str(&rotated.stdout).unwrap();
+    assert_eq!(doc["changes"][0]["op"], "update");
+    assert_eq!(doc["changes"][0]["name"], "prod/api-keys/stripe-secret-key");
+    seen += &rotated.stdout;
+
+    // An entry the file no longer lists is deleted only with confirmation.
+    let shorter = write(
+        t.home(),
+        "tresor.yaml",
+        &CONFIG.replace("      api-url:           { variable: \"https://api.example.com\" }\n", ""),
+    );
+    let refused = t.run(&["apply", "-f", &shorter]);
+    seen += &refused.stdout;
+    seen += &refused.fails(6, "--yes");
+    t.run(&["-e", "prod", "--vault", "api-keys", "get", "api-url"]).ok();
+    seen += &t.run(&["apply", "-f", &shorter, "--yes"]).ok();
+    t.run(&["-e", "prod", "--vault", "api-keys", "get", "api-url"]).fails(3, "");
+
+    // A CLI change to the managed vault is refused without --yes, and releases it with --yes.
+    let refused = t.run_stdin(&["-e", "prod", "--vault", "api-keys", "set", "extra"], b"x");
+    refused.fails(6, "managed by config tresor");
+    let released = t.run_stdin(&["-e", "prod", "--vault", "api-keys", "set", "extra", "--yes"], b"x");
+    assert!(
+        released.stderr.contains("warning: vault prod/api-keys is managed by config tresor"),
+        "{}",
+        released.stderr
+    );
+    released.ok();
+    let plan = t.run(&["plan", "-f", &shorter]);
+    assert_eq!(plan.code, 10);
+    assert!(plan.stdout.contains("~ vault prod/api-keys (unmanaged (released"), "{}", plan.stdout);
+    assert!(plan.stdout.contains("- entry prod/api-keys/extra"), "{}", plan.stdout);
+    t.run(&["apply", "-f", &shorter]).fails(6, "nothing was applied");
+    t.run(&["-e", "prod", "--vault", "api-keys", "get", "extra"]).ok();
+    seen += &t.run(&["apply", "-f", &shorter, "--yes"]).ok();
+    let vaults = t.run(&["-e", "prod", "vault", "ls", "--json"]).json();
+    let api = vaults.as_array().unwrap().iter().find(|v| v["name"] == "api-keys").unwrap().clone();
+    assert_eq!(api["managed_by"], "tresor", "taken back");
+    assert_eq!(t.run(&["plan", "-f", &shorter]).code, 0);
+    assert_no_secret(&seen);
+}
+
+#[test]
+fn bad_files_are_refused_and_nothing_is_applied() {
+    let t = LocalTresor::new().with_env("STRIPE_SECRET_KEY", STRIPE);
+    // Unset variables: every one named, nothing applied.
+    let file = write(t.home(), "tresor.yaml", CONFIG);
+    let e = t.run(&["apply", "-f", &file, "--yes"]).fails(2, "environment variable SENDGRID_API_KEY is not set");
+    assert_no_secret(&e);
+    let envs = t.run(&["env", "ls", "--json"]).ok();
+    assert!(!envs.contains("prod"), "nothing applied: {envs}");
+    // A schema error names the line and the field.
+    let typo = write(t.home(), "typo.yaml", "vaults:\n  api-keys:\n    environment: prod\n    entires: {}\n");
+    t.run(&["plan", "-f", &typo]).fails(2, "unknown field `entires`");
+    let e = t.run(&["plan", "-f", &typo]).stderr;
+    assert!(e.contains("line 4"), "{e}");
+    // An invalid name.
+    let bad = write(t.home(), "bad.yaml", "vaults:\n  prod/api-keys:\n    entries:\n      \"../x\": { variable: y }\n");
+    let e = t.run(&["plan", "-f", &bad]).fails(2, "invalid entry key");
+    assert!(e.contains("line 4"), "{e}");
+    t.run(&["plan", "-f", "/nonexistent/tresor.yaml"]).fails(2, "cannot read");
+}
+
+#[test]
+fn apply_is_atomic_at_the_entry_limit() {
+    let (t, file) = local();
+    let t = t.with_env("TRESOR_MAX_ENTRIES", "4");
+    t.run(&["apply", "-f", &file]).ok();
+    let before = t.run(&["-e", "prod", "--vault", "api-keys", "ls", "--json"]).ok();
+    // Rotates a secret (first in the batch), then adds two entries: the second is one too many.
+    let bigger = write(
+        t.home(),
+        "tresor.yaml",
+        &format!("{CONFIG}      new-one: {{ variable: a }}\n      new-two: {{ variable: b }}\n"),
+    );
+    let run = t.run_with_env(&["apply", "-f", &bigger, "--yes"], &[("STRIPE_SECRET_KEY", STRIPE2)]);
+    let e = run.fails(5, "nothing was applied");
+    assert!(e.contains("limit"), "{e}");
+    assert_no_secret(&e);
+    assert_eq!(t.run(&["-e", "prod", "--vault", "api-keys", "ls", "--json"]).ok(), before, "the store is as before");
+    assert_eq!(t.run(&["-e", "prod", "--vault", "api-keys", "get", "stripe-secret-key"]).ok(), STRIPE);
+}
+
+#[test]
+fn server_plan_apply_grants_and_the_api_release_flag() {
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let env = [("STRIPE_SECRET_KEY", STRIPE), ("SENDGRID_API_KEY", SENDGRID)];
+    let dir = tempfile::tempdir().unwrap();
+    let with_grant = format!(
+        "name: payments\n{CONFIG}grants:\n  - {{ principal: app:orkes-workers, scope: \"prod/api-keys/*\", access: read }}\n"
+    );
+    let file = write(dir.path(), "tresor.yaml", &with_grant);
+    s.cli_env(&s.token, &["plan", "-f", &file], b"", &env).fails(2, "app:orkes-workers does not exist");
+    s.cli(&s.token, &["principal", "create", "app:orkes-workers"], b"").ok();
+    s.cli(&s.token, &["grant", "add", "app:orkes-workers", "prod/api-keys/old/*", "read"], b"").ok();
+    s.cli(&s.token, &["grant", "add", "app:orkes-workers", "prod/*", "write"], b"").ok();
+    let plan = s.cli_env(&s.token, &["plan", "-f", &file], b"", &env);
+    assert_eq!(plan.code, 10, "{}", plan.stderr);
+    assert!(plan.stdout.contains("+ grant app:orkes-workers read on prod/api-keys/*"), "{}", plan.stdout);
+    // A grant inside the managed vault that the file does not list goes; one on a wider scope stays.
+    assert!(plan.stdout.contains("- grant app:orkes-workers read on prod/api-keys/old/*"), "{}", plan.stdout);
+    assert!(!plan.stdout.contains("on prod/*"), "{}", plan.stdout);
+    let mut seen = plan.stdout.clone();
+    s.cli_env(&s.token, &["apply", "-f", &file], b"", &env).fails(6, "--yes");
+    seen += &s.cli_env(&s.token, &["apply", "-f", &file, "--yes"], b"", &env).ok();
+    let grants = s.cli(&s.token, &["grant", "ls", "--json"], b"").ok();
+    assert!(grants.contains("prod/*") && !grants.contains("prod/api-keys/old/*"), "{grants}");
+    assert_eq!(s.cli_env(&s.token, &["plan", "-f", &file], b"", &env).code, 0);
+    let app = s.cli(&s.token, &["token", "create", "app:orkes-workers", "--json"], b"").json();
+    let app_token = app["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        s.cli(&app_token, &["-e", "prod", "--vault", "api-keys", "get", "sendgrid-api-key"], b"").ok(),
+        SENDGRID
+    );
+
+    let mut shorter = with_grant.clone();
+    shorter = shorter.replace("      sendgrid-api-key:  { secret: \"${env:SENDGRID_API_KEY}\" }\n", "");
+    let file2 = write(dir.path(), "tresor.yaml", &shorter);
+    let plan = s.cli_env(&s.token, &["plan", "-f", &file2], b"", &env).stdout;
+    assert!(plan.contains("- entry prod/api-keys/sendgrid-api-key"), "{plan}");
+
+    // The native API refuses a write to the managed vault (409) unless the request releases it.
+    let body = serde_json::json!({"value": "v", "kind": "variable"});
+    let url = "/api/v1/envs/prod/vaults/api-keys/entries/from-api";
+    let (status, doc) = s.call("PUT", url, Some(&s.token), Some(body.clone()));
+    assert_eq!(status, 409, "{doc}");
+    assert!(doc["error"].as_str().unwrap().contains("managed by config payments"), "{doc}");
+    let (status, doc) = s.call("PUT", &format!("{url}?release_ownership=true"), Some(&s.token), Some(body));
+    assert_eq!(status, 200, "{doc}");
+    let plan = s.cli_env(&s.token, &["plan", "-f", &file], b"", &env);
+    assert!(plan.stdout.contains("unmanaged (released"), "{}", plan.stdout);
+    seen += &plan.stdout;
+    let applied = s.cli_env(&s.token, &["apply", "-f", &file, "--yes", "--json"], b"", &env).json();
+    assert_eq!(applied["applied"], true);
+    seen += &applied.to_string();
+
+    let (status, openapi) = s.call("GET", "/api/v1/openapi.json", None, None);
+    assert_eq!(status, 200);
+    assert!(
+        openapi["paths"]["/api/v1/config/plan"].is_object() && openapi["paths"]["/api/v1/config/apply"].is_object()
+    );
+    // No value in any output or in the server's log; the audit has one record per change.
+    seen += &s.log_text();
+    assert_no_secret(&seen);
+    let audit = s.cli(&s.token, &["audit", "ls", "--json"], b"").ok();
+    assert!(audit.contains("config.entry.create") && audit.contains("vault.release"), "{audit}");
+    assert_no_secret(&audit);
+}
+
+#[test]
+fn import_export_round_trip_and_reveal_needs_read() {
+    let t = LocalTresor::new();
+    t.run_stdin(&["set", "db/password"], STRIPE.as_bytes()).ok();
+    t.run(&["set", "--var", "db.host", "db.internal"]).ok();
+    let hidden = t.run(&["export", "--format", "yaml"]).ok();
+    assert!(hidden.contains("\"db/password\": null  # secret: value not exported"), "{hidden}");
+    assert!(hidden.contains("\"db.host\": \"db.internal\""), "{hidden}");
+    assert_no_secret(&hidden);
+    assert_no_secret(&t.run(&["export"]).ok());
+    let revealed = t.run(&["export", "--reveal", "--format", "json"]).ok();
+    assert!(revealed.contains(STRIPE));
+    let file = write(t.home(), "dump.json", &revealed);
+    t.run(&["vault", "create", "copy"]).ok();
+    t.run(&["--vault", "copy", "import", &file]).ok();
+    assert_eq!(t.run(&["--vault", "copy", "get", "db/password"]).ok(), STRIPE);
+    assert_eq!(t.run(&["--vault", "copy", "get", "db.host"]).ok(), "db.internal");
+    let env_file = write(
+        t.home(),
+        "dump.env",
+        &t.run(&["export", "--reveal"]).ok().replace("db/password", "PW").replace("db.host", "HOST"),
+    );
+    t.run(&["--vault", "copy", "import", &env_file]).ok();
+    assert_eq!(t.run(&["--vault", "copy", "get", "PW"]).ok(), STRIPE);
+
+    // On a server, --reveal needs read: a writer sees names only, and is refused the values.
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    s.cli_env(&s.token, &["set", "api/key"], STRIPE.as_bytes(), &[]).ok();
+    s.cli(&s.token, &["principal", "create", "app:writer"], b"").ok();
+    s.cli(&s.token, &["grant", "add", "app:writer", "default/default/*", "write"], b"").ok();
+    let w =
+        s.cli(&s.token, &["token", "create", "app:writer", "--json"], b"").json()["token"].as_str().unwrap().to_owned();
+    assert!(s.cli(&w, &["export"], b"").ok().contains("api/key="));
+    s.cli(&w, &["export", "--reveal"], b"").fails(4, "read");
+    let audit = s.cli(&s.token, &["audit", "ls", "--json"], b"").ok();
+    assert!(audit.contains("\"denied\""), "the refused reveal is audited: {audit}");
+}

@@ -1,0 +1,32 @@
+//! [`crate::Store::apply_batch`] on SQLite: every step runs on the writer's one transaction, with
+//! the same SQL as the single-step methods, so a failing step rolls back the steps before it.
+
+use super::{access, backend, create_environment_tx, create_vault_tx, soft_delete_tx, write_version_tx};
+use crate::{BatchOp, Result, StoreError};
+use rusqlite::{params, Transaction};
+
+pub(super) fn apply_op(tx: &Transaction<'_>, op: &BatchOp) -> Result<()> {
+    match op {
+        BatchOp::CreateEnvironment { workspace, name, parent, now } => {
+            create_environment_tx(tx, workspace, name, parent.as_ref(), *now)
+        }
+        BatchOp::CreateVault { vault, now } => create_vault_tx(tx, vault, *now),
+        BatchOp::SetVaultOwner { vault, managed_by, at } => {
+            let n = tx
+                .execute(
+                    "UPDATE vaults SET managed_by = ?4, managed_at = ?5
+                     WHERE workspace = ?1 AND environment = ?2 AND name = ?3",
+                    params![vault.workspace.as_str(), vault.environment.as_str(), vault.vault.as_str(), managed_by, at],
+                )
+                .map_err(backend)?;
+            if n == 0 {
+                return Err(StoreError::NotFound(format!("vault {vault}")));
+            }
+            Ok(())
+        }
+        BatchOp::WriteVersion(n) => write_version_tx(tx, n),
+        BatchOp::SoftDelete { path, now } => soft_delete_tx(tx, path, *now),
+        BatchOp::InsertGrant(g) => access::insert_grant_tx(tx, g),
+        BatchOp::DeleteGrant { workspace, id } => access::delete_grant_tx(tx, workspace, id).map(|_| ()),
+    }
+}
