@@ -375,6 +375,12 @@ fn bad_inputs_are_refused_and_change_nothing() {
     tresor(&["restore", p(&file), "--data-dir", p(&fresh)], &[]).fails(2, "does not open this backup");
     assert!(!fresh.join("tresor.db").exists(), "no store was created by a refused restore");
 
+    // Without a root key at hand the restore proceeds, and says which key the store needs.
+    let keyless = dir.path().join("keyless");
+    let out = tresor(&["restore", p(&file), "--data-dir", p(&keyless)], &[]).ok();
+    assert!(out.contains("holds no root.key") && out.contains("copy the source store's root.key"), "{out}");
+    assert!(!keyless.join("root.key").exists(), "restore never makes a key");
+
     // A backup of a store that does not exist.
     let nowhere = dir.path().join("nowhere");
     tresor(&["backup", p(&dir.path().join("x.json")), "--data-dir", p(&nowhere)], &[]).fails(3, "no tresor store");
