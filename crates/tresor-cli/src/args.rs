@@ -55,7 +55,8 @@ pub enum Command {
     Undelete(KeyArg),
     /// List an entry's versions.
     History(KeyArg),
-    /// Make an older version current again (as a new version).
+    /// Make an older version of an entry current again (`restore KEY --version N`, as a new
+    /// version), or restore a backup file into an empty store (`restore FILE`).
     Restore(RestoreArgs),
     /// Manage vaults.
     #[command(subcommand)]
@@ -68,6 +69,9 @@ pub enum Command {
     Init(InitArgs),
     /// Run the server (initialising the data directory on first start).
     Serve(ServeArgs),
+    /// Write a consistent snapshot of the whole store to FILE (`-`: stdout), also while servers
+    /// run on it. Values stay sealed; the root key is not in it: keep root.key separately.
+    Backup(BackupArgs),
     /// Read and verify the audit log (server mode).
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -330,12 +334,37 @@ pub struct KeyArg {
     pub key: String,
 }
 
+/// `restore KEY --version N` restores an entry's version; without `--version` the argument is a
+/// backup file. (Both were asked for under this name; `--version` tells them apart, and without it
+/// `restore KEY` was an error before, so no existing command line changes meaning.)
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
+    /// The entry's key (with --version), or a backup file written by `tresor backup` (`-`: stdin).
+    #[arg(value_name = "KEY|FILE")]
     pub key: String,
-    /// The version to make current again.
+    /// The version of KEY to make current again.
     #[arg(long)]
-    pub version: u64,
+    pub version: Option<u64>,
+    /// Restoring a backup: the data directory (the SQLite store's home and the root key's).
+    #[arg(long, env = "TRESOR_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Restoring a backup: the store to restore into, as for `serve` (postgres://... or
+    /// sqlite:PATH); it must be empty.
+    #[arg(long, env = "TRESOR_STORAGE")]
+    pub storage: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// Where to write the backup (atomically, mode 0600); `-` for stdout.
+    pub file: String,
+    /// Data directory of the store (as for `serve`).
+    #[arg(long, env = "TRESOR_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Where the store lives (as for `serve`): postgres://... or sqlite:PATH; unset: tresor.db in
+    /// the data directory.
+    #[arg(long, env = "TRESOR_STORAGE")]
+    pub storage: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

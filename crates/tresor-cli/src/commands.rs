@@ -104,8 +104,12 @@ pub async fn run(backend: &dyn Backend, scope: &Scope, command: Command) -> Resu
             Ok(exit::OK)
         }
         Command::Restore(args) => {
-            let meta = backend.restore(&scope.entry(&args.key)?, args.version).await?;
-            print_written(scope, &format!("restored version {} of", args.version), &meta);
+            // Without --version, `main` has restored a backup file instead.
+            let Some(version) = args.version else {
+                return Err(CliError::Usage("restore KEY needs --version N".into()));
+            };
+            let meta = backend.restore(&scope.entry(&args.key)?, version).await?;
+            print_written(scope, &format!("restored version {version} of"), &meta);
             Ok(exit::OK)
         }
         Command::Vault(cmd) => {
@@ -132,6 +136,7 @@ pub async fn run(backend: &dyn Backend, scope: &Scope, command: Command) -> Resu
         }
         Command::Init(_)
         | Command::Serve(_)
+        | Command::Backup(_)
         | Command::Audit(_)
         | Command::Token(_)
         | Command::Principal(_)
@@ -213,7 +218,7 @@ pub async fn run(backend: &dyn Backend, scope: &Scope, command: Command) -> Resu
 }
 
 /// The text of `path`, or of stdin when `path` is `-`.
-fn read_file_or_stdin(path: &str, what: &str) -> Result<String> {
+pub(crate) fn read_file_or_stdin(path: &str, what: &str) -> Result<String> {
     if path == "-" {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)

@@ -9,7 +9,7 @@ use tresor_server::{CompatConfig, RateLimits, ServerConfig};
 use tresor_service::{Service, OWNER};
 
 /// `TRESOR_DATA_DIR`, else `<user data dir>/tresor-server`.
-fn data_dir(given: Option<PathBuf>) -> Result<PathBuf> {
+pub(crate) fn data_dir(given: Option<PathBuf>) -> Result<PathBuf> {
     if let Some(d) = given {
         return Ok(d);
     }

@@ -139,6 +139,8 @@ impl From<StoreError> for ServiceError {
             // The service supplies the workspace name where it knows it; see `Service::set`.
             StoreError::EntryLimit { limit } => ServiceError::EntryLimit { workspace: "this".into(), limit },
             e @ (StoreError::Backend(_) | StoreError::Corrupt(_)) => ServiceError::Storage(e.to_string()),
+            StoreError::NotEmpty(message) => ServiceError::Conflict(message),
+            StoreError::InvalidSnapshot(message) => ServiceError::InvalidInput(message),
         }
     }
 }

@@ -9,6 +9,7 @@
 //! (no rowids, no type affinity tricks, timestamps as BIGINT milliseconds) so that a PostgreSQL
 //! backend can implement the same trait and pass the same conformance tests.
 
+mod snapshot;
 mod sqlite;
 
 #[cfg(feature = "postgres")]
@@ -17,6 +18,10 @@ mod postgres;
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
+pub use snapshot::{
+    AppKeyRow, AuditRow, Bytes, DataKeyRow, EntryRow, EntryVersionRow, EnvironmentRow, GrantRow, GroupMemberRow,
+    MetaRow, PrincipalRow, Snapshot, SnapshotHeader, SnapshotTables, TokenRow, VaultRow, WorkspaceRow, SNAPSHOT_FORMAT,
+};
 pub use sqlite::SqliteStore;
 
 #[cfg(feature = "postgres")]
@@ -46,6 +51,12 @@ pub enum StoreError {
     Backend(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    /// An import into a store that already holds data (it would mix two stores' rows).
+    #[error("{0}")]
+    NotEmpty(String),
+    /// A snapshot that cannot be imported: damaged, or from a newer tresor.
+    #[error("{0}")]
+    InvalidSnapshot(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -310,6 +321,17 @@ pub trait Store: Send + Sync + 'static {
     /// Marks a key revoked (the first revocation time is kept); [`StoreError::NotFound`] if the
     /// workspace has no such key.
     async fn revoke_app_key(&self, workspace: &WorkspaceName, id: &str, now: i64) -> Result<()>;
+
+    // ----- backup and restore -----
+    /// Every row of every table that holds data (see [`SnapshotTables`]), read in one read
+    /// transaction so that it is consistent while other connections and servers keep writing.
+    async fn export_snapshot(&self) -> Result<Snapshot>;
+    /// Writes every row of `snapshot` in one transaction, meta rows (the wrapped audit key, the
+    /// audit head) included, so the result is the source store row for row. Refuses with
+    /// [`StoreError::NotEmpty`] if any of those tables holds a row, and with
+    /// [`StoreError::InvalidSnapshot`] if the snapshot is from a newer schema; either way nothing
+    /// is written.
+    async fn import_snapshot(&self, snapshot: &Snapshot) -> Result<()>;
 
     // ----- changes made by other processes (several servers on one database) -----
     /// A feed of the changes every process commits, for caches to drop what went stale. `None`

@@ -48,5 +48,3 @@ CREATE TRIGGER environments_changed AFTER INSERT OR UPDATE OR DELETE ON environm
 CREATE TRIGGER vaults_changed AFTER INSERT OR UPDATE OR DELETE ON vaults
     FOR EACH ROW EXECUTE FUNCTION tresor_notify_change('structure');
 
--- The audit chain's head and lock (see `append_audit`): created here once, so appenders only lock it.
-INSERT INTO meta (key, value) VALUES ('audit_head', '') ON CONFLICT (key) DO NOTHING;

@@ -326,9 +326,9 @@ impl PostgresStore {
         let tx = conn.transaction().await.map_err(backend)?;
         // The `audit_head` meta row (sequence number, 8 bytes big-endian, then hash) is the chain's
         // lock and its head at once: appenders on other connections wait on this row lock until
-        // this transaction commits, then read the head it left. Migration 0004 creates the row;
-        // a database migrated before that gets it here. The statements are typed, so each is
-        // one round trip (no separate prepare) while the lock is held.
+        // this transaction commits, then read the head it left. The first append creates the
+        // row (an empty placeholder until this transaction overwrites it). The statements are
+        // typed, so each is one round trip (no separate prepare) while the lock is held.
         let mut locked = tx
             .query_typed_opt("SELECT value FROM meta WHERE key = 'audit_head' FOR UPDATE", &[])
             .await
@@ -346,6 +346,8 @@ impl PostgresStore {
             Some(row) => col(row, 0)?,
             None => return Err(StoreError::Corrupt("the audit_head row vanished under its lock".into())),
         };
+        // Continue from the recorded head, not from the log's last row: if records were removed
+        // from the end, new ones must not paper over the gap (verify reports it).
         let (mut seq, mut prev) = if stored.len() > 8 {
             (u64::from_be_bytes(stored[..8].try_into().expect("8 bytes")), stored[8..].to_vec())
         } else {

@@ -9,6 +9,7 @@
 //! lock the `audit_head` meta row so the chain stays linear with appenders on other connections.
 
 mod access;
+mod backup;
 mod batch;
 mod feed;
 mod migrate;
@@ -809,6 +810,12 @@ impl Store for PostgresStore {
         Ok(col::<i64>(&row, 0)? as u64)
     }
 
+    async fn export_snapshot(&self) -> Result<crate::Snapshot> {
+        self.export_snapshot_impl().await
+    }
+    async fn import_snapshot(&self, snapshot: &crate::Snapshot) -> Result<()> {
+        self.import_snapshot_impl(snapshot).await
+    }
     async fn revoke_app_key(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
         self.revoke_app_key_impl(ws, id, now).await
     }

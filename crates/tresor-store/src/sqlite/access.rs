@@ -267,13 +267,26 @@ impl SqliteStore {
 
     pub(super) fn append_audit_impl(&self, records: Vec<AuditRecord>, chain: &ChainFn) -> Result<Vec<u64>> {
         self.write(|tx| {
-            let head: Option<(i64, Vec<u8>)> = tx
-                .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
+            // Continue from the recorded head, not from the log's last row: if records were
+            // removed from the end, new ones must not paper over the gap (verify reports it).
+            let recorded: Option<Vec<u8>> = tx
+                .query_row("SELECT value FROM meta WHERE key = 'audit_head'", [], |r| r.get(0))
                 .optional()
                 .map_err(backend)?;
-            let (mut seq, mut prev) = head.map_or((0u64, Vec::new()), |(s, h)| (s as u64, h));
+            let (mut seq, mut prev) = match recorded.as_deref().and_then(|h| h.split_at_checked(8)) {
+                Some((seq, hash)) if !hash.is_empty() => {
+                    (u64::from_be_bytes(seq.try_into().expect("8 bytes")), hash.to_vec())
+                }
+                _ => {
+                    let last: Option<(i64, Vec<u8>)> = tx
+                        .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| {
+                            Ok((r.get(0)?, r.get(1)?))
+                        })
+                        .optional()
+                        .map_err(backend)?;
+                    last.map_or((0u64, Vec::new()), |(s, h)| (s as u64, h))
+                }
+            };
             let mut stmt = tx
                 .prepare_cached(&format!(
                     "INSERT INTO audit_log ({AUDIT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"

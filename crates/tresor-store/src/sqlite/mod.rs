@@ -6,6 +6,7 @@
 //! calling task rather than paying a thread hop each.
 
 mod access;
+mod backup;
 mod batch;
 mod compat;
 mod migrate;
@@ -56,15 +57,19 @@ impl SqliteStore {
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
+        self.read_with(|c| f(c).map_err(backend))
+    }
+
+    fn read_with<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         let start = self.next_reader.fetch_add(1, Ordering::Relaxed);
         // Take the first idle reader; block on one only if all are busy.
         for i in 0..self.readers.len() {
             if let Ok(conn) = self.readers[(start + i) % self.readers.len()].try_lock() {
-                return f(&conn).map_err(backend);
+                return f(&conn);
             }
         }
         let conn = self.readers[start % self.readers.len()].lock().map_err(|_| poisoned())?;
-        f(&conn).map_err(backend)
+        f(&conn)
     }
 
     fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
@@ -627,6 +632,12 @@ impl Store for SqliteStore {
     }
     async fn revoke_app_key(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
         self.revoke_app_key_impl(ws, id, now)
+    }
+    async fn export_snapshot(&self) -> Result<crate::Snapshot> {
+        self.export_snapshot_impl()
+    }
+    async fn import_snapshot(&self, snapshot: &crate::Snapshot) -> Result<()> {
+        self.import_snapshot_impl(snapshot)
     }
 }
 

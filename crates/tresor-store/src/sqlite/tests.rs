@@ -37,3 +37,11 @@ async fn refuses_a_newer_schema() {
     let err = SqliteStore::open(&path).err().unwrap().to_string();
     assert!(err.contains("schema version 999") && err.contains("upgrade tresor"), "{err}");
 }
+
+#[tokio::test]
+async fn backs_up_and_restores_into_an_empty_store() {
+    let (_a, source) = open();
+    let (_b, target) = open();
+    crate::conformance::fill_for_backup(&source).await;
+    crate::conformance::backup_and_restore(&source, &target).await;
+}

@@ -1,0 +1,216 @@
+//! `tresor backup FILE` and `tresor restore FILE`: a whole store to a file and back, on the same
+//! storage options as `serve`. The file is a [`Snapshot`] (format in `tresor-store`'s docs):
+//! sealed values, wrapped keys, hashes; never the root key. So backing up needs no key, and a
+//! restored store is served with the root key of the store it came from.
+
+use crate::args::{BackupArgs, RestoreArgs};
+use crate::error::{CliError, Result};
+use crate::local::{Storage, KEY_FILE};
+use crate::server_cmd::data_dir;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use tresor_crypto::{MacKey, RootKey};
+use tresor_service::{ServiceError, AUDIT_KEY_META};
+use tresor_store::{Snapshot, StoreError};
+
+fn store_err(e: StoreError) -> CliError {
+    CliError::Service(e.into())
+}
+
+pub async fn backup(args: BackupArgs, json: bool) -> Result<i32> {
+    let dir = data_dir(args.data_dir)?;
+    let storage = Storage::parse(args.storage.as_deref(), &dir)?;
+    if let Storage::Sqlite(db) = &storage {
+        // Opening would create an empty store; backing that up helps no one.
+        if !db.exists() {
+            return Err(CliError::Service(ServiceError::NotFound(format!(
+                "there is no tresor store at {}; pass the server's --data-dir or --storage",
+                storage.describe()
+            ))));
+        }
+    }
+    let (store, _) = storage.open().await?;
+    let snapshot = store.export_snapshot().await.map_err(store_err)?;
+    let bytes = snapshot.to_json();
+    let to_stdout = args.file == "-";
+    if to_stdout {
+        let mut out = std::io::stdout().lock();
+        out.write_all(&bytes)
+            .and_then(|_| out.write_all(b"\n"))
+            .and_then(|_| out.flush())
+            .map_err(|e| CliError::Io(format!("writing the backup to stdout: {e}")))?;
+    } else {
+        write_atomically(Path::new(&args.file), &bytes)?;
+    }
+    let summary = summary(&snapshot);
+    if json && !to_stdout {
+        let doc = serde_json::json!({
+            "backup": args.file,
+            "storage": storage.describe(),
+            "created": snapshot.header.created,
+            "schema_version": snapshot.header.schema_version,
+            "rows": rows(&snapshot),
+        });
+        println!("{doc}");
+    } else if !json {
+        // With the backup on stdout, the summary goes to stderr.
+        let text = format!(
+            "Backed up {} to {} ({summary}).\nThe root key is not in the backup: keep {KEY_FILE} (or TRESOR_ROOT_KEY) \
+             safe separately; the values cannot be read without it.",
+            storage.describe(),
+            if to_stdout { "stdout" } else { &args.file },
+        );
+        if to_stdout {
+            eprintln!("{text}");
+        } else {
+            println!("{text}");
+        }
+    }
+    Ok(0)
+}
+
+pub async fn restore(args: RestoreArgs, json: bool) -> Result<i32> {
+    // Everything that can be checked without touching the target is checked first.
+    let text = crate::commands::read_file_or_stdin(&args.key, "backup file").map_err(|e| match e {
+        CliError::Usage(m) => {
+            CliError::Usage(format!("{m} (to make an older version of an entry current again, pass --version N)"))
+        }
+        other => other,
+    })?;
+    let snapshot = Snapshot::from_json(text.as_bytes()).map_err(store_err)?;
+    drop(text);
+    let dir = data_dir(args.data_dir)?;
+    let storage = Storage::parse(args.storage.as_deref(), &dir)?;
+    let key_found = check_root_key(&dir, &snapshot)?;
+
+    let created = match &storage {
+        Storage::Sqlite(db) => (!db.exists()).then(|| db.clone()),
+        Storage::Postgres(_) => None,
+    };
+    let (store, _) = storage.open().await?;
+    if let Err(e) = store.import_snapshot(&snapshot).await {
+        drop(store);
+        // Leave no empty database file behind where there was none.
+        if let Some(db) = created {
+            for suffix in ["", "-wal", "-shm"] {
+                let mut path = db.clone().into_os_string();
+                path.push(suffix);
+                let _ = std::fs::remove_file(PathBuf::from(path));
+            }
+        }
+        return Err(store_err(e));
+    }
+
+    let summary = summary(&snapshot);
+    if json {
+        let doc = serde_json::json!({
+            "restored": args.key,
+            "storage": storage.describe(),
+            "backup_created": snapshot.header.created,
+            "source_backend": snapshot.header.source_backend,
+            "rows": rows(&snapshot),
+            "root_key_found": key_found,
+        });
+        println!("{doc}");
+    } else {
+        println!(
+            "Restored {} (taken {} from {}) into {} ({summary}).",
+            args.key,
+            snapshot.header.created,
+            snapshot.header.source_backend,
+            storage.describe()
+        );
+        if key_found {
+            println!("Start the server on it with the same root key: tresor serve --data-dir {}", dir.display());
+        } else {
+            println!(
+                "{} holds no {KEY_FILE} and TRESOR_ROOT_KEY is unset: copy the source store's {KEY_FILE} there (or set \
+                 TRESOR_ROOT_KEY) before `tresor serve`; only that key opens these values.",
+                dir.display()
+            );
+        }
+    }
+    Ok(0)
+}
+
+/// When a root key is at hand (`TRESOR_ROOT_KEY` or the data directory's key file), checks that it
+/// is the one that wrapped the backup's keys, before anything is written: a store restored next to
+/// the wrong key would only fail later, at `serve`. Returns whether a key was found.
+fn check_root_key(dir: &Path, snapshot: &Snapshot) -> Result<bool> {
+    let (root, source) = if let Ok(encoded) = std::env::var("TRESOR_ROOT_KEY") {
+        let key = RootKey::from_encoded(&encoded).map_err(|e| CliError::Usage(format!("TRESOR_ROOT_KEY: {e}")))?;
+        (key, "TRESOR_ROOT_KEY".to_owned())
+    } else {
+        let path = dir.join(KEY_FILE);
+        if !path.exists() {
+            return Ok(false);
+        }
+        (RootKey::read_file(&path).map_err(|e| CliError::Service(e.into()))?, path.display().to_string())
+    };
+    let mismatch = || {
+        CliError::Usage(format!(
+            "the root key in {source} does not open this backup's keys: the backup comes from a store with another \
+             root key. Use that store's {KEY_FILE} (restore into a data directory holding it, or set TRESOR_ROOT_KEY)"
+        ))
+    };
+    let tables = &snapshot.tables;
+    if let Some(row) = tables.meta.iter().find(|m| m.key == AUDIT_KEY_META) {
+        MacKey::unwrap(&root, "audit", &row.value.0).map_err(|_| mismatch())?;
+    }
+    for row in &tables.data_keys {
+        root.unwrap(&row.workspace, &row.wrapped.0).map_err(|_| mismatch())?;
+    }
+    Ok(true)
+}
+
+/// Rows per table, for `--json`.
+fn rows(snapshot: &Snapshot) -> serde_json::Value {
+    snapshot.tables.counts().into_iter().map(|(table, n)| (table.to_owned(), serde_json::Value::from(n))).collect()
+}
+
+/// "3 entries, 7 versions, ..." for the tables people recognise.
+fn summary(snapshot: &Snapshot) -> String {
+    let t = &snapshot.tables;
+    format!(
+        "{} entries, {} versions, {} principals, {} tokens, {} grants, {} audit records",
+        t.entries.len(),
+        t.entry_versions.len(),
+        t.principals.len(),
+        t.tokens.len(),
+        t.grants.len(),
+        t.audit_log.len()
+    )
+}
+
+/// Writes `bytes` to `path` through a temporary file in the same directory (mode 0600) renamed over
+/// it, so a reader never sees half a backup and an interrupted backup leaves the old file intact.
+fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or_else(|| CliError::Usage(format!("{} is not a file name", path.display())))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let io = |what: &str, e: std::io::Error| CliError::Io(format!("{what} {}: {e}", path.display()));
+    let result = (|| {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&tmp).map_err(|e| io("creating the backup file beside", e))?;
+        file.write_all(bytes).map_err(|e| io("writing the backup", e))?;
+        file.write_all(b"\n").map_err(|e| io("writing the backup", e))?;
+        file.sync_all().map_err(|e| io("syncing the backup", e))?;
+        std::fs::rename(&tmp, path).map_err(|e| io("renaming the backup into place at", e))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    } else if let Ok(d) = std::fs::File::open(dir) {
+        // Make the rename itself durable (best effort: not every platform syncs directories).
+        let _ = d.sync_all();
+    }
+    result
+}

@@ -1,0 +1,430 @@
+//! Backups: a [`Snapshot`] is every row of every table that holds data, as typed records that do
+//! not depend on the backend, so a snapshot taken from SQLite restores into PostgreSQL and back.
+//!
+//! Nothing in a snapshot is plaintext: values are the sealed bytes of `entry_versions`, data keys
+//! and the audit MAC key are wrapped by the root key, tokens and application keys are hashes. The
+//! root key itself is never in the store, so it is never in a snapshot: a restored store is read
+//! with the same root key as its source.
+//!
+//! # File format
+//!
+//! One JSON document (UTF-8), written by [`Snapshot::to_json`] and read by [`Snapshot::from_json`]:
+//!
+//! ```json
+//! {
+//!   "header": {"format": 1, "tresor_version": "0.1.0", "created_at": 1718965677123,
+//!              "created": "2024-06-21T10:27:57Z", "source_backend": "sqlite", "schema_version": 4},
+//!   "tables": {
+//!     "meta": [{"key": "audit_mac_key", "value": "<base64>"}, ...],
+//!     "workspaces": [...], "data_keys": [...], "environments": [...], "vaults": [...],
+//!     "entries": [...], "entry_versions": [...], "principals": [...], "group_members": [...],
+//!     "tokens": [...], "grants": [...], "audit_log": [...], "app_keys": [...]
+//!   }
+//! }
+//! ```
+//!
+//! Each table is a list of objects whose fields are the table's columns (see the `*Row` types), in
+//! primary-key order; byte columns are standard base64 (with padding); timestamps are Unix
+//! milliseconds. `format` changes only when this layout does; a reader refuses a newer `format`.
+//! `schema_version` is the newest migration applied to the source store; a store refuses to import
+//! a snapshot from a newer schema than it knows.
+
+use crate::{Result, StoreError};
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+
+/// The version of the file layout this tresor writes and the newest it reads.
+pub const SNAPSHOT_FORMAT: u32 = 1;
+
+/// A consistent copy of a whole store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Snapshot {
+    pub header: SnapshotHeader,
+    pub tables: SnapshotTables,
+}
+
+/// Where and when a snapshot was taken.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SnapshotHeader {
+    /// [`SNAPSHOT_FORMAT`] of the writer.
+    pub format: u32,
+    /// The tresor version that wrote it.
+    pub tresor_version: String,
+    /// Unix milliseconds when the snapshot's transaction began (about).
+    pub created_at: i64,
+    /// The same instant in RFC 3339, for people reading the file.
+    pub created: String,
+    /// `sqlite` or `postgres`.
+    pub source_backend: String,
+    /// The newest migration applied to the source store.
+    pub schema_version: i64,
+}
+
+impl SnapshotHeader {
+    /// A header for a snapshot taken now from `backend` at `schema_version`.
+    pub(crate) fn new(backend: &str, schema_version: i64) -> Self {
+        let now = tresor_model::now_millis();
+        Self {
+            format: SNAPSHOT_FORMAT,
+            tresor_version: env!("CARGO_PKG_VERSION").to_owned(),
+            created_at: now,
+            created: tresor_model::format_rfc3339(now),
+            source_backend: backend.to_owned(),
+            schema_version,
+        }
+    }
+}
+
+/// Bytes, written as base64 in a snapshot. `Debug` shows only the length: they are sealed or
+/// wrapped, but a log has no use for them.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Bytes(pub Vec<u8>);
+
+impl std::fmt::Debug for Bytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Bytes({} bytes)", self.0.len())
+    }
+}
+
+impl Serialize for Bytes {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&base64::engine::general_purpose::STANDARD.encode(&self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Bytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        base64::engine::general_purpose::STANDARD.decode(text.as_bytes()).map(Bytes).map_err(serde::de::Error::custom)
+    }
+}
+
+/// One column value as the backends read and write it. The typed rows convert to and from these
+/// so that each backend has one generic reader and writer instead of one per table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Cell {
+    Null,
+    Int(i64),
+    Text(String),
+    Bytes(Vec<u8>),
+}
+
+/// A Rust type a column converts to and from.
+trait Column: Sized {
+    fn to_cell(&self) -> Cell;
+    fn from_cell(cell: Cell) -> Option<Self>;
+}
+
+impl Column for i64 {
+    fn to_cell(&self) -> Cell {
+        Cell::Int(*self)
+    }
+    fn from_cell(cell: Cell) -> Option<Self> {
+        match cell {
+            Cell::Int(i) => Some(i),
+            _ => None,
+        }
+    }
+}
+
+impl Column for String {
+    fn to_cell(&self) -> Cell {
+        Cell::Text(self.clone())
+    }
+    fn from_cell(cell: Cell) -> Option<Self> {
+        match cell {
+            Cell::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+}
+
+impl Column for Bytes {
+    fn to_cell(&self) -> Cell {
+        Cell::Bytes(self.0.clone())
+    }
+    fn from_cell(cell: Cell) -> Option<Self> {
+        match cell {
+            Cell::Bytes(b) => Some(Bytes(b)),
+            // SQLite keeps what it was given; a blob column written as text is still bytes.
+            Cell::Text(s) => Some(Bytes(s.into_bytes())),
+            _ => None,
+        }
+    }
+}
+
+impl<T: Column> Column for Option<T> {
+    fn to_cell(&self) -> Cell {
+        self.as_ref().map_or(Cell::Null, T::to_cell)
+    }
+    fn from_cell(cell: Cell) -> Option<Self> {
+        match cell {
+            Cell::Null => Some(None),
+            other => T::from_cell(other).map(Some),
+        }
+    }
+}
+
+/// A table as the backends see it: its name, its columns in order, and its primary key (the order
+/// rows are exported in, identical on both backends since text compares bytewise on both).
+#[derive(Debug)]
+pub(crate) struct TableDef {
+    pub name: &'static str,
+    pub columns: &'static [&'static str],
+    pub key: &'static str,
+}
+
+impl TableDef {
+    pub fn select_all(&self) -> String {
+        format!("SELECT {} FROM {} ORDER BY {}", self.columns.join(", "), self.name, self.key)
+    }
+}
+
+/// Defines a row type per table, its [`TableDef`] and its conversions to and from cells, and
+/// [`SnapshotTables`] holding them all.
+macro_rules! snapshot_tables {
+    ($( $(#[$doc:meta])* $row:ident $table:ident key $key:literal { $($col:ident : $ty:ty),+ $(,)? } )+) => {
+        $(
+            $(#[$doc])*
+            #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+            #[serde(deny_unknown_fields)]
+            pub struct $row { $(pub $col: $ty),+ }
+
+            impl $row {
+                pub(crate) const DEF: TableDef =
+                    TableDef { name: stringify!($table), columns: &[$(stringify!($col)),+], key: $key };
+
+                fn to_cells(&self) -> Vec<Cell> {
+                    vec![$(Column::to_cell(&self.$col)),+]
+                }
+
+                fn from_cells(cells: Vec<Cell>) -> Result<Self> {
+                    let mut cells = cells.into_iter();
+                    Ok(Self {
+                        $($col: {
+                            let cell = cells.next().ok_or_else(|| {
+                                StoreError::Corrupt(format!("{}: too few columns", stringify!($table)))
+                            })?;
+                            <$ty as Column>::from_cell(cell).ok_or_else(|| {
+                                StoreError::Corrupt(format!(
+                                    "{}.{}: unexpected type (not {})",
+                                    stringify!($table), stringify!($col), stringify!($ty)
+                                ))
+                            })?
+                        }),+
+                    })
+                }
+            }
+        )+
+
+        /// Every table that holds data, each in primary-key order. Not exported: the migration
+        /// bookkeeping (`schema_migrations`, recorded as the header's `schema_version`) and
+        /// PostgreSQL's change counter (`change_seq`), which belong to the target store.
+        #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub struct SnapshotTables {
+            $(pub $table: Vec<$row>,)+
+        }
+
+        /// The tables in an order that satisfies foreign keys when inserting.
+        pub(crate) const TABLES: &[TableDef] = &[$($row::DEF),+];
+
+        impl SnapshotTables {
+            /// Builds the typed tables from each table's rows as a backend read them.
+            pub(crate) fn from_cells(mut read: impl FnMut(&TableDef) -> Result<Vec<Vec<Cell>>>) -> Result<Self> {
+                Ok(Self {
+                    $($table: read(&$row::DEF)?.into_iter().map($row::from_cells).collect::<Result<_>>()?,)+
+                })
+            }
+
+            /// Each table (in [`TABLES`] order) with its rows as cells, for a backend to insert.
+            pub(crate) fn to_cells(&self) -> Vec<(&'static TableDef, Vec<Vec<Cell>>)> {
+                vec![$((&$row::DEF, self.$table.iter().map($row::to_cells).collect())),+]
+            }
+
+            /// Rows per table, for messages.
+            pub fn counts(&self) -> Vec<(&'static str, usize)> {
+                vec![$((stringify!($table), self.$table.len())),+]
+            }
+        }
+    };
+}
+
+snapshot_tables! {
+    /// `meta`: process-wide settings, among them the wrapped audit MAC key and the audit head.
+    MetaRow meta key "key" { key: String, value: Bytes }
+    WorkspaceRow workspaces key "name" { name: String, current_key_generation: i64, created_at: i64 }
+    /// A workspace's data key of one generation, wrapped by the root key.
+    DataKeyRow data_keys key "workspace, generation" {
+        workspace: String, generation: i64, wrapped: Bytes, created_at: i64,
+    }
+    EnvironmentRow environments key "workspace, name" {
+        workspace: String, name: String, parent: Option<String>, created_at: i64,
+    }
+    VaultRow vaults key "workspace, environment, name" {
+        workspace: String, environment: String, name: String, created_at: i64,
+        managed_by: Option<String>, managed_at: Option<i64>,
+    }
+    /// An entry's current state; `tags` is the stored JSON text.
+    EntryRow entries key "workspace, environment, vault, key" {
+        workspace: String, environment: String, vault: String, key: String, kind: String, version: i64,
+        created_at: i64, updated_at: i64, edited_by: String, description: Option<String>, tags: String,
+        expires_at: Option<i64>, deleted_at: Option<i64>,
+    }
+    /// One kept version; `sealed` is the AEAD output, never the value.
+    EntryVersionRow entry_versions key "workspace, environment, vault, key, version" {
+        workspace: String, environment: String, vault: String, key: String, version: i64, kind: String,
+        sealed: Bytes, created_at: i64, edited_by: String,
+    }
+    PrincipalRow principals key "workspace, kind, name" {
+        workspace: String, kind: String, name: String, created_at: i64, created_by: String,
+    }
+    GroupMemberRow group_members key "workspace, group_name, member_kind, member_name" {
+        workspace: String, group_name: String, member_kind: String, member_name: String,
+    }
+    /// A token's id and the SHA-256 of its secret part.
+    TokenRow tokens key "id" {
+        id: String, workspace: String, principal_kind: String, principal_name: String, name: String,
+        hash: Bytes, created_at: i64, created_by: String, expires_at: Option<i64>, revoked_at: Option<i64>,
+    }
+    GrantRow grants key "id" {
+        id: String, workspace: String, principal_kind: String, principal_name: String, scope: String,
+        access: String, created_at: i64, created_by: String,
+    }
+    /// An audit record with its chain links, copied as is so the chain verifies after a restore.
+    AuditRow audit_log key "seq" {
+        seq: i64, at: i64, workspace: String, request_id: String, principal: String, action: String,
+        target: String, outcome: String, detail: Option<String>, prev_hash: Bytes, hash: Bytes,
+    }
+    /// An application key's id and the SHA-256 of its secret.
+    AppKeyRow app_keys key "id" {
+        id: String, workspace: String, principal_kind: String, principal_name: String, hash: Bytes,
+        created_at: i64, created_by: String, revoked_at: Option<i64>,
+    }
+}
+
+impl Snapshot {
+    /// The file form: one JSON document.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a snapshot always serializes")
+    }
+
+    /// Reads a file written by [`Self::to_json`]. The header is checked first, so a file from a
+    /// newer tresor is refused as such rather than as a parse error.
+    pub fn from_json(bytes: &[u8]) -> Result<Self> {
+        #[derive(Deserialize)]
+        struct Probe {
+            header: ProbeHeader,
+        }
+        #[derive(Deserialize)]
+        struct ProbeHeader {
+            format: u32,
+            #[serde(default)]
+            tresor_version: String,
+        }
+        let invalid = |e: serde_json::Error| {
+            StoreError::InvalidSnapshot(format!("not a complete tresor backup (truncated or damaged?): {e}"))
+        };
+        let probe: Probe = serde_json::from_slice(bytes).map_err(invalid)?;
+        if probe.header.format != SNAPSHOT_FORMAT {
+            let newer = probe.header.format > SNAPSHOT_FORMAT;
+            return Err(StoreError::InvalidSnapshot(format!(
+                "the backup is in format {} (written by tresor {}), {} this tresor reads ({SNAPSHOT_FORMAT}){}",
+                probe.header.format,
+                if probe.header.tresor_version.is_empty() { "?" } else { &probe.header.tresor_version },
+                if newer { "newer than the format" } else { "not the format" },
+                if newer { "; restore it with that version of tresor or a newer one" } else { "" },
+            )));
+        }
+        serde_json::from_slice(bytes).map_err(invalid)
+    }
+
+    /// The check every backend makes before importing: the snapshot's schema is one this tresor
+    /// knows (`newest` is the newest migration of the target).
+    pub(crate) fn check_schema(&self, newest: i64) -> Result<()> {
+        if self.header.schema_version > newest {
+            return Err(StoreError::InvalidSnapshot(format!(
+                "the backup is from schema version {}, newer than this tresor knows ({newest}); upgrade tresor to restore it",
+                self.header.schema_version
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// The refusal of an import into a store that already holds rows in `tables`.
+pub(crate) fn not_empty(tables: &[&str]) -> StoreError {
+    StoreError::NotEmpty(format!(
+        "restore needs an empty store, and this one already holds rows in {}; restore into a new database or data \
+         directory (and do not run `tresor init` or `tresor serve` on it first)",
+        tables.join(", ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Snapshot {
+        let mut tables = SnapshotTables::default();
+        tables.meta.push(MetaRow { key: "audit_mac_key".into(), value: Bytes(vec![0, 1, 2, 255]) });
+        tables.environments.push(EnvironmentRow {
+            workspace: "default".into(),
+            name: "feature-x".into(),
+            parent: Some("prod".into()),
+            created_at: 5,
+        });
+        Snapshot { header: SnapshotHeader::new("sqlite", 4), tables }
+    }
+
+    #[test]
+    fn round_trips_through_json_with_bytes_as_base64() {
+        let snap = sample();
+        let json = snap.to_json();
+        let text = String::from_utf8(json.clone()).unwrap();
+        assert!(text.contains(r#""value":"AAEC/w==""#), "{text}");
+        assert_eq!(Snapshot::from_json(&json).unwrap(), snap);
+    }
+
+    #[test]
+    fn cells_convert_both_ways_and_check_types() {
+        let row = sample().tables.environments[0].clone();
+        let cells = row.to_cells();
+        assert_eq!(cells[2], Cell::Text("prod".into()));
+        assert_eq!(EnvironmentRow::from_cells(cells).unwrap(), row);
+        let wrong = vec![Cell::Text("default".into()), Cell::Text("x".into()), Cell::Null, Cell::Text("5".into())];
+        let err = EnvironmentRow::from_cells(wrong).unwrap_err().to_string();
+        assert!(err.contains("environments.created_at"), "{err}");
+        assert_eq!(TABLES.first().unwrap().name, "meta");
+        assert_eq!(EntryRow::DEF.columns.len(), 13);
+    }
+
+    #[test]
+    fn refuses_truncated_newer_and_unknown_files() {
+        let json = sample().to_json();
+        let err = Snapshot::from_json(&json[..json.len() / 2]).unwrap_err();
+        assert!(matches!(err, StoreError::InvalidSnapshot(ref m) if m.contains("truncated")), "{err}");
+
+        let mut newer: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        newer["header"]["format"] = (SNAPSHOT_FORMAT + 1).into();
+        newer["tables"] = serde_json::json!({"something": "else"});
+        let err = Snapshot::from_json(&serde_json::to_vec(&newer).unwrap()).unwrap_err().to_string();
+        assert!(err.contains("newer than the format") && err.contains("format 2"), "{err}");
+
+        let mut extra: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        extra["tables"]["surprise"] = serde_json::json!([]);
+        assert!(Snapshot::from_json(&serde_json::to_vec(&extra).unwrap()).is_err(), "unknown tables are refused");
+
+        assert!(Snapshot::from_json(b"").is_err());
+        assert!(Snapshot::from_json(b"{\"header\": 1}").is_err());
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused() {
+        let mut snap = sample();
+        assert!(snap.check_schema(4).is_ok());
+        snap.header.schema_version = 5;
+        let err = snap.check_schema(4).unwrap_err().to_string();
+        assert!(err.contains("schema version 5") && err.contains("upgrade tresor"), "{err}");
+    }
+}
