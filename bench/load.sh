@@ -4,13 +4,14 @@
 # run on the same machine. Prints requests/s and p99 for both, and their ratio.
 #
 #   bash bench/load.sh [DURATION_SECONDS]      (needs wrk: apt-get install wrk)
+#   NO_BUILD=1 bash bench/load.sh ...           measures the release binaries as they are
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10}
 command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install -y wrk" >&2; exit 2; }
 
-cargo build --release -q -p tresor --bin tresor
-cargo build --release -q -p tresor-server --example bare
+[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p tresor --bin tresor
+[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p tresor-server --example bare
 bin=target/release/tresor
 bare=target/release/examples/bare
 work=$(mktemp -d)
