@@ -243,3 +243,61 @@ fn import_export_round_trip_and_reveal_needs_read() {
     let audit = s.cli(&s.token, &["audit", "ls", "--json"], b"").ok();
     assert!(audit.contains("\"denied\""), "the refused reveal is audited: {audit}");
 }
+
+/// On a terminal, `apply` asks before deleting: "n" leaves everything, "y" applies.
+#[test]
+fn apply_asks_on_a_terminal_before_deleting() {
+    let (t, file) = local();
+    t.run(&["apply", "-f", &file]).ok();
+    let shorter = write(
+        t.home(),
+        "tresor.yaml",
+        &CONFIG.replace("      api-url:           { variable: \"https://api.example.com\" }\n", ""),
+    );
+    let home = t.home().to_str().unwrap().to_owned();
+    let env = [("TRESOR_HOME", home.as_str()), ("STRIPE_SECRET_KEY", STRIPE), ("SENDGRID_API_KEY", SENDGRID)];
+    let (code, out) = common::run_on_tty(&["--local", "apply", "-f", &shorter], &env, "[y/N]", "n");
+    assert_ne!(code, 0, "{out}");
+    assert!(out.contains("- entry prod/api-keys/api-url"), "the plan is shown before the question: {out}");
+    assert_no_secret(&out);
+    t.run(&["-e", "prod", "--vault", "api-keys", "get", "api-url"]).ok();
+    let (code, out) = common::run_on_tty(&["--local", "apply", "-f", &shorter], &env, "[y/N]", "y");
+    assert_eq!(code, 0, "{out}");
+    t.run(&["-e", "prod", "--vault", "api-keys", "get", "api-url"]).fails(3, "");
+}
+
+/// The compatibility APIs have no way to confirm a release, so they refuse writes to a managed
+/// vault in their own error shape, and the vault stays managed and unchanged.
+#[test]
+fn compatibility_apis_refuse_writes_to_a_managed_vault() {
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0"), ("TRESOR_RATE_TINYBIRD", "0")]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "tresor.yaml",
+        "name: platform\nvaults:\n  default:\n    environment: default\n    entries:\n      stripe: { secret: \"${env:STRIPE_SECRET_KEY}\" }\n",
+    );
+    s.cli_env(&s.token, &["apply", "-f", &file, "--yes"], b"", &[("STRIPE_SECRET_KEY", STRIPE)]).ok();
+
+    let tinybird = ureq::post(&format!("{}/v0/secrets", s.addr))
+        .set("Authorization", &format!("Bearer {}", s.token))
+        .send_form(&[("name", "from_tinybird"), ("value", "x")]);
+    let Err(ureq::Error::Status(status, resp)) = tinybird else { panic!("Tinybird write accepted") };
+    let doc: serde_json::Value = resp.into_json().unwrap();
+    assert!((400..500).contains(&status), "{status} {doc}");
+    assert!(doc["error"].as_str().unwrap().contains("managed by config platform"), "{doc}");
+
+    let conductor = ureq::put(&format!("{}/api/secrets/stripe", s.addr))
+        .set("X-Authorization", &s.token)
+        .set("Content-Type", "application/json")
+        .send_string("overwritten");
+    let Err(ureq::Error::Status(status, resp)) = conductor else { panic!("Conductor write accepted") };
+    let doc: serde_json::Value = resp.into_json().unwrap();
+    assert!((400..500).contains(&status), "{status} {doc}");
+    assert!(doc["message"].as_str().unwrap().contains("managed by config platform"), "{doc}");
+
+    assert_eq!(s.cli(&s.token, &["get", "stripe"], b"").ok(), STRIPE, "nothing changed");
+    assert_eq!(s.cli(&s.token, &["get", "from_tinybird"], b"").code, 3);
+    let vaults = s.cli(&s.token, &["vault", "ls", "--json"], b"").json();
+    assert_eq!(vaults[0]["managed_by"], "platform", "still managed: {vaults}");
+}
