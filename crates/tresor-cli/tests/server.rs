@@ -295,6 +295,11 @@ fn values_never_reach_logs_metrics_or_the_data_dir() {
     }
     s.call("POST", "/api/v1/resolve", t, Some(json!({"keys": ["very-unique-key-name-0"]})));
     s.call("PUT", &entry("too-big"), t, Some(json!({"value": "LOGCHECK".repeat(2000)})));
+    // A value of the wrong type is refused without being echoed (serde quotes what it rejects).
+    let (status, doc) = s.call("PUT", &entry("numeric"), t, Some(json!({"value": 987_654_321})));
+    assert_eq!(status, 400);
+    let error = doc["error"].as_str().unwrap();
+    assert!(error.contains("invalid type: an integer, expected a string") && !error.contains("987654321"), "{error}");
     let metrics = ureq::get(&format!("{}/metrics", s.addr)).call().unwrap().into_string().unwrap();
     assert!(metrics.contains("tresor_http_requests_total"), "{metrics}");
     assert!(!metrics.contains("very-unique-key-name"), "metrics labels carry route templates, not keys");

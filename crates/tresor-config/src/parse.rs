@@ -130,7 +130,7 @@ struct RawEntry {
 impl<'de> Deserialize<'de> for RawEntry {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
+        #[serde(deny_unknown_fields, expecting = "an entry: `{ secret: \"${env:NAME}\" }` or `{ variable: VALUE }`")]
         struct Fields {
             #[serde(default)]
             secret: Option<String>,
@@ -213,7 +213,7 @@ fn resolve(template: &str, lookup: &dyn Fn(&str) -> Option<String>, missing: &mu
 pub fn parse(text: &str, file: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<DesiredState, ConfigError> {
     let fail = |problems: Vec<String>| ConfigError { file: file.to_owned(), problems };
     let raw: RawFile = serde_yaml::from_str(text).map_err(|e| {
-        let msg = e.to_string();
+        let msg = tresor_model::without_values(&e.to_string());
         fail(vec![match e.location() {
             Some(l) if !msg.contains(" at line ") => format!("{msg} at line {} column {}", l.line(), l.column()),
             _ => msg,
@@ -372,6 +372,15 @@ grants:
         assert!(e.contains("line 5") && e.contains("invalid type"), "{e}");
         let e = problems("grants:\n  - { principal: app:x, scope: '*' }\n");
         assert!(e.contains("missing field `access`") && e.contains("line 2"), "{e}");
+    }
+
+    #[test]
+    fn type_errors_never_echo_the_value() {
+        let e = problems("vaults:\n  v:\n    environment: prod\n    entries:\n      k: \"sk_live_LEAK1\"\n");
+        assert!(e.contains("invalid type: a string, expected an entry: `{ secret:") && e.contains("line 5"), "{e}");
+        assert!(!e.contains("sk_live_LEAK1"), "{e}");
+        let e = problems("vaults:\n  v:\n    environment: prod\n    entries:\n      k: { secret: 91827364 }\n");
+        assert!(!e.contains("91827364") && e.contains("line 5"), "{e}");
     }
 
     #[test]

@@ -11,7 +11,7 @@ mod time_fmt;
 
 pub use access::{glob_match, Access, PrincipalKind, PrincipalRef, Scope};
 pub use names::{EntryKey, EnvName, NameError, NameKind, VaultName, WorkspaceName};
-pub use secret::SecretValue;
+pub use secret::{without_values, SecretValue};
 pub use time_fmt::{format_rfc3339, now_millis, parse_rfc3339};
 
 use serde::{Deserialize, Serialize};

@@ -64,3 +64,56 @@ mod tests {
         assert!(shown.contains("19 bytes"));
     }
 }
+
+/// serde names the offending value in type errors (`invalid type: string "sk_live_…", expected
+/// …`, `invalid value: integer `1234`, …`). Input that fails to parse may hold a secret in the
+/// wrong place, and errors end up in answers and CI logs, so every surface that shows a serde
+/// error passes it through here: only the value's kind is kept (`invalid type: a string, …`).
+pub fn without_values(msg: &str) -> String {
+    let mut out = String::with_capacity(msg.len());
+    let mut rest = msg;
+    while let Some((at, marker)) = ["invalid type: ", "invalid value: "]
+        .iter()
+        .filter_map(|m| rest.find(m).map(|i| (i, *m)))
+        .min_by_key(|(i, _)| *i)
+    {
+        let after = &rest[at + marker.len()..];
+        let Some(end) = after.find(", expected") else { break };
+        let unexpected = &after[..end];
+        let kind = match unexpected.split([' ', '`', '"']).next().unwrap_or("") {
+            "string" => "a string",
+            "integer" => "an integer",
+            "floating" => "a number",
+            "character" => "a character",
+            "boolean" => "a boolean",
+            "byte" => "bytes",
+            "map" => "a map",
+            "sequence" => "a sequence",
+            "null" | "unit" => "null",
+            _ => "a value",
+        };
+        out.push_str(&rest[..at + marker.len()]);
+        out.push_str(kind);
+        rest = &after[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod serde_message_tests {
+    use super::without_values;
+
+    #[test]
+    fn values_in_serde_messages_are_reduced_to_their_kind() {
+        assert_eq!(without_values("no values here"), "no values here");
+        assert_eq!(
+            without_values("a: invalid value: string \"x, y\", expected z; b: invalid type: integer `7`, expected w"),
+            "a: invalid value: a string, expected z; b: invalid type: an integer, expected w"
+        );
+        assert_eq!(
+            without_values("invalid type: floating point `3.5`, expected a string at line 1"),
+            "invalid type: a number, expected a string at line 1"
+        );
+    }
+}

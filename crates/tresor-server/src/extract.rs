@@ -26,11 +26,14 @@ fn json_problem(e: &JsonRejection) -> String {
         JsonRejection::MissingJsonContentType(_) => "send the body as JSON with Content-Type: application/json".into(),
         JsonRejection::JsonSyntaxError(_) => "the body is not valid JSON".into(),
         JsonRejection::JsonDataError(d) => {
-            // serde names fields in backticks and quotes string values in double quotes: keep the
-            // former (they say what to fix), drop the latter (they may be a value).
+            // serde names fields in backticks and quotes values: keep the former (they say what to
+            // fix), reduce the latter to their kind (they may be a secret).
             let text = d.body_text();
             let text = text.trim_start_matches("Failed to deserialize the JSON body into the target type: ");
-            format!("the JSON body does not match the expected shape: {}", without_quoted_strings(text))
+            format!(
+                "the JSON body does not match the expected shape: {}",
+                without_quoted_strings(&tresor_model::without_values(text))
+            )
         }
         _ => "the body could not be read".into(),
     }
@@ -138,8 +141,8 @@ mod tests {
         assert_eq!(percent_decode("%"), "%");
         assert_eq!(percent_decode("a%2"), "a%2");
         assert_eq!(
-            without_quoted_strings("invalid type: string \"sk_live_1\", expected u64 at `expected_version`"),
-            "invalid type: string \"…\", expected u64 at `expected_version`"
+            without_quoted_strings("unknown variant \"sk_live_1\", expected u64 at `expected_version`"),
+            "unknown variant \"…\", expected u64 at `expected_version`"
         );
     }
 }
