@@ -434,3 +434,72 @@ async fn a_sqlite_snapshot_restores_into_postgresql_and_back() {
     })
     .await;
 }
+
+/// Whether the store's own connections to `db` use TLS, from the server's point of view: `Some`
+/// when they all agree.
+async fn store_connections_use_tls(db: &str) -> Option<bool> {
+    let seen: Vec<bool> = admin()
+        .await
+        .query(
+            "SELECT s.ssl FROM pg_stat_ssl s JOIN pg_stat_activity a ON a.pid = s.pid
+             WHERE a.datname = $1 AND a.application_name = 'tresor'",
+            &[&db],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    (!seen.is_empty() && seen.iter().all(|s| *s == seen[0])).then(|| seen[0])
+}
+
+/// `sslmode` as libpq means it: `disable` is plain, `require` encrypts, `verify-full` encrypts and
+/// accepts only a server certificate signed by `sslrootcert` for the host; a wrong CA is refused
+/// with a message that says so. Needs a server with `ssl = on` (Debian's default cluster has it,
+/// with its snakeoil certificate for `localhost`).
+#[tokio::test]
+async fn tls_to_postgresql_follows_sslmode() {
+    let admin = admin().await;
+    let ssl: String = admin.query_one("SHOW ssl", &[]).await.unwrap().get(0);
+    if ssl != "on" {
+        assert!(
+            std::env::var("CI").map_or(true, |v| v.is_empty() || v == "false"),
+            "CI's PostgreSQL must have ssl = on"
+        );
+        eprintln!("SKIPPED: the test server has ssl = off");
+        return;
+    }
+    let cert_file: String = admin.query_one("SHOW ssl_cert_file", &[]).await.unwrap().get(0);
+    with_database(move |url| async move {
+        let db = url.rsplit('/').next().unwrap().to_owned();
+        let store = PostgresStore::connect(&format!("{url}?sslmode=disable")).await.unwrap();
+        assert_eq!(store_connections_use_tls(&db).await, Some(false));
+        drop(store);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+        let store = PostgresStore::connect(&format!("{url}?sslmode=require")).await.unwrap();
+        store.init_meta("k", b"v").await.unwrap();
+        assert_eq!(store_connections_use_tls(&db).await, Some(true));
+        drop(store);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+
+        // The server's own certificate (self-signed) as the CA, the host it was issued for.
+        let local = url.replacen("127.0.0.1", "localhost", 1);
+        let verified = format!("{local}?sslmode=verify-full&sslrootcert={cert_file}");
+        let store = PostgresStore::connect(&verified)
+            .await
+            .unwrap_or_else(|e| panic!("verify-full against {cert_file} for localhost: {e}"));
+        assert_eq!(store.get_meta("k").await.unwrap().unwrap(), b"v");
+        assert_eq!(store_connections_use_tls(&db).await, Some(true));
+
+        // A CA bundle that did not sign the server's certificate.
+        let wrong = format!("{local}?sslmode=verify-full&sslrootcert=/etc/ssl/certs/ca-certificates.crt");
+        if std::path::Path::new("/etc/ssl/certs/ca-certificates.crt").exists() {
+            let e =
+                PostgresStore::connect(&wrong).await.err().expect("an untrusted certificate is refused").to_string();
+            assert!(e.contains("certificate") && e.contains("localhost"), "{e}");
+            assert!(!e.contains("postgres:postgres"), "no password in errors: {e}");
+        }
+    })
+    .await;
+}

@@ -9,13 +9,19 @@ use super::pg_message;
 use crate::{Change, ChangeEvent, ChangeFeed};
 use std::time::Duration;
 use tokio::sync::mpsc::{unbounded_channel, UnboundedSender};
-use tokio_postgres::{AsyncMessage, Config, NoTls, Notification};
+use tokio_postgres::{AsyncMessage, Config, Notification};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 pub(super) const CHANNEL: &str = "tresor_changes";
 const FIRST_PAUSE: Duration = Duration::from_millis(100);
 const LONGEST_PAUSE: Duration = Duration::from_secs(2);
 
-pub(super) fn spawn(runtime: &tokio::runtime::Handle, mut config: Config, target: String) -> ChangeFeed {
+pub(super) fn spawn(
+    runtime: &tokio::runtime::Handle,
+    mut config: Config,
+    tls: MakeRustlsConnect,
+    target: String,
+) -> ChangeFeed {
     // Notice a silently dead peer (no FIN) within seconds, not hours.
     config.keepalives(true).keepalives_idle(Duration::from_secs(5));
     // Named apart from the pool's connections, for operators (and tests) looking at pg_stat_activity.
@@ -24,7 +30,7 @@ pub(super) fn spawn(runtime: &tokio::runtime::Handle, mut config: Config, target
     runtime.spawn(async move {
         let mut pause = FIRST_PAUSE;
         loop {
-            let listened = listen(&config, &events).await;
+            let listened = listen(&config, &tls, &events).await;
             if events.is_closed() {
                 return;
             }
@@ -53,8 +59,8 @@ enum Listened {
 
 /// Connects, listens, reports [`ChangeEvent::Resumed`], then forwards notifications until the
 /// connection ends.
-async fn listen(config: &Config, events: &UnboundedSender<ChangeEvent>) -> Listened {
-    let (client, mut connection) = match config.connect(NoTls).await {
+async fn listen(config: &Config, tls: &MakeRustlsConnect, events: &UnboundedSender<ChangeEvent>) -> Listened {
+    let (client, mut connection) = match config.connect(tls.clone()).await {
         Ok(pair) => pair,
         Err(e) => return Listened::Failed(format!("connecting: {}", pg_message(&e))),
     };

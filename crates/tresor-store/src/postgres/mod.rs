@@ -13,6 +13,7 @@ mod backup;
 mod batch;
 mod feed;
 mod migrate;
+mod tls;
 
 use crate::{
     like_prefix, AppKeyRecord, AuditRecord, BatchOp, ChainFn, GrantRecord, ListQuery, NewVersion, PrincipalRecord,
@@ -24,7 +25,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::sync::{Mutex, MutexGuard};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::FromSql;
-use tokio_postgres::{Client, Config, NoTls, Row, Transaction};
+use tokio_postgres::{Client, Config, Row, Transaction};
+use tokio_postgres_rustls::MakeRustlsConnect;
 use tresor_model::{
     EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, PrincipalRef, Tag, VaultInfo, VaultPath, VersionMeta,
     WorkspaceName,
@@ -50,6 +52,8 @@ pub struct PostgresStore {
     /// runtime, which runs only while that thread waits, and must not end up hosting a connection
     /// the whole server uses.
     runtime: tokio::runtime::Handle,
+    /// TLS as the URL's `sslmode` asks (see `tls.rs`).
+    tls: MakeRustlsConnect,
 }
 
 /// A pooled connection, held for the length of one call.
@@ -168,6 +172,7 @@ fn env_from_row(r: &Row) -> Result<EnvInfo> {
 impl PostgresStore {
     /// `host:port/dbname` of a URL, for logs and messages: never its password.
     pub fn describe_url(url: &str) -> String {
+        let url = tls::from_url(url).map(|t| t.url).unwrap_or_else(|_| url.to_owned());
         match url.parse::<Config>() {
             Ok(config) => describe(&config),
             Err(_) => "(unparsable PostgreSQL URL)".into(),
@@ -177,8 +182,10 @@ impl PostgresStore {
     /// Connects to the database at `url` (`postgres://user@host:port/dbname`), applies pending
     /// migrations and opens the pool. Errors name the host and database, never the password.
     pub async fn connect(url: &str) -> Result<Self> {
+        let tls = tls::from_url(url)?;
         let mut config: Config =
-            url.parse().map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {}", pg_message(&e))))?;
+            tls.url.parse().map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {}", pg_message(&e))))?;
+        config.ssl_mode(tls.mode);
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(std::time::Duration::from_secs(10));
         }
@@ -190,6 +197,7 @@ impl PostgresStore {
             conns: (0..POOL_SIZE).map(|_| Mutex::new(None)).collect(),
             next: AtomicUsize::new(0),
             runtime: tokio::runtime::Handle::current(),
+            tls: tls.connector,
         };
         {
             let mut conn = store.conn().await?;
@@ -199,7 +207,7 @@ impl PostgresStore {
     }
 
     async fn open(&self) -> Result<Client> {
-        let (client, connection) = self.config.connect(NoTls).await.map_err(|e| {
+        let (client, connection) = self.config.connect(self.tls.clone()).await.map_err(|e| {
             StoreError::Backend(format!("connecting to PostgreSQL at {}: {}", self.target, pg_message(&e)))
         })?;
         // The connection task ends when the client is dropped or the server goes away; the pool
@@ -800,7 +808,7 @@ impl Store for PostgresStore {
         self.list_app_keys_impl(ws).await
     }
     fn change_feed(&self) -> Option<crate::ChangeFeed> {
-        Some(feed::spawn(&self.runtime, self.config.clone(), self.target.clone()))
+        Some(feed::spawn(&self.runtime, self.config.clone(), self.tls.clone(), self.target.clone()))
     }
 
     async fn change_seq(&self) -> Result<u64> {
