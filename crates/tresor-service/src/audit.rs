@@ -6,10 +6,16 @@
 //! fails, the request fails (fail-closed, as in Vault). Under load, batches grow with concurrency,
 //! so the cost of durability per request falls instead of rising.
 //!
-//! A commit (its fsync and page writes) costs the same for one record as for thirty, so under load
-//! the writer waits briefly (at most [`GATHER_WAIT`]) for a batch about twice the size of the last
-//! one before committing, like PostgreSQL's `commit_delay`. With no concurrency (last batch under
-//! [`GATHER_FROM`] records) it never waits, so a lone request pays no delay.
+//! The writer never waits on a timer for a batch to fill: the records that arrive while one batch
+//! commits form the next batch by themselves (PostgreSQL's default, `commit_delay = 0`). A timed
+//! wait only pays where commits are slow and CPU is idle; on a busy server it idles the requests
+//! whose records are already in hand. Measured at 32 connections on 2 cores: a 300 µs gathering
+//! wait (for a batch twice the size of the last) gave 36k resolutions/s, committing at once 54k.
+//!
+//! The writer is a thread of its own rather than a task on the request runtime because SQLite's
+//! append blocks for the commit (page writes and fsync): run on a runtime worker, it stalls every
+//! request queued on that worker for as long. Measured the same way: a committer task spawned on
+//! the runtime (one at a time, yielding between batches) gave 37–40k resolutions/s against 48–54k.
 //!
 //! Each record's hash is an HMAC (key wrapped by the root key, stored under meta `audit_mac_key`)
 //! over its fields and the previous record's hash, so editing, removing or reordering a record
@@ -17,17 +23,12 @@
 
 use crate::{Result, ServiceError};
 use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tresor_crypto::{ct_eq, MacKey};
 use tresor_store::{AuditRecord, Store};
 
 /// Records written per transaction at most.
 const MAX_BATCH: usize = 1024;
-/// The longest a commit waits for more records to join its batch.
-pub const GATHER_WAIT: Duration = Duration::from_micros(300);
-/// Batches smaller than this mean there is no concurrency to gather: commit at once.
-pub const GATHER_FROM: usize = 4;
 
 type Pending = (AuditRecord, oneshot::Sender<Result<(), String>>);
 
@@ -90,22 +91,9 @@ impl Auditor {
             .spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("audit runtime");
                 let chain = move |r: &AuditRecord| chain_hash(&writer_mac, r);
-                let mut last_batch = 1;
                 while let Ok(first) = rx.recv() {
                     let mut batch = vec![first];
-                    let want = if last_batch >= GATHER_FROM { (last_batch * 2).min(MAX_BATCH) } else { 1 };
-                    let deadline = Instant::now() + GATHER_WAIT;
-                    while batch.len() < MAX_BATCH {
-                        match rx.try_recv() {
-                            Ok(p) => batch.push(p),
-                            Err(_) if batch.len() >= want => break,
-                            Err(_) => match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
-                                Ok(p) => batch.push(p),
-                                Err(_) => break,
-                            },
-                        }
-                    }
-                    last_batch = batch.len();
+                    batch.extend(rx.try_iter().take(MAX_BATCH - 1));
                     let (records, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
                     let outcome =
                         rt.block_on(store.append_audit(records, &chain)).map(|_| ()).map_err(|e| e.to_string());

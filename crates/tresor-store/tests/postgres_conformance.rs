@@ -287,7 +287,7 @@ async fn migrations_race_safely_and_refuse_a_newer_schema() {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        assert_eq!(applied, [1, 2, 3, 4, 5]);
+        assert_eq!(applied, [1, 2, 3, 4, 5, 6]);
         let store = PostgresStore::connect(&url).await.unwrap();
         store.init_meta("k", b"v").await.unwrap();
         drop(store);

@@ -269,9 +269,11 @@ impl SqliteStore {
         self.write(|tx| {
             // Continue from the recorded head, not from the log's last row: if records were
             // removed from the end, new ones must not paper over the gap (verify reports it).
+            // Statements are cached: an append runs for every read of a secret, and parsing its
+            // SQL anew each time showed in profiles.
             let recorded: Option<Vec<u8>> = tx
-                .query_row("SELECT value FROM meta WHERE key = 'audit_head'", [], |r| r.get(0))
-                .optional()
+                .prepare_cached("SELECT value FROM meta WHERE key = 'audit_head'")
+                .and_then(|mut st| st.query_row([], |r| r.get(0)).optional())
                 .map_err(backend)?;
             let (mut seq, mut prev) = match recorded.as_deref().and_then(|h| h.split_at_checked(8)) {
                 Some((seq, hash)) if !hash.is_empty() => {
@@ -318,10 +320,10 @@ impl SqliteStore {
             drop(stmt);
             let mut head = seq.to_be_bytes().to_vec();
             head.extend_from_slice(&prev);
-            tx.execute(
+            tx.prepare_cached(
                 "INSERT INTO meta (key, value) VALUES ('audit_head', ?1) ON CONFLICT (key) DO UPDATE SET value = ?1",
-                [head],
             )
+            .and_then(|mut st| st.execute([head]))
             .map_err(backend)?;
             Ok(seqs)
         })

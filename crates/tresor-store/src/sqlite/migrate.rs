@@ -12,6 +12,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (3, "app_keys", include_str!("../../migrations/sqlite/0003_app_keys.sql")),
     (4, "changes", include_str!("../../migrations/sqlite/0004_changes.sql")),
     (5, "config", include_str!("../../migrations/sqlite/0005_config.sql")),
+    (6, "audit_rowid", include_str!("../../migrations/sqlite/0006_audit_rowid.sql")),
 ];
 
 pub(super) fn apply(conn: &mut Connection) -> Result<()> {
