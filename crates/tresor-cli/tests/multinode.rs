@@ -8,10 +8,10 @@
 mod common;
 
 use common::pg::TestDb;
-use common::{Server, BIN};
+use common::{wait_for, Server, BIN};
 use serde_json::json;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ENTRY: &str = "/api/v1/envs/default/vaults/default/entries";
 const VALUE: &str = "/api/v1/envs/default/vaults/default/values";
@@ -55,22 +55,6 @@ fn put(node: &Server, token: &str, key: &str, body: serde_json::Value) -> (u16, 
 
 fn value_of(node: &Server, token: &str, key: &str) -> (u16, serde_json::Value) {
     node.call("GET", &format!("{VALUE}/{key}"), Some(token), None)
-}
-
-fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ok() {
-        assert!(start.elapsed() < timeout, "{what}: not within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-fn ready(node: &Server) -> u16 {
-    match ureq::get(&format!("{}/readyz", node.addr)).call() {
-        Ok(r) => r.status(),
-        Err(ureq::Error::Status(code, _)) => code,
-        Err(e) => panic!("readyz: {e}"),
-    }
 }
 
 #[test]
@@ -241,7 +225,7 @@ fn a_killed_node_leaves_the_others_serving() {
         }
     }
     for node in &c.nodes {
-        assert_eq!(ready(node), 200);
+        assert_eq!(node.ready(), 200);
     }
 }
 
@@ -255,11 +239,11 @@ fn a_node_whose_database_goes_away_reports_not_ready_and_recovers() {
     put(&c.nodes[0], t, "db/password", json!({"value": "one"}));
     for node in &c.nodes {
         assert_eq!(value_of(node, t, "db/password").1["value"], "one");
-        assert_eq!(ready(node), 200);
+        assert_eq!(node.ready(), 200);
     }
     c.db.cut_off();
     for node in &c.nodes {
-        wait_for("not ready while the database is unreachable", Duration::from_secs(10), || ready(node) == 503);
+        wait_for("not ready while the database is unreachable", Duration::from_secs(10), || node.ready() == 503);
         let (status, doc) = value_of(node, t, "db/password");
         assert_eq!(status, 500, "a cached value is not served while changes cannot be seen: {doc}");
         let error = doc["error"].as_str().unwrap();
@@ -267,7 +251,7 @@ fn a_node_whose_database_goes_away_reports_not_ready_and_recovers() {
     }
     c.db.allow_connections();
     for node in &c.nodes {
-        wait_for("ready again once the database is back", Duration::from_secs(15), || ready(node) == 200);
+        wait_for("ready again once the database is back", Duration::from_secs(15), || node.ready() == 200);
     }
     // Both nodes work again, and a write through one is seen through the other at once.
     assert_eq!(put(&c.nodes[1], t, "db/password", json!({"value": "two"})).0, 200);

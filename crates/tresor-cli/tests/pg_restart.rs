@@ -9,10 +9,10 @@
 mod common;
 
 use common::pg::TestDb;
-use common::{Server, BIN};
+use common::{wait_for, Server, BIN};
 use serde_json::json;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const ENTRY: &str = "/api/v1/envs/default/vaults/default/entries/db/password";
 const VALUE: &str = "/api/v1/envs/default/vaults/default/values/db/password";
@@ -21,22 +21,6 @@ fn pg_ctl(action: &str) {
     let ctl = std::env::var("TRESOR_TEST_PG_CTL").unwrap();
     let status = Command::new("sh").arg("-c").arg(format!("{ctl} {action}")).status().unwrap();
     assert!(status.success(), "{ctl} {action} failed");
-}
-
-fn ready(node: &Server) -> u16 {
-    match ureq::get(&format!("{}/readyz", node.addr)).call() {
-        Ok(r) => r.status(),
-        Err(ureq::Error::Status(code, _)) => code,
-        Err(e) => panic!("readyz: {e}"),
-    }
-}
-
-fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !ok() {
-        assert!(start.elapsed() < timeout, "{what}: not within {timeout:?}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
 }
 
 #[test]
@@ -72,7 +56,7 @@ fn servers_report_not_ready_while_postgresql_is_down_and_recover_when_it_is_back
     pg_ctl("stop");
     let outcome = std::panic::catch_unwind(|| {
         for node in &nodes {
-            wait_for("not ready while PostgreSQL is down", Duration::from_secs(10), || ready(node) == 503);
+            wait_for("not ready while PostgreSQL is down", Duration::from_secs(10), || node.ready() == 503);
             assert_eq!(node.call("GET", VALUE, t, None).0, 500, "nothing served while changes cannot be seen");
         }
     });
@@ -81,7 +65,7 @@ fn servers_report_not_ready_while_postgresql_is_down_and_recover_when_it_is_back
         std::panic::resume_unwind(panic);
     }
     for node in &nodes {
-        wait_for("ready again after PostgreSQL started", Duration::from_secs(30), || ready(node) == 200);
+        wait_for("ready again after PostgreSQL started", Duration::from_secs(30), || node.ready() == 200);
     }
     assert_eq!(nodes[1].call("PUT", ENTRY, t, Some(json!({"value": "after"}))).0, 200);
     for node in &nodes {

@@ -235,6 +235,15 @@ impl Server {
         Run::from(child.wait_with_output().unwrap())
     }
 
+    /// The status `/readyz` answers.
+    pub fn ready(&self) -> u16 {
+        match ureq::get(&format!("{}/readyz", self.addr)).call() {
+            Ok(r) => r.status(),
+            Err(ureq::Error::Status(code, _)) => code,
+            Err(e) => panic!("readyz: {e}"),
+        }
+    }
+
     pub fn child_id(&self) -> u32 {
         self.child.id()
     }
@@ -395,5 +404,14 @@ impl Receiver {
             }
         });
         Self { port, seen }
+    }
+}
+
+/// Polls `ok` every 50 ms until it holds, failing the test after `timeout`.
+pub fn wait_for(what: &str, timeout: std::time::Duration, mut ok: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < timeout, "{what}: not within {timeout:?}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
