@@ -466,3 +466,40 @@ fn tls_with_a_private_ca() {
     let untrusted = run(&[]);
     assert!(!untrusted.status.success(), "an unknown CA is refused");
 }
+
+/// `--storage` takes a postgres:// URL or sqlite:PATH; anything else is a usage error that names
+/// the accepted forms and never repeats the value (a mistyped URL may still hold a password).
+/// `sqlite:PATH` puts the store where it says.
+#[test]
+fn the_storage_option_is_checked_and_sqlite_paths_are_honoured() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let run = |storage: &str| {
+        std::process::Command::new(BIN)
+            .args(["init", "--json", "--data-dir"])
+            .arg(&data)
+            .args(["--storage", storage])
+            .output()
+            .unwrap()
+    };
+    for (bad, says) in [
+        ("mysql://root:hunter2pw@db/tresor", "must be a postgres://"),
+        ("/var/lib/tresor.db", "or sqlite:PATH"),
+        ("sqlite:", "needs a file path"),
+    ] {
+        let out = run(bad);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {stderr}");
+        assert!(stderr.contains(says), "{bad}: {stderr}");
+        assert!(!stderr.contains("hunter2pw"), "{stderr}");
+    }
+    let db = dir.path().join("elsewhere").join("store.db");
+    let out = run(&format!("sqlite:{}", db.display()));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(doc["storage"], format!("sqlite:{}", db.display()));
+    assert!(db.exists() && !data.join("tresor.db").exists(), "the store is where --storage says");
+    assert!(data.join("root.key").exists(), "the root key stays in the data directory");
+    let again = run(&format!("sqlite:{}", db.display()));
+    assert_eq!(again.status.code(), Some(6), "{}", String::from_utf8_lossy(&again.stderr));
+}
