@@ -453,6 +453,19 @@ async fn store_connections_use_tls(db: &str) -> Option<bool> {
     (!seen.is_empty() && seen.iter().all(|s| *s == seen[0])).then(|| seen[0])
 }
 
+/// The first DNS name a certificate was issued for (else its CN), read with the openssl command.
+fn certificate_name(cert_file: &str) -> String {
+    let out = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-nameopt", "RFC2253", "-subject", "-ext", "subjectAltName", "-in", cert_file])
+        .output()
+        .expect("the openssl command");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let dns = text.split([',', ' ', '\n']).find_map(|w| w.strip_prefix("DNS:")).map(str::to_owned);
+    let cn =
+        text.lines().find_map(|l| l.strip_prefix("subject=CN=")).map(|cn| cn.split(',').next().unwrap().to_owned());
+    dns.or(cn).unwrap_or_else(|| panic!("no name in {cert_file}: {text}"))
+}
+
 /// `sslmode` as libpq means it: `disable` is plain, `require` encrypts, `verify-full` encrypts and
 /// accepts only a server certificate signed by `sslrootcert` for the host; a wrong CA is refused
 /// with a message that says so. Needs a server with `ssl = on` (Debian's default cluster has it,
@@ -483,12 +496,17 @@ async fn tls_to_postgresql_follows_sslmode() {
         drop(store);
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
 
-        // The server's own certificate (self-signed) as the CA, the host it was issued for.
-        let local = url.replacen("127.0.0.1", "localhost", 1);
-        let verified = format!("{local}?sslmode=verify-full&sslrootcert={cert_file}");
+        // The server's own certificate (self-signed) as the CA, and the name it was issued for as
+        // the host, reached at the test server's address (`hostaddr`, as in libpq).
+        let name = certificate_name(&cert_file);
+        let addr = url.split('@').nth(1).and_then(|rest| rest.split(':').next()).unwrap().to_owned();
+        let local = url.replacen(&format!("@{addr}:"), &format!("@{name}:"), 1);
+        let hostaddr =
+            if addr.parse::<std::net::IpAddr>().is_ok() { format!("&hostaddr={addr}") } else { String::new() };
+        let verified = format!("{local}?sslmode=verify-full&sslrootcert={cert_file}{hostaddr}");
         let store = PostgresStore::connect(&verified)
             .await
-            .unwrap_or_else(|e| panic!("verify-full against {cert_file} for localhost: {e}"));
+            .unwrap_or_else(|e| panic!("verify-full against {cert_file} for {name}: {e}"));
         assert_eq!(store.get_meta("k").await.unwrap().unwrap(), b"v");
         assert_eq!(store_connections_use_tls(&db).await, Some(true));
 
