@@ -493,6 +493,16 @@ fn the_storage_option_is_checked_and_sqlite_paths_are_honoured() {
         assert!(stderr.contains(says), "{bad}: {stderr}");
         assert!(!stderr.contains("hunter2pw"), "{stderr}");
     }
+    // A malformed PostgreSQL URL or TLS option is a usage error too, before any connection.
+    for (bad, says) in [
+        ("postgres://u:hunter2pw@db:notaport/x", "invalid PostgreSQL URL"),
+        ("postgres://u:hunter2pw@db/x?sslmode=verify-full", "needs sslrootcert"),
+    ] {
+        let out = run(bad);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{bad}: {stderr}");
+        assert!(stderr.contains(says) && !stderr.contains("hunter2pw"), "{bad}: {stderr}");
+    }
     let db = dir.path().join("elsewhere").join("store.db");
     let out = run(&format!("sqlite:{}", db.display()));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -140,7 +140,9 @@ impl From<StoreError> for ServiceError {
             StoreError::EntryLimit { limit } => ServiceError::EntryLimit { workspace: "this".into(), limit },
             e @ (StoreError::Backend(_) | StoreError::Corrupt(_)) => ServiceError::Storage(e.to_string()),
             StoreError::NotEmpty(message) => ServiceError::Conflict(message),
-            StoreError::InvalidSnapshot(message) => ServiceError::InvalidInput(message),
+            StoreError::InvalidSnapshot(message) | StoreError::InvalidLocation(message) => {
+                ServiceError::InvalidInput(message)
+            }
         }
     }
 }

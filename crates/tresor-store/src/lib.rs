@@ -57,6 +57,10 @@ pub enum StoreError {
     /// A snapshot that cannot be imported: damaged, or from a newer tresor.
     #[error("{0}")]
     InvalidSnapshot(String),
+    /// A storage location that cannot be used as given (a malformed URL, a TLS option that does
+    /// not fit): the operator's input to fix, not a fault of the store.
+    #[error("{0}")]
+    InvalidLocation(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -310,6 +310,7 @@ async fn connection_errors_name_the_target_but_not_the_password() {
     assert!(msg.contains("127.0.0.1:1") && msg.contains("vaultdb"), "{msg}");
     assert!(!msg.contains("hunter2secret"), "{msg}");
     let err = PostgresStore::connect("postgres://tresor:hunter2secret@127.0.0.1:notaport/db").await.err().unwrap();
+    assert!(matches!(err, StoreError::InvalidLocation(_)), "a malformed URL is the operator's to fix: {err:?}");
     assert!(!err.to_string().contains("hunter2secret"), "{err}");
 }
 

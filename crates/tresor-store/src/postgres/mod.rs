@@ -183,8 +183,10 @@ impl PostgresStore {
     /// migrations and opens the pool. Errors name the host and database, never the password.
     pub async fn connect(url: &str) -> Result<Self> {
         let tls = tls::from_url(url)?;
-        let mut config: Config =
-            tls.url.parse().map_err(|e| StoreError::Backend(format!("invalid PostgreSQL URL: {}", pg_message(&e))))?;
+        let mut config: Config = tls
+            .url
+            .parse()
+            .map_err(|e| StoreError::InvalidLocation(format!("invalid PostgreSQL URL: {}", pg_message(&e))))?;
         config.ssl_mode(tls.mode);
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(std::time::Duration::from_secs(10));

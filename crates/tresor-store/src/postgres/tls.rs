@@ -31,7 +31,7 @@ pub(super) struct Tls {
 
 /// Reads `sslmode` and `sslrootcert` from a `postgres://` URL's query (other forms pass through).
 pub(super) fn from_url(url: &str) -> Result<Tls> {
-    let invalid = |msg: String| StoreError::Backend(format!("invalid PostgreSQL URL: {msg}"));
+    let invalid = |msg: String| StoreError::InvalidLocation(format!("invalid PostgreSQL URL: {msg}"));
     let (base, query) = match url.split_once('?') {
         Some((base, query)) if url.contains("://") => (base, query),
         _ => (url, ""),
@@ -79,7 +79,7 @@ pub(super) fn from_url(url: &str) -> Result<Tls> {
 }
 
 fn read_roots(path: &str) -> Result<RootCertStore> {
-    let fail = |why: String| StoreError::Backend(format!("sslrootcert {path}: {why}"));
+    let fail = |why: String| StoreError::InvalidLocation(format!("sslrootcert {path}: {why}"));
     let pem = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
     let mut roots = RootCertStore::empty();
     for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
