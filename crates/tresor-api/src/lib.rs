@@ -82,6 +82,13 @@ pub struct PutEntry {
     pub tags: Option<Vec<TagDoc>>,
 }
 
+/// Many writes into one vault, by key: all of them happen or none (one transaction).
+#[derive(Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutEntries {
+    pub entries: std::collections::BTreeMap<String, PutEntry>,
+}
+
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct RestoreBody {
     pub version: u64,

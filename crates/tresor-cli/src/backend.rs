@@ -17,6 +17,8 @@ use zeroize::Zeroizing;
 #[async_trait]
 pub trait Backend: Send + Sync {
     async fn set(&self, req: SetEntry) -> Result<EntryMeta>;
+    /// Writes entries of one vault, all or none.
+    async fn set_many(&self, reqs: Vec<SetEntry>) -> Result<Vec<EntryMeta>>;
     async fn get(&self, path: &EntryPath, version: Option<u64>) -> Result<Resolved>;
     async fn list(&self, vault: &VaultPath, query: &ListQuery) -> Result<Vec<Listed>>;
     async fn delete(&self, path: &EntryPath) -> Result<()>;
@@ -87,6 +89,12 @@ impl Backend for Local {
     async fn set(&self, req: SetEntry) -> Result<EntryMeta> {
         self.svc.ensure_environment(&self.ctx(), &req.path.environment).await?;
         Ok(self.svc.set(&self.ctx(), req).await?)
+    }
+    async fn set_many(&self, reqs: Vec<SetEntry>) -> Result<Vec<EntryMeta>> {
+        if let Some(first) = reqs.first() {
+            self.svc.ensure_environment(&self.ctx(), &first.path.environment).await?;
+        }
+        Ok(self.svc.set_many(&self.ctx(), reqs).await?)
     }
     async fn get(&self, path: &EntryPath, version: Option<u64>) -> Result<Resolved> {
         Ok(self.svc.get(&self.ctx(), path, version).await?)

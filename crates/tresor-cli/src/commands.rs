@@ -384,10 +384,10 @@ pub async fn set_bulk(
         .iter()
         .map(|(k, _)| scope.entry(k).map_err(|e| CliError::Usage(format!("{}: {e}", file.display()))))
         .collect::<Result<Vec<_>>>()?;
-    let mut written = Vec::new();
-    for (path, (_, value)) in paths.into_iter().zip(pairs) {
-        let key = path.key.to_string();
-        let req = SetEntry {
+    let reqs = paths
+        .into_iter()
+        .zip(pairs)
+        .map(|(path, (_, value))| SetEntry {
             path,
             kind,
             value,
@@ -395,18 +395,18 @@ pub async fn set_bulk(
             description: None,
             tags: tags.clone(),
             expires_at: None,
-        };
-        match backend.set(req).await {
-            Ok(meta) => written.push(meta),
-            Err(e @ (CliError::Service(_) | CliError::Remote { .. })) => {
-                let done: Vec<&str> = written.iter().map(|m| m.key.as_str()).collect();
-                eprintln!("error: {key}: {e}");
-                eprintln!("{} of the file's entries were written before it: {}", done.len(), done.join(", "));
-                return Ok(e.exit_code());
-            }
-            Err(e) => return Err(e),
+        })
+        .collect();
+    // All or none: one transaction, so a bad entry on line 40 leaves nothing of the file written.
+    let written = match backend.set_many(reqs).await {
+        Ok(written) => written,
+        Err(e @ (CliError::Service(_) | CliError::Remote { .. })) => {
+            eprintln!("error: {}: {e}", file.display());
+            eprintln!("nothing of the file was written");
+            return Ok(e.exit_code());
         }
-    }
+        Err(e) => return Err(e),
+    };
     let mut granted = Vec::new();
     for m in &written {
         granted.extend(grant_groups(backend, &scope.entry(&m.key)?, groups).await?);

@@ -4,7 +4,7 @@ use crate::backend::Backend;
 use crate::error::{CliError, Result};
 use async_trait::async_trait;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
-use tresor_client::{Client, EntryDoc, PutEntry, TagDoc};
+use tresor_client::{Client, EntryDoc, PutEntries, PutEntry, TagDoc};
 use tresor_model::{
     parse_rfc3339, Access, EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, SecretValue, Tag, VaultInfo, VaultPath,
     VersionMeta,
@@ -15,6 +15,22 @@ use zeroize::Zeroizing;
 
 pub struct Remote {
     pub client: Client,
+}
+
+/// The API's body for one write.
+fn put_body(req: SetEntry) -> PutEntry {
+    let (value, value_base64) = match req.value.expose_str() {
+        Some(s) => (Some(s.to_owned()), None),
+        None => (None, Some(B64.encode(req.value.expose()))),
+    };
+    PutEntry {
+        value,
+        value_base64,
+        kind: Some(req.kind.as_str().into()),
+        expected_version: req.expected_version,
+        description: req.description,
+        tags: req.tags.map(|t| t.into_iter().map(|t| TagDoc { key: t.key, value: t.value }).collect()),
+    }
 }
 
 fn decode(what: &str) -> CliError {
@@ -62,19 +78,22 @@ fn parts(p: &EntryPath) -> (&str, &str, &str) {
 impl Backend for Remote {
     async fn set(&self, req: SetEntry) -> Result<EntryMeta> {
         let (env, vault, key) = parts(&req.path);
-        let (value, value_base64) = match req.value.expose_str() {
-            Some(s) => (Some(s.to_owned()), None),
-            None => (None, Some(B64.encode(req.value.expose()))),
-        };
-        let body = PutEntry {
-            value,
-            value_base64,
-            kind: Some(req.kind.as_str().into()),
-            expected_version: req.expected_version,
-            description: req.description,
-            tags: req.tags.map(|t| t.into_iter().map(|t| TagDoc { key: t.key, value: t.value }).collect()),
-        };
-        Ok(meta(self.client.put(env, vault, key, &body)?)?.0)
+        let (env, vault, key) = (env.to_owned(), vault.to_owned(), key.to_owned());
+        Ok(meta(self.client.put(&env, &vault, &key, &put_body(req))?)?.0)
+    }
+
+    async fn set_many(&self, reqs: Vec<SetEntry>) -> Result<Vec<EntryMeta>> {
+        let Some(first) = reqs.first() else { return Ok(vec![]) };
+        let (env, vault) = (first.path.environment.to_string(), first.path.vault.to_string());
+        let mut entries = std::collections::BTreeMap::new();
+        for req in reqs {
+            if req.path.environment.as_str() != env || req.path.vault.as_str() != vault {
+                return Err(CliError::Usage("a bulk write goes into one vault".into()));
+            }
+            entries.insert(req.path.key.to_string(), put_body(req));
+        }
+        let docs = self.client.put_many(&env, &vault, &PutEntries { entries })?;
+        docs.into_iter().map(|d| Ok(meta(d)?.0)).collect()
     }
 
     async fn get(&self, path: &EntryPath, version: Option<u64>) -> Result<Resolved> {

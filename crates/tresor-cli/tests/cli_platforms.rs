@@ -293,3 +293,36 @@ fn values_stored_through_the_compatibility_surfaces_stay_out_of_the_log() {
         assert_not_in_files(&s.data_dir(), v.as_bytes());
     }
 }
+
+/// A bulk `set @FILE` (and `import`) is all or none: a value over the size limit on the last line
+/// leaves nothing of the file written, locally and through the server (one POST, one
+/// transaction), and says so.
+#[test]
+fn a_bulk_file_is_written_whole_or_not_at_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("bulk.env");
+    std::fs::write(&file, format!("FIRST=one\nSECOND=two\nTOO_BIG={}\n", "x".repeat(64))).unwrap();
+    let arg = format!("@{}", file.display());
+
+    let t = LocalTresor::new().with_env("TRESOR_MAX_VALUE_BYTES", "32");
+    let r = t.run(&["set", &arg]);
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(r.stderr.contains("TOO_BIG") && r.stderr.contains("nothing of the file was written"), "{}", r.stderr);
+    t.run(&["get", "FIRST"]).fails(3, "");
+    t.run(&["import", &file.display().to_string()]).fails(5, "nothing of the file was written");
+    assert!(t.run(&["ls", "--json"]).json().as_array().unwrap().is_empty());
+
+    let s = Server::start(&[("TRESOR_MAX_VALUE_BYTES", "32")]);
+    let r = s.cli(&s.token, &["set", &arg], b"");
+    assert_eq!(r.code, 5, "{}", r.stderr);
+    assert!(r.stderr.contains("nothing of the file was written"), "{}", r.stderr);
+    assert_eq!(s.cli(&s.token, &["get", "FIRST"], b"").code, 3);
+    // Within the limit the same file lands whole, each entry at version 1.
+    std::fs::write(&file, "FIRST=one\nSECOND=two\n").unwrap();
+    let out = s.cli(&s.token, &["set", &arg, "--json"], b"").json();
+    assert_eq!(out.as_array().unwrap().len(), 2, "{out}");
+    assert_eq!(s.cli(&s.token, &["get", "SECOND"], b"").ok(), "two");
+    let (_, audit) = s.call("GET", "/api/v1/audit", Some(&s.token), None);
+    let writes = audit["records"].as_array().unwrap().iter().filter(|r| r["action"] == "entry.write").count();
+    assert!(writes >= 5, "one record per entry of each attempt: {audit}");
+}

@@ -218,6 +218,11 @@ impl Client {
         self.send("PUT", &Self::entry_url(env, vault, "entries", key), body)
     }
 
+    /// Writes many entries of one vault, all or none.
+    pub fn put_many(&self, env: &str, vault: &str, body: &PutEntries) -> Result<Vec<EntryDoc>> {
+        self.send("POST", &format!("/api/v1/envs/{}/vaults/{}/entries", seg(env, false), seg(vault, false)), body)
+    }
+
     pub fn describe(&self, env: &str, vault: &str, key: &str) -> Result<EntryDoc> {
         self.get_json(&Self::entry_url(env, vault, "entries", key))
     }

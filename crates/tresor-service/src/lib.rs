@@ -468,6 +468,76 @@ impl Service {
 
     async fn set_inner(&self, ctx: &Ctx, req: SetEntry) -> Result<EntryMeta> {
         let path = &req.path;
+        self.check_write(ctx, &req).await?;
+        let dk = self.data_key_for(&path.workspace, None).await?;
+        for _ in 0..WRITE_RETRIES {
+            let write = self.next_version(ctx, &req, &dk).await?;
+            let outcome = self.store.write_version(write).await;
+            self.cache.invalidate_entry(path);
+            match outcome {
+                Ok(()) => return self.describe_here(path).await,
+                Err(StoreError::VersionConflict { .. }) if req.expected_version.is_none() => continue,
+                Err(e) => return Err(Self::write_error(path, e)),
+            }
+        }
+        Err(ServiceError::Conflict(format!("entry {} is being written by many writers at once; retry", path.key)))
+    }
+
+    /// Writes many entries at once, all or none, in one store transaction: a bulk `set @FILE`
+    /// or an `import` lands whole or leaves the store as it was. Needs `write` on each entry;
+    /// one audit record per entry, all with the batch's outcome.
+    pub async fn set_many(&self, ctx: &Ctx, reqs: Vec<SetEntry>) -> Result<Vec<EntryMeta>> {
+        let targets: Vec<String> = reqs.iter().map(|r| r.path.to_string()).collect();
+        let out = self.set_many_inner(ctx, &reqs).await;
+        let outcome = match &out {
+            Ok(_) => "ok",
+            Err(e) => e.outcome(),
+        };
+        let records = targets.into_iter().map(|t| Self::audit_record(ctx, "entry.write", t, outcome, None)).collect();
+        self.auditor.record_many(records).await?;
+        out
+    }
+
+    async fn set_many_inner(&self, ctx: &Ctx, reqs: &[SetEntry]) -> Result<Vec<EntryMeta>> {
+        let mut seen = std::collections::HashSet::new();
+        for req in reqs {
+            if !seen.insert(&req.path) {
+                return Err(ServiceError::InvalidInput(format!("entry {} is given twice", req.path.key)));
+            }
+            self.check_write(ctx, req).await?;
+        }
+        let Some(first) = reqs.first() else { return Ok(vec![]) };
+        let dk = self.data_key_for(&first.path.workspace, None).await?;
+        for _ in 0..WRITE_RETRIES {
+            let mut ops = Vec::with_capacity(reqs.len());
+            for req in reqs {
+                ops.push(tresor_store::BatchOp::WriteVersion(self.next_version(ctx, req, &dk).await?));
+            }
+            let outcome = self.store.apply_batch(ops).await;
+            for req in reqs {
+                self.cache.invalidate_entry(&req.path);
+            }
+            match outcome {
+                Ok(()) => {
+                    let mut written = Vec::with_capacity(reqs.len());
+                    for req in reqs {
+                        written.push(self.describe_here(&req.path).await?);
+                    }
+                    return Ok(written);
+                }
+                Err(StoreError::VersionConflict { .. }) if reqs.iter().all(|r| r.expected_version.is_none()) => {
+                    continue
+                }
+                Err(e) => return Err(Self::write_error(&first.path, e)),
+            }
+        }
+        Err(ServiceError::Conflict("these entries are being written by many writers at once; retry".into()))
+    }
+
+    /// What a write must pass before anything is sealed: the caller's `write`, the value's size,
+    /// the vault (and its owner), and the branch rule (a key of a parent is changed there).
+    async fn check_write(&self, ctx: &Ctx, req: &SetEntry) -> Result<()> {
+        let path = &req.path;
         Self::check_workspace(ctx, path)?;
         Self::require_entry(ctx, Access::Write, path)?;
         if req.value.len() > self.limits.max_value_bytes {
@@ -490,54 +560,55 @@ impl Service {
                 )));
             }
         }
-        let dk = self.data_key_for(&path.workspace, None).await?;
-        for _ in 0..WRITE_RETRIES {
-            let current = self.store.get_entry(path).await?;
-            if let Some(cur) = current.as_ref().filter(|c| c.deleted_at.is_none() && c.kind != req.kind) {
-                return Err(ServiceError::KindMismatch {
-                    what: format!("entry {}", path.key),
-                    kind_is: if cur.kind == EntryKind::Secret { "a secret" } else { "a variable" },
-                    hint: "delete it first to store the other kind under this key",
-                });
-            }
-            let actual = current.as_ref().map_or(0, |c| c.version);
-            if let Some(expected) = req.expected_version {
-                if expected != actual {
-                    return Err(ServiceError::Conflict(format!(
-                        "entry {} is at version {actual}, not {expected}; read it again and retry",
-                        path.key
-                    )));
-                }
-            }
-            let version = actual + 1;
-            let sealed = dk.seal(&Self::aad(path, version, req.kind), req.value.expose())?;
-            let write = NewVersion {
-                path: path.clone(),
-                kind: req.kind,
-                version,
-                expected_current: actual,
-                sealed,
-                now: now_millis(),
-                edited_by: ctx.caller.label().to_owned(),
-                description: req.description.clone(),
-                tags: req.tags.clone(),
-                expires_at: req.expires_at,
-                keep_versions: self.limits.keep_versions,
-                max_entries: self.limits.max_entries,
-                value_mac: Some(self.value_mac(path, req.kind, &req.value)),
-            };
-            let outcome = self.store.write_version(write).await;
-            self.cache.invalidate_entry(path);
-            match outcome {
-                Ok(()) => return self.describe_here(path).await,
-                Err(StoreError::VersionConflict { .. }) if req.expected_version.is_none() => continue,
-                Err(StoreError::EntryLimit { limit }) => {
-                    return Err(ServiceError::EntryLimit { workspace: path.workspace.to_string(), limit })
-                }
-                Err(e) => return Err(e.into()),
+        Ok(())
+    }
+
+    /// Reads the entry's current version *v* and seals the value for *v+1*, to be written with
+    /// check-and-set on *v*.
+    async fn next_version(&self, ctx: &Ctx, req: &SetEntry, dk: &DataKey) -> Result<NewVersion> {
+        let path = &req.path;
+        let current = self.store.get_entry(path).await?;
+        if let Some(cur) = current.as_ref().filter(|c| c.deleted_at.is_none() && c.kind != req.kind) {
+            return Err(ServiceError::KindMismatch {
+                what: format!("entry {}", path.key),
+                kind_is: if cur.kind == EntryKind::Secret { "a secret" } else { "a variable" },
+                hint: "delete it first to store the other kind under this key",
+            });
+        }
+        let actual = current.as_ref().map_or(0, |c| c.version);
+        if let Some(expected) = req.expected_version {
+            if expected != actual {
+                return Err(ServiceError::Conflict(format!(
+                    "entry {} is at version {actual}, not {expected}; read it again and retry",
+                    path.key
+                )));
             }
         }
-        Err(ServiceError::Conflict(format!("entry {} is being written by many writers at once; retry", path.key)))
+        let version = actual + 1;
+        Ok(NewVersion {
+            path: path.clone(),
+            kind: req.kind,
+            version,
+            expected_current: actual,
+            sealed: dk.seal(&Self::aad(path, version, req.kind), req.value.expose())?,
+            now: now_millis(),
+            edited_by: ctx.caller.label().to_owned(),
+            description: req.description.clone(),
+            tags: req.tags.clone(),
+            expires_at: req.expires_at,
+            keep_versions: self.limits.keep_versions,
+            max_entries: self.limits.max_entries,
+            value_mac: Some(self.value_mac(path, req.kind, &req.value)),
+        })
+    }
+
+    fn write_error(path: &EntryPath, e: StoreError) -> ServiceError {
+        match e {
+            StoreError::EntryLimit { limit } => {
+                ServiceError::EntryLimit { workspace: path.workspace.to_string(), limit }
+            }
+            e => e.into(),
+        }
     }
 
     async fn describe_here(&self, path: &EntryPath) -> Result<EntryMeta> {

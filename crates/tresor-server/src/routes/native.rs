@@ -21,7 +21,7 @@ use utoipa::IntoParams;
 
 pub fn router(app: &App) -> Router<App> {
     let entries = Router::new()
-        .route("/api/v1/envs/{env}/vaults/{vault}/entries", get(list_entries))
+        .route("/api/v1/envs/{env}/vaults/{vault}/entries", get(list_entries).post(put_entries))
         .route(
             "/api/v1/envs/{env}/vaults/{vault}/entries/{*key}",
             get(describe_entry).put(put_entry).delete(delete_entry),
@@ -262,8 +262,12 @@ pub async fn put_entry(
     ApiPath((env, vault, key)): ApiPath<(String, String, String)>,
     ApiJson(body): ApiJson<PutEntry>,
 ) -> ApiResult<Json<EntryDoc>> {
-    let path = entry_path(&ctx, &env, &vault, &key)?;
-    let req = SetEntry {
+    let req = set_request(entry_path(&ctx, &env, &vault, &key)?, body)?;
+    Ok(Json(entry_doc(app.svc.set(&ctx, req).await?)))
+}
+
+fn set_request(path: EntryPath, body: PutEntry) -> ApiResult<SetEntry> {
+    Ok(SetEntry {
         path,
         kind: parse_kind(body.kind.as_deref())?,
         value: value_of(body.value, body.value_base64)?,
@@ -271,8 +275,24 @@ pub async fn put_entry(
         description: body.description,
         tags: body.tags.map(|t| t.into_iter().map(|t| Tag { key: t.key, value: t.value }).collect()),
         expires_at: None,
-    };
-    Ok(Json(entry_doc(app.svc.set(&ctx, req).await?)))
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/envs/{env}/vaults/{vault}/entries", request_body = PutEntries,
+    params(("env" = String, Path), ("vault" = String, Path)),
+    responses((status = 200, body = [EntryDoc]), (status = 400), (status = 403), (status = 409), (status = 413)),
+    tag = "entries")]
+pub async fn put_entries(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiPath((env, vault)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<PutEntries>,
+) -> ApiResult<Json<Vec<EntryDoc>>> {
+    let mut reqs = Vec::with_capacity(body.entries.len());
+    for (key, entry) in body.entries {
+        reqs.push(set_request(entry_path(&ctx, &env, &vault, &key)?, entry)?);
+    }
+    Ok(Json(app.svc.set_many(&ctx, reqs).await?.into_iter().map(entry_doc).collect()))
 }
 
 #[utoipa::path(delete, path = "/api/v1/envs/{env}/vaults/{vault}/entries/{key}", params(PurgeParam,
