@@ -7,47 +7,14 @@
 
 mod common;
 
-use common::pg::TestDb;
-use common::{wait_for, Server, BIN};
+use common::pg::Cluster;
+use common::{wait_for, Server};
 use serde_json::json;
 use std::process::Command;
 use std::time::Duration;
 
 const ENTRY: &str = "/api/v1/envs/default/vaults/default/entries";
 const VALUE: &str = "/api/v1/envs/default/vaults/default/values";
-
-struct Cluster {
-    nodes: Vec<Server>,
-    token: String,
-    db: TestDb,
-}
-
-/// `tresor init --storage` once, then `n` servers on the database, each with its own data
-/// directory holding a copy of the root key (as separate machines would).
-fn cluster(n: usize, env: &[(&str, &str)]) -> Option<Cluster> {
-    let db = TestDb::create()?;
-    let first = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .args(["init", "--json", "--storage", &db.url, "--data-dir"])
-        .arg(first.path().join("data"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
-    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    let token = doc["admin_token"].as_str().unwrap().to_owned();
-    assert!(doc["storage"].as_str().unwrap().starts_with("postgres://"), "{doc}");
-    assert!(!first.path().join("data/tresor.db").exists(), "no SQLite file when the store is PostgreSQL");
-    let key = std::fs::read(first.path().join("data/root.key")).unwrap();
-    let nodes = (0..n)
-        .map(|_| {
-            let dir = tempfile::tempdir().unwrap();
-            std::fs::create_dir(dir.path().join("data")).unwrap();
-            std::fs::write(dir.path().join("data/root.key"), &key).unwrap();
-            Server::serve(dir, token.clone(), env, &["--storage", &db.url])
-        })
-        .collect();
-    Some(Cluster { nodes, token, db })
-}
 
 fn put(node: &Server, token: &str, key: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
     node.call("PUT", &format!("{ENTRY}/{key}"), Some(token), Some(body))
@@ -59,7 +26,7 @@ fn value_of(node: &Server, token: &str, key: &str) -> (u16, serde_json::Value) {
 
 #[test]
 fn a_write_through_one_node_is_resolved_through_the_others_on_the_next_request() {
-    let Some(c) = cluster(3, &[]) else { return };
+    let Some(c) = Cluster::start(3, &[]) else { return };
     let t = &c.token;
     assert_eq!(put(&c.nodes[0], t, "db/password", json!({"value": "v0"})).0, 200);
     // Every node reads it (and so caches it, and the caller behind the token).
@@ -93,7 +60,7 @@ fn a_write_through_one_node_is_resolved_through_the_others_on_the_next_request()
 
 #[test]
 fn revoking_a_token_on_one_node_denies_it_on_the_others_at_once() {
-    let Some(c) = cluster(3, &[]) else { return };
+    let Some(c) = Cluster::start(3, &[]) else { return };
     let admin = &c.token;
     put(&c.nodes[0], admin, "api/key", json!({"value": "k"}));
     let (status, app) =
@@ -144,7 +111,7 @@ fn revoking_a_token_on_one_node_denies_it_on_the_others_at_once() {
 fn concurrent_check_and_set_writers_on_different_nodes_lose_no_update() {
     const WRITERS: usize = 6;
     const WRITES_EACH: usize = 8;
-    let Some(c) = cluster(3, &[("TRESOR_KEEP_VERSIONS", "1000")]) else { return };
+    let Some(c) = Cluster::start(3, &[("TRESOR_KEEP_VERSIONS", "1000")]) else { return };
     let t = c.token.clone();
     assert_eq!(put(&c.nodes[0], &t, "counter", json!({"value": "start"})).0, 200);
     let addrs: Vec<String> = c.nodes.iter().map(|n| n.addr.clone()).collect();
@@ -210,7 +177,7 @@ fn concurrent_check_and_set_writers_on_different_nodes_lose_no_update() {
 
 #[test]
 fn a_killed_node_leaves_the_others_serving() {
-    let Some(mut c) = cluster(3, &[]) else { return };
+    let Some(mut c) = Cluster::start(3, &[]) else { return };
     let t = c.token.clone();
     put(&c.nodes[0], &t, "db/password", json!({"value": "before"}));
     let victim = c.nodes.pop().unwrap();
@@ -234,7 +201,7 @@ fn a_killed_node_leaves_the_others_serving() {
 /// database is back, its caches still coherent with the other node.
 #[test]
 fn a_node_whose_database_goes_away_reports_not_ready_and_recovers() {
-    let Some(c) = cluster(2, &[]) else { return };
+    let Some(c) = Cluster::start(2, &[]) else { return };
     let t = &c.token;
     put(&c.nodes[0], t, "db/password", json!({"value": "one"}));
     for node in &c.nodes {
@@ -268,7 +235,7 @@ fn a_node_whose_database_goes_away_reports_not_ready_and_recovers() {
 /// re-established while requests stay coherent.
 #[test]
 fn a_lost_notification_or_a_dropped_feed_never_serves_stale_data() {
-    let Some(c) = cluster(2, &[]) else { return };
+    let Some(c) = Cluster::start(2, &[]) else { return };
     let t = &c.token;
     put(&c.nodes[0], t, "db/password", json!({"value": "cached"}));
     for node in &c.nodes {

@@ -8,8 +8,8 @@
 
 mod common;
 
-use common::pg::TestDb;
-use common::{wait_for, Server, BIN};
+use common::pg::Cluster;
+use common::wait_for;
 use serde_json::json;
 use std::process::Command;
 use std::time::Duration;
@@ -26,36 +26,21 @@ fn pg_ctl(action: &str) {
 #[test]
 fn servers_report_not_ready_while_postgresql_is_down_and_recover_when_it_is_back() {
     if std::env::var_os("TRESOR_TEST_PG_CTL").is_none() {
-        assert!(std::env::var("CI").map_or(true, |v| v.is_empty() || v == "false"), "CI must set TRESOR_TEST_PG_CTL");
+        assert!(!common::pg::in_ci(), "CI must set TRESOR_TEST_PG_CTL");
         eprintln!("SKIPPED: set TRESOR_TEST_PG_CTL (e.g. 'pg_ctlcluster 15 main') to stop and start PostgreSQL");
         return;
     }
-    let Some(db) = TestDb::create() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN)
-        .args(["init", "--json", "--storage", &db.url, "--data-dir"])
-        .arg(dir.path().join("data"))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let token =
-        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["admin_token"].as_str().unwrap().to_owned();
-    let second = tempfile::tempdir().unwrap();
-    std::fs::create_dir(second.path().join("data")).unwrap();
-    std::fs::copy(dir.path().join("data/root.key"), second.path().join("data/root.key")).unwrap();
-    let nodes = [
-        Server::serve(dir, token.clone(), &[], &["--storage", &db.url]),
-        Server::serve(second, token.clone(), &[], &["--storage", &db.url]),
-    ];
+    let Some(cluster) = Cluster::start(2, &[]) else { return };
+    let (nodes, token) = (&cluster.nodes, &cluster.token);
     let t = Some(token.as_str());
     assert_eq!(nodes[0].call("PUT", ENTRY, t, Some(json!({"value": "before"}))).0, 200);
-    for node in &nodes {
+    for node in nodes {
         assert_eq!(node.call("GET", VALUE, t, None).1["value"], "before");
     }
 
     pg_ctl("stop");
     let outcome = std::panic::catch_unwind(|| {
-        for node in &nodes {
+        for node in nodes {
             wait_for("not ready while PostgreSQL is down", Duration::from_secs(10), || node.ready() == 503);
             assert_eq!(node.call("GET", VALUE, t, None).0, 500, "nothing served while changes cannot be seen");
         }
@@ -64,11 +49,11 @@ fn servers_report_not_ready_while_postgresql_is_down_and_recover_when_it_is_back
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
-    for node in &nodes {
+    for node in nodes {
         wait_for("ready again after PostgreSQL started", Duration::from_secs(30), || node.ready() == 200);
     }
     assert_eq!(nodes[1].call("PUT", ENTRY, t, Some(json!({"value": "after"}))).0, 200);
-    for node in &nodes {
+    for node in nodes {
         assert_eq!(node.call("GET", VALUE, t, None).1["value"], "after");
     }
     let (status, verify) = nodes[0].call("GET", "/api/v1/audit/verify", t, None);

@@ -469,6 +469,7 @@ impl Service {
     async fn set_inner(&self, ctx: &Ctx, req: SetEntry) -> Result<EntryMeta> {
         let path = &req.path;
         self.check_write(ctx, &req).await?;
+        self.check_vault_write(ctx, &path.vault_path()).await?;
         let dk = self.data_key_for(&path.workspace, None).await?;
         for _ in 0..WRITE_RETRIES {
             let write = self.next_version(ctx, &req, &dk).await?;
@@ -500,11 +501,17 @@ impl Service {
 
     async fn set_many_inner(&self, ctx: &Ctx, reqs: &[SetEntry]) -> Result<Vec<EntryMeta>> {
         let mut seen = std::collections::HashSet::new();
+        let mut vaults = std::collections::HashSet::new();
         for req in reqs {
             if !seen.insert(&req.path) {
                 return Err(ServiceError::InvalidInput(format!("entry {} is given twice", req.path.key)));
             }
             self.check_write(ctx, req).await?;
+            let vault = req.path.vault_path();
+            if !vaults.contains(&vault) {
+                self.check_vault_write(ctx, &vault).await?;
+                vaults.insert(vault);
+            }
         }
         let Some(first) = reqs.first() else { return Ok(vec![]) };
         let dk = self.data_key_for(&first.path.workspace, None).await?;
@@ -534,8 +541,15 @@ impl Service {
         Err(ServiceError::Conflict("these entries are being written by many writers at once; retry".into()))
     }
 
-    /// What a write must pass before anything is sealed: the caller's `write`, the value's size,
-    /// the vault (and its owner), and the branch rule (a key of a parent is changed there).
+    /// What a write into a vault must pass once, however many entries it writes: the vault
+    /// exists, and a managed vault's owner is confirmed away (see `guard_managed`).
+    async fn check_vault_write(&self, ctx: &Ctx, vault: &VaultPath) -> Result<()> {
+        self.require_vault(vault).await?;
+        self.guard_managed(ctx, vault).await
+    }
+
+    /// What each entry of a write must pass before anything is sealed: the caller's `write`, the
+    /// value's size, and the branch rule (a key of a parent is changed there).
     async fn check_write(&self, ctx: &Ctx, req: &SetEntry) -> Result<()> {
         let path = &req.path;
         Self::check_workspace(ctx, path)?;
@@ -547,8 +561,6 @@ impl Service {
                 limit: self.limits.max_value_bytes,
             });
         }
-        self.require_vault(&path.vault_path()).await?;
-        self.guard_managed(ctx, &path.vault_path()).await?;
         let chain = self.env_chain(&path.workspace, &path.environment).await?;
         for parent in chain.iter().skip(1) {
             let in_parent = EntryPath { environment: parent.clone(), ..path.clone() };

@@ -17,6 +17,18 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
+/// Whether this runs in CI, where a missing PostgreSQL is a failure, not a skip.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
+}
+
+enum SqlError {
+    /// The server could not be reached.
+    Unreachable(String),
+    /// A statement failed.
+    Failed(String),
+}
+
 /// Runs SQL statements one by one (each in its own implicit transaction, as `CREATE DATABASE`
 /// needs) on the server's `postgres` database. `Err` only when the server cannot be reached; a
 /// failing statement panics.
@@ -25,14 +37,25 @@ pub fn admin_sql(statements: &[&str]) -> Result<(), String> {
 }
 
 fn sql_on(url: &str, statements: &[&str]) -> Result<(), String> {
+    match try_sql(url, statements) {
+        Ok(()) => Ok(()),
+        Err(SqlError::Unreachable(e)) => Err(e),
+        Err(SqlError::Failed(e)) => panic!("{e}"),
+    }
+}
+
+fn try_sql(url: &str, statements: &[&str]) -> Result<(), SqlError> {
     runtime().block_on(async {
-        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls).await.map_err(|e| e.to_string())?;
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .map_err(|e| SqlError::Unreachable(e.to_string()))?;
         tokio::spawn(async move {
             let _ = conn.await;
         });
         for sql in statements {
             if let Err(e) = client.simple_query(sql).await {
-                panic!("{sql}: {}", e.as_db_error().map_or(e.to_string(), |d| d.message().to_owned()));
+                let why = e.as_db_error().map_or(e.to_string(), |d| d.message().to_owned());
+                return Err(SqlError::Failed(format!("{sql}: {why}")));
             }
         }
         Ok(())
@@ -53,7 +76,7 @@ impl TestDb {
         match admin_sql(&[&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), &format!("CREATE DATABASE {name}")])
         {
             Ok(()) => Some(Self { url: format!("{}/{name}", server()), name }),
-            Err(e) if std::env::var("CI").map_or(true, |v| v.is_empty() || v == "false") => {
+            Err(e) if !in_ci() => {
                 eprintln!("SKIPPED: no PostgreSQL server for this test at {} ({e}); set TRESOR_TEST_PG", server());
                 None
             }
@@ -83,13 +106,45 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        if !std::thread::panicking() {
-            let _ = admin_sql(&[&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)]);
-        } else {
-            // Dropping must not panic again mid-unwind; a failure here only leaves a database behind.
-            let name = self.name.clone();
-            let _ =
-                std::panic::catch_unwind(move || admin_sql(&[&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")]));
-        }
+        // Never panics (it may run while a failed test unwinds); a failure leaves a database behind.
+        let url = format!("{}/postgres", server());
+        let _ = try_sql(&url, &[&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)]);
+    }
+}
+
+/// Several tresor servers on one fresh database, as behind a load balancer.
+pub struct Cluster {
+    pub nodes: Vec<super::Server>,
+    pub token: String,
+    pub db: TestDb,
+}
+
+impl Cluster {
+    /// `tresor init --storage` once, then `n` servers on the database, each with its own data
+    /// directory holding a copy of the root key (as separate machines would). `None` when the
+    /// test is skipped (see [`TestDb::create`]).
+    pub fn start(n: usize, env: &[(&str, &str)]) -> Option<Self> {
+        let db = TestDb::create()?;
+        let first = tempfile::tempdir().unwrap();
+        let out = std::process::Command::new(super::BIN)
+            .args(["init", "--json", "--storage", &db.url, "--data-dir"])
+            .arg(first.path().join("data"))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let token = doc["admin_token"].as_str().unwrap().to_owned();
+        assert!(doc["storage"].as_str().unwrap().starts_with("postgres://"), "{doc}");
+        assert!(!first.path().join("data/tresor.db").exists(), "no SQLite file when the store is PostgreSQL");
+        let key = std::fs::read(first.path().join("data/root.key")).unwrap();
+        let nodes = (0..n)
+            .map(|_| {
+                let dir = tempfile::tempdir().unwrap();
+                std::fs::create_dir(dir.path().join("data")).unwrap();
+                std::fs::write(dir.path().join("data/root.key"), &key).unwrap();
+                super::Server::serve(dir, token.clone(), env, &["--storage", &db.url])
+            })
+            .collect();
+        Some(Self { nodes, token, db })
     }
 }
