@@ -4,7 +4,6 @@
 mod common;
 use common::*;
 use serde_json::json;
-use std::io::Write;
 use std::process::{Command, Stdio};
 
 const USAGE: i32 = 2;
@@ -50,7 +49,7 @@ fn cli_with_env(s: &Server, token: &str, env: &[(&str, &str)], args: &[&str], st
         cmd.env(k, v);
     }
     let mut child = cmd.spawn().unwrap();
-    child.stdin.take().unwrap().write_all(stdin).unwrap();
+    feed_stdin(&mut child, stdin);
     let out = child.wait_with_output().unwrap();
     Run {
         code: out.status.code().unwrap_or(-1),

@@ -92,8 +92,19 @@ impl LocalTresor {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn tresor");
-        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        feed_stdin(&mut child, stdin);
         Run::from(child.wait_with_output().unwrap())
+    }
+}
+
+/// Writes `input` to the child's stdin and closes it. A CLI that refuses its arguments exits
+/// before reading stdin, so a broken pipe here is the child's business, judged by its output.
+pub fn feed_stdin(child: &mut std::process::Child, input: &[u8]) {
+    let mut pipe = child.stdin.take().expect("stdin is piped");
+    match pipe.write_all(input) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => panic!("writing the CLI's stdin: {e}"),
     }
 }
 
@@ -231,7 +242,7 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        child.stdin.take().unwrap().write_all(stdin).unwrap();
+        feed_stdin(&mut child, stdin);
         Run::from(child.wait_with_output().unwrap())
     }
 
