@@ -513,3 +513,65 @@ fn the_storage_option_is_checked_and_sqlite_paths_are_honoured() {
     let again = run(&format!("sqlite:{}", db.display()));
     assert_eq!(again.status.code(), Some(6), "{}", String::from_utf8_lossy(&again.stderr));
 }
+
+#[test]
+fn every_answer_carries_its_request_id_into_the_log_the_audit_and_the_metrics() {
+    let mut s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let t = Some(s.token.as_str());
+    assert_eq!(s.call("PUT", &entry("db/password"), t, Some(json!({"value": "pw-REQID"}))).0, 200);
+
+    // A caller's own id is kept and answered; without one, the server makes one per request.
+    let get = |id: Option<&str>, token: &str| {
+        let mut req =
+            ureq::get(&format!("{}{}", s.addr, value("db/password"))).set("Authorization", &format!("Bearer {token}"));
+        if let Some(id) = id {
+            req = req.set("X-Request-Id", id);
+        }
+        match req.call() {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => (r.status(), r.header("x-request-id").map(str::to_owned)),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    assert_eq!(get(Some("workflow-run-42"), &s.token), (200, Some("workflow-run-42".into())));
+    let (_, first) = get(None, &s.token);
+    let (_, second) = get(None, &s.token);
+    assert!(first.is_some() && second.is_some() && first != second, "{first:?} {second:?}");
+    // A refused token is answered with an id too, and the id names its audit record.
+    assert_eq!(get(Some("bad-token-7"), "tsr_nope_nope").0, 401);
+    // An id that is not short and plain is replaced.
+    let (_, replaced) = get(Some("has spaces"), &s.token);
+    assert_ne!(replaced.as_deref(), Some("has spaces"));
+    // Routes outside authentication carry one as well.
+    let health = ureq::get(&format!("{}/healthz", s.addr)).set("X-Request-Id", "probe-1").call().unwrap();
+    assert_eq!(health.header("x-request-id"), Some("probe-1"));
+
+    let audit = s.cli(&s.token, &["audit", "ls", "--json"], b"").json();
+    let of = |id: &str| {
+        audit
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["request_id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id}: {audit}"))
+    };
+    assert_eq!(
+        (of("workflow-run-42")["action"].as_str(), of("workflow-run-42")["outcome"].as_str()),
+        (Some("entry.read"), Some("ok"))
+    );
+    assert_eq!(of("bad-token-7")["action"], "auth.token");
+    assert_eq!(of(first.as_deref().unwrap())["action"], "entry.read");
+
+    // Counted by route template, method and status.
+    let metrics = ureq::get(&format!("{}/metrics", s.addr)).call().unwrap().into_string().unwrap();
+    let route = "/api/v1/envs/{env}/vaults/{vault}/values/{*key}";
+    for (status, n) in [(200, 4), (401, 1)] {
+        let line = format!(r#"tresor_http_requests_total{{method="GET",route="{route}",status="{status}"}} {n}"#);
+        assert!(metrics.contains(&line), "{line} not in {metrics}");
+    }
+
+    assert!(s.stop().success());
+    let log = s.log_text();
+    let answered = log.lines().find(|l| l.contains("workflow-run-42") && l.contains("answered"));
+    assert!(answered.is_some_and(|l| l.contains("status=200")), "{log}");
+}

@@ -5,9 +5,10 @@
 //! Authorization, audit, limits and encryption all happen in the service, so the native and the
 //! compatibility surfaces cannot differ in what they allow.
 //!
-//! Request flow: `observe` (request id, tracing span, metrics) → `authenticate` (token → caller,
-//! per-token rate limit of the route's class) → handler. Errors become `{"error": ...}` responses
-//! in one place, [`error::ApiError`].
+//! Request flow: one middleware, the [`gate`] (request id, tracing span, token → caller, per-token
+//! rate limit of the route's class, the surface's flags and error shape, metrics) → handler.
+//! Errors become `{"error": ...}` responses in one place, [`error::ApiError`]; the compatibility
+//! surfaces reshape them in [`routes::shape`].
 
 mod error;
 mod extract;
@@ -84,46 +85,127 @@ fn request_id_of(req: &Request) -> String {
         .unwrap_or_else(new_request_id)
 }
 
-async fn observe(State(app): State<App>, mut req: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let id = request_id_of(&req);
-    let route = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_owned()).unwrap_or_default();
-    let method = req.method().to_string();
-    req.extensions_mut().insert(RequestId(id.clone()));
-    let span = tracing::info_span!("request", request_id = %id, %method, %route);
-    let mut resp = next.run(req).instrument(span.clone()).await;
-    let elapsed = started.elapsed();
-    let status = resp.status().as_u16();
-    app.metrics.observe(&method, &route, status, elapsed.as_secs_f64());
-    span.in_scope(|| tracing::info!(status, latency_us = elapsed.as_micros() as u64, "answered"));
-    if let Ok(v) = HeaderValue::from_str(&id) {
-        resp.headers_mut().insert("x-request-id", v);
-    }
-    resp
+/// Which API a group of routes belongs to: it decides the shape of errors and the flags a route
+/// understands, never what a caller may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// tresor's own `/api/v1`: understands `?release_ownership=true`.
+    Native,
+    /// `/v0/secrets` and `/v0/variables`: Tinybird's status codes.
+    Tinybird,
+    /// `/api/secrets...`: Conductor's error document.
+    Conductor,
 }
 
-async fn authenticate(State((app, class)): State<(App, RouteClass)>, mut req: Request, next: Next) -> Response {
-    let request_id = req.extensions().get::<RequestId>().map(|r| r.0.clone()).unwrap_or_else(new_request_id);
+/// The state of the one middleware in front of every authenticated route.
+#[derive(Clone)]
+pub struct Gate {
+    app: App,
+    class: RouteClass,
+    surface: Surface,
+}
+
+/// Everything an authenticated request goes through before and after its handler, in one layer
+/// (each `from_fn` layer costs a service clone and a boxed future per request, and this is the
+/// resolution hot path): request id and tracing span, authentication, the rate limit of the
+/// route's class, the surface's flags, then the surface's error shape, metrics and the log line.
+async fn gate(State(gate): State<Gate>, req: Request, next: Next) -> Response {
+    let seen = Seen::of(&req);
+    let span = seen.span();
+    let resp = async {
+        let resp = admit(&gate, req, seen.id.clone(), next).await;
+        routes::shape(gate.surface, resp).await
+    }
+    .instrument(span.clone())
+    .await;
+    seen.answered(&gate.app, &span, resp)
+}
+
+/// Authenticates, applies the rate limit and hands the request with its [`Ctx`] to the handler.
+async fn admit(gate: &Gate, mut req: Request, request_id: String, next: Next) -> Response {
     let Some(token) = extract::token_from(req.headers(), req.uri().query()) else {
         return ApiError::MissingToken.into_response();
     };
-    let caller = match app.svc.authenticate(&token, &request_id).await {
+    let caller = match gate.app.svc.authenticate(&token, &request_id).await {
         Ok(caller) => caller,
         Err(e) => return ApiError::from(e).into_response(),
     };
-    let limiter = app.limiters.of(class);
+    let limiter = gate.app.limiters.of(gate.class);
     if let Err(retry_after_secs) = limiter.check(caller.token_id.as_deref().unwrap_or("")) {
-        return ApiError::RateLimited { class: class.name(), per_second: limiter.per_second(), retry_after_secs }
+        return ApiError::RateLimited { class: gate.class.name(), per_second: limiter.per_second(), retry_after_secs }
             .into_response();
     }
     tracing::debug!(principal = %caller.principal, "authenticated");
-    req.extensions_mut().insert(Ctx::new(caller, request_id));
+    // `?release_ownership=true`: the caller confirms that a change to a vault managed by a
+    // declarative config goes ahead and releases the vault (else: 409). Only the native API has
+    // it; the compatibility APIs refuse such changes in their own error shape.
+    let release = gate.surface == Surface::Native
+        && req
+            .uri()
+            .query()
+            .is_some_and(|q| q.split('&').any(|kv| matches!(kv, "release_ownership=true" | "release_ownership=1")));
+    req.extensions_mut().insert(Ctx::new(caller, request_id).releasing(release));
     next.run(req).await
 }
 
-/// Attaches authentication and the rate limit of `class` to every route of `router`.
-pub fn authenticated(app: &App, class: RouteClass, router: Router<App>) -> Router<App> {
-    router.route_layer(middleware::from_fn_with_state((app.clone(), class), authenticate))
+/// What is noted about a request when it arrives, to observe it when it is answered.
+struct Seen {
+    started: Instant,
+    id: String,
+    method: &'static str,
+    route: Option<MatchedPath>,
+}
+
+impl Seen {
+    fn of(req: &Request) -> Self {
+        Self {
+            started: Instant::now(),
+            id: request_id_of(req),
+            method: metrics::method_label(req.method()),
+            route: req.extensions().get::<MatchedPath>().cloned(),
+        }
+    }
+
+    fn route(&self) -> &str {
+        self.route.as_ref().map_or("", MatchedPath::as_str)
+    }
+
+    fn span(&self) -> tracing::Span {
+        tracing::info_span!("request", request_id = %self.id, method = self.method, route = self.route())
+    }
+
+    /// Counts the answer, logs it and tells the client its request id.
+    fn answered(self, app: &AppState, span: &tracing::Span, mut resp: Response) -> Response {
+        let elapsed = self.started.elapsed();
+        let status = resp.status().as_u16();
+        app.metrics.observe(self.method, self.route(), status, elapsed.as_secs_f64());
+        span.in_scope(|| tracing::info!(status, latency_us = elapsed.as_micros() as u64, "answered"));
+        if let Ok(v) = HeaderValue::from_maybe_shared(axum::body::Bytes::from(self.id)) {
+            resp.headers_mut().insert("x-request-id", v);
+        }
+        resp
+    }
+}
+
+/// The routes outside the gate (health, metrics, the OpenAPI document, Conductor's token
+/// exchange) are still observed, and get a request id.
+async fn observe(State(app): State<App>, mut req: Request, next: Next) -> Response {
+    let seen = Seen::of(&req);
+    let span = seen.span();
+    req.extensions_mut().insert(RequestId(seen.id.clone()));
+    let resp = next.run(req).instrument(span.clone()).await;
+    seen.answered(&app, &span, resp)
+}
+
+/// Puts every route of `router` behind the [`gate`]: authentication, the rate limit of `class`
+/// and the conventions of `surface`.
+pub fn authenticated(app: &App, class: RouteClass, surface: Surface, router: Router<App>) -> Router<App> {
+    router.route_layer(middleware::from_fn_with_state(Gate { app: app.clone(), class, surface }, gate))
+}
+
+/// Observes every route of `router` that is not behind the gate.
+fn observed(app: &App, router: Router<App>) -> Router<App> {
+    router.route_layer(middleware::from_fn_with_state(app.clone(), observe))
 }
 
 async fn healthz() -> &'static str {
@@ -161,15 +243,17 @@ pub fn app(svc: Service, config: &ServerConfig) -> (App, Router) {
         ready: AtomicBool::new(true),
         compat: config.compat.clone(),
     });
-    let router = Router::new()
-        .merge(routes::native::router(&app))
-        .merge(routes::tinybird::router(&app))
-        .merge(routes::conductor::router(&app))
+    let open = Router::new()
         .route("/api/v1/openapi.json", get(openapi::serve))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .route_layer(middleware::from_fn_with_state(app.clone(), observe))
+        .merge(routes::conductor::open_router());
+    let router = Router::new()
+        .merge(routes::native::router(&app))
+        .merge(routes::tinybird::router(&app))
+        .merge(routes::conductor::router(&app))
+        .merge(observed(&app, open))
         .fallback(not_found)
         .with_state(app.clone());
     (app, router)

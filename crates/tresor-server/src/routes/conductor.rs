@@ -15,11 +15,10 @@
 
 use super::{bad, default_entry as entry, default_vault as vault, secret_not_found as not_found};
 use crate::error::{ApiError, ApiResult};
-use crate::{authenticated, App, RequestId, RouteClass};
+use crate::{authenticated, App, RequestId, RouteClass, Surface};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -39,16 +38,24 @@ pub fn router(app: &App) -> Router<App> {
         .route("/api/secrets/{key}/exists", get(exists))
         .route("/api/secrets/{key}/tags", get(get_tags).put(put_tags).delete(delete_tags));
     let management = Router::new().route("/api/auth/authorization", post(grant).delete(revoke));
-    authenticated(app, RouteClass::Entries, entries)
-        .merge(authenticated(app, RouteClass::Management, management))
-        .route_layer(middleware::map_response(conductor_errors))
-        .merge(Router::new().route("/api/token", post(token)))
+    authenticated(app, RouteClass::Entries, Surface::Conductor, entries).merge(authenticated(
+        app,
+        RouteClass::Management,
+        Surface::Conductor,
+        management,
+    ))
+}
+
+/// The one Conductor route outside the gate: how a client exchanges its application key for a
+/// token.
+pub fn open_router() -> Router<App> {
+    Router::new().route("/api/token", post(token))
 }
 
 /// Conductor's error shape: `status`, `message`, and `error` — for a token that is refused,
 /// `EXPIRED_TOKEN` or `INVALID_TOKEN`, which Conductor's clients answer by fetching a new token
 /// with their application key and retrying.
-async fn conductor_errors(resp: Response) -> Response {
+pub(super) async fn conductor_errors(resp: Response) -> Response {
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return resp;

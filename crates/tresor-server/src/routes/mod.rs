@@ -3,8 +3,20 @@ pub mod native;
 pub mod tinybird;
 
 use crate::error::ApiError;
+use crate::Surface;
+use axum::response::Response;
 use tresor_model::{EntryKey, EntryPath, EnvName, VaultName, VaultPath};
 use tresor_service::{Ctx, ServiceError};
+
+/// An answer in the shape of the surface that was called: tresor's own errors pass unchanged,
+/// the compatibility surfaces translate them to what their clients expect.
+pub(crate) async fn shape(surface: Surface, resp: Response) -> Response {
+    match surface {
+        Surface::Native => resp,
+        Surface::Tinybird => tinybird::tinybird_codes(resp),
+        Surface::Conductor => conductor::conductor_errors(resp).await,
+    }
+}
 
 fn bad(msg: impl Into<String>) -> ApiError {
     ApiError::BadRequest(msg.into())

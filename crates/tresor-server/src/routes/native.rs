@@ -3,7 +3,7 @@
 use super::bad;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
-use crate::{authenticated, App, RouteClass};
+use crate::{authenticated, App, RouteClass, Surface};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{delete, get, post};
@@ -52,29 +52,12 @@ pub fn router(app: &App) -> Router<App> {
         .route("/api/v1/app-keys/{id}", delete(revoke_app_key))
         .route("/api/v1/config/plan", post(plan_config))
         .route("/api/v1/config/apply", post(apply_config));
-    // Layered before authentication, so it runs after it: the `Ctx` exists by then.
-    let entries = entries.route_layer(axum::middleware::from_fn(release_ownership_flag));
-    let management = management.route_layer(axum::middleware::from_fn(release_ownership_flag));
-    authenticated(app, RouteClass::Entries, entries).merge(authenticated(app, RouteClass::Management, management))
-}
-
-/// `?release_ownership=true` on any native route: the caller confirms that a change to a vault
-/// managed by a declarative config goes ahead and releases the vault (else: 409). Only the native
-/// API has it; the compatibility APIs refuse such changes in their own error shape.
-async fn release_ownership_flag(
-    mut req: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let release = req
-        .uri()
-        .query()
-        .is_some_and(|q| q.split('&').any(|kv| matches!(kv, "release_ownership=true" | "release_ownership=1")));
-    if release {
-        if let Some(ctx) = req.extensions_mut().remove::<Ctx>() {
-            req.extensions_mut().insert(ctx.releasing(true));
-        }
-    }
-    next.run(req).await
+    authenticated(app, RouteClass::Entries, Surface::Native, entries).merge(authenticated(
+        app,
+        RouteClass::Management,
+        Surface::Native,
+        management,
+    ))
 }
 
 // ----- conversions and parameters -----

@@ -13,10 +13,9 @@
 
 use super::{bad, default_entry as entry, default_vault as vault, secret_not_found as not_found};
 use crate::error::{ApiError, ApiResult};
-use crate::{authenticated, App, RouteClass};
+use crate::{authenticated, App, RouteClass, Surface};
 use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, StatusCode, Uri};
-use axum::middleware;
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
@@ -34,12 +33,12 @@ pub fn router(app: &App) -> Router<App> {
             .route(&format!("{base}/"), get(list).post(create))
             .route(&format!("{base}/{{name}}"), get(describe).put(update).delete(remove));
     }
-    authenticated(app, RouteClass::Tinybird, routes).route_layer(middleware::map_response(tinybird_codes))
+    authenticated(app, RouteClass::Tinybird, Surface::Tinybird, routes)
 }
 
 /// Tinybird's codes: an invalid or missing token and a limit reached are 403; a taken name, a
 /// conflicting write and a body of the wrong type are 400 ("invalid or missing parameters").
-async fn tinybird_codes(mut resp: Response) -> Response {
+pub(super) fn tinybird_codes(mut resp: Response) -> Response {
     let status = match resp.status().as_u16() {
         401 | 413 => StatusCode::FORBIDDEN,
         409 | 415 | 422 => StatusCode::BAD_REQUEST,
