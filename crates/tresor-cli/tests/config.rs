@@ -121,6 +121,40 @@ fn bad_files_are_refused_and_nothing_is_applied() {
 }
 
 #[test]
+fn a_config_cannot_shadow_a_parent_entry_in_a_branch_environment() {
+    let t = LocalTresor::new().with_env("STRIPE_SECRET_KEY", STRIPE);
+    t.run(&["env", "create", "prod"]).ok();
+    t.run(&["env", "create", "feature-x", "--parent", "prod"]).ok();
+    t.run_stdin(&["-e", "prod", "set", "stripe-secret-key"], STRIPE2.as_bytes()).ok();
+    // `set` refuses to shadow the parent's key in the branch; so does the config, at plan and
+    // at apply, naming the entry and where to change it, and nothing is applied.
+    t.run_stdin(&["-e", "feature-x", "set", "stripe-secret-key"], STRIPE.as_bytes())
+        .fails(6, "belongs to parent environment prod");
+    let file = write(
+        t.home(),
+        "branch.yaml",
+        "vaults:\n  default:\n    environment: feature-x\n    entries:\n      \
+         feature-flag: { variable: \"on\" }\n      stripe-secret-key: { secret: \"${env:STRIPE_SECRET_KEY}\" }\n",
+    );
+    for verb in [&["plan", "-f", &file][..], &["apply", "-f", &file, "--yes"]] {
+        let e = t.run(verb).fails(6, "entry stripe-secret-key belongs to parent environment prod");
+        assert!(e.contains("change it in prod"), "{e}");
+        assert_no_secret(&e);
+    }
+    let branch = t.run(&["-e", "feature-x", "ls", "--json"]).json();
+    assert!(!branch.to_string().contains("feature-flag"), "nothing applied: {branch}");
+    assert_eq!(t.run(&["-e", "feature-x", "get", "stripe-secret-key"]).ok(), STRIPE2, "read through to prod");
+    // Without the shadowing entry the same vault applies.
+    let fine = write(
+        t.home(),
+        "branch.yaml",
+        "vaults:\n  default:\n    environment: feature-x\n    entries:\n      feature-flag: { variable: \"on\" }\n",
+    );
+    t.run(&["apply", "-f", &fine, "--yes"]).ok();
+    assert_eq!(t.run(&["-e", "feature-x", "get", "feature-flag"]).ok(), "on");
+}
+
+#[test]
 fn apply_is_atomic_at_the_entry_limit() {
     let (t, file) = local();
     let t = t.with_env("TRESOR_MAX_ENTRIES", "4");

@@ -265,6 +265,9 @@ impl Service {
                     Access::Write,
                     format!("entry {path}"),
                 )?;
+                if !new_envs.contains(&vp.environment) {
+                    self.check_branch_rule(&path).await?;
+                }
                 p.change(op, PlanTarget::Entry, path.to_string(), Some(detail), false);
                 if let Some(dk) = &dk {
                     let actual = current.map_or(0, |m| m.version);

@@ -561,6 +561,13 @@ impl Service {
                 limit: self.limits.max_value_bytes,
             });
         }
+        self.check_branch_rule(path).await
+    }
+
+    /// A branch environment reads its parents' entries through; a key that a parent holds is
+    /// changed in that parent, never shadowed in the branch. Every write path checks this: `set`,
+    /// bulk writes and a declarative config's apply.
+    pub(crate) async fn check_branch_rule(&self, path: &EntryPath) -> Result<()> {
         let chain = self.env_chain(&path.workspace, &path.environment).await?;
         for parent in chain.iter().skip(1) {
             let in_parent = EntryPath { environment: parent.clone(), ..path.clone() };
