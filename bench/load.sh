@@ -5,6 +5,7 @@
 #
 #   bash bench/load.sh [DURATION_SECONDS]      (needs wrk: apt-get install wrk)
 #   NO_BUILD=1 bash bench/load.sh ...           measures the release binaries as they are
+#   ROUNDS=5 bash bench/load.sh ...             alternating rounds (default 3); medians are reported
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10}
@@ -47,13 +48,30 @@ run() { # name url -> "rps p99_ms"
   if grep -q "Non-2xx" <<<"$out"; then echo "$1: non-2xx answers during the run" >&2; grep "Non-2xx" <<<"$out" >&2; exit 1; fi
   echo "$rps $p99"
 }
-# Warm both up, then measure alternately so that machine noise hits both alike.
+# Warm both up, then measure alternately (bare, tresor, bare, ...) so that machine noise hits both
+# alike; each round's tresor figure is compared with the mean of the bare runs on either side, and
+# the medians over the rounds are reported.
 wrk -t1 -c4 -d2s -H "Authorization: Bearer $app_token" "http://127.0.0.1:$tresor_port$path" >/dev/null
-read -r bare_rps bare_p99 < <(run bare "http://127.0.0.1:$bare_port$path")
-read -r tresor_rps tresor_p99 < <(run tresor "http://127.0.0.1:$tresor_port$path")
-ratio=$(python3 -c "print(f'{$tresor_rps / $bare_rps:.2f}')")
+rounds=${ROUNDS:-3}
+results=$(
+  read -r rps p99 < <(run bare "http://127.0.0.1:$bare_port$path"); echo "bare $rps $p99"
+  for _ in $(seq "$rounds"); do
+    read -r rps p99 < <(run tresor "http://127.0.0.1:$tresor_port$path"); echo "tresor $rps $p99"
+    read -r rps p99 < <(run bare "http://127.0.0.1:$bare_port$path"); echo "bare $rps $p99"
+  done
+)
 audit_records=$("$bin" audit verify --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["records"])')
-printf '%-34s %12s %10s\n' "target (32 connections, ${duration}s)" "requests/s" "p99 ms"
-printf '%-34s %12.0f %10.2f\n' "bare axum handler (baseline)" "$bare_rps" "$bare_p99"
-printf '%-34s %12.0f %10.2f\n' "tresor resolve (auth+grant+audit)" "$tresor_rps" "$tresor_p99"
-echo "ratio tresor/bare: $ratio   (target >= 0.60, p99 < 5 ms); audit records written: $audit_records"
+RESULTS="$results" DURATION="$duration" AUDIT="$audit_records" python3 - <<'PY'
+import os, statistics as st
+runs = [(n, float(r), float(p)) for n, r, p in (l.split() for l in os.environ["RESULTS"].splitlines())]
+bare = [r for r in runs if r[0] == "bare"]
+tresor = [r for r in runs if r[0] == "tresor"]
+ratios = [t[1] / ((bare[i][1] + bare[i + 1][1]) / 2) for i, t in enumerate(tresor)]
+med = lambda rows, k: st.median(r[k] for r in rows)
+print(f"{'target (32 connections, ' + os.environ['DURATION'] + 's runs)':<36} {'requests/s':>12} {'p99 ms':>10}")
+print(f"{'bare axum handler (baseline)':<36} {med(bare, 1):>12.0f} {med(bare, 2):>10.2f}")
+print(f"{'tresor resolve (auth+grant+audit)':<36} {med(tresor, 1):>12.0f} {med(tresor, 2):>10.2f}")
+print(f"per round, tresor/bare: {' '.join(f'{r:.2f}' for r in ratios)}")
+print(f"median ratio tresor/bare: {st.median(ratios):.2f}   (target >= 0.60, p99 < 5 ms); "
+      f"audit records written: {os.environ['AUDIT']}")
+PY
