@@ -99,7 +99,7 @@ pub enum Surface {
 
 /// The state of the one middleware in front of every authenticated route.
 #[derive(Clone)]
-pub struct Gate {
+struct Gate {
     app: App,
     class: RouteClass,
     surface: Surface,
