@@ -45,3 +45,42 @@ async fn backs_up_and_restores_into_an_empty_store() {
     crate::conformance::fill_for_backup(&source).await;
     crate::conformance::backup_and_restore(&source, &target).await;
 }
+
+#[tokio::test]
+async fn a_failed_audit_append_leaves_nothing_behind_and_the_next_one_succeeds() {
+    let (_dir, store) = open();
+    let chain = |r: &AuditRecord| r.seq.to_be_bytes().to_vec();
+    let record = |action: &str| AuditRecord {
+        seq: 0,
+        at: 1,
+        workspace: "default".into(),
+        request_id: "req".into(),
+        principal: "user:alice".into(),
+        action: action.into(),
+        target: "default/default/k".into(),
+        outcome: "ok".into(),
+        detail: None,
+        prev_hash: vec![],
+        hash: vec![],
+    };
+    assert_eq!(store.append_audit(vec![record("first")], &chain).await.unwrap(), [1]);
+    // A record the database refuses halfway through a batch: the whole batch must roll back and
+    // the writer connection must not be left inside the failed transaction.
+    store
+        .writer
+        .lock()
+        .unwrap()
+        .execute_batch(
+            "CREATE TRIGGER refuse BEFORE INSERT ON audit_log WHEN NEW.action = 'refused'
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+        )
+        .unwrap();
+    let err = store.append_audit(vec![record("kept-out"), record("refused")], &chain).await.unwrap_err();
+    assert!(err.to_string().contains("refused by the test"), "{err}");
+    assert!(store.writer.lock().unwrap().is_autocommit(), "the failed batch left its transaction open");
+    let listed: Vec<String> = store.list_audit(0, None, 10).await.unwrap().into_iter().map(|r| r.action).collect();
+    assert_eq!(listed, ["first"]);
+    let head = store.get_meta("audit_head").await.unwrap().unwrap();
+    assert_eq!(&head[..8], &1u64.to_be_bytes());
+    assert_eq!(store.append_audit(vec![record("second")], &chain).await.unwrap(), [2]);
+}
