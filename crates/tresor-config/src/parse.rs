@@ -207,6 +207,45 @@ fn resolve(template: &str, lookup: &dyn Fn(&str) -> Option<String>, missing: &mu
     out
 }
 
+/// serde_yaml places an error raised while reading a mapping at the mapping's first key, so a
+/// duplicate key would be reported where the mapping starts. Moves the position to the line
+/// that repeats the key, found among the mapping's keys (the lines indented as its first key,
+/// until one is indented less). Left as it is where that is not found (a flow mapping `{...}`).
+fn at_the_duplicate(text: &str, msg: String) -> String {
+    let Some((before, after)) = msg.split_once("duplicate key ") else { return msg };
+    let Some((quoted, position)) = after.split_once(" at line ") else { return msg };
+    // Keys are checked names by then, so their debug form is the name in quotes, no escapes.
+    let Some(key) = quoted.strip_prefix('"').and_then(|q| q.strip_suffix('"')).filter(|k| !k.contains('\\')) else {
+        return msg;
+    };
+    let Some((line, column)) = position.split_once(" column ") else { return msg };
+    let (Ok(line), Ok(column)) = (line.parse::<usize>(), column.parse::<usize>()) else { return msg };
+    let indent = column.saturating_sub(1);
+    let mut seen = 0;
+    for (i, l) in text.lines().enumerate().skip(line.saturating_sub(1)) {
+        let trimmed = l.trim_start();
+        if trimmed.is_empty() || trimmed.starts_with('#') {
+            continue;
+        }
+        let this_indent = l.len() - trimmed.len();
+        if this_indent < indent {
+            break;
+        }
+        if this_indent > indent {
+            continue;
+        }
+        let name = trimmed.split_once(':').map_or("", |(k, _)| k.trim());
+        let name = name.trim_matches(|c| c == '"' || c == '\'');
+        if name == key {
+            seen += 1;
+            if seen == 2 {
+                return format!("{before}duplicate key {quoted} at line {} column {column}", i + 1);
+            }
+        }
+    }
+    msg
+}
+
 /// Parses a config file. `file` names it in errors and, without a `name:` field, gives the
 /// config's name (its base name without extension: `deploy/tresor.yaml` is `tresor`). `lookup`
 /// answers `${env:NAME}` (in the CLI: the process environment).
@@ -216,7 +255,7 @@ pub fn parse(text: &str, file: &str, lookup: &dyn Fn(&str) -> Option<String>) ->
         let msg = tresor_model::without_values(&e.to_string());
         fail(vec![match e.location() {
             Some(l) if !msg.contains(" at line ") => format!("{msg} at line {} column {}", l.line(), l.column()),
-            _ => msg,
+            _ => at_the_duplicate(text, msg),
         }])
     })?;
     let name = match raw.name {
@@ -418,8 +457,18 @@ grants:
     #[test]
     fn duplicate_keys_are_refused() {
         let e = problems("vaults:\n  prod/v:\n    entries:\n      k: { variable: a }\n      k: { variable: b }\n");
-        // serde_yaml reports the position of the mapping holding the duplicate.
-        assert!(e.contains("vaults.prod/v.entries: duplicate key \"k\" at line 4"), "{e}");
+        assert!(e.contains("vaults.prod/v.entries: duplicate key \"k\" at line 5 column 7"), "{e}");
+        // Nested mappings, comments, blank lines and quoted keys between the two.
+        let text = "vaults:\n  prod/v:\n    entries:\n      k: { variable: a }\n      # a comment\n\n      \"j\": { variable: b }\n      'k': { variable: c }\n  prod/w:\n    entries: {}\n";
+        let e = problems(text);
+        assert!(e.contains("duplicate key \"k\" at line 8 column 7"), "{e}");
+        // A vault named twice, the second one after another vault's nested lines.
+        let text = "vaults:\n  prod/v:\n    entries: {}\n  prod/w:\n    entries:\n      prod/v: { variable: x }\n  prod/v:\n    entries: {}\n";
+        let e = problems(text);
+        assert!(e.contains("duplicate key \"prod/v\" at line 7 column 3"), "{e}");
+        // A flow mapping keeps serde_yaml's position, the line holding both.
+        let e = problems("vaults:\n  prod/v:\n    entries: { k: { variable: a }, k: { variable: b } }\n");
+        assert!(e.contains("duplicate key \"k\" at line 3"), "{e}");
         let e = problems("vaults:\n  prod/v: { entries: {} }\n  v: { environment: prod, entries: {} }\n");
         assert!(e.contains("declared twice"), "{e}");
     }
