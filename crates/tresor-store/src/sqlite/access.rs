@@ -266,7 +266,7 @@ impl SqliteStore {
     }
 
     pub(super) fn append_audit_impl(&self, records: Vec<AuditRecord>, chain: &ChainFn) -> Result<Vec<u64>> {
-        self.write_hot(|tx| {
+        self.write(|tx| {
             // Continue from the recorded head, not from the log's last row: if records were
             // removed from the end, new ones must not paper over the gap (verify reports it).
             // Statements are cached: an append runs for every read of a secret, and parsing its

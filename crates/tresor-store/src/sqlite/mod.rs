@@ -81,22 +81,6 @@ impl SqliteStore {
     }
 }
 
-impl SqliteStore {
-    /// [`SqliteStore::write`] with its `BEGIN IMMEDIATE` and `COMMIT` as cached statements, for
-    /// the audit append, which runs for every read of a secret: `Transaction` parses both anew
-    /// each time.
-    fn write_hot<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let conn = self.writer.lock().map_err(|_| poisoned())?;
-        let run = |sql: &str| conn.prepare_cached(sql).and_then(|mut st| st.execute([])).map_err(backend);
-        run("BEGIN IMMEDIATE")?;
-        let out = f(&conn).and_then(|out| run("COMMIT").map(|_| out));
-        if out.is_err() && !conn.is_autocommit() {
-            run("ROLLBACK")?;
-        }
-        out
-    }
-}
-
 fn poisoned() -> StoreError {
     StoreError::Backend("a database connection lock was poisoned by an earlier panic".into())
 }
