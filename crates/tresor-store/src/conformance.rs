@@ -133,7 +133,8 @@ async fn grants(store: &dyn Store) {
     assert!(matches!(store.delete_principal(&ws(), &p("app:worker")).await, Err(StoreError::NotFound(_))));
 }
 
-fn audit(action: &str) -> AuditRecord {
+/// An audit record with fixed fields and the given action, before it is chained.
+pub(crate) fn audit(action: &str) -> AuditRecord {
     AuditRecord {
         seq: 0,
         at: 100,

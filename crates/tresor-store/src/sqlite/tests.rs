@@ -50,19 +50,7 @@ async fn backs_up_and_restores_into_an_empty_store() {
 async fn a_failed_audit_append_leaves_nothing_behind_and_the_next_one_succeeds() {
     let (_dir, store) = open();
     let chain = |r: &AuditRecord| r.seq.to_be_bytes().to_vec();
-    let record = |action: &str| AuditRecord {
-        seq: 0,
-        at: 1,
-        workspace: "default".into(),
-        request_id: "req".into(),
-        principal: "user:alice".into(),
-        action: action.into(),
-        target: "default/default/k".into(),
-        outcome: "ok".into(),
-        detail: None,
-        prev_hash: vec![],
-        hash: vec![],
-    };
+    let record = crate::conformance::audit;
     assert_eq!(store.append_audit(vec![record("first")], &chain).await.unwrap(), [1]);
     // A record the database refuses halfway through a batch: the whole batch must roll back and
     // the writer connection must not be left inside the failed transaction.
