@@ -13,20 +13,6 @@ fn value(key: &str) -> String {
     format!("/api/v1/envs/default/vaults/default/values/{key}")
 }
 
-/// Creates a principal with grants and returns a token for it.
-fn principal(s: &Server, name: &str, grants: &[(&str, &str)]) -> String {
-    let admin = Some(s.token.as_str());
-    assert_eq!(s.call("POST", "/api/v1/principals", admin, Some(json!({"principal": name}))).0, 201);
-    for (scope, access) in grants {
-        let (status, doc) =
-            s.call("POST", "/api/v1/grants", admin, Some(json!({"principal": name, "scope": scope, "access": access})));
-        assert_eq!(status, 201, "{doc}");
-    }
-    let (status, doc) = s.call("POST", "/api/v1/tokens", admin, Some(json!({"principal": name, "name": "t"})));
-    assert_eq!(status, 201, "{doc}");
-    doc["token"].as_str().unwrap().to_owned()
-}
-
 #[test]
 fn entries_over_http_with_versions_and_batch_resolution() {
     let s = Server::start(&[]);

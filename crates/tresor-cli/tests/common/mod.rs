@@ -426,3 +426,22 @@ pub fn wait_for(what: &str, timeout: std::time::Duration, mut ok: impl FnMut() -
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
+
+/// Creates a principal with grants and returns a token for it.
+pub fn principal(s: &Server, name: &str, grants: &[(&str, &str)]) -> String {
+    let admin = Some(s.token.as_str());
+    assert_eq!(s.call("POST", "/api/v1/principals", admin, Some(serde_json::json!({"principal": name}))).0, 201);
+    for (scope, access) in grants {
+        let (status, doc) = s.call(
+            "POST",
+            "/api/v1/grants",
+            admin,
+            Some(serde_json::json!({"principal": name, "scope": scope, "access": access})),
+        );
+        assert_eq!(status, 201, "{doc}");
+    }
+    let (status, doc) =
+        s.call("POST", "/api/v1/tokens", admin, Some(serde_json::json!({"principal": name, "name": "t"})));
+    assert_eq!(status, 201, "{doc}");
+    doc["token"].as_str().unwrap().to_owned()
+}
