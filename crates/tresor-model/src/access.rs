@@ -185,6 +185,40 @@ impl Scope {
     pub fn touches_vault(&self, env: &str, vault: &str) -> bool {
         glob_match(&self.env, env) && glob_match(&self.vault, vault)
     }
+
+    /// Whether everything `other` covers is covered by `self`: what bounds delegation (a grant
+    /// on `other` may be given only by someone holding the access on a scope that contains it).
+    ///
+    /// Conservative: `false` whenever containment cannot be shown part by part with
+    /// [`glob_contains`], so a doubtful delegation is refused rather than allowed.
+    pub fn contains(&self, other: &Scope) -> bool {
+        glob_contains(&self.env, &other.env)
+            && glob_contains(&self.vault, &other.vault)
+            && glob_contains(&self.key, &other.key)
+    }
+}
+
+/// Whether every text matching glob `inner` also matches glob `outer`, shown by one of three
+/// cases: the globs are equal; `inner` has no wildcard and `outer` matches it; or `outer` is a
+/// literal prefix followed by one `*` and `inner`'s literal prefix (up to its first wildcard)
+/// starts with it. Deciding containment of arbitrary globs is possible but needs an automaton
+/// construction; these cases are the ones grants are written in (`*`, `prod`, `api-keys/*`,
+/// `db/*`), and every other pair answers `false`, which refuses the delegation.
+pub fn glob_contains(outer: &str, inner: &str) -> bool {
+    let is_wild = |c: char| c == '*' || c == '?';
+    if outer == inner {
+        return true;
+    }
+    if !inner.contains(is_wild) {
+        return glob_match(outer, inner);
+    }
+    match outer.strip_suffix('*') {
+        Some(prefix) if !prefix.contains(is_wild) => {
+            let inner_literal = inner.split(is_wild).next().unwrap_or_default();
+            inner_literal.starts_with(prefix)
+        }
+        _ => false,
+    }
 }
 
 impl FromStr for Scope {
@@ -294,6 +328,40 @@ mod tests {
         assert!(Scope::all().covers("x", Some("y"), Some("z/w")));
         for bad in ["", "prod//x", "prod/a b", "/x"] {
             assert!(bad.parse::<Scope>().is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn scopes_contain_what_they_cover() {
+        let s = |t: &str| t.parse::<Scope>().unwrap();
+        assert!(Scope::all().contains(&s("prod/api-keys/*")));
+        assert!(s("prod").contains(&s("prod/api-keys/db/*")));
+        assert!(s("prod/*").contains(&s("prod/api-keys")));
+        assert!(s("prod/api-keys/db/*").contains(&s("prod/api-keys/db/pass*")));
+        assert!(s("prod/api-keys/db/*").contains(&s("prod/api-keys/db/password")));
+        assert!(!s("prod/api-keys/db/*").contains(&s("prod/api-keys/*")), "narrower does not contain wider");
+        assert!(!s("prod/api-keys/*").contains(&Scope::all()));
+        assert!(!s("prod").contains(&s("*")));
+        assert!(!s("prod").contains(&s("pro?")));
+        assert!(!s("dev").contains(&s("prod/api-keys/x")));
+        assert!(!s("*/api-keys/*").contains(&s("*/*/*")));
+        assert!(!s("p*d").contains(&s("p*")), "not shown, so refused");
+    }
+
+    #[test]
+    fn glob_containment_never_claims_what_matching_denies() {
+        // Whenever containment is claimed, every sample text matching the inner glob matches the
+        // outer one: the conservative cases are sound.
+        let globs = ["*", "a*", "ab*", "a?", "a", "ab", "abc", "*b", "a*c", "?", "??", "b*", "a/*", "a/b"];
+        let texts = ["", "a", "ab", "abc", "abd", "b", "bc", "a/b", "a/bc", "ac", "aXc", "xb"];
+        for outer in globs {
+            for inner in globs {
+                if glob_contains(outer, inner) {
+                    for t in texts {
+                        assert!(!glob_match(inner, t) || glob_match(outer, t), "{outer} claims {inner}, but {t:?}");
+                    }
+                }
+            }
         }
     }
 

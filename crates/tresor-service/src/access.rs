@@ -72,19 +72,47 @@ impl Service {
         Ok(caller)
     }
 
-    /// The effective grants of a token's principal: its own and its groups'.
+    /// The caller a token stands for, with its principal's effective grants.
     async fn caller_for(&self, token: &TokenRecord) -> Result<Caller> {
-        let ws = &token.workspace;
-        let mut holders = vec![token.principal.clone()];
-        for group in self.store.groups_of(ws, &token.principal).await? {
-            holders.push(PrincipalRef { kind: PrincipalKind::Group, name: group });
+        let grants = self.effective_grants(&token.workspace, &token.principal).await?;
+        Ok(Caller::new(
+            token.workspace.clone(),
+            token.principal.clone(),
+            Some(token.id.clone()),
+            Some(token.name.clone()),
+            grants,
+        ))
+    }
+
+    /// A principal's effective grants: its own and (for users and applications) its groups'.
+    async fn effective_grants(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<Vec<(Scope, Access)>> {
+        let mut holders = vec![p.clone()];
+        if p.kind != PrincipalKind::Group {
+            for group in self.store.groups_of(ws, p).await? {
+                holders.push(PrincipalRef { kind: PrincipalKind::Group, name: group });
+            }
         }
         let mut grants = Vec::new();
         for g in self.store.grants_for(ws, &holders).await? {
             let scope: Scope = g.scope.parse().map_err(|e| ServiceError::Storage(format!("grant {}: {e}", g.id)))?;
             grants.push((scope, g.access));
         }
-        Ok(Caller::new(ws.clone(), token.principal.clone(), Some(token.id.clone()), Some(token.name.clone()), grants))
+        Ok(grants)
+    }
+
+    /// Refuses to hand `p`'s power to someone else (a membership in group `p`, a token or an
+    /// application key of `p`) unless the caller holds every one of `p`'s grants itself:
+    /// delegation is bounded by what the caller holds, so `manage` never turns into `read`.
+    async fn require_holds_all_of(&self, ctx: &Ctx, p: &PrincipalRef, doing: &str) -> Result<()> {
+        let grants = self.effective_grants(&ctx.caller.workspace, p).await?;
+        match ctx.caller.lacks_any(&grants) {
+            None => Ok(()),
+            Some((scope, access)) => Err(ServiceError::Denied(format!(
+                "{} cannot {doing}: {p} holds {access} on {scope}, which {} does not hold itself \
+                 (delegation is bounded by the caller's own grants); ask a principal holding it",
+                ctx.caller.principal, ctx.caller.principal
+            ))),
+        }
     }
 
     /// Creates the workspace owner (admin and read on everything) and a first token for it, as
@@ -124,6 +152,11 @@ impl Service {
     pub async fn delete_principal(&self, ctx: &Ctx, p: &PrincipalRef) -> Result<()> {
         let out = async {
             self.require_workspace(ctx, Access::Manage, "delete principals")?;
+            if p.kind == PrincipalKind::User && p.name == OWNER {
+                return Err(ServiceError::InvalidInput(format!(
+                    "{p} is the workspace owner created by `tresor init` and cannot be deleted"
+                )));
+            }
             let r = self.store.delete_principal(&ctx.caller.workspace, p).await;
             self.cache.invalidate_access();
             Ok(r?)
@@ -151,6 +184,7 @@ impl Service {
             }
             self.require_principal(&ctx.caller.workspace, &group_ref).await?;
             self.require_principal(&ctx.caller.workspace, member).await?;
+            self.require_holds_all_of(ctx, &group_ref, &format!("add {member} to {group_ref}")).await?;
             let r = self.store.add_member(&ctx.caller.workspace, group, member).await;
             self.cache.invalidate_access();
             Ok(r?)
@@ -194,6 +228,7 @@ impl Service {
             }
             let ws = &ctx.caller.workspace;
             self.require_principal(ws, principal).await?;
+            self.require_may_mint_for(ctx, principal, "create a token").await?;
             let now = now_millis();
             let minted = mint_token()?;
             let record = TokenRecord {
@@ -216,6 +251,23 @@ impl Service {
             Err(_) => format!("token of {principal}"),
         };
         self.audited(ctx, "token.create", target, out).await
+    }
+
+    /// Who may be given a credential (a token, an application key) of `principal`: the caller
+    /// itself; an application whose every grant the caller holds; another user only by the
+    /// workspace owner (a token of a user acts as that user in the audit log).
+    pub(crate) async fn require_may_mint_for(&self, ctx: &Ctx, principal: &PrincipalRef, doing: &str) -> Result<()> {
+        if *principal == ctx.caller.principal {
+            return Ok(());
+        }
+        match principal.kind {
+            PrincipalKind::User if !ctx.caller.is_owner() => Err(ServiceError::Denied(format!(
+                "{} cannot {doing} for {principal}: only the workspace owner mints credentials for other users; \
+                 {principal} can create its own",
+                ctx.caller.principal
+            ))),
+            _ => self.require_holds_all_of(ctx, principal, &format!("{doing} for {principal}")).await,
+        }
     }
 
     pub async fn list_tokens(&self, ctx: &Ctx) -> Result<Vec<TokenRecord>> {
@@ -248,6 +300,7 @@ impl Service {
     ) -> Result<GrantRecord> {
         let out = async {
             self.require_workspace(ctx, Access::Manage, "change grants")?;
+            Self::require_may_grant(ctx, access, scope)?;
             let ws = &ctx.caller.workspace;
             self.require_principal(ws, principal).await?;
             let grant = GrantRecord {
@@ -265,6 +318,18 @@ impl Service {
         }
         .await;
         self.audited(ctx, "grant.create", format!("{principal} {access} {scope}"), out).await
+    }
+
+    /// Nobody grants an access on a scope that their own grants do not cover with that access.
+    pub(crate) fn require_may_grant(ctx: &Ctx, access: Access, scope: &Scope) -> Result<()> {
+        if ctx.caller.holds(access, scope) {
+            return Ok(());
+        }
+        Err(ServiceError::Denied(format!(
+            "{} cannot grant {access} on {scope}: its own grants do not include {access} on all of {scope} \
+             (delegation is bounded by the caller's own grants); ask a principal holding it",
+            ctx.caller.principal
+        )))
     }
 
     pub async fn list_grants(&self, ctx: &Ctx) -> Result<Vec<GrantRecord>> {

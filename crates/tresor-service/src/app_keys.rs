@@ -59,6 +59,7 @@ impl Service {
                 )));
             }
             let ws = &ctx.caller.workspace;
+            self.require_may_mint_for(ctx, app, "create an application key").await?;
             if !self.store.principal_exists(ws, app).await? {
                 match self.create_principal(ctx, app).await {
                     Ok(()) | Err(ServiceError::AlreadyExists(_)) => {}

@@ -58,6 +58,9 @@ pub struct Caller {
     pub token_name: Option<String>,
     grants: Vec<(Scope, Access)>,
     label: String,
+    /// The workspace owner (the bootstrap principal `user:owner`, or the user of a local store):
+    /// the one principal that may mint tokens for other users.
+    owner: bool,
 }
 
 impl Caller {
@@ -72,13 +75,33 @@ impl Caller {
             Some(name) => format!("{principal} (token '{name}')"),
             None => principal.to_string(),
         };
-        Self { workspace, principal, token_id, token_name, grants, label }
+        let owner = principal.kind == PrincipalKind::User && principal.name == crate::OWNER;
+        Self { workspace, principal, token_id, token_name, grants, label, owner }
     }
 
     /// The owner of a local store: admin and read on everything, like the bootstrap token.
     pub fn owner(workspace: WorkspaceName, name: &str) -> Self {
         let principal = PrincipalRef { kind: PrincipalKind::User, name: name.to_owned() };
-        Self::new(workspace, principal, None, None, vec![(Scope::all(), Access::Admin), (Scope::all(), Access::Read)])
+        let grants = vec![(Scope::all(), Access::Admin), (Scope::all(), Access::Read)];
+        Self { owner: true, ..Self::new(workspace, principal, None, None, grants) }
+    }
+
+    /// Whether this is the workspace owner (see the field).
+    pub fn is_owner(&self) -> bool {
+        self.owner
+    }
+
+    /// Whether the caller holds `access` on everything `scope` covers: the bound on delegation.
+    /// A grant of `access` on `scope`, a membership in a group holding it, a token or key of a
+    /// principal holding it, may be given only by a caller for whom this is true, so that
+    /// `manage` never turns into `read`.
+    pub fn holds(&self, access: Access, scope: &Scope) -> bool {
+        self.grants.iter().any(|(mine, have)| have.satisfies(access) && mine.contains(scope))
+    }
+
+    /// The first of `grants` the caller does not hold, if any.
+    pub fn lacks_any<'a>(&self, grants: &'a [(Scope, Access)]) -> Option<&'a (Scope, Access)> {
+        grants.iter().find(|(scope, access)| !self.holds(*access, scope))
     }
 
     /// How the caller appears in `edited_by` and the audit log.

@@ -52,6 +52,10 @@ impl Planned {
     }
 }
 
+/// How a plan shows a secret the caller may write but not read: it is written on apply, since
+/// telling whether it changed would tell whether the file's value is the stored one.
+pub const NOT_COMPARED: &str = "secret: will be written, not compared: no read access";
+
 fn invalid(msg: String) -> ServiceError {
     ServiceError::InvalidInput(msg)
 }
@@ -156,6 +160,11 @@ impl Service {
             }
         };
 
+        // Every right the request needs is checked before anything stored is compared or listed,
+        // so that a refusal (or a plan) says nothing about values or entries the caller may not
+        // see: see `require_config_rights`.
+        self.require_config_rights(ctx, desired)?;
+
         // Environments.
         let existing_envs: Vec<String> = self.store.list_environments(&ws).await?.into_iter().map(|e| e.name).collect();
         let mut new_envs = Vec::new();
@@ -248,6 +257,10 @@ impl Service {
                     });
                 }
                 let current = existing.get(path.key.as_str());
+                // A secret is compared only for a caller who may read it: for anyone else "equal"
+                // and "different" would answer whether a guessed value is right.
+                let comparable = kind == EntryKind::Variable
+                    || ctx.caller.allows(Access::Read, env, Some(vname), Some(path.key.as_str()));
                 let change = match current {
                     None => Some((ChangeOp::Create, kind.as_str().to_owned())),
                     Some(m) if m.deleted_at.is_some() => {
@@ -256,15 +269,11 @@ impl Service {
                     Some(m) if m.kind != kind => {
                         Some((ChangeOp::Update, format!("{} -> {}", m.kind.as_str(), kind.as_str())))
                     }
+                    Some(_) if !comparable => Some((ChangeOp::Update, NOT_COMPARED.to_owned())),
                     Some(_) if self.same_value(&path, kind, &value).await? => None,
                     Some(_) => Some((ChangeOp::Update, format!("{}: value changed", kind.as_str()))),
                 };
                 let Some((op, detail)) = change else { continue };
-                need(
-                    ctx.caller.allows(Access::Write, env, Some(vname), Some(path.key.as_str())),
-                    Access::Write,
-                    format!("entry {path}"),
-                )?;
                 if !new_envs.contains(&vp.environment) {
                     self.check_branch_rule(&path).await?;
                 }
@@ -296,11 +305,6 @@ impl Service {
                     continue;
                 }
                 let path = vp.entry(EntryKey::new(key.as_str())?);
-                need(
-                    ctx.caller.allows(Access::Write, env, Some(vname), Some(key)),
-                    Access::Write,
-                    format!("entry {path}"),
-                )?;
                 p.change(ChangeOp::Delete, PlanTarget::Entry, path.to_string(), Some("not in the file".into()), true);
                 p.ops.push(BatchOp::SoftDelete { path: path.clone(), now });
                 p.touched.push(path);
@@ -320,7 +324,7 @@ impl Service {
             if existing.iter().any(|g| same(g, d)) {
                 continue;
             }
-            self.require_workspace(ctx, Access::Manage, "change grants")?;
+            Self::require_may_grant(ctx, access, &scope)?;
             if !self.store.principal_exists(&ws, &principal).await? {
                 return Err(invalid(format!(
                     "grant {}: principal {principal} does not exist; create it first with `tresor principal create {principal}`",
@@ -354,6 +358,35 @@ impl Service {
             p.ops.push(BatchOp::DeleteGrant { workspace: ws.clone(), id: g.id.clone() });
         }
         Ok(p)
+    }
+
+    /// The rights a config needs, all checked before the store is consulted about entries or
+    /// values: some access to every environment it lists; `write` on the whole of every vault it
+    /// declares (apply makes the vault match the file, so it may write or delete any entry of
+    /// it); `manage` on the whole workspace when it declares grants. Rights that depend on what
+    /// exists (`manage` to create or take over a vault or an environment) are checked later, on
+    /// names the caller wrote itself and holds access to.
+    fn require_config_rights(&self, ctx: &Ctx, desired: &DesiredState) -> Result<()> {
+        for env in &desired.environments {
+            let env = EnvName::new(env.as_str())?;
+            if !ctx.caller.grants().iter().any(|(scope, _)| scope.touches_env(env.as_str())) {
+                return Err(Self::denied(ctx, Access::Manage, &format!("environment {env}")));
+            }
+        }
+        for v in &desired.vaults {
+            let (env, vault) = (EnvName::new(v.environment.as_str())?, VaultName::new(v.name.as_str())?);
+            if !ctx.caller.allows(Access::Write, env.as_str(), Some(vault.as_str()), None) {
+                return Err(ServiceError::Denied(format!(
+                    "{} lacks write access to all of vault {env}/{vault}: a declarative config makes the vault \
+                     match the file, writing or deleting any of its entries; ask for write on {env}/{vault}/*",
+                    ctx.caller.principal
+                )));
+            }
+        }
+        if !desired.grants.is_empty() {
+            self.require_workspace(ctx, Access::Manage, "declare grants in a config")?;
+        }
+        Ok(())
     }
 
     /// Whether the entry's current value equals `value`: by its stored keyed hash, or (for

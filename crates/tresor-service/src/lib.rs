@@ -302,6 +302,19 @@ impl Service {
         }
     }
 
+    /// For an entry read through a branch: the caller must see it in the parent where it
+    /// lives, too, as reading it needs `read` there. Refused as not found, so that a branch
+    /// does not tell which of its parent's keys exist.
+    fn require_sees_where_it_lives(ctx: &Ctx, asked: &EntryPath, owner: &EntryPath) -> Result<()> {
+        if owner.environment == asked.environment
+            || ctx.caller.sees(owner.environment.as_str(), owner.vault.as_str(), owner.key.as_str())
+        {
+            Ok(())
+        } else {
+            Err(Self::not_found(asked))
+        }
+    }
+
     fn require_sees(ctx: &Ctx, path: &EntryPath) -> Result<()> {
         if ctx.caller.sees(path.environment.as_str(), path.vault.as_str(), path.key.as_str()) {
             Ok(())
@@ -354,6 +367,18 @@ impl Service {
         let out = async {
             if !ctx.caller.allows(Access::Manage, env.as_str(), None, None) {
                 return Err(Self::denied(ctx, Access::Manage, &format!("environment {env}")));
+            }
+            // A branch reads its parent's entries through. Reads check the grants where an entry
+            // lives, but a branch still exposes the parent's structure to whoever manages the
+            // branch, so branching is the parent's managers' decision.
+            if let Some(parent) = parent {
+                if !ctx.caller.allows(Access::Manage, parent.as_str(), None, None) {
+                    return Err(ServiceError::Denied(format!(
+                        "{} lacks manage access to environment {parent}, needed to create a branch of it; \
+                         ask a workspace admin for a grant on {parent}",
+                        ctx.caller.principal
+                    )));
+                }
             }
             let ws = &ctx.caller.workspace;
             let now = now_millis();
@@ -660,7 +685,9 @@ impl Service {
         let out = async {
             Self::check_workspace(ctx, path)?;
             Self::require_sees(ctx, path)?;
-            Ok(self.locate(path).await?.1)
+            let (owner, meta) = self.locate(path).await?;
+            Self::require_sees_where_it_lives(ctx, path, &owner)?;
+            Ok(meta)
         }
         .await;
         self.audited(ctx, "entry.describe", path, out).await
@@ -770,7 +797,10 @@ impl Service {
         }
         let mut out = Vec::new();
         for (key, (meta, env)) in merged.into_iter().take(query.limit as usize) {
-            if !ctx.caller.sees(vault.environment.as_str(), vault.vault.as_str(), &key) {
+            // Seen where it is listed and where it lives (a parent, read through a branch).
+            if !ctx.caller.sees(vault.environment.as_str(), vault.vault.as_str(), &key)
+                || !ctx.caller.sees(env.as_str(), vault.vault.as_str(), &key)
+            {
                 continue;
             }
             let variable_value = if meta.kind == EntryKind::Variable && meta.deleted_at.is_none() {
@@ -790,6 +820,7 @@ impl Service {
             Self::check_workspace(ctx, path)?;
             Self::require_sees(ctx, path)?;
             let (owner, _) = self.locate(path).await?;
+            Self::require_sees_where_it_lives(ctx, path, &owner)?;
             Ok(self.store.list_versions(&owner).await?)
         }
         .await;
