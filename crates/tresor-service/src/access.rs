@@ -116,8 +116,12 @@ impl Service {
     }
 
     pub async fn list_principals(&self, ctx: &Ctx) -> Result<Vec<PrincipalRecord>> {
-        self.require_workspace(ctx, Access::Manage, "list principals")?;
-        Ok(self.store.list_principals(&ctx.caller.workspace).await?)
+        let out = async {
+            self.require_workspace(ctx, Access::Manage, "list principals")?;
+            Ok(self.store.list_principals(&ctx.caller.workspace).await?)
+        }
+        .await;
+        self.audited(ctx, "principal.list", &ctx.caller.workspace, out).await
     }
 
     /// Deletes a principal with its memberships, grants and tokens.
@@ -171,8 +175,13 @@ impl Service {
     }
 
     pub async fn members_of(&self, ctx: &Ctx, group: &str) -> Result<Vec<PrincipalRef>> {
-        self.require_workspace(ctx, Access::Manage, "list group members")?;
-        Ok(self.store.members_of(&ctx.caller.workspace, group).await?)
+        let group_ref = PrincipalRef::new(PrincipalKind::Group, group)?;
+        let out = async {
+            self.require_workspace(ctx, Access::Manage, "list group members")?;
+            Ok(self.store.members_of(&ctx.caller.workspace, group).await?)
+        }
+        .await;
+        self.audited(ctx, "group.members", group_ref, out).await
     }
 
     /// Mints a token for a principal. `ttl_seconds` makes it expire. The token text is in the
@@ -219,8 +228,12 @@ impl Service {
     }
 
     pub async fn list_tokens(&self, ctx: &Ctx) -> Result<Vec<TokenRecord>> {
-        self.require_workspace(ctx, Access::Manage, "list tokens")?;
-        Ok(self.store.list_tokens(&ctx.caller.workspace).await?)
+        let out = async {
+            self.require_workspace(ctx, Access::Manage, "list tokens")?;
+            Ok(self.store.list_tokens(&ctx.caller.workspace).await?)
+        }
+        .await;
+        self.audited(ctx, "token.list", &ctx.caller.workspace, out).await
     }
 
     /// Revokes a token: at once, on this node, for every later request. A caller may always revoke
@@ -268,8 +281,12 @@ impl Service {
     }
 
     pub async fn list_grants(&self, ctx: &Ctx) -> Result<Vec<GrantRecord>> {
-        self.require_workspace(ctx, Access::Manage, "list grants")?;
-        Ok(self.store.list_grants(&ctx.caller.workspace).await?)
+        let out = async {
+            self.require_workspace(ctx, Access::Manage, "list grants")?;
+            Ok(self.store.list_grants(&ctx.caller.workspace).await?)
+        }
+        .await;
+        self.audited(ctx, "grant.list", &ctx.caller.workspace, out).await
     }
 
     pub async fn delete_grant(&self, ctx: &Ctx, id: &str) -> Result<GrantRecord> {

@@ -88,8 +88,12 @@ impl Service {
 
     /// The workspace's application keys (workspace `manage`), without secrets.
     pub async fn list_app_keys(&self, ctx: &Ctx) -> Result<Vec<AppKeyRecord>> {
-        self.require_workspace(ctx, Access::Manage, "list application keys")?;
-        Ok(self.store.list_app_keys(&ctx.caller.workspace).await?)
+        let out = async {
+            self.require_workspace(ctx, Access::Manage, "list application keys")?;
+            Ok(self.store.list_app_keys(&ctx.caller.workspace).await?)
+        }
+        .await;
+        self.audited(ctx, "app_key.list", &ctx.caller.workspace, out).await
     }
 
     /// Revokes an application key (workspace `manage`) and the tokens it was exchanged for.
