@@ -13,6 +13,8 @@ pub enum ApiError {
     BadRequest(String),
     /// No token was presented.
     MissingToken,
+    /// A token came in the URL (`?token=`) on a surface whose platform does not document it.
+    TokenInUrl,
     /// A limit of a compatibility surface (such as the Tinybird-style secrets per workspace).
     LimitReached(String),
     /// The per-token rate limit of a route class was reached.
@@ -40,7 +42,7 @@ impl ApiError {
         match self {
             ApiError::Service(e) => StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            ApiError::MissingToken => StatusCode::UNAUTHORIZED,
+            ApiError::MissingToken | ApiError::TokenInUrl => StatusCode::UNAUTHORIZED,
             ApiError::LimitReached(_) => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
@@ -50,9 +52,14 @@ impl ApiError {
         match self {
             ApiError::Service(e) => e.to_string(),
             ApiError::BadRequest(m) | ApiError::LimitReached(m) => m.clone(),
-            ApiError::MissingToken => {
-                "no token: send `Authorization: Bearer tsr_...` (or X-Authorization, or ?token=)".into()
-            }
+            ApiError::MissingToken => "no token: send `Authorization: Bearer tsr_...` (Conductor's routes: \
+                 X-Authorization; the Tinybird-compatible /v0 routes also take ?token=)"
+                .into(),
+            ApiError::TokenInUrl => "a token in the URL (?token=) is refused here: proxies and access logs keep \
+                 URLs. Send it in the `Authorization: Bearer tsr_...` header (Conductor's routes: X-Authorization), \
+                 and treat a token that was sent in a URL as exposed: revoke it and use a new one. Only the \
+                 Tinybird-compatible /v0 routes take ?token=, as Tinybird's clients send it"
+                .into(),
             ApiError::RateLimited { class, per_second, retry_after_secs } => format!(
                 "rate limit reached: {per_second} requests/s per token for {class} routes; retry after {retry_after_secs} s"
             ),

@@ -123,8 +123,11 @@ async fn gate(State(gate): State<Gate>, req: Request, next: Next) -> Response {
 
 /// Authenticates, applies the rate limit and hands the request with its [`Ctx`] to the handler.
 async fn admit(gate: &Gate, mut req: Request, request_id: String, next: Next) -> Response {
-    let Some(token) = extract::token_from(req.headers(), req.uri().query()) else {
-        return ApiError::MissingToken.into_response();
+    let url_token_allowed = gate.surface == Surface::Tinybird;
+    let token = match extract::token_from(req.headers(), req.uri().query(), url_token_allowed) {
+        Ok(Some(token)) => token,
+        Ok(None) => return ApiError::MissingToken.into_response(),
+        Err(e) => return e.into_response(),
     };
     let caller = match gate.app.svc.authenticate(&token, &request_id).await {
         Ok(caller) => caller,
@@ -143,7 +146,8 @@ async fn admit(gate: &Gate, mut req: Request, request_id: String, next: Next) ->
         && req
             .uri()
             .query()
-            .is_some_and(|q| q.split('&').any(|kv| matches!(kv, "release_ownership=true" | "release_ownership=1")));
+            .and_then(|q| extract::query_param(q, "release_ownership"))
+            .is_some_and(|v| v == "true" || v == "1");
     req.extensions_mut().insert(Ctx::new(caller, request_id).releasing(release));
     next.run(req).await
 }
@@ -170,6 +174,8 @@ impl Seen {
         self.route.as_ref().map_or("", MatchedPath::as_str)
     }
 
+    /// The request's span: the route as matched (`/api/secrets/{key}`), never the URI, whose
+    /// path and query may hold a secret's name or a token.
     fn span(&self) -> tracing::Span {
         tracing::info_span!("request", request_id = %self.id, method = self.method, route = self.route())
     }
