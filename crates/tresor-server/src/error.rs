@@ -23,6 +23,11 @@ pub enum ApiError {
         per_second: u32,
         retry_after_secs: u64,
     },
+    /// The peer's failed authentications went past their per-second limit.
+    TooManyFailures {
+        per_second: u32,
+        retry_after_secs: u64,
+    },
 }
 
 impl From<ServiceError> for ApiError {
@@ -44,7 +49,7 @@ impl ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::MissingToken | ApiError::TokenInUrl => StatusCode::UNAUTHORIZED,
             ApiError::LimitReached(_) => StatusCode::FORBIDDEN,
-            ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::RateLimited { .. } | ApiError::TooManyFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -63,6 +68,10 @@ impl ApiError {
             ApiError::RateLimited { class, per_second, retry_after_secs } => format!(
                 "rate limit reached: {per_second} requests/s per token for {class} routes; retry after {retry_after_secs} s"
             ),
+            ApiError::TooManyFailures { per_second, retry_after_secs } => format!(
+                "too many failed authentications from this address (more than {per_second}/s); check the token \
+                 and retry after {retry_after_secs} s"
+            ),
         }
     }
 }
@@ -74,7 +83,9 @@ impl IntoResponse for ApiError {
             tracing::error!(error = %self.message(), "request failed");
         }
         let mut resp = (status, axum::Json(serde_json::json!({ "error": self.message() }))).into_response();
-        if let ApiError::RateLimited { retry_after_secs, .. } = self {
+        if let ApiError::RateLimited { retry_after_secs, .. } | ApiError::TooManyFailures { retry_after_secs, .. } =
+            self
+        {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
         resp
