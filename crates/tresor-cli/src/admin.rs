@@ -71,7 +71,12 @@ pub fn audit(client: &Client, cmd: AuditCommand, json: bool) -> Result<i32> {
         AuditCommand::Ls { since, limit } => {
             let since = since.as_deref().map(since_arg).transpose()?;
             let doc = client.audit(0, since.as_deref(), limit)?;
-            show(json, doc, "records", &["seq", "at", "principal", "action", "target", "outcome", "request_id"]);
+            show(
+                json,
+                doc,
+                "records",
+                &["seq", "at", "principal", "action", "target", "outcome", "request_id", "detail"],
+            );
             Ok(0)
         }
         AuditCommand::Verify => {

@@ -184,6 +184,11 @@ pub struct ServeArgs {
     /// Requests per second per token on the Tinybird-compatible /v0 routes (0: unlimited).
     #[arg(long, env = "TRESOR_RATE_TINYBIRD", default_value_t = 5)]
     pub rate_tinybird: u32,
+    /// Failed authentications (bad tokens, bad application keys) per second per client address
+    /// (IPv6: per /64) before they are answered 429 (0: unlimited). Valid tokens are never
+    /// refused by it.
+    #[arg(long, env = "TRESOR_RATE_AUTH_FAILURES", default_value_t = 10)]
+    pub rate_auth_failures: u32,
     /// Most secrets per workspace through the Tinybird-compatible /v0 routes (0: no limit of their own).
     #[arg(long, env = "TRESOR_TINYBIRD_MAX_SECRETS", default_value_t = 100)]
     pub tinybird_max_secrets: u64,

@@ -97,6 +97,7 @@ async fn serve_async(args: ServeArgs) -> Result<i32> {
             management: args.rate_management,
             entries: args.rate_entries,
             tinybird: args.rate_tinybird,
+            auth_failures: args.rate_auth_failures,
         },
         tls: args.tls_cert.zip(args.tls_key),
         compat: CompatConfig {
@@ -109,8 +110,8 @@ async fn serve_async(args: ServeArgs) -> Result<i32> {
     let addr = listener.local_addr().map_err(|e| CliError::Io(e.to_string()))?;
     let scheme = if config.tls.is_some() { "https" } else { "http" };
     tracing::info!(data_dir = %dir.display(), storage = %storage.describe(), "tresor listening on {scheme}://{addr}");
-    let (_, router) = tresor_server::app(svc, &config);
-    tresor_server::serve(router, listener, &config, shutdown_signal())
+    let (app, router) = tresor_server::app(svc, &config);
+    tresor_server::serve(&app, router, listener, &config, shutdown_signal())
         .await
         .map_err(|e| CliError::Io(format!("server error: {e}")))?;
     tracing::info!("stopped");

@@ -224,7 +224,9 @@ fn conductor_application_keys_and_authorization() {
         records.iter().filter(|r| r["action"] == action && r["outcome"] == outcome).filter(about_workers).count()
     };
     assert_eq!(count("app_key.exchange", "ok"), 3);
-    assert!(count("app_key.exchange", "unauthenticated") >= 3);
+    // Failed exchanges are recorded per source and interval: at once, the first naming this
+    // workspace's key and the first naming no key (server-level); the others are counted.
+    assert!(count("app_key.exchange", "unauthenticated") >= 2);
     assert_eq!((count("grant.create", "ok"), count("grant.delete", "ok")), (1, 1));
     assert_eq!(count("app_key.revoke", "ok"), 1);
     assert!(!audit.to_string().contains(&secret));

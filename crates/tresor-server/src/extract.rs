@@ -83,46 +83,34 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath
     }
 }
 
-/// The presented token: `Authorization: Bearer`, then `X-Authorization` (Conductor), then the
-/// `token` query parameter (Tinybird's clients).
-pub fn token_from(headers: &HeaderMap, query: Option<&str>) -> Option<String> {
+/// The presented token: `Authorization: Bearer`, then `X-Authorization` (Conductor), then, where
+/// `url_token_allowed` (Tinybird's surface: its clients send it), the `token` query parameter.
+///
+/// Elsewhere a `token` in the query is refused even beside a header: it has already been written
+/// into every access log on its way, and the client should learn that now rather than later.
+pub fn token_from(
+    headers: &HeaderMap,
+    query: Option<&str>,
+    url_token_allowed: bool,
+) -> Result<Option<String>, ApiError> {
+    let in_url = query.and_then(|q| query_param(q, "token"));
+    if in_url.is_some() && !url_token_allowed {
+        return Err(ApiError::TokenInUrl);
+    }
     if let Some(v) = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let v = v.trim();
         let token = v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")).unwrap_or(v);
-        return Some(token.trim().to_owned());
+        return Ok(Some(token.trim().to_owned()));
     }
     if let Some(v) = headers.get("x-authorization").and_then(|v| v.to_str().ok()) {
-        return Some(v.trim().to_owned());
+        return Ok(Some(v.trim().to_owned()));
     }
-    let query = query?;
-    query.split('&').find_map(|pair| {
-        let (k, v) = pair.split_once('=')?;
-        (k == "token").then(|| percent_decode(v))
-    })
+    Ok(in_url)
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
-                    Ok(b) => {
-                        out.push(b);
-                        i += 3;
-                        continue;
-                    }
-                    Err(_) => out.push(b'%'),
-                }
-            }
-            b'+' => out.push(b' '),
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+/// The first value of a query parameter, decoded (`%5F`, `+`) by the `url` crate's parser.
+pub fn query_param(query: &str, name: &str) -> Option<String> {
+    form_urlencoded::parse(query.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
 #[cfg(test)]
@@ -132,14 +120,20 @@ mod tests {
     #[test]
     fn tokens_are_found_in_each_place() {
         let mut h = HeaderMap::new();
-        assert_eq!(token_from(&h, Some("a=1&token=tsr_x%5Fy")), Some("tsr_x_y".into()));
+        let t = |h: &HeaderMap, q: Option<&str>| token_from(h, q, true).unwrap();
+        assert_eq!(t(&h, Some("a=1&token=tsr_x%5Fy")), Some("tsr_x_y".into()));
+        assert_eq!(t(&h, Some("token=a+b%2")), Some("a b%2".into()));
         h.insert("x-authorization", "tsr_conductor".parse().unwrap());
-        assert_eq!(token_from(&h, None), Some("tsr_conductor".into()));
+        assert_eq!(t(&h, None), Some("tsr_conductor".into()));
         h.insert("authorization", "Bearer tsr_bearer".parse().unwrap());
-        assert_eq!(token_from(&h, None), Some("tsr_bearer".into()));
-        assert_eq!(token_from(&HeaderMap::new(), Some("x=1")), None);
-        assert_eq!(percent_decode("%"), "%");
-        assert_eq!(percent_decode("a%2"), "a%2");
+        assert_eq!(t(&h, None), Some("tsr_bearer".into()));
+        assert_eq!(t(&h, Some("token=tsr_q")), Some("tsr_bearer".into()), "the header comes first");
+        assert_eq!(t(&HeaderMap::new(), Some("x=1")), None);
+        // Where the URL may not carry a token, one there is refused, header or not.
+        assert!(matches!(token_from(&h, Some("token=tsr_q"), false), Err(ApiError::TokenInUrl)));
+        assert!(matches!(token_from(&HeaderMap::new(), Some("a=1&token="), false), Err(ApiError::TokenInUrl)));
+        assert_eq!(token_from(&h, Some("tokens=1&release_ownership=true"), false).unwrap(), Some("tsr_bearer".into()));
+        assert_eq!(query_param("release_ownership=true", "release_ownership").as_deref(), Some("true"));
         assert_eq!(
             without_quoted_strings("unknown variant \"sk_live_1\", expected u64 at `expected_version`"),
             "unknown variant \"…\", expected u64 at `expected_version`"

@@ -5,8 +5,9 @@
 //! Authorization, audit, limits and encryption all happen in the service, so the native and the
 //! compatibility surfaces cannot differ in what they allow.
 //!
-//! Request flow: one middleware, the [`gate`] (request id, tracing span, token → caller, per-token
-//! rate limit of the route's class, the surface's flags and error shape, metrics) → handler.
+//! Request flow: one middleware, the [`gate`] (request id, tracing span, token → caller, the
+//! per-peer limit of failed authentications, per-token rate limit of the route's class, the
+//! surface's flags and error shape, metrics) → handler.
 //! Errors become `{"error": ...}` responses in one place, [`error::ApiError`]; the compatibility
 //! surfaces reshape them in [`routes::shape`].
 
@@ -14,6 +15,7 @@ mod error;
 mod extract;
 mod metrics;
 mod openapi;
+mod peer_limit;
 mod ratelimit;
 mod routes;
 
@@ -21,19 +23,19 @@ pub use error::{ApiError, ApiResult};
 pub use ratelimit::{RateLimits, RouteClass};
 pub use routes::CompatConfig;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tracing::Instrument;
-use tresor_service::{Ctx, Service};
+use tresor_service::{Ctx, Origin, Service, ServiceError};
 
 /// Server settings beyond the service's own.
 #[derive(Debug, Clone, Default)]
@@ -50,18 +52,17 @@ pub struct AppState {
     pub svc: Service,
     metrics: metrics::Metrics,
     limiters: ratelimit::Limiters,
+    /// Failed authentications per peer.
+    peers: peer_limit::PeerLimiter,
     ready: AtomicBool,
     compat: CompatConfig,
 }
 
 pub type App = Arc<AppState>;
 
-/// The request id, set by `observe` for everything downstream.
-#[derive(Clone, Debug)]
-pub struct RequestId(pub String);
-
-/// Request ids are a random per-process prefix and a counter: unique across nodes and restarts
-/// without a system call per request.
+/// Request ids are made here, never taken from the client (whose id could be forged or collide
+/// with another request's): a random per-process prefix and a counter, unique across nodes and
+/// restarts without a system call per request.
 fn new_request_id() -> String {
     use std::sync::atomic::AtomicU64;
     use std::sync::OnceLock;
@@ -75,15 +76,34 @@ fn new_request_id() -> String {
     format!("{prefix}-{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
-/// Accepts a caller's `X-Request-Id` if it is short and plain, else makes one.
-fn request_id_of(req: &Request) -> String {
-    req.headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .filter(|v| !v.is_empty() && v.len() <= 64 && v.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
-        .map(str::to_owned)
-        .unwrap_or_else(new_request_id)
+/// Most characters kept of a client's `X-Request-Id`.
+const CLIENT_REQUEST_ID_MAX: usize = 64;
+
+/// The `X-Request-Id` a client sent, if any: kept beside the server's id (log span, audit detail),
+/// marked as the client's, so a client can find its requests. Bounded, and anything but printable
+/// ASCII replaced by `?`, so it can neither grow records nor break log lines.
+fn client_request_id_of(req: &Request) -> Option<String> {
+    let raw = req.headers().get("x-request-id")?.as_bytes();
+    let id: String = raw
+        .iter()
+        .take(CLIENT_REQUEST_ID_MAX)
+        .map(|&b| if b.is_ascii_graphic() || b == b' ' { char::from(b) } else { '?' })
+        .collect();
+    let id = id.trim();
+    (!id.is_empty()).then(|| id.to_owned())
 }
+
+/// The address of the connection's peer (see [`peer_limit`] for why not `X-Forwarded-For`), as
+/// the failure limit keys it. Without connection info (the router driven in process) all
+/// requests share one key.
+fn peer_of(req: &Request) -> Option<IpAddr> {
+    req.extensions().get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(addr)| peer_limit::peer_key(addr.ip()))
+}
+
+/// The peer's address as the failure limit keys it, for the open routes that check credentials
+/// (Conductor's token exchange); set by `observe`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Peer(pub Option<IpAddr>);
 
 /// Which API a group of routes belongs to: it decides the shape of errors and the flags a route
 /// understands, never what a caller may do.
@@ -113,7 +133,7 @@ async fn gate(State(gate): State<Gate>, req: Request, next: Next) -> Response {
     let seen = Seen::of(&req);
     let span = seen.span();
     let resp = async {
-        let resp = admit(&gate, req, seen.id.clone(), next).await;
+        let resp = admit(&gate, req, seen.origin(), seen.peer, next).await;
         routes::shape(gate.surface, resp).await
     }
     .instrument(span.clone())
@@ -122,12 +142,16 @@ async fn gate(State(gate): State<Gate>, req: Request, next: Next) -> Response {
 }
 
 /// Authenticates, applies the rate limit and hands the request with its [`Ctx`] to the handler.
-async fn admit(gate: &Gate, mut req: Request, request_id: String, next: Next) -> Response {
-    let Some(token) = extract::token_from(req.headers(), req.uri().query()) else {
-        return ApiError::MissingToken.into_response();
+async fn admit(gate: &Gate, mut req: Request, origin: Origin, peer: Option<IpAddr>, next: Next) -> Response {
+    let url_token_allowed = gate.surface == Surface::Tinybird;
+    let token = match extract::token_from(req.headers(), req.uri().query(), url_token_allowed) {
+        Ok(Some(token)) => token,
+        Ok(None) => return ApiError::MissingToken.into_response(),
+        Err(e) => return e.into_response(),
     };
-    let caller = match gate.app.svc.authenticate(&token, &request_id).await {
+    let caller = match gate.app.svc.authenticate_from(&token, &origin).await {
         Ok(caller) => caller,
+        Err(e @ ServiceError::Unauthenticated(_)) => return gate.app.refuse_credential(peer, e),
         Err(e) => return ApiError::from(e).into_response(),
     };
     let limiter = gate.app.limiters.of(gate.class);
@@ -143,15 +167,41 @@ async fn admit(gate: &Gate, mut req: Request, request_id: String, next: Next) ->
         && req
             .uri()
             .query()
-            .is_some_and(|q| q.split('&').any(|kv| matches!(kv, "release_ownership=true" | "release_ownership=1")));
-    req.extensions_mut().insert(Ctx::new(caller, request_id).releasing(release));
+            .and_then(|q| extract::query_param(q, "release_ownership"))
+            .is_some_and(|v| v == "true" || v == "1");
+    let Origin { request_id, client_request_id, .. } = origin;
+    let ctx = Ctx::new(caller, request_id).with_client_request_id(client_request_id).releasing(release);
+    req.extensions_mut().insert(ctx);
     next.run(req).await
+}
+
+impl AppState {
+    /// The answer to a refused token or application key: the service has recorded (or counted)
+    /// the failure; past the peer's limit of failures the answer is 429 with `Retry-After`
+    /// instead of 401, which tells a flooding client to slow down.
+    fn refuse_credential(&self, peer: Option<IpAddr>, e: ServiceError) -> Response {
+        match self.peer_failed(peer) {
+            Ok(()) => ApiError::from(e),
+            Err(too_many) => too_many,
+        }
+        .into_response()
+    }
+
+    /// Counts a failed authentication of `peer` against its limit: past it, the refusal to
+    /// answer instead of the failure's own.
+    fn peer_failed(&self, peer: Option<IpAddr>) -> Result<(), ApiError> {
+        self.peers.failed(peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))).map_err(|retry_after_secs| {
+            ApiError::TooManyFailures { per_second: self.peers.per_second(), retry_after_secs }
+        })
+    }
 }
 
 /// What is noted about a request when it arrives, to observe it when it is answered.
 struct Seen {
     started: Instant,
     id: String,
+    client_id: Option<String>,
+    peer: Option<IpAddr>,
     method: &'static str,
     route: Option<MatchedPath>,
 }
@@ -160,7 +210,9 @@ impl Seen {
     fn of(req: &Request) -> Self {
         Self {
             started: Instant::now(),
-            id: request_id_of(req),
+            id: new_request_id(),
+            client_id: client_request_id_of(req),
+            peer: peer_of(req),
             method: metrics::method_label(req.method()),
             route: req.extensions().get::<MatchedPath>().cloned(),
         }
@@ -170,8 +222,30 @@ impl Seen {
         self.route.as_ref().map_or("", MatchedPath::as_str)
     }
 
+    /// The request's span: the route as matched (`/api/secrets/{key}`), never the URI, whose
+    /// path and query may hold a secret's name or a token; the client's request id, if any,
+    /// quoted and marked as the client's.
     fn span(&self) -> tracing::Span {
-        tracing::info_span!("request", request_id = %self.id, method = self.method, route = self.route())
+        let span = tracing::info_span!(
+            "request",
+            request_id = %self.id,
+            client_request_id = tracing::field::Empty,
+            method = self.method,
+            route = self.route()
+        );
+        if let Some(client_id) = &self.client_id {
+            span.record("client_request_id", tracing::field::debug(client_id));
+        }
+        span
+    }
+
+    /// Who sent the request, for the service's records of credentials it refuses.
+    fn origin(&self) -> Origin {
+        Origin {
+            request_id: self.id.clone(),
+            peer: self.peer.map(peer_limit::peer_label),
+            client_request_id: self.client_id.clone(),
+        }
     }
 
     /// Counts the answer, logs it and tells the client its request id.
@@ -188,11 +262,13 @@ impl Seen {
 }
 
 /// The routes outside the gate (health, metrics, the OpenAPI document, Conductor's token
-/// exchange) are still observed, and get a request id.
+/// exchange) are still observed, and get a request id: their handlers find the request's
+/// [`Origin`] among its extensions.
 async fn observe(State(app): State<App>, mut req: Request, next: Next) -> Response {
     let seen = Seen::of(&req);
     let span = seen.span();
-    req.extensions_mut().insert(RequestId(seen.id.clone()));
+    req.extensions_mut().insert(seen.origin());
+    req.extensions_mut().insert(Peer(seen.peer));
     let resp = next.run(req).instrument(span.clone()).await;
     seen.answered(&app, &span, resp)
 }
@@ -240,6 +316,7 @@ pub fn app(svc: Service, config: &ServerConfig) -> (App, Router) {
         svc,
         metrics: metrics::Metrics::default(),
         limiters: ratelimit::Limiters::new(config.rate_limits),
+        peers: peer_limit::PeerLimiter::new(config.rate_limits.auth_failures),
         ready: AtomicBool::new(true),
         compat: config.compat.clone(),
     });
@@ -259,9 +336,42 @@ pub fn app(svc: Service, config: &ServerConfig) -> (App, Router) {
     (app, router)
 }
 
-/// Serves until `shutdown` resolves, then stops accepting and lets in-flight requests finish
-/// (up to 10 s).
+/// How often the rate limiters forget the keys they no longer need.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// Keeps every keyed limiter as small as its recently active keys: each key an attacker makes up
+/// (a token id, an address) would otherwise stay for the life of the process.
+fn spawn_pruner(app: App) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(PRUNE_EVERY);
+        tick.tick().await;
+        loop {
+            tick.tick().await;
+            app.limiters.prune();
+            app.peers.prune();
+        }
+    })
+}
+
+/// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish (up to
+/// 10 s) and writes the counts of failed authentications still open.
+///
+/// Both plain TCP and TLS serve with connection info, so the gate sees each peer's address.
 pub async fn serve(
+    app: &App,
+    router: Router,
+    listener: std::net::TcpListener,
+    config: &ServerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let pruner = spawn_pruner(app.clone());
+    let served = serve_until(router, listener, config, shutdown).await;
+    pruner.abort();
+    app.svc.flush_auth_failures().await;
+    served
+}
+
+async fn serve_until(
     router: Router,
     listener: std::net::TcpListener,
     config: &ServerConfig,

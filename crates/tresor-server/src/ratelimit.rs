@@ -1,7 +1,7 @@
 //! Per-token rate limits, one limiter per route class. A rate of 0 turns a class's limit off.
 
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::{DefaultKeyedRateLimiter, NotUntil, Quota, RateLimiter};
 use std::num::NonZeroU32;
 
 /// The route classes, each with its own configurable rate.
@@ -25,18 +25,32 @@ impl RouteClass {
     }
 }
 
-/// Requests per second per token for each class; 0 means unlimited.
+/// Requests per second per token for each class, and failed authentications per second per
+/// peer; 0 means unlimited.
 #[derive(Debug, Clone, Copy)]
 pub struct RateLimits {
     pub management: u32,
     pub entries: u32,
     pub tinybird: u32,
+    /// See [`crate::peer_limit`].
+    pub auth_failures: u32,
 }
 
 impl Default for RateLimits {
     fn default() -> Self {
-        Self { management: 5, entries: 0, tinybird: 5 }
+        Self {
+            management: 5,
+            entries: 0,
+            tinybird: 5,
+            auth_failures: crate::peer_limit::DEFAULT_AUTH_FAILURES_PER_SECOND,
+        }
     }
+}
+
+/// Whole seconds until a refused key may try again (what `Retry-After` says), rounded up.
+pub(crate) fn retry_after_secs(not_until: &NotUntil<<DefaultClock as Clock>::Instant>) -> u64 {
+    let wait = not_until.wait_time_from(DefaultClock::default().now());
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 pub struct Limiter {
@@ -57,12 +71,16 @@ impl Limiter {
     /// `Ok` if `key` may proceed now, else how many whole seconds to wait.
     pub fn check(&self, key: &str) -> Result<(), u64> {
         let Some(limiter) = &self.inner else { return Ok(()) };
-        match limiter.check_key(&key.to_owned()) {
-            Ok(()) => Ok(()),
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(DefaultClock::default().now());
-                Err(wait.as_secs() + u64::from(wait.subsec_nanos() > 0))
-            }
+        limiter.check_key(&key.to_owned()).map_err(|not_until| retry_after_secs(&not_until))
+    }
+
+    /// Forgets the keys whose budget is whole again: a key's state is then the same as a key
+    /// never seen, so dropping it changes no answer and keeps the map as small as the set of
+    /// recently active keys (tokens, and the peers exchanging application keys).
+    pub fn prune(&self) {
+        if let Some(limiter) = &self.inner {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
         }
     }
 }
@@ -80,6 +98,12 @@ impl Limiters {
             entries: Limiter::new(limits.entries),
             tinybird: Limiter::new(limits.tinybird),
         }
+    }
+
+    pub fn prune(&self) {
+        self.management.prune();
+        self.entries.prune();
+        self.tinybird.prune();
     }
 
     pub fn of(&self, class: RouteClass) -> &Limiter {

@@ -2,6 +2,7 @@
 //! workspace, and every change is audited.
 
 use crate::auth::{mint_token, parse_token, Caller, Ctx, MintedToken};
+use crate::auth_failures::{Credential, Origin};
 use crate::cache::CachedCaller;
 use crate::{Result, Service, ServiceError};
 use std::sync::Arc;
@@ -16,54 +17,88 @@ pub(crate) fn new_id() -> Result<String> {
     Ok(tresor_crypto::random_token_bytes::<8>()?.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// Why a presented token was refused, and the workspace of the token its id names, if one does
+/// (the failure is recorded there; a failure naming no token is server-level).
+struct Refused {
+    error: ServiceError,
+    workspace: Option<WorkspaceName>,
+}
+
+impl Refused {
+    fn naming(workspace: &WorkspaceName, error: ServiceError) -> Self {
+        Self { error, workspace: Some(workspace.clone()) }
+    }
+
+    fn unattributed(error: impl Into<ServiceError>) -> Self {
+        Self { error: error.into(), workspace: None }
+    }
+}
+
 impl Service {
+    /// [`Service::authenticate_from`] for a request made in process (no peer address, no client
+    /// request id): tests and local tools.
+    pub async fn authenticate(&self, token: &str, request_id: &str) -> Result<Arc<Caller>> {
+        self.authenticate_from(token, &Origin::new(request_id)).await
+    }
+
     /// Turns a presented token into a caller. Unknown, malformed, revoked and expired tokens are
-    /// refused (and audited); the answer never echoes the token.
+    /// refused and audited (aggregated per source and interval, see `auth_failures.rs`); the
+    /// answer never echoes the token.
     ///
     /// Every request starts here, so this is also where a server sharing its store brings its
     /// caches up to the other servers' writes.
-    pub async fn authenticate(&self, token: &str, request_id: &str) -> Result<Arc<Caller>> {
+    pub async fn authenticate_from(&self, token: &str, origin: &Origin) -> Result<Arc<Caller>> {
         if let Some(coherence) = &self.coherence {
             coherence.sync(self.store.as_ref(), &self.cache).await?;
         }
         let (id, hash) = match parse_token(token) {
             Ok(parsed) => parsed,
             Err(e) => {
-                self.audit_auth_failure(request_id, "(malformed)", &e).await?;
+                self.audit_auth_failure(origin, Credential::Token, "(malformed)", None, &e).await?;
                 return Err(e);
             }
         };
-        let out = self.authenticate_parsed(&id, &hash).await;
-        if let Err(e) = &out {
-            self.audit_auth_failure(request_id, &id, e).await?;
+        match self.authenticate_parsed(&id, &hash).await {
+            Ok(caller) => Ok(caller),
+            Err(Refused { error, workspace }) => {
+                self.audit_auth_failure(origin, Credential::Token, &id, workspace.as_ref(), &error).await?;
+                Err(error)
+            }
         }
-        out
     }
 
-    async fn authenticate_parsed(&self, id: &str, hash: &[u8; 32]) -> Result<Arc<Caller>> {
+    async fn authenticate_parsed(&self, id: &str, hash: &[u8; 32]) -> std::result::Result<Arc<Caller>, Refused> {
         let unknown = || ServiceError::Unauthenticated("the token is not valid: unknown token".into());
+        let expired = || ServiceError::Unauthenticated("the token has expired; ask for a new one".into());
         let now = now_millis();
         if let Some(cached) = self.cache.caller(id) {
+            let workspace = &cached.caller.workspace;
             if !ct_eq(&cached.hash, hash) {
-                return Err(unknown());
+                return Err(Refused::naming(workspace, unknown()));
             }
             if matches!(cached.expires_at, Some(t) if t <= now) {
-                return Err(ServiceError::Unauthenticated("the token has expired; ask for a new one".into()));
+                return Err(Refused::naming(workspace, expired()));
             }
             return Ok(cached.caller.clone());
         }
         let generation = self.cache.access_generation();
-        let record = self.store.get_token(id).await?.ok_or_else(unknown)?;
+        let record = self
+            .store
+            .get_token(id)
+            .await
+            .map_err(Refused::unattributed)?
+            .ok_or_else(|| Refused::unattributed(unknown()))?;
+        let workspace = &record.workspace;
         if !ct_eq(&record.hash, hash) {
-            return Err(unknown());
+            return Err(Refused::naming(workspace, unknown()));
         }
         if record.revoked_at.is_some() {
-            return Err(ServiceError::Unauthenticated("the token has been revoked".into()));
+            return Err(Refused::naming(workspace, ServiceError::Unauthenticated("the token has been revoked".into())));
         }
         if matches!(record.expires_at, Some(t) if t <= now) {
-            return Err(ServiceError::Unauthenticated("the token has expired; ask for a new one".into()));
+            return Err(Refused::naming(workspace, expired()));
         }
-        let caller = Arc::new(self.caller_for(&record).await?);
+        let caller = Arc::new(self.caller_for(&record).await.map_err(|e| Refused::naming(workspace, e))?);
         self.cache.put_caller(
             id,
             CachedCaller { caller: caller.clone(), hash: *hash, expires_at: record.expires_at },
@@ -144,8 +179,12 @@ impl Service {
     }
 
     pub async fn list_principals(&self, ctx: &Ctx) -> Result<Vec<PrincipalRecord>> {
-        self.require_workspace(ctx, Access::Manage, "list principals")?;
-        Ok(self.store.list_principals(&ctx.caller.workspace).await?)
+        let out = async {
+            self.require_workspace(ctx, Access::Manage, "list principals")?;
+            Ok(self.store.list_principals(&ctx.caller.workspace).await?)
+        }
+        .await;
+        self.audited(ctx, "principal.list", &ctx.caller.workspace, out).await
     }
 
     /// Deletes a principal with its memberships, grants and tokens.
@@ -205,8 +244,13 @@ impl Service {
     }
 
     pub async fn members_of(&self, ctx: &Ctx, group: &str) -> Result<Vec<PrincipalRef>> {
-        self.require_workspace(ctx, Access::Manage, "list group members")?;
-        Ok(self.store.members_of(&ctx.caller.workspace, group).await?)
+        let group_ref = PrincipalRef::new(PrincipalKind::Group, group)?;
+        let out = async {
+            self.require_workspace(ctx, Access::Manage, "list group members")?;
+            Ok(self.store.members_of(&ctx.caller.workspace, group).await?)
+        }
+        .await;
+        self.audited(ctx, "group.members", group_ref, out).await
     }
 
     /// Mints a token for a principal. `ttl_seconds` makes it expire. The token text is in the
@@ -271,8 +315,12 @@ impl Service {
     }
 
     pub async fn list_tokens(&self, ctx: &Ctx) -> Result<Vec<TokenRecord>> {
-        self.require_workspace(ctx, Access::Manage, "list tokens")?;
-        Ok(self.store.list_tokens(&ctx.caller.workspace).await?)
+        let out = async {
+            self.require_workspace(ctx, Access::Manage, "list tokens")?;
+            Ok(self.store.list_tokens(&ctx.caller.workspace).await?)
+        }
+        .await;
+        self.audited(ctx, "token.list", &ctx.caller.workspace, out).await
     }
 
     /// Revokes a token: at once, on this node, for every later request. A caller may always revoke
@@ -333,8 +381,12 @@ impl Service {
     }
 
     pub async fn list_grants(&self, ctx: &Ctx) -> Result<Vec<GrantRecord>> {
-        self.require_workspace(ctx, Access::Manage, "list grants")?;
-        Ok(self.store.list_grants(&ctx.caller.workspace).await?)
+        let out = async {
+            self.require_workspace(ctx, Access::Manage, "list grants")?;
+            Ok(self.store.list_grants(&ctx.caller.workspace).await?)
+        }
+        .await;
+        self.audited(ctx, "grant.list", &ctx.caller.workspace, out).await
     }
 
     pub async fn delete_grant(&self, ctx: &Ctx, id: &str) -> Result<GrantRecord> {

@@ -6,10 +6,11 @@
 //! key's application, so everything after it — grants, audit, revocation — is the token path.
 
 use crate::auth::{mint_token, Ctx, MintedToken};
+use crate::auth_failures::{with_client_request_id, Credential, Origin};
 use crate::{Result, Service, ServiceError};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64URL, Engine};
 use tresor_crypto::{ct_eq, random_token_bytes, token_hash};
-use tresor_model::{now_millis, Access, PrincipalKind, PrincipalRef};
+use tresor_model::{now_millis, Access, PrincipalKind, PrincipalRef, WorkspaceName};
 use tresor_store::{AppKeyRecord, StoreError, TokenRecord};
 use zeroize::Zeroizing;
 
@@ -89,8 +90,12 @@ impl Service {
 
     /// The workspace's application keys (workspace `manage`), without secrets.
     pub async fn list_app_keys(&self, ctx: &Ctx) -> Result<Vec<AppKeyRecord>> {
-        self.require_workspace(ctx, Access::Manage, "list application keys")?;
-        Ok(self.store.list_app_keys(&ctx.caller.workspace).await?)
+        let out = async {
+            self.require_workspace(ctx, Access::Manage, "list application keys")?;
+            Ok(self.store.list_app_keys(&ctx.caller.workspace).await?)
+        }
+        .await;
+        self.audited(ctx, "app_key.list", &ctx.caller.workspace, out).await
     }
 
     /// Revokes an application key (workspace `manage`) and the tokens it was exchanged for.
@@ -120,24 +125,26 @@ impl Service {
 
     /// Exchanges an application key for a token of its application that expires after
     /// `ttl_seconds`. Unknown ids, wrong secrets, revoked keys and keys whose application was
-    /// deleted are refused alike (401) and audited; the secret is never recorded.
+    /// deleted are refused alike (401) and audited like failed token authentications (per
+    /// source and interval, in the workspace of the key the id names, if any); the secret is
+    /// never recorded.
     pub async fn exchange_app_key(
         &self,
         key_id: &str,
         key_secret: &str,
         ttl_seconds: u64,
-        request_id: &str,
+        origin: &Origin,
     ) -> Result<MintedToken> {
         let refused = || ServiceError::Unauthenticated("the application key id or secret is not valid".into());
-        let mut found: Option<AppKeyRecord> = None;
+        // The workspace of the key the id names, once found: a refusal is recorded there.
+        let mut named: Option<WorkspaceName> = None;
         let out = async {
             if printable_id(key_id) != key_id {
                 return Err(refused());
             }
             let record = self.store.get_app_key(key_id).await?.ok_or_else(refused)?;
-            let matches = ct_eq(&record.hash, &token_hash(key_secret.as_bytes()));
-            found = Some(record.clone());
-            if !matches {
+            named = Some(record.workspace.clone());
+            if !ct_eq(&record.hash, &token_hash(key_secret.as_bytes())) {
                 return Err(refused());
             }
             if record.revoked_at.is_some() {
@@ -163,29 +170,30 @@ impl Service {
                 revoked_at: None,
             };
             self.store.insert_token(&token).await?;
-            Ok(minted)
+            Ok((record, minted))
         }
         .await;
-        let (workspace, principal) = match &found {
-            Some(r) if out.is_ok() => (r.workspace.to_string(), r.principal.to_string()),
-            Some(r) => (r.workspace.to_string(), "anonymous".to_owned()),
-            None => (String::new(), "anonymous".to_owned()),
-        };
-        let outcome = match &out {
-            Ok(_) => "ok",
-            Err(e) => e.outcome(),
+        let (key, minted) = match out {
+            Ok(done) => done,
+            Err(e) => {
+                self.audit_auth_failure(origin, Credential::AppKey, printable_id(key_id), named.as_ref(), &e).await?;
+                return Err(e);
+            }
         };
         let record = crate::audit::new_record(
-            workspace,
-            request_id.to_owned(),
-            principal,
-            "app_key.exchange",
-            format!("app key {}", printable_id(key_id)),
-            outcome,
-            out.as_ref().ok().map(|m| format!("token {} for {ttl_seconds} s", m.id)),
+            key.workspace.to_string(),
+            origin.request_id.clone(),
+            key.principal.to_string(),
+            Credential::AppKey.action(),
+            Credential::AppKey.target(&key.id),
+            "ok",
+            with_client_request_id(
+                Some(format!("token {} for {ttl_seconds} s", minted.id)),
+                origin.client_request_id.as_deref(),
+            ),
         );
         self.auditor.record(record).await?;
-        out
+        Ok(minted)
     }
 }
 

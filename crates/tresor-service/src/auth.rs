@@ -140,7 +140,11 @@ impl Caller {
 #[derive(Debug, Clone)]
 pub struct Ctx {
     pub caller: Arc<Caller>,
+    /// Made by the server (or the local tool): unique, never chosen by the client.
     pub request_id: String,
+    /// The `X-Request-Id` the client sent, bounded and sanitised by the server; recorded beside
+    /// `request_id` and marked as the client's.
+    pub client_request_id: Option<String>,
     /// The caller confirmed that a change to a vault managed by a declarative config should go
     /// ahead and release the vault from the config (CLI `--yes` or a y/N prompt; API
     /// `?release_ownership=true`). Without it such a change is refused with
@@ -150,7 +154,13 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(caller: Arc<Caller>, request_id: impl Into<String>) -> Self {
-        Self { caller, request_id: request_id.into(), release_ownership: false }
+        Self { caller, request_id: request_id.into(), client_request_id: None, release_ownership: false }
+    }
+
+    /// The same request, with the id the client gave it.
+    pub fn with_client_request_id(mut self, client_request_id: Option<String>) -> Self {
+        self.client_request_id = client_request_id;
+        self
     }
 
     /// The same request, allowed (or not) to release managed vaults.

@@ -13,6 +13,7 @@ mod access;
 mod app_keys;
 mod audit;
 mod auth;
+mod auth_failures;
 mod cache;
 mod coherence;
 mod config;
@@ -25,6 +26,7 @@ pub use access::OWNER;
 pub use app_keys::NewAppKey;
 pub use audit::VerifyReport;
 pub use auth::{mint_token, parse_token, Caller, Ctx, MintedToken, TOKEN_PREFIX};
+pub use auth_failures::Origin;
 pub use config::ApplyOptions;
 pub use error::{exit, exit_code_for_http_status, ServiceError};
 pub use render::RenderRequest;
@@ -32,6 +34,7 @@ pub use tresor_config::{DesiredState, Plan};
 pub use webhook::{WebhookRequest, WebhookResponse};
 
 use audit::Auditor;
+use auth_failures::{AuthFailures, Credential, Noted};
 use cache::Cache;
 use coherence::Coherence;
 use std::sync::Arc;
@@ -116,6 +119,19 @@ pub struct Service {
     config_mac: MacKey,
     /// Destinations webhooks may call (`host`, `host:port`, `*.domain`); empty: none.
     webhook_hosts: Vec<String>,
+    /// Failed authentications counted per source and interval (see `auth_failures.rs`).
+    auth_failures: Arc<AuthFailures>,
+    /// Writes the counts of closed intervals; stopped with the service.
+    _auth_failure_flusher: AbortOnDrop,
+}
+
+/// Stops a background task when its owner goes away.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 impl Service {
@@ -127,6 +143,8 @@ impl Service {
         let auditor = Auditor::start(store.clone(), mac);
         let cache = Arc::new(Cache::default());
         let coherence = store.change_feed().map(|feed| Coherence::follow(feed, cache.clone()));
+        let auth_failures = Arc::new(AuthFailures::default());
+        let flusher = auth_failures::spawn_flusher(auth_failures.clone(), auditor.clone());
         Ok(Self {
             store,
             keyring: Keyring::new(root),
@@ -136,6 +154,8 @@ impl Service {
             coherence,
             config_mac,
             webhook_hosts: vec![],
+            auth_failures,
+            _auth_failure_flusher: AbortOnDrop(flusher),
         })
     }
 
@@ -221,6 +241,8 @@ impl Service {
 
     // ----- audit -----
 
+    /// A record of the caller's request. A client's own request id goes into the detail, marked
+    /// as the client's: the record's `request_id` is always the server's.
     fn audit_record(ctx: &Ctx, action: &str, target: String, outcome: &str, detail: Option<String>) -> AuditRecord {
         audit::new_record(
             ctx.caller.workspace.to_string(),
@@ -229,7 +251,7 @@ impl Service {
             action,
             target,
             outcome,
-            detail,
+            auth_failures::with_client_request_id(detail, ctx.client_request_id.as_deref()),
         )
     }
 
@@ -244,26 +266,68 @@ impl Service {
         out
     }
 
-    /// Records a failed authentication (no caller is known).
-    async fn audit_auth_failure(&self, request_id: &str, token_id: &str, e: &ServiceError) -> Result<()> {
+    /// Records a failed authentication (no caller is known): `presented_id` is the id part of
+    /// what was presented (never its secret), `workspace` the workspace of the token or key it
+    /// names, if it names one (the failure is then that workspace's; else it is server-level).
+    ///
+    /// Refusals of a credential are aggregated (see `auth_failures.rs`): the first of its source
+    /// in an interval is recorded now, the rest are counted into one record. Anything else that
+    /// went wrong (the store failing) is recorded on its own, as any error is.
+    async fn audit_auth_failure(
+        &self,
+        origin: &Origin,
+        credential: Credential,
+        presented_id: &str,
+        workspace: Option<&WorkspaceName>,
+        e: &ServiceError,
+    ) -> Result<()> {
+        let workspace = workspace.map(WorkspaceName::as_str).unwrap_or_default();
+        let unauthenticated = matches!(e, ServiceError::Unauthenticated(_));
+        if unauthenticated
+            && self.auth_failures.note(origin, credential, workspace, presented_id, now_millis()) == Noted::Counted
+        {
+            return Ok(());
+        }
+        let detail = if unauthenticated {
+            format!(
+                "from {}; further failures from there in the next {} s are counted into one record",
+                origin.peer_label(),
+                auth_failures::INTERVAL.as_secs()
+            )
+        } else {
+            format!("from {}", origin.peer_label())
+        };
         let rec = audit::new_record(
-            String::new(),
-            request_id.to_owned(),
+            workspace.to_owned(),
+            origin.request_id.clone(),
             "anonymous".into(),
-            "auth.token",
-            format!("token {token_id}"),
+            credential.action(),
+            credential.target(presented_id),
             e.outcome(),
-            None,
+            auth_failures::with_client_request_id(Some(detail), origin.client_request_id.as_deref()),
         );
         self.auditor.record(rec).await
     }
 
+    /// Writes the counts of failed authentications still open (the background task writes them
+    /// as their intervals close). Call on a graceful shutdown, after the last request.
+    pub async fn flush_auth_failures(&self) {
+        auth_failures::write(&self.auditor, self.auth_failures.take_due(now_millis(), true)).await;
+    }
+
     /// Lists audit records (manage on the workspace). `after` is a sequence number cursor.
+    ///
+    /// Server-level records (failed authentications whose credential names nothing known, of
+    /// workspace `""`) concern whoever runs the server, not a tenant: they are shown only to an
+    /// admin of the whole `default` workspace (the owner that `tresor init` creates), never to
+    /// the managers of every workspace.
     pub async fn audit_log(&self, ctx: &Ctx, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
         self.require_workspace(ctx, Access::Manage, "read the audit log")?;
         let ws = ctx.caller.workspace.as_str();
+        let server_level =
+            ctx.caller.workspace == WorkspaceName::default_name() && ctx.caller.allows_workspace(Access::Admin);
         let mut out = self.store.list_audit(after, since, limit).await?;
-        out.retain(|r| r.workspace == ws || r.workspace.is_empty());
+        out.retain(|r| r.workspace == ws || (server_level && r.workspace.is_empty()));
         Ok(out)
     }
 

@@ -4,3 +4,5 @@
 mod access;
 #[path = "../common/mod.rs"]
 mod common;
+
+mod edge;

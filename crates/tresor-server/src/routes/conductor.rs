@@ -15,7 +15,7 @@
 
 use super::{bad, default_entry as entry, default_vault as vault, secret_not_found as not_found};
 use crate::error::{ApiError, ApiResult};
-use crate::{authenticated, App, RequestId, RouteClass, Surface};
+use crate::{authenticated, App, Peer, RouteClass, Surface};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -27,7 +27,7 @@ use serde_json::{json, Value};
 use tresor_model::{
     Access, EntryKind, EntryMeta, EntryPath, EnvName, PrincipalKind, PrincipalRef, SecretValue, Tag, VaultName,
 };
-use tresor_service::{Ctx, ServiceError, SetEntry};
+use tresor_service::{Ctx, Origin, ServiceError, SetEntry};
 use tresor_store::ListQuery;
 
 pub fn router(app: &App) -> Router<App> {
@@ -258,12 +258,29 @@ struct TokenRequest {
 }
 
 /// `POST /api/token`: an application key for a token. Not behind token authentication (it is how
-/// a client gets one); rate-limited per key id like management routes. Its errors are Conductor's
-/// shape with `INVALID_CREDENTIALS`, so a client does not take them for an expired token.
-async fn token(State(app): State<App>, request_id: Option<Extension<RequestId>>, body: Bytes) -> Response {
+/// a client gets one). Limited per peer address, not per key id (which the caller chooses, so a
+/// limiter keyed by it would give each made-up id a fresh budget and grow without bound): every
+/// exchange at the management rate (an exchange mints a token: a write), and the failed ones
+/// also by the per-peer limit of failed authentications, like bad tokens. Its errors are
+/// Conductor's shape with `INVALID_CREDENTIALS`, so a client does not take them for an expired
+/// token.
+async fn token(
+    State(app): State<App>,
+    origin: Option<Extension<Origin>>,
+    peer: Option<Extension<Peer>>,
+    body: Bytes,
+) -> Response {
     let refuse = |status: StatusCode, error: &str, message: String| {
         (status, Json(json!({"status": status.as_u16(), "error": error, "message": message, "retryable": false})))
             .into_response()
+    };
+    let too_many = |message: String, retry_after_secs: u64| {
+        let status = StatusCode::TOO_MANY_REQUESTS;
+        let doc =
+            json!({"status": status.as_u16(), "error": "TOO_MANY_REQUESTS", "message": message, "retryable": true});
+        let mut resp = (status, Json(doc)).into_response();
+        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        resp
     };
     let req: TokenRequest = match serde_json::from_slice(&body) {
         Ok(r) => r,
@@ -279,22 +296,26 @@ async fn token(State(app): State<App>, request_id: Option<Extension<RequestId>>,
     else {
         return refuse(StatusCode::BAD_REQUEST, "INVALID_REQUEST", "keyId and keySecret are both required".into());
     };
+    let origin = origin.map(|Extension(o)| o).unwrap_or_default();
+    let peer = peer.and_then(|Extension(Peer(p))| p);
     let limiter = app.limiters.of(RouteClass::Management);
-    if let Err(retry_after_secs) = limiter.check(&format!("app-key:{id}")) {
-        let mut resp = refuse(
-            StatusCode::TOO_MANY_REQUESTS,
-            "TOO_MANY_REQUESTS",
-            format!("rate limit reached: {} token requests/s per application key", limiter.per_second()),
+    let peer_label = origin.peer.as_deref().unwrap_or("an unknown peer");
+    if let Err(retry_after_secs) = limiter.check(&format!("app-key exchange from {peer_label}")) {
+        let message = format!(
+            "rate limit reached: {} token requests/s per client address; retry after {retry_after_secs} s",
+            limiter.per_second()
         );
-        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
-        return resp;
+        return too_many(message, retry_after_secs);
     }
-    let request_id = request_id.map(|r| r.0 .0).unwrap_or_default();
-    match app.svc.exchange_app_key(&id, &secret, app.compat.app_token_ttl_secs, &request_id).await {
+    match app.svc.exchange_app_key(&id, &secret, app.compat.app_token_ttl_secs, &origin).await {
         Ok(minted) => Json(json!({ "token": minted.text.as_str() })).into_response(),
-        Err(e @ ServiceError::Unauthenticated(_)) => {
-            refuse(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", e.to_string())
-        }
+        Err(e @ ServiceError::Unauthenticated(_)) => match app.peer_failed(peer) {
+            Ok(()) => refuse(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", e.to_string()),
+            Err(too_many_failures @ ApiError::TooManyFailures { retry_after_secs, .. }) => {
+                too_many(too_many_failures.message(), retry_after_secs)
+            }
+            Err(other) => other.into_response(),
+        },
         Err(e) => ApiError::from(e).into_response(),
     }
 }
