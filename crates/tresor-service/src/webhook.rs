@@ -3,6 +3,9 @@
 //! the request, and answers with the response, every resolved value masked in it. The caller never
 //! holds a value.
 //!
+//! Sending needs the `webhook` access on the environment the references resolve in (with or without
+//! references), checked before anything else; references also need `read`, as any resolution does.
+//!
 //! Destinations are an allow-list of hosts (none by default), so the feature cannot be used to probe
 //! internal networks; redirects are not followed, since a redirect could leave the list.
 
@@ -10,7 +13,7 @@ use crate::render::RenderRequest;
 use crate::{Ctx, Result, Service, ServiceError};
 use serde_json::{Map, Value};
 use std::time::Duration;
-use tresor_model::{EnvName, VaultName};
+use tresor_model::{Access, EnvName, VaultName};
 use tresor_redact::{RedactOptions, Redactor};
 
 /// Largest response body passed back.
@@ -84,6 +87,7 @@ impl Service {
     }
 
     async fn send_webhook_inner(&self, ctx: &Ctx, req: WebhookRequest) -> Result<WebhookResponse> {
+        require_webhook_grant(ctx, &req.environment)?;
         let method = req.method.to_ascii_uppercase();
         if !matches!(method.as_str(), "GET" | "POST" | "PUT" | "PATCH" | "DELETE" | "HEAD") {
             return Err(ServiceError::InvalidInput(format!(
@@ -151,6 +155,19 @@ impl Service {
             body: mask(&resp_body),
         })
     }
+}
+
+/// The `webhook` access must cover the whole environment (a grant on `ENV`, `ENV/*` or `*`): the
+/// request is the environment's, whichever of its vaults the references name.
+fn require_webhook_grant(ctx: &Ctx, env: &EnvName) -> Result<()> {
+    if ctx.caller.allows(Access::Webhook, env.as_str(), None, None) {
+        return Ok(());
+    }
+    let who = &ctx.caller.principal;
+    Err(ServiceError::Denied(format!(
+        "{who} lacks webhook access on environment {env}, needed to send webhooks; ask a workspace admin for \
+         one (`tresor grant add {who} {env} webhook`)"
+    )))
 }
 
 type Answer = (u16, Vec<(String, String)>, Vec<u8>);

@@ -11,12 +11,102 @@ use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::sync::{Arc, Mutex};
 
+/// `tresor`'s exit code for a refusal (README, exit codes).
+const DENIED: i32 = 4;
+
 fn send(s: &Server, token: &str, request: &Value) -> (u16, Value) {
     s.call("POST", "/api/v1/webhooks/send", Some(token), Some(request.clone()))
 }
 
+fn audit(s: &Server) -> Vec<Value> {
+    let (status, doc) = s.call("GET", "/api/v1/audit?limit=100000", Some(&s.token), None);
+    assert_eq!(status, 200, "{doc}");
+    doc["records"].as_array().unwrap_or_else(|| panic!("{doc}")).clone()
+}
+
 fn hex(bytes: &[u8], upper: bool) -> String {
     bytes.iter().map(|b| if upper { format!("{b:02X}") } else { format!("{b:02x}") }).collect()
+}
+
+#[test]
+fn sending_a_webhook_needs_the_webhook_grant_on_its_environment() {
+    let hook = Receiver::start();
+    let allow = format!("127.0.0.1:{}", hook.port);
+    let s = Server::start(&[("TRESOR_WEBHOOK_ALLOW_HOSTS", &allow), ("TRESOR_RATE_MANAGEMENT", "0")]);
+    let admin = s.token.clone();
+    let (status, doc) = s.call(
+        "PUT",
+        "/api/v1/envs/default/vaults/default/entries/hook-token",
+        Some(&admin),
+        Some(json!({"value": "Bearer grant-secret-5150"})),
+    );
+    assert!(status == 200 || status == 201, "{doc}");
+    let url = format!("http://127.0.0.1:{}/notify", hook.port);
+    let plain = json!({"method": "POST", "url": url, "body": "ping"});
+    let with_ref =
+        json!({"method": "POST", "url": url, "headers": {"Authorization": {"vault": "default", "key": "hook-token"}}});
+
+    let nobody = principal(&s, "app:nobody", &[]);
+    let reader = principal(&s, "app:reader", &[("*", "read")]);
+    let manager = principal(&s, "user:manager", &[("*", "manage"), ("*", "write")]);
+    let elsewhere = principal(&s, "app:elsewhere", &[("prod", "webhook"), ("*", "read")]);
+    let narrow = principal(&s, "app:narrow", &[("default/default/*", "webhook"), ("*", "read")]);
+    for (who, token) in [
+        ("nobody", &nobody),
+        ("reader", &reader),
+        ("manager", &manager),
+        ("elsewhere", &elsewhere),
+        ("narrow", &narrow),
+    ] {
+        for request in [&plain, &with_ref] {
+            let (status, doc) = send(&s, token, request);
+            assert_eq!(status, 403, "{who}: {doc}");
+            let e = doc["error"].as_str().unwrap();
+            assert!(e.contains("webhook access") && e.contains("environment default"), "{who}: {e}");
+        }
+    }
+    // Through the CLI: the refusal's exit code.
+    s.cli(&reader, &["webhook", "send", "-"], plain.to_string().as_bytes()).fails(DENIED, "webhook access");
+    assert!(hook.seen.lock().unwrap().is_empty(), "refused calls never left tresor");
+
+    // `webhook` on the environment sends; references still need read.
+    let sender = principal(&s, "app:sender", &[("default", "webhook")]);
+    let (status, doc) = send(&s, &sender, &plain);
+    assert_eq!(status, 200, "{doc}");
+    let (status, doc) = send(&s, &sender, &with_ref);
+    assert_eq!(status, 403, "{doc}");
+    assert!(doc["error"].as_str().unwrap().contains("may not read"), "{doc}");
+    let both = principal(&s, "app:both", &[("*", "webhook"), ("default/default/hook-token", "read")]);
+    let (status, doc) = send(&s, &both, &with_ref);
+    assert_eq!(status, 200, "{doc}");
+    assert!(!doc.to_string().contains("grant-secret-5150"), "{doc}");
+    // Admin is everything but read: it sends, but does not resolve references.
+    let ops = principal(&s, "user:ops", &[("*", "admin")]);
+    assert_eq!(send(&s, &ops, &plain).0, 200);
+    assert_eq!(send(&s, &ops, &with_ref).0, 403);
+    assert_eq!(hook.seen.lock().unwrap().len(), 3);
+
+    // The CLI and the declarative config know the access level.
+    s.cli(&admin, &["principal", "create", "app:cli"], b"").ok();
+    let out = s.cli(&admin, &["grant", "add", "app:cli", "default", "webhook"], b"").ok();
+    assert!(out.contains("webhook"), "{out}");
+    let help = s.cli(&admin, &["grant", "add", "--help"], b"").ok();
+    assert!(help.contains("webhook"), "{help}");
+
+    // The refusals are audited.
+    let denied: Vec<String> = audit(&s)
+        .into_iter()
+        .filter(|r| r["action"] == "webhook.send" && r["outcome"] == "denied")
+        .map(|r| r["principal"].as_str().unwrap().to_owned())
+        .collect();
+    // Two API calls each, and the reader's CLI call.
+    for (who, count) in
+        [("app:nobody", 2), ("app:reader", 3), ("user:manager", 2), ("app:elsewhere", 2), ("app:narrow", 2)]
+    {
+        let by = |p: &&String| p.starts_with(&format!("{who} "));
+        assert_eq!(denied.iter().filter(by).count(), count, "{who}: {denied:?}");
+    }
+    assert!(!s.log_text().contains("grant-secret-5150"));
 }
 
 /// A destination that answers with the Authorization header it got, hex-encoded in lower case in
