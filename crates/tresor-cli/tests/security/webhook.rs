@@ -29,6 +29,69 @@ fn hex(bytes: &[u8], upper: bool) -> String {
 }
 
 #[test]
+fn webhook_destinations_are_checked_on_the_parsed_url_and_its_resolved_addresses() {
+    let hook = Receiver::start();
+    let literal = Receiver::start();
+    let allow = format!("*.example.com,localhost:{},127.0.0.1:{}", hook.port, literal.port);
+    let s = Server::start(&[("TRESOR_WEBHOOK_ALLOW_HOSTS", &allow)]);
+    let port = hook.port;
+    let refused = [
+        // The hand-written check saw a host under example.com; the HTTP client read 127.0.0.1.
+        format!(r"http://127.0.0.1\.example.com:{port}/x"),
+        format!(r"http://127.0.0.1:{port}\]:x.example.com/x"),
+        "http://user:pw@a.example.com/".to_owned(),
+        "ftp://a.example.com/".to_owned(),
+        "file:///etc/passwd".to_owned(),
+        // Other spellings of loopback, none of them on the list.
+        format!("http://[::1]:{port}/x"),
+        format!("http://2130706433:{port}/x"),
+        format!("http://0x7f.1:{port}/x"),
+        // Allowed by name, but the name resolves to a loopback address not listed literally.
+        format!("http://localhost:{port}/x"),
+    ];
+    for url in &refused {
+        for method in ["GET", "POST", "DELETE"] {
+            let (status, doc) = send(&s, &s.token, &json!({"method": method, "url": url, "body": "ping"}));
+            assert!(status == 400 || status == 403, "{method} {url}: {status} {doc}");
+            assert!(!doc["error"].as_str().unwrap_or_default().is_empty(), "{url}: {doc}");
+        }
+    }
+    assert!(hook.seen.lock().unwrap().is_empty(), "a refused destination was called: {:?}", hook.seen.lock().unwrap());
+    // The refusals say what is wrong and what to do.
+    let error = |url: &str| send(&s, &s.token, &json!({"method": "GET", "url": url})).1["error"].to_string();
+    let e = error(&refused[0]);
+    assert!(e.contains("backslash"), "{e}");
+    let e = error(&refused[2]);
+    assert!(e.contains("user name or password") && !e.contains("pw@"), "{e}");
+    let e = error(&refused[3]);
+    assert!(e.contains("http") && e.contains("ftp"), "{e}");
+    let e = error(&refused[8]);
+    assert!(e.contains("loopback") && e.contains("localhost") && e.contains("TRESOR_WEBHOOK_ALLOW_HOSTS"), "{e}");
+
+    // An address listed literally is still reachable, and gets exactly the request.
+    let (status, doc) =
+        send(&s, &s.token, &json!({"method": "POST", "url": format!("http://127.0.0.1:{}/ok", literal.port)}));
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["status"], 201);
+    let seen = literal.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    assert!(seen[0].starts_with("POST /ok HTTP/1.1"), "{}", seen[0]);
+
+    // Every attempt is audited, without the URL's credentials.
+    let records: Vec<Value> = audit(&s).into_iter().filter(|r| r["action"] == "webhook.send").collect();
+    assert!(records.len() > refused.len() * 3, "{records:?}");
+    assert!(records.iter().all(|r| !r["target"].as_str().unwrap().contains("pw")), "{records:?}");
+}
+
+#[test]
+fn a_bad_allow_list_entry_is_refused_by_name() {
+    let t = LocalTresor::new().with_env("TRESOR_WEBHOOK_ALLOW_HOSTS", "hooks.example.com, http://x.example.com/");
+    let request = json!({"method": "GET", "url": "https://hooks.example.com/"}).to_string();
+    let err = t.run_stdin(&["webhook", "send", "-"], request.as_bytes()).fails(2, "TRESOR_WEBHOOK_ALLOW_HOSTS");
+    assert!(err.contains("\"http://x.example.com/\"") && err.contains("HOST:PORT"), "{err}");
+}
+
+#[test]
 fn sending_a_webhook_needs_the_webhook_grant_on_its_environment() {
     let hook = Receiver::start();
     let allow = format!("127.0.0.1:{}", hook.port);
@@ -107,6 +170,60 @@ fn sending_a_webhook_needs_the_webhook_grant_on_its_environment() {
         assert_eq!(denied.iter().filter(by).count(), count, "{who}: {denied:?}");
     }
     assert!(!s.log_text().contains("grant-secret-5150"));
+}
+
+#[test]
+fn webhook_header_values_are_checked_and_never_echoed() {
+    let hook = Receiver::start();
+    let allow = format!("127.0.0.1:{}", hook.port);
+    let s = Server::start(&[("TRESOR_WEBHOOK_ALLOW_HOSTS", &allow)]);
+    let t = s.token.clone();
+    let values = [
+        ("multi-line", "nl-secret-4242\r\nX-Forged: tresor-log-forgery"),
+        ("control", "ctl-secret-\u{1}-7777"),
+        ("non-ascii", "nonascii-secret-\u{e9}-3131"),
+        ("nul", "nul-secret-\u{0}-9090"),
+    ];
+    for (key, value) in values {
+        let (status, doc) = s.call(
+            "PUT",
+            &format!("/api/v1/envs/default/vaults/default/entries/{key}"),
+            Some(&t),
+            Some(json!({"value": value})),
+        );
+        assert!(status == 200 || status == 201, "{doc}");
+    }
+    let url = format!("http://127.0.0.1:{}/h", hook.port);
+    let mut answers = String::new();
+    for (key, _) in values {
+        let request = json!({"method": "POST", "url": url, "headers": {"X-Api-Key": {"vault": "default", "key": key}}});
+        let (status, doc) = send(&s, &t, &request);
+        assert_eq!(status, 400, "{key}: {doc}");
+        let e = doc["error"].as_str().unwrap();
+        assert!(e.contains("X-Api-Key") && e.contains(&format!("default/{key}")), "{key}: {e}");
+        answers.push_str(&doc.to_string());
+        // The CLI says the same, and exits as for a usage error.
+        let r = s.cli(&t, &["webhook", "send", "-"], request.to_string().as_bytes());
+        assert_eq!(r.code, 2, "{key}: {}", r.stderr);
+        answers.push_str(&r.stderr);
+        answers.push_str(&r.stdout);
+    }
+    // A literal value and a header name are checked too.
+    let (status, doc) = send(&s, &t, &json!({"method": "GET", "url": url, "headers": {"X-Plain": "a\nb"}}));
+    assert_eq!(status, 400, "{doc}");
+    assert!(doc["error"].as_str().unwrap().contains("X-Plain"), "{doc}");
+    let (status, doc) = send(&s, &t, &json!({"method": "GET", "url": url, "headers": {"Bad Name": "x"}}));
+    assert_eq!(status, 400, "{doc}");
+    assert!(doc["error"].as_str().unwrap().contains("header name"), "{doc}");
+    assert!(hook.seen.lock().unwrap().is_empty(), "nothing was sent: {:?}", hook.seen.lock().unwrap());
+
+    let log = s.log_text();
+    for (_, value) in values {
+        let marker = &value[..value.find('-').unwrap() + 8];
+        assert!(!answers.contains(marker), "{marker} answered: {answers}");
+        assert!(!log.contains(marker), "{marker} logged: {log}");
+    }
+    assert!(!log.contains("tresor-log-forgery") && !answers.contains("tresor-log-forgery"));
 }
 
 /// A destination that answers with the Authorization header it got, hex-encoded in lower case in
