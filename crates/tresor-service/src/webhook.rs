@@ -690,6 +690,34 @@ mod tests {
     }
 
     #[test]
+    fn the_client_connects_to_the_checked_addresses_only() {
+        use std::io::{BufRead, BufReader, Write};
+        // A name that does not resolve (RFC 6761 `.invalid`): reaching the listener proves the client
+        // used the checked addresses and never asked DNS again, which is what defeats rebinding.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut head = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            while reader.read_line(&mut head).unwrap() > 2 {}
+            stream.write_all(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n").unwrap();
+            head
+        });
+        let url = parse_url(&format!("http://pinned.invalid:{}/x", addr.port())).unwrap();
+        let destination = Destination { url, addrs: vec![addr] };
+        let redactor = Redactor::new(["unused-value"], &RedactOptions::default()).unwrap();
+        let (status, _, _) = send("GET", &destination, &[], None, &redactor).unwrap();
+        assert_eq!(status, 204);
+        let head = server.join().unwrap();
+        assert!(head.starts_with("GET /x HTTP/1.1\r\n"), "{head}");
+        assert!(
+            head.contains(&format!("Host: pinned.invalid:{}", addr.port())),
+            "the Host header keeps the name: {head}"
+        );
+    }
+
+    #[test]
     fn upstream_errors_are_masked() {
         let redactor = Redactor::new(["sk_live_secret"], &RedactOptions::default()).unwrap();
         let e =
