@@ -227,7 +227,8 @@ pub struct GrantRequest {
     pub principal: String,
     /// `ENV/VAULT/KEY` globs, e.g. `prod/api-keys/*`.
     pub scope: String,
-    /// `read`, `write`, `manage` or `admin`.
+    /// `read`, `write`, `manage`, `admin` or `webhook` (send webhooks from the environments the
+    /// scope covers whole; `admin` includes it).
     pub access: String,
 }
 
@@ -336,7 +337,8 @@ pub struct RenderResult {
 }
 
 /// A webhook for tresor to send (`POST /api/v1/webhooks/send`). Header values and the body may hold
-/// `{"vault": V, "key": K}` references, resolved server-side with the caller's grants.
+/// `{"vault": V, "key": K}` references, resolved server-side with the caller's grants. Needs the
+/// `webhook` access on `environment`, and `read` on each referenced entry.
 #[derive(Serialize, Deserialize, ToSchema, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookBody {

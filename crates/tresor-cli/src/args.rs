@@ -254,7 +254,9 @@ pub enum GroupCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum GrantCommand {
-    /// Grant ACCESS (read, write, manage, admin) on SCOPE (ENV/VAULT/KEY globs) to PRINCIPAL.
+    /// Grant ACCESS (read, write, manage, admin, webhook) on SCOPE (ENV/VAULT/KEY globs) to PRINCIPAL.
+    /// `webhook` lets PRINCIPAL have the server send webhooks from the environments SCOPE covers
+    /// whole (`prod` or `*`); their references still need read. `admin` includes it.
     Add {
         principal: String,
         scope: String,

@@ -187,7 +187,7 @@ pub async fn open_service_on(dir: &Path, storage: &Storage) -> Result<Service> {
     let hosts: Vec<String> = std::env::var("TRESOR_WEBHOOK_ALLOW_HOSTS")
         .map(|v| v.split(',').map(str::trim).filter(|h| !h.is_empty()).map(str::to_owned).collect())
         .unwrap_or_default();
-    Ok(Service::open(store, root, limits).await?.with_webhook_hosts(hosts))
+    Ok(Service::open(store, root, limits).await?.with_webhook_hosts(&hosts)?)
 }
 
 /// The OS user, recorded as `edited_by` (`user:NAME`) for local writes.

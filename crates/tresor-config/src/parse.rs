@@ -433,6 +433,15 @@ grants:
     }
 
     #[test]
+    fn every_access_level_is_accepted() {
+        for access in ["read", "write", "manage", "admin", "webhook"] {
+            let text = format!("grants:\n  - {{ principal: app:x, scope: prod, access: {access} }}\n");
+            let d = parse(&text, "tresor.yaml", &env).unwrap();
+            assert_eq!(d.grants[0].access, access);
+        }
+    }
+
+    #[test]
     fn invalid_names_and_literal_secrets_are_refused_at_their_line() {
         let e = problems("vaults:\n  prod/bad vault:\n    entries: {}\n");
         assert!(e.contains("invalid vault") && e.contains("line 2"), "{e}");

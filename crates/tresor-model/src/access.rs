@@ -86,6 +86,11 @@ impl<'de> Deserialize<'de> for PrincipalRef {
 
 /// Access levels. They do not nest into each other except through `admin`, and even `admin` does not
 /// include `read`: managing is not reading.
+///
+/// `webhook` is its own level because sending a webhook makes the server open a connection on the
+/// caller's behalf, to any destination the operator's allow-list names: a capability of the server's
+/// network position that neither reading nor writing entries implies. It is checked on the
+/// environment the webhook's references resolve in; `admin` includes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Access {
@@ -95,8 +100,11 @@ pub enum Access {
     Write,
     /// Vaults, environments, principals, grants and tokens.
     Manage,
-    /// Write and manage everywhere the scope covers (but not read).
+    /// Write and manage everywhere the scope covers (but not read), and send webhooks.
     Admin,
+    /// Have the server send webhooks (`POST /api/v1/webhooks/send`) from the environments the scope
+    /// covers; their `{"vault", "key"}` references still need `read`.
+    Webhook,
 }
 
 impl Access {
@@ -106,6 +114,7 @@ impl Access {
             Access::Write => "write",
             Access::Manage => "manage",
             Access::Admin => "admin",
+            Access::Webhook => "webhook",
         }
     }
 
@@ -129,7 +138,8 @@ impl FromStr for Access {
             "write" => Ok(Access::Write),
             "manage" => Ok(Access::Manage),
             "admin" => Ok(Access::Admin),
-            _ => Err(format!("unknown access {s:?}: use read, write, manage or admin")),
+            "webhook" => Ok(Access::Webhook),
+            _ => Err(format!("unknown access {s:?}: use read, write, manage, admin or webhook")),
         }
     }
 }
@@ -372,8 +382,15 @@ mod tests {
         assert!(!Access::Admin.satisfies(Access::Read), "managing is not reading");
         assert!(!Access::Write.satisfies(Access::Read));
         assert!(!Access::Manage.satisfies(Access::Write));
+        assert!(Access::Admin.satisfies(Access::Webhook), "admin is everything but read");
+        for other in [Access::Read, Access::Write, Access::Manage] {
+            assert!(!other.satisfies(Access::Webhook), "{other}");
+            assert!(!Access::Webhook.satisfies(other), "{other}");
+        }
         assert_eq!("READ".parse::<Access>().unwrap(), Access::Read);
-        assert!("owner".parse::<Access>().unwrap_err().contains("read, write, manage or admin"));
+        assert_eq!("webhook".parse::<Access>().unwrap(), Access::Webhook);
+        assert_eq!(Access::Webhook.to_string(), "webhook");
+        assert!("owner".parse::<Access>().unwrap_err().contains("read, write, manage, admin or webhook"));
     }
 
     #[test]

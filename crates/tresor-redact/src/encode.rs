@@ -19,6 +19,7 @@ pub(crate) fn encoded_forms(value: &[u8]) -> Vec<Secret> {
         for plus_for_space in [false, true] {
             forms.push(percent(value, upper, plus_for_space));
         }
+        forms.push(hex(value, upper));
     }
     let styles = [
         // serde_json, JavaScript, Python with ensure_ascii=False.
@@ -79,6 +80,17 @@ pub(crate) fn percent(value: &[u8], upper: bool, plus_for_space: bool) -> Secret
         } else {
             out.extend_from_slice(&[b'%', hex[usize::from(b >> 4)], hex[usize::from(b & 15)]]);
         }
+    }
+    out
+}
+
+/// Base16 (RFC 4648 §8), two digits per byte, in upper or lower case: what `xxd -p`, `od`, Go's
+/// `hex.EncodeToString` and Python's `bytes.hex()` print. Mixed case is not covered.
+pub(crate) fn hex(value: &[u8], upper: bool) -> Secret {
+    let digits = if upper { HEX_UPPER } else { HEX_LOWER };
+    let mut out = Zeroizing::new(Vec::with_capacity(value.len() * 2));
+    for &b in value {
+        out.extend_from_slice(&[digits[usize::from(b >> 4)], digits[usize::from(b & 15)]]);
     }
     out
 }
@@ -214,6 +226,17 @@ mod tests {
     }
 
     #[test]
+    fn hex_matches_rfc4648_vectors_in_both_cases() {
+        let vectors = [("", ""), ("f", "66"), ("fo", "666F"), ("foobar", "666F6F626172")];
+        for (plain, upper) in vectors {
+            assert_eq!(s(&hex(plain.as_bytes(), true)), upper);
+            assert_eq!(s(&hex(plain.as_bytes(), false)), upper.to_ascii_lowercase());
+        }
+        assert_eq!(s(&hex(&[0x00, 0x0f, 0xab, 0xff], false)), "000fabff");
+        assert_eq!(s(&hex(&[0x00, 0x0f, 0xab, 0xff], true)), "000FABFF");
+    }
+
+    #[test]
     fn json_escaping_variants() {
         let v = "q\"b\\s/n\nt\tc\x01<é".as_bytes();
         let plain = JsonStyle::default();
@@ -239,5 +262,7 @@ mod tests {
         assert!(has("cEBzcyB3b3Jk"));
         assert!(has("p%40ss%20word"));
         assert!(has("p%40ss+word"));
+        assert!(has("7040737320776f7264"));
+        assert!(has("7040737320776F7264"));
     }
 }

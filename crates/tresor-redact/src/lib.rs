@@ -16,6 +16,7 @@
 //!   hex, with `%20` or `+` for space;
 //! - JSON string escaping as serde_json/JavaScript write it, and the variants with `\u001F` in
 //!   upper case, `\/` for `/`, `\uXXXX` for all non-ASCII (Python, PHP), `\u003c` for `<>&` (Go).
+//! - hex (base16), two digits per byte, all lower case or all upper case.
 //!
 //! Encoded forms shorter than `min_len` are dropped too.
 //!
@@ -27,8 +28,8 @@
 //! - The output depends on the stream's bytes only, not on how they were split into
 //!   [`Redactor::push`] calls.
 //! - Not covered: the base64 character at each edge of a value embedded in a larger blob, which
-//!   mixes 2 or 4 of the value's bits with a neighbour's, and other encodings (base64url, hex,
-//!   double or mixed encodings, case changes).
+//!   mixes 2 or 4 of the value's bits with a neighbour's, and other encodings (base64url, hex with
+//!   mixed case or separators, double or mixed encodings, case changes of the value).
 //!
 //! # Streaming: the hold-back rule
 //! [`Redactor::push`] emits everything except the tail that may still turn out to be part of a

@@ -101,6 +101,21 @@ fn masks_json_escaped_value() {
 }
 
 #[test]
+fn masks_hex_in_lower_and_upper_case_across_reads() {
+    let mut r = redactor(&["s3cr3t/Tok"]);
+    let (lower, upper, mixed) = ("7333637233742f546f6b", "7333637233742F546F6B", "7333637233742f546F6B");
+    let input = format!("lower={lower}\nupper={upper}\nmixed={mixed}\n");
+    let expected = format!("lower=[REDACTED]\nupper=[REDACTED]\nmixed={mixed}\n");
+    assert_eq!(text(&r.redact(input.as_bytes())), expected, "mixed case is not a form");
+    assert_eq!(text(&one_byte_pushes(&mut r, input.as_bytes())), expected);
+    for split in 1..lower.len() {
+        let line = format!("k={lower} K={upper}");
+        let (a, b) = line.as_bytes().split_at(2 + split);
+        assert_eq!(text(&stream(&mut r, &[a, b])), "k=[REDACTED] K=[REDACTED]", "split at {split}");
+    }
+}
+
+#[test]
 fn masks_value_inside_larger_base64_blob_at_every_alignment() {
     let value = b"correct horse battery staple";
     let r = Redactor::new([value], &RedactOptions::default()).unwrap();
@@ -472,6 +487,25 @@ proptest! {
             w.write_all(piece).unwrap();
         }
         prop_assert_eq!(&w.finish().unwrap(), &whole);
+    }
+
+    #[test]
+    fn hex_of_any_value_is_masked_in_any_chunking(
+        value in prop::collection::vec(any::<u8>(), 2..24),
+        upper in any::<bool>(),
+        before in bytes(8),
+        after in bytes(8),
+        chunk in 1usize..16,
+    ) {
+        let encoded = encode::hex(&value, upper);
+        let mut input = before.clone();
+        input.extend_from_slice(&encoded);
+        input.extend_from_slice(&after);
+        let mut r = Redactor::new([&value], &RedactOptions { mask: "#".into(), min_len: 2 }).unwrap();
+        let chunks: Vec<&[u8]> = input.chunks(chunk).collect();
+        let out = stream(&mut r, &chunks);
+        prop_assert!(!out.windows(encoded.len()).any(|w| w == encoded.as_slice()), "{}", text(&out));
+        prop_assert_eq!(&out, &r.redact(&input));
     }
 
     #[test]

@@ -124,14 +124,22 @@ impl Caller {
         self.grants.iter().any(|(scope, access)| access.satisfies(need) && scope.covers_everything())
     }
 
-    /// Whether the caller holds any access at all over an entry: enough to see its metadata.
+    /// Whether the caller holds any access over an entry other than `webhook`: enough to see its
+    /// metadata (and a variable's value).
     pub fn sees(&self, env: &str, vault: &str, key: &str) -> bool {
-        self.grants.iter().any(|(scope, _)| scope.covers(env, Some(vault), Some(key)))
+        self.entry_grants().any(|scope| scope.covers(env, Some(vault), Some(key)))
     }
 
-    /// Whether any of the caller's grants reaches into a vault.
+    /// Whether any of the caller's grants other than `webhook` reaches into a vault.
     pub fn touches_vault(&self, env: &str, vault: &str) -> bool {
-        self.grants.iter().any(|(scope, _)| scope.touches_vault(env, vault))
+        self.entry_grants().any(|scope| scope.touches_vault(env, vault))
+    }
+
+    /// The scopes of grants that concern entries. A `webhook` grant is the right to have the server
+    /// send requests, nothing more: it shows no entry, not even a variable, so granting it to a
+    /// notifier does not also let it list a vault.
+    fn entry_grants(&self) -> impl Iterator<Item = &Scope> {
+        self.grants.iter().filter(|(_, access)| *access != Access::Webhook).map(|(scope, _)| scope)
     }
 }
 
@@ -204,5 +212,31 @@ mod tests {
         let owner = Caller::owner(WorkspaceName::default_name(), "owner");
         assert!(owner.allows_workspace(Access::Manage));
         assert!(owner.allows(Access::Read, "any", Some("v"), Some("k")));
+        assert!(owner.allows(Access::Webhook, "any", None, None));
+    }
+
+    #[test]
+    fn a_webhook_grant_sends_and_shows_nothing() {
+        let notifier = Caller::new(
+            WorkspaceName::default_name(),
+            "app:notifier".parse().unwrap(),
+            None,
+            None,
+            vec![("prod".parse().unwrap(), Access::Webhook)],
+        );
+        assert!(notifier.allows(Access::Webhook, "prod", None, None));
+        assert!(!notifier.allows(Access::Webhook, "dev", None, None));
+        assert!(!notifier.allows(Access::Read, "prod", Some("api-keys"), Some("stripe")));
+        assert!(!notifier.allows(Access::Write, "prod", Some("api-keys"), Some("stripe")));
+        assert!(!notifier.sees("prod", "api-keys", "stripe"));
+        assert!(!notifier.touches_vault("prod", "api-keys"));
+        let narrow = Caller::new(
+            WorkspaceName::default_name(),
+            "app:narrow".parse().unwrap(),
+            None,
+            None,
+            vec![("prod/api-keys/*".parse().unwrap(), Access::Webhook)],
+        );
+        assert!(!narrow.allows(Access::Webhook, "prod", None, None), "the grant must cover the environment");
     }
 }

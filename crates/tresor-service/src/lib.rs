@@ -117,8 +117,8 @@ pub struct Service {
     /// secret changed without opening it (see `config.rs`). Separate from the audit key so that
     /// neither use can forge the other's hashes.
     config_mac: MacKey,
-    /// Destinations webhooks may call (`host`, `host:port`, `*.domain`); empty: none.
-    webhook_hosts: Vec<String>,
+    /// Destinations webhooks may call (`host`, `host:port`, `*.domain`, IP addresses); empty: none.
+    webhook_hosts: Vec<webhook::AllowEntry>,
     /// Failed authentications counted per source and interval (see `auth_failures.rs`).
     auth_failures: Arc<AuthFailures>,
     /// Writes the counts of closed intervals; stopped with the service.
@@ -187,10 +187,13 @@ impl Service {
             .to_vec()
     }
 
-    /// Allows server-side webhooks to these destinations: `host`, `host:port` or `*.domain`.
-    pub fn with_webhook_hosts(mut self, hosts: Vec<String>) -> Self {
-        self.webhook_hosts = hosts;
-        self
+    /// Allows server-side webhooks to these destinations: `host`, `*.domain` or an IP address
+    /// (`[IPv6]` in brackets), each with an optional `:port`. Loopback, private and link-local
+    /// addresses are reached only when listed as addresses. An entry that is none of these is an
+    /// error naming it.
+    pub fn with_webhook_hosts(mut self, hosts: &[String]) -> Result<Self> {
+        self.webhook_hosts = webhook::parse_allow_list(hosts)?;
+        Ok(self)
     }
 
     pub fn limits(&self) -> &Limits {

@@ -124,6 +124,11 @@ async fn grants(store: &dyn Store) {
     assert_eq!(store.list_grants(&ws()).await.unwrap().len(), 3);
     assert_eq!(store.delete_grant(&ws(), "g2").await.unwrap().scope, "prod");
     assert!(matches!(store.delete_grant(&ws(), "g2").await, Err(StoreError::NotFound(_))));
+    // Every access level survives the round trip through the access column.
+    store.insert_grant(&g("g4", "user:alice", "prod", Access::Webhook)).await.unwrap();
+    let alice: Vec<Access> =
+        store.grants_for(&ws(), &[p("user:alice")]).await.unwrap().iter().map(|g| g.access).collect();
+    assert_eq!(alice, [Access::Admin, Access::Webhook]);
 
     // Deleting a principal takes its grants, tokens and memberships with it.
     store.delete_principal(&ws(), &p("app:worker")).await.unwrap();

@@ -1,8 +1,9 @@
 //! Regression tests of the security review (issue #13), end to end through the real server and
 //! CLI. One binary, one module per area; each test failed on the code the review probed.
 
-mod access;
 #[path = "../common/mod.rs"]
 mod common;
 
+mod access;
 mod edge;
+mod webhook;
