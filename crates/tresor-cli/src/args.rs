@@ -8,7 +8,14 @@ use std::path::PathBuf;
 /// Against a server set TRESOR_ADDR and TRESOR_TOKEN; with --local the commands use an embedded store
 /// under the user's data directory (TRESOR_HOME overrides it).
 #[derive(Debug, Parser)]
-#[command(name = "tresor", version, about, long_about = None)]
+#[command(
+    name = "tresor",
+    version,
+    about,
+    long_about = None,
+    after_help = "Against a server (TRESOR_ADDR), a request refused by a rate limit (429) is retried after \
+                  the server's Retry-After, for up to 30 s in all, before the command fails with exit code 5."
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: Global,
@@ -176,7 +183,7 @@ pub struct ServeArgs {
     #[arg(long, env = "TRESOR_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
     /// Requests per second per token on management routes (0: unlimited).
-    #[arg(long, env = "TRESOR_RATE_MANAGEMENT", default_value_t = 5)]
+    #[arg(long, env = "TRESOR_RATE_MANAGEMENT", default_value_t = 20)]
     pub rate_management: u32,
     /// Requests per second per token on entry and resolution routes (0: unlimited).
     #[arg(long, env = "TRESOR_RATE_ENTRIES", default_value_t = 0)]

@@ -82,7 +82,14 @@ pub async fn apply(backend: &dyn Backend, scope: &Scope, args: ConfigArgs) -> Re
 /// Before a change to `vault`: when a declarative config manages it, warn, and with `--yes` or a
 /// "y" on the terminal let the change release it. Otherwise the service refuses the change and
 /// says how to proceed.
+///
+/// The check costs a vault listing (a management call), so it is made only when it can change
+/// something: with `--yes` (to warn) or on a terminal (to ask). A script without `--yes` makes
+/// no hidden call; the service refuses a change to a managed vault itself, saying to use `--yes`.
 pub async fn confirm_managed(backend: &dyn Backend, scope: &Scope, vault: &VaultPath) -> Result<()> {
+    if !scope.yes && !std::io::stdin().is_terminal() {
+        return Ok(());
+    }
     let Ok(vaults) = backend.list_vaults(&vault.environment).await else { return Ok(()) };
     let Some(config) = vaults.into_iter().find(|v| v.name == vault.vault.as_str()).and_then(|v| v.managed_by) else {
         return Ok(());

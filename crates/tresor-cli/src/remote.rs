@@ -245,7 +245,7 @@ impl Backend for Remote {
     }
 
     async fn check_groups(&self, groups: &[String]) -> Result<()> {
-        let doc = retry_limited(|| self.client.list_principals())?;
+        let doc = self.client.list_principals()?;
         let known: Vec<&str> = doc["principals"]
             .as_array()
             .map(|a| a.iter().filter_map(|p| p["principal"].as_str()).collect())
@@ -267,12 +267,12 @@ impl Backend for Remote {
     async fn grant_group(&self, group: &str, path: &EntryPath, access: Access) -> Result<()> {
         let principal = format!("group:{group}");
         let scope = format!("{}/{}/{}", path.environment, path.vault, path.key);
-        let grants = retry_limited(|| self.client.list_grants())?;
+        let grants = self.client.list_grants()?;
         let held = grants["grants"].as_array().into_iter().flatten().any(|g| {
             g["principal"] == principal.as_str() && g["scope"] == scope.as_str() && g["access"] == access.as_str()
         });
         if !held {
-            retry_limited(|| self.client.create_grant(&principal, &scope, access.as_str()))?;
+            self.client.create_grant(&principal, &scope, access.as_str())?;
         }
         Ok(())
     }
@@ -285,18 +285,4 @@ impl Backend for Remote {
     fn release_ownership(&self) {
         self.client.set_release_ownership(true);
     }
-}
-
-/// Runs a management call, waiting out the server's per-token rate limit (429) a few times:
-/// `set -g` makes several management calls in a row.
-fn retry_limited<T>(mut call: impl FnMut() -> tresor_client::Result<T>) -> Result<T> {
-    for _ in 0..20 {
-        match call() {
-            Err(tresor_client::ClientError::Api { status: 429, .. }) => {
-                std::thread::sleep(std::time::Duration::from_millis(250))
-            }
-            other => return Ok(other?),
-        }
-    }
-    Ok(call()?)
 }

@@ -326,3 +326,25 @@ fn a_bulk_file_is_written_whole_or_not_at_all() {
     let writes = audit["records"].as_array().unwrap().iter().filter(|r| r["action"] == "entry.write").count();
     assert!(writes >= 5, "one record per entry of each attempt: {audit}");
 }
+
+#[test]
+fn an_ordinary_script_never_fails_for_the_management_rate_limit() {
+    // A limit far below the default, so that the script below goes past it for sure.
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "1")]);
+    let t = s.token.clone();
+    let value = "script-value-5521";
+    // Writing entries makes no hidden management call (it used to list the vaults first)...
+    for i in 0..5 {
+        s.cli(&t, &["set", &format!("k{i}")], value.as_bytes()).ok();
+    }
+    let metrics = ureq::get(&format!("{}/metrics", s.addr)).call().unwrap().into_string().unwrap();
+    assert!(!metrics.contains(r#"route="/api/v1/envs/{env}/vaults""#), "a set listed vaults: {metrics}");
+    // ...and management calls past the limit wait out the 429s instead of failing.
+    for _ in 0..3 {
+        let out = s.cli(&t, &["vault", "ls", "--json"], b"").ok();
+        assert!(out.contains("default"), "{out}");
+    }
+    let metrics = ureq::get(&format!("{}/metrics", s.addr)).call().unwrap().into_string().unwrap();
+    assert!(metrics.contains(r#"status="429""#), "the limit was never reached, so nothing was tested: {metrics}");
+    assert!(!s.log_text().contains(value));
+}

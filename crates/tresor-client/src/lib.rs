@@ -79,6 +79,15 @@ fn tls_config() -> Result<Option<Arc<rustls::ClientConfig>>> {
     Ok(Some(Arc::new(config)))
 }
 
+/// How long a call waits out rate limits (429) in all before it reports the limit.
+pub const RATE_LIMIT_PATIENCE: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The wait a 429 asks for: its `Retry-After` in seconds (bounded), else one second.
+fn retry_after(header: Option<&str>) -> std::time::Duration {
+    let secs = header.and_then(|h| h.trim().parse::<u64>().ok()).unwrap_or(1);
+    std::time::Duration::from_secs(secs.clamp(1, 30))
+}
+
 impl Client {
     pub fn new(addr: &str, token: &str) -> Result<Self> {
         let base = addr.trim_end_matches('/').to_owned();
@@ -106,17 +115,36 @@ impl Client {
         self.release_ownership.store(release, std::sync::atomic::Ordering::Relaxed);
     }
 
+    /// One API call. A 429 (a per-token rate limit) is waited out and retried, honouring the
+    /// server's `Retry-After`, for up to [`RATE_LIMIT_PATIENCE`] in all: a script of ordinary
+    /// commands never fails for a limit meant to stop runaway loops. Retrying is safe: a 429 is
+    /// answered before the request does anything.
     fn call<T: DeserializeOwned>(&self, method: &str, path: &str, body: Option<&impl Serialize>) -> Result<Option<T>> {
         let mut url = format!("{}{path}", self.base);
         if self.release_ownership.load(std::sync::atomic::Ordering::Relaxed) {
             url.push(if path.contains('?') { '&' } else { '?' });
             url.push_str("release_ownership=true");
         }
-        let req = self.agent.request(method, &url).set("Authorization", &format!("Bearer {}", self.token.as_str()));
-        let answer = match body {
-            Some(b) => req.send_json(serde_json::to_value(b).map_err(|e| ClientError::Decode(e.to_string()))?),
-            None => req.call(),
-        };
+        let body = body.map(|b| serde_json::to_value(b).map_err(|e| ClientError::Decode(e.to_string()))).transpose()?;
+        let started = std::time::Instant::now();
+        loop {
+            let req = self.agent.request(method, &url).set("Authorization", &format!("Bearer {}", self.token.as_str()));
+            let answer = match &body {
+                Some(b) => req.send_json(b),
+                None => req.call(),
+            };
+            if let Err(ureq::Error::Status(429, resp)) = &answer {
+                let wait = retry_after(resp.header("Retry-After"));
+                if started.elapsed() + wait <= RATE_LIMIT_PATIENCE {
+                    std::thread::sleep(wait);
+                    continue;
+                }
+            }
+            return self.answer(answer);
+        }
+    }
+
+    fn answer<T: DeserializeOwned>(&self, answer: Result<ureq::Response, ureq::Error>) -> Result<Option<T>> {
         match answer {
             Ok(resp) => {
                 let text = Zeroizing::new(resp.into_string().map_err(|e| ClientError::Decode(e.to_string()))?);
