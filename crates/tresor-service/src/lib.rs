@@ -769,8 +769,36 @@ impl Service {
 
     async fn get_inner(&self, ctx: &Ctx, path: &EntryPath, version: Option<u64>) -> Result<Resolved> {
         Self::check_workspace(ctx, path)?;
-        Self::require_entry(ctx, Access::Read, path)?;
-        self.open_value(ctx, path, version).await
+        let (env, vault, key) = (path.environment.as_str(), path.vault.as_str(), path.key.as_str());
+        if ctx.caller.allows(Access::Read, env, Some(vault), Some(key)) || !ctx.caller.sees(env, vault, key) {
+            Self::require_entry(ctx, Access::Read, path)?;
+            return self.open_value(ctx, path, version).await;
+        }
+        self.get_variable(ctx, path, version).await
+    }
+
+    /// `get` without `read`: a variable's value is shown to whoever may list it (DESIGN.md: plain
+    /// configuration), so every surface that resolves a value answers it too, and `ls` and `get`
+    /// agree. A secret is refused before any value is opened: the kind is checked on the stored
+    /// version's metadata first.
+    async fn get_variable(&self, ctx: &Ctx, path: &EntryPath, version: Option<u64>) -> Result<Resolved> {
+        let (owner, meta) = self.locate(path).await?;
+        Self::require_sees_where_it_lives(ctx, path, &owner)?;
+        let refused = || Self::denied(ctx, Access::Read, &format!("entry {path} (a secret)"));
+        if meta.kind != EntryKind::Variable {
+            return Err(refused());
+        }
+        let sealed = self.store.read_version(&owner, version).await?.ok_or_else(|| match version {
+            Some(v) => ServiceError::NotFound(format!(
+                "entry {} has no version {v} (it is at version {}; older versions may have been pruned)",
+                path.key, meta.version
+            )),
+            None => Self::not_found(path),
+        })?;
+        if sealed.meta.kind != EntryKind::Variable {
+            return Err(refused());
+        }
+        self.open_sealed(&owner, &sealed).await
     }
 
     /// Locates and opens a value; the caller's `read` on the requested path is already checked.

@@ -197,3 +197,32 @@ fn a_branch_shows_its_parent_only_to_those_who_see_the_parent() {
     let text = s.log_text();
     assert!(!text.contains(SECRET) && !text.contains(VARIABLE));
 }
+
+#[test]
+fn variables_are_shown_to_whoever_may_list_them_on_every_surface_and_secrets_never() {
+    let s = server();
+    admin_call(
+        &s,
+        "PUT",
+        "/api/v1/envs/default/vaults/default/entries/cfg/url",
+        json!({"value": VARIABLE, "kind": "variable"}),
+    );
+    admin_call(&s, "PUT", "/api/v1/envs/default/vaults/default/entries/db/password", json!({"value": SECRET}));
+    let writer = principal(&s, "app:writer", &[("default/default/*", "write")]);
+    // Listing shows the variable's value to a writer; get, render and export agree with it.
+    assert!(s.cli(&writer, &["ls", "--json"], b"").ok().contains(VARIABLE));
+    assert_eq!(s.cli(&writer, &["get", "cfg/url"], b"").ok().trim_end(), VARIABLE);
+    let rendered = s.cli(&writer, &["render", "-"], b"url=${secret:cfg/url}").ok();
+    assert_eq!(rendered.trim_end(), format!("url={VARIABLE}"));
+    // A secret is still refused to the writer, on get and render alike.
+    let refused = s.cli(&writer, &["get", "db/password"], b"");
+    assert_eq!(refused.code, 4, "{}", refused.stderr);
+    assert!(!refused.stdout.contains(SECRET) && !refused.stderr.contains(SECRET));
+    let refused = s.cli(&writer, &["render", "-"], b"${secret:db/password}");
+    assert_eq!(refused.code, 4, "{}", refused.stderr);
+    // Someone without any grant on the entry sees neither.
+    let stranger = principal(&s, "app:stranger", &[("default/other/*", "write")]);
+    assert_eq!(s.cli(&stranger, &["get", "cfg/url"], b"").code, 4);
+    let text = s.log_text();
+    assert!(!text.contains(SECRET) && !text.contains(VARIABLE));
+}
