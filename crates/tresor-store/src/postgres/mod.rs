@@ -235,8 +235,7 @@ impl PostgresStore {
             Some(g) => g,
             None => self.conns[start % n].lock().await,
         };
-        // (Not `Option::is_none_or`: the workspace supports Rust 1.80.)
-        if !matches!(&*guard, Some(c) if !c.is_closed()) {
+        if guard.as_ref().is_none_or(|c| c.is_closed()) {
             *guard = Some(self.open().await?);
         }
         Ok(Conn(guard))
