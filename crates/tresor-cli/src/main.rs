@@ -21,7 +21,7 @@ use std::sync::Arc;
 use tresor_service::{Caller, Ctx};
 
 /// mimalloc: the server allocates many small, short-lived buffers per request on several threads,
-/// where it measured faster than glibc's allocator (`bash bench/load.sh`, same run, both builds).
+/// where it measured faster than glibc's allocator (chosen with the load benchmark, `bash bench/load.sh`).
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
