@@ -147,6 +147,18 @@ pub async fn run(backend: &dyn Backend, scope: &Scope, args: RunArgs) -> Result<
         args.command.split_first().ok_or_else(|| CliError::Usage("name a command after --".into()))?;
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(rest).stdin(Stdio::inherit()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    // tresor itself runs under umask 077 (see `main`); the command gets the caller's own.
+    #[cfg(unix)]
+    if let Some(umask) = crate::inherited_umask() {
+        // SAFETY: runs in the child between fork and exec, where only async-signal-safe calls
+        // are allowed; umask(2) is one, and it neither allocates nor touches shared memory.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::umask(umask);
+                Ok(())
+            });
+        }
+    }
     for (name, value) in &resolved.vars {
         let value = value.expose_str().ok_or_else(|| {
             CliError::Usage(format!("the value for {name} is not text and cannot be an environment variable"))
