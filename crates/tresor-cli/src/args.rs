@@ -142,6 +142,10 @@ pub struct ExportArgs {
     /// Include secret values (needs a read grant on each; every read is audited).
     #[arg(long)]
     pub reveal: bool,
+    /// With --format env: export this entry although its name changes how programs load or run
+    /// (as `tresor run --allow-env`). The exact name, repeatable.
+    #[arg(long = "allow-env", value_name = "NAME")]
+    pub allow_env: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ mod backend;
 mod backup_cmd;
 mod commands;
 mod config_cmd;
+mod env_names;
 mod error;
 mod exec;
 mod input;

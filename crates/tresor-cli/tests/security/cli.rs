@@ -4,7 +4,87 @@
 
 use crate::common::*;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
+
+/// A server with a writer (write only) and a reader (read only) on every vault of `default`.
+fn server_with_writer_and_reader() -> (Server, String, String) {
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let writer = principal(&s, "app:writer", &[("default/*/*", "write")]);
+    let reader = principal(&s, "app:reader", &[("default/*/*", "read")]);
+    (s, writer, reader)
+}
+
+fn set_secret(s: &Server, token: &str, args: &[&str], value: &str) {
+    let mut all = vec!["set"];
+    all.extend_from_slice(args);
+    s.cli(token, &all, value.as_bytes()).ok();
+}
+
+/// Runs `sh -c` on `script` in `dir` and returns its stdout.
+fn sh_in(dir: &Path, script: &str) -> String {
+    let out = Command::new("sh").arg("-c").arg(script).current_dir(dir).output().unwrap();
+    assert!(out.status.success(), "sh failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Values that a shell would run or expand inside double quotes, and one that breaks single quotes.
+const BACKTICKS: &str = "`touch PWNED`";
+const SUBSTITUTION: &str = "$(touch PWNED2)";
+const AWKWARD: &str = "it's \"quoted\"\nsecond line \\ $HOME ${HOME} !x '";
+
+/// Sources an export in an empty directory: no command runs, and every value comes back exactly.
+fn assert_sources_safely(exported: &str, names: &[(&str, &str)]) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("out.env"), exported).unwrap();
+    for (name, value) in names {
+        let got = sh_in(dir.path(), &format!("set -a; . ./out.env; printf %s \"${name}\""));
+        assert!(!dir.path().join("PWNED").exists() && !dir.path().join("PWNED2").exists(), "sourcing ran:\n{exported}");
+        assert_eq!(&got, value, "{name} from:\n{exported}");
+    }
+}
+
+#[test]
+fn export_env_is_safe_to_source_in_local_and_server_mode() {
+    let t = LocalTresor::new();
+    t.run(&["set", "--var", "planted", BACKTICKS]).ok();
+    t.run(&["set", "--var", "substituted", SUBSTITUTION]).ok();
+    t.run_stdin(&["set", "awkward"], AWKWARD.as_bytes()).ok();
+    t.run(&["set", "--var", "db/host", "db.internal"]).ok();
+    t.run(&["set", "--var", "LD_PRELOAD", "/nonexistent/x.so"]).ok();
+    let run = t.run(&["export", "--reveal"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_sources_safely(&run.stdout, &[("planted", BACKTICKS), ("substituted", SUBSTITUTION), ("awkward", AWKWARD)]);
+    // Names a shell does not accept, and names refused as for `run`, are skipped and listed.
+    assert!(run.stderr.contains("db/host") && run.stderr.contains("LD_PRELOAD"), "skipped names: {}", run.stderr);
+    assert!(!run.stderr.contains("db.internal") && !run.stderr.contains("nonexistent"), "{}", run.stderr);
+    assert!(!run.stdout.contains("db/host") && !run.stdout.contains("LD_PRELOAD"), "{}", run.stdout);
+    // A refused name is exported when allowed by name.
+    let allowed = t.run(&["export", "--allow-env", "LD_PRELOAD"]).ok();
+    assert!(allowed.contains("LD_PRELOAD='/nonexistent/x.so'"), "{allowed}");
+    // The file reads back through `import` as it was.
+    let file = dir_file(t.home(), "out.env", &run.stdout);
+    t.run(&["vault", "create", "copy"]).ok();
+    t.run(&["--vault", "copy", "import", &file]).ok();
+    for (key, value) in [("planted", BACKTICKS), ("substituted", SUBSTITUTION), ("awkward", AWKWARD)] {
+        assert_eq!(t.run(&["--vault", "copy", "get", key]).ok(), value);
+    }
+
+    let (s, writer, reader) = server_with_writer_and_reader();
+    s.cli(&writer, &["set", "--var", "planted", BACKTICKS], b"").ok();
+    set_secret(&s, &writer, &["substituted"], SUBSTITUTION);
+    set_secret(&s, &writer, &["awkward"], AWKWARD);
+    let exported = s.cli(&reader, &["export", "--reveal"], b"").ok();
+    assert_sources_safely(&exported, &[("planted", BACKTICKS), ("substituted", SUBSTITUTION), ("awkward", AWKWARD)]);
+    let log = s.log_text();
+    assert!(!log.contains("touch PWNED") && !log.contains("second line"));
+}
+
+fn dir_file(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap();
+    path.to_str().unwrap().to_owned()
+}
 
 /// `tresor ARGS` started under umask 022, as most login sessions have it.
 fn tresor_under_umask_022(args: &[&str]) -> Command {
