@@ -21,6 +21,145 @@ fn set_secret(s: &Server, token: &str, args: &[&str], value: &str) {
     s.cli(token, &all, value.as_bytes()).ok();
 }
 
+/// The names (and their entries) that a hijack needs, each one refused by `tresor run`.
+const PLANTED_NAMES: [(&str, &str); 7] = [
+    ("SHELLOPTS", "shellopts"),
+    ("PS4", "ps4"),
+    ("LD_PRELOAD", "ld_preload"),
+    ("BASH_ENV", "bash_env"),
+    ("PATH", "path"),
+    ("NODE_OPTIONS", "node_options"),
+    ("GIT_CONFIG_COUNT", "git_config_count"),
+];
+
+#[test]
+fn run_refuses_names_that_a_writer_plants_to_run_code_in_the_readers_process() {
+    let (s, writer, reader) = server_with_writer_and_reader();
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("pwned-by-ps4");
+    let bash_env_marker = dir.path().join("pwned-by-bash-env");
+    let script = dir.path().join("planted.sh");
+    std::fs::write(&script, format!("touch {}\n", bash_env_marker.display())).unwrap();
+    let ps4 = format!("$(touch {})", marker.display());
+    let path = std::env::var("PATH").unwrap();
+    // bash runs with xtrace (SHELLOPTS) and expands PS4 before each command it traces, so a
+    // command substitution in PS4 runs with every value in the environment; BASH_ENV is sourced
+    // by every non-interactive bash. The others load code in other programs.
+    let planted: Vec<(&str, String)> = vec![
+        ("shellopts", "xtrace".into()),
+        ("ps4", ps4.clone()),
+        ("ld_preload", "/nonexistent/tresor-planted.so".into()),
+        ("bash_env", script.display().to_string()),
+        ("path", path),
+        ("node_options", "--require /nonexistent/tresor-planted.js".into()),
+        ("git_config_count", "1".into()),
+    ];
+    for (key, value) in &planted {
+        set_secret(&s, &writer, &[key], value);
+    }
+    set_secret(&s, &writer, &["db/password"], "reader-wants-this-password");
+
+    let refused = s.cli(&reader, &["run", "--", "bash", "-c", "echo ok"], b"");
+    assert!(!marker.exists() && !bash_env_marker.exists(), "the planted code ran in the reader's process");
+    assert!(!refused.stdout.contains("ok"), "the command must not start: {}", refused.stdout);
+    let stderr = refused.fails(2, "--allow-env");
+    for (name, key) in PLANTED_NAMES {
+        assert!(stderr.contains(name) && stderr.contains(key), "{name} (entry {key}) is not named: {stderr}");
+    }
+    assert!(stderr.contains("--only"), "the message says how to pick entries: {stderr}");
+    assert!(!stderr.contains("DB_PASSWORD"), "an ordinary name is not refused: {stderr}");
+    assert!(!stderr.contains("touch") && !stderr.contains("nonexistent"), "no value in the message: {stderr}");
+
+    // --only picks entries: a safe one runs, a planted one is still refused.
+    let out = s.cli(&reader, &["run", "--only", "db/password", "--", "bash", "-c", "echo ${#DB_PASSWORD}"], b"").ok();
+    assert_eq!(out, "26\n");
+    s.cli(&reader, &["run", "--only", "ps4", "--", "bash", "-c", "echo ok"], b"").fails(2, "PS4");
+    // Allowing some names by name still refuses the others, and names only them.
+    let stderr = s
+        .cli(&reader, &["run", "--allow-env", "PS4", "--allow-env", "SHELLOPTS", "--", "bash", "-c", "echo ok"], b"")
+        .fails(2, "LD_PRELOAD");
+    assert!(!stderr.contains("PS4") && !stderr.contains("SHELLOPTS"), "allowed names are not refused: {stderr}");
+    assert!(!marker.exists() && !bash_env_marker.exists());
+
+    // Names allowed explicitly pass (harmless values in a vault of their own).
+    s.cli(&s.token, &["vault", "create", "tools"], b"").ok();
+    set_secret(&s, &writer, &["--vault", "tools", "ps4"], "+traced: ");
+    set_secret(&s, &writer, &["--vault", "tools", "shellopts"], "braceexpand");
+    let out = s
+        .cli(
+            &reader,
+            &[
+                "--vault",
+                "tools",
+                "run",
+                "--allow-env",
+                "PS4",
+                "--allow-env",
+                "SHELLOPTS",
+                "--",
+                "sh",
+                "-c",
+                // Lengths, as the values themselves are masked in the output.
+                r#"printf '%s|%s' "$(printenv PS4 | wc -c)" "$(printenv SHELLOPTS | wc -c)""#,
+            ],
+            b"",
+        )
+        .ok();
+    assert_eq!(out, "10|12", "PS4 and SHELLOPTS are set");
+
+    let log = s.log_text();
+    for needle in [ps4.as_str(), "reader-wants-this-password", "tresor-planted", "+traced: "] {
+        assert!(!log.contains(needle), "the server log holds a stored value: {needle}");
+    }
+}
+
+#[test]
+fn run_refuses_such_names_from_an_env_file_before_resolving_anything() {
+    let (s, writer, reader) = server_with_writer_and_reader();
+    set_secret(&s, &writer, &["db/password"], "env-file-password-value");
+    set_secret(&s, &writer, &["preload"], "/nonexistent/tresor-planted.so");
+    let dir = tempfile::tempdir().unwrap();
+    let env_file = dir.path().join("task.env");
+    let file = env_file.to_str().unwrap();
+    std::fs::write(&env_file, "PGPASSWORD=${secret:db/password}\nLD_PRELOAD=${secret:preload}\n").unwrap();
+    let refused = s.cli(&reader, &["run", "--env-file", file, "--", "bash", "-c", "echo ok"], b"");
+    assert!(!refused.stdout.contains("ok"), "the command must not start: {}", refused.stdout);
+    let stderr = refused.fails(2, "LD_PRELOAD");
+    assert!(stderr.contains("--allow-env") && stderr.contains(file), "{stderr}");
+    assert!(!stderr.contains("PGPASSWORD") && !stderr.contains("nonexistent"), "{stderr}");
+    // `${secret:missing}` does not exist: the refusal comes before any resolution (exit 2, not 3).
+    std::fs::write(&env_file, "PGPASSWORD=${secret:db/password}\nLD_PRELOAD=${secret:missing}\n").unwrap();
+    s.cli(&reader, &["run", "--env-file", file, "--", "bash", "-c", "echo ok"], b"").fails(2, "LD_PRELOAD");
+    // Allowed by name, it is set.
+    std::fs::write(&env_file, "PGPASSWORD=${secret:db/password}\nLD_PRELOAD=\n").unwrap();
+    let out = s
+        .cli(
+            &reader,
+            &["run", "--allow-env", "LD_PRELOAD", "--env-file", file, "--", "bash", "-c", "echo [${LD_PRELOAD-unset}]"],
+            b"",
+        )
+        .ok();
+    assert_eq!(out, "[]\n");
+
+    // A value rendered into the file cannot add a line of its own: the names are the file's.
+    let marker = dir.path().join("pwned-by-env-file");
+    set_secret(&s, &writer, &["token"], &format!("x\nINJECTED=planted\nPS4=$(touch {})", marker.display()));
+    std::fs::write(&env_file, "TOKEN=${secret:token}\n").unwrap();
+    let refused = s.cli(
+        &reader,
+        &["run", "--allow-env", "PS4", "--env-file", file, "--", "bash", "-c", "set -x; echo [$INJECTED]"],
+        b"",
+    );
+    assert!(!marker.exists(), "a value rendered into the env file ran code");
+    assert!(!refused.stdout.contains("planted"), "{}", refused.stdout);
+    // The message names the file's own names, never what a value holds (INJECTED is in a value).
+    let stderr = refused.fails(2, "TOKEN");
+    assert!(!stderr.contains("INJECTED") && !stderr.contains("touch"), "{stderr}");
+
+    let log = s.log_text();
+    assert!(!log.contains("env-file-password-value") && !log.contains("pwned-by-env-file"));
+}
+
 /// Runs `sh -c` on `script` in `dir` and returns its stdout.
 fn sh_in(dir: &Path, script: &str) -> String {
     let out = Command::new("sh").arg("-c").arg(script).current_dir(dir).output().unwrap();
