@@ -149,6 +149,10 @@ pub struct ExportArgs {
     /// Include secret values (needs a read grant on each; every read is audited).
     #[arg(long)]
     pub reveal: bool,
+    /// With --format env: export this entry although its name changes how programs load or run
+    /// (as `tresor run --allow-env`). The exact name, repeatable.
+    #[arg(long = "allow-env", value_name = "NAME")]
+    pub allow_env: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -440,6 +444,11 @@ pub struct RunArgs {
     /// A file of `NAME=TEMPLATE` lines (`PGPASSWORD=${secret:db/password}`) rendered in one batch.
     #[arg(long = "env-file", value_name = "FILE")]
     pub env_file: Option<String>,
+    /// Set this variable although its name changes how programs load or run (PATH, LD_*,
+    /// BASH_ENV, SHELLOPTS, PS4, NODE_OPTIONS, GIT_*, ...: tresor refuses those, as whoever may
+    /// write the vault could plant them to run code in the command). The exact name, repeatable.
+    #[arg(long = "allow-env", value_name = "NAME")]
+    pub allow_env: Vec<String>,
     /// Values shorter than this many bytes are not masked (tresor says so once on stderr).
     #[arg(long, default_value_t = 4)]
     pub min_length: usize,

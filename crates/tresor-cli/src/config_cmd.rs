@@ -5,6 +5,7 @@
 use crate::args::{ConfigArgs, ExportArgs, ImportArgs};
 use crate::backend::Backend;
 use crate::commands::Scope;
+use crate::env_names;
 use crate::error::{CliError, Result};
 use crate::output;
 use std::io::{IsTerminal, Write};
@@ -140,7 +141,23 @@ pub async fn export(backend: &dyn Backend, scope: &Scope, args: ExportArgs) -> R
             }
         }
     }
-    let text = render_export(&args.format, &items)?;
+    let allowed = env_names::Allowed::new(&args.allow_env).map_err(CliError::Usage)?;
+    let (text, skipped) = render_export(&args.format, &items, &allowed)?;
+    if !skipped.not_shell_names.is_empty() {
+        eprintln!(
+            "tresor: not exported, as a shell does not accept these names (use --format yaml or json for them, \
+             or `tresor run`, which turns db/password into DB_PASSWORD): {}",
+            skipped.not_shell_names.join(", ")
+        );
+    }
+    if !skipped.refused.is_empty() {
+        eprintln!(
+            "tresor: not exported, as these names change how programs load or run and whoever may write the vault \
+             could plant them to run code where the file is sourced; allow each one you trust with \
+             --allow-env NAME:\n{}",
+            skipped.refused.join("\n")
+        );
+    }
     let mut stdout = std::io::stdout().lock();
     stdout
         .write_all(text.as_bytes())
@@ -157,11 +174,41 @@ fn text_of(key: &str, v: &SecretValue) -> Result<String> {
         .ok_or_else(|| CliError::Usage(format!("{key}: its value is not UTF-8 text and cannot be exported")))
 }
 
+/// What `--format env` left out, by name.
+#[derive(Default)]
+struct Skipped {
+    /// Keys that are not `[A-Za-z_][A-Za-z0-9_]*`: a shell would read `db/password=...` as a command.
+    not_shell_names: Vec<String>,
+    /// Names refused as for `tresor run` (with why), and not allowed with `--allow-env`.
+    refused: Vec<String>,
+}
+
+/// Appends the value single-quoted: `'…'`, with each `'` written `'\''`. Inside single quotes a
+/// POSIX shell expands nothing (no `$`, backquote, backslash or `!`), so sourcing the file gives
+/// back the value byte for byte, line breaks included. Each backslash is also written outside the
+/// quotes, as `'\\'`: a shell reads that as one backslash too, and dotenvy (`tresor import`,
+/// `run --env-file`), whose line reader takes `\'` inside single quotes for an escaped quote
+/// although its value parser does not, then reads the same value as the shell. Written straight
+/// into the (zeroizing) output rather than through a temporary copy of the value.
+fn push_shell_quoted(out: &mut String, value: &str) {
+    out.push('\'');
+    for c in value.chars() {
+        match c {
+            '\'' => out.push_str("'\\''"),
+            '\\' => out.push_str("'\\\\'"),
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+}
+
 fn render_export(
     format: &str,
     items: &[(String, EntryKind, Option<SecretValue>)],
-) -> Result<zeroize::Zeroizing<String>> {
+    allowed: &env_names::Allowed<'_>,
+) -> Result<(zeroize::Zeroizing<String>, Skipped)> {
     let mut out = zeroize::Zeroizing::new(String::new());
+    let mut skipped = Skipped::default();
     match format {
         "json" => {
             let mut map = serde_json::Map::new();
@@ -188,27 +235,76 @@ fn render_export(
                 }
             }
         }
+        // A file meant to be sourced (`set -a; . ./file`) or read as a .env: only names a shell
+        // accepts, never one refused as for `tresor run` unless allowed, and every value single-quoted.
         _ => {
             for (key, _, value) in items {
+                if !env_names::is_shell_name(key) {
+                    skipped.not_shell_names.push(key.clone());
+                    continue;
+                }
+                if let Err(refusal) = allowed.check(key) {
+                    skipped.refused.push(format!("  {key}: {refusal}"));
+                    continue;
+                }
                 match value {
                     Some(v) => {
-                        let text = text_of(key, v)?;
-                        let mut quoted = String::with_capacity(text.len() + 2);
-                        for c in text.chars() {
-                            match c {
-                                '\\' => quoted.push_str("\\\\"),
-                                '"' => quoted.push_str("\\\""),
-                                '$' => quoted.push_str("\\$"),
-                                '\n' => quoted.push_str("\\n"),
-                                c => quoted.push(c),
-                            }
+                        let text = zeroize::Zeroizing::new(text_of(key, v)?);
+                        if text.contains('\0') {
+                            return Err(CliError::Usage(format!(
+                                "{key}: its value holds a NUL byte, which a shell variable cannot hold; export it \
+                                 with --format json"
+                            )));
                         }
-                        out.push_str(&format!("{key}=\"{quoted}\"\n"));
+                        out.push_str(key);
+                        out.push('=');
+                        push_shell_quoted(&mut out, &text);
+                        out.push('\n');
                     }
                     None => out.push_str(&format!("# {key}: {HIDDEN}\n{key}=\n")),
                 }
             }
         }
     }
-    Ok(out)
+    Ok((out, skipped))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn export_env(items: &[(&str, &str)]) -> (String, Skipped) {
+        let items: Vec<_> =
+            items.iter().map(|(k, v)| (k.to_string(), EntryKind::Variable, Some(SecretValue::from(*v)))).collect();
+        let (out, skipped) = render_export("env", &items, &env_names::Allowed::new(&[]).unwrap()).unwrap();
+        (out.to_string(), skipped)
+    }
+
+    #[test]
+    fn env_values_are_single_quoted_and_names_filtered() {
+        let (out, skipped) = export_env(&[
+            ("planted", "`touch PWNED`"),
+            ("quote", "it's"),
+            ("db/password", "x"),
+            ("LD_PRELOAD", "/x.so"),
+            ("_1", "$(id)"),
+        ]);
+        assert_eq!(out, "planted='`touch PWNED`'\nquote='it'\\''s'\n_1='$(id)'\n");
+        assert_eq!(skipped.not_shell_names, ["db/password"]);
+        assert_eq!(skipped.refused.len(), 1);
+        assert!(skipped.refused[0].starts_with("  LD_PRELOAD: "));
+    }
+
+    proptest! {
+        /// Whatever the value, dotenvy (the parser of `tresor import` and `--env-file`) reads the
+        /// exported line back as exactly one variable with exactly that value.
+        #[test]
+        fn dotenvy_reads_back_every_value(value in "[^\\x00]{0,40}|[\\\\'\"`$#= a\n\r\t{}()]{0,16}") {
+            let (out, _) = export_env(&[("NAME", &value)]);
+            let read: Vec<(String, String)> =
+                dotenvy::from_read_iter(out.as_bytes()).collect::<std::result::Result<_, _>>().unwrap();
+            prop_assert_eq!(read, vec![("NAME".to_owned(), value)]);
+        }
+    }
 }

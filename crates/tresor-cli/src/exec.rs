@@ -7,6 +7,7 @@
 use crate::args::{RedactArgs, RunArgs};
 use crate::backend::Backend;
 use crate::commands::Scope;
+use crate::env_names::{self, Refusal};
 use crate::error::{CliError, Result};
 use std::io::Write;
 use std::process::Stdio;
@@ -26,50 +27,133 @@ pub fn env_var_name(key: &str) -> String {
     name
 }
 
-/// The values to inject or mask, as (environment variable name, value), and the entry names.
+/// The values to inject or mask, as (environment variable name, value).
 struct Resolved {
     vars: Vec<(String, SecretValue)>,
 }
 
-/// All entries of the vault (or only the named ones), resolved in one batch.
-async fn resolve_vault(backend: &dyn Backend, scope: &Scope, only: &[String]) -> Result<Resolved> {
-    let keys: Vec<String> = if only.is_empty() {
-        let mut keys = Vec::new();
-        let mut query = ListQuery { prefix: String::new(), after: None, limit: 1000, include_deleted: false };
-        loop {
-            let page = backend.list(&scope.vault_path(), &query).await?;
-            let full = page.len() == 1000;
-            query.after = page.last().map(|l| l.meta.key.clone());
-            keys.extend(page.into_iter().map(|l| l.meta.key));
-            if !full {
-                break;
-            }
-        }
-        keys
-    } else {
+/// The keys to resolve: every entry of the vault, or only the named ones.
+async fn vault_keys(backend: &dyn Backend, scope: &Scope, only: &[String]) -> Result<Vec<String>> {
+    if !only.is_empty() {
         for k in only {
             EntryKey::new(k.as_str())?;
         }
-        only.to_vec()
-    };
-    let values = backend.get_many(&scope.vault_path(), &keys).await?;
-    let mut vars: Vec<(String, SecretValue)> = Vec::with_capacity(keys.len());
-    for (key, value) in values {
+        return Ok(only.to_vec());
+    }
+    let mut keys = Vec::new();
+    let mut query = ListQuery { prefix: String::new(), after: None, limit: 1000, include_deleted: false };
+    loop {
+        let page = backend.list(&scope.vault_path(), &query).await?;
+        let full = page.len() == 1000;
+        query.after = page.last().map(|l| l.meta.key.clone());
+        keys.extend(page.into_iter().map(|l| l.meta.key));
+        if !full {
+            break;
+        }
+    }
+    Ok(keys)
+}
+
+/// Each key with the environment variable name it becomes, as (name, key); two keys that become
+/// the same name are an error.
+fn names_of(keys: Vec<String>) -> Result<Vec<(String, String)>> {
+    let mut named: Vec<(String, String)> = Vec::with_capacity(keys.len());
+    for key in keys {
         let name = env_var_name(&key);
-        if let Some((other, _)) = vars.iter().find(|(n, _)| *n == name) {
+        if let Some((_, other)) = named.iter().find(|(n, _)| *n == name) {
             return Err(CliError::Usage(format!(
                 "entries {other} and {key} both become environment variable {name}; use --env-file to name them"
             )));
         }
-        vars.push((name, value));
+        named.push((name, key));
     }
+    Ok(named)
+}
+
+/// Resolves the named entries in one batch.
+async fn resolve_named(backend: &dyn Backend, scope: &Scope, named: Vec<(String, String)>) -> Result<Resolved> {
+    let keys: Vec<String> = named.iter().map(|(_, key)| key.clone()).collect();
+    let mut values: std::collections::HashMap<String, SecretValue> =
+        backend.get_many(&scope.vault_path(), &keys).await?.into_iter().collect();
+    let vars = named.into_iter().filter_map(|(name, key)| values.remove(&key).map(|value| (name, value))).collect();
     Ok(Resolved { vars })
 }
 
+/// Refuses, before any value is resolved and before the command starts, every name that
+/// [`env_names`] refuses and `--allow-env` does not allow: all of them in one message, each with
+/// where it came from and why, and what to do. Names only, never a value.
+fn refuse_names<'a>(
+    program: &str,
+    names: impl IntoIterator<Item = (&'a str, String)>,
+    allowed: &env_names::Allowed<'_>,
+) -> Result<()> {
+    let (mut dangerous, mut malformed) = (Vec::new(), Vec::new());
+    for (name, origin) in names {
+        match allowed.check(name) {
+            Ok(()) => {}
+            Err(Refusal::Dangerous(why)) => dangerous.push(format!("  {name} ({origin}): {why}")),
+            Err(Refusal::Malformed(why)) => malformed.push(format!("  {name:?} ({origin}): {why}")),
+        }
+    }
+    if dangerous.is_empty() && malformed.is_empty() {
+        return Ok(());
+    }
+    let mut message = format!("not starting {program}:");
+    if !dangerous.is_empty() {
+        message.push_str(
+            "\nthese environment variable names change how programs load or run, so whoever may write the vault \
+             could plant them to run code in this process with every value it receives:\n",
+        );
+        message.push_str(&dangerous.join("\n"));
+        message.push_str(
+            "\nAllow each one you trust with --allow-env NAME (repeatable), or pick the entries you need with \
+             --only KEY (repeatable).",
+        );
+    }
+    if !malformed.is_empty() {
+        message.push_str("\nthese names cannot be environment variables:\n");
+        message.push_str(&malformed.join("\n"));
+        message.push_str("\nRename them in the env file.");
+    }
+    Err(CliError::Usage(message))
+}
+
+/// The names an env file declares, read from its own text: each reference is replaced by a neutral
+/// stand-in before dotenvy reads the lines, so no value can decide them.
+fn declared_names(template: &str, path: &str) -> Result<Vec<String>> {
+    let parsed =
+        tresor_template::Template::parse(template).map_err(|e| CliError::Usage(format!("in env file {path}: {e}")))?;
+    let mut neutral = String::with_capacity(template.len());
+    let mut at = 0;
+    for reference in parsed.references() {
+        neutral.push_str(&template[at..reference.span.start]);
+        neutral.push('x');
+        at = reference.span.end;
+    }
+    neutral.push_str(&template[at..]);
+    dotenvy::from_read_iter(neutral.as_bytes())
+        .map(|item| {
+            item.map(|(name, _)| name)
+                .map_err(|_| CliError::Usage(format!("{path} is not a valid env file (NAME=VALUE per line)")))
+        })
+        .collect()
+}
+
 /// An env file whose values are templates: `NAME=${secret:KEY}`, `URL=https://${secret:host}/x`.
-async fn resolve_env_file(backend: &dyn Backend, scope: &Scope, path: &str) -> Result<Resolved> {
+/// Its names are checked before anything is resolved; once rendered, the file must still declare
+/// exactly those names: a value that holds a line break or a quote could otherwise add a line of
+/// its own (`x\nLD_PRELOAD=...`) or replace another line's value.
+async fn resolve_env_file(
+    backend: &dyn Backend,
+    scope: &Scope,
+    path: &str,
+    program: &str,
+    allowed: &env_names::Allowed<'_>,
+) -> Result<Resolved> {
     let template =
         std::fs::read_to_string(path).map_err(|e| CliError::Usage(format!("cannot read env file {path}: {e}")))?;
+    let declared = declared_names(&template, path)?;
+    refuse_names(program, declared.iter().map(|name| (name.as_str(), format!("in {path}"))), allowed)?;
     let rendered = backend
         .render(RenderRequest {
             template,
@@ -80,11 +164,21 @@ async fn resolve_env_file(backend: &dyn Backend, scope: &Scope, path: &str) -> R
             map: vec![],
         })
         .await?;
-    let mut vars = Vec::new();
+    let broken = || {
+        CliError::Usage(format!(
+            "a value rendered into {path} breaks its NAME=VALUE lines (it holds a line break or a quote), so the \
+             command would not get the variables the file declares ({}); pass such a value with --only KEY instead \
+             of --env-file",
+            declared.join(", ")
+        ))
+    };
+    let mut vars = Vec::with_capacity(declared.len());
     for item in dotenvy::from_read_iter(rendered.as_bytes()) {
-        let (name, value) =
-            item.map_err(|_| CliError::Usage(format!("{path} is not a valid env file (NAME=VALUE per line)")))?;
+        let (name, value) = item.map_err(|_| broken())?;
         vars.push((name, SecretValue::from(value)));
+    }
+    if !vars.iter().map(|(name, _)| name).eq(declared.iter()) {
+        return Err(broken());
     }
     Ok(Resolved { vars })
 }
@@ -129,7 +223,8 @@ async fn pump(
 }
 
 pub async fn redact(backend: &dyn Backend, scope: &Scope, args: RedactArgs) -> Result<i32> {
-    let resolved = resolve_vault(backend, scope, &args.only).await?;
+    let named = names_of(vault_keys(backend, scope, &args.only).await?)?;
+    let resolved = resolve_named(backend, scope, named).await?;
     let redactor = redactor_for(&resolved, args.min_length, &args.mask)?;
     pump(tokio::io::stdin(), std::io::stdout(), redactor)
         .await
@@ -138,15 +233,32 @@ pub async fn redact(backend: &dyn Backend, scope: &Scope, args: RedactArgs) -> R
 }
 
 pub async fn run(backend: &dyn Backend, scope: &Scope, args: RunArgs) -> Result<i32> {
-    let resolved = match &args.env_file {
-        Some(path) => resolve_env_file(backend, scope, path).await?,
-        None => resolve_vault(backend, scope, &args.only).await?,
-    };
-    let redactor = redactor_for(&resolved, args.min_length, &args.mask)?;
     let (program, rest) =
         args.command.split_first().ok_or_else(|| CliError::Usage("name a command after --".into()))?;
+    let allowed = env_names::Allowed::new(&args.allow_env).map_err(CliError::Usage)?;
+    let resolved = match &args.env_file {
+        Some(path) => resolve_env_file(backend, scope, path, program, &allowed).await?,
+        None => {
+            let named = names_of(vault_keys(backend, scope, &args.only).await?)?;
+            refuse_names(program, named.iter().map(|(name, key)| (name.as_str(), format!("entry {key}"))), &allowed)?;
+            resolve_named(backend, scope, named).await?
+        }
+    };
+    let redactor = redactor_for(&resolved, args.min_length, &args.mask)?;
     let mut cmd = tokio::process::Command::new(program);
     cmd.args(rest).stdin(Stdio::inherit()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    // tresor itself runs under umask 077 (see `main`); the command gets the caller's own.
+    #[cfg(unix)]
+    if let Some(umask) = crate::inherited_umask() {
+        // SAFETY: runs in the child between fork and exec, where only async-signal-safe calls
+        // are allowed; umask(2) is one, and it neither allocates nor touches shared memory.
+        unsafe {
+            cmd.pre_exec(move || {
+                libc::umask(umask);
+                Ok(())
+            });
+        }
+    }
     for (name, value) in &resolved.vars {
         let value = value.expose_str().ok_or_else(|| {
             CliError::Usage(format!("the value for {name} is not text and cannot be an environment variable"))

@@ -32,7 +32,9 @@ fn io_err<'a>(path: &'a Path, what: &str) -> impl FnOnce(std::io::Error) -> CliE
     move |e| CliError::Io(format!("{what} {}: {e}", path.display()))
 }
 
-/// Creates the data directory with owner-only permissions if it is missing.
+/// Creates the data directory (and any missing parent) with owner-only permissions if it is
+/// missing. An existing directory keeps its permissions (its owner chose them, e.g. systemd's
+/// StateDirectory); the files tresor creates in it are private anyway (umask 077, see `main`).
 pub fn ensure_dir(dir: &Path) -> Result<()> {
     if !dir.exists() {
         let mut builder = std::fs::DirBuilder::new();
@@ -47,8 +49,7 @@ pub fn ensure_dir(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Makes a file readable by its owner only. SQLite creates its `-wal` and `-shm` files with the
-/// database file's permissions, so restricting the database restricts them too.
+/// Makes a file readable by its owner only.
 pub fn restrict_to_owner(path: &Path) -> Result<()> {
     #[cfg(unix)]
     {
@@ -159,8 +160,16 @@ impl Storage {
                     ensure_dir(parent)?;
                 }
                 let existed = db.exists();
+                // A new database is created private (and SQLite gives its -wal and -shm the same
+                // mode). One made before that, or by someone else, is restricted before SQLite
+                // opens it, with the -wal and -shm an unclean stop may have left, which SQLite
+                // reuses as they are.
+                for file in [db.clone(), sqlite_sibling(db, "-wal"), sqlite_sibling(db, "-shm")] {
+                    if file.exists() {
+                        restrict_to_owner(&file)?;
+                    }
+                }
                 let store = Arc::new(SqliteStore::open(db).map_err(|e| CliError::Service(e.into()))?);
-                restrict_to_owner(db)?;
                 return Ok((store, existed));
             }
             Storage::Postgres(url) => {
@@ -171,6 +180,13 @@ impl Storage {
         let used = store.get_meta(AUDIT_KEY_META).await.map_err(|e| CliError::Service(e.into()))?.is_some();
         Ok((store, used))
     }
+}
+
+/// `tresor.db` → `tresor.db-wal`: the files SQLite keeps beside a database.
+fn sqlite_sibling(db: &Path, suffix: &str) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 /// Opens (creating on first use) the store in `dir` and returns a ready service.

@@ -6,6 +6,7 @@ mod backend;
 mod backup_cmd;
 mod commands;
 mod config_cmd;
+mod env_names;
 mod error;
 mod exec;
 mod input;
@@ -25,7 +26,34 @@ use tresor_service::{Caller, Ctx};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// The umask tresor was started with, before [`make_files_private`].
+#[cfg(unix)]
+static INHERITED_UMASK: std::sync::OnceLock<libc::mode_t> = std::sync::OnceLock::new();
+
+/// Every file and directory tresor creates is its owner's only: the SQLite database and the
+/// `-wal` and `-shm` files SQLite creates beside it (in a data directory that may exist already
+/// with looser permissions), the root key file, backups, a restored store. One process-wide umask
+/// of 077 covers them all, including files created later by a library (SQLite recreates its
+/// `-wal` and `-shm`), which a chmod after each creation would miss. Nothing tresor writes needs
+/// to be read by others; what it prints goes to stdout, where the shell's redirection decides.
+fn make_files_private() {
+    #[cfg(unix)]
+    {
+        // SAFETY: umask(2) cannot fail and touches no memory; it runs before any other thread.
+        let inherited = unsafe { libc::umask(0o077) };
+        let _ = INHERITED_UMASK.set(inherited);
+    }
+}
+
+/// The caller's umask, restored for the command `tresor run` starts (its files are its own
+/// business).
+#[cfg(unix)]
+fn inherited_umask() -> Option<libc::mode_t> {
+    INHERITED_UMASK.get().copied()
+}
+
 fn main() {
+    make_files_private();
     let cli = args::Cli::parse();
     let json = cli.global.json;
     let outcome = match cli.command {

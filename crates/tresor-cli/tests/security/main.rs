@@ -5,5 +5,6 @@
 mod common;
 
 mod access;
+mod cli;
 mod edge;
 mod webhook;

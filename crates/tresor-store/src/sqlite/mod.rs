@@ -47,9 +47,29 @@ fn open_connection(path: &Path) -> Result<Connection> {
     Ok(conn)
 }
 
+/// Creates the database file, readable and writable by its owner only, if it does not exist yet.
+/// SQLite gives the `-wal` and `-shm` files it creates beside a database that database's permission
+/// bits (it fchmods them to match), so a private database file keeps them private whatever the
+/// process's umask or the directory's permissions; a chmod after opening would come too late for
+/// them.
+fn create_private(path: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        match std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(StoreError::Backend(format!("creating {}: {e}", path.display()))),
+        }
+    }
+    Ok(())
+}
+
 impl SqliteStore {
-    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    /// Opens (creating if needed, owner-only) the database at `path` and applies pending
+    /// migrations.
     pub fn open(path: &Path) -> Result<Self> {
+        create_private(path)?;
         let mut writer = open_connection(path)?;
         migrate::apply(&mut writer)?;
         let readers = (0..READERS).map(|_| open_connection(path).map(Mutex::new)).collect::<Result<Vec<_>>>()?;

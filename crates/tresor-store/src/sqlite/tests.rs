@@ -26,6 +26,23 @@ async fn reopening_keeps_data_and_migrations_are_idempotent() {
     assert_eq!(mode, "wal");
 }
 
+/// The database, `-wal` and `-shm` are the owner's only, whatever the umask (the tests run under the
+/// caller's, usually 022) and the directory's permissions.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_store_and_its_wal_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = dir.path().join("tresor.db");
+    let store = SqliteStore::open(&path).unwrap();
+    store.init_meta("k", b"v").await.unwrap();
+    for name in ["tresor.db", "tresor.db-wal", "tresor.db-shm"] {
+        let mode = std::fs::metadata(dir.path().join(name)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o077, 0, "{name} is {mode:o}");
+    }
+}
+
 #[tokio::test]
 async fn refuses_a_newer_schema() {
     let dir = tempfile::tempdir().unwrap();
