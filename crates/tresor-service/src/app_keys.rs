@@ -10,7 +10,7 @@ use crate::{Result, Service, ServiceError};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64URL, Engine};
 use tresor_crypto::{ct_eq, random_token_bytes, token_hash};
 use tresor_model::{now_millis, Access, PrincipalKind, PrincipalRef};
-use tresor_store::{AppKeyRecord, StoreError, TokenRecord};
+use tresor_store::{AppKeyRecord, BatchOp, StoreError, TokenRecord};
 use zeroize::Zeroizing;
 
 /// A freshly created application key: its record and its secret, to be shown once.
@@ -75,15 +75,12 @@ impl Service {
                 created_by: ctx.caller.label().to_owned(),
                 revoked_at: None,
             };
-            self.store.insert_app_key(&record).await?;
+            let audit = Self::change_record(ctx, "app_key.create", format!("app key {} of {app}", record.id));
+            self.commit(vec![BatchOp::InsertAppKey(record.clone())], vec![audit]).await?;
             Ok(NewAppKey { record, secret })
         }
         .await;
-        let target = match &out {
-            Ok(k) => format!("app key {} of {app}", k.record.id),
-            Err(_) => format!("app key of {app}"),
-        };
-        self.audited(ctx, "app_key.create", target, out).await
+        self.audited_change(ctx, "app_key.create", format!("app key of {app}"), out).await
     }
 
     /// The workspace's application keys (workspace `manage`), without secrets.
@@ -96,25 +93,25 @@ impl Service {
     pub async fn revoke_app_key(&self, ctx: &Ctx, id: &str) -> Result<()> {
         let out = async {
             self.require_workspace(ctx, Access::Manage, "revoke application keys")?;
-            let ws = &ctx.caller.workspace;
-            let now = now_millis();
-            self.store.revoke_app_key(ws, id, now).await.map_err(|e| match e {
+            // The key and the tokens it was exchanged for, in one step with the record.
+            let op = BatchOp::RevokeAppKey {
+                workspace: ctx.caller.workspace.clone(),
+                id: id.into(),
+                now: now_millis(),
+                minted_tokens_named: minted_token_name(id),
+            };
+            let record = Self::change_record(ctx, "app_key.revoke", format!("app key {}", printable_id(id)));
+            let r = self.commit(vec![op], vec![record]).await;
+            self.cache.invalidate_access();
+            r.map_err(|e| match e {
                 StoreError::NotFound(_) => ServiceError::NotFound(format!(
                     "application key {id} does not exist; list them with `tresor app-key ls`"
                 )),
                 e => e.into(),
-            })?;
-            let name = minted_token_name(id);
-            for t in self.store.list_tokens(ws).await? {
-                if t.name == name && t.revoked_at.is_none() {
-                    self.store.revoke_token(ws, &t.id, now).await?;
-                }
-            }
-            self.cache.invalidate_access();
-            Ok(())
+            })
         }
         .await;
-        self.audited(ctx, "app_key.revoke", format!("app key {}", printable_id(id)), out).await
+        self.audited_change(ctx, "app_key.revoke", format!("app key {}", printable_id(id)), out).await
     }
 
     /// Exchanges an application key for a token of its application that expires after
@@ -128,6 +125,7 @@ impl Service {
         request_id: &str,
     ) -> Result<MintedToken> {
         let refused = || ServiceError::Unauthenticated("the application key id or secret is not valid".into());
+        let target = format!("app key {}", printable_id(key_id));
         let mut found: Option<AppKeyRecord> = None;
         let out = async {
             if printable_id(key_id) != key_id {
@@ -161,29 +159,33 @@ impl Service {
                 expires_at: Some(now.saturating_add((ttl_seconds.min(i64::MAX as u64 / 1000) as i64) * 1000)),
                 revoked_at: None,
             };
-            self.store.insert_token(&token).await?;
+            let audit = crate::audit::new_record(
+                record.workspace.to_string(),
+                request_id.to_owned(),
+                record.principal.to_string(),
+                "app_key.exchange",
+                target.clone(),
+                "ok",
+                Some(format!("token {} for {ttl_seconds} s", minted.id)),
+            );
+            self.commit(vec![BatchOp::InsertToken(token)], vec![audit]).await?;
             Ok(minted)
         }
         .await;
-        let (workspace, principal) = match &found {
-            Some(r) if out.is_ok() => (r.workspace.to_string(), r.principal.to_string()),
-            Some(r) => (r.workspace.to_string(), "anonymous".to_owned()),
-            None => (String::new(), "anonymous".to_owned()),
-        };
-        let outcome = match &out {
-            Ok(_) => "ok",
-            Err(e) => e.outcome(),
-        };
-        let record = crate::audit::new_record(
-            workspace,
-            request_id.to_owned(),
-            principal,
-            "app_key.exchange",
-            format!("app key {}", printable_id(key_id)),
-            outcome,
-            out.as_ref().ok().map(|m| format!("token {} for {ttl_seconds} s", m.id)),
-        );
-        self.auditor.record(record).await?;
+        // A success was recorded with its token; a refusal is recorded here, as anonymous.
+        if let Err(e) = &out {
+            let workspace = found.map_or(String::new(), |r| r.workspace.to_string());
+            let record = crate::audit::new_record(
+                workspace,
+                request_id.to_owned(),
+                "anonymous".to_owned(),
+                "app_key.exchange",
+                target,
+                e.outcome(),
+                None,
+            );
+            self.auditor.record(record).await?;
+        }
         out
     }
 }
