@@ -201,3 +201,36 @@ fn a_truncated_audit_tail_is_reported_by_verify() {
         assert!(problems.contains(needle), "{how:?}: the report names the problem: {problems}");
     }
 }
+
+/// Finding 8 on PostgreSQL: a set that overwrites, a grant and a principal, each with its audit
+/// record refused by the database, answer 5xx and change nothing.
+#[test]
+fn on_postgresql_a_change_whose_audit_record_cannot_be_written_does_not_happen() {
+    let Some(cluster) = pg::Cluster::start(1, &[("TRESOR_RATE_MANAGEMENT", "0")]) else { return };
+    let s = &cluster.nodes[0];
+    let admin = Some(cluster.token.as_str());
+    assert_eq!(s.call("PUT", &entry("kept"), admin, Some(json!({"value": OLD_VALUE}))).0, 200);
+    cluster.db.sql(
+        "CREATE FUNCTION fail_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'audit device failure'; END $$;
+         CREATE TRIGGER fail_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION fail_audit();",
+    );
+    let changes: Vec<(&str, String, Value)> = vec![
+        ("PUT", entry("kept"), json!({"value": NEW_VALUE})),
+        ("POST", "/api/v1/principals".into(), json!({"principal": "app:ghost"})),
+        ("POST", "/api/v1/grants".into(), json!({"principal": "user:owner", "scope": "ghost/*", "access": "read"})),
+    ];
+    for (method, path, body) in changes {
+        let (status, doc) = s.call(method, &path, admin, Some(body));
+        assert!(status >= 500, "{method} {path} answered {status} with its audit record unwritable: {doc}");
+    }
+    cluster.db.sql("DROP TRIGGER fail_audit ON audit_log;");
+    let (status, doc) = s.call("GET", &value("kept"), admin, None);
+    assert_eq!((status, doc["value"].as_str()), (200, Some(OLD_VALUE)), "{doc}");
+    assert!(!listed(s, "/api/v1/principals").contains("app:ghost"));
+    assert!(!listed(s, "/api/v1/grants").contains("ghost/*"));
+    let verify = s.cli(&cluster.token, &["audit", "verify"], b"");
+    assert_eq!(verify.code, 0, "{} {}", verify.stdout, verify.stderr);
+    let log = s.log_text();
+    assert!(!log.contains(OLD_VALUE) && !log.contains(NEW_VALUE), "a value reached the server log");
+}
