@@ -8,7 +8,7 @@ use crate::{Result, Service, ServiceError};
 use std::sync::Arc;
 use tresor_crypto::ct_eq;
 use tresor_model::{now_millis, Access, PrincipalKind, PrincipalRef, Scope, WorkspaceName};
-use tresor_store::{GrantRecord, PrincipalRecord, StoreError, TokenRecord};
+use tresor_store::{BatchOp, GrantRecord, PrincipalRecord, StoreError, TokenRecord};
 
 /// The principal that `tresor init` creates and whose token it prints.
 pub const OWNER: &str = "owner";
@@ -172,10 +172,16 @@ impl Service {
     pub async fn create_principal(&self, ctx: &Ctx, p: &PrincipalRef) -> Result<()> {
         let out = async {
             self.require_workspace(ctx, Access::Manage, "create principals")?;
-            Ok(self.store.create_principal(&ctx.caller.workspace, p, ctx.caller.label(), now_millis()).await?)
+            let op = BatchOp::CreatePrincipal {
+                workspace: ctx.caller.workspace.clone(),
+                principal: p.clone(),
+                by: ctx.caller.label().to_owned(),
+                now: now_millis(),
+            };
+            Ok(self.commit(vec![op], vec![Self::change_record(ctx, "principal.create", p)]).await?)
         }
         .await;
-        self.audited(ctx, "principal.create", p, out).await
+        self.audited_change(ctx, "principal.create", p, out).await
     }
 
     pub async fn list_principals(&self, ctx: &Ctx) -> Result<Vec<PrincipalRecord>> {
@@ -196,12 +202,13 @@ impl Service {
                     "{p} is the workspace owner created by `tresor init` and cannot be deleted"
                 )));
             }
-            let r = self.store.delete_principal(&ctx.caller.workspace, p).await;
+            let op = BatchOp::DeletePrincipal { workspace: ctx.caller.workspace.clone(), principal: p.clone() };
+            let r = self.commit(vec![op], vec![Self::change_record(ctx, "principal.delete", p)]).await;
             self.cache.invalidate_access();
             Ok(r?)
         }
         .await;
-        self.audited(ctx, "principal.delete", p, out).await
+        self.audited_change(ctx, "principal.delete", p, out).await
     }
 
     async fn require_principal(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
@@ -224,23 +231,35 @@ impl Service {
             self.require_principal(&ctx.caller.workspace, &group_ref).await?;
             self.require_principal(&ctx.caller.workspace, member).await?;
             self.require_holds_all_of(ctx, &group_ref, &format!("add {member} to {group_ref}")).await?;
-            let r = self.store.add_member(&ctx.caller.workspace, group, member).await;
+            let op = BatchOp::AddMember {
+                workspace: ctx.caller.workspace.clone(),
+                group: group.into(),
+                member: member.clone(),
+            };
+            let record = Self::change_record(ctx, "group.add", format!("{group_ref} {member}"));
+            let r = self.commit(vec![op], vec![record]).await;
             self.cache.invalidate_access();
             Ok(r?)
         }
         .await;
-        self.audited(ctx, "group.add", format!("{group_ref} {member}"), out).await
+        self.audited_change(ctx, "group.add", format!("{group_ref} {member}"), out).await
     }
 
     pub async fn remove_member(&self, ctx: &Ctx, group: &str, member: &PrincipalRef) -> Result<()> {
         let out = async {
             self.require_workspace(ctx, Access::Manage, "change group membership")?;
-            let r = self.store.remove_member(&ctx.caller.workspace, group, member).await;
+            let op = BatchOp::RemoveMember {
+                workspace: ctx.caller.workspace.clone(),
+                group: group.into(),
+                member: member.clone(),
+            };
+            let record = Self::change_record(ctx, "group.remove", format!("group:{group} {member}"));
+            let r = self.commit(vec![op], vec![record]).await;
             self.cache.invalidate_access();
             Ok(r?)
         }
         .await;
-        self.audited(ctx, "group.remove", format!("group:{group} {member}"), out).await
+        self.audited_change(ctx, "group.remove", format!("group:{group} {member}"), out).await
     }
 
     pub async fn members_of(&self, ctx: &Ctx, group: &str) -> Result<Vec<PrincipalRef>> {
@@ -286,15 +305,12 @@ impl Service {
                 expires_at: ttl_seconds.map(|s| now.saturating_add((s as i64).saturating_mul(1000))),
                 revoked_at: None,
             };
-            self.store.insert_token(&record).await?;
+            let audit = Self::change_record(ctx, "token.create", format!("token {} of {principal}", record.id));
+            self.commit(vec![BatchOp::InsertToken(record.clone())], vec![audit]).await?;
             Ok((record, minted))
         }
         .await;
-        let target = match &out {
-            Ok((r, _)) => format!("token {} of {principal}", r.id),
-            Err(_) => format!("token of {principal}"),
-        };
-        self.audited(ctx, "token.create", target, out).await
+        self.audited_change(ctx, "token.create", format!("token of {principal}"), out).await
     }
 
     /// Who may be given a credential (a token, an application key) of `principal`: the caller
@@ -330,12 +346,13 @@ impl Service {
             if ctx.caller.token_id.as_deref() != Some(id) {
                 self.require_workspace(ctx, Access::Manage, "revoke other principals' tokens")?;
             }
-            let r = self.store.revoke_token(&ctx.caller.workspace, id, now_millis()).await;
+            let op = BatchOp::RevokeToken { workspace: ctx.caller.workspace.clone(), id: id.into(), now: now_millis() };
+            let r = self.commit(vec![op], vec![Self::change_record(ctx, "token.revoke", format!("token {id}"))]).await;
             self.cache.invalidate_access();
             Ok(r?)
         }
         .await;
-        self.audited(ctx, "token.revoke", format!("token {id}"), out).await
+        self.audited_change(ctx, "token.revoke", format!("token {id}"), out).await
     }
 
     /// Grants `access` on `scope` to a principal.
@@ -360,12 +377,13 @@ impl Service {
                 created_at: now_millis(),
                 created_by: ctx.caller.label().to_owned(),
             };
-            self.store.insert_grant(&grant).await?;
+            let record = Self::change_record(ctx, "grant.create", format!("{principal} {access} {scope}"));
+            self.commit(vec![BatchOp::InsertGrant(grant.clone())], vec![record]).await?;
             self.cache.invalidate_access();
             Ok(grant)
         }
         .await;
-        self.audited(ctx, "grant.create", format!("{principal} {access} {scope}"), out).await
+        self.audited_change(ctx, "grant.create", format!("{principal} {access} {scope}"), out).await
     }
 
     /// Nobody grants an access on a scope that their own grants do not cover with that access.
@@ -392,15 +410,18 @@ impl Service {
     pub async fn delete_grant(&self, ctx: &Ctx, id: &str) -> Result<GrantRecord> {
         let out = async {
             self.require_workspace(ctx, Access::Manage, "change grants")?;
-            let r = self.store.delete_grant(&ctx.caller.workspace, id).await;
+            let ws = &ctx.caller.workspace;
+            // Read first: the record names what the grant gave, and is written with the deletion.
+            let grant = self.store.list_grants(ws).await?.into_iter().find(|g| g.id == id);
+            let grant = grant.ok_or_else(|| StoreError::NotFound(format!("grant {id}")))?;
+            let target = format!("grant {id}: {} {} {}", grant.principal, grant.access, grant.scope);
+            let op = BatchOp::DeleteGrant { workspace: ws.clone(), id: id.into() };
+            let r = self.commit(vec![op], vec![Self::change_record(ctx, "grant.delete", target)]).await;
             self.cache.invalidate_access();
-            Ok(r?)
+            r?;
+            Ok(grant)
         }
         .await;
-        let target = match &out {
-            Ok(g) => format!("grant {id}: {} {} {}", g.principal, g.access, g.scope),
-            Err(_) => format!("grant {id}"),
-        };
-        self.audited(ctx, "grant.delete", target, out).await
+        self.audited_change(ctx, "grant.delete", format!("grant {id}"), out).await
     }
 }

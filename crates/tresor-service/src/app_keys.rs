@@ -11,7 +11,7 @@ use crate::{Result, Service, ServiceError};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64URL, Engine};
 use tresor_crypto::{ct_eq, random_token_bytes, token_hash};
 use tresor_model::{now_millis, Access, PrincipalKind, PrincipalRef, WorkspaceName};
-use tresor_store::{AppKeyRecord, StoreError, TokenRecord};
+use tresor_store::{AppKeyRecord, BatchOp, StoreError, TokenRecord};
 use zeroize::Zeroizing;
 
 /// A freshly created application key: its record and its secret, to be shown once.
@@ -77,15 +77,12 @@ impl Service {
                 created_by: ctx.caller.label().to_owned(),
                 revoked_at: None,
             };
-            self.store.insert_app_key(&record).await?;
+            let audit = Self::change_record(ctx, "app_key.create", format!("app key {} of {app}", record.id));
+            self.commit(vec![BatchOp::InsertAppKey(record.clone())], vec![audit]).await?;
             Ok(NewAppKey { record, secret })
         }
         .await;
-        let target = match &out {
-            Ok(k) => format!("app key {} of {app}", k.record.id),
-            Err(_) => format!("app key of {app}"),
-        };
-        self.audited(ctx, "app_key.create", target, out).await
+        self.audited_change(ctx, "app_key.create", format!("app key of {app}"), out).await
     }
 
     /// The workspace's application keys (workspace `manage`), without secrets.
@@ -102,25 +99,25 @@ impl Service {
     pub async fn revoke_app_key(&self, ctx: &Ctx, id: &str) -> Result<()> {
         let out = async {
             self.require_workspace(ctx, Access::Manage, "revoke application keys")?;
-            let ws = &ctx.caller.workspace;
-            let now = now_millis();
-            self.store.revoke_app_key(ws, id, now).await.map_err(|e| match e {
+            // The key and the tokens it was exchanged for, in one step with the record.
+            let op = BatchOp::RevokeAppKey {
+                workspace: ctx.caller.workspace.clone(),
+                id: id.into(),
+                now: now_millis(),
+                minted_tokens_named: minted_token_name(id),
+            };
+            let record = Self::change_record(ctx, "app_key.revoke", format!("app key {}", printable_id(id)));
+            let r = self.commit(vec![op], vec![record]).await;
+            self.cache.invalidate_access();
+            r.map_err(|e| match e {
                 StoreError::NotFound(_) => ServiceError::NotFound(format!(
                     "application key {id} does not exist; list them with `tresor app-key ls`"
                 )),
                 e => e.into(),
-            })?;
-            let name = minted_token_name(id);
-            for t in self.store.list_tokens(ws).await? {
-                if t.name == name && t.revoked_at.is_none() {
-                    self.store.revoke_token(ws, &t.id, now).await?;
-                }
-            }
-            self.cache.invalidate_access();
-            Ok(())
+            })
         }
         .await;
-        self.audited(ctx, "app_key.revoke", format!("app key {}", printable_id(id)), out).await
+        self.audited_change(ctx, "app_key.revoke", format!("app key {}", printable_id(id)), out).await
     }
 
     /// Exchanges an application key for a token of its application that expires after
@@ -169,31 +166,27 @@ impl Service {
                 expires_at: Some(now.saturating_add((ttl_seconds.min(i64::MAX as u64 / 1000) as i64) * 1000)),
                 revoked_at: None,
             };
-            self.store.insert_token(&token).await?;
-            Ok((record, minted))
+            // The token commits with its record: a minted token never exists unrecorded.
+            let audit = crate::audit::new_record(
+                record.workspace.to_string(),
+                origin.request_id.clone(),
+                record.principal.to_string(),
+                Credential::AppKey.action(),
+                Credential::AppKey.target(&record.id),
+                "ok",
+                with_client_request_id(
+                    Some(format!("token {} for {ttl_seconds} s", minted.id)),
+                    origin.client_request_id.as_deref(),
+                ),
+            );
+            self.commit(vec![BatchOp::InsertToken(token)], vec![audit]).await?;
+            Ok(minted)
         }
         .await;
-        let (key, minted) = match out {
-            Ok(done) => done,
-            Err(e) => {
-                self.audit_auth_failure(origin, Credential::AppKey, printable_id(key_id), named.as_ref(), &e).await?;
-                return Err(e);
-            }
-        };
-        let record = crate::audit::new_record(
-            key.workspace.to_string(),
-            origin.request_id.clone(),
-            key.principal.to_string(),
-            Credential::AppKey.action(),
-            Credential::AppKey.target(&key.id),
-            "ok",
-            with_client_request_id(
-                Some(format!("token {} for {ttl_seconds} s", minted.id)),
-                origin.client_request_id.as_deref(),
-            ),
-        );
-        self.auditor.record(record).await?;
-        Ok(minted)
+        if let Err(e) = &out {
+            self.audit_auth_failure(origin, Credential::AppKey, printable_id(key_id), named.as_ref(), e).await?;
+        }
+        out
     }
 }
 

@@ -20,12 +20,28 @@
 //! Each record's hash is an HMAC (key wrapped by the root key, stored under meta `audit_mac_key`)
 //! over its fields and the previous record's hash, so editing, removing or reordering a record
 //! breaks the chain, and the chain cannot be recomputed without the root key.
+//!
+//! Removing records from the END leaves a shorter chain that is intact in itself. The store
+//! therefore records the head (last sequence number and hash) with every append, and the head
+//! carries its own MAC under the same key, over a distinct label and a different number of
+//! fields, so that neither MAC can stand in for the other. Nobody without the root key can
+//! rewrite the head to match a truncated log, and a head that is missing, carries no MAC or a
+//! wrong one, or does not match the last record, is reported by [`Auditor::verify`].
+//!
+//! A head without a MAC is what the previous version of tresor wrote. It is reported all the
+//! same (a truncated log with a rewritten head looks exactly like it), and the next append, of
+//! a server of this version, writes the head with its MAC: an upgraded store verifies again
+//! after its first audited request.
+//!
+//! Records of reads go through the writer thread below. Records of changes do not: a change
+//! commits in the same store transaction as its record (`Service::commit`), through the same
+//! chain (the store serialises both kinds of append).
 
 use crate::{Result, ServiceError};
 use std::sync::{mpsc, Arc};
 use tokio::sync::oneshot;
 use tresor_crypto::{ct_eq, MacKey};
-use tresor_store::{AuditRecord, Store};
+use tresor_store::{parse_audit_head, AuditChain, AuditRecord, Store, AUDIT_HEAD_MAC_META, AUDIT_HEAD_META};
 
 /// Records written per transaction at most.
 const MAX_BATCH: usize = 1024;
@@ -36,7 +52,23 @@ type Pending = (AuditRecord, oneshot::Sender<Result<(), String>>);
 #[derive(Clone)]
 pub struct Auditor {
     tx: mpsc::Sender<Pending>,
-    mac: Arc<MacKey>,
+    chain: Arc<KeyedChain>,
+}
+
+/// The audit chain's keyed hashes, under the audit key.
+pub(crate) struct KeyedChain(MacKey);
+
+/// The label of the head's MAC. The record hash has no label but ten fields; the head's MAC has
+/// this label and two: the MAC's length-prefixed encoding keeps the two apart.
+const HEAD_LABEL: &[u8] = b"tresor audit head v1";
+
+impl AuditChain for KeyedChain {
+    fn record_hash(&self, record: &AuditRecord) -> Vec<u8> {
+        chain_hash(&self.0, record)
+    }
+    fn head_mac(&self, seq: u64, hash: &[u8]) -> Vec<u8> {
+        self.0.mac(&[HEAD_LABEL, &seq.to_be_bytes(), hash]).to_vec()
+    }
 }
 
 /// A record to append; `seq` and the hashes are assigned by the store.
@@ -83,27 +115,33 @@ fn chain_hash(mac: &MacKey, r: &AuditRecord) -> Vec<u8> {
 impl Auditor {
     /// Starts the writer thread.
     pub fn start(store: Arc<dyn Store>, mac: MacKey) -> Self {
-        let mac = Arc::new(mac);
+        let chain = Arc::new(KeyedChain(mac));
         let (tx, rx) = mpsc::channel::<Pending>();
-        let writer_mac = mac.clone();
+        let writer_chain = chain.clone();
         std::thread::Builder::new()
             .name("tresor-audit".into())
             .spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("audit runtime");
-                let chain = move |r: &AuditRecord| chain_hash(&writer_mac, r);
                 while let Ok(first) = rx.recv() {
                     let mut batch = vec![first];
                     batch.extend(rx.try_iter().take(MAX_BATCH - 1));
                     let (records, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                    let outcome =
-                        rt.block_on(store.append_audit(records, &chain)).map(|_| ()).map_err(|e| e.to_string());
+                    let outcome = rt
+                        .block_on(store.append_audit(records, writer_chain.as_ref()))
+                        .map(|_| ())
+                        .map_err(|e| e.to_string());
                     for w in waiters {
                         let _ = w.send(outcome.clone());
                     }
                 }
             })
             .expect("spawn audit writer");
-        Self { tx, mac }
+        Self { tx, chain }
+    }
+
+    /// The chain's keyed hashes, for changes that append their records in their own transaction.
+    pub(crate) fn chain(&self) -> &dyn AuditChain {
+        self.chain.as_ref()
     }
 
     /// Appends a record and waits until it is durable.
@@ -159,7 +197,7 @@ impl Auditor {
                 if !ct_eq(&r.prev_hash, &prev) {
                     problems.push(format!("record {} does not link to the record before it", r.seq));
                 }
-                if !ct_eq(&chain_hash(&self.mac, r), &r.hash) {
+                if !ct_eq(&self.chain.record_hash(r), &r.hash) {
                     problems.push(format!("record {} was altered: its hash does not match its contents", r.seq));
                 }
                 prev = r.hash.clone();
@@ -170,20 +208,44 @@ impl Auditor {
             }
         }
         let records = expected_seq - 1;
-        // The head is 8 bytes of sequence number and the last hash; a store may keep an empty
-        // placeholder before the first record.
-        if let Some(head) = store.get_meta("audit_head").await? {
-            let (head_seq, head_hash) = match head.split_at_checked(8) {
-                Some((seq, hash)) => (u64::from_be_bytes(seq.try_into().expect("8 bytes")), hash),
-                None => (0, &[][..]),
-            };
-            if head_seq != records || !ct_eq(head_hash, &prev) {
+        problems.extend(self.head_problems(store, records, &prev).await?);
+        Ok(VerifyReport { records, problems })
+    }
+}
+
+impl Auditor {
+    /// What is wrong with the recorded head of a log whose last record is `records` with hash
+    /// `last_hash`: missing while records exist, without a MAC or with a wrong one, or not the
+    /// last record (records were removed from the end).
+    async fn head_problems(&self, store: &dyn Store, records: u64, last_hash: &[u8]) -> Result<Vec<String>> {
+        let mut problems = Vec::new();
+        let stored = store.get_meta(AUDIT_HEAD_META).await?;
+        // PostgreSQL keeps an empty placeholder row before the first record.
+        let Some((head_seq, head_hash)) = stored.as_deref().and_then(parse_audit_head) else {
+            if records > 0 {
                 problems.push(format!(
-                    "the log ends at record {records} but its recorded head is record {head_seq}: records were removed from the end"
+                    "the log has {records} records but no recorded head: the head was deleted, so records removed \
+                     from the end cannot be ruled out"
                 ));
             }
+            return Ok(problems);
+        };
+        match store.get_meta(AUDIT_HEAD_MAC_META).await? {
+            None => problems.push(format!(
+                "the recorded head (record {head_seq}) carries no MAC: it was rewritten, or written by an older \
+                 tresor (the next audited request writes it with a MAC), so records removed from the end cannot be \
+                 ruled out"
+            )),
+            Some(mac) if !ct_eq(&mac, &self.chain.head_mac(head_seq, head_hash)) => problems
+                .push(format!("the recorded head (record {head_seq}) does not match its MAC: the head was rewritten")),
+            Some(_) => {}
         }
-        Ok(VerifyReport { records, problems })
+        if head_seq != records || !ct_eq(head_hash, last_hash) {
+            problems.push(format!(
+                "the log ends at record {records} but its recorded head is record {head_seq}: records were removed from the end"
+            ));
+        }
+        Ok(problems)
     }
 }
 

@@ -15,9 +15,10 @@
 //! vaults, so it manages who may reach into them. Grants on other scopes are never touched.
 //!
 //! Apply computes the plan, seals the values (deciding version numbers: current *v*, seal for
-//! *v+1*, check-and-set on *v*) and submits ONE [`Store::apply_batch`]: a failure part-way (the
-//! entry limit, a concurrent write) leaves the store as it was. Then it invalidates the caches of
-//! everything touched and audits one record per change, never a value.
+//! *v+1*, check-and-set on *v*) and submits ONE [`Store::apply_batch`] with one audit record per
+//! change (never a value): a failure part-way (the entry limit, a concurrent write, an audit record
+//! that cannot be written) leaves the store as it was. Then it invalidates the caches of
+//! everything touched.
 
 use crate::auth::Ctx;
 use crate::{access::new_id, Result, Service, ServiceError};
@@ -70,10 +71,12 @@ impl Service {
             return Err(ServiceError::Managed { vault: vault.to_string(), config });
         }
         let release = BatchOp::SetVaultOwner { vault: vault.clone(), managed_by: None, at: now_millis() };
-        let out = self.store.apply_batch(vec![release]).await.map_err(ServiceError::from);
-        let outcome = if out.is_ok() { "ok" } else { "error" };
         let detail = Some(format!("released from config {config}"));
-        self.auditor.record(Self::audit_record(ctx, "vault.release", vault.to_string(), outcome, detail)).await?;
+        let record = Self::audit_record(ctx, "vault.release", vault.to_string(), "ok", detail.clone());
+        let out = self.commit(vec![release], vec![record]).await.map_err(ServiceError::from);
+        if out.is_err() {
+            self.auditor.record(Self::audit_record(ctx, "vault.release", vault.to_string(), "error", detail)).await?;
+        }
         out
     }
 
@@ -104,7 +107,19 @@ impl Service {
             return self.audited(ctx, "config.apply", target, Err(e)).await;
         }
         let Planned { mut plan, ops, touched, grants_changed } = planned;
-        let result = self.store.apply_batch(ops).await;
+        // One record for the apply and one per change, committed with the changes.
+        let detail = || Some(format!("config {}", desired.name));
+        let mut records = vec![Self::audit_record(ctx, "config.apply", target.clone(), "ok", detail())];
+        for c in &plan.changes {
+            let verb = match c.op {
+                ChangeOp::Create => "create",
+                ChangeOp::Update => "update",
+                ChangeOp::Delete => "delete",
+            };
+            let action = format!("config.{}.{verb}", c.target);
+            records.push(Self::audit_record(ctx, &action, c.name.clone(), "ok", detail()));
+        }
+        let result = self.commit(ops, records).await;
         for path in &touched {
             self.cache.invalidate_entry(path);
         }
@@ -125,18 +140,6 @@ impl Service {
             return self.audited(ctx, "config.apply", target, Err(e)).await;
         }
         plan.applied = true;
-        let detail = || Some(format!("config {}", desired.name));
-        let mut records = vec![Self::audit_record(ctx, "config.apply", target, "ok", detail())];
-        for c in &plan.changes {
-            let verb = match c.op {
-                ChangeOp::Create => "create",
-                ChangeOp::Update => "update",
-                ChangeOp::Delete => "delete",
-            };
-            let action = format!("config.{}.{verb}", c.target);
-            records.push(Self::audit_record(ctx, &action, c.name.clone(), "ok", detail()));
-        }
-        self.auditor.record_many(records).await?;
         Ok(plan)
     }
 

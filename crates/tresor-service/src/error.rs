@@ -139,6 +139,9 @@ impl From<StoreError> for ServiceError {
             // The service supplies the workspace name where it knows it; see `Service::set`.
             StoreError::EntryLimit { limit } => ServiceError::EntryLimit { workspace: "this".into(), limit },
             e @ (StoreError::Backend(_) | StoreError::Corrupt(_)) => ServiceError::Storage(e.to_string()),
+            // The change was rolled back with its record (fail-closed): the same answer as a read
+            // whose record the audit writer could not write.
+            e @ StoreError::AuditAppend(_) => ServiceError::Storage(format!("{e}; the request was refused")),
             StoreError::NotEmpty(message) => ServiceError::Conflict(message),
             StoreError::InvalidSnapshot(message) | StoreError::InvalidLocation(message) => {
                 ServiceError::InvalidInput(message)

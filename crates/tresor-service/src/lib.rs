@@ -43,7 +43,7 @@ use tresor_model::{
     now_millis, Access, EntryKey, EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, SecretValue, Tag, VaultInfo,
     VaultName, VaultPath, VersionMeta, WorkspaceName,
 };
-use tresor_store::{AuditRecord, ListQuery, NewVersion, Store, StoreError, WrappedKey};
+use tresor_store::{AuditRecord, BatchOp, ListQuery, NewVersion, Store, StoreError, WrappedKey};
 
 pub use tresor_store::{AppKeyRecord, AuditRecord as AuditEntry, GrantRecord, PrincipalRecord, TokenRecord};
 
@@ -269,6 +269,34 @@ impl Service {
         out
     }
 
+    /// A successful change's record, committed with the change by [`Service::commit`].
+    fn change_record(ctx: &Ctx, action: &str, target: impl ToString) -> AuditRecord {
+        Self::audit_record(ctx, action, target.to_string(), "ok", None)
+    }
+
+    /// Commits a change: its store steps and its audit records in ONE store transaction, so the
+    /// change happens with its record or not at all (fail-closed, as DESIGN.md asks). Every
+    /// change the service makes goes through here; reads keep the group-committing audit writer.
+    ///
+    /// A step that fails (a conflict, a missing row, a limit) returns its store error and keeps no
+    /// record: the caller records the failure through [`Service::audited_change`], as any other
+    /// refusal. Records that cannot be appended return [`StoreError::AuditAppend`] (a 500 once
+    /// converted) with nothing committed. Cache invalidation is the caller's, after this returns.
+    pub(crate) async fn commit(&self, ops: Vec<BatchOp>, records: Vec<AuditRecord>) -> Result<(), StoreError> {
+        self.store.apply_batch(ops, records, self.auditor.chain()).await
+    }
+
+    /// Records the outcome of a change made through [`Service::commit`], then passes it on. A
+    /// success was recorded in the change's own transaction; only a failure (refused, or failed
+    /// before or at its commit) is recorded here, through the audit writer. If that record cannot
+    /// be written either, the answer is that failure (fail-closed).
+    async fn audited_change<T>(&self, ctx: &Ctx, action: &str, target: impl ToString, out: Result<T>) -> Result<T> {
+        if let Err(e) = &out {
+            self.auditor.record(Self::audit_record(ctx, action, target.to_string(), e.outcome(), None)).await?;
+        }
+        out
+    }
+
     /// Records a failed authentication (no caller is known): `presented_id` is the id part of
     /// what was presented (never its secret), `workspace` the workspace of the token or key it
     /// names, if it names one (the failure is then that workspace's; else it is server-level).
@@ -449,11 +477,16 @@ impl Service {
             }
             let ws = &ctx.caller.workspace;
             let now = now_millis();
-            self.store.create_environment(ws, env, parent, now).await?;
-            self.create_default_vault(ws, env, now).await
+            let default_vault =
+                VaultPath { workspace: ws.clone(), environment: env.clone(), vault: VaultName::default_name() };
+            let ops = vec![
+                BatchOp::CreateEnvironment { workspace: ws.clone(), name: env.clone(), parent: parent.cloned(), now },
+                BatchOp::CreateVault { vault: default_vault, now },
+            ];
+            Ok(self.commit(ops, vec![Self::change_record(ctx, "env.create", env)]).await?)
         }
         .await;
-        self.audited(ctx, "env.create", env, out).await
+        self.audited_change(ctx, "env.create", env, out).await
     }
 
     /// Environments in which the caller holds some grant.
@@ -469,10 +502,11 @@ impl Service {
                 return Err(Self::denied(ctx, Access::Manage, &format!("vault {vault}")));
             }
             self.require_environment(&vault.workspace, &vault.environment).await?;
-            Ok(self.store.create_vault(vault, now_millis()).await?)
+            let op = BatchOp::CreateVault { vault: vault.clone(), now: now_millis() };
+            Ok(self.commit(vec![op], vec![Self::change_record(ctx, "vault.create", vault)]).await?)
         }
         .await;
-        self.audited(ctx, "vault.create", vault, out).await
+        self.audited_change(ctx, "vault.create", vault, out).await
     }
 
     /// Vaults of an environment that the caller's grants reach into.
@@ -496,10 +530,11 @@ impl Service {
                 )));
             }
             self.guard_managed(ctx, vault).await?;
-            Ok(self.store.delete_vault(vault).await?)
+            let op = BatchOp::DeleteVault { vault: vault.clone() };
+            Ok(self.commit(vec![op], vec![Self::change_record(ctx, "vault.delete", vault)]).await?)
         }
         .await;
-        self.audited(ctx, "vault.delete", vault, out).await
+        self.audited_change(ctx, "vault.delete", vault, out).await
     }
 
     async fn require_vault(&self, vault: &VaultPath) -> Result<VaultInfo> {
@@ -554,18 +589,19 @@ impl Service {
     /// Writes a new version of an entry, creating it if needed. Needs `write` on the entry.
     pub async fn set(&self, ctx: &Ctx, req: SetEntry) -> Result<EntryMeta> {
         let target = req.path.to_string();
-        let out = self.set_inner(ctx, req).await;
-        self.audited(ctx, "entry.write", target, out).await
+        let out = self.set_inner(ctx, req, "entry.write").await;
+        self.audited_change(ctx, "entry.write", target, out).await
     }
 
-    async fn set_inner(&self, ctx: &Ctx, req: SetEntry) -> Result<EntryMeta> {
+    /// Writes the new version, committed with its audit record under `action`.
+    async fn set_inner(&self, ctx: &Ctx, req: SetEntry, action: &str) -> Result<EntryMeta> {
         let path = &req.path;
         self.check_write(ctx, &req).await?;
         self.check_vault_write(ctx, &path.vault_path()).await?;
         let dk = self.data_key_for(&path.workspace, None).await?;
         for _ in 0..WRITE_RETRIES {
-            let write = self.next_version(ctx, &req, &dk).await?;
-            let outcome = self.store.write_version(write).await;
+            let write = BatchOp::WriteVersion(self.next_version(ctx, &req, &dk).await?);
+            let outcome = self.commit(vec![write], vec![Self::change_record(ctx, action, path)]).await;
             self.cache.invalidate_entry(path);
             match outcome {
                 Ok(()) => return self.describe_here(path).await,
@@ -580,14 +616,13 @@ impl Service {
     /// or an `import` lands whole or leaves the store as it was. Needs `write` on each entry;
     /// one audit record per entry, all with the batch's outcome.
     pub async fn set_many(&self, ctx: &Ctx, reqs: Vec<SetEntry>) -> Result<Vec<EntryMeta>> {
-        let targets: Vec<String> = reqs.iter().map(|r| r.path.to_string()).collect();
         let out = self.set_many_inner(ctx, &reqs).await;
-        let outcome = match &out {
-            Ok(_) => "ok",
-            Err(e) => e.outcome(),
-        };
-        let records = targets.into_iter().map(|t| Self::audit_record(ctx, "entry.write", t, outcome, None)).collect();
-        self.auditor.record_many(records).await?;
+        // A success was recorded with the batch; a failure is recorded here, per entry.
+        if let Err(e) = &out {
+            let records =
+                reqs.iter().map(|r| Self::audit_record(ctx, "entry.write", r.path.to_string(), e.outcome(), None));
+            self.auditor.record_many(records.collect()).await?;
+        }
         out
     }
 
@@ -610,9 +645,10 @@ impl Service {
         for _ in 0..WRITE_RETRIES {
             let mut ops = Vec::with_capacity(reqs.len());
             for req in reqs {
-                ops.push(tresor_store::BatchOp::WriteVersion(self.next_version(ctx, req, &dk).await?));
+                ops.push(BatchOp::WriteVersion(self.next_version(ctx, req, &dk).await?));
             }
-            let outcome = self.store.apply_batch(ops).await;
+            let records = reqs.iter().map(|r| Self::change_record(ctx, "entry.write", &r.path)).collect();
+            let outcome = self.commit(ops, records).await;
             for req in reqs {
                 self.cache.invalidate_entry(&req.path);
             }
@@ -947,10 +983,10 @@ impl Service {
                 tags: None,
                 expires_at: current.expires_at,
             };
-            self.set_inner(ctx, req).await
+            self.set_inner(ctx, req, "entry.restore").await
         }
         .await;
-        self.audited(ctx, "entry.restore", path, out).await
+        self.audited_change(ctx, "entry.restore", path, out).await
     }
 
     /// Soft-deletes an entry: hidden from reads and listings, recoverable with [`Service::undelete`].
@@ -959,7 +995,8 @@ impl Service {
             Self::check_workspace(ctx, path)?;
             Self::require_entry(ctx, Access::Write, path)?;
             self.guard_managed(ctx, &path.vault_path()).await?;
-            let r = self.store.soft_delete(path, now_millis()).await;
+            let op = BatchOp::SoftDelete { path: path.clone(), now: now_millis() };
+            let r = self.commit(vec![op], vec![Self::change_record(ctx, "entry.delete", path)]).await;
             self.cache.invalidate_entry(path);
             match r {
                 Err(StoreError::NotFound(_)) => Err(Self::not_found(path)),
@@ -967,7 +1004,7 @@ impl Service {
             }
         }
         .await;
-        self.audited(ctx, "entry.delete", path, out).await
+        self.audited_change(ctx, "entry.delete", path, out).await
     }
 
     pub async fn undelete(&self, ctx: &Ctx, path: &EntryPath) -> Result<EntryMeta> {
@@ -975,7 +1012,8 @@ impl Service {
             Self::check_workspace(ctx, path)?;
             Self::require_entry(ctx, Access::Write, path)?;
             self.guard_managed(ctx, &path.vault_path()).await?;
-            let r = self.store.undelete(path, now_millis()).await;
+            let op = BatchOp::Undelete { path: path.clone(), now: now_millis() };
+            let r = self.commit(vec![op], vec![Self::change_record(ctx, "entry.undelete", path)]).await;
             self.cache.invalidate_entry(path);
             match r {
                 Err(StoreError::NotFound(_)) => {
@@ -989,7 +1027,7 @@ impl Service {
             self.describe_here(path).await
         }
         .await;
-        self.audited(ctx, "entry.undelete", path, out).await
+        self.audited_change(ctx, "entry.undelete", path, out).await
     }
 
     /// Removes an entry, live or soft-deleted, with all its versions. Not recoverable.
@@ -998,7 +1036,8 @@ impl Service {
             Self::check_workspace(ctx, path)?;
             Self::require_entry(ctx, Access::Write, path)?;
             self.guard_managed(ctx, &path.vault_path()).await?;
-            let r = self.store.purge(path).await;
+            let op = BatchOp::Purge { path: path.clone() };
+            let r = self.commit(vec![op], vec![Self::change_record(ctx, "entry.purge", path)]).await;
             self.cache.invalidate_entry(path);
             match r {
                 Err(StoreError::NotFound(_)) => Err(Self::not_found(path)),
@@ -1006,7 +1045,7 @@ impl Service {
             }
         }
         .await;
-        self.audited(ctx, "entry.purge", path, out).await
+        self.audited_change(ctx, "entry.purge", path, out).await
     }
 }
 

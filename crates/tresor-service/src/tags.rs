@@ -4,7 +4,7 @@
 use crate::auth::Ctx;
 use crate::{Result, Service, ServiceError};
 use tresor_model::{Access, EntryPath, Tag};
-use tresor_store::StoreError;
+use tresor_store::{BatchOp, StoreError};
 
 const MAX_TAG_KEY: usize = 128;
 const MAX_TAG_VALUE: usize = 512;
@@ -44,14 +44,17 @@ impl Service {
             check_tags(upsert)?;
             check_tags(remove)?;
             self.guard_managed(ctx, &path.vault_path()).await?;
-            let r = self.store.update_tags(path, upsert, remove).await;
+            let op = BatchOp::UpdateTags { path: path.clone(), upsert: upsert.to_vec(), remove: remove.to_vec() };
+            let r = self.commit(vec![op], vec![Self::change_record(ctx, "entry.tags", path)]).await;
             self.cache.invalidate_entry(path);
             match r {
-                Err(StoreError::NotFound(_)) => Err(Self::not_found(path)),
-                other => Ok(other?),
+                Err(StoreError::NotFound(_)) => return Err(Self::not_found(path)),
+                other => other?,
             }
+            // The tags as stored now (a batch step answers nothing).
+            Ok(self.describe_here(path).await?.tags)
         }
         .await;
-        self.audited(ctx, "entry.tags", path, out).await
+        self.audited_change(ctx, "entry.tags", path, out).await
     }
 }

@@ -2,7 +2,8 @@
 //! backend's tests call [`run_all`] on a fresh, empty store.
 
 use crate::{
-    AppKeyRecord, AuditRecord, BatchOp, GrantRecord, ListQuery, NewVersion, Store, StoreError, TokenRecord, WrappedKey,
+    AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, NewVersion, Store, StoreError, TokenRecord,
+    WrappedKey, AUDIT_HEAD_MAC_META, AUDIT_HEAD_META,
 };
 use tresor_model::{
     Access, EntryKey, EntryKind, EntryPath, EnvName, PrincipalRef, Tag, VaultName, VaultPath, WorkspaceName,
@@ -52,6 +53,25 @@ pub async fn run_all(store: &dyn Store) {
     audit_chain(store).await;
     compat_tags_and_app_keys(store).await;
     batches(store).await;
+    batch_steps(store).await;
+}
+
+/// A toy [`AuditChain`] for the tests: the record hash is the given function, the head MAC the
+/// label `head`, the sequence number and the hash (the service's are HMACs under its key).
+pub struct TestChain<F>(pub F);
+
+impl<F: Fn(&AuditRecord) -> Vec<u8> + Send + Sync> AuditChain for TestChain<F> {
+    fn record_hash(&self, record: &AuditRecord) -> Vec<u8> {
+        (self.0)(record)
+    }
+    fn head_mac(&self, seq: u64, hash: &[u8]) -> Vec<u8> {
+        [&b"head"[..], &seq.to_be_bytes(), hash].concat()
+    }
+}
+
+/// The head MAC [`TestChain`] writes, for the checks.
+pub fn test_head_mac(seq: u64, hash: &[u8]) -> Vec<u8> {
+    TestChain(|_: &AuditRecord| Vec::new()).head_mac(seq, hash)
 }
 
 fn p(s: &str) -> PrincipalRef {
@@ -155,14 +175,17 @@ pub(crate) fn audit(action: &str) -> AuditRecord {
     }
 }
 
+/// The toy chain of `audit_chain`: each hash is the previous one followed by the action.
+fn concat_chain(r: &AuditRecord) -> Vec<u8> {
+    let mut h = r.prev_hash.clone();
+    h.extend_from_slice(r.action.as_bytes());
+    h.truncate(64);
+    h
+}
+
 async fn audit_chain(store: &dyn Store) {
     // A toy chain function: the test only checks that records are linked in order.
-    let chain = |r: &AuditRecord| {
-        let mut h = r.prev_hash.clone();
-        h.extend_from_slice(r.action.as_bytes());
-        h.truncate(64);
-        h
-    };
+    let chain = TestChain(concat_chain);
     assert_eq!(store.append_audit(vec![audit("a"), audit("b")], &chain).await.unwrap(), [1, 2]);
     assert_eq!(store.append_audit(vec![audit("c")], &chain).await.unwrap(), [3]);
     let all = store.list_audit(0, None, 100).await.unwrap();
@@ -170,9 +193,11 @@ async fn audit_chain(store: &dyn Store) {
     assert_eq!(all[0].prev_hash, b"");
     assert_eq!(all[1].prev_hash, all[0].hash);
     assert_eq!(all[2].hash, b"abc");
-    let head = store.get_meta("audit_head").await.unwrap().unwrap();
+    let head = store.get_meta(AUDIT_HEAD_META).await.unwrap().unwrap();
     assert_eq!(&head[..8], &3u64.to_be_bytes());
     assert_eq!(&head[8..], b"abc");
+    let mac = store.get_meta(AUDIT_HEAD_MAC_META).await.unwrap().unwrap();
+    assert_eq!(mac, test_head_mac(3, b"abc"), "the head's MAC is written with it");
     assert_eq!(store.list_audit(1, None, 1).await.unwrap()[0].seq, 2);
     assert!(store.list_audit(0, Some(101), 100).await.unwrap().is_empty());
 }
@@ -410,7 +435,7 @@ async fn batches(store: &dyn Store) {
         BatchOp::WriteVersion(version(&b, 1, 0, b"b1")),
         BatchOp::InsertGrant(grant("g-batch-1")),
     ];
-    store.apply_batch(good).await.unwrap();
+    store.apply_batch(good, vec![], &TestChain(concat_chain)).await.unwrap();
     let info = store.get_vault(&v).await.unwrap().unwrap();
     assert_eq!((info.managed_by.as_deref(), info.managed_at, info.entries), (Some("tresor"), Some(5), 2));
     let read = store.read_version(&a, None).await.unwrap().unwrap();
@@ -457,7 +482,7 @@ async fn batches(store: &dyn Store) {
     // The entry limit reached part-way.
     let mut ops = steps_before_failure();
     ops.push(BatchOp::WriteVersion(over));
-    match store.apply_batch(ops).await {
+    match store.apply_batch(ops, vec![], &TestChain(concat_chain)).await {
         Err(StoreError::EntryLimit { limit }) => assert_eq!(limit, live - 1),
         other => panic!("expected EntryLimit, got {other:?}"),
     }
@@ -465,7 +490,10 @@ async fn batches(store: &dyn Store) {
     // A check-and-set mismatch part-way.
     let mut ops = steps_before_failure();
     ops.push(BatchOp::WriteVersion(version(&b, 2, 7, b"stale")));
-    assert!(matches!(store.apply_batch(ops).await, Err(StoreError::VersionConflict { .. })));
+    assert!(matches!(
+        store.apply_batch(ops, vec![], &TestChain(concat_chain)).await,
+        Err(StoreError::VersionConflict { .. })
+    ));
     assert_eq!(snapshot().await, before, "a check-and-set mismatch part-way rolls back every earlier step");
     // Steps that fail on their own.
     for failing in [
@@ -477,14 +505,15 @@ async fn batches(store: &dyn Store) {
         let what = failing.describe();
         let mut ops = steps_before_failure();
         ops.push(failing);
-        assert!(store.apply_batch(ops).await.is_err(), "{what} must fail");
+        assert!(store.apply_batch(ops, vec![], &TestChain(concat_chain)).await.is_err(), "{what} must fail");
         assert_eq!(snapshot().await, before, "{what} failing rolls back every earlier step");
     }
     // Releasing ownership on its own.
-    store.apply_batch(vec![BatchOp::SetVaultOwner { vault: v.clone(), managed_by: None, at: 11 }]).await.unwrap();
+    let release = BatchOp::SetVaultOwner { vault: v.clone(), managed_by: None, at: 11 };
+    store.apply_batch(vec![release], vec![], &TestChain(concat_chain)).await.unwrap();
     let info = store.get_vault(&v).await.unwrap().unwrap();
     assert_eq!((info.managed_by, info.managed_at), (None, Some(11)), "a release keeps when it happened");
-    store.apply_batch(vec![]).await.unwrap();
+    store.apply_batch(vec![], vec![], &TestChain(concat_chain)).await.unwrap();
 }
 
 /// Fills an empty store with every kind of row a snapshot carries: several versions of an entry
@@ -554,8 +583,8 @@ pub async fn fill_for_backup(store: &dyn Store) {
     store.revoke_app_key(&ws(), "k-revoked", 15).await.unwrap();
     let mut detailed = audit("secret.read");
     detailed.detail = Some("version 2".into());
-    store.append_audit(vec![audit("secret.write"), detailed], &backup_chain).await.unwrap();
-    store.append_audit(vec![audit("token.create")], &backup_chain).await.unwrap();
+    store.append_audit(vec![audit("secret.write"), detailed], &TestChain(backup_chain)).await.unwrap();
+    store.append_audit(vec![audit("token.create")], &TestChain(backup_chain)).await.unwrap();
 }
 
 /// A toy chain hash for the backup checks: the previous hash, the sequence number and the action.
@@ -608,6 +637,10 @@ pub async fn backup_and_restore(source: &dyn Store, target: &dyn Store) {
     assert_eq!(target.grants_for(&ws(), &[p("app:worker")]).await.unwrap()[0].scope, "prod/api-keys/*");
     assert_eq!(target.get_app_key("k-revoked").await.unwrap().unwrap().revoked_at, Some(15));
     assert_eq!(target.get_meta("salt").await.unwrap().unwrap(), [0, 1, 2, 254, 255]);
+    for head_row in [AUDIT_HEAD_META, AUDIT_HEAD_MAC_META] {
+        let copied = target.get_meta(head_row).await.unwrap();
+        assert!(copied.is_some() && copied == source.get_meta(head_row).await.unwrap(), "{head_row} is restored");
+    }
     let source_audit = source.list_audit(0, None, 100).await.unwrap();
     assert_eq!(target.list_audit(0, None, 100).await.unwrap(), source_audit);
 
@@ -624,8 +657,169 @@ pub async fn backup_and_restore(source: &dyn Store, target: &dyn Store) {
     assert_eq!(target.export_snapshot().await.unwrap().tables, snap.tables, "a refused import changes nothing");
 
     // The restored audit head lets the chain continue where the source's ended.
-    let next = target.append_audit(vec![audit("after.restore")], &backup_chain).await.unwrap();
+    let next = target.append_audit(vec![audit("after.restore")], &TestChain(backup_chain)).await.unwrap();
     assert_eq!(next, [source_audit.len() as u64 + 1]);
     let last = target.list_audit(source_audit.len() as u64, None, 10).await.unwrap();
     assert_eq!(last[0].prev_hash, source_audit.last().unwrap().hash);
+}
+
+/// Every step of a batch behaves as the `Store` method of the same name: the same change, the
+/// same errors. (The service makes every change through batches.)
+async fn batch_steps(store: &dyn Store) {
+    let chain = TestChain(concat_chain);
+    let run = |ops: Vec<BatchOp>| store.apply_batch(ops, vec![], &chain);
+    let tag = |k: &str, v: &str| Tag { key: k.into(), value: v.into() };
+    let v = vault("prod", "steps");
+    let e = v.entry(EntryKey::new("k").unwrap());
+    run(vec![BatchOp::CreateVault { vault: v.clone(), now: 1 }, BatchOp::WriteVersion(version(&e, 1, 0, b"k1"))])
+        .await
+        .unwrap();
+    let tags = vec![tag("team", "pay")];
+    run(vec![BatchOp::UpdateTags { path: e.clone(), upsert: tags.clone(), remove: vec![] }]).await.unwrap();
+    assert_eq!(store.get_entry(&e).await.unwrap().unwrap().tags, tags);
+    run(vec![BatchOp::SoftDelete { path: e.clone(), now: 5 }]).await.unwrap();
+    assert!(matches!(
+        run(vec![BatchOp::UpdateTags { path: e.clone(), upsert: tags.clone(), remove: vec![] }]).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        run(vec![BatchOp::DeleteVault { vault: v.clone() }]).await,
+        Err(StoreError::VaultNotEmpty { .. })
+    ));
+    run(vec![BatchOp::Undelete { path: e.clone(), now: 6 }]).await.unwrap();
+    assert_eq!(store.get_entry(&e).await.unwrap().unwrap().deleted_at, None);
+    assert!(matches!(run(vec![BatchOp::Undelete { path: e.clone(), now: 7 }]).await, Err(StoreError::NotFound(_))));
+    run(vec![BatchOp::Purge { path: e.clone() }]).await.unwrap();
+    assert!(store.get_entry(&e).await.unwrap().is_none());
+    assert!(matches!(run(vec![BatchOp::Purge { path: e.clone() }]).await, Err(StoreError::NotFound(_))));
+    run(vec![BatchOp::DeleteVault { vault: v.clone() }]).await.unwrap();
+    assert!(store.get_vault(&v).await.unwrap().is_none());
+    assert!(matches!(run(vec![BatchOp::DeleteVault { vault: v.clone() }]).await, Err(StoreError::NotFound(_))));
+
+    let (app, group) = (p("app:stepper"), p("group:steppers"));
+    let create = |principal: &PrincipalRef| BatchOp::CreatePrincipal {
+        workspace: ws(),
+        principal: principal.clone(),
+        by: "user:alice".into(),
+        now: 1,
+    };
+    run(vec![create(&app), create(&group)]).await.unwrap();
+    assert!(matches!(run(vec![create(&app)]).await, Err(StoreError::AlreadyExists(_))));
+    let member = BatchOp::AddMember { workspace: ws(), group: "steppers".into(), member: app.clone() };
+    run(vec![member.clone()]).await.unwrap();
+    assert!(matches!(run(vec![member]).await, Err(StoreError::AlreadyExists(_))));
+    let leave = BatchOp::RemoveMember { workspace: ws(), group: "steppers".into(), member: app.clone() };
+    run(vec![leave.clone()]).await.unwrap();
+    assert!(store.groups_of(&ws(), &app).await.unwrap().is_empty());
+    assert!(matches!(run(vec![leave]).await, Err(StoreError::NotFound(_))));
+
+    let minted = |id: &str| TokenRecord { name: "app key step-key".into(), ..token(id, "app:stepper") };
+    run(vec![BatchOp::InsertToken(minted("step-t1")), BatchOp::InsertToken(minted("step-t2"))]).await.unwrap();
+    run(vec![BatchOp::InsertToken(token("step-t3", "app:stepper"))]).await.unwrap();
+    assert!(matches!(run(vec![BatchOp::InsertToken(minted("step-t1"))]).await, Err(StoreError::AlreadyExists(_))));
+    run(vec![BatchOp::RevokeToken { workspace: ws(), id: "step-t1".into(), now: 40 }]).await.unwrap();
+    assert_eq!(store.get_token("step-t1").await.unwrap().unwrap().revoked_at, Some(40));
+    let ghost_token = BatchOp::RevokeToken { workspace: ws(), id: "nope".into(), now: 1 };
+    assert!(matches!(run(vec![ghost_token]).await, Err(StoreError::NotFound(_))));
+
+    let app_key = AppKeyRecord {
+        id: "step-key".into(),
+        workspace: ws(),
+        principal: app.clone(),
+        hash: vec![7; 32],
+        created_at: 3,
+        created_by: "user:alice".into(),
+        revoked_at: None,
+    };
+    run(vec![BatchOp::InsertAppKey(app_key.clone())]).await.unwrap();
+    assert!(matches!(run(vec![BatchOp::InsertAppKey(app_key)]).await, Err(StoreError::AlreadyExists(_))));
+    let revoke = |id: &str| BatchOp::RevokeAppKey {
+        workspace: ws(),
+        id: id.into(),
+        now: 50,
+        minted_tokens_named: "app key step-key".into(),
+    };
+    run(vec![revoke("step-key")]).await.unwrap();
+    assert_eq!(store.get_app_key("step-key").await.unwrap().unwrap().revoked_at, Some(50));
+    let revoked_at = |id: &'static str| async move { store.get_token(id).await.unwrap().unwrap().revoked_at };
+    assert_eq!(revoked_at("step-t1").await, Some(40), "an earlier revocation time is kept");
+    assert_eq!(revoked_at("step-t2").await, Some(50), "the key's minted tokens are revoked with it");
+    assert_eq!(revoked_at("step-t3").await, None, "tokens the key did not mint are left alone");
+    assert!(matches!(run(vec![revoke("nope")]).await, Err(StoreError::NotFound(_))));
+
+    run(vec![BatchOp::DeletePrincipal { workspace: ws(), principal: app.clone() }]).await.unwrap();
+    assert!(!store.principal_exists(&ws(), &app).await.unwrap());
+    assert!(store.get_token("step-t2").await.unwrap().is_none(), "its tokens go with it");
+    let again = BatchOp::DeletePrincipal { workspace: ws(), principal: app.clone() };
+    assert!(matches!(run(vec![again]).await, Err(StoreError::NotFound(_))));
+}
+
+/// The failing record of [`batches_with_audit`]: the backend's test installs a trigger that
+/// refuses audit records with this action before it runs that check.
+pub const REFUSED_AUDIT_ACTION: &str = "refused";
+
+/// A batch's audit records commit with its steps, on the same chain as [`Store::append_audit`]'s
+/// (gapless numbering, each record linked to the one before, the head and its MAC written); a
+/// batch whose records cannot be appended keeps neither its steps nor any record; a batch whose
+/// step fails keeps no record either. Run on a store whose audit log refuses records whose
+/// action is [`REFUSED_AUDIT_ACTION`] (a trigger the backend's test installs), otherwise empty.
+pub async fn batches_with_audit(store: &dyn Store) {
+    let chain = TestChain(backup_chain);
+    let v = vault("default", "audited");
+    store.create_workspace(&ws(), &WrappedKey { generation: 1, wrapped: vec![3; 40] }, 1).await.unwrap();
+    store.create_environment(&ws(), &EnvName::default_name(), None, 1).await.unwrap();
+    store.create_vault(&v, 1).await.unwrap();
+    let seqs = |records: &[AuditRecord]| records.iter().map(|r| r.seq).collect::<Vec<_>>();
+    let last_seq = || async { store.list_audit(0, None, u32::MAX).await.unwrap().last().map_or(0, |r| r.seq) };
+    let start = last_seq().await;
+
+    // Appends of the audit writer and of batches, interleaved: one gapless, linked chain.
+    let mut expected = start;
+    for i in 0..3u64 {
+        assert_eq!(store.append_audit(vec![audit("read")], &chain).await.unwrap(), [expected + 1]);
+        let e = v.entry(EntryKey::new(format!("k{i}")).unwrap());
+        let ops = vec![BatchOp::WriteVersion(version(&e, 1, 0, b"sealed"))];
+        store.apply_batch(ops, vec![audit("entry.write"), audit("entry.write")], &chain).await.unwrap();
+        assert!(store.get_entry(&e).await.unwrap().is_some(), "the batch's step committed");
+        expected += 3;
+    }
+    let all = store.list_audit(start, None, u32::MAX).await.unwrap();
+    assert_eq!(seqs(&all), ((start + 1)..=expected).collect::<Vec<_>>(), "one gapless sequence");
+    for w in all.windows(2) {
+        assert_eq!(w[1].prev_hash, w[0].hash, "record {} links to the one before", w[1].seq);
+        assert_eq!(w[1].hash, backup_chain(&w[1]), "record {} is hashed by the chain", w[1].seq);
+    }
+    let last = all.last().unwrap();
+    let head = store.get_meta(AUDIT_HEAD_META).await.unwrap().unwrap();
+    assert_eq!((&head[..8], &head[8..]), (&last.seq.to_be_bytes()[..], &last.hash[..]), "a batch moves the head");
+    assert_eq!(store.get_meta(AUDIT_HEAD_MAC_META).await.unwrap().unwrap(), test_head_mac(last.seq, &last.hash));
+
+    // A record that cannot be appended: neither the step nor any of the batch's records is kept.
+    let lost = v.entry(EntryKey::new("lost").unwrap());
+    let ops = vec![
+        BatchOp::WriteVersion(version(&lost, 1, 0, b"sealed")),
+        BatchOp::CreatePrincipal { workspace: ws(), principal: p("app:lost"), by: "user:alice".into(), now: 1 },
+    ];
+    let records = vec![audit("entry.write"), audit(REFUSED_AUDIT_ACTION)];
+    match store.apply_batch(ops, records, &chain).await {
+        Err(StoreError::AuditAppend(msg)) => assert!(!msg.is_empty()),
+        other => panic!("expected AuditAppend, got {other:?}"),
+    }
+    assert!(store.get_entry(&lost).await.unwrap().is_none(), "the change did not happen without its record");
+    assert!(!store.principal_exists(&ws(), &p("app:lost")).await.unwrap());
+    assert_eq!(last_seq().await, expected, "no record of the failed batch was kept");
+    assert_eq!(store.get_meta(AUDIT_HEAD_META).await.unwrap().unwrap(), head, "the head did not move");
+
+    // A step that fails: no record is kept either (the service records the failure on its own).
+    let ops = vec![BatchOp::CreateVault { vault: v.clone(), now: 1 }];
+    assert!(matches!(
+        store.apply_batch(ops, vec![audit("vault.create")], &chain).await,
+        Err(StoreError::AlreadyExists(_))
+    ));
+    assert_eq!(last_seq().await, expected, "a failed step keeps no record");
+
+    // The chain goes on from where it was.
+    assert_eq!(store.append_audit(vec![audit("read")], &chain).await.unwrap(), [expected + 1]);
+    let next = store.list_audit(expected, None, 10).await.unwrap();
+    assert_eq!(next[0].prev_hash, last.hash);
 }

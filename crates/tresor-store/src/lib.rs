@@ -61,6 +61,10 @@ pub enum StoreError {
     /// not fit): the operator's input to fix, not a fault of the store.
     #[error("{0}")]
     InvalidLocation(String),
+    /// The audit records of a [`Store::apply_batch`] could not be appended, so its changes were
+    /// rolled back with them: a change never commits without its record.
+    #[error("the audit record could not be written ({0})")]
+    AuditAppend(String),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -110,7 +114,9 @@ pub struct NewVersion {
 }
 
 /// One step of [`Store::apply_batch`]. Each behaves as the `Store` method of the same name, with
-/// the same errors, but all steps of a batch commit together or not at all.
+/// the same errors, but all steps of a batch (and the batch's audit records) commit together or
+/// not at all. The service makes every change through a batch, so that the change and its audit
+/// record share one transaction.
 #[derive(Debug, Clone)]
 pub enum BatchOp {
     CreateEnvironment {
@@ -122,6 +128,9 @@ pub enum BatchOp {
     CreateVault {
         vault: VaultPath,
         now: i64,
+    },
+    DeleteVault {
+        vault: VaultPath,
     },
     /// Records which declarative config owns a vault (`managed_by`) and since when; `None`
     /// releases it (the time then records the release). [`StoreError::NotFound`] without the vault.
@@ -135,10 +144,58 @@ pub enum BatchOp {
         path: EntryPath,
         now: i64,
     },
+    Undelete {
+        path: EntryPath,
+        now: i64,
+    },
+    Purge {
+        path: EntryPath,
+    },
+    UpdateTags {
+        path: EntryPath,
+        upsert: Vec<Tag>,
+        remove: Vec<Tag>,
+    },
+    CreatePrincipal {
+        workspace: WorkspaceName,
+        principal: PrincipalRef,
+        by: String,
+        now: i64,
+    },
+    DeletePrincipal {
+        workspace: WorkspaceName,
+        principal: PrincipalRef,
+    },
+    AddMember {
+        workspace: WorkspaceName,
+        group: String,
+        member: PrincipalRef,
+    },
+    RemoveMember {
+        workspace: WorkspaceName,
+        group: String,
+        member: PrincipalRef,
+    },
+    InsertToken(TokenRecord),
+    RevokeToken {
+        workspace: WorkspaceName,
+        id: String,
+        now: i64,
+    },
     InsertGrant(GrantRecord),
     DeleteGrant {
         workspace: WorkspaceName,
         id: String,
+    },
+    InsertAppKey(AppKeyRecord),
+    /// [`Store::revoke_app_key`], and in the same step every unrevoked token of the workspace
+    /// named `minted_tokens_named` (the tokens the key was exchanged for), so that no token of a
+    /// revoked key outlives its revocation.
+    RevokeAppKey {
+        workspace: WorkspaceName,
+        id: String,
+        now: i64,
+        minted_tokens_named: String,
     },
 }
 
@@ -148,11 +205,23 @@ impl BatchOp {
         match self {
             BatchOp::CreateEnvironment { name, .. } => format!("create environment {name}"),
             BatchOp::CreateVault { vault, .. } => format!("create vault {vault}"),
+            BatchOp::DeleteVault { vault } => format!("delete vault {vault}"),
             BatchOp::SetVaultOwner { vault, .. } => format!("set the owner of vault {vault}"),
             BatchOp::WriteVersion(n) => format!("write entry {}", n.path),
             BatchOp::SoftDelete { path, .. } => format!("delete entry {path}"),
+            BatchOp::Undelete { path, .. } => format!("undelete entry {path}"),
+            BatchOp::Purge { path } => format!("purge entry {path}"),
+            BatchOp::UpdateTags { path, .. } => format!("update the tags of entry {path}"),
+            BatchOp::CreatePrincipal { principal, .. } => format!("create principal {principal}"),
+            BatchOp::DeletePrincipal { principal, .. } => format!("delete principal {principal}"),
+            BatchOp::AddMember { group, member, .. } => format!("add {member} to group:{group}"),
+            BatchOp::RemoveMember { group, member, .. } => format!("remove {member} from group:{group}"),
+            BatchOp::InsertToken(t) => format!("insert token {}", t.id),
+            BatchOp::RevokeToken { id, .. } => format!("revoke token {id}"),
             BatchOp::InsertGrant(g) => format!("insert grant {}", g.id),
             BatchOp::DeleteGrant { id, .. } => format!("delete grant {id}"),
+            BatchOp::InsertAppKey(k) => format!("insert application key {}", k.id),
+            BatchOp::RevokeAppKey { id, .. } => format!("revoke application key {id}"),
         }
     }
 }
@@ -220,9 +289,78 @@ pub struct AuditRecord {
     pub hash: Vec<u8>,
 }
 
-/// Computes a record's chain hash from its fields (including `seq` and `prev_hash`). Supplied by
-/// the service, which holds the key; the store only links records in order.
-pub type ChainFn = dyn Fn(&AuditRecord) -> Vec<u8> + Send + Sync;
+/// The meta row holding the audit chain's head: the last record's sequence number (8 bytes,
+/// big-endian), then its hash. Appends continue from it, not from the log's last row, so that
+/// records removed from the end cannot be papered over by new ones.
+pub const AUDIT_HEAD_META: &str = "audit_head";
+/// The meta row holding the head's MAC ([`AuditChain::head_mac`] of the head's sequence number
+/// and hash), written with the head in every append. Without the key nobody can rewrite the head
+/// to hide records removed from the end of the log. A separate row rather than bytes appended to
+/// the head, so the head keeps the layout earlier versions wrote and read.
+pub const AUDIT_HEAD_MAC_META: &str = "audit_head_mac";
+
+/// The keyed hashes of the audit chain. Supplied by the service, which holds the key; the store
+/// only links records in order and records the head.
+pub trait AuditChain: Send + Sync {
+    /// A record's chain hash, from its fields (including `seq` and `prev_hash`).
+    fn record_hash(&self, record: &AuditRecord) -> Vec<u8>;
+    /// The MAC of the chain's head: the last record's sequence number and hash. Must be keyed
+    /// apart from [`Self::record_hash`] so that neither can stand in for the other.
+    fn head_mac(&self, seq: u64, hash: &[u8]) -> Vec<u8>;
+}
+
+/// Reads a head as [`AUDIT_HEAD_META`] stores it; `None` for none or the empty placeholder
+/// (PostgreSQL's lock row before the first append).
+pub fn parse_audit_head(head: &[u8]) -> Option<(u64, &[u8])> {
+    match head.split_at_checked(8) {
+        Some((seq, hash)) if !hash.is_empty() => Some((u64::from_be_bytes(seq.try_into().ok()?), hash)),
+        _ => None,
+    }
+}
+
+/// Whether an append may write a MAC for the head it leaves, given the head and MAC it found.
+///
+/// Yes when the head it found is sealed (its MAC matches) or was never sealed (no MAC row: a new
+/// store, or one written by a tresor before head MACs). No when a MAC row is there but does not
+/// match the head, or the head is gone: the head was rewritten or deleted, likely to hide records
+/// removed from the end. The append then leaves that MAC as it is, so `audit verify` keeps
+/// reporting the break instead of the next append sealing over it. (A store whose head row and
+/// MAC row were both deleted cannot be told apart from one written by an older tresor; verify
+/// reports it until the next append seals it.)
+pub(crate) fn may_seal(head: Option<(u64, &[u8])>, mac: Option<&[u8]>, chain: &dyn AuditChain) -> bool {
+    match (mac, head) {
+        (None, _) => true,
+        (Some(_), None) => false,
+        // Constant time, as every MAC comparison in tresor (the crypto crate is not a dependency
+        // of the store, so the comparison is spelled out).
+        (Some(mac), Some((seq, hash))) => {
+            let want = chain.head_mac(seq, hash);
+            want.len() == mac.len() && want.iter().zip(mac).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        }
+    }
+}
+
+/// Links `records` after the head (`seq`, `prev`): assigns each its sequence number, previous
+/// hash and hash. Returns the new head's value and its MAC. Shared by the backends so that both
+/// chain alike.
+pub(crate) fn link_audit(
+    records: &mut [AuditRecord],
+    mut seq: u64,
+    mut prev: Vec<u8>,
+    chain: &dyn AuditChain,
+) -> (Vec<u8>, Vec<u8>) {
+    for rec in records.iter_mut() {
+        seq += 1;
+        rec.seq = seq;
+        rec.prev_hash = std::mem::take(&mut prev);
+        rec.hash = chain.record_hash(rec);
+        prev = rec.hash.clone();
+    }
+    let mac = chain.head_mac(seq, &prev);
+    let mut head = seq.to_be_bytes().to_vec();
+    head.extend_from_slice(&prev);
+    (head, mac)
+}
 
 /// The storage interface. Every method is one transaction.
 #[async_trait]
@@ -266,10 +404,13 @@ pub trait Store: Send + Sync + 'static {
     async fn list_versions(&self, path: &EntryPath) -> Result<Vec<VersionMeta>>;
     /// Writes a new version with check-and-set; also revives a soft-deleted entry.
     async fn write_version(&self, new: NewVersion) -> Result<()>;
-    /// Runs the steps in order in ONE transaction: if any step fails, none of them is kept and
-    /// the first failure is returned. What a declarative config's apply submits, so that a failure
-    /// part-way leaves the store as it was.
-    async fn apply_batch(&self, ops: Vec<BatchOp>) -> Result<()>;
+    /// Runs the steps in order, then appends `audit` (as [`Store::append_audit`] does, on the same
+    /// chain as every other append), all in ONE transaction: if any step fails, nothing is kept
+    /// (no step, no record) and the first failure is returned; if the records cannot be appended,
+    /// nothing is kept either and the error is [`StoreError::AuditAppend`]. Every change the
+    /// service makes goes through here, so a change commits with its audit record or not at all;
+    /// a declarative config's apply is one batch, so a failure part-way leaves the store as it was.
+    async fn apply_batch(&self, ops: Vec<BatchOp>, audit: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<()>;
     /// Marks an entry deleted. Its versions stay until [`Store::purge`].
     async fn soft_delete(&self, path: &EntryPath, now: i64) -> Result<()>;
     async fn undelete(&self, path: &EntryPath, now: i64) -> Result<()>;
@@ -306,8 +447,10 @@ pub trait Store: Send + Sync + 'static {
     // ----- audit -----
     /// Appends records in order, in one transaction, linking each to the one before through
     /// `chain`, and records the new head (sequence number, 8 bytes big-endian, then hash) under
-    /// meta key `audit_head`. Returns the assigned sequence numbers.
-    async fn append_audit(&self, records: Vec<AuditRecord>, chain: &ChainFn) -> Result<Vec<u64>>;
+    /// meta key [`AUDIT_HEAD_META`] and its MAC under [`AUDIT_HEAD_MAC_META`]. Continues from the
+    /// recorded head (from the log's last row only when no head is recorded). Returns the
+    /// assigned sequence numbers.
+    async fn append_audit(&self, records: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<Vec<u64>>;
     /// Records with `seq > after`, oldest first, at most `limit`.
     async fn list_audit(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>>;
 

@@ -11,6 +11,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio_postgres::NoTls;
 use tresor_model::{EntryKey, EntryKind, EntryPath, EnvName, VaultName, VaultPath, WorkspaceName};
+use tresor_store::conformance::TestChain;
 use tresor_store::{AuditRecord, NewVersion, PostgresStore, Store, StoreError, WrappedKey};
 
 fn server() -> String {
@@ -230,7 +231,7 @@ async fn concurrent_audit_appends_keep_the_chain_linear() {
                 let mut seqs = Vec::new();
                 for b in 0..BATCHES {
                     let batch = (0..PER_BATCH).map(|i| record(t, b * PER_BATCH + i)).collect();
-                    let got = store.append_audit(batch, &chain).await.unwrap();
+                    let got = store.append_audit(batch, &TestChain(chain)).await.unwrap();
                     assert!(got.windows(2).all(|w| w[1] == w[0] + 1), "a batch gets consecutive numbers");
                     seqs.extend(got);
                 }
@@ -258,6 +259,63 @@ async fn concurrent_audit_appends_keep_the_chain_linear() {
         let head = first.get_meta("audit_head").await.unwrap().unwrap();
         assert_eq!(&head[..8], &total.to_be_bytes());
         assert_eq!(&head[8..], &all.last().unwrap().hash[..]);
+        let mac = first.get_meta("audit_head_mac").await.unwrap().unwrap();
+        assert_eq!(mac, tresor_store::conformance::test_head_mac(total, &all.last().unwrap().hash));
+    })
+    .await;
+}
+
+/// A batch's records commit with its steps or not at all (a trigger refuses one kind of record).
+#[tokio::test]
+async fn a_batch_commits_with_its_audit_records_or_not_at_all() {
+    with_database(|url| async move {
+        let store = PostgresStore::connect(&url).await.unwrap();
+        let (client, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(&format!(
+                "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN IF NEW.action = '{}' THEN RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$;
+                 CREATE TRIGGER refuse BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION refuse_audit();",
+                tresor_store::conformance::REFUSED_AUDIT_ACTION
+            ))
+            .await
+            .unwrap();
+        tresor_store::conformance::batches_with_audit(&store).await;
+    })
+    .await;
+}
+
+/// Audit appends of the audit writer and of change batches on several servers at once: one
+/// gapless chain.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_batches_and_appends_keep_the_chain_linear() {
+    const TASKS: usize = 4;
+    const ROUNDS: usize = 10;
+    with_database(|url| async move {
+        let first = PostgresStore::connect(&url).await.unwrap();
+        let mut tasks = Vec::new();
+        for t in 0..TASKS {
+            let url = url.clone();
+            tasks.push(tokio::spawn(async move {
+                let store = PostgresStore::connect(&url).await.unwrap();
+                for i in 0..ROUNDS {
+                    store.append_audit(vec![record(t, 2 * i)], &TestChain(chain)).await.unwrap();
+                    store.apply_batch(vec![], vec![record(t, 2 * i + 1)], &TestChain(chain)).await.unwrap();
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let all = first.list_audit(0, None, u32::MAX).await.unwrap();
+        assert_eq!(all.len(), TASKS * ROUNDS * 2);
+        for (i, r) in all.iter().enumerate() {
+            assert_eq!(r.seq, i as u64 + 1, "gapless");
+            if i > 0 {
+                assert_eq!(r.prev_hash, all[i - 1].hash, "record {} links to {}", r.seq, r.seq - 1);
+            }
+        }
     })
     .await;
 }

@@ -5,6 +5,7 @@
 mod common;
 
 mod access;
+mod audit;
 mod cli;
 mod edge;
 mod webhook;

@@ -1,7 +1,10 @@
 //! Principals, groups, tokens, grants, the audit log, entry tags and application keys on PostgreSQL.
 
 use super::{backend, col, insert_err, PostgresStore};
-use crate::{AppKeyRecord, AuditRecord, ChainFn, GrantRecord, PrincipalRecord, Result, StoreError, TokenRecord};
+use crate::{
+    link_audit, may_seal, parse_audit_head, AppKeyRecord, AuditChain, AuditRecord, GrantRecord, PrincipalRecord,
+    Result, StoreError, TokenRecord, AUDIT_HEAD_MAC_META, AUDIT_HEAD_META,
+};
 use tokio_postgres::types::Type;
 use tokio_postgres::{Row, Transaction};
 use tresor_model::{Access, EntryPath, PrincipalKind, PrincipalRef, Tag, WorkspaceName};
@@ -106,15 +109,10 @@ impl PostgresStore {
         by: &str,
         now: i64,
     ) -> Result<()> {
-        self.conn()
-            .await?
-            .execute(
-                "INSERT INTO principals (workspace, kind, name, created_at, created_by) VALUES ($1, $2, $3, $4, $5)",
-                &[&ws.as_str(), &p.kind.as_str(), &p.name, &now, &by],
-            )
-            .await
-            .map_err(insert_err(format!("principal {p}"), &format!("workspace {ws}")))?;
-        Ok(())
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(backend)?;
+        create_principal_tx(&tx, ws, p, by, now).await?;
+        tx.commit().await.map_err(backend)
     }
 
     pub(super) async fn list_principals_impl(&self, ws: &WorkspaceName) -> Result<Vec<PrincipalRecord>> {
@@ -146,59 +144,24 @@ impl PostgresStore {
     }
 
     pub(super) async fn delete_principal_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
-        let (w, k, n) = (ws.as_str(), p.kind.as_str(), p.name.as_str());
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(backend)?;
-        let gone = tx
-            .execute("DELETE FROM principals WHERE workspace = $1 AND kind = $2 AND name = $3", &[&w, &k, &n])
-            .await
-            .map_err(backend)?;
-        if gone == 0 {
-            return Err(StoreError::NotFound(format!("principal {p}")));
-        }
-        for sql in [
-            "DELETE FROM group_members WHERE workspace = $1 AND member_kind = $2 AND member_name = $3",
-            "DELETE FROM grants WHERE workspace = $1 AND principal_kind = $2 AND principal_name = $3",
-            "DELETE FROM tokens WHERE workspace = $1 AND principal_kind = $2 AND principal_name = $3",
-            "DELETE FROM app_keys WHERE workspace = $1 AND principal_kind = $2 AND principal_name = $3",
-        ] {
-            tx.execute(sql, &[&w, &k, &n]).await.map_err(backend)?;
-        }
-        if p.kind == PrincipalKind::Group {
-            tx.execute("DELETE FROM group_members WHERE workspace = $1 AND group_name = $2", &[&w, &n])
-                .await
-                .map_err(backend)?;
-        }
+        delete_principal_tx(&tx, ws, p).await?;
         tx.commit().await.map_err(backend)
     }
 
     pub(super) async fn add_member_impl(&self, ws: &WorkspaceName, group: &str, m: &PrincipalRef) -> Result<()> {
-        self.conn()
-            .await?
-            .execute(
-                "INSERT INTO group_members (workspace, group_name, member_kind, member_name) VALUES ($1, $2, $3, $4)",
-                &[&ws.as_str(), &group, &m.kind.as_str(), &m.name],
-            )
-            .await
-            .map_err(insert_err(format!("{m} in group:{group}"), &format!("workspace {ws}")))?;
-        Ok(())
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(backend)?;
+        add_member_tx(&tx, ws, group, m).await?;
+        tx.commit().await.map_err(backend)
     }
 
     pub(super) async fn remove_member_impl(&self, ws: &WorkspaceName, group: &str, m: &PrincipalRef) -> Result<()> {
-        let n = self
-            .conn()
-            .await?
-            .execute(
-                "DELETE FROM group_members WHERE workspace = $1 AND group_name = $2 AND member_kind = $3
-                 AND member_name = $4",
-                &[&ws.as_str(), &group, &m.kind.as_str(), &m.name],
-            )
-            .await
-            .map_err(backend)?;
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("{m} in group:{group}")));
-        }
-        Ok(())
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(backend)?;
+        remove_member_tx(&tx, ws, group, m).await?;
+        tx.commit().await.map_err(backend)
     }
 
     pub(super) async fn groups_of_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<Vec<String>> {
@@ -224,26 +187,10 @@ impl PostgresStore {
     }
 
     pub(super) async fn insert_token_impl(&self, t: &TokenRecord) -> Result<()> {
-        self.conn()
-            .await?
-            .execute(
-                &format!("INSERT INTO tokens ({TOKEN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
-                &[
-                    &t.id,
-                    &t.workspace.as_str(),
-                    &t.principal.kind.as_str(),
-                    &t.principal.name,
-                    &t.name,
-                    &t.hash,
-                    &t.created_at,
-                    &t.created_by,
-                    &t.expires_at,
-                    &t.revoked_at,
-                ],
-            )
-            .await
-            .map_err(insert_err(format!("token {}", t.id), &format!("workspace {}", t.workspace)))?;
-        Ok(())
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(backend)?;
+        insert_token_tx(&tx, t).await?;
+        tx.commit().await.map_err(backend)
     }
 
     pub(super) async fn get_token_impl(&self, id: &str) -> Result<Option<TokenRecord>> {
@@ -262,19 +209,10 @@ impl PostgresStore {
     }
 
     pub(super) async fn revoke_token_impl(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-        let n = self
-            .conn()
-            .await?
-            .execute(
-                "UPDATE tokens SET revoked_at = COALESCE(revoked_at, $3) WHERE workspace = $1 AND id = $2",
-                &[&ws.as_str(), &id, &now],
-            )
-            .await
-            .map_err(backend)?;
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("token {id}")));
-        }
-        Ok(())
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(backend)?;
+        revoke_token_tx(&tx, ws, id, now).await?;
+        tx.commit().await.map_err(backend)
     }
 
     pub(super) async fn insert_grant_impl(&self, g: &GrantRecord) -> Result<()> {
@@ -321,85 +259,14 @@ impl PostgresStore {
         Ok(grant)
     }
 
-    pub(super) async fn append_audit_impl(&self, records: Vec<AuditRecord>, chain: &ChainFn) -> Result<Vec<u64>> {
+    pub(super) async fn append_audit_impl(
+        &self,
+        records: Vec<AuditRecord>,
+        chain: &dyn AuditChain,
+    ) -> Result<Vec<u64>> {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(backend)?;
-        // The `audit_head` meta row (sequence number, 8 bytes big-endian, then hash) is the chain's
-        // lock and its head at once: appenders on other connections wait on this row lock until
-        // this transaction commits, then read the head it left. The first append creates the
-        // row (an empty placeholder until this transaction overwrites it). The statements are
-        // typed, so each is one round trip (no separate prepare) while the lock is held.
-        let mut locked = tx
-            .query_typed_opt("SELECT value FROM meta WHERE key = 'audit_head' FOR UPDATE", &[])
-            .await
-            .map_err(backend)?;
-        if locked.is_none() {
-            tx.execute("INSERT INTO meta (key, value) VALUES ('audit_head', '') ON CONFLICT (key) DO NOTHING", &[])
-                .await
-                .map_err(backend)?;
-            locked = tx
-                .query_typed_opt("SELECT value FROM meta WHERE key = 'audit_head' FOR UPDATE", &[])
-                .await
-                .map_err(backend)?;
-        }
-        let stored: Vec<u8> = match &locked {
-            Some(row) => col(row, 0)?,
-            None => return Err(StoreError::Corrupt("the audit_head row vanished under its lock".into())),
-        };
-        // Continue from the recorded head, not from the log's last row: if records were removed
-        // from the end, new ones must not paper over the gap (verify reports it).
-        let (mut seq, mut prev) = if stored.len() > 8 {
-            (u64::from_be_bytes(stored[..8].try_into().expect("8 bytes")), stored[8..].to_vec())
-        } else {
-            // No head recorded yet: start from the log itself (empty for a new store).
-            let head = tx
-                .query_typed_opt("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", &[])
-                .await
-                .map_err(backend)?;
-            match head {
-                Some(r) => (col::<i64>(&r, 0)? as u64, col::<Vec<u8>>(&r, 1)?),
-                None => (0, Vec::new()),
-            }
-        };
-        let n = records.len();
-        let mut cols = AuditColumns::with_capacity(n);
-        let mut seqs = Vec::with_capacity(n);
-        for mut rec in records {
-            seq += 1;
-            rec.seq = seq;
-            rec.prev_hash = std::mem::take(&mut prev);
-            rec.hash = chain(&rec);
-            prev = rec.hash.clone();
-            seqs.push(seq);
-            cols.push(rec);
-        }
-        // One multi-row INSERT for the whole batch.
-        tx.execute_typed(
-            &format!(
-                "INSERT INTO audit_log ({AUDIT_COLS}) SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], \
-                 $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::BYTEA[], $11::BYTEA[])"
-            ),
-            &[
-                (&cols.seq, Type::INT8_ARRAY),
-                (&cols.at, Type::INT8_ARRAY),
-                (&cols.workspace, Type::TEXT_ARRAY),
-                (&cols.request_id, Type::TEXT_ARRAY),
-                (&cols.principal, Type::TEXT_ARRAY),
-                (&cols.action, Type::TEXT_ARRAY),
-                (&cols.target, Type::TEXT_ARRAY),
-                (&cols.outcome, Type::TEXT_ARRAY),
-                (&cols.detail, Type::TEXT_ARRAY),
-                (&cols.prev_hash, Type::BYTEA_ARRAY),
-                (&cols.hash, Type::BYTEA_ARRAY),
-            ],
-        )
-        .await
-        .map_err(backend)?;
-        let mut head = seq.to_be_bytes().to_vec();
-        head.extend_from_slice(&prev);
-        tx.execute_typed("UPDATE meta SET value = $1 WHERE key = 'audit_head'", &[(&head, Type::BYTEA)])
-            .await
-            .map_err(backend)?;
+        let seqs = append_audit_tx(&tx, records, chain).await?;
         tx.commit().await.map_err(backend)?;
         Ok(seqs)
     }
@@ -418,51 +285,18 @@ impl PostgresStore {
     }
 
     pub(super) async fn update_tags_impl(&self, p: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
-        let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(backend)?;
-        let current = tx
-            .query_opt(
-                "SELECT tags FROM entries WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4
-                     AND deleted_at IS NULL FOR UPDATE",
-                &[&ws, &env, &vault, &key],
-            )
-            .await
-            .map_err(backend)?
-            .ok_or_else(|| StoreError::NotFound(format!("entry {p}")))?;
-        let tags: Vec<Tag> = serde_json::from_str(col(&current, 0)?)
-            .map_err(|e| StoreError::Corrupt(format!("tags of entry {p}: {e}")))?;
-        let tags = apply_tags(tags, upsert, remove);
-        let text = serde_json::to_string(&tags).map_err(|e| StoreError::Backend(e.to_string()))?;
-        tx.execute(
-            "UPDATE entries SET tags = $5 WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4",
-            &[&ws, &env, &vault, &key, &text],
-        )
-        .await
-        .map_err(backend)?;
+        let tags = update_tags_tx(&tx, p, upsert, remove).await?;
         tx.commit().await.map_err(backend)?;
         Ok(tags)
     }
 
     pub(super) async fn insert_app_key_impl(&self, k: &AppKeyRecord) -> Result<()> {
-        self.conn()
-            .await?
-            .execute(
-                &format!("INSERT INTO app_keys ({APP_KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
-                &[
-                    &k.id,
-                    &k.workspace.as_str(),
-                    &k.principal.kind.as_str(),
-                    &k.principal.name,
-                    &k.hash,
-                    &k.created_at,
-                    &k.created_by,
-                    &k.revoked_at,
-                ],
-            )
-            .await
-            .map_err(insert_err(format!("application key {}", k.id), &format!("workspace {}", k.workspace)))?;
-        Ok(())
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(backend)?;
+        insert_app_key_tx(&tx, k).await?;
+        tx.commit().await.map_err(backend)
     }
 
     pub(super) async fn get_app_key_impl(&self, id: &str) -> Result<Option<AppKeyRecord>> {
@@ -481,19 +315,10 @@ impl PostgresStore {
     }
 
     pub(super) async fn revoke_app_key_impl(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-        let n = self
-            .conn()
-            .await?
-            .execute(
-                "UPDATE app_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE workspace = $1 AND id = $2",
-                &[&ws.as_str(), &id, &now],
-            )
-            .await
-            .map_err(backend)?;
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("application key {id}")));
-        }
-        Ok(())
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(backend)?;
+        revoke_app_key_tx(&tx, ws, id, now).await?;
+        tx.commit().await.map_err(backend)
     }
 }
 
@@ -576,4 +401,309 @@ pub(super) async fn delete_grant_tx(tx: &Transaction<'_>, ws: &WorkspaceName, id
         .map_err(backend)?
         .ok_or_else(|| StoreError::NotFound(format!("grant {id}")))?;
     grant_from_row(&row)
+}
+
+/// [`crate::Store::create_principal`] inside a caller's transaction (also a step of a batch).
+pub(super) async fn create_principal_tx(
+    tx: &Transaction<'_>,
+    ws: &WorkspaceName,
+    p: &PrincipalRef,
+    by: &str,
+    now: i64,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO principals (workspace, kind, name, created_at, created_by) VALUES ($1, $2, $3, $4, $5)",
+        &[&ws.as_str(), &p.kind.as_str(), &p.name, &now, &by],
+    )
+    .await
+    .map_err(insert_err(format!("principal {p}"), &format!("workspace {ws}")))?;
+    Ok(())
+}
+
+/// [`crate::Store::delete_principal`] inside a caller's transaction.
+pub(super) async fn delete_principal_tx(tx: &Transaction<'_>, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
+    let (w, k, n) = (ws.as_str(), p.kind.as_str(), p.name.as_str());
+    let gone = tx
+        .execute("DELETE FROM principals WHERE workspace = $1 AND kind = $2 AND name = $3", &[&w, &k, &n])
+        .await
+        .map_err(backend)?;
+    if gone == 0 {
+        return Err(StoreError::NotFound(format!("principal {p}")));
+    }
+    for sql in [
+        "DELETE FROM group_members WHERE workspace = $1 AND member_kind = $2 AND member_name = $3",
+        "DELETE FROM grants WHERE workspace = $1 AND principal_kind = $2 AND principal_name = $3",
+        "DELETE FROM tokens WHERE workspace = $1 AND principal_kind = $2 AND principal_name = $3",
+        "DELETE FROM app_keys WHERE workspace = $1 AND principal_kind = $2 AND principal_name = $3",
+    ] {
+        tx.execute(sql, &[&w, &k, &n]).await.map_err(backend)?;
+    }
+    if p.kind == PrincipalKind::Group {
+        tx.execute("DELETE FROM group_members WHERE workspace = $1 AND group_name = $2", &[&w, &n])
+            .await
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// [`crate::Store::add_member`] inside a caller's transaction.
+pub(super) async fn add_member_tx(
+    tx: &Transaction<'_>,
+    ws: &WorkspaceName,
+    group: &str,
+    m: &PrincipalRef,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO group_members (workspace, group_name, member_kind, member_name) VALUES ($1, $2, $3, $4)",
+        &[&ws.as_str(), &group, &m.kind.as_str(), &m.name],
+    )
+    .await
+    .map_err(insert_err(format!("{m} in group:{group}"), &format!("workspace {ws}")))?;
+    Ok(())
+}
+
+/// [`crate::Store::remove_member`] inside a caller's transaction.
+pub(super) async fn remove_member_tx(
+    tx: &Transaction<'_>,
+    ws: &WorkspaceName,
+    group: &str,
+    m: &PrincipalRef,
+) -> Result<()> {
+    let n = tx
+        .execute(
+            "DELETE FROM group_members WHERE workspace = $1 AND group_name = $2 AND member_kind = $3
+             AND member_name = $4",
+            &[&ws.as_str(), &group, &m.kind.as_str(), &m.name],
+        )
+        .await
+        .map_err(backend)?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("{m} in group:{group}")));
+    }
+    Ok(())
+}
+
+/// [`crate::Store::insert_token`] inside a caller's transaction.
+pub(super) async fn insert_token_tx(tx: &Transaction<'_>, t: &TokenRecord) -> Result<()> {
+    tx.execute(
+        &format!("INSERT INTO tokens ({TOKEN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
+        &[
+            &t.id,
+            &t.workspace.as_str(),
+            &t.principal.kind.as_str(),
+            &t.principal.name,
+            &t.name,
+            &t.hash,
+            &t.created_at,
+            &t.created_by,
+            &t.expires_at,
+            &t.revoked_at,
+        ],
+    )
+    .await
+    .map_err(insert_err(format!("token {}", t.id), &format!("workspace {}", t.workspace)))?;
+    Ok(())
+}
+
+/// [`crate::Store::revoke_token`] inside a caller's transaction.
+pub(super) async fn revoke_token_tx(tx: &Transaction<'_>, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
+    let n = tx
+        .execute(
+            "UPDATE tokens SET revoked_at = COALESCE(revoked_at, $3) WHERE workspace = $1 AND id = $2",
+            &[&ws.as_str(), &id, &now],
+        )
+        .await
+        .map_err(backend)?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("token {id}")));
+    }
+    Ok(())
+}
+
+/// Revokes the workspace's unrevoked tokens named `name` (those an application key minted).
+pub(super) async fn revoke_tokens_named_tx(
+    tx: &Transaction<'_>,
+    ws: &WorkspaceName,
+    name: &str,
+    now: i64,
+) -> Result<()> {
+    tx.execute(
+        "UPDATE tokens SET revoked_at = $3 WHERE workspace = $1 AND name = $2 AND revoked_at IS NULL",
+        &[&ws.as_str(), &name, &now],
+    )
+    .await
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// [`crate::Store::update_tags`] inside a caller's transaction.
+pub(super) async fn update_tags_tx(
+    tx: &Transaction<'_>,
+    p: &EntryPath,
+    upsert: &[Tag],
+    remove: &[Tag],
+) -> Result<Vec<Tag>> {
+    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+    let current = tx
+        .query_opt(
+            "SELECT tags FROM entries WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4
+                 AND deleted_at IS NULL FOR UPDATE",
+            &[&ws, &env, &vault, &key],
+        )
+        .await
+        .map_err(backend)?
+        .ok_or_else(|| StoreError::NotFound(format!("entry {p}")))?;
+    let tags: Vec<Tag> =
+        serde_json::from_str(col(&current, 0)?).map_err(|e| StoreError::Corrupt(format!("tags of entry {p}: {e}")))?;
+    let tags = apply_tags(tags, upsert, remove);
+    let text = serde_json::to_string(&tags).map_err(|e| StoreError::Backend(e.to_string()))?;
+    tx.execute(
+        "UPDATE entries SET tags = $5 WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4",
+        &[&ws, &env, &vault, &key, &text],
+    )
+    .await
+    .map_err(backend)?;
+    Ok(tags)
+}
+
+/// [`crate::Store::insert_app_key`] inside a caller's transaction.
+pub(super) async fn insert_app_key_tx(tx: &Transaction<'_>, k: &AppKeyRecord) -> Result<()> {
+    tx.execute(
+        &format!("INSERT INTO app_keys ({APP_KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
+        &[
+            &k.id,
+            &k.workspace.as_str(),
+            &k.principal.kind.as_str(),
+            &k.principal.name,
+            &k.hash,
+            &k.created_at,
+            &k.created_by,
+            &k.revoked_at,
+        ],
+    )
+    .await
+    .map_err(insert_err(format!("application key {}", k.id), &format!("workspace {}", k.workspace)))?;
+    Ok(())
+}
+
+/// [`crate::Store::revoke_app_key`] inside a caller's transaction.
+pub(super) async fn revoke_app_key_tx(tx: &Transaction<'_>, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
+    let n = tx
+        .execute(
+            "UPDATE app_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE workspace = $1 AND id = $2",
+            &[&ws.as_str(), &id, &now],
+        )
+        .await
+        .map_err(backend)?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("application key {id}")));
+    }
+    Ok(())
+}
+
+/// [`crate::Store::append_audit`] inside a caller's transaction: the one chain append of this
+/// backend, used by the audit writer's appends and by batches alike.
+///
+/// The `audit_head` meta row (sequence number, 8 bytes big-endian, then hash) is the chain's lock
+/// and its head at once: appenders on other connections (the audit writer, a batch, another
+/// server) wait on this row lock until this transaction commits, then read the head it left, so
+/// the chain stays one line. The first append creates the row (an empty placeholder until this
+/// transaction overwrites it). The statements are typed, so each is one round trip (no separate
+/// prepare) while the lock is held.
+pub(super) async fn append_audit_tx(
+    tx: &Transaction<'_>,
+    mut records: Vec<AuditRecord>,
+    chain: &dyn AuditChain,
+) -> Result<Vec<u64>> {
+    let lock = "SELECT value FROM meta WHERE key = $1 FOR UPDATE";
+    let mut locked = tx.query_typed_opt(lock, &[(&AUDIT_HEAD_META, Type::TEXT)]).await.map_err(backend)?;
+    if locked.is_none() {
+        tx.execute_typed(
+            "INSERT INTO meta (key, value) VALUES ($1, '') ON CONFLICT (key) DO NOTHING",
+            &[(&AUDIT_HEAD_META, Type::TEXT)],
+        )
+        .await
+        .map_err(backend)?;
+        locked = tx.query_typed_opt(lock, &[(&AUDIT_HEAD_META, Type::TEXT)]).await.map_err(backend)?;
+    }
+    let stored: Vec<u8> = match &locked {
+        Some(row) => col(row, 0)?,
+        None => return Err(StoreError::Corrupt("the audit_head row vanished under its lock".into())),
+    };
+    // Read after the head's lock is held (a statement of its own, so it sees what the last
+    // holder committed): only holders of that lock write the MAC.
+    let mac = tx
+        .query_typed_opt("SELECT value FROM meta WHERE key = $1", &[(&AUDIT_HEAD_MAC_META, Type::TEXT)])
+        .await
+        .map_err(backend)?
+        .map(|row| col::<Vec<u8>>(&row, 0))
+        .transpose()?;
+    let sealable = may_seal(parse_audit_head(&stored), mac.as_deref(), chain);
+    // Continue from the recorded head, not from the log's last row: if records were removed
+    // from the end, new ones must not paper over the gap (verify reports it).
+    let (seq, prev) = match parse_audit_head(&stored) {
+        Some((seq, hash)) => (seq, hash.to_vec()),
+        None => {
+            // No head recorded yet: start from the log itself (empty for a new store).
+            let head = tx
+                .query_typed_opt("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", &[])
+                .await
+                .map_err(backend)?;
+            match head {
+                Some(r) => (col::<i64>(&r, 0)? as u64, col::<Vec<u8>>(&r, 1)?),
+                None => (0, Vec::new()),
+            }
+        }
+    };
+    let (head, head_mac) = link_audit(&mut records, seq, prev, chain);
+    let seqs = records.iter().map(|r| r.seq).collect();
+    let mut cols = AuditColumns::with_capacity(records.len());
+    for rec in records {
+        cols.push(rec);
+    }
+    // One multi-row INSERT for the whole batch.
+    tx.execute_typed(
+        &format!(
+            "INSERT INTO audit_log ({AUDIT_COLS}) SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], \
+             $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::BYTEA[], $11::BYTEA[])"
+        ),
+        &[
+            (&cols.seq, Type::INT8_ARRAY),
+            (&cols.at, Type::INT8_ARRAY),
+            (&cols.workspace, Type::TEXT_ARRAY),
+            (&cols.request_id, Type::TEXT_ARRAY),
+            (&cols.principal, Type::TEXT_ARRAY),
+            (&cols.action, Type::TEXT_ARRAY),
+            (&cols.target, Type::TEXT_ARRAY),
+            (&cols.outcome, Type::TEXT_ARRAY),
+            (&cols.detail, Type::TEXT_ARRAY),
+            (&cols.prev_hash, Type::BYTEA_ARRAY),
+            (&cols.hash, Type::BYTEA_ARRAY),
+        ],
+    )
+    .await
+    .map_err(backend)?;
+    // The head and its MAC in one statement (the head row is already locked); a broken seal is
+    // left broken (see `may_seal`), the head moves on.
+    if sealable {
+        tx.execute_typed(
+            "INSERT INTO meta (key, value) VALUES ($1, $2), ($3, $4) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+            &[
+                (&AUDIT_HEAD_META, Type::TEXT),
+                (&head, Type::BYTEA),
+                (&AUDIT_HEAD_MAC_META, Type::TEXT),
+                (&head_mac, Type::BYTEA),
+            ],
+        )
+        .await
+        .map_err(backend)?;
+    } else {
+        tx.execute_typed(
+            "UPDATE meta SET value = $2 WHERE key = $1",
+            &[(&AUDIT_HEAD_META, Type::TEXT), (&head, Type::BYTEA)],
+        )
+        .await
+        .map_err(backend)?;
+    }
+    Ok(seqs)
 }

@@ -16,7 +16,7 @@ mod migrate;
 mod tls;
 
 use crate::{
-    like_prefix, AppKeyRecord, AuditRecord, BatchOp, ChainFn, GrantRecord, ListQuery, NewVersion, PrincipalRecord,
+    like_prefix, AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, NewVersion, PrincipalRecord,
     Result, SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
 };
 use async_trait::async_trait;
@@ -457,6 +457,71 @@ async fn create_vault_tx(tx: &Transaction<'_>, vault: &VaultPath, now: i64) -> R
     Ok(())
 }
 
+/// [`Store::delete_vault`] inside a caller's transaction.
+async fn delete_vault_tx(tx: &Transaction<'_>, vault: &VaultPath) -> Result<()> {
+    let (ws, env, name) = (vault.workspace.as_str(), vault.environment.as_str(), vault.vault.as_str());
+    // Locking the vault row first makes concurrent entry inserts (whose foreign key check
+    // share-locks it) wait, so the emptiness seen below still holds at commit.
+    let exists = tx
+        .query_opt(
+            "SELECT 1 FROM vaults WHERE workspace = $1 AND environment = $2 AND name = $3 FOR UPDATE",
+            &[&ws, &env, &name],
+        )
+        .await
+        .map_err(backend)?;
+    let row = tx
+        .query_one(
+            "SELECT COUNT(*) - COUNT(deleted_at), COUNT(deleted_at) FROM entries
+             WHERE workspace = $1 AND environment = $2 AND vault = $3",
+            &[&ws, &env, &name],
+        )
+        .await
+        .map_err(backend)?;
+    let (live, deleted): (i64, i64) = (col(&row, 0)?, col(&row, 1)?);
+    if live + deleted > 0 {
+        return Err(StoreError::VaultNotEmpty { vault: vault.to_string(), live: live as u64, deleted: deleted as u64 });
+    }
+    if exists.is_none() {
+        return Err(StoreError::NotFound(format!("vault {vault}")));
+    }
+    tx.execute("DELETE FROM vaults WHERE workspace = $1 AND environment = $2 AND name = $3", &[&ws, &env, &name])
+        .await
+        .map_err(backend)?;
+    Ok(())
+}
+
+/// [`Store::undelete`] inside a caller's transaction.
+async fn undelete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()> {
+    let n = tx
+        .execute(
+            "UPDATE entries SET deleted_at = NULL, updated_at = $5
+             WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND deleted_at IS NOT NULL",
+            &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str(), &now],
+        )
+        .await
+        .map_err(backend)?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("deleted entry {p}")));
+    }
+    Ok(())
+}
+
+/// [`Store::purge`] inside a caller's transaction: the entry's versions go with it through
+/// ON DELETE CASCADE.
+async fn purge_tx(tx: &Transaction<'_>, p: &EntryPath) -> Result<()> {
+    let n = tx
+        .execute(
+            "DELETE FROM entries WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4",
+            &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str()],
+        )
+        .await
+        .map_err(backend)?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("entry {p}")));
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -571,40 +636,9 @@ impl Store for PostgresStore {
     }
 
     async fn delete_vault(&self, vault: &VaultPath) -> Result<()> {
-        let (ws, env, name) = (vault.workspace.as_str(), vault.environment.as_str(), vault.vault.as_str());
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(backend)?;
-        // Locking the vault row first makes concurrent entry inserts (whose foreign key check
-        // share-locks it) wait, so the emptiness seen below still holds at commit.
-        let exists = tx
-            .query_opt(
-                "SELECT 1 FROM vaults WHERE workspace = $1 AND environment = $2 AND name = $3 FOR UPDATE",
-                &[&ws, &env, &name],
-            )
-            .await
-            .map_err(backend)?;
-        let row = tx
-            .query_one(
-                "SELECT COUNT(*) - COUNT(deleted_at), COUNT(deleted_at) FROM entries
-                 WHERE workspace = $1 AND environment = $2 AND vault = $3",
-                &[&ws, &env, &name],
-            )
-            .await
-            .map_err(backend)?;
-        let (live, deleted): (i64, i64) = (col(&row, 0)?, col(&row, 1)?);
-        if live + deleted > 0 {
-            return Err(StoreError::VaultNotEmpty {
-                vault: vault.to_string(),
-                live: live as u64,
-                deleted: deleted as u64,
-            });
-        }
-        if exists.is_none() {
-            return Err(StoreError::NotFound(format!("vault {vault}")));
-        }
-        tx.execute("DELETE FROM vaults WHERE workspace = $1 AND environment = $2 AND name = $3", &[&ws, &env, &name])
-            .await
-            .map_err(backend)?;
+        delete_vault_tx(&tx, vault).await?;
         tx.commit().await.map_err(backend)
     }
 
@@ -689,46 +723,33 @@ impl Store for PostgresStore {
         tx.commit().await.map_err(backend)
     }
 
-    async fn apply_batch(&self, ops: Vec<BatchOp>) -> Result<()> {
+    async fn apply_batch(&self, ops: Vec<BatchOp>, audit: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<()> {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(backend)?;
         for op in &ops {
             // An error drops `tx` uncommitted: PostgreSQL rolls every earlier step back.
             batch::apply_op(&tx, op).await?;
         }
+        if !audit.is_empty() {
+            // The records take the `audit_head` row lock last, so the chain is held only for the
+            // append itself, not for the steps before it.
+            access::append_audit_tx(&tx, audit, chain).await.map_err(|e| StoreError::AuditAppend(e.to_string()))?;
+        }
         tx.commit().await.map_err(backend)
     }
 
     async fn undelete(&self, p: &EntryPath, now: i64) -> Result<()> {
-        let conn = self.conn().await?;
-        let n = conn
-            .execute(
-                "UPDATE entries SET deleted_at = NULL, updated_at = $5
-                 WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND deleted_at IS NOT NULL",
-                &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str(), &now],
-            )
-            .await
-            .map_err(backend)?;
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("deleted entry {p}")));
-        }
-        Ok(())
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(backend)?;
+        undelete_tx(&tx, p, now).await?;
+        tx.commit().await.map_err(backend)
     }
 
     async fn purge(&self, p: &EntryPath) -> Result<()> {
-        // One statement: its versions go with it through ON DELETE CASCADE, atomically.
-        let conn = self.conn().await?;
-        let n = conn
-            .execute(
-                "DELETE FROM entries WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4",
-                &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str()],
-            )
-            .await
-            .map_err(backend)?;
-        if n == 0 {
-            return Err(StoreError::NotFound(format!("entry {p}")));
-        }
-        Ok(())
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(backend)?;
+        purge_tx(&tx, p).await?;
+        tx.commit().await.map_err(backend)
     }
 
     async fn count_entries(&self, workspace: &WorkspaceName) -> Result<u64> {
@@ -790,7 +811,7 @@ impl Store for PostgresStore {
     async fn delete_grant(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
         self.delete_grant_impl(ws, id).await
     }
-    async fn append_audit(&self, records: Vec<AuditRecord>, chain: &ChainFn) -> Result<Vec<u64>> {
+    async fn append_audit(&self, records: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<Vec<u64>> {
         self.append_audit_impl(records, chain).await
     }
     async fn list_audit(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {

@@ -1,7 +1,10 @@
 //! Principals, groups, tokens, grants and the audit log on SQLite.
 
 use super::{backend, insert_err, SqliteStore};
-use crate::{AuditRecord, ChainFn, GrantRecord, PrincipalRecord, Result, StoreError, TokenRecord};
+use crate::{
+    link_audit, may_seal, parse_audit_head, AuditChain, AuditRecord, GrantRecord, PrincipalRecord, Result, StoreError,
+    TokenRecord, AUDIT_HEAD_MAC_META, AUDIT_HEAD_META,
+};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use tresor_model::{Access, PrincipalKind, PrincipalRef, WorkspaceName};
 
@@ -75,14 +78,7 @@ fn audit_from_row(r: &Row<'_>) -> rusqlite::Result<AuditRecord> {
 
 impl SqliteStore {
     pub(super) fn create_principal_impl(&self, ws: &WorkspaceName, p: &PrincipalRef, by: &str, now: i64) -> Result<()> {
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO principals (workspace, kind, name, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![ws.as_str(), p.kind.as_str(), p.name, now, by],
-            )
-            .map_err(insert_err(format!("principal {p}")))?;
-            Ok(())
-        })
+        self.write(|tx| create_principal_tx(tx, ws, p, by, now))
     }
 
     pub(super) fn list_principals_impl(&self, ws: &WorkspaceName) -> Result<Vec<PrincipalRecord>> {
@@ -107,55 +103,15 @@ impl SqliteStore {
     }
 
     pub(super) fn delete_principal_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
-        let (w, k, n) = (ws.as_str(), p.kind.as_str(), p.name.as_str());
-        self.write(|tx| {
-            let gone = tx
-                .execute("DELETE FROM principals WHERE workspace = ?1 AND kind = ?2 AND name = ?3", params![w, k, n])
-                .map_err(backend)?;
-            if gone == 0 {
-                return Err(StoreError::NotFound(format!("principal {p}")));
-            }
-            for sql in [
-                "DELETE FROM group_members WHERE workspace = ?1 AND member_kind = ?2 AND member_name = ?3",
-                "DELETE FROM grants WHERE workspace = ?1 AND principal_kind = ?2 AND principal_name = ?3",
-                "DELETE FROM tokens WHERE workspace = ?1 AND principal_kind = ?2 AND principal_name = ?3",
-                "DELETE FROM app_keys WHERE workspace = ?1 AND principal_kind = ?2 AND principal_name = ?3",
-            ] {
-                tx.execute(sql, params![w, k, n]).map_err(backend)?;
-            }
-            if p.kind == PrincipalKind::Group {
-                tx.execute("DELETE FROM group_members WHERE workspace = ?1 AND group_name = ?2", params![w, n])
-                    .map_err(backend)?;
-            }
-            Ok(())
-        })
+        self.write(|tx| delete_principal_tx(tx, ws, p))
     }
 
     pub(super) fn add_member_impl(&self, ws: &WorkspaceName, group: &str, m: &PrincipalRef) -> Result<()> {
-        self.write(|tx| {
-            tx.execute(
-                "INSERT INTO group_members (workspace, group_name, member_kind, member_name) VALUES (?1, ?2, ?3, ?4)",
-                params![ws.as_str(), group, m.kind.as_str(), m.name],
-            )
-            .map_err(insert_err(format!("{m} in group:{group}")))?;
-            Ok(())
-        })
+        self.write(|tx| add_member_tx(tx, ws, group, m))
     }
 
     pub(super) fn remove_member_impl(&self, ws: &WorkspaceName, group: &str, m: &PrincipalRef) -> Result<()> {
-        self.write(|tx| {
-            let n = tx
-                .execute(
-                    "DELETE FROM group_members WHERE workspace = ?1 AND group_name = ?2 AND member_kind = ?3
-                     AND member_name = ?4",
-                    params![ws.as_str(), group, m.kind.as_str(), m.name],
-                )
-                .map_err(backend)?;
-            if n == 0 {
-                return Err(StoreError::NotFound(format!("{m} in group:{group}")));
-            }
-            Ok(())
-        })
+        self.write(|tx| remove_member_tx(tx, ws, group, m))
     }
 
     pub(super) fn groups_of_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<Vec<String>> {
@@ -181,25 +137,7 @@ impl SqliteStore {
     }
 
     pub(super) fn insert_token_impl(&self, t: &TokenRecord) -> Result<()> {
-        self.write(|tx| {
-            tx.execute(
-                &format!("INSERT INTO tokens ({TOKEN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
-                params![
-                    t.id,
-                    t.workspace.as_str(),
-                    t.principal.kind.as_str(),
-                    t.principal.name,
-                    t.name,
-                    t.hash,
-                    t.created_at,
-                    t.created_by,
-                    t.expires_at,
-                    t.revoked_at
-                ],
-            )
-            .map_err(insert_err(format!("token {}", t.id)))?;
-            Ok(())
-        })
+        self.write(|tx| insert_token_tx(tx, t))
     }
 
     pub(super) fn get_token_impl(&self, id: &str) -> Result<Option<TokenRecord>> {
@@ -219,18 +157,7 @@ impl SqliteStore {
     }
 
     pub(super) fn revoke_token_impl(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-        self.write(|tx| {
-            let n = tx
-                .execute(
-                    "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?3) WHERE workspace = ?1 AND id = ?2",
-                    params![ws.as_str(), id, now],
-                )
-                .map_err(backend)?;
-            if n == 0 {
-                return Err(StoreError::NotFound(format!("token {id}")));
-            }
-            Ok(())
-        })
+        self.write(|tx| revoke_token_tx(tx, ws, id, now))
     }
 
     pub(super) fn insert_grant_impl(&self, g: &GrantRecord) -> Result<()> {
@@ -265,68 +192,8 @@ impl SqliteStore {
         self.write(|tx| delete_grant_tx(tx, ws, id))
     }
 
-    pub(super) fn append_audit_impl(&self, records: Vec<AuditRecord>, chain: &ChainFn) -> Result<Vec<u64>> {
-        self.write(|tx| {
-            // Continue from the recorded head, not from the log's last row: if records were
-            // removed from the end, new ones must not paper over the gap (verify reports it).
-            // Statements are cached: an append runs for every read of a secret, and parsing its
-            // SQL anew each time showed in profiles.
-            let recorded: Option<Vec<u8>> = tx
-                .prepare_cached("SELECT value FROM meta WHERE key = 'audit_head'")
-                .and_then(|mut st| st.query_row([], |r| r.get(0)).optional())
-                .map_err(backend)?;
-            let (mut seq, mut prev) = match recorded.as_deref().and_then(|h| h.split_at_checked(8)) {
-                Some((seq, hash)) if !hash.is_empty() => {
-                    (u64::from_be_bytes(seq.try_into().expect("8 bytes")), hash.to_vec())
-                }
-                _ => {
-                    let last: Option<(i64, Vec<u8>)> = tx
-                        .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| {
-                            Ok((r.get(0)?, r.get(1)?))
-                        })
-                        .optional()
-                        .map_err(backend)?;
-                    last.map_or((0u64, Vec::new()), |(s, h)| (s as u64, h))
-                }
-            };
-            let mut stmt = tx
-                .prepare_cached(&format!(
-                    "INSERT INTO audit_log ({AUDIT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-                ))
-                .map_err(backend)?;
-            let mut seqs = Vec::with_capacity(records.len());
-            for mut rec in records {
-                seq += 1;
-                rec.seq = seq;
-                rec.prev_hash = std::mem::take(&mut prev);
-                rec.hash = chain(&rec);
-                stmt.execute(params![
-                    rec.seq as i64,
-                    rec.at,
-                    rec.workspace,
-                    rec.request_id,
-                    rec.principal,
-                    rec.action,
-                    rec.target,
-                    rec.outcome,
-                    rec.detail,
-                    rec.prev_hash,
-                    rec.hash
-                ])
-                .map_err(backend)?;
-                prev = rec.hash;
-                seqs.push(seq);
-            }
-            drop(stmt);
-            let mut head = seq.to_be_bytes().to_vec();
-            head.extend_from_slice(&prev);
-            tx.prepare_cached(
-                "INSERT INTO meta (key, value) VALUES ('audit_head', ?1) ON CONFLICT (key) DO UPDATE SET value = ?1",
-            )
-            .and_then(|mut st| st.execute([head]))
-            .map_err(backend)?;
-            Ok(seqs)
-        })
+    pub(super) fn append_audit_impl(&self, records: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<Vec<u64>> {
+        self.write(|tx| append_audit_tx(tx, records, chain))
     }
 
     pub(super) fn list_audit_impl(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
@@ -372,4 +239,181 @@ pub(super) fn delete_grant_tx(tx: &Transaction<'_>, ws: &WorkspaceName, id: &str
         .ok_or_else(|| StoreError::NotFound(format!("grant {id}")))?;
     tx.execute("DELETE FROM grants WHERE workspace = ?1 AND id = ?2", params![ws.as_str(), id]).map_err(backend)?;
     Ok(grant)
+}
+
+/// [`crate::Store::create_principal`] inside a caller's transaction (also a step of a batch).
+pub(super) fn create_principal_tx(
+    tx: &Transaction<'_>,
+    ws: &WorkspaceName,
+    p: &PrincipalRef,
+    by: &str,
+    now: i64,
+) -> Result<()> {
+    tx.execute(
+        "INSERT INTO principals (workspace, kind, name, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![ws.as_str(), p.kind.as_str(), p.name, now, by],
+    )
+    .map_err(insert_err(format!("principal {p}")))?;
+    Ok(())
+}
+
+/// [`crate::Store::delete_principal`] inside a caller's transaction.
+pub(super) fn delete_principal_tx(tx: &Transaction<'_>, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
+    let (w, k, n) = (ws.as_str(), p.kind.as_str(), p.name.as_str());
+    let gone = tx
+        .execute("DELETE FROM principals WHERE workspace = ?1 AND kind = ?2 AND name = ?3", params![w, k, n])
+        .map_err(backend)?;
+    if gone == 0 {
+        return Err(StoreError::NotFound(format!("principal {p}")));
+    }
+    for sql in [
+        "DELETE FROM group_members WHERE workspace = ?1 AND member_kind = ?2 AND member_name = ?3",
+        "DELETE FROM grants WHERE workspace = ?1 AND principal_kind = ?2 AND principal_name = ?3",
+        "DELETE FROM tokens WHERE workspace = ?1 AND principal_kind = ?2 AND principal_name = ?3",
+        "DELETE FROM app_keys WHERE workspace = ?1 AND principal_kind = ?2 AND principal_name = ?3",
+    ] {
+        tx.execute(sql, params![w, k, n]).map_err(backend)?;
+    }
+    if p.kind == PrincipalKind::Group {
+        tx.execute("DELETE FROM group_members WHERE workspace = ?1 AND group_name = ?2", params![w, n])
+            .map_err(backend)?;
+    }
+    Ok(())
+}
+
+/// [`crate::Store::add_member`] inside a caller's transaction.
+pub(super) fn add_member_tx(tx: &Transaction<'_>, ws: &WorkspaceName, group: &str, m: &PrincipalRef) -> Result<()> {
+    tx.execute(
+        "INSERT INTO group_members (workspace, group_name, member_kind, member_name) VALUES (?1, ?2, ?3, ?4)",
+        params![ws.as_str(), group, m.kind.as_str(), m.name],
+    )
+    .map_err(insert_err(format!("{m} in group:{group}")))?;
+    Ok(())
+}
+
+/// [`crate::Store::remove_member`] inside a caller's transaction.
+pub(super) fn remove_member_tx(tx: &Transaction<'_>, ws: &WorkspaceName, group: &str, m: &PrincipalRef) -> Result<()> {
+    let n = tx
+        .execute(
+            "DELETE FROM group_members WHERE workspace = ?1 AND group_name = ?2 AND member_kind = ?3
+             AND member_name = ?4",
+            params![ws.as_str(), group, m.kind.as_str(), m.name],
+        )
+        .map_err(backend)?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("{m} in group:{group}")));
+    }
+    Ok(())
+}
+
+/// [`crate::Store::insert_token`] inside a caller's transaction.
+pub(super) fn insert_token_tx(tx: &Transaction<'_>, t: &TokenRecord) -> Result<()> {
+    tx.execute(
+        &format!("INSERT INTO tokens ({TOKEN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+        params![
+            t.id,
+            t.workspace.as_str(),
+            t.principal.kind.as_str(),
+            t.principal.name,
+            t.name,
+            t.hash,
+            t.created_at,
+            t.created_by,
+            t.expires_at,
+            t.revoked_at
+        ],
+    )
+    .map_err(insert_err(format!("token {}", t.id)))?;
+    Ok(())
+}
+
+/// [`crate::Store::revoke_token`] inside a caller's transaction.
+pub(super) fn revoke_token_tx(tx: &Transaction<'_>, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
+    let n = tx
+        .execute(
+            "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?3) WHERE workspace = ?1 AND id = ?2",
+            params![ws.as_str(), id, now],
+        )
+        .map_err(backend)?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("token {id}")));
+    }
+    Ok(())
+}
+
+/// Revokes the workspace's unrevoked tokens named `name` (those an application key minted).
+pub(super) fn revoke_tokens_named_tx(tx: &Transaction<'_>, ws: &WorkspaceName, name: &str, now: i64) -> Result<()> {
+    tx.execute(
+        "UPDATE tokens SET revoked_at = ?3 WHERE workspace = ?1 AND name = ?2 AND revoked_at IS NULL",
+        params![ws.as_str(), name, now],
+    )
+    .map_err(backend)?;
+    Ok(())
+}
+
+/// [`crate::Store::append_audit`] inside a caller's transaction: the one chain append of this
+/// backend, used by the audit writer's appends and by batches alike. The single writer
+/// connection serialises them, so the chain stays one line.
+pub(super) fn append_audit_tx(
+    tx: &Transaction<'_>,
+    mut records: Vec<AuditRecord>,
+    chain: &dyn AuditChain,
+) -> Result<Vec<u64>> {
+    // Continue from the recorded head, not from the log's last row: if records were removed from
+    // the end, new ones must not paper over the gap (verify reports it). Statements are cached:
+    // an append runs for every read of a secret, and parsing its SQL anew each time showed in
+    // profiles.
+    let meta = |key: &str| -> Result<Option<Vec<u8>>> {
+        tx.prepare_cached("SELECT value FROM meta WHERE key = ?1")
+            .and_then(|mut st| st.query_row([key], |r| r.get(0)).optional())
+            .map_err(backend)
+    };
+    let recorded = meta(AUDIT_HEAD_META)?;
+    let sealable =
+        may_seal(recorded.as_deref().and_then(parse_audit_head), meta(AUDIT_HEAD_MAC_META)?.as_deref(), chain);
+    let (seq, prev) = match recorded.as_deref().and_then(parse_audit_head) {
+        Some((seq, hash)) => (seq, hash.to_vec()),
+        None => {
+            let last: Option<(i64, Vec<u8>)> = tx
+                .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
+                .optional()
+                .map_err(backend)?;
+            last.map_or((0u64, Vec::new()), |(s, h)| (s as u64, h))
+        }
+    };
+    let (head, head_mac) = link_audit(&mut records, seq, prev, chain);
+    let mut stmt = tx
+        .prepare_cached(&format!(
+            "INSERT INTO audit_log ({AUDIT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
+        ))
+        .map_err(backend)?;
+    let mut seqs = Vec::with_capacity(records.len());
+    for rec in &records {
+        stmt.execute(params![
+            rec.seq as i64,
+            rec.at,
+            rec.workspace,
+            rec.request_id,
+            rec.principal,
+            rec.action,
+            rec.target,
+            rec.outcome,
+            rec.detail,
+            rec.prev_hash,
+            rec.hash
+        ])
+        .map_err(backend)?;
+        seqs.push(rec.seq);
+    }
+    drop(stmt);
+    let mut upsert = tx
+        .prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2")
+        .map_err(backend)?;
+    upsert.execute(params![AUDIT_HEAD_META, head]).map_err(backend)?;
+    if sealable {
+        upsert.execute(params![AUDIT_HEAD_MAC_META, head_mac]).map_err(backend)?;
+    }
+    Ok(seqs)
 }

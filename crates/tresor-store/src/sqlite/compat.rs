@@ -4,7 +4,7 @@
 
 use super::{backend, corrupt, insert_err, SqliteStore};
 use crate::{AppKeyRecord, Result, StoreError};
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{params, OptionalExtension, Row, Transaction};
 use tresor_model::{EntryPath, PrincipalRef, Tag, WorkspaceName};
 
 const APP_KEY_COLS: &str = "id, workspace, principal_kind, principal_name, hash, created_at, created_by, revoked_at";
@@ -37,49 +37,11 @@ fn apply_tags(mut tags: Vec<Tag>, upsert: &[Tag], remove: &[Tag]) -> Vec<Tag> {
 
 impl SqliteStore {
     pub(super) fn update_tags_impl(&self, p: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
-        let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
-        self.write(|tx| {
-            let current: Option<String> = tx
-                .query_row(
-                    "SELECT tags FROM entries WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4
-                         AND deleted_at IS NULL",
-                    params![ws, env, vault, key],
-                    |r| r.get(0),
-                )
-                .optional()
-                .map_err(backend)?;
-            let current = current.ok_or_else(|| StoreError::NotFound(format!("entry {p}")))?;
-            let tags: Vec<Tag> =
-                serde_json::from_str(&current).map_err(|e| StoreError::Corrupt(format!("tags of entry {p}: {e}")))?;
-            let tags = apply_tags(tags, upsert, remove);
-            let text = serde_json::to_string(&tags).map_err(|e| StoreError::Backend(e.to_string()))?;
-            tx.execute(
-                "UPDATE entries SET tags = ?5 WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4",
-                params![ws, env, vault, key, text],
-            )
-            .map_err(backend)?;
-            Ok(tags)
-        })
+        self.write(|tx| update_tags_tx(tx, p, upsert, remove))
     }
 
     pub(super) fn insert_app_key_impl(&self, k: &AppKeyRecord) -> Result<()> {
-        self.write(|tx| {
-            tx.execute(
-                &format!("INSERT INTO app_keys ({APP_KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
-                params![
-                    k.id,
-                    k.workspace.as_str(),
-                    k.principal.kind.as_str(),
-                    k.principal.name,
-                    k.hash,
-                    k.created_at,
-                    k.created_by,
-                    k.revoked_at
-                ],
-            )
-            .map_err(insert_err(format!("application key {}", k.id)))?;
-            Ok(())
-        })
+        self.write(|tx| insert_app_key_tx(tx, k))
     }
 
     pub(super) fn get_app_key_impl(&self, id: &str) -> Result<Option<AppKeyRecord>> {
@@ -101,19 +63,66 @@ impl SqliteStore {
     }
 
     pub(super) fn revoke_app_key_impl(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-        self.write(|tx| {
-            let n = tx
-                .execute(
-                    "UPDATE app_keys SET revoked_at = COALESCE(revoked_at, ?3) WHERE workspace = ?1 AND id = ?2",
-                    params![ws.as_str(), id, now],
-                )
-                .map_err(backend)?;
-            if n == 0 {
-                return Err(StoreError::NotFound(format!("application key {id}")));
-            }
-            Ok(())
-        })
+        self.write(|tx| revoke_app_key_tx(tx, ws, id, now))
     }
+}
+
+/// [`crate::Store::update_tags`] inside a caller's transaction (also a step of a batch).
+pub(super) fn update_tags_tx(tx: &Transaction<'_>, p: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
+    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+    let current: Option<String> = tx
+        .query_row(
+            "SELECT tags FROM entries WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4
+                 AND deleted_at IS NULL",
+            params![ws, env, vault, key],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(backend)?;
+    let current = current.ok_or_else(|| StoreError::NotFound(format!("entry {p}")))?;
+    let tags: Vec<Tag> =
+        serde_json::from_str(&current).map_err(|e| StoreError::Corrupt(format!("tags of entry {p}: {e}")))?;
+    let tags = apply_tags(tags, upsert, remove);
+    let text = serde_json::to_string(&tags).map_err(|e| StoreError::Backend(e.to_string()))?;
+    tx.execute(
+        "UPDATE entries SET tags = ?5 WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4",
+        params![ws, env, vault, key, text],
+    )
+    .map_err(backend)?;
+    Ok(tags)
+}
+
+/// [`crate::Store::insert_app_key`] inside a caller's transaction.
+pub(super) fn insert_app_key_tx(tx: &Transaction<'_>, k: &AppKeyRecord) -> Result<()> {
+    tx.execute(
+        &format!("INSERT INTO app_keys ({APP_KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+        params![
+            k.id,
+            k.workspace.as_str(),
+            k.principal.kind.as_str(),
+            k.principal.name,
+            k.hash,
+            k.created_at,
+            k.created_by,
+            k.revoked_at
+        ],
+    )
+    .map_err(insert_err(format!("application key {}", k.id)))?;
+    Ok(())
+}
+
+/// [`crate::Store::revoke_app_key`] inside a caller's transaction.
+pub(super) fn revoke_app_key_tx(tx: &Transaction<'_>, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
+    let n = tx
+        .execute(
+            "UPDATE app_keys SET revoked_at = COALESCE(revoked_at, ?3) WHERE workspace = ?1 AND id = ?2",
+            params![ws.as_str(), id, now],
+        )
+        .map_err(backend)?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("application key {id}")));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ mod compat;
 mod migrate;
 
 use crate::{
-    like_prefix, AppKeyRecord, AuditRecord, BatchOp, ChainFn, GrantRecord, ListQuery, NewVersion, PrincipalRecord,
+    like_prefix, AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, NewVersion, PrincipalRecord,
     Result, SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
 };
 use async_trait::async_trait;
@@ -322,6 +322,58 @@ fn create_vault_tx(tx: &Transaction<'_>, vault: &VaultPath, now: i64) -> Result<
     Ok(())
 }
 
+/// [`Store::delete_vault`] inside a caller's transaction.
+fn delete_vault_tx(tx: &Transaction<'_>, vault: &VaultPath) -> Result<()> {
+    let (ws, env, name) = (vault.workspace.as_str(), vault.environment.as_str(), vault.vault.as_str());
+    let (live, deleted): (i64, i64) = tx
+        .query_row(
+            "SELECT COUNT(*) - COUNT(deleted_at), COUNT(deleted_at) FROM entries
+             WHERE workspace = ?1 AND environment = ?2 AND vault = ?3",
+            params![ws, env, name],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(backend)?;
+    if live + deleted > 0 {
+        return Err(StoreError::VaultNotEmpty { vault: vault.to_string(), live: live as u64, deleted: deleted as u64 });
+    }
+    let n = tx
+        .execute("DELETE FROM vaults WHERE workspace = ?1 AND environment = ?2 AND name = ?3", params![ws, env, name])
+        .map_err(backend)?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("vault {vault}")));
+    }
+    Ok(())
+}
+
+/// [`Store::undelete`] inside a caller's transaction.
+fn undelete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()> {
+    let n = tx
+        .execute(
+            "UPDATE entries SET deleted_at = NULL, updated_at = ?5
+             WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND deleted_at IS NOT NULL",
+            params![p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str(), now],
+        )
+        .map_err(backend)?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("deleted entry {p}")));
+    }
+    Ok(())
+}
+
+/// [`Store::purge`] inside a caller's transaction.
+fn purge_tx(tx: &Transaction<'_>, p: &EntryPath) -> Result<()> {
+    let n = tx
+        .execute(
+            "DELETE FROM entries WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4",
+            params![p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str()],
+        )
+        .map_err(backend)?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("entry {p}")));
+    }
+    Ok(())
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -421,34 +473,7 @@ impl Store for SqliteStore {
     }
 
     async fn delete_vault(&self, vault: &VaultPath) -> Result<()> {
-        let (ws, env, name) = (vault.workspace.as_str(), vault.environment.as_str(), vault.vault.as_str());
-        self.write(|tx| {
-            let (live, deleted): (i64, i64) = tx
-                .query_row(
-                    "SELECT COUNT(*) - COUNT(deleted_at), COUNT(deleted_at) FROM entries
-                     WHERE workspace = ?1 AND environment = ?2 AND vault = ?3",
-                    params![ws, env, name],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .map_err(backend)?;
-            if live + deleted > 0 {
-                return Err(StoreError::VaultNotEmpty {
-                    vault: vault.to_string(),
-                    live: live as u64,
-                    deleted: deleted as u64,
-                });
-            }
-            let n = tx
-                .execute(
-                    "DELETE FROM vaults WHERE workspace = ?1 AND environment = ?2 AND name = ?3",
-                    params![ws, env, name],
-                )
-                .map_err(backend)?;
-            if n == 0 {
-                return Err(StoreError::NotFound(format!("vault {vault}")));
-            }
-            Ok(())
-        })
+        self.write(|tx| delete_vault_tx(tx, vault))
     }
 
     async fn get_entry(&self, p: &EntryPath) -> Result<Option<EntryMeta>> {
@@ -533,44 +558,24 @@ impl Store for SqliteStore {
         self.write(|tx| soft_delete_tx(tx, p, now))
     }
 
-    async fn apply_batch(&self, ops: Vec<BatchOp>) -> Result<()> {
+    async fn apply_batch(&self, ops: Vec<BatchOp>, audit: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<()> {
         self.write(|tx| {
             for op in &ops {
                 batch::apply_op(tx, op)?;
+            }
+            if !audit.is_empty() {
+                access::append_audit_tx(tx, audit, chain).map_err(|e| StoreError::AuditAppend(e.to_string()))?;
             }
             Ok(())
         })
     }
 
     async fn undelete(&self, p: &EntryPath, now: i64) -> Result<()> {
-        self.write(|tx| {
-            let n = tx
-                .execute(
-                    "UPDATE entries SET deleted_at = NULL, updated_at = ?5
-                     WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND deleted_at IS NOT NULL",
-                    params![p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str(), now],
-                )
-                .map_err(backend)?;
-            if n == 0 {
-                return Err(StoreError::NotFound(format!("deleted entry {p}")));
-            }
-            Ok(())
-        })
+        self.write(|tx| undelete_tx(tx, p, now))
     }
 
     async fn purge(&self, p: &EntryPath) -> Result<()> {
-        self.write(|tx| {
-            let n = tx
-                .execute(
-                    "DELETE FROM entries WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4",
-                    params![p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str()],
-                )
-                .map_err(backend)?;
-            if n == 0 {
-                return Err(StoreError::NotFound(format!("entry {p}")));
-            }
-            Ok(())
-        })
+        self.write(|tx| purge_tx(tx, p))
     }
 
     async fn count_entries(&self, workspace: &WorkspaceName) -> Result<u64> {
@@ -632,7 +637,7 @@ impl Store for SqliteStore {
     async fn delete_grant(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
         self.delete_grant_impl(ws, id)
     }
-    async fn append_audit(&self, records: Vec<AuditRecord>, chain: &ChainFn) -> Result<Vec<u64>> {
+    async fn append_audit(&self, records: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<Vec<u64>> {
         self.append_audit_impl(records, chain)
     }
     async fn list_audit(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {

@@ -1,0 +1,236 @@
+//! Issue #13, findings 7 and 8: the audit log is fail-closed for changes (a change commits in the
+//! same transaction as its record, or not at all), and the chain's head carries a MAC, so a
+//! truncated tail no longer verifies.
+
+use crate::common::*;
+use serde_json::{json, Value};
+
+const OLD_VALUE: &str = "sk_live_AUDITKEPT_old_1";
+const NEW_VALUE: &str = "sk_live_AUDITLOST_new_2";
+const FRESH_VALUE: &str = "sk_live_AUDITLOST_fresh_3";
+const CONDUCTOR_VALUE: &str = "sk_live_AUDITLOST_conductor_4";
+const CONFIG_VALUE: &str = "AUDITLOST_config_5";
+
+fn entry(key: &str) -> String {
+    format!("/api/v1/envs/default/vaults/default/entries/{key}")
+}
+
+fn value(key: &str) -> String {
+    format!("/api/v1/envs/default/vaults/default/values/{key}")
+}
+
+fn db(s: &Server) -> rusqlite::Connection {
+    let conn = rusqlite::Connection::open(s.data_dir().join("tresor.db")).unwrap();
+    conn.busy_timeout(std::time::Duration::from_secs(10)).unwrap();
+    conn
+}
+
+/// Conductor's `PUT /api/secrets/{key}` (token in `X-Authorization`, the raw value as body).
+fn conductor_put(s: &Server, key: &str, value: &str) -> u16 {
+    let req = ureq::put(&format!("{}/api/secrets/{key}", s.addr)).set("X-Authorization", &s.token);
+    match req.send_string(value) {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(e) => panic!("PUT /api/secrets/{key}: {e}"),
+    }
+}
+
+fn conductor_get(s: &Server, key: &str) -> u16 {
+    let req = ureq::get(&format!("{}/api/secrets/{key}", s.addr)).set("X-Authorization", &s.token);
+    match req.call() {
+        Ok(r) => r.status(),
+        Err(ureq::Error::Status(code, _)) => code,
+        Err(e) => panic!("GET /api/secrets/{key}: {e}"),
+    }
+}
+
+fn listed(s: &Server, path: &str) -> String {
+    let (status, doc) = s.call("GET", path, Some(&s.token), None);
+    assert_eq!(status, 200, "GET {path}: {doc}");
+    doc.to_string()
+}
+
+/// Finding 8: with every audit append failing (a trigger on the audit table, as a full disk or a
+/// broken audit device would), every kind of change answers 5xx and leaves the store as it was.
+#[test]
+fn a_change_whose_audit_record_cannot_be_written_does_not_happen() {
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let admin = Some(s.token.as_str());
+    assert_eq!(s.call("PUT", &entry("kept"), admin, Some(json!({"value": OLD_VALUE}))).0, 200);
+    assert_eq!(s.call("POST", "/api/v1/principals", admin, Some(json!({"principal": "app:grantee"}))).0, 201);
+    let config = s.dir.path().join("tresor.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "environments: [cfg-env]\nvaults:\n  cfg-vault:\n    environment: cfg-env\n    entries:\n      \
+             cfg-key: {{ secret: \"{CONFIG_VALUE}\" }}\n"
+        ),
+    )
+    .unwrap();
+
+    db(&s)
+        .execute_batch(
+            "CREATE TRIGGER fail_audit BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit device failure'); END;",
+        )
+        .unwrap();
+    let changes: Vec<(&str, String, Option<Value>)> = vec![
+        ("PUT", entry("kept"), Some(json!({"value": NEW_VALUE}))),
+        ("PUT", entry("fresh"), Some(json!({"value": FRESH_VALUE}))),
+        ("DELETE", entry("kept"), None),
+        ("POST", "/api/v1/principals".into(), Some(json!({"principal": "app:ghost"}))),
+        ("POST", "/api/v1/grants".into(), Some(json!({"principal": "app:grantee", "scope": "*", "access": "read"}))),
+        ("POST", "/api/v1/tokens".into(), Some(json!({"principal": "app:grantee", "name": "ghost-token"}))),
+        ("POST", "/api/v1/app-keys".into(), Some(json!({"principal": "app:grantee"}))),
+        ("POST", "/api/v1/envs".into(), Some(json!({"name": "ghost-env"}))),
+    ];
+    for (method, path, body) in changes {
+        let (status, doc) = s.call(method, &path, admin, body);
+        assert!(status >= 500, "{method} {path} answered {status} with its audit record unwritable: {doc}");
+        assert!(doc.to_string().contains("audit record could not be written"), "{method} {path}: {doc}");
+    }
+    let status = conductor_put(&s, "conductor-key", CONDUCTOR_VALUE);
+    assert!(status >= 500, "Conductor PUT answered {status} with its audit record unwritable");
+    let applied = s.cli(&s.token, &["apply", "-f", config.to_str().unwrap(), "--yes"], b"");
+    assert_ne!(applied.code, 0, "config apply succeeded with its audit record unwritable: {}", applied.stdout);
+    db(&s).execute_batch("DROP TRIGGER fail_audit;").unwrap();
+
+    // None of the changes happened: the old value is still served, nothing new exists.
+    let (status, doc) = s.call("GET", &value("kept"), admin, None);
+    assert_eq!((status, doc["value"].as_str()), (200, Some(OLD_VALUE)), "{doc}");
+    assert_eq!(s.call("GET", &value("fresh"), admin, None).0, 404);
+    assert_eq!(conductor_get(&s, "conductor-key"), 404);
+    assert!(!listed(&s, "/api/v1/principals").contains("app:ghost"));
+    assert!(!listed(&s, "/api/v1/grants").contains("app:grantee"));
+    assert!(!listed(&s, "/api/v1/tokens").contains("ghost-token"));
+    assert!(!listed(&s, "/api/v1/app-keys").contains("app:grantee"));
+    let envs = listed(&s, "/api/v1/envs");
+    assert!(!envs.contains("ghost-env") && !envs.contains("cfg-env"), "{envs}");
+    // What was recorded still forms one intact chain.
+    let verify = s.cli(&s.token, &["audit", "verify"], b"");
+    assert_eq!(verify.code, 0, "{} {}", verify.stdout, verify.stderr);
+    let log = s.log_text();
+    for v in [OLD_VALUE, NEW_VALUE, FRESH_VALUE, CONDUCTOR_VALUE, CONFIG_VALUE] {
+        assert!(!log.contains(v), "a value reached the server log");
+    }
+}
+
+/// How a test tampers with the stopped server's audit log.
+#[derive(Debug, Clone, Copy)]
+enum Tamper {
+    Nothing,
+    /// Removes the last records and rewrites the head, as the previous version wrote it
+    /// (sequence number and hash), to point at the new last record.
+    TruncateAndRewriteHead,
+    /// The same, also removing every other row about the head (such as its MAC).
+    TruncateAndRewriteBareHead,
+    /// Removes the last records and the head row.
+    TruncateAndDeleteHead,
+    /// Removes the last records and every row about the head.
+    TruncateAndDeleteAllHeadRows,
+}
+
+const REMOVED: i64 = 3;
+
+fn tamper(conn: &rusqlite::Connection, how: Tamper) {
+    if matches!(how, Tamper::Nothing) {
+        return;
+    }
+    let last: i64 = conn.query_row("SELECT MAX(seq) FROM audit_log", [], |r| r.get(0)).unwrap();
+    conn.execute("DELETE FROM audit_log WHERE seq > ?1", [last - REMOVED]).unwrap();
+    let (seq, hash): (i64, Vec<u8>) = conn
+        .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap();
+    let mut old_format_head = (seq as u64).to_be_bytes().to_vec();
+    old_format_head.extend_from_slice(&hash);
+    let other_head_rows = "DELETE FROM meta WHERE key LIKE 'audit%head%' AND key <> 'audit_head'";
+    match how {
+        Tamper::Nothing => {}
+        Tamper::TruncateAndRewriteHead => {
+            conn.execute("UPDATE meta SET value = ?1 WHERE key = 'audit_head'", [&old_format_head]).unwrap();
+        }
+        Tamper::TruncateAndRewriteBareHead => {
+            conn.execute(other_head_rows, []).unwrap();
+            conn.execute("UPDATE meta SET value = ?1 WHERE key = 'audit_head'", [&old_format_head]).unwrap();
+        }
+        Tamper::TruncateAndDeleteHead => {
+            conn.execute("DELETE FROM meta WHERE key = 'audit_head'", []).unwrap();
+        }
+        Tamper::TruncateAndDeleteAllHeadRows => {
+            conn.execute("DELETE FROM meta WHERE key LIKE 'audit%head%'", []).unwrap();
+        }
+    }
+}
+
+/// Writes some records, stops the server, tampers, starts it again on the same data and runs
+/// `tresor audit verify --json` against it.
+fn verify_after(how: Tamper) -> Run {
+    let mut s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let admin = Some(s.token.as_str());
+    for i in 0..4 {
+        assert_eq!(s.call("PUT", &entry(&format!("k{i}")), admin, Some(json!({"value": OLD_VALUE}))).0, 200);
+        assert_eq!(s.call("GET", &value(&format!("k{i}")), admin, None).0, 200);
+    }
+    assert!(!s.log_text().contains(OLD_VALUE), "a value reached the server log");
+    assert!(s.stop().success());
+    {
+        let conn = rusqlite::Connection::open(s.data_dir().join("tresor.db")).unwrap();
+        tamper(&conn, how);
+    }
+    let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
+    let restarted = Server::serve(dir, s.token.clone(), &[("TRESOR_RATE_MANAGEMENT", "0")], &[]);
+    let run = restarted.cli(&restarted.token, &["audit", "verify", "--json"], b"");
+    assert!(!restarted.log_text().contains(OLD_VALUE), "a value reached the server log");
+    run
+}
+
+/// Finding 7: removing the last records and rewriting or deleting the head no longer verifies.
+#[test]
+fn a_truncated_audit_tail_is_reported_by_verify() {
+    let clean = verify_after(Tamper::Nothing);
+    assert_eq!(clean.code, 0, "an untouched log verifies: {} {}", clean.stdout, clean.stderr);
+    for (how, needle) in [
+        (Tamper::TruncateAndRewriteHead, "head"),
+        (Tamper::TruncateAndRewriteBareHead, "head"),
+        (Tamper::TruncateAndDeleteHead, "no recorded head"),
+        (Tamper::TruncateAndDeleteAllHeadRows, "no recorded head"),
+    ] {
+        let r = verify_after(how);
+        assert_eq!(r.code, 1, "{how:?} must fail verification: {} {}", r.stdout, r.stderr);
+        let doc: Value = serde_json::from_str(&r.stdout).unwrap();
+        let problems = doc["problems"].to_string();
+        assert!(problems.contains(needle), "{how:?}: the report names the problem: {problems}");
+    }
+}
+
+/// Finding 8 on PostgreSQL: a set that overwrites, a grant and a principal, each with its audit
+/// record refused by the database, answer 5xx and change nothing.
+#[test]
+fn on_postgresql_a_change_whose_audit_record_cannot_be_written_does_not_happen() {
+    let Some(cluster) = pg::Cluster::start(1, &[("TRESOR_RATE_MANAGEMENT", "0")]) else { return };
+    let s = &cluster.nodes[0];
+    let admin = Some(cluster.token.as_str());
+    assert_eq!(s.call("PUT", &entry("kept"), admin, Some(json!({"value": OLD_VALUE}))).0, 200);
+    cluster.db.sql(
+        "CREATE FUNCTION fail_audit() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN RAISE EXCEPTION 'audit device failure'; END $$;
+         CREATE TRIGGER fail_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION fail_audit();",
+    );
+    let changes: Vec<(&str, String, Value)> = vec![
+        ("PUT", entry("kept"), json!({"value": NEW_VALUE})),
+        ("POST", "/api/v1/principals".into(), json!({"principal": "app:ghost"})),
+        ("POST", "/api/v1/grants".into(), json!({"principal": "user:owner", "scope": "ghost/*", "access": "read"})),
+    ];
+    for (method, path, body) in changes {
+        let (status, doc) = s.call(method, &path, admin, Some(body));
+        assert!(status >= 500, "{method} {path} answered {status} with its audit record unwritable: {doc}");
+    }
+    cluster.db.sql("DROP TRIGGER fail_audit ON audit_log;");
+    let (status, doc) = s.call("GET", &value("kept"), admin, None);
+    assert_eq!((status, doc["value"].as_str()), (200, Some(OLD_VALUE)), "{doc}");
+    assert!(!listed(s, "/api/v1/principals").contains("app:ghost"));
+    assert!(!listed(s, "/api/v1/grants").contains("ghost/*"));
+    let verify = s.cli(&cluster.token, &["audit", "verify"], b"");
+    assert_eq!(verify.code, 0, "{} {}", verify.stdout, verify.stderr);
+    let log = s.log_text();
+    assert!(!log.contains(OLD_VALUE) && !log.contains(NEW_VALUE), "a value reached the server log");
+}
