@@ -550,6 +550,13 @@ impl Service {
 
     // ----- entries -----
 
+    fn no_version(path: &EntryPath, version: u64, current: u64) -> ServiceError {
+        ServiceError::NotFound(format!(
+            "entry {} has no version {version} (it is at version {current}; older versions may have been pruned)",
+            path.key
+        ))
+    }
+
     fn not_found(path: &EntryPath) -> ServiceError {
         ServiceError::NotFound(format!(
             "entry {} does not exist in vault {}/{}",
@@ -825,10 +832,7 @@ impl Service {
             return Err(refused());
         }
         let sealed = self.store.read_version(&owner, version).await?.ok_or_else(|| match version {
-            Some(v) => ServiceError::NotFound(format!(
-                "entry {} has no version {v} (it is at version {}; older versions may have been pruned)",
-                path.key, meta.version
-            )),
+            Some(v) => Self::no_version(path, v, meta.version),
             None => Self::not_found(path),
         })?;
         if sealed.meta.kind != EntryKind::Variable {
@@ -856,10 +860,7 @@ impl Service {
         }
         let generation = self.cache.generation();
         let sealed = self.store.read_version(&owner, version).await?.ok_or_else(|| match version {
-            Some(v) => ServiceError::NotFound(format!(
-                "entry {} has no version {v} (it is at version {}; older versions may have been pruned)",
-                path.key, meta.version
-            )),
+            Some(v) => Self::no_version(path, v, meta.version),
             None => Self::not_found(path),
         })?;
         let resolved = self.open_sealed(&owner, &sealed).await?;
@@ -965,12 +966,11 @@ impl Service {
             Self::check_workspace(ctx, path)?;
             Self::require_entry(ctx, Access::Write, path)?;
             let current = self.describe_here(path).await?;
-            let sealed = self.store.read_version(path, Some(version)).await?.ok_or_else(|| {
-                ServiceError::NotFound(format!(
-                    "entry {} has no version {version} (it is at version {}; older versions may have been pruned)",
-                    path.key, current.version
-                ))
-            })?;
+            let sealed = self
+                .store
+                .read_version(path, Some(version))
+                .await?
+                .ok_or_else(|| Self::no_version(path, version, current.version))?;
             let generation = Keyring::sealed_generation(&sealed.sealed)?;
             let dk = self.data_key_for(&path.workspace, Some(generation)).await?;
             let value = dk.open(&Self::aad(path, sealed.meta.version, sealed.meta.kind), &sealed.sealed)?;

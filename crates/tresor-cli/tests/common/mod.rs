@@ -206,22 +206,36 @@ impl Server {
         token: Option<&str>,
         body: Option<serde_json::Value>,
     ) -> (u16, serde_json::Value) {
+        let bearer = token.map(|t| format!("Bearer {t}"));
+        let headers: Vec<(&str, &str)> = bearer.iter().map(|b| ("Authorization", b.as_str())).collect();
+        let resp = self.request(method, path, &headers, body);
+        let status = resp.status();
+        let text = resp.into_string().unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// An HTTP call with these headers and an optional JSON body; answers any status (only a
+    /// transport failure panics).
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: Option<serde_json::Value>,
+    ) -> ureq::Response {
         let mut req = ureq::request(method, &format!("{}{path}", self.addr));
-        if let Some(t) = token {
-            req = req.set("Authorization", &format!("Bearer {t}"));
+        for (k, v) in headers {
+            req = req.set(k, v);
         }
         let resp = match body {
             Some(b) => req.send_json(b),
             None => req.call(),
         };
-        let resp = match resp {
+        match resp {
             Ok(r) => r,
             Err(ureq::Error::Status(_, r)) => r,
             Err(e) => panic!("{method} {path}: {e}"),
-        };
-        let status = resp.status();
-        let text = resp.into_string().unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null))
+        }
     }
 
     /// Runs the CLI against this server with `token`.

@@ -16,19 +16,7 @@ struct Answer {
 }
 
 fn send(s: &Server, method: &str, path: &str, headers: &[(&str, &str)], body: Option<Value>) -> Answer {
-    let mut req = ureq::request(method, &format!("{}{path}", s.addr));
-    for (k, v) in headers {
-        req = req.set(k, v);
-    }
-    let resp = match body {
-        Some(b) => req.send_json(b),
-        None => req.call(),
-    };
-    let resp = match resp {
-        Ok(r) => r,
-        Err(ureq::Error::Status(_, r)) => r,
-        Err(e) => panic!("{method} {path}: {e}"),
-    };
+    let resp = s.request(method, path, headers, body);
     let status = resp.status();
     let retry_after = resp.header("retry-after").map(|v| v.parse().expect("Retry-After is whole seconds"));
     let request_id = resp.header("x-request-id").map(str::to_owned);
