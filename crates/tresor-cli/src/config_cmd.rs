@@ -21,11 +21,11 @@ fn load(args: &ConfigArgs) -> Result<DesiredState> {
     tresor_config::parse(&text, &shown, &|name| std::env::var(name).ok()).map_err(|e| CliError::Usage(e.to_string()))
 }
 
-fn print_plan(scope: &Scope, plan: &Plan) {
+fn print_plan(scope: &Scope, plan: &Plan) -> Result<()> {
     if scope.json {
-        output::print_json(plan);
+        output::print_json(plan)
     } else {
-        print!("{}", plan.render());
+        output::write_out(plan.render().as_bytes())
     }
 }
 
@@ -45,7 +45,7 @@ fn ask(question: &str) -> Result<bool> {
 pub async fn plan(backend: &dyn Backend, scope: &Scope, args: ConfigArgs) -> Result<i32> {
     let desired = load(&args)?;
     let plan = backend.plan_config(&desired).await?;
-    print_plan(scope, &plan);
+    print_plan(scope, &plan)?;
     Ok(if plan.is_empty() { exit::OK } else { exit::CHANGES_PENDING })
 }
 
@@ -54,14 +54,14 @@ pub async fn apply(backend: &dyn Backend, scope: &Scope, args: ConfigArgs) -> Re
     let desired = load(&args)?;
     let plan = backend.plan_config(&desired).await?;
     if plan.is_empty() {
-        print_plan(scope, &plan);
+        print_plan(scope, &plan)?;
         return Ok(exit::OK);
     }
     let to_confirm = plan.to_confirm().count();
     let mut confirm = scope.yes;
     if to_confirm > 0 && !confirm {
         if !scope.json {
-            print!("{}", plan.render());
+            output::write_out(plan.render().as_bytes())?;
         }
         if !std::io::stdin().is_terminal() {
             return Err(CliError::Service(ServiceError::Conflict(format!(
@@ -75,7 +75,7 @@ pub async fn apply(backend: &dyn Backend, scope: &Scope, args: ConfigArgs) -> Re
         confirm = true;
     }
     let applied = backend.apply_config(&desired, confirm).await?;
-    print_plan(scope, &applied);
+    print_plan(scope, &applied)?;
     Ok(exit::OK)
 }
 
@@ -134,11 +134,7 @@ pub async fn export(backend: &dyn Backend, scope: &Scope, args: ExportArgs) -> R
         }
     }
     let text = render_export(&args.format, &items)?;
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(text.as_bytes())
-        .and_then(|_| stdout.flush())
-        .map_err(|e| CliError::Io(format!("writing to stdout: {e}")))?;
+    output::write_out(text.as_bytes())?;
     Ok(exit::OK)
 }
 

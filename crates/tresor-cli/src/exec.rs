@@ -131,9 +131,11 @@ async fn pump(
 pub async fn redact(backend: &dyn Backend, scope: &Scope, args: RedactArgs) -> Result<i32> {
     let resolved = resolve_vault(backend, scope, &args.only).await?;
     let redactor = redactor_for(&resolved, args.min_length, &args.mask)?;
-    pump(tokio::io::stdin(), std::io::stdout(), redactor)
-        .await
-        .map_err(|e| CliError::Io(format!("redacting stdin: {e}")))?;
+    pump(tokio::io::stdin(), std::io::stdout(), redactor).await.map_err(|e| match e.kind() {
+        // Reading a pipe never fails with a broken pipe: writing stdout did.
+        std::io::ErrorKind::BrokenPipe => CliError::StdoutClosed,
+        _ => CliError::Io(format!("redacting stdin: {e}")),
+    })?;
     Ok(0)
 }
 
