@@ -174,9 +174,12 @@ pub async fn run(backend: &dyn Backend, scope: &Scope, command: Command) -> Resu
         Command::Redact(args) => crate::exec::redact(backend, scope, args).await,
         Command::Render(args) => {
             let template = read_file_or_stdin(&args.file, "the template")?;
+            // A .json file is a JSON document: values inside its strings must be JSON-escaped, or
+            // a value holding `"` or `\` would break it.
+            let named_json = Path::new(&args.file).extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
             let req = tresor_service::RenderRequest {
                 template,
-                json: args.json_doc,
+                json: args.json_doc || (named_json && !args.text),
                 environment: scope.env.clone(),
                 vault: scope.vault.clone(),
                 allow: (!args.allow.is_empty()).then_some(args.allow),
