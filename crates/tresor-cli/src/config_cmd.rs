@@ -12,13 +12,15 @@ use tresor_model::{EntryKind, SecretValue, VaultPath};
 use tresor_service::{exit, DesiredState, Plan, ServiceError};
 use tresor_store::ListQuery;
 
-/// Reads and parses a config file, resolving `${env:NAME}` from the process environment.
-fn load(args: &ConfigArgs) -> Result<DesiredState> {
+/// Reads and parses a config file, resolving `${env:NAME}` from the process environment. A vault
+/// that names no environment is in `-e`'s (or `TRESOR_ENV`'s, else `default`).
+fn load(args: &ConfigArgs, scope: &Scope) -> Result<DesiredState> {
     let shown = args.file.display().to_string();
     let text = zeroize::Zeroizing::new(
         std::fs::read_to_string(&args.file).map_err(|e| CliError::Usage(format!("cannot read {shown}: {e}")))?,
     );
-    tresor_config::parse(&text, &shown, &|name| std::env::var(name).ok()).map_err(|e| CliError::Usage(e.to_string()))
+    tresor_config::parse(&text, &shown, &scope.env, &|name| std::env::var(name).ok())
+        .map_err(|e| CliError::Usage(e.to_string()))
 }
 
 fn print_plan(scope: &Scope, plan: &Plan) -> Result<()> {
@@ -43,7 +45,7 @@ fn ask(question: &str) -> Result<bool> {
 
 /// `tresor plan`: exit 0 when nothing would change, [`exit::CHANGES_PENDING`] otherwise.
 pub async fn plan(backend: &dyn Backend, scope: &Scope, args: ConfigArgs) -> Result<i32> {
-    let desired = load(&args)?;
+    let desired = load(&args, scope)?;
     let plan = backend.plan_config(&desired).await?;
     print_plan(scope, &plan)?;
     Ok(if plan.is_empty() { exit::OK } else { exit::CHANGES_PENDING })
@@ -51,7 +53,7 @@ pub async fn plan(backend: &dyn Backend, scope: &Scope, args: ConfigArgs) -> Res
 
 /// `tresor apply`: prints the plan, asks before deletions and take-overs (or `--yes`), applies.
 pub async fn apply(backend: &dyn Backend, scope: &Scope, args: ConfigArgs) -> Result<i32> {
-    let desired = load(&args)?;
+    let desired = load(&args, scope)?;
     let plan = backend.plan_config(&desired).await?;
     if plan.is_empty() {
         print_plan(scope, &plan)?;
