@@ -428,8 +428,8 @@ pub async fn set_bulk(
 
 async fn ls(backend: &dyn Backend, scope: &Scope, args: LsArgs) -> Result<i32> {
     const PAGE: u32 = 1000;
-    let mut query =
-        ListQuery { prefix: args.prefix.unwrap_or_default(), after: None, limit: PAGE, include_deleted: args.deleted };
+    let prefix = args.prefix.unwrap_or_default();
+    let mut query = ListQuery { prefix: prefix.clone(), after: None, limit: PAGE, include_deleted: args.deleted };
     let mut items = Vec::new();
     loop {
         let page = backend.list(&scope.vault_path(), &query).await?;
@@ -440,14 +440,24 @@ async fn ls(backend: &dyn Backend, scope: &Scope, args: LsArgs) -> Result<i32> {
             break;
         }
     }
-    items.retain(|(m, _)| {
-        (!args.secrets || m.kind == EntryKind::Secret) && (!args.vars || m.kind == EntryKind::Variable)
-    });
+    let secrets = items.iter().filter(|(m, _)| m.kind == EntryKind::Secret).count();
+    let summary = output::ListingSummary {
+        location: &format!("{}/{}", scope.env, scope.vault),
+        prefix: &prefix,
+        only: match (args.secrets, args.vars) {
+            (true, _) => Some(EntryKind::Secret),
+            (_, true) => Some(EntryKind::Variable),
+            _ => None,
+        },
+        secrets,
+        variables: items.len() - secrets,
+    };
+    items.retain(|(m, _)| summary.only.is_none_or(|kind| m.kind == kind));
     if scope.json {
         let docs: Vec<_> = items.iter().map(|(m, v)| EntryView::new(m, v.as_ref())).collect();
         output::print_json(&docs)?;
     } else if args.pretty {
-        output::entries_pretty(&items, &format!("{}/{}", scope.env, scope.vault))?;
+        output::entries_pretty(&items, &summary)?;
     } else {
         output::entries_table(&items)?;
     }

@@ -54,14 +54,18 @@ async fn resolve_vault(backend: &dyn Backend, scope: &Scope, only: &[String]) ->
     };
     let values = backend.get_many(&scope.vault_path(), &keys).await?;
     let mut vars: Vec<(String, SecretValue)> = Vec::with_capacity(keys.len());
+    // The key each variable came from, to name both entries of a collision.
+    let mut sources: Vec<String> = Vec::with_capacity(keys.len());
     for (key, value) in values {
         let name = env_var_name(&key);
-        if let Some((other, _)) = vars.iter().find(|(n, _)| *n == name) {
+        if let Some(i) = vars.iter().position(|(n, _)| *n == name) {
             return Err(CliError::Usage(format!(
-                "entries {other} and {key} both become environment variable {name}; use --env-file to name them"
+                "entries {} and {key} both become environment variable {name}; use --env-file to name them",
+                sources[i]
             )));
         }
         vars.push((name, value));
+        sources.push(key);
     }
     Ok(Resolved { vars })
 }

@@ -21,7 +21,7 @@ use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::io::Write;
-use tresor_model::{format_rfc3339, EntryMeta, EnvInfo, SecretValue, Tag, VaultInfo, VersionMeta};
+use tresor_model::{format_rfc3339, EntryKind, EntryMeta, EnvInfo, SecretValue, Tag, VaultInfo, VersionMeta};
 
 /// The error for a failed write to stdout: [`CliError::StdoutClosed`] when its reader has gone,
 /// an I/O error otherwise.
@@ -155,7 +155,7 @@ pub fn entries_table(items: &[(EntryMeta, Option<SecretValue>)]) -> Result<()> {
                 updated,
                 match v {
                     Some(v) => cell_value(v),
-                    None if m.kind == tresor_model::EntryKind::Secret => "********".into(),
+                    None if m.kind == EntryKind::Secret => "********".into(),
                     None => String::new(),
                 },
             ]
@@ -224,9 +224,46 @@ pub fn environments(json: bool, envs: &[EnvInfo]) -> Result<()> {
     print_table(&["ENVIRONMENT", "PARENT", "CREATED"], &rows)
 }
 
+/// What an `ls -p` listed, for its footer: where, with which prefix, and how many entries of
+/// each kind there were before `--secrets` or `--vars` kept one kind.
+pub struct ListingSummary<'a> {
+    /// `ENV/VAULT`.
+    pub location: &'a str,
+    pub prefix: &'a str,
+    /// The kind `--secrets` or `--vars` kept, if either was given.
+    pub only: Option<EntryKind>,
+    pub secrets: usize,
+    pub variables: usize,
+}
+
+impl ListingSummary<'_> {
+    /// `3 entries in prod/app: 2 secrets, 1 variable`; with `--vars`, `1 variable shown (--vars)
+    /// of 3 entries in prod/app: ...`, so a filtered listing never reads as the whole vault.
+    fn footer(&self, shown: usize) -> String {
+        let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let place = match self.prefix {
+            "" => format!("in {}", self.location),
+            prefix => format!("under {prefix} in {}", self.location),
+        };
+        let counts = format!(
+            "{} {place}: {}, {}",
+            plural(self.secrets + self.variables, "entry", "entries"),
+            plural(self.secrets, "secret", "secrets"),
+            plural(self.variables, "variable", "variables")
+        );
+        match self.only {
+            None => counts,
+            Some(EntryKind::Secret) => format!("{} shown (--secrets) of {counts}", plural(shown, "secret", "secrets")),
+            Some(EntryKind::Variable) => {
+                format!("{} shown (--vars) of {counts}", plural(shown, "variable", "variables"))
+            }
+        }
+    }
+}
+
 /// `ls -p`: a boxed table (Unicode box drawing) with readable UTC times and who last edited each
 /// entry, then a one-line summary. Secrets show as `********`, as in the plain table.
-pub fn entries_pretty(items: &[(EntryMeta, Option<SecretValue>)], location: &str) -> Result<()> {
+pub fn entries_pretty(items: &[(EntryMeta, Option<SecretValue>)], summary: &ListingSummary<'_>) -> Result<()> {
     let header = ["KEY", "KIND", "VERSION", "UPDATED (UTC)", "EDITED BY", "VALUE"];
     let rows: Vec<[String; 6]> = items
         .iter()
@@ -237,21 +274,13 @@ pub fn entries_pretty(items: &[(EntryMeta, Option<SecretValue>)], location: &str
             }
             let value = match v {
                 Some(v) => cell_value(v),
-                None if m.kind == tresor_model::EntryKind::Secret => "********".into(),
+                None if m.kind == EntryKind::Secret => "********".into(),
                 None => String::new(),
             };
             [m.key.clone(), m.kind.to_string(), m.version.to_string(), updated, m.edited_by.clone(), value]
         })
         .collect();
-    let secrets = items.iter().filter(|(m, _)| m.kind == tresor_model::EntryKind::Secret).count();
-    let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-    out!(
-        "{}{} in {location}: {}, {}\n",
-        boxed(&header, &rows),
-        plural(items.len(), "entry", "entries"),
-        plural(secrets, "secret", "secrets"),
-        plural(items.len() - secrets, "variable", "variables")
-    )
+    out!("{}{}\n", boxed(&header, &rows), summary.footer(items.len()))
 }
 
 /// Draws rows in a box; the VERSION column (index 2) is right-aligned.

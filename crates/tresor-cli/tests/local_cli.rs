@@ -164,6 +164,15 @@ fn the_store_is_private_and_needs_its_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("root key does not match"));
 }
 
+/// Issue #14: `tresor --help` said the binary was "the CLI client, local mode and (soon) the server".
+#[test]
+fn help_says_what_the_binary_is() {
+    let help = LocalTresor::new().run(&["--help"]).ok();
+    let about = help.lines().next().unwrap();
+    assert!(!help.contains("soon"), "{help}");
+    assert!(about.contains("server") && about.contains("client") && about.contains("local"), "{about}");
+}
+
 #[test]
 fn without_local_or_server_says_what_to_do() {
     let out = std::process::Command::new(BIN).args(["ls"]).env_remove("TRESOR_LOCAL").output().unwrap();
