@@ -99,7 +99,8 @@ fn bad_input_gets_clear_errors_and_distinct_exit_codes() {
 
     // Check-and-set conflicts.
     t.run_stdin(&["set", "--cas", "0", "k"], b"v1").ok();
-    t.run_stdin(&["set", "--cas", "0", "k"], b"v2").fails(CONFLICT, "at version 1, not 0");
+    t.run_stdin(&["set", "--cas", "0", "k"], b"v2").fails(CONFLICT, "entry k already exists (at version 1)");
+    t.run_stdin(&["set", "--cas", "3", "k"], b"v2").fails(CONFLICT, "at version 1, not 3");
     assert_eq!(t.run(&["get", "k"]).ok(), "v1", "the refused write changed nothing");
 
     // A kind change is refused.
