@@ -313,7 +313,8 @@ impl std::fmt::Debug for PutEntry {
 #[serde(deny_unknown_fields)]
 pub struct RenderBody {
     pub template: String,
-    /// `text` (default) or `json` (a JSON document whose `{"vault", "key"}` objects are references).
+    /// `text` (default) or `json`: a JSON document whose `{"vault", "key"}` objects are
+    /// references, and whose strings' references (every syntax) are written JSON-escaped.
     #[serde(default)]
     pub format: Option<String>,
     /// Environment of bare names (default `default`).

@@ -3,7 +3,7 @@
 
 use crate::args::{AppKeyCommand, AuditCommand, GrantCommand, GroupCommand, PrincipalCommand, TokenCommand};
 use crate::error::{CliError, Result};
-use crate::output::{print_json, print_table};
+use crate::output::{outln, print_json, print_table};
 use serde_json::Value;
 use tresor_client::Client;
 use tresor_model::{format_rfc3339, now_millis};
@@ -28,20 +28,20 @@ fn rows(doc: &Value, list: &str, cols: &[&str]) -> Vec<Vec<String>> {
         .unwrap_or_default()
 }
 
-fn show(json: bool, doc: Value, list: &str, cols: &[&str]) {
+fn show(json: bool, doc: Value, list: &str, cols: &[&str]) -> Result<()> {
     if json {
-        print_json(&doc[list]);
+        print_json(&doc[list])
     } else {
         let header: Vec<String> = cols.iter().map(|c| c.to_uppercase()).collect();
-        print_table(&header.iter().map(String::as_str).collect::<Vec<_>>(), &rows(&doc, list, cols));
+        print_table(&header.iter().map(String::as_str).collect::<Vec<_>>(), &rows(&doc, list, cols))
     }
 }
 
-fn done(json: bool, doc: Value, human: String) {
+fn done(json: bool, doc: Value, human: String) -> Result<()> {
     if json {
-        print_json(&doc);
+        print_json(&doc)
     } else {
-        println!("{human}");
+        outln!("{human}")
     }
 }
 
@@ -76,16 +76,16 @@ pub fn audit(client: &Client, cmd: AuditCommand, json: bool) -> Result<i32> {
                 doc,
                 "records",
                 &["seq", "at", "principal", "action", "target", "outcome", "request_id", "detail"],
-            );
+            )?;
             Ok(0)
         }
         AuditCommand::Verify => {
             let report = client.audit_verify()?;
             let code = if report.ok { 0 } else { 1 };
             if json {
-                print_json(&report);
+                print_json(&report)?;
             } else if report.ok {
-                println!("audit log intact: {} records, chain verified", report.records);
+                outln!("audit log intact: {} records, chain verified", report.records)?;
             } else {
                 eprintln!("audit log damaged ({} records read):", report.records);
                 for p in &report.problems {
@@ -102,10 +102,9 @@ pub fn token(client: &Client, cmd: TokenCommand, json: bool) -> Result<i32> {
         TokenCommand::Create { principal, name, ttl } => {
             let t = client.create_token(&principal, &name, ttl)?;
             if json {
-                print_json(&t);
+                print_json(&t)?;
             } else {
-                println!("token {} for {} (shown once):", t.info.id, t.info.principal);
-                println!("{}", t.token);
+                outln!("token {} for {} (shown once):\n{}", t.info.id, t.info.principal, t.token)?;
             }
         }
         TokenCommand::Ls => show(
@@ -113,10 +112,10 @@ pub fn token(client: &Client, cmd: TokenCommand, json: bool) -> Result<i32> {
             client.list_tokens()?,
             "tokens",
             &["id", "principal", "name", "created_at", "expires_at", "revoked_at"],
-        ),
+        )?,
         TokenCommand::Revoke { id } => {
             client.revoke_token(&id)?;
-            done(json, serde_json::json!({"revoked": id}), format!("revoked token {id}"));
+            done(json, serde_json::json!({"revoked": id}), format!("revoked token {id}"))?;
         }
     }
     Ok(0)
@@ -126,10 +125,10 @@ pub fn principal(client: &Client, cmd: PrincipalCommand, json: bool) -> Result<i
     match cmd {
         PrincipalCommand::Create { principal } => {
             client.create_principal(&principal)?;
-            done(json, serde_json::json!({"created": principal}), format!("created {principal}"));
+            done(json, serde_json::json!({"created": principal}), format!("created {principal}"))?;
         }
         PrincipalCommand::Ls => {
-            show(json, client.list_principals()?, "principals", &["principal", "created_at", "created_by"])
+            show(json, client.list_principals()?, "principals", &["principal", "created_at", "created_by"])?
         }
         PrincipalCommand::Rm { principal } => {
             client.delete_principal(&principal)?;
@@ -137,7 +136,7 @@ pub fn principal(client: &Client, cmd: PrincipalCommand, json: bool) -> Result<i
                 json,
                 serde_json::json!({"deleted": principal}),
                 format!("deleted {principal} with its grants and tokens"),
-            );
+            )?;
         }
     }
     Ok(0)
@@ -151,7 +150,7 @@ pub fn group(client: &Client, cmd: GroupCommand, json: bool) -> Result<i32> {
                 json,
                 serde_json::json!({"group": group, "added": member}),
                 format!("added {member} to group:{group}"),
-            );
+            )?;
         }
         GroupCommand::Rm { group, member } => {
             client.remove_member(&group, &member)?;
@@ -159,15 +158,15 @@ pub fn group(client: &Client, cmd: GroupCommand, json: bool) -> Result<i32> {
                 json,
                 serde_json::json!({"group": group, "removed": member}),
                 format!("removed {member} from group:{group}"),
-            );
+            )?;
         }
         GroupCommand::Ls { group } => {
             let doc = client.list_members_doc(&group)?;
             if json {
-                print_json(&doc["members"]);
+                print_json(&doc["members"])?;
             } else {
                 for m in doc["members"].as_array().into_iter().flatten() {
-                    println!("{}", m.as_str().unwrap_or_default());
+                    outln!("{}", m.as_str().unwrap_or_default())?;
                 }
             }
         }
@@ -180,17 +179,17 @@ pub fn grant(client: &Client, cmd: GrantCommand, json: bool) -> Result<i32> {
         GrantCommand::Add { principal, scope, access } => {
             let g = client.create_grant(&principal, &scope, &access)?;
             if json {
-                print_json(&g);
+                print_json(&g)?;
             } else {
-                println!("granted {} {} on {} (grant {})", g.principal, g.access, g.scope, g.id);
+                outln!("granted {} {} on {} (grant {})", g.principal, g.access, g.scope, g.id)?;
             }
         }
         GrantCommand::Ls => {
-            show(json, client.list_grants()?, "grants", &["id", "principal", "access", "scope", "created_by"])
+            show(json, client.list_grants()?, "grants", &["id", "principal", "access", "scope", "created_by"])?
         }
         GrantCommand::Rm { id } => {
             client.delete_grant(&id)?;
-            done(json, serde_json::json!({"deleted": id}), format!("deleted grant {id}"));
+            done(json, serde_json::json!({"deleted": id}), format!("deleted grant {id}"))?;
         }
     }
     Ok(0)
@@ -199,12 +198,13 @@ pub fn grant(client: &Client, cmd: GrantCommand, json: bool) -> Result<i32> {
 pub fn whoami(client: &Client, json: bool) -> Result<i32> {
     let me = client.whoami()?;
     if json {
-        print_json(&me);
+        print_json(&me)?;
     } else {
-        println!("{} in workspace {}", me.principal, me.workspace);
+        let mut text = format!("{} in workspace {}\n", me.principal, me.workspace);
         for g in &me.grants {
-            println!("  {} on {}", g.access, g.scope);
+            text.push_str(&format!("  {} on {}\n", g.access, g.scope));
         }
+        crate::output::write_out(text.as_bytes())?;
     }
     Ok(0)
 }
@@ -214,14 +214,15 @@ pub fn app_key(client: &Client, cmd: AppKeyCommand, json: bool) -> Result<i32> {
         AppKeyCommand::Create { principal } => {
             let k = client.create_app_key(&principal)?;
             if json {
-                print_json(&k);
+                print_json(&k)?;
             } else {
-                println!(
-                    "application key for {} (the secret is shown once; it is stored only as a hash):",
-                    k.info.principal
-                );
-                println!("key id:     {}", k.info.id);
-                println!("key secret: {}", k.secret);
+                outln!(
+                    "application key for {} (the secret is shown once; it is stored only as a hash):\n\
+                     key id:     {}\nkey secret: {}",
+                    k.info.principal,
+                    k.info.id,
+                    k.secret
+                )?;
             }
         }
         AppKeyCommand::Ls => show(
@@ -229,10 +230,10 @@ pub fn app_key(client: &Client, cmd: AppKeyCommand, json: bool) -> Result<i32> {
             client.list_app_keys()?,
             "app_keys",
             &["id", "principal", "created_at", "created_by", "revoked_at"],
-        ),
+        )?,
         AppKeyCommand::Revoke { id } => {
             client.revoke_app_key(&id)?;
-            done(json, serde_json::json!({"revoked": id}), format!("revoked application key {id} and its tokens"));
+            done(json, serde_json::json!({"revoked": id}), format!("revoked application key {id} and its tokens"))?;
         }
     }
     Ok(0)

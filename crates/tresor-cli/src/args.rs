@@ -102,7 +102,7 @@ pub enum Command {
     AppKey(AppKeyCommand),
     /// Render a template, resolving its references in one batch: `${secret:NAME}`,
     /// `${workflow.secrets.NAME}`, `{{tb_secret('NAME'[, 'default'])}}`, `tresor://[ENV/]VAULT/KEY[#v]`,
-    /// and with --json-doc `{"vault": V, "key": K}` objects.
+    /// and in a JSON document (*.json, or --json-doc) `{"vault": V, "key": K}` objects.
     Render(RenderArgs),
     /// Run a command with the vault's entries (or --only, or an --env-file of templates) as
     /// environment variables, masking their values in its stdout and stderr.
@@ -417,9 +417,13 @@ pub struct RenderArgs {
     /// A credential set: `pg=db1` reads `pg.user`, `pg.password`, ... from `db1.user`, ... (repeatable).
     #[arg(long = "map", value_name = "FROM=TO")]
     pub map: Vec<String>,
-    /// The template is a JSON document whose `{"vault": V, "key": K}` objects are references.
+    /// The template is a JSON document (the default for a file named *.json): references inside
+    /// its strings are written JSON-escaped, and `{"vault": V, "key": K}` objects are references.
     #[arg(long = "json-doc")]
     pub json_doc: bool,
+    /// Render as plain text even a file named *.json: values are written as they are.
+    #[arg(long, conflicts_with = "json_doc")]
+    pub text: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -6,6 +6,7 @@
 use crate::args::{BackupArgs, RestoreArgs};
 use crate::error::{CliError, Result};
 use crate::local::{Storage, KEY_FILE};
+use crate::output::outln;
 use crate::server_cmd::data_dir;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -34,11 +35,8 @@ pub async fn backup(args: BackupArgs, json: bool) -> Result<i32> {
     let bytes = snapshot.to_json();
     let to_stdout = args.file == "-";
     if to_stdout {
-        let mut out = std::io::stdout().lock();
-        out.write_all(&bytes)
-            .and_then(|_| out.write_all(b"\n"))
-            .and_then(|_| out.flush())
-            .map_err(|e| CliError::Io(format!("writing the backup to stdout: {e}")))?;
+        crate::output::write_out(&bytes)?;
+        crate::output::write_out(b"\n")?;
     } else {
         write_atomically(Path::new(&args.file), &bytes)?;
     }
@@ -51,7 +49,7 @@ pub async fn backup(args: BackupArgs, json: bool) -> Result<i32> {
             "schema_version": snapshot.header.schema_version,
             "rows": rows(&snapshot),
         });
-        println!("{doc}");
+        outln!("{doc}")?;
     } else if !json {
         // With the backup on stdout, the summary goes to stderr.
         let text = format!(
@@ -63,7 +61,7 @@ pub async fn backup(args: BackupArgs, json: bool) -> Result<i32> {
         if to_stdout {
             eprintln!("{text}");
         } else {
-            println!("{text}");
+            outln!("{text}")?;
         }
     }
     Ok(0)
@@ -111,23 +109,23 @@ pub async fn restore(args: RestoreArgs, json: bool) -> Result<i32> {
             "rows": rows(&snapshot),
             "root_key_found": key_found,
         });
-        println!("{doc}");
+        outln!("{doc}")?;
     } else {
-        println!(
+        outln!(
             "Restored {} (taken {} from {}) into {} ({summary}).",
             args.key,
             snapshot.header.created,
             snapshot.header.source_backend,
             storage.describe()
-        );
+        )?;
         if key_found {
-            println!("Start the server on it with the same root key: tresor serve --data-dir {}", dir.display());
+            outln!("Start the server on it with the same root key: tresor serve --data-dir {}", dir.display())?;
         } else {
-            println!(
+            outln!(
                 "{} holds no {KEY_FILE} and TRESOR_ROOT_KEY is unset: copy the source store's {KEY_FILE} there (or set \
                  TRESOR_ROOT_KEY) before `tresor serve`; only that key opens these values.",
                 dir.display()
-            );
+            )?;
         }
     }
     Ok(0)

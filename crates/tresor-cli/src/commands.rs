@@ -4,9 +4,9 @@ use crate::args::{Command, EnvCommand, Global, LsArgs, RmArgs, SetArgs, VaultCom
 use crate::backend::Backend;
 use crate::error::{CliError, Result};
 use crate::input;
-use crate::output::{self, EntryView};
+use crate::output::{self, outln, EntryView};
 use serde_json::json;
-use std::io::{IsTerminal, Write};
+use std::io::IsTerminal;
 use std::path::Path;
 use tresor_model::{
     Access, EntryKey, EntryKind, EntryPath, EnvName, PrincipalKind, PrincipalRef, SecretValue, Tag, VaultName,
@@ -75,15 +75,12 @@ pub async fn run(backend: &dyn Backend, scope: &Scope, command: Command) -> Resu
                 output::print_json(&json!({
                     "key": path.key, "version": resolved.meta.version, "kind": resolved.meta.kind,
                     "value": output::value_json(&resolved.value),
-                }));
+                }))?;
             } else {
-                let mut stdout = std::io::stdout().lock();
-                let io = |e: std::io::Error| CliError::Io(format!("writing to stdout: {e}"));
-                stdout.write_all(resolved.value.expose()).map_err(io)?;
-                if stdout.is_terminal() {
-                    stdout.write_all(b"\n").map_err(io)?;
+                output::write_out(resolved.value.expose())?;
+                if std::io::stdout().is_terminal() {
+                    output::write_out(b"\n")?;
                 }
-                stdout.flush().map_err(io)?;
             }
             Ok(exit::OK)
         }
@@ -91,15 +88,15 @@ pub async fn run(backend: &dyn Backend, scope: &Scope, command: Command) -> Resu
         Command::Rm(args) => rm(backend, scope, args).await,
         Command::Undelete(args) => {
             let meta = backend.undelete(&scope.entry(&args.key)?).await?;
-            print_written(scope, "restored deleted", &meta);
+            print_written(scope, "restored deleted", &meta)?;
             Ok(exit::OK)
         }
         Command::History(args) => {
             let versions = backend.history(&scope.entry(&args.key)?).await?;
             if scope.json {
-                output::print_json(&output::history_json(&versions));
+                output::print_json(&output::history_json(&versions))?;
             } else {
-                output::history_table(&versions);
+                output::history_table(&versions)?;
             }
             Ok(exit::OK)
         }
@@ -109,7 +106,7 @@ pub async fn run(backend: &dyn Backend, scope: &Scope, command: Command) -> Resu
                 return Err(CliError::Usage("restore KEY needs --version N".into()));
             };
             let meta = backend.restore(&scope.entry(&args.key)?, version).await?;
-            print_written(scope, &format!("restored version {version} of"), &meta);
+            print_written(scope, &format!("restored version {version} of"), &meta)?;
             Ok(exit::OK)
         }
         Command::Vault(cmd) => {
@@ -119,17 +116,17 @@ pub async fn run(backend: &dyn Backend, scope: &Scope, command: Command) -> Resu
                     backend.create_vault(&vault).await?;
                     done(scope, json!({"created": "vault", "vault": name, "environment": scope.env}), || {
                         format!("created vault {name} in environment {}", scope.env)
-                    });
+                    })?;
                 }
                 VaultCommand::Ls => {
                     let vaults = backend.list_vaults(&scope.env).await?;
-                    output::vaults(scope.json, &vaults);
+                    output::vaults(scope.json, &vaults)?;
                 }
                 VaultCommand::Rm { name } => {
                     backend.delete_vault(&scope.vault_named(&name)?).await?;
                     done(scope, json!({"deleted": "vault", "vault": name, "environment": scope.env}), || {
                         format!("deleted vault {name} from environment {}", scope.env)
-                    });
+                    })?;
                 }
             }
             Ok(exit::OK)
@@ -168,30 +165,28 @@ pub async fn run(backend: &dyn Backend, scope: &Scope, command: Command) -> Resu
             if scope.json {
                 output::print_json(
                     &json!({"status": answer.status, "headers": answer.headers.iter().cloned().collect::<std::collections::BTreeMap<_, _>>(), "body": answer.body}),
-                );
+                )?;
             } else {
-                println!("HTTP {}", answer.status);
-                println!("{}", answer.body);
+                outln!("HTTP {}\n{}", answer.status, answer.body)?;
             }
             Ok(if (200..300).contains(&answer.status) { exit::OK } else { exit::INTERNAL })
         }
         Command::Redact(args) => crate::exec::redact(backend, scope, args).await,
         Command::Render(args) => {
             let template = read_file_or_stdin(&args.file, "the template")?;
+            // A .json file is a JSON document: values inside its strings must be JSON-escaped, or
+            // a value holding `"` or `\` would break it.
+            let named_json = Path::new(&args.file).extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
             let req = tresor_service::RenderRequest {
                 template,
-                json: args.json_doc,
+                json: args.json_doc || (named_json && !args.text),
                 environment: scope.env.clone(),
                 vault: scope.vault.clone(),
                 allow: (!args.allow.is_empty()).then_some(args.allow),
                 map: args.map,
             };
             let out = backend.render(req).await?;
-            let mut stdout = std::io::stdout().lock();
-            stdout
-                .write_all(out.as_bytes())
-                .and_then(|_| stdout.flush())
-                .map_err(|e| CliError::Io(format!("writing to stdout: {e}")))?;
+            output::write_out(out.as_bytes())?;
             Ok(exit::OK)
         }
         Command::Environment(cmd) => {
@@ -205,11 +200,11 @@ pub async fn run(backend: &dyn Backend, scope: &Scope, command: Command) -> Resu
                             Some(p) => format!("created environment {env} (branch of {p})"),
                             None => format!("created environment {env}"),
                         }
-                    });
+                    })?;
                 }
                 EnvCommand::Ls => {
                     let envs = backend.list_environments().await?;
-                    output::environments(scope.json, &envs);
+                    output::environments(scope.json, &envs)?;
                 }
             }
             Ok(exit::OK)
@@ -229,21 +224,21 @@ pub(crate) fn read_file_or_stdin(path: &str, what: &str) -> Result<String> {
     }
 }
 
-fn done(scope: &Scope, doc: serde_json::Value, human: impl FnOnce() -> String) {
+fn done(scope: &Scope, doc: serde_json::Value, human: impl FnOnce() -> String) -> Result<()> {
     if scope.json {
-        output::print_json(&doc);
+        output::print_json(&doc)
     } else {
-        println!("{}", human());
+        outln!("{}", human())
     }
 }
 
-fn print_written(scope: &Scope, verb: &str, meta: &tresor_model::EntryMeta) {
+fn print_written(scope: &Scope, verb: &str, meta: &tresor_model::EntryMeta) -> Result<()> {
     let mut view = serde_json::to_value(EntryView::new(meta, None)).expect("serializable");
     view["vault"] = json!(scope.vault);
     view["environment"] = json!(scope.env);
     done(scope, view, || {
         format!("{verb} {} {} (version {}) in {}/{}", meta.kind, meta.key, meta.version, scope.env, scope.vault)
-    });
+    })
 }
 
 fn parse_tags(raw: &[String]) -> Result<Option<Vec<Tag>>> {
@@ -301,7 +296,7 @@ async fn set(backend: &dyn Backend, scope: &Scope, args: SetArgs) -> Result<i32>
         })
         .await?;
     if groups.is_empty() {
-        print_written(scope, "set", &meta);
+        print_written(scope, "set", &meta)?;
         return Ok(exit::OK);
     }
     let granted = grant_groups(backend, &granted_path, &groups).await?;
@@ -317,7 +312,7 @@ async fn set(backend: &dyn Backend, scope: &Scope, args: SetArgs) -> Result<i32>
             out.push_str(&g.line());
         }
         out
-    });
+    })?;
     Ok(exit::OK)
 }
 
@@ -413,22 +408,28 @@ pub async fn set_bulk(
     }
     if scope.json {
         let docs: Vec<_> = written.iter().map(|m| EntryView::new(m, None)).collect();
-        output::print_json(&docs);
+        output::print_json(&docs)?;
     } else {
+        let mut lines = String::new();
         for m in &written {
-            println!("set {} {} (version {}) in {}/{}", m.kind, m.key, m.version, scope.env, scope.vault);
+            lines.push_str(&format!(
+                "set {} {} (version {}) in {}/{}\n",
+                m.kind, m.key, m.version, scope.env, scope.vault
+            ));
         }
         for g in &granted {
-            println!("{}", g.line());
+            lines.push_str(&g.line());
+            lines.push('\n');
         }
+        output::write_out(lines.as_bytes())?;
     }
     Ok(exit::OK)
 }
 
 async fn ls(backend: &dyn Backend, scope: &Scope, args: LsArgs) -> Result<i32> {
     const PAGE: u32 = 1000;
-    let mut query =
-        ListQuery { prefix: args.prefix.unwrap_or_default(), after: None, limit: PAGE, include_deleted: args.deleted };
+    let prefix = args.prefix.unwrap_or_default();
+    let mut query = ListQuery { prefix: prefix.clone(), after: None, limit: PAGE, include_deleted: args.deleted };
     let mut items = Vec::new();
     loop {
         let page = backend.list(&scope.vault_path(), &query).await?;
@@ -439,16 +440,26 @@ async fn ls(backend: &dyn Backend, scope: &Scope, args: LsArgs) -> Result<i32> {
             break;
         }
     }
-    items.retain(|(m, _)| {
-        (!args.secrets || m.kind == EntryKind::Secret) && (!args.vars || m.kind == EntryKind::Variable)
-    });
+    let secrets = items.iter().filter(|(m, _)| m.kind == EntryKind::Secret).count();
+    let summary = output::ListingSummary {
+        location: &format!("{}/{}", scope.env, scope.vault),
+        prefix: &prefix,
+        only: match (args.secrets, args.vars) {
+            (true, _) => Some(EntryKind::Secret),
+            (_, true) => Some(EntryKind::Variable),
+            _ => None,
+        },
+        secrets,
+        variables: items.len() - secrets,
+    };
+    items.retain(|(m, _)| summary.only.is_none_or(|kind| m.kind == kind));
     if scope.json {
         let docs: Vec<_> = items.iter().map(|(m, v)| EntryView::new(m, v.as_ref())).collect();
-        output::print_json(&docs);
+        output::print_json(&docs)?;
     } else if args.pretty {
-        output::entries_pretty(&items, &format!("{}/{}", scope.env, scope.vault));
+        output::entries_pretty(&items, &summary)?;
     } else {
-        output::entries_table(&items);
+        output::entries_table(&items)?;
     }
     Ok(exit::OK)
 }
@@ -472,6 +483,6 @@ async fn rm(backend: &dyn Backend, scope: &Scope, args: RmArgs) -> Result<i32> {
     let verb = if args.purge { "purged" } else { "deleted" };
     done(scope, json!({ verb: removed }), || {
         removed.iter().map(|k| format!("{verb} {k}")).collect::<Vec<_>>().join("\n")
-    });
+    })?;
     Ok(code)
 }

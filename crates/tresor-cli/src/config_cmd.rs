@@ -13,20 +13,22 @@ use tresor_model::{EntryKind, SecretValue, VaultPath};
 use tresor_service::{exit, DesiredState, Plan, ServiceError};
 use tresor_store::ListQuery;
 
-/// Reads and parses a config file, resolving `${env:NAME}` from the process environment.
-fn load(args: &ConfigArgs) -> Result<DesiredState> {
+/// Reads and parses a config file, resolving `${env:NAME}` from the process environment. A vault
+/// that names no environment is in `-e`'s (or `TRESOR_ENV`'s, else `default`).
+fn load(args: &ConfigArgs, scope: &Scope) -> Result<DesiredState> {
     let shown = args.file.display().to_string();
     let text = zeroize::Zeroizing::new(
         std::fs::read_to_string(&args.file).map_err(|e| CliError::Usage(format!("cannot read {shown}: {e}")))?,
     );
-    tresor_config::parse(&text, &shown, &|name| std::env::var(name).ok()).map_err(|e| CliError::Usage(e.to_string()))
+    tresor_config::parse(&text, &shown, &scope.env, &|name| std::env::var(name).ok())
+        .map_err(|e| CliError::Usage(e.to_string()))
 }
 
-fn print_plan(scope: &Scope, plan: &Plan) {
+fn print_plan(scope: &Scope, plan: &Plan) -> Result<()> {
     if scope.json {
-        output::print_json(plan);
+        output::print_json(plan)
     } else {
-        print!("{}", plan.render());
+        output::write_out(plan.render().as_bytes())
     }
 }
 
@@ -44,25 +46,25 @@ fn ask(question: &str) -> Result<bool> {
 
 /// `tresor plan`: exit 0 when nothing would change, [`exit::CHANGES_PENDING`] otherwise.
 pub async fn plan(backend: &dyn Backend, scope: &Scope, args: ConfigArgs) -> Result<i32> {
-    let desired = load(&args)?;
+    let desired = load(&args, scope)?;
     let plan = backend.plan_config(&desired).await?;
-    print_plan(scope, &plan);
+    print_plan(scope, &plan)?;
     Ok(if plan.is_empty() { exit::OK } else { exit::CHANGES_PENDING })
 }
 
 /// `tresor apply`: prints the plan, asks before deletions and take-overs (or `--yes`), applies.
 pub async fn apply(backend: &dyn Backend, scope: &Scope, args: ConfigArgs) -> Result<i32> {
-    let desired = load(&args)?;
+    let desired = load(&args, scope)?;
     let plan = backend.plan_config(&desired).await?;
     if plan.is_empty() {
-        print_plan(scope, &plan);
+        print_plan(scope, &plan)?;
         return Ok(exit::OK);
     }
     let to_confirm = plan.to_confirm().count();
     let mut confirm = scope.yes;
     if to_confirm > 0 && !confirm {
         if !scope.json {
-            print!("{}", plan.render());
+            output::write_out(plan.render().as_bytes())?;
         }
         if !std::io::stdin().is_terminal() {
             return Err(CliError::Service(ServiceError::Conflict(format!(
@@ -76,7 +78,7 @@ pub async fn apply(backend: &dyn Backend, scope: &Scope, args: ConfigArgs) -> Re
         confirm = true;
     }
     let applied = backend.apply_config(&desired, confirm).await?;
-    print_plan(scope, &applied);
+    print_plan(scope, &applied)?;
     Ok(exit::OK)
 }
 
@@ -158,11 +160,7 @@ pub async fn export(backend: &dyn Backend, scope: &Scope, args: ExportArgs) -> R
             skipped.refused.join("\n")
         );
     }
-    let mut stdout = std::io::stdout().lock();
-    stdout
-        .write_all(text.as_bytes())
-        .and_then(|_| stdout.flush())
-        .map_err(|e| CliError::Io(format!("writing to stdout: {e}")))?;
+    output::write_out(text.as_bytes())?;
     Ok(exit::OK)
 }
 

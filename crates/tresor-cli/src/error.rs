@@ -12,6 +12,10 @@ pub enum CliError {
     Service(#[from] ServiceError),
     #[error("{0}")]
     Io(String),
+    /// Whoever read stdout has gone (`tresor ls | head -1`): nothing is left to tell, so the
+    /// command ends quietly with exit 141 (see `output::stdout_error`).
+    #[error("stdout was closed before the output was written")]
+    StdoutClosed,
     /// The server refused; its message and status.
     #[error("{message}")]
     Remote { status: u16, message: String },
@@ -23,6 +27,7 @@ impl CliError {
             CliError::Usage(_) => exit::USAGE,
             CliError::Service(e) => e.exit_code(),
             CliError::Io(_) => exit::INTERNAL,
+            CliError::StdoutClosed => exit::STDOUT_CLOSED,
             CliError::Remote { status, .. } => tresor_service::exit_code_for_http_status(*status),
         }
     }

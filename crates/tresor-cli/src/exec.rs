@@ -226,9 +226,11 @@ pub async fn redact(backend: &dyn Backend, scope: &Scope, args: RedactArgs) -> R
     let named = names_of(vault_keys(backend, scope, &args.only).await?)?;
     let resolved = resolve_named(backend, scope, named).await?;
     let redactor = redactor_for(&resolved, args.min_length, &args.mask)?;
-    pump(tokio::io::stdin(), std::io::stdout(), redactor)
-        .await
-        .map_err(|e| CliError::Io(format!("redacting stdin: {e}")))?;
+    pump(tokio::io::stdin(), std::io::stdout(), redactor).await.map_err(|e| match e.kind() {
+        // Reading a pipe never fails with a broken pipe: writing stdout did.
+        std::io::ErrorKind::BrokenPipe => CliError::StdoutClosed,
+        _ => CliError::Io(format!("redacting stdin: {e}")),
+    })?;
     Ok(0)
 }
 

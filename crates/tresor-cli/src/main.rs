@@ -66,6 +66,8 @@ fn main() {
     };
     let code = match outcome {
         Ok(code) => code,
+        // Whoever read the output has gone (`tresor ls | head -1`): nobody is left to tell.
+        Err(e @ CliError::StdoutClosed) => e.exit_code(),
         Err(e) => {
             if json {
                 eprintln!("{}", serde_json::json!({ "error": e.to_string(), "exit_code": e.exit_code() }));

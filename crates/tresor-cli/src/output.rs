@@ -1,10 +1,60 @@
 //! Human tables and `--json` documents. Every command prints through here, so both forms stay in
 //! step. Secret values never pass through this module except in `get`'s explicit value output.
+//!
+//! # A closed stdout
+//!
+//! Everything a command writes to stdout goes through [`write_out`] (or the `outln!` and
+//! `out!` macros over it), never `println!`: `println!` panics when stdout is a pipe whose
+//! reader has gone (`tresor ls | head -1`), because Rust ignores SIGPIPE and the write fails
+//! with `BrokenPipe`. Here that failure becomes [`CliError::StdoutClosed`], which `main` turns
+//! into a quiet exit 141 (128 + SIGPIPE, what a shell shows for a writer killed by the signal),
+//! in this one place for every command and output mode.
+//!
+//! Restoring SIGPIPE's default action instead would kill the process at the first such write,
+//! wherever it happens: `tresor run` would die mid-stream, leaving its child without the process
+//! that redacts its stderr and forwards signals to it, and a server writing to a peer that has
+//! gone could be killed the same way. So SIGPIPE stays ignored (Rust's default), and the error is
+//! handled where output is written.
 
+use crate::error::{CliError, Result};
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde::Serialize;
 use serde_json::{json, Value};
-use tresor_model::{format_rfc3339, EntryMeta, EnvInfo, SecretValue, Tag, VaultInfo, VersionMeta};
+use std::io::Write;
+use tresor_model::{format_rfc3339, EntryKind, EntryMeta, EnvInfo, SecretValue, Tag, VaultInfo, VersionMeta};
+
+/// The error for a failed write to stdout: [`CliError::StdoutClosed`] when its reader has gone,
+/// an I/O error otherwise.
+pub fn stdout_error(e: std::io::Error) -> CliError {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        CliError::StdoutClosed
+    } else {
+        CliError::Io(format!("writing to stdout: {e}"))
+    }
+}
+
+/// Writes `bytes` to stdout and flushes them, so a closed stdout is noticed here and not in a
+/// later flush (or at exit, where nobody could report it).
+pub fn write_out(bytes: &[u8]) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    stdout.write_all(bytes).and_then(|()| stdout.flush()).map_err(stdout_error)
+}
+
+/// `print!` through [`write_out`]: returns a `Result` instead of panicking on a closed stdout.
+macro_rules! out {
+    ($($arg:tt)*) => {
+        $crate::output::write_out(format!($($arg)*).as_bytes())
+    };
+}
+
+/// `println!` through [`write_out`]: returns a `Result` instead of panicking on a closed stdout.
+macro_rules! outln {
+    ($($arg:tt)*) => {
+        $crate::output::write_out(format!("{}\n", format_args!($($arg)*)).as_bytes())
+    };
+}
+
+pub(crate) use outln;
 
 /// An entry as shown: metadata with readable timestamps; `value` only for variables.
 #[derive(Serialize)]
@@ -50,19 +100,20 @@ pub fn value_json(v: &SecretValue) -> Value {
     }
 }
 
-pub fn print_json(v: &impl Serialize) {
-    println!("{}", serde_json::to_string_pretty(v).expect("serializable"));
+pub fn print_json(v: &impl Serialize) -> Result<()> {
+    outln!("{}", serde_json::to_string_pretty(v).expect("serializable"))
 }
 
 /// Prints rows as aligned columns under a header.
-pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+pub fn print_table(header: &[&str], rows: &[Vec<String>]) -> Result<()> {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let line = |cells: Vec<&str>| {
+    let mut text = String::new();
+    let mut line = |cells: Vec<&str>| {
         let mut s = String::new();
         for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
             if i + 1 == cells.len() {
@@ -71,12 +122,14 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
                 s.push_str(&format!("{cell:<w$}  "));
             }
         }
-        println!("{}", s.trim_end());
+        text.push_str(s.trim_end());
+        text.push('\n');
     };
     line(header.to_vec());
     for row in rows {
         line(row.iter().map(String::as_str).collect());
     }
+    write_out(text.as_bytes())
 }
 
 /// A value in a table cell: printable variables shown, anything with control characters summarised.
@@ -87,7 +140,7 @@ fn cell_value(v: &SecretValue) -> String {
     }
 }
 
-pub fn entries_table(items: &[(EntryMeta, Option<SecretValue>)]) {
+pub fn entries_table(items: &[(EntryMeta, Option<SecretValue>)]) -> Result<()> {
     let rows: Vec<Vec<String>> = items
         .iter()
         .map(|(m, v)| {
@@ -102,21 +155,21 @@ pub fn entries_table(items: &[(EntryMeta, Option<SecretValue>)]) {
                 updated,
                 match v {
                     Some(v) => cell_value(v),
-                    None if m.kind == tresor_model::EntryKind::Secret => "********".into(),
+                    None if m.kind == EntryKind::Secret => "********".into(),
                     None => String::new(),
                 },
             ]
         })
         .collect();
-    print_table(&["KEY", "KIND", "VERSION", "UPDATED", "VALUE"], &rows);
+    print_table(&["KEY", "KIND", "VERSION", "UPDATED", "VALUE"], &rows)
 }
 
-pub fn history_table(versions: &[VersionMeta]) {
+pub fn history_table(versions: &[VersionMeta]) -> Result<()> {
     let rows: Vec<Vec<String>> = versions
         .iter()
         .map(|v| vec![v.version.to_string(), v.kind.to_string(), format_rfc3339(v.created_at), v.edited_by.clone()])
         .collect();
-    print_table(&["VERSION", "KIND", "CREATED", "EDITED_BY"], &rows);
+    print_table(&["VERSION", "KIND", "CREATED", "EDITED_BY"], &rows)
 }
 
 pub fn history_json(versions: &[VersionMeta]) -> Value {
@@ -131,7 +184,7 @@ pub fn history_json(versions: &[VersionMeta]) -> Value {
     )
 }
 
-pub fn vaults(json: bool, vaults: &[VaultInfo]) {
+pub fn vaults(json: bool, vaults: &[VaultInfo]) -> Result<()> {
     if json {
         let docs: Vec<Value> = vaults
             .iter()
@@ -153,10 +206,10 @@ pub fn vaults(json: bool, vaults: &[VaultInfo]) {
             ]
         })
         .collect();
-    print_table(&["VAULT", "ENTRIES", "CREATED", "MANAGED_BY"], &rows);
+    print_table(&["VAULT", "ENTRIES", "CREATED", "MANAGED_BY"], &rows)
 }
 
-pub fn environments(json: bool, envs: &[EnvInfo]) {
+pub fn environments(json: bool, envs: &[EnvInfo]) -> Result<()> {
     if json {
         let docs: Vec<Value> = envs
             .iter()
@@ -168,12 +221,49 @@ pub fn environments(json: bool, envs: &[EnvInfo]) {
         .iter()
         .map(|e| vec![e.name.clone(), e.parent.clone().unwrap_or_else(|| "-".into()), format_rfc3339(e.created_at)])
         .collect();
-    print_table(&["ENVIRONMENT", "PARENT", "CREATED"], &rows);
+    print_table(&["ENVIRONMENT", "PARENT", "CREATED"], &rows)
+}
+
+/// What an `ls -p` listed, for its footer: where, with which prefix, and how many entries of
+/// each kind there were before `--secrets` or `--vars` kept one kind.
+pub struct ListingSummary<'a> {
+    /// `ENV/VAULT`.
+    pub location: &'a str,
+    pub prefix: &'a str,
+    /// The kind `--secrets` or `--vars` kept, if either was given.
+    pub only: Option<EntryKind>,
+    pub secrets: usize,
+    pub variables: usize,
+}
+
+impl ListingSummary<'_> {
+    /// `3 entries in prod/app: 2 secrets, 1 variable`; with `--vars`, `1 variable shown (--vars)
+    /// of 3 entries in prod/app: ...`, so a filtered listing never reads as the whole vault.
+    fn footer(&self, shown: usize) -> String {
+        let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+        let place = match self.prefix {
+            "" => format!("in {}", self.location),
+            prefix => format!("under {prefix} in {}", self.location),
+        };
+        let counts = format!(
+            "{} {place}: {}, {}",
+            plural(self.secrets + self.variables, "entry", "entries"),
+            plural(self.secrets, "secret", "secrets"),
+            plural(self.variables, "variable", "variables")
+        );
+        match self.only {
+            None => counts,
+            Some(EntryKind::Secret) => format!("{} shown (--secrets) of {counts}", plural(shown, "secret", "secrets")),
+            Some(EntryKind::Variable) => {
+                format!("{} shown (--vars) of {counts}", plural(shown, "variable", "variables"))
+            }
+        }
+    }
 }
 
 /// `ls -p`: a boxed table (Unicode box drawing) with readable UTC times and who last edited each
 /// entry, then a one-line summary. Secrets show as `********`, as in the plain table.
-pub fn entries_pretty(items: &[(EntryMeta, Option<SecretValue>)], location: &str) {
+pub fn entries_pretty(items: &[(EntryMeta, Option<SecretValue>)], summary: &ListingSummary<'_>) -> Result<()> {
     let header = ["KEY", "KIND", "VERSION", "UPDATED (UTC)", "EDITED BY", "VALUE"];
     let rows: Vec<[String; 6]> = items
         .iter()
@@ -184,21 +274,13 @@ pub fn entries_pretty(items: &[(EntryMeta, Option<SecretValue>)], location: &str
             }
             let value = match v {
                 Some(v) => cell_value(v),
-                None if m.kind == tresor_model::EntryKind::Secret => "********".into(),
+                None if m.kind == EntryKind::Secret => "********".into(),
                 None => String::new(),
             };
             [m.key.clone(), m.kind.to_string(), m.version.to_string(), updated, m.edited_by.clone(), value]
         })
         .collect();
-    print!("{}", boxed(&header, &rows));
-    let secrets = items.iter().filter(|(m, _)| m.kind == tresor_model::EntryKind::Secret).count();
-    let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
-    println!(
-        "{} in {location}: {}, {}",
-        plural(items.len(), "entry", "entries"),
-        plural(secrets, "secret", "secrets"),
-        plural(items.len() - secrets, "variable", "variables")
-    );
+    out!("{}{}\n", boxed(&header, &rows), summary.footer(items.len()))
 }
 
 /// Draws rows in a box; the VERSION column (index 2) is right-aligned.

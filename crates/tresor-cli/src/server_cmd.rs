@@ -3,6 +3,7 @@
 use crate::args::{InitArgs, ServeArgs};
 use crate::error::{CliError, Result};
 use crate::local::{self, Storage};
+use crate::output::outln;
 use std::path::{Path, PathBuf};
 use tresor_model::{PrincipalRef, WorkspaceName};
 use tresor_server::{CompatConfig, RateLimits, ServerConfig};
@@ -40,22 +41,23 @@ pub async fn init(args: InitArgs, json: bool) -> Result<i32> {
     }
     let token = first_token(&svc).await?;
     if json {
-        println!("{}", serde_json::json!({ "admin_token": token, "data_dir": dir, "storage": storage.describe() }));
+        outln!("{}", serde_json::json!({ "admin_token": token, "data_dir": dir, "storage": storage.describe() }))?;
     } else {
-        print_token(&dir, &storage, &token);
+        print_token(&dir, &storage, &token)?;
     }
     Ok(0)
 }
 
-fn print_token(dir: &Path, storage: &Storage, token: &str) {
-    match storage {
-        Storage::Sqlite(_) => println!("Initialised tresor in {}.", dir.display()),
+fn print_token(dir: &Path, storage: &Storage, token: &str) -> Result<()> {
+    let initialised = match storage {
+        Storage::Sqlite(_) => format!("Initialised tresor in {}.", dir.display()),
         Storage::Postgres(_) => {
-            println!("Initialised tresor at {} (root key in {}).", storage.describe(), dir.display())
+            format!("Initialised tresor at {} (root key in {}).", storage.describe(), dir.display())
         }
-    }
-    println!("Admin token for user:owner (shown once; keep it safe, it is stored only as a hash):");
-    println!("{token}");
+    };
+    outln!(
+        "{initialised}\nAdmin token for user:owner (shown once; keep it safe, it is stored only as a hash):\n{token}"
+    )
 }
 
 pub fn serve(args: ServeArgs) -> Result<i32> {
@@ -89,7 +91,7 @@ async fn serve_async(args: ServeArgs) -> Result<i32> {
     let svc = local::open_service_on(&dir, &storage).await?;
     if !is_initialized(&svc).await? {
         let token = first_token(&svc).await?;
-        print_token(&dir, &storage, &token);
+        print_token(&dir, &storage, &token)?;
     }
     svc.bootstrap(&WorkspaceName::default_name()).await?;
     let config = ServerConfig {

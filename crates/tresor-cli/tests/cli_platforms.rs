@@ -104,6 +104,23 @@ fn ls_pretty_prints_a_box() {
     assert!(out.contains("user:"), "who last edited: {out}");
     assert_eq!(lines[lines.len() - 1], "2 entries in default/default: 1 secret, 1 variable");
     t.run(&["ls", "-p", "--json"]).fails(USAGE, "cannot be used with");
+
+    // Issue #14: a filtered listing's footer counted the kind shown as if it were the vault.
+    t.run_stdin(&["set", "db/user"], b"pretty-user-value").ok();
+    let last = |args: &[&str]| t.run(args).ok().lines().last().unwrap().to_owned();
+    assert_eq!(
+        last(&["ls", "--vars", "-p"]),
+        "1 variable shown (--vars) of 3 entries in default/default: 2 secrets, 1 variable"
+    );
+    assert_eq!(
+        last(&["ls", "-s", "-p"]),
+        "2 secrets shown (--secrets) of 3 entries in default/default: 2 secrets, 1 variable"
+    );
+    assert_eq!(last(&["ls", "-p", "db/"]), "2 entries under db/ in default/default: 2 secrets, 0 variables");
+    assert_eq!(
+        last(&["ls", "--vars", "-p", "db/"]),
+        "0 variables shown (--vars) of 2 entries under db/ in default/default: 2 secrets, 0 variables"
+    );
 }
 
 /// `td wf secrets --project P ...` as tresor commands, in local or server mode.

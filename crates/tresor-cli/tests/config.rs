@@ -336,3 +336,48 @@ fn compatibility_apis_refuse_writes_to_a_managed_vault() {
     let vaults = s.cli(&s.token, &["vault", "ls", "--json"], b"").json();
     assert_eq!(vaults[0]["managed_by"], "platform", "still managed: {vaults}");
 }
+
+/// Tailor's config (and the README's first example without its `environment:` line).
+const NO_ENVIRONMENT: &str = r#"vaults:
+  api-keys:
+    entries:
+      stripe-secret-key: { secret: "${env:STRIPE_SECRET_KEY}" }
+"#;
+
+/// Issue #14: a vault without `environment` was an error (`missing field environment`) and `-e`
+/// did not supply one. It goes to `-e` / `TRESOR_ENV`, else `default`; one that names its
+/// environment keeps it.
+#[test]
+fn a_vault_without_environment_goes_to_the_chosen_environment() {
+    let t = LocalTresor::new().with_env("STRIPE_SECRET_KEY", STRIPE).with_env("SENDGRID_API_KEY", SENDGRID);
+    let file = write(t.home(), "tailor.yaml", NO_ENVIRONMENT);
+    let mut seen = String::new();
+    for (args, env, vault) in [
+        (&["plan", "-f", &file][..], &[][..], "default/api-keys"),
+        (&["-e", "prod", "plan", "-f", &file], &[], "prod/api-keys"),
+        (&["plan", "-f", &file], &[("TRESOR_ENV", "staging")], "staging/api-keys"),
+        (&["-e", "dev", "plan", "-f", &file], &[("TRESOR_ENV", "staging")], "dev/api-keys"),
+    ] {
+        let plan = t.run_with_env(args, env);
+        assert_eq!(plan.code, 10, "{args:?}: {}", plan.stderr);
+        assert!(plan.stdout.contains(&format!("+ vault {vault}")), "{args:?}: {}", plan.stdout);
+        assert!(plan.stdout.contains(&format!("+ entry {vault}/stripe-secret-key")), "{}", plan.stdout);
+        seen += &plan.stdout;
+    }
+    seen += &t.run(&["-e", "prod", "apply", "-f", &file, "--yes"]).ok();
+    assert_eq!(t.run(&["-e", "prod", "--vault", "api-keys", "get", "stripe-secret-key"]).ok(), STRIPE);
+    assert_eq!(t.run(&["-e", "prod", "plan", "-f", &file]).code, 0, "nothing pending in prod");
+    // A vault that names its environment keeps it, whatever -e says.
+    let named = write(t.home(), "tresor.yaml", CONFIG);
+    let plan = t.run(&["-e", "staging", "plan", "-f", &named]);
+    assert!(plan.stdout.contains("vault prod/api-keys") && !plan.stdout.contains("staging"), "{}", plan.stdout);
+    seen += &plan.stdout;
+
+    // Through a server: the CLI resolves the environment before sending the desired state.
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let env = [("STRIPE_SECRET_KEY", STRIPE)];
+    seen += &s.cli_env(&s.token, &["-e", "prod", "apply", "-f", &file, "--yes"], b"", &env).ok();
+    assert_eq!(s.cli(&s.token, &["-e", "prod", "--vault", "api-keys", "get", "stripe-secret-key"], b"").ok(), STRIPE);
+    assert_no_secret(&seen);
+    assert_no_secret(&s.log_text());
+}

@@ -99,7 +99,8 @@ fn bad_input_gets_clear_errors_and_distinct_exit_codes() {
 
     // Check-and-set conflicts.
     t.run_stdin(&["set", "--cas", "0", "k"], b"v1").ok();
-    t.run_stdin(&["set", "--cas", "0", "k"], b"v2").fails(CONFLICT, "at version 1, not 0");
+    t.run_stdin(&["set", "--cas", "0", "k"], b"v2").fails(CONFLICT, "entry k already exists (at version 1)");
+    t.run_stdin(&["set", "--cas", "3", "k"], b"v2").fails(CONFLICT, "at version 1, not 3");
     assert_eq!(t.run(&["get", "k"]).ok(), "v1", "the refused write changed nothing");
 
     // A kind change is refused.
@@ -164,9 +165,110 @@ fn the_store_is_private_and_needs_its_key() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("root key does not match"));
 }
 
+/// Issue #14: `tresor --help` said the binary was "the CLI client, local mode and (soon) the server".
+#[test]
+fn help_says_what_the_binary_is() {
+    let help = LocalTresor::new().run(&["--help"]).ok();
+    let about = help.lines().next().unwrap();
+    assert!(!help.contains("soon"), "{help}");
+    assert!(about.contains("server") && about.contains("client") && about.contains("local"), "{about}");
+}
+
 #[test]
 fn without_local_or_server_says_what_to_do() {
     let out = std::process::Command::new(BIN).args(["ls"]).env_remove("TRESOR_LOCAL").output().unwrap();
     assert_eq!(out.status.code(), Some(USAGE));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--local"));
+}
+
+/// The conventional exit code of a writer whose reader went away: 128 + SIGPIPE, as the shell
+/// reports for `yes | head -1`.
+const STDOUT_CLOSED: i32 = 141;
+
+/// Issue #14: `tresor ls | head -1` panicked (broken pipe, exit 101). A closed stdout ends every
+/// command quietly, whatever it prints and however it prints it.
+#[test]
+fn a_closed_stdout_ends_every_command_quietly() {
+    const VALUE: &str = "closed-pipe-secret-7f3";
+    let t = LocalTresor::new();
+    t.run_stdin(&["set", "db/password"], VALUE.as_bytes()).ok();
+    t.run(&["set", "--var", "config/url", "https://example.com"]).ok();
+    let dir = tempfile::tempdir().unwrap();
+    let template = dir.path().join("task.sql");
+    std::fs::write(&template, "pw=${secret:db/password}\n").unwrap();
+    let json_template = dir.path().join("task.json");
+    std::fs::write(&json_template, r#"{"pw": "${secret:db/password}"}"#).unwrap();
+    let config = dir.path().join("tresor.yaml");
+    std::fs::write(&config, "vaults:\n  prod/app:\n    entries:\n      url: { variable: \"https://x\" }\n").unwrap();
+    let (template, json_template, config) =
+        (template.to_str().unwrap(), json_template.to_str().unwrap(), config.to_str().unwrap());
+    let cases: &[&[&str]] = &[
+        &["ls"],
+        &["ls", "-p"],
+        &["ls", "--vars", "-p"],
+        &["ls", "-s"],
+        &["--json", "ls"],
+        &["get", "db/password"],
+        &["--json", "get", "db/password"],
+        &["history", "db/password"],
+        &["--json", "history", "db/password"],
+        &["render", template],
+        &["render", json_template],
+        &["export"],
+        &["export", "--format", "json"],
+        &["export", "--format", "yaml", "--reveal"],
+        &["vault", "ls"],
+        &["--json", "vault", "ls"],
+        &["env", "ls"],
+        &["plan", "-f", config],
+        &["--json", "plan", "-f", config],
+        &["set", "--var", "config/url", "https://example.org"],
+        &["--json", "set", "--var", "config/url", "https://example.net"],
+        &["vault", "create", "more"],
+        &["rm", "config/url"],
+        &["undelete", "config/url"],
+    ];
+    for args in cases {
+        let r = t.run_closed_stdout(args, b"");
+        assert_eq!(r.code, STDOUT_CLOSED, "{args:?} (stderr: {})", r.stderr);
+        assert!(r.stderr.is_empty(), "{args:?} ends quietly, without a panic or a message: {}", r.stderr);
+    }
+    // A stream: redact reads stdin and writes stdout.
+    let r = t.run_closed_stdout(&["redact"], format!("a {VALUE} b\n").as_bytes());
+    assert_eq!(r.code, STDOUT_CLOSED, "{}", r.stderr);
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+    // clap prints help and version itself: quiet too.
+    for args in [&["--help"][..], &["--version"], &["ls", "--help"]] {
+        let r = t.run_closed_stdout(args, b"");
+        assert!(r.code == 0 || r.code == STDOUT_CLOSED, "{args:?}: {} {}", r.code, r.stderr);
+        assert!(r.stderr.is_empty(), "{args:?}: {}", r.stderr);
+    }
+
+    // Server mode, including the server-only commands and a backup written to stdout.
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let token = s.token.clone();
+    s.cli(&token, &["set", "db/password"], VALUE.as_bytes()).ok();
+    let data_dir = s.data_dir();
+    let cases: &[&[&str]] = &[
+        &["ls"],
+        &["get", "db/password"],
+        &["--json", "get", "db/password"],
+        &["render", template],
+        &["whoami"],
+        &["token", "ls"],
+        &["--json", "token", "ls"],
+        &["principal", "ls"],
+        &["grant", "ls"],
+        &["audit", "ls"],
+        &["audit", "verify"],
+        &["app-key", "ls"],
+        &["token", "create", "user:owner"],
+        &["backup", "-", "--data-dir", data_dir.to_str().unwrap()],
+    ];
+    for args in cases {
+        let r = s.cli_closed_stdout(&token, args);
+        assert_eq!(r.code, STDOUT_CLOSED, "{args:?} (stderr: {})", r.stderr);
+        assert!(r.stderr.is_empty(), "{args:?} ends quietly: {}", r.stderr);
+    }
+    assert!(!s.log_text().contains(VALUE), "the value stays out of the server's log");
 }

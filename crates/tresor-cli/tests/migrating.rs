@@ -672,7 +672,7 @@ fn tailor_vaults_and_secrets_lifecycle() {
     // printf '%s' "$STRIPE_SECRET_KEY" | tresor set --vault api-keys --cas 0 stripe-secret-key
     s.cli(&t, &["set", "--vault", "api-keys", "--cas", "0", "stripe-secret-key"], b"sk_live_xxxxx").ok();
     s.cli(&t, &["set", "--vault", "api-keys", "--cas", "0", "stripe-secret-key"], b"sk_live_again")
-        .fails(CONFLICT, "not 0");
+        .fails(CONFLICT, "already exists");
     // printf '%s' "$STRIPE_SECRET_KEY" | tresor set --vault api-keys stripe-secret-key   (update)
     s.cli(&t, &["set", "--vault", "api-keys", "stripe-secret-key"], b"sk_live_yyyyy").ok();
     assert_eq!(s.cli(&t, &["get", "--vault", "api-keys", "stripe-secret-key"], b"").ok(), "sk_live_yyyyy");

@@ -80,3 +80,89 @@ fn tinybird_pipes_and_conductor_task_inputs_render_as_their_platforms_do() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "user=[REDACTED]\n");
 }
+
+/// A value with every character that breaks a JSON string or a SQL literal written raw.
+const TRICKY: &str = "p\"a\\ss'w\nrd-json-7c1";
+/// TRICKY as the ClickHouse string literal a `tb_secret` renders.
+const TRICKY_SQL: &str = "'p\"a\\\\ss\\'w\\nrd-json-7c1'";
+
+/// Every syntax inside the strings of one JSON document (a member name too), and an object.
+const JSON_TASK: &str = r#"{
+  "password": "${workflow.secrets.pw}",
+  "digdag": "pw=${secret:pw};",
+  "uri": "tresor://default/pw",
+  "sql": "WHERE p = {{tb_secret('pw')}} AND q = {{ tb_secret(\"nope\", 'dflt') }}",
+  "object": {"vault": "default", "key": "pw"},
+  "${secret:host}": 1
+}"#;
+
+fn assert_tricky_document(out: &str) {
+    let doc: serde_json::Value = serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
+    assert_eq!(doc["password"], TRICKY, "{out}");
+    assert_eq!(doc["digdag"], format!("pw={TRICKY};"));
+    assert_eq!(doc["uri"], TRICKY);
+    assert_eq!(doc["sql"], format!("WHERE p = {TRICKY_SQL} AND q = 'dflt'"), "a tb_secret is a SQL literal inside");
+    assert_eq!(doc["object"], TRICKY);
+    assert_eq!(doc["db.internal"], 1);
+}
+
+/// Issue #14: `{"password": "${workflow.secrets.pw}"}` with a value holding `"` or `\` rendered
+/// invalid JSON, and `--json-doc` left `${workflow.secrets...}` unresolved and exited 0.
+#[test]
+fn json_templates_escape_values_and_resolve_every_syntax() {
+    let t = LocalTresor::new();
+    t.run_stdin(&["set", "pw"], TRICKY.as_bytes()).ok();
+    t.run(&["set", "--var", "host", "db.internal"]).ok();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("task.json");
+    std::fs::write(&file, JSON_TASK).unwrap();
+    let file = file.to_str().unwrap();
+    // A .json file is a JSON document; so is any template with --json-doc.
+    assert_tricky_document(&t.run(&["render", file]).ok());
+    assert_tricky_document(&t.run_stdin(&["render", "--json-doc", "-"], JSON_TASK.as_bytes()).ok());
+    // The report's own template; and --text, which renders a .json file as plain text: values
+    // as they are (here: no longer JSON).
+    let plain = dir.path().join("plain.json");
+    std::fs::write(&plain, r#"{"password": "${workflow.secrets.pw}"}"#).unwrap();
+    let plain = plain.to_str().unwrap();
+    let out = t.run(&["render", plain]).ok();
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&out).unwrap()["password"], TRICKY, "{out}");
+    let raw = t.run(&["render", "--text", plain]).ok();
+    assert_eq!(raw, format!("{{\"password\": \"{TRICKY}\"}}"));
+    t.run(&["render", "--text", "--json-doc", file]).fails(2, "cannot be used with");
+
+    // No reference is silently left in the output.
+    let r = t.run_stdin(&["render", "--json-doc", "-"], b"{\n  \"a\": \"${secret:nope}\"}");
+    assert_eq!((r.code, r.stdout.as_str()), (3, ""), "{}", r.stderr);
+    assert!(r.stderr.contains("${secret:nope} at 2:9"), "the position in the document: {}", r.stderr);
+    let r = t.run_stdin(&["render", "--json-doc", "-"], br#"{"port": ${secret:port}}"#);
+    assert_eq!((r.code, r.stdout.as_str()), (2, ""), "{}", r.stderr);
+    assert!(r.stderr.contains("1:10") && r.stderr.contains("inside a JSON string"), "{}", r.stderr);
+    // A {"vault", "key"} object is a reference of JSON documents only: in text it is refused.
+    let r = t.run_stdin(&["render", "-"], b"curl -d '{\"vault\": \"default\", \"key\": \"pw\"}' x");
+    assert_eq!((r.code, r.stdout.as_str()), (2, ""), "{}", r.stderr);
+    assert!(r.stderr.contains("1:10") && r.stderr.contains("--json-doc"), "{}", r.stderr);
+    assert!(!r.stderr.contains(TRICKY), "{}", r.stderr);
+}
+
+#[test]
+fn json_templates_render_through_the_server_too() {
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let t = s.token.clone();
+    s.cli(&t, &["set", "pw"], TRICKY.as_bytes()).ok();
+    s.cli(&t, &["set", "--var", "host", "db.internal"], b"").ok();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("task.json");
+    std::fs::write(&file, JSON_TASK).unwrap();
+    assert_tricky_document(&s.cli(&t, &["render", file.to_str().unwrap()], b"").ok());
+    let (status, doc) = s.call(
+        "POST",
+        "/api/v1/render",
+        Some(&t),
+        Some(serde_json::json!({"template": "{\"password\": \"${workflow.secrets.pw}\"}", "format": "json"})),
+    );
+    assert_eq!(status, 200, "{doc}");
+    let rendered: serde_json::Value = serde_json::from_str(doc["output"].as_str().unwrap()).unwrap();
+    assert_eq!(rendered["password"], TRICKY);
+    assert!(!s.log_text().contains("rd-json-7c1"), "the value stays out of the server's log");
+}

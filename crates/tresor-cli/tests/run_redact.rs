@@ -120,3 +120,16 @@ fn run_against_a_server_needs_read_on_every_entry() {
     assert_eq!(r.code, 4);
     assert!(r.stderr.contains("no read access to b"), "{}", r.stderr);
 }
+
+/// Issue #14: two entries that become the same variable were named by the variable
+/// (`entries TD_APIKEY and td/apikey`), not by their keys.
+#[test]
+fn run_names_colliding_entries_by_their_keys() {
+    let t = LocalTresor::new();
+    t.run_stdin(&["set", "td.apikey"], b"collide-one-5e").ok();
+    t.run_stdin(&["set", "td/apikey"], b"collide-two-5e").ok();
+    let e = t
+        .run(&["run", "--", "true"])
+        .fails(2, "entries td.apikey and td/apikey both become environment variable TD_APIKEY");
+    assert!(!e.contains("collide-"), "{e}");
+}

@@ -566,3 +566,37 @@ fn every_answer_carries_its_request_id_into_the_log_the_audit_and_the_metrics() 
         "{answered}"
     );
 }
+
+/// Issue #14: reading from a vault that does not exist said the *entry* does not exist, and a
+/// `--cas 0` conflict did not say that the entry already exists.
+#[test]
+fn a_missing_vault_and_a_create_only_conflict_say_what_they_are() {
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let t = s.token.clone();
+    s.cli(&t, &["set", "k"], b"cas-value-31a").ok();
+    // Over REST: the values route, the entries route, the CLI.
+    for path in ["/api/v1/envs/default/vaults/nope/values/k", "/api/v1/envs/default/vaults/nope/entries/k"] {
+        let (status, doc) = s.call("GET", path, Some(&t), None);
+        assert_eq!(status, 404, "{doc}");
+        let e = doc["error"].as_str().unwrap();
+        assert!(e.contains("vault nope does not exist in environment default"), "{path}: {e}");
+        assert!(e.contains("tresor vault create nope"), "what to do: {e}");
+    }
+    s.cli(&t, &["--vault", "nope", "get", "k"], b"").fails(3, "vault nope does not exist in environment default");
+    s.cli(&t, &["--vault", "nope", "history", "k"], b"").fails(3, "vault nope does not exist");
+    // In a vault that exists, a missing entry is still the entry.
+    s.cli(&t, &["get", "other"], b"").fails(3, "entry other does not exist in vault default/default");
+    // --cas 0 creates only: over the CLI and REST, the conflict says the entry exists.
+    let e = s.cli(&t, &["set", "--cas", "0", "k"], b"cas-value-other").fails(6, "entry k already exists");
+    assert!(e.contains("version 1"), "{e}");
+    let (status, doc) =
+        s.call("PUT", &entry("k"), Some(&t), Some(json!({"value": "cas-value-other", "expected_version": 0})));
+    assert_eq!(status, 409, "{doc}");
+    assert!(doc["error"].as_str().unwrap().contains("entry k already exists"), "{doc}");
+    assert_eq!(s.cli(&t, &["get", "k"], b"").ok(), "cas-value-31a", "the refused writes changed nothing");
+    // A deleted entry still exists until purged: said so.
+    s.cli(&t, &["rm", "k"], b"").ok();
+    s.cli(&t, &["set", "--cas", "0", "k"], b"cas-value-other").fails(6, "entry k exists, deleted");
+    let log = s.log_text();
+    assert!(!log.contains("cas-value-31a") && !log.contains("cas-value-other"));
+}

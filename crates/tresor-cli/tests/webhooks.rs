@@ -22,7 +22,7 @@ fn webhooks_resolve_references_server_side_and_mask_the_answer() {
         "method": "POST",
         "url": format!("http://127.0.0.1:{}/notify?x=1", hook.port),
         "headers": {"Authorization": {"vault": "default", "key": "hook-token"}, "X-Plain": "hello"},
-        "body": {"password": {"vault": "default", "key": "db-pw"}, "n": 1}
+        "body": {"password": {"vault": "default", "key": "db-pw"}, "n": 1, "note": "forwarded ${secret:db-pw}"}
     });
     let (status, answer) = s.call("POST", "/api/v1/webhooks/send", t, Some(request.clone()));
     assert_eq!(status, 200, "{answer}");
@@ -36,6 +36,8 @@ fn webhooks_resolve_references_server_side_and_mask_the_answer() {
         seen[0]
     );
     assert!(seen[0].contains(r#""password":"pg-secret-456""#), "{}", seen[0]);
+    // A body is data: only its {"vault", "key"} objects are references, text in it stays text.
+    assert!(seen[0].contains(r#""note":"forwarded ${secret:db-pw}""#), "{}", seen[0]);
     assert!(seen[0].to_ascii_lowercase().contains("content-type: application/json"), "{}", seen[0]);
     assert!(seen[0].contains("x-plain: hello") || seen[0].contains("X-Plain: hello"));
     // ... and the caller gets them masked, in the body and in headers.

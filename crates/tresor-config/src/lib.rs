@@ -11,8 +11,8 @@
 //! name: payments                # optional; defaults to the file's base name (tresor.yaml: "tresor")
 //! environments: [dev, prod]
 //! vaults:
-//!   api-keys:                   # or `prod/api-keys:` without `environment`
-//!     environment: prod
+//!   api-keys:                   # or `prod/api-keys:` without `environment`; with neither,
+//!     environment: prod         # the environment `parse` is given (the CLI's -e, else default)
 //!     entries:
 //!       stripe-secret-key: { secret: "${env:STRIPE_SECRET_KEY}" }
 //!       api-url:           { variable: "https://api.example.com" }

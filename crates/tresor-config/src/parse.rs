@@ -247,9 +247,17 @@ fn at_the_duplicate(text: &str, msg: String) -> String {
 }
 
 /// Parses a config file. `file` names it in errors and, without a `name:` field, gives the
-/// config's name (its base name without extension: `deploy/tresor.yaml` is `tresor`). `lookup`
-/// answers `${env:NAME}` (in the CLI: the process environment).
-pub fn parse(text: &str, file: &str, lookup: &dyn Fn(&str) -> Option<String>) -> Result<DesiredState, ConfigError> {
+/// config's name (its base name without extension: `deploy/tresor.yaml` is `tresor`).
+/// `default_env` is the environment of a vault that names none, neither as `ENV/VAULT` nor with
+/// `environment:` (in the CLI: `-e`, else `TRESOR_ENV`, else `default`), so that a config
+/// written for a platform without environments (Tailor's) works as it is. `lookup` answers
+/// `${env:NAME}` (in the CLI: the process environment).
+pub fn parse(
+    text: &str,
+    file: &str,
+    default_env: &EnvName,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<DesiredState, ConfigError> {
     let fail = |problems: Vec<String>| ConfigError { file: file.to_owned(), problems };
     let raw: RawFile = serde_yaml::from_str(text).map_err(|e| {
         let msg = tresor_model::without_values(&e.to_string());
@@ -291,10 +299,7 @@ pub fn parse(text: &str, file: &str, lookup: &dyn Fn(&str) -> Option<String>) ->
                 continue;
             }
             (None, Some(e)) => (e.0, key.0.clone()),
-            (None, None) => {
-                problems.push(format!("vaults.{}: missing field `environment` (or name it ENV/VAULT)", key.0));
-                continue;
-            }
+            (None, None) => (default_env.to_string(), key.0.clone()),
         };
         if vaults.iter().any(|d| d.environment == env && d.name == vault) {
             problems.push(format!("vaults.{}: vault {env}/{vault} is declared twice", key.0));
@@ -362,13 +367,18 @@ grants:
         }
     }
 
+    /// The environment of vaults that name none, in these tests.
+    fn prod() -> EnvName {
+        EnvName::new("prod").unwrap()
+    }
+
     fn problems(text: &str) -> String {
-        parse(text, "tresor.yaml", &env).unwrap_err().to_string()
+        parse(text, "tresor.yaml", &prod(), &env).unwrap_err().to_string()
     }
 
     #[test]
     fn a_good_file() {
-        let d = parse(GOOD, "deploy/tresor.yaml", &env).unwrap();
+        let d = parse(GOOD, "deploy/tresor.yaml", &prod(), &env).unwrap();
         assert_eq!(d.name, "tresor", "the name defaults to the file's base name");
         assert_eq!(d.environments, ["dev", "prod"]);
         assert_eq!(d.vaults.len(), 2);
@@ -388,7 +398,7 @@ grants:
         assert_eq!(d.vaults[1].entries[0].value.expose(), "postgres://db.internal/app ${not-a-ref}");
         assert_eq!(d.grants[0].scope, "prod/api-keys/*");
         assert!(!format!("{d:?}").contains("sk_live_1"), "Debug never shows a value");
-        let named = parse("name: payments\n", "tresor.yaml", &env).unwrap();
+        let named = parse("name: payments\n", "tresor.yaml", &prod(), &env).unwrap();
         assert_eq!(named.name, "payments");
     }
 
@@ -436,7 +446,7 @@ grants:
     fn every_access_level_is_accepted() {
         for access in ["read", "write", "manage", "admin", "webhook"] {
             let text = format!("grants:\n  - {{ principal: app:x, scope: prod, access: {access} }}\n");
-            let d = parse(&text, "tresor.yaml", &env).unwrap();
+            let d = parse(&text, "tresor.yaml", &prod(), &env).unwrap();
             assert_eq!(d.grants[0].access, access);
         }
     }
@@ -459,8 +469,16 @@ grants:
         assert!(e.contains("line 4") && e.contains("secret"), "{e}");
         let e = problems("vaults:\n  prod/v:\n    entries:\n      k: { secret: \"${env:A\" }\n");
         assert!(e.contains("not closed"), "{e}");
-        let e = problems("vaults:\n  v: { entries: {} }\n");
-        assert!(e.contains("vaults.v: missing field `environment`"), "{e}");
+    }
+
+    #[test]
+    fn a_vault_without_environment_is_in_the_default_environment() {
+        let text = "vaults:\n  v: { entries: {} }\n  dev/w: { entries: {} }\n  x: { environment: test, entries: {} }\n";
+        let staging = EnvName::new("staging").unwrap();
+        let d = parse(text, "tresor.yaml", &staging, &env).unwrap();
+        let vaults: Vec<_> = d.vaults.iter().map(|v| format!("{}/{}", v.environment, v.name)).collect();
+        assert_eq!(vaults, ["staging/v", "dev/w", "test/x"]);
+        assert_eq!(d.environments, ["staging", "dev", "test"], "its environment must exist, like the others");
     }
 
     #[test]
@@ -484,7 +502,7 @@ grants:
 
     #[test]
     fn the_desired_state_round_trips_as_json() {
-        let d = parse(GOOD, "tresor.yaml", &env).unwrap();
+        let d = parse(GOOD, "tresor.yaml", &prod(), &env).unwrap();
         let json = serde_json::to_string(&d).unwrap();
         let back: DesiredState = serde_json::from_str(&json).unwrap();
         assert_eq!(back.vaults[0].entries[0].value.expose(), "sk_live_1");

@@ -61,6 +61,9 @@ pub mod exit {
     pub const CONFLICT: i32 = 6;
     /// `tresor plan`: the store differs from the config; applying it would change something.
     pub const CHANGES_PENDING: i32 = 10;
+    /// stdout was closed before everything was written (`tresor ls | head -1`): 128 + SIGPIPE,
+    /// what the shell reports for a writer that its reader left, so `set -o pipefail` sees it.
+    pub const STDOUT_CLOSED: i32 = 141;
 }
 
 impl ServiceError {

@@ -542,10 +542,14 @@ impl Service {
             return Ok(info);
         }
         self.require_environment(&vault.workspace, &vault.environment).await?;
-        Err(ServiceError::NotFound(format!(
+        Err(Self::vault_not_found(vault))
+    }
+
+    fn vault_not_found(vault: &VaultPath) -> ServiceError {
+        ServiceError::NotFound(format!(
             "vault {} does not exist in environment {}; create it with `tresor vault create {}`",
             vault.vault, vault.environment, vault.vault
-        )))
+        ))
     }
 
     // ----- entries -----
@@ -731,6 +735,10 @@ impl Service {
         }
         let actual = current.as_ref().map_or(0, |c| c.version);
         if let Some(expected) = req.expected_version {
+            if expected == 0 && actual != 0 {
+                let deleted = current.as_ref().is_some_and(|c| c.deleted_at.is_some());
+                return Err(Self::exists_for_create_only(path, actual, deleted));
+            }
             if expected != actual {
                 return Err(ServiceError::Conflict(format!(
                     "entry {} is at version {actual}, not {expected}; read it again and retry",
@@ -761,8 +769,31 @@ impl Service {
             StoreError::EntryLimit { limit } => {
                 ServiceError::EntryLimit { workspace: path.workspace.to_string(), limit }
             }
+            // A create-only write of this entry that lost the race to another writer.
+            StoreError::VersionConflict { expected: 0, actual, path: ref conflicting }
+                if *conflicting == path.to_string() =>
+            {
+                Self::exists_for_create_only(path, actual, false)
+            }
             e => e.into(),
         }
+    }
+
+    /// A check-and-set on version 0 (create only: `--cas 0`, Tailor's `secret create`) refused
+    /// because the entry exists; a deleted one exists until purged.
+    fn exists_for_create_only(path: &EntryPath, version: u64, deleted: bool) -> ServiceError {
+        let state = if deleted {
+            format!(
+                "exists, deleted (at version {version}; `tresor undelete` recovers it, `tresor rm --purge` removes it)"
+            )
+        } else {
+            format!("already exists (at version {version})")
+        };
+        ServiceError::Conflict(format!(
+            "entry {} {state}: check-and-set version 0 writes only an entry that does not exist yet; to replace \
+             it, write without check-and-set or with its current version",
+            path.key
+        ))
     }
 
     async fn describe_here(&self, path: &EntryPath) -> Result<EntryMeta> {
@@ -787,7 +818,15 @@ impl Service {
                 }
             }
         }
-        Err(Self::not_found(path))
+        // Not found: say whether the vault itself is missing (a typo in --vault), which `ls`
+        // on that vault would tell this caller anyway. Checked only on this path, so a hit costs
+        // nothing more.
+        for env in chain.iter() {
+            if self.store.get_vault(&VaultPath { environment: env.clone(), ..path.vault_path() }).await?.is_some() {
+                return Err(Self::not_found(path));
+            }
+        }
+        Err(Self::vault_not_found(&path.vault_path()))
     }
 
     /// An entry's metadata, never its value. Needs some access to the entry.

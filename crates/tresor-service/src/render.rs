@@ -12,7 +12,8 @@ use zeroize::Zeroizing;
 #[derive(Debug, Clone)]
 pub struct RenderRequest {
     pub template: String,
-    /// The template is a JSON document whose `{"vault": V, "key": K}` objects are references.
+    /// The template is a JSON document: its `{"vault": V, "key": K}` objects are references, and
+    /// references inside its strings are rendered JSON-escaped.
     pub json: bool,
     /// Where bare names (`${secret:NAME}`) and `tresor://VAULT/KEY` live.
     pub environment: EnvName,
@@ -45,6 +46,28 @@ impl Service {
     ) -> Result<(Zeroizing<String>, Vec<SecretValue>)> {
         let template = if req.json { Template::parse_json(&req.template) } else { Template::parse(&req.template) }
             .map_err(template_error)?;
+        self.render_template(ctx, req, &template).await
+    }
+
+    /// Renders a webhook's headers and body (`req.template`, a JSON document) whose only
+    /// references are `{"vault", "key"}` objects: they carry data (a message forwarded from
+    /// elsewhere, say), where a `${secret:…}` written by someone else must stay text rather than
+    /// become a value sent out.
+    pub(crate) async fn render_objects_with_values(
+        &self,
+        ctx: &Ctx,
+        req: &RenderRequest,
+    ) -> Result<(Zeroizing<String>, Vec<SecretValue>)> {
+        let template = Template::parse_json_objects(&req.template).map_err(template_error)?;
+        self.render_template(ctx, req, &template).await
+    }
+
+    async fn render_template(
+        &self,
+        ctx: &Ctx,
+        req: &RenderRequest,
+        template: &Template<'_>,
+    ) -> Result<(Zeroizing<String>, Vec<SecretValue>)> {
         let ws = &ctx.caller.workspace;
         let envs: HashSet<String> = self.store.list_environments(ws).await?.into_iter().map(|e| e.name).collect();
         let map = CredentialMap::from_specs(&req.map).map_err(|e| ServiceError::InvalidInput(e.to_string()))?;

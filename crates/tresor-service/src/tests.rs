@@ -82,7 +82,12 @@ async fn check_and_set_refuses_stale_writes() {
     again.expected_version = Some(0);
     let e = f.svc.set(&me(), again).await.unwrap_err();
     assert_eq!(e.http_status(), 409);
-    assert!(e.to_string().contains("at version 1, not 0"), "{e}");
+    assert!(e.to_string().contains("entry k already exists (at version 1)"), "{e}");
+    let mut stale = set(&p, "b");
+    stale.expected_version = Some(2);
+    let e = f.svc.set(&me(), stale).await.unwrap_err();
+    assert_eq!(e.http_status(), 409);
+    assert!(e.to_string().contains("at version 1, not 2"), "{e}");
     assert_eq!(f.svc.get(&me(), &p, None).await.unwrap().value.expose(), b"a", "the stale write changed nothing");
 }
 

@@ -396,7 +396,7 @@ impl Service {
         let url = parse_url(&req.url)?;
         let destination = self.check_destination(url).await?;
         // Only now, with the destination settled, are values resolved: headers and body go through
-        // the JSON renderer (one batch, the caller's grants, clear errors).
+        // the JSON renderer (one batch, the caller's grants, clear errors), objects only.
         let doc = serde_json::json!({ "headers": req.headers, "body": req.body });
         let render = RenderRequest {
             template: doc.to_string(),
@@ -406,7 +406,7 @@ impl Service {
             allow: None,
             map: vec![],
         };
-        let (rendered, values) = self.render_with_values(ctx, &render).await?;
+        let (rendered, values) = self.render_objects_with_values(ctx, &render).await?;
         let redactor = Redactor::new(values.iter().map(|v| v.expose()), &RedactOptions::default())
             .map_err(|e| ServiceError::Storage(e.to_string()))?;
         drop(values);

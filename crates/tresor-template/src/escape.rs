@@ -22,6 +22,22 @@ impl Piece {
         }
     }
 
+    /// Calls `f` with each character [`push`](Self::push) writes.
+    fn for_each_char(&self, f: &mut impl FnMut(char)) {
+        match *self {
+            Piece::Char(c) => f(c),
+            Piece::Fixed(s) => s.chars().for_each(f),
+            Piece::SqlHex(b) => {
+                ['\\', 'x', HEX[usize::from(b >> 4)] as char, HEX[usize::from(b & 15)] as char].into_iter().for_each(f)
+            }
+            Piece::JsonHex(b) => {
+                ['\\', 'u', '0', '0', HEX[usize::from(b >> 4)] as char, HEX[usize::from(b & 15)] as char]
+                    .into_iter()
+                    .for_each(f)
+            }
+        }
+    }
+
     fn push(&self, out: &mut String) {
         match *self {
             Piece::Char(c) => out.push(c),
@@ -117,6 +133,31 @@ impl Quoting {
         }
     }
 
+    /// Calls `f` with each character of `value` as [`write`](Self::write) writes it.
+    fn for_each_char(self, value: &str, mut f: impl FnMut(char)) {
+        let quote = self.quote_char();
+        quote.into_iter().for_each(&mut f);
+        for c in value.chars() {
+            self.piece(c).for_each_char(&mut f);
+        }
+        quote.into_iter().for_each(&mut f);
+    }
+
+    /// The exact length [`write_in_json_string`](Self::write_in_json_string) will add.
+    pub(crate) fn len_in_json_string(self, value: &str) -> usize {
+        let mut len = 0;
+        self.for_each_char(value, |c| len += json_piece(c).len());
+        len
+    }
+
+    /// Writes `value` quoted as `self` says, then escaped for the inside of a JSON string (no
+    /// quotes of its own): the string then decodes to exactly what [`write`](Self::write) writes,
+    /// so a reference inside a JSON string renders as it would in text, and the document stays
+    /// valid JSON whatever the value holds.
+    pub(crate) fn write_in_json_string(self, out: &mut String, value: &str) {
+        self.for_each_char(value, |c| json_piece(c).push(out));
+    }
+
     fn quote(self, value: &str) -> String {
         let mut out = String::with_capacity(self.len(value));
         self.write(&mut out, value);
@@ -176,6 +217,36 @@ mod tests {
                 let mut out = String::new();
                 q.write(&mut out, v);
                 assert_eq!(out.len(), q.len(v), "{q:?} {v:?}");
+                let mut inside = String::new();
+                q.write_in_json_string(&mut inside, v);
+                assert_eq!(inside.len(), q.len_in_json_string(v), "{q:?} {v:?} in a JSON string");
+            }
+        }
+    }
+
+    #[test]
+    fn inside_a_json_string_the_text_rendering_is_escaped() {
+        let inside = |q: Quoting, v: &str| {
+            let mut out = String::new();
+            q.write_in_json_string(&mut out, v);
+            out
+        };
+        assert_eq!(inside(Quoting::Raw, "a\"b\\c\n"), r#"a\"b\\c\n"#);
+        // The SQL literal 'it\'s' (with its quotes and backslash), then JSON-escaped.
+        assert_eq!(inside(Quoting::Sql, "it's\u{1}"), r#"'it\\'s\\x01'"#);
+        assert_eq!(inside(Quoting::Raw, "é\u{7f}/"), "é\u{7f}/");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn a_json_string_decodes_to_the_text_rendering(value in proptest::prelude::any::<String>()) {
+            for q in [Quoting::Raw, Quoting::Sql] {
+                let mut text = String::new();
+                q.write(&mut text, &value);
+                let mut inside = String::from("\"");
+                q.write_in_json_string(&mut inside, &value);
+                inside.push('"');
+                proptest::prop_assert_eq!(crate::json::decode_string(&inside).unwrap(), text);
             }
         }
     }

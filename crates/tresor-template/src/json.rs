@@ -1,5 +1,6 @@
-//! JSON mode: a validating JSON scanner (RFC 8259) that records byte spans, and finds objects
-//! whose only members are `"vault"` and `"key"`.
+//! JSON mode: a validating JSON scanner (RFC 8259) that records byte spans, finds objects whose
+//! only members are `"vault"` and `"key"`, and (unless asked for objects only) the text-mode
+//! references inside every string, member names included.
 
 use crate::pos::{snippet, LineIndex};
 use crate::{Reference, Span, Syntax, Target, TemplateError};
@@ -7,17 +8,29 @@ use tresor_model::{EntryKey, VaultName};
 
 const MAX_DEPTH: usize = 128;
 
-struct Parser<'s> {
-    src: &'s str,
-    b: &'s [u8],
+struct Parser<'a> {
+    src: &'a str,
+    b: &'a [u8],
     i: usize,
     depth: usize,
-    lines: LineIndex<'s>,
+    lines: &'a LineIndex<'a>,
+    /// Look for text-mode references inside strings.
+    texts: bool,
+    /// While a string is decoded (with `texts`): the template offset of each decoded byte.
+    origin: Vec<usize>,
     refs: Vec<Reference>,
 }
 
-pub(crate) fn parse_json(src: &str) -> Result<Vec<Reference>, TemplateError> {
-    let mut p = Parser { src, b: src.as_bytes(), i: 0, depth: 0, lines: LineIndex::new(src), refs: Vec::new() };
+impl<'a> Parser<'a> {
+    fn new(src: &'a str, lines: &'a LineIndex<'a>, texts: bool) -> Self {
+        Parser { src, b: src.as_bytes(), i: 0, depth: 0, lines, texts, origin: Vec::new(), refs: Vec::new() }
+    }
+}
+
+/// Parses a JSON document. `texts`: also find the text-mode references inside its strings.
+pub(crate) fn parse_json(src: &str, texts: bool) -> Result<Vec<Reference>, TemplateError> {
+    let lines = LineIndex::new(src);
+    let mut p = Parser::new(src, &lines, texts);
     p.ws();
     if p.i == p.b.len() {
         return Err(p.error("the document is empty; expected a JSON value"));
@@ -30,10 +43,31 @@ pub(crate) fn parse_json(src: &str) -> Result<Vec<Reference>, TemplateError> {
     Ok(p.refs)
 }
 
+/// For text mode: whether a JSON object that would be a `{"vault", "key"}` reference in a JSON
+/// document starts at byte `i` of `src` (also one whose vault or key is not a valid name).
+/// Returns where it ends.
+pub(crate) fn reference_object_at(src: &str, lines: &LineIndex<'_>, i: usize) -> Option<usize> {
+    let after = src.get(i + 1..)?.trim_start_matches([' ', '\t', '\n', '\r']);
+    if !after.starts_with('"') {
+        return None;
+    }
+    let mut p = Parser::new(src, lines, false);
+    p.i = i;
+    match p.nested(Parser::object) {
+        Ok(()) => p.refs.last().filter(|r| r.span.start == i).map(|r| r.span.end),
+        // The object's own members are wrong (errors inside it are at their own positions).
+        Err(TemplateError::Malformed { at, .. } | TemplateError::InvalidName { at, .. }) if at == lines.position(i) => {
+            Some(p.i)
+        }
+        Err(_) => None,
+    }
+}
+
 /// Decodes a JSON string literal (with its quotes), for tests.
 #[cfg(test)]
 pub(crate) fn decode_string(src: &str) -> Result<String, TemplateError> {
-    let mut p = Parser { src, b: src.as_bytes(), i: 0, depth: 0, lines: LineIndex::new(src), refs: Vec::new() };
+    let lines = LineIndex::new(src);
+    let mut p = Parser::new(src, &lines, false);
     let s = p.string()?;
     if p.i != src.len() {
         return Err(p.error("trailing text"));
@@ -41,7 +75,7 @@ pub(crate) fn decode_string(src: &str) -> Result<String, TemplateError> {
     Ok(s)
 }
 
-impl<'s> Parser<'s> {
+impl Parser<'_> {
     fn error(&self, problem: impl Into<String>) -> TemplateError {
         TemplateError::InvalidJson { at: self.lines.position(self.i), problem: problem.into() }
     }
@@ -70,6 +104,12 @@ impl<'s> Parser<'s> {
 
     /// One value; returns its decoded text if it is a string.
     fn value(&mut self) -> Result<Option<String>, TemplateError> {
+        if crate::scan::starts_reference(self.src, self.i) {
+            return Err(self.error(
+                "a tresor reference is outside a JSON string, where no value can be written safely; put it inside \
+                 a JSON string (\"${secret:NAME}\"), whose content its value then becomes, JSON-escaped",
+            ));
+        }
         match self.b.get(self.i) {
             Some(b'{') => self.nested(Self::object).map(|()| None),
             Some(b'[') => self.nested(Self::array).map(|()| None),
@@ -216,12 +256,15 @@ impl<'s> Parser<'s> {
         let invalid = |cause| TemplateError::InvalidName { at, reference: snippet(self.src, start, end), cause };
         let vault = VaultName::new(vault.as_str()).map_err(invalid)?;
         let key = EntryKey::new(key.as_str()).map_err(invalid)?;
+        // The whole object is replaced (its strings hold valid names, so no reference anyway).
+        self.refs.retain(|r| r.span.start < start);
         self.refs.push(Reference {
             syntax: Syntax::Json,
             target: Target::VaultKey { vault, key },
             span: Span { start, end },
             position: at,
             default: None,
+            in_json_string: false,
         });
         Ok(())
     }
@@ -237,8 +280,27 @@ impl<'s> Parser<'s> {
         }
     }
 
-    /// A string literal at `self.i`; returns its decoded text.
+    /// A string literal at `self.i`; returns its decoded text. With `texts`, the references in
+    /// it are found in the decoded text (what whoever reads the document sees), at the template
+    /// positions they were decoded from.
     fn string(&mut self) -> Result<String, TemplateError> {
+        self.origin.clear();
+        let decoded = self.decode()?;
+        if self.texts {
+            let found = crate::scan::parse_json_string(&decoded, self.lines, &self.origin)?;
+            self.refs.extend(found);
+        }
+        Ok(decoded)
+    }
+
+    /// Records that the decoded bytes from here on come from template offsets `from`.
+    fn came_from(&mut self, from: impl Iterator<Item = usize>) {
+        if self.texts {
+            self.origin.extend(from);
+        }
+    }
+
+    fn decode(&mut self) -> Result<String, TemplateError> {
         self.i += 1;
         let mut out = String::new();
         let mut run = self.i;
@@ -247,6 +309,7 @@ impl<'s> Parser<'s> {
                 None => return Err(self.error("unterminated string; close it with '\"'")),
                 Some(b'"') => {
                     out.push_str(&self.src[run..self.i]);
+                    self.came_from(run..=self.i);
                     self.i += 1;
                     return Ok(out);
                 }
@@ -255,6 +318,7 @@ impl<'s> Parser<'s> {
                 }
                 Some(b'\\') => {
                     out.push_str(&self.src[run..self.i]);
+                    self.came_from(run..self.i);
                     let esc = self.i;
                     self.i += 1;
                     let c = match self.b.get(self.i) {
@@ -287,6 +351,7 @@ impl<'s> Parser<'s> {
                             match char::from_u32(code) {
                                 Some(c) => {
                                     out.push(c);
+                                    self.came_from(std::iter::repeat_n(esc, c.len_utf8()));
                                     run = self.i;
                                     continue;
                                 }
@@ -304,6 +369,7 @@ impl<'s> Parser<'s> {
                         }
                     };
                     out.push(c);
+                    self.came_from(std::iter::once(esc));
                     self.i += 1;
                     run = self.i;
                 }

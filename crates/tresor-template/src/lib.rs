@@ -3,7 +3,8 @@
 //!
 //! # Flow
 //!
-//! 1. [`Template::parse`] (text) or [`Template::parse_json`] (a JSON document) finds the
+//! 1. [`Template::parse`] (text) or [`Template::parse_json`] (a JSON document; or
+//!    [`Template::parse_json_objects`], its objects only) finds the
 //!    [`Reference`]s, each with its [`Syntax`], byte [`Span`] and 1-based line:column
 //!    [`Position`] (columns count characters; lines end at `\n`).
 //! 2. [`Template::plan`] applies the [`Options`]: the [`AllowList`], the [`CredentialMap`], and
@@ -46,7 +47,17 @@
 //! unescaping) is a reference: both values must be strings (otherwise it is
 //! [`TemplateError::Malformed`]), VAULT a valid [`tresor_model::VaultName`], KEY a valid key. Its
 //! byte span is replaced by the value as a JSON string ([`json_quote`]); every other byte of the
-//! document is kept as is (no reformatting). Text-mode syntaxes are not looked for in JSON mode.
+//! document is kept as is (no reformatting).
+//!
+//! Every string of the document (member names too) is also scanned for the text-mode syntaxes,
+//! in its decoded text (what a reader of the document sees: `\"` is `"`, `\u0024` is `$`), with
+//! errors and positions given where the text stands in the document. Such a reference is
+//! rendered as in text mode (raw, or a SQL literal for `tb_secret`) and then escaped for the
+//! string it stands in, so the string decodes to exactly the text rendering and the document
+//! stays valid JSON whatever the value holds. A reference outside any string
+//! (`{"port": ${secret:port}}`) is [`TemplateError::InvalidJson`]: no value can be written
+//! there safely. [`Template::parse_json_objects`] finds the objects only, for documents that
+//! carry data rather than a template.
 //!
 //! # Malformed text
 //!
@@ -55,6 +66,10 @@
 //! is an error ([`TemplateError::Malformed`] or [`TemplateError::InvalidName`], with line:column).
 //! Everything else passes through byte for byte, including other templating such as `${other}`,
 //! `$`, `{{ other }}` or `{{ tb_secret }}`. There is no escape for writing an opener literally.
+//!
+//! No reference is silently left in the output: in text mode, a JSON object that would be a
+//! `{"vault", "key"}` reference in a JSON document is [`TemplateError::Malformed`], saying to
+//! render the template as JSON.
 //!
 //! # Allow-list and credential mappings
 //!

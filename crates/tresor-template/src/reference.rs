@@ -93,6 +93,9 @@ pub struct Reference {
     /// The Tinybird default (unescaped), rendered when the reference resolves to nothing. Redacted
     /// in `Debug`.
     pub default: Option<String>,
+    /// Found inside a JSON string of a JSON document: the value is rendered as its syntax says,
+    /// then escaped for that string, which so decodes to what text mode would have written.
+    pub in_json_string: bool,
 }
 
 impl Reference {
@@ -132,6 +135,7 @@ impl fmt::Debug for Reference {
             .field("span", &self.span)
             .field("position", &self.position)
             .field("default", &self.default.as_ref().map(|d| format!("<{} bytes>", d.len())))
+            .field("in_json_string", &self.in_json_string)
             .finish()
     }
 }

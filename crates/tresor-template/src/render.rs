@@ -67,9 +67,18 @@ impl<'s> Template<'s> {
         Ok(Template { source, references: crate::scan::parse_text(source)? })
     }
 
-    /// Parses `source` as a JSON document whose `{"vault", "key"}` objects are references.
+    /// Parses `source` as a JSON document: its `{"vault", "key"}` objects, and the text-mode
+    /// references inside its strings (member names included), are references.
     pub fn parse_json(source: &'s str) -> Result<Self, TemplateError> {
-        Ok(Template { source, references: crate::json::parse_json(source)? })
+        Ok(Template { source, references: crate::json::parse_json(source, true)? })
+    }
+
+    /// Parses `source` as a JSON document whose only references are its `{"vault", "key"}`
+    /// objects; its strings are left as they are. For documents that carry data rather than a
+    /// template (a webhook's body): text that came from elsewhere cannot become a reference
+    /// there, as a `${secret:…}` in a forwarded message would in [`parse_json`](Self::parse_json).
+    pub fn parse_json_objects(source: &'s str) -> Result<Self, TemplateError> {
+        Ok(Template { source, references: crate::json::parse_json(source, false)? })
     }
 
     pub fn source(&self) -> &'s str {
@@ -183,13 +192,23 @@ impl<'t> Plan<'t> {
         }
         let src = self.template.source();
         let replaced: usize = refs.iter().map(|r| r.span.end - r.span.start).sum();
-        let added: usize = refs.iter().zip(&texts).map(|(r, t)| quoting(r.syntax).len(t)).sum();
+        let added: usize = refs
+            .iter()
+            .zip(&texts)
+            .map(|(r, t)| match r.in_json_string {
+                false => quoting(r.syntax).len(t),
+                true => quoting(r.syntax).len_in_json_string(t),
+            })
+            .sum();
         let size = src.len() - replaced + added;
         let mut out = String::with_capacity(size);
         let mut last = 0;
         for (r, text) in refs.iter().zip(&texts) {
             out.push_str(&src[last..r.span.start]);
-            quoting(r.syntax).write(&mut out, text);
+            match r.in_json_string {
+                false => quoting(r.syntax).write(&mut out, text),
+                true => quoting(r.syntax).write_in_json_string(&mut out, text),
+            }
             last = r.span.end;
         }
         out.push_str(&src[last..]);

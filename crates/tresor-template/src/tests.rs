@@ -143,9 +143,81 @@ fn json_mode() {
 }
 
 #[test]
-fn json_mode_ignores_text_syntaxes() {
-    let doc = r#"{"a": "${secret:x} tresor://v/k {{tb_secret('y')}}"}"#;
-    assert!(Template::parse_json(doc).unwrap().references().is_empty());
+fn json_objects_mode_ignores_text_syntaxes() {
+    let doc = r#"{"a": "${secret:x} tresor://v/k {{tb_secret('y')}}", "b": {"vault": "v", "key": "k"}}"#;
+    let t = Template::parse_json_objects(doc).unwrap();
+    assert_eq!(names(&t), ["{\"vault\": \"v\", \"key\": \"k\"}"]);
+}
+
+#[test]
+fn json_mode_finds_text_syntaxes_inside_strings() {
+    // Escapes before, inside and around references; a member name; a decoded `$`.
+    let doc = "{\n \"a\": \"\\n\\\"x ${secret:x} tresor://v/k\",\n \"${workflow.secrets.n}\": \
+               \"{{tb_secret(\\\"y\\\", 'd\\u00e9')}}\", \"b\": \"\\u0024{secret:x}\"}";
+    let t = Template::parse_json(doc).unwrap();
+    assert_eq!(
+        names(&t),
+        ["${secret:x}", "tresor://v/k", "${workflow.secrets.n}", "{{tb_secret('y', …)}}", "${secret:x}"]
+    );
+    let at: Vec<Position> = t.references().iter().map(|r| r.position).collect();
+    assert_eq!(at, [pos(2, 14), pos(2, 26), pos(3, 3), pos(3, 28), pos(3, 68)]);
+    assert!(t.references().iter().all(|r| r.in_json_string));
+    assert_eq!(t.references()[3].default.as_deref(), Some("dé"), "the default is decoded");
+    let out = render_json_with(doc, &[("x", "q\"\\"), ("v/k", "\n"), ("n", "name")]).unwrap();
+    assert_eq!(out, "{\n \"a\": \"\\n\\\"x q\\\"\\\\ \\n\",\n \"name\": \"'dé'\", \"b\": \"q\\\"\\\\\"}");
+    // Each string decodes to what text mode renders (the escape module's property test says so
+    // for every value).
+    for (literal, text) in [(r#""\n\"x q\"\\ \n""#, "\n\"x q\"\\ \n"), (r#""q\"\\""#, "q\"\\")] {
+        assert!(out.contains(literal), "{out}");
+        assert_eq!(json::decode_string(literal).unwrap(), text);
+    }
+    // A missing reference inside a string is reported at its place in the document.
+    let e = render_json_with("[\n  \"\\t${secret:nope}\"]", &[]).unwrap_err();
+    assert_eq!(e.to_string().split(';').next().unwrap(), "1 reference has no value: ${secret:nope} at 2:6");
+    // Malformed text inside a string is an error at its place too.
+    let e = Template::parse_json("[\"a\",\n \"\\u0041 ${secret:x\"]").unwrap_err();
+    assert!(matches!(&e, TemplateError::Malformed { at, .. } if *at == pos(2, 10)), "{e}");
+}
+
+#[test]
+fn json_mode_refuses_references_outside_strings() {
+    for (doc, at) in [
+        ("{\"port\": ${secret:port}}", pos(1, 10)),
+        ("[1,\n tresor://v/k]", pos(2, 2)),
+        ("{\"a\": {{ tb_secret('x') }}}", pos(1, 7)),
+        ("${workflow.secrets.x}", pos(1, 1)),
+    ] {
+        let e = Template::parse_json(doc).unwrap_err();
+        assert!(matches!(&e, TemplateError::InvalidJson { at: a, .. } if *a == at), "{doc}: {e}");
+        assert!(e.to_string().contains("outside a JSON string"), "{e}");
+    }
+}
+
+#[test]
+fn text_mode_refuses_json_reference_objects() {
+    let e = Template::parse("curl -d '{\"vault\": \"api\", \"key\": \"tok\"}'").unwrap_err();
+    assert!(matches!(&e, TemplateError::Malformed { at, .. } if *at == pos(1, 10)), "{e}");
+    assert!(e.to_string().contains("JSON documents only") && e.to_string().contains("--json-doc"), "{e}");
+    // Also nested, escaped, or with a name that is not valid: it would be left as it is.
+    for (text, at) in [
+        ("x\n{\"a\": [ {\"key\":\"k\", \"\\u0076ault\": \"v\"} ]}", pos(2, 9)),
+        ("{\"vault\": \"a.b\", \"key\": \"k\"}", pos(1, 1)),
+        ("{ \"vault\": 1, \"key\": \"k\" }", pos(1, 1)),
+    ] {
+        let e = Template::parse(text).unwrap_err();
+        assert!(matches!(&e, TemplateError::Malformed { at: a, .. } if *a == at), "{text}: {e}");
+    }
+    // Other objects, and text that only looks like one, pass through.
+    for keep in [
+        r#"{"vault": "v", "key": "k", "x": 1}"#,
+        r#"{"vault": "v"}"#,
+        r#"{"vault": "v", "key": "k""#,
+        r#"{"a": {"vault": "v"}}"#,
+        "{\"vault\" \"v\"}",
+        "${other} {{ x }} {}",
+    ] {
+        assert_eq!(render_with(keep, &[]).unwrap(), keep);
+    }
 }
 
 #[test]

@@ -84,6 +84,12 @@ impl LocalTresor {
         Run::from(cmd.stdin(Stdio::null()).output().unwrap())
     }
 
+    /// Runs with stdout closed at its reading end, as `tresor ls | head -1` leaves it once
+    /// `head` has exited.
+    pub fn run_closed_stdout(&self, args: &[&str], stdin: &[u8]) -> Run {
+        with_closed_stdout(self.command(args), stdin)
+    }
+
     pub fn run_stdin(&self, args: &[&str], stdin: &[u8]) -> Run {
         let mut child = self
             .command(args)
@@ -106,6 +112,16 @@ pub fn feed_stdin(child: &mut std::process::Child, input: &[u8]) {
         Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
         Err(e) => panic!("writing the CLI's stdin: {e}"),
     }
+}
+
+/// Runs `cmd` with `stdin` and a stdout pipe whose reading end is closed before it starts, so its
+/// first write to stdout fails with a broken pipe (deterministically, unlike a real `| head`).
+pub fn with_closed_stdout(mut cmd: Command, stdin: &[u8]) -> Run {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let mut child = cmd.stdin(Stdio::piped()).stdout(writer).stderr(Stdio::piped()).spawn().expect("spawn tresor");
+    feed_stdin(&mut child, stdin);
+    Run::from(child.wait_with_output().unwrap())
 }
 
 /// Every file under `dir`, recursively.
@@ -258,6 +274,14 @@ impl Server {
             .unwrap();
         feed_stdin(&mut child, stdin);
         Run::from(child.wait_with_output().unwrap())
+    }
+
+    /// Runs the CLI against this server with stdout closed at its reading end (see
+    /// [`with_closed_stdout`]).
+    pub fn cli_closed_stdout(&self, token: &str, args: &[&str]) -> Run {
+        let mut cmd = Command::new(BIN);
+        cmd.args(args).env("TRESOR_ADDR", &self.addr).env("TRESOR_TOKEN", token).env_remove("TRESOR_LOCAL");
+        with_closed_stdout(cmd, b"")
     }
 
     /// The status `/readyz` answers.
