@@ -244,7 +244,7 @@ fn conductor_bad_input_gets_clear_errors() {
         (
             r#"curl -X PUT "$ORKES_HOST/api/secrets/k" -H "X-Authorization: $ACCESS_TOKEN" -H "Content-Type: application/json" -d '""'"#,
             400,
-            "empty string",
+            "is empty; a secret needs a value",
         ),
         (
             r#"curl -X PUT "$ORKES_HOST/api/secrets/k" -H "X-Authorization: $ACCESS_TOKEN" -d "0123456789abcdef-too-long""#,

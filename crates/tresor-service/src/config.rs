@@ -249,13 +249,7 @@ impl Service {
                 listed.push(key.clone());
                 let path = vp.entry(key);
                 let value = SecretValue::from(e.value.expose());
-                if value.len() > self.limits.max_value_bytes {
-                    return Err(ServiceError::ValueTooLarge {
-                        key: path.key.to_string(),
-                        size: value.len(),
-                        limit: self.limits.max_value_bytes,
-                    });
-                }
+                self.check_value(&path, kind, &value)?;
                 let current = existing.get(path.key.as_str());
                 // A secret is compared only for a caller who may read it: for anyone else "equal"
                 // and "different" would answer whether a guessed value is right.

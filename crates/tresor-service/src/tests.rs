@@ -544,3 +544,28 @@ async fn config_plan_apply_compares_by_keyed_hash_and_guards_ownership() {
     let vault_change = plan.changes.iter().find(|c| c.target == tresor_config::PlanTarget::Vault).unwrap();
     assert!(vault_change.confirm && vault_change.detail.as_deref().unwrap().contains("released"), "{plan:?}");
 }
+
+#[tokio::test]
+async fn empty_secrets_are_refused_on_every_write_path_and_variables_may_be_empty() {
+    let f = fixture().await;
+    let empty_secret = |e: &ServiceError| {
+        e.http_status() == 400
+            && e.exit_code() == exit::USAGE
+            && e.to_string().contains("is empty; a secret needs a value")
+    };
+    let e = f.svc.set(&me(), set(&path("default", "pw"), "")).await.unwrap_err();
+    assert!(empty_secret(&e), "{e}");
+    assert!(e.to_string().starts_with("the value of secret pw is empty"), "{e}");
+    // In a batch, the whole batch is refused.
+    let e = f.svc.set_many(&me(), vec![set(&path("default", "a"), "x"), set(&path("default", "b"), "")]).await;
+    assert!(empty_secret(&e.unwrap_err()));
+    assert!(f.svc.get(&me(), &path("default", "a"), None).await.is_err(), "nothing of the batch was written");
+    // A declarative config is refused before anything is compared or written.
+    let e = f.svc.plan_config(&me(), &desired(&[("stripe", "secret", "")])).await.unwrap_err();
+    assert!(empty_secret(&e), "{e}");
+    // A variable may be empty.
+    let mut var = set(&path("default", "http_proxy"), "");
+    var.kind = EntryKind::Variable;
+    f.svc.set(&me(), var).await.unwrap();
+    f.svc.apply_config(&me(), &desired(&[("no_proxy", "variable", "")]), ApplyOptions::default()).await.unwrap();
+}

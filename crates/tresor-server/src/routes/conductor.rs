@@ -112,12 +112,8 @@ async fn all_secrets(app: &App, ctx: &Ctx) -> ApiResult<Vec<EntryMeta>> {
 /// The value of a `PUT`: a JSON string is decoded (`"needles"` is `needles`); any other body is
 /// the value byte for byte (`curl -d needles`, even with `Content-Type: application/json`).
 fn value_of(body: &[u8]) -> ApiResult<SecretValue> {
-    if body.is_empty() {
-        return Err(bad("the request body is the secret's value, and it is empty"));
-    }
     match serde_json::from_slice::<String>(body) {
-        Ok(s) if !s.is_empty() => Ok(SecretValue::from(s)),
-        Ok(_) => Err(bad("the request body is the secret's value, and it is an empty string")),
+        Ok(s) => Ok(SecretValue::from(s)),
         Err(_) => Ok(SecretValue::new(body.to_vec())),
     }
 }
@@ -426,7 +422,6 @@ mod tests {
         assert_eq!(value_of(br#""a \"quoted\" value""#).unwrap().expose(), br#"a "quoted" value"#);
         assert_eq!(value_of(b"12345").unwrap().expose(), b"12345", "JSON that is not a string is raw");
         assert_eq!(value_of(b"{\"a\": 1}").unwrap().expose(), b"{\"a\": 1}");
-        assert!(value_of(b"").is_err());
-        assert!(value_of(b"\"\"").is_err());
+        assert!(value_of(b"").unwrap().is_empty(), "an empty value is the service's to refuse");
     }
 }

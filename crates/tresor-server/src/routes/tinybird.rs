@@ -167,13 +167,19 @@ fn required(v: Option<String>, what: &str) -> ApiResult<String> {
     v.filter(|s| !s.is_empty()).ok_or_else(|| bad(format!("the {what} parameter is missing or empty")))
 }
 
+/// The `value` parameter, which must be present; whether an empty one may be stored is the
+/// service's rule, the same on every surface.
+fn value_param(v: Option<String>) -> ApiResult<SecretValue> {
+    v.map(SecretValue::from).ok_or_else(|| bad("the value parameter is missing; send it as value=..."))
+}
+
 /// Creates are serialised (on this node) so that the per-workspace count and the write that it
 /// allows cannot interleave with another create.
 static CREATE_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn create(State(app): State<App>, Extension(ctx): Extension<Ctx>, p: TbParams) -> ApiResult<Json<TbSecret>> {
     let name = required(p.name, "name")?;
-    let value = SecretValue::from(required(p.value, "value")?);
+    let value = value_param(p.value)?;
     let path = entry(&ctx, &name)?;
     let _serial = CREATE_LOCK.lock().await;
     // Names are unique per workspace. A deleted secret's name may be used again: the write revives
@@ -220,7 +226,7 @@ async fn update(
     axum::extract::Path(name): axum::extract::Path<String>,
     p: TbParams,
 ) -> ApiResult<Json<TbSecret>> {
-    let value = SecretValue::from(required(p.value, "value")?);
+    let value = value_param(p.value)?;
     // Update only what exists (404 otherwise), with check-and-set against the version seen, so an
     // update never recreates a secret deleted in between.
     for _ in 0..4 {
