@@ -67,7 +67,11 @@ impl Service {
         let Some(info) = self.store.get_vault(vault).await? else { return Ok(()) };
         let Some(config) = info.managed_by else { return Ok(()) };
         if !ctx.release_ownership {
-            return Err(ServiceError::Managed { vault: vault.to_string(), config });
+            return Err(ServiceError::Managed {
+                vault: vault.to_string(),
+                config,
+                confirmable: ctx.can_confirm_release,
+            });
         }
         let release = BatchOp::SetVaultOwner { vault: vault.clone(), managed_by: None, at: now_millis() };
         let out = self.store.apply_batch(vec![release]).await.map_err(ServiceError::from);

@@ -569,3 +569,20 @@ async fn empty_secrets_are_refused_on_every_write_path_and_variables_may_be_empt
     f.svc.set(&me(), var).await.unwrap();
     f.svc.apply_config(&me(), &desired(&[("no_proxy", "variable", "")]), ApplyOptions::default()).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_managed_vault_refusal_offers_only_what_the_surface_can_do() {
+    let f = fixture().await;
+    f.svc.apply_config(&me(), &desired(&[("stripe", "secret", "sk_1")]), ApplyOptions::default()).await.unwrap();
+    let e = f.svc.set(&me(), set(&prod_path("other"), "x")).await.unwrap_err();
+    assert!(e.to_string().contains("API: ?release_ownership=true"), "{e}");
+    // A surface without a way to confirm (the compatibility APIs) cannot release, even if asked.
+    let compat = me().releasing(true).without_release_confirmation();
+    let e = f.svc.set(&compat, set(&prod_path("other"), "x")).await.unwrap_err();
+    assert!(matches!(&e, ServiceError::Managed { confirmable: false, .. }), "{e}");
+    let text = e.to_string();
+    assert!(text.contains("this API cannot confirm releasing it") && text.contains("tresor set KEY --yes"), "{text}");
+    assert!(!text.contains("API: ?release_ownership=true"), "{text}");
+    let info = f.svc.store().get_vault(&prod_path("x").vault_path()).await.unwrap().unwrap();
+    assert_eq!(info.managed_by.as_deref(), Some("cfg"), "still managed");
+}
