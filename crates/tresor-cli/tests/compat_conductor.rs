@@ -347,3 +347,60 @@ fn conductor_python_client_works_against_tresor() {
         .count();
     assert!(exchanges >= 2, "the worker's token was renewed ({exchanges} exchanges)");
 }
+
+/// Issue #14, item 3: names with `/` are read, changed, tagged and deleted by the plain path,
+/// the rest of the path being the name; `/exists` and `/tags` at the end address those routes,
+/// and a name that ends in one of those words is reached with its `/` sent as `%2F`.
+#[test]
+fn conductor_names_with_a_slash_are_reached_by_the_plain_path() {
+    let s = Server::start(&[]);
+    let t = s.token.clone();
+    let call = |cmd: &str| orkes(&s, &t, cmd);
+    let r = call(
+        r#"curl -X PUT "$ORKES_HOST/api/secrets/db/password" -H "X-Authorization: $ACCESS_TOKEN" -H "Content-Type: application/json" -d "slash-PW-1""#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = get_value(&s, &t, "db/password");
+    assert_eq!((r.status, r.body.as_str()), (200, "slash-PW-1"));
+    assert_eq!(get_value(&s, &t, "db%2Fpassword").body, "slash-PW-1", "the encoded form still works");
+    let r = call(r#"curl "$ORKES_HOST/api/secrets/db/password/exists" -H "X-Authorization: $ACCESS_TOKEN""#);
+    assert_eq!((r.status, r.body.trim()), (200, "true"), "{}", r.body);
+    let r = call(r#"curl "$ORKES_HOST/api/secrets/db/nope/exists" -H "X-Authorization: $ACCESS_TOKEN""#);
+    assert_eq!((r.status, r.body.trim()), (200, "false"), "{}", r.body);
+    let r = call(
+        r#"curl -X PUT "$ORKES_HOST/api/secrets/db/password/tags" -H "X-Authorization: $ACCESS_TOKEN" -H "Content-Type: application/json" -d '[{"key": "team", "value": "db"}]'"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = call(r#"curl "$ORKES_HOST/api/secrets/db/password/tags" -H "X-Authorization: $ACCESS_TOKEN""#);
+    assert_eq!(r.json(), json!([{"key": "team", "value": "db", "type": "METADATA"}]), "{}", r.body);
+    let r = call(
+        r#"curl -X DELETE "$ORKES_HOST/api/secrets/db/password/tags" -H "X-Authorization: $ACCESS_TOKEN" -H "Content-Type: application/json" -d '[{"key": "team", "value": "db"}]'"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = call(
+        r#"curl -X PUT "$ORKES_HOST/api/secrets/team/pg/replica.password" -H "X-Authorization: $ACCESS_TOKEN" -d "slash-PW-deep""#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(get_value(&s, &t, "team/pg/replica.password").body, "slash-PW-deep");
+    let r = call(r#"curl "$ORKES_HOST/api/secrets" -H "X-Authorization: $ACCESS_TOKEN""#);
+    assert_eq!(r.json(), json!(["db/password", "team/pg/replica.password"]));
+    // A name whose last segment is `exists`: by `%2F`; the plain path asks whether `feature` exists.
+    let r = call(
+        r#"curl -X PUT "$ORKES_HOST/api/secrets/feature%2Fexists" -H "X-Authorization: $ACCESS_TOKEN" -d "slash-PW-exists""#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(get_value(&s, &t, "feature%2Fexists").body, "slash-PW-exists");
+    let r = call(r#"curl "$ORKES_HOST/api/secrets/feature/exists" -H "X-Authorization: $ACCESS_TOKEN""#);
+    assert_eq!(r.body.trim(), "false", "{}", r.body);
+    let r = call(r#"curl -X PUT "$ORKES_HOST/api/secrets/feature/exists" -H "X-Authorization: $ACCESS_TOKEN" -d "x""#);
+    assert_eq!(r.status, 405, "{}", r.body);
+    assert!(r.json()["message"].as_str().unwrap().contains("%2F"), "{}", r.body);
+
+    let r = call(r#"curl -X DELETE "$ORKES_HOST/api/secrets/db/password" -H "X-Authorization: $ACCESS_TOKEN""#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = call(r#"curl "$ORKES_HOST/api/secrets/db/password/exists" -H "X-Authorization: $ACCESS_TOKEN""#);
+    assert_eq!(r.body.trim(), "false");
+    assert_eq!(get_value(&s, &t, "db/password").status, 404);
+    let log = s.log_text();
+    assert!(!log.contains("slash-PW-"), "a value is in the server log");
+}

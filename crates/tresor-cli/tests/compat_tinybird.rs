@@ -312,3 +312,45 @@ fn tinybird_branches_and_staging_production_map_to_environments() {
     assert_eq!(s.cli(&t, &["-e", "staging", "get", "pg_password"], b"").ok(), "staging-pg-pw");
     assert_eq!(s.cli(&t, &["-e", "production", "get", "pg_password"], b"").ok(), "production-pg-pw");
 }
+
+/// Issue #14, item 3: Tinybird documents its routes as `/v0/secrets/(.+)`, the rest of the path
+/// being the name, so a name with `/` (tresor's hierarchy) is read, changed and deleted by the
+/// plain path, as it is created; the percent-encoded form keeps working.
+#[test]
+fn tinybird_names_with_a_slash_are_reached_by_the_plain_path() {
+    let s = Server::start(&[("TRESOR_RATE_TINYBIRD", "0")]);
+    let env = [("TB_HOST", s.addr.as_str()), ("TB_TOKEN", s.token.as_str())];
+    let call = |cmd: &str| curl_sh(cmd, &env);
+    let r = call(
+        r#"curl -X POST "$TB_HOST/v0/secrets" -H "Authorization: Bearer $TB_TOKEN" -d "name=db/password" -d "value=slash-PW-first""#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_secret_doc(&r.json(), "db/password");
+    for path in ["/v0/secrets/db/password", "/v0/variables/db/password", "/v0/secrets/db%2Fpassword"] {
+        let r = call(&format!(r#"curl "$TB_HOST{path}" -H "Authorization: Bearer $TB_TOKEN""#));
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        assert_secret_doc(&r.json(), "db/password");
+    }
+    let r = call(
+        r#"curl -X PUT "$TB_HOST/v0/secrets/db/password" -H "Authorization: Bearer $TB_TOKEN" -d "value=slash-PW-second""#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(native_value(&s, "db/password").1["value"], "slash-PW-second");
+    // Deeper names, and a name that does not exist under a prefix that does.
+    let r = call(
+        r#"curl -X POST "$TB_HOST/v0/secrets" -H "Authorization: Bearer $TB_TOKEN" -d "name=team/pg/replica.password" -d "value=slash-PW-deep""#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = call(r#"curl "$TB_HOST/v0/secrets/team/pg/replica.password" -H "Authorization: Bearer $TB_TOKEN""#);
+    assert_eq!((r.status, r.json()["name"].clone()), (200, json!("team/pg/replica.password")), "{}", r.body);
+    let r = call(r#"curl "$TB_HOST/v0/secrets/db/nope" -H "Authorization: Bearer $TB_TOKEN""#);
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().contains("secret db/nope not found"), "{}", r.body);
+    let r = call(r#"curl -X DELETE "$TB_HOST/v0/secrets/db/password" -H "Authorization: Bearer $TB_TOKEN""#);
+    assert_eq!((r.status, r.json()), (200, json!({"ok": true})));
+    assert_eq!(call(r#"curl "$TB_HOST/v0/secrets/db/password" -H "Authorization: Bearer $TB_TOKEN""#).status, 404);
+    let log = s.log_text();
+    for v in ["slash-PW-first", "slash-PW-second", "slash-PW-deep"] {
+        assert!(!log.contains(v), "{v} is in the server log");
+    }
+}

@@ -226,7 +226,7 @@ impl Seen {
         self.route.as_ref().map_or("", MatchedPath::as_str)
     }
 
-    /// The request's span: the route as matched (`/api/secrets/{key}`), never the URI, whose
+    /// The request's span: the route as matched (`/api/secrets/{*path}`), never the URI, whose
     /// path and query may hold a secret's name or a token; the client's request id, if any,
     /// quoted and marked as the client's.
     fn span(&self) -> tracing::Span {

@@ -3,6 +3,8 @@
 //! A thin translation onto the service: secrets live in environment `default`, vault `default`
 //! of the token's workspace, as entries of kind secret. The token comes in `X-Authorization`.
 //!
+//! - Names may hold `/`: the name is the rest of the path (`/api/secrets/db/password`), with
+//!   `/exists` and `/tags` at its end naming those routes; a `/` sent as `%2F` stays in the name.
 //! - `PUT /api/secrets/{key}`: the body is the value, raw (`curl -d needles`) or a JSON string
 //!   (`"needles"`, as SDKs send it). `GET /api/secrets/{key}`: the value as plain text (needs
 //!   `read`). `GET .../exists`: `true`/`false`. `GET`/`POST /api/secrets`: the names.
@@ -17,8 +19,8 @@ use super::{bad, default_entry as entry, default_vault as vault, secret_not_foun
 use crate::error::{ApiError, ApiResult};
 use crate::{authenticated, App, Peer, RouteClass, Surface};
 use axum::body::{Body, Bytes};
-use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::extract::State;
+use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -31,12 +33,14 @@ use tresor_service::{Ctx, Origin, ServiceError, SetEntry};
 use tresor_store::ListQuery;
 
 pub fn router(app: &App) -> Router<App> {
+    // Conductor's routes take the name as one segment; tresor's names may hold `/`, so the name
+    // is the rest of the path (as on Tinybird's `/v0/secrets/(.+)`), with `/exists` and `/tags` at
+    // its end naming those routes. The router cannot hold `{key}` or `{key}/exists` beside a
+    // catch-all, so the catch-all takes every path and tells them apart (see [`SecretPath`]).
     let entries = Router::new()
         .route("/api/secrets", get(list_names).post(list_names))
         .route("/api/secrets-v2", get(list_with_tags))
-        .route("/api/secrets/{key}", get(get_value).put(put_value).delete(delete_secret))
-        .route("/api/secrets/{key}/exists", get(exists))
-        .route("/api/secrets/{key}/tags", get(get_tags).put(put_tags).delete(delete_tags));
+        .route("/api/secrets/{*path}", get(get_at).put(put_at).delete(delete_at));
     let management = Router::new().route("/api/auth/authorization", post(grant).delete(revoke));
     authenticated(app, RouteClass::Entries, Surface::Conductor, entries).merge(authenticated(
         app,
@@ -150,14 +154,10 @@ async fn list_with_tags(State(app): State<App>, Extension(ctx): Extension<Ctx>) 
     Ok(Json(Value::Array(docs)))
 }
 
-async fn get_value(
-    State(app): State<App>,
-    Extension(ctx): Extension<Ctx>,
-    Path(key): Path<String>,
-) -> ApiResult<Response> {
-    let resolved = app.svc.get(&ctx, &entry(&ctx, &key)?, None).await?;
+async fn value_answer(app: &App, ctx: &Ctx, key: &str) -> ApiResult<Response> {
+    let resolved = app.svc.get(ctx, &entry(ctx, key)?, None).await?;
     if resolved.meta.kind != EntryKind::Secret {
-        return Err(not_found(&key));
+        return Err(not_found(key));
     }
     let content_type = match resolved.value.expose_str() {
         Some(_) => "text/plain; charset=utf-8",
@@ -167,78 +167,128 @@ async fn get_value(
     Ok(([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-store")], body).into_response())
 }
 
-async fn put_value(
-    State(app): State<App>,
-    Extension(ctx): Extension<Ctx>,
-    Path(key): Path<String>,
-    body: Bytes,
-) -> ApiResult<StatusCode> {
+async fn store_value(app: &App, ctx: &Ctx, key: &str, body: &[u8]) -> ApiResult<StatusCode> {
     let req = SetEntry {
-        path: entry(&ctx, &key)?,
+        path: entry(ctx, key)?,
         kind: EntryKind::Secret,
-        value: value_of(&body)?,
+        value: value_of(body)?,
         expected_version: None,
         description: None,
         tags: None,
         expires_at: None,
     };
-    app.svc.set(&ctx, req).await?;
+    app.svc.set(ctx, req).await?;
     Ok(StatusCode::OK)
 }
 
-async fn exists(
-    State(app): State<App>,
-    Extension(ctx): Extension<Ctx>,
-    Path(key): Path<String>,
-) -> ApiResult<Json<bool>> {
-    match secret_meta(&app, &ctx, &key).await {
+async fn exists_answer(app: &App, ctx: &Ctx, key: &str) -> ApiResult<Json<bool>> {
+    match secret_meta(app, ctx, key).await {
         Ok(_) => Ok(Json(true)),
         Err(ApiError::Service(ServiceError::NotFound(_))) => Ok(Json(false)),
         Err(e) => Err(e),
     }
 }
 
-async fn delete_secret(
+/// `PUT` or `DELETE` on `NAME/exists`: most likely meant for a secret whose name ends in
+/// `/exists`, which the plain path cannot name (it asks about `NAME`).
+fn exists_is_read_only() -> ApiError {
+    ApiError::MethodNotAllowed(
+        "NAME/exists only answers GET (whether NAME exists); to write or delete a secret whose name ends in \
+         /exists, send that last / as %2F (/api/secrets/feature%2Fexists)"
+            .into(),
+    )
+}
+
+async fn remove_secret(app: &App, ctx: &Ctx, key: &str) -> ApiResult<StatusCode> {
+    let (path, _) = secret_meta(app, ctx, key).await?;
+    app.svc.delete(ctx, &path).await?;
+    Ok(StatusCode::OK)
+}
+
+// ----- paths -----
+
+/// What a path under `/api/secrets/` addresses: `NAME/exists`, `NAME/tags`, or else the secret
+/// whose name is the whole rest of the path (`db/password` included).
+///
+/// Split on the path as sent, before percent-decoding, so that a `/` sent as `%2F` stays inside
+/// the name: `a/b/exists` asks whether `a/b` exists, `a/b%2Fexists` is the secret `a/b/exists`.
+/// (axum's `Path` hands the catch-all over decoded, which would lose that difference.)
+#[derive(Debug, PartialEq)]
+enum SecretPath {
+    Value(String),
+    Exists(String),
+    Tags(String),
+}
+
+impl SecretPath {
+    fn of(uri: &Uri) -> ApiResult<Self> {
+        let raw = uri.path().strip_prefix("/api/secrets/").unwrap_or_default();
+        let decode = |s: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8()
+                .map(|name| name.into_owned())
+                .map_err(|_| bad("the secret's name in the path is not UTF-8 once percent-decoded"))
+        };
+        Ok(match raw.rsplit_once('/') {
+            Some((name, "exists")) => SecretPath::Exists(decode(name)?),
+            Some((name, "tags")) => SecretPath::Tags(decode(name)?),
+            _ => SecretPath::Value(decode(raw)?),
+        })
+    }
+}
+
+async fn get_at(State(app): State<App>, Extension(ctx): Extension<Ctx>, uri: Uri) -> ApiResult<Response> {
+    match SecretPath::of(&uri)? {
+        SecretPath::Value(key) => value_answer(&app, &ctx, &key).await,
+        SecretPath::Exists(key) => Ok(exists_answer(&app, &ctx, &key).await?.into_response()),
+        SecretPath::Tags(key) => Ok(tags_answer(&app, &ctx, &key).await?.into_response()),
+    }
+}
+
+async fn put_at(
     State(app): State<App>,
     Extension(ctx): Extension<Ctx>,
-    Path(key): Path<String>,
+    uri: Uri,
+    body: Bytes,
 ) -> ApiResult<StatusCode> {
-    let (path, _) = secret_meta(&app, &ctx, &key).await?;
-    app.svc.delete(&ctx, &path).await?;
-    Ok(StatusCode::OK)
+    match SecretPath::of(&uri)? {
+        SecretPath::Value(key) => store_value(&app, &ctx, &key, &body).await,
+        SecretPath::Tags(key) => change_tags(&app, &ctx, &key, &body, TagChange::Add).await,
+        SecretPath::Exists(_) => Err(exists_is_read_only()),
+    }
+}
+
+async fn delete_at(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    uri: Uri,
+    body: Bytes,
+) -> ApiResult<StatusCode> {
+    match SecretPath::of(&uri)? {
+        SecretPath::Value(key) => remove_secret(&app, &ctx, &key).await,
+        SecretPath::Tags(key) => change_tags(&app, &ctx, &key, &body, TagChange::Remove).await,
+        SecretPath::Exists(_) => Err(exists_is_read_only()),
+    }
 }
 
 // ----- tags -----
 
-async fn get_tags(
-    State(app): State<App>,
-    Extension(ctx): Extension<Ctx>,
-    Path(key): Path<String>,
-) -> ApiResult<Json<Vec<TagBody>>> {
-    Ok(Json(tag_docs(secret_meta(&app, &ctx, &key).await?.1.tags)))
+async fn tags_answer(app: &App, ctx: &Ctx, key: &str) -> ApiResult<Json<Vec<TagBody>>> {
+    Ok(Json(tag_docs(secret_meta(app, ctx, key).await?.1.tags)))
 }
 
-async fn put_tags(
-    State(app): State<App>,
-    Extension(ctx): Extension<Ctx>,
-    Path(key): Path<String>,
-    body: Bytes,
-) -> ApiResult<StatusCode> {
-    let tags = tags_of(&body)?;
-    let (path, _) = secret_meta(&app, &ctx, &key).await?;
-    app.svc.update_tags(&ctx, &path, &tags, &[]).await?;
-    Ok(StatusCode::OK)
+enum TagChange {
+    Add,
+    Remove,
 }
 
-async fn delete_tags(
-    State(app): State<App>,
-    Extension(ctx): Extension<Ctx>,
-    Path(key): Path<String>,
-    body: Bytes,
-) -> ApiResult<StatusCode> {
-    let tags = tags_of(&body)?;
-    let (path, _) = secret_meta(&app, &ctx, &key).await?;
-    app.svc.update_tags(&ctx, &path, &[], &tags).await?;
+async fn change_tags(app: &App, ctx: &Ctx, key: &str, body: &[u8], change: TagChange) -> ApiResult<StatusCode> {
+    let tags = tags_of(body)?;
+    let (path, _) = secret_meta(app, ctx, key).await?;
+    match change {
+        TagChange::Add => app.svc.update_tags(ctx, &path, &tags, &[]).await?,
+        TagChange::Remove => app.svc.update_tags(ctx, &path, &[], &tags).await?,
+    };
     Ok(StatusCode::OK)
 }
 
@@ -423,5 +473,20 @@ mod tests {
         assert_eq!(value_of(b"12345").unwrap().expose(), b"12345", "JSON that is not a string is raw");
         assert_eq!(value_of(b"{\"a\": 1}").unwrap().expose(), b"{\"a\": 1}");
         assert!(value_of(b"").unwrap().is_empty(), "an empty value is the service's to refuse");
+    }
+
+    #[test]
+    fn paths_split_before_decoding() {
+        let of = |p: &str| SecretPath::of(&p.parse().unwrap()).unwrap();
+        assert_eq!(of("/api/secrets/pinetree"), SecretPath::Value("pinetree".into()));
+        assert_eq!(of("/api/secrets/pinetree/exists"), SecretPath::Exists("pinetree".into()));
+        assert_eq!(of("/api/secrets/exists"), SecretPath::Value("exists".into()), "a secret named exists");
+        assert_eq!(of("/api/secrets/db/password"), SecretPath::Value("db/password".into()));
+        assert_eq!(of("/api/secrets/db/password/exists"), SecretPath::Exists("db/password".into()));
+        assert_eq!(of("/api/secrets/db%2Fpassword/tags"), SecretPath::Tags("db/password".into()));
+        assert_eq!(of("/api/secrets/a/b%2Fexists"), SecretPath::Value("a/b/exists".into()), "%2F stays in the name");
+        assert_eq!(of("/api/secrets/a/exists/x"), SecretPath::Value("a/exists/x".into()));
+        assert_eq!(of("/api/secrets/caf%C3%A9/x"), SecretPath::Value("café/x".into()));
+        assert!(SecretPath::of(&"/api/secrets/a/%FF".parse().unwrap()).is_err(), "not UTF-8");
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! A thin translation onto the service, as Tinybird documents the API: secrets live in
 //! environment `default`, vault `default` of the token's workspace, as entries of kind secret.
+//! The name is the rest of the path (`/v0/secrets/db/password` is secret `db/password`).
 //! Bodies are form fields (`curl -d name=... -d value=...`) or JSON; answers carry `name`,
 //! `created_at`, `updated_at` and `edited_by`, never the value. Tinybird's codes: 400 for invalid
 //! or missing parameters (a name that is taken included), 403 for a limit reached or an invalid
@@ -28,10 +29,12 @@ use tresor_store::ListQuery;
 pub fn router(app: &App) -> Router<App> {
     let mut routes = Router::new();
     for base in ["/v0/secrets", "/v0/variables"] {
+        // Tinybird documents these routes as `/v0/secrets/(.+)`: the rest of the path is the name,
+        // so a name with `/` (`db/password`) is reached as it was created; `%2F` works too.
         routes = routes
             .route(base, get(list).post(create))
             .route(&format!("{base}/"), get(list).post(create))
-            .route(&format!("{base}/{{name}}"), get(describe).put(update).delete(remove));
+            .route(&format!("{base}/{{*name}}"), get(describe).put(update).delete(remove));
     }
     authenticated(app, RouteClass::Tinybird, Surface::Tinybird, routes)
 }
