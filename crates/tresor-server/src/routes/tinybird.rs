@@ -137,12 +137,10 @@ fn list_key(uri: &Uri) -> &'static str {
     }
 }
 
-/// The secrets of the workspace's default vault, all pages; `with_deleted` adds soft-deleted
-/// ones (to revive a name that was deleted).
-async fn secrets(app: &App, ctx: &Ctx, prefix: &str, with_deleted: bool, limit: u32) -> ApiResult<Vec<EntryMeta>> {
+/// The secrets of the workspace's default vault, all pages, up to `limit`.
+async fn secrets(app: &App, ctx: &Ctx, limit: u32) -> ApiResult<Vec<EntryMeta>> {
     const PAGE: u32 = 1000;
-    let mut query =
-        ListQuery { prefix: prefix.to_owned(), after: None, limit: PAGE.min(limit), include_deleted: with_deleted };
+    let mut query = ListQuery { prefix: String::new(), after: None, limit: PAGE.min(limit), include_deleted: false };
     let mut out = Vec::new();
     loop {
         let page = app.svc.list(ctx, &vault(ctx), &query).await?;
@@ -153,6 +151,14 @@ async fn secrets(app: &App, ctx: &Ctx, prefix: &str, with_deleted: bool, limit: 
             return Ok(out);
         }
     }
+}
+
+/// The entry named `name` in the default vault, of either kind, deleted or not.
+async fn entry_named(app: &App, ctx: &Ctx, name: &str) -> ApiResult<Option<EntryMeta>> {
+    // Keys sort by bytes, so the first key with `name` as a prefix is `name` itself if it exists.
+    let query = ListQuery { prefix: name.to_owned(), after: None, limit: 1, include_deleted: true };
+    let first = app.svc.list(ctx, &vault(ctx), &query).await?.into_iter().next();
+    Ok(first.map(|l| l.meta).filter(|m| m.key == name))
 }
 
 /// The secret's metadata; a variable of the same name is not a Tinybird secret.
@@ -185,21 +191,29 @@ async fn create(State(app): State<App>, Extension(ctx): Extension<Ctx>, p: TbPar
     let value = value_param(p.value)?;
     let path = entry(&ctx, &name)?;
     let _serial = CREATE_LOCK.lock().await;
-    // Names are unique per workspace. A deleted secret's name may be used again: the write revives
-    // it, continuing its version numbers (check-and-set on the version seen here).
-    let seen = secrets(&app, &ctx, &name, true, 1).await?.into_iter().find(|m| m.key == name);
-    let expected = match seen {
-        Some(m) if m.deleted_at.is_none() => {
+    // Names are unique per workspace. A deleted entry's name may be taken again, and to a
+    // Tinybird user that makes a new secret (Tinybird has no undelete): the deleted entry is
+    // purged with its versions first, so the new secret starts at version 1 with its own
+    // created_at and none of the old values stays readable. Until then the delete stays
+    // recoverable, as everywhere in tresor (`tresor undelete NAME`).
+    let existing = entry_named(&app, &ctx, &name).await?;
+    match &existing {
+        Some(m) if m.deleted_at.is_none() && m.kind == EntryKind::Secret => {
             return Err(bad(format!(
                 "a secret named {name} already exists in this workspace; change its value with PUT /v0/secrets/{name}"
             )))
         }
-        Some(m) => m.version,
-        None => 0,
-    };
+        Some(m) if m.deleted_at.is_none() => {
+            return Err(bad(format!(
+                "{name} is a variable in environment default, vault default; a secret cannot take its name: \
+                 choose another name or delete the variable first"
+            )))
+        }
+        _ => {}
+    }
     let max = app.compat.tinybird_max_secrets;
     if max > 0 {
-        let held = secrets(&app, &ctx, "", false, u32::try_from(max).unwrap_or(u32::MAX)).await?.len() as u64;
+        let held = secrets(&app, &ctx, u32::try_from(max).unwrap_or(u32::MAX)).await?.len() as u64;
         if held >= max {
             return Err(ApiError::LimitReached(format!(
                 "limit reached: the workspace already holds {held} secrets and the limit is {max} \
@@ -207,11 +221,17 @@ async fn create(State(app): State<App>, Extension(ctx): Extension<Ctx>, p: TbPar
             )));
         }
     }
+    if existing.is_some() {
+        match app.svc.purge(&ctx, &path).await {
+            Ok(()) | Err(ServiceError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     let req = SetEntry {
         path,
         kind: EntryKind::Secret,
         value,
-        expected_version: Some(expected),
+        expected_version: Some(0),
         description: None,
         tags: None,
         expires_at: None,
@@ -253,7 +273,7 @@ async fn update(
 }
 
 async fn list(State(app): State<App>, Extension(ctx): Extension<Ctx>, uri: Uri) -> ApiResult<Json<Value>> {
-    let all: Vec<TbSecret> = secrets(&app, &ctx, "", false, u32::MAX).await?.iter().map(tb_secret).collect();
+    let all: Vec<TbSecret> = secrets(&app, &ctx, u32::MAX).await?.iter().map(tb_secret).collect();
     Ok(Json(json!({ list_key(&uri): all })))
 }
 
