@@ -301,13 +301,7 @@ fn conductor_bad_input_gets_clear_errors() {
 
 #[test]
 fn conductor_python_client_works_against_tresor() {
-    let probe = std::process::Command::new("python3").args(["-c", "import conductor.client"]).output();
-    if !matches!(&probe, Ok(o) if o.status.success()) {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "conductor-python is missing in CI: .ci/run installs it (pip install conductor-python)"
-        );
-        eprintln!("skipping: conductor-python is not installed (pip install 'conductor-python==2.0.0')");
+    if !conductor_python_available() {
         return;
     }
     let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0"), ("TRESOR_APP_TOKEN_TTL", "2")]);
@@ -346,6 +340,119 @@ fn conductor_python_client_works_against_tresor() {
         .filter(|r| r["action"] == "app_key.exchange" && r["principal"] == "app:orkes-workers" && r["outcome"] == "ok")
         .count();
     assert!(exchanges >= 2, "the worker's token was renewed ({exchanges} exchanges)");
+}
+
+/// Whether Orkes' Python client is installed; in CI it must be (`.ci/run` installs it).
+fn conductor_python_available() -> bool {
+    let probe = std::process::Command::new("python3").args(["-c", "import conductor.client"]).output();
+    if matches!(&probe, Ok(o) if o.status.success()) {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "conductor-python is missing in CI: .ci/run installs it (pip install conductor-python)"
+    );
+    eprintln!("skipping: conductor-python is not installed (pip install 'conductor-python==2.0.0')");
+    false
+}
+
+/// Runs one of the Python scripts in `tests/compat/` against `s` with `env`; returns its stdout,
+/// failing the test unless the script ends with "ok".
+fn run_python(s: &Server, script: &str, env: &[(&str, &str)]) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat").join(script);
+    let out = std::process::Command::new("python3")
+        .arg(&path)
+        .env("CONDUCTOR_SERVER_URL", format!("{}/api", s.addr))
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && stdout.trim_end().ends_with("ok"), "stdout: {stdout}\nstderr: {stderr}");
+    stdout.into_owned()
+}
+
+/// An application that may write, read and grant everything, with its key; returns (id, secret).
+fn conductor_admin(s: &Server) -> (String, String) {
+    let t = &s.token;
+    s.cli(t, &["principal", "create", "app:conductor-admin"], b"").ok();
+    s.cli(t, &["grant", "add", "app:conductor-admin", "*", "admin"], b"").ok();
+    s.cli(t, &["grant", "add", "app:conductor-admin", "*", "read"], b"").ok();
+    app_key(s, "app:conductor-admin")
+}
+
+/// Issue #14, item 5: values put by conductor-python (which sends `json.dumps(value).strip('"')`
+/// as application/json) come back equal through it and through `tresor get`, whatever they hold;
+/// `text/plain` bodies are stored byte for byte; the documented `curl -d "needles"` still stores
+/// `needles`; a JSON body that is neither a string nor a document is refused, not guessed at.
+#[test]
+fn conductor_values_round_trip_through_the_python_client_and_tresor_get() {
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let t = s.token.clone();
+    // key, value, and whether the client's get_secret can give it back as a string (it parses
+    // answers that are JSON documents, as it does against Orkes).
+    let values: Vec<(&str, &str, bool)> = vec![
+        ("plain", "needles-RT-plain", true),
+        ("non_ascii", "naïve-ÉTÉ-☃-🔑-RT-1", true),
+        ("quotes_inside", r#"say "cheese"-RT-2"#, true),
+        ("ends_with_quote", r#"a quote at the end-RT-3""#, true),
+        ("only_a_quote", "\"", true),
+        ("backslashes", r"C:\temp\new-RT-4\", true),
+        ("escapes_look_alike", r"\n is not a newline\u0041-RT-5", true),
+        ("control_chars", "tab\there\nnewline-RT-6", true),
+        ("quoted_whole", r#""quoted whole-RT-7""#, false),
+        ("json_document", r#"{"user": "svc", "pw": "p\"w-RT-8"}"#, false),
+    ];
+    if conductor_python_available() {
+        let (id, secret) = conductor_admin(&s);
+        let doc = serde_json::to_string(&values).unwrap();
+        run_python(&s, "conductor_values.py", &[("KEY_ID", &id), ("KEY_SECRET", &secret), ("VALUES", &doc)]);
+        for (key, value, _) in &values {
+            assert_eq!(s.cli(&t, &["get", key], b"").ok(), *value, "tresor get {key}");
+            assert_eq!(get_value(&s, &t, key).body, *value, "GET /api/secrets/{key}");
+        }
+    }
+    let put = |content_type: &str, body: &str| {
+        orkes(
+            &s,
+            &t,
+            &format!(
+                r#"curl -X PUT "$ORKES_HOST/api/secrets/typed" -H "X-Authorization: $ACCESS_TOKEN" -H "Content-Type: {content_type}" --data-binary '{body}'"#
+            ),
+        )
+    };
+    // text/plain (and any type that is not JSON): the body as it is, quotes and backslashes included.
+    for body in [r#""quoted-PLAIN-1""#, r"back\slash-PLAIN-2\", "two\nlines-PLAIN-3\n"] {
+        let r = put("text/plain; charset=utf-8", body);
+        assert_eq!(r.status, 200, "{body}: {}", r.body);
+        assert_eq!(get_value(&s, &t, "typed").body, body);
+    }
+    // application/json: a JSON string, quoted or as conductor-python sends it; a JSON document
+    // (a service account's key file) is kept as it is.
+    for (body, stored) in [
+        ("needles", "needles"),
+        (r#""needles-JSON-1""#, "needles-JSON-1"),
+        (r#"caf\u00e9 \"au lait\"-JSON-2"#, r#"café "au lait"-JSON-2"#),
+        (r#"{"type": "service_account", "key": "k\n-JSON-3"}"#, r#"{"type": "service_account", "key": "k\n-JSON-3"}"#),
+    ] {
+        let r = put("application/json", body);
+        assert_eq!(r.status, 200, "{body}: {}", r.body);
+        assert_eq!(get_value(&s, &t, "typed").body, stored, "{body}");
+    }
+    // A body that is none of these is refused with what to do, never echoed.
+    for body in [r#"p@ss"word-BAD-1"#, "two\nlines-BAD-2", r"bad \q escape-BAD-3"] {
+        let r = put("application/json", body);
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        let message = r.json()["message"].as_str().unwrap().to_owned();
+        assert!(message.contains("text/plain"), "{message}");
+        assert!(!r.body.contains("-BAD-"), "the value is not echoed: {}", r.body);
+    }
+    // The documentation's call, unchanged.
+    assert_eq!(orkes(&s, &t, PUT).status, 200);
+    assert_eq!(get_value(&s, &t, "pinetree").body, "needles");
+    let log = s.log_text();
+    for needle in ["-RT-", "-PLAIN-", "-JSON-", "-BAD-", "needles"] {
+        assert!(!log.contains(needle), "{needle} is in the server log");
+    }
 }
 
 /// Issue #14, item 3: names with `/` are read, changed, tagged and deleted by the plain path,

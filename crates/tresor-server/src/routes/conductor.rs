@@ -5,8 +5,9 @@
 //!
 //! - Names may hold `/`: the name is the rest of the path (`/api/secrets/db/password`), with
 //!   `/exists` and `/tags` at its end naming those routes; a `/` sent as `%2F` stays in the name.
-//! - `PUT /api/secrets/{key}`: the body is the value, raw (`curl -d needles`) or a JSON string
-//!   (`"needles"`, as SDKs send it). `GET /api/secrets/{key}`: the value as plain text (needs
+//! - `PUT /api/secrets/{key}`: the body is the value: byte for byte unless the Content-Type is
+//!   JSON; with JSON, a JSON string, quoted (`"needles"`) or without its quotes as conductor-python
+//!   sends it (`needles`, `caf\u00e9`), or a JSON document kept as it is (see [`value_of`]). `GET /api/secrets/{key}`: the value as plain text (needs
 //!   `read`). `GET .../exists`: `true`/`false`. `GET`/`POST /api/secrets`: the names.
 //!   `DELETE /api/secrets/{key}`. Tags under `/api/secrets/{key}/tags` (no new value version).
 //! - `POST /api/token` exchanges an application key (`keyId`, `keySecret`) for a short-lived
@@ -15,12 +16,12 @@
 //! - `POST`/`DELETE /api/auth/authorization` grant and revoke an application's access to one
 //!   secret, through the service's grants.
 
-use super::{bad, default_entry as entry, default_vault as vault, secret_not_found as not_found};
+use super::{bad, default_entry as entry, default_vault as vault, is_json, media_type, secret_not_found as not_found};
 use crate::error::{ApiError, ApiResult};
 use crate::{authenticated, App, Peer, RouteClass, Surface};
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -31,6 +32,7 @@ use tresor_model::{
 };
 use tresor_service::{Ctx, Origin, ServiceError, SetEntry};
 use tresor_store::ListQuery;
+use zeroize::Zeroizing;
 
 pub fn router(app: &App) -> Router<App> {
     // Conductor's routes take the name as one segment; tresor's names may hold `/`, so the name
@@ -113,13 +115,50 @@ async fn all_secrets(app: &App, ctx: &Ctx) -> ApiResult<Vec<EntryMeta>> {
     }
 }
 
-/// The value of a `PUT`: a JSON string is decoded (`"needles"` is `needles`); any other body is
-/// the value byte for byte (`curl -d needles`, even with `Content-Type: application/json`).
-fn value_of(body: &[u8]) -> ApiResult<SecretValue> {
-    match serde_json::from_slice::<String>(body) {
-        Ok(s) => Ok(SecretValue::from(s)),
-        Err(_) => Ok(SecretValue::new(body.to_vec())),
+/// Why a JSON body was refused as a value, and what to send instead. Never quotes the body.
+const NOT_A_JSON_VALUE: &str = "with Content-Type: application/json the body is the value as a JSON string, \
+     quoted (\"...\") or with its quotes left off as conductor-python sends it (\\\" and \\\\ escaped), or a \
+     JSON object or array; this body is none of these. To store the bytes exactly as sent, use Content-Type: \
+     text/plain";
+
+/// The value of a `PUT`, by the body's Content-Type.
+///
+/// - Not JSON (`text/plain`, `application/octet-stream`, curl's default form type, none): the
+///   body byte for byte.
+/// - JSON: the value as a JSON string, in either of the forms clients send: quoted
+///   (`"needles"`, as the Java SDK and `curl -d '"needles"'` send it), or without its quotes, as
+///   conductor-python sends it (`json.dumps(value).strip('"')`: non-ASCII as `\uXXXX`, `"` and
+///   `\` escaped). Python's `strip('"')` also takes the `"` of an escaped quote at the very end,
+///   which leaves an odd run of backslashes there; that quote is put back. A plain word
+///   (`curl -d needles`, the documentation's call) reads the same in both forms. A body that is
+///   neither but is a JSON document (an object or an array, such as a service account's key
+///   file) is kept as it is. Anything else is refused rather than guessed at: a `"` or a control
+///   character that is not escaped cannot be told apart from a broken client.
+///
+/// The forms cannot overlap: conductor-python's body never starts with an unescaped `"`, and an
+/// object or array holds unescaped `"`, which its unquoted form never does.
+fn value_of(media: Option<&mime::Mime>, body: &[u8]) -> ApiResult<SecretValue> {
+    if !is_json(media) {
+        return Ok(SecretValue::new(body.to_vec()));
     }
+    if let Ok(quoted) = serde_json::from_slice::<String>(body) {
+        return Ok(SecretValue::from(quoted));
+    }
+    let trailing_backslashes = body.iter().rev().take_while(|&&b| b == b'\\').count();
+    let mut requoted = Zeroizing::new(Vec::with_capacity(body.len() + 3));
+    requoted.push(b'"');
+    requoted.extend_from_slice(body);
+    if trailing_backslashes % 2 == 1 {
+        requoted.push(b'"');
+    }
+    requoted.push(b'"');
+    if let Ok(unquoted) = serde_json::from_slice::<String>(&requoted) {
+        return Ok(SecretValue::from(unquoted));
+    }
+    if serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
+        return Ok(SecretValue::new(body.to_vec()));
+    }
+    Err(bad(NOT_A_JSON_VALUE))
 }
 
 /// A tag as Conductor sends it; its `type` (`METADATA`) is accepted and not stored.
@@ -167,11 +206,11 @@ async fn value_answer(app: &App, ctx: &Ctx, key: &str) -> ApiResult<Response> {
     Ok(([(header::CONTENT_TYPE, content_type), (header::CACHE_CONTROL, "no-store")], body).into_response())
 }
 
-async fn store_value(app: &App, ctx: &Ctx, key: &str, body: &[u8]) -> ApiResult<StatusCode> {
+async fn store_value(app: &App, ctx: &Ctx, key: &str, headers: &HeaderMap, body: &[u8]) -> ApiResult<StatusCode> {
     let req = SetEntry {
         path: entry(ctx, key)?,
         kind: EntryKind::Secret,
-        value: value_of(body)?,
+        value: value_of(media_type(headers).as_ref(), body)?,
         expected_version: None,
         description: None,
         tags: None,
@@ -249,10 +288,11 @@ async fn put_at(
     State(app): State<App>,
     Extension(ctx): Extension<Ctx>,
     uri: Uri,
+    headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<StatusCode> {
     match SecretPath::of(&uri)? {
-        SecretPath::Value(key) => store_value(&app, &ctx, &key, &body).await,
+        SecretPath::Value(key) => store_value(&app, &ctx, &key, &headers, &body).await,
         SecretPath::Tags(key) => change_tags(&app, &ctx, &key, &body, TagChange::Add).await,
         SecretPath::Exists(_) => Err(exists_is_read_only()),
     }
@@ -465,14 +505,81 @@ async fn revoke(State(app): State<App>, Extension(ctx): Extension<Ctx>, body: By
 mod tests {
     use super::*;
 
+    fn json() -> Option<mime::Mime> {
+        Some(mime::APPLICATION_JSON)
+    }
+
+    fn stored(media: Option<mime::Mime>, body: &[u8]) -> Vec<u8> {
+        value_of(media.as_ref(), body).unwrap().expose().to_vec()
+    }
+
     #[test]
-    fn put_bodies_are_raw_or_json_strings() {
-        assert_eq!(value_of(b"needles").unwrap().expose(), b"needles");
-        assert_eq!(value_of(br#""needles""#).unwrap().expose(), b"needles");
-        assert_eq!(value_of(br#""a \"quoted\" value""#).unwrap().expose(), br#"a "quoted" value"#);
-        assert_eq!(value_of(b"12345").unwrap().expose(), b"12345", "JSON that is not a string is raw");
-        assert_eq!(value_of(b"{\"a\": 1}").unwrap().expose(), b"{\"a\": 1}");
-        assert!(value_of(b"").unwrap().is_empty(), "an empty value is the service's to refuse");
+    fn put_bodies_follow_their_content_type() {
+        // JSON: a string, quoted or as conductor-python sends it; a plain word either way.
+        assert_eq!(stored(json(), b"needles"), b"needles");
+        assert_eq!(stored(json(), br#""needles""#), b"needles");
+        assert_eq!(stored(json(), br#""a \"quoted\" value""#), br#"a "quoted" value"#);
+        assert_eq!(stored(json(), br#"caf\u00e9 \"au lait\""#), "café \"au lait\"".as_bytes());
+        assert_eq!(stored(json(), br#"ends with a quote\"#), br#"ends with a quote""#, "strip('\"') took it");
+        assert_eq!(stored(json(), br#"two backslashes\\"#), br#"two backslashes\"#);
+        assert_eq!(stored(json(), b"12345"), b"12345");
+        assert_eq!(stored(json(), b"{\"a\": 1}"), b"{\"a\": 1}", "a JSON document as it is");
+        assert_eq!(stored("application/vnd.api+json; charset=utf-8".parse().ok(), b"caf\\u00e9"), "café".as_bytes());
+        for refused in [&b"p@ss\"word"[..], b"two\nlines", br"bad \q escape", b"\xff\xfe"] {
+            let e = value_of(json().as_ref(), refused).unwrap_err();
+            assert!(e.message().contains("text/plain"), "{}", e.message());
+        }
+        // Anything else: byte for byte.
+        for media in [Some(mime::TEXT_PLAIN_UTF_8), Some(mime::APPLICATION_WWW_FORM_URLENCODED), None] {
+            for body in [&br#""quoted""#[..], br"back\slash\", b"\xff binary", b"two\nlines\n"] {
+                assert_eq!(stored(media.clone(), body), body, "{media:?}");
+            }
+        }
+        assert!(value_of(json().as_ref(), b"").unwrap().is_empty(), "an empty value is the service's to refuse");
+        assert!(value_of(json().as_ref(), b"\"\"").unwrap().is_empty());
+    }
+
+    /// What conductor-python 2.0.0 sends for a string value (`rest.py`):
+    /// `json.dumps(value).strip('"')`, with `json.dumps`' default `ensure_ascii=True`.
+    fn python_client_body(value: &str) -> String {
+        let mut dumped = String::from("\"");
+        for c in value.chars() {
+            match c {
+                '"' => dumped.push_str("\\\""),
+                '\\' => dumped.push_str("\\\\"),
+                '\n' => dumped.push_str("\\n"),
+                '\r' => dumped.push_str("\\r"),
+                '\t' => dumped.push_str("\\t"),
+                '\u{8}' => dumped.push_str("\\b"),
+                '\u{c}' => dumped.push_str("\\f"),
+                c if u32::from(c) < 0x20 => dumped.push_str(&format!("\\u{:04x}", u32::from(c))),
+                c if c.is_ascii() => dumped.push(c),
+                c => {
+                    let mut units = [0u16; 2];
+                    for unit in c.encode_utf16(&mut units) {
+                        dumped.push_str(&format!("\\u{unit:04x}"));
+                    }
+                }
+            }
+        }
+        dumped.push('"');
+        dumped.trim_matches('"').to_owned()
+    }
+
+    proptest::proptest! {
+        /// Every value conductor-python can send comes back as it was put.
+        #[test]
+        fn python_client_values_round_trip(value in "\\PC*|[\"\\\\a\u{e9}\u{1F511}\u{1}\u{7f}\n\t ]{0,12}") {
+            let body = python_client_body(&value);
+            proptest::prop_assert_eq!(stored(json(), body.as_bytes()), value.as_bytes());
+        }
+
+        /// A quoted JSON string (the Java SDK, `curl -d '"..."'`) comes back as it was put.
+        #[test]
+        fn quoted_json_strings_round_trip(value in "\\PC*") {
+            let body = serde_json::to_string(&value).unwrap();
+            proptest::prop_assert_eq!(stored(json(), body.as_bytes()), value.as_bytes());
+        }
     }
 
     #[test]

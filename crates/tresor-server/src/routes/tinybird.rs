@@ -12,11 +12,11 @@
 //!
 //! [`CompatConfig::tinybird_max_secrets`]: super::CompatConfig
 
-use super::{bad, default_entry as entry, default_vault as vault, secret_not_found as not_found};
+use super::{bad, default_entry as entry, default_vault as vault, is_json, media_type, secret_not_found as not_found};
 use crate::error::{ApiError, ApiResult};
 use crate::{authenticated, App, RouteClass, Surface};
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{header, StatusCode, Uri};
+use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
@@ -64,13 +64,8 @@ pub struct TbParams {
 impl<S: Send + Sync> FromRequest<S> for TbParams {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
-            .unwrap_or_default();
-        if content_type == "application/json" || content_type.ends_with("+json") {
+        let media = media_type(req.headers());
+        if is_json(media.as_ref()) {
             return match axum::Json::<TbParams>::from_request(req, state).await {
                 Ok(axum::Json(p)) => Ok(p),
                 Err(axum::extract::rejection::JsonRejection::JsonSyntaxError(_)) => {
@@ -79,7 +74,7 @@ impl<S: Send + Sync> FromRequest<S> for TbParams {
                 Err(_) => Err(bad("the JSON body must be an object whose name and value are strings")),
             };
         }
-        if content_type == "application/x-www-form-urlencoded" {
+        if media.as_ref().is_some_and(|m| m.essence_str() == mime::APPLICATION_WWW_FORM_URLENCODED.essence_str()) {
             return axum::Form::<TbParams>::from_request(req, state)
                 .await
                 .map(|f| f.0)
