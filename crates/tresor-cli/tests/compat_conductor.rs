@@ -511,3 +511,66 @@ fn conductor_names_with_a_slash_are_reached_by_the_plain_path() {
     let log = s.log_text();
     assert!(!log.contains("slash-PW-"), "a value is in the server log");
 }
+
+/// Issue #14, item 9: `GET /api/auth/authorization/{type}/{id}`, which conductor-python's
+/// `get_permissions` calls, lists who holds which access on a secret (every grant that reaches
+/// it), in Orkes' shape; it needs what listing grants needs (manage on the workspace).
+#[test]
+fn conductor_get_permissions_lists_who_may_do_what_on_a_secret() {
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let t = s.token.clone();
+    orkes(
+        &s,
+        &t,
+        r#"curl -X PUT "$ORKES_HOST/api/secrets/post_office_username" -H "X-Authorization: $ACCESS_TOKEN" -d "usps-PERM-user""#,
+    );
+    if conductor_python_available() {
+        let (id, secret) = conductor_admin(&s);
+        let out = run_python(
+            &s,
+            "conductor_permissions.py",
+            &[("KEY_ID", &id), ("KEY_SECRET", &secret), ("SECRET", "post_office_username")],
+        );
+        assert!(out.contains("app:orkes-workers") && out.contains("app:deployer"), "{out}");
+    } else {
+        orkes(&s, &t, GRANT);
+    }
+    s.cli(&t, &["grant", "add", "app:orkes-workers", "default/default/post_office_*", "read"], b"").ok();
+    s.cli(&t, &["principal", "create", "group:auditors"], b"").ok();
+    s.cli(&t, &["grant", "add", "group:auditors", "default/default/db/*", "read"], b"").ok();
+    let r = orkes(
+        &s,
+        &t,
+        r#"curl "$ORKES_HOST/api/auth/authorization/SECRET_NAME/post_office_username" -H "X-Authorization: $ACCESS_TOKEN""#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let doc = r.json();
+    let read = doc["READ"].as_array().unwrap();
+    assert!(read.contains(&json!({"type": "USER", "id": "app:orkes-workers"})), "a broader grant counts: {doc}");
+    assert!(read.contains(&json!({"type": "USER", "id": "owner"})), "the owner reads everything: {doc}");
+    assert!(!read.iter().any(|s| s["id"] == "auditors"), "grants elsewhere do not: {doc}");
+    // A name with `/`, by the plain path; a group subject.
+    let r = orkes(
+        &s,
+        &t,
+        r#"curl "$ORKES_HOST/api/auth/authorization/SECRET_NAME/db/password" -H "X-Authorization: $ACCESS_TOKEN""#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.json()["READ"].as_array().unwrap().contains(&json!({"type": "GROUP", "id": "auditors"})), "{}", r.body);
+    // Refusals: an unsupported target type; a caller who may not list grants.
+    let r = orkes(
+        &s,
+        &t,
+        r#"curl "$ORKES_HOST/api/auth/authorization/WORKFLOW_DEF/wf" -H "X-Authorization: $ACCESS_TOKEN""#,
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.json()["message"].as_str().unwrap().contains("SECRET_NAME"), "{}", r.body);
+    let reader = principal(&s, "app:reader", &[("default/default/*", "read")]);
+    let r = orkes(
+        &s,
+        &reader,
+        r#"curl "$ORKES_HOST/api/auth/authorization/SECRET_NAME/post_office_username" -H "X-Authorization: $ACCESS_TOKEN""#,
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(!s.log_text().contains("usps-PERM-user"), "a value is in the server log");
+}

@@ -14,13 +14,14 @@
 //!   token; an expired or unknown token answers 401 with `"error": "EXPIRED_TOKEN"` or
 //!   `"INVALID_TOKEN"`, which is what makes Conductor's clients fetch a new one.
 //! - `POST`/`DELETE /api/auth/authorization` grant and revoke an application's access to one
-//!   secret, through the service's grants.
+//!   secret, through the service's grants; `GET /api/auth/authorization/SECRET_NAME/{name}` lists
+//!   who holds which access on it.
 
 use super::{bad, default_entry as entry, default_vault as vault, is_json, media_type, secret_not_found as not_found};
 use crate::error::{ApiError, ApiResult};
 use crate::{authenticated, App, Peer, RouteClass, Surface};
 use axum::body::{Body, Bytes};
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -43,7 +44,9 @@ pub fn router(app: &App) -> Router<App> {
         .route("/api/secrets", get(list_names).post(list_names))
         .route("/api/secrets-v2", get(list_with_tags))
         .route("/api/secrets/{*path}", get(get_at).put(put_at).delete(delete_at));
-    let management = Router::new().route("/api/auth/authorization", post(grant).delete(revoke));
+    let management = Router::new()
+        .route("/api/auth/authorization", post(grant).delete(revoke))
+        .route("/api/auth/authorization/{type}/{*id}", get(permissions));
     authenticated(app, RouteClass::Entries, Surface::Conductor, entries).merge(authenticated(
         app,
         RouteClass::Management,
@@ -436,12 +439,7 @@ fn grants_of(ctx: &Ctx, body: &AuthorizationBody) -> ApiResult<(PrincipalRef, tr
         "GROUP" => PrincipalRef::new(PrincipalKind::Group, id)?,
         other => return Err(bad(format!("subject type {other:?} is not supported: use APPLICATION, USER or GROUP"))),
     };
-    let key = match body.target.kind.to_ascii_uppercase().as_str() {
-        "SECRET_NAME" | "SECRET" => entry(ctx, &body.target.id)?.key,
-        other => {
-            return Err(bad(format!("target type {other:?} is not supported: tresor grants access to SECRET_NAME")))
-        }
-    };
+    let key = secret_target(ctx, &body.target.kind, &body.target.id)?;
     let scope: tresor_model::Scope =
         format!("{}/{}/{key}", EnvName::default_name(), VaultName::default_name()).parse()?;
     let mut levels = Vec::new();
@@ -463,6 +461,69 @@ fn grants_of(ctx: &Ctx, body: &AuthorizationBody) -> ApiResult<(PrincipalRef, tr
         return Err(bad("access is empty: name at least one of READ, CREATE, UPDATE, DELETE"));
     }
     Ok((principal, scope, levels))
+}
+
+/// The secret an authorization target names: tresor's grants reach secrets only.
+fn secret_target(ctx: &Ctx, kind: &str, id: &str) -> ApiResult<tresor_model::EntryKey> {
+    match kind.to_ascii_uppercase().as_str() {
+        "SECRET_NAME" | "SECRET" => Ok(entry(ctx, id)?.key),
+        other => Err(bad(format!("target type {other:?} is not supported: tresor grants access to SECRET_NAME"))),
+    }
+}
+
+/// A principal as Orkes names a subject: applications are users whose id is `app:NAME` (as
+/// Orkes' SDKs name them, and as `grant` accepts them back).
+fn orkes_subject(p: &PrincipalRef) -> Value {
+    match p.kind {
+        PrincipalKind::User => json!({"type": "USER", "id": p.name}),
+        PrincipalKind::App => json!({"type": "USER", "id": format!("app:{}", p.name)}),
+        PrincipalKind::Group => json!({"type": "GROUP", "id": p.name}),
+    }
+}
+
+/// The Orkes access types a tresor access gives on a secret: `write` (and `admin`, which
+/// includes it) is CREATE, UPDATE and DELETE, as `grant` maps them; `admin` does not read, and
+/// `manage` and `webhook` give nothing on a secret's value.
+fn orkes_accesses(access: Access) -> &'static [&'static str] {
+    match access {
+        Access::Read => &["READ"],
+        Access::Write | Access::Admin => &["CREATE", "UPDATE", "DELETE"],
+        Access::Manage | Access::Webhook => &[],
+    }
+}
+
+/// `GET /api/auth/authorization/{type}/{id}` (conductor-python's `get_permissions`): who holds
+/// which access on a secret, in Orkes' shape (`{"READ": [{"type": "USER", "id": "app:x"}]}`).
+/// Every grant whose scope reaches the secret counts, broader ones (`default/default/*`, `*`)
+/// included, so the answer says who can actually read it; a group is listed as the group.
+/// Needs what listing grants needs: manage on the workspace (the call is audited as
+/// `grant.list`).
+async fn permissions(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    Path((kind, id)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let key = secret_target(&ctx, &kind, &id)?;
+    let (env, vault) = (EnvName::default_name(), VaultName::default_name());
+    let mut by_access: std::collections::BTreeMap<&str, Vec<Value>> = Default::default();
+    for g in app.svc.list_grants(&ctx).await? {
+        // A stored scope always parses; one that would not reaches nothing.
+        let reaches = g
+            .scope
+            .parse::<tresor_model::Scope>()
+            .is_ok_and(|scope| scope.covers(env.as_str(), Some(vault.as_str()), Some(key.as_str())));
+        if !reaches {
+            continue;
+        }
+        for access in orkes_accesses(g.access) {
+            let subjects = by_access.entry(access).or_default();
+            let subject = orkes_subject(&g.principal);
+            if !subjects.contains(&subject) {
+                subjects.push(subject);
+            }
+        }
+    }
+    Ok(Json(json!(by_access)))
 }
 
 fn authorization_body(body: &[u8]) -> ApiResult<AuthorizationBody> {
@@ -580,6 +641,17 @@ mod tests {
             let body = serde_json::to_string(&value).unwrap();
             proptest::prop_assert_eq!(stored(json(), body.as_bytes()), value.as_bytes());
         }
+    }
+
+    #[test]
+    fn permissions_speak_orkes() {
+        let app = PrincipalRef::new(PrincipalKind::App, "orkes-workers").unwrap();
+        assert_eq!(orkes_subject(&app), json!({"type": "USER", "id": "app:orkes-workers"}));
+        let group = PrincipalRef::new(PrincipalKind::Group, "auditors").unwrap();
+        assert_eq!(orkes_subject(&group), json!({"type": "GROUP", "id": "auditors"}));
+        assert_eq!(orkes_accesses(Access::Read), ["READ"]);
+        assert_eq!(orkes_accesses(Access::Admin), ["CREATE", "UPDATE", "DELETE"], "admin writes but does not read");
+        assert!(orkes_accesses(Access::Manage).is_empty() && orkes_accesses(Access::Webhook).is_empty());
     }
 
     #[test]
