@@ -244,7 +244,7 @@ fn conductor_bad_input_gets_clear_errors() {
         (
             r#"curl -X PUT "$ORKES_HOST/api/secrets/k" -H "X-Authorization: $ACCESS_TOKEN" -H "Content-Type: application/json" -d '""'"#,
             400,
-            "empty string",
+            "is empty; a secret needs a value",
         ),
         (
             r#"curl -X PUT "$ORKES_HOST/api/secrets/k" -H "X-Authorization: $ACCESS_TOKEN" -d "0123456789abcdef-too-long""#,
@@ -301,13 +301,7 @@ fn conductor_bad_input_gets_clear_errors() {
 
 #[test]
 fn conductor_python_client_works_against_tresor() {
-    let probe = std::process::Command::new("python3").args(["-c", "import conductor.client"]).output();
-    if !matches!(&probe, Ok(o) if o.status.success()) {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "conductor-python is missing in CI: .ci/run installs it (pip install conductor-python)"
-        );
-        eprintln!("skipping: conductor-python is not installed (pip install 'conductor-python==2.0.0')");
+    if !conductor_python_available() {
         return;
     }
     let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0"), ("TRESOR_APP_TOKEN_TTL", "2")]);
@@ -346,4 +340,237 @@ fn conductor_python_client_works_against_tresor() {
         .filter(|r| r["action"] == "app_key.exchange" && r["principal"] == "app:orkes-workers" && r["outcome"] == "ok")
         .count();
     assert!(exchanges >= 2, "the worker's token was renewed ({exchanges} exchanges)");
+}
+
+/// Whether Orkes' Python client is installed; in CI it must be (`.ci/run` installs it).
+fn conductor_python_available() -> bool {
+    let probe = std::process::Command::new("python3").args(["-c", "import conductor.client"]).output();
+    if matches!(&probe, Ok(o) if o.status.success()) {
+        return true;
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "conductor-python is missing in CI: .ci/run installs it (pip install conductor-python)"
+    );
+    eprintln!("skipping: conductor-python is not installed (pip install 'conductor-python==2.0.0')");
+    false
+}
+
+/// Runs one of the Python scripts in `tests/compat/` against `s` with `env`; returns its stdout,
+/// failing the test unless the script ends with "ok".
+fn run_python(s: &Server, script: &str, env: &[(&str, &str)]) -> String {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/compat").join(script);
+    let out = std::process::Command::new("python3")
+        .arg(&path)
+        .env("CONDUCTOR_SERVER_URL", format!("{}/api", s.addr))
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && stdout.trim_end().ends_with("ok"), "stdout: {stdout}\nstderr: {stderr}");
+    stdout.into_owned()
+}
+
+/// An application that may write, read and grant everything, with its key; returns (id, secret).
+fn conductor_admin(s: &Server) -> (String, String) {
+    let t = &s.token;
+    s.cli(t, &["principal", "create", "app:conductor-admin"], b"").ok();
+    s.cli(t, &["grant", "add", "app:conductor-admin", "*", "admin"], b"").ok();
+    s.cli(t, &["grant", "add", "app:conductor-admin", "*", "read"], b"").ok();
+    app_key(s, "app:conductor-admin")
+}
+
+/// Issue #14, item 5: values put by conductor-python (which sends `json.dumps(value).strip('"')`
+/// as application/json) come back equal through it and through `tresor get`, whatever they hold;
+/// `text/plain` bodies are stored byte for byte; the documented `curl -d "needles"` still stores
+/// `needles`; a JSON body that is neither a string nor a document is refused, not guessed at.
+#[test]
+fn conductor_values_round_trip_through_the_python_client_and_tresor_get() {
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let t = s.token.clone();
+    // key, value, and whether the client's get_secret can give it back as a string (it parses
+    // answers that are JSON documents, as it does against Orkes).
+    let values: Vec<(&str, &str, bool)> = vec![
+        ("plain", "needles-RT-plain", true),
+        ("non_ascii", "naïve-ÉTÉ-☃-🔑-RT-1", true),
+        ("quotes_inside", r#"say "cheese"-RT-2"#, true),
+        ("ends_with_quote", r#"a quote at the end-RT-3""#, true),
+        ("only_a_quote", "\"", true),
+        ("backslashes", r"C:\temp\new-RT-4\", true),
+        ("escapes_look_alike", r"\n is not a newline\u0041-RT-5", true),
+        ("control_chars", "tab\there\nnewline-RT-6", true),
+        ("quoted_whole", r#""quoted whole-RT-7""#, false),
+        ("json_document", r#"{"user": "svc", "pw": "p\"w-RT-8"}"#, false),
+    ];
+    if conductor_python_available() {
+        let (id, secret) = conductor_admin(&s);
+        let doc = serde_json::to_string(&values).unwrap();
+        run_python(&s, "conductor_values.py", &[("KEY_ID", &id), ("KEY_SECRET", &secret), ("VALUES", &doc)]);
+        for (key, value, _) in &values {
+            assert_eq!(s.cli(&t, &["get", key], b"").ok(), *value, "tresor get {key}");
+            assert_eq!(get_value(&s, &t, key).body, *value, "GET /api/secrets/{key}");
+        }
+    }
+    let put = |content_type: &str, body: &str| {
+        orkes(
+            &s,
+            &t,
+            &format!(
+                r#"curl -X PUT "$ORKES_HOST/api/secrets/typed" -H "X-Authorization: $ACCESS_TOKEN" -H "Content-Type: {content_type}" --data-binary '{body}'"#
+            ),
+        )
+    };
+    // text/plain (and any type that is not JSON): the body as it is, quotes and backslashes included.
+    for body in [r#""quoted-PLAIN-1""#, r"back\slash-PLAIN-2\", "two\nlines-PLAIN-3\n"] {
+        let r = put("text/plain; charset=utf-8", body);
+        assert_eq!(r.status, 200, "{body}: {}", r.body);
+        assert_eq!(get_value(&s, &t, "typed").body, body);
+    }
+    // application/json: a JSON string, quoted or as conductor-python sends it; a JSON document
+    // (a service account's key file) is kept as it is.
+    for (body, stored) in [
+        ("needles", "needles"),
+        (r#""needles-JSON-1""#, "needles-JSON-1"),
+        (r#"caf\u00e9 \"au lait\"-JSON-2"#, r#"café "au lait"-JSON-2"#),
+        (r#"{"type": "service_account", "key": "k\n-JSON-3"}"#, r#"{"type": "service_account", "key": "k\n-JSON-3"}"#),
+    ] {
+        let r = put("application/json", body);
+        assert_eq!(r.status, 200, "{body}: {}", r.body);
+        assert_eq!(get_value(&s, &t, "typed").body, stored, "{body}");
+    }
+    // A body that is none of these is refused with what to do, never echoed.
+    for body in [r#"p@ss"word-BAD-1"#, "two\nlines-BAD-2", r"bad \q escape-BAD-3"] {
+        let r = put("application/json", body);
+        assert_eq!(r.status, 400, "{body}: {}", r.body);
+        let message = r.json()["message"].as_str().unwrap().to_owned();
+        assert!(message.contains("text/plain"), "{message}");
+        assert!(!r.body.contains("-BAD-"), "the value is not echoed: {}", r.body);
+    }
+    // The documentation's call, unchanged.
+    assert_eq!(orkes(&s, &t, PUT).status, 200);
+    assert_eq!(get_value(&s, &t, "pinetree").body, "needles");
+    let log = s.log_text();
+    for needle in ["-RT-", "-PLAIN-", "-JSON-", "-BAD-", "needles"] {
+        assert!(!log.contains(needle), "{needle} is in the server log");
+    }
+}
+
+/// Issue #14, item 3: names with `/` are read, changed, tagged and deleted by the plain path,
+/// the rest of the path being the name; `/exists` and `/tags` at the end address those routes,
+/// and a name that ends in one of those words is reached with its `/` sent as `%2F`.
+#[test]
+fn conductor_names_with_a_slash_are_reached_by_the_plain_path() {
+    let s = Server::start(&[]);
+    let t = s.token.clone();
+    let call = |cmd: &str| orkes(&s, &t, cmd);
+    let r = call(
+        r#"curl -X PUT "$ORKES_HOST/api/secrets/db/password" -H "X-Authorization: $ACCESS_TOKEN" -H "Content-Type: application/json" -d "slash-PW-1""#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = get_value(&s, &t, "db/password");
+    assert_eq!((r.status, r.body.as_str()), (200, "slash-PW-1"));
+    assert_eq!(get_value(&s, &t, "db%2Fpassword").body, "slash-PW-1", "the encoded form still works");
+    let r = call(r#"curl "$ORKES_HOST/api/secrets/db/password/exists" -H "X-Authorization: $ACCESS_TOKEN""#);
+    assert_eq!((r.status, r.body.trim()), (200, "true"), "{}", r.body);
+    let r = call(r#"curl "$ORKES_HOST/api/secrets/db/nope/exists" -H "X-Authorization: $ACCESS_TOKEN""#);
+    assert_eq!((r.status, r.body.trim()), (200, "false"), "{}", r.body);
+    let r = call(
+        r#"curl -X PUT "$ORKES_HOST/api/secrets/db/password/tags" -H "X-Authorization: $ACCESS_TOKEN" -H "Content-Type: application/json" -d '[{"key": "team", "value": "db"}]'"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = call(r#"curl "$ORKES_HOST/api/secrets/db/password/tags" -H "X-Authorization: $ACCESS_TOKEN""#);
+    assert_eq!(r.json(), json!([{"key": "team", "value": "db", "type": "METADATA"}]), "{}", r.body);
+    let r = call(
+        r#"curl -X DELETE "$ORKES_HOST/api/secrets/db/password/tags" -H "X-Authorization: $ACCESS_TOKEN" -H "Content-Type: application/json" -d '[{"key": "team", "value": "db"}]'"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = call(
+        r#"curl -X PUT "$ORKES_HOST/api/secrets/team/pg/replica.password" -H "X-Authorization: $ACCESS_TOKEN" -d "slash-PW-deep""#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(get_value(&s, &t, "team/pg/replica.password").body, "slash-PW-deep");
+    let r = call(r#"curl "$ORKES_HOST/api/secrets" -H "X-Authorization: $ACCESS_TOKEN""#);
+    assert_eq!(r.json(), json!(["db/password", "team/pg/replica.password"]));
+    // A name whose last segment is `exists`: by `%2F`; the plain path asks whether `feature` exists.
+    let r = call(
+        r#"curl -X PUT "$ORKES_HOST/api/secrets/feature%2Fexists" -H "X-Authorization: $ACCESS_TOKEN" -d "slash-PW-exists""#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(get_value(&s, &t, "feature%2Fexists").body, "slash-PW-exists");
+    let r = call(r#"curl "$ORKES_HOST/api/secrets/feature/exists" -H "X-Authorization: $ACCESS_TOKEN""#);
+    assert_eq!(r.body.trim(), "false", "{}", r.body);
+    let r = call(r#"curl -X PUT "$ORKES_HOST/api/secrets/feature/exists" -H "X-Authorization: $ACCESS_TOKEN" -d "x""#);
+    assert_eq!(r.status, 405, "{}", r.body);
+    assert!(r.json()["message"].as_str().unwrap().contains("%2F"), "{}", r.body);
+
+    let r = call(r#"curl -X DELETE "$ORKES_HOST/api/secrets/db/password" -H "X-Authorization: $ACCESS_TOKEN""#);
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = call(r#"curl "$ORKES_HOST/api/secrets/db/password/exists" -H "X-Authorization: $ACCESS_TOKEN""#);
+    assert_eq!(r.body.trim(), "false");
+    assert_eq!(get_value(&s, &t, "db/password").status, 404);
+    let log = s.log_text();
+    assert!(!log.contains("slash-PW-"), "a value is in the server log");
+}
+
+/// Issue #14, item 9: `GET /api/auth/authorization/{type}/{id}`, which conductor-python's
+/// `get_permissions` calls, lists who holds which access on a secret (every grant that reaches
+/// it), in Orkes' shape; it needs what listing grants needs (manage on the workspace).
+#[test]
+fn conductor_get_permissions_lists_who_may_do_what_on_a_secret() {
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let t = s.token.clone();
+    orkes(
+        &s,
+        &t,
+        r#"curl -X PUT "$ORKES_HOST/api/secrets/post_office_username" -H "X-Authorization: $ACCESS_TOKEN" -d "usps-PERM-user""#,
+    );
+    if conductor_python_available() {
+        let (id, secret) = conductor_admin(&s);
+        let out = run_python(
+            &s,
+            "conductor_permissions.py",
+            &[("KEY_ID", &id), ("KEY_SECRET", &secret), ("SECRET", "post_office_username")],
+        );
+        assert!(out.contains("app:orkes-workers") && out.contains("app:deployer"), "{out}");
+    } else {
+        orkes(&s, &t, GRANT);
+    }
+    s.cli(&t, &["grant", "add", "app:orkes-workers", "default/default/post_office_*", "read"], b"").ok();
+    s.cli(&t, &["principal", "create", "group:auditors"], b"").ok();
+    s.cli(&t, &["grant", "add", "group:auditors", "default/default/db/*", "read"], b"").ok();
+    let r = orkes(
+        &s,
+        &t,
+        r#"curl "$ORKES_HOST/api/auth/authorization/SECRET_NAME/post_office_username" -H "X-Authorization: $ACCESS_TOKEN""#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let doc = r.json();
+    let read = doc["READ"].as_array().unwrap();
+    assert!(read.contains(&json!({"type": "USER", "id": "app:orkes-workers"})), "a broader grant counts: {doc}");
+    assert!(read.contains(&json!({"type": "USER", "id": "owner"})), "the owner reads everything: {doc}");
+    assert!(!read.iter().any(|s| s["id"] == "auditors"), "grants elsewhere do not: {doc}");
+    // A name with `/`, by the plain path; a group subject.
+    let r = orkes(
+        &s,
+        &t,
+        r#"curl "$ORKES_HOST/api/auth/authorization/SECRET_NAME/db/password" -H "X-Authorization: $ACCESS_TOKEN""#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.json()["READ"].as_array().unwrap().contains(&json!({"type": "GROUP", "id": "auditors"})), "{}", r.body);
+    // Refusals: an unsupported target type; a caller who may not list grants.
+    let r = orkes(
+        &s,
+        &t,
+        r#"curl "$ORKES_HOST/api/auth/authorization/WORKFLOW_DEF/wf" -H "X-Authorization: $ACCESS_TOKEN""#,
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.json()["message"].as_str().unwrap().contains("SECRET_NAME"), "{}", r.body);
+    let reader = principal(&s, "app:reader", &[("default/default/*", "read")]);
+    let r = orkes(
+        &s,
+        &reader,
+        r#"curl "$ORKES_HOST/api/auth/authorization/SECRET_NAME/post_office_username" -H "X-Authorization: $ACCESS_TOKEN""#,
+    );
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(!s.log_text().contains("usps-PERM-user"), "a value is in the server log");
 }

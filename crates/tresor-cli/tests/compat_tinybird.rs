@@ -312,3 +312,99 @@ fn tinybird_branches_and_staging_production_map_to_environments() {
     assert_eq!(s.cli(&t, &["-e", "staging", "get", "pg_password"], b"").ok(), "staging-pg-pw");
     assert_eq!(s.cli(&t, &["-e", "production", "get", "pg_password"], b"").ok(), "production-pg-pw");
 }
+
+/// Issue #14, item 3: Tinybird documents its routes as `/v0/secrets/(.+)`, the rest of the path
+/// being the name, so a name with `/` (tresor's hierarchy) is read, changed and deleted by the
+/// plain path, as it is created; the percent-encoded form keeps working.
+#[test]
+fn tinybird_names_with_a_slash_are_reached_by_the_plain_path() {
+    let s = Server::start(&[("TRESOR_RATE_TINYBIRD", "0")]);
+    let env = [("TB_HOST", s.addr.as_str()), ("TB_TOKEN", s.token.as_str())];
+    let call = |cmd: &str| curl_sh(cmd, &env);
+    let r = call(
+        r#"curl -X POST "$TB_HOST/v0/secrets" -H "Authorization: Bearer $TB_TOKEN" -d "name=db/password" -d "value=slash-PW-first""#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_secret_doc(&r.json(), "db/password");
+    for path in ["/v0/secrets/db/password", "/v0/variables/db/password", "/v0/secrets/db%2Fpassword"] {
+        let r = call(&format!(r#"curl "$TB_HOST{path}" -H "Authorization: Bearer $TB_TOKEN""#));
+        assert_eq!(r.status, 200, "{path}: {}", r.body);
+        assert_secret_doc(&r.json(), "db/password");
+    }
+    let r = call(
+        r#"curl -X PUT "$TB_HOST/v0/secrets/db/password" -H "Authorization: Bearer $TB_TOKEN" -d "value=slash-PW-second""#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(native_value(&s, "db/password").1["value"], "slash-PW-second");
+    // Deeper names, and a name that does not exist under a prefix that does.
+    let r = call(
+        r#"curl -X POST "$TB_HOST/v0/secrets" -H "Authorization: Bearer $TB_TOKEN" -d "name=team/pg/replica.password" -d "value=slash-PW-deep""#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = call(r#"curl "$TB_HOST/v0/secrets/team/pg/replica.password" -H "Authorization: Bearer $TB_TOKEN""#);
+    assert_eq!((r.status, r.json()["name"].clone()), (200, json!("team/pg/replica.password")), "{}", r.body);
+    let r = call(r#"curl "$TB_HOST/v0/secrets/db/nope" -H "Authorization: Bearer $TB_TOKEN""#);
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().contains("secret db/nope not found"), "{}", r.body);
+    let r = call(r#"curl -X DELETE "$TB_HOST/v0/secrets/db/password" -H "Authorization: Bearer $TB_TOKEN""#);
+    assert_eq!((r.status, r.json()), (200, json!({"ok": true})));
+    assert_eq!(call(r#"curl "$TB_HOST/v0/secrets/db/password" -H "Authorization: Bearer $TB_TOKEN""#).status, 404);
+    let log = s.log_text();
+    for v in ["slash-PW-first", "slash-PW-second", "slash-PW-deep"] {
+        assert!(!log.contains(v), "{v} is in the server log");
+    }
+}
+
+/// Issue #14, item 10: to a Tinybird user a secret deleted and created again is a new secret: it
+/// starts at version 1 with a new `created_at`, and the values it had before are gone (the
+/// deleted secret is purged when its name is taken again; until then it can be undeleted).
+#[test]
+fn tinybird_a_secret_created_again_after_delete_is_a_new_secret() {
+    let s = Server::start(&[("TRESOR_RATE_TINYBIRD", "0")]);
+    let t = s.token.clone();
+    let env = [("TB_HOST", s.addr.as_str()), ("TB_TOKEN", t.as_str())];
+    let call = |cmd: &str| curl_sh(cmd, &env);
+    let create = |value: &str| {
+        call(&format!(
+            r#"curl -X POST "$TB_HOST/v0/secrets" -H "Authorization: Bearer $TB_TOKEN" -d "name=test_secret" -d "value={value}""#
+        ))
+    };
+    let first = create("old-LIFE-v1");
+    assert_eq!(first.status, 200, "{}", first.body);
+    let r = call(
+        r#"curl -X PUT "$TB_HOST/v0/secrets/test_secret" -H "Authorization: Bearer $TB_TOKEN" -d "value=old-LIFE-v2""#,
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(call(DELETE).status, 200);
+    // Until the name is taken again, a delete is recoverable, as everywhere in tresor.
+    assert_eq!(s.cli(&t, &["undelete", "test_secret"], b"").code, 0);
+    assert_eq!(call(DELETE).status, 200);
+
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let second = create("new-LIFE-v1");
+    assert_eq!(second.status, 200, "{}", second.body);
+    let (old, new) = (first.json(), second.json());
+    assert!(new["created_at"].as_str() > old["created_at"].as_str(), "a new created_at: {old} then {new}");
+    assert_eq!(new["created_at"], new["updated_at"], "{new}");
+    let (_, v) = native_value(&s, "test_secret");
+    assert_eq!((v["value"].as_str(), v["version"].as_u64()), (Some("new-LIFE-v1"), Some(1)), "{v}");
+    let (_, versions) = s.call("GET", "/api/v1/envs/default/vaults/default/versions/test_secret", Some(&t), None);
+    assert_eq!(versions["versions"].as_array().unwrap().len(), 1, "the old versions are gone: {versions}");
+    s.cli(&t, &["get", "test_secret", "--version", "2"], b"").fails(3, "no version 2");
+    assert_eq!(s.cli(&t, &["get", "test_secret", "--version", "1"], b"").ok(), "new-LIFE-v1");
+    // The purge is on the record.
+    let (_, audit) = s.call("GET", "/api/v1/audit?limit=10000", Some(&t), None);
+    let purges = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| {
+            r["action"] == "entry.purge" && r["target"] == "default/default/test_secret" && r["outcome"] == "ok"
+        })
+        .count();
+    assert_eq!(purges, 1, "{audit}");
+    let log = s.log_text();
+    for v in ["old-LIFE-v1", "old-LIFE-v2", "new-LIFE-v1"] {
+        assert!(!log.contains(v), "{v} is in the server log");
+    }
+}

@@ -381,3 +381,61 @@ fn a_vault_without_environment_goes_to_the_chosen_environment() {
     assert_no_secret(&seen);
     assert_no_secret(&s.log_text());
 }
+
+/// Issue #14, item 11: the compatibility APIs cannot confirm releasing a managed vault (their
+/// clients have no such flag, and `?release_ownership=true` is the native API's), so their
+/// refusal says what does work: change the config, or release the vault with a confirmed change
+/// through the CLI or the native API. Doing what it says lets the same call through.
+#[test]
+fn compatibility_apis_refusing_a_managed_vault_say_what_works_there() {
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0"), ("TRESOR_RATE_TINYBIRD", "0")]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = write(
+        dir.path(),
+        "tresor.yaml",
+        "name: platform\nvaults:\n  default:\n    environment: default\n    entries:\n      stripe: { secret: \"${env:STRIPE_SECRET_KEY}\" }\n",
+    );
+    s.cli_env(&s.token, &["apply", "-f", &file, "--yes"], b"", &[("STRIPE_SECRET_KEY", STRIPE)]).ok();
+    // Status and JSON answer of a call (ureq reports 4xx as errors).
+    let answer = |r: Result<ureq::Response, ureq::Error>| match r {
+        Ok(resp) => (resp.status(), serde_json::Value::Null),
+        Err(ureq::Error::Status(status, resp)) => (status, resp.into_json::<serde_json::Value>().unwrap()),
+        Err(e) => panic!("{e}"),
+    };
+    let tinybird = || {
+        answer(
+            ureq::post(&format!("{}/v0/secrets", s.addr))
+                .set("Authorization", &format!("Bearer {}", s.token))
+                .send_form(&[("name", "from_tinybird"), ("value", "tb-MANAGED-1")]),
+        )
+    };
+    let conductor = || {
+        answer(
+            ureq::put(&format!("{}/api/secrets/from_conductor", s.addr))
+                .set("X-Authorization", &s.token)
+                .set("Content-Type", "text/plain")
+                .send_string("orkes-MANAGED-2"),
+        )
+    };
+    let (tb_status, tb_doc) = tinybird();
+    let (orkes_status, orkes_doc) = conductor();
+    for (status, message) in [(tb_status, &tb_doc["error"]), (orkes_status, &orkes_doc["message"])] {
+        let message = message.as_str().unwrap_or_default();
+        assert!((400..500).contains(&status), "{status} {message}");
+        assert!(message.contains("vault default/default is managed by config platform"), "{message}");
+        assert!(message.contains("this API cannot confirm releasing it"), "{message}");
+        assert!(message.contains("tresor apply") && message.contains("--yes"), "{message}");
+        assert!(message.contains("/api/v1/") && message.contains("release_ownership=true"), "{message}");
+        assert!(!message.contains("API: ?release_ownership=true"), "not offered as working here: {message}");
+    }
+    // As the refusal says: a confirmed change with the CLI releases the vault...
+    s.cli(&s.token, &["set", "stripe", "--yes"], STRIPE2.as_bytes()).ok();
+    let vaults = s.cli(&s.token, &["vault", "ls", "--json"], b"").json();
+    assert!(vaults[0]["managed_by"].is_null(), "released: {vaults}");
+    // ...and the compatibility APIs' writes go through.
+    assert_eq!(tinybird().0, 200);
+    assert_eq!(conductor().0, 200);
+    assert_eq!(s.cli(&s.token, &["get", "from_conductor"], b"").ok(), "orkes-MANAGED-2");
+    let log = s.log_text();
+    assert!(!log.contains("-MANAGED-") && !log.contains(STRIPE) && !log.contains(STRIPE2), "a value is in the log");
+}

@@ -600,3 +600,59 @@ fn a_missing_vault_and_a_create_only_conflict_say_what_they_are() {
     let log = s.log_text();
     assert!(!log.contains("cas-value-31a") && !log.contains("cas-value-other"));
 }
+
+/// Issue #14, item 12: one rule on every surface: an empty secret value is refused with the same
+/// message (the CLI locally and against a server, bulk files, the native API, the Tinybird and
+/// Conductor APIs), and nothing is written. A variable may be empty: it is plain configuration,
+/// where an empty setting means something.
+#[test]
+fn empty_secret_values_are_refused_on_every_surface() {
+    const RULE: &str = "is empty; a secret needs a value";
+    let s = Server::start(&[("TRESOR_RATE_TINYBIRD", "0")]);
+    let t = s.token.clone();
+    // The CLI, against the server and locally: an empty stdin.
+    s.cli(&t, &["set", "empty_one"], b"").fails(2, RULE);
+    let local = LocalTresor::new();
+    local.run_stdin(&["set", "empty_one"], b"").fails(2, RULE);
+    local.run(&["get", "empty_one"]).fails(3, "");
+    // A bulk file with one empty secret writes nothing of the file.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("credentials.yml");
+    std::fs::write(&file, "pg:\n  user: svc-EMPTY-1\n  password: \"\"\n").unwrap();
+    s.cli(&t, &["set", &format!("@{}", file.display())], b"").fails(2, "pg.password is empty");
+    s.cli(&t, &["get", "pg.user"], b"").fails(3, "");
+    // The native API.
+    let (status, doc) = s.call("PUT", &entry("empty_one"), Some(&t), Some(json!({"value": ""})));
+    assert_eq!(status, 400, "{doc}");
+    assert!(doc["error"].as_str().unwrap().contains(RULE), "{doc}");
+    // The Tinybird and Conductor APIs, with the same words.
+    let env = [("HOST", s.addr.as_str()), ("TOKEN", t.as_str())];
+    let r = curl_sh(
+        r#"curl -X POST "$HOST/v0/secrets" -H "Authorization: Bearer $TOKEN" -d "name=empty_one" -d "value=""#,
+        &env,
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().contains(RULE), "{}", r.body);
+    for body in ["", r#""""#] {
+        let r = curl_sh(
+            &format!(
+                r#"curl -X PUT "$HOST/api/secrets/empty_one" -H "X-Authorization: $TOKEN" -H "Content-Type: application/json" -d '{body}'"#
+            ),
+            &env,
+        );
+        assert_eq!(r.status, 400, "{body:?}: {}", r.body);
+        assert!(r.json()["message"].as_str().unwrap().contains(RULE), "{}", r.body);
+    }
+    s.cli(&t, &["get", "empty_one"], b"").fails(3, "");
+    // An existing secret cannot be emptied either; its value stays.
+    s.cli(&t, &["set", "kept"], b"kept-EMPTY-2").ok();
+    let r = curl_sh(r#"curl -X PUT "$HOST/v0/secrets/kept" -H "Authorization: Bearer $TOKEN" -d "value=""#, &env);
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(s.cli(&t, &["get", "kept"], b"").ok(), "kept-EMPTY-2");
+    // Variables may be empty.
+    s.cli(&t, &["set", "--var", "http_proxy", ""], b"").ok();
+    let (status, doc) = s.call("PUT", &entry("no_proxy"), Some(&t), Some(json!({"value": "", "kind": "variable"})));
+    assert_eq!(status, 200, "{doc}");
+    let log = s.log_text();
+    assert!(!log.contains("-EMPTY-"), "a value is in the server log");
+}

@@ -11,6 +11,8 @@ pub enum ApiError {
     Service(ServiceError),
     /// A malformed request: bad JSON, a bad path or query parameter.
     BadRequest(String),
+    /// A route that exists, called with a method it does not answer.
+    MethodNotAllowed(String),
     /// No token was presented.
     MissingToken,
     /// A token came in the URL (`?token=`) on a surface whose platform does not document it.
@@ -47,6 +49,7 @@ impl ApiError {
         match self {
             ApiError::Service(e) => StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::MissingToken | ApiError::TokenInUrl => StatusCode::UNAUTHORIZED,
             ApiError::LimitReached(_) => StatusCode::FORBIDDEN,
             ApiError::RateLimited { .. } | ApiError::TooManyFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -56,7 +59,7 @@ impl ApiError {
     pub fn message(&self) -> String {
         match self {
             ApiError::Service(e) => e.to_string(),
-            ApiError::BadRequest(m) | ApiError::LimitReached(m) => m.clone(),
+            ApiError::BadRequest(m) | ApiError::MethodNotAllowed(m) | ApiError::LimitReached(m) => m.clone(),
             ApiError::MissingToken => "no token: send `Authorization: Bearer tsr_...` (Conductor's routes: \
                  X-Authorization; the Tinybird-compatible /v0 routes also take ?token=)"
                 .into(),

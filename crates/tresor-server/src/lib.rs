@@ -111,9 +111,10 @@ pub(crate) struct Peer(pub Option<IpAddr>);
 pub enum Surface {
     /// tresor's own `/api/v1`: understands `?release_ownership=true`.
     Native,
-    /// `/v0/secrets` and `/v0/variables`: Tinybird's status codes.
+    /// `/v0/secrets` and `/v0/variables`: Tinybird's status codes; cannot confirm releasing a
+    /// managed vault.
     Tinybird,
-    /// `/api/secrets...`: Conductor's error document.
+    /// `/api/secrets...`: Conductor's error document; cannot confirm releasing a managed vault.
     Conductor,
 }
 
@@ -162,7 +163,7 @@ async fn admit(gate: &Gate, mut req: Request, origin: Origin, peer: Option<IpAdd
     tracing::debug!(principal = %caller.principal, "authenticated");
     // `?release_ownership=true`: the caller confirms that a change to a vault managed by a
     // declarative config goes ahead and releases the vault (else: 409). Only the native API has
-    // it; the compatibility APIs refuse such changes in their own error shape.
+    // it; the compatibility APIs refuse such changes in their own error shape, saying what works.
     let release = gate.surface == Surface::Native
         && req
             .uri()
@@ -170,7 +171,10 @@ async fn admit(gate: &Gate, mut req: Request, origin: Origin, peer: Option<IpAdd
             .and_then(|q| extract::query_param(q, "release_ownership"))
             .is_some_and(|v| v == "true" || v == "1");
     let Origin { request_id, client_request_id, .. } = origin;
-    let ctx = Ctx::new(caller, request_id).with_client_request_id(client_request_id).releasing(release);
+    let mut ctx = Ctx::new(caller, request_id).with_client_request_id(client_request_id).releasing(release);
+    if gate.surface != Surface::Native {
+        ctx = ctx.without_release_confirmation();
+    }
     req.extensions_mut().insert(ctx);
     next.run(req).await
 }
@@ -222,7 +226,7 @@ impl Seen {
         self.route.as_ref().map_or("", MatchedPath::as_str)
     }
 
-    /// The request's span: the route as matched (`/api/secrets/{key}`), never the URI, whose
+    /// The request's span: the route as matched (`/api/secrets/{*path}`), never the URI, whose
     /// path and query may hold a secret's name or a token; the client's request id, if any,
     /// quoted and marked as the client's.
     fn span(&self) -> tracing::Span {

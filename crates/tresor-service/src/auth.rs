@@ -158,11 +158,21 @@ pub struct Ctx {
     /// `?release_ownership=true`). Without it such a change is refused with
     /// [`crate::ServiceError::Managed`].
     pub release_ownership: bool,
+    /// Whether the request's surface has a way to confirm a release at all (the CLI's `--yes`,
+    /// the native API's `?release_ownership=true`). The Tinybird- and Conductor-compatible APIs
+    /// have none (their clients send no such flag), so their refusal says what to do instead.
+    pub can_confirm_release: bool,
 }
 
 impl Ctx {
     pub fn new(caller: Arc<Caller>, request_id: impl Into<String>) -> Self {
-        Self { caller, request_id: request_id.into(), client_request_id: None, release_ownership: false }
+        Self {
+            caller,
+            request_id: request_id.into(),
+            client_request_id: None,
+            release_ownership: false,
+            can_confirm_release: true,
+        }
     }
 
     /// The same request, with the id the client gave it.
@@ -174,6 +184,13 @@ impl Ctx {
     /// The same request, allowed (or not) to release managed vaults.
     pub fn releasing(mut self, release: bool) -> Self {
         self.release_ownership = release;
+        self
+    }
+
+    /// The same request, from a surface that cannot confirm releasing a managed vault.
+    pub fn without_release_confirmation(mut self) -> Self {
+        self.release_ownership = false;
+        self.can_confirm_release = false;
         self
     }
 }

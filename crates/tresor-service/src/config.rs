@@ -68,7 +68,11 @@ impl Service {
         let Some(info) = self.store.get_vault(vault).await? else { return Ok(()) };
         let Some(config) = info.managed_by else { return Ok(()) };
         if !ctx.release_ownership {
-            return Err(ServiceError::Managed { vault: vault.to_string(), config });
+            return Err(ServiceError::Managed {
+                vault: vault.to_string(),
+                config,
+                confirmable: ctx.can_confirm_release,
+            });
         }
         let release = BatchOp::SetVaultOwner { vault: vault.clone(), managed_by: None, at: now_millis() };
         let detail = Some(format!("released from config {config}"));
@@ -252,13 +256,7 @@ impl Service {
                 listed.push(key.clone());
                 let path = vp.entry(key);
                 let value = SecretValue::from(e.value.expose());
-                if value.len() > self.limits.max_value_bytes {
-                    return Err(ServiceError::ValueTooLarge {
-                        key: path.key.to_string(),
-                        size: value.len(),
-                        limit: self.limits.max_value_bytes,
-                    });
-                }
+                self.check_value(&path, kind, &value)?;
                 let current = existing.get(path.key.as_str());
                 // A secret is compared only for a caller who may read it: for anyone else "equal"
                 // and "different" would answer whether a guessed value is right.

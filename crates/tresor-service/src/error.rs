@@ -37,16 +37,32 @@ pub enum ServiceError {
     #[error("{0}")]
     Upstream(String),
     /// A change to a vault that a declarative config owns, without confirming that it should
-    /// release the vault from the config.
-    #[error(
-        "vault {vault} is managed by config {config} (`tresor apply`): change the config file and apply it, \
-         or confirm this change (CLI: --yes or answer the prompt; API: ?release_ownership=true), which releases \
-         the vault from the config until an apply takes it back"
-    )]
-    Managed { vault: String, config: String },
+    /// release the vault from the config. `confirmable` tells whether the request's surface can
+    /// confirm (see `Ctx::can_confirm_release`), which decides what the message offers.
+    #[error("{}", managed_message(vault, config, *confirmable))]
+    Managed { vault: String, config: String, confirmable: bool },
     /// A declarative config's apply failed part-way; its batch was rolled back.
     #[error("applying config {config} failed, nothing was applied: {source}")]
     ApplyFailed { config: String, source: Box<ServiceError> },
+}
+
+/// What a refused change to a managed vault says: how to go ahead where the surface can confirm
+/// a release, and where it cannot (the compatibility APIs), what does work instead.
+fn managed_message(vault: &str, config: &str, confirmable: bool) -> String {
+    if confirmable {
+        format!(
+            "vault {vault} is managed by config {config} (`tresor apply`): change the config file and apply it, \
+             or confirm this change (CLI: --yes or answer the prompt; API: ?release_ownership=true), which \
+             releases the vault from the config until an apply takes it back"
+        )
+    } else {
+        format!(
+            "vault {vault} is managed by config {config} (`tresor apply`), and this API cannot confirm releasing \
+             it: change the config file and apply it, or release the vault with a confirmed change through the \
+             tresor CLI (for example `tresor set KEY --yes`) or the native API (`?release_ownership=true` on \
+             /api/v1/...); this API's writes then go through until an apply takes the vault back"
+        )
+    }
 }
 
 /// Exit codes of the `tresor` command, documented in the README. They are part of the interface:

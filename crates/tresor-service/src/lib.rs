@@ -693,14 +693,33 @@ impl Service {
         let path = &req.path;
         Self::check_workspace(ctx, path)?;
         Self::require_entry(ctx, Access::Write, path)?;
-        if req.value.len() > self.limits.max_value_bytes {
+        self.check_value(path, req.kind, &req.value)?;
+        self.check_branch_rule(path).await
+    }
+
+    /// The rules every value written obeys, whatever the surface (CLI, native API, bulk files,
+    /// the compatibility APIs, a declarative config): at most `max_value_bytes`, and a secret is
+    /// never empty. An empty secret is almost always a mistake made upstream (an empty stdin, an
+    /// unset variable, a form field left blank) that would otherwise surface later, far away, as
+    /// a failed login; refusing it at the write names the entry while the cause is at hand. A
+    /// variable is plain configuration, where an empty setting is meaningful (`HTTP_PROXY=`).
+    pub(crate) fn check_value(&self, path: &EntryPath, kind: EntryKind, value: &SecretValue) -> Result<()> {
+        if value.len() > self.limits.max_value_bytes {
             return Err(ServiceError::ValueTooLarge {
                 key: path.key.to_string(),
-                size: req.value.len(),
+                size: value.len(),
                 limit: self.limits.max_value_bytes,
             });
         }
-        self.check_branch_rule(path).await
+        if kind == EntryKind::Secret && value.is_empty() {
+            return Err(ServiceError::InvalidInput(format!(
+                "the value of secret {} is empty; a secret needs a value (an empty one usually comes from an \
+                 empty stdin, an unset variable or a blank field): give it its value, or delete the entry if \
+                 it is no longer needed",
+                path.key
+            )));
+        }
+        Ok(())
     }
 
     /// A branch environment reads its parents' entries through; a key that a parent holds is

@@ -549,3 +549,45 @@ async fn config_plan_apply_compares_by_keyed_hash_and_guards_ownership() {
     let vault_change = plan.changes.iter().find(|c| c.target == tresor_config::PlanTarget::Vault).unwrap();
     assert!(vault_change.confirm && vault_change.detail.as_deref().unwrap().contains("released"), "{plan:?}");
 }
+
+#[tokio::test]
+async fn empty_secrets_are_refused_on_every_write_path_and_variables_may_be_empty() {
+    let f = fixture().await;
+    let empty_secret = |e: &ServiceError| {
+        e.http_status() == 400
+            && e.exit_code() == exit::USAGE
+            && e.to_string().contains("is empty; a secret needs a value")
+    };
+    let e = f.svc.set(&me(), set(&path("default", "pw"), "")).await.unwrap_err();
+    assert!(empty_secret(&e), "{e}");
+    assert!(e.to_string().starts_with("the value of secret pw is empty"), "{e}");
+    // In a batch, the whole batch is refused.
+    let e = f.svc.set_many(&me(), vec![set(&path("default", "a"), "x"), set(&path("default", "b"), "")]).await;
+    assert!(empty_secret(&e.unwrap_err()));
+    assert!(f.svc.get(&me(), &path("default", "a"), None).await.is_err(), "nothing of the batch was written");
+    // A declarative config is refused before anything is compared or written.
+    let e = f.svc.plan_config(&me(), &desired(&[("stripe", "secret", "")])).await.unwrap_err();
+    assert!(empty_secret(&e), "{e}");
+    // A variable may be empty.
+    let mut var = set(&path("default", "http_proxy"), "");
+    var.kind = EntryKind::Variable;
+    f.svc.set(&me(), var).await.unwrap();
+    f.svc.apply_config(&me(), &desired(&[("no_proxy", "variable", "")]), ApplyOptions::default()).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_managed_vault_refusal_offers_only_what_the_surface_can_do() {
+    let f = fixture().await;
+    f.svc.apply_config(&me(), &desired(&[("stripe", "secret", "sk_1")]), ApplyOptions::default()).await.unwrap();
+    let e = f.svc.set(&me(), set(&prod_path("other"), "x")).await.unwrap_err();
+    assert!(e.to_string().contains("API: ?release_ownership=true"), "{e}");
+    // A surface without a way to confirm (the compatibility APIs) cannot release, even if asked.
+    let compat = me().releasing(true).without_release_confirmation();
+    let e = f.svc.set(&compat, set(&prod_path("other"), "x")).await.unwrap_err();
+    assert!(matches!(&e, ServiceError::Managed { confirmable: false, .. }), "{e}");
+    let text = e.to_string();
+    assert!(text.contains("this API cannot confirm releasing it") && text.contains("tresor set KEY --yes"), "{text}");
+    assert!(!text.contains("API: ?release_ownership=true"), "{text}");
+    let info = f.svc.store().get_vault(&prod_path("x").vault_path()).await.unwrap().unwrap();
+    assert_eq!(info.managed_by.as_deref(), Some("cfg"), "still managed");
+}

@@ -4,6 +4,7 @@ pub mod tinybird;
 
 use crate::error::ApiError;
 use crate::Surface;
+use axum::http::{header, HeaderMap};
 use axum::response::Response;
 use tresor_model::{EntryKey, EntryPath, EnvName, VaultName, VaultPath};
 use tresor_service::{Ctx, ServiceError};
@@ -20,6 +21,19 @@ pub(crate) async fn shape(surface: Surface, resp: Response) -> Response {
 
 fn bad(msg: impl Into<String>) -> ApiError {
     ApiError::BadRequest(msg.into())
+}
+
+/// The request's media type, parsed once by the `mime` crate (as axum parses it); `None` when
+/// there is none or it does not parse (then no body is taken for JSON or a form).
+fn media_type(headers: &HeaderMap) -> Option<mime::Mime> {
+    headers.get(header::CONTENT_TYPE)?.to_str().ok()?.parse().ok()
+}
+
+/// `application/json` or a `+json` type.
+fn is_json(media: Option<&mime::Mime>) -> bool {
+    media.is_some_and(|m| {
+        m.type_() == mime::APPLICATION && (m.subtype() == mime::JSON || m.suffix() == Some(mime::JSON))
+    })
 }
 
 /// Where the compatibility surfaces keep their secrets: environment and vault `default` of the

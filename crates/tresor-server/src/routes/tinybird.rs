@@ -2,6 +2,7 @@
 //!
 //! A thin translation onto the service, as Tinybird documents the API: secrets live in
 //! environment `default`, vault `default` of the token's workspace, as entries of kind secret.
+//! The name is the rest of the path (`/v0/secrets/db/password` is secret `db/password`).
 //! Bodies are form fields (`curl -d name=... -d value=...`) or JSON; answers carry `name`,
 //! `created_at`, `updated_at` and `edited_by`, never the value. Tinybird's codes: 400 for invalid
 //! or missing parameters (a name that is taken included), 403 for a limit reached or an invalid
@@ -11,11 +12,11 @@
 //!
 //! [`CompatConfig::tinybird_max_secrets`]: super::CompatConfig
 
-use super::{bad, default_entry as entry, default_vault as vault, secret_not_found as not_found};
+use super::{bad, default_entry as entry, default_vault as vault, is_json, media_type, secret_not_found as not_found};
 use crate::error::{ApiError, ApiResult};
 use crate::{authenticated, App, RouteClass, Surface};
 use axum::extract::{FromRequest, Request, State};
-use axum::http::{header, StatusCode, Uri};
+use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
@@ -28,10 +29,12 @@ use tresor_store::ListQuery;
 pub fn router(app: &App) -> Router<App> {
     let mut routes = Router::new();
     for base in ["/v0/secrets", "/v0/variables"] {
+        // Tinybird documents these routes as `/v0/secrets/(.+)`: the rest of the path is the name,
+        // so a name with `/` (`db/password`) is reached as it was created; `%2F` works too.
         routes = routes
             .route(base, get(list).post(create))
             .route(&format!("{base}/"), get(list).post(create))
-            .route(&format!("{base}/{{name}}"), get(describe).put(update).delete(remove));
+            .route(&format!("{base}/{{*name}}"), get(describe).put(update).delete(remove));
     }
     authenticated(app, RouteClass::Tinybird, Surface::Tinybird, routes)
 }
@@ -61,13 +64,8 @@ pub struct TbParams {
 impl<S: Send + Sync> FromRequest<S> for TbParams {
     type Rejection = ApiError;
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .map(|v| v.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
-            .unwrap_or_default();
-        if content_type == "application/json" || content_type.ends_with("+json") {
+        let media = media_type(req.headers());
+        if is_json(media.as_ref()) {
             return match axum::Json::<TbParams>::from_request(req, state).await {
                 Ok(axum::Json(p)) => Ok(p),
                 Err(axum::extract::rejection::JsonRejection::JsonSyntaxError(_)) => {
@@ -76,7 +74,7 @@ impl<S: Send + Sync> FromRequest<S> for TbParams {
                 Err(_) => Err(bad("the JSON body must be an object whose name and value are strings")),
             };
         }
-        if content_type == "application/x-www-form-urlencoded" {
+        if media.as_ref().is_some_and(|m| m.essence_str() == mime::APPLICATION_WWW_FORM_URLENCODED.essence_str()) {
             return axum::Form::<TbParams>::from_request(req, state)
                 .await
                 .map(|f| f.0)
@@ -134,12 +132,10 @@ fn list_key(uri: &Uri) -> &'static str {
     }
 }
 
-/// The secrets of the workspace's default vault, all pages; `with_deleted` adds soft-deleted
-/// ones (to revive a name that was deleted).
-async fn secrets(app: &App, ctx: &Ctx, prefix: &str, with_deleted: bool, limit: u32) -> ApiResult<Vec<EntryMeta>> {
+/// The secrets of the workspace's default vault, all pages, up to `limit`.
+async fn secrets(app: &App, ctx: &Ctx, limit: u32) -> ApiResult<Vec<EntryMeta>> {
     const PAGE: u32 = 1000;
-    let mut query =
-        ListQuery { prefix: prefix.to_owned(), after: None, limit: PAGE.min(limit), include_deleted: with_deleted };
+    let mut query = ListQuery { prefix: String::new(), after: None, limit: PAGE.min(limit), include_deleted: false };
     let mut out = Vec::new();
     loop {
         let page = app.svc.list(ctx, &vault(ctx), &query).await?;
@@ -150,6 +146,14 @@ async fn secrets(app: &App, ctx: &Ctx, prefix: &str, with_deleted: bool, limit: 
             return Ok(out);
         }
     }
+}
+
+/// The entry named `name` in the default vault, of either kind, deleted or not.
+async fn entry_named(app: &App, ctx: &Ctx, name: &str) -> ApiResult<Option<EntryMeta>> {
+    // Keys sort by bytes, so the first key with `name` as a prefix is `name` itself if it exists.
+    let query = ListQuery { prefix: name.to_owned(), after: None, limit: 1, include_deleted: true };
+    let first = app.svc.list(ctx, &vault(ctx), &query).await?.into_iter().next();
+    Ok(first.map(|l| l.meta).filter(|m| m.key == name))
 }
 
 /// The secret's metadata; a variable of the same name is not a Tinybird secret.
@@ -167,30 +171,44 @@ fn required(v: Option<String>, what: &str) -> ApiResult<String> {
     v.filter(|s| !s.is_empty()).ok_or_else(|| bad(format!("the {what} parameter is missing or empty")))
 }
 
+/// The `value` parameter, which must be present; whether an empty one may be stored is the
+/// service's rule, the same on every surface.
+fn value_param(v: Option<String>) -> ApiResult<SecretValue> {
+    v.map(SecretValue::from).ok_or_else(|| bad("the value parameter is missing; send it as value=..."))
+}
+
 /// Creates are serialised (on this node) so that the per-workspace count and the write that it
 /// allows cannot interleave with another create.
 static CREATE_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn create(State(app): State<App>, Extension(ctx): Extension<Ctx>, p: TbParams) -> ApiResult<Json<TbSecret>> {
     let name = required(p.name, "name")?;
-    let value = SecretValue::from(required(p.value, "value")?);
+    let value = value_param(p.value)?;
     let path = entry(&ctx, &name)?;
     let _serial = CREATE_LOCK.lock().await;
-    // Names are unique per workspace. A deleted secret's name may be used again: the write revives
-    // it, continuing its version numbers (check-and-set on the version seen here).
-    let seen = secrets(&app, &ctx, &name, true, 1).await?.into_iter().find(|m| m.key == name);
-    let expected = match seen {
-        Some(m) if m.deleted_at.is_none() => {
+    // Names are unique per workspace. A deleted entry's name may be taken again, and to a
+    // Tinybird user that makes a new secret (Tinybird has no undelete): the deleted entry is
+    // purged with its versions first, so the new secret starts at version 1 with its own
+    // created_at and none of the old values stays readable. Until then the delete stays
+    // recoverable, as everywhere in tresor (`tresor undelete NAME`).
+    let existing = entry_named(&app, &ctx, &name).await?;
+    match &existing {
+        Some(m) if m.deleted_at.is_none() && m.kind == EntryKind::Secret => {
             return Err(bad(format!(
                 "a secret named {name} already exists in this workspace; change its value with PUT /v0/secrets/{name}"
             )))
         }
-        Some(m) => m.version,
-        None => 0,
-    };
+        Some(m) if m.deleted_at.is_none() => {
+            return Err(bad(format!(
+                "{name} is a variable in environment default, vault default; a secret cannot take its name: \
+                 choose another name or delete the variable first"
+            )))
+        }
+        _ => {}
+    }
     let max = app.compat.tinybird_max_secrets;
     if max > 0 {
-        let held = secrets(&app, &ctx, "", false, u32::try_from(max).unwrap_or(u32::MAX)).await?.len() as u64;
+        let held = secrets(&app, &ctx, u32::try_from(max).unwrap_or(u32::MAX)).await?.len() as u64;
         if held >= max {
             return Err(ApiError::LimitReached(format!(
                 "limit reached: the workspace already holds {held} secrets and the limit is {max} \
@@ -198,11 +216,17 @@ async fn create(State(app): State<App>, Extension(ctx): Extension<Ctx>, p: TbPar
             )));
         }
     }
+    if existing.is_some() {
+        match app.svc.purge(&ctx, &path).await {
+            Ok(()) | Err(ServiceError::NotFound(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
     let req = SetEntry {
         path,
         kind: EntryKind::Secret,
         value,
-        expected_version: Some(expected),
+        expected_version: Some(0),
         description: None,
         tags: None,
         expires_at: None,
@@ -220,7 +244,7 @@ async fn update(
     axum::extract::Path(name): axum::extract::Path<String>,
     p: TbParams,
 ) -> ApiResult<Json<TbSecret>> {
-    let value = SecretValue::from(required(p.value, "value")?);
+    let value = value_param(p.value)?;
     // Update only what exists (404 otherwise), with check-and-set against the version seen, so an
     // update never recreates a secret deleted in between.
     for _ in 0..4 {
@@ -244,7 +268,7 @@ async fn update(
 }
 
 async fn list(State(app): State<App>, Extension(ctx): Extension<Ctx>, uri: Uri) -> ApiResult<Json<Value>> {
-    let all: Vec<TbSecret> = secrets(&app, &ctx, "", false, u32::MAX).await?.iter().map(tb_secret).collect();
+    let all: Vec<TbSecret> = secrets(&app, &ctx, u32::MAX).await?.iter().map(tb_secret).collect();
     Ok(Json(json!({ list_key(&uri): all })))
 }
 
