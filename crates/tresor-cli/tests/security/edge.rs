@@ -94,7 +94,11 @@ fn failed_authentications_are_limited_per_peer_and_aggregated() {
         if i < 3 {
             refused_first[i] = answer.status;
         }
-        last[i % 3] = Some(answer);
+        // The limiter lets one failure through every 100 ms, so any single later answer may be
+        // a 401 by chance: keep each surface's latest refusal by the limit.
+        if answer.status == 429 {
+            last[i % 3] = Some(answer);
+        }
     }
     let flood = audit(&s, &s.token);
     let added: Vec<&Value> = flood.iter().filter(|r| r["seq"].as_u64().unwrap() > before).collect();
@@ -104,7 +108,7 @@ fn failed_authentications_are_limited_per_peer_and_aggregated() {
     // The first attempts are refused as bad tokens, in each surface's code (Tinybird: 403) ...
     assert_eq!(refused_first, [401, 403, 401]);
     // ... the later ones by the per-peer limit, in each surface's shape, with Retry-After.
-    for (answer, (path, _)) in last.iter().map(|a| a.as_ref().unwrap()).zip(surfaces) {
+    for (answer, (path, _)) in last.iter().map(|a| a.as_ref().expect("no request was limited")).zip(surfaces) {
         assert_eq!(answer.status, 429, "{path}: {}", answer.body);
         assert!(answer.retry_after.is_some_and(|s| s >= 1), "{path}: Retry-After");
         let text = answer.body.to_string();
