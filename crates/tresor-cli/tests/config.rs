@@ -301,10 +301,9 @@ fn apply_asks_on_a_terminal_before_deleting() {
     t.run(&["-e", "prod", "--vault", "api-keys", "get", "api-url"]).fails(3, "");
 }
 
-/// The compatibility APIs have no way to confirm a release, so they refuse writes to a managed
-/// vault in their own error shape, and the vault stays managed and unchanged.
-#[test]
-fn compatibility_apis_refuse_writes_to_a_managed_vault() {
+/// A server whose vault `default/default` (the one the compatibility APIs write) is managed by
+/// config `platform`, holding secret `stripe`.
+fn server_with_managed_default_vault() -> Server {
     let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0"), ("TRESOR_RATE_TINYBIRD", "0")]);
     let dir = tempfile::tempdir().unwrap();
     let file = write(
@@ -313,6 +312,14 @@ fn compatibility_apis_refuse_writes_to_a_managed_vault() {
         "name: platform\nvaults:\n  default:\n    environment: default\n    entries:\n      stripe: { secret: \"${env:STRIPE_SECRET_KEY}\" }\n",
     );
     s.cli_env(&s.token, &["apply", "-f", &file, "--yes"], b"", &[("STRIPE_SECRET_KEY", STRIPE)]).ok();
+    s
+}
+
+/// The compatibility APIs have no way to confirm a release, so they refuse writes to a managed
+/// vault in their own error shape, and the vault stays managed and unchanged.
+#[test]
+fn compatibility_apis_refuse_writes_to_a_managed_vault() {
+    let s = server_with_managed_default_vault();
 
     let tinybird = ureq::post(&format!("{}/v0/secrets", s.addr))
         .set("Authorization", &format!("Bearer {}", s.token))
@@ -388,14 +395,7 @@ fn a_vault_without_environment_goes_to_the_chosen_environment() {
 /// through the CLI or the native API. Doing what it says lets the same call through.
 #[test]
 fn compatibility_apis_refusing_a_managed_vault_say_what_works_there() {
-    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0"), ("TRESOR_RATE_TINYBIRD", "0")]);
-    let dir = tempfile::tempdir().unwrap();
-    let file = write(
-        dir.path(),
-        "tresor.yaml",
-        "name: platform\nvaults:\n  default:\n    environment: default\n    entries:\n      stripe: { secret: \"${env:STRIPE_SECRET_KEY}\" }\n",
-    );
-    s.cli_env(&s.token, &["apply", "-f", &file, "--yes"], b"", &[("STRIPE_SECRET_KEY", STRIPE)]).ok();
+    let s = server_with_managed_default_vault();
     // Status and JSON answer of a call (ureq reports 4xx as errors).
     let answer = |r: Result<ureq::Response, ureq::Error>| match r {
         Ok(resp) => (resp.status(), serde_json::Value::Null),
