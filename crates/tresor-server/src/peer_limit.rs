@@ -15,10 +15,8 @@
 //! so it is not trusted. Behind a reverse proxy every client is the proxy's address, which then
 //! shares one budget of failures (valid tokens still pass).
 
-use crate::ratelimit::retry_after_secs;
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use crate::ratelimit::Limiter;
 use std::net::{IpAddr, Ipv6Addr};
-use std::num::NonZeroU32;
 
 /// Failed authentications per second per peer, by default: far above a misconfigured client's
 /// retries, far below a flood.
@@ -44,40 +42,15 @@ pub fn peer_label(key: IpAddr) -> String {
     }
 }
 
-pub struct PeerLimiter {
-    per_second: u32,
-    inner: Option<DefaultKeyedRateLimiter<IpAddr>>,
-}
+/// Failed authentications per peer key (see [`peer_key`]): the same keyed limiter as the route
+/// classes', counting failures instead of requests.
+pub type PeerLimiter = Limiter<IpAddr>;
 
 impl PeerLimiter {
-    /// `per_second` failures per peer, with a burst of as many; 0 turns the limit off.
-    pub fn new(per_second: u32) -> Self {
-        let inner = NonZeroU32::new(per_second).map(|n| RateLimiter::keyed(Quota::per_second(n)));
-        Self { per_second, inner }
-    }
-
-    pub fn per_second(&self) -> u32 {
-        self.per_second
-    }
-
     /// Counts one failure of `peer` (a [`peer_key`]): `Ok` while within the rate, else how many
     /// whole seconds to wait.
     pub fn failed(&self, peer: IpAddr) -> Result<(), u64> {
-        let Some(limiter) = &self.inner else { return Ok(()) };
-        limiter.check_key(&peer).map_err(|not_until| retry_after_secs(&not_until))
-    }
-
-    /// Forgets the peers whose budget is whole again (see [`crate::ratelimit::Limiter::prune`]).
-    pub fn prune(&self) {
-        if let Some(limiter) = &self.inner {
-            limiter.retain_recent();
-            limiter.shrink_to_fit();
-        }
-    }
-
-    #[cfg(test)]
-    fn peers(&self) -> usize {
-        self.inner.as_ref().map_or(0, |l| l.len())
+        self.check_key(&peer)
     }
 }
 
@@ -105,10 +78,10 @@ mod tests {
         }
         assert!(l.failed(a).unwrap_err() >= 1);
         assert!(l.failed(peer_key("192.0.2.2".parse().unwrap())).is_ok(), "another peer has its own budget");
-        assert_eq!(l.peers(), 2);
+        assert_eq!(l.keys(), 2);
         std::thread::sleep(std::time::Duration::from_millis(1500));
         l.prune();
-        assert_eq!(l.peers(), 0, "peers whose budget is whole again are forgotten");
+        assert_eq!(l.keys(), 0, "peers whose budget is whole again are forgotten");
         let off = PeerLimiter::new(0);
         for _ in 0..1000 {
             assert!(off.failed(a).is_ok());

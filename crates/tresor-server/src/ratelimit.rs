@@ -53,12 +53,22 @@ pub(crate) fn retry_after_secs(not_until: &NotUntil<<DefaultClock as Clock>::Ins
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
-pub struct Limiter {
+/// A keyed limiter: `per_second` per key, with a burst of as many; 0 turns it off. Keyed by
+/// token for the route classes, by peer address for failed authentications (`peer_limit.rs`).
+pub struct Limiter<K: std::hash::Hash + Eq + Clone = String> {
     per_second: u32,
-    inner: Option<DefaultKeyedRateLimiter<String>>,
+    inner: Option<DefaultKeyedRateLimiter<K>>,
 }
 
-impl Limiter {
+impl Limiter<String> {
+    /// `Ok` if `key` may proceed now, else how many whole seconds to wait.
+    pub fn check(&self, key: &str) -> Result<(), u64> {
+        let Some(limiter) = &self.inner else { return Ok(()) };
+        limiter.check_key(&key.to_owned()).map_err(|not_until| retry_after_secs(&not_until))
+    }
+}
+
+impl<K: std::hash::Hash + Eq + Clone> Limiter<K> {
     pub fn new(per_second: u32) -> Self {
         let inner = NonZeroU32::new(per_second).map(|n| RateLimiter::keyed(Quota::per_second(n)));
         Self { per_second, inner }
@@ -69,9 +79,15 @@ impl Limiter {
     }
 
     /// `Ok` if `key` may proceed now, else how many whole seconds to wait.
-    pub fn check(&self, key: &str) -> Result<(), u64> {
+    pub fn check_key(&self, key: &K) -> Result<(), u64> {
         let Some(limiter) = &self.inner else { return Ok(()) };
-        limiter.check_key(&key.to_owned()).map_err(|not_until| retry_after_secs(&not_until))
+        limiter.check_key(key).map_err(|not_until| retry_after_secs(&not_until))
+    }
+
+    /// How many keys are remembered now.
+    #[cfg(test)]
+    pub fn keys(&self) -> usize {
+        self.inner.as_ref().map_or(0, |l| l.len())
     }
 
     /// Forgets the keys whose budget is whole again: a key's state is then the same as a key
