@@ -10,6 +10,21 @@ pub use tresor_config::{
     Change, ChangeOp, ConfigValue, DesiredEntry, DesiredGrant, DesiredState, DesiredVault, Plan, PlanTarget,
 };
 
+pub use tresor_model::ErrorKind;
+
+/// Every error answer of the native API (and of the Tinybird-compatible routes, whose platform
+/// answers `{"error": ...}` too).
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct ErrorDoc {
+    /// What went wrong and what to do about it, in words. Never a value.
+    pub error: String,
+    /// The kind of failure, for programs to branch on: `invalid`, `too_large`, `not_found`,
+    /// `already_exists`, `conflict`, `denied`, `unauthenticated`, `expired`, `limit`,
+    /// `rate_limited`, `upstream` or `internal`.
+    #[schema(value_type = String, example = "not_found")]
+    pub kind: ErrorKind,
+}
+
 /// `POST /api/v1/config/plan` and `/apply`: a desired state and, for apply, the confirmation of
 /// the changes that need one (deletions, taking over unmanaged vaults).
 #[derive(Serialize, Deserialize, ToSchema, Debug)]

@@ -2,6 +2,7 @@
 
 use crate::args::{Command, EnvCommand, Global, LsArgs, RmArgs, SetArgs, VaultCommand};
 use crate::backend::Backend;
+use crate::error::exit;
 use crate::error::{CliError, Result};
 use crate::input;
 use crate::output::{self, outln, EntryView};
@@ -12,7 +13,7 @@ use tresor_model::{
     Access, EntryKey, EntryKind, EntryPath, EnvName, PrincipalKind, PrincipalRef, SecretValue, Tag, VaultName,
     VaultPath, WorkspaceName,
 };
-use tresor_service::{exit, SetEntry};
+use tresor_service::SetEntry;
 use tresor_store::ListQuery;
 
 /// The resolved global options: where commands act.

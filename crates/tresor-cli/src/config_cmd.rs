@@ -6,11 +6,12 @@ use crate::args::{ConfigArgs, ExportArgs, ImportArgs};
 use crate::backend::Backend;
 use crate::commands::Scope;
 use crate::env_names;
+use crate::error::exit;
 use crate::error::{CliError, Result};
 use crate::output;
 use std::io::{IsTerminal, Write};
 use tresor_model::{EntryKind, SecretValue, VaultPath};
-use tresor_service::{exit, DesiredState, Plan, ServiceError};
+use tresor_service::{DesiredState, Plan, ServiceError};
 use tresor_store::ListQuery;
 
 /// Reads and parses a config file, resolving `${env:NAME}` from the process environment. A vault

@@ -1,7 +1,50 @@
-//! The CLI's error, and its exit code. Service errors keep the exit code the service assigns.
+//! The CLI's error, and the exit codes: the one place where a kind of failure becomes a number
+//! that scripts branch on.
 
 use thiserror::Error;
-use tresor_service::{exit, ServiceError};
+use tresor_service::{ErrorKind, ServiceError};
+
+/// Exit codes of the `tresor` command, documented in the README. They are part of the interface:
+/// scripts branch on them.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const INTERNAL: i32 = 1;
+    pub const USAGE: i32 = 2;
+    pub const NOT_FOUND: i32 = 3;
+    pub const DENIED: i32 = 4;
+    pub const LIMIT: i32 = 5;
+    pub const CONFLICT: i32 = 6;
+    /// `tresor plan`: the store differs from the config; applying it would change something.
+    pub const CHANGES_PENDING: i32 = 10;
+    /// stdout was closed before everything was written (`tresor ls | head -1`): 128 + SIGPIPE,
+    /// what the shell reports for a writer that its reader left, so `set -o pipefail` sees it.
+    pub const STDOUT_CLOSED: i32 = 141;
+}
+
+/// The exit code for a kind of failure, the same whether the local store or a server refused.
+pub fn exit_code_of(kind: ErrorKind) -> i32 {
+    match kind {
+        ErrorKind::Invalid => exit::USAGE,
+        ErrorKind::NotFound => exit::NOT_FOUND,
+        ErrorKind::Denied | ErrorKind::Unauthenticated | ErrorKind::Expired => exit::DENIED,
+        ErrorKind::TooLarge | ErrorKind::Limit | ErrorKind::RateLimited => exit::LIMIT,
+        ErrorKind::AlreadyExists | ErrorKind::Conflict => exit::CONFLICT,
+        ErrorKind::Internal | ErrorKind::Upstream => exit::INTERNAL,
+    }
+}
+
+/// A server's answer that carried no kind (not tresor's own: a proxy in between): judged by its
+/// status alone.
+fn exit_code_of_status(status: u16) -> i32 {
+    match status {
+        400 | 422 => exit::USAGE,
+        401 | 403 => exit::DENIED,
+        404 => exit::NOT_FOUND,
+        409 => exit::CONFLICT,
+        413 | 429 => exit::LIMIT,
+        _ => exit::INTERNAL,
+    }
+}
 
 #[derive(Debug, Error)]
 pub enum CliError {
@@ -16,19 +59,20 @@ pub enum CliError {
     /// command ends quietly with exit 141 (see `output::stdout_error`).
     #[error("stdout was closed before the output was written")]
     StdoutClosed,
-    /// The server refused; its message and status.
+    /// The server refused: its status, the kind of failure it named, and its message.
     #[error("{message}")]
-    Remote { status: u16, message: String },
+    Remote { status: u16, kind: Option<ErrorKind>, message: String },
 }
 
 impl CliError {
     pub fn exit_code(&self) -> i32 {
         match self {
             CliError::Usage(_) => exit::USAGE,
-            CliError::Service(e) => e.exit_code(),
+            CliError::Service(e) => exit_code_of(e.kind()),
             CliError::Io(_) => exit::INTERNAL,
             CliError::StdoutClosed => exit::STDOUT_CLOSED,
-            CliError::Remote { status, .. } => tresor_service::exit_code_for_http_status(*status),
+            CliError::Remote { kind: Some(kind), .. } => exit_code_of(*kind),
+            CliError::Remote { status, kind: None, .. } => exit_code_of_status(*status),
         }
     }
 }
@@ -36,7 +80,7 @@ impl CliError {
 impl From<tresor_client::ClientError> for CliError {
     fn from(e: tresor_client::ClientError) -> Self {
         match e {
-            tresor_client::ClientError::Api { status, message } => CliError::Remote { status, message },
+            tresor_client::ClientError::Api { status, kind, message } => CliError::Remote { status, kind, message },
             tresor_client::ClientError::Config(m) => CliError::Usage(m),
             other => CliError::Io(other.to_string()),
         }

@@ -252,13 +252,10 @@ impl Backend for Remote {
             .unwrap_or_default();
         for g in groups {
             if !known.contains(&format!("group:{g}").as_str()) {
-                return Err(CliError::Remote {
-                    status: 404,
-                    message: format!(
-                        "group:{g} does not exist; create it with `tresor principal create group:{g}` \
-                         (nothing was written)"
-                    ),
-                });
+                return Err(CliError::Service(tresor_service::ServiceError::NotFound(format!(
+                    "group:{g} does not exist; create it with `tresor principal create group:{g}` \
+                     (nothing was written)"
+                ))));
             }
         }
         Ok(())

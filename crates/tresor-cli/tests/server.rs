@@ -155,13 +155,17 @@ fn bad_input_gets_clear_json_errors_and_nothing_is_echoed() {
     };
     assert_eq!(status, 400);
     assert!(body.contains("not valid JSON") && !body.contains("my-secret"), "{body}");
-    assert_eq!(s.call("GET", &value("missing"), t, None).0, 404);
+    // Every error names its kind, for programs to branch on rather than on a status or a message.
+    let (status, doc) = s.call("GET", &value("missing"), t, None);
+    assert_eq!((status, &doc["kind"]), (404, &json!("not_found")), "{doc}");
     assert_eq!(s.call("GET", "/api/v1/no/such/route", t, None).0, 404);
-    // Entry limit.
+    let (status, doc) = s.call("PUT", &entry("k"), t, Some(json!({})));
+    assert_eq!((status, &doc["kind"]), (400, &json!("invalid")), "{doc}");
+    // Entry limit: a quota, not a missing right.
     s.call("PUT", &entry("a"), t, Some(json!({"value": "1"})));
     s.call("PUT", &entry("b"), t, Some(json!({"value": "1"})));
     let (status, doc) = s.call("PUT", &entry("c"), t, Some(json!({"value": "1"})));
-    assert_eq!(status, 403, "{doc}");
+    assert_eq!((status, &doc["kind"]), (403, &json!("limit")), "{doc}");
     assert!(doc["error"].as_str().unwrap().contains("already holds 2 entries"));
     // Rate limit on management routes: 3/s here.
     let mut limited = None;

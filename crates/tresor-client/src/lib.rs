@@ -20,9 +20,10 @@ use zeroize::Zeroizing;
 
 #[derive(Debug, Error)]
 pub enum ClientError {
-    /// The server answered with an error (its `{"error": ...}` message).
+    /// The server answered with an error: its status, the kind of failure its `ErrorDoc` named
+    /// (absent when the answer was not tresor's, say a proxy's), and its message.
     #[error("{message}")]
-    Api { status: u16, message: String },
+    Api { status: u16, kind: Option<tresor_api::ErrorKind>, message: String },
     /// The server could not be reached.
     #[error("cannot reach the tresor server at {addr}: {detail}")]
     Transport { addr: String, detail: String },
@@ -154,12 +155,11 @@ impl Client {
                 serde_json::from_str::<T>(&text).map(Some).map_err(|e| ClientError::Decode(e.to_string()))
             }
             Err(ureq::Error::Status(status, resp)) => {
-                let message = resp
-                    .into_json::<serde_json::Value>()
-                    .ok()
-                    .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_owned))
-                    .unwrap_or_else(|| format!("the server answered {status}"));
-                Err(ClientError::Api { status, message })
+                let (kind, message) = match resp.into_json::<tresor_api::ErrorDoc>() {
+                    Ok(doc) => (Some(doc.kind), doc.error),
+                    Err(_) => (None, format!("the server answered {status}")),
+                };
+                Err(ClientError::Api { status, kind, message })
             }
             Err(e) => Err(ClientError::Transport { addr: self.base.clone(), detail: e.to_string() }),
         }

@@ -5,11 +5,13 @@
 //! that one surface accepts is accepted by all of them and no layer re-implements the rules.
 
 mod access;
+mod error_kind;
 mod names;
 mod secret;
 mod time_fmt;
 
 pub use access::{glob_match, Access, PrincipalKind, PrincipalRef, Scope};
+pub use error_kind::ErrorKind;
 pub use names::{EntryKey, EnvName, NameError, NameKind, VaultName, WorkspaceName};
 pub use secret::{without_values, SecretValue};
 pub use time_fmt::{format_rfc3339, now_millis, parse_rfc3339};

@@ -1,9 +1,13 @@
-//! The one place where errors become HTTP responses: `{"error": "..."}` with the status the service
-//! layer assigns (`ServiceError::http_status`), plus the HTTP layer's own refusals.
+//! The one place where errors become HTTP responses: an [`ErrorDoc`] (`{"error": "...", "kind":
+//! "not_found"}`) with the status this module gives the error's [`ErrorKind`], plus the HTTP layer's
+//! own refusals. The kind also travels in the response's extensions, so the compatibility surfaces
+//! shape their platforms' errors from it (see `routes::conductor::conductor_errors`) instead of
+//! reading it back out of a status or a message.
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use tresor_service::ServiceError;
+use tresor_api::ErrorDoc;
+use tresor_service::{ErrorKind, ServiceError};
 
 /// An error answered to an HTTP client.
 #[derive(Debug)]
@@ -45,14 +49,21 @@ impl From<tresor_model::NameError> for ApiError {
 }
 
 impl ApiError {
+    /// What kind of failure this is, whichever layer refused.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ApiError::Service(e) => e.kind(),
+            ApiError::BadRequest(_) | ApiError::MethodNotAllowed(_) => ErrorKind::Invalid,
+            ApiError::MissingToken | ApiError::TokenInUrl => ErrorKind::Unauthenticated,
+            ApiError::LimitReached(_) => ErrorKind::Limit,
+            ApiError::RateLimited { .. } | ApiError::TooManyFailures { .. } => ErrorKind::RateLimited,
+        }
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Service(e) => StatusCode::from_u16(e.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::MissingToken | ApiError::TokenInUrl => StatusCode::UNAUTHORIZED,
-            ApiError::LimitReached(_) => StatusCode::FORBIDDEN,
-            ApiError::RateLimited { .. } | ApiError::TooManyFailures { .. } => StatusCode::TOO_MANY_REQUESTS,
+            _ => status_of(self.kind()),
         }
     }
 
@@ -85,7 +96,9 @@ impl IntoResponse for ApiError {
         if status.is_server_error() {
             tracing::error!(error = %self.message(), "request failed");
         }
-        let mut resp = (status, axum::Json(serde_json::json!({ "error": self.message() }))).into_response();
+        let kind = self.kind();
+        let mut resp = (status, axum::Json(ErrorDoc { error: self.message(), kind })).into_response();
+        resp.extensions_mut().insert(kind);
         if let ApiError::RateLimited { retry_after_secs, .. } | ApiError::TooManyFailures { retry_after_secs, .. } =
             self
         {
@@ -96,3 +109,48 @@ impl IntoResponse for ApiError {
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The native API's status for each kind of failure (the README's table). The compatibility
+/// surfaces start from it and change what their platforms answer differently.
+pub fn status_of(kind: ErrorKind) -> StatusCode {
+    match kind {
+        ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+        ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorKind::NotFound => StatusCode::NOT_FOUND,
+        ErrorKind::AlreadyExists | ErrorKind::Conflict => StatusCode::CONFLICT,
+        // A quota reached is a refusal of this request, not of the caller's rate: 403, as
+        // Tinybird answers its limits.
+        ErrorKind::Denied | ErrorKind::Limit => StatusCode::FORBIDDEN,
+        ErrorKind::Unauthenticated | ErrorKind::Expired => StatusCode::UNAUTHORIZED,
+        ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorKind::Upstream => StatusCode::BAD_GATEWAY,
+        ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The statuses the README documents for the native API.
+    #[test]
+    fn each_kind_has_the_documented_status() {
+        let cases = [
+            (ErrorKind::Invalid, 400),
+            (ErrorKind::Unauthenticated, 401),
+            (ErrorKind::Expired, 401),
+            (ErrorKind::Denied, 403),
+            (ErrorKind::Limit, 403),
+            (ErrorKind::NotFound, 404),
+            (ErrorKind::AlreadyExists, 409),
+            (ErrorKind::Conflict, 409),
+            (ErrorKind::TooLarge, 413),
+            (ErrorKind::RateLimited, 429),
+            (ErrorKind::Internal, 500),
+            (ErrorKind::Upstream, 502),
+        ];
+        for (kind, status) in cases {
+            assert_eq!(status_of(kind).as_u16(), status, "{kind}");
+        }
+    }
+}

@@ -152,7 +152,7 @@ async fn admit(gate: &Gate, mut req: Request, origin: Origin, peer: Option<IpAdd
     };
     let caller = match gate.app.svc.authenticate_from(&token, &origin).await {
         Ok(caller) => caller,
-        Err(e @ ServiceError::Unauthenticated(_)) => return gate.app.refuse_credential(peer, e),
+        Err(e) if e.kind().is_credential_refusal() => return gate.app.refuse_credential(peer, e),
         Err(e) => return ApiError::from(e).into_response(),
     };
     let limiter = gate.app.limiters.of(gate.class);

@@ -19,6 +19,8 @@ use utoipa::{Modify, OpenApi};
         native::list_app_keys, native::create_app_key, native::revoke_app_key,
         native::plan_config, native::apply_config,
     ),
+    // Every error answer: the routes' 4xx/5xx responses carry it.
+    components(schemas(tresor_api::ErrorDoc)),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]

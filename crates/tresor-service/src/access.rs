@@ -69,7 +69,7 @@ impl Service {
 
     async fn authenticate_parsed(&self, id: &str, hash: &[u8; 32]) -> std::result::Result<Arc<Caller>, Refused> {
         let unknown = || ServiceError::Unauthenticated("the token is not valid: unknown token".into());
-        let expired = || ServiceError::Unauthenticated("the token has expired; ask for a new one".into());
+        let expired = || ServiceError::Expired("the token has expired; ask for a new one".into());
         let now = now_millis();
         if let Some(cached) = self.cache.caller(id) {
             let workspace = &cached.caller.workspace;

@@ -198,6 +198,7 @@ impl Ctx {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tresor_model::ErrorKind;
 
     #[test]
     fn tokens_roundtrip_and_reject_garbage() {
@@ -209,7 +210,7 @@ mod tests {
         assert!(!format!("{t:?}").contains(&t.text[17..]));
         for bad in ["", "tsr_", "Bearer x", "tsr_zzzzzzzzzzzz_abc", &t.text[..t.text.len() - 1]] {
             let e = parse_token(bad).unwrap_err();
-            assert_eq!(e.http_status(), 401, "{bad:?}");
+            assert_eq!(e.kind(), ErrorKind::Unauthenticated, "{bad:?}");
         }
     }
 

@@ -1,8 +1,9 @@
-//! The service layer's error, and the one table that maps it to CLI exit codes and HTTP statuses.
+//! The service layer's error and its [`ErrorKind`]. Statuses and exit codes are the surfaces'
+//! business (`tresor-server`, `tresor-cli`).
 
 use thiserror::Error;
 use tresor_crypto::CryptoError;
-use tresor_model::NameError;
+use tresor_model::{ErrorKind, NameError};
 use tresor_store::StoreError;
 
 /// Everything a use case can refuse or fail with. Messages say what went wrong and what to do; they
@@ -29,6 +30,9 @@ pub enum ServiceError {
     Denied(String),
     #[error("{0}")]
     Unauthenticated(String),
+    /// A credential that was valid has expired (a token, an application key).
+    #[error("{0}")]
+    Expired(String),
     #[error(transparent)]
     Crypto(#[from] CryptoError),
     #[error("{0}")]
@@ -65,83 +69,38 @@ fn managed_message(vault: &str, config: &str, confirmable: bool) -> String {
     }
 }
 
-/// Exit codes of the `tresor` command, documented in the README. They are part of the interface:
-/// scripts branch on them.
-pub mod exit {
-    pub const OK: i32 = 0;
-    pub const INTERNAL: i32 = 1;
-    pub const USAGE: i32 = 2;
-    pub const NOT_FOUND: i32 = 3;
-    pub const DENIED: i32 = 4;
-    pub const LIMIT: i32 = 5;
-    pub const CONFLICT: i32 = 6;
-    /// `tresor plan`: the store differs from the config; applying it would change something.
-    pub const CHANGES_PENDING: i32 = 10;
-    /// stdout was closed before everything was written (`tresor ls | head -1`): 128 + SIGPIPE,
-    /// what the shell reports for a writer that its reader left, so `set -o pipefail` sees it.
-    pub const STDOUT_CLOSED: i32 = 141;
-}
-
 impl ServiceError {
-    /// The `tresor` exit code for this error.
-    pub fn exit_code(&self) -> i32 {
+    /// What kind of failure this is. Each surface turns the kind into its own protocol (an HTTP
+    /// status and a platform's error shape in `tresor-server`, an exit code in `tresor-cli`).
+    pub fn kind(&self) -> ErrorKind {
         use ServiceError::*;
         match self {
-            InvalidName(_) | InvalidInput(_) | KindMismatch { .. } => exit::USAGE,
-            NotFound(_) => exit::NOT_FOUND,
-            Denied(_) | Unauthenticated(_) => exit::DENIED,
-            ValueTooLarge { .. } | EntryLimit { .. } => exit::LIMIT,
-            AlreadyExists(_) | Conflict(_) | Managed { .. } => exit::CONFLICT,
-            Crypto(_) | Storage(_) | Upstream(_) => exit::INTERNAL,
-            ApplyFailed { source, .. } => source.exit_code(),
+            InvalidName(_) | InvalidInput(_) | KindMismatch { .. } => ErrorKind::Invalid,
+            NotFound(_) => ErrorKind::NotFound,
+            Denied(_) => ErrorKind::Denied,
+            Unauthenticated(_) => ErrorKind::Unauthenticated,
+            Expired(_) => ErrorKind::Expired,
+            ValueTooLarge { .. } => ErrorKind::TooLarge,
+            EntryLimit { .. } => ErrorKind::Limit,
+            AlreadyExists(_) => ErrorKind::AlreadyExists,
+            Conflict(_) | Managed { .. } => ErrorKind::Conflict,
+            Crypto(_) | Storage(_) => ErrorKind::Internal,
+            Upstream(_) => ErrorKind::Upstream,
+            ApplyFailed { source, .. } => source.kind(),
         }
     }
 
-    /// The HTTP status for this error on the native API.
-    pub fn http_status(&self) -> u16 {
-        use ServiceError::*;
-        match self {
-            InvalidName(_) | InvalidInput(_) | KindMismatch { .. } => 400,
-            NotFound(_) => 404,
-            Denied(_) => 403,
-            Unauthenticated(_) => 401,
-            ValueTooLarge { .. } => 413,
-            EntryLimit { .. } => 403,
-            AlreadyExists(_) | Conflict(_) | Managed { .. } => 409,
-            Crypto(_) | Storage(_) => 500,
-            Upstream(_) => 502,
-            ApplyFailed { source, .. } => source.http_status(),
-        }
-    }
-}
-
-/// The exit code for an error a server answered with `status`: the inverse of
-/// [`ServiceError::http_status`], for the CLI in server mode.
-pub fn exit_code_for_http_status(status: u16) -> i32 {
-    match status {
-        400 | 422 => exit::USAGE,
-        401 | 403 => exit::DENIED,
-        404 => exit::NOT_FOUND,
-        409 => exit::CONFLICT,
-        413 | 429 => exit::LIMIT,
-        _ => exit::INTERNAL,
-    }
-}
-
-impl ServiceError {
-    /// A short outcome label for the audit log.
+    /// A short outcome label for the audit log (its spellings are part of the audit format).
     pub fn outcome(&self) -> &'static str {
-        use ServiceError::*;
-        match self {
-            Denied(_) => "denied",
-            Unauthenticated(_) => "unauthenticated",
-            NotFound(_) => "not_found",
-            InvalidName(_) | InvalidInput(_) | KindMismatch { .. } => "invalid",
-            ValueTooLarge { .. } | EntryLimit { .. } => "limit",
-            AlreadyExists(_) | Conflict(_) | Managed { .. } => "conflict",
-            Crypto(_) | Storage(_) => "error",
-            Upstream(_) => "upstream_error",
-            ApplyFailed { source, .. } => source.outcome(),
+        match self.kind() {
+            ErrorKind::Denied => "denied",
+            ErrorKind::Unauthenticated | ErrorKind::Expired => "unauthenticated",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::TooLarge | ErrorKind::Limit | ErrorKind::RateLimited => "limit",
+            ErrorKind::AlreadyExists | ErrorKind::Conflict => "conflict",
+            ErrorKind::Internal => "error",
+            ErrorKind::Upstream => "upstream_error",
         }
     }
 }

@@ -28,9 +28,10 @@ pub use audit::VerifyReport;
 pub use auth::{mint_token, parse_token, Caller, Ctx, MintedToken, TOKEN_PREFIX};
 pub use auth_failures::Origin;
 pub use config::ApplyOptions;
-pub use error::{exit, exit_code_for_http_status, ServiceError};
+pub use error::ServiceError;
 pub use render::RenderRequest;
 pub use tresor_config::{DesiredState, Plan};
+pub use tresor_model::ErrorKind;
 pub use webhook::{WebhookRequest, WebhookResponse};
 
 use audit::Auditor;
@@ -313,7 +314,7 @@ impl Service {
         e: &ServiceError,
     ) -> Result<()> {
         let workspace = workspace.map(WorkspaceName::as_str).unwrap_or_default();
-        let unauthenticated = matches!(e, ServiceError::Unauthenticated(_));
+        let unauthenticated = e.kind().is_credential_refusal();
         if unauthenticated
             && self.auth_failures.note(origin, credential, workspace, presented_id, now_millis()) == Noted::Counted
         {

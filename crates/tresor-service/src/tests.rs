@@ -67,7 +67,7 @@ async fn set_get_versions_and_restore() {
     let history: Vec<u64> = f.svc.history(&me(), &p).await.unwrap().iter().map(|v| v.version).collect();
     assert_eq!(history, [3, 2, 1]);
     let e = f.svc.get(&me(), &p, Some(9)).await.unwrap_err();
-    assert_eq!(e.exit_code(), exit::NOT_FOUND);
+    assert_eq!(e.kind(), ErrorKind::NotFound);
     assert!(e.to_string().contains("no version 9"), "{e}");
 }
 
@@ -81,12 +81,12 @@ async fn check_and_set_refuses_stale_writes() {
     let mut again = set(&p, "b");
     again.expected_version = Some(0);
     let e = f.svc.set(&me(), again).await.unwrap_err();
-    assert_eq!(e.http_status(), 409);
+    assert_eq!(e.kind(), ErrorKind::Conflict);
     assert!(e.to_string().contains("entry k already exists (at version 1)"), "{e}");
     let mut stale = set(&p, "b");
     stale.expected_version = Some(2);
     let e = f.svc.set(&me(), stale).await.unwrap_err();
-    assert_eq!(e.http_status(), 409);
+    assert_eq!(e.kind(), ErrorKind::Conflict);
     assert!(e.to_string().contains("at version 1, not 2"), "{e}");
     assert_eq!(f.svc.get(&me(), &p, None).await.unwrap().value.expose(), b"a", "the stale write changed nothing");
 }
@@ -114,12 +114,12 @@ async fn concurrent_writers_lose_no_update() {
 async fn limits_are_enforced_with_clear_errors() {
     let f = fixture_with(Limits { max_value_bytes: 16, max_entries: Some(2), keep_versions: 2 }).await;
     let e = f.svc.set(&me(), set(&path("default", "big"), &"x".repeat(17))).await.unwrap_err();
-    assert_eq!(e.exit_code(), exit::LIMIT);
+    assert_eq!(e.kind(), ErrorKind::TooLarge);
     assert_eq!(e.to_string(), "the value of big is 17 bytes; the limit is 16 bytes (max_value_bytes)");
     f.svc.set(&me(), set(&path("default", "a"), "1")).await.unwrap();
     f.svc.set(&me(), set(&path("default", "b"), "1")).await.unwrap();
     let e = f.svc.set(&me(), set(&path("default", "c"), "1")).await.unwrap_err();
-    assert_eq!(e.exit_code(), exit::LIMIT);
+    assert_eq!(e.kind(), ErrorKind::Limit);
     assert!(e.to_string().contains("workspace default already holds 2 entries"), "{e}");
     // Updating, and writing after a delete, stay within the limit.
     f.svc.set(&me(), set(&path("default", "a"), "2")).await.unwrap();
@@ -138,7 +138,7 @@ async fn kinds_do_not_silently_change() {
     var.kind = EntryKind::Variable;
     f.svc.set(&me(), var).await.unwrap();
     let e = f.svc.set(&me(), set(&p, "secret now")).await.unwrap_err();
-    assert_eq!(e.exit_code(), exit::USAGE);
+    assert_eq!(e.kind(), ErrorKind::Invalid);
     assert!(e.to_string().contains("is a variable"), "{e}");
     let listed = f.svc.list(&me(), &p.vault_path(), &all()).await.unwrap();
     assert_eq!(listed[0].variable_value.as_ref().unwrap().expose(), b"5");
@@ -163,12 +163,12 @@ async fn delete_undelete_purge() {
     let p = path("default", "gone");
     f.svc.set(&me(), set(&p, "v")).await.unwrap();
     f.svc.delete(&me(), &p).await.unwrap();
-    assert_eq!(f.svc.get(&me(), &p, None).await.unwrap_err().exit_code(), exit::NOT_FOUND);
-    assert_eq!(f.svc.delete(&me(), &p).await.unwrap_err().exit_code(), exit::NOT_FOUND);
+    assert_eq!(f.svc.get(&me(), &p, None).await.unwrap_err().kind(), ErrorKind::NotFound);
+    assert_eq!(f.svc.delete(&me(), &p).await.unwrap_err().kind(), ErrorKind::NotFound);
     f.svc.undelete(&me(), &p).await.unwrap();
     assert_eq!(f.svc.get(&me(), &p, None).await.unwrap().value.expose(), b"v");
     f.svc.purge(&me(), &p).await.unwrap();
-    assert_eq!(f.svc.undelete(&me(), &p).await.unwrap_err().exit_code(), exit::NOT_FOUND);
+    assert_eq!(f.svc.undelete(&me(), &p).await.unwrap_err().kind(), ErrorKind::NotFound);
 }
 
 #[tokio::test]
@@ -180,18 +180,18 @@ async fn vaults_and_environments() {
     assert!(e.to_string().contains("environment prod does not exist"), "{e}");
     f.svc.ensure_environment(&me(), &prod).await.unwrap();
     f.svc.create_vault(&me(), &api).await.unwrap();
-    assert_eq!(f.svc.create_vault(&me(), &api).await.unwrap_err().exit_code(), exit::CONFLICT);
+    assert_eq!(f.svc.create_vault(&me(), &api).await.unwrap_err().kind(), ErrorKind::AlreadyExists);
     let p = api.entry(EntryKey::new("stripe").unwrap());
     f.svc.set(&me(), set(&p, "sk")).await.unwrap();
     let e = f.svc.delete_vault(&me(), &api).await.unwrap_err();
-    assert_eq!(e.exit_code(), exit::CONFLICT);
+    assert_eq!(e.kind(), ErrorKind::Conflict);
     assert!(e.to_string().contains("not empty"), "{e}");
     f.svc.purge(&me(), &p).await.unwrap();
     f.svc.delete_vault(&me(), &api).await.unwrap();
     let missing = f.svc.set(&me(), set(&p, "sk")).await.unwrap_err();
     assert!(missing.to_string().contains("tresor vault create api-keys"), "{missing}");
     let default = VaultPath { vault: VaultName::default_name(), ..api };
-    assert_eq!(f.svc.delete_vault(&me(), &default).await.unwrap_err().exit_code(), exit::USAGE);
+    assert_eq!(f.svc.delete_vault(&me(), &default).await.unwrap_err().kind(), ErrorKind::Invalid);
 }
 
 #[tokio::test]
@@ -258,30 +258,34 @@ async fn each_access_level_allows_its_own_and_denies_the_rest() {
 
     // read: resolves, cannot write or manage.
     assert_eq!(f.svc.get(&reader, &stripe, None).await.unwrap().value.expose(), b"sk_live");
-    assert_eq!(f.svc.set(&reader, set(&stripe, "x")).await.unwrap_err().http_status(), 403);
+    assert_eq!(f.svc.set(&reader, set(&stripe, "x")).await.unwrap_err().kind(), ErrorKind::Denied);
     let v = VaultPath { workspace: ws(), environment: EnvName::default_name(), vault: VaultName::new("x").unwrap() };
-    assert_eq!(f.svc.create_vault(&reader, &v).await.unwrap_err().http_status(), 403);
+    assert_eq!(f.svc.create_vault(&reader, &v).await.unwrap_err().kind(), ErrorKind::Denied);
     // write: writes, cannot read values.
     f.svc.set(&writer, set(&stripe, "sk_new")).await.unwrap();
     let e = f.svc.get(&writer, &stripe, None).await.unwrap_err();
-    assert_eq!(e.http_status(), 403);
+    assert_eq!(e.kind(), ErrorKind::Denied);
     assert!(e.to_string().contains("lacks read access"), "{e}");
     // manage: vaults, principals, grants; no entry writes, no reads.
     f.svc.create_vault(&manager, &v).await.unwrap();
-    assert_eq!(f.svc.set(&manager, set(&stripe, "x")).await.unwrap_err().http_status(), 403);
-    assert_eq!(f.svc.get(&manager, &stripe, None).await.unwrap_err().http_status(), 403);
+    assert_eq!(f.svc.set(&manager, set(&stripe, "x")).await.unwrap_err().kind(), ErrorKind::Denied);
+    assert_eq!(f.svc.get(&manager, &stripe, None).await.unwrap_err().kind(), ErrorKind::Denied);
     f.svc.list_grants(&manager).await.unwrap();
-    assert_eq!(f.svc.list_grants(&writer).await.unwrap_err().http_status(), 403);
+    assert_eq!(f.svc.list_grants(&writer).await.unwrap_err().kind(), ErrorKind::Denied);
     // admin: everything but reading values.
     f.svc.set(&admin, set(&stripe, "sk_admin")).await.unwrap();
     f.svc.create_principal(&admin, &"app:new".parse().unwrap()).await.unwrap();
-    assert_eq!(f.svc.get(&admin, &stripe, None).await.unwrap_err().http_status(), 403, "managing is not reading");
+    assert_eq!(
+        f.svc.get(&admin, &stripe, None).await.unwrap_err().kind(),
+        ErrorKind::Denied,
+        "managing is not reading"
+    );
     let listed = f.svc.list(&admin, &stripe.vault_path(), &all()).await.unwrap();
     assert!(listed.iter().all(|l| l.variable_value.is_none()));
     // a key-prefix token sees only its prefix.
     f.svc.set(&me(), set(&path("default", "db/pw"), "pw")).await.unwrap();
     assert_eq!(f.svc.get(&narrow, &path("default", "db/pw"), None).await.unwrap().value.expose(), b"pw");
-    assert_eq!(f.svc.get(&narrow, &stripe, None).await.unwrap_err().http_status(), 403);
+    assert_eq!(f.svc.get(&narrow, &stripe, None).await.unwrap_err().kind(), ErrorKind::Denied);
     let seen: Vec<String> =
         f.svc.list(&narrow, &stripe.vault_path(), &all()).await.unwrap().into_iter().map(|l| l.meta.key).collect();
     assert_eq!(seen, ["db/pw"]);
@@ -295,7 +299,7 @@ async fn groups_pass_their_grants_to_members() {
     f.svc.create_principal(&me(), &group).await.unwrap();
     f.svc.create_grant(&me(), &group, &"default".parse().unwrap(), Access::Read).await.unwrap();
     let (member, token) = token_for(&f, "user:bob", &[]).await;
-    assert_eq!(f.svc.get(&member, &path("default", "k"), None).await.unwrap_err().http_status(), 403);
+    assert_eq!(f.svc.get(&member, &path("default", "k"), None).await.unwrap_err().kind(), ErrorKind::Denied);
     f.svc.add_member(&me(), "readers", &"user:bob".parse().unwrap()).await.unwrap();
     // Membership changes apply to the next request of an existing token.
     let member = Ctx::new(f.svc.authenticate(&token, "r").await.unwrap(), "r");
@@ -312,7 +316,7 @@ async fn tokens_are_hashed_revocable_and_expiring() {
     assert!(!format!("{stored:?}").contains(&token[17..]));
     f.svc.revoke_token(&ctx, record.id.as_str()).await.unwrap();
     let e = f.svc.authenticate(&token, "r").await.unwrap_err();
-    assert_eq!(e.http_status(), 401);
+    assert_eq!(e.kind(), ErrorKind::Unauthenticated);
     assert!(e.to_string().contains("revoked"));
     // A wrong secret for a real id is "unknown", the same as an unknown id.
     let forged = format!("{}{}", &token[..17], "A".repeat(43));
@@ -336,7 +340,7 @@ async fn audit_records_everything_chains_and_detects_tampering() {
     assert!(has("entry.write", "ok") && has("entry.read", "ok") && has("entry.read", "denied"));
     assert!(has("grant.create", "ok") && has("token.create", "ok") && has("auth.token", "unauthenticated"));
     assert!(!format!("{log:?}").contains("audited-secret-value"), "no value in the audit log");
-    assert_eq!(f.svc.audit_log(&reader, 0, None, 10).await.unwrap_err().http_status(), 403);
+    assert_eq!(f.svc.audit_log(&reader, 0, None, 10).await.unwrap_err().kind(), ErrorKind::Denied);
     let report = f.svc.audit_verify(&me()).await.unwrap();
     assert!(report.ok(), "{:?}", report.problems);
     assert_eq!(report.records as usize, log.len());
@@ -363,7 +367,7 @@ async fn branches_read_through_and_refuse_overrides() {
     let through = f.svc.get(&me(), &in_env("feature-x", "default", "db/pw"), None).await.unwrap();
     assert_eq!((through.value.expose(), through.environment.as_str()), (&b"prod-pw"[..], "prod"));
     let e = f.svc.set(&me(), set(&in_env("feature-x", "default", "db/pw"), "x")).await.unwrap_err();
-    assert_eq!(e.http_status(), 409);
+    assert_eq!(e.kind(), ErrorKind::Conflict);
     assert!(e.to_string().contains("belongs to parent environment prod"), "{e}");
     f.svc.set(&me(), set(&in_env("feature-x", "default", "own"), "mine")).await.unwrap();
     let vault = in_env("feature-x", "default", "own").vault_path();
@@ -373,8 +377,8 @@ async fn branches_read_through_and_refuse_overrides() {
     // A grant on the branch alone does not open the parent's values.
     let (branch_reader, _) = token_for(&f, "app:b", &[("feature-x", Access::Read)]).await;
     assert_eq!(
-        f.svc.get(&branch_reader, &in_env("feature-x", "default", "db/pw"), None).await.unwrap_err().http_status(),
-        403
+        f.svc.get(&branch_reader, &in_env("feature-x", "default", "db/pw"), None).await.unwrap_err().kind(),
+        ErrorKind::Denied
     );
     assert!(
         f.svc.get(&me(), &in_env("prod", "default", "own"), None).await.is_err(),
@@ -393,10 +397,10 @@ async fn batch_resolution_reports_each_entry() {
         .get_many(&reader, &[(path("default", "a"), None), (path("default", "b"), None), (path("default", "zz"), None)])
         .await;
     assert_eq!(out[0].as_ref().unwrap().value.expose(), b"1");
-    assert_eq!(out[1].as_ref().unwrap_err().http_status(), 403);
-    assert_eq!(out[2].as_ref().unwrap_err().http_status(), 403, "no grant on zz either");
+    assert_eq!(out[1].as_ref().unwrap_err().kind(), ErrorKind::Denied);
+    assert_eq!(out[2].as_ref().unwrap_err().kind(), ErrorKind::Denied, "no grant on zz either");
     let all_of = f.svc.get_many(&me(), &[(path("default", "a"), None), (path("default", "zz"), None)]).await;
-    assert_eq!(all_of[1].as_ref().unwrap_err().http_status(), 404);
+    assert_eq!(all_of[1].as_ref().unwrap_err().kind(), ErrorKind::NotFound);
 }
 
 #[tokio::test]
@@ -408,7 +412,7 @@ async fn cached_values_follow_writes() {
     f.svc.set(&me(), set(&p, "two")).await.unwrap();
     assert_eq!(f.svc.get(&me(), &p, None).await.unwrap().value.expose(), b"two");
     f.svc.delete(&me(), &p).await.unwrap();
-    assert_eq!(f.svc.get(&me(), &p, None).await.unwrap_err().http_status(), 404);
+    assert_eq!(f.svc.get(&me(), &p, None).await.unwrap_err().kind(), ErrorKind::NotFound);
 }
 
 // ----- rendering -----
@@ -446,16 +450,16 @@ async fn render_reports_missing_and_denied_references_with_positions() {
     f.svc.set(&me(), set(&path("default", "a"), "1")).await.unwrap();
     f.svc.set(&me(), set(&path("default", "b"), "2")).await.unwrap();
     let e = f.svc.render(&me(), &render_req("x\n  ${secret:missing} ${secret:a}")).await.unwrap_err();
-    assert_eq!(e.http_status(), 404);
+    assert_eq!(e.kind(), ErrorKind::NotFound);
     assert!(e.to_string().contains("2:3"), "{e}");
     let (reader, _) = token_for(&f, "app:r", &[("default/default/a", Access::Read)]).await;
     let e = f.svc.render(&reader, &render_req("${secret:a} ${secret:b}")).await.unwrap_err();
-    assert_eq!(e.http_status(), 403);
+    assert_eq!(e.kind(), ErrorKind::Denied);
     assert!(e.to_string().contains("1:13") && !e.to_string().contains("1:1,"), "{e}");
     let mut allow = render_req("${secret:a} ${secret:b}");
     allow.allow = Some(vec!["a".into()]);
     let e = f.svc.render(&me(), &allow).await.unwrap_err();
-    assert_eq!(e.http_status(), 403);
+    assert_eq!(e.kind(), ErrorKind::Denied);
     let log = f.svc.audit_log(&me(), 0, None, 1000).await.unwrap();
     assert!(log.iter().any(|r| r.outcome == "denied" && r.target.contains('b')), "allow-list refusals are audited");
 }
@@ -522,7 +526,7 @@ async fn config_plan_apply_compares_by_keyed_hash_and_guards_ownership() {
     assert_eq!(ops, [(ChangeOp::Update, "prod/api-keys/stripe", false), (ChangeOp::Delete, "prod/api-keys/url", true)]);
     assert!(!format!("{plan:?}").contains("sk_"), "no value in a plan");
     let e = f.svc.apply_config(&me(), &d2, ApplyOptions::default()).await.unwrap_err();
-    assert_eq!(e.exit_code(), exit::CONFLICT, "{e}");
+    assert_eq!(e.kind(), ErrorKind::Conflict, "{e}");
     assert_eq!(f.svc.get(&me(), &prod_path("stripe"), None).await.unwrap().value.expose(), b"sk_1", "nothing applied");
     f.svc.apply_config(&me(), &d2, ApplyOptions { confirmed: true }).await.unwrap();
     assert_eq!(f.svc.get(&me(), &prod_path("stripe"), None).await.unwrap().value.expose(), b"sk_2");
@@ -539,7 +543,7 @@ async fn config_plan_apply_compares_by_keyed_hash_and_guards_ownership() {
     // A normal write to the managed vault is refused unless it releases ownership.
     let e = f.svc.set(&me(), set(&prod_path("other"), "x")).await.unwrap_err();
     assert!(matches!(&e, ServiceError::Managed { config, .. } if config == "cfg"), "{e}");
-    assert_eq!((e.exit_code(), e.http_status()), (exit::CONFLICT, 409));
+    assert_eq!(e.kind(), ErrorKind::Conflict);
     assert!(matches!(f.svc.delete(&me(), &prod_path("stripe")).await, Err(ServiceError::Managed { .. })));
     f.svc.set(&me().releasing(true), set(&prod_path("other"), "x")).await.unwrap();
     let vault = prod_path("x").vault_path();
@@ -553,11 +557,8 @@ async fn config_plan_apply_compares_by_keyed_hash_and_guards_ownership() {
 #[tokio::test]
 async fn empty_secrets_are_refused_on_every_write_path_and_variables_may_be_empty() {
     let f = fixture().await;
-    let empty_secret = |e: &ServiceError| {
-        e.http_status() == 400
-            && e.exit_code() == exit::USAGE
-            && e.to_string().contains("is empty; a secret needs a value")
-    };
+    let empty_secret =
+        |e: &ServiceError| e.kind() == ErrorKind::Invalid && e.to_string().contains("is empty; a secret needs a value");
     let e = f.svc.set(&me(), set(&path("default", "pw"), "")).await.unwrap_err();
     assert!(empty_secret(&e), "{e}");
     assert!(e.to_string().starts_with("the value of secret pw is empty"), "{e}");

@@ -539,6 +539,7 @@ fn send(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tresor_model::ErrorKind;
 
     fn allow(entries: &[&str]) -> Vec<AllowEntry> {
         parse_allow_list(entries).unwrap()
@@ -602,7 +603,7 @@ mod tests {
             ("http://", "not an absolute URL"),
         ] {
             let e = parse_url(url).unwrap_err();
-            assert_eq!(e.http_status(), 400, "{url}");
+            assert_eq!(e.kind(), ErrorKind::Invalid, "{url}");
             assert!(e.to_string().contains(why), "{url}: {e}");
             assert!(!e.to_string().contains("pw"), "{url}: {e}");
         }
@@ -651,7 +652,7 @@ mod tests {
     fn special_addresses_pass_only_when_listed_literally() {
         let list = allow(&["localhost:9000", "127.0.0.1:9001", "[::1]"]);
         let e = resolve_checked(&parse_url("http://localhost:9000/").unwrap(), &list).unwrap_err();
-        assert_eq!(e.http_status(), 403);
+        assert_eq!(e.kind(), ErrorKind::Denied);
         let e = e.to_string();
         assert!(
             e.contains("loopback") && e.contains("(resolved from localhost)") && e.contains(ALLOW_HOSTS_SETTING),
@@ -672,7 +673,7 @@ mod tests {
             [("a\r\nX-Evil: 1", Some("v/k".to_owned())), ("nul\0", None), ("é", None), ("\x7f", None)]
         {
             let e = check_header("X-Api-Key", value, source.clone()).unwrap_err();
-            assert_eq!(e.http_status(), 400);
+            assert_eq!(e.kind(), ErrorKind::Invalid);
             let e = e.to_string();
             assert!(e.starts_with("header X-Api-Key: its value") && !e.contains(value), "{e}");
             if let Some(s) = source {
@@ -723,7 +724,7 @@ mod tests {
         let e =
             upstream_error(&redactor, "the call failed", "invalid header 'X: sk_live_secret' (c2tfbGl2ZV9zZWNyZXQ=)");
         assert_eq!(e.to_string(), "the call failed: invalid header 'X: [REDACTED]' ([REDACTED])");
-        assert_eq!(e.http_status(), 502);
+        assert_eq!(e.kind(), ErrorKind::Upstream);
     }
 
     #[test]

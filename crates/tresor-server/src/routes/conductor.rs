@@ -28,10 +28,11 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
+use tresor_api::ErrorDoc;
 use tresor_model::{
     Access, EntryKind, EntryMeta, EntryPath, EnvName, PrincipalKind, PrincipalRef, SecretValue, Tag, VaultName,
 };
-use tresor_service::{Ctx, Origin, ServiceError, SetEntry};
+use tresor_service::{Ctx, ErrorKind, Origin, ServiceError, SetEntry};
 use tresor_store::ListQuery;
 use zeroize::Zeroizing;
 
@@ -63,32 +64,44 @@ pub fn open_router() -> Router<App> {
 
 /// Conductor's error shape: `status`, `message`, and `error` — for a token that is refused,
 /// `EXPIRED_TOKEN` or `INVALID_TOKEN`, which Conductor's clients answer by fetching a new token
-/// with their application key and retrying.
+/// with their application key and retrying. Which of the two comes from the error's
+/// [`ErrorKind`], carried in the response's extensions by `ApiError`; the message is our own
+/// `ErrorDoc`'s. An answer without a kind (the router's own 404 and 405) keeps its status.
 pub(super) async fn conductor_errors(resp: Response) -> Response {
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return resp;
     }
+    let kind = resp.extensions().get::<ErrorKind>().copied();
     let (mut parts, body) = resp.into_parts();
     let bytes = axum::body::to_bytes(body, 64 * 1024).await.unwrap_or_default();
-    let message = serde_json::from_slice::<Value>(&bytes)
-        .ok()
-        .and_then(|v| v.get("error").and_then(Value::as_str).map(str::to_owned))
-        .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
-    let error = match status {
-        StatusCode::UNAUTHORIZED if message.contains("expired") => "EXPIRED_TOKEN".to_owned(),
-        StatusCode::UNAUTHORIZED => "INVALID_TOKEN".to_owned(),
+    let message = match serde_json::from_slice::<ErrorDoc>(&bytes) {
+        Ok(doc) => doc.error,
+        Err(_) => String::from_utf8_lossy(&bytes).into_owned(),
+    };
+    let error = match kind {
+        Some(ErrorKind::Expired) => "EXPIRED_TOKEN".to_owned(),
+        Some(ErrorKind::Unauthenticated) => "INVALID_TOKEN".to_owned(),
         _ => message.clone(),
     };
-    let doc = json!({
-        "status": status.as_u16(),
-        "error": error,
-        "message": message,
-        "retryable": status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error(),
-    });
+    let doc = ConductorError {
+        status: status.as_u16(),
+        error,
+        message,
+        retryable: status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error(),
+    };
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-    Response::from_parts(parts, Body::from(doc.to_string()))
+    Response::from_parts(parts, Body::from(serde_json::to_vec(&doc).unwrap_or_default()))
+}
+
+/// Conductor's error document.
+#[derive(Serialize)]
+struct ConductorError {
+    status: u16,
+    error: String,
+    message: String,
+    retryable: bool,
 }
 
 // ----- helpers -----
@@ -360,13 +373,13 @@ async fn token(
     body: Bytes,
 ) -> Response {
     let refuse = |status: StatusCode, error: &str, message: String| {
-        (status, Json(json!({"status": status.as_u16(), "error": error, "message": message, "retryable": false})))
-            .into_response()
+        let doc = ConductorError { status: status.as_u16(), error: error.into(), message, retryable: false };
+        (status, Json(doc)).into_response()
     };
     let too_many = |message: String, retry_after_secs: u64| {
         let status = StatusCode::TOO_MANY_REQUESTS;
         let doc =
-            json!({"status": status.as_u16(), "error": "TOO_MANY_REQUESTS", "message": message, "retryable": true});
+            ConductorError { status: status.as_u16(), error: "TOO_MANY_REQUESTS".into(), message, retryable: true };
         let mut resp = (status, Json(doc)).into_response();
         resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         resp
@@ -398,7 +411,7 @@ async fn token(
     }
     match app.svc.exchange_app_key(&id, &secret, app.compat.app_token_ttl_secs, &origin).await {
         Ok(minted) => Json(json!({ "token": minted.text.as_str() })).into_response(),
-        Err(e @ ServiceError::Unauthenticated(_)) => match app.peer_failed(peer) {
+        Err(e) if e.kind().is_credential_refusal() => match app.peer_failed(peer) {
             Ok(()) => refuse(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", e.to_string()),
             Err(too_many_failures @ ApiError::TooManyFailures { retry_after_secs, .. }) => {
                 too_many(too_many_failures.message(), retry_after_secs)

@@ -15,7 +15,7 @@ use tresor_model::{
     format_rfc3339, Access, EntryKey, EntryKind, EntryMeta, EntryPath, EnvName, PrincipalRef, SecretValue, Tag,
     VaultName, VaultPath,
 };
-use tresor_service::{Ctx, Listed, Resolved, SetEntry};
+use tresor_service::{Ctx, ErrorKind, Listed, Resolved, SetEntry};
 use tresor_store::ListQuery;
 use utoipa::IntoParams;
 
@@ -400,8 +400,8 @@ pub async fn resolve_many(
                 }
                 (None, None) => unreachable!("a value is text or bytes"),
             },
-            Err(e) if e.http_status() == 404 => out.missing.push(name),
-            Err(e) if e.http_status() == 403 => out.denied.push(name),
+            Err(e) if e.kind() == ErrorKind::NotFound => out.missing.push(name),
+            Err(e) if e.kind() == ErrorKind::Denied => out.denied.push(name),
             Err(e) => return Err(e.into()),
         }
     }

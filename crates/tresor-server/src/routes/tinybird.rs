@@ -23,7 +23,7 @@ use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tresor_model::{format_rfc3339, EntryKind, EntryMeta, EntryPath, SecretValue};
-use tresor_service::{Ctx, ServiceError, SetEntry};
+use tresor_service::{Ctx, ErrorKind, ServiceError, SetEntry};
 use tresor_store::ListQuery;
 
 pub fn router(app: &App) -> Router<App> {
@@ -41,11 +41,18 @@ pub fn router(app: &App) -> Router<App> {
 
 /// Tinybird's codes: an invalid or missing token and a limit reached are 403; a taken name, a
 /// conflicting write and a body of the wrong type are 400 ("invalid or missing parameters").
+/// Decided by the error's [`ErrorKind`] (in the response's extensions); an answer without one (a
+/// rejection by the HTTP layer itself: 415, 422) by its status.
 pub(super) fn tinybird_codes(mut resp: Response) -> Response {
-    let status = match resp.status().as_u16() {
-        401 | 413 => StatusCode::FORBIDDEN,
-        409 | 415 | 422 => StatusCode::BAD_REQUEST,
-        _ => return resp,
+    let status = match resp.extensions().get::<ErrorKind>() {
+        Some(ErrorKind::Unauthenticated | ErrorKind::Expired | ErrorKind::TooLarge) => StatusCode::FORBIDDEN,
+        Some(ErrorKind::AlreadyExists | ErrorKind::Conflict) => StatusCode::BAD_REQUEST,
+        Some(_) => return resp,
+        None => match resp.status().as_u16() {
+            413 => StatusCode::FORBIDDEN,
+            415 | 422 => StatusCode::BAD_REQUEST,
+            _ => return resp,
+        },
     };
     *resp.status_mut() = status;
     resp

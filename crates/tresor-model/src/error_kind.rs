@@ -1,0 +1,102 @@
+//! What kind of failure an error is, apart from how any surface reports it.
+//!
+//! The service layer says *what* went wrong ([`ErrorKind`]); each surface says it in its own
+//! protocol: the server as an HTTP status and (on the native API) a `kind` field, the Tinybird and
+//! Conductor surfaces in their platforms' shapes, the CLI as an exit code. Only the surface knows
+//! its protocol, so no status or exit code is chosen below the surface crates.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The kind of a refusal or failure. Its snake_case spelling (`not_found`) is part of the native
+/// API's error document, so clients branch on it rather than on a status or a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The request is malformed: a bad name, field, file or argument, an entry of the other kind.
+    Invalid,
+    /// A value or body is larger than a limit allows.
+    TooLarge,
+    /// What the request names does not exist (or is not visible to the caller).
+    NotFound,
+    /// What the request would create exists already.
+    AlreadyExists,
+    /// The request conflicts with the current state: a check-and-set on another version, a vault
+    /// that is not empty or is managed by a declarative config.
+    Conflict,
+    /// The caller is known but lacks a right the request needs.
+    Denied,
+    /// No valid credential: missing, malformed, unknown or revoked.
+    Unauthenticated,
+    /// A credential that was valid has expired: get a new one and retry.
+    Expired,
+    /// A quota was reached (entries per workspace, a compatibility surface's secrets limit).
+    Limit,
+    /// Too many requests: retry after the time the answer gives.
+    RateLimited,
+    /// A call tresor made on the caller's behalf (a webhook) failed.
+    Upstream,
+    /// tresor failed (its store, its keys): nothing the caller can fix by changing the request.
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Invalid => "invalid",
+            ErrorKind::TooLarge => "too_large",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::AlreadyExists => "already_exists",
+            ErrorKind::Conflict => "conflict",
+            ErrorKind::Denied => "denied",
+            ErrorKind::Unauthenticated => "unauthenticated",
+            ErrorKind::Expired => "expired",
+            ErrorKind::Limit => "limit",
+            ErrorKind::RateLimited => "rate_limited",
+            ErrorKind::Upstream => "upstream",
+            ErrorKind::Internal => "internal",
+        }
+    }
+
+    /// A credential was refused (as opposed to a right or a request): the kinds a client answers
+    /// by getting a new token, and that count as failed authentications per peer.
+    pub fn is_credential_refusal(self) -> bool {
+        matches!(self, ErrorKind::Unauthenticated | ErrorKind::Expired)
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorKind;
+
+    /// The wire spelling (serde) and `as_str` are one vocabulary: a client that matches on the
+    /// string a server sent must find the kind the server meant.
+    #[test]
+    fn the_wire_spelling_is_as_str() {
+        use ErrorKind::*;
+        for kind in [
+            Invalid,
+            TooLarge,
+            NotFound,
+            AlreadyExists,
+            Conflict,
+            Denied,
+            Unauthenticated,
+            Expired,
+            Limit,
+            RateLimited,
+            Upstream,
+            Internal,
+        ] {
+            let wire = serde_json::to_string(&kind).unwrap();
+            assert_eq!(wire, format!("\"{}\"", kind.as_str()));
+            assert_eq!(serde_json::from_str::<ErrorKind>(&wire).unwrap(), kind);
+        }
+    }
+}
