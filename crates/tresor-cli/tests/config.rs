@@ -73,7 +73,7 @@ fn local_plan_apply_ownership_and_deletions() {
     seen += &refused.fails(6, "--yes");
     t.run(&["-e", "prod", "--vault", "api-keys", "get", "api-url"]).ok();
     seen += &t.run(&["apply", "-f", &shorter, "--yes"]).ok();
-    t.run(&["-e", "prod", "--vault", "api-keys", "get", "api-url"]).fails(3, "");
+    t.run(&["-e", "prod", "--vault", "api-keys", "get", "api-url"]).fails(3, "entry api-url does not exist");
 
     // A CLI change to the managed vault is refused without --yes, and releases it with --yes.
     let refused = t.run_stdin(&["-e", "prod", "--vault", "api-keys", "set", "extra"], b"x");
@@ -292,13 +292,14 @@ fn apply_asks_on_a_terminal_before_deleting() {
     let home = t.home().to_str().unwrap().to_owned();
     let env = [("TRESOR_HOME", home.as_str()), ("STRIPE_SECRET_KEY", STRIPE), ("SENDGRID_API_KEY", SENDGRID)];
     let (code, out) = common::run_on_tty(&["--local", "apply", "-f", &shorter], &env, "[y/N]", "n");
-    assert_ne!(code, 0, "{out}");
+    assert_eq!(code, 2, "a refused question is a cancelled command: {out}");
+    assert!(out.contains("apply cancelled; nothing was applied"), "{out}");
     assert!(out.contains("- entry prod/api-keys/api-url"), "the plan is shown before the question: {out}");
     assert_no_secret(&out);
     t.run(&["-e", "prod", "--vault", "api-keys", "get", "api-url"]).ok();
     let (code, out) = common::run_on_tty(&["--local", "apply", "-f", &shorter], &env, "[y/N]", "y");
     assert_eq!(code, 0, "{out}");
-    t.run(&["-e", "prod", "--vault", "api-keys", "get", "api-url"]).fails(3, "");
+    t.run(&["-e", "prod", "--vault", "api-keys", "get", "api-url"]).fails(3, "entry api-url does not exist");
 }
 
 /// A server whose vault `default/default` (the one the compatibility APIs write) is managed by

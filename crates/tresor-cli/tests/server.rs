@@ -93,8 +93,17 @@ fn each_access_level_and_its_denied_case() {
     assert_eq!(s.call("GET", "/api/v1/grants", Some(&admin2), None).0, 200);
     let (status, doc) = s.call("GET", stripe, Some(&admin2), None);
     assert_eq!(status, 403, "an admin token does not see values without a read grant: {doc}");
+    // Listing: a variable's value is visible to whoever may list it, a secret's never.
+    let region = json!({"value": "eu-west-1", "kind": "variable"});
+    assert_eq!(s.call("PUT", "/api/v1/envs/default/vaults/api-keys/entries/region", admin, Some(region)).0, 200);
     let (_, listed) = s.call("GET", "/api/v1/envs/default/vaults/api-keys/entries", Some(&admin2), None);
-    assert!(listed["entries"][0].get("value").is_none());
+    let values: Vec<(&str, Option<&str>)> = listed["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["key"].as_str().unwrap(), e.get("value").and_then(|v| v.as_str())))
+        .collect();
+    assert_eq!(values, [("region", Some("eu-west-1")), ("stripe", None)], "{listed}");
     // key prefix
     assert_eq!(s.call("GET", &value("db/pw"), Some(&prefix), None).1["value"], "db-pw");
     assert_eq!(s.call("GET", stripe, Some(&prefix), None).0, 403);
@@ -454,7 +463,10 @@ fn tls_with_a_private_ca() {
         String::from_utf8_lossy(&trusted.stderr)
     );
     let untrusted = run(&[]);
-    assert!(!untrusted.status.success(), "an unknown CA is refused");
+    // Without the CA the server's certificate is refused, and the error says it is about trust.
+    let stderr = String::from_utf8_lossy(&untrusted.stderr);
+    assert_eq!(untrusted.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("certificate") && stderr.contains("TRESOR_CACERT"), "an unknown CA is refused: {stderr}");
 }
 
 /// `--storage` takes a postgres:// URL or sqlite:PATH; anything else is a usage error that names
@@ -618,13 +630,13 @@ fn empty_secret_values_are_refused_on_every_surface() {
     s.cli(&t, &["set", "empty_one"], b"").fails(2, RULE);
     let local = LocalTresor::new();
     local.run_stdin(&["set", "empty_one"], b"").fails(2, RULE);
-    local.run(&["get", "empty_one"]).fails(3, "");
+    local.run(&["get", "empty_one"]).fails(3, "entry empty_one does not exist");
     // A bulk file with one empty secret writes nothing of the file.
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("credentials.yml");
     std::fs::write(&file, "pg:\n  user: svc-EMPTY-1\n  password: \"\"\n").unwrap();
     s.cli(&t, &["set", &format!("@{}", file.display())], b"").fails(2, "pg.password is empty");
-    s.cli(&t, &["get", "pg.user"], b"").fails(3, "");
+    s.cli(&t, &["get", "pg.user"], b"").fails(3, "entry pg.user does not exist");
     // The native API.
     let (status, doc) = s.call("PUT", &entry("empty_one"), Some(&t), Some(json!({"value": ""})));
     assert_eq!(status, 400, "{doc}");
@@ -647,7 +659,7 @@ fn empty_secret_values_are_refused_on_every_surface() {
         assert_eq!(r.status, 400, "{body:?}: {}", r.body);
         assert!(r.json()["message"].as_str().unwrap().contains(RULE), "{}", r.body);
     }
-    s.cli(&t, &["get", "empty_one"], b"").fails(3, "");
+    s.cli(&t, &["get", "empty_one"], b"").fails(3, "entry empty_one does not exist");
     // An existing secret cannot be emptied either; its value stays.
     s.cli(&t, &["set", "kept"], b"kept-EMPTY-2").ok();
     let r = curl_sh(r#"curl -X PUT "$HOST/v0/secrets/kept" -H "Authorization: Bearer $TOKEN" -d "value=""#, &env);

@@ -161,7 +161,15 @@ impl Client {
                 };
                 Err(ClientError::Api { status, kind, message })
             }
-            Err(e) => Err(ClientError::Transport { addr: self.base.clone(), detail: e.to_string() }),
+            Err(e) => {
+                let mut detail = e.to_string();
+                // The usual cause of a refused certificate is a server whose CA the system does not
+                // know: say how to trust it.
+                if self.base.starts_with("https://") && detail.to_ascii_lowercase().contains("certificate") {
+                    detail.push_str(" (for a server with a private CA, set TRESOR_CACERT to the CA's PEM file)");
+                }
+                Err(ClientError::Transport { addr: self.base.clone(), detail })
+            }
         }
     }
 

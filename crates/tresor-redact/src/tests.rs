@@ -26,19 +26,145 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Every form masked for `values`, computed independently of the matcher.
+/// Every form masked for `values`, computed with other people's encoders (the `base64`,
+/// `percent-encoding` and `serde_json` crates) rather than with `encode.rs`, so that an encoding
+/// `encode.rs` gets wrong or forgets makes the property tests fail.
 fn all_forms(values: &[Vec<u8>], min_len: usize) -> Vec<Vec<u8>> {
     let min_len = min_len.max(1);
     let mut forms: Vec<Vec<u8>> = values
         .iter()
         .filter(|v| v.len() >= min_len)
-        .flat_map(|v| encode::encoded_forms(v))
+        .flat_map(|v| oracle::forms(v))
         .filter(|f| f.len() >= min_len)
-        .map(|f| f.to_vec())
         .collect();
     forms.sort();
     forms.dedup();
     forms
+}
+
+/// The encodings a redactor promises to mask, each from an independent implementation.
+mod oracle {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
+    use base64::Engine;
+    use percent_encoding::{percent_encode, AsciiSet, NON_ALPHANUMERIC};
+
+    /// RFC 3986's unreserved characters stay; everything else is escaped.
+    const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+    pub fn forms(value: &[u8]) -> Vec<Vec<u8>> {
+        let mut out =
+            vec![value.to_vec(), STANDARD.encode(value).into_bytes(), STANDARD_NO_PAD.encode(value).into_bytes()];
+        out.extend((0..3).map(|shift| base64_inside_a_blob(value, shift)));
+        let upper = percent_encode(value, NOT_UNRESERVED).to_string();
+        let lower = lowercase_escapes(&upper, '%', 2);
+        for encoded in [upper, lower] {
+            out.push(encoded.replace("%20", "+").into_bytes());
+            out.push(encoded.into_bytes());
+        }
+        let hex: String = value.iter().map(|b| format!("{b:02x}")).collect();
+        out.push(hex.to_ascii_uppercase().into_bytes());
+        out.push(hex.into_bytes());
+        out.extend(json_forms(value));
+        out
+    }
+
+    /// The characters of `value`'s base64 that do not depend on its neighbours when it starts at
+    /// byte `shift` of a larger blob: encode the blob with two different neighbourhoods and keep
+    /// the longest run on which they agree at the value's place.
+    fn base64_inside_a_blob(value: &[u8], shift: usize) -> Vec<u8> {
+        let encode_between = |fill: u8| {
+            let mut blob = vec![fill; shift];
+            blob.extend_from_slice(value);
+            blob.extend_from_slice(&[fill; 3]);
+            STANDARD.encode(blob).into_bytes()
+        };
+        let (a, b) = (encode_between(0x00), encode_between(0xff));
+        // Characters before the value's first fully-owned one differ, and so do those after.
+        let first = (8 * shift).div_ceil(6);
+        let end = (8 * (shift + value.len())) / 6;
+        if first >= end {
+            return Vec::new();
+        }
+        assert_eq!(a[first..end], b[first..end], "the owned characters do not depend on the neighbours");
+        a[first..end].to_vec()
+    }
+
+    /// `text` with the hex digits of each escape (`%XX`, `\uXXXX`) in lower case.
+    fn lowercase_escapes(text: &str, lead: char, digits: usize) -> String {
+        let mut out = String::with_capacity(text.len());
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            out.push(c);
+            if c == lead {
+                out.extend(chars.by_ref().take(digits).map(|d| d.to_ascii_lowercase()));
+            }
+        }
+        out
+    }
+
+    /// The value between the quotes of a JSON string as serde_json writes it, then restyled the
+    /// way other encoders differ from it: upper-case `\u` digits, `\/`, ASCII-only (Python's
+    /// default, PHP), HTML-safe (Go). Invalid UTF-8 passes through as raw bytes, which is what an
+    /// encoder that works on bytes produces; the ASCII-only form needs valid UTF-8.
+    fn json_forms(value: &[u8]) -> Vec<Vec<u8>> {
+        let mut plain = Vec::new();
+        for chunk in value.utf8_chunks() {
+            let quoted = serde_json::to_string(chunk.valid()).unwrap();
+            plain.extend_from_slice(&quoted.as_bytes()[1..quoted.len() - 1]);
+            plain.extend_from_slice(chunk.invalid());
+        }
+        let upper = upper_u_escapes(&plain);
+        let slash = replace(&plain, b"/", b"\\/");
+        let html = replace(&replace(&replace(&plain, b"<", b"\\u003c"), b">", b"\\u003e"), b"&", b"\\u0026");
+        let mut out = vec![plain, upper, slash, html];
+        if let Ok(text) = std::str::from_utf8(value) {
+            let quoted = serde_json::to_string(text).unwrap();
+            let mut ascii = String::new();
+            for c in quoted[1..quoted.len() - 1].chars() {
+                if c.is_ascii() {
+                    ascii.push(c);
+                } else {
+                    for unit in c.encode_utf16(&mut [0; 2]) {
+                        ascii.push_str(&format!("\\u{unit:04x}"));
+                    }
+                }
+            }
+            out.push(replace(ascii.as_bytes(), b"/", b"\\/"));
+            out.push(ascii.into_bytes());
+        }
+        out
+    }
+
+    fn upper_u_escapes(json: &[u8]) -> Vec<u8> {
+        let mut out = json.to_vec();
+        let mut i = 0;
+        while i + 1 < out.len() {
+            if out[i] == b'\\' && out[i + 1] == b'u' {
+                out[i + 2..i + 6].make_ascii_uppercase();
+                i += 6;
+            } else if out[i] == b'\\' {
+                i += 2;
+            } else {
+                i += 1;
+            }
+        }
+        out
+    }
+
+    fn replace(haystack: &[u8], from: &[u8], to: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(haystack.len());
+        let mut i = 0;
+        while i < haystack.len() {
+            if haystack[i..].starts_with(from) {
+                out.extend_from_slice(to);
+                i += from.len();
+            } else {
+                out.push(haystack[i]);
+                i += 1;
+            }
+        }
+        out
+    }
 }
 
 /// Brute force: mask each maximal run of bytes linked by overlapping occurrences.

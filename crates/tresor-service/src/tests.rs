@@ -152,9 +152,14 @@ fn all() -> ListQuery {
 async fn listing_never_carries_secret_values() {
     let f = fixture().await;
     f.svc.set(&me(), set(&path("default", "s"), "hidden")).await.unwrap();
+    // A variable beside it: the listing tells the kinds apart instead of dropping every value.
+    let mut var = set(&path("default", "v"), "shown");
+    var.kind = EntryKind::Variable;
+    f.svc.set(&me(), var).await.unwrap();
     let listed = f.svc.list(&me(), &path("default", "s").vault_path(), &all()).await.unwrap();
-    assert_eq!(listed.len(), 1);
-    assert!(listed[0].variable_value.is_none());
+    let values: Vec<(&str, Option<&[u8]>)> =
+        listed.iter().map(|l| (l.meta.key.as_str(), l.variable_value.as_ref().map(|v| v.expose()))).collect();
+    assert_eq!(values, [("s", None), ("v", Some(&b"shown"[..]))]);
 }
 
 #[tokio::test]
@@ -280,8 +285,17 @@ async fn each_access_level_allows_its_own_and_denies_the_rest() {
         ErrorKind::Denied,
         "managing is not reading"
     );
-    let listed = f.svc.list(&admin, &stripe.vault_path(), &all()).await.unwrap();
-    assert!(listed.iter().all(|l| l.variable_value.is_none()));
+    // Listing: an admin sees a variable's value (DESIGN: visible to anyone who can list it) and
+    // never a secret's; so does a writer.
+    let mut region = set(&path("default", "region"), "eu-west-1");
+    region.kind = EntryKind::Variable;
+    f.svc.set(&me(), region).await.unwrap();
+    for lister in [&admin, &writer] {
+        let listed = f.svc.list(lister, &stripe.vault_path(), &all()).await.unwrap();
+        let values: Vec<(&str, Option<&[u8]>)> =
+            listed.iter().map(|l| (l.meta.key.as_str(), l.variable_value.as_ref().map(|v| v.expose()))).collect();
+        assert_eq!(values, [("region", Some(&b"eu-west-1"[..])), ("stripe", None)]);
+    }
     // a key-prefix token sees only its prefix.
     f.svc.set(&me(), set(&path("default", "db/pw"), "pw")).await.unwrap();
     assert_eq!(f.svc.get(&narrow, &path("default", "db/pw"), None).await.unwrap().value.expose(), b"pw");
