@@ -71,7 +71,10 @@ fn fill(s: &Server) -> Fixture {
             assert_eq!(status, 200, "{doc}");
         }
     }
-    s.call("PUT", &format!("{VAULT}/default/entries/old"), admin, Some(json!({"value": "old-value-77aa"})));
+    assert_eq!(
+        s.call("PUT", &format!("{VAULT}/default/entries/old"), admin, Some(json!({"value": "old-value-77aa"}))).0,
+        200
+    );
     assert_eq!(s.call("DELETE", &format!("{VAULT}/default/entries/old"), admin, None).0, 204);
 
     assert_eq!(s.call("POST", "/api/v1/principals", admin, Some(json!({"principal": "app:reader"}))).0, 201);
@@ -244,7 +247,8 @@ fn a_backup_taken_while_serving_and_writing_restores_into_sqlite() {
 fn a_sqlite_backup_restores_into_postgresql() {
     let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
     let fixture = fill(&s);
-    s.call("PUT", &format!("{VAULT}/default/entries/load/counter"), Some(&s.token), Some(json!({"value": "count-1"})));
+    let counter = json!({"value": "count-1"});
+    assert_eq!(s.call("PUT", &format!("{VAULT}/default/entries/load/counter"), Some(&s.token), Some(counter)).0, 200);
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("backup.json");
     tresor(&["backup", p(&file), "--data-dir", p(&s.data_dir())], &[]).ok();

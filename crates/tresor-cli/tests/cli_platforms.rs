@@ -246,52 +246,59 @@ fn values_stored_through_the_compatibility_surfaces_stay_out_of_the_log() {
         &env,
     );
     assert_eq!(r.status, 200);
-    curl_sh(
+    let r = curl_sh(
         &format!(r#"curl -X PUT "$HOST/v0/secrets/tb_one" -H "Authorization: Bearer $TOKEN" -d "value={}""#, values[2]),
         &env,
     );
-    curl_sh(
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = curl_sh(
         &format!(
             r#"curl -X POST "$HOST/v0/secrets" -H "Authorization: Bearer $TOKEN" -d "name=tb_one" -d "value={}""#,
             values[2]
         ),
         &env,
     );
-    curl_sh(
+    assert_eq!(r.status, 400, "Tinybird answers 400 to a name in use: {}", r.body);
+    let r = curl_sh(
         &format!(
             r#"curl -X POST "$HOST/v0/secrets" -H "Authorization: Bearer $TOKEN" -d "name=tb_big" -d "value={}""#,
             values[2].repeat(9)
         ),
         &env,
     );
-    curl_sh(
+    assert_eq!(r.status, 403, "Tinybird answers 403 to a limit reached: {}", r.body);
+    let r = curl_sh(
         &format!(
             r#"curl -X POST "$HOST/v0/secrets" -H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json" -d '{{"name": 1, "value": "{}"}}'"#,
             values[2]
         ),
         &env,
     );
+    assert_eq!(r.status, 400, "{}", r.body);
     // Conductor: raw and JSON-string bodies, reads, and an oversize refusal.
-    curl_sh(
+    let r = curl_sh(
         &format!(r#"curl -X PUT "$HOST/api/secrets/orkes_raw" -H "X-Authorization: $TOKEN" -d "{}""#, values[3]),
         &env,
     );
-    curl_sh(
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = curl_sh(
         &format!(
             r#"curl -X PUT "$HOST/api/secrets/orkes_json" -H "X-Authorization: $TOKEN" -H "Content-Type: application/json" -d '"{}"'"#,
             values[4]
         ),
         &env,
     );
+    assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(curl_sh(r#"curl "$HOST/api/secrets/orkes_raw" -H "X-Authorization: $TOKEN""#, &env).body, values[3]);
     assert_eq!(curl_sh(r#"curl "$HOST/api/secrets/orkes_json" -H "X-Authorization: $TOKEN""#, &env).body, values[4]);
-    curl_sh(
+    let r = curl_sh(
         &format!(
             r#"curl -X PUT "$HOST/api/secrets/orkes_big" -H "X-Authorization: $TOKEN" -d "{}""#,
             values[4].repeat(9)
         ),
         &env,
     );
+    assert_eq!(r.status, 413, "{}", r.body);
     // The CLI: set -g, and a TD-style bulk file.
     s.cli(&t, &["principal", "create", "group:readers"], b"").ok();
     s.cli(&t, &["set", "-g", "readers:read", "dt/key"], values[5].as_bytes()).ok();

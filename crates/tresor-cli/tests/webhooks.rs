@@ -11,13 +11,10 @@ fn webhooks_resolve_references_server_side_and_mask_the_answer() {
     let allow = format!("127.0.0.1:{}", hook.port);
     let s = Server::start(&[("TRESOR_WEBHOOK_ALLOW_HOSTS", &allow), ("TRESOR_RATE_MANAGEMENT", "0")]);
     let t = Some(s.token.as_str());
-    s.call(
-        "PUT",
-        "/api/v1/envs/default/vaults/default/entries/hook-token",
-        t,
-        Some(json!({"value": "Bearer sk_hook_123"})),
-    );
-    s.call("PUT", "/api/v1/envs/default/vaults/default/entries/db-pw", t, Some(json!({"value": "pg-secret-456"})));
+    let hook_token = json!({"value": "Bearer sk_hook_123"});
+    assert_eq!(s.call("PUT", "/api/v1/envs/default/vaults/default/entries/hook-token", t, Some(hook_token)).0, 200);
+    let db_pw = json!({"value": "pg-secret-456"});
+    assert_eq!(s.call("PUT", "/api/v1/envs/default/vaults/default/entries/db-pw", t, Some(db_pw)).0, 200);
     let request = json!({
         "method": "POST",
         "url": format!("http://127.0.0.1:{}/notify?x=1", hook.port),
