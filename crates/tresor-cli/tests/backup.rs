@@ -9,19 +9,13 @@ use base64::Engine as _;
 use common::*;
 use serde_json::{json, Value};
 use std::path::Path;
-use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// Runs `tresor` with `args`, none of the storage variables inherited, plus `env`.
 fn tresor(args: &[&str], env: &[(&str, &str)]) -> Run {
-    let mut cmd = Command::new(BIN);
-    cmd.args(args)
-        .env_remove("TRESOR_ROOT_KEY")
-        .env_remove("TRESOR_DATA_DIR")
-        .env_remove("TRESOR_STORAGE")
-        .env_remove("TRESOR_ADDR")
-        .env_remove("TRESOR_LOCAL");
+    let mut cmd = common::tresor();
+    cmd.args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -151,12 +151,12 @@ fn the_store_is_private_and_needs_its_key() {
     // The key can also come from the environment.
     let key = std::fs::read_to_string(t.home().join("root.key.bak")).unwrap();
     let with_env = LocalTresor { home: t.home, env: vec![] }.with_env("TRESOR_ROOT_KEY", key.trim());
-    let mut cmd = std::process::Command::new(BIN);
+    let mut cmd = common::tresor();
     cmd.args(["--local", "get", "k"]).env("TRESOR_HOME", with_env.home()).env("TRESOR_ROOT_KEY", key.trim());
     let out = cmd.output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "value-needing-key");
     // A wrong key is refused without revealing anything.
-    let mut cmd = std::process::Command::new(BIN);
+    let mut cmd = common::tresor();
     cmd.args(["--local", "get", "k"])
         .env("TRESOR_HOME", with_env.home())
         .env("TRESOR_ROOT_KEY", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
@@ -176,7 +176,7 @@ fn help_says_what_the_binary_is() {
 
 #[test]
 fn without_local_or_server_says_what_to_do() {
-    let out = std::process::Command::new(BIN).args(["ls"]).env_remove("TRESOR_LOCAL").output().unwrap();
+    let out = common::tresor().args(["ls"]).output().unwrap();
     assert_eq!(out.status.code(), Some(USAGE));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--local"));
 }

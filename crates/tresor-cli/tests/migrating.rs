@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 use serde_json::json;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 const USAGE: i32 = 2;
 const NOT_FOUND: i32 = 3;
@@ -18,7 +18,7 @@ const CONFLICT: i32 = 6;
 /// makes many calls a second.
 fn start_server(env: &[(&str, &str)]) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let out = Command::new(BIN).args(["init", "--data-dir"]).arg(dir.path().join("data")).output().unwrap();
+    let out = common::tresor().args(["init", "--data-dir"]).arg(dir.path().join("data")).output().unwrap();
     assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
     let stdout = String::from_utf8(out.stdout).unwrap();
     assert!(stdout.contains("shown once"), "{stdout}");
@@ -36,12 +36,10 @@ fn token_for(s: &Server, principal: &str, name: &str) -> String {
 
 /// Runs the CLI against `s` with extra environment variables (`TRESOR_ENV=prod tresor ...`).
 fn cli_with_env(s: &Server, token: &str, env: &[(&str, &str)], args: &[&str], stdin: &[u8]) -> Run {
-    let mut cmd = Command::new(BIN);
+    let mut cmd = common::tresor();
     cmd.args(args)
         .env("TRESOR_ADDR", &s.addr)
         .env("TRESOR_TOKEN", token)
-        .env_remove("TRESOR_LOCAL")
-        .env_remove("TRESOR_ENV")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -97,11 +95,10 @@ fn setup_init_serve_and_local_mode() {
     t.run_stdin(&["set", "db/password"], b"local-pw-1").ok();
     assert_eq!(t.run(&["get", "db/password"]).ok(), "local-pw-1");
     // export TRESOR_LOCAL=1 ; tresor get db/password
-    let out = Command::new(BIN)
+    let out = common::tresor()
         .args(["get", "db/password"])
         .env("TRESOR_LOCAL", "1")
         .env("TRESOR_HOME", t.home())
-        .env_remove("TRESOR_ROOT_KEY")
         .output()
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "local-pw-1");

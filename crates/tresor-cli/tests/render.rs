@@ -73,7 +73,7 @@ fn tinybird_pipes_and_conductor_task_inputs_render_as_their_platforms_do() {
     let task = br#"{"inputParameters": {"user": "${workflow.secrets.post_office_username}"}}"#;
     assert_eq!(t.run_stdin(&["render", "-"], task).ok(), r#"{"inputParameters": {"user": "postmaster"}}"#);
     // What the task prints goes through the redactor.
-    let out = std::process::Command::new(BIN)
+    let out = common::tresor()
         .args(["--local", "run", "--only", "post_office_username", "--", "sh", "-c", "echo user=$POST_OFFICE_USERNAME"])
         .env("TRESOR_HOME", t.home())
         .output()

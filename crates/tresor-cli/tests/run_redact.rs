@@ -15,8 +15,8 @@ fn local_with_secrets() -> LocalTresor {
 }
 
 fn tresor(t: &LocalTresor, args: &[&str]) -> Command {
-    let mut cmd = Command::new(BIN);
-    cmd.arg("--local").args(args).env("TRESOR_HOME", t.home()).env_remove("TRESOR_ROOT_KEY");
+    let mut cmd = common::tresor();
+    cmd.arg("--local").args(args).env("TRESOR_HOME", t.home());
     cmd
 }
 

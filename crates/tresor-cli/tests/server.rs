@@ -326,41 +326,33 @@ fn values_never_reach_logs_metrics_or_the_data_dir() {
 #[test]
 fn serve_without_flags_initialises_its_default_data_dir_once() {
     let home = tempfile::tempdir().unwrap();
-    let port = free_port();
+    let log = home.path().join("server.log");
+    // Port 0: the address comes from the server's log, so no other process can take the port.
     let start = || {
-        std::process::Command::new(BIN)
+        let child = common::tresor()
             .arg("serve")
             .env("XDG_DATA_HOME", home.path())
             .env("HOME", home.path())
-            .env("TRESOR_LISTEN", format!("127.0.0.1:{port}"))
-            .env_remove("TRESOR_DATA_DIR")
+            .env("TRESOR_LISTEN", "127.0.0.1:0")
+            .env("NO_COLOR", "1")
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
             .spawn()
-            .unwrap()
-    };
-    let wait = || {
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("server did not start");
+            .unwrap();
+        let addr = common::listening_addr(&log, std::time::Duration::from_secs(20)).expect("the server listens");
+        (child, addr)
     };
     let stop = |child: std::process::Child| {
         std::process::Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
         let out = child.wait_with_output().unwrap();
         String::from_utf8(out.stdout).unwrap()
     };
-    let first = start();
-    wait();
+    let (first, _) = start();
     let out = stop(first);
     let token = out.lines().find(|l| l.starts_with("tsr_")).expect("the first start prints a token").to_owned();
     assert!(home.path().join("tresor-server").join("root.key").exists());
-    let second = start();
-    wait();
-    let whoami = ureq::get(&format!("http://127.0.0.1:{port}/api/v1/whoami"))
+    let (second, addr) = start();
+    let whoami = ureq::get(&format!("{addr}/api/v1/whoami"))
         .set("Authorization", &format!("Bearer {token}"))
         .call()
         .unwrap()
@@ -373,7 +365,7 @@ fn serve_without_flags_initialises_its_default_data_dir_once() {
 #[test]
 fn init_refuses_an_initialised_directory() {
     let s = Server::start(&[]);
-    let out = std::process::Command::new(BIN).args(["init", "--data-dir"]).arg(s.data_dir()).output().unwrap();
+    let out = common::tresor().args(["init", "--data-dir"]).arg(s.data_dir()).output().unwrap();
     assert_eq!(out.status.code(), Some(6));
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
 }
@@ -442,17 +434,13 @@ fn tls_with_a_private_ca() {
         &cert,
     ]);
     let data = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(BIN)
-        .args(["init", "--json", "--data-dir"])
-        .arg(data.path().join("data"))
-        .output()
-        .unwrap();
+    let out = common::tresor().args(["init", "--json", "--data-dir"]).arg(data.path().join("data")).output().unwrap();
     let token =
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["admin_token"].as_str().unwrap().to_owned();
     let s = Server::serve(data, token.clone(), &[], &["--tls-cert", &cert, "--tls-key", &key]);
     assert!(s.addr.starts_with("https://"));
     let run = |extra: &[(&str, &str)]| {
-        let mut cmd = std::process::Command::new(BIN);
+        let mut cmd = common::tresor();
         cmd.args(["whoami"]).env("TRESOR_ADDR", &s.addr).env("TRESOR_TOKEN", &token);
         for (k, v) in extra {
             cmd.env(k, v);
@@ -480,7 +468,7 @@ fn the_storage_option_is_checked_and_sqlite_paths_are_honoured() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let run = |storage: &str| {
-        std::process::Command::new(BIN)
+        common::tresor()
             .args(["init", "--json", "--data-dir"])
             .arg(&data)
             .args(["--storage", storage])

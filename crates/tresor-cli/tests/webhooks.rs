@@ -49,7 +49,8 @@ fn webhooks_resolve_references_server_side_and_mask_the_answer() {
 
     // Refusals: a host off the list, a caller without read; neither reaches the destination.
     let mut elsewhere = request.clone();
-    elsewhere["url"] = json!(format!("http://127.0.0.1:{}/", free_port()));
+    // Any port but the receiver's is off the allow-list; the request is refused before it connects.
+    elsewhere["url"] = json!("http://127.0.0.1:1/");
     let (status, doc) = s.call("POST", "/api/v1/webhooks/send", t, Some(elsewhere));
     assert_eq!(status, 403);
     assert!(doc["error"].as_str().unwrap().contains("not on the webhook allow-list"), "{doc}");

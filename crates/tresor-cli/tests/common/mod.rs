@@ -9,6 +9,41 @@ use std::process::{Command, Output, Stdio};
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_tresor");
 
+/// The `tresor` binary, without the developer's own `TRESOR_*` variables (a `TRESOR_TOKEN` or
+/// `TRESOR_ENV` in the shell that runs `cargo test` must not change what a test sees). Every test
+/// starts the binary through this; a test that needs a variable sets it on the command.
+pub fn tresor() -> Command {
+    let mut cmd = Command::new(BIN);
+    without_tresor_env(&mut cmd);
+    cmd
+}
+
+/// Removes every inherited `TRESOR_*` variable from what `cmd` will see.
+pub fn without_tresor_env(cmd: &mut Command) {
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("TRESOR_") {
+            cmd.env_remove(name);
+        }
+    }
+}
+
+/// Reads what `tresor serve` logged until it says where it listens (it binds port 0, so no other
+/// process can take the port between choosing and binding it); gives up after `timeout`.
+pub fn listening_addr(log: &Path, timeout: std::time::Duration) -> Option<String> {
+    const SAYS: &str = "tresor listening on ";
+    let start = std::time::Instant::now();
+    while start.elapsed() < timeout {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if let Some(at) = text.find(SAYS) {
+            let rest = &text[at + SAYS.len()..];
+            let end = rest.find(|c: char| c.is_whitespace() || c == '\x1b').unwrap_or(rest.len());
+            return Some(rest[..end].to_owned());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    None
+}
+
 /// The outcome of one `tresor` run.
 pub struct Run {
     pub code: i32,
@@ -65,8 +100,8 @@ impl LocalTresor {
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(BIN);
-        cmd.arg("--local").args(args).env("TRESOR_HOME", self.home.path()).env_remove("TRESOR_ROOT_KEY");
+        let mut cmd = tresor();
+        cmd.arg("--local").args(args).env("TRESOR_HOME", self.home.path());
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
@@ -164,50 +199,38 @@ pub struct Server {
     child: std::process::Child,
 }
 
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 impl Server {
-    /// `tresor init`, then `tresor serve` with `env` set, waiting until /healthz answers.
+    /// `tresor init`, then `tresor serve` with `env` set, waiting until it listens.
     pub fn start(env: &[(&str, &str)]) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
-        let out = Command::new(BIN).args(["init", "--json", "--data-dir"]).arg(&data).output().unwrap();
+        let out = tresor().args(["init", "--json", "--data-dir"]).arg(&data).output().unwrap();
         assert!(out.status.success(), "init failed: {}", String::from_utf8_lossy(&out.stderr));
         let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let token = doc["admin_token"].as_str().unwrap().to_owned();
         Self::serve(dir, token, env, &[])
     }
 
+    /// `tresor serve` on port 0 of the loopback; the address is the one it logs.
     pub fn serve(dir: tempfile::TempDir, token: String, env: &[(&str, &str)], extra_args: &[&str]) -> Self {
-        let port = free_port();
         let log = dir.path().join("server.log");
-        let mut cmd = Command::new(BIN);
-        cmd.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        let mut cmd = tresor();
+        cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
             .arg(dir.path().join("data"))
             .args(extra_args)
             .env("TRESOR_LOG", "debug")
+            .env("NO_COLOR", "1")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
         for (k, v) in env {
             cmd.env(k, v);
         }
-        let child = cmd.spawn().unwrap();
-        let scheme = if extra_args.contains(&"--tls-cert") { "https" } else { "http" };
-        let server = Self { dir, addr: format!("{scheme}://127.0.0.1:{port}"), token, log, child };
-        server.wait_until_listening(port);
-        server
-    }
-
-    fn wait_until_listening(&self, port: u16) {
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        panic!("server did not start; log:\n{}", std::fs::read_to_string(&self.log).unwrap_or_default());
+        let mut child = cmd.spawn().unwrap();
+        let Some(addr) = listening_addr(&log, std::time::Duration::from_secs(20)) else {
+            let _ = child.kill();
+            panic!("server did not start; log:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+        };
+        Self { dir, addr, token, log, child }
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -261,12 +284,11 @@ impl Server {
 
     /// Runs the CLI against this server with `token` and extra environment variables.
     pub fn cli_env(&self, token: &str, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Run {
-        let mut child = Command::new(BIN)
+        let mut child = tresor()
             .args(args)
             .envs(env.iter().copied())
             .env("TRESOR_ADDR", &self.addr)
             .env("TRESOR_TOKEN", token)
-            .env_remove("TRESOR_LOCAL")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -279,8 +301,8 @@ impl Server {
     /// Runs the CLI against this server with stdout closed at its reading end (see
     /// [`with_closed_stdout`]).
     pub fn cli_closed_stdout(&self, token: &str, args: &[&str]) -> Run {
-        let mut cmd = Command::new(BIN);
-        cmd.args(args).env("TRESOR_ADDR", &self.addr).env("TRESOR_TOKEN", token).env_remove("TRESOR_LOCAL");
+        let mut cmd = tresor();
+        cmd.args(args).env("TRESOR_ADDR", &self.addr).env("TRESOR_TOKEN", token);
         with_closed_stdout(cmd, b"")
     }
 
@@ -400,6 +422,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
     let mut argv = vec![BIN.to_owned()];
     argv.extend(args.iter().map(|a| a.to_string()));
     let mut cmd = Command::new("python3");
+    without_tresor_env(&mut cmd);
     cmd.args(["-c", DRIVER]).arg(serde_json::to_string(&argv).unwrap()).arg(prompt).arg(typed);
     for (k, v) in env {
         cmd.env(k, v);

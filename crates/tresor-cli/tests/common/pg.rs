@@ -126,7 +126,7 @@ impl Cluster {
     pub fn start(n: usize, env: &[(&str, &str)]) -> Option<Self> {
         let db = TestDb::create()?;
         let first = tempfile::tempdir().unwrap();
-        let out = std::process::Command::new(super::BIN)
+        let out = super::tresor()
             .args(["init", "--json", "--storage", &db.url, "--data-dir"])
             .arg(first.path().join("data"))
             .output()

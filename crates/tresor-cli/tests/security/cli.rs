@@ -162,7 +162,9 @@ fn run_refuses_such_names_from_an_env_file_before_resolving_anything() {
 
 /// Runs `sh -c` on `script` in `dir` and returns its stdout.
 fn sh_in(dir: &Path, script: &str) -> String {
-    let out = Command::new("sh").arg("-c").arg(script).current_dir(dir).output().unwrap();
+    let mut cmd = Command::new("sh");
+    without_tresor_env(&mut cmd);
+    let out = cmd.arg("-c").arg(script).current_dir(dir).output().unwrap();
     assert!(out.status.success(), "sh failed: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap()
 }
@@ -229,6 +231,7 @@ fn dir_file(dir: &Path, name: &str, text: &str) -> String {
 fn tresor_under_umask_022(args: &[&str]) -> Command {
     let mut cmd = Command::new("sh");
     cmd.args(["-c", "umask 022 && exec \"$0\" \"$@\"", BIN]).args(args);
+    without_tresor_env(&mut cmd);
     cmd
 }
 
@@ -238,27 +241,23 @@ fn store_files_are_private_in_a_data_directory_open_to_others() {
     let data = dir.path().join("data");
     std::fs::create_dir(&data).unwrap();
     std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let port = free_port();
-    let addr = format!("http://127.0.0.1:{port}");
     let log = dir.path().join("server.log");
     let token_file = dir.path().join("token.txt");
     // `serve` initialises the data directory on first start: the store is created by the server.
-    let mut server = tresor_under_umask_022(&["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+    let mut server = tresor_under_umask_022(&["serve", "--listen", "127.0.0.1:0", "--data-dir"])
         .arg(&data)
+        .env("NO_COLOR", "1")
         .stdout(std::fs::File::create(&token_file).unwrap())
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    wait_for("the server listens", std::time::Duration::from_secs(20), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    });
+    let addr = listening_addr(&log, std::time::Duration::from_secs(20)).expect("the server listens");
     let token = std::fs::read_to_string(&token_file).unwrap();
     let token = token.lines().find(|l| l.starts_with("tsr_")).expect("the first token").to_owned();
     let cli = |args: &[&str], stdin: &str| {
         let mut child = tresor_under_umask_022(args)
             .env("TRESOR_ADDR", &addr)
             .env("TRESOR_TOKEN", &token)
-            .env_remove("TRESOR_LOCAL")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
