@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod pg;
+pub mod skip;
 
 use std::io::{BufRead, Read, Write};
 use std::path::{Path, PathBuf};

@@ -17,11 +17,6 @@ fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap()
 }
 
-/// Whether this runs in CI, where a missing PostgreSQL is a failure, not a skip.
-pub fn in_ci() -> bool {
-    std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false")
-}
-
 enum SqlError {
     /// The server could not be reached.
     Unreachable(String),
@@ -76,11 +71,11 @@ impl TestDb {
         match admin_sql(&[&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), &format!("CREATE DATABASE {name}")])
         {
             Ok(()) => Some(Self { url: format!("{}/{name}", server()), name }),
-            Err(e) if !in_ci() => {
-                eprintln!("SKIPPED: no PostgreSQL server for this test at {} ({e}); set TRESOR_TEST_PG", server());
+            Err(e) => {
+                let missing = format!("a PostgreSQL server at TRESOR_TEST_PG={} ({e})", server());
+                super::skip::skip(std::thread::current().name().unwrap_or("a test"), &missing);
                 None
             }
-            Err(e) => panic!("CI must provide PostgreSQL (TRESOR_TEST_PG={}): {e}", server()),
         }
     }
 
