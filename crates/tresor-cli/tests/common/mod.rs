@@ -45,6 +45,34 @@ pub fn listening_addr(log: &Path, timeout: std::time::Duration) -> Option<String
     None
 }
 
+/// The lines a child writes, read on a thread so that a test waits for the next one for a bounded
+/// time: a child that hangs fails the test with what it said instead of hanging `cargo test`.
+pub struct LinesWithin {
+    lines: std::sync::mpsc::Receiver<std::io::Result<String>>,
+}
+
+impl LinesWithin {
+    pub fn new(from: impl Read + Send + 'static) -> Self {
+        let (send, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(from).lines() {
+                if send.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self { lines }
+    }
+
+    /// The next line, waiting at most 20 s for it.
+    pub fn next(&self) -> String {
+        match self.lines.recv_timeout(std::time::Duration::from_secs(20)) {
+            Ok(line) => line.expect("reading the child's output"),
+            Err(e) => panic!("no line from the child within 20 s ({e})"),
+        }
+    }
+}
+
 /// The outcome of one `tresor` run.
 pub struct Run {
     pub code: i32,
