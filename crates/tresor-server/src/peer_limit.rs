@@ -44,9 +44,9 @@ pub fn peer_label(key: IpAddr) -> String {
 
 /// Failed authentications per peer key (see [`peer_key`]): the same keyed limiter as the route
 /// classes', counting failures instead of requests.
-pub type PeerLimiter = Limiter<IpAddr>;
+pub type PeerLimiter<C = governor::clock::DefaultClock> = Limiter<IpAddr, C>;
 
-impl PeerLimiter {
+impl<C: governor::clock::Clock + Clone> PeerLimiter<C> {
     /// Counts one failure of `peer` (a [`peer_key`]): `Ok` while within the rate, else how many
     /// whole seconds to wait.
     pub fn failed(&self, peer: IpAddr) -> Result<(), u64> {
@@ -71,7 +71,8 @@ mod tests {
 
     #[test]
     fn failures_are_limited_per_peer_pruned_and_zero_is_off() {
-        let l = PeerLimiter::new(3);
+        let clock = governor::clock::FakeRelativeClock::default();
+        let l = PeerLimiter::with_clock(3, clock.clone());
         let a = peer_key("192.0.2.1".parse().unwrap());
         for _ in 0..3 {
             assert!(l.failed(a).is_ok());
@@ -79,7 +80,7 @@ mod tests {
         assert!(l.failed(a).unwrap_err() >= 1);
         assert!(l.failed(peer_key("192.0.2.2".parse().unwrap())).is_ok(), "another peer has its own budget");
         assert_eq!(l.keys(), 2);
-        std::thread::sleep(std::time::Duration::from_millis(1500));
+        clock.advance(std::time::Duration::from_millis(1500));
         l.prune();
         assert_eq!(l.keys(), 0, "peers whose budget is whole again are forgotten");
         let off = PeerLimiter::new(0);

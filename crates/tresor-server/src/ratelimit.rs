@@ -1,7 +1,10 @@
 //! Per-token rate limits, one limiter per route class. A rate of 0 turns a class's limit off.
 
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, NotUntil, Quota, RateLimiter};
+use governor::middleware::NoOpMiddleware;
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{NotUntil, Quota, RateLimiter};
+use std::hash::Hash;
 use std::num::NonZeroU32;
 
 /// The route classes, each with its own configurable rate.
@@ -48,30 +51,40 @@ impl Default for RateLimits {
 }
 
 /// Whole seconds until a refused key may try again (what `Retry-After` says), rounded up.
-pub(crate) fn retry_after_secs(not_until: &NotUntil<<DefaultClock as Clock>::Instant>) -> u64 {
-    let wait = not_until.wait_time_from(DefaultClock::default().now());
+fn retry_after_secs<C: Clock>(not_until: &NotUntil<C::Instant>, clock: &C) -> u64 {
+    let wait = not_until.wait_time_from(clock.now());
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
 }
 
 /// A keyed limiter: `per_second` per key, with a burst of as many; 0 turns it off. Keyed by
 /// token for the route classes, by peer address for failed authentications (`peer_limit.rs`).
-pub struct Limiter<K: std::hash::Hash + Eq + Clone = String> {
+/// The clock is the system's; tests give it one they move by hand (`FakeRelativeClock`), so no
+/// test depends on how fast the machine runs.
+pub struct Limiter<K: Hash + Eq + Clone = String, C: Clock = DefaultClock> {
     per_second: u32,
-    inner: Option<DefaultKeyedRateLimiter<K>>,
+    clock: C,
+    inner: Option<RateLimiter<K, DefaultKeyedStateStore<K>, C, NoOpMiddleware<C::Instant>>>,
 }
 
-impl Limiter<String> {
+impl<C: Clock> Limiter<String, C> {
     /// `Ok` if `key` may proceed now, else how many whole seconds to wait.
     pub fn check(&self, key: &str) -> Result<(), u64> {
         let Some(limiter) = &self.inner else { return Ok(()) };
-        limiter.check_key(&key.to_owned()).map_err(|not_until| retry_after_secs(&not_until))
+        limiter.check_key(&key.to_owned()).map_err(|not_until| retry_after_secs(&not_until, &self.clock))
     }
 }
 
-impl<K: std::hash::Hash + Eq + Clone> Limiter<K> {
+impl<K: Hash + Eq + Clone> Limiter<K> {
     pub fn new(per_second: u32) -> Self {
-        let inner = NonZeroU32::new(per_second).map(|n| RateLimiter::keyed(Quota::per_second(n)));
-        Self { per_second, inner }
+        Self::with_clock(per_second, DefaultClock::default())
+    }
+}
+
+impl<K: Hash + Eq + Clone, C: Clock + Clone> Limiter<K, C> {
+    pub fn with_clock(per_second: u32, clock: C) -> Self {
+        let inner = NonZeroU32::new(per_second)
+            .map(|n| RateLimiter::new(Quota::per_second(n), DefaultKeyedStateStore::default(), clock.clone()));
+        Self { per_second, clock, inner }
     }
 
     pub fn per_second(&self) -> u32 {
@@ -81,7 +94,7 @@ impl<K: std::hash::Hash + Eq + Clone> Limiter<K> {
     /// `Ok` if `key` may proceed now, else how many whole seconds to wait.
     pub fn check_key(&self, key: &K) -> Result<(), u64> {
         let Some(limiter) = &self.inner else { return Ok(()) };
-        limiter.check_key(key).map_err(|not_until| retry_after_secs(&not_until))
+        limiter.check_key(key).map_err(|not_until| retry_after_secs(&not_until, &self.clock))
     }
 
     /// How many keys are remembered now.
@@ -136,13 +149,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn limits_per_key_and_zero_is_off() {
-        let l = Limiter::new(2);
+    fn limits_per_key_refills_with_time_and_zero_is_off() {
+        let clock = governor::clock::FakeRelativeClock::default();
+        let l = Limiter::with_clock(2, clock.clone());
         assert!(l.check("a").is_ok());
         assert!(l.check("a").is_ok());
-        let wait = l.check("a").unwrap_err();
-        assert!(wait >= 1);
+        assert_eq!(l.check("a").unwrap_err(), 1, "one token comes back within the second");
         assert!(l.check("b").is_ok(), "another token has its own budget");
+        clock.advance(std::time::Duration::from_millis(500));
+        assert!(l.check("a").is_ok(), "2/s: one request is allowed again after half a second");
+        assert!(l.check("a").is_err());
         let off = Limiter::new(0);
         for _ in 0..1000 {
             assert!(off.check("a").is_ok());
