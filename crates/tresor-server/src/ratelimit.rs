@@ -63,8 +63,11 @@ fn retry_after_secs<C: Clock>(not_until: &NotUntil<C::Instant>, clock: &C) -> u6
 pub struct Limiter<K: Hash + Eq + Clone = String, C: Clock = DefaultClock> {
     per_second: u32,
     clock: C,
-    inner: Option<RateLimiter<K, DefaultKeyedStateStore<K>, C, NoOpMiddleware<C::Instant>>>,
+    inner: Option<KeyedLimiter<K, C>>,
 }
+
+/// governor's keyed limiter on clock `C`.
+type KeyedLimiter<K, C> = RateLimiter<K, DefaultKeyedStateStore<K>, C, NoOpMiddleware<<C as Clock>::Instant>>;
 
 impl<C: Clock> Limiter<String, C> {
     /// `Ok` if `key` may proceed now, else how many whole seconds to wait.
