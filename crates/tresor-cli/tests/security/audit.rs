@@ -114,6 +114,57 @@ fn a_change_whose_audit_record_cannot_be_written_does_not_happen() {
     }
 }
 
+/// Reads fail closed too: with every audit append failing, no surface hands out a value, warm
+/// cache or not, and the answer says why.
+#[test]
+fn a_read_whose_audit_record_cannot_be_written_returns_no_value() {
+    const READ_VALUE: &str = "sk_live_AUDITREAD_secret_6";
+    const VARIABLE_VALUE: &str = "AUDITREAD_variable_7";
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let admin = Some(s.token.as_str());
+    assert_eq!(s.call("PUT", &entry("db/password"), admin, Some(json!({"value": READ_VALUE}))).0, 200);
+    let variable = json!({"value": VARIABLE_VALUE, "kind": "variable"});
+    assert_eq!(s.call("PUT", &entry("config/region"), admin, Some(variable)).0, 200);
+    // Warm the cache: each value is served once before the audit device fails.
+    assert_eq!(s.call("GET", &value("db/password"), admin, None).1["value"], READ_VALUE);
+    assert_eq!(conductor_get(&s, "db/password"), 200);
+
+    db(&s)
+        .execute_batch(
+            "CREATE TRIGGER fail_audit BEFORE INSERT ON audit_log BEGIN SELECT RAISE(ABORT, 'audit device failure'); END;",
+        )
+        .unwrap();
+    let reads: Vec<(&str, String, Option<Value>)> = vec![
+        ("GET", value("db/password"), None),
+        ("GET", format!("{}?version=1", value("db/password")), None),
+        ("POST", "/api/v1/resolve".into(), Some(json!({"keys": ["db/password", "config/region"]}))),
+        ("POST", "/api/v1/render".into(), Some(json!({"template": "pw=${secret:db/password}"}))),
+        ("GET", "/api/v1/envs/default/vaults/default/entries".into(), None),
+    ];
+    for (method, path, body) in reads {
+        let (status, doc) = s.call(method, &path, admin, body);
+        assert!(status >= 500, "{method} {path} answered {status} with its audit record unwritable: {doc}");
+        assert!(doc.to_string().contains("audit record could not be written"), "{method} {path}: {doc}");
+        let text = doc.to_string();
+        assert!(!text.contains(READ_VALUE) && !text.contains(VARIABLE_VALUE), "{method} {path} gave a value: {doc}");
+    }
+    let conductor = ureq::get(&format!("{}/api/secrets/db/password", s.addr)).set("X-Authorization", &s.token).call();
+    let (status, body) = match conductor {
+        Ok(r) => (r.status(), r.into_string().unwrap()),
+        Err(ureq::Error::Status(code, r)) => (code, r.into_string().unwrap()),
+        Err(e) => panic!("GET /api/secrets/db/password: {e}"),
+    };
+    assert!(status >= 500 && !body.contains(READ_VALUE), "Conductor GET answered {status}: {body}");
+    let cli = s.cli(&s.token, &["get", "db/password"], b"");
+    assert_ne!(cli.code, 0);
+    assert!(cli.stdout.is_empty() && cli.stderr.contains("audit record could not be written"), "{}", cli.stderr);
+
+    db(&s).execute_batch("DROP TRIGGER fail_audit;").unwrap();
+    assert_eq!(s.call("GET", &value("db/password"), admin, None).1["value"], READ_VALUE, "reads work again");
+    let log = s.log_text();
+    assert!(!log.contains(READ_VALUE) && !log.contains(VARIABLE_VALUE), "a value reached the server log");
+}
+
 /// How a test tampers with the stopped server's audit log.
 #[derive(Debug, Clone, Copy)]
 enum Tamper {
@@ -127,13 +178,24 @@ enum Tamper {
     TruncateAndDeleteHead,
     /// Removes the last records and every row about the head.
     TruncateAndDeleteAllHeadRows,
+    /// Exchanges the places (sequence numbers) of two records in the middle of the chain.
+    SwapTwo,
 }
 
 const REMOVED: i64 = 3;
 
 fn tamper(conn: &rusqlite::Connection, how: Tamper) {
-    if matches!(how, Tamper::Nothing) {
-        return;
+    match how {
+        Tamper::Nothing => return,
+        Tamper::SwapTwo => {
+            conn.execute_batch(
+                "UPDATE audit_log SET seq = -1 WHERE seq = 3; UPDATE audit_log SET seq = 3 WHERE seq = 4; \
+                 UPDATE audit_log SET seq = 4 WHERE seq = -1;",
+            )
+            .unwrap();
+            return;
+        }
+        _ => {}
     }
     let last: i64 = conn.query_row("SELECT MAX(seq) FROM audit_log", [], |r| r.get(0)).unwrap();
     conn.execute("DELETE FROM audit_log WHERE seq > ?1", [last - REMOVED]).unwrap();
@@ -144,7 +206,7 @@ fn tamper(conn: &rusqlite::Connection, how: Tamper) {
     old_format_head.extend_from_slice(&hash);
     let other_head_rows = "DELETE FROM meta WHERE key LIKE 'audit%head%' AND key <> 'audit_head'";
     match how {
-        Tamper::Nothing => {}
+        Tamper::Nothing | Tamper::SwapTwo => {}
         Tamper::TruncateAndRewriteHead => {
             conn.execute("UPDATE meta SET value = ?1 WHERE key = 'audit_head'", [&old_format_head]).unwrap();
         }
@@ -183,9 +245,10 @@ fn verify_after(how: Tamper) -> Run {
     run
 }
 
-/// Finding 7: removing the last records and rewriting or deleting the head no longer verifies.
+/// Finding 7: removing the last records and rewriting or deleting the head no longer verifies;
+/// nor does swapping two records.
 #[test]
-fn a_truncated_audit_tail_is_reported_by_verify() {
+fn a_truncated_or_reordered_audit_log_is_reported_by_verify() {
     let clean = verify_after(Tamper::Nothing);
     assert_eq!(clean.code, 0, "an untouched log verifies: {} {}", clean.stdout, clean.stderr);
     for (how, needle) in [
@@ -193,6 +256,7 @@ fn a_truncated_audit_tail_is_reported_by_verify() {
         (Tamper::TruncateAndRewriteBareHead, "head"),
         (Tamper::TruncateAndDeleteHead, "no recorded head"),
         (Tamper::TruncateAndDeleteAllHeadRows, "no recorded head"),
+        (Tamper::SwapTwo, "record 3 was altered"),
     ] {
         let r = verify_after(how);
         assert_eq!(r.code, 1, "{how:?} must fail verification: {} {}", r.stdout, r.stderr);
