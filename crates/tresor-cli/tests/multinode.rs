@@ -24,6 +24,18 @@ fn value_of(node: &Server, token: &str, key: &str) -> (u16, serde_json::Value) {
     node.call("GET", &format!("{VALUE}/{key}"), Some(token), None)
 }
 
+/// Losing a group membership, the group, or the principal through one node ends access through
+/// every node at the next request, though each had the value and the caller cached.
+#[test]
+fn losing_access_through_one_node_applies_on_every_node_at_once() {
+    let Some(c) = Cluster::start(3, &[("TRESOR_RATE_MANAGEMENT", "0")]) else { return };
+    let nodes: Vec<&Server> = c.nodes.iter().collect();
+    common::losing_access_applies_at_the_next_request(&nodes, &c.token);
+    for node in &c.nodes {
+        assert!(!node.log_text().contains("warm-cache-LOSS-1"), "a value reached a server log");
+    }
+}
+
 #[test]
 fn a_write_through_one_node_is_resolved_through_the_others_on_the_next_request() {
     let Some(c) = Cluster::start(3, &[]) else { return };

@@ -535,3 +535,65 @@ pub fn principal(s: &Server, name: &str, grants: &[(&str, &str)]) -> String {
     assert_eq!(status, 201, "{doc}");
     doc["token"].as_str().unwrap().to_owned()
 }
+
+/// What losing access looks like from one node or several: `job` (a member of `group:readers`,
+/// which may read `default`) reads `db/password` through every node (so each caches the value and
+/// the caller), then is removed from the group through `nodes[0]`, and is refused on every node
+/// at its very next request; then the same after it is a member again and `group:readers` is
+/// deleted, and after the principal itself is deleted. `nodes[0]`'s token is the admin's.
+pub fn losing_access_applies_at_the_next_request(nodes: &[&Server], admin: &str) {
+    use serde_json::json;
+    const VALUE: &str = "/api/v1/envs/default/vaults/default/values/db/password";
+    let a = Some(admin);
+    let first = nodes[0];
+    let ok = |status: u16, doc: &serde_json::Value| assert!(status < 300, "{doc}");
+    let (status, doc) = first.call(
+        "PUT",
+        "/api/v1/envs/default/vaults/default/entries/db/password",
+        a,
+        Some(json!({"value": "warm-cache-LOSS-1"})),
+    );
+    ok(status, &doc);
+    let member = |add: bool| {
+        let (status, doc) = if add {
+            first.call("POST", "/api/v1/groups/readers/members", a, Some(json!({"member": "app:job"})))
+        } else {
+            first.call("DELETE", "/api/v1/groups/readers/members/app:job", a, None)
+        };
+        ok(status, &doc);
+    };
+    let reads_everywhere = |token: &str| {
+        for node in nodes {
+            let (status, doc) = node.call("GET", VALUE, Some(token), None);
+            assert_eq!((status, doc["value"].as_str()), (200, Some("warm-cache-LOSS-1")), "{doc}");
+        }
+    };
+    let refused_everywhere = |token: &str, status: u16, why: &str| {
+        for (i, node) in nodes.iter().enumerate() {
+            let (got, doc) = node.call("GET", VALUE, Some(token), None);
+            assert_eq!(got, status, "node {i} still served the value after {why}: {doc}");
+            assert!(doc.get("value").is_none(), "{doc}");
+        }
+    };
+    let readers = json!({"principal": "group:readers"});
+    ok(first.call("POST", "/api/v1/principals", a, Some(readers.clone())).0, &readers);
+    let grant = json!({"principal": "group:readers", "scope": "default", "access": "read"});
+    ok(first.call("POST", "/api/v1/grants", a, Some(grant.clone())).0, &grant);
+    let job = principal(first, "app:job", &[]);
+    member(true);
+    reads_everywhere(&job);
+    member(false);
+    refused_everywhere(&job, 403, "leaving the group");
+
+    member(true);
+    reads_everywhere(&job);
+    ok(first.call("DELETE", "/api/v1/principals/group:readers", a, None).0, &json!("group rm"));
+    refused_everywhere(&job, 403, "its group was deleted");
+
+    ok(first.call("POST", "/api/v1/principals", a, Some(readers)).0, &json!("group again"));
+    ok(first.call("POST", "/api/v1/grants", a, Some(grant)).0, &json!("grant again"));
+    member(true);
+    reads_everywhere(&job);
+    ok(first.call("DELETE", "/api/v1/principals/app:job", a, None).0, &json!("principal rm"));
+    refused_everywhere(&job, 401, "the principal was deleted");
+}

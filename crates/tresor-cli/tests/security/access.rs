@@ -226,3 +226,12 @@ fn variables_are_shown_to_whoever_may_list_them_on_every_surface_and_secrets_nev
     let text = s.log_text();
     assert!(!text.contains(SECRET) && !text.contains(VARIABLE));
 }
+
+/// Losing a group membership, the group, or the principal ends access at the next request, also
+/// where the value and the caller are cached.
+#[test]
+fn losing_access_through_group_or_principal_removal_applies_at_once() {
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    losing_access_applies_at_the_next_request(&[&s], &s.token);
+    assert!(!s.log_text().contains("warm-cache-LOSS-1"), "a value reached the server log");
+}
