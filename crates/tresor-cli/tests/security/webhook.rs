@@ -303,3 +303,47 @@ fn hex_encoded_values_are_masked_in_webhook_answers_and_by_tresor_redact() {
     let log = s.log_text();
     assert!(!log.contains(value) && !log.contains(&lower) && !log.contains(&upper));
 }
+
+/// A destination that answers with a redirect does not get tresor to send the request (and the
+/// resolved header values) somewhere else: the 3xx is handed back as the answer.
+#[test]
+fn webhook_redirects_are_not_followed() {
+    let hook = Receiver::start();
+    let redirector = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let redirector_port = redirector.local_addr().unwrap().port();
+    let target = format!("http://127.0.0.1:{}/stolen", hook.port);
+    let redirects = Arc::new(Mutex::new(0));
+    let counted = redirects.clone();
+    std::thread::spawn(move || {
+        for stream in redirector.incoming() {
+            let mut stream = stream.unwrap();
+            stream.set_read_timeout(Some(std::time::Duration::from_secs(5))).unwrap();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            *counted.lock().unwrap() += 1;
+            write!(stream, "HTTP/1.1 307 Temporary Redirect\r\nLocation: {target}\r\nContent-Length: 0\r\n\r\n").unwrap();
+        }
+    });
+    let allow = format!("127.0.0.1:{},127.0.0.1:{redirector_port}", hook.port);
+    let s = Server::start(&[("TRESOR_WEBHOOK_ALLOW_HOSTS", &allow)]);
+    let t = s.token.clone();
+    let stored = json!({"value": "Bearer redirect-SECRET-9"});
+    assert_eq!(s.call("PUT", "/api/v1/envs/default/vaults/default/entries/hook-token", Some(&t), Some(stored)).0, 200);
+    let request = json!({
+        "method": "POST",
+        "url": format!("http://127.0.0.1:{redirector_port}/notify"),
+        "headers": {"Authorization": {"vault": "default", "key": "hook-token"}},
+        "body": "ping",
+    });
+    let (status, doc) = send(&s, &t, &request);
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["status"], 307, "the redirect is the answer: {doc}");
+    assert_eq!(*redirects.lock().unwrap(), 1, "the destination was called once");
+    assert!(hook.seen.lock().unwrap().is_empty(), "the redirect was followed: {:?}", hook.seen.lock().unwrap());
+    assert!(!s.log_text().contains("redirect-SECRET-9"), "a value reached the server log");
+}
