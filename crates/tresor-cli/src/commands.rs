@@ -51,7 +51,7 @@ impl Scope {
 }
 
 /// Runs one command; returns the exit code for outcomes that are not errors but not success either
-/// (a multi-key `rm` where some keys were missing).
+/// (a bulk `set @FILE` that wrote nothing, a webhook answered with an error status).
 pub async fn run(backend: &dyn Backend, scope: &Scope, command: Command) -> Result<i32> {
     // A change to a vault that a declarative config manages: warn, and release it if confirmed.
     match &command {
@@ -466,24 +466,18 @@ async fn ls(backend: &dyn Backend, scope: &Scope, args: LsArgs) -> Result<i32> {
 }
 
 async fn rm(backend: &dyn Backend, scope: &Scope, args: RmArgs) -> Result<i32> {
-    // All names are checked before anything is deleted.
-    let paths = args.keys.iter().map(|k| scope.entry(k)).collect::<Result<Vec<_>>>()?;
-    let mut code = exit::OK;
-    let mut removed = Vec::new();
-    for path in paths {
-        let outcome = if args.purge { backend.purge(&path).await } else { backend.delete(&path).await };
-        match outcome {
-            Ok(()) => removed.push(path.key.to_string()),
-            Err(e @ (CliError::Service(_) | CliError::Remote { .. })) => {
-                eprintln!("error: {e}");
-                code = code.max(e.exit_code());
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    let removed = remove(backend, &scope.vault_path(), &args.keys, args.purge).await?;
     let verb = if args.purge { "purged" } else { "deleted" };
     done(scope, json!({ verb: removed }), || {
         removed.iter().map(|k| format!("{verb} {k}")).collect::<Vec<_>>().join("\n")
     })?;
-    Ok(code)
+    Ok(exit::OK)
+}
+
+/// Deletes (or purges) keys of a vault, all or none: every name is checked first, then one call
+/// deletes them in one transaction, or fails naming each key that does not exist. Answers the
+/// keys deleted, each once. `tresor rm` (and through it the platforms' delete verbs) comes here.
+async fn remove(backend: &dyn Backend, vault: &VaultPath, keys: &[String], purge: bool) -> Result<Vec<String>> {
+    let keys = keys.iter().map(|k| EntryKey::new(k.as_str())).collect::<std::result::Result<Vec<_>, _>>()?;
+    backend.delete_many(vault, &keys, purge).await
 }

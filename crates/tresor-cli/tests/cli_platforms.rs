@@ -365,3 +365,54 @@ fn an_ordinary_script_never_fails_for_the_management_rate_limit() {
     assert!(metrics.contains(r#"status="429""#), "the limit was never reached, so nothing was tested: {metrics}");
     assert!(!s.log_text().contains(value));
 }
+
+/// Issue 14, item 13: `rm K1 K2 ...` deletes all of them or none, locally and through the server
+/// (one `POST .../delete-entries`, one transaction).
+#[test]
+fn rm_of_several_keys_is_all_or_nothing() {
+    let check = |run: &dyn Fn(&[&str], &[u8]) -> Run| {
+        for k in ["a", "b", "c"] {
+            run(&["set", k], b"value-of-rm-test").ok();
+        }
+        let err = run(&["rm", "a", "missing", "b", "also-missing"], b"").fails(NOT_FOUND, "nothing was deleted");
+        assert!(err.contains("entries missing, also-missing do not exist in vault default/default"), "{err}");
+        for k in ["a", "b", "c"] {
+            assert_eq!(run(&["get", k], b"").ok(), "value-of-rm-test", "{k} survived the refused rm");
+        }
+        // A key given twice counts once; the rest go together.
+        let doc = run(&["rm", "a", "b", "a", "--json"], b"").json();
+        assert_eq!(doc, json!({"deleted": ["a", "b"]}));
+        run(&["get", "a"], b"").fails(NOT_FOUND, "does not exist");
+        // Deleted keys are missing for another rm, present for a purge.
+        run(&["rm", "a", "c"], b"").fails(NOT_FOUND, "entry a does not exist");
+        let out = run(&["rm", "--purge", "a", "c"], b"").ok();
+        assert_eq!(out, "purged a\npurged c\n");
+        run(&["undelete", "a"], b"").fails(NOT_FOUND, "");
+    };
+    let local = LocalTresor::new();
+    check(&|args, stdin| local.run_stdin(args, stdin));
+
+    let s = Server::start(&[]);
+    check(&|args, stdin| s.cli(&s.token, args, stdin));
+    // The native route: documented, capped, and refusing a missing key as a whole.
+    let t = Some(s.token.as_str());
+    let route = "/api/v1/envs/default/vaults/default/delete-entries";
+    let (_, doc) = s.call("GET", "/api/v1/openapi.json", None, None);
+    let documented = &doc["paths"]["/api/v1/envs/{env}/vaults/{vault}/delete-entries"]["post"];
+    assert!(documented.is_object(), "delete-entries is in the OpenAPI document");
+    for schema in ["DeleteEntries", "DeletedEntries"] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema} is in the OpenAPI document");
+    }
+    let keys: Vec<String> = (0..1001).map(|i| format!("k{i}")).collect();
+    let (status, doc) = s.call("POST", route, t, Some(json!({"keys": keys, "purge": false})));
+    assert_eq!((status, doc["kind"].as_str()), (400, Some("invalid")), "{doc}");
+    assert!(doc["error"].as_str().unwrap().contains("at most 1000 entries"), "{doc}");
+    s.cli(&s.token, &["set", "x"], b"vx").ok();
+    let (status, doc) = s.call("POST", route, t, Some(json!({"keys": ["x", "nope"]})));
+    assert_eq!((status, doc["kind"].as_str()), (404, Some("not_found")), "{doc}");
+    let (status, doc) = s.call("POST", route, t, Some(json!({"keys": ["x", "x"], "purge": true})));
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc, json!({"deleted": ["x"], "purged": true}));
+    let (status, doc) = s.call("POST", route, t, Some(json!({"keys": []})));
+    assert_eq!(status, 400, "{doc}");
+}
