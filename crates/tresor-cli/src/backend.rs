@@ -20,6 +20,8 @@ pub trait Backend: Send + Sync {
     /// Writes entries of one vault, all or none.
     async fn set_many(&self, reqs: Vec<SetEntry>) -> Result<Vec<EntryMeta>>;
     async fn get(&self, path: &EntryPath, version: Option<u64>) -> Result<Resolved>;
+    /// An entry's metadata, never its value.
+    async fn describe(&self, path: &EntryPath) -> Result<EntryMeta>;
     async fn list(&self, vault: &VaultPath, query: &ListQuery) -> Result<Vec<Listed>>;
     /// Deletes (or purges) keys of one vault, all or none; answers the keys deleted, each once.
     async fn delete_many(&self, vault: &VaultPath, keys: &[EntryKey], purge: bool) -> Result<Vec<String>>;
@@ -98,6 +100,9 @@ impl Backend for Local {
     }
     async fn get(&self, path: &EntryPath, version: Option<u64>) -> Result<Resolved> {
         Ok(self.svc.get(&self.ctx(), path, version).await?)
+    }
+    async fn describe(&self, path: &EntryPath) -> Result<EntryMeta> {
+        Ok(self.svc.describe(&self.ctx(), path).await?)
     }
     async fn list(&self, vault: &VaultPath, query: &ListQuery) -> Result<Vec<Listed>> {
         Ok(self.svc.list(&self.ctx(), vault, query).await?)

@@ -105,6 +105,11 @@ impl Backend for Remote {
         Ok(Resolved { meta, environment: doc.environment, value })
     }
 
+    async fn describe(&self, path: &EntryPath) -> Result<EntryMeta> {
+        let (env, vault, key) = parts(path);
+        Ok(meta(self.client.describe(env, vault, key)?)?.0)
+    }
+
     async fn list(&self, vault: &VaultPath, q: &ListQuery) -> Result<Vec<Listed>> {
         let page = self.client.ls(
             vault.environment.as_str(),
