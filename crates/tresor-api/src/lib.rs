@@ -104,6 +104,28 @@ pub struct PutEntries {
     pub entries: std::collections::BTreeMap<String, PutEntry>,
 }
 
+/// `POST /api/v1/envs/{env}/vaults/{vault}/delete-entries`: deletes these keys of the vault, all
+/// or none (one transaction). Every key needs `write`; a key that does not exist (or, without
+/// `purge`, is already deleted) fails the whole request, naming it. A key given twice counts once;
+/// at most 1000 keys.
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteEntries {
+    pub keys: Vec<String>,
+    /// Remove the entries for good, with every version, instead of a soft delete that
+    /// `undelete` recovers.
+    #[serde(default)]
+    pub purge: bool,
+}
+
+/// The answer to `delete-entries`: the keys deleted, each once, in the order given.
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct DeletedEntries {
+    pub deleted: Vec<String>,
+    /// Whether they were purged (gone for good) rather than soft-deleted.
+    pub purged: bool,
+}
+
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct RestoreBody {
     pub version: u64,

@@ -118,6 +118,19 @@ pub enum Command {
     /// Make the store match a declarative config (tresor.yaml) in one transaction. Asks before
     /// deleting or taking over a vault (or --yes).
     Apply(ConfigArgs),
+    /// Datatailr's `dt kv` shape: `kv put [-s] KEY VALUE`, `kv get [-s] KEY`, `kv ls [-s]`,
+    /// `kv rm [-s] KEY` (-s: a secret; without it, a variable), with -e ENV, -g GROUP:read|write, -p.
+    #[command(subcommand)]
+    Kv(crate::platforms::datatailr::KvCommand),
+    /// Tailor Platform's `tailor-sdk secret` shape: `secret vault create|list|delete --name N`,
+    /// `secret create|update --vault-name V --name N --value X`, `secret list --vault-name V`,
+    /// `secret delete --vault-name V --name N --yes`.
+    #[command(subcommand)]
+    Secret(crate::platforms::tailor::SecretCommand),
+    /// Treasure Data's `td wf` shape: `wf secrets --project P [--set KEY | --set @FILE |
+    /// --delete KEY...]`; without --set or --delete, lists the project's secrets.
+    #[command(subcommand)]
+    Wf(crate::platforms::treasure_data::WfCommand),
     /// Write the entries of a .env, YAML or JSON file into the vault (secrets, or --var variables).
     Import(ImportArgs),
     /// Print the vault's entries as .env, YAML or JSON: variables with their values, secrets by

@@ -20,9 +20,11 @@ pub trait Backend: Send + Sync {
     /// Writes entries of one vault, all or none.
     async fn set_many(&self, reqs: Vec<SetEntry>) -> Result<Vec<EntryMeta>>;
     async fn get(&self, path: &EntryPath, version: Option<u64>) -> Result<Resolved>;
+    /// An entry's metadata, never its value.
+    async fn describe(&self, path: &EntryPath) -> Result<EntryMeta>;
     async fn list(&self, vault: &VaultPath, query: &ListQuery) -> Result<Vec<Listed>>;
-    async fn delete(&self, path: &EntryPath) -> Result<()>;
-    async fn purge(&self, path: &EntryPath) -> Result<()>;
+    /// Deletes (or purges) keys of one vault, all or none; answers the keys deleted, each once.
+    async fn delete_many(&self, vault: &VaultPath, keys: &[EntryKey], purge: bool) -> Result<Vec<String>>;
     async fn undelete(&self, path: &EntryPath) -> Result<EntryMeta>;
     async fn history(&self, path: &EntryPath) -> Result<Vec<VersionMeta>>;
     async fn restore(&self, path: &EntryPath, version: u64) -> Result<EntryMeta>;
@@ -99,14 +101,15 @@ impl Backend for Local {
     async fn get(&self, path: &EntryPath, version: Option<u64>) -> Result<Resolved> {
         Ok(self.svc.get(&self.ctx(), path, version).await?)
     }
+    async fn describe(&self, path: &EntryPath) -> Result<EntryMeta> {
+        Ok(self.svc.describe(&self.ctx(), path).await?)
+    }
     async fn list(&self, vault: &VaultPath, query: &ListQuery) -> Result<Vec<Listed>> {
         Ok(self.svc.list(&self.ctx(), vault, query).await?)
     }
-    async fn delete(&self, path: &EntryPath) -> Result<()> {
-        Ok(self.svc.delete(&self.ctx(), path).await?)
-    }
-    async fn purge(&self, path: &EntryPath) -> Result<()> {
-        Ok(self.svc.purge(&self.ctx(), path).await?)
+    async fn delete_many(&self, vault: &VaultPath, keys: &[EntryKey], purge: bool) -> Result<Vec<String>> {
+        let deleted = self.svc.delete_many(&self.ctx(), vault, keys, purge).await?;
+        Ok(deleted.into_iter().map(|k| k.to_string()).collect())
     }
     async fn undelete(&self, path: &EntryPath) -> Result<EntryMeta> {
         Ok(self.svc.undelete(&self.ctx(), path).await?)

@@ -17,6 +17,7 @@ use tresor_service::SetEntry;
 use tresor_store::ListQuery;
 
 /// The resolved global options: where commands act.
+#[derive(Clone)]
 pub struct Scope {
     pub workspace: WorkspaceName,
     pub env: EnvName,
@@ -41,17 +42,17 @@ impl Scope {
         VaultPath { workspace: self.workspace.clone(), environment: self.env.clone(), vault: self.vault.clone() }
     }
 
-    fn vault_named(&self, name: &str) -> Result<VaultPath> {
+    pub(crate) fn vault_named(&self, name: &str) -> Result<VaultPath> {
         Ok(VaultPath { vault: VaultName::new(name)?, ..self.vault_path() })
     }
 
-    fn entry(&self, key: &str) -> Result<EntryPath> {
+    pub(crate) fn entry(&self, key: &str) -> Result<EntryPath> {
         Ok(self.vault_path().entry(EntryKey::new(key)?))
     }
 }
 
 /// Runs one command; returns the exit code for outcomes that are not errors but not success either
-/// (a multi-key `rm` where some keys were missing).
+/// (a bulk `set @FILE` that wrote nothing, a webhook answered with an error status).
 pub async fn run(backend: &dyn Backend, scope: &Scope, command: Command) -> Result<i32> {
     // A change to a vault that a declarative config manages: warn, and release it if confirmed.
     match &command {
@@ -72,19 +73,12 @@ pub async fn run(backend: &dyn Backend, scope: &Scope, command: Command) -> Resu
         Command::Get(args) => {
             let path = scope.entry(&args.key)?;
             let resolved = backend.get(&path, args.version).await?;
-            if scope.json {
-                output::print_json(&json!({
-                    "key": path.key, "version": resolved.meta.version, "kind": resolved.meta.kind,
-                    "value": output::value_json(&resolved.value),
-                }))?;
-            } else {
-                output::write_out(resolved.value.expose())?;
-                if std::io::stdout().is_terminal() {
-                    output::write_out(b"\n")?;
-                }
-            }
+            print_value(scope, &path, &resolved)?;
             Ok(exit::OK)
         }
+        Command::Kv(cmd) => crate::platforms::datatailr::run(backend, scope, cmd).await,
+        Command::Secret(cmd) => crate::platforms::tailor::run(backend, scope, cmd).await,
+        Command::Wf(cmd) => crate::platforms::treasure_data::run(backend, scope, cmd).await,
         Command::Ls(args) => ls(backend, scope, args).await,
         Command::Rm(args) => rm(backend, scope, args).await,
         Command::Undelete(args) => {
@@ -213,6 +207,23 @@ pub async fn run(backend: &dyn Backend, scope: &Scope, command: Command) -> Resu
     }
 }
 
+/// `get`'s output: the value as it is (a newline added on a terminal), or with `--json` a
+/// document with its key, version and kind.
+pub(crate) fn print_value(scope: &Scope, path: &EntryPath, resolved: &tresor_service::Resolved) -> Result<()> {
+    if scope.json {
+        output::print_json(&json!({
+            "key": path.key, "version": resolved.meta.version, "kind": resolved.meta.kind,
+            "value": output::value_json(&resolved.value),
+        }))
+    } else {
+        output::write_out(resolved.value.expose())?;
+        if std::io::stdout().is_terminal() {
+            output::write_out(b"\n")?;
+        }
+        Ok(())
+    }
+}
+
 /// The text of `path`, or of stdin when `path` is `-`.
 pub(crate) fn read_file_or_stdin(path: &str, what: &str) -> Result<String> {
     if path == "-" {
@@ -225,7 +236,7 @@ pub(crate) fn read_file_or_stdin(path: &str, what: &str) -> Result<String> {
     }
 }
 
-fn done(scope: &Scope, doc: serde_json::Value, human: impl FnOnce() -> String) -> Result<()> {
+pub(crate) fn done(scope: &Scope, doc: serde_json::Value, human: impl FnOnce() -> String) -> Result<()> {
     if scope.json {
         output::print_json(&doc)
     } else {
@@ -258,11 +269,7 @@ fn parse_tags(raw: &[String]) -> Result<Option<Vec<Tag>>> {
 async fn set(backend: &dyn Backend, scope: &Scope, args: SetArgs) -> Result<i32> {
     let kind = if args.variable { EntryKind::Variable } else { EntryKind::Secret };
     let tags = parse_tags(&args.tags)?;
-    let groups = parse_groups(&args.groups)?;
-    if !groups.is_empty() {
-        // Before anything is read or written: a missing group (or local mode) fails cleanly.
-        backend.check_groups(&groups.iter().map(|(g, _)| g.clone()).collect::<Vec<_>>()).await?;
-    }
+    let groups = checked_groups(backend, &args.groups).await?;
     if let Some(file) = args.key.strip_prefix('@') {
         if args.value.is_some() || args.file.is_some() || args.cas.is_some() {
             return Err(CliError::Usage(
@@ -272,7 +279,6 @@ async fn set(backend: &dyn Backend, scope: &Scope, args: SetArgs) -> Result<i32>
         return set_bulk(backend, scope, Path::new(file), kind, tags, &groups).await;
     }
     let path = scope.entry(&args.key)?;
-    let granted_path = path.clone();
     let value = match args.value {
         Some(_) if kind == EntryKind::Secret => {
             return Err(CliError::Usage(format!(
@@ -285,22 +291,43 @@ async fn set(backend: &dyn Backend, scope: &Scope, args: SetArgs) -> Result<i32>
         Some(v) => SecretValue::from(v),
         None => input::read_value(path.key.as_str(), args.file.as_deref())?,
     };
-    let meta = backend
-        .set(SetEntry {
-            path,
-            kind,
-            value,
-            expected_version: args.cas,
-            description: args.description,
-            tags,
-            expires_at: None,
-        })
-        .await?;
+    let req = SetEntry {
+        path,
+        kind,
+        value,
+        expected_version: args.cas,
+        description: args.description,
+        tags,
+        expires_at: None,
+    };
+    write_entry(backend, scope, req, &groups).await
+}
+
+/// `-g GROUP:ACCESS` arguments parsed, and the groups checked to exist before anything is read or
+/// written (so a missing group, or local mode, fails cleanly).
+pub(crate) async fn checked_groups(backend: &dyn Backend, raw: &[String]) -> Result<Vec<(String, Access)>> {
+    let groups = parse_groups(raw)?;
+    if !groups.is_empty() {
+        backend.check_groups(&groups.iter().map(|(g, _)| g.clone()).collect::<Vec<_>>()).await?;
+    }
+    Ok(groups)
+}
+
+/// Writes one entry, grants `groups` their access on it, and prints what was done. `tresor set`
+/// and the platforms' write verbs all come through here, whatever rule gave them the value.
+pub(crate) async fn write_entry(
+    backend: &dyn Backend,
+    scope: &Scope,
+    req: SetEntry,
+    groups: &[(String, Access)],
+) -> Result<i32> {
+    let granted_path = req.path.clone();
+    let meta = backend.set(req).await?;
     if groups.is_empty() {
         print_written(scope, "set", &meta)?;
         return Ok(exit::OK);
     }
-    let granted = grant_groups(backend, &granted_path, &groups).await?;
+    let granted = grant_groups(backend, &granted_path, groups).await?;
     let mut view = serde_json::to_value(EntryView::new(&meta, None)).expect("serializable");
     view["vault"] = json!(scope.vault);
     view["environment"] = json!(scope.env);
@@ -427,13 +454,18 @@ pub async fn set_bulk(
     Ok(exit::OK)
 }
 
-async fn ls(backend: &dyn Backend, scope: &Scope, args: LsArgs) -> Result<i32> {
+/// Every entry of a vault under `prefix`, page by page: metadata, and variables' values.
+pub(crate) async fn list_all(
+    backend: &dyn Backend,
+    vault: &VaultPath,
+    prefix: &str,
+    include_deleted: bool,
+) -> Result<Vec<(tresor_model::EntryMeta, Option<SecretValue>)>> {
     const PAGE: u32 = 1000;
-    let prefix = args.prefix.unwrap_or_default();
-    let mut query = ListQuery { prefix: prefix.clone(), after: None, limit: PAGE, include_deleted: args.deleted };
+    let mut query = ListQuery { prefix: prefix.to_owned(), after: None, limit: PAGE, include_deleted };
     let mut items = Vec::new();
     loop {
-        let page = backend.list(&scope.vault_path(), &query).await?;
+        let page = backend.list(vault, &query).await?;
         let full = page.len() == PAGE as usize;
         query.after = page.last().map(|l| l.meta.key.clone());
         items.extend(page.into_iter().map(|l| (l.meta, l.variable_value)));
@@ -441,6 +473,12 @@ async fn ls(backend: &dyn Backend, scope: &Scope, args: LsArgs) -> Result<i32> {
             break;
         }
     }
+    Ok(items)
+}
+
+pub(crate) async fn ls(backend: &dyn Backend, scope: &Scope, args: LsArgs) -> Result<i32> {
+    let prefix = args.prefix.unwrap_or_default();
+    let mut items = list_all(backend, &scope.vault_path(), &prefix, args.deleted).await?;
     let secrets = items.iter().filter(|(m, _)| m.kind == EntryKind::Secret).count();
     let summary = output::ListingSummary {
         location: &format!("{}/{}", scope.env, scope.vault),
@@ -465,25 +503,19 @@ async fn ls(backend: &dyn Backend, scope: &Scope, args: LsArgs) -> Result<i32> {
     Ok(exit::OK)
 }
 
-async fn rm(backend: &dyn Backend, scope: &Scope, args: RmArgs) -> Result<i32> {
-    // All names are checked before anything is deleted.
-    let paths = args.keys.iter().map(|k| scope.entry(k)).collect::<Result<Vec<_>>>()?;
-    let mut code = exit::OK;
-    let mut removed = Vec::new();
-    for path in paths {
-        let outcome = if args.purge { backend.purge(&path).await } else { backend.delete(&path).await };
-        match outcome {
-            Ok(()) => removed.push(path.key.to_string()),
-            Err(e @ (CliError::Service(_) | CliError::Remote { .. })) => {
-                eprintln!("error: {e}");
-                code = code.max(e.exit_code());
-            }
-            Err(e) => return Err(e),
-        }
-    }
+pub(crate) async fn rm(backend: &dyn Backend, scope: &Scope, args: RmArgs) -> Result<i32> {
+    let removed = remove(backend, &scope.vault_path(), &args.keys, args.purge).await?;
     let verb = if args.purge { "purged" } else { "deleted" };
     done(scope, json!({ verb: removed }), || {
         removed.iter().map(|k| format!("{verb} {k}")).collect::<Vec<_>>().join("\n")
     })?;
-    Ok(code)
+    Ok(exit::OK)
+}
+
+/// Deletes (or purges) keys of a vault, all or none: every name is checked first, then one call
+/// deletes them in one transaction, or fails naming each key that does not exist. Answers the
+/// keys deleted, each once. `tresor rm` (and through it the platforms' delete verbs) comes here.
+async fn remove(backend: &dyn Backend, vault: &VaultPath, keys: &[String], purge: bool) -> Result<Vec<String>> {
+    let keys = keys.iter().map(|k| EntryKey::new(k.as_str())).collect::<std::result::Result<Vec<_>, _>>()?;
+    backend.delete_many(vault, &keys, purge).await
 }

@@ -34,7 +34,7 @@ fn print_plan(scope: &Scope, plan: &Plan) -> Result<()> {
 }
 
 /// Asks y/N on the terminal; `false` when stdin is not a terminal.
-fn ask(question: &str) -> Result<bool> {
+pub(crate) fn ask(question: &str) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
         return Ok(false);
     }

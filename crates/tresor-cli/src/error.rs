@@ -62,6 +62,10 @@ pub enum CliError {
     /// The server refused: its status, the kind of failure it named, and its message.
     #[error("{message}")]
     Remote { status: u16, kind: Option<ErrorKind>, message: String },
+    /// A failure with what to do about it: `message` says what went wrong, `hint` the command or
+    /// flag that fixes it. Exits as `kind` says.
+    #[error("{message}\nhint: {hint}")]
+    Hinted { kind: ErrorKind, message: String, hint: String },
 }
 
 impl CliError {
@@ -73,6 +77,32 @@ impl CliError {
             CliError::StdoutClosed => exit::STDOUT_CLOSED,
             CliError::Remote { kind: Some(kind), .. } => exit_code_of(*kind),
             CliError::Remote { status, kind: None, .. } => exit_code_of_status(*status),
+            CliError::Hinted { kind, .. } => exit_code_of(*kind),
+        }
+    }
+
+    /// The kind of failure, where one is known: the service's, the server's, or the CLI's own
+    /// (a usage error is `invalid`). `None` for a server answer without a kind, local I/O and a
+    /// closed stdout.
+    pub fn kind(&self) -> Option<ErrorKind> {
+        match self {
+            CliError::Usage(_) => Some(ErrorKind::Invalid),
+            CliError::Service(e) => Some(e.kind()),
+            CliError::Remote { kind, .. } => *kind,
+            CliError::Hinted { kind, .. } => Some(*kind),
+            CliError::Io(_) | CliError::StdoutClosed => None,
+        }
+    }
+
+    /// This failure, with a hint of what to do about it (the exit code stays the same).
+    pub fn with_hint(self, hint: impl Into<String>) -> CliError {
+        match (self.kind(), self) {
+            (Some(kind), e) => CliError::Hinted { kind, message: e.to_string(), hint: hint.into() },
+            // Judged by its status: keep it, and add the hint to its words.
+            (None, CliError::Remote { status, kind: None, message }) => {
+                CliError::Remote { status, kind: None, message: format!("{message}\nhint: {}", hint.into()) }
+            }
+            (None, e) => e,
         }
     }
 }

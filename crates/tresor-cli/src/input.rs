@@ -22,6 +22,12 @@ pub fn read_value(key: &str, file: Option<&Path>) -> Result<SecretValue> {
         );
         return Ok(SecretValue::new(typed.as_bytes().to_vec()));
     }
+    read_stdin()
+}
+
+/// All of stdin as one value, minus one trailing newline (`\n` or `\r\n`), as `echo value |`
+/// and a here-string add one. A terminal is read until end of input (Ctrl-D).
+pub fn read_stdin() -> Result<SecretValue> {
     let mut buf = Zeroizing::new(Vec::new());
     std::io::stdin().read_to_end(&mut buf).map_err(|e| CliError::Io(format!("reading the value from stdin: {e}")))?;
     if buf.ends_with(b"\n") {

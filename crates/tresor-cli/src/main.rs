@@ -12,6 +12,7 @@ mod exec;
 mod input;
 mod local;
 mod output;
+mod platforms;
 mod remote;
 mod server_cmd;
 

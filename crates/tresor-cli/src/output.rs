@@ -283,6 +283,12 @@ pub fn entries_pretty(items: &[(EntryMeta, Option<SecretValue>)], summary: &List
     out!("{}{}\n", boxed(&header, &rows), summary.footer(items.len()))
 }
 
+/// `kv get -p`: one entry's value in a box with its key, kind and version.
+pub fn value_pretty(key: &str, kind: EntryKind, version: u64, value: &SecretValue) -> Result<()> {
+    let row = [key.to_owned(), kind.to_string(), version.to_string(), cell_value(value)];
+    write_out(boxed(&["KEY", "KIND", "VERSION", "VALUE"], &[row]).as_bytes())
+}
+
 /// Draws rows in a box; the VERSION column (index 2) is right-aligned.
 fn boxed<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use tresor_client::{Client, EntryDoc, PutEntries, PutEntry, TagDoc};
 use tresor_model::{
-    parse_rfc3339, Access, EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, SecretValue, Tag, VaultInfo, VaultPath,
-    VersionMeta,
+    parse_rfc3339, Access, EntryKey, EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, SecretValue, Tag, VaultInfo,
+    VaultPath, VersionMeta,
 };
 use tresor_service::{DesiredState, Listed, Plan, RenderRequest, Resolved, SetEntry, WebhookRequest, WebhookResponse};
 use tresor_store::ListQuery;
@@ -105,6 +105,11 @@ impl Backend for Remote {
         Ok(Resolved { meta, environment: doc.environment, value })
     }
 
+    async fn describe(&self, path: &EntryPath) -> Result<EntryMeta> {
+        let (env, vault, key) = parts(path);
+        Ok(meta(self.client.describe(env, vault, key)?)?.0)
+    }
+
     async fn list(&self, vault: &VaultPath, q: &ListQuery) -> Result<Vec<Listed>> {
         let page = self.client.ls(
             vault.environment.as_str(),
@@ -123,14 +128,9 @@ impl Backend for Remote {
             .collect()
     }
 
-    async fn delete(&self, path: &EntryPath) -> Result<()> {
-        let (env, vault, key) = parts(path);
-        Ok(self.client.rm(env, vault, key, false)?)
-    }
-
-    async fn purge(&self, path: &EntryPath) -> Result<()> {
-        let (env, vault, key) = parts(path);
-        Ok(self.client.rm(env, vault, key, true)?)
+    async fn delete_many(&self, vault: &VaultPath, keys: &[EntryKey], purge: bool) -> Result<Vec<String>> {
+        let names: Vec<&str> = keys.iter().map(EntryKey::as_str).collect();
+        Ok(self.client.rm_many(vault.environment.as_str(), vault.vault.as_str(), &names, purge)?.deleted)
     }
 
     async fn undelete(&self, path: &EntryPath) -> Result<EntryMeta> {

@@ -4,6 +4,7 @@
 mod common;
 use common::*;
 use serde_json::json;
+use std::process::Command;
 
 const USAGE: i32 = 2;
 const NOT_FOUND: i32 = 3;
@@ -371,4 +372,303 @@ fn an_ordinary_script_never_fails_for_the_management_rate_limit() {
     let metrics = ureq::get(&format!("{}/metrics", s.addr)).call().unwrap().into_string().unwrap();
     assert!(metrics.contains(r#"status="429""#), "the limit was never reached, so nothing was tested: {metrics}");
     assert!(!s.log_text().contains(value));
+}
+
+const CONFLICT: i32 = 6;
+/// What the platform verbs print once when a secret value is given as an argument.
+const ARGUMENT_WARNING: &str = "visible to other users in `ps`";
+
+/// Stops the server and checks that none of `values` reached its log or, in plaintext, its files.
+fn assert_values_stay_out_of_the_log(s: &mut Server, values: &[&str]) {
+    assert!(s.stop().success());
+    let log = s.log_text();
+    assert!(log.contains("DEBUG"), "the log was written at debug level: {log}");
+    for v in values {
+        assert!(!log.contains(v), "{v} appears in the server log");
+        assert_not_in_files(&s.data_dir(), v.as_bytes());
+    }
+}
+
+/// Issue 14, item 13: `rm K1 K2 ...` deletes all of them or none, locally and through the server
+/// (one `POST .../delete-entries`, one transaction).
+#[test]
+fn rm_of_several_keys_is_all_or_nothing() {
+    let check = |run: &dyn Fn(&[&str], &[u8]) -> Run| {
+        for k in ["a", "b", "c"] {
+            run(&["set", k], b"value-of-rm-test").ok();
+        }
+        let err = run(&["rm", "a", "missing", "b", "also-missing"], b"").fails(NOT_FOUND, "nothing was deleted");
+        assert!(err.contains("entries missing, also-missing do not exist in vault default/default"), "{err}");
+        for k in ["a", "b", "c"] {
+            assert_eq!(run(&["get", k], b"").ok(), "value-of-rm-test", "{k} survived the refused rm");
+        }
+        // A key given twice counts once; the rest go together.
+        let doc = run(&["rm", "a", "b", "a", "--json"], b"").json();
+        assert_eq!(doc, json!({"deleted": ["a", "b"]}));
+        run(&["get", "a"], b"").fails(NOT_FOUND, "does not exist");
+        // Deleted keys are missing for another rm, present for a purge.
+        run(&["rm", "a", "c"], b"").fails(NOT_FOUND, "entry a does not exist");
+        let out = run(&["rm", "--purge", "a", "c"], b"").ok();
+        assert_eq!(out, "purged a\npurged c\n");
+        run(&["undelete", "a"], b"").fails(NOT_FOUND, "");
+    };
+    let local = LocalTresor::new();
+    check(&|args, stdin| local.run_stdin(args, stdin));
+
+    let s = Server::start(&[]);
+    check(&|args, stdin| s.cli(&s.token, args, stdin));
+    // The native route: documented, capped, and refusing a missing key as a whole.
+    let t = Some(s.token.as_str());
+    let route = "/api/v1/envs/default/vaults/default/delete-entries";
+    let (_, doc) = s.call("GET", "/api/v1/openapi.json", None, None);
+    let documented = &doc["paths"]["/api/v1/envs/{env}/vaults/{vault}/delete-entries"]["post"];
+    assert!(documented.is_object(), "delete-entries is in the OpenAPI document");
+    for schema in ["DeleteEntries", "DeletedEntries"] {
+        assert!(doc["components"]["schemas"][schema].is_object(), "{schema} is in the OpenAPI document");
+    }
+    let keys: Vec<String> = (0..1001).map(|i| format!("k{i}")).collect();
+    let (status, doc) = s.call("POST", route, t, Some(json!({"keys": keys, "purge": false})));
+    assert_eq!((status, doc["kind"].as_str()), (400, Some("invalid")), "{doc}");
+    assert!(doc["error"].as_str().unwrap().contains("at most 1000 entries"), "{doc}");
+    s.cli(&s.token, &["set", "x"], b"vx").ok();
+    let (status, doc) = s.call("POST", route, t, Some(json!({"keys": ["x", "nope"]})));
+    assert_eq!((status, doc["kind"].as_str()), (404, Some("not_found")), "{doc}");
+    let (status, doc) = s.call("POST", route, t, Some(json!({"keys": ["x", "x"], "purge": true})));
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc, json!({"deleted": ["x"], "purged": true}));
+    let (status, doc) = s.call("POST", route, t, Some(json!({"keys": []})));
+    assert_eq!(status, 400, "{doc}");
+}
+
+/// Datatailr's `dt kv` verbs, by changing the program name: `tresor kv put|get|ls|rm [-s]`, with
+/// `-e`, `-g`, `-p` and `--json`, values as arguments (warned about once) or `-` for stdin.
+#[test]
+fn datatailr_kv_verbs_round_trip_against_a_server() {
+    let mut s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let t = s.token.clone();
+    let kv = |args: &[&str], stdin: &[u8]| {
+        let mut all = vec!["kv"];
+        all.extend_from_slice(args);
+        s.cli(&t, &all, stdin)
+    };
+    // dt kv put config/max_retries 5: a variable, no warning.
+    let r = kv(&["put", "config/max_retries", "5"], b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("set variable config/max_retries (version 1)"), "{}", r.stdout);
+    assert!(!r.stderr.contains(ARGUMENT_WARNING), "{}", r.stderr);
+    // dt kv put -s db/password my_secret_pass: accepted, with one warning.
+    let r = kv(&["put", "-s", "db/password", "dt-secret-PASS-1"], b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stderr.matches(ARGUMENT_WARNING).count(), 1, "{}", r.stderr);
+    assert!(r.stdout.contains("set secret db/password (version 1)"), "{}", r.stdout);
+    // `-` reads stdin: no warning.
+    let r = kv(&["put", "-s", "api/key", "-"], b"dt-stdin-KEY-2\n");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains(ARGUMENT_WARNING), "{}", r.stderr);
+    // tresor's own verb keeps refusing a secret argument.
+    s.cli(&t, &["set", "db/other", "dt-refused-3"], b"").fails(USAGE, "never taken from the command line");
+
+    assert_eq!(kv(&["get", "config/max_retries"], b"").ok(), "5");
+    assert_eq!(kv(&["get", "-s", "db/password"], b"").ok(), "dt-secret-PASS-1");
+    assert_eq!(kv(&["get", "-s", "api/key"], b"").ok(), "dt-stdin-KEY-2");
+    // The kind is the one -s says: a forgotten -s is told, with the fix.
+    let err = kv(&["get", "db/password"], b"").fails(NOT_FOUND, "there is no variable db/password");
+    assert!(err.contains("hint: add -s: `tresor kv get -s db/password`"), "{err}");
+    kv(&["get", "-s", "config/max_retries"], b"").fails(NOT_FOUND, "drop -s");
+    let doc = kv(&["get", "-s", "db/password", "--json"], b"").json();
+    assert_eq!((doc["kind"].as_str(), doc["value"].as_str()), (Some("secret"), Some("dt-secret-PASS-1")));
+    let pretty = kv(&["get", "-p", "config/max_retries"], b"").ok();
+    assert!(pretty.starts_with('┌') && pretty.contains("│ config/max_retries │ variable │"), "{pretty}");
+
+    // dt kv ls: variables with values; dt kv ls -s: secrets, never values.
+    let keys = |doc: serde_json::Value| -> Vec<String> {
+        doc.as_array().unwrap().iter().map(|e| e["key"].as_str().unwrap().to_owned()).collect()
+    };
+    let vars = kv(&["ls", "--json"], b"").json();
+    assert_eq!(vars[0]["value"], "5");
+    assert_eq!(keys(vars), ["config/max_retries"]);
+    let secrets = kv(&["ls", "-s", "--json"], b"").json();
+    assert!(!secrets.to_string().contains("dt-secret"), "{secrets}");
+    assert_eq!(keys(secrets), ["api/key", "db/password"]);
+    let pretty = kv(&["ls", "-s", "-p"], b"").ok();
+    assert!(pretty.contains("********") && pretty.contains("2 secrets shown (--secrets)"), "{pretty}");
+
+    // -e ENV and -g GROUP:ACCESS.
+    s.cli(&t, &["env", "create", "prod"], b"").ok();
+    kv(&["put", "-e", "prod", "config/api_url", "https://api.example.com"], b"").ok();
+    assert_eq!(kv(&["get", "-e", "prod", "config/api_url"], b"").ok(), "https://api.example.com");
+    kv(&["get", "config/api_url"], b"").fails(NOT_FOUND, "does not exist");
+    s.cli(&t, &["principal", "create", "group:readers"], b"").ok();
+    let out = kv(&["put", "-s", "-g", "readers:read", "-e", "prod", "db/password", "-"], b"dt-prod-PW-4").ok();
+    assert!(out.contains("granted group:readers read on prod/default/db/password"), "{out}");
+    kv(&["put", "-g", "ghosts:read", "k", "v"], b"").fails(NOT_FOUND, "group:ghosts does not exist");
+    kv(&["put", "-g", "readers:admin", "k", "v"], b"").fails(USAGE, "GROUP:ACCESS");
+
+    // dt kv rm: the kind must match too, so a forgotten -s deletes nothing.
+    kv(&["rm", "db/password"], b"").fails(NOT_FOUND, "add -s: `tresor kv rm -s db/password`");
+    assert_eq!(kv(&["get", "-s", "db/password"], b"").ok(), "dt-secret-PASS-1");
+    assert_eq!(kv(&["rm", "-s", "db/password"], b"").ok(), "deleted db/password\n");
+    kv(&["rm", "config/max_retries"], b"").ok();
+    assert!(kv(&["ls", "--json"], b"").json().as_array().unwrap().is_empty());
+    kv(&["rm", "-s", "db/password"], b"").fails(NOT_FOUND, "does not exist");
+
+    assert_values_stay_out_of_the_log(&mut s, &["dt-secret-PASS-1", "dt-stdin-KEY-2", "dt-refused-3", "dt-prod-PW-4"]);
+}
+
+/// Tailor's `tailor-sdk secret` verbs: `tresor secret vault create|list|delete`,
+/// `tresor secret create|update|list|delete`.
+#[test]
+fn tailor_secret_verbs_round_trip_against_a_server() {
+    let mut s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let t = s.token.clone();
+    let secret = |args: &[&str], stdin: &[u8]| {
+        let mut all = vec!["secret"];
+        all.extend_from_slice(args);
+        s.cli(&t, &all, stdin)
+    };
+    let get = |key: &str| s.cli(&t, &["get", "--vault", "api-keys", key], b"");
+    assert!(secret(&["vault", "create", "--name", "api-keys"], b"").ok().contains("created vault api-keys"));
+    let vaults = secret(&["vault", "list", "--json"], b"").json();
+    assert!(vaults.as_array().unwrap().iter().any(|v| v["name"] == "api-keys"), "{vaults}");
+    secret(&["vault", "create", "--name", "api-keys"], b"").fails(CONFLICT, "");
+
+    // create, with the value as an argument: one warning.
+    let create = ["create", "--vault-name", "api-keys", "--name", "stripe-secret-key", "--value", "tl-sk_live-X1"];
+    let r = secret(&create, b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(r.stderr.matches(ARGUMENT_WARNING).count(), 1, "{}", r.stderr);
+    assert_eq!(get("stripe-secret-key").ok(), "tl-sk_live-X1");
+    // create again: it exists; the hint names update.
+    secret(&create, b"").fails(CONFLICT, "hint: to change its value: `tresor secret update");
+    // update, the value from stdin with `-`: no warning, a new version.
+    let update = ["update", "--vault-name", "api-keys", "--name", "stripe-secret-key", "--value", "-"];
+    let r = secret(&update, b"tl-sk_live-Y2\n");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains(ARGUMENT_WARNING) && r.stdout.contains("(version 2)"), "{} {}", r.stderr, r.stdout);
+    assert_eq!(get("stripe-secret-key").ok(), "tl-sk_live-Y2");
+    // update of a secret that is not there, or into a vault that is not there: said, with the fix.
+    secret(&["update", "--vault-name", "api-keys", "--name", "nope", "--value", "-"], b"x")
+        .fails(NOT_FOUND, "`tresor secret create --vault-name api-keys --name nope`");
+    secret(&["create", "--vault-name", "nowhere", "--name", "k", "--value", "-"], b"x")
+        .fails(NOT_FOUND, "`tresor secret vault create --name nowhere`");
+
+    // list: names, never values.
+    let out = secret(&["list", "--vault-name", "api-keys"], b"").ok();
+    assert!(out.contains("stripe-secret-key") && !out.contains("tl-sk_live"), "{out}");
+
+    // delete needs --yes; then the secret is gone for good (purged, not recoverable).
+    secret(&["delete", "--vault-name", "api-keys", "--name", "stripe-secret-key"], b"")
+        .fails(CONFLICT, "hint: add --yes");
+    assert_eq!(get("stripe-secret-key").ok(), "tl-sk_live-Y2");
+    secret(&["vault", "delete", "--name", "api-keys", "--yes"], b"").fails(CONFLICT, "not empty");
+    let out = secret(&["delete", "--vault-name", "api-keys", "--name", "stripe-secret-key", "--yes"], b"").ok();
+    assert_eq!(out, "purged stripe-secret-key\n");
+    get("stripe-secret-key").fails(NOT_FOUND, "");
+    s.cli(&t, &["undelete", "--vault", "api-keys", "stripe-secret-key"], b"").fails(NOT_FOUND, "");
+    secret(&["delete", "--vault-name", "api-keys", "--name", "stripe-secret-key", "--yes"], b"")
+        .fails(NOT_FOUND, "does not exist");
+    // An empty vault is deleted with --yes, not without.
+    secret(&["vault", "delete", "--name", "api-keys"], b"").fails(CONFLICT, "--yes");
+    secret(&["vault", "delete", "--name", "api-keys", "--yes"], b"").ok();
+    assert!(!secret(&["vault", "list"], b"").ok().contains("api-keys"));
+
+    assert_values_stay_out_of_the_log(&mut s, &["tl-sk_live-X1", "tl-sk_live-Y2"]);
+}
+
+/// `td wf secrets --project P [--set KEY | --set @FILE | --delete K...]` as `tresor wf secrets`,
+/// in local or server mode.
+fn td_wf_secrets(run: &dyn Fn(&[&str], &[u8]) -> Run, tty: OnTty<'_>) {
+    let wf = |args: &[&str], stdin: &[u8]| {
+        let mut all = vec!["wf", "secrets"];
+        all.extend_from_slice(args);
+        run(&all, stdin)
+    };
+    // The project's first --set creates its vault (TD projects have their secrets with them).
+    let (code, screen) = tty(&["wf", "secrets", "--project", "nasdaq_analysis", "--set", "td.apikey"], "wf-APIKEY-1");
+    assert_eq!(code, 0, "{screen}");
+    assert!(screen.contains("Value for td.apikey (input hidden):") && !screen.contains("wf-APIKEY-1"), "{screen}");
+    assert!(screen.contains("created vault nasdaq_analysis"), "{screen}");
+    assert_eq!(run(&["get", "--project", "nasdaq_analysis", "td.apikey"], b"").ok(), "wf-APIKEY-1");
+    // Without a terminal, stdin; the vault exists now, so nothing more is created.
+    let r = wf(&["--project", "nasdaq_analysis", "--set", "apikey1"], b"wf-key-one-2\n");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stderr.contains("created vault"), "{}", r.stderr);
+    // NAME=VALUE is refused, naming the fix, and sets nothing.
+    let err = wf(&["--project", "nasdaq_analysis", "--set", "apikey2=wf-inline-3"], b"").fails(USAGE, "NAME=VALUE");
+    assert!(err.contains("--set apikey2` and type the value") && !err.contains("wf-inline-3"), "{err}");
+
+    // --set @credentials.yml into a new project: its vault is created, the file lands whole.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("credentials.yml");
+    std::fs::write(&file, "pg:\n  user: wf-pg-user-4\n  password: wf-pg-pw-5\ndb1:\n  password: wf-db1-pw-6\n")
+        .unwrap();
+    let r = wf(&["--project", "my_project", "--set", &format!("@{}", file.display())], b"");
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("created vault my_project"), "{}", r.stderr);
+    // Listing: names one a line, never values.
+    assert_eq!(wf(&["--project", "my_project"], b"").ok(), "db1.password\npg.password\npg.user\n");
+    assert_eq!(wf(&["--project", "nasdaq_analysis"], b"").ok(), "apikey1\ntd.apikey\n");
+    let doc = wf(&["--project", "my_project", "--json"], b"").json();
+    assert_eq!(doc.as_array().unwrap().len(), 3);
+    assert!(!doc.to_string().contains("wf-pg"), "{doc}");
+    // --delete several: all or none.
+    wf(&["--project", "my_project", "--delete", "pg.user", "nope"], b"").fails(NOT_FOUND, "nothing was deleted");
+    assert_eq!(wf(&["--project", "my_project"], b"").ok().lines().count(), 3);
+    let out = wf(&["--project", "my_project", "--delete", "pg.user", "pg.password"], b"").ok();
+    assert_eq!(out, "deleted pg.user\ndeleted pg.password\n");
+    assert_eq!(wf(&["--project", "my_project"], b"").ok(), "db1.password\n");
+    // Without --project: the default vault.
+    wf(&["--set", "default.key"], b"wf-default-7").ok();
+    assert_eq!(run(&["get", "default.key"], b"").ok(), "wf-default-7");
+    assert_eq!(wf(&[], b"").ok(), "default.key\n");
+    // A project never set: said, with how a project comes to exist.
+    wf(&["--project", "never_set"], b"")
+        .fails(NOT_FOUND, "created by its first `tresor wf secrets --project never_set");
+    wf(&["--set", "x", "--delete", "y"], b"").fails(USAGE, "cannot be used with");
+}
+
+#[test]
+fn treasure_data_wf_secrets_in_local_mode() {
+    let t = LocalTresor::new();
+    let home = t.home().to_str().unwrap().to_owned();
+    let run = |args: &[&str], stdin: &[u8]| t.run_stdin(args, stdin);
+    let tty = |args: &[&str], typed: &str| {
+        let mut all = vec!["--local"];
+        all.extend_from_slice(args);
+        run_on_tty(&all, &[("TRESOR_HOME", &home)], "(input hidden):", typed)
+    };
+    td_wf_secrets(&run, &tty);
+    // td wf secrets --local --set @credentials.yml, the flag where TD has it; a new environment
+    // is created with the project's vault, as local mode does.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("credentials.yml");
+    std::fs::write(&file, "pg:\n  password: local-pw\n").unwrap();
+    let out = Command::new(BIN)
+        .args(["wf", "secrets", "--local", "-e", "dev", "--project", "p", "--set", &format!("@{}", file.display())])
+        .env("TRESOR_HOME", &home)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(t.run(&["-e", "dev", "get", "--project", "p", "pg.password"]).ok(), "local-pw");
+}
+
+#[test]
+fn treasure_data_wf_secrets_against_a_server() {
+    let mut s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    {
+        let run = |args: &[&str], stdin: &[u8]| s.cli(&s.token, args, stdin);
+        let tty = |args: &[&str], typed: &str| {
+            run_on_tty(args, &[("TRESOR_ADDR", &s.addr), ("TRESOR_TOKEN", &s.token)], "(input hidden):", typed)
+        };
+        td_wf_secrets(&run, &tty);
+        // A writer without manage cannot create a project's vault: said, with who can.
+        let writer = principal(&s, "app:td-writer", &[("default/*", "write")]);
+        s.cli(&writer, &["wf", "secrets", "--project", "new_project", "--set", "k"], b"v")
+            .fails(DENIED, "ask an admin to run `tresor -e default vault create new_project`");
+        // ...but writes into a project that exists.
+        s.cli(&writer, &["wf", "secrets", "--project", "nasdaq_analysis", "--set", "apikey3"], b"wf-writer-8").ok();
+    }
+    let values =
+        ["wf-APIKEY-1", "wf-key-one-2", "wf-inline-3", "wf-pg-user-4", "wf-pg-pw-5", "wf-db1-pw-6", "wf-default-7"];
+    assert_values_stay_out_of_the_log(&mut s, &values);
 }

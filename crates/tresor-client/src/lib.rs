@@ -290,6 +290,13 @@ impl Client {
         self.send_empty("DELETE", &url, None::<&()>)
     }
 
+    /// Deletes many keys of one vault, all or none: a key that does not exist fails the call,
+    /// naming it, and nothing is deleted. At most 1000 keys; a key given twice counts once.
+    pub fn rm_many(&self, env: &str, vault: &str, keys: &[&str], purge: bool) -> Result<DeletedEntries> {
+        let url = format!("/api/v1/envs/{}/vaults/{}/delete-entries", seg(env, false), seg(vault, false));
+        self.send("POST", &url, &DeleteEntries { keys: keys.iter().map(|k| k.to_string()).collect(), purge })
+    }
+
     pub fn undelete(&self, env: &str, vault: &str, key: &str) -> Result<EntryDoc> {
         self.send("POST", &Self::entry_url(env, vault, "undelete", key), &serde_json::json!({}))
     }

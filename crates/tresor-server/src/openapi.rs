@@ -10,6 +10,7 @@ use utoipa::{Modify, OpenApi};
     info(title = "tresor", description = "Secrets and variables for workflow and data platforms."),
     paths(
         native::list_entries, native::describe_entry, native::put_entry, native::put_entries, native::delete_entry,
+        native::delete_entries,
         native::entry_versions, native::restore_entry, native::undelete_entry, native::resolve_one,
         native::resolve_many, native::render, native::send_webhook, native::whoami, native::list_envs, native::create_env, native::list_vaults,
         native::create_vault, native::delete_vault, native::list_principals, native::create_principal,

@@ -98,6 +98,9 @@ pub struct Resolved {
     pub value: SecretValue,
 }
 
+/// Most entries one [`Service::delete_many`] deletes (`tresor rm K1 K2 ...`, `POST .../delete-entries`).
+pub const MAX_DELETE_BATCH: usize = 1000;
+
 /// How many times a write without check-and-set retries when another writer got there first.
 const WRITE_RETRIES: usize = 16;
 /// The meta row holding the audit chain's MAC key (wrapped by the root key); present once a
@@ -1105,6 +1108,103 @@ impl Service {
         }
         .await;
         self.audited_change(ctx, "entry.purge", path, out).await
+    }
+
+    /// Deletes many entries of one vault, all or none: soft deletes (recoverable with
+    /// [`Service::undelete`]) or, with `purge`, removals with every version. A key given twice
+    /// counts once. Every key's `write` is checked first (so a caller learns nothing about keys
+    /// it may not write), then that every key exists (live, or for a purge deleted too), and only
+    /// then are all of them deleted in ONE store transaction with their audit records. A missing
+    /// key fails the call naming every missing key, and nothing is deleted. Answers the keys
+    /// deleted, in the order given.
+    pub async fn delete_many(
+        &self,
+        ctx: &Ctx,
+        vault: &VaultPath,
+        keys: &[EntryKey],
+        purge: bool,
+    ) -> Result<Vec<EntryKey>> {
+        let mut seen = std::collections::HashSet::new();
+        let keys: Vec<EntryKey> = keys.iter().filter(|k| seen.insert(*k)).cloned().collect();
+        let paths: Vec<EntryPath> = keys.iter().map(|k| vault.entry(k.clone())).collect();
+        let action = if purge { "entry.purge" } else { "entry.delete" };
+        let out = self.delete_many_inner(ctx, vault, &paths, purge, action).await;
+        // A success was recorded with the batch; a failure is recorded here, per entry.
+        if let Err(e) = &out {
+            let records = paths.iter().map(|p| Self::audit_record(ctx, action, p.to_string(), e.outcome(), None));
+            self.auditor.record_many(records.collect()).await?;
+        }
+        out.map(|()| keys)
+    }
+
+    async fn delete_many_inner(
+        &self,
+        ctx: &Ctx,
+        vault: &VaultPath,
+        paths: &[EntryPath],
+        purge: bool,
+        action: &str,
+    ) -> Result<()> {
+        if paths.is_empty() {
+            return Err(ServiceError::InvalidInput("name at least one entry to delete".into()));
+        }
+        if paths.len() > MAX_DELETE_BATCH {
+            return Err(ServiceError::InvalidInput(format!(
+                "at most {MAX_DELETE_BATCH} entries can be deleted at once, not {}; delete them in several calls",
+                paths.len()
+            )));
+        }
+        // Rights first, every one of them: whether a key exists is nobody's business who may not
+        // write it.
+        for path in paths {
+            Self::check_workspace(ctx, path)?;
+            Self::require_entry(ctx, Access::Write, path)?;
+        }
+        self.require_vault(vault).await?;
+        let mut missing = Vec::new();
+        for path in paths {
+            let exists = match self.store.get_entry(path).await? {
+                Some(meta) => purge || meta.deleted_at.is_none(),
+                None => false,
+            };
+            if !exists {
+                missing.push(path.key.as_str());
+            }
+        }
+        if !missing.is_empty() {
+            let (what, verb) = if missing.len() == 1 { ("entry", "does") } else { ("entries", "do") };
+            return Err(ServiceError::NotFound(format!(
+                "{what} {} {verb} not exist in vault {}/{}; nothing was deleted",
+                missing.join(", "),
+                vault.environment,
+                vault.vault
+            )));
+        }
+        self.guard_managed(ctx, vault).await?;
+        let now = now_millis();
+        let ops =
+            paths
+                .iter()
+                .map(|p| {
+                    if purge {
+                        BatchOp::Purge { path: p.clone() }
+                    } else {
+                        BatchOp::SoftDelete { path: p.clone(), now }
+                    }
+                })
+                .collect();
+        let records = paths.iter().map(|p| Self::change_record(ctx, action, p)).collect();
+        let r = self.commit(ops, records).await;
+        for path in paths {
+            self.cache.invalidate_entry(path);
+        }
+        match r {
+            // Deleted by another writer since the check above: nothing of this batch was.
+            Err(StoreError::NotFound(what)) => Err(ServiceError::NotFound(format!(
+                "{what} was deleted by another request meanwhile; nothing was deleted"
+            ))),
+            other => Ok(other?),
+        }
     }
 }
 

@@ -606,3 +606,54 @@ async fn a_managed_vault_refusal_offers_only_what_the_surface_can_do() {
     let info = f.svc.store().get_vault(&prod_path("x").vault_path()).await.unwrap().unwrap();
     assert_eq!(info.managed_by.as_deref(), Some("cfg"), "still managed");
 }
+
+#[tokio::test]
+async fn delete_many_is_all_or_nothing() {
+    let f = fixture().await;
+    let vault = path("default", "x").vault_path();
+    let key = |k: &str| EntryKey::new(k).unwrap();
+    for k in ["a", "b", "c"] {
+        f.svc.set(&me(), set(&path("default", k), "v")).await.unwrap();
+    }
+    // A missing key among present ones: an error naming it, and nothing deleted.
+    let e = f.svc.delete_many(&me(), &vault, &[key("a"), key("nope"), key("b")], false).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    assert!(
+        e.to_string().contains("entry nope does not exist") && e.to_string().contains("nothing was deleted"),
+        "{e}"
+    );
+    assert!(!e.to_string().contains(" a,") && !e.to_string().contains(", b"), "only the missing key is named: {e}");
+    for k in ["a", "b", "c"] {
+        assert!(f.svc.get(&me(), &path("default", k), None).await.is_ok(), "{k} survived the failed batch");
+    }
+    // Rights come before existence: a caller without write on one key learns nothing of the
+    // others, whether they exist or not, and nothing is deleted.
+    let (writer, _) = token_for(&f, "app:writer", &[("default/default/a", Access::Write)]).await;
+    for batch in [[key("a"), key("b")], [key("a"), key("missing")]] {
+        let e = f.svc.delete_many(&writer, &vault, &batch, false).await.unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::Denied, "{e}");
+    }
+    assert!(f.svc.get(&me(), &path("default", "a"), None).await.is_ok());
+    // Duplicates count once; all of them go together.
+    let deleted = f.svc.delete_many(&me(), &vault, &[key("a"), key("b"), key("a")], false).await.unwrap();
+    assert_eq!(deleted, [key("a"), key("b")]);
+    assert_eq!(f.svc.get(&me(), &path("default", "a"), None).await.unwrap_err().kind(), ErrorKind::NotFound);
+    // A soft-deleted key is missing for another soft delete, present for a purge.
+    let e = f.svc.delete_many(&me(), &vault, &[key("a"), key("c")], false).await.unwrap_err();
+    assert!(e.to_string().contains("entry a does not exist"), "{e}");
+    f.svc.delete_many(&me(), &vault, &[key("a"), key("c")], true).await.unwrap();
+    assert_eq!(f.svc.undelete(&me(), &path("default", "a")).await.unwrap_err().kind(), ErrorKind::NotFound);
+    f.svc.undelete(&me(), &path("default", "b")).await.unwrap();
+    // The audit log has one record per deleted entry, and per entry of each refused batch.
+    let log = f.svc.audit_log(&me(), 0, None, 1000).await.unwrap();
+    let count = |action: &str, outcome: &str| log.iter().filter(|r| r.action == action && r.outcome == outcome).count();
+    assert_eq!(count("entry.delete", "ok"), 2);
+    assert_eq!(count("entry.purge", "ok"), 2);
+    assert!(count("entry.delete", "not_found") >= 5, "{log:?}");
+    // Empty and oversized batches are refused clearly.
+    let e = f.svc.delete_many(&me(), &vault, &[], false).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Invalid);
+    let many: Vec<EntryKey> = (0..=MAX_DELETE_BATCH).map(|i| key(&format!("k{i}"))).collect();
+    let e = f.svc.delete_many(&me(), &vault, &many, false).await.unwrap_err();
+    assert!(e.to_string().contains("at most 1000 entries"), "{e}");
+}

@@ -26,6 +26,7 @@ pub fn router(app: &App) -> Router<App> {
             "/api/v1/envs/{env}/vaults/{vault}/entries/{*key}",
             get(describe_entry).put(put_entry).delete(delete_entry),
         )
+        .route("/api/v1/envs/{env}/vaults/{vault}/delete-entries", post(delete_entries))
         .route("/api/v1/envs/{env}/vaults/{vault}/versions/{*key}", get(entry_versions))
         .route("/api/v1/envs/{env}/vaults/{vault}/restore/{*key}", post(restore_entry))
         .route("/api/v1/envs/{env}/vaults/{vault}/undelete/{*key}", post(undelete_entry))
@@ -294,6 +295,24 @@ pub async fn delete_entry(
         app.svc.delete(&ctx, &path).await?;
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[utoipa::path(post, path = "/api/v1/envs/{env}/vaults/{vault}/delete-entries", request_body = DeleteEntries,
+    params(("env" = String, Path), ("vault" = String, Path)),
+    responses((status = 200, body = DeletedEntries), (status = 400, body = ErrorDoc), (status = 403, body = ErrorDoc),
+        (status = 404, body = ErrorDoc), (status = 409, body = ErrorDoc)),
+    tag = "entries")]
+pub async fn delete_entries(
+    State(app): State<App>,
+    Extension(ctx): Extension<Ctx>,
+    ApiPath((env, vault)): ApiPath<(String, String)>,
+    ApiJson(body): ApiJson<DeleteEntries>,
+) -> ApiResult<Json<DeletedEntries>> {
+    let vault = vault_path(&ctx, &env, &vault)?;
+    // The service refuses more than MAX_DELETE_BATCH keys, an empty list, and any missing key.
+    let keys = body.keys.iter().map(|k| EntryKey::new(k.as_str())).collect::<Result<Vec<_>, _>>()?;
+    let deleted = app.svc.delete_many(&ctx, &vault, &keys, body.purge).await?;
+    Ok(Json(DeletedEntries { deleted: deleted.into_iter().map(|k| k.to_string()).collect(), purged: body.purge }))
 }
 
 #[utoipa::path(get, path = "/api/v1/envs/{env}/vaults/{vault}/versions/{key}",
