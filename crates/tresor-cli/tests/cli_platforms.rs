@@ -4,7 +4,6 @@
 mod common;
 use common::*;
 use serde_json::json;
-use std::process::Command;
 
 const USAGE: i32 = 2;
 const NOT_FOUND: i32 = 3;
@@ -643,7 +642,7 @@ fn treasure_data_wf_secrets_in_local_mode() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("credentials.yml");
     std::fs::write(&file, "pg:\n  password: local-pw\n").unwrap();
-    let out = Command::new(BIN)
+    let out = tresor()
         .args(["wf", "secrets", "--local", "-e", "dev", "--project", "p", "--set", &format!("@{}", file.display())])
         .env("TRESOR_HOME", &home)
         .output()

@@ -326,7 +326,8 @@ fn webhook_redirects_are_not_followed() {
                 }
             }
             *counted.lock().unwrap() += 1;
-            write!(stream, "HTTP/1.1 307 Temporary Redirect\r\nLocation: {target}\r\nContent-Length: 0\r\n\r\n").unwrap();
+            write!(stream, "HTTP/1.1 307 Temporary Redirect\r\nLocation: {target}\r\nContent-Length: 0\r\n\r\n")
+                .unwrap();
         }
     });
     let allow = format!("127.0.0.1:{},127.0.0.1:{redirector_port}", hook.port);
