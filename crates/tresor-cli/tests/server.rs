@@ -663,3 +663,50 @@ fn empty_secret_values_are_refused_on_every_surface() {
     let log = s.log_text();
     assert!(!log.contains("-EMPTY-"), "a value is in the server log");
 }
+
+/// SIGTERM stops accepting but lets a request in flight finish: a PUT whose body is still
+/// arriving when the signal comes is answered 200 and stored, and the server then exits cleanly.
+#[test]
+fn graceful_shutdown_finishes_requests_in_flight() {
+    use std::io::{Read, Write};
+    let mut s = Server::start(&[]);
+    let body = br#"{"value": "in-flight-SHUTDOWN-1"}"#;
+    let host = s.addr.trim_start_matches("http://").to_owned();
+    let mut conn = std::net::TcpStream::connect(&host).unwrap();
+    conn.set_read_timeout(Some(std::time::Duration::from_secs(20))).unwrap();
+    write!(
+        conn,
+        "PUT /api/v1/envs/default/vaults/default/entries/in-flight HTTP/1.1\r\nHost: {host}\r\n\
+         Authorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        s.token,
+        body.len()
+    )
+    .unwrap();
+    conn.write_all(&body[..10]).unwrap();
+    conn.flush().unwrap();
+    // The request is in a handler once the gate has authenticated it (a debug line).
+    wait_for("the request reaches the gate", std::time::Duration::from_secs(20), || {
+        s.log_text().contains("authenticated")
+    });
+    std::process::Command::new("kill").args(["-TERM", &s.child_id().to_string()]).status().unwrap();
+    wait_for("the server starts shutting down", std::time::Duration::from_secs(20), || {
+        s.log_text().contains("shutting down")
+    });
+    conn.write_all(&body[10..]).unwrap();
+    let mut answer = String::new();
+    let mut buf = [0u8; 4096];
+    while !answer.contains("\r\n\r\n") {
+        let n = conn.read(&mut buf).expect("an answer before the read timeout");
+        assert!(n > 0, "the connection closed without an answer: {answer:?}");
+        answer.push_str(&String::from_utf8_lossy(&buf[..n]));
+    }
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(s.stop().success(), "the server exits cleanly after finishing the request");
+    // Stored: a server started on the same data serves it.
+    let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
+    let again = Server::serve(dir, s.token.clone(), &[], &[]);
+    let (status, doc) =
+        again.call("GET", "/api/v1/envs/default/vaults/default/values/in-flight", Some(&again.token), None);
+    assert_eq!((status, doc["value"].as_str()), (200, Some("in-flight-SHUTDOWN-1")), "{doc}");
+    assert!(!s.log_text().contains("in-flight-SHUTDOWN-1") && !again.log_text().contains("in-flight-SHUTDOWN-1"));
+}
