@@ -4,7 +4,7 @@
 //! grants, and verifies the audit chain; bad inputs are refused without changing anything; the file
 //! holds no plaintext value and no root key.
 
-mod common;
+use crate::common;
 use base64::Engine as _;
 use common::*;
 use serde_json::{json, Value};

@@ -1,7 +1,7 @@
 //! The CLI as users of Datatailr and Treasure Data Workflows (Digdag) would drive it, and a check
 //! that no value stored through any compatibility surface reaches the server log.
 
-mod common;
+use crate::common;
 use common::*;
 use serde_json::json;
 

@@ -2,7 +2,7 @@
 //! commands of Orkes' documentation (`../shared/reference/orkes-conductor-secrets.txt`) and with
 //! Orkes' own Python client (`conductor-python`).
 
-mod common;
+use crate::common;
 use common::*;
 use serde_json::json;
 

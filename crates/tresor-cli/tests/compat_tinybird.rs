@@ -2,7 +2,7 @@
 //! of Tinybird's documentation (`../shared/reference/tinybird-secrets-api.txt`), verbatim but for
 //! the scheme of `$TB_HOST`.
 
-mod common;
+use crate::common;
 use common::*;
 use serde_json::json;
 

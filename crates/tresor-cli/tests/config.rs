@@ -1,7 +1,7 @@
 //! Declarative config end to end: `tresor plan` / `tresor apply` in local and server mode, vault
 //! ownership, atomicity at the entry limit, and `import` / `export`.
 
-mod common;
+use crate::common;
 use common::{LocalTresor, Server};
 
 const STRIPE: &str = "sk_live_CfgSecret4242";

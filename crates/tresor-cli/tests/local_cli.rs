@@ -1,6 +1,6 @@
 //! `tresor --local`: the CLI against the embedded store, driven as a user would, through the binary.
 
-mod common;
+use crate::common;
 use common::*;
 
 const USAGE: i32 = 2;

@@ -1,7 +1,7 @@
 //! The commands of `docs/migrating/` (Treasure Data Workflows, Datatailr, Tailor Platform), run as
 //! the pages show them: each test is named beside the equivalent it proves.
 
-mod common;
+use crate::common;
 use common::*;
 use serde_json::json;
 use std::process::Stdio;

@@ -5,7 +5,7 @@
 //!
 //! Each test has its own database (see `common::pg`).
 
-mod common;
+use crate::common;
 
 use common::pg::Cluster;
 use common::{wait_for, Server};

@@ -1,6 +1,6 @@
 //! `tresor render`: templates resolved in one batch, locally and through the server.
 
-mod common;
+use crate::common;
 use common::*;
 
 const TEMPLATE: &str = "-- task\nSELECT * FROM t WHERE key = {{tb_secret('api')}} AND d = {{tb_secret('x', 'fallback')}};\n\

@@ -1,6 +1,6 @@
 //! `tresor run` and `tresor redact`: values go into the process, and never out of its output.
 
-mod common;
+use crate::common;
 use common::*;
 use std::io::Write;
 use std::process::{Command, Stdio};

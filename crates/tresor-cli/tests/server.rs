@@ -1,7 +1,7 @@
 //! The server end to end: `tresor init` and `tresor serve` on a loopback port, driven over HTTP and
 //! through the CLI binary, as a platform team would.
 
-mod common;
+use crate::common;
 use common::*;
 use serde_json::json;
 

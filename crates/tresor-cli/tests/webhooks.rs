@@ -1,7 +1,7 @@
 //! Server-side webhooks: references resolved where tresor runs, the answer masked, destinations
 //! limited to an allow-list.
 
-mod common;
+use crate::common;
 use common::*;
 use serde_json::json;
 

@@ -1,0 +1,24 @@
+//! The end-to-end tests of the `tresor` binary: the real server over HTTP, the real CLI, the
+//! platforms' documented calls and published clients. One test binary with one module per area,
+//! as ripgrep keeps them: each integration-test file would otherwise be its own binary linking
+//! the whole dependency tree again.
+//!
+//! `pg_restart.rs` is the one exception: it stops and starts the PostgreSQL server, so it must
+//! not run beside the PostgreSQL tests here (cargo runs test binaries one after the other).
+
+mod common;
+
+mod backup;
+mod cli_platforms;
+mod compat_conductor;
+mod compat_tinybird;
+mod config;
+mod local_cli;
+mod migrating;
+mod multinode;
+mod render;
+mod run_redact;
+#[path = "security/main.rs"]
+mod security;
+mod server;
+mod webhooks;
