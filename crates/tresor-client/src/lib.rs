@@ -10,7 +10,8 @@
 //! Blocking (ureq): workers and CLIs resolve a handful of values at start-up, and a blocking client
 //! needs no runtime. For HTTPS with a private CA, set `TRESOR_CACERT` to its PEM file.
 
-pub use tresor_api::*;
+pub use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use tresor_api::*;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -51,16 +52,13 @@ impl std::fmt::Debug for Client {
 
 /// Percent-encodes one path segment; `/` inside keys is kept, as the API's key routes take the
 /// rest of the path.
+/// Everything but RFC 3986's unreserved characters is escaped in a path segment.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+/// The same, with `/` kept: an entry key spans path segments (`values/{*key}`).
+const KEY_PATH: &AsciiSet = &SEGMENT.remove(b'/');
+
 fn seg(s: &str, keep_slash: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') || (keep_slash && b == b'/') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    utf8_percent_encode(s, if keep_slash { KEY_PATH } else { SEGMENT }).to_string()
 }
 
 fn tls_config() -> Result<Option<Arc<rustls::ClientConfig>>> {
