@@ -334,7 +334,10 @@ fn bindings_survive_a_backup_and_a_format_1_backup_still_restores() {
         doc["tables"][table].as_array().unwrap().iter().filter(|r| !r["environment"].is_null()).cloned().collect()
     };
     assert_eq!(bound_rows("tokens").len(), 1);
-    assert_eq!((bound_rows("tokens")[0]["id"].clone(), bound_rows("tokens")[0]["environment"].clone()), (bound["id"].clone(), json!("staging")));
+    assert_eq!(
+        (bound_rows("tokens")[0]["id"].clone(), bound_rows("tokens")[0]["environment"].clone()),
+        (bound["id"].clone(), json!("staging"))
+    );
     assert_eq!(bound_rows("app_keys")[0]["id"], key["id"]);
     let r2 = restored(&s, &after);
     let (_, me) = r2.call("GET", "/api/v1/whoami", Some(&bound_token), None);

@@ -655,8 +655,7 @@ fn conductor_app_keys_bound_to_an_environment_act_there() {
     assert_eq!(native("production", "db_password").1["value"], "production-DB-8823");
     assert_eq!(native("default", "db_password").0, 404);
     // The binding holds on tresor's own API too, whatever the application's grants say.
-    let (status, _) =
-        s.call("GET", "/api/v1/envs/production/vaults/default/values/db_password", Some(&staging), None);
+    let (status, _) = s.call("GET", "/api/v1/envs/production/vaults/default/values/db_password", Some(&staging), None);
     assert_eq!(status, 403);
     let (status, _) = s.call("GET", "/api/v1/grants", Some(&staging), None);
     assert_eq!(status, 403, "nothing workspace-wide");
@@ -675,7 +674,11 @@ fn conductor_app_keys_bound_to_an_environment_act_there() {
     };
     refused(put(&hotfix, "db_password", "hotfix-DB-0001"));
     refused(put(&hotfix, "hotfix_only", "hotfix-NEW-0002"));
-    refused(orkes(&s, &hotfix, r#"curl -X DELETE "$ORKES_HOST/api/secrets/db_password" -H "X-Authorization: $ACCESS_TOKEN""#));
+    refused(orkes(
+        &s,
+        &hotfix,
+        r#"curl -X DELETE "$ORKES_HOST/api/secrets/db_password" -H "X-Authorization: $ACCESS_TOKEN""#,
+    ));
     refused(orkes(
         &s,
         &hotfix,
@@ -695,13 +698,7 @@ fn conductor_app_keys_bound_to_an_environment_act_there() {
     assert_eq!(exchanges.len(), 3);
     assert!(exchanges.iter().any(|d| d.ends_with("bound to environment hotfix")), "{exchanges:?}");
     let log = s.log_text();
-    for v in [
-        "staging-DB-4417",
-        "production-DB-8823",
-        "staging-ONLY-2290",
-        "hotfix-DB-0001",
-        "hotfix-NEW-0002",
-    ] {
+    for v in ["staging-DB-4417", "production-DB-8823", "staging-ONLY-2290", "hotfix-DB-0001", "hotfix-NEW-0002"] {
         assert!(!log.contains(v), "{v} is in the server log");
         assert!(!audit.to_string().contains(v), "{v} is in the audit log");
     }

@@ -331,19 +331,21 @@ fn tinybird_tokens_bound_to_environments_are_separate_workspaces() {
         ("TRESOR_TINYBIRD_MAX_SECRETS", "2"),
     ]);
     let owner = s.token.clone();
-    for args in [&["env", "create", "staging"][..], &["env", "create", "production"], &[
-        "env",
-        "create",
-        "feature-x",
-        "--parent",
-        "production",
-    ]] {
+    for args in [
+        &["env", "create", "staging"][..],
+        &["env", "create", "production"],
+        &["env", "create", "feature-x", "--parent", "production"],
+    ] {
         s.cli(&owner, args, b"").ok();
     }
     // Tinybird's admin token of each workspace: the owner's token bound to the environment.
     let mint = |env: &str| {
         let doc = s
-            .cli(&owner, &["token", "create", "user:owner", "--name", &format!("{env} admin"), "--bind-env", env, "--json"], b"")
+            .cli(
+                &owner,
+                &["token", "create", "user:owner", "--name", &format!("{env} admin"), "--bind-env", env, "--json"],
+                b"",
+            )
             .json();
         assert_eq!(doc["environment"], env, "{doc}");
         doc["token"].as_str().unwrap().to_owned()
@@ -397,16 +399,18 @@ fn tinybird_tokens_bound_to_environments_are_separate_workspaces() {
     let put = |token: &str, name: &str, value: &str| {
         tb(
             token,
-            &format!(r#"curl -X PUT "$TB_HOST/v0/secrets/{name}" -H "Authorization: Bearer $TB_TOKEN" -d "value={value}""#),
+            &format!(
+                r#"curl -X PUT "$TB_HOST/v0/secrets/{name}" -H "Authorization: Bearer $TB_TOKEN" -d "value={value}""#
+            ),
         )
     };
     assert_eq!(put(&production, "staging_only", "prod-OVERWRITE-1").status, 404);
-    let r = tb(&production, r#"curl -X DELETE "$TB_HOST/v0/secrets/staging_only" -H "Authorization: Bearer $TB_TOKEN""#);
+    let r =
+        tb(&production, r#"curl -X DELETE "$TB_HOST/v0/secrets/staging_only" -H "Authorization: Bearer $TB_TOKEN""#);
     assert_eq!(r.status, 404, "{}", r.body);
     assert_eq!(value_in("staging", "staging_only").1["value"], "staging-ONLY-3141");
     // The binding narrows the token on tresor's own API and CLI too.
-    let (status, _) =
-        s.call("GET", "/api/v1/envs/staging/vaults/default/values/pg_password", Some(&production), None);
+    let (status, _) = s.call("GET", "/api/v1/envs/staging/vaults/default/values/pg_password", Some(&production), None);
     assert_eq!(status, 403);
     s.cli(&production, &["-e", "staging", "get", "pg_password"], b"").fails(4, "lacks read access");
     assert_eq!(s.cli(&production, &["-e", "production", "get", "pg_password"], b"").ok(), "production-PG-9902");

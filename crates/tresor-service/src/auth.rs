@@ -187,7 +187,10 @@ impl Caller {
     /// branch passed [`Self::allows`] or [`Self::sees`].
     pub fn allows_where_it_lives(&self, need: Access, env: &str, vault: &str, key: &str) -> bool {
         self.allows(need, env, Some(vault), Some(key))
-            || self.through.iter().any(|(scope, access)| access.satisfies(need) && scope.covers(env, Some(vault), Some(key)))
+            || self
+                .through
+                .iter()
+                .any(|(scope, access)| access.satisfies(need) && scope.covers(env, Some(vault), Some(key)))
     }
 
     /// [`Self::sees`] for an entry where it lives, read through a branch (see

@@ -731,10 +731,9 @@ impl Service {
         }
         let chain = self.env_chain(&path.workspace, &path.environment).await?;
         match chain.get(1) {
-            Some(parent) => Err(ServiceError::BranchReadOnly {
-                branch: path.environment.to_string(),
-                parent: parent.to_string(),
-            }),
+            Some(parent) => {
+                Err(ServiceError::BranchReadOnly { branch: path.environment.to_string(), parent: parent.to_string() })
+            }
             None => Ok(()),
         }
     }

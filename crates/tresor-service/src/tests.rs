@@ -387,7 +387,12 @@ async fn a_bound_token_acts_in_its_environment_only() {
     denied(f.svc.list_grants(&staging).await.unwrap_err());
     denied(f.svc.list_tokens(&staging).await.unwrap_err());
     denied(f.svc.create_principal(&staging, &app).await.unwrap_err());
-    denied(f.svc.create_grant(&staging, &"user:stager".parse().unwrap(), &"staging".parse().unwrap(), Access::Read).await.unwrap_err());
+    denied(
+        f.svc
+            .create_grant(&staging, &"user:stager".parse().unwrap(), &"staging".parse().unwrap(), Access::Read)
+            .await
+            .unwrap_err(),
+    );
     denied(f.svc.audit_log(&staging, 0, None, 10).await.unwrap_err());
     denied(f.svc.list_app_keys(&staging).await.unwrap_err());
 
@@ -434,7 +439,10 @@ async fn a_token_bound_to_a_branch_reads_through_and_compatibility_writes_are_re
     assert_eq!((read.value.expose(), read.environment.as_str()), (&b"prod-value"[..], "prod"));
     assert_eq!(f.svc.describe(&dev, &through).await.unwrap().version, 1);
     let listed = f.svc.list(&dev, &through.vault_path(), &all()).await.unwrap();
-    assert_eq!(listed.iter().map(|l| (l.meta.key.as_str(), l.environment.as_str())).collect::<Vec<_>>(), [("pw", "prod")]);
+    assert_eq!(
+        listed.iter().map(|l| (l.meta.key.as_str(), l.environment.as_str())).collect::<Vec<_>>(),
+        [("pw", "prod")]
+    );
     // ... but a request naming the parent is another environment.
     let direct = in_env("prod", "default", "pw");
     assert_eq!(f.svc.get(&dev, &direct, None).await.unwrap_err().kind(), ErrorKind::Denied);
@@ -456,7 +464,11 @@ async fn a_token_bound_to_a_branch_reads_through_and_compatibility_writes_are_re
     ];
     for e in refusals {
         assert_eq!(e.kind(), ErrorKind::Denied);
-        assert!(e.to_string().starts_with("You cannot create a secret in a Branch: environment feature-x is a branch of prod"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("You cannot create a secret in a Branch: environment feature-x is a branch of prod"),
+            "{e}"
+        );
     }
     assert_eq!(f.svc.get(&dev, &own, None).await.unwrap().value.expose(), b"branch-value", "nothing changed");
     let e = f.svc.get(&compat, &in_env("feature-x", "default", "new"), None).await.unwrap_err();

@@ -580,7 +580,8 @@ pub async fn fill_for_backup(store: &dyn Store) {
     store.insert_token(&token("t-live", "user:alice")).await.unwrap();
     store.insert_token(&TokenRecord { expires_at: None, ..token("t-revoked", "app:worker") }).await.unwrap();
     store.revoke_token(&ws(), "t-revoked", 99).await.unwrap();
-    store.insert_token(&TokenRecord { environment: Some(env("feature-x")), ..token("t-bound", "app:worker") })
+    store
+        .insert_token(&TokenRecord { environment: Some(env("feature-x")), ..token("t-bound", "app:worker") })
         .await
         .unwrap();
     for (id, principal, scope, access) in
@@ -812,7 +813,10 @@ pub fn credentials_before_bindings_sql(bytes: fn(&str) -> String) -> String {
 /// token and key are unbound and otherwise unchanged, and bound ones can be written beside them.
 pub async fn credentials_before_bindings_read_unbound(store: &dyn Store) {
     let old = store.get_token("t-old").await.unwrap().expect("the old token survives the migration");
-    assert_eq!((old.principal.clone(), old.name.as_str(), old.hash.as_slice()), (p("app:old-worker"), "ci", &[9u8, 9][..]));
+    assert_eq!(
+        (old.principal.clone(), old.name.as_str(), old.hash.as_slice()),
+        (p("app:old-worker"), "ci", &[9u8, 9][..])
+    );
     assert_eq!(old.environment, None, "a token minted before bindings is unbound");
     let key = store.get_app_key("k-old").await.unwrap().expect("the old key survives the migration");
     assert_eq!((key.hash.as_slice(), key.environment.as_ref()), (&[7u8, 7][..], None));
@@ -820,10 +824,10 @@ pub async fn credentials_before_bindings_read_unbound(store: &dyn Store) {
     store.insert_token(&TokenRecord { id: "t-new".into(), ..bound.clone() }).await.unwrap();
     assert_eq!(store.get_token("t-new").await.unwrap().unwrap().environment, Some(env("staging")));
     let listed = store.list_tokens(&ws()).await.unwrap();
-    assert_eq!(listed.iter().map(|t| (t.id.as_str(), t.environment.is_some())).collect::<Vec<_>>(), [
-        ("t-new", true),
-        ("t-old", false)
-    ]);
+    assert_eq!(
+        listed.iter().map(|t| (t.id.as_str(), t.environment.is_some())).collect::<Vec<_>>(),
+        [("t-new", true), ("t-old", false)]
+    );
 }
 
 /// The failing record of [`batches_with_audit`]: the backend's test installs a trigger that

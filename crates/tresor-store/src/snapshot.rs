@@ -435,7 +435,10 @@ mod tests {
         newer["header"]["format"] = (SNAPSHOT_FORMAT + 1).into();
         newer["tables"] = serde_json::json!({"something": "else"});
         let err = Snapshot::from_json(&serde_json::to_vec(&newer).unwrap()).unwrap_err().to_string();
-        assert!(err.contains("newer than the format") && err.contains(&format!("format {}", SNAPSHOT_FORMAT + 1)), "{err}");
+        assert!(
+            err.contains("newer than the format") && err.contains(&format!("format {}", SNAPSHOT_FORMAT + 1)),
+            "{err}"
+        );
 
         let mut extra: serde_json::Value = serde_json::from_slice(&json).unwrap();
         extra["tables"]["surprise"] = serde_json::json!([]);

@@ -32,9 +32,7 @@ use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tresor_api::ErrorDoc;
-use tresor_model::{
-    Access, EntryKind, EntryMeta, EntryPath, PrincipalKind, PrincipalRef, SecretValue, Tag, VaultName,
-};
+use tresor_model::{Access, EntryKind, EntryMeta, EntryPath, PrincipalKind, PrincipalRef, SecretValue, Tag, VaultName};
 use tresor_service::{Ctx, ErrorKind, Origin, ServiceError, SetEntry};
 use tresor_store::ListQuery;
 use zeroize::Zeroizing;
