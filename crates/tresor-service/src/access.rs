@@ -145,14 +145,13 @@ impl Service {
         if let Some(mine) = ctx.caller.binding() {
             if env != Some(&mine.environment) {
                 return Err(ServiceError::Denied(format!(
-                    "a token bound to environment {} cannot create {minting} {}: bind it with --bind-env {} \
-                     (a bound token acts in its environment only, and so does everything it mints)",
+                    "a token bound to environment {} cannot create {minting} {}: a bound token acts in its \
+                     environment only, and so would everything it mints; ask a principal with an unbound token",
                     mine.environment,
                     match env {
                         None => "that is unbound".to_owned(),
                         Some(other) => format!("bound to environment {other}"),
                     },
-                    mine.environment
                 )));
             }
         }

@@ -50,8 +50,8 @@ pub enum ServiceError {
     /// environment, and a branch reads them through. The message is Tinybird's.
     #[error(
         "You cannot create a secret in a Branch: environment {branch} is a branch of {parent} and reads its \
-         secrets from there; create, change or delete the secret in {parent} (with a token bound to {parent}, \
-         or an unbound one), and {branch} reads it through"
+         secrets from there; create, change or delete the secret in {parent} (on this API with a token bound \
+         to {parent}; with the CLI `tresor -e {parent} ...`), and {branch} reads it through"
     )]
     BranchReadOnly { branch: String, parent: String },
     /// A declarative config's apply failed part-way; its batch was rolled back.

@@ -10,8 +10,8 @@
 //! `created_at`, `updated_at` and `edited_by`, never the value. Tinybird's codes: 400 for invalid
 //! or missing parameters (a name that is taken included), 403 for a limit reached or an invalid
 //! token, 404 for an unknown secret. Its limits: 5 requests/s per token (the `Tinybird` route
-//! class), 100 secrets per workspace, here per environment ([`CompatConfig::tinybird_max_secrets`]) and the service's
-//! value size limit (8 KB by default).
+//! class), 100 secrets per workspace, counted here per environment
+//! ([`CompatConfig::tinybird_max_secrets`]), and the service's value size limit (8 KB by default).
 //!
 //! [`CompatConfig::tinybird_max_secrets`]: super::CompatConfig
 
