@@ -238,6 +238,11 @@ pub struct TokenRequest {
     pub name: String,
     #[serde(default)]
     pub ttl_seconds: Option<u64>,
+    /// Binds the token to this environment: its grants are narrowed to it, and the Tinybird- and
+    /// Conductor-compatible APIs act in it. A bound caller may only mint tokens bound to its own
+    /// environment. Absent or null: not bound.
+    #[serde(default)]
+    pub environment: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -249,6 +254,9 @@ pub struct TokenDoc {
     pub created_by: String,
     pub expires_at: Option<String>,
     pub revoked_at: Option<String>,
+    /// The environment the token is bound to; null: not bound.
+    #[serde(default)]
+    pub environment: Option<String>,
 }
 
 /// A new token. `token` is shown this once and stored only as a hash.
@@ -284,6 +292,13 @@ pub struct WhoAmI {
     pub workspace: String,
     pub principal: String,
     pub token_id: Option<String>,
+    /// The environment the token is bound to (null: not bound). A bound token's `grants` are
+    /// already narrowed to it.
+    #[serde(default)]
+    pub environment: Option<String>,
+    /// For a token bound to a branch: the parents it reads through to, nearest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reads_through: Vec<String>,
     pub grants: Vec<ScopeAccess>,
 }
 
@@ -317,6 +332,10 @@ pub struct VerifyDoc {
 pub struct AppKeyRequest {
     /// `app:NAME`; the application is created if it does not exist.
     pub principal: String,
+    /// Binds the key: the tokens it is exchanged for are bound to this environment (see
+    /// `TokenRequest.environment`). Absent or null: not bound.
+    #[serde(default)]
+    pub environment: Option<String>,
 }
 
 /// An application access key, without its secret.
@@ -328,6 +347,9 @@ pub struct AppKeyDoc {
     pub created_at: String,
     pub created_by: String,
     pub revoked_at: Option<String>,
+    /// The environment the key (and every token it is exchanged for) is bound to; null: not bound.
+    #[serde(default)]
+    pub environment: Option<String>,
 }
 
 /// A new application access key. `secret` (Conductor's `keySecret`) is shown this once and

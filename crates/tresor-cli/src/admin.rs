@@ -97,21 +97,27 @@ pub fn audit(client: &Client, cmd: AuditCommand, json: bool) -> Result<i32> {
     }
 }
 
+/// How a minted credential's binding is told: ` bound to environment ENV`, or nothing.
+fn bound_note(environment: Option<&str>) -> String {
+    environment.map(|env| format!(" bound to environment {env}")).unwrap_or_default()
+}
+
 pub fn token(client: &Client, cmd: TokenCommand, json: bool) -> Result<i32> {
     match cmd {
-        TokenCommand::Create { principal, name, ttl } => {
-            let t = client.create_token(&principal, &name, ttl)?;
+        TokenCommand::Create { principal, name, ttl, bind_env } => {
+            let t = client.create_token(&principal, &name, ttl, bind_env.as_deref())?;
             if json {
                 print_json(&t)?;
             } else {
-                outln!("token {} for {} (shown once):\n{}", t.info.id, t.info.principal, t.token)?;
+                let bound = bound_note(t.info.environment.as_deref());
+                outln!("token {} for {}{bound} (shown once):\n{}", t.info.id, t.info.principal, t.token)?;
             }
         }
         TokenCommand::Ls => show(
             json,
             client.list_tokens()?,
             "tokens",
-            &["id", "principal", "name", "created_at", "expires_at", "revoked_at"],
+            &["id", "principal", "name", "environment", "created_at", "expires_at", "revoked_at"],
         )?,
         TokenCommand::Revoke { id } => {
             client.revoke_token(&id)?;
@@ -201,6 +207,12 @@ pub fn whoami(client: &Client, json: bool) -> Result<i32> {
         print_json(&me)?;
     } else {
         let mut text = format!("{} in workspace {}\n", me.principal, me.workspace);
+        if let Some(env) = &me.environment {
+            text.push_str(&format!("token bound to environment {env}: its grants are narrowed to it\n"));
+            if !me.reads_through.is_empty() {
+                text.push_str(&format!("  (a branch: reads through to {})\n", me.reads_through.join(", ")));
+            }
+        }
         for g in &me.grants {
             text.push_str(&format!("  {} on {}\n", g.access, g.scope));
         }
@@ -211,15 +223,16 @@ pub fn whoami(client: &Client, json: bool) -> Result<i32> {
 
 pub fn app_key(client: &Client, cmd: AppKeyCommand, json: bool) -> Result<i32> {
     match cmd {
-        AppKeyCommand::Create { principal } => {
-            let k = client.create_app_key(&principal)?;
+        AppKeyCommand::Create { principal, bind_env } => {
+            let k = client.create_app_key(&principal, bind_env.as_deref())?;
             if json {
                 print_json(&k)?;
             } else {
                 outln!(
-                    "application key for {} (the secret is shown once; it is stored only as a hash):\n\
+                    "application key for {}{} (the secret is shown once; it is stored only as a hash):\n\
                      key id:     {}\nkey secret: {}",
                     k.info.principal,
+                    bound_note(k.info.environment.as_deref()),
                     k.info.id,
                     k.secret
                 )?;
@@ -229,7 +242,7 @@ pub fn app_key(client: &Client, cmd: AppKeyCommand, json: bool) -> Result<i32> {
             json,
             client.list_app_keys()?,
             "app_keys",
-            &["id", "principal", "created_at", "created_by", "revoked_at"],
+            &["id", "principal", "environment", "created_at", "created_by", "revoked_at"],
         )?,
         AppKeyCommand::Revoke { id } => {
             client.revoke_app_key(&id)?;

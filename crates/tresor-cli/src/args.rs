@@ -248,6 +248,11 @@ pub enum TokenCommand {
         /// Lifetime in seconds.
         #[arg(long)]
         ttl: Option<u64>,
+        /// Bind the token to this environment: its grants are narrowed to it (nothing elsewhere,
+        /// nothing workspace-wide), and the Tinybird and Conductor APIs act in it. A token bound
+        /// to a branch reads the parent's secrets through it.
+        #[arg(long, value_name = "ENV")]
+        bind_env: Option<String>,
     },
     Ls,
     /// Revoke a token by id.
@@ -445,8 +450,12 @@ pub enum AppKeyCommand {
     Create {
         /// `app:NAME`.
         principal: String,
+        /// Bind the key to this environment: every token it is exchanged for is bound to it
+        /// (see `tresor token create --bind-env`).
+        #[arg(long, value_name = "ENV")]
+        bind_env: Option<String>,
     },
-    /// List access keys (ids, applications, revocation), never secrets.
+    /// List access keys (ids, applications, bindings, revocation), never secrets.
     Ls,
     /// Revoke an access key by id, and the tokens it was exchanged for.
     Revoke { id: String },

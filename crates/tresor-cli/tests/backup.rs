@@ -214,7 +214,7 @@ fn a_backup_taken_while_serving_and_writing_restores_into_sqlite() {
     }
     let backup = std::fs::read(&file).unwrap();
     let doc: Value = serde_json::from_slice(&backup).unwrap();
-    assert_eq!(doc["header"]["format"], 1);
+    assert_eq!(doc["header"]["format"], 2);
     assert_eq!(doc["header"]["source_backend"], "sqlite");
     assert_no_plaintext(&backup, &fixture, &s.data_dir().join("root.key"));
     // The same to stdout.
@@ -276,6 +276,80 @@ fn a_sqlite_backup_restores_into_postgresql() {
     let (a, b) = (first["tables"]["audit_log"].as_array().unwrap(), second["tables"]["audit_log"].as_array().unwrap());
     assert_eq!(a[..], b[..a.len()], "the source's audit records, then the new ones");
     drop(r);
+}
+
+/// A fresh data directory holding `source`'s root key, restored from `file`, served.
+fn restored(source: &Server, file: &Path) -> Server {
+    let target = tempfile::tempdir().unwrap();
+    let data = target.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::copy(source.data_dir().join("root.key"), data.join("root.key")).unwrap();
+    tresor(&["restore", p(file), "--data-dir", p(&data)], &[]).ok();
+    Server::serve(target, source.token.clone(), &[("TRESOR_RATE_MANAGEMENT", "0")], &[])
+}
+
+/// Backup format 2 carries the environment tokens and application keys are bound to, and a
+/// restored bound token is still bound. A format 1 file (as a tresor before bindings wrote it:
+/// no `environment` column, schema 6) still restores, every credential in it unbound and working
+/// as before.
+#[test]
+fn bindings_survive_a_backup_and_a_format_1_backup_still_restores() {
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let fixture = fill(&s);
+    s.call("PUT", &format!("{VAULT}/default/entries/load/counter"), Some(&s.token), Some(json!({"value": "count-1"})));
+    let work = tempfile::tempdir().unwrap();
+
+    // Format 1: this store's backup as the older tresor wrote it.
+    let before = work.path().join("before.json");
+    tresor(&["backup", p(&before), "--data-dir", p(&s.data_dir())], &[]).ok();
+    let mut doc: Value = serde_json::from_slice(&std::fs::read(&before).unwrap()).unwrap();
+    assert_eq!(doc["header"]["format"], 2);
+    for table in ["tokens", "app_keys"] {
+        for row in doc["tables"][table].as_array_mut().unwrap() {
+            let row = row.as_object_mut().unwrap();
+            assert_eq!(row.remove("environment"), Some(Value::Null), "{table}: unbound so far");
+        }
+    }
+    doc["header"]["format"] = json!(1);
+    doc["header"]["schema_version"] = json!(6);
+    let format_1 = work.path().join("format-1.json");
+    std::fs::write(&format_1, doc.to_string()).unwrap();
+    let r1 = restored(&s, &format_1);
+    check_restored(&r1, &fixture, &format_1);
+    let (_, me) = r1.call("GET", "/api/v1/whoami", Some(&fixture.reader), None);
+    assert_eq!(me["environment"], Value::Null, "{me}");
+
+    // Format 2 with bound credentials.
+    s.cli(&s.token, &["env", "create", "staging"], b"").ok();
+    let bound = s.cli(&s.token, &["token", "create", "app:reader", "--bind-env", "staging", "--json"], b"").json();
+    let bound_token = bound["token"].as_str().unwrap().to_owned();
+    let key = s.cli(&s.token, &["app-key", "create", "app:reader", "--bind-env", "staging", "--json"], b"").json();
+    s.cli(&s.token, &["-e", "staging", "set", "staging/pw"], b"staging-PW-6610").ok();
+    let after = work.path().join("after.json");
+    tresor(&["backup", p(&after), "--data-dir", p(&s.data_dir())], &[]).ok();
+    let doc: Value = serde_json::from_slice(&std::fs::read(&after).unwrap()).unwrap();
+    let bound_rows = |table: &str| -> Vec<Value> {
+        doc["tables"][table].as_array().unwrap().iter().filter(|r| !r["environment"].is_null()).cloned().collect()
+    };
+    assert_eq!(bound_rows("tokens").len(), 1);
+    assert_eq!(
+        (bound_rows("tokens")[0]["id"].clone(), bound_rows("tokens")[0]["environment"].clone()),
+        (bound["id"].clone(), json!("staging"))
+    );
+    assert_eq!(bound_rows("app_keys")[0]["id"], key["id"]);
+    let r2 = restored(&s, &after);
+    let (_, me) = r2.call("GET", "/api/v1/whoami", Some(&bound_token), None);
+    assert_eq!(me["environment"], "staging", "{me}");
+    let (status, _) = r2.call("GET", &format!("{VAULT}/api-keys/values/stripe"), Some(&bound_token), None);
+    assert_eq!(status, 403, "the restored token is still narrowed to staging");
+    let (_, keys) = r2.call("GET", "/api/v1/app-keys", Some(&s.token), None);
+    let restored_key = keys["app_keys"].as_array().unwrap().iter().find(|k| k["id"] == key["id"]).unwrap().clone();
+    assert_eq!(restored_key["environment"], "staging");
+    for log in [s.log_text(), r1.log_text(), r2.log_text()] {
+        for v in ["staging-PW-6610", "sk_live_9b8e7d6c", "pw-third-c3e7"] {
+            assert!(!log.contains(v), "{v} is in a server log");
+        }
+    }
 }
 
 #[test]

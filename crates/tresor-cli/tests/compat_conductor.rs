@@ -571,3 +571,135 @@ fn conductor_get_permissions_lists_who_may_do_what_on_a_secret() {
     assert_eq!(r.status, 403, "{}", r.body);
     assert!(!s.log_text().contains("usps-PERM-user"), "a value is in the server log");
 }
+
+/// Issue #14, item 9b: an application key bound to an environment (`tresor app-key create
+/// --bind-env`) is exchanged for tokens bound to it, and `/api/secrets` acts there: the same
+/// application with one key per environment keeps one value per environment, and no key reaches
+/// another environment's secrets. A key bound to a branch reads the parent's secrets through it
+/// and changes none: 403 in Conductor's error shape.
+#[test]
+fn conductor_app_keys_bound_to_an_environment_act_there() {
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let t = s.token.clone();
+    for args in [
+        &["env", "create", "staging"][..],
+        &["env", "create", "production"],
+        &["env", "create", "hotfix", "--parent", "production"],
+        &["principal", "create", "app:pipeline"],
+        &["grant", "add", "app:pipeline", "*", "read"],
+        &["grant", "add", "app:pipeline", "*", "write"],
+    ] {
+        s.cli(&t, args, b"").ok();
+    }
+    // One application, one key per environment.
+    let key = |env: &str| {
+        let doc = s.cli(&t, &["app-key", "create", "app:pipeline", "--bind-env", env, "--json"], b"").json();
+        assert_eq!(doc["environment"], env, "{doc}");
+        (doc["id"].as_str().unwrap().to_owned(), doc["secret"].as_str().unwrap().to_owned())
+    };
+    let keys = [("staging", key("staging")), ("production", key("production")), ("hotfix", key("hotfix"))];
+    let human = s.cli(&t, &["app-key", "create", "app:pipeline", "--bind-env", "staging"], b"").ok();
+    assert!(human.contains("bound to environment staging"), "{human}");
+    let listed = s.cli(&t, &["app-key", "ls", "--json"], b"").json();
+    for (env, (id, _)) in &keys {
+        let row = listed.as_array().unwrap().iter().find(|k| k["id"] == id.as_str()).unwrap();
+        assert_eq!(row["environment"], *env, "{listed}");
+    }
+    s.cli(&t, &["app-key", "create", "app:pipeline", "--bind-env", "nowhere"], b"")
+        .fails(3, "environment nowhere does not exist");
+    let token_of = |env: &str| {
+        let (id, secret) = &keys.iter().find(|(e, _)| *e == env).unwrap().1;
+        let r = exchange(&s, id, secret);
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["token"].as_str().unwrap().to_owned()
+    };
+    let (staging, production, hotfix) = (token_of("staging"), token_of("production"), token_of("hotfix"));
+    let me = s.cli(&staging, &["whoami", "--json"], b"").json();
+    assert_eq!((me["principal"].as_str(), me["environment"].as_str()), (Some("app:pipeline"), Some("staging")));
+
+    let put = |token: &str, key: &str, value: &str| {
+        orkes(
+            &s,
+            token,
+            &format!(
+                r#"curl -X PUT "$ORKES_HOST/api/secrets/{key}" -H "X-Authorization: $ACCESS_TOKEN" -H "Content-Type: text/plain" -d "{value}""#
+            ),
+        )
+    };
+    let names = |token: &str| orkes(&s, token, r#"curl "$ORKES_HOST/api/secrets" -H "X-Authorization: $ACCESS_TOKEN""#);
+    let exists = |token: &str, key: &str| {
+        orkes(&s, token, &format!(r#"curl "$ORKES_HOST/api/secrets/{key}/exists" -H "X-Authorization: $ACCESS_TOKEN""#))
+            .body
+            .trim()
+            .to_owned()
+    };
+    for (token, value) in [(&staging, "staging-DB-4417"), (&production, "production-DB-8823")] {
+        let r = put(token, "db_password", value);
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    assert_eq!(put(&staging, "staging_only", "staging-ONLY-2290").status, 200);
+    assert_eq!(get_value(&s, &staging, "db_password").body, "staging-DB-4417");
+    assert_eq!(get_value(&s, &production, "db_password").body, "production-DB-8823");
+    assert_eq!(names(&staging).json(), json!(["db_password", "staging_only"]));
+    assert_eq!(names(&production).json(), json!(["db_password"]));
+    assert_eq!(exists(&production, "staging_only"), "false");
+    assert_eq!(get_value(&s, &production, "staging_only").status, 404);
+    // Where the values are: one per environment, nothing in `default`.
+    let native = |env: &str, key: &str| {
+        s.call("GET", &format!("/api/v1/envs/{env}/vaults/default/values/{key}"), Some(&t), None)
+    };
+    assert_eq!(native("staging", "db_password").1["value"], "staging-DB-4417");
+    assert_eq!(native("production", "db_password").1["value"], "production-DB-8823");
+    assert_eq!(native("default", "db_password").0, 404);
+    // The binding holds on tresor's own API too, whatever the application's grants say.
+    let (status, _) = s.call("GET", "/api/v1/envs/production/vaults/default/values/db_password", Some(&staging), None);
+    assert_eq!(status, 403);
+    let (status, _) = s.call("GET", "/api/v1/grants", Some(&staging), None);
+    assert_eq!(status, 403, "nothing workspace-wide");
+
+    // The hotfix branch reads production's secrets through...
+    assert_eq!(get_value(&s, &hotfix, "db_password").body, "production-DB-8823");
+    assert_eq!(exists(&hotfix, "db_password"), "true");
+    assert_eq!(names(&hotfix).json(), json!(["db_password"]));
+    // ...and changes none, in Conductor's error shape.
+    let refused = |r: Http| {
+        assert_eq!(r.status, 403, "{}", r.body);
+        let doc = r.json();
+        assert_eq!((doc["status"].as_u64(), doc["retryable"].as_bool()), (Some(403), Some(false)), "{doc}");
+        assert!(doc["message"].as_str().unwrap().starts_with("You cannot create a secret in a Branch: "), "{doc}");
+        assert!(doc["message"].as_str().unwrap().contains("branch of production"), "{doc}");
+    };
+    refused(put(&hotfix, "db_password", "hotfix-DB-0001"));
+    refused(put(&hotfix, "hotfix_only", "hotfix-NEW-0002"));
+    refused(orkes(
+        &s,
+        &hotfix,
+        r#"curl -X DELETE "$ORKES_HOST/api/secrets/db_password" -H "X-Authorization: $ACCESS_TOKEN""#,
+    ));
+    refused(orkes(
+        &s,
+        &hotfix,
+        r#"curl -X PUT "$ORKES_HOST/api/secrets/db_password/tags" -H "X-Authorization: $ACCESS_TOKEN" -H "Content-Type: application/json" -d '[{"key": "team", "value": "ops"}]'"#,
+    ));
+    assert_eq!(native("production", "db_password").1["value"], "production-DB-8823", "unchanged");
+    assert_eq!(native("hotfix", "hotfix_only").0, 404);
+
+    let (_, audit) = s.call("GET", "/api/v1/audit?limit=10000", Some(&t), None);
+    let exchanges: Vec<&str> = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["action"] == "app_key.exchange" && r["outcome"] == "ok")
+        .filter_map(|r| r["detail"].as_str())
+        .collect();
+    assert_eq!(exchanges.len(), 3);
+    assert!(exchanges.iter().any(|d| d.ends_with("bound to environment hotfix")), "{exchanges:?}");
+    let log = s.log_text();
+    for v in ["staging-DB-4417", "production-DB-8823", "staging-ONLY-2290", "hotfix-DB-0001", "hotfix-NEW-0002"] {
+        assert!(!log.contains(v), "{v} is in the server log");
+        assert!(!audit.to_string().contains(v), "{v} is in the audit log");
+    }
+    for (_, (_, secret)) in &keys {
+        assert!(!log.contains(secret.as_str()), "a key secret is in the server log");
+    }
+}

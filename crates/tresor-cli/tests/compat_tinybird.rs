@@ -311,6 +311,175 @@ fn tinybird_branches_and_staging_production_map_to_environments() {
     }
     assert_eq!(s.cli(&t, &["-e", "staging", "get", "pg_password"], b"").ok(), "staging-pg-pw");
     assert_eq!(s.cli(&t, &["-e", "production", "get", "pg_password"], b"").ok(), "production-pg-pw");
+    let log = s.log_text();
+    for v in ["main-pg-pw", "branch-pw", "staging-pg-pw", "production-pg-pw"] {
+        assert!(!log.contains(v), "{v} is in the server log");
+    }
+}
+
+/// Issue #14, item 9b: Tinybird's staging and production workspaces are reached with different
+/// tokens through the same `/v0` API. In tresor they are tokens bound to two environments
+/// (`tresor token create --bind-env`): each creates, reads and lists its own secrets (the same
+/// name with its own value), sees none of the other's, and the limit of secrets counts per
+/// environment. A token bound to a branch reads the parent's secrets through it and creates
+/// none: 403 "You cannot create a secret in a Branch", in Tinybird's error shape.
+#[test]
+fn tinybird_tokens_bound_to_environments_are_separate_workspaces() {
+    let s = Server::start(&[
+        ("TRESOR_RATE_TINYBIRD", "0"),
+        ("TRESOR_RATE_MANAGEMENT", "0"),
+        ("TRESOR_TINYBIRD_MAX_SECRETS", "2"),
+    ]);
+    let owner = s.token.clone();
+    for args in [
+        &["env", "create", "staging"][..],
+        &["env", "create", "production"],
+        &["env", "create", "feature-x", "--parent", "production"],
+    ] {
+        s.cli(&owner, args, b"").ok();
+    }
+    // Tinybird's admin token of each workspace: the owner's token bound to the environment.
+    let mint = |env: &str| {
+        let doc = s
+            .cli(
+                &owner,
+                &["token", "create", "user:owner", "--name", &format!("{env} admin"), "--bind-env", env, "--json"],
+                b"",
+            )
+            .json();
+        assert_eq!(doc["environment"], env, "{doc}");
+        doc["token"].as_str().unwrap().to_owned()
+    };
+    let (staging, production, branch) = (mint("staging"), mint("production"), mint("feature-x"));
+    let human = s.cli(&owner, &["token", "create", "user:owner", "--bind-env", "staging"], b"").ok();
+    assert!(human.contains("bound to environment staging"), "{human}");
+    let tokens = s.cli(&owner, &["token", "ls"], b"").ok();
+    assert!(tokens.contains("ENVIRONMENT") && tokens.contains("production"), "{tokens}");
+    let me = s.cli(&staging, &["whoami", "--json"], b"").json();
+    assert_eq!(me["environment"], "staging");
+    assert!(me["grants"].as_array().unwrap().iter().all(|g| g["scope"] == "staging/*/*"), "narrowed: {me}");
+    let me = s.cli(&branch, &["whoami"], b"").ok();
+    assert!(me.contains("bound to environment feature-x") && me.contains("reads through to production"), "{me}");
+
+    let tb = |token: &str, cmd: &str| curl_sh(cmd, &[("TB_HOST", s.addr.as_str()), ("TB_TOKEN", token)]);
+    let create = |token: &str, name: &str, value: &str| {
+        tb(
+            token,
+            &format!(
+                r#"curl -X POST "$TB_HOST/v0/secrets" -H "Authorization: Bearer $TB_TOKEN" -d "name={name}" -d "value={value}""#
+            ),
+        )
+    };
+    let names = |token: &str| -> Vec<String> {
+        let r = tb(token, r#"curl "$TB_HOST/v0/secrets" -H "Authorization: Bearer $TB_TOKEN""#);
+        assert_eq!(r.status, 200, "{}", r.body);
+        r.json()["secrets"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap().to_owned()).collect()
+    };
+    let describe = |token: &str, name: &str| {
+        tb(token, &format!(r#"curl "$TB_HOST/v0/secrets/{name}" -H "Authorization: Bearer $TB_TOKEN""#))
+    };
+    let value_in = |env: &str, name: &str| {
+        s.call("GET", &format!("/api/v1/envs/{env}/vaults/default/values/{name}"), Some(&owner), None)
+    };
+
+    // The documentation's advice: the same name in both workspaces, each with its own value.
+    for (token, value) in [(&staging, "staging-PG-7781"), (&production, "production-PG-9902")] {
+        let r = create(token, "pg_password", value);
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_secret_doc_named(&r.json(), "pg_password");
+    }
+    assert_eq!(create(&staging, "staging_only", "staging-ONLY-3141").status, 200);
+    assert_eq!(names(&staging), ["pg_password", "staging_only"]);
+    assert_eq!(names(&production), ["pg_password"]);
+    assert_eq!(value_in("staging", "pg_password").1["value"], "staging-PG-7781");
+    assert_eq!(value_in("production", "pg_password").1["value"], "production-PG-9902");
+    assert_eq!(value_in("default", "pg_password").0, 404, "an unbound token's environment is untouched");
+    // Neither sees the other's secrets, by any route.
+    assert_eq!(describe(&production, "staging_only").status, 404);
+    let put = |token: &str, name: &str, value: &str| {
+        tb(
+            token,
+            &format!(
+                r#"curl -X PUT "$TB_HOST/v0/secrets/{name}" -H "Authorization: Bearer $TB_TOKEN" -d "value={value}""#
+            ),
+        )
+    };
+    assert_eq!(put(&production, "staging_only", "prod-OVERWRITE-1").status, 404);
+    let r =
+        tb(&production, r#"curl -X DELETE "$TB_HOST/v0/secrets/staging_only" -H "Authorization: Bearer $TB_TOKEN""#);
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert_eq!(value_in("staging", "staging_only").1["value"], "staging-ONLY-3141");
+    // The binding narrows the token on tresor's own API and CLI too.
+    let (status, _) = s.call("GET", "/api/v1/envs/staging/vaults/default/values/pg_password", Some(&production), None);
+    assert_eq!(status, 403);
+    s.cli(&production, &["-e", "staging", "get", "pg_password"], b"").fails(4, "lacks read access");
+    assert_eq!(s.cli(&production, &["-e", "production", "get", "pg_password"], b"").ok(), "production-PG-9902");
+    // ...and it is delegation-bounded: a bound token mints no unbound token.
+    s.cli(&staging, &["token", "create", "user:owner", "--name", "escape"], b"")
+        .fails(4, "bound to environment staging");
+
+    // The limit of secrets (2 here, 100 by default) counts per environment.
+    let r = create(&staging, "third", "staging-THIRD-1");
+    assert_eq!(r.status, 403, "{}", r.body);
+    assert!(r.json()["error"].as_str().unwrap().contains("environment staging) already holds 2"), "{}", r.body);
+    assert_eq!(create(&production, "second", "production-SECOND-2").status, 200);
+
+    // A branch of production reads production's secrets through...
+    assert_eq!(names(&branch), ["pg_password", "second"]);
+    let r = describe(&branch, "pg_password");
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.json()["name"], "pg_password");
+    let (status, through) =
+        s.call("GET", "/api/v1/envs/feature-x/vaults/default/values/pg_password", Some(&branch), None);
+    assert_eq!((status, through["value"].as_str()), (200, Some("production-PG-9902")), "{through}");
+    assert_eq!(s.cli(&branch, &["-e", "feature-x", "get", "pg_password"], b"").ok(), "production-PG-9902");
+    // ...and creates, changes and deletes none: 403 with Tinybird's message, in its shape.
+    let refused = |r: &Http| {
+        assert_eq!(r.status, 403, "{}", r.body);
+        let doc = r.json();
+        let error = doc["error"].as_str().unwrap_or_default();
+        assert!(error.starts_with("You cannot create a secret in a Branch: "), "{}", r.body);
+        assert!(error.contains("branch of production"), "{}", r.body);
+    };
+    refused(&create(&branch, "branch_secret", "branch-NEW-5"));
+    refused(&create(&branch, "pg_password", "branch-SHADOW-6"));
+    refused(&put(&branch, "pg_password", "branch-CHANGE-7"));
+    refused(&tb(&branch, r#"curl -X DELETE "$TB_HOST/v0/secrets/pg_password" -H "Authorization: Bearer $TB_TOKEN""#));
+    assert_eq!(value_in("production", "pg_password").1["value"], "production-PG-9902", "unchanged");
+    assert_eq!(value_in("feature-x", "branch_secret").0, 404);
+    let (_, audit) = s.call("GET", "/api/v1/audit?limit=10000", Some(&owner), None);
+    let refusals: Vec<&str> = audit["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["outcome"] == "denied" && r["target"].as_str().unwrap().starts_with("feature-x/default/"))
+        .map(|r| r["action"].as_str().unwrap())
+        .collect::<Vec<_>>();
+    assert_eq!(refusals, ["entry.write", "entry.write", "entry.write", "entry.delete"], "each refusal is audited");
+
+    let log = s.log_text();
+    for v in [
+        "staging-PG-7781",
+        "production-PG-9902",
+        "staging-ONLY-3141",
+        "prod-OVERWRITE-1",
+        "staging-THIRD-1",
+        "production-SECOND-2",
+        "branch-NEW-5",
+        "branch-SHADOW-6",
+        "branch-CHANGE-7",
+    ] {
+        assert!(!log.contains(v), "{v} is in the server log");
+        assert!(!audit.to_string().contains(v), "{v} is in the audit log");
+    }
+}
+
+/// The documented metadata shape, for a secret edited by any token.
+fn assert_secret_doc_named(doc: &serde_json::Value, name: &str) {
+    let mut keys: Vec<&str> = doc.as_object().unwrap().keys().map(String::as_str).collect();
+    keys.sort();
+    assert_eq!(keys, ["created_at", "edited_by", "name", "updated_at"], "{doc}");
+    assert_eq!(doc["name"], name);
 }
 
 /// Issue #14, item 3: Tinybird documents its routes as `/v0/secrets/(.+)`, the rest of the path

@@ -366,12 +366,21 @@ impl Client {
         self.send_empty("DELETE", &url, None::<&()>)
     }
 
-    pub fn create_token(&self, principal: &str, name: &str, ttl_seconds: Option<u64>) -> Result<NewTokenDoc> {
-        self.send(
-            "POST",
-            "/api/v1/tokens",
-            &TokenRequest { principal: principal.into(), name: name.into(), ttl_seconds },
-        )
+    /// Mints a token; `environment` binds it (its grants narrowed to that environment).
+    pub fn create_token(
+        &self,
+        principal: &str,
+        name: &str,
+        ttl_seconds: Option<u64>,
+        environment: Option<&str>,
+    ) -> Result<NewTokenDoc> {
+        let body = TokenRequest {
+            principal: principal.into(),
+            name: name.into(),
+            ttl_seconds,
+            environment: environment.map(str::to_owned),
+        };
+        self.send("POST", "/api/v1/tokens", &body)
     }
 
     pub fn list_tokens(&self) -> Result<serde_json::Value> {
@@ -411,9 +420,11 @@ impl Client {
 
     // ----- application access keys -----
 
-    /// Creates an access key (key id and secret, for Conductor's `POST /api/token`) for `app:NAME`.
-    pub fn create_app_key(&self, principal: &str) -> Result<NewAppKeyDoc> {
-        self.send("POST", "/api/v1/app-keys", &AppKeyRequest { principal: principal.into() })
+    /// Creates an access key (key id and secret, for Conductor's `POST /api/token`) for `app:NAME`;
+    /// `environment` binds it, and so every token it is exchanged for.
+    pub fn create_app_key(&self, principal: &str, environment: Option<&str>) -> Result<NewAppKeyDoc> {
+        let body = AppKeyRequest { principal: principal.into(), environment: environment.map(str::to_owned) };
+        self.send("POST", "/api/v1/app-keys", &body)
     }
 
     pub fn list_app_keys(&self) -> Result<serde_json::Value> {

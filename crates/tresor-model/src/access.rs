@@ -196,6 +196,23 @@ impl Scope {
         glob_match(&self.env, env) && glob_match(&self.vault, vault)
     }
 
+    /// The part of the scope inside environment `env`: `None` when the scope does not reach into
+    /// it, else the scope with its environment glob replaced by `env` (`*/api-keys/*` within
+    /// `staging` is `staging/api-keys/*`). Environment names hold no glob characters, so this is
+    /// the exact intersection of the scope with `env/*/*`: what a token bound to `env` keeps of a
+    /// grant.
+    pub fn within_env(&self, env: &str) -> Option<Scope> {
+        if !glob_match(&self.env, env) {
+            return None;
+        }
+        Some(Scope {
+            raw: format!("{env}/{}/{}", self.vault, self.key),
+            env: env.to_owned(),
+            vault: self.vault.clone(),
+            key: self.key.clone(),
+        })
+    }
+
     /// Whether everything `other` covers is covered by `self`: what bounds delegation (a grant
     /// on `other` may be given only by someone holding the access on a scope that contains it).
     ///
@@ -339,6 +356,22 @@ mod tests {
         for bad in ["", "prod//x", "prod/a b", "/x"] {
             assert!(bad.parse::<Scope>().is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn scopes_narrow_to_one_environment() {
+        let s = |t: &str| t.parse::<Scope>().unwrap();
+        let all = Scope::all().within_env("staging").unwrap();
+        assert_eq!(all.as_str(), "staging/*/*");
+        assert!(all.covers("staging", None, None));
+        assert!(!all.covers("production", None, None));
+        assert!(!all.covers_everything(), "a narrowed scope is never the whole workspace");
+        assert_eq!(s("*/api-keys/db/*").within_env("prod").unwrap(), s("prod/api-keys/db/*"));
+        assert_eq!(s("prod").within_env("prod").unwrap(), s("prod/*/*"));
+        assert_eq!(s("pr*").within_env("prod").unwrap(), s("prod/*/*"));
+        assert!(s("prod").within_env("production").is_none());
+        assert!(s("dev/*").within_env("prod").is_none());
+        assert!(Scope::all().contains(&all) && !all.contains(&Scope::all()));
     }
 
     #[test]

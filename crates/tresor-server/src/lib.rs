@@ -173,7 +173,9 @@ async fn admit(gate: &Gate, mut req: Request, origin: Origin, peer: Option<IpAdd
     let Origin { request_id, client_request_id, .. } = origin;
     let mut ctx = Ctx::new(caller, request_id).with_client_request_id(client_request_id).releasing(release);
     if gate.surface != Surface::Native {
-        ctx = ctx.without_release_confirmation();
+        // The compatibility APIs mirror platforms whose branches read the main workspace's
+        // secrets and create none (Tinybird's "You cannot create a secret in a Branch").
+        ctx = ctx.without_release_confirmation().with_read_only_branches();
     }
     req.extensions_mut().insert(ctx);
     next.run(req).await

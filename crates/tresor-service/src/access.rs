@@ -1,13 +1,13 @@
 //! Principals, groups, tokens and grants: who may do what. All of it needs `manage` on the whole
 //! workspace, and every change is audited.
 
-use crate::auth::{mint_token, parse_token, Caller, Ctx, MintedToken};
+use crate::auth::{mint_token, parse_token, Binding, Caller, Ctx, MintedToken};
 use crate::auth_failures::{Credential, Origin};
 use crate::cache::CachedCaller;
 use crate::{Result, Service, ServiceError};
 use std::sync::Arc;
 use tresor_crypto::ct_eq;
-use tresor_model::{now_millis, Access, PrincipalKind, PrincipalRef, Scope, WorkspaceName};
+use tresor_model::{now_millis, Access, EnvName, PrincipalKind, PrincipalRef, Scope, WorkspaceName};
 use tresor_store::{BatchOp, GrantRecord, PrincipalRecord, StoreError, TokenRecord};
 
 /// The principal that `tresor init` creates and whose token it prints.
@@ -31,6 +31,14 @@ impl Refused {
 
     fn unattributed(error: impl Into<ServiceError>) -> Self {
         Self { error: error.into(), workspace: None }
+    }
+}
+
+/// How the audit log names a minted credential: its id, its principal and its binding.
+pub(crate) fn minted_target(id: &str, principal: &PrincipalRef, environment: Option<&EnvName>) -> String {
+    match environment {
+        Some(env) => format!("token {id} of {principal} bound to environment {env}"),
+        None => format!("token {id} of {principal}"),
     }
 }
 
@@ -107,16 +115,50 @@ impl Service {
         Ok(caller)
     }
 
-    /// The caller a token stands for, with its principal's effective grants.
+    /// The caller a token stands for, with its principal's effective grants, narrowed to the
+    /// token's environment if it is bound to one.
     async fn caller_for(&self, token: &TokenRecord) -> Result<Caller> {
         let grants = self.effective_grants(&token.workspace, &token.principal).await?;
-        Ok(Caller::new(
+        let caller = Caller::new(
             token.workspace.clone(),
             token.principal.clone(),
             Some(token.id.clone()),
             Some(token.name.clone()),
             grants,
-        ))
+        );
+        Ok(match &token.environment {
+            None => caller,
+            Some(env) => caller.bound_to(self.binding_of(&token.workspace, env).await?),
+        })
+    }
+
+    /// An environment as a binding: with its parents, which a branch reads through to.
+    async fn binding_of(&self, ws: &WorkspaceName, env: &EnvName) -> Result<Binding> {
+        let chain = self.env_chain(ws, env).await?;
+        Ok(Binding { environment: env.clone(), parents: chain.iter().skip(1).cloned().collect() })
+    }
+
+    /// What a new credential (a token, an application key) may be bound to: an environment that
+    /// exists, and for a caller that is bound itself only its own environment, so that delegation
+    /// stays bounded (a bound token never mints an unbound one, nor one bound elsewhere).
+    pub(crate) async fn require_may_bind(&self, ctx: &Ctx, env: Option<&EnvName>, minting: &str) -> Result<()> {
+        if let Some(mine) = ctx.caller.binding() {
+            if env != Some(&mine.environment) {
+                return Err(ServiceError::Denied(format!(
+                    "a token bound to environment {} cannot create {minting} {}: a bound token acts in its \
+                     environment only, and so would everything it mints; ask a principal with an unbound token",
+                    mine.environment,
+                    match env {
+                        None => "that is unbound".to_owned(),
+                        Some(other) => format!("bound to environment {other}"),
+                    },
+                )));
+            }
+        }
+        if let Some(env) = env {
+            self.require_environment(&ctx.caller.workspace, env).await?;
+        }
+        Ok(())
     }
 
     /// A principal's effective grants: its own and (for users and applications) its groups'.
@@ -165,7 +207,7 @@ impl Service {
             Err(StoreError::AlreadyExists(_)) => {}
             Err(e) => return Err(e.into()),
         }
-        let (_, minted) = self.create_token(&system, &owner, token_name, None).await?;
+        let (_, minted) = self.create_token(&system, &owner, token_name, None, None).await?;
         Ok(minted)
     }
 
@@ -272,16 +314,18 @@ impl Service {
         self.audited(ctx, "group.members", group_ref, out).await
     }
 
-    /// Mints a token for a principal. `ttl_seconds` makes it expire. The token text is in the
-    /// returned [`MintedToken`] and nowhere else.
+    /// Mints a token for a principal. `ttl_seconds` makes it expire; `environment` binds it (see
+    /// [`Caller::bound_to`]). The token text is in the returned [`MintedToken`] and nowhere else.
     pub async fn create_token(
         &self,
         ctx: &Ctx,
         principal: &PrincipalRef,
         name: &str,
         ttl_seconds: Option<u64>,
+        environment: Option<&EnvName>,
     ) -> Result<(TokenRecord, MintedToken)> {
         let out = async {
+            self.require_may_bind(ctx, environment, "a token").await?;
             self.require_workspace(ctx, Access::Manage, "create tokens")?;
             if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
                 return Err(ServiceError::InvalidInput("a token name must be 1 to 100 printable characters".into()));
@@ -304,8 +348,9 @@ impl Service {
                 created_by: ctx.caller.label().to_owned(),
                 expires_at: ttl_seconds.map(|s| now.saturating_add((s as i64).saturating_mul(1000))),
                 revoked_at: None,
+                environment: environment.cloned(),
             };
-            let audit = Self::change_record(ctx, "token.create", format!("token {} of {principal}", record.id));
+            let audit = Self::change_record(ctx, "token.create", minted_target(&record.id, principal, environment));
             self.commit(vec![BatchOp::InsertToken(record.clone())], vec![audit]).await?;
             Ok((record, minted))
         }

@@ -10,7 +10,7 @@ use crate::auth_failures::{with_client_request_id, Credential, Origin};
 use crate::{Result, Service, ServiceError};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64URL, Engine};
 use tresor_crypto::{ct_eq, random_token_bytes, token_hash};
-use tresor_model::{now_millis, Access, PrincipalKind, PrincipalRef, WorkspaceName};
+use tresor_model::{now_millis, Access, EnvName, PrincipalKind, PrincipalRef, WorkspaceName};
 use tresor_store::{AppKeyRecord, BatchOp, StoreError, TokenRecord};
 use zeroize::Zeroizing;
 
@@ -50,9 +50,16 @@ fn printable_id(id: &str) -> &str {
 
 impl Service {
     /// Creates an access key for an application (workspace `manage`), creating the application
-    /// principal if it does not exist yet. The secret is in the answer and nowhere else.
-    pub async fn create_app_key(&self, ctx: &Ctx, app: &PrincipalRef) -> Result<NewAppKey> {
+    /// principal if it does not exist yet. `environment` binds the key: the tokens it is
+    /// exchanged for are bound to it. The secret is in the answer and nowhere else.
+    pub async fn create_app_key(
+        &self,
+        ctx: &Ctx,
+        app: &PrincipalRef,
+        environment: Option<&EnvName>,
+    ) -> Result<NewAppKey> {
         let out = async {
+            self.require_may_bind(ctx, environment, "an application key").await?;
             self.require_workspace(ctx, Access::Manage, "create application keys")?;
             if app.kind != PrincipalKind::App {
                 return Err(ServiceError::InvalidInput(format!(
@@ -76,8 +83,13 @@ impl Service {
                 created_at: now_millis(),
                 created_by: ctx.caller.label().to_owned(),
                 revoked_at: None,
+                environment: environment.cloned(),
             };
-            let audit = Self::change_record(ctx, "app_key.create", format!("app key {} of {app}", record.id));
+            let target = match environment {
+                Some(env) => format!("app key {} of {app} bound to environment {env}", record.id),
+                None => format!("app key {} of {app}", record.id),
+            };
+            let audit = Self::change_record(ctx, "app_key.create", target);
             self.commit(vec![BatchOp::InsertAppKey(record.clone())], vec![audit]).await?;
             Ok(NewAppKey { record, secret })
         }
@@ -165,6 +177,9 @@ impl Service {
                 created_by: minted_token_name(&record.id),
                 expires_at: Some(now.saturating_add((ttl_seconds.min(i64::MAX as u64 / 1000) as i64) * 1000)),
                 revoked_at: None,
+                // The key's binding: an application key bound to an environment yields tokens
+                // that act there only.
+                environment: record.environment.clone(),
             };
             // The token commits with its record: a minted token never exists unrecorded.
             let audit = crate::audit::new_record(
@@ -175,7 +190,10 @@ impl Service {
                 Credential::AppKey.target(&record.id),
                 "ok",
                 with_client_request_id(
-                    Some(format!("token {} for {ttl_seconds} s", minted.id)),
+                    Some(match &record.environment {
+                        Some(env) => format!("token {} for {ttl_seconds} s bound to environment {env}", minted.id),
+                        None => format!("token {} for {ttl_seconds} s", minted.id),
+                    }),
                     origin.client_request_id.as_deref(),
                 ),
             );

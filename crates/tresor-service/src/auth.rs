@@ -8,7 +8,7 @@ use crate::{Result, ServiceError};
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD as B64URL, Engine};
 use std::sync::Arc;
 use tresor_crypto::{random_token_bytes, token_hash};
-use tresor_model::{Access, PrincipalKind, PrincipalRef, Scope, WorkspaceName};
+use tresor_model::{Access, EnvName, PrincipalKind, PrincipalRef, Scope, WorkspaceName};
 use zeroize::Zeroizing;
 
 pub const TOKEN_PREFIX: &str = "tsr_";
@@ -48,8 +48,29 @@ pub fn parse_token(text: &str) -> Result<(String, [u8; 32])> {
     Ok((id.to_owned(), token_hash(secret.as_bytes())))
 }
 
+/// The environment a token (or the application key it was exchanged for) is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    pub environment: EnvName,
+    /// The environment's parents, nearest first: empty unless it is a branch, which reads its
+    /// parents' entries through.
+    pub parents: Vec<EnvName>,
+}
+
+impl Binding {
+    /// The parent a branch reads through to first; `None` for an environment that is no branch.
+    pub fn parent(&self) -> Option<&EnvName> {
+        self.parents.first()
+    }
+}
+
 /// An authenticated caller: a principal in a workspace with its effective grants (its own and its
 /// groups'). Cheap to share; cached per token.
+///
+/// A caller whose token is bound to an environment ([`Caller::bound_to`]) keeps of each grant only
+/// the part inside that environment: it acts nowhere else, and since no narrowed scope covers the
+/// whole workspace, it administers nothing workspace-wide (principals, grants, tokens, keys, the
+/// audit log) and can hand out nothing beyond its environment.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub workspace: WorkspaceName,
@@ -57,6 +78,11 @@ pub struct Caller {
     pub token_id: Option<String>,
     pub token_name: Option<String>,
     grants: Vec<(Scope, Access)>,
+    /// Bound callers only: the principal's grants inside the bound environment's parents, used
+    /// for nothing but reading an entry through the branch where it lives (the parent's grants
+    /// decide that read, as for any caller). Never consulted for a request naming a parent.
+    through: Vec<(Scope, Access)>,
+    binding: Option<Binding>,
     label: String,
     /// The workspace owner (the bootstrap principal `user:owner`, or the user of a local store):
     /// the one principal that may mint tokens for other users.
@@ -76,7 +102,32 @@ impl Caller {
             None => principal.to_string(),
         };
         let owner = principal.kind == PrincipalKind::User && principal.name == crate::OWNER;
-        Self { workspace, principal, token_id, token_name, grants, label, owner }
+        Self { workspace, principal, token_id, token_name, grants, through: Vec::new(), binding: None, label, owner }
+    }
+
+    /// The same caller bound to an environment: each grant narrowed to the part inside it
+    /// ([`Scope::within_env`]), the parents' parts kept apart for reading through a branch.
+    /// A bound caller is never the workspace owner: the owner's powers are workspace-wide.
+    pub fn bound_to(mut self, binding: Binding) -> Self {
+        let narrow = |env: &EnvName, grants: &[(Scope, Access)]| -> Vec<(Scope, Access)> {
+            grants.iter().filter_map(|(scope, access)| Some((scope.within_env(env.as_str())?, *access))).collect()
+        };
+        self.through = binding.parents.iter().flat_map(|parent| narrow(parent, &self.grants)).collect();
+        self.grants = narrow(&binding.environment, &self.grants);
+        self.binding = Some(binding);
+        self.owner = false;
+        self
+    }
+
+    /// The environment the caller's token is bound to, if any.
+    pub fn binding(&self) -> Option<&Binding> {
+        self.binding.as_ref()
+    }
+
+    /// The environment the compatibility APIs (Tinybird's `/v0`, Conductor's `/api/secrets`)
+    /// act in for this caller: its binding's, else `default`.
+    pub fn compat_environment(&self) -> EnvName {
+        self.binding.as_ref().map_or_else(EnvName::default_name, |b| b.environment.clone())
     }
 
     /// The owner of a local store: admin and read on everything, like the bootstrap token.
@@ -130,6 +181,28 @@ impl Caller {
         self.entry_grants().any(|scope| scope.covers(env, Some(vault), Some(key)))
     }
 
+    /// [`Self::allows`] for an entry where it lives, when it was asked for through a branch the
+    /// caller may read: a caller bound to the branch is judged by its grants in the parent too.
+    /// Only for the second check of a read through a branch, after the entry's path in the
+    /// branch passed [`Self::allows`] or [`Self::sees`].
+    pub fn allows_where_it_lives(&self, need: Access, env: &str, vault: &str, key: &str) -> bool {
+        self.allows(need, env, Some(vault), Some(key))
+            || self
+                .through
+                .iter()
+                .any(|(scope, access)| access.satisfies(need) && scope.covers(env, Some(vault), Some(key)))
+    }
+
+    /// [`Self::sees`] for an entry where it lives, read through a branch (see
+    /// [`Self::allows_where_it_lives`]).
+    pub fn sees_where_it_lives(&self, env: &str, vault: &str, key: &str) -> bool {
+        self.sees(env, vault, key)
+            || self
+                .through
+                .iter()
+                .any(|(scope, access)| *access != Access::Webhook && scope.covers(env, Some(vault), Some(key)))
+    }
+
     /// Whether any of the caller's grants other than `webhook` reaches into a vault.
     pub fn touches_vault(&self, env: &str, vault: &str) -> bool {
         self.entry_grants().any(|scope| scope.touches_vault(env, vault))
@@ -162,6 +235,11 @@ pub struct Ctx {
     /// the native API's `?release_ownership=true`). The Tinybird- and Conductor-compatible APIs
     /// have none (their clients send no such flag), so their refusal says what to do instead.
     pub can_confirm_release: bool,
+    /// Whether a branch environment's entries are read-only on the request's surface: on the
+    /// Tinybird- and Conductor-compatible APIs a branch reads its parent's secrets and changes
+    /// none (Tinybird: "You cannot create a secret in a Branch"); tresor's own surfaces write
+    /// a branch's own keys.
+    pub read_only_branches: bool,
 }
 
 impl Ctx {
@@ -172,7 +250,14 @@ impl Ctx {
             client_request_id: None,
             release_ownership: false,
             can_confirm_release: true,
+            read_only_branches: false,
         }
+    }
+
+    /// The same request, from a surface on which branches are read-only (see the field).
+    pub fn with_read_only_branches(mut self) -> Self {
+        self.read_only_branches = true;
+        self
     }
 
     /// The same request, with the id the client gave it.
@@ -231,6 +316,62 @@ mod tests {
         assert!(owner.allows_workspace(Access::Manage));
         assert!(owner.allows(Access::Read, "any", Some("v"), Some("k")));
         assert!(owner.allows(Access::Webhook, "any", None, None));
+    }
+
+    fn binding(env: &str, parents: &[&str]) -> Binding {
+        Binding {
+            environment: EnvName::new(env).unwrap(),
+            parents: parents.iter().map(|p| EnvName::new(*p).unwrap()).collect(),
+        }
+    }
+
+    #[test]
+    fn a_bound_caller_keeps_only_its_environment() {
+        let grants = vec![
+            (Scope::all(), Access::Admin),
+            (Scope::all(), Access::Read),
+            ("production/api-keys/*".parse().unwrap(), Access::Read),
+            ("*".parse().unwrap(), Access::Webhook),
+        ];
+        let owner = Caller::new(WorkspaceName::default_name(), "user:owner".parse().unwrap(), None, None, grants);
+        assert!(owner.is_owner() && owner.allows_workspace(Access::Manage));
+        let staging = owner.clone().bound_to(binding("staging", &[]));
+        assert!(!staging.is_owner(), "a bound token of the owner is no owner");
+        assert_eq!(staging.compat_environment().as_str(), "staging");
+        assert!(staging.allows(Access::Read, "staging", Some("default"), Some("pw")));
+        assert!(staging.allows(Access::Write, "staging", Some("default"), Some("pw")));
+        assert!(staging.allows(Access::Manage, "staging", None, None));
+        assert!(staging.allows(Access::Webhook, "staging", None, None));
+        for other in ["production", "default", "staging-2"] {
+            assert!(!staging.allows(Access::Read, other, Some("default"), Some("pw")), "{other}");
+            assert!(!staging.sees(other, "default", "pw"), "{other}");
+            assert!(!staging.allows(Access::Webhook, other, None, None), "{other}");
+            assert!(!staging.allows_where_it_lives(Access::Read, other, "default", "pw"), "{other}: not a parent");
+        }
+        for access in [Access::Manage, Access::Admin, Access::Read] {
+            assert!(!staging.allows_workspace(access), "no workspace-wide {access}");
+            assert!(!staging.holds(access, &Scope::all()), "cannot hand out {access} on everything");
+        }
+        assert!(staging.holds(Access::Read, &"staging/default/*".parse().unwrap()));
+        assert!(!staging.holds(Access::Read, &"production/api-keys/*".parse().unwrap()));
+        let shown: Vec<String> = staging.grants().iter().map(|(s, a)| format!("{a} {s}")).collect();
+        assert_eq!(shown, ["admin staging/*/*", "read staging/*/*", "webhook staging/*/*"]);
+        assert_eq!(owner.compat_environment().as_str(), "default", "unbound: environment default");
+    }
+
+    #[test]
+    fn a_caller_bound_to_a_branch_reads_through_to_its_parents_only() {
+        let grants = vec![("prod/*".parse().unwrap(), Access::Read), ("feature-x".parse().unwrap(), Access::Write)];
+        let dev = Caller::new(WorkspaceName::default_name(), "app:ci".parse().unwrap(), None, None, grants)
+            .bound_to(binding("feature-x", &["prod"]));
+        assert_eq!(dev.binding().unwrap().parent().map(EnvName::as_str), Some("prod"));
+        assert!(dev.allows(Access::Write, "feature-x", Some("default"), Some("pw")));
+        assert!(!dev.allows(Access::Read, "feature-x", Some("default"), Some("pw")), "no read grant on the branch");
+        assert!(!dev.allows(Access::Read, "prod", Some("default"), Some("pw")), "a request naming prod is refused");
+        assert!(!dev.sees("prod", "default", "pw"));
+        assert!(dev.allows_where_it_lives(Access::Read, "prod", "default", "pw"), "read through the branch");
+        assert!(dev.sees_where_it_lives("prod", "default", "pw"));
+        assert!(!dev.allows_where_it_lives(Access::Write, "prod", "default", "pw"), "the parent's grants decide");
     }
 
     #[test]

@@ -45,6 +45,15 @@ pub enum ServiceError {
     /// confirm (see `Ctx::can_confirm_release`), which decides what the message offers.
     #[error("{}", managed_message(vault, config, *confirmable))]
     Managed { vault: String, config: String, confirmable: bool },
+    /// A change through a surface on which a branch's secrets are read-only (the Tinybird- and
+    /// Conductor-compatible APIs, see `Ctx::read_only_branches`): secrets are made in the main
+    /// environment, and a branch reads them through. The message is Tinybird's.
+    #[error(
+        "You cannot create a secret in a Branch: environment {branch} is a branch of {parent} and reads its \
+         secrets from there; create, change or delete the secret in {parent} (on this API with a token bound \
+         to {parent}; with the CLI `tresor -e {parent} ...`), and {branch} reads it through"
+    )]
+    BranchReadOnly { branch: String, parent: String },
     /// A declarative config's apply failed part-way; its batch was rolled back.
     #[error("applying config {config} failed, nothing was applied: {source}")]
     ApplyFailed { config: String, source: Box<ServiceError> },
@@ -77,7 +86,7 @@ impl ServiceError {
         match self {
             InvalidName(_) | InvalidInput(_) | KindMismatch { .. } => ErrorKind::Invalid,
             NotFound(_) => ErrorKind::NotFound,
-            Denied(_) => ErrorKind::Denied,
+            Denied(_) | BranchReadOnly { .. } => ErrorKind::Denied,
             Unauthenticated(_) => ErrorKind::Unauthenticated,
             Expired(_) => ErrorKind::Expired,
             ValueTooLarge { .. } => ErrorKind::TooLarge,

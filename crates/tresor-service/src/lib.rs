@@ -25,7 +25,7 @@ mod webhook;
 pub use access::OWNER;
 pub use app_keys::NewAppKey;
 pub use audit::VerifyReport;
-pub use auth::{mint_token, parse_token, Caller, Ctx, MintedToken, TOKEN_PREFIX};
+pub use auth::{mint_token, parse_token, Binding, Caller, Ctx, MintedToken, TOKEN_PREFIX};
 pub use auth_failures::Origin;
 pub use config::ApplyOptions;
 pub use error::ServiceError;
@@ -406,7 +406,7 @@ impl Service {
     /// does not tell which of its parent's keys exist.
     fn require_sees_where_it_lives(ctx: &Ctx, asked: &EntryPath, owner: &EntryPath) -> Result<()> {
         if owner.environment == asked.environment
-            || ctx.caller.sees(owner.environment.as_str(), owner.vault.as_str(), owner.key.as_str())
+            || ctx.caller.sees_where_it_lives(owner.environment.as_str(), owner.vault.as_str(), owner.key.as_str())
         {
             Ok(())
         } else {
@@ -692,13 +692,53 @@ impl Service {
     }
 
     /// What each entry of a write must pass before anything is sealed: the caller's `write`, the
-    /// value's size, and the branch rule (a key of a parent is changed there).
+    /// value's size, and the branch rules (a key of a parent is changed there; on some surfaces
+    /// a branch is read-only).
     async fn check_write(&self, ctx: &Ctx, req: &SetEntry) -> Result<()> {
         let path = &req.path;
         Self::check_workspace(ctx, path)?;
         Self::require_entry(ctx, Access::Write, path)?;
+        self.check_read_only_branch(ctx, path).await?;
         self.check_value(path, req.kind, &req.value)?;
         self.check_branch_rule(path).await
+    }
+
+    /// The refusal a write of `path` would meet on a surface where branches are read-only
+    /// (`Ctx::read_only_branches`), before the write itself: for a surface that reads first (the
+    /// Tinybird-compatible create looks the name up and counts the secrets) and should answer
+    /// this refusal rather than what those reads find. A refusal is audited as the write's.
+    pub async fn check_writable(&self, ctx: &Ctx, path: &EntryPath) -> Result<()> {
+        self.check_changeable(ctx, path, "entry.write").await
+    }
+
+    /// [`Service::check_writable`] for a delete (audited as the delete's refusal).
+    pub async fn check_deletable(&self, ctx: &Ctx, path: &EntryPath) -> Result<()> {
+        self.check_changeable(ctx, path, "entry.delete").await
+    }
+
+    async fn check_changeable(&self, ctx: &Ctx, path: &EntryPath, action: &str) -> Result<()> {
+        let out = async {
+            Self::check_workspace(ctx, path)?;
+            self.check_read_only_branch(ctx, path).await
+        }
+        .await;
+        self.audited_change(ctx, action, path, out).await
+    }
+
+    /// On a surface where branches are read-only (`Ctx::read_only_branches`: the compatibility
+    /// APIs), refuses every change in a branch environment. Checked by every change of an entry:
+    /// writes, restores, deletes, undeletes, purges and tag changes.
+    pub(crate) async fn check_read_only_branch(&self, ctx: &Ctx, path: &EntryPath) -> Result<()> {
+        if !ctx.read_only_branches {
+            return Ok(());
+        }
+        let chain = self.env_chain(&path.workspace, &path.environment).await?;
+        match chain.get(1) {
+            Some(parent) => {
+                Err(ServiceError::BranchReadOnly { branch: path.environment.to_string(), parent: parent.to_string() })
+            }
+            None => Ok(()),
+        }
     }
 
     /// The rules every value written obeys, whatever the surface (CLI, native API, bulk files,
@@ -912,8 +952,15 @@ impl Service {
             }
         }
         let (owner, meta) = self.locate(path).await?;
-        if owner.environment != path.environment {
-            Self::require_entry(ctx, Access::Read, &owner)?;
+        if owner.environment != path.environment
+            && !ctx.caller.allows_where_it_lives(
+                Access::Read,
+                owner.environment.as_str(),
+                owner.vault.as_str(),
+                owner.key.as_str(),
+            )
+        {
+            return Err(Self::denied(ctx, Access::Read, &format!("entry {owner}")));
         }
         if version.is_none() {
             if let Some(hit) = self.cache.entry(&owner) {
@@ -993,7 +1040,7 @@ impl Service {
         for (key, (meta, env)) in merged.into_iter().take(query.limit as usize) {
             // Seen where it is listed and where it lives (a parent, read through a branch).
             if !ctx.caller.sees(vault.environment.as_str(), vault.vault.as_str(), &key)
-                || !ctx.caller.sees(env.as_str(), vault.vault.as_str(), &key)
+                || !ctx.caller.sees_where_it_lives(env.as_str(), vault.vault.as_str(), &key)
             {
                 continue;
             }
@@ -1056,6 +1103,7 @@ impl Service {
         let out = async {
             Self::check_workspace(ctx, path)?;
             Self::require_entry(ctx, Access::Write, path)?;
+            self.check_read_only_branch(ctx, path).await?;
             self.guard_managed(ctx, &path.vault_path()).await?;
             let op = BatchOp::SoftDelete { path: path.clone(), now: now_millis() };
             let r = self.commit(vec![op], vec![Self::change_record(ctx, "entry.delete", path)]).await;
@@ -1073,6 +1121,7 @@ impl Service {
         let out = async {
             Self::check_workspace(ctx, path)?;
             Self::require_entry(ctx, Access::Write, path)?;
+            self.check_read_only_branch(ctx, path).await?;
             self.guard_managed(ctx, &path.vault_path()).await?;
             let op = BatchOp::Undelete { path: path.clone(), now: now_millis() };
             let r = self.commit(vec![op], vec![Self::change_record(ctx, "entry.undelete", path)]).await;
@@ -1097,6 +1146,7 @@ impl Service {
         let out = async {
             Self::check_workspace(ctx, path)?;
             Self::require_entry(ctx, Access::Write, path)?;
+            self.check_read_only_branch(ctx, path).await?;
             self.guard_managed(ctx, &path.vault_path()).await?;
             let op = BatchOp::Purge { path: path.clone() };
             let r = self.commit(vec![op], vec![Self::change_record(ctx, "entry.purge", path)]).await;

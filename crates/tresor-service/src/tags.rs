@@ -41,6 +41,7 @@ impl Service {
         let out = async {
             Self::check_workspace(ctx, path)?;
             Self::require_entry(ctx, Access::Write, path)?;
+            self.check_read_only_branch(ctx, path).await?;
             check_tags(upsert)?;
             check_tags(remove)?;
             self.guard_managed(ctx, &path.vault_path()).await?;

@@ -236,7 +236,7 @@ async fn token_for(f: &Fixture, principal: &str, grants: &[(&str, Access)]) -> (
     for (scope, access) in grants {
         f.svc.create_grant(&me(), &p, &scope.parse().unwrap(), *access).await.unwrap();
     }
-    let (_, minted) = f.svc.create_token(&me(), &p, "test", None).await.unwrap();
+    let (_, minted) = f.svc.create_token(&me(), &p, "test", None, None).await.unwrap();
     let caller = f.svc.authenticate(&minted.text, "req").await.unwrap();
     (Ctx::new(caller, "req"), minted.text.to_string())
 }
@@ -337,8 +337,188 @@ async fn tokens_are_hashed_revocable_and_expiring() {
     assert!(f.svc.authenticate(&forged, "r").await.unwrap_err().to_string().contains("unknown token"));
     // Expiry.
     let p: tresor_model::PrincipalRef = "app:w".parse().unwrap();
-    let (_, short) = f.svc.create_token(&me(), &p, "short", Some(0)).await.unwrap();
+    let (_, short) = f.svc.create_token(&me(), &p, "short", Some(0), None).await.unwrap();
     assert!(f.svc.authenticate(&short.text, "r").await.unwrap_err().to_string().contains("expired"));
+}
+
+// ----- tokens bound to an environment -----
+
+fn env(name: &str) -> EnvName {
+    EnvName::new(name).unwrap()
+}
+
+/// A token of `principal` (created with `grants`) bound to `environment`, minted by the owner.
+async fn bound_token_for(f: &Fixture, principal: &str, grants: &[(&str, Access)], environment: &str) -> Ctx {
+    let p: tresor_model::PrincipalRef = principal.parse().unwrap();
+    f.svc.create_principal(&me(), &p).await.unwrap();
+    for (scope, access) in grants {
+        f.svc.create_grant(&me(), &p, &scope.parse().unwrap(), *access).await.unwrap();
+    }
+    let (record, minted) = f.svc.create_token(&me(), &p, "bound", None, Some(&env(environment))).await.unwrap();
+    assert_eq!(record.environment, Some(env(environment)));
+    Ctx::new(f.svc.authenticate(&minted.text, "req").await.unwrap(), "req")
+}
+
+#[tokio::test]
+async fn a_bound_token_acts_in_its_environment_only() {
+    let f = fixture().await;
+    for name in ["staging", "production"] {
+        f.svc.create_environment(&me(), &env(name), None).await.unwrap();
+        f.svc.set(&me(), set(&in_env(name, "default", "pw"), &format!("{name}-value"))).await.unwrap();
+    }
+    let everything = [("*", Access::Read), ("*", Access::Admin)];
+    let staging = bound_token_for(&f, "user:stager", &everything, "staging").await;
+    assert_eq!(staging.caller.binding().unwrap().environment, env("staging"));
+    assert!(staging.caller.binding().unwrap().parents.is_empty());
+
+    // Its own environment: everything its grants allow there.
+    let pw = in_env("staging", "default", "pw");
+    assert_eq!(f.svc.get(&staging, &pw, None).await.unwrap().value.expose(), b"staging-value");
+    f.svc.set(&staging, set(&in_env("staging", "default", "new"), "n")).await.unwrap();
+    let staging_vault =
+        VaultPath { workspace: ws(), environment: env("staging"), vault: VaultName::new("extra").unwrap() };
+    f.svc.create_vault(&staging, &staging_vault).await.unwrap();
+    let envs: Vec<String> = f.svc.list_environments(&staging).await.unwrap().into_iter().map(|e| e.name).collect();
+    assert_eq!(envs, ["staging"]);
+
+    // Any other environment: nothing, whatever the principal holds there.
+    let other = in_env("production", "default", "pw");
+    let denied = |e: ServiceError| assert_eq!(e.kind(), ErrorKind::Denied, "{e}");
+    denied(f.svc.get(&staging, &other, None).await.unwrap_err());
+    denied(f.svc.describe(&staging, &other).await.unwrap_err());
+    denied(f.svc.set(&staging, set(&other, "x")).await.unwrap_err());
+    denied(f.svc.delete(&staging, &other).await.unwrap_err());
+    denied(f.svc.list(&staging, &other.vault_path(), &all()).await.unwrap_err());
+    let default_pw = path("default", "pw");
+    denied(f.svc.set(&staging, set(&default_pw, "x")).await.unwrap_err());
+    let prod_vault = VaultPath { environment: env("production"), ..staging_vault.clone() };
+    denied(f.svc.create_vault(&staging, &prod_vault).await.unwrap_err());
+    denied(f.svc.create_environment(&staging, &env("staging-2"), Some(&env("staging"))).await.unwrap_err());
+    assert_eq!(f.svc.get(&me(), &other, None).await.unwrap().value.expose(), b"production-value", "untouched");
+
+    // Nothing workspace-wide, though the principal holds admin on everything.
+    let app: tresor_model::PrincipalRef = "app:other".parse().unwrap();
+    denied(f.svc.list_grants(&staging).await.unwrap_err());
+    denied(f.svc.list_tokens(&staging).await.unwrap_err());
+    denied(f.svc.create_principal(&staging, &app).await.unwrap_err());
+    denied(
+        f.svc
+            .create_grant(&staging, &"user:stager".parse().unwrap(), &"staging".parse().unwrap(), Access::Read)
+            .await
+            .unwrap_err(),
+    );
+    denied(f.svc.audit_log(&staging, 0, None, 10).await.unwrap_err());
+    denied(f.svc.list_app_keys(&staging).await.unwrap_err());
+
+    // Delegation stays bounded: no unbound token, none bound elsewhere, and minting at all needs
+    // workspace-wide manage.
+    let me_p: tresor_model::PrincipalRef = "user:stager".parse().unwrap();
+    let e = f.svc.create_token(&staging, &me_p, "escape", None, None).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Denied);
+    assert!(e.to_string().contains("cannot create a token that is unbound"), "{e}");
+    let e = f.svc.create_token(&staging, &me_p, "escape", None, Some(&env("production"))).await.unwrap_err();
+    assert!(e.to_string().contains("bound to environment production"), "{e}");
+    let e = f.svc.create_token(&staging, &me_p, "same", None, Some(&env("staging"))).await.unwrap_err();
+    assert!(e.to_string().contains("whole workspace"), "{e}");
+    let e = f.svc.create_app_key(&staging, &app, None).await.unwrap_err();
+    assert!(e.to_string().contains("cannot create an application key that is unbound"), "{e}");
+    assert_eq!(f.svc.list_tokens(&me()).await.unwrap().iter().filter(|t| t.name == "escape").count(), 0);
+
+    // An unbound token of the same principal acts wherever its grants say.
+    let (_, owner_minted) = f.svc.create_token(&me(), &me_p, "unbound", None, None).await.unwrap();
+    let unbound = Ctx::new(f.svc.authenticate(&owner_minted.text, "r").await.unwrap(), "r");
+    assert!(unbound.caller.binding().is_none());
+    assert_eq!(f.svc.get(&unbound, &other, None).await.unwrap().value.expose(), b"production-value");
+
+    // A binding names an environment that exists.
+    let e = f.svc.create_token(&me(), &me_p, "typo", None, Some(&env("stagign"))).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    assert!(e.to_string().contains("environment stagign does not exist"), "{e}");
+    let log = f.svc.audit_log(&me(), 0, None, 1000).await.unwrap();
+    assert!(log.iter().any(|r| r.action == "token.create" && r.target.contains("bound to environment staging")));
+}
+
+#[tokio::test]
+async fn a_token_bound_to_a_branch_reads_through_and_compatibility_writes_are_refused() {
+    let f = fixture().await;
+    f.svc.create_environment(&me(), &env("prod"), None).await.unwrap();
+    f.svc.create_environment(&me(), &env("feature-x"), Some(&env("prod"))).await.unwrap();
+    f.svc.set(&me(), set(&in_env("prod", "default", "pw"), "prod-value")).await.unwrap();
+    let dev = bound_token_for(&f, "app:dev", &[("*", Access::Read), ("*", Access::Write)], "feature-x").await;
+    assert_eq!(dev.caller.binding().unwrap().parent(), Some(&env("prod")));
+
+    // Reads fall through to the parent, by the principal's grants there.
+    let through = in_env("feature-x", "default", "pw");
+    let read = f.svc.get(&dev, &through, None).await.unwrap();
+    assert_eq!((read.value.expose(), read.environment.as_str()), (&b"prod-value"[..], "prod"));
+    assert_eq!(f.svc.describe(&dev, &through).await.unwrap().version, 1);
+    let listed = f.svc.list(&dev, &through.vault_path(), &all()).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|l| (l.meta.key.as_str(), l.environment.as_str())).collect::<Vec<_>>(),
+        [("pw", "prod")]
+    );
+    // ... but a request naming the parent is another environment.
+    let direct = in_env("prod", "default", "pw");
+    assert_eq!(f.svc.get(&dev, &direct, None).await.unwrap_err().kind(), ErrorKind::Denied);
+    assert_eq!(f.svc.set(&dev, set(&direct, "x")).await.unwrap_err().kind(), ErrorKind::Denied);
+
+    // tresor's own surfaces write the branch's own keys, as for any caller.
+    let own = in_env("feature-x", "default", "own");
+    f.svc.set(&dev, set(&own, "branch-value")).await.unwrap();
+
+    // The compatibility APIs make a branch read-only: every change is refused, in Tinybird's words.
+    let compat = dev.clone().with_read_only_branches();
+    assert_eq!(f.svc.get(&compat, &through, None).await.unwrap().value.expose(), b"prod-value");
+    let refusals = [
+        f.svc.set(&compat, set(&in_env("feature-x", "default", "new"), "x")).await.unwrap_err(),
+        f.svc.set(&compat, set(&own, "changed")).await.unwrap_err(),
+        f.svc.delete(&compat, &own).await.unwrap_err(),
+        f.svc.purge(&compat, &own).await.unwrap_err(),
+        f.svc.update_tags(&compat, &own, &[], &[]).await.unwrap_err(),
+    ];
+    for e in refusals {
+        assert_eq!(e.kind(), ErrorKind::Denied);
+        assert!(
+            e.to_string()
+                .starts_with("You cannot create a secret in a Branch: environment feature-x is a branch of prod"),
+            "{e}"
+        );
+    }
+    assert_eq!(f.svc.get(&dev, &own, None).await.unwrap().value.expose(), b"branch-value", "nothing changed");
+    let e = f.svc.get(&compat, &in_env("feature-x", "default", "new"), None).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    let log = f.svc.audit_log(&me(), 0, None, 1000).await.unwrap();
+    assert!(
+        log.iter().any(|r| r.action == "entry.delete" && r.outcome == "denied" && r.target.contains("feature-x")),
+        "refusals are audited"
+    );
+
+    // Outside a branch the compatibility APIs write as before.
+    let prod_writer = bound_token_for(&f, "app:prod-writer", &[("prod", Access::Write)], "prod").await;
+    f.svc.set(&prod_writer.with_read_only_branches(), set(&in_env("prod", "default", "new"), "v")).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_application_key_passes_its_binding_to_the_tokens_it_is_exchanged_for() {
+    let f = fixture().await;
+    f.svc.create_environment(&me(), &env("staging"), None).await.unwrap();
+    let app: tresor_model::PrincipalRef = "app:workers".parse().unwrap();
+    let bound = f.svc.create_app_key(&me(), &app, Some(&env("staging"))).await.unwrap();
+    assert_eq!(bound.record.environment, Some(env("staging")));
+    let unbound = f.svc.create_app_key(&me(), &app, None).await.unwrap();
+    let origin = Origin::new("exchange");
+    let token = f.svc.exchange_app_key(&bound.record.id, &bound.secret, 60, &origin).await.unwrap();
+    let caller = f.svc.authenticate(&token.text, "r").await.unwrap();
+    assert_eq!(caller.binding().map(|b| b.environment.as_str()), Some("staging"));
+    let token = f.svc.exchange_app_key(&unbound.record.id, &unbound.secret, 60, &origin).await.unwrap();
+    assert!(f.svc.authenticate(&token.text, "r").await.unwrap().binding().is_none());
+    let stored = f.svc.list_tokens(&me()).await.unwrap();
+    let minted = stored.iter().find(|t| t.name == format!("app key {}", bound.record.id)).unwrap();
+    assert_eq!(minted.environment, Some(env("staging")));
+    let keys = f.svc.list_app_keys(&me()).await.unwrap();
+    assert_eq!(keys.iter().filter(|k| k.environment.is_some()).count(), 1);
+    let e = f.svc.create_app_key(&me(), &app, Some(&env("nowhere"))).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
 }
 
 #[tokio::test]

@@ -110,7 +110,12 @@ fn token(id: &str, principal: &str) -> TokenRecord {
         created_by: "user:alice".into(),
         expires_at: Some(1_000_000),
         revoked_at: None,
+        environment: None,
     }
+}
+
+fn env(name: &str) -> EnvName {
+    EnvName::new(name).unwrap()
 }
 
 async fn tokens(store: &dyn Store) {
@@ -124,6 +129,18 @@ async fn tokens(store: &dyn Store) {
     assert_eq!(store.get_token("t1").await.unwrap().unwrap().revoked_at, Some(77), "first revocation time kept");
     assert!(matches!(store.revoke_token(&ws(), "nope", 1).await, Err(StoreError::NotFound(_))));
     assert_eq!(store.list_tokens(&ws()).await.unwrap().len(), 2);
+
+    // A token bound to an environment keeps its binding, through a plain insert and a batch
+    // step alike; an unbound one reads back unbound.
+    let bound = TokenRecord { environment: Some(env("staging")), ..token("t-bound", "app:worker") };
+    store.insert_token(&bound).await.unwrap();
+    assert_eq!(store.get_token("t-bound").await.unwrap().unwrap(), bound);
+    assert_eq!(store.get_token("t2").await.unwrap().unwrap().environment, None);
+    let batched = TokenRecord { environment: Some(env("feature-x")), ..token("t-bound-batch", "app:worker") };
+    store.apply_batch(vec![BatchOp::InsertToken(batched.clone())], vec![], &TestChain(concat_chain)).await.unwrap();
+    let listed = store.list_tokens(&ws()).await.unwrap();
+    assert_eq!(listed.iter().find(|t| t.id == "t-bound-batch"), Some(&batched));
+    assert_eq!(listed.iter().filter(|t| t.environment.is_some()).count(), 2);
 }
 
 async fn grants(store: &dyn Store) {
@@ -393,6 +410,7 @@ async fn compat_tags_and_app_keys(store: &dyn Store) {
         created_at: 3,
         created_by: "user:alice".into(),
         revoked_at: None,
+        environment: None,
     };
     store.insert_app_key(&key("k1")).await.unwrap();
     store.insert_app_key(&key("k2")).await.unwrap();
@@ -407,6 +425,14 @@ async fn compat_tags_and_app_keys(store: &dyn Store) {
     store.revoke_app_key(&ws(), "k1", 60).await.unwrap();
     assert_eq!(store.get_app_key("k1").await.unwrap().unwrap().revoked_at, Some(50), "first revocation time kept");
     assert!(matches!(store.revoke_app_key(&ws(), "nope", 1).await, Err(StoreError::NotFound(_))));
+
+    // An application key bound to an environment keeps its binding.
+    let bound = AppKeyRecord { environment: Some(env("production")), ..key("k-bound") };
+    store.insert_app_key(&bound).await.unwrap();
+    assert_eq!(store.get_app_key("k-bound").await.unwrap().unwrap(), bound);
+    assert_eq!(store.get_app_key("k2").await.unwrap().unwrap().environment, None);
+    let listed = store.list_app_keys(&ws()).await.unwrap();
+    assert_eq!(listed.iter().find(|k| k.id == "k-bound").unwrap().environment, Some(env("production")));
 }
 
 /// `apply_batch`: all steps or none. Every failing step (an entry limit, a check-and-set mismatch,
@@ -554,6 +580,10 @@ pub async fn fill_for_backup(store: &dyn Store) {
     store.insert_token(&token("t-live", "user:alice")).await.unwrap();
     store.insert_token(&TokenRecord { expires_at: None, ..token("t-revoked", "app:worker") }).await.unwrap();
     store.revoke_token(&ws(), "t-revoked", 99).await.unwrap();
+    store
+        .insert_token(&TokenRecord { environment: Some(env("feature-x")), ..token("t-bound", "app:worker") })
+        .await
+        .unwrap();
     for (id, principal, scope, access) in
         [("g1", "app:worker", "prod/api-keys/*", Access::Read), ("g2", "group:readers", "*", Access::Write)]
     {
@@ -568,7 +598,7 @@ pub async fn fill_for_backup(store: &dyn Store) {
         };
         store.insert_grant(&grant).await.unwrap();
     }
-    for id in ["k-live", "k-revoked"] {
+    for (id, bound) in [("k-live", None), ("k-revoked", None), ("k-bound", Some(env("prod")))] {
         let key = AppKeyRecord {
             id: id.into(),
             workspace: ws(),
@@ -577,6 +607,7 @@ pub async fn fill_for_backup(store: &dyn Store) {
             created_at: 14,
             created_by: "user:alice".into(),
             revoked_at: None,
+            environment: bound,
         };
         store.insert_app_key(&key).await.unwrap();
     }
@@ -636,6 +667,9 @@ pub async fn backup_and_restore(source: &dyn Store, target: &dyn Store) {
     assert_eq!(target.members_of(&ws(), "readers").await.unwrap().len(), 2);
     assert_eq!(target.grants_for(&ws(), &[p("app:worker")]).await.unwrap()[0].scope, "prod/api-keys/*");
     assert_eq!(target.get_app_key("k-revoked").await.unwrap().unwrap().revoked_at, Some(15));
+    assert_eq!(target.get_token("t-bound").await.unwrap().unwrap().environment, Some(env("feature-x")));
+    assert_eq!(target.get_token("t-live").await.unwrap().unwrap().environment, None);
+    assert_eq!(target.get_app_key("k-bound").await.unwrap().unwrap().environment, Some(env("prod")));
     assert_eq!(target.get_meta("salt").await.unwrap().unwrap(), [0, 1, 2, 254, 255]);
     for head_row in [AUDIT_HEAD_META, AUDIT_HEAD_MAC_META] {
         let copied = target.get_meta(head_row).await.unwrap();
@@ -730,8 +764,10 @@ async fn batch_steps(store: &dyn Store) {
         created_at: 3,
         created_by: "user:alice".into(),
         revoked_at: None,
+        environment: Some(env("batch-env")),
     };
     run(vec![BatchOp::InsertAppKey(app_key.clone())]).await.unwrap();
+    assert_eq!(store.get_app_key("step-key").await.unwrap().unwrap(), app_key, "the batch step keeps the binding");
     assert!(matches!(run(vec![BatchOp::InsertAppKey(app_key)]).await, Err(StoreError::AlreadyExists(_))));
     let revoke = |id: &str| BatchOp::RevokeAppKey {
         workspace: ws(),
@@ -752,6 +788,46 @@ async fn batch_steps(store: &dyn Store) {
     assert!(store.get_token("step-t2").await.unwrap().is_none(), "its tokens go with it");
     let again = BatchOp::DeletePrincipal { workspace: ws(), principal: app.clone() };
     assert!(matches!(run(vec![again]).await, Err(StoreError::NotFound(_))));
+}
+
+/// Rows as a store at schema 6 (before migration 7 bound credentials to environments) holds
+/// them: a workspace, an application, a token and an application key. `bytes` writes a byte
+/// string literal in the backend's SQL (`X'..'` on SQLite, `'\x..'` on PostgreSQL).
+pub fn credentials_before_bindings_sql(bytes: fn(&str) -> String) -> String {
+    format!(
+        "INSERT INTO workspaces (name, current_key_generation, created_at) VALUES ('default', 1, 1);
+         INSERT INTO principals (workspace, kind, name, created_at, created_by)
+             VALUES ('default', 'app', 'old-worker', 2, 'user:owner');
+         INSERT INTO tokens (id, workspace, principal_kind, principal_name, name, hash, created_at, created_by,
+                             expires_at, revoked_at)
+             VALUES ('t-old', 'default', 'app', 'old-worker', 'ci', {}, 3, 'user:owner', NULL, NULL);
+         INSERT INTO app_keys (id, workspace, principal_kind, principal_name, hash, created_at, created_by,
+                               revoked_at)
+             VALUES ('k-old', 'default', 'app', 'old-worker', {}, 4, 'user:owner', NULL);",
+        bytes("0909"),
+        bytes("0707")
+    )
+}
+
+/// After migration 7 on a store holding [`CREDENTIALS_BEFORE_BINDINGS_SQL`]'s rows: the old
+/// token and key are unbound and otherwise unchanged, and bound ones can be written beside them.
+pub async fn credentials_before_bindings_read_unbound(store: &dyn Store) {
+    let old = store.get_token("t-old").await.unwrap().expect("the old token survives the migration");
+    assert_eq!(
+        (old.principal.clone(), old.name.as_str(), old.hash.as_slice()),
+        (p("app:old-worker"), "ci", &[9u8, 9][..])
+    );
+    assert_eq!(old.environment, None, "a token minted before bindings is unbound");
+    let key = store.get_app_key("k-old").await.unwrap().expect("the old key survives the migration");
+    assert_eq!((key.hash.as_slice(), key.environment.as_ref()), (&[7u8, 7][..], None));
+    let bound = TokenRecord { environment: Some(env("staging")), ..old.clone() };
+    store.insert_token(&TokenRecord { id: "t-new".into(), ..bound.clone() }).await.unwrap();
+    assert_eq!(store.get_token("t-new").await.unwrap().unwrap().environment, Some(env("staging")));
+    let listed = store.list_tokens(&ws()).await.unwrap();
+    assert_eq!(
+        listed.iter().map(|t| (t.id.as_str(), t.environment.is_some())).collect::<Vec<_>>(),
+        [("t-new", true), ("t-old", false)]
+    );
 }
 
 /// The failing record of [`batches_with_audit`]: the backend's test installs a trigger that

@@ -257,6 +257,9 @@ pub struct TokenRecord {
     pub created_by: String,
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
+    /// The environment the token is bound to: its grants are narrowed to it, and the
+    /// compatibility APIs act in it. `None`: not bound.
+    pub environment: Option<EnvName>,
 }
 
 /// A grant as stored. The scope is kept as written and parsed by the service.
@@ -535,6 +538,8 @@ pub struct AppKeyRecord {
     pub created_at: i64,
     pub created_by: String,
     pub revoked_at: Option<i64>,
+    /// The environment the key is bound to; the tokens it is exchanged for carry it.
+    pub environment: Option<EnvName>,
 }
 
 /// A `LIKE ... ESCAPE '\'` pattern matching keys that start with `prefix` literally: `%`, `_` and

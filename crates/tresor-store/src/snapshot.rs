@@ -12,8 +12,8 @@
 //!
 //! ```json
 //! {
-//!   "header": {"format": 1, "tresor_version": "0.1.0", "created_at": 1718965677123,
-//!              "created": "2024-06-21T10:27:57Z", "source_backend": "sqlite", "schema_version": 4},
+//!   "header": {"format": 2, "tresor_version": "0.1.0", "created_at": 1718965677123,
+//!              "created": "2024-06-21T10:27:57Z", "source_backend": "sqlite", "schema_version": 7},
 //!   "tables": {
 //!     "meta": [{"key": "audit_mac_key", "value": "<base64>"}, ...],
 //!     "workspaces": [...], "data_keys": [...], "environments": [...], "vaults": [...],
@@ -25,16 +25,22 @@
 //!
 //! Each table is a list of objects whose fields are the table's columns (see the `*Row` types), in
 //! primary-key order; byte columns are standard base64 (with padding); timestamps are Unix
-//! milliseconds. `format` changes only when this layout does; a reader refuses a newer `format`.
-//! `schema_version` is the newest migration applied to the source store; a store refuses to import
-//! a snapshot from a newer schema than it knows.
+//! milliseconds. `format` changes only when this layout does; a reader refuses a newer `format`
+//! and reads every older one. `schema_version` is the newest migration applied to the source
+//! store; a store refuses to import a snapshot from a newer schema than it knows.
+//!
+//! Formats:
+//! - 2: `tokens` and `app_keys` rows carry `environment`, the environment the credential is bound
+//!   to (`null`: not bound; migration 7).
+//! - 1: as 2 without `environment`; read as unbound credentials.
 
 use crate::{Result, StoreError};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
-/// The version of the file layout this tresor writes and the newest it reads.
-pub const SNAPSHOT_FORMAT: u32 = 1;
+/// The version of the file layout this tresor writes and the newest it reads (it reads every
+/// older one too; see the module docs).
+pub const SNAPSHOT_FORMAT: u32 = 2;
 
 /// A consistent copy of a whole store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -286,6 +292,7 @@ snapshot_tables! {
     TokenRow tokens key "id" {
         id: String, workspace: String, principal_kind: String, principal_name: String, name: String,
         hash: Bytes, created_at: i64, created_by: String, expires_at: Option<i64>, revoked_at: Option<i64>,
+        environment: Option<String>,
     }
     GrantRow grants key "id" {
         id: String, workspace: String, principal_kind: String, principal_name: String, scope: String,
@@ -299,7 +306,7 @@ snapshot_tables! {
     /// An application key's id and the SHA-256 of its secret.
     AppKeyRow app_keys key "id" {
         id: String, workspace: String, principal_kind: String, principal_name: String, hash: Bytes,
-        created_at: i64, created_by: String, revoked_at: Option<i64>,
+        created_at: i64, created_by: String, revoked_at: Option<i64>, environment: Option<String>,
     }
 }
 
@@ -309,8 +316,9 @@ impl Snapshot {
         serde_json::to_vec(self).expect("a snapshot always serializes")
     }
 
-    /// Reads a file written by [`Self::to_json`]. The header is checked first, so a file from a
-    /// newer tresor is refused as such rather than as a parse error.
+    /// Reads a file written by [`Self::to_json`], of this format or an older one. The header is
+    /// checked first, so a file from a newer tresor is refused as such rather than as a parse
+    /// error.
     pub fn from_json(bytes: &[u8]) -> Result<Self> {
         #[derive(Deserialize)]
         struct Probe {
@@ -326,6 +334,11 @@ impl Snapshot {
             StoreError::InvalidSnapshot(format!("not a complete tresor backup (truncated or damaged?): {e}"))
         };
         let probe: Probe = serde_json::from_slice(bytes).map_err(invalid)?;
+        if probe.header.format == 1 {
+            let mut doc: serde_json::Value = serde_json::from_slice(bytes).map_err(invalid)?;
+            upgrade_from_format_1(&mut doc);
+            return serde_json::from_value(doc).map_err(invalid);
+        }
         if probe.header.format != SNAPSHOT_FORMAT {
             let newer = probe.header.format > SNAPSHOT_FORMAT;
             return Err(StoreError::InvalidSnapshot(format!(
@@ -349,6 +362,19 @@ impl Snapshot {
             )));
         }
         Ok(())
+    }
+}
+
+/// Format 1 (before migration 7) had no `environment` on tokens and application keys: each of
+/// them was unbound, which format 2 writes as `null`. Rows that are not objects are left for the
+/// typed parse to refuse.
+fn upgrade_from_format_1(doc: &mut serde_json::Value) {
+    for table in ["tokens", "app_keys"] {
+        if let Some(rows) = doc.pointer_mut(&format!("/tables/{table}")).and_then(|t| t.as_array_mut()) {
+            for row in rows.iter_mut().filter_map(|r| r.as_object_mut()) {
+                row.entry("environment").or_insert(serde_json::Value::Null);
+            }
+        }
     }
 }
 
@@ -409,7 +435,10 @@ mod tests {
         newer["header"]["format"] = (SNAPSHOT_FORMAT + 1).into();
         newer["tables"] = serde_json::json!({"something": "else"});
         let err = Snapshot::from_json(&serde_json::to_vec(&newer).unwrap()).unwrap_err().to_string();
-        assert!(err.contains("newer than the format") && err.contains("format 2"), "{err}");
+        assert!(
+            err.contains("newer than the format") && err.contains(&format!("format {}", SNAPSHOT_FORMAT + 1)),
+            "{err}"
+        );
 
         let mut extra: serde_json::Value = serde_json::from_slice(&json).unwrap();
         extra["tables"]["surprise"] = serde_json::json!([]);
@@ -417,6 +446,29 @@ mod tests {
 
         assert!(Snapshot::from_json(b"").is_err());
         assert!(Snapshot::from_json(b"{\"header\": 1}").is_err());
+    }
+
+    /// A format 1 file (before credentials could be bound to an environment) reads as unbound
+    /// tokens and application keys; the rest is as written.
+    #[test]
+    fn format_1_reads_as_unbound_credentials() {
+        let mut doc: serde_json::Value = serde_json::from_slice(&sample().to_json()).unwrap();
+        doc["header"]["format"] = 1.into();
+        doc["tables"]["tokens"] = serde_json::json!([{
+            "id": "t1", "workspace": "default", "principal_kind": "app", "principal_name": "worker", "name": "ci",
+            "hash": "AAEC", "created_at": 5, "created_by": "user:owner", "expires_at": null, "revoked_at": null
+        }]);
+        doc["tables"]["app_keys"] = serde_json::json!([{
+            "id": "k1", "workspace": "default", "principal_kind": "app", "principal_name": "worker",
+            "hash": "AAEC", "created_at": 5, "created_by": "user:owner", "revoked_at": 9
+        }]);
+        let snap = Snapshot::from_json(&serde_json::to_vec(&doc).unwrap()).unwrap();
+        assert_eq!(snap.header.format, 1);
+        assert_eq!(snap.tables.tokens[0].environment, None);
+        assert_eq!(snap.tables.tokens[0].hash, Bytes(vec![0, 1, 2]));
+        assert_eq!(snap.tables.app_keys[0].environment, None);
+        assert_eq!(snap.tables.app_keys[0].revoked_at, Some(9));
+        assert_eq!(snap.tables.environments, sample().tables.environments);
     }
 
     #[test]

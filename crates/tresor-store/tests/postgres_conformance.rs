@@ -349,7 +349,7 @@ async fn migrations_race_safely_and_refuse_a_newer_schema() {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        assert_eq!(applied, [1, 2, 3, 4, 5, 6]);
+        assert_eq!(applied, [1, 2, 3, 4, 5, 6, 7]);
         let store = PostgresStore::connect(&url).await.unwrap();
         store.init_meta("k", b"v").await.unwrap();
         drop(store);
@@ -359,6 +359,48 @@ async fn migrations_race_safely_and_refuse_a_newer_schema() {
         client.execute("INSERT INTO schema_migrations VALUES (999, 'future', 0)", &[]).await.unwrap();
         let err = PostgresStore::connect(&url).await.err().unwrap().to_string();
         assert!(err.contains("schema version 999") && err.contains("upgrade tresor"), "{err}");
+    })
+    .await;
+}
+
+/// A database written before migration 7 (schema 6, no bindings), built here from the shipped
+/// migration files as an older tresor left it: connecting adds the columns, its tokens and
+/// application keys read back unbound, and bound ones can be written from then on.
+#[tokio::test]
+async fn credentials_from_before_bindings_read_as_unbound() {
+    const BEFORE_BINDINGS: &[&str] = &[
+        include_str!("../migrations/postgres/0001_entries.sql"),
+        include_str!("../migrations/postgres/0002_access.sql"),
+        include_str!("../migrations/postgres/0003_app_keys.sql"),
+        include_str!("../migrations/postgres/0004_changes.sql"),
+        include_str!("../migrations/postgres/0005_config.sql"),
+        include_str!("../migrations/postgres/0006_audit_rowid.sql"),
+    ];
+    with_database(|url| async move {
+        let (client, conn) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        client
+            .batch_execute(
+                "CREATE TABLE schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
+            )
+            .await
+            .unwrap();
+        for (i, sql) in BEFORE_BINDINGS.iter().enumerate() {
+            client.batch_execute(sql).await.unwrap();
+            let version = i as i64 + 1;
+            client
+                .execute("INSERT INTO schema_migrations VALUES ($1, 'shipped', 0)", &[&version])
+                .await
+                .unwrap();
+        }
+        let rows = tresor_store::conformance::credentials_before_bindings_sql(|hex| format!("'\\x{hex}'::bytea"));
+        client.batch_execute(&rows).await.unwrap();
+        let store = PostgresStore::connect(&url).await.unwrap();
+        tresor_store::conformance::credentials_before_bindings_read_unbound(&store).await;
+        let newest: i64 = client.query_one("SELECT MAX(version) FROM schema_migrations", &[]).await.unwrap().get(0);
+        assert_eq!(newest, 7);
     })
     .await;
 }
@@ -430,6 +472,7 @@ async fn the_change_feed_reports_every_write_of_every_node_in_order() {
             created_by: "test".into(),
             expires_at: None,
             revoked_at: None,
+            environment: None,
         };
         writer.create_principal(&ws(), &token.principal, "test", 1).await.unwrap();
         writer.insert_token(&token).await.unwrap();

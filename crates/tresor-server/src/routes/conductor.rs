@@ -1,7 +1,10 @@
 //! The Conductor-compatible (Orkes) Secrets API, as Orkes documents it and its clients call it.
 //!
-//! A thin translation onto the service: secrets live in environment `default`, vault `default`
-//! of the token's workspace, as entries of kind secret. The token comes in `X-Authorization`.
+//! A thin translation onto the service: secrets live in vault `default` of the token's
+//! environment (`default` for an unbound token; an application key bound to an environment
+//! yields tokens bound to it), as entries of kind secret. In a branch environment secrets are
+//! read through from the parent and not changed here: PUT and DELETE answer 403. The token comes
+//! in `X-Authorization`.
 //!
 //! - Names may hold `/`: the name is the rest of the path (`/api/secrets/db/password`), with
 //!   `/exists` and `/tags` at its end naming those routes; a `/` sent as `%2F` stays in the name.
@@ -17,7 +20,7 @@
 //!   secret, through the service's grants; `GET /api/auth/authorization/SECRET_NAME/{name}` lists
 //!   who holds which access on it.
 
-use super::{bad, default_entry as entry, default_vault as vault, is_json, media_type, secret_not_found as not_found};
+use super::{bad, compat_entry as entry, compat_vault as vault, is_json, media_type, secret_not_found as not_found};
 use crate::error::{ApiError, ApiResult};
 use crate::{authenticated, App, Peer, RouteClass, Surface};
 use axum::body::{Body, Bytes};
@@ -29,9 +32,7 @@ use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use tresor_api::ErrorDoc;
-use tresor_model::{
-    Access, EntryKind, EntryMeta, EntryPath, EnvName, PrincipalKind, PrincipalRef, SecretValue, Tag, VaultName,
-};
+use tresor_model::{Access, EntryKind, EntryMeta, EntryPath, PrincipalKind, PrincipalRef, SecretValue, Tag, VaultName};
 use tresor_service::{Ctx, ErrorKind, Origin, ServiceError, SetEntry};
 use tresor_store::ListQuery;
 use zeroize::Zeroizing;
@@ -307,7 +308,12 @@ async fn put_at(
     headers: HeaderMap,
     body: Bytes,
 ) -> ApiResult<StatusCode> {
-    match SecretPath::of(&uri)? {
+    let target = SecretPath::of(&uri)?;
+    if let SecretPath::Value(key) | SecretPath::Tags(key) = &target {
+        // In a branch: 403 whether or not the parent holds the name.
+        app.svc.check_writable(&ctx, &entry(&ctx, key)?).await?;
+    }
+    match target {
         SecretPath::Value(key) => store_value(&app, &ctx, &key, &headers, &body).await,
         SecretPath::Tags(key) => change_tags(&app, &ctx, &key, &body, TagChange::Add).await,
         SecretPath::Exists(_) => Err(exists_is_read_only()),
@@ -320,7 +326,13 @@ async fn delete_at(
     uri: Uri,
     body: Bytes,
 ) -> ApiResult<StatusCode> {
-    match SecretPath::of(&uri)? {
+    let target = SecretPath::of(&uri)?;
+    match &target {
+        SecretPath::Value(key) => app.svc.check_deletable(&ctx, &entry(&ctx, key)?).await?,
+        SecretPath::Tags(key) => app.svc.check_writable(&ctx, &entry(&ctx, key)?).await?,
+        SecretPath::Exists(_) => {}
+    }
+    match target {
         SecretPath::Value(key) => remove_secret(&app, &ctx, &key).await,
         SecretPath::Tags(key) => change_tags(&app, &ctx, &key, &body, TagChange::Remove).await,
         SecretPath::Exists(_) => Err(exists_is_read_only()),
@@ -454,7 +466,7 @@ fn grants_of(ctx: &Ctx, body: &AuthorizationBody) -> ApiResult<(PrincipalRef, tr
     };
     let key = secret_target(ctx, &body.target.kind, &body.target.id)?;
     let scope: tresor_model::Scope =
-        format!("{}/{}/{key}", EnvName::default_name(), VaultName::default_name()).parse()?;
+        format!("{}/{}/{key}", ctx.caller.compat_environment(), VaultName::default_name()).parse()?;
     let mut levels = Vec::new();
     for a in &body.access {
         let level = match a.to_ascii_uppercase().as_str() {
@@ -517,7 +529,7 @@ async fn permissions(
     Path((kind, id)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
     let key = secret_target(&ctx, &kind, &id)?;
-    let (env, vault) = (EnvName::default_name(), VaultName::default_name());
+    let (env, vault) = (ctx.caller.compat_environment(), VaultName::default_name());
     let mut by_access: std::collections::BTreeMap<&str, Vec<Value>> = Default::default();
     for g in app.svc.list_grants(&ctx).await? {
         // A stored scope always parses; one that would not reaches nothing.

@@ -6,7 +6,7 @@ use crate::error::ApiError;
 use crate::Surface;
 use axum::http::{header, HeaderMap};
 use axum::response::Response;
-use tresor_model::{EntryKey, EntryPath, EnvName, VaultName, VaultPath};
+use tresor_model::{EntryKey, EntryPath, VaultName, VaultPath};
 use tresor_service::{Ctx, ServiceError};
 
 /// An answer in the shape of the surface that was called: tresor's own errors pass unchanged,
@@ -36,18 +36,20 @@ fn is_json(media: Option<&mime::Mime>) -> bool {
     })
 }
 
-/// Where the compatibility surfaces keep their secrets: environment and vault `default` of the
-/// caller's workspace (the platforms they mirror have no such levels).
-fn default_vault(ctx: &Ctx) -> VaultPath {
+/// Where the compatibility surfaces keep their secrets: vault `default` of the environment the
+/// caller's token is bound to (`default` for an unbound token) in the caller's workspace. The
+/// platforms they mirror have no such levels; Tinybird's staging and production workspaces are
+/// tokens bound to two environments, its branches tokens bound to a branch.
+fn compat_vault(ctx: &Ctx) -> VaultPath {
     VaultPath {
         workspace: ctx.caller.workspace.clone(),
-        environment: EnvName::default_name(),
+        environment: ctx.caller.compat_environment(),
         vault: VaultName::default_name(),
     }
 }
 
-fn default_entry(ctx: &Ctx, name: &str) -> Result<EntryPath, ApiError> {
-    Ok(default_vault(ctx).entry(EntryKey::new(name)?))
+fn compat_entry(ctx: &Ctx, name: &str) -> Result<EntryPath, ApiError> {
+    Ok(compat_vault(ctx).entry(EntryKey::new(name)?))
 }
 
 fn secret_not_found(name: &str) -> ApiError {

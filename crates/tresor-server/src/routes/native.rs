@@ -434,6 +434,8 @@ pub async fn whoami(Extension(ctx): Extension<Ctx>) -> Json<WhoAmI> {
         workspace: c.workspace.to_string(),
         principal: c.principal.to_string(),
         token_id: c.token_id.clone(),
+        environment: c.binding().map(|b| b.environment.to_string()),
+        reads_through: c.binding().map_or_else(Vec::new, |b| b.parents.iter().map(ToString::to_string).collect()),
         grants: c.grants().iter().map(|(s, a)| ScopeAccess { scope: s.to_string(), access: a.to_string() }).collect(),
     })
 }
@@ -596,6 +598,7 @@ fn token_doc(t: tresor_store::TokenRecord) -> TokenDoc {
         created_by: t.created_by,
         expires_at: t.expires_at.map(format_rfc3339),
         revoked_at: t.revoked_at.map(format_rfc3339),
+        environment: t.environment.map(|e| e.to_string()),
     }
 }
 
@@ -612,8 +615,11 @@ pub async fn create_token(
     Extension(ctx): Extension<Ctx>,
     ApiJson(body): ApiJson<TokenRequest>,
 ) -> ApiResult<(StatusCode, Json<NewTokenDoc>)> {
-    let (record, minted) =
-        app.svc.create_token(&ctx, &principal(&body.principal)?, &body.name, body.ttl_seconds).await?;
+    let environment = body.environment.map(EnvName::new).transpose()?;
+    let (record, minted) = app
+        .svc
+        .create_token(&ctx, &principal(&body.principal)?, &body.name, body.ttl_seconds, environment.as_ref())
+        .await?;
     Ok((StatusCode::CREATED, Json(NewTokenDoc { token: minted.text.to_string(), info: token_doc(record) })))
 }
 
@@ -739,6 +745,7 @@ fn app_key_doc(k: tresor_service::AppKeyRecord) -> AppKeyDoc {
         created_at: format_rfc3339(k.created_at),
         created_by: k.created_by,
         revoked_at: k.revoked_at.map(format_rfc3339),
+        environment: k.environment.map(|e| e.to_string()),
     }
 }
 
@@ -758,7 +765,8 @@ pub async fn create_app_key(
     Extension(ctx): Extension<Ctx>,
     ApiJson(body): ApiJson<AppKeyRequest>,
 ) -> ApiResult<(StatusCode, Json<NewAppKeyDoc>)> {
-    let key = app.svc.create_app_key(&ctx, &principal(&body.principal)?).await?;
+    let environment = body.environment.map(EnvName::new).transpose()?;
+    let key = app.svc.create_app_key(&ctx, &principal(&body.principal)?, environment.as_ref()).await?;
     let secret = key.secret.to_string();
     Ok((StatusCode::CREATED, Json(NewAppKeyDoc { secret, info: app_key_doc(key.record) })))
 }

@@ -1,18 +1,21 @@
 //! The Tinybird-compatible Secrets API: `/v0/secrets` and its newer name `/v0/variables`.
 //!
-//! A thin translation onto the service, as Tinybird documents the API: secrets live in
-//! environment `default`, vault `default` of the token's workspace, as entries of kind secret.
+//! A thin translation onto the service, as Tinybird documents the API: secrets live in vault
+//! `default` of the token's environment (`default` for an unbound token; a token bound to
+//! `staging` or `production` is Tinybird's token of that workspace), as entries of kind secret.
+//! A token bound to a branch reads the parent's secrets through the branch and changes none:
+//! POST, PUT and DELETE answer 403 "You cannot create a secret in a Branch", as Tinybird's do.
 //! The name is the rest of the path (`/v0/secrets/db/password` is secret `db/password`).
 //! Bodies are form fields (`curl -d name=... -d value=...`) or JSON; answers carry `name`,
 //! `created_at`, `updated_at` and `edited_by`, never the value. Tinybird's codes: 400 for invalid
 //! or missing parameters (a name that is taken included), 403 for a limit reached or an invalid
 //! token, 404 for an unknown secret. Its limits: 5 requests/s per token (the `Tinybird` route
-//! class), 100 secrets per workspace ([`CompatConfig::tinybird_max_secrets`]) and the service's
-//! value size limit (8 KB by default).
+//! class), 100 secrets per workspace, counted here per environment
+//! ([`CompatConfig::tinybird_max_secrets`]), and the service's value size limit (8 KB by default).
 //!
 //! [`CompatConfig::tinybird_max_secrets`]: super::CompatConfig
 
-use super::{bad, default_entry as entry, default_vault as vault, is_json, media_type, secret_not_found as not_found};
+use super::{bad, compat_entry as entry, compat_vault as vault, is_json, media_type, secret_not_found as not_found};
 use crate::error::{ApiError, ApiResult};
 use crate::{authenticated, App, RouteClass, Surface};
 use axum::extract::{FromRequest, Request, State};
@@ -139,17 +142,33 @@ fn list_key(uri: &Uri) -> &'static str {
     }
 }
 
-/// The secrets of the workspace's default vault, all pages, up to `limit`.
-async fn secrets(app: &App, ctx: &Ctx, limit: u32) -> ApiResult<Vec<EntryMeta>> {
+/// Which secrets [`secrets`] answers.
+#[derive(Clone, Copy, PartialEq)]
+enum Held {
+    /// Those the environment reads: a branch's include its parents'.
+    Readable,
+    /// Those stored in the environment itself: what its limit counts.
+    Own,
+}
+
+/// The secrets of the environment's default vault, all pages, up to `limit`.
+async fn secrets(app: &App, ctx: &Ctx, limit: u32, held: Held) -> ApiResult<Vec<EntryMeta>> {
     const PAGE: u32 = 1000;
-    let mut query = ListQuery { prefix: String::new(), after: None, limit: PAGE.min(limit), include_deleted: false };
+    let vault = vault(ctx);
+    let mut query = ListQuery { prefix: String::new(), after: None, limit: PAGE, include_deleted: false };
     let mut out = Vec::new();
     loop {
-        let page = app.svc.list(ctx, &vault(ctx), &query).await?;
+        let page = app.svc.list(ctx, &vault, &query).await?;
         let full = page.len() == query.limit as usize;
         query.after = page.last().map(|l| l.meta.key.clone());
-        out.extend(page.into_iter().map(|l| l.meta).filter(|m| m.kind == EntryKind::Secret));
+        out.extend(
+            page.into_iter()
+                .filter(|l| held == Held::Readable || l.environment == vault.environment.as_str())
+                .map(|l| l.meta)
+                .filter(|m| m.kind == EntryKind::Secret),
+        );
         if !full || out.len() >= limit as usize {
+            out.truncate(limit as usize);
             return Ok(out);
         }
     }
@@ -192,6 +211,9 @@ async fn create(State(app): State<App>, Extension(ctx): Extension<Ctx>, p: TbPar
     let name = required(p.name, "name")?;
     let value = value_param(p.value)?;
     let path = entry(&ctx, &name)?;
+    // A branch reads its parent's secrets and creates none: say so before looking the name up
+    // (it may well be the parent's) or counting.
+    app.svc.check_writable(&ctx, &path).await?;
     let _serial = CREATE_LOCK.lock().await;
     // Names are unique per workspace. A deleted entry's name may be taken again, and to a
     // Tinybird user that makes a new secret (Tinybird has no undelete): the deleted entry is
@@ -207,19 +229,21 @@ async fn create(State(app): State<App>, Extension(ctx): Extension<Ctx>, p: TbPar
         }
         Some(m) if m.deleted_at.is_none() => {
             return Err(bad(format!(
-                "{name} is a variable in environment default, vault default; a secret cannot take its name: \
-                 choose another name or delete the variable first"
+                "{name} is a variable in environment {}, vault default; a secret cannot take its name: \
+                 choose another name or delete the variable first",
+                path.environment
             )))
         }
         _ => {}
     }
     let max = app.compat.tinybird_max_secrets;
     if max > 0 {
-        let held = secrets(&app, &ctx, u32::try_from(max).unwrap_or(u32::MAX)).await?.len() as u64;
+        let held = secrets(&app, &ctx, u32::try_from(max).unwrap_or(u32::MAX), Held::Own).await?.len() as u64;
         if held >= max {
             return Err(ApiError::LimitReached(format!(
-                "limit reached: the workspace already holds {held} secrets and the limit is {max} \
-                 (TRESOR_TINYBIRD_MAX_SECRETS); delete a secret or raise the limit"
+                "limit reached: the workspace (environment {}) already holds {held} secrets and the limit is {max} \
+                 (TRESOR_TINYBIRD_MAX_SECRETS); delete a secret or raise the limit",
+                path.environment
             )));
         }
     }
@@ -252,6 +276,8 @@ async fn update(
     p: TbParams,
 ) -> ApiResult<Json<TbSecret>> {
     let value = value_param(p.value)?;
+    // In a branch: 403 whether or not the parent holds the name.
+    app.svc.check_writable(&ctx, &entry(&ctx, &name)?).await?;
     // Update only what exists (404 otherwise), with check-and-set against the version seen, so an
     // update never recreates a secret deleted in between.
     for _ in 0..4 {
@@ -275,7 +301,7 @@ async fn update(
 }
 
 async fn list(State(app): State<App>, Extension(ctx): Extension<Ctx>, uri: Uri) -> ApiResult<Json<Value>> {
-    let all: Vec<TbSecret> = secrets(&app, &ctx, u32::MAX).await?.iter().map(tb_secret).collect();
+    let all: Vec<TbSecret> = secrets(&app, &ctx, u32::MAX, Held::Readable).await?.iter().map(tb_secret).collect();
     Ok(Json(json!({ list_key(&uri): all })))
 }
 
@@ -292,6 +318,7 @@ async fn remove(
     Extension(ctx): Extension<Ctx>,
     axum::extract::Path(name): axum::extract::Path<String>,
 ) -> ApiResult<Json<Value>> {
+    app.svc.check_deletable(&ctx, &entry(&ctx, &name)?).await?;
     let (path, _) = secret_meta(&app, &ctx, &name).await?;
     match app.svc.delete(&ctx, &path).await {
         Ok(()) => Ok(Json(json!({ "ok": true }))),

@@ -7,7 +7,7 @@ use crate::{
 };
 use tokio_postgres::types::Type;
 use tokio_postgres::{Row, Transaction};
-use tresor_model::{Access, EntryPath, PrincipalKind, PrincipalRef, Tag, WorkspaceName};
+use tresor_model::{Access, EntryPath, EnvName, PrincipalKind, PrincipalRef, Tag, WorkspaceName};
 
 fn kind_of(s: &str) -> Result<PrincipalKind> {
     match s {
@@ -26,8 +26,13 @@ fn workspace_at(row: &Row, i: usize) -> Result<WorkspaceName> {
     WorkspaceName::new(col::<String>(row, i)?).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
-const TOKEN_COLS: &str =
-    "id, workspace, principal_kind, principal_name, name, hash, created_at, created_by, expires_at, revoked_at";
+/// A nullable environment column (a token's or an application key's binding).
+fn env_at(row: &Row, i: usize) -> Result<Option<EnvName>> {
+    col::<Option<String>>(row, i)?.map(|e| EnvName::new(e).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+}
+
+const TOKEN_COLS: &str = "id, workspace, principal_kind, principal_name, name, hash, created_at, created_by, \
+     expires_at, revoked_at, environment";
 
 fn token_from_row(r: &Row) -> Result<TokenRecord> {
     Ok(TokenRecord {
@@ -40,6 +45,7 @@ fn token_from_row(r: &Row) -> Result<TokenRecord> {
         created_by: col(r, 7)?,
         expires_at: col(r, 8)?,
         revoked_at: col(r, 9)?,
+        environment: env_at(r, 10)?,
     })
 }
 
@@ -75,7 +81,8 @@ fn audit_from_row(r: &Row) -> Result<AuditRecord> {
     })
 }
 
-const APP_KEY_COLS: &str = "id, workspace, principal_kind, principal_name, hash, created_at, created_by, revoked_at";
+const APP_KEY_COLS: &str =
+    "id, workspace, principal_kind, principal_name, hash, created_at, created_by, revoked_at, environment";
 
 fn app_key_from_row(r: &Row) -> Result<AppKeyRecord> {
     Ok(AppKeyRecord {
@@ -86,6 +93,7 @@ fn app_key_from_row(r: &Row) -> Result<AppKeyRecord> {
         created_at: col(r, 5)?,
         created_by: col(r, 6)?,
         revoked_at: col(r, 7)?,
+        environment: env_at(r, 8)?,
     })
 }
 
@@ -486,7 +494,7 @@ pub(super) async fn remove_member_tx(
 /// [`crate::Store::insert_token`] inside a caller's transaction.
 pub(super) async fn insert_token_tx(tx: &Transaction<'_>, t: &TokenRecord) -> Result<()> {
     tx.execute(
-        &format!("INSERT INTO tokens ({TOKEN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"),
+        &format!("INSERT INTO tokens ({TOKEN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"),
         &[
             &t.id,
             &t.workspace.as_str(),
@@ -498,6 +506,7 @@ pub(super) async fn insert_token_tx(tx: &Transaction<'_>, t: &TokenRecord) -> Re
             &t.created_by,
             &t.expires_at,
             &t.revoked_at,
+            &t.environment.as_ref().map(|e| e.as_str()),
         ],
     )
     .await
@@ -569,7 +578,7 @@ pub(super) async fn update_tags_tx(
 /// [`crate::Store::insert_app_key`] inside a caller's transaction.
 pub(super) async fn insert_app_key_tx(tx: &Transaction<'_>, k: &AppKeyRecord) -> Result<()> {
     tx.execute(
-        &format!("INSERT INTO app_keys ({APP_KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
+        &format!("INSERT INTO app_keys ({APP_KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
         &[
             &k.id,
             &k.workspace.as_str(),
@@ -579,6 +588,7 @@ pub(super) async fn insert_app_key_tx(tx: &Transaction<'_>, k: &AppKeyRecord) ->
             &k.created_at,
             &k.created_by,
             &k.revoked_at,
+            &k.environment.as_ref().map(|e| e.as_str()),
         ],
     )
     .await

@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "changes", include_str!("../../migrations/postgres/0004_changes.sql")),
     (5, "config", include_str!("../../migrations/postgres/0005_config.sql")),
     (6, "audit_rowid", include_str!("../../migrations/postgres/0006_audit_rowid.sql")),
+    (7, "bound_tokens", include_str!("../../migrations/postgres/0007_bound_tokens.sql")),
 ];
 
 pub(super) async fn apply(conn: &mut Client) -> Result<()> {

@@ -25,8 +25,8 @@ fn access_of(s: &str) -> rusqlite::Result<Access> {
     s.parse().map_err(super::corrupt)
 }
 
-const TOKEN_COLS: &str =
-    "id, workspace, principal_kind, principal_name, name, hash, created_at, created_by, expires_at, revoked_at";
+const TOKEN_COLS: &str = "id, workspace, principal_kind, principal_name, name, hash, created_at, created_by, \
+     expires_at, revoked_at, environment";
 
 fn token_from_row(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
     let ws: String = r.get(1)?;
@@ -40,6 +40,7 @@ fn token_from_row(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
         created_by: r.get(7)?,
         expires_at: r.get(8)?,
         revoked_at: r.get(9)?,
+        environment: super::env_at(r, 10)?,
     })
 }
 
@@ -309,7 +310,7 @@ pub(super) fn remove_member_tx(tx: &Transaction<'_>, ws: &WorkspaceName, group: 
 /// [`crate::Store::insert_token`] inside a caller's transaction.
 pub(super) fn insert_token_tx(tx: &Transaction<'_>, t: &TokenRecord) -> Result<()> {
     tx.execute(
-        &format!("INSERT INTO tokens ({TOKEN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+        &format!("INSERT INTO tokens ({TOKEN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
         params![
             t.id,
             t.workspace.as_str(),
@@ -320,7 +321,8 @@ pub(super) fn insert_token_tx(tx: &Transaction<'_>, t: &TokenRecord) -> Result<(
             t.created_at,
             t.created_by,
             t.expires_at,
-            t.revoked_at
+            t.revoked_at,
+            t.environment.as_ref().map(|e| e.as_str())
         ],
     )
     .map_err(insert_err(format!("token {}", t.id)))?;

@@ -7,7 +7,8 @@ use crate::{AppKeyRecord, Result, StoreError};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use tresor_model::{EntryPath, PrincipalRef, Tag, WorkspaceName};
 
-const APP_KEY_COLS: &str = "id, workspace, principal_kind, principal_name, hash, created_at, created_by, revoked_at";
+const APP_KEY_COLS: &str =
+    "id, workspace, principal_kind, principal_name, hash, created_at, created_by, revoked_at, environment";
 
 fn app_key_from_row(r: &Row<'_>) -> rusqlite::Result<AppKeyRecord> {
     let ws: String = r.get(1)?;
@@ -20,6 +21,7 @@ fn app_key_from_row(r: &Row<'_>) -> rusqlite::Result<AppKeyRecord> {
         created_at: r.get(5)?,
         created_by: r.get(6)?,
         revoked_at: r.get(7)?,
+        environment: super::env_at(r, 8)?,
     })
 }
 
@@ -95,7 +97,7 @@ pub(super) fn update_tags_tx(tx: &Transaction<'_>, p: &EntryPath, upsert: &[Tag]
 /// [`crate::Store::insert_app_key`] inside a caller's transaction.
 pub(super) fn insert_app_key_tx(tx: &Transaction<'_>, k: &AppKeyRecord) -> Result<()> {
     tx.execute(
-        &format!("INSERT INTO app_keys ({APP_KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
+        &format!("INSERT INTO app_keys ({APP_KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
         params![
             k.id,
             k.workspace.as_str(),
@@ -104,7 +106,8 @@ pub(super) fn insert_app_key_tx(tx: &Transaction<'_>, k: &AppKeyRecord) -> Resul
             k.hash,
             k.created_at,
             k.created_by,
-            k.revoked_at
+            k.revoked_at,
+            k.environment.as_ref().map(|e| e.as_str())
         ],
     )
     .map_err(insert_err(format!("application key {}", k.id)))?;

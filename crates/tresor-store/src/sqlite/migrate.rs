@@ -13,9 +13,16 @@ const MIGRATIONS: &[(i64, &str, &str)] = &[
     (4, "changes", include_str!("../../migrations/sqlite/0004_changes.sql")),
     (5, "config", include_str!("../../migrations/sqlite/0005_config.sql")),
     (6, "audit_rowid", include_str!("../../migrations/sqlite/0006_audit_rowid.sql")),
+    (7, "bound_tokens", include_str!("../../migrations/sqlite/0007_bound_tokens.sql")),
 ];
 
 pub(super) fn apply(conn: &mut Connection) -> Result<()> {
+    apply_up_to(conn, i64::MAX)
+}
+
+/// Applies the migrations up to version `last`: all of them for a store, fewer for a test that
+/// builds a store as an older tresor left it.
+pub(super) fn apply_up_to(conn: &mut Connection, last: i64) -> Result<()> {
     conn.execute_batch(
         "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)",
     )
@@ -28,7 +35,7 @@ pub(super) fn apply(conn: &mut Connection) -> Result<()> {
             "the database is at schema version {applied}, newer than this tresor knows ({newest}); upgrade tresor"
         )));
     }
-    for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > applied) {
+    for (version, name, sql) in MIGRATIONS.iter().filter(|m| m.0 > applied && m.0 <= last) {
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
         tx.execute_batch(sql).map_err(|e| StoreError::Backend(format!("migration {version} ({name}): {e}")))?;
         tx.execute(

@@ -138,6 +138,11 @@ fn corrupt(msg: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, msg.into())
 }
 
+/// A nullable environment column (a token's or an application key's binding).
+fn env_at(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<EnvName>> {
+    row.get::<_, Option<String>>(i)?.map(|e| EnvName::new(e).map_err(|e| corrupt(e.to_string()))).transpose()
+}
+
 fn parse_kind(s: &str) -> rusqlite::Result<EntryKind> {
     EntryKind::parse(s).ok_or_else(|| corrupt(format!("unknown entry kind {s:?}")))
 }

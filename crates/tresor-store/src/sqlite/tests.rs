@@ -55,6 +55,23 @@ async fn refuses_a_newer_schema() {
     assert!(err.contains("schema version 999") && err.contains("upgrade tresor"), "{err}");
 }
 
+/// A store written before migration 7 (schema 6, no bindings): opening it adds the columns, its
+/// tokens and application keys read back unbound, and bound ones can be written from then on.
+#[tokio::test]
+async fn credentials_from_before_bindings_read_as_unbound() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tresor.db");
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        migrate::apply_up_to(&mut conn, 6).unwrap();
+        conn.execute_batch(&crate::conformance::credentials_before_bindings_sql(|hex| format!("X'{hex}'"))).unwrap();
+        let version: i64 = conn.query_row("SELECT MAX(version) FROM schema_migrations", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, 6);
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    crate::conformance::credentials_before_bindings_read_unbound(&store).await;
+}
+
 #[tokio::test]
 async fn backs_up_and_restores_into_an_empty_store() {
     let (_a, source) = open();
