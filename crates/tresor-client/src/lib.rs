@@ -10,9 +10,9 @@
 //! Blocking (ureq): workers and CLIs resolve a handful of values at start-up, and a blocking client
 //! needs no runtime. For HTTPS with a private CA, set `TRESOR_CACERT` to its PEM file.
 
-pub use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
-use tresor_api::*;
+pub use tresor_api::*;
 
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::sync::Arc;
