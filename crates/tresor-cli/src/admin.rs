@@ -45,25 +45,20 @@ fn done(json: bool, doc: Value, human: String) -> Result<()> {
     }
 }
 
-/// `--since` as RFC 3339 or an age like `30m`, `2h`, `7d`.
+/// `--since` as RFC 3339 or an age like `30m`, `2h`, `7d`, `1h 30m` (humantime's syntax).
 pub fn since_arg(s: &str) -> Result<String> {
     if tresor_model::parse_rfc3339(s).is_some() {
         return Ok(s.to_owned());
     }
-    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
-    let n: i64 = num.parse().map_err(|_| bad_since(s))?;
-    let secs = match unit {
-        "s" => n,
-        "m" => n * 60,
-        "h" => n * 3600,
-        "d" => n * 86_400,
-        _ => return Err(bad_since(s)),
-    };
-    Ok(format_rfc3339(now_millis() - secs * 1000))
+    let age = humantime::parse_duration(s).map_err(|_| bad_since(s))?;
+    let millis = i64::try_from(age.as_millis()).map_err(|_| bad_since(s))?;
+    Ok(format_rfc3339(now_millis().saturating_sub(millis)))
 }
 
 fn bad_since(s: &str) -> CliError {
-    CliError::Usage(format!("--since {s:?}: give an RFC 3339 time (2024-06-21T10:00:00Z) or an age (30m, 2h, 7d)"))
+    CliError::Usage(format!(
+        "--since {s:?}: give an RFC 3339 time (2024-06-21T10:00:00Z) or an age (30m, 2h, 7d, 1h 30m)"
+    ))
 }
 
 pub fn audit(client: &Client, cmd: AuditCommand, json: bool) -> Result<i32> {
@@ -250,4 +245,26 @@ pub fn app_key(client: &Client, cmd: AppKeyCommand, json: bool) -> Result<i32> {
         }
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::since_arg;
+
+    /// An age is counted back from now; a time passes through; anything else names both forms.
+    #[test]
+    fn since_takes_a_time_or_an_age() {
+        assert_eq!(since_arg("2024-06-21T10:00:00Z").unwrap(), "2024-06-21T10:00:00Z");
+        for (age, millis) in [("30m", 1_800_000), ("2h", 7_200_000), ("7d", 604_800_000), ("1h 30m", 5_400_000)] {
+            let before = tresor_model::now_millis();
+            let since = tresor_model::parse_rfc3339(&since_arg(age).unwrap()).expect("RFC 3339");
+            let after = tresor_model::now_millis();
+            // RFC 3339 here has whole seconds: allow for the truncation.
+            assert!(since <= after - millis && since >= before - millis - 1000, "{age}: {since}");
+        }
+        for bad in ["", "yesterday", "5 parsecs", "-1h"] {
+            let e = since_arg(bad).unwrap_err().to_string();
+            assert!(e.contains("RFC 3339") && e.contains("30m"), "{bad}: {e}");
+        }
+    }
 }

@@ -104,14 +104,32 @@ pub fn print_json(v: &impl Serialize) -> Result<()> {
     outln!("{}", serde_json::to_string_pretty(v).expect("serializable"))
 }
 
-/// Prints rows as aligned columns under a header.
-pub fn print_table(header: &[&str], rows: &[Vec<String>]) -> Result<()> {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+/// How many terminal columns `text` takes: a CJK character takes two, a combining accent none.
+/// Both table printers measure with it, so columns line up whatever the names hold.
+fn columns(text: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(text)
+}
+
+/// `text` followed by spaces up to `width` columns.
+fn padded(text: &str, width: usize) -> String {
+    format!("{text}{}", " ".repeat(width.saturating_sub(columns(text))))
+}
+
+/// The widest cell of each column, header included.
+fn column_widths<'a>(header: &[&str], rows: impl Iterator<Item = &'a [String]>) -> Vec<usize> {
+    let mut widths: Vec<usize> = header.iter().map(|h| columns(h)).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
+            *w = (*w).max(columns(cell));
         }
     }
+    widths
+}
+
+/// Prints rows as aligned columns under a header. The layouts are two short functions over
+/// `unicode-width`; a table crate would bring its own styles to configure back to these.
+pub fn print_table(header: &[&str], rows: &[Vec<String>]) -> Result<()> {
+    let widths = column_widths(header, rows.iter().map(Vec::as_slice));
     let mut text = String::new();
     let mut line = |cells: Vec<&str>| {
         let mut s = String::new();
@@ -119,7 +137,8 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) -> Result<()> {
             if i + 1 == cells.len() {
                 s.push_str(cell);
             } else {
-                s.push_str(&format!("{cell:<w$}  "));
+                s.push_str(&padded(cell, *w));
+                s.push_str("  ");
             }
         }
         text.push_str(s.trim_end());
@@ -291,12 +310,7 @@ pub fn value_pretty(key: &str, kind: EntryKind, version: u64, value: &SecretValu
 
 /// Draws rows in a box; the VERSION column (index 2) is right-aligned.
 fn boxed<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
-    for row in rows {
-        for (w, cell) in widths.iter_mut().zip(row) {
-            *w = (*w).max(cell.chars().count());
-        }
-    }
+    let widths = column_widths(header, rows.iter().map(|r| r.as_slice()));
     let rule = |l: &str, m: &str, r: &str| {
         let parts: Vec<String> = widths.iter().map(|w| "─".repeat(w + 2)).collect();
         format!("{l}{}{r}\n", parts.join(m))
@@ -307,7 +321,7 @@ fn boxed<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
             .zip(&widths)
             .enumerate()
             .map(|(i, (c, w))| {
-                let pad = w - c.chars().count();
+                let pad = w - columns(c);
                 if i == 2 {
                     format!(" {}{c} ", " ".repeat(pad))
                 } else {
@@ -329,12 +343,26 @@ fn boxed<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
 
 #[cfg(test)]
 mod pretty_tests {
+    use super::columns;
+
+    /// Every line of a box takes the same number of terminal columns, also when cells hold
+    /// accented letters (one column, two bytes) or CJK characters (two columns, one char).
     #[test]
-    fn boxes_align_wide_characters_by_count() {
-        let out = super::boxed(&["KEY", "N", "V"], &[["é/a".to_owned(), "x".to_owned(), "10".to_owned()]]);
+    fn boxes_align_by_terminal_columns() {
+        let rows =
+            [["é/a".to_owned(), "x".to_owned(), "10".to_owned()], ["密码".to_owned(), "y".to_owned(), "2".to_owned()]];
+        let out = super::boxed(&["KEY", "N", "V"], &rows);
         let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(lines.len(), 5);
-        assert!(lines.iter().all(|l| l.chars().count() == lines[0].chars().count()), "{out}");
+        assert_eq!(lines.len(), 6);
+        assert!(lines.iter().all(|l| columns(l) == columns(lines[0])), "{out}");
         assert!(lines[3].contains("│ 10 │"), "{out}");
+        assert!(lines[4].contains("│ 密码 │"), "{out}");
+    }
+
+    #[test]
+    fn padding_counts_columns_not_bytes_or_chars() {
+        assert_eq!(super::padded("é", 3), "é  ");
+        assert_eq!(super::padded("密", 3), "密 ");
+        assert_eq!(columns("密码"), 4);
     }
 }
