@@ -12,7 +12,6 @@ use crate::output;
 use std::io::{IsTerminal, Write};
 use tresor_model::{EntryKind, SecretValue, VaultPath};
 use tresor_service::{DesiredState, Plan, ServiceError};
-use tresor_store::ListQuery;
 
 /// Reads and parses a config file, resolving `${env:NAME}` from the process environment. A vault
 /// that names no environment is in `-e`'s (or `TRESOR_ENV`'s, else `default`).
@@ -118,19 +117,13 @@ pub async fn import(backend: &dyn Backend, scope: &Scope, args: ImportArgs) -> R
 /// `tresor export`: variables with values; secrets by name only unless `--reveal`, whose reads go
 /// through the normal (granted, audited) resolution path.
 pub async fn export(backend: &dyn Backend, scope: &Scope, args: ExportArgs) -> Result<i32> {
-    const PAGE: u32 = 1000;
     let vault = scope.vault_path();
-    let mut query = ListQuery { prefix: String::new(), after: None, limit: PAGE, include_deleted: false };
-    let mut items: Vec<(String, EntryKind, Option<SecretValue>)> = Vec::new();
-    loop {
-        let page = backend.list(&vault, &query).await?;
-        let full = page.len() == PAGE as usize;
-        query.after = page.last().map(|l| l.meta.key.clone());
-        items.extend(page.into_iter().map(|l| (l.meta.key, l.meta.kind, l.variable_value)));
-        if !full {
-            break;
-        }
-    }
+    let mut items: Vec<(String, EntryKind, Option<SecretValue>)> =
+        crate::commands::list_all(backend, &vault, "", false)
+            .await?
+            .into_iter()
+            .map(|(meta, value)| (meta.key, meta.kind, value))
+            .collect();
     if args.reveal {
         let secrets: Vec<String> =
             items.iter().filter(|(_, k, _)| *k == EntryKind::Secret).map(|(key, _, _)| key.clone()).collect();

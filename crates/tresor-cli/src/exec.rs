@@ -15,7 +15,6 @@ use tokio::io::{AsyncRead, AsyncReadExt};
 use tresor_model::{EntryKey, SecretValue};
 use tresor_redact::{RedactOptions, Redactor};
 use tresor_service::RenderRequest;
-use tresor_store::ListQuery;
 
 /// `db/password` → `DB_PASSWORD`: upper case, anything but letters and digits becomes `_`.
 pub fn env_var_name(key: &str) -> String {
@@ -40,17 +39,8 @@ async fn vault_keys(backend: &dyn Backend, scope: &Scope, only: &[String]) -> Re
         }
         return Ok(only.to_vec());
     }
-    let mut keys = Vec::new();
-    let mut query = ListQuery { prefix: String::new(), after: None, limit: 1000, include_deleted: false };
-    loop {
-        let page = backend.list(&scope.vault_path(), &query).await?;
-        let full = page.len() == 1000;
-        query.after = page.last().map(|l| l.meta.key.clone());
-        keys.extend(page.into_iter().map(|l| l.meta.key));
-        if !full {
-            break;
-        }
-    }
+    let listed = crate::commands::list_all(backend, &scope.vault_path(), "", false).await?;
+    let keys = listed.into_iter().map(|(meta, _)| meta.key).collect();
     Ok(keys)
 }
 

@@ -212,7 +212,7 @@ impl Service {
     }
 
     pub async fn create_principal(&self, ctx: &Ctx, p: &PrincipalRef) -> Result<()> {
-        let out = async {
+        self.audited_change(ctx, "principal.create", p, async {
             self.require_workspace(ctx, Access::Manage, "create principals")?;
             let op = BatchOp::CreatePrincipal {
                 workspace: ctx.caller.workspace.clone(),
@@ -221,23 +221,21 @@ impl Service {
                 now: now_millis(),
             };
             Ok(self.commit(vec![op], vec![Self::change_record(ctx, "principal.create", p)]).await?)
-        }
-        .await;
-        self.audited_change(ctx, "principal.create", p, out).await
+        })
+        .await
     }
 
     pub async fn list_principals(&self, ctx: &Ctx) -> Result<Vec<PrincipalRecord>> {
-        let out = async {
+        self.audited(ctx, "principal.list", &ctx.caller.workspace, async {
             self.require_workspace(ctx, Access::Manage, "list principals")?;
             Ok(self.store.list_principals(&ctx.caller.workspace).await?)
-        }
-        .await;
-        self.audited(ctx, "principal.list", &ctx.caller.workspace, out).await
+        })
+        .await
     }
 
     /// Deletes a principal with its memberships, grants and tokens.
     pub async fn delete_principal(&self, ctx: &Ctx, p: &PrincipalRef) -> Result<()> {
-        let out = async {
+        self.audited_change(ctx, "principal.delete", p, async {
             self.require_workspace(ctx, Access::Manage, "delete principals")?;
             if p.kind == PrincipalKind::User && p.name == OWNER {
                 return Err(ServiceError::InvalidInput(format!(
@@ -248,9 +246,8 @@ impl Service {
             let r = self.commit(vec![op], vec![Self::change_record(ctx, "principal.delete", p)]).await;
             self.cache.invalidate_access();
             Ok(r?)
-        }
-        .await;
-        self.audited_change(ctx, "principal.delete", p, out).await
+        })
+        .await
     }
 
     async fn require_principal(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
@@ -265,7 +262,7 @@ impl Service {
 
     pub async fn add_member(&self, ctx: &Ctx, group: &str, member: &PrincipalRef) -> Result<()> {
         let group_ref = PrincipalRef::new(PrincipalKind::Group, group)?;
-        let out = async {
+        self.audited_change(ctx, "group.add", format!("{group_ref} {member}"), async {
             self.require_workspace(ctx, Access::Manage, "change group membership")?;
             if member.kind == PrincipalKind::Group {
                 return Err(ServiceError::InvalidInput("groups hold users and applications, not other groups".into()));
@@ -282,13 +279,12 @@ impl Service {
             let r = self.commit(vec![op], vec![record]).await;
             self.cache.invalidate_access();
             Ok(r?)
-        }
-        .await;
-        self.audited_change(ctx, "group.add", format!("{group_ref} {member}"), out).await
+        })
+        .await
     }
 
     pub async fn remove_member(&self, ctx: &Ctx, group: &str, member: &PrincipalRef) -> Result<()> {
-        let out = async {
+        self.audited_change(ctx, "group.remove", format!("group:{group} {member}"), async {
             self.require_workspace(ctx, Access::Manage, "change group membership")?;
             let op = BatchOp::RemoveMember {
                 workspace: ctx.caller.workspace.clone(),
@@ -299,19 +295,17 @@ impl Service {
             let r = self.commit(vec![op], vec![record]).await;
             self.cache.invalidate_access();
             Ok(r?)
-        }
-        .await;
-        self.audited_change(ctx, "group.remove", format!("group:{group} {member}"), out).await
+        })
+        .await
     }
 
     pub async fn members_of(&self, ctx: &Ctx, group: &str) -> Result<Vec<PrincipalRef>> {
         let group_ref = PrincipalRef::new(PrincipalKind::Group, group)?;
-        let out = async {
+        self.audited(ctx, "group.members", group_ref, async {
             self.require_workspace(ctx, Access::Manage, "list group members")?;
             Ok(self.store.members_of(&ctx.caller.workspace, group).await?)
-        }
-        .await;
-        self.audited(ctx, "group.members", group_ref, out).await
+        })
+        .await
     }
 
     /// Mints a token for a principal. `ttl_seconds` makes it expire; `environment` binds it (see
@@ -324,7 +318,7 @@ impl Service {
         ttl_seconds: Option<u64>,
         environment: Option<&EnvName>,
     ) -> Result<(TokenRecord, MintedToken)> {
-        let out = async {
+        self.audited_change(ctx, "token.create", format!("token of {principal}"), async {
             self.require_may_bind(ctx, environment, "a token").await?;
             self.require_workspace(ctx, Access::Manage, "create tokens")?;
             if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
@@ -353,9 +347,8 @@ impl Service {
             let audit = Self::change_record(ctx, "token.create", minted_target(&record.id, principal, environment));
             self.commit(vec![BatchOp::InsertToken(record.clone())], vec![audit]).await?;
             Ok((record, minted))
-        }
-        .await;
-        self.audited_change(ctx, "token.create", format!("token of {principal}"), out).await
+        })
+        .await
     }
 
     /// Who may be given a credential (a token, an application key) of `principal`: the caller
@@ -376,18 +369,17 @@ impl Service {
     }
 
     pub async fn list_tokens(&self, ctx: &Ctx) -> Result<Vec<TokenRecord>> {
-        let out = async {
+        self.audited(ctx, "token.list", &ctx.caller.workspace, async {
             self.require_workspace(ctx, Access::Manage, "list tokens")?;
             Ok(self.store.list_tokens(&ctx.caller.workspace).await?)
-        }
-        .await;
-        self.audited(ctx, "token.list", &ctx.caller.workspace, out).await
+        })
+        .await
     }
 
     /// Revokes a token: at once, on this node, for every later request. A caller may always revoke
     /// its own token; other tokens need `manage`.
     pub async fn revoke_token(&self, ctx: &Ctx, id: &str) -> Result<()> {
-        let out = async {
+        self.audited_change(ctx, "token.revoke", format!("token {id}"), async {
             if ctx.caller.token_id.as_deref() != Some(id) {
                 self.require_workspace(ctx, Access::Manage, "revoke other principals' tokens")?;
             }
@@ -395,9 +387,8 @@ impl Service {
             let r = self.commit(vec![op], vec![Self::change_record(ctx, "token.revoke", format!("token {id}"))]).await;
             self.cache.invalidate_access();
             Ok(r?)
-        }
-        .await;
-        self.audited_change(ctx, "token.revoke", format!("token {id}"), out).await
+        })
+        .await
     }
 
     /// Grants `access` on `scope` to a principal.
@@ -408,7 +399,7 @@ impl Service {
         scope: &Scope,
         access: Access,
     ) -> Result<GrantRecord> {
-        let out = async {
+        self.audited_change(ctx, "grant.create", format!("{principal} {access} {scope}"), async {
             self.require_workspace(ctx, Access::Manage, "change grants")?;
             Self::require_may_grant(ctx, access, scope)?;
             let ws = &ctx.caller.workspace;
@@ -426,9 +417,8 @@ impl Service {
             self.commit(vec![BatchOp::InsertGrant(grant.clone())], vec![record]).await?;
             self.cache.invalidate_access();
             Ok(grant)
-        }
-        .await;
-        self.audited_change(ctx, "grant.create", format!("{principal} {access} {scope}"), out).await
+        })
+        .await
     }
 
     /// Nobody grants an access on a scope that their own grants do not cover with that access.
@@ -444,16 +434,15 @@ impl Service {
     }
 
     pub async fn list_grants(&self, ctx: &Ctx) -> Result<Vec<GrantRecord>> {
-        let out = async {
+        self.audited(ctx, "grant.list", &ctx.caller.workspace, async {
             self.require_workspace(ctx, Access::Manage, "list grants")?;
             Ok(self.store.list_grants(&ctx.caller.workspace).await?)
-        }
-        .await;
-        self.audited(ctx, "grant.list", &ctx.caller.workspace, out).await
+        })
+        .await
     }
 
     pub async fn delete_grant(&self, ctx: &Ctx, id: &str) -> Result<GrantRecord> {
-        let out = async {
+        self.audited_change(ctx, "grant.delete", format!("grant {id}"), async {
             self.require_workspace(ctx, Access::Manage, "change grants")?;
             let ws = &ctx.caller.workspace;
             // Read first: the record names what the grant gave, and is written with the deletion.
@@ -465,8 +454,7 @@ impl Service {
             self.cache.invalidate_access();
             r?;
             Ok(grant)
-        }
-        .await;
-        self.audited_change(ctx, "grant.delete", format!("grant {id}"), out).await
+        })
+        .await
     }
 }

@@ -58,7 +58,7 @@ impl Service {
         app: &PrincipalRef,
         environment: Option<&EnvName>,
     ) -> Result<NewAppKey> {
-        let out = async {
+        self.audited_change(ctx, "app_key.create", format!("app key of {app}"), async {
             self.require_may_bind(ctx, environment, "an application key").await?;
             self.require_workspace(ctx, Access::Manage, "create application keys")?;
             if app.kind != PrincipalKind::App {
@@ -92,24 +92,22 @@ impl Service {
             let audit = Self::change_record(ctx, "app_key.create", target);
             self.commit(vec![BatchOp::InsertAppKey(record.clone())], vec![audit]).await?;
             Ok(NewAppKey { record, secret })
-        }
-        .await;
-        self.audited_change(ctx, "app_key.create", format!("app key of {app}"), out).await
+        })
+        .await
     }
 
     /// The workspace's application keys (workspace `manage`), without secrets.
     pub async fn list_app_keys(&self, ctx: &Ctx) -> Result<Vec<AppKeyRecord>> {
-        let out = async {
+        self.audited(ctx, "app_key.list", &ctx.caller.workspace, async {
             self.require_workspace(ctx, Access::Manage, "list application keys")?;
             Ok(self.store.list_app_keys(&ctx.caller.workspace).await?)
-        }
-        .await;
-        self.audited(ctx, "app_key.list", &ctx.caller.workspace, out).await
+        })
+        .await
     }
 
     /// Revokes an application key (workspace `manage`) and the tokens it was exchanged for.
     pub async fn revoke_app_key(&self, ctx: &Ctx, id: &str) -> Result<()> {
-        let out = async {
+        self.audited_change(ctx, "app_key.revoke", format!("app key {}", printable_id(id)), async {
             self.require_workspace(ctx, Access::Manage, "revoke application keys")?;
             // The key and the tokens it was exchanged for, in one step with the record.
             let op = BatchOp::RevokeAppKey {
@@ -127,9 +125,8 @@ impl Service {
                 )),
                 e => e.into(),
             })
-        }
-        .await;
-        self.audited_change(ctx, "app_key.revoke", format!("app key {}", printable_id(id)), out).await
+        })
+        .await
     }
 
     /// Exchanges an application key for a token of its application that expires after

@@ -89,7 +89,7 @@ impl Service {
     /// workspace when grants change), never `read`.
     pub async fn plan_config(&self, ctx: &Ctx, desired: &DesiredState) -> Result<Plan> {
         let out = self.compute(ctx, desired, false).await.map(|p| p.plan);
-        self.audited(ctx, "config.plan", format!("config {}", desired.name), out).await
+        self.record_outcome(ctx, "config.plan", format!("config {}", desired.name), out).await
     }
 
     /// Makes the store match `desired` in one transaction and answers the plan it applied.
@@ -97,7 +97,7 @@ impl Service {
         let target = format!("config {}", desired.name);
         let planned = match self.compute(ctx, desired, true).await {
             Ok(p) => p,
-            Err(e) => return self.audited(ctx, "config.apply", target, Err(e)).await,
+            Err(e) => return self.record_outcome(ctx, "config.apply", target, Err(e)).await,
         };
         let unconfirmed: Vec<String> =
             planned.plan.to_confirm().map(|c| format!("{} {} {}", c.op.symbol(), c.target, c.name)).collect();
@@ -108,7 +108,7 @@ impl Service {
                 desired.name,
                 unconfirmed.join(", ")
             ));
-            return self.audited(ctx, "config.apply", target, Err(e)).await;
+            return self.record_outcome(ctx, "config.apply", target, Err(e)).await;
         }
         let Planned { mut plan, ops, touched, grants_changed } = planned;
         // One record for the apply and one per change, committed with the changes.
@@ -141,7 +141,7 @@ impl Service {
                 other => other.into(),
             });
             let e = ServiceError::ApplyFailed { config: desired.name.clone(), source };
-            return self.audited(ctx, "config.apply", target, Err(e)).await;
+            return self.record_outcome(ctx, "config.apply", target, Err(e)).await;
         }
         plan.applied = true;
         Ok(plan)

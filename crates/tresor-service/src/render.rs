@@ -84,9 +84,14 @@ impl Service {
             Err(e @ TemplateError::NotAllowed { .. }) => {
                 // Refusals are audited like any denied read.
                 for site in e.references() {
-                    self.audited::<()>(ctx, "entry.read", &site.reference, Err(ServiceError::Denied(String::new())))
-                        .await
-                        .ok();
+                    self.record_outcome::<()>(
+                        ctx,
+                        "entry.read",
+                        &site.reference,
+                        Err(ServiceError::Denied(String::new())),
+                    )
+                    .await
+                    .ok();
                 }
                 return Err(template_error(e));
             }

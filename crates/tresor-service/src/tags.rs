@@ -38,7 +38,7 @@ impl Service {
     /// (replacing a tag of the same key). The entry's value and version are untouched. Returns the
     /// entry's tags afterwards.
     pub async fn update_tags(&self, ctx: &Ctx, path: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
-        let out = async {
+        self.audited_change(ctx, "entry.tags", path, async {
             Self::check_workspace(ctx, path)?;
             Self::require_entry(ctx, Access::Write, path)?;
             self.check_read_only_branch(ctx, path).await?;
@@ -54,8 +54,7 @@ impl Service {
             }
             // The tags as stored now (a batch step answers nothing).
             Ok(self.describe_here(path).await?.tags)
-        }
-        .await;
-        self.audited_change(ctx, "entry.tags", path, out).await
+        })
+        .await
     }
 }

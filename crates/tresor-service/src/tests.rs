@@ -1,7 +1,8 @@
 use super::*;
 use crate::RenderRequest;
 use tresor_config::ChangeOp;
-use tresor_model::Access;
+use tresor_model::{Access, EntryKey};
+use tresor_store::ListQuery;
 use tresor_store::SqliteStore;
 
 struct Fixture {

@@ -380,8 +380,7 @@ impl Service {
     /// Sends a webhook with references resolved server-side; see the module docs.
     pub async fn send_webhook(&self, ctx: &Ctx, req: WebhookRequest) -> Result<WebhookResponse> {
         let target = audit_target(&req.method, &req.url);
-        let out = self.send_webhook_inner(ctx, req).await;
-        self.audited(ctx, "webhook.send", target, out).await
+        self.audited(ctx, "webhook.send", target, self.send_webhook_inner(ctx, req)).await
     }
 
     async fn send_webhook_inner(&self, ctx: &Ctx, req: WebhookRequest) -> Result<WebhookResponse> {

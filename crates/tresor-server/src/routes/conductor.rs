@@ -34,7 +34,6 @@ use serde_json::{json, Value};
 use tresor_api::ErrorDoc;
 use tresor_model::{Access, EntryKind, EntryMeta, EntryPath, PrincipalKind, PrincipalRef, SecretValue, Tag, VaultName};
 use tresor_service::{Ctx, ErrorKind, Origin, ServiceError, SetEntry};
-use tresor_store::ListQuery;
 use zeroize::Zeroizing;
 
 pub fn router(app: &App) -> Router<App> {
@@ -118,18 +117,8 @@ async fn secret_meta(app: &App, ctx: &Ctx, key: &str) -> ApiResult<(EntryPath, E
 }
 
 async fn all_secrets(app: &App, ctx: &Ctx) -> ApiResult<Vec<EntryMeta>> {
-    const PAGE: u32 = 1000;
-    let mut query = ListQuery { prefix: String::new(), after: None, limit: PAGE, include_deleted: false };
-    let mut out = Vec::new();
-    loop {
-        let page = app.svc.list(ctx, &vault(ctx), &query).await?;
-        let full = page.len() == PAGE as usize;
-        query.after = page.last().map(|l| l.meta.key.clone());
-        out.extend(page.into_iter().map(|l| l.meta).filter(|m| m.kind == EntryKind::Secret));
-        if !full {
-            return Ok(out);
-        }
-    }
+    let listed = app.svc.list_all(ctx, &vault(ctx), "").await?;
+    Ok(listed.into_iter().map(|l| l.meta).filter(|m| m.kind == EntryKind::Secret).collect())
 }
 
 /// Why a JSON body was refused as a value, and what to send instead. Never quotes the body.

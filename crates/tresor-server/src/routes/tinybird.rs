@@ -151,27 +151,16 @@ enum Held {
     Own,
 }
 
-/// The secrets of the environment's default vault, all pages, up to `limit`.
-async fn secrets(app: &App, ctx: &Ctx, limit: u32, held: Held) -> ApiResult<Vec<EntryMeta>> {
-    const PAGE: u32 = 1000;
+/// The secrets of the environment's default vault.
+async fn secrets(app: &App, ctx: &Ctx, held: Held) -> ApiResult<Vec<EntryMeta>> {
     let vault = vault(ctx);
-    let mut query = ListQuery { prefix: String::new(), after: None, limit: PAGE, include_deleted: false };
-    let mut out = Vec::new();
-    loop {
-        let page = app.svc.list(ctx, &vault, &query).await?;
-        let full = page.len() == query.limit as usize;
-        query.after = page.last().map(|l| l.meta.key.clone());
-        out.extend(
-            page.into_iter()
-                .filter(|l| held == Held::Readable || l.environment == vault.environment.as_str())
-                .map(|l| l.meta)
-                .filter(|m| m.kind == EntryKind::Secret),
-        );
-        if !full || out.len() >= limit as usize {
-            out.truncate(limit as usize);
-            return Ok(out);
-        }
-    }
+    let listed = app.svc.list_all(ctx, &vault, "").await?;
+    Ok(listed
+        .into_iter()
+        .filter(|l| held == Held::Readable || l.environment == vault.environment.as_str())
+        .map(|l| l.meta)
+        .filter(|m| m.kind == EntryKind::Secret)
+        .collect())
 }
 
 /// The entry named `name` in the default vault, of either kind, deleted or not.
@@ -238,7 +227,7 @@ async fn create(State(app): State<App>, Extension(ctx): Extension<Ctx>, p: TbPar
     }
     let max = app.compat.tinybird_max_secrets;
     if max > 0 {
-        let held = secrets(&app, &ctx, u32::try_from(max).unwrap_or(u32::MAX), Held::Own).await?.len() as u64;
+        let held = secrets(&app, &ctx, Held::Own).await?.len() as u64;
         if held >= max {
             return Err(ApiError::LimitReached(format!(
                 "limit reached: the workspace (environment {}) already holds {held} secrets and the limit is {max} \
@@ -301,7 +290,7 @@ async fn update(
 }
 
 async fn list(State(app): State<App>, Extension(ctx): Extension<Ctx>, uri: Uri) -> ApiResult<Json<Value>> {
-    let all: Vec<TbSecret> = secrets(&app, &ctx, u32::MAX, Held::Readable).await?.iter().map(tb_secret).collect();
+    let all: Vec<TbSecret> = secrets(&app, &ctx, Held::Readable).await?.iter().map(tb_secret).collect();
     Ok(Json(json!({ list_key(&uri): all })))
 }
 
