@@ -41,6 +41,25 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [ErrorKind; 12] = {
+        use ErrorKind::*;
+        [
+            Invalid,
+            TooLarge,
+            NotFound,
+            AlreadyExists,
+            Conflict,
+            Denied,
+            Unauthenticated,
+            Expired,
+            Limit,
+            RateLimited,
+            Upstream,
+            Internal,
+        ]
+    };
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorKind::Invalid => "invalid",
@@ -79,21 +98,7 @@ mod tests {
     /// string a server sent must find the kind the server meant.
     #[test]
     fn the_wire_spelling_is_as_str() {
-        use ErrorKind::*;
-        for kind in [
-            Invalid,
-            TooLarge,
-            NotFound,
-            AlreadyExists,
-            Conflict,
-            Denied,
-            Unauthenticated,
-            Expired,
-            Limit,
-            RateLimited,
-            Upstream,
-            Internal,
-        ] {
+        for kind in ErrorKind::ALL {
             let wire = serde_json::to_string(&kind).unwrap();
             assert_eq!(wire, format!("\"{}\"", kind.as_str()));
             assert_eq!(serde_json::from_str::<ErrorKind>(&wire).unwrap(), kind);
