@@ -97,17 +97,7 @@ fn app_key_from_row(r: &Row) -> Result<AppKeyRecord> {
     })
 }
 
-/// Applies removals (same key and value), then upserts (same key replaced, else appended).
-fn apply_tags(mut tags: Vec<Tag>, upsert: &[Tag], remove: &[Tag]) -> Vec<Tag> {
-    tags.retain(|t| !remove.contains(t));
-    for new in upsert {
-        match tags.iter_mut().find(|t| t.key == new.key) {
-            Some(t) => t.value = new.value.clone(),
-            None => tags.push(new.clone()),
-        }
-    }
-    tags
-}
+use crate::rules::apply_tags;
 
 impl PostgresStore {
     pub(super) async fn create_principal_impl(

@@ -28,8 +28,7 @@ use tokio_postgres::types::FromSql;
 use tokio_postgres::{Client, Config, Row, Transaction};
 use tokio_postgres_rustls::MakeRustlsConnect;
 use tresor_model::{
-    EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, PrincipalRef, Tag, VaultInfo, VaultPath, VersionMeta,
-    WorkspaceName,
+    EntryMeta, EntryPath, EnvInfo, EnvName, PrincipalRef, Tag, VaultInfo, VaultPath, VersionMeta, WorkspaceName,
 };
 
 /// Connections per store (per server process).
@@ -136,9 +135,7 @@ fn col<'a, T: FromSql<'a>>(row: &'a Row, i: usize) -> Result<T> {
 const ENTRY_COLS: &str =
     "key, kind, version, created_at, updated_at, edited_by, description, tags, expires_at, deleted_at";
 
-fn parse_kind(s: &str) -> Result<EntryKind> {
-    EntryKind::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown entry kind {s:?}")))
-}
+use crate::rules::parse_kind;
 
 fn entry_from_row(row: &Row) -> Result<EntryMeta> {
     let tags: String = col(row, 7)?;
@@ -294,10 +291,7 @@ async fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
     let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
     let current = lock_entry(tx, p).await?;
     let actual = current.map_or(0, |(v, _)| v);
-    if actual != n.expected_current || n.version != actual + 1 {
-        return Err(StoreError::VersionConflict { path: p.to_string(), expected: n.expected_current, actual });
-    }
-    let adds_live_entry = matches!(current, None | Some((_, Some(_))));
+    let adds_live_entry = crate::rules::check_and_set(n, current)?;
     if let (true, Some(limit)) = (adds_live_entry, n.max_entries) {
         // Serializes the writers that add live entries to this workspace, so two of them
         // cannot both see room for one more.
@@ -308,9 +302,7 @@ async fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
             .query_one("SELECT COUNT(*) FROM entries WHERE workspace = $1 AND deleted_at IS NULL", &[&ws])
             .await
             .map_err(backend)?;
-        if col::<i64>(&row, 0)? as u64 >= limit {
-            return Err(StoreError::EntryLimit { limit });
-        }
+        crate::rules::check_entry_limit(col::<i64>(&row, 0)? as u64, limit)?;
     }
     let tags = n.tags.as_ref().map(|t| serde_json::to_string(t).expect("tags serialize"));
     let version = n.version as i64;
@@ -389,7 +381,7 @@ async fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
     )
     .await
     .map_err(backend)?;
-    let oldest_kept = n.version.saturating_sub(n.keep_versions.max(1) as u64 - 1) as i64;
+    let oldest_kept = crate::rules::oldest_kept(n) as i64;
     tx.execute(
         "DELETE FROM entry_versions WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4
              AND version < $5",

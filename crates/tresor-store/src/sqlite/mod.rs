@@ -194,17 +194,12 @@ fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
     let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
     let current = current_entry(tx, p)?;
     let actual = current.map_or(0, |(v, _)| v);
-    if actual != n.expected_current || n.version != actual + 1 {
-        return Err(StoreError::VersionConflict { path: p.to_string(), expected: n.expected_current, actual });
-    }
-    let adds_live_entry = matches!(current, None | Some((_, Some(_))));
+    let adds_live_entry = crate::rules::check_and_set(n, current)?;
     if let (true, Some(limit)) = (adds_live_entry, n.max_entries) {
         let live: i64 = tx
             .query_row("SELECT COUNT(*) FROM entries WHERE workspace = ?1 AND deleted_at IS NULL", [ws], |r| r.get(0))
             .map_err(backend)?;
-        if live as u64 >= limit {
-            return Err(StoreError::EntryLimit { limit });
-        }
+        crate::rules::check_entry_limit(live as u64, limit)?;
     }
     let tags = n.tags.as_ref().map(|t| serde_json::to_string(t).expect("tags serialize"));
     if current.is_none() {
@@ -263,7 +258,7 @@ fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
         params![ws, env, vault, key, n.version as i64, n.kind.as_str(), n.sealed, n.now, n.edited_by, n.value_mac],
     )
     .map_err(backend)?;
-    let oldest_kept = n.version.saturating_sub(n.keep_versions.max(1) as u64 - 1);
+    let oldest_kept = crate::rules::oldest_kept(n);
     tx.execute(
         "DELETE FROM entry_versions WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4
                  AND version < ?5",

@@ -1,0 +1,65 @@
+//! The rules of the store that do not depend on the database: both backends call these inside
+//! their transactions, so a write, a prune or a tag change means the same on SQLite and on
+//! PostgreSQL (the conformance suite checks that they do).
+//!
+//! Architecture invariant: a backend file holds SQL and row mapping; any decision about what a
+//! write may do is made here, once.
+
+use crate::{NewVersion, Result, StoreError};
+use tresor_model::{EntryKind, Tag};
+
+/// The check-and-set of a write, given the entry's current `(version, deleted_at)` if it has a
+/// row: the writer must have seen the current version, and writes the next one. Answers whether
+/// the write adds a live entry (a new key, or one that was deleted), which is what the
+/// workspace's entry limit counts.
+pub(crate) fn check_and_set(n: &NewVersion, current: Option<(u64, Option<i64>)>) -> Result<bool> {
+    let actual = current.map_or(0, |(v, _)| v);
+    if actual != n.expected_current || n.version != actual + 1 {
+        return Err(StoreError::VersionConflict { path: n.path.to_string(), expected: n.expected_current, actual });
+    }
+    Ok(matches!(current, None | Some((_, Some(_)))))
+}
+
+/// Refuses a write that would add a live entry to a workspace already holding `live` of them.
+pub(crate) fn check_entry_limit(live: u64, limit: u64) -> Result<()> {
+    if live >= limit {
+        return Err(StoreError::EntryLimit { limit });
+    }
+    Ok(())
+}
+
+/// The oldest version a write of `n` keeps: `keep_versions` (at least one, the new one) counting
+/// back from it. Older versions are pruned in the write's transaction.
+pub(crate) fn oldest_kept(n: &NewVersion) -> u64 {
+    n.version.saturating_sub(u64::from(n.keep_versions.max(1)) - 1)
+}
+
+/// Applies removals (same key and value), then upserts (same key replaced, else appended).
+pub(crate) fn apply_tags(mut tags: Vec<Tag>, upsert: &[Tag], remove: &[Tag]) -> Vec<Tag> {
+    tags.retain(|t| !remove.contains(t));
+    for new in upsert {
+        match tags.iter_mut().find(|t| t.key == new.key) {
+            Some(t) => t.value = new.value.clone(),
+            None => tags.push(new.clone()),
+        }
+    }
+    tags
+}
+
+/// An entry kind as stored; anything else is a corrupt row.
+pub(crate) fn parse_kind(s: &str) -> Result<EntryKind> {
+    EntryKind::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown entry kind {s:?}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tags_are_removed_then_upserted_in_place() {
+        let tag = |k: &str, v: &str| Tag { key: k.into(), value: v.into() };
+        let tags = vec![tag("team", "a"), tag("env", "prod"), tag("tier", "1")];
+        let out = apply_tags(tags, &[tag("team", "b"), tag("new", "x")], &[tag("env", "prod"), tag("tier", "2")]);
+        assert_eq!(out, vec![tag("team", "b"), tag("tier", "1"), tag("new", "x")]);
+    }
+}
