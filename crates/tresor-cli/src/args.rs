@@ -62,8 +62,8 @@ pub enum Command {
     Undelete(KeyArg),
     /// List an entry's versions.
     History(KeyArg),
-    /// Make an older version of an entry current again (`restore KEY --version N`, as a new
-    /// version), or restore a backup file into an empty store (`restore FILE`).
+    /// Make an older version of an entry current again, as a new version
+    /// (`restore KEY --version N`).
     Restore(RestoreArgs),
     /// Manage vaults.
     #[command(subcommand)]
@@ -76,9 +76,9 @@ pub enum Command {
     Init(InitArgs),
     /// Run the server (initialising the data directory on first start).
     Serve(ServeArgs),
-    /// Write a consistent snapshot of the whole store to FILE (`-`: stdout), also while servers
-    /// run on it. Values stay sealed; the root key is not in it: keep root.key separately.
-    Backup(BackupArgs),
+    /// Back up the whole store to a file, or restore one into an empty store.
+    #[command(subcommand)]
+    Backup(BackupCommand),
     /// Read and verify the audit log (server mode).
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -370,29 +370,31 @@ pub struct KeyArg {
     pub key: String,
 }
 
-/// `restore KEY --version N` restores an entry's version; without `--version` the argument is a
-/// backup file. (Both were asked for under this name; `--version` tells them apart, and without it
-/// `restore KEY` was an error before, so no existing command line changes meaning.)
+/// `restore KEY --version N`: an entry's older version made current again. Restoring a backup
+/// file is `backup restore FILE`, a verb of its own.
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
-    /// The entry's key (with --version), or a backup file written by `tresor backup` (`-`: stdin).
-    #[arg(value_name = "KEY|FILE")]
+    /// The entry's key.
     pub key: String,
     /// The version of KEY to make current again.
     #[arg(long)]
-    pub version: Option<u64>,
-    /// Restoring a backup: the data directory (the SQLite store's home and the root key's).
-    #[arg(long, env = "TRESOR_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Restoring a backup: the store to restore into, as for `serve` (postgres://... or
-    /// sqlite:PATH); it must be empty.
-    #[arg(long, env = "TRESOR_STORAGE")]
-    pub storage: Option<String>,
+    pub version: u64,
+}
+
+/// `backup create FILE` and `backup restore FILE`.
+#[derive(Debug, Subcommand)]
+pub enum BackupCommand {
+    /// Write a consistent snapshot of the whole store to FILE (`-`: stdout), also while servers
+    /// run on it. Values stay sealed; the root key is not in it: keep root.key separately.
+    Create(BackupArgs),
+    /// Restore a backup FILE (`-`: stdin) into an empty store (SQLite or PostgreSQL).
+    Restore(BackupArgs),
 }
 
 #[derive(Debug, Args)]
 pub struct BackupArgs {
-    /// Where to write the backup (atomically, mode 0600); `-` for stdout.
+    /// The backup file: written atomically with mode 0600 by `create`, read by `restore`; `-` for
+    /// stdout or stdin.
     pub file: String,
     /// Data directory of the store (as for `serve`).
     #[arg(long, env = "TRESOR_DATA_DIR")]

@@ -3,7 +3,7 @@
 //! sealed values, wrapped keys, hashes; never the root key. So backing up needs no key, and a
 //! restored store is served with the root key of the store it came from.
 
-use crate::args::{BackupArgs, RestoreArgs};
+use crate::args::BackupArgs;
 use crate::error::{CliError, Result};
 use crate::local::{Storage, KEY_FILE};
 use crate::output::outln;
@@ -67,14 +67,9 @@ pub async fn backup(args: BackupArgs, json: bool) -> Result<i32> {
     Ok(0)
 }
 
-pub async fn restore(args: RestoreArgs, json: bool) -> Result<i32> {
+pub async fn restore(args: BackupArgs, json: bool) -> Result<i32> {
     // Everything that can be checked without touching the target is checked first.
-    let text = crate::commands::read_file_or_stdin(&args.key, "backup file").map_err(|e| match e {
-        CliError::Usage(m) => {
-            CliError::Usage(format!("{m} (to make an older version of an entry current again, pass --version N)"))
-        }
-        other => other,
-    })?;
+    let text = crate::commands::read_file_or_stdin(&args.file, "backup file")?;
     let snapshot = Snapshot::from_json(text.as_bytes()).map_err(store_err)?;
     drop(text);
     let dir = data_dir(args.data_dir)?;
@@ -102,7 +97,7 @@ pub async fn restore(args: RestoreArgs, json: bool) -> Result<i32> {
     let summary = summary(&snapshot);
     if json {
         let doc = serde_json::json!({
-            "restored": args.key,
+            "restored": args.file,
             "storage": storage.describe(),
             "backup_created": snapshot.header.created,
             "source_backend": snapshot.header.source_backend,
@@ -113,7 +108,7 @@ pub async fn restore(args: RestoreArgs, json: bool) -> Result<i32> {
     } else {
         outln!(
             "Restored {} (taken {} from {}) into {} ({summary}).",
-            args.key,
+            args.file,
             snapshot.header.created,
             snapshot.header.source_backend,
             storage.describe()

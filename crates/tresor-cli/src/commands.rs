@@ -96,10 +96,7 @@ pub async fn run(backend: &dyn Backend, scope: &Scope, command: Command) -> Resu
             Ok(exit::OK)
         }
         Command::Restore(args) => {
-            // Without --version, `main` has restored a backup file instead.
-            let Some(version) = args.version else {
-                return Err(CliError::Usage("restore KEY needs --version N".into()));
-            };
+            let version = args.version;
             let meta = backend.restore(&scope.entry(&args.key)?, version).await?;
             print_written(scope, &format!("restored version {version} of"), &meta)?;
             Ok(exit::OK)

@@ -110,8 +110,8 @@ async fn run(global: args::Global, command: Command) -> Result<i32> {
     let json = global.json;
     match command {
         Command::Init(args) => return server_cmd::init(args, json).await,
-        Command::Backup(args) => return backup_cmd::backup(args, json).await,
-        Command::Restore(args) if args.version.is_none() => return backup_cmd::restore(args, json).await,
+        Command::Backup(args::BackupCommand::Create(args)) => return backup_cmd::backup(args, json).await,
+        Command::Backup(args::BackupCommand::Restore(args)) => return backup_cmd::restore(args, json).await,
         Command::Audit(cmd) => return admin::audit(&server_only(global.local, "audit")?, cmd, json),
         Command::Token(cmd) => return admin::token(&server_only(global.local, "token")?, cmd, json),
         Command::Principal(cmd) => return admin::principal(&server_only(global.local, "principal")?, cmd, json),

@@ -202,7 +202,7 @@ fn a_backup_taken_while_serving_and_writing_restores_into_sqlite() {
     }
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("tresor-backup.json");
-    let out = tresor(&["backup", p(&file), "--data-dir", p(&s.data_dir())], &[]).ok();
+    let out = tresor(&["backup", "create", p(&file), "--data-dir", p(&s.data_dir())], &[]).ok();
     assert!(out.contains("Backed up") && out.contains("root key is not in the backup"), "{out}");
     stop.store(true, Ordering::Relaxed);
     let written = writer.join().unwrap();
@@ -218,7 +218,7 @@ fn a_backup_taken_while_serving_and_writing_restores_into_sqlite() {
     assert_eq!(doc["header"]["source_backend"], "sqlite");
     assert_no_plaintext(&backup, &fixture, &s.data_dir().join("root.key"));
     // The same to stdout.
-    let streamed = tresor(&["backup", "-", "--data-dir", p(&s.data_dir())], &[]);
+    let streamed = tresor(&["backup", "create", "-", "--data-dir", p(&s.data_dir())], &[]);
     let streamed_doc: Value = serde_json::from_str(&streamed.stdout).unwrap();
     assert!(streamed.stderr.contains("Backed up"), "{}", streamed.stderr);
     assert!(streamed_doc["tables"]["audit_log"].as_array().unwrap().len() > 1);
@@ -228,7 +228,7 @@ fn a_backup_taken_while_serving_and_writing_restores_into_sqlite() {
     let data = target.path().join("data");
     std::fs::create_dir(&data).unwrap();
     std::fs::copy(s.data_dir().join("root.key"), data.join("root.key")).unwrap();
-    let out = tresor(&["restore", p(&file), "--data-dir", p(&data)], &[]).ok();
+    let out = tresor(&["backup", "restore", p(&file), "--data-dir", p(&data)], &[]).ok();
     assert!(out.contains("Restored") && out.contains("tresor serve"), "{out}");
     let r = Server::serve(target, s.token.clone(), &[("TRESOR_RATE_MANAGEMENT", "0")], &[]);
     check_restored(&r, &fixture, &file);
@@ -245,7 +245,7 @@ fn a_sqlite_backup_restores_into_postgresql() {
     assert_eq!(s.call("PUT", &format!("{VAULT}/default/entries/load/counter"), Some(&s.token), Some(counter)).0, 200);
     let work = tempfile::tempdir().unwrap();
     let file = work.path().join("backup.json");
-    tresor(&["backup", p(&file), "--data-dir", p(&s.data_dir())], &[]).ok();
+    tresor(&["backup", "create", p(&file), "--data-dir", p(&s.data_dir())], &[]).ok();
 
     let Some(db) = common::pg::TestDb::create() else { return };
     let url = db.url.clone();
@@ -255,7 +255,7 @@ fn a_sqlite_backup_restores_into_postgresql() {
     let key = std::fs::read_to_string(s.data_dir().join("root.key")).unwrap();
     // The key through the environment this time; the data directory holds no key file.
     let env = [("TRESOR_ROOT_KEY", key.trim()), ("TRESOR_RATE_MANAGEMENT", "0")];
-    let out = tresor(&["restore", p(&file), "--data-dir", p(&data), "--storage", &url], &env).ok();
+    let out = tresor(&["backup", "restore", p(&file), "--data-dir", p(&data), "--storage", &url], &env).ok();
     assert!(out.contains("Restored") && out.contains("postgres://"), "{out}");
     assert!(!out.contains("postgres:postgres@"), "messages never show the password: {out}");
     let r = Server::serve(target, s.token.clone(), &env, &["--storage", &url]);
@@ -264,7 +264,7 @@ fn a_sqlite_backup_restores_into_postgresql() {
     // And back out of PostgreSQL: a backup of the restored database equals the SQLite one, row for
     // row, but for what the checks above added (an undelete and their audit records).
     let again = work.path().join("again.json");
-    tresor(&["backup", p(&again), "--storage", &url, "--data-dir", p(&data)], &[]).ok();
+    tresor(&["backup", "create", p(&again), "--storage", &url, "--data-dir", p(&data)], &[]).ok();
     let first: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
     let second: Value = serde_json::from_slice(&std::fs::read(&again).unwrap()).unwrap();
     assert_eq!(second["header"]["source_backend"], "postgres");
@@ -284,7 +284,7 @@ fn restored(source: &Server, file: &Path) -> Server {
     let data = target.path().join("data");
     std::fs::create_dir(&data).unwrap();
     std::fs::copy(source.data_dir().join("root.key"), data.join("root.key")).unwrap();
-    tresor(&["restore", p(file), "--data-dir", p(&data)], &[]).ok();
+    tresor(&["backup", "restore", p(file), "--data-dir", p(&data)], &[]).ok();
     Server::serve(target, source.token.clone(), &[("TRESOR_RATE_MANAGEMENT", "0")], &[])
 }
 
@@ -301,7 +301,7 @@ fn bindings_survive_a_backup_and_a_format_1_backup_still_restores() {
 
     // Format 1: this store's backup as the older tresor wrote it.
     let before = work.path().join("before.json");
-    tresor(&["backup", p(&before), "--data-dir", p(&s.data_dir())], &[]).ok();
+    tresor(&["backup", "create", p(&before), "--data-dir", p(&s.data_dir())], &[]).ok();
     let mut doc: Value = serde_json::from_slice(&std::fs::read(&before).unwrap()).unwrap();
     assert_eq!(doc["header"]["format"], 2);
     for table in ["tokens", "app_keys"] {
@@ -326,7 +326,7 @@ fn bindings_survive_a_backup_and_a_format_1_backup_still_restores() {
     let key = s.cli(&s.token, &["app-key", "create", "app:reader", "--bind-env", "staging", "--json"], b"").json();
     s.cli(&s.token, &["-e", "staging", "set", "staging/pw"], b"staging-PW-6610").ok();
     let after = work.path().join("after.json");
-    tresor(&["backup", p(&after), "--data-dir", p(&s.data_dir())], &[]).ok();
+    tresor(&["backup", "create", p(&after), "--data-dir", p(&s.data_dir())], &[]).ok();
     let doc: Value = serde_json::from_slice(&std::fs::read(&after).unwrap()).unwrap();
     let bound_rows = |table: &str| -> Vec<Value> {
         doc["tables"][table].as_array().unwrap().iter().filter(|r| !r["environment"].is_null()).cloned().collect()
@@ -358,16 +358,17 @@ fn bad_inputs_are_refused_and_change_nothing() {
     let source = dir.path().join("source");
     tresor(&["init", "--json", "--data-dir", p(&source)], &[]).ok();
     let file = dir.path().join("backup.json");
-    tresor(&["backup", p(&file), "--data-dir", p(&source)], &[]).ok();
+    tresor(&["backup", "create", p(&file), "--data-dir", p(&source)], &[]).ok();
     let good = std::fs::read_to_string(&file).unwrap();
     let snapshot_of_source = || {
-        let out = tresor(&["backup", "-", "--data-dir", p(&source)], &[]).ok();
+        let out = tresor(&["backup", "create", "-", "--data-dir", p(&source)], &[]).ok();
         serde_json::from_str::<Value>(&out).unwrap()["tables"].clone()
     };
     let before = snapshot_of_source();
 
     // Into a store that holds data (here the source itself): refused, exit 6, nothing changed.
-    let err = tresor(&["restore", p(&file), "--data-dir", p(&source)], &[]).fails(6, "restore needs an empty store");
+    let err = tresor(&["backup", "restore", p(&file), "--data-dir", p(&source)], &[])
+        .fails(6, "restore needs an empty store");
     assert!(err.contains("workspaces") && err.contains("new database or data directory"), "{err}");
     assert_eq!(snapshot_of_source(), before);
 
@@ -379,45 +380,49 @@ fn bad_inputs_are_refused_and_change_nothing() {
         path
     };
     let truncated = write("truncated.json", &good[..good.len() / 2]);
-    tresor(&["restore", p(&truncated), "--data-dir", p(&fresh)], &[]).fails(2, "truncated or damaged");
+    tresor(&["backup", "restore", p(&truncated), "--data-dir", p(&fresh)], &[]).fails(2, "truncated or damaged");
     let garbled = write("garbled.json", "this is not a tresor backup\n");
-    tresor(&["restore", p(&garbled), "--data-dir", p(&fresh)], &[]).fails(2, "not a complete tresor backup");
+    tresor(&["backup", "restore", p(&garbled), "--data-dir", p(&fresh)], &[]).fails(2, "not a complete tresor backup");
     let mut doc: Value = serde_json::from_str(&good).unwrap();
     doc["header"]["format"] = json!(99);
     let newer = write("newer.json", &doc.to_string());
-    let err = tresor(&["restore", p(&newer), "--data-dir", p(&fresh)], &[]).fails(2, "format 99");
+    let err = tresor(&["backup", "restore", p(&newer), "--data-dir", p(&fresh)], &[]).fails(2, "format 99");
     assert!(err.contains("newer"), "{err}");
     let mut doc: Value = serde_json::from_str(&good).unwrap();
     doc["header"]["schema_version"] = json!(999);
     let newer_schema = write("newer-schema.json", &doc.to_string());
-    let err = tresor(&["restore", p(&newer_schema), "--data-dir", p(&fresh)], &[]).fails(2, "schema version 999");
+    let err =
+        tresor(&["backup", "restore", p(&newer_schema), "--data-dir", p(&fresh)], &[]).fails(2, "schema version 999");
     assert!(err.contains("upgrade tresor"), "{err}");
     let missing = dir.path().join("missing.json");
-    let err = tresor(&["restore", p(&missing), "--data-dir", p(&fresh)], &[]).fails(2, "cannot read backup file");
-    assert!(err.contains("--version"), "the hint for the entry form of restore: {err}");
+    let err =
+        tresor(&["backup", "restore", p(&missing), "--data-dir", p(&fresh)], &[]).fails(2, "cannot read backup file");
+    assert!(err.contains("missing.json") && err.contains("No such file"), "names the file and why: {err}");
     // With another store's root key at hand: refused before anything is written.
     let other = dir.path().join("other");
     tresor(&["init", "--json", "--data-dir", p(&other)], &[]).ok();
     std::fs::create_dir_all(&fresh).unwrap();
     std::fs::copy(other.join("root.key"), fresh.join("root.key")).unwrap();
-    tresor(&["restore", p(&file), "--data-dir", p(&fresh)], &[]).fails(2, "does not open this backup");
+    tresor(&["backup", "restore", p(&file), "--data-dir", p(&fresh)], &[]).fails(2, "does not open this backup");
     assert!(!fresh.join("tresor.db").exists(), "no store was created by a refused restore");
 
     // Without a root key at hand the restore proceeds, and says which key the store needs.
     let keyless = dir.path().join("keyless");
-    let out = tresor(&["restore", p(&file), "--data-dir", p(&keyless)], &[]).ok();
+    let out = tresor(&["backup", "restore", p(&file), "--data-dir", p(&keyless)], &[]).ok();
     assert!(out.contains("holds no root.key") && out.contains("copy the source store's root.key"), "{out}");
     assert!(!keyless.join("root.key").exists(), "restore never makes a key");
 
     // A backup of a store that does not exist.
     let nowhere = dir.path().join("nowhere");
-    tresor(&["backup", p(&dir.path().join("x.json")), "--data-dir", p(&nowhere)], &[]).fails(3, "no tresor store");
+    tresor(&["backup", "create", p(&dir.path().join("x.json")), "--data-dir", p(&nowhere)], &[])
+        .fails(3, "no tresor store");
     assert!(!nowhere.exists());
 
-    // The entry form of `restore` is unchanged.
+    // `restore` is the entry verb only: a backup file is restored with `backup restore`.
     let local = LocalTresor::new();
     local.run_stdin(&["set", "k"], b"one").ok();
     local.run_stdin(&["set", "k"], b"two").ok();
     local.run(&["restore", "k", "--version", "1"]).ok();
     assert_eq!(local.run(&["get", "k"]).ok(), "one");
+    local.run(&["restore", "k"]).fails(2, "--version");
 }

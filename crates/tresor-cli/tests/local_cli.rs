@@ -264,7 +264,7 @@ fn a_closed_stdout_ends_every_command_quietly() {
         &["audit", "verify"],
         &["app-key", "ls"],
         &["token", "create", "user:owner"],
-        &["backup", "-", "--data-dir", data_dir.to_str().unwrap()],
+        &["backup", "create", "-", "--data-dir", data_dir.to_str().unwrap()],
     ];
     for args in cases {
         let r = s.cli_closed_stdout(&token, args);

@@ -177,7 +177,7 @@ fn counted_failures_are_written_on_graceful_shutdown() {
     }
     assert!(s.stop().success());
     let file = s.dir.path().join("backup.json");
-    let out = tresor().arg("backup").arg(&file).arg("--data-dir").arg(s.data_dir()).output().unwrap();
+    let out = tresor().args(["backup", "create"]).arg(&file).arg("--data-dir").arg(s.data_dir()).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let backup = std::fs::read_to_string(&file).unwrap();
     assert!(backup.contains("40 failed authentications from 127.0.0.1 between "), "no aggregate record in the store");
