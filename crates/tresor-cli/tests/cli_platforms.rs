@@ -180,13 +180,8 @@ fn td_workflow_secrets(run: &dyn Fn(&[&str], &[u8]) -> Run, tty: OnTty<'_>) {
 #[test]
 fn treasure_data_style_project_secrets_in_local_mode() {
     let t = LocalTresor::new();
-    let home = t.home().to_str().unwrap().to_owned();
     let run = |args: &[&str], stdin: &[u8]| t.run_stdin(args, stdin);
-    let tty = |args: &[&str], typed: &str| {
-        let mut all = vec!["--local"];
-        all.extend_from_slice(args);
-        run_on_tty(&all, &[("TRESOR_HOME", &home)], "(input hidden):", typed)
-    };
+    let tty = |args: &[&str], typed: &str| t.run_on_tty(args, "(input hidden):", typed);
     td_workflow_secrets(&run, &tty);
     // td wf secrets --local --set @credentials.yml: the local store's default vault.
     let dir = tempfile::tempdir().unwrap();
@@ -629,13 +624,8 @@ fn td_wf_secrets(run: &dyn Fn(&[&str], &[u8]) -> Run, tty: OnTty<'_>) {
 #[test]
 fn treasure_data_wf_secrets_in_local_mode() {
     let t = LocalTresor::new();
-    let home = t.home().to_str().unwrap().to_owned();
     let run = |args: &[&str], stdin: &[u8]| t.run_stdin(args, stdin);
-    let tty = |args: &[&str], typed: &str| {
-        let mut all = vec!["--local"];
-        all.extend_from_slice(args);
-        run_on_tty(&all, &[("TRESOR_HOME", &home)], "(input hidden):", typed)
-    };
+    let tty = |args: &[&str], typed: &str| t.run_on_tty(args, "(input hidden):", typed);
     td_wf_secrets(&run, &tty);
     // td wf secrets --local --set @credentials.yml, the flag where TD has it; a new environment
     // is created with the project's vault, as local mode does.
@@ -644,7 +634,7 @@ fn treasure_data_wf_secrets_in_local_mode() {
     std::fs::write(&file, "pg:\n  password: local-pw\n").unwrap();
     let out = tresor()
         .args(["wf", "secrets", "--local", "-e", "dev", "--project", "p", "--set", &format!("@{}", file.display())])
-        .env("TRESOR_HOME", &home)
+        .env("TRESOR_HOME", t.home())
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -141,6 +141,14 @@ impl LocalTresor {
         self.run_stdin(args, b"")
     }
 
+    /// Runs `tresor --local ARGS` on a terminal, typing `typed` once `prompt` shows (see
+    /// [`run_on_tty`]).
+    pub fn run_on_tty(&self, args: &[&str], prompt: &str, typed: &str) -> (i32, String) {
+        let mut all = vec!["--local"];
+        all.extend_from_slice(args);
+        run_on_tty(&all, &[("TRESOR_HOME", self.home().to_str().unwrap())], prompt, typed)
+    }
+
     /// Runs with extra environment variables for this run only.
     pub fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut cmd = self.command(args);
