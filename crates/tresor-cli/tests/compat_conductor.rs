@@ -181,7 +181,10 @@ fn conductor_application_keys_and_authorization() {
     assert_eq!(orkes(&s, &worker, GRANT).status, 403, "an application cannot grant itself more");
 
     // The token expires (3 s here, 1 h by default): 401 EXPIRED_TOKEN, so clients renew.
-    std::thread::sleep(std::time::Duration::from_millis(3300));
+    // Polled, not slept: the answer turns from 200 to 401 once the lifetime is over.
+    wait_for("the token expires", std::time::Duration::from_secs(20), || {
+        get_value(&s, &worker, "post_office_username").status == 401
+    });
     let r = get_value(&s, &worker, "post_office_username");
     assert_eq!(r.status, 401, "{}", r.body);
     assert_eq!(r.json()["error"], "EXPIRED_TOKEN");
