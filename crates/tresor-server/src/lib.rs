@@ -11,6 +11,7 @@
 //! Errors become `{"error": ...}` responses in one place, [`error::ApiError`]; the compatibility
 //! surfaces reshape them in [`routes::shape`].
 
+mod docs;
 mod error;
 mod extract;
 mod metrics;

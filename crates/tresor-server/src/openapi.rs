@@ -2,6 +2,7 @@
 
 use crate::routes::native;
 use axum::Json;
+use tresor_api::*;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -19,9 +20,23 @@ use utoipa::{Modify, OpenApi};
         native::create_grant, native::delete_grant, native::audit_log, native::audit_verify,
         native::list_app_keys, native::create_app_key, native::revoke_app_key,
         native::plan_config, native::apply_config,
+        serve,
     ),
-    // Every error answer: the routes' 4xx/5xx responses carry it.
-    components(schemas(tresor_api::ErrorDoc)),
+    // Every document of the API, requests and answers; `ErrorDoc` is every error answer (the
+    // routes' 4xx/5xx responses carry it).
+    components(schemas(
+        ErrorDoc,
+        EntryDoc, TagDoc, EntryList, PutEntry, PutEntries, DeleteEntries, DeletedEntries, RestoreBody,
+        VersionDoc, VersionList,
+        ValueDoc, ResolveRequest, EntryRef, ResolveResponse, RenderBody, RenderResult, WebhookBody, WebhookAnswer,
+        EnvDoc, EnvList, VaultDoc, VaultList, NameBody,
+        PrincipalDoc, PrincipalList, PrincipalBody, MemberBody, MemberList,
+        TokenRequest, TokenDoc, TokenList, NewTokenDoc,
+        GrantRequest, GrantDoc, GrantList, WhoAmI, ScopeAccess,
+        AuditDoc, AuditPage, VerifyDoc,
+        AppKeyRequest, AppKeyDoc, AppKeyList, NewAppKeyDoc,
+        ConfigRequest, Plan,
+    )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
@@ -39,6 +54,9 @@ impl Modify for BearerAuth {
     }
 }
 
+/// This document. Open: no token needed.
+#[utoipa::path(get, path = "/api/v1/openapi.json", security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 document of the native API", body = Object)), tag = "meta")]
 pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
 }
