@@ -127,6 +127,11 @@ impl ValueDoc {
         ValueDoc { key, version: version.version, kind: version.kind.as_str().into(), environment, value, value_base64 }
     }
 
+    /// The kind of entry the value belongs to.
+    pub fn entry_kind(&self) -> Result<EntryKind, DocError> {
+        kind(&self.kind)
+    }
+
     /// The value's bytes, whichever field carries them.
     pub fn decode(&mut self) -> Result<SecretValue, ValueError> {
         crate::decode_value(self.value.take(), self.value_base64.take())
