@@ -6,8 +6,9 @@ use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::{authenticated, App, RouteClass, Surface};
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
+use axum::handler::Handler;
+use axum::http::{Method, StatusCode};
+use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use tresor_api::*;
@@ -16,46 +17,98 @@ use tresor_service::{Ctx, ErrorKind, Listed, SetEntry};
 use tresor_store::ListQuery;
 use utoipa::IntoParams;
 
+/// Who may call a route: a token, counted in a rate-limit class, or anyone (open).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Guard {
+    Token(RouteClass),
+    Open,
+}
+
+/// One route of the native API: who may call it, its method and path, its handler.
+pub(crate) struct Route {
+    pub guard: Guard,
+    /// Read by the OpenAPI test, which walks the table.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub method: Method,
+    pub path: &'static str,
+    handler: MethodRouter<App>,
+}
+
+fn route<H, T>(guard: Guard, method: Method, path: &'static str, handler: H) -> Route
+where
+    H: Handler<T, App>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).expect("a method the router routes");
+    Route { guard, method, path, handler: on(filter, handler) }
+}
+
+/// Every route of `/api/v1`, each method once. The router is built from this table and from
+/// nothing else, so the OpenAPI test that walks it walks the router.
+pub(crate) fn routes() -> Vec<Route> {
+    const ENTRIES: Guard = Guard::Token(RouteClass::Entries);
+    const MANAGEMENT: Guard = Guard::Token(RouteClass::Management);
+    const ENTRY_LIST: &str = "/api/v1/envs/{env}/vaults/{vault}/entries";
+    const ENTRY: &str = "/api/v1/envs/{env}/vaults/{vault}/entries/{*key}";
+    let (get, put, post, delete) = (Method::GET, Method::PUT, Method::POST, Method::DELETE);
+    vec![
+        route(ENTRIES, get.clone(), ENTRY_LIST, list_entries),
+        route(ENTRIES, post.clone(), ENTRY_LIST, put_entries),
+        route(ENTRIES, get.clone(), ENTRY, describe_entry),
+        route(ENTRIES, put, ENTRY, put_entry),
+        route(ENTRIES, delete.clone(), ENTRY, delete_entry),
+        route(ENTRIES, post.clone(), "/api/v1/envs/{env}/vaults/{vault}/delete-entries", delete_entries),
+        route(ENTRIES, get.clone(), "/api/v1/envs/{env}/vaults/{vault}/versions/{*key}", entry_versions),
+        route(ENTRIES, post.clone(), "/api/v1/envs/{env}/vaults/{vault}/restore/{*key}", restore_entry),
+        route(ENTRIES, post.clone(), "/api/v1/envs/{env}/vaults/{vault}/undelete/{*key}", undelete_entry),
+        route(ENTRIES, get.clone(), "/api/v1/envs/{env}/vaults/{vault}/values/{*key}", resolve_one),
+        route(ENTRIES, post.clone(), "/api/v1/resolve", resolve_many),
+        route(ENTRIES, post.clone(), "/api/v1/render", render),
+        route(ENTRIES, post.clone(), "/api/v1/webhooks/send", send_webhook),
+        route(ENTRIES, get.clone(), "/api/v1/whoami", whoami),
+        route(MANAGEMENT, get.clone(), "/api/v1/envs", list_envs),
+        route(MANAGEMENT, post.clone(), "/api/v1/envs", create_env),
+        route(MANAGEMENT, get.clone(), "/api/v1/envs/{env}/vaults", list_vaults),
+        route(MANAGEMENT, post.clone(), "/api/v1/envs/{env}/vaults", create_vault),
+        route(MANAGEMENT, delete.clone(), "/api/v1/envs/{env}/vaults/{vault}", delete_vault),
+        route(MANAGEMENT, get.clone(), "/api/v1/principals", list_principals),
+        route(MANAGEMENT, post.clone(), "/api/v1/principals", create_principal),
+        route(MANAGEMENT, delete.clone(), "/api/v1/principals/{principal}", delete_principal),
+        route(MANAGEMENT, get.clone(), "/api/v1/groups/{group}/members", list_members),
+        route(MANAGEMENT, post.clone(), "/api/v1/groups/{group}/members", add_member),
+        route(MANAGEMENT, delete.clone(), "/api/v1/groups/{group}/members/{member}", remove_member),
+        route(MANAGEMENT, get.clone(), "/api/v1/tokens", list_tokens),
+        route(MANAGEMENT, post.clone(), "/api/v1/tokens", create_token),
+        route(MANAGEMENT, delete.clone(), "/api/v1/tokens/{id}", revoke_token),
+        route(MANAGEMENT, get.clone(), "/api/v1/grants", list_grants),
+        route(MANAGEMENT, post.clone(), "/api/v1/grants", create_grant),
+        route(MANAGEMENT, delete.clone(), "/api/v1/grants/{id}", delete_grant),
+        route(MANAGEMENT, get.clone(), "/api/v1/audit", audit_log),
+        route(MANAGEMENT, get.clone(), "/api/v1/audit/verify", audit_verify),
+        route(MANAGEMENT, get.clone(), "/api/v1/app-keys", list_app_keys),
+        route(MANAGEMENT, post.clone(), "/api/v1/app-keys", create_app_key),
+        route(MANAGEMENT, delete, "/api/v1/app-keys/{id}", revoke_app_key),
+        route(MANAGEMENT, post.clone(), "/api/v1/config/plan", plan_config),
+        route(MANAGEMENT, post, "/api/v1/config/apply", apply_config),
+        route(Guard::Open, get, "/api/v1/openapi.json", crate::openapi::serve),
+    ]
+}
+
+/// The native API's router: [`routes`] behind the gate of their class, the open ones observed.
 pub fn router(app: &App) -> Router<App> {
-    let entries = Router::new()
-        .route("/api/v1/envs/{env}/vaults/{vault}/entries", get(list_entries).post(put_entries))
-        .route(
-            "/api/v1/envs/{env}/vaults/{vault}/entries/{*key}",
-            get(describe_entry).put(put_entry).delete(delete_entry),
-        )
-        .route("/api/v1/envs/{env}/vaults/{vault}/delete-entries", post(delete_entries))
-        .route("/api/v1/envs/{env}/vaults/{vault}/versions/{*key}", get(entry_versions))
-        .route("/api/v1/envs/{env}/vaults/{vault}/restore/{*key}", post(restore_entry))
-        .route("/api/v1/envs/{env}/vaults/{vault}/undelete/{*key}", post(undelete_entry))
-        .route("/api/v1/envs/{env}/vaults/{vault}/values/{*key}", get(resolve_one))
-        .route("/api/v1/resolve", post(resolve_many))
-        .route("/api/v1/render", post(render))
-        .route("/api/v1/webhooks/send", post(send_webhook))
-        .route("/api/v1/whoami", get(whoami));
-    let management = Router::new()
-        .route("/api/v1/envs", get(list_envs).post(create_env))
-        .route("/api/v1/envs/{env}/vaults", get(list_vaults).post(create_vault))
-        .route("/api/v1/envs/{env}/vaults/{vault}", delete(delete_vault))
-        .route("/api/v1/principals", get(list_principals).post(create_principal))
-        .route("/api/v1/principals/{principal}", delete(delete_principal))
-        .route("/api/v1/groups/{group}/members", get(list_members).post(add_member))
-        .route("/api/v1/groups/{group}/members/{member}", delete(remove_member))
-        .route("/api/v1/tokens", get(list_tokens).post(create_token))
-        .route("/api/v1/tokens/{id}", delete(revoke_token))
-        .route("/api/v1/grants", get(list_grants).post(create_grant))
-        .route("/api/v1/grants/{id}", delete(delete_grant))
-        .route("/api/v1/audit", get(audit_log))
-        .route("/api/v1/audit/verify", get(audit_verify))
-        .route("/api/v1/app-keys", get(list_app_keys).post(create_app_key))
-        .route("/api/v1/app-keys/{id}", delete(revoke_app_key))
-        .route("/api/v1/config/plan", post(plan_config))
-        .route("/api/v1/config/apply", post(apply_config));
-    authenticated(app, RouteClass::Entries, Surface::Native, entries).merge(authenticated(
-        app,
-        RouteClass::Management,
-        Surface::Native,
-        management,
-    ))
+    let (mut entries, mut management, mut open) = (Router::new(), Router::new(), Router::new());
+    for r in routes() {
+        let group = match r.guard {
+            Guard::Token(RouteClass::Entries) => &mut entries,
+            Guard::Token(RouteClass::Management) => &mut management,
+            Guard::Token(other) => unreachable!("no native route is in the {} class", other.name()),
+            Guard::Open => &mut open,
+        };
+        *group = std::mem::take(group).route(r.path, r.handler);
+    }
+    authenticated(app, RouteClass::Entries, Surface::Native, entries)
+        .merge(authenticated(app, RouteClass::Management, Surface::Native, management))
+        .merge(crate::observed(app, open))
 }
 
 // ----- conversions and parameters -----
