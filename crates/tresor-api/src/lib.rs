@@ -4,6 +4,13 @@
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+mod codec;
+mod convert;
+
+pub use codec::{decode_optional_value, decode_value, encode_value, ValueError};
+pub use convert::{DocError, EntryParts};
+pub use tresor_model::SecretValue;
+
 /// The declarative config documents: the desired state a client sends (values resolved from its
 /// environment) and the plan the server answers (names and changes, never values).
 pub use tresor_config::{
@@ -97,6 +104,20 @@ pub struct PutEntry {
     pub tags: Option<Vec<TagDoc>>,
 }
 
+impl PutEntry {
+    /// A write of `value` (text or base64, see [`encode_value`]) as a secret, with nothing else
+    /// set.
+    pub fn new(value: &SecretValue) -> Self {
+        let (value, value_base64) = encode_value(value.expose());
+        PutEntry { value, value_base64, kind: None, expected_version: None, description: None, tags: None }
+    }
+
+    /// The value to write, from `value` or `value_base64` (exactly one; see [`decode_value`]).
+    pub fn take_value(&mut self) -> Result<SecretValue, ValueError> {
+        decode_value(self.value.take(), self.value_base64.take())
+    }
+}
+
 /// Many writes into one vault, by key: all of them happen or none (one transaction).
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -124,6 +145,22 @@ pub struct DeletedEntries {
     pub deleted: Vec<String>,
     /// Whether they were purged (gone for good) rather than soft-deleted.
     pub purged: bool,
+}
+
+/// One stored version of an entry, without its value.
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct VersionDoc {
+    pub version: u64,
+    /// `secret` or `variable`.
+    pub kind: String,
+    pub created_at: String,
+    pub edited_by: String,
+}
+
+/// `GET /api/v1/envs/{env}/vaults/{vault}/versions/{key}`: the kept versions, oldest first.
+#[derive(Serialize, Deserialize, ToSchema, Debug)]
+pub struct VersionList {
+    pub versions: Vec<VersionDoc>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -183,6 +220,24 @@ pub struct ResolveResponse {
     pub denied: Vec<String>,
 }
 
+impl ResolveResponse {
+    /// Adds a resolved value under `name`: in `values` when it is text, else in `values_base64`
+    /// (see [`encode_value`]).
+    pub fn insert_value(&mut self, name: String, value: &SecretValue) {
+        match encode_value(value.expose()) {
+            (Some(text), _) => self.values.insert(name, text),
+            (_, b64) => self.values_base64.insert(name, b64.unwrap_or_default()),
+        };
+    }
+
+    /// Takes the value resolved under `name` out of the answer; `None` when it has none (missing
+    /// or denied).
+    pub fn take_value(&mut self, name: &str) -> Option<Result<SecretValue, ValueError>> {
+        let (text, b64) = (self.values.remove(name), self.values_base64.remove(name));
+        decode_optional_value(text, b64).transpose()
+    }
+}
+
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct EnvDoc {
     pub name: String,
@@ -191,6 +246,12 @@ pub struct EnvDoc {
     /// Set by the server; ignored on creation.
     #[serde(default)]
     pub created_at: String,
+}
+
+/// `GET /api/v1/envs`: the environments the caller's grants touch.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct EnvList {
+    pub environments: Vec<EnvDoc>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -207,6 +268,12 @@ pub struct VaultDoc {
     pub managed_at: Option<String>,
 }
 
+/// `GET /api/v1/envs/{env}/vaults`.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct VaultList {
+    pub vaults: Vec<VaultDoc>,
+}
+
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct NameBody {
     pub name: String,
@@ -220,6 +287,12 @@ pub struct PrincipalDoc {
     pub created_by: String,
 }
 
+/// `GET /api/v1/principals`.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct PrincipalList {
+    pub principals: Vec<PrincipalDoc>,
+}
+
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct PrincipalBody {
     /// `user:NAME`, `app:NAME` or `group:NAME`.
@@ -230,6 +303,12 @@ pub struct PrincipalBody {
 pub struct MemberBody {
     /// `user:NAME` or `app:NAME`.
     pub member: String,
+}
+
+/// `GET /api/v1/groups/{group}/members`: `user:NAME` and `app:NAME`.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct MemberList {
+    pub members: Vec<String>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -259,6 +338,12 @@ pub struct TokenDoc {
     pub environment: Option<String>,
 }
 
+/// `GET /api/v1/tokens`: the workspace's tokens, never their secrets.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct TokenList {
+    pub tokens: Vec<TokenDoc>,
+}
+
 /// A new token. `token` is shown this once and stored only as a hash.
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct NewTokenDoc {
@@ -285,6 +370,12 @@ pub struct GrantDoc {
     pub access: String,
     pub created_at: String,
     pub created_by: String,
+}
+
+/// `GET /api/v1/grants`.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct GrantList {
+    pub grants: Vec<GrantDoc>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -320,6 +411,13 @@ pub struct AuditDoc {
     pub detail: Option<String>,
 }
 
+/// `GET /api/v1/audit`: one page of records, in order; pass the last `seq` as `after` for the
+/// next page.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct AuditPage {
+    pub records: Vec<AuditDoc>,
+}
+
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct VerifyDoc {
     pub ok: bool,
@@ -350,6 +448,12 @@ pub struct AppKeyDoc {
     /// The environment the key (and every token it is exchanged for) is bound to; null: not bound.
     #[serde(default)]
     pub environment: Option<String>,
+}
+
+/// `GET /api/v1/app-keys`: the workspace's application keys, never their secrets.
+#[derive(Serialize, Deserialize, ToSchema)]
+pub struct AppKeyList {
+    pub app_keys: Vec<AppKeyDoc>,
 }
 
 /// A new application access key. `secret` (Conductor's `keySecret`) is shown this once and

@@ -4,37 +4,25 @@
 use crate::args::{AppKeyCommand, AuditCommand, GrantCommand, GroupCommand, PrincipalCommand, TokenCommand};
 use crate::error::{CliError, Result};
 use crate::output::{outln, print_json, print_table};
+use serde::Serialize;
 use serde_json::Value;
 use tresor_client::Client;
 use tresor_model::{format_rfc3339, now_millis};
 
-fn rows(doc: &Value, list: &str, cols: &[&str]) -> Vec<Vec<String>> {
-    doc[list]
-        .as_array()
-        .map(|items| {
-            items
-                .iter()
-                .map(|item| {
-                    cols.iter()
-                        .map(|c| match &item[*c] {
-                            Value::String(s) => s.clone(),
-                            Value::Null => "-".into(),
-                            other => other.to_string(),
-                        })
-                        .collect()
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+/// A list verb's output: the items as a JSON array, or a table with `header` and a row per item.
+/// The JSON goes through `serde_json::Value`, whose objects keep their keys sorted, as this output
+/// has always had them.
+fn show<T: Serialize>(json: bool, items: &[T], header: &[&str], row: impl Fn(&T) -> Vec<String>) -> Result<()> {
+    if json {
+        print_json(&serde_json::to_value(items).expect("serializable"))
+    } else {
+        print_table(header, &items.iter().map(row).collect::<Vec<_>>())
+    }
 }
 
-fn show(json: bool, doc: Value, list: &str, cols: &[&str]) -> Result<()> {
-    if json {
-        print_json(&doc[list])
-    } else {
-        let header: Vec<String> = cols.iter().map(|c| c.to_uppercase()).collect();
-        print_table(&header.iter().map(String::as_str).collect::<Vec<_>>(), &rows(&doc, list, cols))
-    }
+/// A cell for a field that may be absent: `-` then.
+fn cell(field: &Option<String>) -> String {
+    field.clone().unwrap_or_else(|| "-".into())
 }
 
 fn done(json: bool, doc: Value, human: String) -> Result<()> {
@@ -65,13 +53,20 @@ pub fn audit(client: &Client, cmd: AuditCommand, json: bool) -> Result<i32> {
     match cmd {
         AuditCommand::Ls { since, limit } => {
             let since = since.as_deref().map(since_arg).transpose()?;
-            let doc = client.audit(0, since.as_deref(), limit)?;
-            show(
-                json,
-                doc,
-                "records",
-                &["seq", "at", "principal", "action", "target", "outcome", "request_id", "detail"],
-            )?;
+            let page = client.audit(0, since.as_deref(), limit)?;
+            let header = ["SEQ", "AT", "PRINCIPAL", "ACTION", "TARGET", "OUTCOME", "REQUEST_ID", "DETAIL"];
+            show(json, &page.records, &header, |r| {
+                vec![
+                    r.seq.to_string(),
+                    r.at.clone(),
+                    r.principal.clone(),
+                    r.action.clone(),
+                    r.target.clone(),
+                    r.outcome.clone(),
+                    r.request_id.clone(),
+                    cell(&r.detail),
+                ]
+            })?;
             Ok(0)
         }
         AuditCommand::Verify => {
@@ -108,12 +103,20 @@ pub fn token(client: &Client, cmd: TokenCommand, json: bool) -> Result<i32> {
                 outln!("token {} for {}{bound} (shown once):\n{}", t.info.id, t.info.principal, t.token)?;
             }
         }
-        TokenCommand::Ls => show(
-            json,
-            client.list_tokens()?,
-            "tokens",
-            &["id", "principal", "name", "environment", "created_at", "expires_at", "revoked_at"],
-        )?,
+        TokenCommand::Ls => {
+            let header = ["ID", "PRINCIPAL", "NAME", "ENVIRONMENT", "CREATED_AT", "EXPIRES_AT", "REVOKED_AT"];
+            show(json, &client.list_tokens()?.tokens, &header, |t| {
+                vec![
+                    t.id.clone(),
+                    t.principal.clone(),
+                    t.name.clone(),
+                    cell(&t.environment),
+                    t.created_at.clone(),
+                    cell(&t.expires_at),
+                    cell(&t.revoked_at),
+                ]
+            })?
+        }
         TokenCommand::Revoke { id } => {
             client.revoke_token(&id)?;
             done(json, serde_json::json!({"revoked": id}), format!("revoked token {id}"))?;
@@ -129,7 +132,9 @@ pub fn principal(client: &Client, cmd: PrincipalCommand, json: bool) -> Result<i
             done(json, serde_json::json!({"created": principal}), format!("created {principal}"))?;
         }
         PrincipalCommand::Ls => {
-            show(json, client.list_principals()?, "principals", &["principal", "created_at", "created_by"])?
+            show(json, &client.list_principals()?.principals, &["PRINCIPAL", "CREATED_AT", "CREATED_BY"], |p| {
+                vec![p.principal.clone(), p.created_at.clone(), p.created_by.clone()]
+            })?
         }
         PrincipalCommand::Rm { principal } => {
             client.delete_principal(&principal)?;
@@ -162,12 +167,12 @@ pub fn group(client: &Client, cmd: GroupCommand, json: bool) -> Result<i32> {
             )?;
         }
         GroupCommand::Ls { group } => {
-            let doc = client.list_members_doc(&group)?;
+            let list = client.list_members(&group)?;
             if json {
-                print_json(&doc["members"])?;
+                print_json(&list.members)?;
             } else {
-                for m in doc["members"].as_array().into_iter().flatten() {
-                    outln!("{}", m.as_str().unwrap_or_default())?;
+                for m in &list.members {
+                    outln!("{m}")?;
                 }
             }
         }
@@ -186,7 +191,10 @@ pub fn grant(client: &Client, cmd: GrantCommand, json: bool) -> Result<i32> {
             }
         }
         GrantCommand::Ls => {
-            show(json, client.list_grants()?, "grants", &["id", "principal", "access", "scope", "created_by"])?
+            let header = ["ID", "PRINCIPAL", "ACCESS", "SCOPE", "CREATED_BY"];
+            show(json, &client.list_grants()?.grants, &header, |g| {
+                vec![g.id.clone(), g.principal.clone(), g.access.clone(), g.scope.clone(), g.created_by.clone()]
+            })?
         }
         GrantCommand::Rm { id } => {
             client.delete_grant(&id)?;
@@ -233,12 +241,19 @@ pub fn app_key(client: &Client, cmd: AppKeyCommand, json: bool) -> Result<i32> {
                 )?;
             }
         }
-        AppKeyCommand::Ls => show(
-            json,
-            client.list_app_keys()?,
-            "app_keys",
-            &["id", "principal", "environment", "created_at", "created_by", "revoked_at"],
-        )?,
+        AppKeyCommand::Ls => {
+            let header = ["ID", "PRINCIPAL", "ENVIRONMENT", "CREATED_AT", "CREATED_BY", "REVOKED_AT"];
+            show(json, &client.list_app_keys()?.app_keys, &header, |k| {
+                vec![
+                    k.id.clone(),
+                    k.principal.clone(),
+                    cell(&k.environment),
+                    k.created_at.clone(),
+                    k.created_by.clone(),
+                    cell(&k.revoked_at),
+                ]
+            })?
+        }
         AppKeyCommand::Revoke { id } => {
             client.revoke_app_key(&id)?;
             done(json, serde_json::json!({"revoked": id}), format!("revoked application key {id} and its tokens"))?;

@@ -205,13 +205,16 @@ pub async fn run(backend: &dyn Backend, scope: &Scope, command: Command) -> Resu
 }
 
 /// `get`'s output: the value as it is (a newline added on a terminal), or with `--json` a
-/// document with its key, version and kind.
+/// document with its key, version and kind, and the value as the API gives it: `value` when it
+/// is text, `value_base64` when it is not.
 pub(crate) fn print_value(scope: &Scope, path: &EntryPath, resolved: &tresor_service::Resolved) -> Result<()> {
     if scope.json {
-        output::print_json(&json!({
-            "key": path.key, "version": resolved.meta.version, "kind": resolved.meta.kind,
-            "value": output::value_json(&resolved.value),
-        }))
+        let mut doc = json!({"key": path.key, "version": resolved.meta.version, "kind": resolved.meta.kind});
+        match tresor_client::encode_value(resolved.value.expose()) {
+            (Some(text), _) => doc["value"] = json!(text),
+            (_, b64) => doc["value_base64"] = json!(b64),
+        }
+        output::print_json(&doc)
     } else {
         output::write_out(resolved.value.expose())?;
         if std::io::stdout().is_terminal() {

@@ -117,6 +117,14 @@ impl From<tresor_client::ClientError> for CliError {
     }
 }
 
+/// A server's document that does not read back into the model (a bad time, an unknown kind, a
+/// value that does not decode).
+impl From<tresor_client::DocError> for CliError {
+    fn from(e: tresor_client::DocError) -> Self {
+        CliError::Io(format!("unexpected answer from the server: {e}"))
+    }
+}
+
 impl From<tresor_model::NameError> for CliError {
     fn from(e: tresor_model::NameError) -> Self {
         CliError::Service(e.into())

@@ -17,7 +17,6 @@
 //! handled where output is written.
 
 use crate::error::{CliError, Result};
-use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -71,12 +70,17 @@ pub struct EntryView<'a> {
     pub tags: &'a [Tag],
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<String>,
+    /// A variable's value as text, or, when it is not UTF-8, as base64 in `value_base64` (the
+    /// API's codec, `tresor_client::encode_value`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub value: Option<Value>,
+    pub value: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_base64: Option<String>,
 }
 
 impl<'a> EntryView<'a> {
     pub fn new(meta: &'a EntryMeta, variable_value: Option<&SecretValue>) -> Self {
+        let (value, value_base64) = variable_value.map_or((None, None), |v| tresor_client::encode_value(v.expose()));
         Self {
             key: &meta.key,
             kind: meta.kind.as_str(),
@@ -87,16 +91,9 @@ impl<'a> EntryView<'a> {
             description: meta.description.as_deref(),
             tags: &meta.tags,
             deleted_at: meta.deleted_at.map(format_rfc3339),
-            value: variable_value.map(value_json),
+            value,
+            value_base64,
         }
-    }
-}
-
-/// A value as JSON: a string when it is UTF-8, else `{"base64": ...}`.
-pub fn value_json(v: &SecretValue) -> Value {
-    match v.expose_str() {
-        Some(s) => Value::String(s.to_owned()),
-        None => json!({ "base64": B64.encode(v.expose()) }),
     }
 }
 

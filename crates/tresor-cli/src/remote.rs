@@ -3,11 +3,9 @@
 use crate::backend::Backend;
 use crate::error::{CliError, Result};
 use async_trait::async_trait;
-use base64::{engine::general_purpose::STANDARD as B64, Engine};
-use tresor_client::{Client, EntryDoc, PutEntries, PutEntry, TagDoc};
+use tresor_client::{Client, DocError, EntryDoc, EntryParts, PutEntries, PutEntry, TagDoc};
 use tresor_model::{
-    parse_rfc3339, Access, EntryKey, EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, SecretValue, Tag, VaultInfo,
-    VaultPath, VersionMeta,
+    Access, EntryKey, EntryMeta, EntryPath, EnvInfo, EnvName, SecretValue, VaultInfo, VaultPath, VersionMeta,
 };
 use tresor_service::{DesiredState, Listed, Plan, RenderRequest, Resolved, SetEntry, WebhookRequest, WebhookResponse};
 use tresor_store::ListQuery;
@@ -19,17 +17,12 @@ pub struct Remote {
 
 /// The API's body for one write.
 fn put_body(req: SetEntry) -> PutEntry {
-    let (value, value_base64) = match req.value.expose_str() {
-        Some(s) => (Some(s.to_owned()), None),
-        None => (None, Some(B64.encode(req.value.expose()))),
-    };
     PutEntry {
-        value,
-        value_base64,
         kind: Some(req.kind.as_str().into()),
         expected_version: req.expected_version,
         description: req.description,
-        tags: req.tags.map(|t| t.into_iter().map(|t| TagDoc { key: t.key, value: t.value }).collect()),
+        tags: req.tags.map(|t| t.into_iter().map(TagDoc::from).collect()),
+        ..PutEntry::new(&req.value)
     }
 }
 
@@ -37,37 +30,8 @@ fn decode(what: &str) -> CliError {
     CliError::Io(format!("unexpected answer from the server: {what}"))
 }
 
-fn time(s: &str) -> Result<i64> {
-    parse_rfc3339(s).ok_or_else(|| decode(&format!("bad time {s:?}")))
-}
-
-fn kind(s: &str) -> Result<EntryKind> {
-    EntryKind::parse(s).ok_or_else(|| decode(&format!("bad kind {s:?}")))
-}
-
-fn value_from(text: Option<String>, b64: Option<String>) -> Result<Option<SecretValue>> {
-    match (text, b64) {
-        (Some(t), _) => Ok(Some(SecretValue::from(t))),
-        (None, Some(b)) => B64.decode(b).map(|v| Some(SecretValue::new(v))).map_err(|_| decode("bad base64")),
-        (None, None) => Ok(None),
-    }
-}
-
-fn meta(doc: EntryDoc) -> Result<(EntryMeta, Option<String>, Option<SecretValue>)> {
-    let value = value_from(doc.value, doc.value_base64)?;
-    let m = EntryMeta {
-        key: doc.key,
-        kind: kind(&doc.kind)?,
-        version: doc.version,
-        created_at: time(&doc.created_at)?,
-        updated_at: time(&doc.updated_at)?,
-        edited_by: doc.edited_by,
-        description: doc.description,
-        tags: doc.tags.into_iter().map(|t| Tag { key: t.key, value: t.value }).collect(),
-        expires_at: doc.expires_at.as_deref().map(time).transpose()?,
-        deleted_at: doc.deleted_at.as_deref().map(time).transpose()?,
-    };
-    Ok((m, doc.environment, value))
+fn meta(doc: EntryDoc) -> Result<EntryMeta> {
+    Ok(EntryMeta::try_from(doc)?)
 }
 
 fn parts(p: &EntryPath) -> (&str, &str, &str) {
@@ -79,7 +43,7 @@ impl Backend for Remote {
     async fn set(&self, req: SetEntry) -> Result<EntryMeta> {
         let (env, vault, key) = parts(&req.path);
         let (env, vault, key) = (env.to_owned(), vault.to_owned(), key.to_owned());
-        Ok(meta(self.client.put(&env, &vault, &key, &put_body(req))?)?.0)
+        meta(self.client.put(&env, &vault, &key, &put_body(req))?)
     }
 
     async fn set_many(&self, reqs: Vec<SetEntry>) -> Result<Vec<EntryMeta>> {
@@ -93,21 +57,21 @@ impl Backend for Remote {
             entries.insert(req.path.key.to_string(), put_body(req));
         }
         let docs = self.client.put_many(&env, &vault, &PutEntries { entries })?;
-        docs.into_iter().map(|d| Ok(meta(d)?.0)).collect()
+        docs.into_iter().map(meta).collect()
     }
 
     async fn get(&self, path: &EntryPath, version: Option<u64>) -> Result<Resolved> {
         let (env, vault, key) = parts(path);
-        let doc = self.client.get_value(env, vault, key, version)?;
-        let value = value_from(doc.value, doc.value_base64)?.ok_or_else(|| decode("no value"))?;
+        let mut doc = self.client.get_value(env, vault, key, version)?;
+        let value = doc.decode().map_err(DocError::from)?;
         let meta =
-            VersionMeta { version: doc.version, kind: kind(&doc.kind)?, created_at: 0, edited_by: String::new() };
+            VersionMeta { version: doc.version, kind: doc.entry_kind()?, created_at: 0, edited_by: String::new() };
         Ok(Resolved { meta, environment: doc.environment, value })
     }
 
     async fn describe(&self, path: &EntryPath) -> Result<EntryMeta> {
         let (env, vault, key) = parts(path);
-        Ok(meta(self.client.describe(env, vault, key)?)?.0)
+        meta(self.client.describe(env, vault, key)?)
     }
 
     async fn list(&self, vault: &VaultPath, q: &ListQuery) -> Result<Vec<Listed>> {
@@ -122,8 +86,9 @@ impl Backend for Remote {
         page.entries
             .into_iter()
             .map(|doc| {
-                let (meta, env, variable_value) = meta(doc)?;
-                Ok(Listed { meta, environment: env.unwrap_or_else(|| vault.environment.to_string()), variable_value })
+                let EntryParts { meta, environment, value } = EntryParts::try_from(doc)?;
+                let environment = environment.unwrap_or_else(|| vault.environment.to_string());
+                Ok(Listed { meta, environment, variable_value: value })
             })
             .collect()
     }
@@ -135,29 +100,18 @@ impl Backend for Remote {
 
     async fn undelete(&self, path: &EntryPath) -> Result<EntryMeta> {
         let (env, vault, key) = parts(path);
-        Ok(meta(self.client.undelete(env, vault, key)?)?.0)
+        meta(self.client.undelete(env, vault, key)?)
     }
 
     async fn history(&self, path: &EntryPath) -> Result<Vec<VersionMeta>> {
         let (env, vault, key) = parts(path);
-        let doc = self.client.history(env, vault, key)?;
-        let versions = doc["versions"].as_array().ok_or_else(|| decode("no versions"))?;
-        versions
-            .iter()
-            .map(|v| {
-                Ok(VersionMeta {
-                    version: v["version"].as_u64().ok_or_else(|| decode("version"))?,
-                    kind: kind(v["kind"].as_str().unwrap_or_default())?,
-                    created_at: time(v["created_at"].as_str().unwrap_or_default())?,
-                    edited_by: v["edited_by"].as_str().unwrap_or_default().to_owned(),
-                })
-            })
-            .collect()
+        let list = self.client.history(env, vault, key)?;
+        Ok(list.versions.into_iter().map(VersionMeta::try_from).collect::<Result<_, DocError>>()?)
     }
 
     async fn restore(&self, path: &EntryPath, version: u64) -> Result<EntryMeta> {
         let (env, vault, key) = parts(path);
-        Ok(meta(self.client.restore(env, vault, key, version)?)?.0)
+        meta(self.client.restore(env, vault, key, version)?)
     }
 
     async fn create_vault(&self, vault: &VaultPath) -> Result<()> {
@@ -165,21 +119,8 @@ impl Backend for Remote {
     }
 
     async fn list_vaults(&self, env: &EnvName) -> Result<Vec<VaultInfo>> {
-        let doc = self.client.list_vaults(env.as_str())?;
-        let vaults = doc["vaults"].as_array().ok_or_else(|| decode("no vaults"))?;
-        vaults
-            .iter()
-            .map(|v| {
-                Ok(VaultInfo {
-                    name: v["name"].as_str().unwrap_or_default().into(),
-                    environment: v["environment"].as_str().unwrap_or_default().into(),
-                    created_at: time(v["created_at"].as_str().unwrap_or_default())?,
-                    managed_by: v["managed_by"].as_str().map(Into::into),
-                    managed_at: v["managed_at"].as_str().map(time).transpose()?,
-                    entries: v["entries"].as_u64().unwrap_or(0),
-                })
-            })
-            .collect()
+        let list = self.client.list_vaults(env.as_str())?;
+        Ok(list.vaults.into_iter().map(VaultInfo::try_from).collect::<Result<_, DocError>>()?)
     }
 
     async fn delete_vault(&self, vault: &VaultPath) -> Result<()> {
@@ -191,17 +132,8 @@ impl Backend for Remote {
     }
 
     async fn list_environments(&self) -> Result<Vec<EnvInfo>> {
-        let doc = self.client.list_envs()?;
-        let envs = doc["environments"].as_array().ok_or_else(|| decode("no environments"))?;
-        envs.iter()
-            .map(|e| {
-                Ok(EnvInfo {
-                    name: e["name"].as_str().unwrap_or_default().into(),
-                    parent: e["parent"].as_str().map(Into::into),
-                    created_at: time(e["created_at"].as_str().unwrap_or_default())?,
-                })
-            })
-            .collect()
+        let list = self.client.list_envs()?;
+        Ok(list.environments.into_iter().map(EnvInfo::try_from).collect::<Result<_, DocError>>()?)
     }
 
     async fn render(&self, req: RenderRequest) -> Result<Zeroizing<String>> {
@@ -224,10 +156,8 @@ impl Backend for Remote {
         }
         keys.iter()
             .map(|k| {
-                let text = answer.values.remove(k);
-                let b64 = answer.values_base64.remove(k);
-                let value = value_from(text, b64)?.ok_or_else(|| decode(&format!("no value for {k}")))?;
-                Ok((k.clone(), value))
+                let value = answer.take_value(k).ok_or_else(|| decode(&format!("no value for {k}")))?;
+                Ok((k.clone(), value.map_err(DocError::from)?))
             })
             .collect()
     }
@@ -245,13 +175,10 @@ impl Backend for Remote {
     }
 
     async fn check_groups(&self, groups: &[String]) -> Result<()> {
-        let doc = self.client.list_principals()?;
-        let known: Vec<&str> = doc["principals"]
-            .as_array()
-            .map(|a| a.iter().filter_map(|p| p["principal"].as_str()).collect())
-            .unwrap_or_default();
+        let known = self.client.list_principals()?.principals;
         for g in groups {
-            if !known.contains(&format!("group:{g}").as_str()) {
+            let principal = format!("group:{g}");
+            if !known.iter().any(|p| p.principal == principal) {
                 return Err(CliError::Service(tresor_service::ServiceError::NotFound(format!(
                     "group:{g} does not exist; create it with `tresor principal create group:{g}` \
                      (nothing was written)"
@@ -264,10 +191,12 @@ impl Backend for Remote {
     async fn grant_group(&self, group: &str, path: &EntryPath, access: Access) -> Result<()> {
         let principal = format!("group:{group}");
         let scope = format!("{}/{}/{}", path.environment, path.vault, path.key);
-        let grants = self.client.list_grants()?;
-        let held = grants["grants"].as_array().into_iter().flatten().any(|g| {
-            g["principal"] == principal.as_str() && g["scope"] == scope.as_str() && g["access"] == access.as_str()
-        });
+        let held = self
+            .client
+            .list_grants()?
+            .grants
+            .iter()
+            .any(|g| g.principal == principal && g.scope == scope && g.access == access.as_str());
         if !held {
             self.client.create_grant(&principal, &scope, access.as_str())?;
         }

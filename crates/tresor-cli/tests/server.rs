@@ -710,3 +710,31 @@ fn graceful_shutdown_finishes_requests_in_flight() {
     assert_eq!((status, doc["value"].as_str()), (200, Some("in-flight-SHUTDOWN-1")), "{doc}");
     assert!(!s.log_text().contains("in-flight-SHUTDOWN-1") && !again.log_text().contains("in-flight-SHUTDOWN-1"));
 }
+
+/// A value that is not UTF-8 travels as `value_base64` on the API and in the CLI's `--json` alike
+/// (one codec); nothing is trimmed: text keeps its spaces and newlines, and base64 with anything
+/// around it is refused rather than cut down.
+#[test]
+fn values_that_are_not_text_travel_as_value_base64_everywhere() {
+    let s = Server::start(&[]);
+    let t = Some(s.token.as_str());
+    let (status, doc) = s.call("PUT", &entry("bin/key"), t, Some(json!({"value_base64": "/wAK"})));
+    assert_eq!(status, 200, "{doc}");
+    let (_, doc) = s.call("GET", &value("bin/key"), t, None);
+    assert_eq!(doc["value_base64"], "/wAK");
+    assert!(doc.get("value").is_none(), "{doc}");
+    let (status, doc) = s.call("PUT", &entry("bin/key"), t, Some(json!({"value_base64": "/wAK\n"})));
+    assert_eq!(status, 400, "{doc}");
+    assert!(doc["error"].as_str().unwrap().contains("not valid base64"), "{doc}");
+    s.call("PUT", &entry("padded"), t, Some(json!({"value": " padded \n"})));
+    assert_eq!(s.call("GET", &value("padded"), t, None).1["value"], " padded \n");
+    s.call("PUT", &entry("bin/var"), t, Some(json!({"value_base64": "/w==", "kind": "variable"})));
+
+    let got = s.cli(&s.token, &["get", "bin/key", "--json"], b"").json();
+    assert_eq!(got["value_base64"], "/wAK", "{got}");
+    assert!(got.get("value").is_none() && got.get("base64").is_none(), "{got}");
+    assert_eq!(s.cli(&s.token, &["get", "padded", "--json"], b"").json()["value"], " padded \n");
+    let ls = s.cli(&s.token, &["ls", "bin/", "--json"], b"").json();
+    let var = ls.as_array().unwrap().iter().find(|e| e["key"] == "bin/var").expect("bin/var listed");
+    assert_eq!(var["value_base64"], "/w==", "{ls}");
+}

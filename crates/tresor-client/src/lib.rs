@@ -36,6 +36,10 @@ pub enum ClientError {
 
 pub type Result<T, E = ClientError> = std::result::Result<T, E>;
 
+/// The body of a call that takes none but is sent as JSON: `{}`.
+#[derive(Serialize)]
+struct NoFields {}
+
 /// A connection to one tresor server with one token.
 pub struct Client {
     agent: ureq::Agent,
@@ -180,7 +184,7 @@ impl Client {
     }
 
     fn send_empty(&self, method: &str, path: &str, body: Option<&impl Serialize>) -> Result<()> {
-        self.call::<serde_json::Value>(method, path, body).map(|_| ())
+        self.call::<serde::de::IgnoredAny>(method, path, body).map(|_| ())
     }
 
     fn entry_url(env: &str, vault: &str, what: &str, key: &str) -> String {
@@ -207,6 +211,12 @@ impl Client {
         doc.value.map(Zeroizing::new).ok_or_else(|| {
             ClientError::Decode(format!("{key} is not UTF-8 text; read it with get_value (value_base64)"))
         })
+    }
+
+    /// Resolves one value as bytes, whether it is text (`value`) or not (`value_base64`).
+    pub fn get_bytes(&self, env: &str, vault: &str, key: &str) -> Result<SecretValue> {
+        let mut doc = self.get_value(env, vault, key, None)?;
+        doc.decode().map_err(|e| ClientError::Decode(e.to_string()))
     }
 
     /// Resolves one value with its metadata, optionally at a version.
@@ -296,10 +306,11 @@ impl Client {
     }
 
     pub fn undelete(&self, env: &str, vault: &str, key: &str) -> Result<EntryDoc> {
-        self.send("POST", &Self::entry_url(env, vault, "undelete", key), &serde_json::json!({}))
+        self.send("POST", &Self::entry_url(env, vault, "undelete", key), &NoFields {})
     }
 
-    pub fn history(&self, env: &str, vault: &str, key: &str) -> Result<serde_json::Value> {
+    /// The kept versions of an entry, without values.
+    pub fn history(&self, env: &str, vault: &str, key: &str) -> Result<VersionList> {
         self.get_json(&Self::entry_url(env, vault, "versions", key))
     }
 
@@ -309,7 +320,7 @@ impl Client {
 
     // ----- environments, vaults -----
 
-    pub fn list_envs(&self) -> Result<serde_json::Value> {
+    pub fn list_envs(&self) -> Result<EnvList> {
         self.get_json("/api/v1/envs")
     }
 
@@ -318,7 +329,7 @@ impl Client {
         self.send_empty("POST", "/api/v1/envs", Some(&body))
     }
 
-    pub fn list_vaults(&self, env: &str) -> Result<serde_json::Value> {
+    pub fn list_vaults(&self, env: &str) -> Result<VaultList> {
         self.get_json(&format!("/api/v1/envs/{}/vaults", seg(env, false)))
     }
 
@@ -344,7 +355,7 @@ impl Client {
         self.send_empty("POST", "/api/v1/principals", Some(&PrincipalBody { principal: principal.into() }))
     }
 
-    pub fn list_principals(&self) -> Result<serde_json::Value> {
+    pub fn list_principals(&self) -> Result<PrincipalList> {
         self.get_json("/api/v1/principals")
     }
 
@@ -357,7 +368,7 @@ impl Client {
         self.send_empty("POST", &url, Some(&MemberBody { member: member.into() }))
     }
 
-    pub fn list_members_doc(&self, group: &str) -> Result<serde_json::Value> {
+    pub fn list_members(&self, group: &str) -> Result<MemberList> {
         self.get_json(&format!("/api/v1/groups/{}/members", seg(group, false)))
     }
 
@@ -383,7 +394,7 @@ impl Client {
         self.send("POST", "/api/v1/tokens", &body)
     }
 
-    pub fn list_tokens(&self) -> Result<serde_json::Value> {
+    pub fn list_tokens(&self) -> Result<TokenList> {
         self.get_json("/api/v1/tokens")
     }
 
@@ -396,7 +407,7 @@ impl Client {
         self.send("POST", "/api/v1/grants", &body)
     }
 
-    pub fn list_grants(&self) -> Result<serde_json::Value> {
+    pub fn list_grants(&self) -> Result<GrantList> {
         self.get_json("/api/v1/grants")
     }
 
@@ -406,7 +417,8 @@ impl Client {
 
     // ----- audit -----
 
-    pub fn audit(&self, after: u64, since: Option<&str>, limit: u32) -> Result<serde_json::Value> {
+    /// One page of the audit log: records after sequence number `after`, at or after `since`.
+    pub fn audit(&self, after: u64, since: Option<&str>, limit: u32) -> Result<AuditPage> {
         let mut url = format!("/api/v1/audit?after={after}&limit={limit}");
         if let Some(s) = since {
             url.push_str(&format!("&since={}", seg(s, false)));
@@ -427,7 +439,7 @@ impl Client {
         self.send("POST", "/api/v1/app-keys", &body)
     }
 
-    pub fn list_app_keys(&self) -> Result<serde_json::Value> {
+    pub fn list_app_keys(&self) -> Result<AppKeyList> {
         self.get_json("/api/v1/app-keys")
     }
 

@@ -11,6 +11,7 @@
 //! Errors become `{"error": ...}` responses in one place, [`error::ApiError`]; the compatibility
 //! surfaces reshape them in [`routes::shape`].
 
+mod docs;
 mod error;
 mod extract;
 mod metrics;
@@ -326,8 +327,8 @@ pub fn app(svc: Service, config: &ServerConfig) -> (App, Router) {
         ready: AtomicBool::new(true),
         compat: config.compat.clone(),
     });
+    // The native API's open route (its OpenAPI document) is in its table, `routes::native::routes`.
     let open = Router::new()
-        .route("/api/v1/openapi.json", get(openapi::serve))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))

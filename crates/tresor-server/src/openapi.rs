@@ -2,6 +2,7 @@
 
 use crate::routes::native;
 use axum::Json;
+use tresor_api::*;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -19,9 +20,23 @@ use utoipa::{Modify, OpenApi};
         native::create_grant, native::delete_grant, native::audit_log, native::audit_verify,
         native::list_app_keys, native::create_app_key, native::revoke_app_key,
         native::plan_config, native::apply_config,
+        serve,
     ),
-    // Every error answer: the routes' 4xx/5xx responses carry it.
-    components(schemas(tresor_api::ErrorDoc)),
+    // Every document of the API, requests and answers; `ErrorDoc` is every error answer (the
+    // routes' 4xx/5xx responses carry it).
+    components(schemas(
+        ErrorDoc,
+        EntryDoc, TagDoc, EntryList, PutEntry, PutEntries, DeleteEntries, DeletedEntries, RestoreBody,
+        VersionDoc, VersionList,
+        ValueDoc, ResolveRequest, EntryRef, ResolveResponse, RenderBody, RenderResult, WebhookBody, WebhookAnswer,
+        EnvDoc, EnvList, VaultDoc, VaultList, NameBody,
+        PrincipalDoc, PrincipalList, PrincipalBody, MemberBody, MemberList,
+        TokenRequest, TokenDoc, TokenList, NewTokenDoc,
+        GrantRequest, GrantDoc, GrantList, WhoAmI, ScopeAccess,
+        AuditDoc, AuditPage, VerifyDoc,
+        AppKeyRequest, AppKeyDoc, AppKeyList, NewAppKeyDoc,
+        ConfigRequest, Plan,
+    )),
     modifiers(&BearerAuth),
     security(("bearer" = []))
 )]
@@ -39,6 +54,166 @@ impl Modify for BearerAuth {
     }
 }
 
+/// This document. Open: no token needed.
+#[utoipa::path(get, path = "/api/v1/openapi.json", security(()),
+    responses((status = 200, description = "The OpenAPI 3.1 document of the native API", body = Object)), tag = "meta")]
 pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ApiDoc;
+    use crate::routes::native::{self, Guard};
+    use serde_json::{json, Map, Value};
+    use utoipa::OpenApi;
+
+    /// The routes that answer 201 Created with an empty body (as they always have): the only 2xx
+    /// answers besides 204 that carry no document, so the only ones without a schema. A new route
+    /// does not join this list: it answers a document.
+    const CREATED_WITHOUT_BODY: [(&str, &str); 4] = [
+        ("post", "/api/v1/envs"),
+        ("post", "/api/v1/envs/{env}/vaults"),
+        ("post", "/api/v1/principals"),
+        ("post", "/api/v1/groups/{group}/members"),
+    ];
+
+    const METHODS: [&str; 8] = ["get", "put", "post", "delete", "patch", "head", "options", "trace"];
+
+    fn document() -> Value {
+        serde_json::to_value(ApiDoc::openapi()).expect("the document serializes")
+    }
+
+    /// The router's routes as OpenAPI names them: lower-case method, `{*key}` as `{key}`.
+    fn routed() -> Vec<(String, String)> {
+        native::routes().iter().map(|r| (r.method.as_str().to_ascii_lowercase(), r.path.replace("{*", "{"))).collect()
+    }
+
+    /// Everything the document fails to say about `routes`, in words; empty when it describes
+    /// them all: every route with its success answers, every answer but 204 (and the
+    /// [`CREATED_WITHOUT_BODY`]) with a schema, every schema it names registered, and nothing
+    /// documented that is not routed.
+    fn problems(doc: &Value, routes: &[(String, String)]) -> Vec<String> {
+        let mut out = Vec::new();
+        let none = Map::new();
+        let paths = doc["paths"].as_object().unwrap_or(&none);
+        for (method, path) in routes {
+            let Some(op) = paths.get(path).and_then(|item| item.get(method)) else {
+                out.push(format!("{method} {path} is routed but not in the OpenAPI document (openapi.rs `paths`)"));
+                continue;
+            };
+            let responses = op["responses"].as_object().unwrap_or(&none);
+            if !responses.keys().any(|status| status.starts_with('2')) {
+                out.push(format!("{method} {path} documents no success answer"));
+            }
+            for (status, response) in responses.iter().filter(|(s, _)| s.starts_with('2') && *s != "204") {
+                let described =
+                    response["content"].as_object().is_some_and(|c| c.values().any(|m| m.get("schema").is_some()));
+                let bodiless = status == "201" && CREATED_WITHOUT_BODY.contains(&(method.as_str(), path.as_str()));
+                match (described, bodiless) {
+                    (false, false) => out.push(format!(
+                        "{method} {path} answers {status} without a schema: name its body type in its \
+                         #[utoipa::path] responses"
+                    )),
+                    (true, true) => out.push(format!(
+                        "{method} {path} answers {status} with a body now: take it off CREATED_WITHOUT_BODY"
+                    )),
+                    _ => {}
+                }
+            }
+        }
+        for (path, item) in paths {
+            for method in item.as_object().unwrap_or(&none).keys().filter(|m| METHODS.contains(&m.as_str())) {
+                if !routes.contains(&(method.clone(), path.clone())) {
+                    out.push(format!("{method} {path} is documented but not routed"));
+                }
+            }
+        }
+        let mut refs = Vec::new();
+        refs_in(doc, &mut refs);
+        for r in refs {
+            let name = r.strip_prefix("#/components/schemas/").unwrap_or(r);
+            if doc["components"]["schemas"].get(name).is_none() {
+                out.push(format!("schema {r} is named but not registered (openapi.rs `components`)"));
+            }
+        }
+        out
+    }
+
+    fn refs_in<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(map) => {
+                if let Some(Value::String(r)) = map.get("$ref") {
+                    out.push(r);
+                }
+                map.values().for_each(|v| refs_in(v, out));
+            }
+            Value::Array(items) => items.iter().for_each(|v| refs_in(v, out)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_route_and_every_answer_is_described() {
+        let problems = problems(&document(), &routed());
+        assert!(problems.is_empty(), "the OpenAPI document is incomplete:\n{}", problems.join("\n"));
+    }
+
+    /// The check fails for each thing it looks for.
+    #[test]
+    fn the_check_catches_what_is_missing() {
+        let routes = routed();
+        let found = |doc: &Value, routes: &[(String, String)], needle: &str| {
+            let problems = problems(doc, routes);
+            assert!(problems.iter().any(|p| p.contains(needle)), "{needle:?} not in {problems:#?}");
+        };
+        let mut doc = document();
+        doc["paths"].as_object_mut().unwrap().remove("/api/v1/tokens");
+        found(&doc, &routes, "get /api/v1/tokens is routed but not in the OpenAPI document");
+        let mut doc = document();
+        doc["paths"]["/api/v1/envs"]["get"]["responses"]["200"] = json!({"description": "no body described"});
+        found(&doc, &routes, "get /api/v1/envs answers 200 without a schema");
+        let mut doc = document();
+        doc["paths"]["/api/v1/envs"]["post"]["responses"]["201"]["content"] =
+            json!({"application/json": {"schema": {"type": "object"}}});
+        found(&doc, &routes, "take it off CREATED_WITHOUT_BODY");
+        let mut doc = document();
+        doc["components"]["schemas"].as_object_mut().unwrap().remove("EnvList");
+        found(&doc, &routes, "#/components/schemas/EnvList is named but not registered");
+        let fewer: Vec<_> = routes.iter().filter(|(_, p)| p != "/api/v1/whoami").cloned().collect();
+        found(&document(), &fewer, "get /api/v1/whoami is documented but not routed");
+    }
+
+    /// The router serves exactly the table: every route of it answers a request without a token,
+    /// with 401 behind the gate and 200 when open, never the router's own 404 or 405.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_router_serves_the_table() {
+        use std::io::{Read, Write};
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(tresor_store::SqliteStore::open(&dir.path().join("tresor.db")).unwrap());
+        let (root, _) = tresor_crypto::RootKey::generate().unwrap();
+        let svc = tresor_service::Service::open(store, root, Default::default()).await.unwrap();
+        let (_app, router) = crate::app(svc, &crate::ServerConfig::default());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, router).await });
+        for route in native::routes() {
+            let path = route.path.replace("{*key}", "db/password").replace(['{', '}'], "");
+            let method = route.method.clone();
+            let status = tokio::task::spawn_blocking(move || {
+                let mut conn = std::net::TcpStream::connect(addr).unwrap();
+                let request =
+                    format!("{method} {path} HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+                conn.write_all(request.as_bytes()).unwrap();
+                let mut answer = String::new();
+                conn.read_to_string(&mut answer).unwrap();
+                answer.split(' ').nth(1).and_then(|s| s.parse::<u16>().ok()).unwrap_or(0)
+            })
+            .await
+            .unwrap();
+            let expected = if route.guard == Guard::Open { 200 } else { 401 };
+            assert_eq!(status, expected, "{} {}", route.method, route.path);
+        }
+        server.abort();
+    }
 }

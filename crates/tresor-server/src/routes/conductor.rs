@@ -30,7 +30,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use tresor_api::ErrorDoc;
 use tresor_model::{Access, EntryKind, EntryMeta, EntryPath, PrincipalKind, PrincipalRef, SecretValue, Tag, VaultName};
 use tresor_service::{Ctx, ErrorKind, Origin, ServiceError, SetEntry};
@@ -177,6 +176,31 @@ pub struct TagBody {
     kind: Option<String>,
 }
 
+/// A secret's name with its tags (`GET /api/secrets-v2`).
+#[derive(Serialize)]
+struct NamedTags {
+    name: String,
+    tags: Vec<TagBody>,
+}
+
+/// A token for an application key (`POST /api/token`).
+#[derive(Serialize)]
+struct MintedToken<'a> {
+    token: &'a str,
+}
+
+/// The empty object Conductor answers a change of authorization with.
+#[derive(Serialize)]
+struct Empty {}
+
+/// A subject as Orkes names it: `{"type": "USER", "id": "app:x"}`.
+#[derive(Serialize, PartialEq, Debug)]
+struct OrkesSubject {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    id: String,
+}
+
 fn tag_docs(tags: Vec<Tag>) -> Vec<TagBody> {
     tags.into_iter().map(|t| TagBody { key: t.key, value: t.value, kind: Some("METADATA".into()) }).collect()
 }
@@ -193,10 +217,9 @@ async fn list_names(State(app): State<App>, Extension(ctx): Extension<Ctx>) -> A
     Ok(Json(all_secrets(&app, &ctx).await?.into_iter().map(|m| m.key).collect()))
 }
 
-async fn list_with_tags(State(app): State<App>, Extension(ctx): Extension<Ctx>) -> ApiResult<Json<Value>> {
-    let docs: Vec<Value> =
-        all_secrets(&app, &ctx).await?.into_iter().map(|m| json!({"name": m.key, "tags": tag_docs(m.tags)})).collect();
-    Ok(Json(Value::Array(docs)))
+async fn list_with_tags(State(app): State<App>, Extension(ctx): Extension<Ctx>) -> ApiResult<Json<Vec<NamedTags>>> {
+    let docs = all_secrets(&app, &ctx).await?.into_iter().map(|m| NamedTags { name: m.key, tags: tag_docs(m.tags) });
+    Ok(Json(docs.collect()))
 }
 
 async fn value_answer(app: &App, ctx: &Ctx, key: &str) -> ApiResult<Response> {
@@ -411,7 +434,7 @@ async fn token(
         return too_many(message, retry_after_secs);
     }
     match app.svc.exchange_app_key(&id, &secret, app.compat.app_token_ttl_secs, &origin).await {
-        Ok(minted) => Json(json!({ "token": minted.text.as_str() })).into_response(),
+        Ok(minted) => Json(MintedToken { token: minted.text.as_str() }).into_response(),
         Err(e) if e.kind().is_credential_refusal() => match app.peer_failed(peer) {
             Ok(()) => refuse(StatusCode::UNAUTHORIZED, "INVALID_CREDENTIALS", e.to_string()),
             Err(too_many_failures @ ApiError::TooManyFailures { retry_after_secs, .. }) => {
@@ -487,11 +510,11 @@ fn secret_target(ctx: &Ctx, kind: &str, id: &str) -> ApiResult<tresor_model::Ent
 
 /// A principal as Orkes names a subject: applications are users whose id is `app:NAME` (as
 /// Orkes' SDKs name them, and as `grant` accepts them back).
-fn orkes_subject(p: &PrincipalRef) -> Value {
+fn orkes_subject(p: &PrincipalRef) -> OrkesSubject {
     match p.kind {
-        PrincipalKind::User => json!({"type": "USER", "id": p.name}),
-        PrincipalKind::App => json!({"type": "USER", "id": format!("app:{}", p.name)}),
-        PrincipalKind::Group => json!({"type": "GROUP", "id": p.name}),
+        PrincipalKind::User => OrkesSubject { kind: "USER", id: p.name.clone() },
+        PrincipalKind::App => OrkesSubject { kind: "USER", id: format!("app:{}", p.name) },
+        PrincipalKind::Group => OrkesSubject { kind: "GROUP", id: p.name.clone() },
     }
 }
 
@@ -516,10 +539,10 @@ async fn permissions(
     State(app): State<App>,
     Extension(ctx): Extension<Ctx>,
     Path((kind, id)): Path<(String, String)>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<std::collections::BTreeMap<&'static str, Vec<OrkesSubject>>>> {
     let key = secret_target(&ctx, &kind, &id)?;
     let (env, vault) = (ctx.caller.compat_environment(), VaultName::default_name());
-    let mut by_access: std::collections::BTreeMap<&str, Vec<Value>> = Default::default();
+    let mut by_access: std::collections::BTreeMap<&'static str, Vec<OrkesSubject>> = Default::default();
     for g in app.svc.list_grants(&ctx).await? {
         // A stored scope always parses; one that would not reaches nothing.
         let reaches = g
@@ -537,7 +560,7 @@ async fn permissions(
             }
         }
     }
-    Ok(Json(json!(by_access)))
+    Ok(Json(by_access))
 }
 
 fn authorization_body(body: &[u8]) -> ApiResult<AuthorizationBody> {
@@ -546,7 +569,7 @@ fn authorization_body(body: &[u8]) -> ApiResult<AuthorizationBody> {
     })
 }
 
-async fn grant(State(app): State<App>, Extension(ctx): Extension<Ctx>, body: Bytes) -> ApiResult<Json<Value>> {
+async fn grant(State(app): State<App>, Extension(ctx): Extension<Ctx>, body: Bytes) -> ApiResult<Json<Empty>> {
     let body = authorization_body(&body)?;
     let (principal, scope, levels) = grants_of(&ctx, &body)?;
     if principal.kind == PrincipalKind::App {
@@ -562,10 +585,10 @@ async fn grant(State(app): State<App>, Extension(ctx): Extension<Ctx>, body: Byt
             app.svc.create_grant(&ctx, &principal, &scope, level).await?;
         }
     }
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }
 
-async fn revoke(State(app): State<App>, Extension(ctx): Extension<Ctx>, body: Bytes) -> ApiResult<Json<Value>> {
+async fn revoke(State(app): State<App>, Extension(ctx): Extension<Ctx>, body: Bytes) -> ApiResult<Json<Empty>> {
     let body = authorization_body(&body)?;
     let (principal, scope, levels) = grants_of(&ctx, &body)?;
     for g in app.svc.list_grants(&ctx).await? {
@@ -573,7 +596,7 @@ async fn revoke(State(app): State<App>, Extension(ctx): Extension<Ctx>, body: By
             app.svc.delete_grant(&ctx, &g.id).await?;
         }
     }
-    Ok(Json(json!({})))
+    Ok(Json(Empty {}))
 }
 
 #[cfg(test)]
@@ -660,9 +683,11 @@ mod tests {
     #[test]
     fn permissions_speak_orkes() {
         let app = PrincipalRef::new(PrincipalKind::App, "orkes-workers").unwrap();
-        assert_eq!(orkes_subject(&app), json!({"type": "USER", "id": "app:orkes-workers"}));
+        let subject = |p: &PrincipalRef| serde_json::to_value(orkes_subject(p)).unwrap();
+        assert_eq!(subject(&app), serde_json::json!({"type": "USER", "id": "app:orkes-workers"}));
         let group = PrincipalRef::new(PrincipalKind::Group, "auditors").unwrap();
-        assert_eq!(orkes_subject(&group), json!({"type": "GROUP", "id": "auditors"}));
+        assert_eq!(subject(&group), serde_json::json!({"type": "GROUP", "id": "auditors"}));
+        assert_eq!(serde_json::to_string(&Empty {}).unwrap(), "{}");
         assert_eq!(orkes_accesses(Access::Read), ["READ"]);
         assert_eq!(orkes_accesses(Access::Admin), ["CREATE", "UPDATE", "DELETE"], "admin writes but does not read");
         assert!(orkes_accesses(Access::Manage).is_empty() && orkes_accesses(Access::Webhook).is_empty());

@@ -1,114 +1,128 @@
 //! The native JSON API under `/api/v1/`.
 
 use super::bad;
+use crate::docs;
 use crate::error::ApiResult;
 use crate::extract::{ApiJson, ApiPath, ApiQuery};
 use crate::{authenticated, App, RouteClass, Surface};
 use axum::extract::State;
-use axum::http::StatusCode;
-use axum::routing::{delete, get, post};
+use axum::handler::Handler;
+use axum::http::{Method, StatusCode};
+use axum::routing::{on, MethodFilter, MethodRouter};
 use axum::{Extension, Json, Router};
-use base64::{engine::general_purpose::STANDARD as B64, Engine};
 use serde::Deserialize;
 use tresor_api::*;
-use tresor_model::{
-    format_rfc3339, Access, EntryKey, EntryKind, EntryMeta, EntryPath, EnvName, PrincipalRef, SecretValue, Tag,
-    VaultName, VaultPath,
-};
-use tresor_service::{Ctx, ErrorKind, Listed, Resolved, SetEntry};
+use tresor_model::{Access, EntryKey, EntryKind, EntryPath, EnvName, PrincipalRef, Tag, VaultName, VaultPath};
+use tresor_service::{Ctx, ErrorKind, Listed, SetEntry};
 use tresor_store::ListQuery;
 use utoipa::IntoParams;
 
+/// Who may call a route: a token, counted in a rate-limit class, or anyone (open).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Guard {
+    Token(RouteClass),
+    Open,
+}
+
+/// One route of the native API: who may call it, its method and path, its handler.
+pub(crate) struct Route {
+    pub guard: Guard,
+    /// Read by the OpenAPI test, which walks the table.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub method: Method,
+    pub path: &'static str,
+    handler: MethodRouter<App>,
+}
+
+fn route<H, T>(guard: Guard, method: Method, path: &'static str, handler: H) -> Route
+where
+    H: Handler<T, App>,
+    T: 'static,
+{
+    let filter = MethodFilter::try_from(method.clone()).expect("a method the router routes");
+    Route { guard, method, path, handler: on(filter, handler) }
+}
+
+/// Every route of `/api/v1`, each method once. The router is built from this table and from
+/// nothing else, so the OpenAPI test that walks it walks the router.
+pub(crate) fn routes() -> Vec<Route> {
+    const ENTRIES: Guard = Guard::Token(RouteClass::Entries);
+    const MANAGEMENT: Guard = Guard::Token(RouteClass::Management);
+    const ENTRY_LIST: &str = "/api/v1/envs/{env}/vaults/{vault}/entries";
+    const ENTRY: &str = "/api/v1/envs/{env}/vaults/{vault}/entries/{*key}";
+    let (get, put, post, delete) = (Method::GET, Method::PUT, Method::POST, Method::DELETE);
+    vec![
+        route(ENTRIES, get.clone(), ENTRY_LIST, list_entries),
+        route(ENTRIES, post.clone(), ENTRY_LIST, put_entries),
+        route(ENTRIES, get.clone(), ENTRY, describe_entry),
+        route(ENTRIES, put, ENTRY, put_entry),
+        route(ENTRIES, delete.clone(), ENTRY, delete_entry),
+        route(ENTRIES, post.clone(), "/api/v1/envs/{env}/vaults/{vault}/delete-entries", delete_entries),
+        route(ENTRIES, get.clone(), "/api/v1/envs/{env}/vaults/{vault}/versions/{*key}", entry_versions),
+        route(ENTRIES, post.clone(), "/api/v1/envs/{env}/vaults/{vault}/restore/{*key}", restore_entry),
+        route(ENTRIES, post.clone(), "/api/v1/envs/{env}/vaults/{vault}/undelete/{*key}", undelete_entry),
+        route(ENTRIES, get.clone(), "/api/v1/envs/{env}/vaults/{vault}/values/{*key}", resolve_one),
+        route(ENTRIES, post.clone(), "/api/v1/resolve", resolve_many),
+        route(ENTRIES, post.clone(), "/api/v1/render", render),
+        route(ENTRIES, post.clone(), "/api/v1/webhooks/send", send_webhook),
+        route(ENTRIES, get.clone(), "/api/v1/whoami", whoami),
+        route(MANAGEMENT, get.clone(), "/api/v1/envs", list_envs),
+        route(MANAGEMENT, post.clone(), "/api/v1/envs", create_env),
+        route(MANAGEMENT, get.clone(), "/api/v1/envs/{env}/vaults", list_vaults),
+        route(MANAGEMENT, post.clone(), "/api/v1/envs/{env}/vaults", create_vault),
+        route(MANAGEMENT, delete.clone(), "/api/v1/envs/{env}/vaults/{vault}", delete_vault),
+        route(MANAGEMENT, get.clone(), "/api/v1/principals", list_principals),
+        route(MANAGEMENT, post.clone(), "/api/v1/principals", create_principal),
+        route(MANAGEMENT, delete.clone(), "/api/v1/principals/{principal}", delete_principal),
+        route(MANAGEMENT, get.clone(), "/api/v1/groups/{group}/members", list_members),
+        route(MANAGEMENT, post.clone(), "/api/v1/groups/{group}/members", add_member),
+        route(MANAGEMENT, delete.clone(), "/api/v1/groups/{group}/members/{member}", remove_member),
+        route(MANAGEMENT, get.clone(), "/api/v1/tokens", list_tokens),
+        route(MANAGEMENT, post.clone(), "/api/v1/tokens", create_token),
+        route(MANAGEMENT, delete.clone(), "/api/v1/tokens/{id}", revoke_token),
+        route(MANAGEMENT, get.clone(), "/api/v1/grants", list_grants),
+        route(MANAGEMENT, post.clone(), "/api/v1/grants", create_grant),
+        route(MANAGEMENT, delete.clone(), "/api/v1/grants/{id}", delete_grant),
+        route(MANAGEMENT, get.clone(), "/api/v1/audit", audit_log),
+        route(MANAGEMENT, get.clone(), "/api/v1/audit/verify", audit_verify),
+        route(MANAGEMENT, get.clone(), "/api/v1/app-keys", list_app_keys),
+        route(MANAGEMENT, post.clone(), "/api/v1/app-keys", create_app_key),
+        route(MANAGEMENT, delete, "/api/v1/app-keys/{id}", revoke_app_key),
+        route(MANAGEMENT, post.clone(), "/api/v1/config/plan", plan_config),
+        route(MANAGEMENT, post, "/api/v1/config/apply", apply_config),
+        route(Guard::Open, get, "/api/v1/openapi.json", crate::openapi::serve),
+    ]
+}
+
+/// The native API's router: [`routes`] behind the gate of their class, the open ones observed.
 pub fn router(app: &App) -> Router<App> {
-    let entries = Router::new()
-        .route("/api/v1/envs/{env}/vaults/{vault}/entries", get(list_entries).post(put_entries))
-        .route(
-            "/api/v1/envs/{env}/vaults/{vault}/entries/{*key}",
-            get(describe_entry).put(put_entry).delete(delete_entry),
-        )
-        .route("/api/v1/envs/{env}/vaults/{vault}/delete-entries", post(delete_entries))
-        .route("/api/v1/envs/{env}/vaults/{vault}/versions/{*key}", get(entry_versions))
-        .route("/api/v1/envs/{env}/vaults/{vault}/restore/{*key}", post(restore_entry))
-        .route("/api/v1/envs/{env}/vaults/{vault}/undelete/{*key}", post(undelete_entry))
-        .route("/api/v1/envs/{env}/vaults/{vault}/values/{*key}", get(resolve_one))
-        .route("/api/v1/resolve", post(resolve_many))
-        .route("/api/v1/render", post(render))
-        .route("/api/v1/webhooks/send", post(send_webhook))
-        .route("/api/v1/whoami", get(whoami));
-    let management = Router::new()
-        .route("/api/v1/envs", get(list_envs).post(create_env))
-        .route("/api/v1/envs/{env}/vaults", get(list_vaults).post(create_vault))
-        .route("/api/v1/envs/{env}/vaults/{vault}", delete(delete_vault))
-        .route("/api/v1/principals", get(list_principals).post(create_principal))
-        .route("/api/v1/principals/{principal}", delete(delete_principal))
-        .route("/api/v1/groups/{group}/members", get(list_members).post(add_member))
-        .route("/api/v1/groups/{group}/members/{member}", delete(remove_member))
-        .route("/api/v1/tokens", get(list_tokens).post(create_token))
-        .route("/api/v1/tokens/{id}", delete(revoke_token))
-        .route("/api/v1/grants", get(list_grants).post(create_grant))
-        .route("/api/v1/grants/{id}", delete(delete_grant))
-        .route("/api/v1/audit", get(audit_log))
-        .route("/api/v1/audit/verify", get(audit_verify))
-        .route("/api/v1/app-keys", get(list_app_keys).post(create_app_key))
-        .route("/api/v1/app-keys/{id}", delete(revoke_app_key))
-        .route("/api/v1/config/plan", post(plan_config))
-        .route("/api/v1/config/apply", post(apply_config));
-    authenticated(app, RouteClass::Entries, Surface::Native, entries).merge(authenticated(
-        app,
-        RouteClass::Management,
-        Surface::Native,
-        management,
-    ))
+    let (mut entries, mut management, mut open) = (Router::new(), Router::new(), Router::new());
+    for r in routes() {
+        let group = match r.guard {
+            Guard::Token(RouteClass::Entries) => &mut entries,
+            Guard::Token(RouteClass::Management) => &mut management,
+            Guard::Token(other) => unreachable!("no native route is in the {} class", other.name()),
+            Guard::Open => &mut open,
+        };
+        *group = std::mem::take(group).route(r.path, r.handler);
+    }
+    authenticated(app, RouteClass::Entries, Surface::Native, entries)
+        .merge(authenticated(app, RouteClass::Management, Surface::Native, management))
+        .merge(crate::observed(app, open))
 }
 
 // ----- conversions and parameters -----
 
-pub fn entry_doc(m: EntryMeta) -> EntryDoc {
-    EntryDoc {
-        key: m.key,
-        kind: m.kind.as_str().into(),
-        version: m.version,
-        created_at: format_rfc3339(m.created_at),
-        updated_at: format_rfc3339(m.updated_at),
-        edited_by: m.edited_by,
-        description: m.description,
-        tags: m.tags.into_iter().map(|t| TagDoc { key: t.key, value: t.value }).collect(),
-        expires_at: m.expires_at.map(format_rfc3339),
-        deleted_at: m.deleted_at.map(format_rfc3339),
-        environment: None,
-        value: None,
-        value_base64: None,
-    }
-}
-
+/// An entry as listed: where it lives when that is not the environment asked for (read through a
+/// branch), and a variable's value.
 fn listed_doc(l: Listed, requested_env: &str) -> EntryDoc {
-    let mut doc = entry_doc(l.meta);
+    let mut doc = EntryDoc::from(l.meta);
     if l.environment != requested_env {
         doc.environment = Some(l.environment);
     }
-    if let Some(v) = l.variable_value {
-        (doc.value, doc.value_base64) = text_or_base64(&v);
-    }
-    doc
-}
-
-/// Values travel as UTF-8 text in `value`, or, when they are not UTF-8, as base64 in `value_base64`.
-pub fn text_or_base64(v: &SecretValue) -> (Option<String>, Option<String>) {
-    match v.expose_str() {
-        Some(s) => (Some(s.to_owned()), None),
-        None => (None, Some(B64.encode(v.expose()))),
-    }
-}
-
-fn value_doc(key: String, r: Resolved) -> ValueDoc {
-    let (value, value_base64) = text_or_base64(&r.value);
-    ValueDoc {
-        key,
-        version: r.meta.version,
-        kind: r.meta.kind.as_str().into(),
-        environment: r.environment,
-        value,
-        value_base64,
+    match &l.variable_value {
+        Some(v) => doc.with_value(v),
+        None => doc,
     }
 }
 
@@ -184,18 +198,6 @@ fn parse_time(s: &str) -> ApiResult<i64> {
     Ok(t)
 }
 
-/// Decodes a write's value from `value` or `value_base64` (exactly one).
-pub fn value_of(value: Option<String>, value_base64: Option<String>) -> ApiResult<SecretValue> {
-    match (value, value_base64) {
-        (Some(v), None) => Ok(SecretValue::from(v)),
-        (None, Some(b)) => {
-            B64.decode(b.trim()).map(SecretValue::new).map_err(|_| bad("value_base64 is not valid base64"))
-        }
-        (None, None) => Err(bad("the body needs a value: give `value` (text) or `value_base64`")),
-        (Some(_), Some(_)) => Err(bad("give either `value` or `value_base64`, not both")),
-    }
-}
-
 // ----- entries -----
 
 #[utoipa::path(get, path = "/api/v1/envs/{env}/vaults/{vault}/entries", params(ListParams,
@@ -233,7 +235,7 @@ pub async fn describe_entry(
     ApiPath((env, vault, key)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Json<EntryDoc>> {
     let path = entry_path(&ctx, &env, &vault, &key)?;
-    Ok(Json(entry_doc(app.svc.describe(&ctx, &path).await?)))
+    Ok(Json(app.svc.describe(&ctx, &path).await?.into()))
 }
 
 #[utoipa::path(put, path = "/api/v1/envs/{env}/vaults/{vault}/entries/{key}", request_body = PutEntry,
@@ -247,17 +249,17 @@ pub async fn put_entry(
     ApiJson(body): ApiJson<PutEntry>,
 ) -> ApiResult<Json<EntryDoc>> {
     let req = set_request(entry_path(&ctx, &env, &vault, &key)?, body)?;
-    Ok(Json(entry_doc(app.svc.set(&ctx, req).await?)))
+    Ok(Json(app.svc.set(&ctx, req).await?.into()))
 }
 
-fn set_request(path: EntryPath, body: PutEntry) -> ApiResult<SetEntry> {
+fn set_request(path: EntryPath, mut body: PutEntry) -> ApiResult<SetEntry> {
     Ok(SetEntry {
         path,
         kind: parse_kind(body.kind.as_deref())?,
-        value: value_of(body.value, body.value_base64)?,
+        value: body.take_value().map_err(|e| bad(e.to_string()))?,
         expected_version: body.expected_version,
         description: body.description,
-        tags: body.tags.map(|t| t.into_iter().map(|t| Tag { key: t.key, value: t.value }).collect()),
+        tags: body.tags.map(|t| t.into_iter().map(Tag::from).collect()),
         expires_at: None,
     })
 }
@@ -276,7 +278,7 @@ pub async fn put_entries(
     for (key, entry) in body.entries {
         reqs.push(set_request(entry_path(&ctx, &env, &vault, &key)?, entry)?);
     }
-    Ok(Json(app.svc.set_many(&ctx, reqs).await?.into_iter().map(entry_doc).collect()))
+    Ok(Json(app.svc.set_many(&ctx, reqs).await?.into_iter().map(EntryDoc::from).collect()))
 }
 
 #[utoipa::path(delete, path = "/api/v1/envs/{env}/vaults/{vault}/entries/{key}", params(PurgeParam,
@@ -317,24 +319,15 @@ pub async fn delete_entries(
 
 #[utoipa::path(get, path = "/api/v1/envs/{env}/vaults/{vault}/versions/{key}",
     params(("env" = String, Path), ("vault" = String, Path), ("key" = String, Path)),
-    responses((status = 200)), tag = "entries")]
+    responses((status = 200, body = VersionList), (status = 404)), tag = "entries")]
 pub async fn entry_versions(
     State(app): State<App>,
     Extension(ctx): Extension<Ctx>,
     ApiPath((env, vault, key)): ApiPath<(String, String, String)>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<VersionList>> {
     let path = entry_path(&ctx, &env, &vault, &key)?;
-    let versions: Vec<_> = app
-        .svc
-        .history(&ctx, &path)
-        .await?
-        .into_iter()
-        .map(|v| {
-            serde_json::json!({"version": v.version, "kind": v.kind.as_str(),
-                "created_at": format_rfc3339(v.created_at), "edited_by": v.edited_by})
-        })
-        .collect();
-    Ok(Json(serde_json::json!({ "versions": versions })))
+    let versions = app.svc.history(&ctx, &path).await?.into_iter().map(VersionDoc::from).collect();
+    Ok(Json(VersionList { versions }))
 }
 
 #[utoipa::path(post, path = "/api/v1/envs/{env}/vaults/{vault}/restore/{key}", request_body = RestoreBody,
@@ -347,7 +340,7 @@ pub async fn restore_entry(
     ApiJson(body): ApiJson<RestoreBody>,
 ) -> ApiResult<Json<EntryDoc>> {
     let path = entry_path(&ctx, &env, &vault, &key)?;
-    Ok(Json(entry_doc(app.svc.restore(&ctx, &path, body.version).await?)))
+    Ok(Json(app.svc.restore(&ctx, &path, body.version).await?.into()))
 }
 
 #[utoipa::path(post, path = "/api/v1/envs/{env}/vaults/{vault}/undelete/{key}",
@@ -359,7 +352,7 @@ pub async fn undelete_entry(
     ApiPath((env, vault, key)): ApiPath<(String, String, String)>,
 ) -> ApiResult<Json<EntryDoc>> {
     let path = entry_path(&ctx, &env, &vault, &key)?;
-    Ok(Json(entry_doc(app.svc.undelete(&ctx, &path).await?)))
+    Ok(Json(app.svc.undelete(&ctx, &path).await?.into()))
 }
 
 #[utoipa::path(get, path = "/api/v1/envs/{env}/vaults/{vault}/values/{key}", params(VersionParam,
@@ -373,7 +366,7 @@ pub async fn resolve_one(
 ) -> ApiResult<Json<ValueDoc>> {
     let path = entry_path(&ctx, &env, &vault, &key)?;
     let resolved = app.svc.get(&ctx, &path, p.version).await?;
-    Ok(Json(value_doc(key, resolved)))
+    Ok(Json(ValueDoc::new(key, &resolved.meta, resolved.environment, &resolved.value)))
 }
 
 #[utoipa::path(post, path = "/api/v1/resolve", request_body = ResolveRequest,
@@ -410,15 +403,7 @@ pub async fn resolve_many(
     };
     for ((name, _), result) in named.into_iter().zip(results) {
         match result {
-            Ok(r) => match text_or_base64(&r.value) {
-                (Some(text), _) => {
-                    out.values.insert(name, text);
-                }
-                (_, Some(b64)) => {
-                    out.values_base64.insert(name, b64);
-                }
-                (None, None) => unreachable!("a value is text or bytes"),
-            },
+            Ok(r) => out.insert_value(name, &r.value),
             Err(e) if e.kind() == ErrorKind::NotFound => out.missing.push(name),
             Err(e) if e.kind() == ErrorKind::Denied => out.denied.push(name),
             Err(e) => return Err(e.into()),
@@ -429,29 +414,15 @@ pub async fn resolve_many(
 
 #[utoipa::path(get, path = "/api/v1/whoami", responses((status = 200, body = WhoAmI)), tag = "access")]
 pub async fn whoami(Extension(ctx): Extension<Ctx>) -> Json<WhoAmI> {
-    let c = &ctx.caller;
-    Json(WhoAmI {
-        workspace: c.workspace.to_string(),
-        principal: c.principal.to_string(),
-        token_id: c.token_id.clone(),
-        environment: c.binding().map(|b| b.environment.to_string()),
-        reads_through: c.binding().map_or_else(Vec::new, |b| b.parents.iter().map(ToString::to_string).collect()),
-        grants: c.grants().iter().map(|(s, a)| ScopeAccess { scope: s.to_string(), access: a.to_string() }).collect(),
-    })
+    Json(docs::whoami(&ctx.caller))
 }
 
 // ----- environments and vaults -----
 
-#[utoipa::path(get, path = "/api/v1/envs", responses((status = 200)), tag = "environments")]
-pub async fn list_envs(State(app): State<App>, Extension(ctx): Extension<Ctx>) -> ApiResult<Json<serde_json::Value>> {
-    let envs: Vec<EnvDoc> = app
-        .svc
-        .list_environments(&ctx)
-        .await?
-        .into_iter()
-        .map(|e| EnvDoc { name: e.name, parent: e.parent, created_at: format_rfc3339(e.created_at) })
-        .collect();
-    Ok(Json(serde_json::json!({ "environments": envs })))
+#[utoipa::path(get, path = "/api/v1/envs", responses((status = 200, body = EnvList)), tag = "environments")]
+pub async fn list_envs(State(app): State<App>, Extension(ctx): Extension<Ctx>) -> ApiResult<Json<EnvList>> {
+    let environments = app.svc.list_environments(&ctx).await?.into_iter().map(EnvDoc::from).collect();
+    Ok(Json(EnvList { environments }))
 }
 
 #[utoipa::path(post, path = "/api/v1/envs", request_body = EnvDoc, responses((status = 201)), tag = "environments")]
@@ -467,27 +438,14 @@ pub async fn create_env(
 }
 
 #[utoipa::path(get, path = "/api/v1/envs/{env}/vaults", params(("env" = String, Path)),
-    responses((status = 200)), tag = "vaults")]
+    responses((status = 200, body = VaultList)), tag = "vaults")]
 pub async fn list_vaults(
     State(app): State<App>,
     Extension(ctx): Extension<Ctx>,
     ApiPath(env): ApiPath<String>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let vaults: Vec<VaultDoc> = app
-        .svc
-        .list_vaults(&ctx, &EnvName::new(env)?)
-        .await?
-        .into_iter()
-        .map(|v| VaultDoc {
-            name: v.name,
-            environment: v.environment,
-            entries: v.entries,
-            created_at: format_rfc3339(v.created_at),
-            managed_by: v.managed_by,
-            managed_at: v.managed_at.map(format_rfc3339),
-        })
-        .collect();
-    Ok(Json(serde_json::json!({ "vaults": vaults })))
+) -> ApiResult<Json<VaultList>> {
+    let vaults = app.svc.list_vaults(&ctx, &EnvName::new(env)?).await?.into_iter().map(VaultDoc::from).collect();
+    Ok(Json(VaultList { vaults }))
 }
 
 #[utoipa::path(post, path = "/api/v1/envs/{env}/vaults", params(("env" = String, Path)), request_body = NameBody,
@@ -515,23 +473,10 @@ pub async fn delete_vault(
 
 // ----- principals, groups, tokens, grants -----
 
-#[utoipa::path(get, path = "/api/v1/principals", responses((status = 200)), tag = "access")]
-pub async fn list_principals(
-    State(app): State<App>,
-    Extension(ctx): Extension<Ctx>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let list: Vec<PrincipalDoc> = app
-        .svc
-        .list_principals(&ctx)
-        .await?
-        .into_iter()
-        .map(|p| PrincipalDoc {
-            principal: p.principal.to_string(),
-            created_at: format_rfc3339(p.created_at),
-            created_by: p.created_by,
-        })
-        .collect();
-    Ok(Json(serde_json::json!({ "principals": list })))
+#[utoipa::path(get, path = "/api/v1/principals", responses((status = 200, body = PrincipalList)), tag = "access")]
+pub async fn list_principals(State(app): State<App>, Extension(ctx): Extension<Ctx>) -> ApiResult<Json<PrincipalList>> {
+    let principals = app.svc.list_principals(&ctx).await?.into_iter().map(docs::principal_doc).collect();
+    Ok(Json(PrincipalList { principals }))
 }
 
 #[utoipa::path(post, path = "/api/v1/principals", request_body = PrincipalBody, responses((status = 201)), tag = "access")]
@@ -556,14 +501,14 @@ pub async fn delete_principal(
 }
 
 #[utoipa::path(get, path = "/api/v1/groups/{group}/members", params(("group" = String, Path)),
-    responses((status = 200)), tag = "access")]
+    responses((status = 200, body = MemberList)), tag = "access")]
 pub async fn list_members(
     State(app): State<App>,
     Extension(ctx): Extension<Ctx>,
     ApiPath(group): ApiPath<String>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let members: Vec<String> = app.svc.members_of(&ctx, &group).await?.iter().map(|m| m.to_string()).collect();
-    Ok(Json(serde_json::json!({ "members": members })))
+) -> ApiResult<Json<MemberList>> {
+    let members = app.svc.members_of(&ctx, &group).await?.iter().map(ToString::to_string).collect();
+    Ok(Json(MemberList { members }))
 }
 
 #[utoipa::path(post, path = "/api/v1/groups/{group}/members", params(("group" = String, Path)),
@@ -589,23 +534,10 @@ pub async fn remove_member(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn token_doc(t: tresor_store::TokenRecord) -> TokenDoc {
-    TokenDoc {
-        id: t.id,
-        principal: t.principal.to_string(),
-        name: t.name,
-        created_at: format_rfc3339(t.created_at),
-        created_by: t.created_by,
-        expires_at: t.expires_at.map(format_rfc3339),
-        revoked_at: t.revoked_at.map(format_rfc3339),
-        environment: t.environment.map(|e| e.to_string()),
-    }
-}
-
-#[utoipa::path(get, path = "/api/v1/tokens", responses((status = 200)), tag = "access")]
-pub async fn list_tokens(State(app): State<App>, Extension(ctx): Extension<Ctx>) -> ApiResult<Json<serde_json::Value>> {
-    let tokens: Vec<TokenDoc> = app.svc.list_tokens(&ctx).await?.into_iter().map(token_doc).collect();
-    Ok(Json(serde_json::json!({ "tokens": tokens })))
+#[utoipa::path(get, path = "/api/v1/tokens", responses((status = 200, body = TokenList)), tag = "access")]
+pub async fn list_tokens(State(app): State<App>, Extension(ctx): Extension<Ctx>) -> ApiResult<Json<TokenList>> {
+    let tokens = app.svc.list_tokens(&ctx).await?.into_iter().map(docs::token_doc).collect();
+    Ok(Json(TokenList { tokens }))
 }
 
 #[utoipa::path(post, path = "/api/v1/tokens", request_body = TokenRequest,
@@ -620,7 +552,7 @@ pub async fn create_token(
         .svc
         .create_token(&ctx, &principal(&body.principal)?, &body.name, body.ttl_seconds, environment.as_ref())
         .await?;
-    Ok((StatusCode::CREATED, Json(NewTokenDoc { token: minted.text.to_string(), info: token_doc(record) })))
+    Ok((StatusCode::CREATED, Json(NewTokenDoc { token: minted.text.to_string(), info: docs::token_doc(record) })))
 }
 
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", params(("id" = String, Path)), responses((status = 204)),
@@ -634,21 +566,10 @@ pub async fn revoke_token(
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn grant_doc(g: tresor_store::GrantRecord) -> GrantDoc {
-    GrantDoc {
-        id: g.id,
-        principal: g.principal.to_string(),
-        scope: g.scope,
-        access: g.access.to_string(),
-        created_at: format_rfc3339(g.created_at),
-        created_by: g.created_by,
-    }
-}
-
-#[utoipa::path(get, path = "/api/v1/grants", responses((status = 200)), tag = "access")]
-pub async fn list_grants(State(app): State<App>, Extension(ctx): Extension<Ctx>) -> ApiResult<Json<serde_json::Value>> {
-    let grants: Vec<GrantDoc> = app.svc.list_grants(&ctx).await?.into_iter().map(grant_doc).collect();
-    Ok(Json(serde_json::json!({ "grants": grants })))
+#[utoipa::path(get, path = "/api/v1/grants", responses((status = 200, body = GrantList)), tag = "access")]
+pub async fn list_grants(State(app): State<App>, Extension(ctx): Extension<Ctx>) -> ApiResult<Json<GrantList>> {
+    let grants = app.svc.list_grants(&ctx).await?.into_iter().map(docs::grant_doc).collect();
+    Ok(Json(GrantList { grants }))
 }
 
 #[utoipa::path(post, path = "/api/v1/grants", request_body = GrantRequest, responses((status = 201, body = GrantDoc)),
@@ -661,7 +582,7 @@ pub async fn create_grant(
     let scope = body.scope.parse()?;
     let access: Access = body.access.parse().map_err(bad)?;
     let grant = app.svc.create_grant(&ctx, &principal(&body.principal)?, &scope, access).await?;
-    Ok((StatusCode::CREATED, Json(grant_doc(grant))))
+    Ok((StatusCode::CREATED, Json(docs::grant_doc(grant))))
 }
 
 #[utoipa::path(delete, path = "/api/v1/grants/{id}", params(("id" = String, Path)), responses((status = 204)),
@@ -677,37 +598,23 @@ pub async fn delete_grant(
 
 // ----- audit -----
 
-#[utoipa::path(get, path = "/api/v1/audit", params(AuditParams), responses((status = 200)), tag = "audit")]
+#[utoipa::path(get, path = "/api/v1/audit", params(AuditParams), responses((status = 200, body = AuditPage)),
+    tag = "audit")]
 pub async fn audit_log(
     State(app): State<App>,
     Extension(ctx): Extension<Ctx>,
     ApiQuery(p): ApiQuery<AuditParams>,
-) -> ApiResult<Json<serde_json::Value>> {
+) -> ApiResult<Json<AuditPage>> {
     let since = p.since.as_deref().map(parse_time).transpose()?;
     let limit = p.limit.unwrap_or(1000).clamp(1, 10_000);
-    let records: Vec<AuditDoc> = app
-        .svc
-        .audit_log(&ctx, p.after.unwrap_or(0), since, limit)
-        .await?
-        .into_iter()
-        .map(|r| AuditDoc {
-            seq: r.seq,
-            at: format_rfc3339(r.at),
-            request_id: r.request_id,
-            principal: r.principal,
-            action: r.action,
-            target: r.target,
-            outcome: r.outcome,
-            detail: r.detail,
-        })
-        .collect();
-    Ok(Json(serde_json::json!({ "records": records })))
+    let records =
+        app.svc.audit_log(&ctx, p.after.unwrap_or(0), since, limit).await?.into_iter().map(docs::audit_doc).collect();
+    Ok(Json(AuditPage { records }))
 }
 
 #[utoipa::path(get, path = "/api/v1/audit/verify", responses((status = 200, body = VerifyDoc)), tag = "audit")]
 pub async fn audit_verify(State(app): State<App>, Extension(ctx): Extension<Ctx>) -> ApiResult<Json<VerifyDoc>> {
-    let report = app.svc.audit_verify(&ctx).await?;
-    Ok(Json(VerifyDoc { ok: report.ok(), records: report.records, problems: report.problems }))
+    Ok(Json(docs::verify_doc(app.svc.audit_verify(&ctx).await?)))
 }
 
 // ----- rendering -----
@@ -738,24 +645,10 @@ pub async fn render(
 
 // ----- application access keys -----
 
-fn app_key_doc(k: tresor_service::AppKeyRecord) -> AppKeyDoc {
-    AppKeyDoc {
-        id: k.id,
-        principal: k.principal.to_string(),
-        created_at: format_rfc3339(k.created_at),
-        created_by: k.created_by,
-        revoked_at: k.revoked_at.map(format_rfc3339),
-        environment: k.environment.map(|e| e.to_string()),
-    }
-}
-
-#[utoipa::path(get, path = "/api/v1/app-keys", responses((status = 200)), tag = "access")]
-pub async fn list_app_keys(
-    State(app): State<App>,
-    Extension(ctx): Extension<Ctx>,
-) -> ApiResult<Json<serde_json::Value>> {
-    let keys: Vec<AppKeyDoc> = app.svc.list_app_keys(&ctx).await?.into_iter().map(app_key_doc).collect();
-    Ok(Json(serde_json::json!({ "app_keys": keys })))
+#[utoipa::path(get, path = "/api/v1/app-keys", responses((status = 200, body = AppKeyList)), tag = "access")]
+pub async fn list_app_keys(State(app): State<App>, Extension(ctx): Extension<Ctx>) -> ApiResult<Json<AppKeyList>> {
+    let app_keys = app.svc.list_app_keys(&ctx).await?.into_iter().map(docs::app_key_doc).collect();
+    Ok(Json(AppKeyList { app_keys }))
 }
 
 #[utoipa::path(post, path = "/api/v1/app-keys", request_body = AppKeyRequest,
@@ -768,7 +661,7 @@ pub async fn create_app_key(
     let environment = body.environment.map(EnvName::new).transpose()?;
     let key = app.svc.create_app_key(&ctx, &principal(&body.principal)?, environment.as_ref()).await?;
     let secret = key.secret.to_string();
-    Ok((StatusCode::CREATED, Json(NewAppKeyDoc { secret, info: app_key_doc(key.record) })))
+    Ok((StatusCode::CREATED, Json(NewAppKeyDoc { secret, info: docs::app_key_doc(key.record) })))
 }
 
 #[utoipa::path(delete, path = "/api/v1/app-keys/{id}", params(("id" = String, Path)), responses((status = 204)),

@@ -24,7 +24,6 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use tresor_model::{format_rfc3339, EntryKind, EntryMeta, EntryPath, SecretValue};
 use tresor_service::{Ctx, ErrorKind, ServiceError, SetEntry};
 use tresor_store::ListQuery;
@@ -134,12 +133,29 @@ fn tb_secret(m: &EntryMeta) -> TbSecret {
     }
 }
 
-fn list_key(uri: &Uri) -> &'static str {
-    if uri.path().starts_with("/v0/variables") {
-        "variables"
-    } else {
-        "secrets"
+/// Tinybird's list: `{"secrets": [...]}`, or `{"variables": [...]}` under the newer name.
+#[derive(Serialize)]
+#[serde(rename_all = "lowercase")]
+enum TbList {
+    Secrets(Vec<TbSecret>),
+    Variables(Vec<TbSecret>),
+}
+
+impl TbList {
+    /// The list under the name the route was called by.
+    fn of(uri: &Uri, all: Vec<TbSecret>) -> Self {
+        if uri.path().starts_with("/v0/variables") {
+            TbList::Variables(all)
+        } else {
+            TbList::Secrets(all)
+        }
     }
+}
+
+/// Tinybird's answer to a delete: `{"ok": true}`.
+#[derive(Serialize)]
+struct TbDeleted {
+    ok: bool,
 }
 
 /// Which secrets [`secrets`] answers.
@@ -289,9 +305,9 @@ async fn update(
     Err(bad(format!("secret {name} is being changed by other requests at the same time; retry")))
 }
 
-async fn list(State(app): State<App>, Extension(ctx): Extension<Ctx>, uri: Uri) -> ApiResult<Json<Value>> {
+async fn list(State(app): State<App>, Extension(ctx): Extension<Ctx>, uri: Uri) -> ApiResult<Json<TbList>> {
     let all: Vec<TbSecret> = secrets(&app, &ctx, Held::Readable).await?.iter().map(tb_secret).collect();
-    Ok(Json(json!({ list_key(&uri): all })))
+    Ok(Json(TbList::of(&uri, all)))
 }
 
 async fn describe(
@@ -306,11 +322,11 @@ async fn remove(
     State(app): State<App>,
     Extension(ctx): Extension<Ctx>,
     axum::extract::Path(name): axum::extract::Path<String>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<TbDeleted>> {
     app.svc.check_deletable(&ctx, &entry(&ctx, &name)?).await?;
     let (path, _) = secret_meta(&app, &ctx, &name).await?;
     match app.svc.delete(&ctx, &path).await {
-        Ok(()) => Ok(Json(json!({ "ok": true }))),
+        Ok(()) => Ok(Json(TbDeleted { ok: true })),
         Err(ServiceError::NotFound(_)) => Err(not_found(&name)),
         Err(e) => Err(e.into()),
     }
@@ -325,7 +341,9 @@ mod tests {
         assert_eq!(tb_time(1_718_965_677_123), "2024-06-21T10:27:57");
         assert_eq!(tb_editor("user:owner (token 'admin token')"), "token: 'admin token'");
         assert_eq!(tb_editor("user:alice"), "user:alice");
-        assert_eq!(list_key(&"/v0/variables/x".parse().unwrap()), "variables");
-        assert_eq!(list_key(&"/v0/secrets".parse().unwrap()), "secrets");
+        let list = |path: &str| serde_json::to_value(TbList::of(&path.parse().unwrap(), vec![])).unwrap();
+        assert_eq!(list("/v0/variables/x"), serde_json::json!({"variables": []}));
+        assert_eq!(list("/v0/secrets"), serde_json::json!({"secrets": []}));
+        assert_eq!(serde_json::to_value(TbDeleted { ok: true }).unwrap(), serde_json::json!({"ok": true}));
     }
 }
