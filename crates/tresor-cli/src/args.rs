@@ -46,31 +46,13 @@ pub struct Global {
     pub yes: bool,
 }
 
+/// What `tresor` does. The verbs that work on a store's entries, through the local store or a
+/// server alike, are a group of their own ([`StoreCommand`]), flattened into this one on the
+/// command line; the rest set up or administer a server.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Store a value: a secret (default) or, with --var, a variable. `@FILE` sets many from a
-    /// YAML, JSON or .env file.
-    #[command(visible_alias = "put")]
-    Set(SetArgs),
-    /// Print an entry's value.
-    Get(GetArgs),
-    /// List entries: names, kind, version, last update; variables with their values, secrets never.
-    Ls(LsArgs),
-    /// Delete entries (recoverable with `undelete` until purged).
-    Rm(RmArgs),
-    /// Recover a deleted entry.
-    Undelete(KeyArg),
-    /// List an entry's versions.
-    History(KeyArg),
-    /// Make an older version of an entry current again, as a new version
-    /// (`restore KEY --version N`).
-    Restore(RestoreArgs),
-    /// Manage vaults.
-    #[command(subcommand)]
-    Vault(VaultCommand),
-    /// Manage environments.
-    #[command(subcommand, name = "env")]
-    Environment(EnvCommand),
+    #[command(flatten)]
+    Store(StoreCommand),
     /// Create a server data directory: store, root key file, workspace `default`; prints the first
     /// admin token once.
     Init(InitArgs),
@@ -100,6 +82,35 @@ pub enum Command {
     /// Conductor clients exchange for a token at POST /api/token (server mode).
     #[command(subcommand, name = "app-key")]
     AppKey(AppKeyCommand),
+}
+
+/// The verbs that work on entries, vaults and environments through a [`crate::backend::Backend`]:
+/// the same code against the local store (`--local`) or a server.
+#[derive(Debug, Subcommand)]
+pub enum StoreCommand {
+    /// Store a value: a secret (default) or, with --var, a variable. `@FILE` sets many from a
+    /// YAML, JSON or .env file.
+    #[command(visible_alias = "put")]
+    Set(SetArgs),
+    /// Print an entry's value.
+    Get(GetArgs),
+    /// List entries: names, kind, version, last update; variables with their values, secrets never.
+    Ls(LsArgs),
+    /// Delete entries (recoverable with `undelete` until purged).
+    Rm(RmArgs),
+    /// Recover a deleted entry.
+    Undelete(KeyArg),
+    /// List an entry's versions.
+    History(KeyArg),
+    /// Make an older version of an entry current again, as a new version
+    /// (`restore KEY --version N`).
+    Restore(RestoreArgs),
+    /// Manage vaults.
+    #[command(subcommand)]
+    Vault(VaultCommand),
+    /// Manage environments.
+    #[command(subcommand, name = "env")]
+    Environment(EnvCommand),
     /// Render a template, resolving its references in one batch: `${secret:NAME}`,
     /// `${workflow.secrets.NAME}`, `{{tb_secret('NAME'[, 'default'])}}`, `tresor://[ENV/]VAULT/KEY[#v]`,
     /// and in a JSON document (*.json, or --json-doc) `{"vault": V, "key": K}` objects.

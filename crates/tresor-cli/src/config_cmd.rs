@@ -4,18 +4,18 @@
 
 use crate::args::{ConfigArgs, ExportArgs, ImportArgs};
 use crate::backend::Backend;
-use crate::commands::Scope;
 use crate::env_names;
 use crate::error::exit;
 use crate::error::{CliError, Result};
 use crate::output;
+use crate::target::Target;
 use std::io::{IsTerminal, Write};
 use tresor_model::{EntryKind, SecretValue, VaultPath};
 use tresor_service::{DesiredState, Plan, ServiceError};
 
 /// Reads and parses a config file, resolving `${env:NAME}` from the process environment. A vault
 /// that names no environment is in `-e`'s (or `TRESOR_ENV`'s, else `default`).
-fn load(args: &ConfigArgs, scope: &Scope) -> Result<DesiredState> {
+fn load(args: &ConfigArgs, scope: &Target) -> Result<DesiredState> {
     let shown = args.file.display().to_string();
     let text = zeroize::Zeroizing::new(
         std::fs::read_to_string(&args.file).map_err(|e| CliError::Usage(format!("cannot read {shown}: {e}")))?,
@@ -24,7 +24,7 @@ fn load(args: &ConfigArgs, scope: &Scope) -> Result<DesiredState> {
         .map_err(|e| CliError::Usage(e.to_string()))
 }
 
-fn print_plan(scope: &Scope, plan: &Plan) -> Result<()> {
+fn print_plan(scope: &Target, plan: &Plan) -> Result<()> {
     if scope.json {
         output::print_json(plan)
     } else {
@@ -45,7 +45,7 @@ pub(crate) fn ask(question: &str) -> Result<bool> {
 }
 
 /// `tresor plan`: exit 0 when nothing would change, [`exit::CHANGES_PENDING`] otherwise.
-pub async fn plan(backend: &dyn Backend, scope: &Scope, args: ConfigArgs) -> Result<i32> {
+pub async fn plan(backend: &dyn Backend, scope: &Target, args: ConfigArgs) -> Result<i32> {
     let desired = load(&args, scope)?;
     let plan = backend.plan_config(&desired).await?;
     print_plan(scope, &plan)?;
@@ -53,7 +53,7 @@ pub async fn plan(backend: &dyn Backend, scope: &Scope, args: ConfigArgs) -> Res
 }
 
 /// `tresor apply`: prints the plan, asks before deletions and take-overs (or `--yes`), applies.
-pub async fn apply(backend: &dyn Backend, scope: &Scope, args: ConfigArgs) -> Result<i32> {
+pub async fn apply(backend: &dyn Backend, scope: &Target, args: ConfigArgs) -> Result<i32> {
     let desired = load(&args, scope)?;
     let plan = backend.plan_config(&desired).await?;
     if plan.is_empty() {
@@ -89,7 +89,7 @@ pub async fn apply(backend: &dyn Backend, scope: &Scope, args: ConfigArgs) -> Re
 /// The check costs a vault listing (a management call), so it is made only when it can change
 /// something: with `--yes` (to warn) or on a terminal (to ask). A script without `--yes` makes
 /// no hidden call; the service refuses a change to a managed vault itself, saying to use `--yes`.
-pub async fn confirm_managed(backend: &dyn Backend, scope: &Scope, vault: &VaultPath) -> Result<()> {
+pub async fn confirm_managed(backend: &dyn Backend, scope: &Target, vault: &VaultPath) -> Result<()> {
     if !scope.yes && !std::io::stdin().is_terminal() {
         return Ok(());
     }
@@ -108,7 +108,7 @@ pub async fn confirm_managed(backend: &dyn Backend, scope: &Scope, vault: &Vault
 }
 
 /// `tresor import FILE`: the bulk parser of `set @FILE`.
-pub async fn import(backend: &dyn Backend, scope: &Scope, args: ImportArgs) -> Result<i32> {
+pub async fn import(backend: &dyn Backend, scope: &Target, args: ImportArgs) -> Result<i32> {
     confirm_managed(backend, scope, &scope.vault_path()).await?;
     let kind = if args.variable { EntryKind::Variable } else { EntryKind::Secret };
     crate::commands::set_bulk(backend, scope, &args.file, kind, None, &[]).await
@@ -116,7 +116,7 @@ pub async fn import(backend: &dyn Backend, scope: &Scope, args: ImportArgs) -> R
 
 /// `tresor export`: variables with values; secrets by name only unless `--reveal`, whose reads go
 /// through the normal (granted, audited) resolution path.
-pub async fn export(backend: &dyn Backend, scope: &Scope, args: ExportArgs) -> Result<i32> {
+pub async fn export(backend: &dyn Backend, scope: &Target, args: ExportArgs) -> Result<i32> {
     let vault = scope.vault_path();
     let mut items: Vec<(String, EntryKind, Option<SecretValue>)> =
         crate::commands::list_all(backend, &vault, "", false)

@@ -6,9 +6,9 @@
 
 use crate::args::{RedactArgs, RunArgs};
 use crate::backend::Backend;
-use crate::commands::Scope;
 use crate::env_names::{self, Refusal};
 use crate::error::{CliError, Result};
+use crate::target::Target;
 use std::io::Write;
 use std::process::Stdio;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -32,7 +32,7 @@ struct Resolved {
 }
 
 /// The keys to resolve: every entry of the vault, or only the named ones.
-async fn vault_keys(backend: &dyn Backend, scope: &Scope, only: &[String]) -> Result<Vec<String>> {
+async fn vault_keys(backend: &dyn Backend, scope: &Target, only: &[String]) -> Result<Vec<String>> {
     if !only.is_empty() {
         for k in only {
             EntryKey::new(k.as_str())?;
@@ -61,7 +61,7 @@ fn names_of(keys: Vec<String>) -> Result<Vec<(String, String)>> {
 }
 
 /// Resolves the named entries in one batch.
-async fn resolve_named(backend: &dyn Backend, scope: &Scope, named: Vec<(String, String)>) -> Result<Resolved> {
+async fn resolve_named(backend: &dyn Backend, scope: &Target, named: Vec<(String, String)>) -> Result<Resolved> {
     let keys: Vec<String> = named.iter().map(|(_, key)| key.clone()).collect();
     let mut values: std::collections::HashMap<String, SecretValue> =
         backend.get_many(&scope.vault_path(), &keys).await?.into_iter().collect();
@@ -135,7 +135,7 @@ fn declared_names(template: &str, path: &str) -> Result<Vec<String>> {
 /// its own (`x\nLD_PRELOAD=...`) or replace another line's value.
 async fn resolve_env_file(
     backend: &dyn Backend,
-    scope: &Scope,
+    scope: &Target,
     path: &str,
     program: &str,
     allowed: &env_names::Allowed<'_>,
@@ -212,7 +212,7 @@ async fn pump(
     output.flush()
 }
 
-pub async fn redact(backend: &dyn Backend, scope: &Scope, args: RedactArgs) -> Result<i32> {
+pub async fn redact(backend: &dyn Backend, scope: &Target, args: RedactArgs) -> Result<i32> {
     let named = names_of(vault_keys(backend, scope, &args.only).await?)?;
     let resolved = resolve_named(backend, scope, named).await?;
     let redactor = redactor_for(&resolved, args.min_length, &args.mask)?;
@@ -224,7 +224,7 @@ pub async fn redact(backend: &dyn Backend, scope: &Scope, args: RedactArgs) -> R
     Ok(0)
 }
 
-pub async fn run(backend: &dyn Backend, scope: &Scope, args: RunArgs) -> Result<i32> {
+pub async fn run(backend: &dyn Backend, scope: &Target, args: RunArgs) -> Result<i32> {
     let (program, rest) =
         args.command.split_first().ok_or_else(|| CliError::Usage("name a command after --".into()))?;
     let allowed = env_names::Allowed::new(&args.allow_env).map_err(CliError::Usage)?;

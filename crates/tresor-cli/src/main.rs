@@ -15,6 +15,7 @@ mod output;
 mod platforms;
 mod remote;
 mod server_cmd;
+mod target;
 
 use args::Command;
 use clap::Parser;
@@ -57,13 +58,25 @@ fn main() {
     make_files_private();
     let cli = args::Cli::parse();
     let json = cli.global.json;
+    // Every verb is routed here, once. The server runs on a multi-threaded runtime of its own;
+    // the rest on one thread (the CLI makes one request at a time).
+    let block_on = |work: std::pin::Pin<Box<dyn std::future::Future<Output = Result<i32>>>>| {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime").block_on(work)
+    };
+    let local = cli.global.local;
     let outcome = match cli.command {
-        // The server runs on a multi-threaded runtime of its own.
         Command::Serve(args) => server_cmd::serve(args),
-        command => {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime");
-            runtime.block_on(run(cli.global, command))
-        }
+        Command::Init(args) => block_on(Box::pin(server_cmd::init(args, json))),
+        Command::Backup(args::BackupCommand::Create(args)) => block_on(Box::pin(backup_cmd::backup(args, json))),
+        Command::Backup(args::BackupCommand::Restore(args)) => block_on(Box::pin(backup_cmd::restore(args, json))),
+        Command::Audit(cmd) => server_only(local, "audit").and_then(|c| admin::audit(&c, cmd, json)),
+        Command::Token(cmd) => server_only(local, "token").and_then(|c| admin::token(&c, cmd, json)),
+        Command::Principal(cmd) => server_only(local, "principal").and_then(|c| admin::principal(&c, cmd, json)),
+        Command::Group(cmd) => server_only(local, "group").and_then(|c| admin::group(&c, cmd, json)),
+        Command::Grant(cmd) => server_only(local, "grant").and_then(|c| admin::grant(&c, cmd, json)),
+        Command::Whoami => server_only(local, "whoami").and_then(|c| admin::whoami(&c, json)),
+        Command::AppKey(cmd) => server_only(local, "app-key").and_then(|c| admin::app_key(&c, cmd, json)),
+        Command::Store(command) => block_on(Box::pin(run_store(cli.global, command))),
     };
     let code = match outcome {
         Ok(code) => code,
@@ -106,22 +119,10 @@ fn server_only(local: bool, what: &str) -> Result<tresor_client::Client> {
     client()
 }
 
-async fn run(global: args::Global, command: Command) -> Result<i32> {
-    let json = global.json;
-    match command {
-        Command::Init(args) => return server_cmd::init(args, json).await,
-        Command::Backup(args::BackupCommand::Create(args)) => return backup_cmd::backup(args, json).await,
-        Command::Backup(args::BackupCommand::Restore(args)) => return backup_cmd::restore(args, json).await,
-        Command::Audit(cmd) => return admin::audit(&server_only(global.local, "audit")?, cmd, json),
-        Command::Token(cmd) => return admin::token(&server_only(global.local, "token")?, cmd, json),
-        Command::Principal(cmd) => return admin::principal(&server_only(global.local, "principal")?, cmd, json),
-        Command::Group(cmd) => return admin::group(&server_only(global.local, "group")?, cmd, json),
-        Command::Grant(cmd) => return admin::grant(&server_only(global.local, "grant")?, cmd, json),
-        Command::Whoami => return admin::whoami(&server_only(global.local, "whoami")?, json),
-        Command::AppKey(cmd) => return admin::app_key(&server_only(global.local, "app-key")?, cmd, json),
-        _ => {}
-    }
-    let scope = commands::Scope::from_global(&global)?;
+/// A verb on entries, vaults or environments: against the server, or the local store with
+/// `--local`.
+async fn run_store(global: args::Global, command: args::StoreCommand) -> Result<i32> {
+    let scope = target::Target::from_global(&global)?;
     if !global.local {
         let backend = remote::Remote { client: client()? };
         return commands::run(&backend, &scope, command).await;

@@ -8,9 +8,10 @@
 use super::value_from;
 use crate::args::{LsArgs, RmArgs};
 use crate::backend::Backend;
-use crate::commands::{self, Scope};
+use crate::commands;
 use crate::error::{exit, CliError, Result};
 use crate::output;
+use crate::target::Target;
 use clap::{Args, Subcommand};
 use tresor_model::{EntryKind, ErrorKind};
 use tresor_service::SetEntry;
@@ -86,7 +87,7 @@ fn kind_of(flags: &Flags) -> EntryKind {
     }
 }
 
-pub async fn run(backend: &dyn Backend, scope: &Scope, cmd: KvCommand) -> Result<i32> {
+pub async fn run(backend: &dyn Backend, scope: &Target, cmd: KvCommand) -> Result<i32> {
     match cmd {
         KvCommand::Put(args) => {
             let kind = kind_of(&args.flags);
@@ -135,7 +136,7 @@ pub async fn run(backend: &dyn Backend, scope: &Scope, cmd: KvCommand) -> Result
 
 /// Refuses an entry of the other kind than the one `-s` (or its absence) asked for: to Datatailr,
 /// secrets and variables are two lists, so a variable named like a secret is not there.
-fn require_kind(scope: &Scope, key: &str, is: EntryKind, wanted: EntryKind, verb: &str) -> Result<()> {
+fn require_kind(scope: &Target, key: &str, is: EntryKind, wanted: EntryKind, verb: &str) -> Result<()> {
     if is == wanted {
         return Ok(());
     }

@@ -10,9 +10,10 @@
 use super::value_from;
 use crate::args::{LsArgs, RmArgs};
 use crate::backend::Backend;
-use crate::commands::{self, Scope};
+use crate::commands;
 use crate::error::{exit, CliError, Result};
 use crate::output;
+use crate::target::Target;
 use clap::{Args, Subcommand};
 use serde_json::json;
 use tresor_model::{EntryKind, ErrorKind, VaultName};
@@ -82,11 +83,11 @@ pub struct DeleteArgs {
 }
 
 /// The scope with `--vault-name` as its vault.
-fn in_vault(scope: &Scope, vault_name: &str) -> Result<Scope> {
-    Ok(Scope { vault: VaultName::new(vault_name)?, ..scope.clone() })
+fn in_vault(scope: &Target, vault_name: &str) -> Result<Target> {
+    Ok(Target { vault: VaultName::new(vault_name)?, ..scope.clone() })
 }
 
-pub async fn run(backend: &dyn Backend, scope: &Scope, cmd: SecretCommand) -> Result<i32> {
+pub async fn run(backend: &dyn Backend, scope: &Target, cmd: SecretCommand) -> Result<i32> {
     match cmd {
         SecretCommand::Vault(VaultCommand::Create(NameArg { name })) => {
             let vault = scope.vault_named(&name)?;
@@ -135,7 +136,7 @@ pub async fn run(backend: &dyn Backend, scope: &Scope, cmd: SecretCommand) -> Re
 
 /// `secret create` (only a secret that does not exist yet: check-and-set on version 0) and
 /// `secret update` (only one that exists).
-async fn write(backend: &dyn Backend, scope: &Scope, args: WriteArgs, create: bool) -> Result<i32> {
+async fn write(backend: &dyn Backend, scope: &Target, args: WriteArgs, create: bool) -> Result<i32> {
     let scope = in_vault(scope, &args.vault_name)?;
     let path = scope.entry(&args.name)?;
     let (v, n) = (&args.vault_name, &args.name);
@@ -180,7 +181,7 @@ fn vault_hint(e: CliError, vault: &str) -> CliError {
 }
 
 /// Deleting needs `--yes`, as on Tailor, or a "y" typed at the prompt on a terminal.
-fn confirm_delete(scope: &Scope, what: &str, command: &str) -> Result<()> {
+fn confirm_delete(scope: &Target, what: &str, command: &str) -> Result<()> {
     if scope.yes || crate::config_cmd::ask(&format!("Delete {what}?"))? {
         return Ok(());
     }

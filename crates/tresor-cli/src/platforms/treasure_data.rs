@@ -8,8 +8,9 @@
 
 use crate::args::RmArgs;
 use crate::backend::Backend;
-use crate::commands::{self, Scope};
+use crate::commands;
 use crate::error::{exit, CliError, Result};
+use crate::target::Target;
 use crate::{input, output};
 use clap::{Args, Subcommand};
 use std::path::Path;
@@ -34,7 +35,7 @@ pub struct SecretsArgs {
     pub delete: Vec<String>,
 }
 
-pub async fn run(backend: &dyn Backend, scope: &Scope, cmd: WfCommand) -> Result<i32> {
+pub async fn run(backend: &dyn Backend, scope: &Target, cmd: WfCommand) -> Result<i32> {
     let WfCommand::Secrets(args) = cmd;
     if let Some(target) = args.set {
         return set(backend, scope, &target).await;
@@ -46,7 +47,7 @@ pub async fn run(backend: &dyn Backend, scope: &Scope, cmd: WfCommand) -> Result
     list(backend, scope).await
 }
 
-async fn set(backend: &dyn Backend, scope: &Scope, target: &str) -> Result<i32> {
+async fn set(backend: &dyn Backend, scope: &Target, target: &str) -> Result<i32> {
     let project = &scope.vault;
     if let Some(file) = target.strip_prefix('@') {
         ensure_project(backend, scope).await?;
@@ -83,7 +84,7 @@ async fn set(backend: &dyn Backend, scope: &Scope, target: &str) -> Result<i32> 
 
 /// Creates the project's vault if it does not exist yet (and, in local mode, its environment),
 /// saying so on stderr.
-async fn ensure_project(backend: &dyn Backend, scope: &Scope) -> Result<()> {
+async fn ensure_project(backend: &dyn Backend, scope: &Target) -> Result<()> {
     if scope.vault == VaultName::default_name() {
         return Ok(());
     }
@@ -115,7 +116,7 @@ async fn ensure_project(backend: &dyn Backend, scope: &Scope) -> Result<()> {
 
 /// `td wf secrets --project P`: the project's secret names, one a line (never values); with
 /// --json, the entries' metadata.
-async fn list(backend: &dyn Backend, scope: &Scope) -> Result<i32> {
+async fn list(backend: &dyn Backend, scope: &Target) -> Result<i32> {
     let project_hint = |e: CliError| match e.kind() {
         Some(ErrorKind::NotFound) => e.with_hint(format!(
             "a project's vault is created by its first `tresor wf secrets --project {p} --set KEY`",
