@@ -46,9 +46,10 @@ pub(crate) fn apply_tags(mut tags: Vec<Tag>, upsert: &[Tag], remove: &[Tag]) -> 
     tags
 }
 
-/// An entry kind as stored; anything else is a corrupt row.
-pub(crate) fn parse_kind(s: &str) -> Result<EntryKind> {
-    EntryKind::parse(s).ok_or_else(|| StoreError::Corrupt(format!("unknown entry kind {s:?}")))
+/// An entry kind as stored; anything else is a corrupt row, described by the message (each
+/// backend wraps it in its own row-mapping error).
+pub(crate) fn parse_kind(s: &str) -> std::result::Result<EntryKind, String> {
+    EntryKind::parse(s).ok_or_else(|| format!("unknown entry kind {s:?}"))
 }
 
 #[cfg(test)]

@@ -28,7 +28,8 @@ use tokio_postgres::types::FromSql;
 use tokio_postgres::{Client, Config, Row, Transaction};
 use tokio_postgres_rustls::MakeRustlsConnect;
 use tresor_model::{
-    EntryMeta, EntryPath, EnvInfo, EnvName, PrincipalRef, Tag, VaultInfo, VaultPath, VersionMeta, WorkspaceName,
+    EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, PrincipalRef, Tag, VaultInfo, VaultPath, VersionMeta,
+    WorkspaceName,
 };
 
 /// Connections per store (per server process).
@@ -135,7 +136,9 @@ fn col<'a, T: FromSql<'a>>(row: &'a Row, i: usize) -> Result<T> {
 const ENTRY_COLS: &str =
     "key, kind, version, created_at, updated_at, edited_by, description, tags, expires_at, deleted_at";
 
-use crate::rules::parse_kind;
+fn parse_kind(s: &str) -> Result<EntryKind> {
+    crate::rules::parse_kind(s).map_err(StoreError::Corrupt)
+}
 
 fn entry_from_row(row: &Row) -> Result<EntryMeta> {
     let tags: String = col(row, 7)?;

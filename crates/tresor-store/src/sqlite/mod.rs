@@ -144,7 +144,7 @@ fn env_at(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<EnvName>
 }
 
 fn parse_kind(s: &str) -> rusqlite::Result<EntryKind> {
-    EntryKind::parse(s).ok_or_else(|| corrupt(format!("unknown entry kind {s:?}")))
+    crate::rules::parse_kind(s).map_err(corrupt)
 }
 
 fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<VersionMeta> {
