@@ -73,14 +73,8 @@ impl Service {
     /// or an `import` lands whole or leaves the store as it was. Needs `write` on each entry;
     /// one audit record per entry, all with the batch's outcome.
     pub async fn set_many(&self, ctx: &Ctx, reqs: Vec<SetEntry>) -> Result<Vec<EntryMeta>> {
-        let out = self.set_many_inner(ctx, &reqs).await;
-        // A success was recorded with the batch; a failure is recorded here, per entry.
-        if let Err(e) = &out {
-            let records =
-                reqs.iter().map(|r| Self::audit_record(ctx, "entry.write", r.path.to_string(), e.outcome(), None));
-            self.auditor.record_many(records.collect()).await?;
-        }
-        out
+        let targets = reqs.iter().map(|r| r.path.to_string());
+        self.audited_batch(ctx, "entry.write", targets, self.set_many_inner(ctx, &reqs)).await
     }
 
     pub(crate) async fn set_many_inner(&self, ctx: &Ctx, reqs: &[SetEntry]) -> Result<Vec<EntryMeta>> {
@@ -632,13 +626,9 @@ impl Service {
         let keys: Vec<EntryKey> = keys.iter().filter(|k| seen.insert(*k)).cloned().collect();
         let paths: Vec<EntryPath> = keys.iter().map(|k| vault.entry(k.clone())).collect();
         let action = if purge { "entry.purge" } else { "entry.delete" };
-        let out = self.delete_many_inner(ctx, vault, &paths, purge, action).await;
-        // A success was recorded with the batch; a failure is recorded here, per entry.
-        if let Err(e) = &out {
-            let records = paths.iter().map(|p| Self::audit_record(ctx, action, p.to_string(), e.outcome(), None));
-            self.auditor.record_many(records.collect()).await?;
-        }
-        out.map(|()| keys)
+        let targets = paths.iter().map(|p| p.to_string());
+        self.audited_batch(ctx, action, targets, self.delete_many_inner(ctx, vault, &paths, purge, action)).await?;
+        Ok(keys)
     }
 
     pub(crate) async fn delete_many_inner(
@@ -664,6 +654,9 @@ impl Service {
             Self::check_workspace(ctx, path)?;
             Self::require_entry(ctx, Access::Write, path)?;
         }
+        // Every key is in the one vault, so one branch check covers them all (as `delete` and
+        // `purge` check each change).
+        self.check_read_only_branch(ctx, &paths[0]).await?;
         self.require_vault(vault).await?;
         let mut missing = Vec::new();
         for path in paths {

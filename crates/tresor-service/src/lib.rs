@@ -324,6 +324,24 @@ impl Service {
         out
     }
 
+    /// [`Service::audited_change`] for a change of many entries committed in one batch: a success
+    /// was recorded with the batch, a failure is recorded here once per entry (`targets`), so
+    /// each entry's history shows the refused or failed change.
+    async fn audited_batch<T>(
+        &self,
+        ctx: &Ctx,
+        action: &str,
+        targets: impl Iterator<Item = String>,
+        change: impl std::future::Future<Output = Result<T>>,
+    ) -> Result<T> {
+        let out = change.await;
+        if let Err(e) = &out {
+            let records = targets.map(|t| Self::audit_record(ctx, action, t, e.outcome(), None)).collect();
+            self.auditor.record_many(records).await?;
+        }
+        out
+    }
+
     /// Records a failed authentication (no caller is known): `presented_id` is the id part of
     /// what was presented (never its secret), `workspace` the workspace of the token or key it
     /// names, if it names one (the failure is then that workspace's; else it is server-level).
