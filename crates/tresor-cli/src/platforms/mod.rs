@@ -4,7 +4,7 @@
 //! ([`treasure_data`]).
 //!
 //! Each is a thin translation onto the functions tresor's own verbs use (`commands::write_entry`,
-//! `commands::remove`, `commands::ls`, `set_bulk`, the [`Backend`](crate::backend::Backend)), so
+//! `commands::rm`, `commands::ls`, `commands::set_bulk`, the [`Backend`](crate::backend::Backend)), so
 //! authorization, audit, limits, all-or-nothing deletes and output go through one place. What is
 //! particular to the platforms lives here: where a value comes from.
 
