@@ -475,7 +475,7 @@ async fn a_token_bound_to_a_branch_reads_through_and_compatibility_writes_are_re
         f.svc.set(&compat, set(&own, "changed")).await.unwrap_err(),
         f.svc.delete(&compat, &own).await.unwrap_err(),
         f.svc.purge(&compat, &own).await.unwrap_err(),
-        f.svc.delete_many(&compat, &own.vault_path(), &[own.key.clone()], false).await.unwrap_err(),
+        f.svc.delete_many(&compat, &own.vault_path(), std::slice::from_ref(&own.key), false).await.unwrap_err(),
         f.svc.update_tags(&compat, &own, &[], &[]).await.unwrap_err(),
     ];
     for e in refusals {
