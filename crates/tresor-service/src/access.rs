@@ -243,9 +243,7 @@ impl Service {
                 )));
             }
             let op = BatchOp::DeletePrincipal { workspace: ctx.caller.workspace.clone(), principal: p.clone() };
-            let r = self.commit(vec![op], vec![Self::change_record(ctx, "principal.delete", p)]).await;
-            self.cache.invalidate_access();
-            Ok(r?)
+            Ok(self.commit_access(op, Self::change_record(ctx, "principal.delete", p)).await?)
         })
         .await
     }
@@ -276,9 +274,7 @@ impl Service {
                 member: member.clone(),
             };
             let record = Self::change_record(ctx, "group.add", format!("{group_ref} {member}"));
-            let r = self.commit(vec![op], vec![record]).await;
-            self.cache.invalidate_access();
-            Ok(r?)
+            Ok(self.commit_access(op, record).await?)
         })
         .await
     }
@@ -292,9 +288,7 @@ impl Service {
                 member: member.clone(),
             };
             let record = Self::change_record(ctx, "group.remove", format!("group:{group} {member}"));
-            let r = self.commit(vec![op], vec![record]).await;
-            self.cache.invalidate_access();
-            Ok(r?)
+            Ok(self.commit_access(op, record).await?)
         })
         .await
     }
@@ -384,9 +378,7 @@ impl Service {
                 self.require_workspace(ctx, Access::Manage, "revoke other principals' tokens")?;
             }
             let op = BatchOp::RevokeToken { workspace: ctx.caller.workspace.clone(), id: id.into(), now: now_millis() };
-            let r = self.commit(vec![op], vec![Self::change_record(ctx, "token.revoke", format!("token {id}"))]).await;
-            self.cache.invalidate_access();
-            Ok(r?)
+            Ok(self.commit_access(op, Self::change_record(ctx, "token.revoke", format!("token {id}"))).await?)
         })
         .await
     }
@@ -414,8 +406,7 @@ impl Service {
                 created_by: ctx.caller.label().to_owned(),
             };
             let record = Self::change_record(ctx, "grant.create", format!("{principal} {access} {scope}"));
-            self.commit(vec![BatchOp::InsertGrant(grant.clone())], vec![record]).await?;
-            self.cache.invalidate_access();
+            self.commit_access(BatchOp::InsertGrant(grant.clone()), record).await?;
             Ok(grant)
         })
         .await
@@ -450,9 +441,7 @@ impl Service {
             let grant = grant.ok_or_else(|| StoreError::NotFound(format!("grant {id}")))?;
             let target = format!("grant {id}: {} {} {}", grant.principal, grant.access, grant.scope);
             let op = BatchOp::DeleteGrant { workspace: ws.clone(), id: id.into() };
-            let r = self.commit(vec![op], vec![Self::change_record(ctx, "grant.delete", target)]).await;
-            self.cache.invalidate_access();
-            r?;
+            self.commit_access(op, Self::change_record(ctx, "grant.delete", target)).await?;
             Ok(grant)
         })
         .await

@@ -117,8 +117,7 @@ impl Service {
                 minted_tokens_named: minted_token_name(id),
             };
             let record = Self::change_record(ctx, "app_key.revoke", format!("app key {}", printable_id(id)));
-            let r = self.commit(vec![op], vec![record]).await;
-            self.cache.invalidate_access();
+            let r = self.commit_access(op, record).await;
             r.map_err(|e| match e {
                 StoreError::NotFound(_) => ServiceError::NotFound(format!(
                     "application key {id} does not exist; list them with `tresor app-key ls`"

@@ -56,17 +56,21 @@ impl Service {
         self.check_write(ctx, &req).await?;
         self.check_vault_write(ctx, &path.vault_path()).await?;
         let dk = self.data_key_for(&path.workspace, None).await?;
-        for _ in 0..WRITE_RETRIES {
-            let write = BatchOp::WriteVersion(self.next_version(ctx, &req, &dk).await?);
+        let (req, dk) = (&req, &dk);
+        let attempt = move || async move {
+            let write = BatchOp::WriteVersion(self.next_version(ctx, req, dk).await?);
             let outcome = self.commit(vec![write], vec![Self::change_record(ctx, action, path)]).await;
             self.cache.invalidate_entry(path);
             match outcome {
-                Ok(()) => return self.describe_here(path).await,
-                Err(StoreError::VersionConflict { .. }) if req.expected_version.is_none() => continue,
-                Err(e) => return Err(Self::write_error(path, e)),
+                Ok(()) => Ok(Attempt::Done(self.describe_here(path).await?)),
+                Err(StoreError::VersionConflict { .. }) if req.expected_version.is_none() => Ok(Attempt::Conflicted),
+                Err(e) => Err(Self::write_error(path, e)),
             }
-        }
-        Err(ServiceError::Conflict(format!("entry {} is being written by many writers at once; retry", path.key)))
+        };
+        retry_on_conflict(attempt, || {
+            ServiceError::Conflict(format!("entry {} is being written by many writers at once; retry", path.key))
+        })
+        .await
     }
 
     /// Writes many entries at once, all or none, in one store transaction: a bulk `set @FILE`
@@ -93,10 +97,11 @@ impl Service {
         }
         let Some(first) = reqs.first() else { return Ok(vec![]) };
         let dk = self.data_key_for(&first.path.workspace, None).await?;
-        for _ in 0..WRITE_RETRIES {
+        let dk = &dk;
+        let attempt = move || async move {
             let mut ops = Vec::with_capacity(reqs.len());
             for req in reqs {
-                ops.push(BatchOp::WriteVersion(self.next_version(ctx, req, &dk).await?));
+                ops.push(BatchOp::WriteVersion(self.next_version(ctx, req, dk).await?));
             }
             let records = reqs.iter().map(|r| Self::change_record(ctx, "entry.write", &r.path)).collect();
             let outcome = self.commit(ops, records).await;
@@ -109,15 +114,18 @@ impl Service {
                     for req in reqs {
                         written.push(self.describe_here(&req.path).await?);
                     }
-                    return Ok(written);
+                    Ok(Attempt::Done(written))
                 }
                 Err(StoreError::VersionConflict { .. }) if reqs.iter().all(|r| r.expected_version.is_none()) => {
-                    continue
+                    Ok(Attempt::Conflicted)
                 }
-                Err(e) => return Err(Self::write_error(&first.path, e)),
+                Err(e) => Err(Self::write_error(&first.path, e)),
             }
-        }
-        Err(ServiceError::Conflict("these entries are being written by many writers at once; retry".into()))
+        };
+        retry_on_conflict(attempt, || {
+            ServiceError::Conflict("these entries are being written by many writers at once; retry".into())
+        })
+        .await
     }
 
     /// What a write into a vault must pass once, however many entries it writes: the vault
@@ -552,39 +560,22 @@ impl Service {
     /// Soft-deletes an entry: hidden from reads and listings, recoverable with [`Service::undelete`].
     pub async fn delete(&self, ctx: &Ctx, path: &EntryPath) -> Result<()> {
         self.audited_change(ctx, "entry.delete", path, async {
-            Self::check_workspace(ctx, path)?;
-            Self::require_entry(ctx, Access::Write, path)?;
-            self.check_read_only_branch(ctx, path).await?;
-            self.guard_managed(ctx, &path.vault_path()).await?;
             let op = BatchOp::SoftDelete { path: path.clone(), now: now_millis() };
-            let r = self.commit(vec![op], vec![Self::change_record(ctx, "entry.delete", path)]).await;
-            self.cache.invalidate_entry(path);
-            match r {
-                Err(StoreError::NotFound(_)) => Err(Self::not_found(path)),
-                other => Ok(other?),
-            }
+            self.change_entry(ctx, path, "entry.delete", op, || Self::not_found(path)).await
         })
         .await
     }
 
     pub async fn undelete(&self, ctx: &Ctx, path: &EntryPath) -> Result<EntryMeta> {
         self.audited_change(ctx, "entry.undelete", path, async {
-            Self::check_workspace(ctx, path)?;
-            Self::require_entry(ctx, Access::Write, path)?;
-            self.check_read_only_branch(ctx, path).await?;
-            self.guard_managed(ctx, &path.vault_path()).await?;
             let op = BatchOp::Undelete { path: path.clone(), now: now_millis() };
-            let r = self.commit(vec![op], vec![Self::change_record(ctx, "entry.undelete", path)]).await;
-            self.cache.invalidate_entry(path);
-            match r {
-                Err(StoreError::NotFound(_)) => {
-                    return Err(ServiceError::NotFound(format!(
-                        "entry {} is not a deleted entry of vault {}/{}",
-                        path.key, path.environment, path.vault
-                    )))
-                }
-                other => other?,
-            }
+            self.change_entry(ctx, path, "entry.undelete", op, || {
+                ServiceError::NotFound(format!(
+                    "entry {} is not a deleted entry of vault {}/{}",
+                    path.key, path.environment, path.vault
+                ))
+            })
+            .await?;
             self.describe_here(path).await
         })
         .await
@@ -593,19 +584,33 @@ impl Service {
     /// Removes an entry, live or soft-deleted, with all its versions. Not recoverable.
     pub async fn purge(&self, ctx: &Ctx, path: &EntryPath) -> Result<()> {
         self.audited_change(ctx, "entry.purge", path, async {
-            Self::check_workspace(ctx, path)?;
-            Self::require_entry(ctx, Access::Write, path)?;
-            self.check_read_only_branch(ctx, path).await?;
-            self.guard_managed(ctx, &path.vault_path()).await?;
             let op = BatchOp::Purge { path: path.clone() };
-            let r = self.commit(vec![op], vec![Self::change_record(ctx, "entry.purge", path)]).await;
-            self.cache.invalidate_entry(path);
-            match r {
-                Err(StoreError::NotFound(_)) => Err(Self::not_found(path)),
-                other => Ok(other?),
-            }
+            self.change_entry(ctx, path, "entry.purge", op, || Self::not_found(path)).await
         })
         .await
+    }
+
+    /// What delete, undelete and purge share: the caller may write the entry, the branch rule
+    /// and a managed vault allow the change; then `op` commits with its record under `action`
+    /// and the entry's caches are dropped. The store's "not found" becomes `not_found()`.
+    async fn change_entry(
+        &self,
+        ctx: &Ctx,
+        path: &EntryPath,
+        action: &str,
+        op: BatchOp,
+        not_found: impl FnOnce() -> ServiceError,
+    ) -> Result<()> {
+        Self::check_workspace(ctx, path)?;
+        Self::require_entry(ctx, Access::Write, path)?;
+        self.check_read_only_branch(ctx, path).await?;
+        self.guard_managed(ctx, &path.vault_path()).await?;
+        let outcome = self.commit(vec![op], vec![Self::change_record(ctx, action, path)]).await;
+        self.cache.invalidate_entry(path);
+        match outcome {
+            Err(StoreError::NotFound(_)) => Err(not_found()),
+            other => Ok(other?),
+        }
     }
 
     /// Deletes many entries of one vault, all or none: soft deletes (recoverable with

@@ -21,6 +21,7 @@ mod entries;
 mod environments;
 mod error;
 mod render;
+mod retry;
 mod tags;
 mod webhook;
 
@@ -32,6 +33,7 @@ pub use auth_failures::Origin;
 pub use config::ApplyOptions;
 pub use error::ServiceError;
 pub use render::RenderRequest;
+pub use retry::{retry_on_conflict, Attempt, WRITE_RETRIES};
 pub use tresor_config::{DesiredState, Plan};
 pub use tresor_model::ErrorKind;
 pub use webhook::{WebhookRequest, WebhookResponse};
@@ -103,8 +105,6 @@ pub struct Resolved {
 /// Most entries one [`Service::delete_many`] deletes (`tresor rm K1 K2 ...`, `POST .../delete-entries`).
 pub const MAX_DELETE_BATCH: usize = 1000;
 
-/// How many times a write without check-and-set retries when another writer got there first.
-const WRITE_RETRIES: usize = 16;
 /// The meta row holding the audit chain's MAC key (wrapped by the root key); present once a
 /// service has opened the store.
 pub const AUDIT_KEY_META: &str = "audit_mac_key";
@@ -304,6 +304,15 @@ impl Service {
     /// converted) with nothing committed. Cache invalidation is the caller's, after this returns.
     pub(crate) async fn commit(&self, ops: Vec<BatchOp>, records: Vec<AuditRecord>) -> Result<(), StoreError> {
         self.store.apply_batch(ops, records, self.auditor.chain()).await
+    }
+
+    /// Commits one change to tokens, grants, principals, groups or application keys with its
+    /// record, then drops every cached caller, whatever the outcome (a failed commit may still
+    /// have raced with a change that did land).
+    pub(crate) async fn commit_access(&self, op: BatchOp, record: AuditRecord) -> Result<(), StoreError> {
+        let outcome = self.commit(vec![op], vec![record]).await;
+        self.cache.invalidate_access();
+        outcome
     }
 
     /// Runs a change made through [`Service::commit`] and passes its outcome on. A success was

@@ -25,7 +25,7 @@ use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde::{Deserialize, Serialize};
 use tresor_model::{format_rfc3339, EntryKind, EntryMeta, EntryPath, SecretValue};
-use tresor_service::{Ctx, ErrorKind, ServiceError, SetEntry};
+use tresor_service::{retry_on_conflict, Attempt, Ctx, ErrorKind, ServiceError, SetEntry};
 use tresor_store::ListQuery;
 
 pub fn router(app: &App) -> Router<App> {
@@ -64,9 +64,7 @@ pub(super) fn tinybird_codes(mut resp: Response) -> Response {
 /// parameters (the token may come as `?token=`).
 #[derive(Deserialize, Default)]
 pub struct TbParams {
-    #[serde(default)]
     name: Option<String>,
-    #[serde(default)]
     value: Option<String>,
 }
 
@@ -285,8 +283,9 @@ async fn update(
     app.svc.check_writable(&ctx, &entry(&ctx, &name)?).await?;
     // Update only what exists (404 otherwise), with check-and-set against the version seen, so an
     // update never recreates a secret deleted in between.
-    for _ in 0..4 {
-        let (path, meta) = secret_meta(&app, &ctx, &name).await?;
+    let (app, ctx, name, value) = (&app, &ctx, &name, &value);
+    let attempt = move || async move {
+        let (path, meta) = secret_meta(app, ctx, name).await?;
         let req = SetEntry {
             path,
             kind: EntryKind::Secret,
@@ -296,13 +295,16 @@ async fn update(
             tags: None,
             expires_at: None,
         };
-        match app.svc.set(&ctx, req).await {
-            Ok(meta) => return Ok(Json(tb_secret(&meta))),
-            Err(ServiceError::Conflict(_)) => continue,
-            Err(e) => return Err(e.into()),
+        match app.svc.set(ctx, req).await {
+            Ok(meta) => Ok(Attempt::Done(Json(tb_secret(&meta)))),
+            Err(ServiceError::Conflict(_)) => Ok(Attempt::Conflicted),
+            Err(e) => Err(e.into()),
         }
-    }
-    Err(bad(format!("secret {name} is being changed by other requests at the same time; retry")))
+    };
+    retry_on_conflict(attempt, || {
+        bad(format!("secret {name} is being changed by other requests at the same time; retry"))
+    })
+    .await
 }
 
 async fn list(State(app): State<App>, Extension(ctx): Extension<Ctx>, uri: Uri) -> ApiResult<Json<TbList>> {
