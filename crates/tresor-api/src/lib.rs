@@ -17,7 +17,7 @@ pub use tresor_config::{
     Change, ChangeOp, ConfigValue, DesiredEntry, DesiredGrant, DesiredState, DesiredVault, Plan, PlanTarget,
 };
 
-pub use tresor_model::ErrorKind;
+pub use tresor_model::{ErrorKind, OnManaged};
 
 /// Every error answer of the native API (and of the Tinybird-compatible routes, whose platform
 /// answers `{"error": ...}` too).
@@ -88,19 +88,13 @@ pub struct EntryList {
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PutEntry {
-    #[serde(default)]
     pub value: Option<String>,
-    #[serde(default)]
     pub value_base64: Option<String>,
     /// `secret` (default) or `variable`.
-    #[serde(default)]
     pub kind: Option<String>,
     /// Check-and-set: write only if the entry is at this version (0: only if new).
-    #[serde(default)]
     pub expected_version: Option<u64>,
-    #[serde(default)]
     pub description: Option<String>,
-    #[serde(default)]
     pub tags: Option<Vec<TagDoc>>,
 }
 
@@ -188,9 +182,7 @@ pub struct ValueDoc {
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveRequest {
-    #[serde(default)]
     pub environment: Option<String>,
-    #[serde(default)]
     pub vault: Option<String>,
     #[serde(default)]
     pub keys: Vec<String>,
@@ -201,9 +193,7 @@ pub struct ResolveRequest {
 #[derive(Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EntryRef {
-    #[serde(default)]
     pub environment: Option<String>,
-    #[serde(default)]
     pub vault: Option<String>,
     pub key: String,
 }
@@ -241,7 +231,6 @@ impl ResolveResponse {
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct EnvDoc {
     pub name: String,
-    #[serde(default)]
     pub parent: Option<String>,
     /// Set by the server; ignored on creation.
     #[serde(default)]
@@ -315,12 +304,10 @@ pub struct MemberList {
 pub struct TokenRequest {
     pub principal: String,
     pub name: String,
-    #[serde(default)]
     pub ttl_seconds: Option<u64>,
     /// Binds the token to this environment: its grants are narrowed to it, and the Tinybird- and
     /// Conductor-compatible APIs act in it. A bound caller may only mint tokens bound to its own
     /// environment. Absent or null: not bound.
-    #[serde(default)]
     pub environment: Option<String>,
 }
 
@@ -334,7 +321,6 @@ pub struct TokenDoc {
     pub expires_at: Option<String>,
     pub revoked_at: Option<String>,
     /// The environment the token is bound to; null: not bound.
-    #[serde(default)]
     pub environment: Option<String>,
 }
 
@@ -385,7 +371,6 @@ pub struct WhoAmI {
     pub token_id: Option<String>,
     /// The environment the token is bound to (null: not bound). A bound token's `grants` are
     /// already narrowed to it.
-    #[serde(default)]
     pub environment: Option<String>,
     /// For a token bound to a branch: the parents it reads through to, nearest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -432,7 +417,6 @@ pub struct AppKeyRequest {
     pub principal: String,
     /// Binds the key: the tokens it is exchanged for are bound to this environment (see
     /// `TokenRequest.environment`). Absent or null: not bound.
-    #[serde(default)]
     pub environment: Option<String>,
 }
 
@@ -446,7 +430,6 @@ pub struct AppKeyDoc {
     pub created_by: String,
     pub revoked_at: Option<String>,
     /// The environment the key (and every token it is exchanged for) is bound to; null: not bound.
-    #[serde(default)]
     pub environment: Option<String>,
 }
 
@@ -478,16 +461,12 @@ pub struct RenderBody {
     pub template: String,
     /// `text` (default) or `json`: a JSON document whose `{"vault", "key"}` objects are
     /// references, and whose strings' references (every syntax) are written JSON-escaped.
-    #[serde(default)]
     pub format: Option<String>,
     /// Environment of bare names (default `default`).
-    #[serde(default)]
     pub environment: Option<String>,
     /// Vault of bare names (default `default`).
-    #[serde(default)]
     pub vault: Option<String>,
     /// Only names matching one of these globs may be used (Digdag's `_secrets`).
-    #[serde(default)]
     pub allow: Option<Vec<String>>,
     /// Credential sets: `pg=db1` reads `pg.password` from `db1.password`.
     #[serde(default)]
@@ -516,7 +495,6 @@ pub struct WebhookBody {
     #[schema(value_type = Object)]
     pub body: Option<serde_json::Value>,
     /// Environment of the referenced vaults (default `default`).
-    #[serde(default)]
     pub environment: Option<String>,
 }
 

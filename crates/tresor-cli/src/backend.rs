@@ -3,9 +3,8 @@
 
 use crate::error::{CliError, Result};
 use async_trait::async_trait;
-use std::sync::atomic::{AtomicBool, Ordering};
 use tresor_model::{
-    Access, EntryKey, EntryMeta, EntryPath, EnvInfo, EnvName, SecretValue, VaultInfo, VaultPath, VersionMeta,
+    Access, EntryKey, EntryMeta, EntryPath, EnvInfo, EnvName, OnManaged, SecretValue, VaultInfo, VaultPath, VersionMeta,
 };
 use tresor_service::{
     ApplyOptions, Ctx, DesiredState, Listed, Plan, RenderRequest, Resolved, Service, SetEntry, WebhookRequest,
@@ -14,23 +13,32 @@ use tresor_service::{
 use tresor_store::ListQuery;
 use zeroize::Zeroizing;
 
+/// The changes that may touch a vault managed by a declarative config take an [`OnManaged`]:
+/// whether the user confirmed releasing it (`config_cmd::confirm_managed`). It is part of the
+/// request, so one command's confirmation never carries over to another call.
 #[async_trait]
 pub trait Backend: Send + Sync {
-    async fn set(&self, req: SetEntry) -> Result<EntryMeta>;
+    async fn set(&self, req: SetEntry, on_managed: OnManaged) -> Result<EntryMeta>;
     /// Writes entries of one vault, all or none.
-    async fn set_many(&self, reqs: Vec<SetEntry>) -> Result<Vec<EntryMeta>>;
+    async fn set_many(&self, reqs: Vec<SetEntry>, on_managed: OnManaged) -> Result<Vec<EntryMeta>>;
     async fn get(&self, path: &EntryPath, version: Option<u64>) -> Result<Resolved>;
     /// An entry's metadata, never its value.
     async fn describe(&self, path: &EntryPath) -> Result<EntryMeta>;
     async fn list(&self, vault: &VaultPath, query: &ListQuery) -> Result<Vec<Listed>>;
     /// Deletes (or purges) keys of one vault, all or none; answers the keys deleted, each once.
-    async fn delete_many(&self, vault: &VaultPath, keys: &[EntryKey], purge: bool) -> Result<Vec<String>>;
-    async fn undelete(&self, path: &EntryPath) -> Result<EntryMeta>;
+    async fn delete_many(
+        &self,
+        vault: &VaultPath,
+        keys: &[EntryKey],
+        purge: bool,
+        on_managed: OnManaged,
+    ) -> Result<Vec<String>>;
+    async fn undelete(&self, path: &EntryPath, on_managed: OnManaged) -> Result<EntryMeta>;
     async fn history(&self, path: &EntryPath) -> Result<Vec<VersionMeta>>;
-    async fn restore(&self, path: &EntryPath, version: u64) -> Result<EntryMeta>;
+    async fn restore(&self, path: &EntryPath, version: u64, on_managed: OnManaged) -> Result<EntryMeta>;
     async fn create_vault(&self, vault: &VaultPath) -> Result<()>;
     async fn list_vaults(&self, env: &EnvName) -> Result<Vec<VaultInfo>>;
-    async fn delete_vault(&self, vault: &VaultPath) -> Result<()>;
+    async fn delete_vault(&self, vault: &VaultPath, on_managed: OnManaged) -> Result<()>;
     async fn create_environment(&self, env: &EnvName, parent: Option<&EnvName>) -> Result<()>;
     async fn list_environments(&self) -> Result<Vec<EnvInfo>>;
     async fn render(&self, req: RenderRequest) -> Result<Zeroizing<String>>;
@@ -46,9 +54,6 @@ pub trait Backend: Send + Sync {
     async fn plan_config(&self, desired: &DesiredState) -> Result<Plan>;
     /// Applies a declarative config; `confirm` allows deletions and take-overs.
     async fn apply_config(&self, desired: &DesiredState, confirm: bool) -> Result<Plan>;
-    /// From now on, changes to a vault managed by a declarative config release it (the user
-    /// confirmed) instead of being refused.
-    fn release_ownership(&self);
 }
 
 /// The error for a batch in which some names were missing or refused.
@@ -73,30 +78,34 @@ pub fn batch_error(missing: &[String], denied: &[String]) -> Option<CliError> {
 pub struct Local {
     svc: Service,
     ctx: Ctx,
-    release: AtomicBool,
 }
 
 impl Local {
     pub fn new(svc: Service, ctx: Ctx) -> Self {
-        Self { svc, ctx, release: AtomicBool::new(false) }
+        Self { svc, ctx }
     }
 
     fn ctx(&self) -> Ctx {
-        self.ctx.clone().releasing(self.release.load(Ordering::Relaxed))
+        self.ctx.clone()
+    }
+
+    /// The context of a change that may touch a managed vault.
+    fn change_ctx(&self, on_managed: OnManaged) -> Ctx {
+        self.ctx.clone().releasing(on_managed == OnManaged::Release)
     }
 }
 
 #[async_trait]
 impl Backend for Local {
-    async fn set(&self, req: SetEntry) -> Result<EntryMeta> {
+    async fn set(&self, req: SetEntry, on_managed: OnManaged) -> Result<EntryMeta> {
         self.svc.ensure_environment(&self.ctx(), &req.path.environment).await?;
-        Ok(self.svc.set(&self.ctx(), req).await?)
+        Ok(self.svc.set(&self.change_ctx(on_managed), req).await?)
     }
-    async fn set_many(&self, reqs: Vec<SetEntry>) -> Result<Vec<EntryMeta>> {
+    async fn set_many(&self, reqs: Vec<SetEntry>, on_managed: OnManaged) -> Result<Vec<EntryMeta>> {
         if let Some(first) = reqs.first() {
             self.svc.ensure_environment(&self.ctx(), &first.path.environment).await?;
         }
-        Ok(self.svc.set_many(&self.ctx(), reqs).await?)
+        Ok(self.svc.set_many(&self.change_ctx(on_managed), reqs).await?)
     }
     async fn get(&self, path: &EntryPath, version: Option<u64>) -> Result<Resolved> {
         Ok(self.svc.get(&self.ctx(), path, version).await?)
@@ -107,18 +116,24 @@ impl Backend for Local {
     async fn list(&self, vault: &VaultPath, query: &ListQuery) -> Result<Vec<Listed>> {
         Ok(self.svc.list(&self.ctx(), vault, query).await?)
     }
-    async fn delete_many(&self, vault: &VaultPath, keys: &[EntryKey], purge: bool) -> Result<Vec<String>> {
-        let deleted = self.svc.delete_many(&self.ctx(), vault, keys, purge).await?;
+    async fn delete_many(
+        &self,
+        vault: &VaultPath,
+        keys: &[EntryKey],
+        purge: bool,
+        on_managed: OnManaged,
+    ) -> Result<Vec<String>> {
+        let deleted = self.svc.delete_many(&self.change_ctx(on_managed), vault, keys, purge).await?;
         Ok(deleted.into_iter().map(|k| k.to_string()).collect())
     }
-    async fn undelete(&self, path: &EntryPath) -> Result<EntryMeta> {
-        Ok(self.svc.undelete(&self.ctx(), path).await?)
+    async fn undelete(&self, path: &EntryPath, on_managed: OnManaged) -> Result<EntryMeta> {
+        Ok(self.svc.undelete(&self.change_ctx(on_managed), path).await?)
     }
     async fn history(&self, path: &EntryPath) -> Result<Vec<VersionMeta>> {
         Ok(self.svc.history(&self.ctx(), path).await?)
     }
-    async fn restore(&self, path: &EntryPath, version: u64) -> Result<EntryMeta> {
-        Ok(self.svc.restore(&self.ctx(), path, version).await?)
+    async fn restore(&self, path: &EntryPath, version: u64, on_managed: OnManaged) -> Result<EntryMeta> {
+        Ok(self.svc.restore(&self.change_ctx(on_managed), path, version).await?)
     }
     async fn create_vault(&self, vault: &VaultPath) -> Result<()> {
         self.svc.ensure_environment(&self.ctx(), &vault.environment).await?;
@@ -127,8 +142,8 @@ impl Backend for Local {
     async fn list_vaults(&self, env: &EnvName) -> Result<Vec<VaultInfo>> {
         Ok(self.svc.list_vaults(&self.ctx(), env).await?)
     }
-    async fn delete_vault(&self, vault: &VaultPath) -> Result<()> {
-        Ok(self.svc.delete_vault(&self.ctx(), vault).await?)
+    async fn delete_vault(&self, vault: &VaultPath, on_managed: OnManaged) -> Result<()> {
+        Ok(self.svc.delete_vault(&self.change_ctx(on_managed), vault).await?)
     }
     async fn create_environment(&self, env: &EnvName, parent: Option<&EnvName>) -> Result<()> {
         Ok(self.svc.create_environment(&self.ctx(), env, parent).await?)
@@ -170,9 +185,6 @@ impl Backend for Local {
     }
     async fn apply_config(&self, desired: &DesiredState, confirm: bool) -> Result<Plan> {
         Ok(self.svc.apply_config(&self.ctx(), desired, ApplyOptions { confirmed: confirm }).await?)
-    }
-    fn release_ownership(&self) {
-        self.release.store(true, Ordering::Relaxed);
     }
 }
 

@@ -10,7 +10,7 @@ use crate::error::{CliError, Result};
 use crate::output;
 use crate::target::Target;
 use std::io::{IsTerminal, Write};
-use tresor_model::{EntryKind, SecretValue, VaultPath};
+use tresor_model::{EntryKind, OnManaged, SecretValue, VaultPath};
 use tresor_service::{DesiredState, Plan, ServiceError};
 
 /// Reads and parses a config file, resolving `${env:NAME}` from the process environment. A vault
@@ -89,27 +89,28 @@ pub async fn apply(backend: &dyn Backend, scope: &Target, args: ConfigArgs) -> R
 /// The check costs a vault listing (a management call), so it is made only when it can change
 /// something: with `--yes` (to warn) or on a terminal (to ask). A script without `--yes` makes
 /// no hidden call; the service refuses a change to a managed vault itself, saying to use `--yes`.
-pub async fn confirm_managed(backend: &dyn Backend, scope: &Target, vault: &VaultPath) -> Result<()> {
+pub async fn confirm_managed(backend: &dyn Backend, scope: &Target, vault: &VaultPath) -> Result<Target> {
+    let refused = scope.clone();
     if !scope.yes && !std::io::stdin().is_terminal() {
-        return Ok(());
+        return Ok(refused);
     }
-    let Ok(vaults) = backend.list_vaults(&vault.environment).await else { return Ok(()) };
+    let Ok(vaults) = backend.list_vaults(&vault.environment).await else { return Ok(refused) };
     let Some(config) = vaults.into_iter().find(|v| v.name == vault.vault.as_str()).and_then(|v| v.managed_by) else {
-        return Ok(());
+        return Ok(refused);
     };
     eprintln!(
         "warning: vault {vault} is managed by config {config}; changing it here releases it from the config \
          (the next `tresor apply` asks before taking it back)"
     );
     if scope.yes || ask("Change it and release the vault?")? {
-        backend.release_ownership();
+        return Ok(Target { on_managed: OnManaged::Release, ..refused });
     }
-    Ok(())
+    Ok(refused)
 }
 
 /// `tresor import FILE`: the bulk parser of `set @FILE`.
 pub async fn import(backend: &dyn Backend, scope: &Target, args: ImportArgs) -> Result<i32> {
-    confirm_managed(backend, scope, &scope.vault_path()).await?;
+    let scope = &confirm_managed(backend, scope, &scope.vault_path()).await?;
     let kind = if args.variable { EntryKind::Variable } else { EntryKind::Secret };
     crate::commands::set_bulk(backend, scope, &args.file, kind, None, &[]).await
 }

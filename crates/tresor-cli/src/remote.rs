@@ -5,7 +5,7 @@ use crate::error::{CliError, Result};
 use async_trait::async_trait;
 use tresor_client::{Client, DocError, EntryDoc, EntryParts, PutEntries, PutEntry, TagDoc};
 use tresor_model::{
-    Access, EntryKey, EntryMeta, EntryPath, EnvInfo, EnvName, SecretValue, VaultInfo, VaultPath, VersionMeta,
+    Access, EntryKey, EntryMeta, EntryPath, EnvInfo, EnvName, OnManaged, SecretValue, VaultInfo, VaultPath, VersionMeta,
 };
 use tresor_service::{DesiredState, Listed, Plan, RenderRequest, Resolved, SetEntry, WebhookRequest, WebhookResponse};
 use tresor_store::ListQuery;
@@ -40,13 +40,13 @@ fn parts(p: &EntryPath) -> (&str, &str, &str) {
 
 #[async_trait]
 impl Backend for Remote {
-    async fn set(&self, req: SetEntry) -> Result<EntryMeta> {
+    async fn set(&self, req: SetEntry, on_managed: OnManaged) -> Result<EntryMeta> {
         let (env, vault, key) = parts(&req.path);
         let (env, vault, key) = (env.to_owned(), vault.to_owned(), key.to_owned());
-        meta(self.client.put(&env, &vault, &key, &put_body(req))?)
+        meta(self.client.put(&env, &vault, &key, &put_body(req), on_managed)?)
     }
 
-    async fn set_many(&self, reqs: Vec<SetEntry>) -> Result<Vec<EntryMeta>> {
+    async fn set_many(&self, reqs: Vec<SetEntry>, on_managed: OnManaged) -> Result<Vec<EntryMeta>> {
         let Some(first) = reqs.first() else { return Ok(vec![]) };
         let (env, vault) = (first.path.environment.to_string(), first.path.vault.to_string());
         let mut entries = std::collections::BTreeMap::new();
@@ -56,7 +56,7 @@ impl Backend for Remote {
             }
             entries.insert(req.path.key.to_string(), put_body(req));
         }
-        let docs = self.client.put_many(&env, &vault, &PutEntries { entries })?;
+        let docs = self.client.put_many(&env, &vault, &PutEntries { entries }, on_managed)?;
         docs.into_iter().map(meta).collect()
     }
 
@@ -93,14 +93,20 @@ impl Backend for Remote {
             .collect()
     }
 
-    async fn delete_many(&self, vault: &VaultPath, keys: &[EntryKey], purge: bool) -> Result<Vec<String>> {
+    async fn delete_many(
+        &self,
+        vault: &VaultPath,
+        keys: &[EntryKey],
+        purge: bool,
+        on_managed: OnManaged,
+    ) -> Result<Vec<String>> {
         let names: Vec<&str> = keys.iter().map(EntryKey::as_str).collect();
-        Ok(self.client.rm_many(vault.environment.as_str(), vault.vault.as_str(), &names, purge)?.deleted)
+        Ok(self.client.rm_many(vault.environment.as_str(), vault.vault.as_str(), &names, purge, on_managed)?.deleted)
     }
 
-    async fn undelete(&self, path: &EntryPath) -> Result<EntryMeta> {
+    async fn undelete(&self, path: &EntryPath, on_managed: OnManaged) -> Result<EntryMeta> {
         let (env, vault, key) = parts(path);
-        meta(self.client.undelete(env, vault, key)?)
+        meta(self.client.undelete(env, vault, key, on_managed)?)
     }
 
     async fn history(&self, path: &EntryPath) -> Result<Vec<VersionMeta>> {
@@ -109,9 +115,9 @@ impl Backend for Remote {
         Ok(list.versions.into_iter().map(VersionMeta::try_from).collect::<Result<_, DocError>>()?)
     }
 
-    async fn restore(&self, path: &EntryPath, version: u64) -> Result<EntryMeta> {
+    async fn restore(&self, path: &EntryPath, version: u64, on_managed: OnManaged) -> Result<EntryMeta> {
         let (env, vault, key) = parts(path);
-        meta(self.client.restore(env, vault, key, version)?)
+        meta(self.client.restore(env, vault, key, version, on_managed)?)
     }
 
     async fn create_vault(&self, vault: &VaultPath) -> Result<()> {
@@ -123,8 +129,8 @@ impl Backend for Remote {
         Ok(list.vaults.into_iter().map(VaultInfo::try_from).collect::<Result<_, DocError>>()?)
     }
 
-    async fn delete_vault(&self, vault: &VaultPath) -> Result<()> {
-        Ok(self.client.delete_vault(vault.environment.as_str(), vault.vault.as_str())?)
+    async fn delete_vault(&self, vault: &VaultPath, on_managed: OnManaged) -> Result<()> {
+        Ok(self.client.delete_vault(vault.environment.as_str(), vault.vault.as_str(), on_managed)?)
     }
 
     async fn create_environment(&self, env: &EnvName, parent: Option<&EnvName>) -> Result<()> {
@@ -207,8 +213,5 @@ impl Backend for Remote {
     }
     async fn apply_config(&self, desired: &DesiredState, confirm: bool) -> Result<Plan> {
         Ok(self.client.apply_config(desired, confirm)?)
-    }
-    fn release_ownership(&self) {
-        self.client.set_release_ownership(true);
     }
 }

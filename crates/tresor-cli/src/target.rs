@@ -2,7 +2,7 @@
 
 use crate::args::Global;
 use crate::error::Result;
-use tresor_model::{EntryKey, EntryPath, EnvName, VaultName, VaultPath, WorkspaceName};
+use tresor_model::{EntryKey, EntryPath, EnvName, OnManaged, VaultName, VaultPath, WorkspaceName};
 
 /// The resolved global options: where a command acts (workspace, environment, vault) and how it
 /// answers (`--json`, `--yes`). Not to be confused with a grant's `Scope` (a glob over
@@ -15,6 +15,9 @@ pub struct Target {
     pub json: bool,
     /// `--yes`: confirm without asking.
     pub yes: bool,
+    /// Whether this command's changes release a vault managed by a declarative config: set by
+    /// `config_cmd::confirm_managed` once the user confirmed, and passed with each change.
+    pub on_managed: OnManaged,
 }
 
 impl Target {
@@ -25,6 +28,7 @@ impl Target {
             vault: VaultName::new(g.vault.as_str())?,
             json: g.json,
             yes: g.yes,
+            on_managed: OnManaged::Refuse,
         })
     }
 

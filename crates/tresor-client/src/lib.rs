@@ -45,7 +45,6 @@ pub struct Client {
     agent: ureq::Agent,
     base: String,
     token: Zeroizing<String>,
-    release_ownership: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for Client {
@@ -103,19 +102,7 @@ impl Client {
         if let Some(tls) = tls_config()? {
             builder = builder.tls_config(tls);
         }
-        Ok(Self {
-            agent: builder.build(),
-            base,
-            token: Zeroizing::new(token.to_owned()),
-            release_ownership: std::sync::atomic::AtomicBool::new(false),
-        })
-    }
-
-    /// From now on, every request confirms that a change to a vault managed by a declarative
-    /// config releases the vault (`?release_ownership=true`). Off by default: such changes are
-    /// refused with 409 until confirmed.
-    pub fn set_release_ownership(&self, release: bool) {
-        self.release_ownership.store(release, std::sync::atomic::Ordering::Relaxed);
+        Ok(Self { agent: builder.build(), base, token: Zeroizing::new(token.to_owned()) })
     }
 
     /// One API call. A 429 (a per-token rate limit) is waited out and retried, honouring the
@@ -123,11 +110,7 @@ impl Client {
     /// commands never fails for a limit meant to stop runaway loops. Retrying is safe: a 429 is
     /// answered before the request does anything.
     fn call<T: DeserializeOwned>(&self, method: &str, path: &str, body: Option<&impl Serialize>) -> Result<Option<T>> {
-        let mut url = format!("{}{path}", self.base);
-        if self.release_ownership.load(std::sync::atomic::Ordering::Relaxed) {
-            url.push(if path.contains('?') { '&' } else { '?' });
-            url.push_str("release_ownership=true");
-        }
+        let url = format!("{}{path}", self.base);
         let body = body.map(|b| serde_json::to_value(b).map_err(|e| ClientError::Decode(e.to_string()))).transpose()?;
         let started = std::time::Instant::now();
         loop {
@@ -185,6 +168,15 @@ impl Client {
 
     fn send_empty(&self, method: &str, path: &str, body: Option<&impl Serialize>) -> Result<()> {
         self.call::<serde::de::IgnoredAny>(method, path, body).map(|_| ())
+    }
+
+    /// A change's path, with `?release_ownership=true` when the user confirmed releasing a
+    /// vault that a declarative config manages (see [`OnManaged`]).
+    fn change_url(path: String, on_managed: OnManaged) -> String {
+        match on_managed {
+            OnManaged::Refuse => path,
+            OnManaged::Release => format!("{path}{}release_ownership=true", if path.contains('?') { '&' } else { '?' }),
+        }
     }
 
     fn entry_url(env: &str, vault: &str, what: &str, key: &str) -> String {
@@ -258,13 +250,14 @@ impl Client {
 
     // ----- entries -----
 
-    pub fn put(&self, env: &str, vault: &str, key: &str, body: &PutEntry) -> Result<EntryDoc> {
-        self.send("PUT", &Self::entry_url(env, vault, "entries", key), body)
+    pub fn put(&self, env: &str, vault: &str, key: &str, body: &PutEntry, on_managed: OnManaged) -> Result<EntryDoc> {
+        self.send("PUT", &Self::change_url(Self::entry_url(env, vault, "entries", key), on_managed), body)
     }
 
     /// Writes many entries of one vault, all or none.
-    pub fn put_many(&self, env: &str, vault: &str, body: &PutEntries) -> Result<Vec<EntryDoc>> {
-        self.send("POST", &format!("/api/v1/envs/{}/vaults/{}/entries", seg(env, false), seg(vault, false)), body)
+    pub fn put_many(&self, env: &str, vault: &str, body: &PutEntries, on_managed: OnManaged) -> Result<Vec<EntryDoc>> {
+        let url = format!("/api/v1/envs/{}/vaults/{}/entries", seg(env, false), seg(vault, false));
+        self.send("POST", &Self::change_url(url, on_managed), body)
     }
 
     pub fn describe(&self, env: &str, vault: &str, key: &str) -> Result<EntryDoc> {
@@ -293,20 +286,31 @@ impl Client {
         self.get_json(&url)
     }
 
-    pub fn rm(&self, env: &str, vault: &str, key: &str, purge: bool) -> Result<()> {
+    pub fn rm(&self, env: &str, vault: &str, key: &str, purge: bool, on_managed: OnManaged) -> Result<()> {
         let url = format!("{}?purge={purge}", Self::entry_url(env, vault, "entries", key));
-        self.send_empty("DELETE", &url, None::<&()>)
+        self.send_empty("DELETE", &Self::change_url(url, on_managed), None::<&()>)
     }
 
     /// Deletes many keys of one vault, all or none: a key that does not exist fails the call,
     /// naming it, and nothing is deleted. At most 1000 keys; a key given twice counts once.
-    pub fn rm_many(&self, env: &str, vault: &str, keys: &[&str], purge: bool) -> Result<DeletedEntries> {
+    pub fn rm_many(
+        &self,
+        env: &str,
+        vault: &str,
+        keys: &[&str],
+        purge: bool,
+        on_managed: OnManaged,
+    ) -> Result<DeletedEntries> {
         let url = format!("/api/v1/envs/{}/vaults/{}/delete-entries", seg(env, false), seg(vault, false));
-        self.send("POST", &url, &DeleteEntries { keys: keys.iter().map(|k| k.to_string()).collect(), purge })
+        self.send(
+            "POST",
+            &Self::change_url(url, on_managed),
+            &DeleteEntries { keys: keys.iter().map(|k| k.to_string()).collect(), purge },
+        )
     }
 
-    pub fn undelete(&self, env: &str, vault: &str, key: &str) -> Result<EntryDoc> {
-        self.send("POST", &Self::entry_url(env, vault, "undelete", key), &NoFields {})
+    pub fn undelete(&self, env: &str, vault: &str, key: &str, on_managed: OnManaged) -> Result<EntryDoc> {
+        self.send("POST", &Self::change_url(Self::entry_url(env, vault, "undelete", key), on_managed), &NoFields {})
     }
 
     /// The kept versions of an entry, without values.
@@ -314,8 +318,9 @@ impl Client {
         self.get_json(&Self::entry_url(env, vault, "versions", key))
     }
 
-    pub fn restore(&self, env: &str, vault: &str, key: &str, version: u64) -> Result<EntryDoc> {
-        self.send("POST", &Self::entry_url(env, vault, "restore", key), &RestoreBody { version })
+    pub fn restore(&self, env: &str, vault: &str, key: &str, version: u64, on_managed: OnManaged) -> Result<EntryDoc> {
+        let url = Self::change_url(Self::entry_url(env, vault, "restore", key), on_managed);
+        self.send("POST", &url, &RestoreBody { version })
     }
 
     // ----- environments, vaults -----
@@ -341,8 +346,9 @@ impl Client {
         )
     }
 
-    pub fn delete_vault(&self, env: &str, name: &str) -> Result<()> {
-        self.send_empty("DELETE", &format!("/api/v1/envs/{}/vaults/{}", seg(env, false), seg(name, false)), None::<&()>)
+    pub fn delete_vault(&self, env: &str, name: &str, on_managed: OnManaged) -> Result<()> {
+        let url = format!("/api/v1/envs/{}/vaults/{}", seg(env, false), seg(name, false));
+        self.send_empty("DELETE", &Self::change_url(url, on_managed), None::<&()>)
     }
 
     // ----- access -----

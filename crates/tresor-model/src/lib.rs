@@ -52,6 +52,17 @@ impl fmt::Display for EntryKind {
     }
 }
 
+/// What one change does to a vault that a declarative config manages: refused (the default,
+/// so a script never takes a vault from its config by accident), or confirmed by the user
+/// (CLI `--yes` or the prompt, API `?release_ownership=true`), which releases the vault. It is
+/// a property of one request and travels with it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnManaged {
+    #[default]
+    Refuse,
+    Release,
+}
+
 /// The full address of one entry. Its fields are exactly what a sealed value's associated data binds,
 /// together with the version number and the kind.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

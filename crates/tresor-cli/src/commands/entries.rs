@@ -24,7 +24,7 @@ pub(crate) async fn get(backend: &dyn Backend, scope: &Target, args: GetArgs) ->
 
 /// `undelete KEY`.
 pub(crate) async fn undelete(backend: &dyn Backend, scope: &Target, args: KeyArg) -> Result<i32> {
-    let meta = backend.undelete(&scope.entry(&args.key)?).await?;
+    let meta = backend.undelete(&scope.entry(&args.key)?, scope.on_managed).await?;
     print_written(scope, "restored deleted", &meta)?;
     Ok(exit::OK)
 }
@@ -43,7 +43,7 @@ pub(crate) async fn history(backend: &dyn Backend, scope: &Target, args: KeyArg)
 /// `restore KEY --version N`.
 pub(crate) async fn restore(backend: &dyn Backend, scope: &Target, args: RestoreArgs) -> Result<i32> {
     let version = args.version;
-    let meta = backend.restore(&scope.entry(&args.key)?, version).await?;
+    let meta = backend.restore(&scope.entry(&args.key)?, version, scope.on_managed).await?;
     print_written(scope, &format!("restored version {version} of"), &meta)?;
     Ok(exit::OK)
 }
@@ -117,7 +117,7 @@ pub(crate) async fn write_entry(
     groups: &[(String, Access)],
 ) -> Result<i32> {
     let granted_path = req.path.clone();
-    let meta = backend.set(req).await?;
+    let meta = backend.set(req, scope.on_managed).await?;
     if groups.is_empty() {
         print_written(scope, "set", &meta)?;
         return Ok(exit::OK);
@@ -216,7 +216,7 @@ pub async fn set_bulk(
         })
         .collect();
     // All or none: one transaction, so a bad entry on line 40 leaves nothing of the file written.
-    let written = match backend.set_many(reqs).await {
+    let written = match backend.set_many(reqs, scope.on_managed).await {
         Ok(written) => written,
         Err(e @ (CliError::Service(_) | CliError::Remote { .. })) => {
             eprintln!("error: {}: {e}", file.display());
@@ -299,7 +299,7 @@ pub(crate) async fn ls(backend: &dyn Backend, scope: &Target, args: LsArgs) -> R
 }
 
 pub(crate) async fn rm(backend: &dyn Backend, scope: &Target, args: RmArgs) -> Result<i32> {
-    let removed = remove(backend, &scope.vault_path(), &args.keys, args.purge).await?;
+    let removed = remove(backend, scope, &args.keys, args.purge).await?;
     let verb = if args.purge { "purged" } else { "deleted" };
     done(scope, json!({ verb: removed }), || {
         removed.iter().map(|k| format!("{verb} {k}")).collect::<Vec<_>>().join("\n")
@@ -310,7 +310,7 @@ pub(crate) async fn rm(backend: &dyn Backend, scope: &Target, args: RmArgs) -> R
 /// Deletes (or purges) keys of a vault, all or none: every name is checked first, then one call
 /// deletes them in one transaction, or fails naming each key that does not exist. Answers the
 /// keys deleted, each once. `tresor rm` (and through it the platforms' delete verbs) comes here.
-async fn remove(backend: &dyn Backend, vault: &VaultPath, keys: &[String], purge: bool) -> Result<Vec<String>> {
+async fn remove(backend: &dyn Backend, scope: &Target, keys: &[String], purge: bool) -> Result<Vec<String>> {
     let keys = keys.iter().map(|k| EntryKey::new(k.as_str())).collect::<std::result::Result<Vec<_>, _>>()?;
-    backend.delete_many(vault, &keys, purge).await
+    backend.delete_many(&scope.vault_path(), &keys, purge, scope.on_managed).await
 }

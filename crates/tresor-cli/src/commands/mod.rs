@@ -22,15 +22,15 @@ use tresor_model::EntryPath;
 /// (a bulk `set @FILE` that wrote nothing, a webhook answered with an error status).
 pub async fn run(backend: &dyn Backend, scope: &Target, command: StoreCommand) -> Result<i32> {
     // A change to a vault that a declarative config manages: warn, and release it if confirmed.
-    match &command {
+    let scope = &match &command {
         StoreCommand::Set(_) | StoreCommand::Rm(_) | StoreCommand::Undelete(_) | StoreCommand::Restore(_) => {
             crate::config_cmd::confirm_managed(backend, scope, &scope.vault_path()).await?
         }
         StoreCommand::Vault(VaultCommand::Rm { name }) => {
             crate::config_cmd::confirm_managed(backend, scope, &scope.vault_named(name)?).await?
         }
-        _ => {}
-    }
+        _ => scope.clone(),
+    };
     match command {
         StoreCommand::Plan(args) => crate::config_cmd::plan(backend, scope, args).await,
         StoreCommand::Apply(args) => crate::config_cmd::apply(backend, scope, args).await,

@@ -25,7 +25,7 @@ pub(crate) async fn vault(backend: &dyn Backend, scope: &Target, cmd: VaultComma
             output::vaults(scope.json, &vaults)?;
         }
         VaultCommand::Rm { name } => {
-            backend.delete_vault(&scope.vault_named(&name)?).await?;
+            backend.delete_vault(&scope.vault_named(&name)?, scope.on_managed).await?;
             done(scope, json!({"deleted": "vault", "vault": name, "environment": scope.env}), || {
                 format!("deleted vault {name} from environment {}", scope.env)
             })?;

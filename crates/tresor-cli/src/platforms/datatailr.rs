@@ -92,7 +92,7 @@ pub async fn run(backend: &dyn Backend, scope: &Target, cmd: KvCommand) -> Resul
         KvCommand::Put(args) => {
             let kind = kind_of(&args.flags);
             let path = scope.entry(&args.key)?;
-            crate::config_cmd::confirm_managed(backend, scope, &scope.vault_path()).await?;
+            let scope = &crate::config_cmd::confirm_managed(backend, scope, &scope.vault_path()).await?;
             let groups = commands::checked_groups(backend, &args.groups).await?;
             let value = value_from(&args.key, args.value, kind == EntryKind::Secret)?;
             let req =
@@ -122,7 +122,7 @@ pub async fn run(backend: &dyn Backend, scope: &Target, cmd: KvCommand) -> Resul
             commands::ls(backend, scope, ls).await
         }
         KvCommand::Rm(args) => {
-            crate::config_cmd::confirm_managed(backend, scope, &scope.vault_path()).await?;
+            let scope = &crate::config_cmd::confirm_managed(backend, scope, &scope.vault_path()).await?;
             // Datatailr deletes a secret with -s and a variable without: check each key's kind
             // first, so that a forgotten -s deletes nothing.
             for key in &args.keys {

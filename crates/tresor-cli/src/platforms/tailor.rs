@@ -105,8 +105,8 @@ pub async fn run(backend: &dyn Backend, scope: &Target, cmd: SecretCommand) -> R
         SecretCommand::Vault(VaultCommand::Delete(NameArg { name })) => {
             let vault = scope.vault_named(&name)?;
             confirm_delete(scope, &format!("vault {name}"), &format!("tresor secret vault delete --name {name}"))?;
-            crate::config_cmd::confirm_managed(backend, scope, &vault).await?;
-            backend.delete_vault(&vault).await?;
+            let scope = &crate::config_cmd::confirm_managed(backend, scope, &vault).await?;
+            backend.delete_vault(&vault, scope.on_managed).await?;
             commands::done(scope, json!({"deleted": "vault", "vault": name, "environment": scope.env}), || {
                 format!("deleted vault {name} from environment {}", scope.env)
             })?;
@@ -127,7 +127,7 @@ pub async fn run(backend: &dyn Backend, scope: &Target, cmd: SecretCommand) -> R
                 &format!("secret {name} of vault {vault_name}"),
                 &format!("tresor secret delete --vault-name {vault_name} --name {name}"),
             )?;
-            crate::config_cmd::confirm_managed(backend, &scope, &scope.vault_path()).await?;
+            let scope = crate::config_cmd::confirm_managed(backend, &scope, &scope.vault_path()).await?;
             // Tailor's delete removes the secret: a purge, not tresor's recoverable soft delete.
             commands::rm(backend, &scope, RmArgs { keys: vec![name], purge: true }).await
         }
@@ -150,7 +150,7 @@ async fn write(backend: &dyn Backend, scope: &Target, args: WriteArgs, create: b
             _ => e,
         })?;
     }
-    crate::config_cmd::confirm_managed(backend, &scope, &scope.vault_path()).await?;
+    let scope = crate::config_cmd::confirm_managed(backend, &scope, &scope.vault_path()).await?;
     let value = value_from(&args.name, args.value, true)?;
     let req = SetEntry {
         path,

@@ -41,7 +41,7 @@ pub async fn run(backend: &dyn Backend, scope: &Target, cmd: WfCommand) -> Resul
         return set(backend, scope, &target).await;
     }
     if !args.delete.is_empty() {
-        crate::config_cmd::confirm_managed(backend, scope, &scope.vault_path()).await?;
+        let scope = &crate::config_cmd::confirm_managed(backend, scope, &scope.vault_path()).await?;
         return commands::rm(backend, scope, RmArgs { keys: args.delete, purge: false }).await;
     }
     list(backend, scope).await
@@ -51,7 +51,7 @@ async fn set(backend: &dyn Backend, scope: &Target, target: &str) -> Result<i32>
     let project = &scope.vault;
     if let Some(file) = target.strip_prefix('@') {
         ensure_project(backend, scope).await?;
-        crate::config_cmd::confirm_managed(backend, scope, &scope.vault_path()).await?;
+        let scope = &crate::config_cmd::confirm_managed(backend, scope, &scope.vault_path()).await?;
         return commands::set_bulk(backend, scope, Path::new(file), EntryKind::Secret, None, &[]).await;
     }
     if let Some((name, _)) = target.split_once('=') {
@@ -68,7 +68,7 @@ async fn set(backend: &dyn Backend, scope: &Target, target: &str) -> Result<i32>
     }
     let path = scope.entry(target)?;
     ensure_project(backend, scope).await?;
-    crate::config_cmd::confirm_managed(backend, scope, &scope.vault_path()).await?;
+    let scope = &crate::config_cmd::confirm_managed(backend, scope, &scope.vault_path()).await?;
     let value = input::read_value(target, None)?;
     let req = SetEntry {
         path,
