@@ -179,8 +179,10 @@ pub struct ExportArgs {
     pub allow_env: Vec<String>,
 }
 
+/// Where a server's store and root key live: `init`, `serve` and `backup` take the same two
+/// options (resolved by `server_cmd::StoreLocation::resolve`).
 #[derive(Debug, Args)]
-pub struct InitArgs {
+pub struct StoreLocation {
     /// Data directory for the store and the root key file.
     #[arg(long, env = "TRESOR_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -192,15 +194,15 @@ pub struct InitArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub location: StoreLocation,
+}
+
+#[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Data directory for the store and the root key file.
-    #[arg(long, env = "TRESOR_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Where the store lives: a postgres://user@host:port/dbname URL (several servers may share
-    /// one database) or sqlite:PATH; unset: tresor.db in the data directory. The root key file
-    /// stays in the data directory either way (or set TRESOR_ROOT_KEY).
-    #[arg(long, env = "TRESOR_STORAGE")]
-    pub storage: Option<String>,
+    #[command(flatten)]
+    pub location: StoreLocation,
     /// Address to listen on.
     #[arg(long, env = "TRESOR_LISTEN", default_value = "127.0.0.1:8200")]
     pub listen: String,
@@ -407,13 +409,8 @@ pub struct BackupArgs {
     /// The backup file: written atomically with mode 0600 by `create`, read by `restore`; `-` for
     /// stdout or stdin.
     pub file: String,
-    /// Data directory of the store (as for `serve`).
-    #[arg(long, env = "TRESOR_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
-    /// Where the store lives (as for `serve`): postgres://... or sqlite:PATH; unset: tresor.db in
-    /// the data directory.
-    #[arg(long, env = "TRESOR_STORAGE")]
-    pub storage: Option<String>,
+    #[command(flatten)]
+    pub location: StoreLocation,
 }
 
 #[derive(Debug, Subcommand)]

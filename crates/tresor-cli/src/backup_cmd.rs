@@ -7,7 +7,6 @@ use crate::args::BackupArgs;
 use crate::error::{CliError, Result};
 use crate::local::{Storage, KEY_FILE};
 use crate::output::outln;
-use crate::server_cmd::data_dir;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tresor_crypto::{MacKey, RootKey};
@@ -19,8 +18,7 @@ fn store_err(e: StoreError) -> CliError {
 }
 
 pub async fn backup(args: BackupArgs, json: bool) -> Result<i32> {
-    let dir = data_dir(args.data_dir)?;
-    let storage = Storage::parse(args.storage.as_deref(), &dir)?;
+    let (_, storage) = args.location.resolve()?;
     if let Storage::Sqlite(db) = &storage {
         // Opening would create an empty store; backing that up helps no one.
         if !db.exists() {
@@ -72,8 +70,7 @@ pub async fn restore(args: BackupArgs, json: bool) -> Result<i32> {
     let text = crate::commands::read_file_or_stdin(&args.file, "backup file")?;
     let snapshot = Snapshot::from_json(text.as_bytes()).map_err(store_err)?;
     drop(text);
-    let dir = data_dir(args.data_dir)?;
-    let storage = Storage::parse(args.storage.as_deref(), &dir)?;
+    let (dir, storage) = args.location.resolve()?;
     let key_found = check_root_key(&dir, &snapshot)?;
 
     let created = match &storage {

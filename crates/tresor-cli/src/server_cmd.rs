@@ -1,6 +1,6 @@
 //! `tresor init` and `tresor serve`: a server data directory and the server on it.
 
-use crate::args::{InitArgs, ServeArgs};
+use crate::args::{InitArgs, ServeArgs, StoreLocation};
 use crate::error::{CliError, Result};
 use crate::local::{self, Storage};
 use crate::output::outln;
@@ -9,14 +9,19 @@ use tresor_model::{PrincipalRef, WorkspaceName};
 use tresor_server::{CompatConfig, RateLimits, ServerConfig};
 use tresor_service::{Service, OWNER};
 
-/// `TRESOR_DATA_DIR`, else `<user data dir>/tresor-server`.
-pub(crate) fn data_dir(given: Option<PathBuf>) -> Result<PathBuf> {
-    if let Some(d) = given {
-        return Ok(d);
+impl StoreLocation {
+    /// The data directory (`--data-dir`, `TRESOR_DATA_DIR`, else `<user data dir>/tresor-server`)
+    /// and the storage in it or named by `--storage`.
+    pub(crate) fn resolve(self) -> Result<(PathBuf, Storage)> {
+        let dir = match self.data_dir {
+            Some(d) => d,
+            None => dirs::data_dir()
+                .map(|d| d.join("tresor-server"))
+                .ok_or_else(|| CliError::Usage("cannot find the user's data directory; pass --data-dir".into()))?,
+        };
+        let storage = Storage::parse(self.storage.as_deref(), &dir)?;
+        Ok((dir, storage))
     }
-    dirs::data_dir()
-        .map(|d| d.join("tresor-server"))
-        .ok_or_else(|| CliError::Usage("cannot find the user's data directory; pass --data-dir".into()))
 }
 
 async fn is_initialized(svc: &Service) -> Result<bool> {
@@ -30,8 +35,7 @@ async fn first_token(svc: &Service) -> Result<String> {
 }
 
 pub async fn init(args: InitArgs, json: bool) -> Result<i32> {
-    let dir = data_dir(args.data_dir)?;
-    let storage = Storage::parse(args.storage.as_deref(), &dir)?;
+    let (dir, storage) = args.location.resolve()?;
     let svc = local::open_service_on(&dir, &storage).await?;
     if is_initialized(&svc).await? {
         return Err(CliError::Service(tresor_service::ServiceError::AlreadyExists(format!(
@@ -86,8 +90,7 @@ async fn shutdown_signal() {
 }
 
 async fn serve_async(args: ServeArgs) -> Result<i32> {
-    let dir = data_dir(args.data_dir)?;
-    let storage = Storage::parse(args.storage.as_deref(), &dir)?;
+    let (dir, storage) = args.location.resolve()?;
     let svc = local::open_service_on(&dir, &storage).await?;
     if !is_initialized(&svc).await? {
         let token = first_token(&svc).await?;
