@@ -55,11 +55,7 @@ impl fmt::Display for PrincipalRef {
 impl FromStr for PrincipalRef {
     type Err = NameError;
     fn from_str(s: &str) -> Result<Self, NameError> {
-        let bad = |reason: &str| NameError {
-            kind: NameKind::Principal,
-            name: s.chars().take(80).collect(),
-            reason: reason.into(),
-        };
+        let bad = |reason: &str| crate::names::err(NameKind::Principal, s, reason);
         let (kind, name) = s.split_once(':').ok_or_else(|| bad("write it as user:NAME, app:NAME or group:NAME"))?;
         let kind = match kind {
             "user" => PrincipalKind::User,
@@ -251,11 +247,7 @@ pub fn glob_contains(outer: &str, inner: &str) -> bool {
 impl FromStr for Scope {
     type Err = NameError;
     fn from_str(s: &str) -> Result<Self, NameError> {
-        let bad = |reason: &str| NameError {
-            kind: NameKind::Scope,
-            name: s.chars().take(80).collect(),
-            reason: reason.into(),
-        };
+        let bad = |reason: &str| crate::names::err(NameKind::Scope, s, reason);
         if s.is_empty() || s.len() > 300 {
             return Err(bad("use 1 to 300 characters such as prod/api-keys/* or *"));
         }
@@ -323,19 +315,43 @@ fn glob_match_units<T: Copy + PartialEq + From<u8>>(p: &[T], t: &[T]) -> bool {
 mod tests {
     use super::*;
 
+    /// The glob rules, for grant scopes and template allow-lists alike: `*` any run (empty,
+    /// `/` and `.` included), `?` one character (not byte), literals case-sensitive, whole-name.
     #[test]
     fn globs() {
-        assert!(glob_match("*", ""));
-        assert!(glob_match("*", "db/password"));
-        assert!(glob_match("db/*", "db/replica/password"));
-        assert!(glob_match("pg.*", "pg.user"));
-        assert!(!glob_match("pg.*", "pgx.user"));
-        assert!(glob_match("a?c", "abc"));
-        assert!(!glob_match("a?c", "ac"));
-        assert!(glob_match("*-key", "stripe-secret-key"));
-        assert!(!glob_match("prod", "production"));
-        assert!(glob_match("a*b*c", "axxbyyc"));
-        assert!(!glob_match("a*b*c", "axxbyy"));
+        let cases: &[(&str, &str, bool)] = &[
+            ("pg.user", "pg.user", true),
+            ("pg.user", "pg.users", false),
+            ("pg.user", "pg.use", false),
+            ("PG.user", "pg.user", false),
+            ("prod", "production", false),
+            ("", "", true),
+            ("", "a", false),
+            ("*", "", true),
+            ("*", "db/password", true),
+            ("*", "a/b.c", true),
+            ("db/*", "db/replica/password", true),
+            ("*/pw", "prod/db/pw", true),
+            ("pg.*", "pg.", true),
+            ("pg.*", "pg.user", true),
+            ("pg.*", "pgx.user", false),
+            ("*-key", "stripe-secret-key", true),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "aXXbYYbZc", true),
+            ("a*b*c", "axxbyy", false),
+            ("**x", "abx", true),
+            ("*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaab", true),
+            ("*a*a*a*a*b", "aaaaaaaaaaaaaaaaaaaaaaaaa", false),
+            ("a?c", "abc", true),
+            ("a?c", "ac", false),
+            ("k?", "ké", true),
+            ("k?", "k", false),
+            ("k?", "k12", false),
+            ("?/?", "a/b", true),
+        ];
+        for &(pattern, text, expected) in cases {
+            assert_eq!(glob_match(pattern, text), expected, "glob_match({pattern:?}, {text:?})");
+        }
     }
 
     #[test]

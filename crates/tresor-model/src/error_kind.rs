@@ -8,75 +8,60 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// The kind of a refusal or failure. Its snake_case spelling (`not_found`) is part of the native
-/// API's error document, so clients branch on it rather than on a status or a message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ErrorKind {
+/// Declares [`ErrorKind`] with its wire spelling, [`ErrorKind::ALL`] and [`ErrorKind::as_str`]
+/// from one list, so a new kind cannot be left out of any of them.
+macro_rules! error_kinds {
+    ($($(#[doc = $doc:literal])* $kind:ident => $wire:literal,)*) => {
+        /// The kind of a refusal or failure. Its snake_case spelling (`not_found`) is part of the
+        /// native API's error document, so clients branch on it rather than on a status or a
+        /// message.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+        pub enum ErrorKind {
+            $($(#[doc = $doc])* #[serde(rename = $wire)] $kind,)*
+        }
+
+        impl ErrorKind {
+            /// Every kind, in declaration order.
+            pub const ALL: &[ErrorKind] = &[$(ErrorKind::$kind),*];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorKind::$kind => $wire,)*
+                }
+            }
+        }
+    };
+}
+
+error_kinds! {
     /// The request is malformed: a bad name, field, file or argument, an entry of the other kind.
-    Invalid,
+    Invalid => "invalid",
     /// A value or body is larger than a limit allows.
-    TooLarge,
+    TooLarge => "too_large",
     /// What the request names does not exist (or is not visible to the caller).
-    NotFound,
+    NotFound => "not_found",
     /// What the request would create exists already.
-    AlreadyExists,
+    AlreadyExists => "already_exists",
     /// The request conflicts with the current state: a check-and-set on another version, a vault
     /// that is not empty or is managed by a declarative config.
-    Conflict,
+    Conflict => "conflict",
     /// The caller is known but lacks a right the request needs.
-    Denied,
+    Denied => "denied",
     /// No valid credential: missing, malformed, unknown or revoked.
-    Unauthenticated,
+    Unauthenticated => "unauthenticated",
     /// A credential that was valid has expired: get a new one and retry.
-    Expired,
+    Expired => "expired",
     /// A quota was reached (entries per workspace, a compatibility surface's secrets limit).
-    Limit,
+    Limit => "limit",
     /// Too many requests: retry after the time the answer gives.
-    RateLimited,
+    RateLimited => "rate_limited",
     /// A call tresor made on the caller's behalf (a webhook) failed.
-    Upstream,
+    Upstream => "upstream",
     /// tresor failed (its store, its keys): nothing the caller can fix by changing the request.
-    Internal,
+    Internal => "internal",
 }
 
 impl ErrorKind {
-    /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 12] = {
-        use ErrorKind::*;
-        [
-            Invalid,
-            TooLarge,
-            NotFound,
-            AlreadyExists,
-            Conflict,
-            Denied,
-            Unauthenticated,
-            Expired,
-            Limit,
-            RateLimited,
-            Upstream,
-            Internal,
-        ]
-    };
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorKind::Invalid => "invalid",
-            ErrorKind::TooLarge => "too_large",
-            ErrorKind::NotFound => "not_found",
-            ErrorKind::AlreadyExists => "already_exists",
-            ErrorKind::Conflict => "conflict",
-            ErrorKind::Denied => "denied",
-            ErrorKind::Unauthenticated => "unauthenticated",
-            ErrorKind::Expired => "expired",
-            ErrorKind::Limit => "limit",
-            ErrorKind::RateLimited => "rate_limited",
-            ErrorKind::Upstream => "upstream",
-            ErrorKind::Internal => "internal",
-        }
-    }
-
     /// A credential was refused (as opposed to a right or a request): the kinds a client answers
     /// by getting a new token, and that count as failed authentications per peer.
     pub fn is_credential_refusal(self) -> bool {
@@ -98,7 +83,7 @@ mod tests {
     /// string a server sent must find the kind the server meant.
     #[test]
     fn the_wire_spelling_is_as_str() {
-        for kind in ErrorKind::ALL {
+        for &kind in ErrorKind::ALL {
             let wire = serde_json::to_string(&kind).unwrap();
             assert_eq!(wire, format!("\"{}\"", kind.as_str()));
             assert_eq!(serde_json::from_str::<ErrorKind>(&wire).unwrap(), kind);

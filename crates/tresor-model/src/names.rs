@@ -46,7 +46,7 @@ pub struct NameError {
 pub const MAX_KEY_LEN: usize = 256;
 pub const MAX_IDENT_LEN: usize = 64;
 
-fn err(kind: NameKind, name: &str, reason: impl Into<String>) -> NameError {
+pub(crate) fn err(kind: NameKind, name: &str, reason: impl Into<String>) -> NameError {
     // Cap what is echoed: a very long "name" might be a value pasted in the wrong place.
     let shown: String = name.chars().take(80).collect();
     NameError { kind, name: shown, reason: reason.into() }

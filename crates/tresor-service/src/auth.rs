@@ -285,6 +285,12 @@ mod tests {
     use super::*;
     use tresor_model::ErrorKind;
 
+    /// A caller of the default workspace, not from a token, holding `grants` (scope globs).
+    fn caller(principal: &str, grants: &[(&str, Access)]) -> Caller {
+        let grants = grants.iter().map(|(scope, access)| (scope.parse().unwrap(), *access)).collect();
+        Caller::new(WorkspaceName::default_name(), principal.parse().unwrap(), None, None, grants)
+    }
+
     #[test]
     fn tokens_roundtrip_and_reject_garbage() {
         let t = mint_token().unwrap();
@@ -301,13 +307,7 @@ mod tests {
 
     #[test]
     fn grants_decide() {
-        let app = Caller::new(
-            WorkspaceName::default_name(),
-            "app:worker".parse().unwrap(),
-            None,
-            None,
-            vec![("prod/api-keys/*".parse().unwrap(), Access::Read)],
-        );
+        let app = caller("app:worker", &[("prod/api-keys/*", Access::Read)]);
         assert!(app.allows(Access::Read, "prod", Some("api-keys"), Some("stripe")));
         assert!(!app.allows(Access::Write, "prod", Some("api-keys"), Some("stripe")));
         assert!(!app.allows(Access::Read, "prod", Some("database"), Some("pw")));
@@ -361,8 +361,7 @@ mod tests {
 
     #[test]
     fn a_caller_bound_to_a_branch_reads_through_to_its_parents_only() {
-        let grants = vec![("prod/*".parse().unwrap(), Access::Read), ("feature-x".parse().unwrap(), Access::Write)];
-        let dev = Caller::new(WorkspaceName::default_name(), "app:ci".parse().unwrap(), None, None, grants)
+        let dev = caller("app:ci", &[("prod/*", Access::Read), ("feature-x", Access::Write)])
             .bound_to(binding("feature-x", &["prod"]));
         assert_eq!(dev.binding().unwrap().parent().map(EnvName::as_str), Some("prod"));
         assert!(dev.allows(Access::Write, "feature-x", Some("default"), Some("pw")));
@@ -376,26 +375,14 @@ mod tests {
 
     #[test]
     fn a_webhook_grant_sends_and_shows_nothing() {
-        let notifier = Caller::new(
-            WorkspaceName::default_name(),
-            "app:notifier".parse().unwrap(),
-            None,
-            None,
-            vec![("prod".parse().unwrap(), Access::Webhook)],
-        );
+        let notifier = caller("app:notifier", &[("prod", Access::Webhook)]);
         assert!(notifier.allows(Access::Webhook, "prod", None, None));
         assert!(!notifier.allows(Access::Webhook, "dev", None, None));
         assert!(!notifier.allows(Access::Read, "prod", Some("api-keys"), Some("stripe")));
         assert!(!notifier.allows(Access::Write, "prod", Some("api-keys"), Some("stripe")));
         assert!(!notifier.sees("prod", "api-keys", "stripe"));
         assert!(!notifier.touches_vault("prod", "api-keys"));
-        let narrow = Caller::new(
-            WorkspaceName::default_name(),
-            "app:narrow".parse().unwrap(),
-            None,
-            None,
-            vec![("prod/api-keys/*".parse().unwrap(), Access::Webhook)],
-        );
+        let narrow = caller("app:narrow", &[("prod/api-keys/*", Access::Webhook)]);
         assert!(!narrow.allows(Access::Webhook, "prod", None, None), "the grant must cover the environment");
     }
 }
