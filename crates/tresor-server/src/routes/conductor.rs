@@ -377,9 +377,7 @@ async fn change_tags(app: &App, ctx: &Ctx, key: &str, body: &[u8], change: TagCh
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TokenRequest {
-    #[serde(default)]
     key_id: Option<String>,
-    #[serde(default)]
     key_secret: Option<String>,
 }
 

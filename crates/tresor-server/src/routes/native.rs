@@ -129,41 +129,32 @@ fn listed_doc(l: Listed, requested_env: &str) -> EntryDoc {
 #[derive(Deserialize, IntoParams)]
 pub struct ListParams {
     /// Only keys starting with this.
-    #[serde(default)]
     pub prefix: Option<String>,
     /// Page cursor: keys after this one.
-    #[serde(default)]
     pub after: Option<String>,
     /// Page size, 1 to 1000 (default 100).
-    #[serde(default)]
     pub limit: Option<u32>,
     /// Include soft-deleted entries.
-    #[serde(default)]
     pub deleted: Option<bool>,
 }
 
 #[derive(Deserialize, IntoParams)]
 pub struct VersionParam {
-    #[serde(default)]
     pub version: Option<u64>,
 }
 
 #[derive(Deserialize, IntoParams)]
 pub struct PurgeParam {
     /// Remove for good, with every version.
-    #[serde(default)]
     pub purge: Option<bool>,
 }
 
 #[derive(Deserialize, IntoParams)]
 pub struct AuditParams {
     /// Sequence number cursor: records after this one.
-    #[serde(default)]
     pub after: Option<u64>,
     /// RFC 3339 time: records at or after it.
-    #[serde(default)]
     pub since: Option<String>,
-    #[serde(default)]
     pub limit: Option<u32>,
 }
 
