@@ -26,13 +26,7 @@ pub trait Backend: Send + Sync {
     async fn describe(&self, path: &EntryPath) -> Result<EntryMeta>;
     async fn list(&self, vault: &VaultPath, query: &ListQuery) -> Result<Vec<Listed>>;
     /// Deletes (or purges) keys of one vault, all or none; answers the keys deleted, each once.
-    async fn delete_many(
-        &self,
-        vault: &VaultPath,
-        keys: &[EntryKey],
-        purge: bool,
-        on_managed: OnManaged,
-    ) -> Result<Vec<String>>;
+    async fn delete_many(&self, req: DeleteMany<'_>) -> Result<Vec<String>>;
     async fn undelete(&self, path: &EntryPath, on_managed: OnManaged) -> Result<EntryMeta>;
     async fn history(&self, path: &EntryPath) -> Result<Vec<VersionMeta>>;
     async fn restore(&self, path: &EntryPath, version: u64, on_managed: OnManaged) -> Result<EntryMeta>;
@@ -54,6 +48,14 @@ pub trait Backend: Send + Sync {
     async fn plan_config(&self, desired: &DesiredState) -> Result<Plan>;
     /// Applies a declarative config; `confirm` allows deletions and take-overs.
     async fn apply_config(&self, desired: &DesiredState, confirm: bool) -> Result<Plan>;
+}
+
+/// `rm K1 K2 ...`: keys of one vault to delete (or purge) together.
+pub struct DeleteMany<'a> {
+    pub vault: &'a VaultPath,
+    pub keys: &'a [EntryKey],
+    pub purge: bool,
+    pub on_managed: OnManaged,
 }
 
 /// The error for a batch in which some names were missing or refused.
@@ -116,14 +118,8 @@ impl Backend for Local {
     async fn list(&self, vault: &VaultPath, query: &ListQuery) -> Result<Vec<Listed>> {
         Ok(self.svc.list(&self.ctx(), vault, query).await?)
     }
-    async fn delete_many(
-        &self,
-        vault: &VaultPath,
-        keys: &[EntryKey],
-        purge: bool,
-        on_managed: OnManaged,
-    ) -> Result<Vec<String>> {
-        let deleted = self.svc.delete_many(&self.change_ctx(on_managed), vault, keys, purge).await?;
+    async fn delete_many(&self, req: DeleteMany<'_>) -> Result<Vec<String>> {
+        let deleted = self.svc.delete_many(&self.change_ctx(req.on_managed), req.vault, req.keys, req.purge).await?;
         Ok(deleted.into_iter().map(|k| k.to_string()).collect())
     }
     async fn undelete(&self, path: &EntryPath, on_managed: OnManaged) -> Result<EntryMeta> {

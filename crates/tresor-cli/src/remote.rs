@@ -1,6 +1,6 @@
 //! Server mode: the CLI's verbs over the native API, through the Rust client crate.
 
-use crate::backend::Backend;
+use crate::backend::{Backend, DeleteMany};
 use crate::error::{CliError, Result};
 use async_trait::async_trait;
 use tresor_client::{Client, DocError, EntryDoc, EntryParts, PutEntries, PutEntry, TagDoc};
@@ -93,15 +93,10 @@ impl Backend for Remote {
             .collect()
     }
 
-    async fn delete_many(
-        &self,
-        vault: &VaultPath,
-        keys: &[EntryKey],
-        purge: bool,
-        on_managed: OnManaged,
-    ) -> Result<Vec<String>> {
-        let names: Vec<&str> = keys.iter().map(EntryKey::as_str).collect();
-        Ok(self.client.rm_many(vault.environment.as_str(), vault.vault.as_str(), &names, purge, on_managed)?.deleted)
+    async fn delete_many(&self, req: DeleteMany<'_>) -> Result<Vec<String>> {
+        let names: Vec<&str> = req.keys.iter().map(EntryKey::as_str).collect();
+        let (env, vault) = (req.vault.environment.as_str(), req.vault.vault.as_str());
+        Ok(self.client.rm_many(env, vault, &names, req.purge, req.on_managed)?.deleted)
     }
 
     async fn undelete(&self, path: &EntryPath, on_managed: OnManaged) -> Result<EntryMeta> {

@@ -2,7 +2,7 @@
 
 use super::{done, print_value, print_written};
 use crate::args::{GetArgs, KeyArg, LsArgs, RestoreArgs, RmArgs, SetArgs};
-use crate::backend::Backend;
+use crate::backend::{Backend, DeleteMany};
 use crate::error::exit;
 use crate::error::{CliError, Result};
 use crate::input;
@@ -312,5 +312,6 @@ pub(crate) async fn rm(backend: &dyn Backend, scope: &Target, args: RmArgs) -> R
 /// keys deleted, each once. `tresor rm` (and through it the platforms' delete verbs) comes here.
 async fn remove(backend: &dyn Backend, scope: &Target, keys: &[String], purge: bool) -> Result<Vec<String>> {
     let keys = keys.iter().map(|k| EntryKey::new(k.as_str())).collect::<std::result::Result<Vec<_>, _>>()?;
-    backend.delete_many(&scope.vault_path(), &keys, purge, scope.on_managed).await
+    let vault = scope.vault_path();
+    backend.delete_many(DeleteMany { vault: &vault, keys: &keys, purge, on_managed: scope.on_managed }).await
 }
