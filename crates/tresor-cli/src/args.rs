@@ -233,6 +233,16 @@ pub struct ServeArgs {
     #[arg(long, env = "TRESOR_APP_TOKEN_TTL", default_value_t = 3600,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub app_token_ttl: u64,
+    /// Serve the web dashboard at /ui (`--ui=false` or TRESOR_UI=0 turns it off).
+    #[arg(long, env = "TRESOR_UI", default_value = "true", value_parser = clap::builder::BoolishValueParser::new(),
+          action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub ui: bool,
+    /// Minutes a dashboard session lasts without a request.
+    #[arg(long, env = "TRESOR_UI_IDLE_MINUTES", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ui_idle_minutes: u64,
+    /// Hours a dashboard session lasts at the most, however active.
+    #[arg(long, env = "TRESOR_UI_MAX_HOURS", default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..))]
+    pub ui_max_hours: u64,
 }
 
 #[derive(Debug, Subcommand)]

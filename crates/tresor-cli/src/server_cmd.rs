@@ -5,7 +5,9 @@ use crate::error::{CliError, Result};
 use crate::local::{self, Storage};
 use crate::output::outln;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 use tresor_model::{PrincipalRef, WorkspaceName};
+use tresor_server::ui::{SessionLimits, UiConfig};
 use tresor_server::{CompatConfig, RateLimits, ServerConfig};
 use tresor_service::{Service, OWNER};
 
@@ -108,6 +110,13 @@ async fn serve_async(args: ServeArgs) -> Result<i32> {
         compat: CompatConfig {
             tinybird_max_secrets: args.tinybird_max_secrets,
             app_token_ttl_secs: args.app_token_ttl,
+        },
+        ui: UiConfig {
+            enabled: args.ui,
+            sessions: SessionLimits {
+                idle: Duration::from_secs(args.ui_idle_minutes * 60),
+                absolute: Duration::from_secs(args.ui_max_hours * 3600),
+            },
         },
     };
     let listener = std::net::TcpListener::bind(&args.listen)

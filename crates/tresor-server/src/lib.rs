@@ -19,6 +19,7 @@ mod openapi;
 mod peer_limit;
 mod ratelimit;
 mod routes;
+pub mod ui;
 
 pub use error::{ApiError, ApiResult};
 pub use ratelimit::{RateLimits, RouteClass};
@@ -46,6 +47,8 @@ pub struct ServerConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// The Tinybird- and Conductor-compatible surfaces' own settings.
     pub compat: CompatConfig,
+    /// The web dashboard at `/ui`.
+    pub ui: ui::UiConfig,
 }
 
 /// Shared by all requests.
@@ -57,6 +60,10 @@ pub struct AppState {
     peers: peer_limit::PeerLimiter,
     ready: AtomicBool,
     compat: CompatConfig,
+    /// The dashboard's signed-in sessions.
+    ui_sessions: ui::session::Sessions,
+    /// Whether the server speaks TLS (the dashboard's cookie is then `Secure`).
+    tls: bool,
 }
 
 pub type App = Arc<AppState>;
@@ -326,6 +333,8 @@ pub fn app(svc: Service, config: &ServerConfig) -> (App, Router) {
         peers: peer_limit::PeerLimiter::new(config.rate_limits.auth_failures),
         ready: AtomicBool::new(true),
         compat: config.compat.clone(),
+        ui_sessions: ui::session::Sessions::new(config.ui.sessions),
+        tls: config.tls.is_some(),
     });
     // The native API's open route (its OpenAPI document) is in its table, `routes::native::routes`.
     let open = Router::new()
@@ -333,7 +342,11 @@ pub fn app(svc: Service, config: &ServerConfig) -> (App, Router) {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .merge(routes::conductor::open_router());
-    let router = Router::new()
+    let mut router = Router::new();
+    if config.ui.enabled {
+        router = router.merge(observed(&app, ui::router(&app)));
+    }
+    let router = router
         .merge(routes::native::router(&app))
         .merge(routes::tinybird::router(&app))
         .merge(routes::conductor::router(&app))

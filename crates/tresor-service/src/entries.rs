@@ -454,9 +454,16 @@ impl Service {
 
     /// Every entry of a vault under `prefix` that the caller may see, page by page (each page a
     /// [`Service::list`], audited as such): the one pager of the surfaces that need a whole vault.
-    pub async fn list_all(&self, ctx: &Ctx, vault: &VaultPath, prefix: &str) -> Result<Vec<Listed>> {
+    /// With `include_deleted`, soft-deleted entries too.
+    pub async fn list_all(
+        &self,
+        ctx: &Ctx,
+        vault: &VaultPath,
+        prefix: &str,
+        include_deleted: bool,
+    ) -> Result<Vec<Listed>> {
         const PAGE: u32 = 1000;
-        let mut query = ListQuery { prefix: prefix.to_owned(), after: None, limit: PAGE, include_deleted: false };
+        let mut query = ListQuery { prefix: prefix.to_owned(), after: None, limit: PAGE, include_deleted };
         let mut out = Vec::new();
         loop {
             let page = self.list(ctx, vault, &query).await?;

@@ -116,7 +116,7 @@ async fn secret_meta(app: &App, ctx: &Ctx, key: &str) -> ApiResult<(EntryPath, E
 }
 
 async fn all_secrets(app: &App, ctx: &Ctx) -> ApiResult<Vec<EntryMeta>> {
-    let listed = app.svc.list_all(ctx, &vault(ctx), "").await?;
+    let listed = app.svc.list_all(ctx, &vault(ctx), "", false).await?;
     Ok(listed.into_iter().map(|l| l.meta).filter(|m| m.kind == EntryKind::Secret).collect())
 }
 

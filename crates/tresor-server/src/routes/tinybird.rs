@@ -168,7 +168,7 @@ enum Held {
 /// The secrets of the environment's default vault.
 async fn secrets(app: &App, ctx: &Ctx, held: Held) -> ApiResult<Vec<EntryMeta>> {
     let vault = vault(ctx);
-    let listed = app.svc.list_all(ctx, &vault, "").await?;
+    let listed = app.svc.list_all(ctx, &vault, "", false).await?;
     Ok(listed
         .into_iter()
         .filter(|l| held == Held::Readable || l.environment == vault.environment.as_str())
