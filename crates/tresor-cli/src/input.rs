@@ -73,7 +73,7 @@ pub fn read_bulk(path: &Path) -> Result<Vec<(String, SecretValue)>> {
             flatten_json(&doc, "", &mut out).map_err(|m| CliError::Usage(format!("{shown}: {m}")))?;
         }
         _ => {
-            let doc = tresor_config::yaml::read(&text)
+            let doc = yaml::read(&text)
                 .map_err(|e| CliError::Usage(format!("{shown}: invalid YAML at {}: {}", e.at, e.detail())))?;
             let Some(doc) = doc else {
                 return Err(CliError::Usage(format!("{shown}: the top level must be a mapping of name: value")));
@@ -168,6 +168,18 @@ mod tests {
             got,
             [("db1.user", "u1"), ("db1.password", "p1"), ("port", "5432"), ("ssl", "true")]
                 .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        );
+    }
+
+    #[test]
+    fn yaml_scalars_are_typed_and_a_repeated_key_is_refused() {
+        let got = bulk("c.yaml", "a: 0x10\nb: '0x10'\nc: 1.50\nd: True\ne: 0123\nf: |\n  two\n  lines\n").unwrap();
+        let want = [("a", "16"), ("b", "0x10"), ("c", "1.5"), ("d", "true"), ("e", "0123"), ("f", "two\nlines\n")];
+        assert_eq!(got, want.map(|(a, b)| (a.to_owned(), b.to_owned())));
+        let e = bulk("c.yml", "db:\n  user: u\n  user: v\n").unwrap_err().to_string();
+        assert!(
+            e.contains("invalid YAML at line 3 column 3: duplicate key \"user\" (first at line 2 column 3)"),
+            "{e}"
         );
     }
 

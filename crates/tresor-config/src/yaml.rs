@@ -44,15 +44,16 @@ pub struct Pos {
     pub column: usize,
 }
 
-impl fmt::Display for Pos {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {} column {}", self.line, self.column)
+impl Pos {
+    /// Where a span starts (saphyr counts columns from 0).
+    fn of(span: Span) -> Self {
+        Self { line: span.start.line(), column: span.start.col() + 1 }
     }
 }
 
-impl Pos {
-    fn of(span: Span) -> Self {
-        Self { line: span.start.line(), column: span.start.col() + 1 }
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {} column {}", self.line, self.column)
     }
 }
 
