@@ -4,6 +4,7 @@
 use crate::error::{CliError, Result};
 use std::io::{IsTerminal, Read};
 use std::path::Path;
+use tresor_config::yaml::{self, Resolved};
 use tresor_model::SecretValue;
 use zeroize::Zeroizing;
 
@@ -72,11 +73,11 @@ pub fn read_bulk(path: &Path) -> Result<Vec<(String, SecretValue)>> {
             flatten_json(&doc, "", &mut out).map_err(|m| CliError::Usage(format!("{shown}: {m}")))?;
         }
         _ => {
-            let doc: serde_yaml::Value = serde_yaml::from_str(&text).map_err(|e| {
-                let at =
-                    e.location().map(|l| format!(" at line {} column {}", l.line(), l.column())).unwrap_or_default();
-                CliError::Usage(format!("{shown}: invalid YAML{at}"))
-            })?;
+            let doc = yaml::read(&text)
+                .map_err(|e| CliError::Usage(format!("{shown}: invalid YAML at {}: {}", e.at, e.detail())))?;
+            let Some(doc) = doc else {
+                return Err(CliError::Usage(format!("{shown}: the top level must be a mapping of name: value")));
+            };
             flatten_yaml(&doc, "", &mut out).map_err(|m| CliError::Usage(format!("{shown}: {m}")))?;
         }
     }
@@ -121,27 +122,30 @@ fn flatten_json(v: &serde_json::Value, prefix: &str, out: &mut Vec<(String, Secr
     Ok(())
 }
 
-fn flatten_yaml(v: &serde_yaml::Value, prefix: &str, out: &mut Vec<(String, SecretValue)>) -> Result<(), String> {
-    use serde_yaml::Value::*;
-    match v {
-        Mapping(map) => {
+/// A YAML value is read as YAML's core schema reads it (`0x10` is `16`, `True` is `true`, quoted
+/// text stays as written); a mapping's keys likewise.
+fn flatten_yaml(node: &yaml::Node, prefix: &str, out: &mut Vec<(String, SecretValue)>) -> Result<(), String> {
+    match &node.value {
+        yaml::Value::Mapping(map) => {
             for (k, v) in map {
-                let k = match k {
-                    String(s) => s.clone(),
-                    Number(n) => n.to_string(),
-                    Bool(b) => b.to_string(),
-                    _ => return Err(format!("a key under {:?} is not a string", prefix)),
+                let k = match k.scalar.resolve() {
+                    Resolved::Null => return Err(format!("a key under {prefix:?} is not a string")),
+                    key => key.to_string(),
                 };
                 flatten_yaml(v, &join(prefix, &k), out)?;
             }
         }
-        String(s) => out.push((prefix.to_owned(), SecretValue::from(s.as_str()))),
-        Number(n) => out.push((prefix.to_owned(), SecretValue::from(n.to_string()))),
-        Bool(b) => out.push((prefix.to_owned(), SecretValue::from(b.to_string()))),
-        Tagged(t) => flatten_yaml(&t.value, prefix, out)?,
-        Null | Sequence(_) if prefix.is_empty() => return Err("the top level must be a mapping of name: value".into()),
-        Null => return Err(format!("{prefix} has no value (null)")),
-        Sequence(_) => return Err(format!("{prefix} is a list; values must be strings, numbers or booleans")),
+        yaml::Value::Scalar(s) => match s.resolve() {
+            Resolved::Null if prefix.is_empty() => return Err("the top level must be a mapping of name: value".into()),
+            Resolved::Null => return Err(format!("{prefix} has no value (null)")),
+            value => out.push((prefix.to_owned(), SecretValue::from(value.to_string()))),
+        },
+        yaml::Value::Sequence(_) if prefix.is_empty() => {
+            return Err("the top level must be a mapping of name: value".into())
+        }
+        yaml::Value::Sequence(_) => {
+            return Err(format!("{prefix} is a list; values must be strings, numbers or booleans"))
+        }
     }
     Ok(())
 }
@@ -164,6 +168,18 @@ mod tests {
             got,
             [("db1.user", "u1"), ("db1.password", "p1"), ("port", "5432"), ("ssl", "true")]
                 .map(|(a, b)| (a.to_owned(), b.to_owned()))
+        );
+    }
+
+    #[test]
+    fn yaml_scalars_are_typed_and_a_repeated_key_is_refused() {
+        let got = bulk("c.yaml", "a: 0x10\nb: '0x10'\nc: 1.50\nd: True\ne: 0123\nf: |\n  two\n  lines\n").unwrap();
+        let want = [("a", "16"), ("b", "0x10"), ("c", "1.5"), ("d", "true"), ("e", "0123"), ("f", "two\nlines\n")];
+        assert_eq!(got, want.map(|(a, b)| (a.to_owned(), b.to_owned())));
+        let e = bulk("c.yml", "db:\n  user: u\n  user: v\n").unwrap_err().to_string();
+        assert!(
+            e.contains("invalid YAML at line 3 column 3: duplicate key \"user\" (first at line 2 column 3)"),
+            "{e}"
         );
     }
 

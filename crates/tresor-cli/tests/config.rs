@@ -8,16 +8,8 @@ const STRIPE: &str = "sk_live_CfgSecret4242";
 const SENDGRID: &str = "SG.cfgSecretValue77";
 const STRIPE2: &str = "sk_live_RotatedSecret99";
 
-const CONFIG: &str = r#"# tresor.yaml
-environments: [dev, prod]
-vaults:
-  api-keys:
-    environment: prod
-    entries:
-      stripe-secret-key: { secret: "${env:STRIPE_SECRET_KEY}" }
-      sendgrid-api-key:  { secret: "${env:SENDGRID_API_KEY}" }
-      api-url:           { variable: "https://api.example.com" }
-"#;
+/// The example of the config crate's own tests (one vault, two secrets and a variable).
+const CONFIG: &str = include_str!("../../tresor-config/testdata/api-keys.yaml");
 
 fn write(dir: &std::path::Path, name: &str, text: &str) -> String {
     let p = dir.join(name);

@@ -22,6 +22,7 @@
 
 mod parse;
 mod plan;
+pub mod yaml;
 
 pub use parse::{parse, ConfigError};
 pub use plan::{Change, ChangeOp, Plan, PlanTarget};

@@ -1,13 +1,14 @@
-//! `tresor.yaml` → [`DesiredState`]. Schema errors name the line and the field (serde_yaml's
-//! location and path); every name is checked with tresor-model's validators while the file is
-//! read, so an invalid name is reported at its line too. `${env:NAME}` references are resolved
+//! `tresor.yaml` → [`DesiredState`]. The file is read by [`crate::yaml`] (saphyr-parser, chosen
+//! over serde_yaml 0.9, deprecated, and yaml-rust2, the older API of the same family: see that
+//! module), which gives every node its line and column and refuses repeated keys at their line;
+//! the schema is walked here by hand over that tree, so every error names the field's path and
+//! line. Every name is checked with tresor-model's validators while the file is read, so an
+//! invalid name is reported at its line too. A field that takes a string takes any scalar's text
+//! as written (`0123`, `yes`, `1.0` stay so). `${env:NAME}` references are resolved
 //! afterwards through the caller's lookup; all unset variables are reported, by name, at once.
 
+use crate::yaml::{self, index_path, key_path, Key, Node, Resolved, Value};
 use crate::{ConfigValue, DesiredEntry, DesiredGrant, DesiredState, DesiredVault};
-use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde::Deserialize;
-use std::fmt;
-use std::marker::PhantomData;
 use tresor_model::{Access, EntryKey, EnvName, PrincipalRef, Scope, VaultName, WorkspaceName};
 use zeroize::Zeroizing;
 
@@ -19,106 +20,154 @@ pub struct ConfigError {
     pub problems: Vec<String>,
 }
 
-/// A string checked while deserializing, so a bad one is reported at its line.
-macro_rules! checked {
-    ($name:ident, $what:literal, $check:expr) => {
-        #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-        struct $name(String);
-        impl<'de> Deserialize<'de> for $name {
-            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                let s = String::deserialize(d)?;
-                let check: fn(&str) -> Result<(), String> = $check;
-                check(&s).map_err(|e| de::Error::custom(format!("invalid {}: {e}", $what)))?;
-                Ok(Self(s))
-            }
-        }
-        impl AsRef<str> for $name {
-            fn as_ref(&self) -> &str {
-                &self.0
-            }
-        }
-    };
+/// The first problem met while reading the file's schema, at its node.
+type Read<T> = Result<T, yaml::Error>;
+
+/// A name checked while reading, so a bad one is reported at its line.
+type Check = fn(&str) -> Result<(), String>;
+
+fn checked(text: &str, what: &str, check: Check, path: &str, at: yaml::Pos) -> Read<String> {
+    check(text).map_err(|e| yaml::Error::new(path, at, format!("invalid {what}: {e}")))?;
+    Ok(text.to_owned())
 }
 
-checked!(EnvField, "environment name", |s| EnvName::new(s).map(drop).map_err(|e| e.to_string()));
-checked!(KeyField, "entry key", |s| EntryKey::new(s).map(drop).map_err(|e| e.to_string()));
-checked!(PrincipalField, "principal", |s| s.parse::<PrincipalRef>().map(drop).map_err(|e| e.to_string()));
-checked!(ScopeField, "scope", |s| s.parse::<Scope>().map(drop).map_err(|e| e.to_string()));
-checked!(AccessField, "access", |s| s.parse::<Access>().map(drop).map_err(|e| e.to_string()));
-checked!(NameField, "config name", |s| WorkspaceName::new(s).map(drop).map_err(|_| {
-    "use 1 to 64 letters, digits, '_' or '-' (it is recorded as the owner of the vaults)".to_string()
-}));
-// A vault is named `VAULT` (with an `environment` field) or `ENV/VAULT`.
-checked!(VaultKey, "vault", |s| {
+fn env_name(s: &str) -> Result<(), String> {
+    EnvName::new(s).map(drop).map_err(|e| e.to_string())
+}
+
+fn entry_key(s: &str) -> Result<(), String> {
+    EntryKey::new(s).map(drop).map_err(|e| e.to_string())
+}
+
+fn principal(s: &str) -> Result<(), String> {
+    s.parse::<PrincipalRef>().map(drop).map_err(|e| e.to_string())
+}
+
+fn scope(s: &str) -> Result<(), String> {
+    s.parse::<Scope>().map(drop).map_err(|e| e.to_string())
+}
+
+fn access(s: &str) -> Result<(), String> {
+    s.parse::<Access>().map(drop).map_err(|e| e.to_string())
+}
+
+fn config_name(s: &str) -> Result<(), String> {
+    WorkspaceName::new(s)
+        .map(drop)
+        .map_err(|_| "use 1 to 64 letters, digits, '_' or '-' (it is recorded as the owner of the vaults)".to_string())
+}
+
+/// A vault is named `VAULT` (with an `environment` field) or `ENV/VAULT`.
+fn vault_key(s: &str) -> Result<(), String> {
     let (env, vault) = s.split_once('/').map_or((None, s), |(e, v)| (Some(e), v));
     if let Some(env) = env {
-        EnvName::new(env).map_err(|e| e.to_string())?;
+        env_name(env)?;
     }
     VaultName::new(vault).map(drop).map_err(|e| e.to_string())
-});
+}
 
-/// A mapping whose keys must be unique (serde's maps keep the last duplicate silently), in file
-/// order.
-struct UniqueMap<K, V>(Vec<(K, V)>);
+/// What a node is, for an error that must not quote it.
+fn kind_of(node: &Node) -> &'static str {
+    match &node.value {
+        Value::Mapping(_) => "a map",
+        Value::Sequence(_) => "a sequence",
+        Value::Scalar(s) => match s.resolve() {
+            Resolved::Null => "null",
+            Resolved::Bool(_) => "a boolean",
+            Resolved::Int(_) => "an integer",
+            Resolved::Float(_) => "a number",
+            Resolved::Str(_) => "a string",
+        },
+    }
+}
 
-impl<'de, K: Deserialize<'de> + PartialEq + AsRef<str>, V: Deserialize<'de>> Deserialize<'de> for UniqueMap<K, V> {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V2<K, V>(PhantomData<(K, V)>);
-        impl<'de, K: Deserialize<'de> + PartialEq + AsRef<str>, V: Deserialize<'de>> Visitor<'de> for V2<K, V> {
-            type Value = UniqueMap<K, V>;
-            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("a mapping")
-            }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-                let mut out: Vec<(K, V)> = Vec::new();
-                while let Some(k) = map.next_key::<K>()? {
-                    if out.iter().any(|(seen, _)| *seen == k) {
-                        return Err(de::Error::custom(format!("duplicate key {:?}", k.as_ref())));
-                    }
-                    let v = map.next_value()?;
-                    out.push((k, v));
+fn invalid_type(node: &Node, expected: &str, path: &str) -> yaml::Error {
+    yaml::Error::new(path, node.at, format!("invalid type: {}, expected {expected}", kind_of(node)))
+}
+
+/// A mapping's entries; `key:` with nothing after it is an empty one.
+fn mapping<'n>(node: &'n Node, expected: &str, path: &str) -> Read<&'n [(Key, Node)]> {
+    match &node.value {
+        Value::Mapping(entries) => Ok(entries),
+        Value::Scalar(s) if s.is_empty_plain() => Ok(&[]),
+        _ => Err(invalid_type(node, expected, path)),
+    }
+}
+
+/// A sequence's items; `key:` with nothing after it is an empty one.
+fn sequence<'n>(node: &'n Node, path: &str) -> Read<&'n [Node]> {
+    match &node.value {
+        Value::Sequence(items) => Ok(items),
+        Value::Scalar(s) if s.is_empty_plain() => Ok(&[]),
+        _ => Err(invalid_type(node, "a sequence", path)),
+    }
+}
+
+/// A scalar's text, whatever it looks like (`0123`, `yes` and `1.0` stay as written).
+fn string<'n>(node: &'n Node, path: &str) -> Read<&'n str> {
+    match &node.value {
+        Value::Scalar(s) => Ok(s.text()),
+        _ => Err(invalid_type(node, "a string", path)),
+    }
+}
+
+/// An optional field's text: absent, empty or null (`~`) is none.
+fn optional_string<'n>(node: Option<&'n Node>, path: &str) -> Read<Option<&'n str>> {
+    match node {
+        Some(Node { value: Value::Scalar(s), .. }) if s.resolve() == Resolved::Null => Ok(None),
+        Some(node) => string(node, path).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// The fields of a mapping with a fixed set of them: an unknown one is refused at its line.
+struct Fields<'n> {
+    entries: &'n [(Key, Node)],
+    at: yaml::Pos,
+    path: String,
+}
+
+impl<'n> Fields<'n> {
+    fn of(node: &'n Node, expected: &str, known: &[&str], path: &str) -> Read<Self> {
+        let entries = mapping(node, expected, path)?;
+        if let Some((key, _)) = entries.iter().find(|(k, _)| !known.contains(&k.text())) {
+            let expected = match known {
+                [] => "there are no fields".to_owned(),
+                [one] => format!("expected `{one}`"),
+                [a, b] => format!("expected `{a}` or `{b}`"),
+                _ => {
+                    format!("expected one of {}", known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))
                 }
-                Ok(UniqueMap(out))
-            }
+            };
+            return Err(yaml::Error::new(path, key.at, format!("unknown field `{}`, {expected}", key.text())));
         }
-        d.deserialize_map(V2(PhantomData))
+        Ok(Self { entries, at: node.at, path: path.to_owned() })
+    }
+
+    fn get(&self, name: &str) -> Option<&'n Node> {
+        self.entries.iter().find(|(k, _)| k.text() == name).map(|(_, v)| v)
+    }
+
+    fn required(&self, name: &str) -> Read<&'n Node> {
+        self.get(name).ok_or_else(|| yaml::Error::new(&self.path, self.at, format!("missing field `{name}`")))
+    }
+
+    fn path(&self, name: &str) -> String {
+        key_path(&self.path, name)
     }
 }
 
-impl<K, V> Default for UniqueMap<K, V> {
-    fn default() -> Self {
-        Self(Vec::new())
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawFile {
-    #[serde(default)]
-    name: Option<NameField>,
-    #[serde(default)]
-    environments: Vec<EnvField>,
-    #[serde(default)]
-    vaults: UniqueMap<VaultKey, RawVault>,
-    #[serde(default)]
-    grants: Vec<RawGrant>,
+    name: Option<String>,
+    environments: Vec<String>,
+    /// `(key as written, vault)`, in file order; the reader has refused repeated keys.
+    vaults: Vec<(String, RawVault)>,
+    grants: Vec<DesiredGrant>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct RawVault {
-    #[serde(default)]
-    environment: Option<EnvField>,
-    #[serde(default)]
-    entries: UniqueMap<KeyField, RawEntry>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawGrant {
-    principal: PrincipalField,
-    scope: ScopeField,
-    access: AccessField,
+    environment: Option<String>,
+    entries: Vec<(String, RawEntry)>,
 }
 
 /// `{ secret: "${env:NAME}" }` or `{ variable: "text" }`.
@@ -127,27 +176,104 @@ struct RawEntry {
     template: Zeroizing<String>,
 }
 
-impl<'de> Deserialize<'de> for RawEntry {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields, expecting = "an entry: `{ secret: \"${env:NAME}\" }` or `{ variable: VALUE }`")]
-        struct Fields {
-            #[serde(default)]
-            secret: Option<String>,
-            #[serde(default)]
-            variable: Option<String>,
+const AN_ENTRY: &str = "an entry is `{ secret: \"${env:NAME}\" }` or `{ variable: VALUE }`";
+
+impl RawFile {
+    fn read(root: Option<&Node>) -> Read<Self> {
+        let mut file = RawFile { name: None, environments: Vec::new(), vaults: Vec::new(), grants: Vec::new() };
+        let Some(root) = root else { return Ok(file) };
+        let expected = "a mapping of `name`, `environments`, `vaults` and `grants`";
+        let fields = Fields::of(root, expected, &["name", "environments", "vaults", "grants"], "")?;
+        if let Some(node) = fields.get("name") {
+            let path = fields.path("name");
+            file.name = optional_string(Some(node), &path)?
+                .map(|n| checked(n, "config name", config_name, &path, node.at))
+                .transpose()?;
         }
-        let f = Fields::deserialize(d)?;
-        let (secret, template) = match (f.secret, f.variable) {
-            (Some(s), None) => (true, Zeroizing::new(s)),
-            (None, Some(v)) => (false, Zeroizing::new(v)),
-            _ => return Err(de::Error::custom("an entry is `{ secret: \"${env:NAME}\" }` or `{ variable: VALUE }`")),
+        if let Some(node) = fields.get("environments") {
+            let path = fields.path("environments");
+            for (i, item) in sequence(node, &path)?.iter().enumerate() {
+                let path = index_path(&path, i);
+                file.environments.push(checked(string(item, &path)?, "environment name", env_name, &path, item.at)?);
+            }
+        }
+        if let Some(node) = fields.get("vaults") {
+            let path = fields.path("vaults");
+            for (key, vault) in mapping(node, "a mapping", &path)? {
+                let name = checked(key.text(), "vault", vault_key, &path, key.at)?;
+                file.vaults.push((name, RawVault::read(vault, &key_path(&path, key.text()))?));
+            }
+        }
+        if let Some(node) = fields.get("grants") {
+            let path = fields.path("grants");
+            for (i, grant) in sequence(node, &path)?.iter().enumerate() {
+                file.grants.push(read_grant(grant, &index_path(&path, i))?);
+            }
+        }
+        Ok(file)
+    }
+}
+
+impl RawVault {
+    fn read(node: &Node, path: &str) -> Read<Self> {
+        let expected = "a vault: a mapping of `environment` and `entries`";
+        let fields = Fields::of(node, expected, &["environment", "entries"], path)?;
+        let environment = match fields.get("environment") {
+            Some(env) => {
+                let path = fields.path("environment");
+                optional_string(Some(env), &path)?
+                    .map(|e| checked(e, "environment name", env_name, &path, env.at))
+                    .transpose()?
+            }
+            None => None,
         };
-        let refs = references(&template).map_err(de::Error::custom)?;
+        let mut entries = Vec::new();
+        if let Some(node) = fields.get("entries") {
+            let path = fields.path("entries");
+            for (key, entry) in mapping(node, "a mapping", &path)? {
+                let name = checked(key.text(), "entry key", entry_key, &path, key.at)?;
+                entries.push((name, RawEntry::read(key, entry, &key_path(&path, key.text()))?));
+            }
+        }
+        Ok(Self { environment, entries })
+    }
+}
+
+fn read_grant(node: &Node, path: &str) -> Read<DesiredGrant> {
+    let expected = "a grant: `{ principal: ..., scope: ..., access: ... }`";
+    let fields = Fields::of(node, expected, &["principal", "scope", "access"], path)?;
+    let field = |name: &str, what: &str, check: Check| -> Read<String> {
+        let node = fields.required(name)?;
+        let path = fields.path(name);
+        checked(string(node, &path)?, what, check, &path, node.at)
+    };
+    let (principal, scope, access) = (
+        field("principal", "principal", principal)?,
+        field("scope", "scope", scope)?,
+        field("access", "access", access)?,
+    );
+    Ok(DesiredGrant { principal, scope, access })
+}
+
+impl RawEntry {
+    /// An entry's problems are reported at its key.
+    fn read(key: &Key, node: &Node, path: &str) -> Read<Self> {
+        let expected = "an entry: `{ secret: \"${env:NAME}\" }` or `{ variable: VALUE }`";
+        let fields = Fields::of(node, expected, &["secret", "variable"], path)?;
+        let secret = optional_string(fields.get("secret"), &fields.path("secret"))?;
+        let variable = optional_string(fields.get("variable"), &fields.path("variable"))?;
+        let refuse = |message: String| yaml::Error::new(path, key.at, message);
+        let (secret, template) = match (secret, variable) {
+            (Some(s), None) => (true, Zeroizing::new(s.to_owned())),
+            (None, Some(v)) => (false, Zeroizing::new(v.to_owned())),
+            _ => return Err(refuse(AN_ENTRY.to_owned())),
+        };
+        let refs = references(&template).map_err(refuse)?;
         if secret && refs.is_empty() {
-            return Err(de::Error::custom(
+            return Err(refuse(
                 "a secret takes its value from the environment, `{ secret: \"${env:NAME}\" }`: \
-                 literal secrets do not belong in a file kept in git",
+                 literal secrets do not belong in a file kept in git"
+                    .to_owned(),
             ));
         }
         Ok(Self { secret, template })
@@ -207,45 +333,6 @@ fn resolve(template: &str, lookup: &dyn Fn(&str) -> Option<String>, missing: &mu
     out
 }
 
-/// serde_yaml places an error raised while reading a mapping at the mapping's first key, so a
-/// duplicate key would be reported where the mapping starts. Moves the position to the line
-/// that repeats the key, found among the mapping's keys (the lines indented as its first key,
-/// until one is indented less). Left as it is where that is not found (a flow mapping `{...}`).
-fn at_the_duplicate(text: &str, msg: String) -> String {
-    let Some((before, after)) = msg.split_once("duplicate key ") else { return msg };
-    let Some((quoted, position)) = after.split_once(" at line ") else { return msg };
-    // Keys are checked names by then, so their debug form is the name in quotes, no escapes.
-    let Some(key) = quoted.strip_prefix('"').and_then(|q| q.strip_suffix('"')).filter(|k| !k.contains('\\')) else {
-        return msg;
-    };
-    let Some((line, column)) = position.split_once(" column ") else { return msg };
-    let (Ok(line), Ok(column)) = (line.parse::<usize>(), column.parse::<usize>()) else { return msg };
-    let indent = column.saturating_sub(1);
-    let mut seen = 0;
-    for (i, l) in text.lines().enumerate().skip(line.saturating_sub(1)) {
-        let trimmed = l.trim_start();
-        if trimmed.is_empty() || trimmed.starts_with('#') {
-            continue;
-        }
-        let this_indent = l.len() - trimmed.len();
-        if this_indent < indent {
-            break;
-        }
-        if this_indent > indent {
-            continue;
-        }
-        let name = trimmed.split_once(':').map_or("", |(k, _)| k.trim());
-        let name = name.trim_matches(|c| c == '"' || c == '\'');
-        if name == key {
-            seen += 1;
-            if seen == 2 {
-                return format!("{before}duplicate key {quoted} at line {} column {column}", i + 1);
-            }
-        }
-    }
-    msg
-}
-
 /// Parses a config file. `file` names it in errors and, without a `name:` field, gives the
 /// config's name (its base name without extension: `deploy/tresor.yaml` is `tresor`).
 /// `default_env` is the environment of a vault that names none, neither as `ENV/VAULT` nor with
@@ -259,15 +346,10 @@ pub fn parse(
     lookup: &dyn Fn(&str) -> Option<String>,
 ) -> Result<DesiredState, ConfigError> {
     let fail = |problems: Vec<String>| ConfigError { file: file.to_owned(), problems };
-    let raw: RawFile = serde_yaml::from_str(text).map_err(|e| {
-        let msg = tresor_model::without_values(&e.to_string());
-        fail(vec![match e.location() {
-            Some(l) if !msg.contains(" at line ") => format!("{msg} at line {} column {}", l.line(), l.column()),
-            _ => at_the_duplicate(text, msg),
-        }])
-    })?;
+    let root = yaml::read(text).map_err(|e| fail(vec![e.to_string()]))?;
+    let raw = RawFile::read(root.as_ref()).map_err(|e| fail(vec![e.to_string()]))?;
     let name = match raw.name {
-        Some(n) => n.0,
+        Some(n) => n,
         None => {
             let base = std::path::Path::new(file).file_stem().and_then(|s| s.to_str()).unwrap_or("tresor");
             WorkspaceName::new(base).map(|n| n.to_string()).map_err(|_| {
@@ -281,42 +363,41 @@ pub fn parse(
     let mut missing = Vec::new();
     let mut environments: Vec<String> = Vec::new();
     for e in raw.environments {
-        if environments.contains(&e.0) {
-            problems.push(format!("environments: {} is listed twice", e.0));
+        if environments.contains(&e) {
+            problems.push(format!("environments: {e} is listed twice"));
         } else {
-            environments.push(e.0);
+            environments.push(e);
         }
     }
     let mut vaults: Vec<DesiredVault> = Vec::new();
-    for (key, v) in raw.vaults.0 {
-        let (env, vault) = match (key.0.split_once('/'), v.environment) {
+    for (key, v) in raw.vaults {
+        let (env, vault) = match (key.split_once('/'), v.environment) {
             (Some((e, n)), None) => (e.to_owned(), n.to_owned()),
             (Some(_), Some(_)) => {
                 problems.push(format!(
-                    "vaults.{}: give the environment in the name (ENV/VAULT) or in `environment`, not both",
-                    key.0
+                    "vaults.{key}: give the environment in the name (ENV/VAULT) or in `environment`, not both"
                 ));
                 continue;
             }
-            (None, Some(e)) => (e.0, key.0.clone()),
-            (None, None) => (default_env.to_string(), key.0.clone()),
+            (None, Some(e)) => (e, key.clone()),
+            (None, None) => (default_env.to_string(), key.clone()),
         };
         if vaults.iter().any(|d| d.environment == env && d.name == vault) {
-            problems.push(format!("vaults.{}: vault {env}/{vault} is declared twice", key.0));
+            problems.push(format!("vaults.{key}: vault {env}/{vault} is declared twice"));
             continue;
         }
         if !environments.contains(&env) {
             environments.push(env.clone());
         }
         let mut entries = Vec::new();
-        for (k, e) in v.entries.0 {
+        for (k, e) in v.entries {
             let before = missing.len();
             let value = resolve(&e.template, lookup, &mut missing);
             for m in &missing[before..] {
-                problems.push(format!("vaults.{}.entries.{}: environment variable {m} is not set", key.0, k.0));
+                problems.push(format!("vaults.{key}.entries.{k}: environment variable {m} is not set"));
             }
             entries.push(DesiredEntry {
-                key: k.0,
+                key: k,
                 kind: if e.secret { "secret" } else { "variable" }.into(),
                 value: ConfigValue::new(std::mem::take(&mut *Zeroizing::new(value.to_string()))),
             });
@@ -325,7 +406,6 @@ pub fn parse(
     }
     let mut grants: Vec<DesiredGrant> = Vec::new();
     for (i, g) in raw.grants.into_iter().enumerate() {
-        let g = DesiredGrant { principal: g.principal.0, scope: g.scope.0, access: g.access.0 };
         if grants.contains(&g) {
             problems.push(format!("grants[{i}]: the same grant is listed twice"));
         } else {
@@ -342,21 +422,16 @@ pub fn parse(
 mod tests {
     use super::*;
 
-    const GOOD: &str = r#"# tresor.yaml
-environments: [dev, prod]
-vaults:
-  api-keys:
-    environment: prod
-    entries:
-      stripe-secret-key: { secret: "${env:STRIPE_SECRET_KEY}" }
-      sendgrid-api-key:  { secret: "${env:SENDGRID_API_KEY}" }
-      api-url:           { variable: "https://api.example.com" }
-  dev/db:
+    /// The CLI's end-to-end example, plus a vault named `ENV/VAULT` and a grant.
+    const GOOD: &str = concat!(
+        include_str!("../testdata/api-keys.yaml"),
+        r#"  dev/db:
     entries:
       url: { variable: "postgres://${env:DB_HOST}/app $${not-a-ref}" }
 grants:
   - { principal: app:orkes-workers, scope: "prod/api-keys/*", access: read }
-"#;
+"#
+    );
 
     fn env(name: &str) -> Option<String> {
         match name {
@@ -402,34 +477,123 @@ grants:
         assert_eq!(named.name, "payments");
     }
 
-    #[test]
-    fn unknown_fields_name_the_line_and_the_field() {
-        let e = problems("vaults:\n  api-keys:\n    environment: prod\n    entires: {}\n");
-        assert!(e.contains("unknown field `entires`") && e.contains("line 4"), "{e}");
-        assert!(e.contains("vaults"), "the path is named: {e}");
-        let e = problems("vaults:\n  v:\n    environment: prod\n    entries:\n      k: { secrt: \"${env:X}\" }\n");
-        assert!(e.contains("unknown field `secrt`") && e.contains("line 5"), "{e}");
-        let e = problems("enviroments: [dev]\n");
-        assert!(e.contains("unknown field `enviroments`") && e.contains("line 1"), "{e}");
+    /// A refused file: what its problems must say, and what they must not (a value).
+    struct Refused {
+        text: &'static str,
+        says: &'static [&'static str],
+        never: &'static [&'static str],
     }
 
-    #[test]
-    fn wrong_types_name_the_line() {
-        let e = problems("environments: prod\n");
-        assert!(e.contains("environments") && e.contains("line 1"), "{e}");
-        let e = problems("vaults:\n  v:\n    environment: prod\n    entries:\n      k: { variable: [1, 2] }\n");
-        assert!(e.contains("line 5") && e.contains("invalid type"), "{e}");
-        let e = problems("grants:\n  - { principal: app:x, scope: '*' }\n");
-        assert!(e.contains("missing field `access`") && e.contains("line 2"), "{e}");
-    }
+    const REFUSED: &[Refused] = &[
+        // Unknown fields name the line and the field's path.
+        Refused {
+            text: "vaults:\n  api-keys:\n    environment: prod\n    entires: {}\n",
+            says: &["unknown field `entires`", "line 4", "vaults"],
+            never: &[],
+        },
+        Refused {
+            text: "vaults:\n  v:\n    environment: prod\n    entries:\n      k: { secrt: \"${env:X}\" }\n",
+            says: &["unknown field `secrt`", "line 5"],
+            never: &[],
+        },
+        Refused { text: "enviroments: [dev]\n", says: &["unknown field `enviroments`", "line 1"], never: &[] },
+        // Wrong types name the line, and never echo the value.
+        Refused { text: "environments: prod\n", says: &["environments", "line 1"], never: &[] },
+        Refused {
+            text: "vaults:\n  v:\n    environment: prod\n    entries:\n      k: { variable: [1, 2] }\n",
+            says: &["line 5", "invalid type"],
+            never: &[],
+        },
+        Refused {
+            text: "grants:\n  - { principal: app:x, scope: '*' }\n",
+            says: &["missing field `access`", "line 2"],
+            never: &[],
+        },
+        Refused {
+            text: "vaults:\n  v:\n    environment: prod\n    entries:\n      k: \"sk_live_LEAK1\"\n",
+            says: &["invalid type: a string, expected an entry: `{ secret:", "line 5"],
+            never: &["sk_live_LEAK1"],
+        },
+        Refused {
+            text: "vaults:\n  v:\n    environment: prod\n    entries:\n      k: { secret: 91827364 }\n",
+            says: &["line 5"],
+            never: &["91827364"],
+        },
+        // Invalid names and literal secrets are refused at their line.
+        Refused { text: "vaults:\n  prod/bad vault:\n    entries: {}\n", says: &["invalid vault", "line 2"], never: &[] },
+        Refused {
+            text: "vaults:\n  prod/v:\n    entries:\n      ../up: { variable: x }\n",
+            says: &["invalid entry key", "line 4"],
+            never: &[],
+        },
+        Refused {
+            text: "environments: [prod, \"no/slash\"]\n",
+            says: &["invalid environment name", "line 1"],
+            never: &[],
+        },
+        Refused {
+            text: "grants:\n  - { principal: robot:x, scope: '*', access: read }\n",
+            says: &["invalid principal", "line 2"],
+            never: &[],
+        },
+        Refused {
+            text: "grants:\n  - { principal: app:x, scope: '*', access: root }\n",
+            says: &["invalid access", "line 2"],
+            never: &[],
+        },
+        Refused {
+            text: "vaults:\n  prod/v:\n    entries:\n      k: { secret: hunter2 }\n",
+            says: &["literal secrets", "line 4"],
+            never: &["hunter2"],
+        },
+        Refused {
+            text: "vaults:\n  prod/v:\n    entries:\n      k: { secret: \"${env:A}\", variable: b }\n",
+            says: &["line 4", "secret"],
+            never: &[],
+        },
+        Refused { text: "vaults:\n  prod/v:\n    entries:\n      k: { secret: \"${env:A\" }\n", says: &["not closed"], never: &[] },
+        // Duplicate keys are refused at the second one.
+        Refused {
+            text: "vaults:\n  prod/v:\n    entries:\n      k: { variable: a }\n      k: { variable: b }\n",
+            says: &["vaults.prod/v.entries: duplicate key \"k\" at line 5 column 7"],
+            never: &[],
+        },
+        // Nested mappings, comments, blank lines and quoted keys between the two.
+        Refused {
+            text: "vaults:\n  prod/v:\n    entries:\n      k: { variable: a }\n      # a comment\n\n      \"j\": { variable: b }\n      'k': { variable: c }\n  prod/w:\n    entries: {}\n",
+            says: &["duplicate key \"k\" at line 8 column 7"],
+            never: &[],
+        },
+        // A vault named twice, the second one after another vault's nested lines.
+        Refused {
+            text: "vaults:\n  prod/v:\n    entries: {}\n  prod/w:\n    entries:\n      prod/v: { variable: x }\n  prod/v:\n    entries: {}\n",
+            says: &["duplicate key \"prod/v\" at line 7 column 3"],
+            never: &[],
+        },
+        // A flow mapping: the line holding both.
+        Refused {
+            text: "vaults:\n  prod/v:\n    entries: { k: { variable: a }, k: { variable: b } }\n",
+            says: &["duplicate key \"k\" at line 3"],
+            never: &[],
+        },
+        Refused {
+            text: "vaults:\n  prod/v: { entries: {} }\n  v: { environment: prod, entries: {} }\n",
+            says: &["declared twice"],
+            never: &[],
+        },
+    ];
 
     #[test]
-    fn type_errors_never_echo_the_value() {
-        let e = problems("vaults:\n  v:\n    environment: prod\n    entries:\n      k: \"sk_live_LEAK1\"\n");
-        assert!(e.contains("invalid type: a string, expected an entry: `{ secret:") && e.contains("line 5"), "{e}");
-        assert!(!e.contains("sk_live_LEAK1"), "{e}");
-        let e = problems("vaults:\n  v:\n    environment: prod\n    entries:\n      k: { secret: 91827364 }\n");
-        assert!(!e.contains("91827364") && e.contains("line 5"), "{e}");
+    fn refused_files_name_the_line_and_never_a_value() {
+        for case in REFUSED {
+            let e = problems(case.text);
+            for said in case.says {
+                assert!(e.contains(said), "{said:?} is not in: {e}");
+            }
+            for value in case.never {
+                assert!(!e.contains(value), "{value:?} leaked: {e}");
+            }
+        }
     }
 
     #[test]
@@ -452,26 +616,6 @@ grants:
     }
 
     #[test]
-    fn invalid_names_and_literal_secrets_are_refused_at_their_line() {
-        let e = problems("vaults:\n  prod/bad vault:\n    entries: {}\n");
-        assert!(e.contains("invalid vault") && e.contains("line 2"), "{e}");
-        let e = problems("vaults:\n  prod/v:\n    entries:\n      ../up: { variable: x }\n");
-        assert!(e.contains("invalid entry key") && e.contains("line 4"), "{e}");
-        let e = problems("environments: [prod, \"no/slash\"]\n");
-        assert!(e.contains("invalid environment name") && e.contains("line 1"), "{e}");
-        let e = problems("grants:\n  - { principal: robot:x, scope: '*', access: read }\n");
-        assert!(e.contains("invalid principal") && e.contains("line 2"), "{e}");
-        let e = problems("grants:\n  - { principal: app:x, scope: '*', access: root }\n");
-        assert!(e.contains("invalid access") && e.contains("line 2"), "{e}");
-        let e = problems("vaults:\n  prod/v:\n    entries:\n      k: { secret: hunter2 }\n");
-        assert!(e.contains("literal secrets") && e.contains("line 4") && !e.contains("hunter2"), "{e}");
-        let e = problems("vaults:\n  prod/v:\n    entries:\n      k: { secret: \"${env:A}\", variable: b }\n");
-        assert!(e.contains("line 4") && e.contains("secret"), "{e}");
-        let e = problems("vaults:\n  prod/v:\n    entries:\n      k: { secret: \"${env:A\" }\n");
-        assert!(e.contains("not closed"), "{e}");
-    }
-
-    #[test]
     fn a_vault_without_environment_is_in_the_default_environment() {
         let text = "vaults:\n  v: { entries: {} }\n  dev/w: { entries: {} }\n  x: { environment: test, entries: {} }\n";
         let staging = EnvName::new("staging").unwrap();
@@ -479,25 +623,6 @@ grants:
         let vaults: Vec<_> = d.vaults.iter().map(|v| format!("{}/{}", v.environment, v.name)).collect();
         assert_eq!(vaults, ["staging/v", "dev/w", "test/x"]);
         assert_eq!(d.environments, ["staging", "dev", "test"], "its environment must exist, like the others");
-    }
-
-    #[test]
-    fn duplicate_keys_are_refused() {
-        let e = problems("vaults:\n  prod/v:\n    entries:\n      k: { variable: a }\n      k: { variable: b }\n");
-        assert!(e.contains("vaults.prod/v.entries: duplicate key \"k\" at line 5 column 7"), "{e}");
-        // Nested mappings, comments, blank lines and quoted keys between the two.
-        let text = "vaults:\n  prod/v:\n    entries:\n      k: { variable: a }\n      # a comment\n\n      \"j\": { variable: b }\n      'k': { variable: c }\n  prod/w:\n    entries: {}\n";
-        let e = problems(text);
-        assert!(e.contains("duplicate key \"k\" at line 8 column 7"), "{e}");
-        // A vault named twice, the second one after another vault's nested lines.
-        let text = "vaults:\n  prod/v:\n    entries: {}\n  prod/w:\n    entries:\n      prod/v: { variable: x }\n  prod/v:\n    entries: {}\n";
-        let e = problems(text);
-        assert!(e.contains("duplicate key \"prod/v\" at line 7 column 3"), "{e}");
-        // A flow mapping keeps serde_yaml's position, the line holding both.
-        let e = problems("vaults:\n  prod/v:\n    entries: { k: { variable: a }, k: { variable: b } }\n");
-        assert!(e.contains("duplicate key \"k\" at line 3"), "{e}");
-        let e = problems("vaults:\n  prod/v: { entries: {} }\n  v: { environment: prod, entries: {} }\n");
-        assert!(e.contains("declared twice"), "{e}");
     }
 
     #[test]
