@@ -58,9 +58,22 @@ mod tests {
 
     #[test]
     fn tags_are_removed_then_upserted_in_place() {
-        let tag = |k: &str, v: &str| Tag { key: k.into(), value: v.into() };
         let tags = vec![tag("team", "a"), tag("env", "prod"), tag("tier", "1")];
         let out = apply_tags(tags, &[tag("team", "b"), tag("new", "x")], &[tag("env", "prod"), tag("tier", "2")]);
         assert_eq!(out, vec![tag("team", "b"), tag("tier", "1"), tag("new", "x")]);
+    }
+
+    fn tag(k: &str, v: &str) -> Tag {
+        Tag { key: k.into(), value: v.into() }
+    }
+
+    #[test]
+    fn tags_are_upserted_by_key_and_removed_by_key_and_value() {
+        let start = vec![tag("team", "pay"), tag("env", "prod")];
+        let out = apply_tags(start.clone(), &[tag("team", "data"), tag("tier", "1")], &[]);
+        assert_eq!(out, [tag("team", "data"), tag("env", "prod"), tag("tier", "1")]);
+        let out = apply_tags(start.clone(), &[], &[tag("env", "dev")]);
+        assert_eq!(out, start, "a removal must match the value too");
+        assert_eq!(apply_tags(start, &[], &[tag("env", "prod")]), [tag("team", "pay")]);
     }
 }

@@ -3,8 +3,8 @@
 //! so the steps before it are rolled back.
 
 use super::{
-    access, backend, create_environment_tx, create_vault_tx, delete_vault_tx, purge_tx, soft_delete_tx, undelete_tx,
-    write_version_tx,
+    access, app_keys, backend, create_environment_tx, create_vault_tx, delete_vault_tx, purge_tx, soft_delete_tx, tags,
+    undelete_tx, write_version_tx,
 };
 use crate::{BatchOp, Result, StoreError};
 use tokio_postgres::Transaction;
@@ -35,7 +35,7 @@ pub(super) async fn apply_op(tx: &Transaction<'_>, op: &BatchOp) -> Result<()> {
         BatchOp::Undelete { path, now } => undelete_tx(tx, path, *now).await,
         BatchOp::Purge { path } => purge_tx(tx, path).await,
         BatchOp::UpdateTags { path, upsert, remove } => {
-            access::update_tags_tx(tx, path, upsert, remove).await.map(|_| ())
+            tags::update_tags_tx(tx, path, upsert, remove).await.map(|_| ())
         }
         BatchOp::CreatePrincipal { workspace, principal, by, now } => {
             access::create_principal_tx(tx, workspace, principal, by, *now).await
@@ -51,9 +51,9 @@ pub(super) async fn apply_op(tx: &Transaction<'_>, op: &BatchOp) -> Result<()> {
         BatchOp::RevokeToken { workspace, id, now } => access::revoke_token_tx(tx, workspace, id, *now).await,
         BatchOp::InsertGrant(g) => access::insert_grant_tx(tx, g).await,
         BatchOp::DeleteGrant { workspace, id } => access::delete_grant_tx(tx, workspace, id).await.map(|_| ()),
-        BatchOp::InsertAppKey(k) => access::insert_app_key_tx(tx, k).await,
+        BatchOp::InsertAppKey(k) => app_keys::insert_app_key_tx(tx, k).await,
         BatchOp::RevokeAppKey { workspace, id, now, minted_tokens_named } => {
-            access::revoke_app_key_tx(tx, workspace, id, *now).await?;
+            app_keys::revoke_app_key_tx(tx, workspace, id, *now).await?;
             access::revoke_tokens_named_tx(tx, workspace, minted_tokens_named, *now).await
         }
     }

@@ -1,18 +1,20 @@
 //! The PostgreSQL backend, for several tresor servers sharing one database.
 //!
-//! A small fixed pool of `tokio_postgres::Client`s, each behind its own async mutex: a call takes
-//! the first idle connection (or waits for one), and a connection found closed (the server
-//! restarted, the network dropped) is replaced on its next use. Every method is one transaction
+//! Connections come from a small fixed pool (`pool.rs`). Every method is one transaction
 //! at READ COMMITTED; the invariants that must hold across servers take row locks inside it:
 //! check-and-set locks the entry row (`SELECT ... FOR UPDATE`), the entry limit takes a
 //! per-workspace advisory transaction lock, vault deletion locks the vault row, and audit appends
 //! lock the `audit_head` meta row so the chain stays linear with appenders on other connections.
 
 mod access;
+mod app_keys;
+mod audit;
 mod backup;
 mod batch;
 mod feed;
 mod migrate;
+mod pool;
+mod tags;
 mod tls;
 
 use crate::{
@@ -20,20 +22,17 @@ use crate::{
     Result, SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
 };
 use async_trait::async_trait;
-use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::sync::{Mutex, MutexGuard};
+use pool::{describe, POOL_SIZE};
+use std::sync::atomic::AtomicUsize;
+use tokio::sync::Mutex;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::FromSql;
 use tokio_postgres::{Client, Config, Row, Transaction};
 use tokio_postgres_rustls::MakeRustlsConnect;
 use tresor_model::{
-    EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, PrincipalRef, Tag, VaultInfo, VaultPath, VersionMeta,
-    WorkspaceName,
+    EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, PrincipalKind, PrincipalRef, Tag, VaultInfo, VaultPath,
+    VersionMeta, WorkspaceName,
 };
-
-/// Connections per store (per server process).
-const POOL_SIZE: usize = 4;
 
 /// Advisory lock class ids (the two-key form of `pg_advisory_xact_lock`), so tresor's locks never
 /// collide with another application's one-key locks in the same database.
@@ -54,42 +53,6 @@ pub struct PostgresStore {
     runtime: tokio::runtime::Handle,
     /// TLS as the URL's `sslmode` asks (see `tls.rs`).
     tls: MakeRustlsConnect,
-}
-
-/// A pooled connection, held for the length of one call.
-struct Conn<'a>(MutexGuard<'a, Option<Client>>);
-
-impl Deref for Conn<'_> {
-    type Target = Client;
-    fn deref(&self) -> &Client {
-        self.0.as_ref().expect("a pooled connection is opened before it is handed out")
-    }
-}
-
-impl DerefMut for Conn<'_> {
-    fn deref_mut(&mut self) -> &mut Client {
-        self.0.as_mut().expect("a pooled connection is opened before it is handed out")
-    }
-}
-
-/// Describes where a configuration points, without its password.
-fn describe(config: &Config) -> String {
-    use tokio_postgres::config::Host;
-    let hosts: Vec<String> = config
-        .get_hosts()
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            let port = config.get_ports().get(i).or(config.get_ports().first()).copied().unwrap_or(5432);
-            match h {
-                Host::Tcp(name) => format!("{name}:{port}"),
-                #[cfg(unix)]
-                Host::Unix(path) => format!("{}:{port}", path.display()),
-            }
-        })
-        .collect();
-    let hosts = if hosts.is_empty() { "localhost:5432".to_owned() } else { hosts.join(",") };
-    format!("{hosts}/{}", config.get_dbname().or(config.get_user()).unwrap_or("postgres"))
 }
 
 fn backend(e: tokio_postgres::Error) -> StoreError {
@@ -169,6 +132,28 @@ fn env_from_row(r: &Row) -> Result<EnvInfo> {
     Ok(EnvInfo { name: col(r, 0)?, parent: col(r, 1)?, created_at: col(r, 2)? })
 }
 
+fn kind_of(s: &str) -> Result<PrincipalKind> {
+    match s {
+        "user" => Ok(PrincipalKind::User),
+        "app" => Ok(PrincipalKind::App),
+        "group" => Ok(PrincipalKind::Group),
+        _ => Err(StoreError::Corrupt(format!("unknown principal kind {s:?}"))),
+    }
+}
+
+pub(super) fn principal_at(row: &Row, kind: usize, name: usize) -> Result<PrincipalRef> {
+    Ok(PrincipalRef { kind: kind_of(col(row, kind)?)?, name: col(row, name)? })
+}
+
+pub(super) fn workspace_at(row: &Row, i: usize) -> Result<WorkspaceName> {
+    WorkspaceName::new(col::<String>(row, i)?).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// A nullable environment column (a token's or an application key's binding).
+pub(super) fn env_at(row: &Row, i: usize) -> Result<Option<EnvName>> {
+    col::<Option<String>>(row, i)?.map(|e| EnvName::new(e).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+}
+
 impl PostgresStore {
     /// `host:port/dbname` of a URL, for logs and messages: never its password.
     pub fn describe_url(url: &str) -> String {
@@ -206,47 +191,6 @@ impl PostgresStore {
             migrate::apply(&mut conn).await?;
         }
         Ok(store)
-    }
-
-    async fn open(&self) -> Result<Client> {
-        let (client, connection) = self.config.connect(self.tls.clone()).await.map_err(|e| {
-            StoreError::Backend(format!("connecting to PostgreSQL at {}: {}", self.target, pg_message(&e)))
-        })?;
-        // The connection task ends when the client is dropped or the server goes away; the pool
-        // notices through `Client::is_closed` and reconnects.
-        self.runtime.spawn(async move {
-            let _ = connection.await;
-        });
-        Ok(client)
-    }
-
-    /// Takes the first idle connection, or waits for one if all are busy.
-    async fn conn(&self) -> Result<Conn<'_>> {
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let n = self.conns.len();
-        let mut guard = None;
-        for i in 0..n {
-            if let Ok(g) = self.conns[(start + i) % n].try_lock() {
-                guard = Some(g);
-                break;
-            }
-        }
-        let mut guard = match guard {
-            Some(g) => g,
-            None => self.conns[start % n].lock().await,
-        };
-        if guard.as_ref().is_none_or(|c| c.is_closed()) {
-            *guard = Some(self.open().await?);
-        }
-        Ok(Conn(guard))
-    }
-
-    async fn query_opt(&self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<Option<Row>> {
-        self.conn().await?.query_opt(sql, params).await.map_err(backend)
-    }
-
-    async fn query(&self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<Vec<Row>> {
-        self.conn().await?.query(sql, params).await.map_err(backend)
     }
 
     async fn vault_info(&self, ws: &str, env: &str, name: Option<&str>) -> Result<Vec<VaultInfo>> {
@@ -728,7 +672,7 @@ impl Store for PostgresStore {
         if !audit.is_empty() {
             // The records take the `audit_head` row lock last, so the chain is held only for the
             // append itself, not for the steps before it.
-            access::append_audit_tx(&tx, audit, chain).await.map_err(|e| StoreError::AuditAppend(e.to_string()))?;
+            audit::append_audit_tx(&tx, audit, chain).await.map_err(|e| StoreError::AuditAppend(e.to_string()))?;
         }
         tx.commit().await.map_err(backend)
     }

@@ -2,7 +2,7 @@
 //! the same SQL as the single-step methods, so a failing step rolls back the steps before it.
 
 use super::{
-    access, backend, compat, create_environment_tx, create_vault_tx, delete_vault_tx, purge_tx, soft_delete_tx,
+    access, app_keys, backend, create_environment_tx, create_vault_tx, delete_vault_tx, purge_tx, soft_delete_tx, tags,
     undelete_tx, write_version_tx,
 };
 use crate::{BatchOp, Result, StoreError};
@@ -32,7 +32,7 @@ pub(super) fn apply_op(tx: &Transaction<'_>, op: &BatchOp) -> Result<()> {
         BatchOp::SoftDelete { path, now } => soft_delete_tx(tx, path, *now),
         BatchOp::Undelete { path, now } => undelete_tx(tx, path, *now),
         BatchOp::Purge { path } => purge_tx(tx, path),
-        BatchOp::UpdateTags { path, upsert, remove } => compat::update_tags_tx(tx, path, upsert, remove).map(|_| ()),
+        BatchOp::UpdateTags { path, upsert, remove } => tags::update_tags_tx(tx, path, upsert, remove).map(|_| ()),
         BatchOp::CreatePrincipal { workspace, principal, by, now } => {
             access::create_principal_tx(tx, workspace, principal, by, *now)
         }
@@ -43,9 +43,9 @@ pub(super) fn apply_op(tx: &Transaction<'_>, op: &BatchOp) -> Result<()> {
         BatchOp::RevokeToken { workspace, id, now } => access::revoke_token_tx(tx, workspace, id, *now),
         BatchOp::InsertGrant(g) => access::insert_grant_tx(tx, g),
         BatchOp::DeleteGrant { workspace, id } => access::delete_grant_tx(tx, workspace, id).map(|_| ()),
-        BatchOp::InsertAppKey(k) => compat::insert_app_key_tx(tx, k),
+        BatchOp::InsertAppKey(k) => app_keys::insert_app_key_tx(tx, k),
         BatchOp::RevokeAppKey { workspace, id, now, minted_tokens_named } => {
-            compat::revoke_app_key_tx(tx, workspace, id, *now)?;
+            app_keys::revoke_app_key_tx(tx, workspace, id, *now)?;
             access::revoke_tokens_named_tx(tx, workspace, minted_tokens_named, *now)
         }
     }

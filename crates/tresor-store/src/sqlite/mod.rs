@@ -6,10 +6,12 @@
 //! calling task rather than paying a thread hop each.
 
 mod access;
+mod app_keys;
+mod audit;
 mod backup;
 mod batch;
-mod compat;
 mod migrate;
+mod tags;
 
 use crate::{
     like_prefix, AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, NewVersion, PrincipalRecord,
@@ -564,7 +566,7 @@ impl Store for SqliteStore {
                 batch::apply_op(tx, op)?;
             }
             if !audit.is_empty() {
-                access::append_audit_tx(tx, audit, chain).map_err(|e| StoreError::AuditAppend(e.to_string()))?;
+                audit::append_audit_tx(tx, audit, chain).map_err(|e| StoreError::AuditAppend(e.to_string()))?;
             }
             Ok(())
         })
