@@ -9,6 +9,7 @@
 //! (no rowids, no type affinity tricks, timestamps as BIGINT milliseconds) so that a PostgreSQL
 //! backend can implement the same trait and pass the same conformance tests.
 
+mod batch;
 mod rules;
 mod snapshot;
 mod sqlite;

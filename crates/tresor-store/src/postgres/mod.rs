@@ -429,6 +429,21 @@ async fn delete_vault_tx(tx: &Transaction<'_>, vault: &VaultPath) -> Result<()> 
     Ok(())
 }
 
+/// [`crate::BatchOp::SetVaultOwner`] inside a caller's transaction.
+async fn set_vault_owner_tx(tx: &Transaction<'_>, vault: &VaultPath, managed_by: Option<&str>, at: i64) -> Result<()> {
+    let n = tx
+        .execute(
+            "UPDATE vaults SET managed_by = $4, managed_at = $5 WHERE workspace = $1 AND environment = $2 AND name = $3",
+            &[&vault.workspace.as_str(), &vault.environment.as_str(), &vault.vault.as_str(), &managed_by, &at],
+        )
+        .await
+        .map_err(backend)?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("vault {vault}")));
+    }
+    Ok(())
+}
+
 /// [`Store::undelete`] inside a caller's transaction.
 async fn undelete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()> {
     let n = tx
@@ -665,15 +680,8 @@ impl Store for PostgresStore {
     async fn apply_batch(&self, ops: Vec<BatchOp>, audit: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<()> {
         let mut conn = self.conn().await?;
         let tx = conn.transaction().await.map_err(backend)?;
-        for op in &ops {
-            // An error drops `tx` uncommitted: PostgreSQL rolls every earlier step back.
-            batch::apply_op(&tx, op).await?;
-        }
-        if !audit.is_empty() {
-            // The records take the `audit_head` row lock last, so the chain is held only for the
-            // append itself, not for the steps before it.
-            audit::append_audit_tx(&tx, audit, chain).await.map_err(|e| StoreError::AuditAppend(e.to_string()))?;
-        }
+        // An error drops `tx` uncommitted: PostgreSQL rolls every earlier step back.
+        crate::batch::apply(&tx, &ops, audit, chain).await?;
         tx.commit().await.map_err(backend)
     }
 

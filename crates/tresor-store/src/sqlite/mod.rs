@@ -347,6 +347,20 @@ fn delete_vault_tx(tx: &Transaction<'_>, vault: &VaultPath) -> Result<()> {
     Ok(())
 }
 
+/// [`crate::BatchOp::SetVaultOwner`] inside a caller's transaction.
+fn set_vault_owner_tx(tx: &Transaction<'_>, vault: &VaultPath, managed_by: Option<&str>, at: i64) -> Result<()> {
+    let n = tx
+        .execute(
+            "UPDATE vaults SET managed_by = ?4, managed_at = ?5 WHERE workspace = ?1 AND environment = ?2 AND name = ?3",
+            params![vault.workspace.as_str(), vault.environment.as_str(), vault.vault.as_str(), managed_by, at],
+        )
+        .map_err(backend)?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("vault {vault}")));
+    }
+    Ok(())
+}
+
 /// [`Store::undelete`] inside a caller's transaction.
 fn undelete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()> {
     let n = tx
@@ -561,15 +575,7 @@ impl Store for SqliteStore {
     }
 
     async fn apply_batch(&self, ops: Vec<BatchOp>, audit: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<()> {
-        self.write(|tx| {
-            for op in &ops {
-                batch::apply_op(tx, op)?;
-            }
-            if !audit.is_empty() {
-                audit::append_audit_tx(tx, audit, chain).map_err(|e| StoreError::AuditAppend(e.to_string()))?;
-            }
-            Ok(())
-        })
+        self.write(|tx| batch::run_ready(crate::batch::apply(tx, &ops, audit, chain)))
     }
 
     async fn undelete(&self, p: &EntryPath, now: i64) -> Result<()> {
