@@ -28,6 +28,40 @@ pub(crate) fn check_entry_limit(live: u64, limit: u64) -> Result<()> {
     Ok(())
 }
 
+/// The bounds a write must check in its transaction, under the lock that serialises the writers
+/// adding live entries to the workspace: none unless it adds a live entry (see [`check_and_set`]).
+pub(crate) struct LiveLimits {
+    /// The workspace's entry limit.
+    pub entries: Option<u64>,
+    /// The bound on the live secrets of the entry's vault, when the write asked for one and
+    /// writes a secret.
+    pub vault_secrets: Option<u64>,
+}
+
+impl LiveLimits {
+    pub(crate) fn of(n: &NewVersion, adds_live_entry: bool) -> Self {
+        if !adds_live_entry {
+            return Self { entries: None, vault_secrets: None };
+        }
+        let vault_secrets = n.max_live_secrets_in_vault.filter(|_| n.kind == EntryKind::Secret);
+        Self { entries: n.max_entries, vault_secrets }
+    }
+
+    /// Whether any bound is to be checked (and so the lock taken).
+    pub(crate) fn any(&self) -> bool {
+        self.entries.is_some() || self.vault_secrets.is_some()
+    }
+}
+
+/// Refuses a write that would add a live secret to a vault already holding `live` of them.
+pub(crate) fn check_vault_secret_limit(n: &NewVersion, live: u64, limit: u64) -> Result<()> {
+    if live >= limit {
+        let p = &n.path;
+        return Err(StoreError::VaultSecretLimit { vault: format!("{}/{}", p.environment, p.vault), live, limit });
+    }
+    Ok(())
+}
+
 /// The oldest version a write of `n` keeps: `keep_versions` (at least one, the new one) counting
 /// back from it. Older versions are pruned in the write's transaction.
 pub(crate) fn oldest_kept(n: &NewVersion) -> u64 {

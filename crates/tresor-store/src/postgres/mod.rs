@@ -17,6 +17,7 @@ mod pool;
 mod tags;
 mod tls;
 
+use crate::rules::LiveLimits;
 use crate::{
     like_prefix, AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, NewVersion, PrincipalRecord,
     Result, SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
@@ -238,18 +239,31 @@ async fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
     let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
     let current = lock_entry(tx, p).await?;
     let actual = current.map_or(0, |(v, _)| v);
-    let adds_live_entry = crate::rules::check_and_set(n, current)?;
-    if let (true, Some(limit)) = (adds_live_entry, n.max_entries) {
-        // Serializes the writers that add live entries to this workspace, so two of them
-        // cannot both see room for one more.
+    let limits = LiveLimits::of(n, crate::rules::check_and_set(n, current)?);
+    if limits.any() {
+        // Serializes the writers that add live entries to this workspace under a limit, so two
+        // of them cannot both see room for one more (in the workspace or in the vault).
         tx.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", &[&LOCK_CLASS_ENTRY_LIMIT, &ws])
             .await
             .map_err(backend)?;
+    }
+    if let Some(limit) = limits.entries {
         let row = tx
             .query_one("SELECT COUNT(*) FROM entries WHERE workspace = $1 AND deleted_at IS NULL", &[&ws])
             .await
             .map_err(backend)?;
         crate::rules::check_entry_limit(col::<i64>(&row, 0)? as u64, limit)?;
+    }
+    if let Some(limit) = limits.vault_secrets {
+        let row = tx
+            .query_one(
+                "SELECT COUNT(*) FROM entries WHERE workspace = $1 AND environment = $2 AND vault = $3 AND kind = $4
+                     AND deleted_at IS NULL",
+                &[&ws, &env, &vault, &EntryKind::Secret.as_str()],
+            )
+            .await
+            .map_err(backend)?;
+        crate::rules::check_vault_secret_limit(n, col::<i64>(&row, 0)? as u64, limit)?;
     }
     let tags = n.tags.as_ref().map(|t| serde_json::to_string(t).expect("tags serialize"));
     let version = n.version as i64;

@@ -13,6 +13,7 @@ mod batch;
 mod migrate;
 mod tags;
 
+use crate::rules::LiveLimits;
 use crate::{
     like_prefix, AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, NewVersion, PrincipalRecord,
     Result, SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
@@ -196,12 +197,24 @@ fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
     let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
     let current = current_entry(tx, p)?;
     let actual = current.map_or(0, |(v, _)| v);
-    let adds_live_entry = crate::rules::check_and_set(n, current)?;
-    if let (true, Some(limit)) = (adds_live_entry, n.max_entries) {
+    // The write transaction is the only writer: the counts hold until it commits.
+    let limits = LiveLimits::of(n, crate::rules::check_and_set(n, current)?);
+    if let Some(limit) = limits.entries {
         let live: i64 = tx
             .query_row("SELECT COUNT(*) FROM entries WHERE workspace = ?1 AND deleted_at IS NULL", [ws], |r| r.get(0))
             .map_err(backend)?;
         crate::rules::check_entry_limit(live as u64, limit)?;
+    }
+    if let Some(limit) = limits.vault_secrets {
+        let live: i64 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM entries WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND kind = ?4
+                     AND deleted_at IS NULL",
+                params![ws, env, vault, EntryKind::Secret.as_str()],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        crate::rules::check_vault_secret_limit(n, live as u64, limit)?;
     }
     let tags = n.tags.as_ref().map(|t| serde_json::to_string(t).expect("tags serialize"));
     if current.is_none() {
