@@ -6,7 +6,7 @@
 //! write may do is made here, once.
 
 use crate::{NewVersion, Result, StoreError};
-use tresor_model::{EntryKind, Tag};
+use tresor_model::{EntryKind, PrincipalKind, Tag, WorkspaceName};
 
 /// The check-and-set of a write, given the entry's current `(version, deleted_at)` if it has a
 /// row: the writer must have seen the current version, and writes the next one. Answers whether
@@ -84,6 +84,25 @@ pub(crate) fn apply_tags(mut tags: Vec<Tag>, upsert: &[Tag], remove: &[Tag]) -> 
 /// backend wraps it in its own row-mapping error).
 pub(crate) fn parse_kind(s: &str) -> std::result::Result<EntryKind, String> {
     EntryKind::parse(s).ok_or_else(|| format!("unknown entry kind {s:?}"))
+}
+
+/// A principal kind as stored; anything else is a corrupt row (as [`parse_kind`]).
+pub(crate) fn parse_principal_kind(s: &str) -> std::result::Result<PrincipalKind, String> {
+    match s {
+        "user" => Ok(PrincipalKind::User),
+        "app" => Ok(PrincipalKind::App),
+        "group" => Ok(PrincipalKind::Group),
+        _ => Err(format!("unknown principal kind {s:?}")),
+    }
+}
+
+/// What a data key that is not there means: no such generation, or (asked for the current one)
+/// no such workspace.
+pub(crate) fn missing_data_key(workspace: &WorkspaceName, generation: Option<u32>) -> StoreError {
+    match generation {
+        Some(g) => StoreError::NotFound(format!("data key generation {g} of workspace {workspace}")),
+        None => StoreError::NotFound(format!("workspace {workspace}")),
+    }
 }
 
 #[cfg(test)]

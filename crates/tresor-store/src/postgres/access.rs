@@ -45,10 +45,7 @@ impl PostgresStore {
         by: &str,
         now: i64,
     ) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
-        create_principal_tx(&tx, ws, p, by, now).await?;
-        tx.commit().await.map_err(backend)
+        in_tx!(self, |tx| create_principal_tx(&tx, ws, p, by, now).await)
     }
 
     pub(super) async fn list_principals_impl(&self, ws: &WorkspaceName) -> Result<Vec<PrincipalRecord>> {
@@ -80,24 +77,15 @@ impl PostgresStore {
     }
 
     pub(super) async fn delete_principal_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
-        delete_principal_tx(&tx, ws, p).await?;
-        tx.commit().await.map_err(backend)
+        in_tx!(self, |tx| delete_principal_tx(&tx, ws, p).await)
     }
 
     pub(super) async fn add_member_impl(&self, ws: &WorkspaceName, group: &str, m: &PrincipalRef) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
-        add_member_tx(&tx, ws, group, m).await?;
-        tx.commit().await.map_err(backend)
+        in_tx!(self, |tx| add_member_tx(&tx, ws, group, m).await)
     }
 
     pub(super) async fn remove_member_impl(&self, ws: &WorkspaceName, group: &str, m: &PrincipalRef) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
-        remove_member_tx(&tx, ws, group, m).await?;
-        tx.commit().await.map_err(backend)
+        in_tx!(self, |tx| remove_member_tx(&tx, ws, group, m).await)
     }
 
     pub(super) async fn groups_of_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<Vec<String>> {
@@ -123,10 +111,7 @@ impl PostgresStore {
     }
 
     pub(super) async fn insert_token_impl(&self, t: &TokenRecord) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
-        insert_token_tx(&tx, t).await?;
-        tx.commit().await.map_err(backend)
+        in_tx!(self, |tx| insert_token_tx(&tx, t).await)
     }
 
     pub(super) async fn get_token_impl(&self, id: &str) -> Result<Option<TokenRecord>> {
@@ -145,17 +130,11 @@ impl PostgresStore {
     }
 
     pub(super) async fn revoke_token_impl(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
-        revoke_token_tx(&tx, ws, id, now).await?;
-        tx.commit().await.map_err(backend)
+        in_tx!(self, |tx| revoke_token_tx(&tx, ws, id, now).await)
     }
 
     pub(super) async fn insert_grant_impl(&self, g: &GrantRecord) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
-        insert_grant_tx(&tx, g).await?;
-        tx.commit().await.map_err(backend)
+        in_tx!(self, |tx| insert_grant_tx(&tx, g).await)
     }
 
     pub(super) async fn list_grants_impl(&self, ws: &WorkspaceName) -> Result<Vec<GrantRecord>> {
@@ -188,11 +167,7 @@ impl PostgresStore {
     }
 
     pub(super) async fn delete_grant_impl(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
-        let grant = delete_grant_tx(&tx, ws, id).await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(grant)
+        in_tx!(self, |tx| delete_grant_tx(&tx, ws, id).await)
     }
 }
 

@@ -23,10 +23,7 @@ fn app_key_from_row(r: &Row) -> Result<AppKeyRecord> {
 
 impl PostgresStore {
     pub(super) async fn insert_app_key_impl(&self, k: &AppKeyRecord) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
-        insert_app_key_tx(&tx, k).await?;
-        tx.commit().await.map_err(backend)
+        in_tx!(self, |tx| insert_app_key_tx(&tx, k).await)
     }
 
     pub(super) async fn get_app_key_impl(&self, id: &str) -> Result<Option<AppKeyRecord>> {
@@ -45,10 +42,7 @@ impl PostgresStore {
     }
 
     pub(super) async fn revoke_app_key_impl(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
-        revoke_app_key_tx(&tx, ws, id, now).await?;
-        tx.commit().await.map_err(backend)
+        in_tx!(self, |tx| revoke_app_key_tx(&tx, ws, id, now).await)
     }
 }
 

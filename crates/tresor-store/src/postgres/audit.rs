@@ -33,11 +33,7 @@ impl PostgresStore {
         records: Vec<AuditRecord>,
         chain: &dyn AuditChain,
     ) -> Result<Vec<u64>> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
-        let seqs = append_audit_tx(&tx, records, chain).await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(seqs)
+        in_tx!(self, |tx| append_audit_tx(&tx, records, chain).await)
     }
 
     pub(super) async fn list_audit_impl(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {

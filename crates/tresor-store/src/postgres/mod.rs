@@ -6,6 +6,19 @@
 //! per-workspace advisory transaction lock, vault deletion locks the vault row, and audit appends
 //! lock the `audit_head` meta row so the chain stays linear with appenders on other connections.
 
+/// Runs one step (an expression on the transaction `tx`, returning a `Result`) in a transaction
+/// of its own on a pooled connection, and commits it if the step succeeded: a `Store` method
+/// that is one step of a batch on its own.
+macro_rules! in_tx {
+    ($store:expr, |$tx:ident| $step:expr) => {{
+        let mut conn = $store.conn().await?;
+        let $tx = conn.transaction().await.map_err(backend)?;
+        let out = $step?;
+        $tx.commit().await.map_err(backend)?;
+        Ok(out)
+    }};
+}
+
 mod access;
 mod app_keys;
 mod audit;
@@ -27,7 +40,7 @@ use pool::{describe, POOL_SIZE};
 use std::sync::atomic::AtomicUsize;
 use tokio::sync::Mutex;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::FromSql;
+use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{Client, Config, Row, Transaction};
 use tokio_postgres_rustls::MakeRustlsConnect;
 use tresor_model::{
@@ -134,12 +147,7 @@ fn env_from_row(r: &Row) -> Result<EnvInfo> {
 }
 
 fn kind_of(s: &str) -> Result<PrincipalKind> {
-    match s {
-        "user" => Ok(PrincipalKind::User),
-        "app" => Ok(PrincipalKind::App),
-        "group" => Ok(PrincipalKind::Group),
-        _ => Err(StoreError::Corrupt(format!("unknown principal kind {s:?}"))),
-    }
+    crate::rules::parse_principal_kind(s).map_err(StoreError::Corrupt)
 }
 
 pub(super) fn principal_at(row: &Row, kind: usize, name: usize) -> Result<PrincipalRef> {
@@ -267,6 +275,20 @@ async fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
     }
     let tags = n.tags.as_ref().map(|t| serde_json::to_string(t).expect("tags serialize"));
     let version = n.version as i64;
+    // The entry row's values, $1 to $11 of both the INSERT and the UPDATE.
+    let row: [&(dyn ToSql + Sync); 11] = [
+        &ws,
+        &env,
+        &vault,
+        &key,
+        &n.kind.as_str(),
+        &version,
+        &n.now,
+        &n.edited_by,
+        &n.description,
+        &tags,
+        &n.expires_at,
+    ];
     if current.is_none() {
         let inserted = tx
             .execute(
@@ -274,19 +296,7 @@ async fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
                      edited_by, description, tags, expires_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, COALESCE($10, '[]'), $11)
                  ON CONFLICT (workspace, environment, vault, key) DO NOTHING",
-                &[
-                    &ws,
-                    &env,
-                    &vault,
-                    &key,
-                    &n.kind.as_str(),
-                    &version,
-                    &n.now,
-                    &n.edited_by,
-                    &n.description,
-                    &tags,
-                    &n.expires_at,
-                ],
+                &row,
             )
             .await
             .map_err(|e| {
@@ -312,20 +322,7 @@ async fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
                  description = COALESCE($9, description), tags = COALESCE($10, tags), expires_at = $11,
                  deleted_at = NULL
              WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND version = $12",
-                &[
-                    &ws,
-                    &env,
-                    &vault,
-                    &key,
-                    &n.kind.as_str(),
-                    &version,
-                    &n.now,
-                    &n.edited_by,
-                    &n.description,
-                    &tags,
-                    &n.expires_at,
-                    &(actual as i64),
-                ],
+                &[&row[..], &[&(actual as i64)]].concat(),
             )
             .await
             .map_err(backend)?;
@@ -546,10 +543,7 @@ impl Store for PostgresStore {
                     .map_err(|_| StoreError::Corrupt(format!("data key generation of workspace {workspace}")))?;
                 Ok(WrappedKey { generation, wrapped: col(&r, 1)? })
             }
-            None => Err(match generation {
-                Some(g) => StoreError::NotFound(format!("data key generation {g} of workspace {workspace}")),
-                None => StoreError::NotFound(format!("workspace {workspace}")),
-            }),
+            None => Err(crate::rules::missing_data_key(workspace, generation)),
         }
     }
 
@@ -560,10 +554,7 @@ impl Store for PostgresStore {
         parent: Option<&EnvName>,
         now: i64,
     ) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
-        create_environment_tx(&tx, workspace, name, parent, now).await?;
-        tx.commit().await.map_err(backend)
+        in_tx!(self, |tx| create_environment_tx(&tx, workspace, name, parent, now).await)
     }
 
     async fn get_environment(&self, workspace: &WorkspaceName, name: &EnvName) -> Result<Option<EnvInfo>> {
@@ -587,10 +578,7 @@ impl Store for PostgresStore {
     }
 
     async fn create_vault(&self, vault: &VaultPath, now: i64) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
-        create_vault_tx(&tx, vault, now).await?;
-        tx.commit().await.map_err(backend)
+        in_tx!(self, |tx| create_vault_tx(&tx, vault, now).await)
     }
 
     async fn get_vault(&self, vault: &VaultPath) -> Result<Option<VaultInfo>> {
@@ -604,10 +592,7 @@ impl Store for PostgresStore {
     }
 
     async fn delete_vault(&self, vault: &VaultPath) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
-        delete_vault_tx(&tx, vault).await?;
-        tx.commit().await.map_err(backend)
+        in_tx!(self, |tx| delete_vault_tx(&tx, vault).await)
     }
 
     async fn get_entry(&self, p: &EntryPath) -> Result<Option<EntryMeta>> {
@@ -678,39 +663,24 @@ impl Store for PostgresStore {
     }
 
     async fn write_version(&self, n: NewVersion) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
-        write_version_tx(&tx, &n).await?;
-        tx.commit().await.map_err(backend)
+        in_tx!(self, |tx| write_version_tx(&tx, &n).await)
     }
 
     async fn soft_delete(&self, p: &EntryPath, now: i64) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
-        soft_delete_tx(&tx, p, now).await?;
-        tx.commit().await.map_err(backend)
+        in_tx!(self, |tx| soft_delete_tx(&tx, p, now).await)
     }
 
     async fn apply_batch(&self, ops: Vec<BatchOp>, audit: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
         // An error drops `tx` uncommitted: PostgreSQL rolls every earlier step back.
-        crate::batch::apply(&tx, &ops, audit, chain).await?;
-        tx.commit().await.map_err(backend)
+        in_tx!(self, |tx| crate::batch::apply(&tx, &ops, audit, chain).await)
     }
 
     async fn undelete(&self, p: &EntryPath, now: i64) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
-        undelete_tx(&tx, p, now).await?;
-        tx.commit().await.map_err(backend)
+        in_tx!(self, |tx| undelete_tx(&tx, p, now).await)
     }
 
     async fn purge(&self, p: &EntryPath) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
-        purge_tx(&tx, p).await?;
-        tx.commit().await.map_err(backend)
+        in_tx!(self, |tx| purge_tx(&tx, p).await)
     }
 
     async fn count_entries(&self, workspace: &WorkspaceName) -> Result<u64> {

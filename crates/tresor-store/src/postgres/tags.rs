@@ -9,11 +9,7 @@ use tresor_model::{EntryPath, Tag};
 
 impl PostgresStore {
     pub(super) async fn update_tags_impl(&self, p: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
-        let tags = update_tags_tx(&tx, p, upsert, remove).await?;
-        tx.commit().await.map_err(backend)?;
-        Ok(tags)
+        in_tx!(self, |tx| update_tags_tx(&tx, p, upsert, remove).await)
     }
 }
 

@@ -6,12 +6,7 @@ use rusqlite::{params, OptionalExtension, Row, Transaction};
 use tresor_model::{Access, PrincipalKind, PrincipalRef, WorkspaceName};
 
 fn kind_of(s: &str) -> rusqlite::Result<PrincipalKind> {
-    match s {
-        "user" => Ok(PrincipalKind::User),
-        "app" => Ok(PrincipalKind::App),
-        "group" => Ok(PrincipalKind::Group),
-        _ => Err(super::corrupt(format!("unknown principal kind {s:?}"))),
-    }
+    crate::rules::parse_principal_kind(s).map_err(super::corrupt)
 }
 
 fn principal_at(row: &Row<'_>, kind: usize, name: usize) -> rusqlite::Result<PrincipalRef> {

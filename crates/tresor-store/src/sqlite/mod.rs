@@ -19,7 +19,7 @@ use crate::{
     Result, SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
 };
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, ToSql, Transaction};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -217,24 +217,16 @@ fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
         crate::rules::check_vault_secret_limit(n, live as u64, limit)?;
     }
     let tags = n.tags.as_ref().map(|t| serde_json::to_string(t).expect("tags serialize"));
+    let (kind, version) = (n.kind.as_str(), n.version as i64);
+    // The entry row's values, ?1 to ?11 of both the INSERT and the UPDATE.
+    let row: [&dyn ToSql; 11] =
+        [&ws, &env, &vault, &key, &kind, &version, &n.now, &n.edited_by, &n.description, &tags, &n.expires_at];
     if current.is_none() {
         tx.execute(
             "INSERT INTO entries (workspace, environment, vault, key, kind, version, created_at, updated_at,
                      edited_by, description, tags, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, COALESCE(?10, '[]'), ?11)",
-            params![
-                ws,
-                env,
-                vault,
-                key,
-                n.kind.as_str(),
-                n.version as i64,
-                n.now,
-                n.edited_by,
-                n.description,
-                tags,
-                n.expires_at
-            ],
+            row,
         )
         .map_err(|e| {
             if is_constraint(&e) {
@@ -249,20 +241,7 @@ fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
                      description = COALESCE(?9, description), tags = COALESCE(?10, tags), expires_at = ?11,
                      deleted_at = NULL
                  WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND version = ?12",
-            params![
-                ws,
-                env,
-                vault,
-                key,
-                n.kind.as_str(),
-                n.version as i64,
-                n.now,
-                n.edited_by,
-                n.description,
-                tags,
-                n.expires_at,
-                actual as i64
-            ],
+            &[&row[..], &[&(actual as i64)]].concat()[..],
         )
         .map_err(backend)?;
     }
@@ -452,10 +431,7 @@ impl Store for SqliteStore {
             })
             .optional()
         })?;
-        found.ok_or_else(|| match generation {
-            Some(g) => StoreError::NotFound(format!("data key generation {g} of workspace {workspace}")),
-            None => StoreError::NotFound(format!("workspace {workspace}")),
-        })
+        found.ok_or_else(|| crate::rules::missing_data_key(workspace, generation))
     }
 
     async fn create_environment(
