@@ -196,8 +196,12 @@ pub async fn open_service(dir: &Path) -> Result<Service> {
 
 /// Opens the service on `storage`, with the root key from `dir` (or `TRESOR_ROOT_KEY`).
 pub async fn open_service_on(dir: &Path, storage: &Storage) -> Result<Service> {
+    open_service_with(dir, storage, limits_from_env()?).await
+}
+
+/// [`open_service_on`] with the given limits (`serve` adds its own to the environment's).
+pub async fn open_service_with(dir: &Path, storage: &Storage, limits: Limits) -> Result<Service> {
     ensure_dir(dir)?;
-    let limits = limits_from_env()?;
     let (store, exists) = storage.open().await?;
     let root = root_key(dir, exists)?;
     let hosts: Vec<String> = std::env::var("TRESOR_WEBHOOK_ALLOW_HOSTS")

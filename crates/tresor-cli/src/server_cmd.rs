@@ -93,7 +93,11 @@ async fn shutdown_signal() {
 
 async fn serve_async(args: ServeArgs) -> Result<i32> {
     let (dir, storage) = args.location.resolve()?;
-    let svc = local::open_service_on(&dir, &storage).await?;
+    // The Tinybird-compatible API's limit of secrets per workspace (per environment's default
+    // vault) is enforced by the store in the create's transaction.
+    let mut limits = local::limits_from_env()?;
+    limits.vault_secret_quota = (args.tinybird_max_secrets > 0).then_some(args.tinybird_max_secrets);
+    let svc = local::open_service_with(&dir, &storage, limits).await?;
     if !is_initialized(&svc).await? {
         let token = first_token(&svc).await?;
         print_token(&dir, &storage, &token)?;
@@ -107,10 +111,7 @@ async fn serve_async(args: ServeArgs) -> Result<i32> {
             auth_failures: args.rate_auth_failures,
         },
         tls: args.tls_cert.zip(args.tls_key),
-        compat: CompatConfig {
-            tinybird_max_secrets: args.tinybird_max_secrets,
-            app_token_ttl_secs: args.app_token_ttl,
-        },
+        compat: CompatConfig { app_token_ttl_secs: args.app_token_ttl },
         ui: UiConfig {
             enabled: args.ui,
             sessions: SessionLimits {

@@ -31,6 +31,7 @@ fn bench(c: &mut Criterion) {
             description: None,
             tags: None,
             expires_at: None,
+            within_vault_secret_quota: false,
         };
         svc.set(&ctx, req).await.unwrap();
     });

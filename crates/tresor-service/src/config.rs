@@ -296,6 +296,7 @@ impl Service {
                         expires_at: None,
                         keep_versions: self.limits.keep_versions,
                         max_entries: self.limits.max_entries,
+                        max_live_secrets_in_vault: None,
                         value_mac: Some(self.value_mac(&path, kind, &value)),
                     }));
                 }

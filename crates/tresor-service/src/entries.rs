@@ -266,6 +266,7 @@ impl Service {
             expires_at: req.expires_at,
             keep_versions: self.limits.keep_versions,
             max_entries: self.limits.max_entries,
+            max_live_secrets_in_vault: self.limits.vault_secret_quota.filter(|_| req.within_vault_secret_quota),
             value_mac: Some(self.value_mac(path, req.kind, &req.value)),
         })
     }
@@ -558,6 +559,7 @@ impl Service {
                 description: None,
                 tags: None,
                 expires_at: current.expires_at,
+                within_vault_secret_quota: false,
             };
             self.set_inner(ctx, req, "entry.restore").await
         })

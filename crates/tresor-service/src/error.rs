@@ -26,6 +26,9 @@ pub enum ServiceError {
     ValueTooLarge { key: String, size: usize, limit: usize },
     #[error("workspace {workspace} already holds {limit} entries, its limit (max_entries); delete or purge entries, or raise the limit")]
     EntryLimit { workspace: String, limit: u64 },
+    /// A write held to [`crate::Limits::vault_secret_quota`] would pass it.
+    #[error("vault {vault} already holds {held} secrets and the limit is {limit}; delete a secret or raise the limit")]
+    VaultSecretLimit { vault: String, held: u64, limit: u64 },
     #[error("{0}")]
     Denied(String),
     #[error("{0}")]
@@ -90,7 +93,7 @@ impl ServiceError {
             Unauthenticated(_) => ErrorKind::Unauthenticated,
             Expired(_) => ErrorKind::Expired,
             ValueTooLarge { .. } => ErrorKind::TooLarge,
-            EntryLimit { .. } => ErrorKind::Limit,
+            EntryLimit { .. } | VaultSecretLimit { .. } => ErrorKind::Limit,
             AlreadyExists(_) => ErrorKind::AlreadyExists,
             Conflict(_) | Managed { .. } => ErrorKind::Conflict,
             Crypto(_) | Storage(_) => ErrorKind::Internal,
@@ -125,6 +128,9 @@ impl From<StoreError> for ServiceError {
             }
             // The service supplies the workspace name where it knows it; see `Service::set`.
             StoreError::EntryLimit { limit } => ServiceError::EntryLimit { workspace: "this".into(), limit },
+            StoreError::VaultSecretLimit { vault, live, limit } => {
+                ServiceError::VaultSecretLimit { vault, held: live, limit }
+            }
             e @ (StoreError::Backend(_) | StoreError::Corrupt(_)) => ServiceError::Storage(e.to_string()),
             // The change was rolled back with its record (fail-closed): the same answer as a read
             // whose record the audit writer could not write.

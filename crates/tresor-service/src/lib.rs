@@ -63,11 +63,17 @@ pub struct Limits {
     pub max_entries: Option<u64>,
     /// Versions kept per entry; older ones are pruned on write.
     pub keep_versions: u32,
+    /// Most live secrets a vault may hold after a write that asks for this quota
+    /// ([`SetEntry::within_vault_secret_quota`]: the Tinybird-compatible API's create, whose
+    /// per-workspace limit is one per environment's default vault); `None` for no quota. Checked by
+    /// the store in the write's transaction, so servers sharing a database cannot overshoot it.
+    /// Set by `TRESOR_TINYBIRD_MAX_SECRETS` (`tresor serve --tinybird-max-secrets`).
+    pub vault_secret_quota: Option<u64>,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_value_bytes: 8 * 1024, max_entries: Some(10_000), keep_versions: 20 }
+        Self { max_value_bytes: 8 * 1024, max_entries: Some(10_000), keep_versions: 20, vault_secret_quota: Some(100) }
     }
 }
 
@@ -82,6 +88,8 @@ pub struct SetEntry {
     pub description: Option<String>,
     pub tags: Option<Vec<Tag>>,
     pub expires_at: Option<i64>,
+    /// Whether this write is held to [`Limits::vault_secret_quota`] when it adds a live secret.
+    pub within_vault_secret_quota: bool,
 }
 
 /// An entry as listed: variables carry their value, secrets never do. `environment` is where the

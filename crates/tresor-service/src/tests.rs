@@ -46,6 +46,7 @@ fn set(p: &EntryPath, value: &str) -> SetEntry {
         description: None,
         tags: None,
         expires_at: None,
+        within_vault_secret_quota: false,
     }
 }
 
@@ -113,7 +114,9 @@ async fn concurrent_writers_lose_no_update() {
 
 #[tokio::test]
 async fn limits_are_enforced_with_clear_errors() {
-    let f = fixture_with(Limits { max_value_bytes: 16, max_entries: Some(2), keep_versions: 2 }).await;
+    let f =
+        fixture_with(Limits { max_value_bytes: 16, max_entries: Some(2), keep_versions: 2, vault_secret_quota: None })
+            .await;
     let e = f.svc.set(&me(), set(&path("default", "big"), &"x".repeat(17))).await.unwrap_err();
     assert_eq!(e.kind(), ErrorKind::TooLarge);
     assert_eq!(e.to_string(), "the value of big is 17 bytes; the limit is 16 bytes (max_value_bytes)");
@@ -129,6 +132,31 @@ async fn limits_are_enforced_with_clear_errors() {
     // keep_versions = 2
     f.svc.set(&me(), set(&path("default", "a"), "3")).await.unwrap();
     assert_eq!(f.svc.history(&me(), &path("default", "a")).await.unwrap().len(), 2);
+}
+
+/// The quota of secrets per vault holds only the writes that ask for it (the Tinybird-compatible
+/// create), counts live secrets of the entry's own vault, and is refused as a limit that names
+/// the count, the limit and what to do.
+#[tokio::test]
+async fn the_vault_secret_quota_holds_the_writes_that_ask_for_it() {
+    let f = fixture_with(Limits { vault_secret_quota: Some(2), ..Limits::default() }).await;
+    let quota = |p: &EntryPath| SetEntry { within_vault_secret_quota: true, ..set(p, "v") };
+    f.svc.set(&me(), quota(&path("default", "a"))).await.unwrap();
+    f.svc.set(&me(), quota(&path("default", "b"))).await.unwrap();
+    let e = f.svc.set(&me(), quota(&path("default", "c"))).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Limit);
+    assert_eq!(
+        e.to_string(),
+        "vault default/default already holds 2 secrets and the limit is 2; delete a secret or raise the limit"
+    );
+    // Other writes, updates and other vaults are not held to it; a deleted secret makes room.
+    f.svc.set(&me(), set(&path("default", "c"), "v")).await.unwrap();
+    f.svc.set(&me(), quota(&path("default", "a"))).await.unwrap();
+    f.svc.create_vault(&me(), &path("other", "x").vault_path()).await.unwrap();
+    f.svc.set(&me(), quota(&path("other", "x"))).await.unwrap();
+    f.svc.delete(&me(), &path("default", "a")).await.unwrap();
+    f.svc.delete(&me(), &path("default", "b")).await.unwrap();
+    f.svc.set(&me(), quota(&path("default", "d"))).await.unwrap();
 }
 
 #[tokio::test]

@@ -35,6 +35,7 @@ fn version(p: &EntryPath, version: u64, expected: u64, sealed: &[u8]) -> NewVers
         expires_at: None,
         keep_versions: 3,
         max_entries: None,
+        max_live_secrets_in_vault: None,
         value_mac: None,
     }
 }
@@ -47,6 +48,7 @@ pub async fn run_all(store: &dyn Store) {
     listing(store).await;
     soft_delete_and_purge(store).await;
     entry_limit(store).await;
+    vault_secret_limit(store).await;
     principals_and_groups(store).await;
     tokens(store).await;
     grants(store).await;
@@ -374,6 +376,51 @@ async fn entry_limit(store: &dyn Store) {
     store.write_version(update).await.unwrap();
     over.max_entries = Some(live + 1);
     store.write_version(over).await.unwrap();
+}
+
+/// A write that asks for a bound on its vault's live secrets is refused, in its transaction, when
+/// the vault holds that many; concurrent creates never get past it (on PostgreSQL they run on
+/// several pooled connections at once). Variables, deleted secrets and updates do not count.
+async fn vault_secret_limit(store: &dyn Store) {
+    const LIMIT: u64 = 3;
+    let v = vault("prod", "quota");
+    store.create_vault(&v, 1).await.unwrap();
+    let create = |key: String| {
+        let mut n = version(&v.entry(EntryKey::new(key).unwrap()), 1, 0, b"s");
+        n.max_live_secrets_in_vault = Some(LIMIT);
+        n
+    };
+    // A variable and a deleted secret are in the vault but not counted.
+    let mut variable = create("a-variable".into());
+    variable.kind = EntryKind::Variable;
+    store.write_version(variable).await.unwrap();
+    store.write_version(create("deleted".into())).await.unwrap();
+    store.soft_delete(&v.entry(EntryKey::new("deleted").unwrap()), 2).await.unwrap();
+    let racer = |i: usize| store.write_version(create(format!("racer-{i}")));
+    let (a, b, c, d, e, f) = tokio::join!(racer(0), racer(1), racer(2), racer(3), racer(4), racer(5));
+    let mut created = 0;
+    for outcome in [a, b, c, d, e, f] {
+        match outcome {
+            Ok(()) => created += 1,
+            Err(StoreError::VaultSecretLimit { vault, live, limit }) => {
+                assert_eq!((vault.as_str(), live, limit), ("prod/quota", LIMIT, LIMIT));
+            }
+            Err(other) => panic!("expected VaultSecretLimit, got {other:?}"),
+        }
+    }
+    assert_eq!(created, LIMIT, "exactly as many creates as the bound allows");
+    let listed = store.list_entries(&v, &ListQuery { limit: 100, ..Default::default() }).await.unwrap();
+    let secrets = listed.iter().filter(|m| m.kind == EntryKind::Secret).count() as u64;
+    assert_eq!(secrets, LIMIT);
+    // Updating a secret of a full vault adds none: the bound does not apply. Nor does it to a
+    // write that does not ask for it.
+    let first = listed.iter().find(|m| m.key.starts_with("racer-")).unwrap();
+    let mut update = create(first.key.clone());
+    (update.version, update.expected_current) = (2, 1);
+    store.write_version(update).await.unwrap();
+    let mut unbounded = create("unbounded".into());
+    unbounded.max_live_secrets_in_vault = None;
+    store.write_version(unbounded).await.unwrap();
 }
 
 /// Tags changed in place (no new version) and application access keys.

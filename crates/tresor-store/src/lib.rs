@@ -9,6 +9,7 @@
 //! (no rowids, no type affinity tricks, timestamps as BIGINT milliseconds) so that a PostgreSQL
 //! backend can implement the same trait and pass the same conformance tests.
 
+mod batch;
 mod rules;
 mod snapshot;
 mod sqlite;
@@ -48,6 +49,9 @@ pub enum StoreError {
     VaultNotEmpty { vault: String, live: u64, deleted: u64 },
     #[error("the workspace already holds {limit} entries, its limit")]
     EntryLimit { limit: u64 },
+    /// A write that asked for [`NewVersion::max_live_secrets_in_vault`] would pass it.
+    #[error("vault {vault} already holds {live} secrets, and the limit this write asked for is {limit}")]
+    VaultSecretLimit { vault: String, live: u64, limit: u64 },
     #[error("storage error: {0}")]
     Backend(String),
     #[error("stored data is corrupt: {0}")]
@@ -109,6 +113,11 @@ pub struct NewVersion {
     pub keep_versions: u32,
     /// The workspace's entry limit, checked in the same transaction when this write adds a live entry.
     pub max_entries: Option<u64>,
+    /// The most live secrets the entry's vault may hold, checked in the same transaction (under the
+    /// same lock as `max_entries`) when this write adds a live secret; `None` for no such bound.
+    /// Only writes that ask for it carry it (the Tinybird-compatible API's create, whose limit
+    /// of secrets per workspace is one per environment's default vault).
+    pub max_live_secrets_in_vault: Option<u64>,
     /// A keyed hash of the entry's identity and value, computed by the service, so that a
     /// declarative config's plan can tell whether a value changed without opening it.
     pub value_mac: Option<Vec<u8>>,

@@ -6,7 +6,7 @@
 //! write may do is made here, once.
 
 use crate::{NewVersion, Result, StoreError};
-use tresor_model::{EntryKind, Tag};
+use tresor_model::{EntryKind, PrincipalKind, Tag, WorkspaceName};
 
 /// The check-and-set of a write, given the entry's current `(version, deleted_at)` if it has a
 /// row: the writer must have seen the current version, and writes the next one. Answers whether
@@ -24,6 +24,40 @@ pub(crate) fn check_and_set(n: &NewVersion, current: Option<(u64, Option<i64>)>)
 pub(crate) fn check_entry_limit(live: u64, limit: u64) -> Result<()> {
     if live >= limit {
         return Err(StoreError::EntryLimit { limit });
+    }
+    Ok(())
+}
+
+/// The bounds a write must check in its transaction, under the lock that serialises the writers
+/// adding live entries to the workspace: none unless it adds a live entry (see [`check_and_set`]).
+pub(crate) struct LiveLimits {
+    /// The workspace's entry limit.
+    pub entries: Option<u64>,
+    /// The bound on the live secrets of the entry's vault, when the write asked for one and
+    /// writes a secret.
+    pub vault_secrets: Option<u64>,
+}
+
+impl LiveLimits {
+    pub(crate) fn of(n: &NewVersion, adds_live_entry: bool) -> Self {
+        if !adds_live_entry {
+            return Self { entries: None, vault_secrets: None };
+        }
+        let vault_secrets = n.max_live_secrets_in_vault.filter(|_| n.kind == EntryKind::Secret);
+        Self { entries: n.max_entries, vault_secrets }
+    }
+
+    /// Whether any bound is to be checked (and so the lock taken).
+    pub(crate) fn any(&self) -> bool {
+        self.entries.is_some() || self.vault_secrets.is_some()
+    }
+}
+
+/// Refuses a write that would add a live secret to a vault already holding `live` of them.
+pub(crate) fn check_vault_secret_limit(n: &NewVersion, live: u64, limit: u64) -> Result<()> {
+    if live >= limit {
+        let p = &n.path;
+        return Err(StoreError::VaultSecretLimit { vault: format!("{}/{}", p.environment, p.vault), live, limit });
     }
     Ok(())
 }
@@ -52,15 +86,47 @@ pub(crate) fn parse_kind(s: &str) -> std::result::Result<EntryKind, String> {
     EntryKind::parse(s).ok_or_else(|| format!("unknown entry kind {s:?}"))
 }
 
+/// A principal kind as stored; anything else is a corrupt row (as [`parse_kind`]).
+pub(crate) fn parse_principal_kind(s: &str) -> std::result::Result<PrincipalKind, String> {
+    match s {
+        "user" => Ok(PrincipalKind::User),
+        "app" => Ok(PrincipalKind::App),
+        "group" => Ok(PrincipalKind::Group),
+        _ => Err(format!("unknown principal kind {s:?}")),
+    }
+}
+
+/// What a data key that is not there means: no such generation, or (asked for the current one)
+/// no such workspace.
+pub(crate) fn missing_data_key(workspace: &WorkspaceName, generation: Option<u32>) -> StoreError {
+    match generation {
+        Some(g) => StoreError::NotFound(format!("data key generation {g} of workspace {workspace}")),
+        None => StoreError::NotFound(format!("workspace {workspace}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn tags_are_removed_then_upserted_in_place() {
-        let tag = |k: &str, v: &str| Tag { key: k.into(), value: v.into() };
         let tags = vec![tag("team", "a"), tag("env", "prod"), tag("tier", "1")];
         let out = apply_tags(tags, &[tag("team", "b"), tag("new", "x")], &[tag("env", "prod"), tag("tier", "2")]);
         assert_eq!(out, vec![tag("team", "b"), tag("tier", "1"), tag("new", "x")]);
+    }
+
+    fn tag(k: &str, v: &str) -> Tag {
+        Tag { key: k.into(), value: v.into() }
+    }
+
+    #[test]
+    fn tags_are_upserted_by_key_and_removed_by_key_and_value() {
+        let start = vec![tag("team", "pay"), tag("env", "prod")];
+        let out = apply_tags(start.clone(), &[tag("team", "data"), tag("tier", "1")], &[]);
+        assert_eq!(out, [tag("team", "data"), tag("env", "prod"), tag("tier", "1")]);
+        let out = apply_tags(start.clone(), &[], &[tag("env", "dev")]);
+        assert_eq!(out, start, "a removal must match the value too");
+        assert_eq!(apply_tags(start, &[], &[tag("env", "prod")]), [tag("team", "pay")]);
     }
 }

@@ -100,6 +100,7 @@ fn new_version(p: &EntryPath, expected: u64, sealed: Vec<u8>) -> NewVersion {
         expires_at: None,
         keep_versions: 10_000,
         max_entries: Some(10),
+        max_live_secrets_in_vault: None,
         value_mac: None,
     }
 }

@@ -94,6 +94,7 @@ pub(crate) async fn set(backend: &dyn Backend, scope: &Target, args: SetArgs) ->
         description: args.description,
         tags,
         expires_at: None,
+        within_vault_secret_quota: false,
     };
     write_entry(backend, scope, req, &groups).await
 }
@@ -213,6 +214,7 @@ pub async fn set_bulk(
             description: None,
             tags: tags.clone(),
             expires_at: None,
+            within_vault_secret_quota: false,
         })
         .collect();
     // All or none: one transaction, so a bad entry on line 40 leaves nothing of the file written.

@@ -160,6 +160,7 @@ async fn write(backend: &dyn Backend, scope: &Target, args: WriteArgs, create: b
         description: None,
         tags: None,
         expires_at: None,
+        within_vault_secret_quota: false,
     };
     commands::write_entry(backend, &scope, req, &[]).await.map_err(|e| match e.kind() {
         Some(ErrorKind::Conflict) if create => {

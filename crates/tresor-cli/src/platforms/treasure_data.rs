@@ -78,6 +78,7 @@ async fn set(backend: &dyn Backend, scope: &Target, target: &str) -> Result<i32>
         description: None,
         tags: None,
         expires_at: None,
+        within_vault_secret_quota: false,
     };
     commands::write_entry(backend, scope, req, &[]).await
 }

@@ -244,6 +244,7 @@ async fn store_value(app: &App, ctx: &Ctx, key: &str, headers: &HeaderMap, body:
         description: None,
         tags: None,
         expires_at: None,
+        within_vault_secret_quota: false,
     };
     app.svc.set(ctx, req).await?;
     Ok(StatusCode::OK)

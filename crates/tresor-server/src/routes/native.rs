@@ -252,6 +252,7 @@ fn set_request(path: EntryPath, mut body: PutEntry) -> ApiResult<SetEntry> {
         description: body.description,
         tags: body.tags.map(|t| t.into_iter().map(Tag::from).collect()),
         expires_at: None,
+        within_vault_secret_quota: false,
     })
 }
 

@@ -10,10 +10,10 @@
 //! `created_at`, `updated_at` and `edited_by`, never the value. Tinybird's codes: 400 for invalid
 //! or missing parameters (a name that is taken included), 403 for a limit reached or an invalid
 //! token, 404 for an unknown secret. Its limits: 5 requests/s per token (the `Tinybird` route
-//! class), 100 secrets per workspace, counted here per environment
-//! ([`CompatConfig::tinybird_max_secrets`]), and the service's value size limit (8 KB by default).
-//!
-//! [`CompatConfig::tinybird_max_secrets`]: super::CompatConfig
+//! class), 100 secrets per workspace, counted per environment (the secrets of its default vault,
+//! `TRESOR_TINYBIRD_MAX_SECRETS`: `tresor_service::Limits::vault_secret_quota`, which a create
+//! asks the store to check in its write's transaction), and the service's value size limit (8 KB
+//! by default).
 
 use super::{bad, compat_entry as entry, compat_vault as vault, is_json, media_type, secret_not_found as not_found};
 use crate::error::{ApiError, ApiResult};
@@ -156,25 +156,10 @@ struct TbDeleted {
     ok: bool,
 }
 
-/// Which secrets [`secrets`] answers.
-#[derive(Clone, Copy, PartialEq)]
-enum Held {
-    /// Those the environment reads: a branch's include its parents'.
-    Readable,
-    /// Those stored in the environment itself: what its limit counts.
-    Own,
-}
-
-/// The secrets of the environment's default vault.
-async fn secrets(app: &App, ctx: &Ctx, held: Held) -> ApiResult<Vec<EntryMeta>> {
-    let vault = vault(ctx);
-    let listed = app.svc.list_all(ctx, &vault, "", false).await?;
-    Ok(listed
-        .into_iter()
-        .filter(|l| held == Held::Readable || l.environment == vault.environment.as_str())
-        .map(|l| l.meta)
-        .filter(|m| m.kind == EntryKind::Secret)
-        .collect())
+/// The secrets the environment's default vault reads: a branch's include its parents'.
+async fn secrets(app: &App, ctx: &Ctx) -> ApiResult<Vec<EntryMeta>> {
+    let listed = app.svc.list_all(ctx, &vault(ctx), "", false).await?;
+    Ok(listed.into_iter().map(|l| l.meta).filter(|m| m.kind == EntryKind::Secret).collect())
 }
 
 /// The entry named `name` in the default vault, of either kind, deleted or not.
@@ -206,18 +191,13 @@ fn value_param(v: Option<String>) -> ApiResult<SecretValue> {
     v.map(SecretValue::from).ok_or_else(|| bad("the value parameter is missing; send it as value=..."))
 }
 
-/// Creates are serialised (on this node) so that the per-workspace count and the write that it
-/// allows cannot interleave with another create.
-static CREATE_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 async fn create(State(app): State<App>, Extension(ctx): Extension<Ctx>, p: TbParams) -> ApiResult<Json<TbSecret>> {
     let name = required(p.name, "name")?;
     let value = value_param(p.value)?;
     let path = entry(&ctx, &name)?;
     // A branch reads its parent's secrets and creates none: say so before looking the name up
-    // (it may well be the parent's) or counting.
+    // (it may well be the parent's).
     app.svc.check_writable(&ctx, &path).await?;
-    let _serial = CREATE_LOCK.lock().await;
     // Names are unique per workspace. A deleted entry's name may be taken again, and to a
     // Tinybird user that makes a new secret (Tinybird has no undelete): the deleted entry is
     // purged with its versions first, so the new secret starts at version 1 with its own
@@ -239,18 +219,21 @@ async fn create(State(app): State<App>, Extension(ctx): Extension<Ctx>, p: TbPar
         }
         _ => {}
     }
-    let max = app.compat.tinybird_max_secrets;
-    if max > 0 {
-        let held = secrets(&app, &ctx, Held::Own).await?.len() as u64;
-        if held >= max {
-            return Err(ApiError::LimitReached(format!(
-                "limit reached: the workspace (environment {}) already holds {held} secrets and the limit is {max} \
-                 (TRESOR_TINYBIRD_MAX_SECRETS); delete a secret or raise the limit",
-                path.environment
-            )));
-        }
-    }
     if existing.is_some() {
+        // Purging is final: when the create that follows would be refused for the limit, refuse
+        // it before purging, so the deleted secret stays recoverable. (The store's check in the
+        // write's transaction stays the one that counts under concurrency.)
+        if let Some(limit) = app.svc.limits().vault_secret_quota {
+            let vault = vault(&ctx);
+            let listed = app.svc.list_all(&ctx, &vault, "", false).await?;
+            let held = listed
+                .iter()
+                .filter(|l| l.meta.kind == EntryKind::Secret && l.environment == vault.environment.as_str())
+                .count() as u64;
+            if held >= limit {
+                return Err(limit_reached(&ctx, held, limit));
+            }
+        }
         match app.svc.purge(&ctx, &path).await {
             Ok(()) | Err(ServiceError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
@@ -264,12 +247,25 @@ async fn create(State(app): State<App>, Extension(ctx): Extension<Ctx>, p: TbPar
         description: None,
         tags: None,
         expires_at: None,
+        within_vault_secret_quota: true,
     };
+    // The limit of secrets per workspace (Limits::vault_secret_quota) is checked by the store in
+    // the write's transaction, so concurrent creates, on this server or another one sharing the
+    // database, cannot overshoot it.
     match app.svc.set(&ctx, req).await {
         Ok(meta) => Ok(Json(tb_secret(&meta))),
         Err(ServiceError::Conflict(_)) => Err(bad(format!("a secret named {name} already exists in this workspace"))),
+        Err(ServiceError::VaultSecretLimit { held, limit, .. }) => Err(limit_reached(&ctx, held, limit)),
         Err(e) => Err(e.into()),
     }
+}
+
+fn limit_reached(ctx: &Ctx, held: u64, limit: u64) -> ApiError {
+    ApiError::LimitReached(format!(
+        "limit reached: the workspace (environment {}) already holds {held} secrets and the limit is {limit} \
+         (TRESOR_TINYBIRD_MAX_SECRETS); delete a secret or raise the limit",
+        vault(ctx).environment
+    ))
 }
 
 async fn update(
@@ -294,6 +290,7 @@ async fn update(
             description: None,
             tags: None,
             expires_at: None,
+            within_vault_secret_quota: false,
         };
         match app.svc.set(ctx, req).await {
             Ok(meta) => Ok(Attempt::Done(Json(tb_secret(&meta)))),
@@ -308,7 +305,7 @@ async fn update(
 }
 
 async fn list(State(app): State<App>, Extension(ctx): Extension<Ctx>, uri: Uri) -> ApiResult<Json<TbList>> {
-    let all: Vec<TbSecret> = secrets(&app, &ctx, Held::Readable).await?.iter().map(tb_secret).collect();
+    let all: Vec<TbSecret> = secrets(&app, &ctx).await?.iter().map(tb_secret).collect();
     Ok(Json(TbList::of(&uri, all)))
 }
 

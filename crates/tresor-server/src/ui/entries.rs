@@ -617,6 +617,7 @@ async fn save(app: App, signed: Signed, mut form: EntryForm, editing: bool) -> A
                 description,
                 tags: Some(tags),
                 expires_at: None,
+                within_vault_secret_quota: false,
             };
             match (app.svc.set(&ctx, req).await, &existing) {
                 // The version the page showed is stale: say who changed the entry since.

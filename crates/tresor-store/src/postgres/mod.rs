@@ -1,39 +1,52 @@
 //! The PostgreSQL backend, for several tresor servers sharing one database.
 //!
-//! A small fixed pool of `tokio_postgres::Client`s, each behind its own async mutex: a call takes
-//! the first idle connection (or waits for one), and a connection found closed (the server
-//! restarted, the network dropped) is replaced on its next use. Every method is one transaction
+//! Connections come from a small fixed pool (`pool.rs`). Every method is one transaction
 //! at READ COMMITTED; the invariants that must hold across servers take row locks inside it:
 //! check-and-set locks the entry row (`SELECT ... FOR UPDATE`), the entry limit takes a
 //! per-workspace advisory transaction lock, vault deletion locks the vault row, and audit appends
 //! lock the `audit_head` meta row so the chain stays linear with appenders on other connections.
 
+/// Runs one step (an expression on the transaction `tx`, returning a `Result`) in a transaction
+/// of its own on a pooled connection, and commits it if the step succeeded: a `Store` method
+/// that is one step of a batch on its own.
+macro_rules! in_tx {
+    ($store:expr, |$tx:ident| $step:expr) => {{
+        let mut conn = $store.conn().await?;
+        let $tx = conn.transaction().await.map_err(backend)?;
+        let out = $step?;
+        $tx.commit().await.map_err(backend)?;
+        Ok(out)
+    }};
+}
+
 mod access;
+mod app_keys;
+mod audit;
 mod backup;
 mod batch;
 mod feed;
 mod migrate;
+mod pool;
+mod tags;
 mod tls;
 
+use crate::rules::LiveLimits;
 use crate::{
     like_prefix, AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, NewVersion, PrincipalRecord,
     Result, SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
 };
 use async_trait::async_trait;
-use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use tokio::sync::{Mutex, MutexGuard};
+use pool::{describe, POOL_SIZE};
+use std::sync::atomic::AtomicUsize;
+use tokio::sync::Mutex;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::types::FromSql;
+use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{Client, Config, Row, Transaction};
 use tokio_postgres_rustls::MakeRustlsConnect;
 use tresor_model::{
-    EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, PrincipalRef, Tag, VaultInfo, VaultPath, VersionMeta,
-    WorkspaceName,
+    EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, PrincipalKind, PrincipalRef, Tag, VaultInfo, VaultPath,
+    VersionMeta, WorkspaceName,
 };
-
-/// Connections per store (per server process).
-const POOL_SIZE: usize = 4;
 
 /// Advisory lock class ids (the two-key form of `pg_advisory_xact_lock`), so tresor's locks never
 /// collide with another application's one-key locks in the same database.
@@ -54,42 +67,6 @@ pub struct PostgresStore {
     runtime: tokio::runtime::Handle,
     /// TLS as the URL's `sslmode` asks (see `tls.rs`).
     tls: MakeRustlsConnect,
-}
-
-/// A pooled connection, held for the length of one call.
-struct Conn<'a>(MutexGuard<'a, Option<Client>>);
-
-impl Deref for Conn<'_> {
-    type Target = Client;
-    fn deref(&self) -> &Client {
-        self.0.as_ref().expect("a pooled connection is opened before it is handed out")
-    }
-}
-
-impl DerefMut for Conn<'_> {
-    fn deref_mut(&mut self) -> &mut Client {
-        self.0.as_mut().expect("a pooled connection is opened before it is handed out")
-    }
-}
-
-/// Describes where a configuration points, without its password.
-fn describe(config: &Config) -> String {
-    use tokio_postgres::config::Host;
-    let hosts: Vec<String> = config
-        .get_hosts()
-        .iter()
-        .enumerate()
-        .map(|(i, h)| {
-            let port = config.get_ports().get(i).or(config.get_ports().first()).copied().unwrap_or(5432);
-            match h {
-                Host::Tcp(name) => format!("{name}:{port}"),
-                #[cfg(unix)]
-                Host::Unix(path) => format!("{}:{port}", path.display()),
-            }
-        })
-        .collect();
-    let hosts = if hosts.is_empty() { "localhost:5432".to_owned() } else { hosts.join(",") };
-    format!("{hosts}/{}", config.get_dbname().or(config.get_user()).unwrap_or("postgres"))
 }
 
 fn backend(e: tokio_postgres::Error) -> StoreError {
@@ -169,6 +146,23 @@ fn env_from_row(r: &Row) -> Result<EnvInfo> {
     Ok(EnvInfo { name: col(r, 0)?, parent: col(r, 1)?, created_at: col(r, 2)? })
 }
 
+fn kind_of(s: &str) -> Result<PrincipalKind> {
+    crate::rules::parse_principal_kind(s).map_err(StoreError::Corrupt)
+}
+
+pub(super) fn principal_at(row: &Row, kind: usize, name: usize) -> Result<PrincipalRef> {
+    Ok(PrincipalRef { kind: kind_of(col(row, kind)?)?, name: col(row, name)? })
+}
+
+pub(super) fn workspace_at(row: &Row, i: usize) -> Result<WorkspaceName> {
+    WorkspaceName::new(col::<String>(row, i)?).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// A nullable environment column (a token's or an application key's binding).
+pub(super) fn env_at(row: &Row, i: usize) -> Result<Option<EnvName>> {
+    col::<Option<String>>(row, i)?.map(|e| EnvName::new(e).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+}
+
 impl PostgresStore {
     /// `host:port/dbname` of a URL, for logs and messages: never its password.
     pub fn describe_url(url: &str) -> String {
@@ -206,47 +200,6 @@ impl PostgresStore {
             migrate::apply(&mut conn).await?;
         }
         Ok(store)
-    }
-
-    async fn open(&self) -> Result<Client> {
-        let (client, connection) = self.config.connect(self.tls.clone()).await.map_err(|e| {
-            StoreError::Backend(format!("connecting to PostgreSQL at {}: {}", self.target, pg_message(&e)))
-        })?;
-        // The connection task ends when the client is dropped or the server goes away; the pool
-        // notices through `Client::is_closed` and reconnects.
-        self.runtime.spawn(async move {
-            let _ = connection.await;
-        });
-        Ok(client)
-    }
-
-    /// Takes the first idle connection, or waits for one if all are busy.
-    async fn conn(&self) -> Result<Conn<'_>> {
-        let start = self.next.fetch_add(1, Ordering::Relaxed);
-        let n = self.conns.len();
-        let mut guard = None;
-        for i in 0..n {
-            if let Ok(g) = self.conns[(start + i) % n].try_lock() {
-                guard = Some(g);
-                break;
-            }
-        }
-        let mut guard = match guard {
-            Some(g) => g,
-            None => self.conns[start % n].lock().await,
-        };
-        if guard.as_ref().is_none_or(|c| c.is_closed()) {
-            *guard = Some(self.open().await?);
-        }
-        Ok(Conn(guard))
-    }
-
-    async fn query_opt(&self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<Option<Row>> {
-        self.conn().await?.query_opt(sql, params).await.map_err(backend)
-    }
-
-    async fn query(&self, sql: &str, params: &[&(dyn tokio_postgres::types::ToSql + Sync)]) -> Result<Vec<Row>> {
-        self.conn().await?.query(sql, params).await.map_err(backend)
     }
 
     async fn vault_info(&self, ws: &str, env: &str, name: Option<&str>) -> Result<Vec<VaultInfo>> {
@@ -294,21 +247,48 @@ async fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
     let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
     let current = lock_entry(tx, p).await?;
     let actual = current.map_or(0, |(v, _)| v);
-    let adds_live_entry = crate::rules::check_and_set(n, current)?;
-    if let (true, Some(limit)) = (adds_live_entry, n.max_entries) {
-        // Serializes the writers that add live entries to this workspace, so two of them
-        // cannot both see room for one more.
+    let limits = LiveLimits::of(n, crate::rules::check_and_set(n, current)?);
+    if limits.any() {
+        // Serializes the writers that add live entries to this workspace under a limit, so two
+        // of them cannot both see room for one more (in the workspace or in the vault).
         tx.execute("SELECT pg_advisory_xact_lock($1, hashtext($2))", &[&LOCK_CLASS_ENTRY_LIMIT, &ws])
             .await
             .map_err(backend)?;
+    }
+    if let Some(limit) = limits.entries {
         let row = tx
             .query_one("SELECT COUNT(*) FROM entries WHERE workspace = $1 AND deleted_at IS NULL", &[&ws])
             .await
             .map_err(backend)?;
         crate::rules::check_entry_limit(col::<i64>(&row, 0)? as u64, limit)?;
     }
+    if let Some(limit) = limits.vault_secrets {
+        let row = tx
+            .query_one(
+                "SELECT COUNT(*) FROM entries WHERE workspace = $1 AND environment = $2 AND vault = $3 AND kind = $4
+                     AND deleted_at IS NULL",
+                &[&ws, &env, &vault, &EntryKind::Secret.as_str()],
+            )
+            .await
+            .map_err(backend)?;
+        crate::rules::check_vault_secret_limit(n, col::<i64>(&row, 0)? as u64, limit)?;
+    }
     let tags = n.tags.as_ref().map(|t| serde_json::to_string(t).expect("tags serialize"));
     let version = n.version as i64;
+    // The entry row's values, $1 to $11 of both the INSERT and the UPDATE.
+    let row: [&(dyn ToSql + Sync); 11] = [
+        &ws,
+        &env,
+        &vault,
+        &key,
+        &n.kind.as_str(),
+        &version,
+        &n.now,
+        &n.edited_by,
+        &n.description,
+        &tags,
+        &n.expires_at,
+    ];
     if current.is_none() {
         let inserted = tx
             .execute(
@@ -316,19 +296,7 @@ async fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
                      edited_by, description, tags, expires_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, COALESCE($10, '[]'), $11)
                  ON CONFLICT (workspace, environment, vault, key) DO NOTHING",
-                &[
-                    &ws,
-                    &env,
-                    &vault,
-                    &key,
-                    &n.kind.as_str(),
-                    &version,
-                    &n.now,
-                    &n.edited_by,
-                    &n.description,
-                    &tags,
-                    &n.expires_at,
-                ],
+                &row,
             )
             .await
             .map_err(|e| {
@@ -354,20 +322,7 @@ async fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
                  description = COALESCE($9, description), tags = COALESCE($10, tags), expires_at = $11,
                  deleted_at = NULL
              WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND version = $12",
-                &[
-                    &ws,
-                    &env,
-                    &vault,
-                    &key,
-                    &n.kind.as_str(),
-                    &version,
-                    &n.now,
-                    &n.edited_by,
-                    &n.description,
-                    &tags,
-                    &n.expires_at,
-                    &(actual as i64),
-                ],
+                &[&row[..], &[&(actual as i64)]].concat(),
             )
             .await
             .map_err(backend)?;
@@ -485,6 +440,21 @@ async fn delete_vault_tx(tx: &Transaction<'_>, vault: &VaultPath) -> Result<()> 
     Ok(())
 }
 
+/// [`crate::BatchOp::SetVaultOwner`] inside a caller's transaction.
+async fn set_vault_owner_tx(tx: &Transaction<'_>, vault: &VaultPath, managed_by: Option<&str>, at: i64) -> Result<()> {
+    let n = tx
+        .execute(
+            "UPDATE vaults SET managed_by = $4, managed_at = $5 WHERE workspace = $1 AND environment = $2 AND name = $3",
+            &[&vault.workspace.as_str(), &vault.environment.as_str(), &vault.vault.as_str(), &managed_by, &at],
+        )
+        .await
+        .map_err(backend)?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("vault {vault}")));
+    }
+    Ok(())
+}
+
 /// [`Store::undelete`] inside a caller's transaction.
 async fn undelete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()> {
     let n = tx
@@ -573,10 +543,7 @@ impl Store for PostgresStore {
                     .map_err(|_| StoreError::Corrupt(format!("data key generation of workspace {workspace}")))?;
                 Ok(WrappedKey { generation, wrapped: col(&r, 1)? })
             }
-            None => Err(match generation {
-                Some(g) => StoreError::NotFound(format!("data key generation {g} of workspace {workspace}")),
-                None => StoreError::NotFound(format!("workspace {workspace}")),
-            }),
+            None => Err(crate::rules::missing_data_key(workspace, generation)),
         }
     }
 
@@ -587,10 +554,7 @@ impl Store for PostgresStore {
         parent: Option<&EnvName>,
         now: i64,
     ) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
-        create_environment_tx(&tx, workspace, name, parent, now).await?;
-        tx.commit().await.map_err(backend)
+        in_tx!(self, |tx| create_environment_tx(&tx, workspace, name, parent, now).await)
     }
 
     async fn get_environment(&self, workspace: &WorkspaceName, name: &EnvName) -> Result<Option<EnvInfo>> {
@@ -614,10 +578,7 @@ impl Store for PostgresStore {
     }
 
     async fn create_vault(&self, vault: &VaultPath, now: i64) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
-        create_vault_tx(&tx, vault, now).await?;
-        tx.commit().await.map_err(backend)
+        in_tx!(self, |tx| create_vault_tx(&tx, vault, now).await)
     }
 
     async fn get_vault(&self, vault: &VaultPath) -> Result<Option<VaultInfo>> {
@@ -631,10 +592,7 @@ impl Store for PostgresStore {
     }
 
     async fn delete_vault(&self, vault: &VaultPath) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
-        delete_vault_tx(&tx, vault).await?;
-        tx.commit().await.map_err(backend)
+        in_tx!(self, |tx| delete_vault_tx(&tx, vault).await)
     }
 
     async fn get_entry(&self, p: &EntryPath) -> Result<Option<EntryMeta>> {
@@ -705,46 +663,24 @@ impl Store for PostgresStore {
     }
 
     async fn write_version(&self, n: NewVersion) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
-        write_version_tx(&tx, &n).await?;
-        tx.commit().await.map_err(backend)
+        in_tx!(self, |tx| write_version_tx(&tx, &n).await)
     }
 
     async fn soft_delete(&self, p: &EntryPath, now: i64) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
-        soft_delete_tx(&tx, p, now).await?;
-        tx.commit().await.map_err(backend)
+        in_tx!(self, |tx| soft_delete_tx(&tx, p, now).await)
     }
 
     async fn apply_batch(&self, ops: Vec<BatchOp>, audit: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
-        for op in &ops {
-            // An error drops `tx` uncommitted: PostgreSQL rolls every earlier step back.
-            batch::apply_op(&tx, op).await?;
-        }
-        if !audit.is_empty() {
-            // The records take the `audit_head` row lock last, so the chain is held only for the
-            // append itself, not for the steps before it.
-            access::append_audit_tx(&tx, audit, chain).await.map_err(|e| StoreError::AuditAppend(e.to_string()))?;
-        }
-        tx.commit().await.map_err(backend)
+        // An error drops `tx` uncommitted: PostgreSQL rolls every earlier step back.
+        in_tx!(self, |tx| crate::batch::apply(&tx, &ops, audit, chain).await)
     }
 
     async fn undelete(&self, p: &EntryPath, now: i64) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
-        undelete_tx(&tx, p, now).await?;
-        tx.commit().await.map_err(backend)
+        in_tx!(self, |tx| undelete_tx(&tx, p, now).await)
     }
 
     async fn purge(&self, p: &EntryPath) -> Result<()> {
-        let mut conn = self.conn().await?;
-        let tx = conn.transaction().await.map_err(backend)?;
-        purge_tx(&tx, p).await?;
-        tx.commit().await.map_err(backend)
+        in_tx!(self, |tx| purge_tx(&tx, p).await)
     }
 
     async fn count_entries(&self, workspace: &WorkspaceName) -> Result<u64> {

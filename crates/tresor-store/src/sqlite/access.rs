@@ -1,20 +1,12 @@
-//! Principals, groups, tokens, grants and the audit log on SQLite.
+//! Principals, groups, tokens and grants on SQLite.
 
 use super::{backend, insert_err, SqliteStore};
-use crate::{
-    link_audit, may_seal, parse_audit_head, AuditChain, AuditRecord, GrantRecord, PrincipalRecord, Result, StoreError,
-    TokenRecord, AUDIT_HEAD_MAC_META, AUDIT_HEAD_META,
-};
+use crate::{GrantRecord, PrincipalRecord, Result, StoreError, TokenRecord};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use tresor_model::{Access, PrincipalKind, PrincipalRef, WorkspaceName};
 
 fn kind_of(s: &str) -> rusqlite::Result<PrincipalKind> {
-    match s {
-        "user" => Ok(PrincipalKind::User),
-        "app" => Ok(PrincipalKind::App),
-        "group" => Ok(PrincipalKind::Group),
-        _ => Err(super::corrupt(format!("unknown principal kind {s:?}"))),
-    }
+    crate::rules::parse_principal_kind(s).map_err(super::corrupt)
 }
 
 fn principal_at(row: &Row<'_>, kind: usize, name: usize) -> rusqlite::Result<PrincipalRef> {
@@ -56,24 +48,6 @@ fn grant_from_row(r: &Row<'_>) -> rusqlite::Result<GrantRecord> {
         access: access_of(&r.get::<_, String>(5)?)?,
         created_at: r.get(6)?,
         created_by: r.get(7)?,
-    })
-}
-
-const AUDIT_COLS: &str = "seq, at, workspace, request_id, principal, action, target, outcome, detail, prev_hash, hash";
-
-fn audit_from_row(r: &Row<'_>) -> rusqlite::Result<AuditRecord> {
-    Ok(AuditRecord {
-        seq: r.get::<_, i64>(0)? as u64,
-        at: r.get(1)?,
-        workspace: r.get(2)?,
-        request_id: r.get(3)?,
-        principal: r.get(4)?,
-        action: r.get(5)?,
-        target: r.get(6)?,
-        outcome: r.get(7)?,
-        detail: r.get(8)?,
-        prev_hash: r.get(9)?,
-        hash: r.get(10)?,
     })
 }
 
@@ -191,20 +165,6 @@ impl SqliteStore {
 
     pub(super) fn delete_grant_impl(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
         self.write(|tx| delete_grant_tx(tx, ws, id))
-    }
-
-    pub(super) fn append_audit_impl(&self, records: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<Vec<u64>> {
-        self.write(|tx| append_audit_tx(tx, records, chain))
-    }
-
-    pub(super) fn list_audit_impl(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
-        self.read(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {AUDIT_COLS} FROM audit_log WHERE seq > ?1 AND (?2 IS NULL OR at >= ?2) ORDER BY seq LIMIT ?3"
-            ))?
-            .query_map(params![after as i64, since, limit], audit_from_row)?
-            .collect()
-        })
     }
 }
 
@@ -351,71 +311,4 @@ pub(super) fn revoke_tokens_named_tx(tx: &Transaction<'_>, ws: &WorkspaceName, n
     )
     .map_err(backend)?;
     Ok(())
-}
-
-/// [`crate::Store::append_audit`] inside a caller's transaction: the one chain append of this
-/// backend, used by the audit writer's appends and by batches alike. The single writer
-/// connection serialises them, so the chain stays one line.
-pub(super) fn append_audit_tx(
-    tx: &Transaction<'_>,
-    mut records: Vec<AuditRecord>,
-    chain: &dyn AuditChain,
-) -> Result<Vec<u64>> {
-    // Continue from the recorded head, not from the log's last row: if records were removed from
-    // the end, new ones must not paper over the gap (verify reports it). Statements are cached:
-    // an append runs for every read of a secret, and parsing its SQL anew each time showed in
-    // profiles.
-    let meta = |key: &str| -> Result<Option<Vec<u8>>> {
-        tx.prepare_cached("SELECT value FROM meta WHERE key = ?1")
-            .and_then(|mut st| st.query_row([key], |r| r.get(0)).optional())
-            .map_err(backend)
-    };
-    let recorded = meta(AUDIT_HEAD_META)?;
-    let sealable =
-        may_seal(recorded.as_deref().and_then(parse_audit_head), meta(AUDIT_HEAD_MAC_META)?.as_deref(), chain);
-    let (seq, prev) = match recorded.as_deref().and_then(parse_audit_head) {
-        Some((seq, hash)) => (seq, hash.to_vec()),
-        None => {
-            let last: Option<(i64, Vec<u8>)> = tx
-                .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()
-                .map_err(backend)?;
-            last.map_or((0u64, Vec::new()), |(s, h)| (s as u64, h))
-        }
-    };
-    let (head, head_mac) = link_audit(&mut records, seq, prev, chain);
-    let mut stmt = tx
-        .prepare_cached(&format!(
-            "INSERT INTO audit_log ({AUDIT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-        ))
-        .map_err(backend)?;
-    let mut seqs = Vec::with_capacity(records.len());
-    for rec in &records {
-        stmt.execute(params![
-            rec.seq as i64,
-            rec.at,
-            rec.workspace,
-            rec.request_id,
-            rec.principal,
-            rec.action,
-            rec.target,
-            rec.outcome,
-            rec.detail,
-            rec.prev_hash,
-            rec.hash
-        ])
-        .map_err(backend)?;
-        seqs.push(rec.seq);
-    }
-    drop(stmt);
-    let mut upsert = tx
-        .prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2")
-        .map_err(backend)?;
-    upsert.execute(params![AUDIT_HEAD_META, head]).map_err(backend)?;
-    if sealable {
-        upsert.execute(params![AUDIT_HEAD_MAC_META, head_mac]).map_err(backend)?;
-    }
-    Ok(seqs)
 }

@@ -6,17 +6,20 @@
 //! calling task rather than paying a thread hop each.
 
 mod access;
+mod app_keys;
+mod audit;
 mod backup;
 mod batch;
-mod compat;
 mod migrate;
+mod tags;
 
+use crate::rules::LiveLimits;
 use crate::{
     like_prefix, AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, NewVersion, PrincipalRecord,
     Result, SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
 };
 use async_trait::async_trait;
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, ToSql, Transaction};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -194,32 +197,36 @@ fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
     let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
     let current = current_entry(tx, p)?;
     let actual = current.map_or(0, |(v, _)| v);
-    let adds_live_entry = crate::rules::check_and_set(n, current)?;
-    if let (true, Some(limit)) = (adds_live_entry, n.max_entries) {
+    // The write transaction is the only writer: the counts hold until it commits.
+    let limits = LiveLimits::of(n, crate::rules::check_and_set(n, current)?);
+    if let Some(limit) = limits.entries {
         let live: i64 = tx
             .query_row("SELECT COUNT(*) FROM entries WHERE workspace = ?1 AND deleted_at IS NULL", [ws], |r| r.get(0))
             .map_err(backend)?;
         crate::rules::check_entry_limit(live as u64, limit)?;
     }
+    if let Some(limit) = limits.vault_secrets {
+        let live: i64 = tx
+            .query_row(
+                "SELECT COUNT(*) FROM entries WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND kind = ?4
+                     AND deleted_at IS NULL",
+                params![ws, env, vault, EntryKind::Secret.as_str()],
+                |r| r.get(0),
+            )
+            .map_err(backend)?;
+        crate::rules::check_vault_secret_limit(n, live as u64, limit)?;
+    }
     let tags = n.tags.as_ref().map(|t| serde_json::to_string(t).expect("tags serialize"));
+    let (kind, version) = (n.kind.as_str(), n.version as i64);
+    // The entry row's values, ?1 to ?11 of both the INSERT and the UPDATE.
+    let row: [&dyn ToSql; 11] =
+        [&ws, &env, &vault, &key, &kind, &version, &n.now, &n.edited_by, &n.description, &tags, &n.expires_at];
     if current.is_none() {
         tx.execute(
             "INSERT INTO entries (workspace, environment, vault, key, kind, version, created_at, updated_at,
                      edited_by, description, tags, expires_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9, COALESCE(?10, '[]'), ?11)",
-            params![
-                ws,
-                env,
-                vault,
-                key,
-                n.kind.as_str(),
-                n.version as i64,
-                n.now,
-                n.edited_by,
-                n.description,
-                tags,
-                n.expires_at
-            ],
+            row,
         )
         .map_err(|e| {
             if is_constraint(&e) {
@@ -234,20 +241,7 @@ fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
                      description = COALESCE(?9, description), tags = COALESCE(?10, tags), expires_at = ?11,
                      deleted_at = NULL
                  WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND version = ?12",
-            params![
-                ws,
-                env,
-                vault,
-                key,
-                n.kind.as_str(),
-                n.version as i64,
-                n.now,
-                n.edited_by,
-                n.description,
-                tags,
-                n.expires_at,
-                actual as i64
-            ],
+            &[&row[..], &[&(actual as i64)]].concat()[..],
         )
         .map_err(backend)?;
     }
@@ -345,6 +339,20 @@ fn delete_vault_tx(tx: &Transaction<'_>, vault: &VaultPath) -> Result<()> {
     Ok(())
 }
 
+/// [`crate::BatchOp::SetVaultOwner`] inside a caller's transaction.
+fn set_vault_owner_tx(tx: &Transaction<'_>, vault: &VaultPath, managed_by: Option<&str>, at: i64) -> Result<()> {
+    let n = tx
+        .execute(
+            "UPDATE vaults SET managed_by = ?4, managed_at = ?5 WHERE workspace = ?1 AND environment = ?2 AND name = ?3",
+            params![vault.workspace.as_str(), vault.environment.as_str(), vault.vault.as_str(), managed_by, at],
+        )
+        .map_err(backend)?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("vault {vault}")));
+    }
+    Ok(())
+}
+
 /// [`Store::undelete`] inside a caller's transaction.
 fn undelete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()> {
     let n = tx
@@ -423,10 +431,7 @@ impl Store for SqliteStore {
             })
             .optional()
         })?;
-        found.ok_or_else(|| match generation {
-            Some(g) => StoreError::NotFound(format!("data key generation {g} of workspace {workspace}")),
-            None => StoreError::NotFound(format!("workspace {workspace}")),
-        })
+        found.ok_or_else(|| crate::rules::missing_data_key(workspace, generation))
     }
 
     async fn create_environment(
@@ -559,15 +564,7 @@ impl Store for SqliteStore {
     }
 
     async fn apply_batch(&self, ops: Vec<BatchOp>, audit: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<()> {
-        self.write(|tx| {
-            for op in &ops {
-                batch::apply_op(tx, op)?;
-            }
-            if !audit.is_empty() {
-                access::append_audit_tx(tx, audit, chain).map_err(|e| StoreError::AuditAppend(e.to_string()))?;
-            }
-            Ok(())
-        })
+        self.write(|tx| batch::run_ready(crate::batch::apply(tx, &ops, audit, chain)))
     }
 
     async fn undelete(&self, p: &EntryPath, now: i64) -> Result<()> {

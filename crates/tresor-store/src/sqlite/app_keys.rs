@@ -1,11 +1,9 @@
-//! What the compatibility surfaces need beyond the native API, on SQLite: entry tags changed in
-//! place (Conductor's `/api/secrets/{key}/tags`) and application access keys (Conductor's
-//! `POST /api/token`).
+//! Application access keys (Conductor's `POST /api/token`) on SQLite.
 
 use super::{backend, corrupt, insert_err, SqliteStore};
 use crate::{AppKeyRecord, Result, StoreError};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
-use tresor_model::{EntryPath, PrincipalRef, Tag, WorkspaceName};
+use tresor_model::{PrincipalRef, WorkspaceName};
 
 const APP_KEY_COLS: &str =
     "id, workspace, principal_kind, principal_name, hash, created_at, created_by, revoked_at, environment";
@@ -25,13 +23,7 @@ fn app_key_from_row(r: &Row<'_>) -> rusqlite::Result<AppKeyRecord> {
     })
 }
 
-use crate::rules::apply_tags;
-
 impl SqliteStore {
-    pub(super) fn update_tags_impl(&self, p: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
-        self.write(|tx| update_tags_tx(tx, p, upsert, remove))
-    }
-
     pub(super) fn insert_app_key_impl(&self, k: &AppKeyRecord) -> Result<()> {
         self.write(|tx| insert_app_key_tx(tx, k))
     }
@@ -57,31 +49,6 @@ impl SqliteStore {
     pub(super) fn revoke_app_key_impl(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
         self.write(|tx| revoke_app_key_tx(tx, ws, id, now))
     }
-}
-
-/// [`crate::Store::update_tags`] inside a caller's transaction (also a step of a batch).
-pub(super) fn update_tags_tx(tx: &Transaction<'_>, p: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
-    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
-    let current: Option<String> = tx
-        .query_row(
-            "SELECT tags FROM entries WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4
-                 AND deleted_at IS NULL",
-            params![ws, env, vault, key],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(backend)?;
-    let current = current.ok_or_else(|| StoreError::NotFound(format!("entry {p}")))?;
-    let tags: Vec<Tag> =
-        serde_json::from_str(&current).map_err(|e| StoreError::Corrupt(format!("tags of entry {p}: {e}")))?;
-    let tags = apply_tags(tags, upsert, remove);
-    let text = serde_json::to_string(&tags).map_err(|e| StoreError::Backend(e.to_string()))?;
-    tx.execute(
-        "UPDATE entries SET tags = ?5 WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4",
-        params![ws, env, vault, key, text],
-    )
-    .map_err(backend)?;
-    Ok(tags)
 }
 
 /// [`crate::Store::insert_app_key`] inside a caller's transaction.
@@ -116,23 +83,4 @@ pub(super) fn revoke_app_key_tx(tx: &Transaction<'_>, ws: &WorkspaceName, id: &s
         return Err(StoreError::NotFound(format!("application key {id}")));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tag(k: &str, v: &str) -> Tag {
-        Tag { key: k.into(), value: v.into() }
-    }
-
-    #[test]
-    fn tags_are_upserted_by_key_and_removed_by_key_and_value() {
-        let start = vec![tag("team", "pay"), tag("env", "prod")];
-        let out = apply_tags(start.clone(), &[tag("team", "data"), tag("tier", "1")], &[]);
-        assert_eq!(out, [tag("team", "data"), tag("env", "prod"), tag("tier", "1")]);
-        let out = apply_tags(start.clone(), &[], &[tag("env", "dev")]);
-        assert_eq!(out, start, "a removal must match the value too");
-        assert_eq!(apply_tags(start, &[], &[tag("env", "prod")]), [tag("team", "pay")]);
-    }
 }

@@ -1,0 +1,187 @@
+//! [`crate::Store::apply_batch`], written once: what each [`BatchOp`] means, the order of its
+//! steps, and the audit append that closes the batch. A backend provides the primitive steps
+//! ([`BatchSteps`], implemented on its open write transaction: SQL only) and runs [`apply`] inside
+//! that transaction, so a failing step or append leaves nothing behind.
+
+use crate::{AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, NewVersion, Result, StoreError, TokenRecord};
+use tresor_model::{EntryPath, EnvName, PrincipalRef, Tag, VaultPath, WorkspaceName};
+
+/// The steps of a batch as one backend runs them inside its open write transaction. Each behaves
+/// as the `Store` method of the same name (same SQL, same locks, same errors).
+pub(crate) trait BatchSteps {
+    async fn create_environment(
+        &self,
+        workspace: &WorkspaceName,
+        name: &EnvName,
+        parent: Option<&EnvName>,
+        now: i64,
+    ) -> Result<()>;
+    async fn create_vault(&self, vault: &VaultPath, now: i64) -> Result<()>;
+    async fn delete_vault(&self, vault: &VaultPath) -> Result<()>;
+    /// [`BatchOp::SetVaultOwner`].
+    async fn set_vault_owner(&self, vault: &VaultPath, managed_by: Option<&str>, at: i64) -> Result<()>;
+    async fn write_version(&self, n: &NewVersion) -> Result<()>;
+    async fn soft_delete(&self, path: &EntryPath, now: i64) -> Result<()>;
+    async fn undelete(&self, path: &EntryPath, now: i64) -> Result<()>;
+    async fn purge(&self, path: &EntryPath) -> Result<()>;
+    async fn update_tags(&self, path: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>>;
+    async fn create_principal(&self, ws: &WorkspaceName, p: &PrincipalRef, by: &str, now: i64) -> Result<()>;
+    async fn delete_principal(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()>;
+    async fn add_member(&self, ws: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()>;
+    async fn remove_member(&self, ws: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()>;
+    async fn insert_token(&self, token: &TokenRecord) -> Result<()>;
+    async fn revoke_token(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()>;
+    /// Revokes the workspace's unrevoked tokens named `name`.
+    async fn revoke_tokens_named(&self, ws: &WorkspaceName, name: &str, now: i64) -> Result<()>;
+    async fn insert_grant(&self, grant: &GrantRecord) -> Result<()>;
+    async fn delete_grant(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord>;
+    async fn insert_app_key(&self, key: &AppKeyRecord) -> Result<()>;
+    async fn revoke_app_key(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()>;
+    /// The backend's one chain append ([`crate::Store::append_audit`] inside the transaction).
+    async fn append_audit(&self, records: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<Vec<u64>>;
+}
+
+/// Runs the steps in order, then appends the batch's audit records, on `tx`. The caller commits
+/// when this succeeds and drops the transaction uncommitted (rolling everything back) when it
+/// fails. The records are appended last, so the audit chain's lock (PostgreSQL: the `audit_head`
+/// row) is held only for the append itself, not for the steps before it.
+pub(crate) async fn apply<S: BatchSteps>(
+    tx: &S,
+    ops: &[BatchOp],
+    audit: Vec<AuditRecord>,
+    chain: &dyn AuditChain,
+) -> Result<()> {
+    for op in ops {
+        step(tx, op).await?;
+    }
+    if !audit.is_empty() {
+        tx.append_audit(audit, chain).await.map_err(|e| StoreError::AuditAppend(e.to_string()))?;
+    }
+    Ok(())
+}
+
+async fn step<S: BatchSteps>(tx: &S, op: &BatchOp) -> Result<()> {
+    match op {
+        BatchOp::CreateEnvironment { workspace, name, parent, now } => {
+            tx.create_environment(workspace, name, parent.as_ref(), *now).await
+        }
+        BatchOp::CreateVault { vault, now } => tx.create_vault(vault, *now).await,
+        BatchOp::DeleteVault { vault } => tx.delete_vault(vault).await,
+        BatchOp::SetVaultOwner { vault, managed_by, at } => tx.set_vault_owner(vault, managed_by.as_deref(), *at).await,
+        BatchOp::WriteVersion(n) => tx.write_version(n).await,
+        BatchOp::SoftDelete { path, now } => tx.soft_delete(path, *now).await,
+        BatchOp::Undelete { path, now } => tx.undelete(path, *now).await,
+        BatchOp::Purge { path } => tx.purge(path).await,
+        BatchOp::UpdateTags { path, upsert, remove } => tx.update_tags(path, upsert, remove).await.map(|_| ()),
+        BatchOp::CreatePrincipal { workspace, principal, by, now } => {
+            tx.create_principal(workspace, principal, by, *now).await
+        }
+        BatchOp::DeletePrincipal { workspace, principal } => tx.delete_principal(workspace, principal).await,
+        BatchOp::AddMember { workspace, group, member } => tx.add_member(workspace, group, member).await,
+        BatchOp::RemoveMember { workspace, group, member } => tx.remove_member(workspace, group, member).await,
+        BatchOp::InsertToken(t) => tx.insert_token(t).await,
+        BatchOp::RevokeToken { workspace, id, now } => tx.revoke_token(workspace, id, *now).await,
+        BatchOp::InsertGrant(g) => tx.insert_grant(g).await,
+        BatchOp::DeleteGrant { workspace, id } => tx.delete_grant(workspace, id).await.map(|_| ()),
+        BatchOp::InsertAppKey(k) => tx.insert_app_key(k).await,
+        // No token of a revoked key outlives its revocation: the tokens it was exchanged for go
+        // in the same step.
+        BatchOp::RevokeAppKey { workspace, id, now, minted_tokens_named } => {
+            tx.revoke_app_key(workspace, id, *now).await?;
+            tx.revoke_tokens_named(workspace, minted_tokens_named, *now).await
+        }
+    }
+}
+
+/// Implements [`BatchSteps`] on a backend's transaction type by calling the backend's step
+/// functions of the same names (`create_vault_tx`, `access::insert_token_tx`, ...), resolved in
+/// the module that invokes it (the backend's `batch.rs`, so `super::` is the backend). Written
+/// once for both backends: `batch_steps!(rusqlite::Transaction<'_>)` for SQLite's synchronous
+/// functions, `batch_steps!(tokio_postgres::Transaction<'_>, await)` for PostgreSQL's async ones.
+macro_rules! batch_steps {
+    ($tx:ty $(, $wait:tt)?) => {
+        const _: () = {
+            use $crate::{AppKeyRecord, AuditChain, AuditRecord, GrantRecord, NewVersion, Result, TokenRecord};
+            use tresor_model::{EntryPath, EnvName, PrincipalRef, Tag, VaultPath, WorkspaceName};
+
+            impl $crate::batch::BatchSteps for $tx {
+                async fn create_environment(
+                    &self,
+                    workspace: &WorkspaceName,
+                    name: &EnvName,
+                    parent: Option<&EnvName>,
+                    now: i64,
+                ) -> Result<()> {
+                    super::create_environment_tx(self, workspace, name, parent, now)$(.$wait)?
+                }
+                async fn create_vault(&self, vault: &VaultPath, now: i64) -> Result<()> {
+                    super::create_vault_tx(self, vault, now)$(.$wait)?
+                }
+                async fn delete_vault(&self, vault: &VaultPath) -> Result<()> {
+                    super::delete_vault_tx(self, vault)$(.$wait)?
+                }
+                async fn set_vault_owner(&self, vault: &VaultPath, managed_by: Option<&str>, at: i64) -> Result<()> {
+                    super::set_vault_owner_tx(self, vault, managed_by, at)$(.$wait)?
+                }
+                async fn write_version(&self, n: &NewVersion) -> Result<()> {
+                    super::write_version_tx(self, n)$(.$wait)?
+                }
+                async fn soft_delete(&self, path: &EntryPath, now: i64) -> Result<()> {
+                    super::soft_delete_tx(self, path, now)$(.$wait)?
+                }
+                async fn undelete(&self, path: &EntryPath, now: i64) -> Result<()> {
+                    super::undelete_tx(self, path, now)$(.$wait)?
+                }
+                async fn purge(&self, path: &EntryPath) -> Result<()> {
+                    super::purge_tx(self, path)$(.$wait)?
+                }
+                async fn update_tags(&self, path: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
+                    super::tags::update_tags_tx(self, path, upsert, remove)$(.$wait)?
+                }
+                async fn create_principal(
+                    &self,
+                    ws: &WorkspaceName,
+                    p: &PrincipalRef,
+                    by: &str,
+                    now: i64,
+                ) -> Result<()> {
+                    super::access::create_principal_tx(self, ws, p, by, now)$(.$wait)?
+                }
+                async fn delete_principal(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
+                    super::access::delete_principal_tx(self, ws, p)$(.$wait)?
+                }
+                async fn add_member(&self, ws: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()> {
+                    super::access::add_member_tx(self, ws, group, member)$(.$wait)?
+                }
+                async fn remove_member(&self, ws: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()> {
+                    super::access::remove_member_tx(self, ws, group, member)$(.$wait)?
+                }
+                async fn insert_token(&self, token: &TokenRecord) -> Result<()> {
+                    super::access::insert_token_tx(self, token)$(.$wait)?
+                }
+                async fn revoke_token(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
+                    super::access::revoke_token_tx(self, ws, id, now)$(.$wait)?
+                }
+                async fn revoke_tokens_named(&self, ws: &WorkspaceName, name: &str, now: i64) -> Result<()> {
+                    super::access::revoke_tokens_named_tx(self, ws, name, now)$(.$wait)?
+                }
+                async fn insert_grant(&self, grant: &GrantRecord) -> Result<()> {
+                    super::access::insert_grant_tx(self, grant)$(.$wait)?
+                }
+                async fn delete_grant(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
+                    super::access::delete_grant_tx(self, ws, id)$(.$wait)?
+                }
+                async fn insert_app_key(&self, key: &AppKeyRecord) -> Result<()> {
+                    super::app_keys::insert_app_key_tx(self, key)$(.$wait)?
+                }
+                async fn revoke_app_key(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
+                    super::app_keys::revoke_app_key_tx(self, ws, id, now)$(.$wait)?
+                }
+                async fn append_audit(&self, records: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<Vec<u64>> {
+                    super::audit::append_audit_tx(self, records, chain)$(.$wait)?
+                }
+            }
+        };
+    };
+}
+pub(crate) use batch_steps;

@@ -1,0 +1,83 @@
+//! Application access keys (Conductor's `POST /api/token`) on PostgreSQL.
+
+use super::{backend, col, env_at, insert_err, principal_at, workspace_at, PostgresStore};
+use crate::{AppKeyRecord, Result, StoreError};
+use tokio_postgres::{Row, Transaction};
+use tresor_model::WorkspaceName;
+
+const APP_KEY_COLS: &str =
+    "id, workspace, principal_kind, principal_name, hash, created_at, created_by, revoked_at, environment";
+
+fn app_key_from_row(r: &Row) -> Result<AppKeyRecord> {
+    Ok(AppKeyRecord {
+        id: col(r, 0)?,
+        workspace: workspace_at(r, 1)?,
+        principal: principal_at(r, 2, 3)?,
+        hash: col(r, 4)?,
+        created_at: col(r, 5)?,
+        created_by: col(r, 6)?,
+        revoked_at: col(r, 7)?,
+        environment: env_at(r, 8)?,
+    })
+}
+
+impl PostgresStore {
+    pub(super) async fn insert_app_key_impl(&self, k: &AppKeyRecord) -> Result<()> {
+        in_tx!(self, |tx| insert_app_key_tx(&tx, k).await)
+    }
+
+    pub(super) async fn get_app_key_impl(&self, id: &str) -> Result<Option<AppKeyRecord>> {
+        let row = self.query_opt(&format!("SELECT {APP_KEY_COLS} FROM app_keys WHERE id = $1"), &[&id]).await?;
+        row.as_ref().map(app_key_from_row).transpose()
+    }
+
+    pub(super) async fn list_app_keys_impl(&self, ws: &WorkspaceName) -> Result<Vec<AppKeyRecord>> {
+        let rows = self
+            .query(
+                &format!("SELECT {APP_KEY_COLS} FROM app_keys WHERE workspace = $1 ORDER BY created_at, id"),
+                &[&ws.as_str()],
+            )
+            .await?;
+        rows.iter().map(app_key_from_row).collect()
+    }
+
+    pub(super) async fn revoke_app_key_impl(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
+        in_tx!(self, |tx| revoke_app_key_tx(&tx, ws, id, now).await)
+    }
+}
+
+/// [`crate::Store::insert_app_key`] inside a caller's transaction.
+pub(super) async fn insert_app_key_tx(tx: &Transaction<'_>, k: &AppKeyRecord) -> Result<()> {
+    tx.execute(
+        &format!("INSERT INTO app_keys ({APP_KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
+        &[
+            &k.id,
+            &k.workspace.as_str(),
+            &k.principal.kind.as_str(),
+            &k.principal.name,
+            &k.hash,
+            &k.created_at,
+            &k.created_by,
+            &k.revoked_at,
+            &k.environment.as_ref().map(|e| e.as_str()),
+        ],
+    )
+    .await
+    .map_err(insert_err(format!("application key {}", k.id), &format!("workspace {}", k.workspace)))?;
+    Ok(())
+}
+
+/// [`crate::Store::revoke_app_key`] inside a caller's transaction.
+pub(super) async fn revoke_app_key_tx(tx: &Transaction<'_>, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
+    let n = tx
+        .execute(
+            "UPDATE app_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE workspace = $1 AND id = $2",
+            &[&ws.as_str(), &id, &now],
+        )
+        .await
+        .map_err(backend)?;
+    if n == 0 {
+        return Err(StoreError::NotFound(format!("application key {id}")));
+    }
+    Ok(())
+}

@@ -1,0 +1,100 @@
+//! The connection pool: a small fixed set of `tokio_postgres::Client`s, each behind its own async
+//! mutex. A call takes the first idle connection (or waits for one), and a connection found closed
+//! (the server restarted, the network dropped) is replaced on its next use.
+
+use super::{backend, pg_message, PostgresStore};
+use crate::{Result, StoreError};
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::Ordering;
+use tokio::sync::MutexGuard;
+use tokio_postgres::{Client, Config, Row};
+
+/// Connections per store (per server process).
+pub(super) const POOL_SIZE: usize = 4;
+
+/// A pooled connection, held for the length of one call.
+pub(super) struct Conn<'a>(MutexGuard<'a, Option<Client>>);
+
+impl Deref for Conn<'_> {
+    type Target = Client;
+    fn deref(&self) -> &Client {
+        self.0.as_ref().expect("a pooled connection is opened before it is handed out")
+    }
+}
+
+impl DerefMut for Conn<'_> {
+    fn deref_mut(&mut self) -> &mut Client {
+        self.0.as_mut().expect("a pooled connection is opened before it is handed out")
+    }
+}
+
+/// Describes where a configuration points, without its password.
+pub(super) fn describe(config: &Config) -> String {
+    use tokio_postgres::config::Host;
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let port = config.get_ports().get(i).or(config.get_ports().first()).copied().unwrap_or(5432);
+            match h {
+                Host::Tcp(name) => format!("{name}:{port}"),
+                #[cfg(unix)]
+                Host::Unix(path) => format!("{}:{port}", path.display()),
+            }
+        })
+        .collect();
+    let hosts = if hosts.is_empty() { "localhost:5432".to_owned() } else { hosts.join(",") };
+    format!("{hosts}/{}", config.get_dbname().or(config.get_user()).unwrap_or("postgres"))
+}
+
+impl PostgresStore {
+    async fn open(&self) -> Result<Client> {
+        let (client, connection) = self.config.connect(self.tls.clone()).await.map_err(|e| {
+            StoreError::Backend(format!("connecting to PostgreSQL at {}: {}", self.target, pg_message(&e)))
+        })?;
+        // The connection task ends when the client is dropped or the server goes away; the pool
+        // notices through `Client::is_closed` and reconnects.
+        self.runtime.spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(client)
+    }
+
+    /// Takes the first idle connection, or waits for one if all are busy.
+    pub(super) async fn conn(&self) -> Result<Conn<'_>> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let n = self.conns.len();
+        let mut guard = None;
+        for i in 0..n {
+            if let Ok(g) = self.conns[(start + i) % n].try_lock() {
+                guard = Some(g);
+                break;
+            }
+        }
+        let mut guard = match guard {
+            Some(g) => g,
+            None => self.conns[start % n].lock().await,
+        };
+        if guard.as_ref().is_none_or(|c| c.is_closed()) {
+            *guard = Some(self.open().await?);
+        }
+        Ok(Conn(guard))
+    }
+
+    pub(super) async fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Option<Row>> {
+        self.conn().await?.query_opt(sql, params).await.map_err(backend)
+    }
+
+    pub(super) async fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Row>> {
+        self.conn().await?.query(sql, params).await.map_err(backend)
+    }
+}

@@ -1,0 +1,39 @@
+//! Entry tags changed in place, without a new version (Conductor's `/api/secrets/{key}/tags`), on
+//! SQLite.
+
+use super::{backend, SqliteStore};
+use crate::rules::apply_tags;
+use crate::{Result, StoreError};
+use rusqlite::{params, OptionalExtension, Transaction};
+use tresor_model::{EntryPath, Tag};
+
+impl SqliteStore {
+    pub(super) fn update_tags_impl(&self, p: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
+        self.write(|tx| update_tags_tx(tx, p, upsert, remove))
+    }
+}
+
+/// [`crate::Store::update_tags`] inside a caller's transaction (also a step of a batch).
+pub(super) fn update_tags_tx(tx: &Transaction<'_>, p: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
+    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+    let current: Option<String> = tx
+        .query_row(
+            "SELECT tags FROM entries WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4
+                 AND deleted_at IS NULL",
+            params![ws, env, vault, key],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(backend)?;
+    let current = current.ok_or_else(|| StoreError::NotFound(format!("entry {p}")))?;
+    let tags: Vec<Tag> =
+        serde_json::from_str(&current).map_err(|e| StoreError::Corrupt(format!("tags of entry {p}: {e}")))?;
+    let tags = apply_tags(tags, upsert, remove);
+    let text = serde_json::to_string(&tags).map_err(|e| StoreError::Backend(e.to_string()))?;
+    tx.execute(
+        "UPDATE entries SET tags = ?5 WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4",
+        params![ws, env, vault, key, text],
+    )
+    .map_err(backend)?;
+    Ok(tags)
+}
