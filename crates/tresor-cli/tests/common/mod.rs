@@ -516,6 +516,13 @@ impl Receiver {
     }
 }
 
+/// The most requests a rate limit of `count` per `window` can let through in `elapsed`: its whole
+/// budget at once, then one every `window / count`. A bound that holds however fast the machine
+/// runs, for a test that must send at the speed the machine has.
+pub fn most_allowed(count: u32, window: std::time::Duration, elapsed: std::time::Duration) -> usize {
+    count as usize + (elapsed.as_secs_f64() * f64::from(count) / window.as_secs_f64()).ceil() as usize
+}
+
 /// Polls `ok` every 50 ms until it holds, failing the test after `timeout`.
 pub fn wait_for(what: &str, timeout: std::time::Duration, mut ok: impl FnMut() -> bool) {
     let start = std::time::Instant::now();
