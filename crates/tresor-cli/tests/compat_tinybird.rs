@@ -115,15 +115,11 @@ fn tinybird_documented_curl_calls_work_unchanged() {
     assert_eq!(names, ["int_secret", "pg_password", "test_secret"]);
 
     // Writes are audited as entry writes of the token's principal, like native writes.
-    let (_, audit) = s.call("GET", "/api/v1/audit?limit=10000", Some(&t), None);
-    let writes = audit["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|r| r["action"] == "entry.write" && r["target"] == "default/default/test_secret")
-        .count();
+    let audit = s.audit(&t);
+    let writes =
+        audit.iter().filter(|r| r["action"] == "entry.write" && r["target"] == "default/default/test_secret").count();
     assert_eq!(writes, 3, "create, update, create again");
-    assert!(!audit.to_string().contains("new_value"));
+    assert!(!serde_json::to_string(&audit).unwrap().contains("new_value"));
 }
 
 #[test]
@@ -462,10 +458,8 @@ fn tinybird_tokens_bound_to_environments_are_separate_workspaces() {
     refused(&tb(&branch, r#"curl -X DELETE "$TB_HOST/v0/secrets/pg_password" -H "Authorization: Bearer $TB_TOKEN""#));
     assert_eq!(value_in("production", "pg_password").1["value"], "production-PG-9902", "unchanged");
     assert_eq!(value_in("feature-x", "branch_secret").0, 404);
-    let (_, audit) = s.call("GET", "/api/v1/audit?limit=10000", Some(&owner), None);
-    let refusals: Vec<&str> = audit["records"]
-        .as_array()
-        .unwrap()
+    let audit = s.audit(&owner);
+    let refusals: Vec<&str> = audit
         .iter()
         .filter(|r| r["outcome"] == "denied" && r["target"].as_str().unwrap().starts_with("feature-x/default/"))
         .map(|r| r["action"].as_str().unwrap())
@@ -485,7 +479,7 @@ fn tinybird_tokens_bound_to_environments_are_separate_workspaces() {
         "branch-CHANGE-7",
     ] {
         assert!(!log.contains(v), "{v} is in the server log");
-        assert!(!audit.to_string().contains(v), "{v} is in the audit log");
+        assert!(!serde_json::to_string(&audit).unwrap().contains(v), "{v} is in the audit log");
     }
 }
 
@@ -577,16 +571,14 @@ fn tinybird_a_secret_created_again_after_delete_is_a_new_secret() {
     s.cli(&t, &["get", "test_secret", "--version", "2"], b"").fails(3, "no version 2");
     assert_eq!(s.cli(&t, &["get", "test_secret", "--version", "1"], b"").ok(), "new-LIFE-v1");
     // The purge is on the record.
-    let (_, audit) = s.call("GET", "/api/v1/audit?limit=10000", Some(&t), None);
-    let purges = audit["records"]
-        .as_array()
-        .unwrap()
+    let audit = s.audit(&t);
+    let purges = audit
         .iter()
         .filter(|r| {
             r["action"] == "entry.purge" && r["target"] == "default/default/test_secret" && r["outcome"] == "ok"
         })
         .count();
-    assert_eq!(purges, 1, "{audit}");
+    assert_eq!(purges, 1, "{audit:?}");
     let log = s.log_text();
     for v in ["old-LIFE-v1", "old-LIFE-v2", "new-LIFE-v1"] {
         assert!(!log.contains(v), "{v} is in the server log");

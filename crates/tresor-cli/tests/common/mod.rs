@@ -100,6 +100,12 @@ impl Run {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
     }
 
+    /// [`Run::fails`], with nothing on stdout.
+    pub fn fails_quietly(self, code: i32, needle: &str) -> String {
+        assert!(self.stdout.is_empty(), "nothing should be printed; stdout: {}; stderr: {}", self.stdout, self.stderr);
+        self.fails(code, needle)
+    }
+
     /// Asserts the exit code and that stderr mentions `needle`.
     pub fn fails(self, code: i32, needle: &str) -> String {
         assert_eq!(self.code, code, "stderr: {}; stdout: {}", self.stderr, self.stdout);
@@ -139,6 +145,13 @@ impl LocalTresor {
 
     pub fn run(&self, args: &[&str]) -> Run {
         self.run_stdin(args, b"")
+    }
+
+    /// `tresor --local set KEY` with the value on stdin, for each entry.
+    pub fn set_all(&self, entries: &[(&str, &str)]) {
+        for (key, value) in entries {
+            self.run_stdin(&["set", key], value.as_bytes()).ok();
+        }
     }
 
     /// Runs `tresor --local ARGS` on a terminal, typing `typed` once `prompt` shows (see
@@ -314,9 +327,23 @@ impl Server {
         }
     }
 
+    /// The audit records `token` may read (all of them, up to 10,000).
+    pub fn audit(&self, token: &str) -> Vec<serde_json::Value> {
+        let (status, doc) = self.call("GET", "/api/v1/audit?limit=10000", Some(token), None);
+        assert_eq!(status, 200, "{doc}");
+        doc["records"].as_array().unwrap_or_else(|| panic!("{doc}")).clone()
+    }
+
     /// Runs the CLI against this server with `token`.
     pub fn cli(&self, token: &str, args: &[&str], stdin: &[u8]) -> Run {
         self.cli_env(token, args, stdin, &[])
+    }
+
+    /// `tresor set KEY` with the value on stdin, as `token`, for each entry.
+    pub fn set_all(&self, token: &str, entries: &[(&str, &str)]) {
+        for (key, value) in entries {
+            self.cli(token, &["set", key], value.as_bytes()).ok();
+        }
     }
 
     /// Runs the CLI against this server with `token` and extra environment variables.

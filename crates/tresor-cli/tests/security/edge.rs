@@ -28,13 +28,6 @@ fn bearer(token: &str) -> String {
     format!("Bearer {token}")
 }
 
-/// The audit records `token` may read.
-fn audit(s: &Server, token: &str) -> Vec<Value> {
-    let (status, doc) = s.call("GET", "/api/v1/audit?limit=10000", Some(token), None);
-    assert_eq!(status, 200, "{doc}");
-    doc["records"].as_array().unwrap().clone()
-}
-
 fn last_seq(records: &[Value]) -> u64 {
     records.iter().map(|r| r["seq"].as_u64().unwrap()).max().unwrap_or(0)
 }
@@ -54,7 +47,7 @@ fn aggregated_count(r: &Value) -> Option<u64> {
 fn wait_for_records(s: &Server, what: &str, pick: impl Fn(&[Value]) -> bool) -> Vec<Value> {
     let start = Instant::now();
     loop {
-        let records = audit(s, &s.token);
+        let records = s.audit(&s.token);
         if pick(&records) {
             return records;
         }
@@ -85,7 +78,7 @@ const FAILURES_PER_HOUR: (&str, &str) = ("TRESOR_RATE_AUTH_FAILURES", "10/h");
 #[test]
 fn failed_authentications_are_limited_per_peer_and_aggregated() {
     let s = Server::start(&[FAILURES_PER_HOUR]);
-    let before = last_seq(&audit(&s, &s.token));
+    let before = last_seq(&s.audit(&s.token));
 
     let surfaces =
         [("/api/v1/whoami", "authorization"), ("/v0/secrets", "authorization"), ("/api/secrets", "x-authorization")];
@@ -104,7 +97,7 @@ fn failed_authentications_are_limited_per_peer_and_aggregated() {
         }
     }
     let within = most_allowed(10, Duration::from_secs(3600), flood.elapsed());
-    let records = audit(&s, &s.token);
+    let records = s.audit(&s.token);
     let added: Vec<&Value> = records.iter().filter(|r| r["seq"].as_u64().unwrap() > before).collect();
     assert!(added.len() <= 5, "300 bad tokens added {} audit records", added.len());
     assert!(added.iter().any(|r| r["action"] == "auth.token"), "the first failure is recorded at once");
@@ -138,7 +131,7 @@ fn failed_authentications_are_limited_per_peer_and_aggregated() {
     // failures is whole: a second server, as the first one's budget does not come back within
     // the hour.
     let k = Server::start(&[FAILURES_PER_HOUR]);
-    let before = last_seq(&audit(&k, &k.token));
+    let before = last_seq(&k.audit(&k.token));
     let mut statuses = Vec::new();
     let mut last_exchange = None;
     let flood = Instant::now();
@@ -151,7 +144,7 @@ fn failed_authentications_are_limited_per_peer_and_aggregated() {
         }
     }
     let within = most_allowed(10, Duration::from_secs(3600), flood.elapsed());
-    let records = audit(&k, &k.token);
+    let records = k.audit(&k.token);
     let added = records.iter().filter(|r| r["seq"].as_u64().unwrap() > before).count();
     assert!(added <= 5, "300 bad key exchanges added {added} audit records");
     assert_eq!(statuses[..10], [401; 10], "{statuses:?}");
@@ -225,7 +218,7 @@ fn request_ids_are_made_by_the_server() {
     let answer = send(&s, "GET", list, &[("authorization", &admin), ("x-request-id", &long)], None);
     let long_id = answer.request_id.unwrap();
 
-    let records = audit(&s, &s.token);
+    let records = s.audit(&s.token);
     assert!(records.iter().all(|r| !r["request_id"].as_str().unwrap().contains("forged")), "a client's id as the id");
     let listed = records.iter().find(|r| r["request_id"] == id.as_str()).expect("a record with the server's id");
     assert_eq!(listed["action"], "entry.list");
@@ -270,7 +263,7 @@ fn query_tokens_only_on_the_tinybird_surface() {
 
     let secret = &s.token[17..];
     assert!(!s.log_text().contains(secret), "the token reached the server log");
-    let records = serde_json::to_string(&audit(&s, &s.token)).unwrap();
+    let records = serde_json::to_string(&s.audit(&s.token)).unwrap();
     assert!(!records.contains(secret), "the token reached the audit log");
 }
 
@@ -290,10 +283,10 @@ fn auth_failures_are_shown_to_the_workspace_they_name() {
     let names = |records: &[Value], id: &str| {
         records.iter().any(|r| r["action"] == "auth.token" && r["target"].as_str().unwrap().contains(id))
     };
-    let managers = audit(&s, &manager);
+    let managers = s.audit(&manager);
     assert!(names(&managers, app_id), "a failure naming a token of the workspace is the workspace's");
     assert!(!names(&managers, "0000000000aa"), "a server-level failure shown to a workspace manager");
-    let owners = audit(&s, &s.token);
+    let owners = s.audit(&s.token);
     assert!(names(&owners, app_id) && names(&owners, "0000000000aa"), "the admin of default sees both");
 }
 
@@ -310,7 +303,7 @@ fn listings_of_access_are_audited() {
         s.cli(&s.token, args, b"").ok();
     }
     s.cli(&reader, &["token", "ls"], b"").fails(4, "lacks manage");
-    let records = audit(&s, &s.token);
+    let records = s.audit(&s.token);
     let has = |action: &str, outcome: &str| records.iter().any(|r| r["action"] == action && r["outcome"] == outcome);
     for action in ["token.list", "grant.list", "principal.list", "group.members", "app_key.list"] {
         assert!(has(action, "ok"), "no {action} record");
