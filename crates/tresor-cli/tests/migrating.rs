@@ -149,11 +149,7 @@ fn td_set_prompts_for_a_hidden_value() {
 
 #[test]
 fn td_project_secrets_map_to_a_vault() {
-    let s = start_server(&[]);
-    let t = s.token.clone();
-    for project in ["nasdaq_analysis", "my_project"] {
-        s.cli(&t, &["vault", "create", project], b"").ok();
-    }
+    let (s, t) = server_with_vaults(&["nasdaq_analysis", "my_project"]);
     // printf '%s' "$APIKEY1" | tresor set --project nasdaq_analysis apikey1 (and apikey2)
     s.cli(&t, &["set", "--project", "nasdaq_analysis", "apikey1"], b"td-key-one").ok();
     s.cli(&t, &["set", "--project", "nasdaq_analysis", "apikey2"], b"td-key-two").ok();
@@ -530,11 +526,8 @@ fn dt_group_permissions_with_set_g() {
 
 #[test]
 fn dt_ls_pretty_prints_a_table() {
-    let t = LocalTresor::new();
-    t.run_stdin(&["set", "db/password"], b"pretty-pw-value").ok();
-    t.run(&["set", "--var", "config/max_retries", "5"]).ok();
     // tresor ls -p
-    let out = t.run(&["ls", "-p"]).ok();
+    let (_, out) = pretty_listing("pretty-pw-value");
     assert!(out.starts_with('┌') && out.contains("EDITED BY") && out.contains("********"), "{out}");
     assert!(!out.contains("pretty-pw-value"), "{out}");
     assert!(out.trim_end().ends_with("2 entries in default/default: 1 secret, 1 variable"), "{out}");
@@ -750,11 +743,7 @@ fn tailor_get_and_get_all_over_rest() {
 
 #[test]
 fn tailor_services_read_only_what_they_are_granted() {
-    let s = start_server(&[]);
-    let t = s.token.clone();
-    for v in ["api-keys", "database"] {
-        s.cli(&t, &["vault", "create", v], b"").ok();
-    }
+    let (s, t) = server_with_vaults(&["api-keys", "database"]);
     s.cli(&t, &["set", "--vault", "api-keys", "sendgrid-api-key"], b"SG.granted").ok();
     s.cli(&t, &["set", "--vault", "database", "read-replica-password"], b"replica-pw").ok();
     // tresor principal create app:notifier ; tresor grant add app:notifier 'default/api-keys/*' read

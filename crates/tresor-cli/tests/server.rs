@@ -13,12 +13,18 @@ fn value(key: &str) -> String {
     format!("/api/v1/envs/default/vaults/default/values/{key}")
 }
 
+/// PUTs `body` to the entry `key` as the admin, asserting 200; the answer.
+fn put_ok(s: &Server, key: &str, body: serde_json::Value) -> serde_json::Value {
+    let (status, doc) = s.call("PUT", &entry(key), Some(&s.token), Some(body));
+    assert_eq!(status, 200, "{doc}");
+    doc
+}
+
 #[test]
 fn entries_over_http_with_versions_and_batch_resolution() {
     let s = Server::start(&[]);
     let t = Some(s.token.as_str());
-    let (status, doc) = s.call("PUT", &entry("db/password"), t, Some(json!({"value": "pw-one"})));
-    assert_eq!(status, 200, "{doc}");
+    let doc = put_ok(&s, "db/password", json!({"value": "pw-one"}));
     assert_eq!(doc["version"], 1);
     assert!(doc.get("value").is_none(), "a management answer never carries a secret value");
     s.call("PUT", &entry("db/password"), t, Some(json!({"value": "pw-two"})));
@@ -719,8 +725,7 @@ fn graceful_shutdown_finishes_requests_in_flight() {
 fn values_that_are_not_text_travel_as_value_base64_everywhere() {
     let s = Server::start(&[]);
     let t = Some(s.token.as_str());
-    let (status, doc) = s.call("PUT", &entry("bin/key"), t, Some(json!({"value_base64": "/wAK"})));
-    assert_eq!(status, 200, "{doc}");
+    put_ok(&s, "bin/key", json!({"value_base64": "/wAK"}));
     let (_, doc) = s.call("GET", &value("bin/key"), t, None);
     assert_eq!(doc["value_base64"], "/wAK");
     assert!(doc.get("value").is_none(), "{doc}");

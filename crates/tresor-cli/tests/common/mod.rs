@@ -188,6 +188,16 @@ impl LocalTresor {
     }
 }
 
+/// A local store holding the secret `db/password` (`secret`) and the variable
+/// `config/max_retries` (5), and what `tresor --local ls -p` prints of it.
+pub fn pretty_listing(secret: &str) -> (LocalTresor, String) {
+    let t = LocalTresor::new();
+    t.run_stdin(&["set", "db/password"], secret.as_bytes()).ok();
+    t.run(&["set", "--var", "config/max_retries", "5"]).ok();
+    let out = t.run(&["ls", "-p"]).ok();
+    (t, out)
+}
+
 /// Writes `input` to the child's stdin and closes it. A CLI that refuses its arguments exits
 /// before reading stdin, so a broken pipe here is the child's business, judged by its output.
 pub fn feed_stdin(child: &mut std::process::Child, input: &[u8]) {
@@ -259,6 +269,13 @@ impl Server {
         let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         let token = doc["admin_token"].as_str().unwrap().to_owned();
         Self::serve(dir, token, env, &[])
+    }
+
+    /// [`Server::start`] with webhooks allowed to `127.0.0.1:PORT` (a [`Receiver`]'s) and no
+    /// management rate limit.
+    pub fn allowing_webhooks_to(port: u16) -> Self {
+        let allow = format!("127.0.0.1:{port}");
+        Self::start(&[("TRESOR_WEBHOOK_ALLOW_HOSTS", &allow), ("TRESOR_RATE_MANAGEMENT", "0")])
     }
 
     /// `tresor serve` on port 0 of the loopback; the address is the one it logs.

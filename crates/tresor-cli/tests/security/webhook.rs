@@ -88,8 +88,7 @@ fn a_bad_allow_list_entry_is_refused_by_name() {
 #[test]
 fn sending_a_webhook_needs_the_webhook_grant_on_its_environment() {
     let hook = Receiver::start();
-    let allow = format!("127.0.0.1:{}", hook.port);
-    let s = Server::start(&[("TRESOR_WEBHOOK_ALLOW_HOSTS", &allow), ("TRESOR_RATE_MANAGEMENT", "0")]);
+    let s = Server::allowing_webhooks_to(hook.port);
     let admin = s.token.clone();
     let (status, doc) = s.call(
         "PUT",
@@ -170,8 +169,7 @@ fn sending_a_webhook_needs_the_webhook_grant_on_its_environment() {
 #[test]
 fn webhook_header_values_are_checked_and_never_echoed() {
     let hook = Receiver::start();
-    let allow = format!("127.0.0.1:{}", hook.port);
-    let s = Server::start(&[("TRESOR_WEBHOOK_ALLOW_HOSTS", &allow)]);
+    let s = Server::allowing_webhooks_to(hook.port);
     let t = s.token.clone();
     let values = [
         ("multi-line", "nl-secret-4242\r\nX-Forged: tresor-log-forgery"),
@@ -269,8 +267,7 @@ impl HexEcho {
 #[test]
 fn hex_encoded_values_are_masked_in_webhook_answers_and_by_tresor_redact() {
     let hook = HexEcho::start();
-    let allow = format!("127.0.0.1:{}", hook.port);
-    let s = Server::start(&[("TRESOR_WEBHOOK_ALLOW_HOSTS", &allow)]);
+    let s = Server::allowing_webhooks_to(hook.port);
     let t = s.token.clone();
     let value = "hex-secret-Zk81";
     let (status, doc) =
