@@ -236,14 +236,12 @@ fn td_pg_operator_credentials_and_credential_sets() {
     );
     s.cli(&t, &["set", "--project", "my_project", &format!("@{creds}")], b"").ok();
     // tresor render --project my_project --map pg=db1 task1.dig   (task2: --map pg=db2)
-    assert_eq!(
-        render(&s, &t, "my_project", &["--map", "pg=db1", &task1]).ok(),
-        "+task1:\n  pg>: query1.sql\n  host: db1.internal\n  user: db1-user\n  password: db1-pw\n"
-    );
-    assert_eq!(
-        render(&s, &t, "my_project", &["--map", "pg=db2", &task1]).ok(),
-        "+task1:\n  pg>: query1.sql\n  host: db2.internal\n  user: db2-user\n  password: db2-pw\n"
-    );
+    for db in ["db1", "db2"] {
+        assert_eq!(
+            render(&s, &t, "my_project", &["--map", &format!("pg={db}"), &task1]).ok(),
+            format!("+task1:\n  pg>: query1.sql\n  host: {db}.internal\n  user: {db}-user\n  password: {db}-pw\n")
+        );
+    }
     // A missing credential names the reference and its position; nothing is printed.
     render(&s, &t, "my_project", &["--map", "pg=db3", &task1]).fails_quietly(NOT_FOUND, "${secret:pg.host} at 3:9");
 }
