@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use tresor_server::Rate;
 
 /// tresor: secrets and variables for workflow and data platforms.
 ///
@@ -212,20 +213,20 @@ pub struct ServeArgs {
     /// PEM private key for HTTPS (with --tls-cert).
     #[arg(long, env = "TRESOR_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// Requests per second per token on management routes (0: unlimited).
-    #[arg(long, env = "TRESOR_RATE_MANAGEMENT", default_value_t = 20)]
-    pub rate_management: u32,
-    /// Requests per second per token on entry and resolution routes (0: unlimited).
-    #[arg(long, env = "TRESOR_RATE_ENTRIES", default_value_t = 0)]
-    pub rate_entries: u32,
-    /// Requests per second per token on the Tinybird-compatible /v0 routes (0: unlimited).
-    #[arg(long, env = "TRESOR_RATE_TINYBIRD", default_value_t = 5)]
-    pub rate_tinybird: u32,
-    /// Failed authentications (bad tokens, bad application keys) per second per client address
-    /// (IPv6: per /64) before they are answered 429 (0: unlimited). Valid tokens are never
-    /// refused by it.
-    #[arg(long, env = "TRESOR_RATE_AUTH_FAILURES", default_value_t = 10)]
-    pub rate_auth_failures: u32,
+    /// Requests per token on management routes: N (per second), N/s, N/min or N/h (0: unlimited).
+    #[arg(long, env = "TRESOR_RATE_MANAGEMENT", default_value = "20/s")]
+    pub rate_management: Rate,
+    /// Requests per token on entry and resolution routes: N, N/s, N/min or N/h (0: unlimited).
+    #[arg(long, env = "TRESOR_RATE_ENTRIES", default_value = "0")]
+    pub rate_entries: Rate,
+    /// Requests per token on the Tinybird-compatible /v0 routes: N, N/s, N/min or N/h (0: unlimited).
+    #[arg(long, env = "TRESOR_RATE_TINYBIRD", default_value = "5/s")]
+    pub rate_tinybird: Rate,
+    /// Failed authentications (bad tokens, bad application keys) per client address (IPv6: per
+    /// /64) before they are answered 429: N (per second), N/s, N/min or N/h (0: unlimited). Valid
+    /// tokens are never refused by it.
+    #[arg(long, env = "TRESOR_RATE_AUTH_FAILURES", default_value = "10/s")]
+    pub rate_auth_failures: Rate,
     /// Most secrets per workspace through the Tinybird-compatible /v0 routes (0: no limit of their own).
     #[arg(long, env = "TRESOR_TINYBIRD_MAX_SECRETS", default_value_t = 100)]
     pub tinybird_max_secrets: u64,

@@ -124,6 +124,7 @@ async fn serve_async(args: ServeArgs) -> Result<i32> {
         .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", args.listen)))?;
     let addr = listener.local_addr().map_err(|e| CliError::Io(e.to_string()))?;
     let scheme = if config.tls.is_some() { "https" } else { "http" };
+    tracing::info!("rate limits: {}", config.rate_limits);
     tracing::info!(data_dir = %dir.display(), storage = %storage.describe(), "tresor listening on {scheme}://{addr}");
     let (app, router) = tresor_server::app(svc, &config);
     tresor_server::serve(&app, router, listener, &config, shutdown_signal())

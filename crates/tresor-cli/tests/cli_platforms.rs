@@ -90,10 +90,7 @@ fn datatailr_group_permissions_on_set() {
 
 #[test]
 fn ls_pretty_prints_a_box() {
-    let t = LocalTresor::new();
-    t.run_stdin(&["set", "db/password"], b"pretty-secret-value").ok();
-    t.run(&["set", "--var", "config/max_retries", "5"]).ok();
-    let out = t.run(&["ls", "-p"]).ok();
+    let (t, out) = pretty_listing("pretty-secret-value");
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with('┌') && lines[0].ends_with('┐'), "{out}");
     assert!(lines[1].starts_with("│ KEY") && lines[1].contains("EDITED BY"), "{out}");
@@ -126,6 +123,36 @@ fn ls_pretty_prints_a_box() {
 /// `td wf secrets --project P ...` as tresor commands, in local or server mode.
 /// Runs `tresor ARGS` on a terminal, typing a value at the prompt: (exit code, screen).
 type OnTty<'a> = &'a dyn Fn(&[&str], &str) -> (i32, String);
+
+/// A scenario written once for local mode and a server: `run` runs the CLI with stdin, `tty` on
+/// a terminal, typing at the hidden prompt.
+type Scenario = fn(&dyn Fn(&[&str], &[u8]) -> Run, OnTty<'_>);
+
+/// Runs `scenario` on the local store of `t`.
+fn in_local_mode(t: &LocalTresor, scenario: Scenario) {
+    let run = |args: &[&str], stdin: &[u8]| t.run_stdin(args, stdin);
+    let tty = |args: &[&str], typed: &str| t.run_on_tty(args, "(input hidden):", typed);
+    scenario(&run, &tty);
+}
+
+/// Runs `scenario` against `s` with its admin token.
+fn against_server(s: &Server, scenario: Scenario) {
+    let run = |args: &[&str], stdin: &[u8]| s.cli(&s.token, args, stdin);
+    let tty = |args: &[&str], typed: &str| {
+        run_on_tty(args, &[("TRESOR_ADDR", &s.addr), ("TRESOR_TOKEN", &s.token)], "(input hidden):", typed)
+    };
+    scenario(&run, &tty);
+}
+
+/// A `credentials.yml` holding `content`, in a directory that lives as long as the first value;
+/// the second is the `@FILE` argument that names it.
+fn credentials_file(content: &str) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("credentials.yml");
+    std::fs::write(&file, content).unwrap();
+    let arg = format!("@{}", file.display());
+    (dir, arg)
+}
 
 fn td_workflow_secrets(run: &dyn Fn(&[&str], &[u8]) -> Run, tty: OnTty<'_>) {
     run(&["vault", "create", "nasdaq_analysis"], b"").ok();
@@ -180,25 +207,17 @@ fn td_workflow_secrets(run: &dyn Fn(&[&str], &[u8]) -> Run, tty: OnTty<'_>) {
 #[test]
 fn treasure_data_style_project_secrets_in_local_mode() {
     let t = LocalTresor::new();
-    let run = |args: &[&str], stdin: &[u8]| t.run_stdin(args, stdin);
-    let tty = |args: &[&str], typed: &str| t.run_on_tty(args, "(input hidden):", typed);
-    td_workflow_secrets(&run, &tty);
+    in_local_mode(&t, td_workflow_secrets);
     // td wf secrets --local --set @credentials.yml: the local store's default vault.
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("credentials.yml");
-    std::fs::write(&file, "pg:\n  user: local-user\n  password: local-pw\n").unwrap();
-    t.run(&["set", &format!("@{}", file.display())]).ok();
+    let (_dir, file) = credentials_file("pg:\n  user: local-user\n  password: local-pw\n");
+    t.run(&["set", &file]).ok();
     assert_eq!(t.run(&["get", "pg.password"]).ok(), "local-pw");
 }
 
 #[test]
 fn treasure_data_style_project_secrets_against_a_server() {
     let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
-    let run = |args: &[&str], stdin: &[u8]| s.cli(&s.token, args, stdin);
-    let tty = |args: &[&str], typed: &str| {
-        run_on_tty(args, &[("TRESOR_ADDR", &s.addr), ("TRESOR_TOKEN", &s.token)], "(input hidden):", typed)
-    };
-    td_workflow_secrets(&run, &tty);
+    against_server(&s, td_workflow_secrets);
     // "It is not possible to download secrets": a worker token without read cannot.
     s.cli(&s.token, &["principal", "create", "app:td-worker"], b"").ok();
     s.cli(&s.token, &["grant", "add", "app:td-worker", "default/my_project/*", "write"], b"").ok();
@@ -358,13 +377,17 @@ fn an_ordinary_script_never_fails_for_the_management_rate_limit() {
     }
     let metrics = ureq::get(&format!("{}/metrics", s.addr)).call().unwrap().into_string().unwrap();
     assert!(!metrics.contains(r#"route="/api/v1/envs/{env}/vaults""#), "a set listed vaults: {metrics}");
-    // ...and management calls past the limit wait out the 429s instead of failing.
+    // ...and management calls past the limit wait out the 429s instead of failing. The test
+    // spends the budget first, so each of the three calls finds it spent: answered one a second,
+    // however fast the machine asks, they cannot all be through in less than two seconds.
+    let spent = std::time::Instant::now();
+    s.call("GET", "/api/v1/envs/default/vaults", Some(&t), None);
     for _ in 0..3 {
         let out = s.cli(&t, &["vault", "ls", "--json"], b"").ok();
         assert!(out.contains("default"), "{out}");
     }
-    let metrics = ureq::get(&format!("{}/metrics", s.addr)).call().unwrap().into_string().unwrap();
-    assert!(metrics.contains(r#"status="429""#), "the limit was never reached, so nothing was tested: {metrics}");
+    let took = spent.elapsed();
+    assert!(took >= std::time::Duration::from_secs(2), "three calls at 1/s were answered within {took:?}");
     assert!(!s.log_text().contains(value));
 }
 
@@ -624,16 +647,12 @@ fn td_wf_secrets(run: &dyn Fn(&[&str], &[u8]) -> Run, tty: OnTty<'_>) {
 #[test]
 fn treasure_data_wf_secrets_in_local_mode() {
     let t = LocalTresor::new();
-    let run = |args: &[&str], stdin: &[u8]| t.run_stdin(args, stdin);
-    let tty = |args: &[&str], typed: &str| t.run_on_tty(args, "(input hidden):", typed);
-    td_wf_secrets(&run, &tty);
+    in_local_mode(&t, td_wf_secrets);
     // td wf secrets --local --set @credentials.yml, the flag where TD has it; a new environment
     // is created with the project's vault, as local mode does.
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("credentials.yml");
-    std::fs::write(&file, "pg:\n  password: local-pw\n").unwrap();
+    let (_dir, file) = credentials_file("pg:\n  password: local-pw\n");
     let out = tresor()
-        .args(["wf", "secrets", "--local", "-e", "dev", "--project", "p", "--set", &format!("@{}", file.display())])
+        .args(["wf", "secrets", "--local", "-e", "dev", "--project", "p", "--set", &file])
         .env("TRESOR_HOME", t.home())
         .output()
         .unwrap();
@@ -645,11 +664,7 @@ fn treasure_data_wf_secrets_in_local_mode() {
 fn treasure_data_wf_secrets_against_a_server() {
     let mut s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
     {
-        let run = |args: &[&str], stdin: &[u8]| s.cli(&s.token, args, stdin);
-        let tty = |args: &[&str], typed: &str| {
-            run_on_tty(args, &[("TRESOR_ADDR", &s.addr), ("TRESOR_TOKEN", &s.token)], "(input hidden):", typed)
-        };
-        td_wf_secrets(&run, &tty);
+        against_server(&s, td_wf_secrets);
         // A writer without manage cannot create a project's vault: said, with who can.
         let writer = principal(&s, "app:td-writer", &[("default/*", "write")]);
         s.cli(&writer, &["wf", "secrets", "--project", "new_project", "--set", "k"], b"v")

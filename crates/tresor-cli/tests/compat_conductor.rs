@@ -124,11 +124,10 @@ fn conductor_documented_curl_calls_work_unchanged() {
     assert_eq!(get_value(&s, &t, "pinetree").status, 404);
 
     // Tag changes and grants are audited like writes.
-    let (_, audit) = s.call("GET", "/api/v1/audit?limit=10000", Some(&t), None);
-    let actions: Vec<&str> =
-        audit["records"].as_array().unwrap().iter().map(|r| r["action"].as_str().unwrap()).collect();
+    let audit = s.audit(&t);
+    let actions: Vec<&str> = audit.iter().map(|r| r["action"].as_str().unwrap()).collect();
     assert_eq!(actions.iter().filter(|a| **a == "entry.tags").count(), 3);
-    assert!(!audit.to_string().contains("needles"));
+    assert!(!serde_json::to_string(&audit).unwrap().contains("needles"));
 }
 
 #[test]
@@ -217,14 +216,13 @@ fn conductor_application_keys_and_authorization() {
     s.cli(&t, &["--local", "app-key", "ls"], b"").fails(2, "needs a server");
 
     // Exchanges, their failures and grant changes are audited; no key secret anywhere.
-    let (_, audit) = s.call("GET", "/api/v1/audit?limit=10000", Some(&t), None);
-    let records = audit["records"].as_array().unwrap();
+    let audit = s.audit(&t);
     let count = |action: &str, outcome: &str| {
         let about_workers = |r: &&serde_json::Value| {
             !r["action"].as_str().unwrap().starts_with("grant.")
                 || r["target"].as_str().unwrap().contains("orkes-workers")
         };
-        records.iter().filter(|r| r["action"] == action && r["outcome"] == outcome).filter(about_workers).count()
+        audit.iter().filter(|r| r["action"] == action && r["outcome"] == outcome).filter(about_workers).count()
     };
     assert_eq!(count("app_key.exchange", "ok"), 3);
     // Failed exchanges are recorded per source and interval: at once, the first naming this
@@ -232,7 +230,7 @@ fn conductor_application_keys_and_authorization() {
     assert!(count("app_key.exchange", "unauthenticated") >= 2);
     assert_eq!((count("grant.create", "ok"), count("grant.delete", "ok")), (1, 1));
     assert_eq!(count("app_key.revoke", "ok"), 1);
-    assert!(!audit.to_string().contains(&secret));
+    assert!(!serde_json::to_string(&audit).unwrap().contains(&secret));
     assert!(!s.log_text().contains(&secret), "the key secret never reaches the server log");
 }
 
@@ -242,7 +240,7 @@ fn conductor_bad_input_gets_clear_errors() {
     let t = s.token.clone();
     let call = |cmd: &str| orkes(&s, &t, cmd);
     let message = |r: &Http| r.json()["message"].as_str().unwrap_or_default().to_owned();
-    for (cmd, status, needle) in [
+    let plain = [
         (r#"curl -X PUT "$ORKES_HOST/api/secrets/k" -H "X-Authorization: $ACCESS_TOKEN" -d """#, 400, "empty"),
         (
             r#"curl -X PUT "$ORKES_HOST/api/secrets/k" -H "X-Authorization: $ACCESS_TOKEN" -H "Content-Type: application/json" -d '""'"#,
@@ -263,32 +261,27 @@ fn conductor_bad_input_gets_clear_errors() {
             400,
             "JSON list of tags",
         ),
-        (
-            r#"curl -X POST "$ORKES_HOST/api/auth/authorization" -H "X-Authorization: $ACCESS_TOKEN" -d '{"subject": 1}'"#,
-            400,
-            "the body must be",
-        ),
-        (
-            r#"curl -X POST "$ORKES_HOST/api/auth/authorization" -H "X-Authorization: $ACCESS_TOKEN" -d '{"subject": {"type": "ROLE", "id": "x"}, "target": {"type": "SECRET_NAME", "id": "k"}, "access": ["READ"]}'"#,
-            400,
-            "ROLE",
-        ),
-        (
-            r#"curl -X POST "$ORKES_HOST/api/auth/authorization" -H "X-Authorization: $ACCESS_TOKEN" -d '{"subject": {"type": "APPLICATION", "id": "x"}, "target": {"type": "WORKFLOW_DEF", "id": "k"}, "access": ["READ"]}'"#,
-            400,
-            "SECRET_NAME",
-        ),
-        (
-            r#"curl -X POST "$ORKES_HOST/api/auth/authorization" -H "X-Authorization: $ACCESS_TOKEN" -d '{"subject": {"type": "APPLICATION", "id": "x"}, "target": {"type": "SECRET_NAME", "id": "k"}, "access": ["EXECUTE"]}'"#,
-            400,
-            "EXECUTE",
-        ),
-        (
-            r#"curl -X POST "$ORKES_HOST/api/auth/authorization" -H "X-Authorization: $ACCESS_TOKEN" -d '{"subject": {"type": "USER", "id": "nobody"}, "target": {"type": "SECRET_NAME", "id": "k"}, "access": ["READ"]}'"#,
-            404,
-            "does not exist",
-        ),
-    ] {
+    ];
+    let authorize = |body: &str| {
+        format!(r#"curl -X POST "$ORKES_HOST/api/auth/authorization" -H "X-Authorization: $ACCESS_TOKEN" -d '{body}'"#)
+    };
+    // Conductor's authorization call: SUBJECT gets ACCESS on TARGET named `k`.
+    let grant = |subject: &str, id: &str, target: &str, access: &str| {
+        json!({"subject": {"type": subject, "id": id}, "target": {"type": target, "id": "k"}, "access": [access]})
+            .to_string()
+    };
+    let authorizations = [
+        (r#"{"subject": 1}"#.to_owned(), 400, "the body must be"),
+        (grant("ROLE", "x", "SECRET_NAME", "READ"), 400, "ROLE"),
+        (grant("APPLICATION", "x", "WORKFLOW_DEF", "READ"), 400, "SECRET_NAME"),
+        (grant("APPLICATION", "x", "SECRET_NAME", "EXECUTE"), 400, "EXECUTE"),
+        (grant("USER", "nobody", "SECRET_NAME", "READ"), 404, "does not exist"),
+    ]
+    .map(|(body, status, needle)| (authorize(&body), status, needle));
+    for (cmd, status, needle) in
+        plain.map(|(cmd, status, needle)| (cmd.to_owned(), status, needle)).into_iter().chain(authorizations)
+    {
+        let cmd = cmd.as_str();
         let r = call(cmd);
         assert_eq!(r.status, status, "{cmd}: {}", r.body);
         assert!(message(&r).contains(needle), "{cmd}: {}", r.body);
@@ -335,10 +328,8 @@ fn conductor_python_client_works_against_tresor() {
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success() && stdout.trim_end().ends_with("ok"), "stdout: {stdout}\nstderr: {stderr}");
     // The client renewed the worker's token after it expired: more than one exchange.
-    let (_, audit) = s.call("GET", "/api/v1/audit?limit=10000", Some(&t), None);
-    let exchanges = audit["records"]
-        .as_array()
-        .unwrap()
+    let audit = s.audit(&t);
+    let exchanges = audit
         .iter()
         .filter(|r| r["action"] == "app_key.exchange" && r["principal"] == "app:orkes-workers" && r["outcome"] == "ok")
         .count();
@@ -687,10 +678,8 @@ fn conductor_app_keys_bound_to_an_environment_act_there() {
     assert_eq!(native("production", "db_password").1["value"], "production-DB-8823", "unchanged");
     assert_eq!(native("hotfix", "hotfix_only").0, 404);
 
-    let (_, audit) = s.call("GET", "/api/v1/audit?limit=10000", Some(&t), None);
-    let exchanges: Vec<&str> = audit["records"]
-        .as_array()
-        .unwrap()
+    let audit = s.audit(&t);
+    let exchanges: Vec<&str> = audit
         .iter()
         .filter(|r| r["action"] == "app_key.exchange" && r["outcome"] == "ok")
         .filter_map(|r| r["detail"].as_str())
@@ -700,7 +689,7 @@ fn conductor_app_keys_bound_to_an_environment_act_there() {
     let log = s.log_text();
     for v in ["staging-DB-4417", "production-DB-8823", "staging-ONLY-2290", "hotfix-DB-0001", "hotfix-NEW-0002"] {
         assert!(!log.contains(v), "{v} is in the server log");
-        assert!(!audit.to_string().contains(v), "{v} is in the audit log");
+        assert!(!serde_json::to_string(&audit).unwrap().contains(v), "{v} is in the audit log");
     }
     for (_, (_, secret)) in &keys {
         assert!(!log.contains(secret.as_str()), "a key secret is in the server log");

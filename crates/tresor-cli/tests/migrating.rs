@@ -28,6 +28,22 @@ fn start_server(env: &[(&str, &str)]) -> Server {
     Server::serve(dir, token, &all, &[])
 }
 
+/// [`start_server`], then `tresor vault create V` for each of `vaults`; the server and its admin
+/// token.
+fn server_with_vaults(vaults: &[&str]) -> (Server, String) {
+    let s = start_server(&[]);
+    let t = s.token.clone();
+    for vault in vaults {
+        s.cli(&t, &["vault", "create", vault], b"").ok();
+    }
+    (s, t)
+}
+
+/// `tresor render --project PROJECT ARGS...` against `s`.
+fn render(s: &Server, token: &str, project: &str, args: &[&str]) -> Run {
+    s.cli(token, &[&["render", "--project", project], args].concat(), b"")
+}
+
 /// `tresor token create PRINCIPAL --name NAME --json`, returning the token.
 fn token_for(s: &Server, principal: &str, name: &str) -> String {
     let doc = s.cli(&s.token, &["token", "create", principal, "--name", name, "--json"], b"").json();
@@ -133,11 +149,7 @@ fn td_set_prompts_for_a_hidden_value() {
 
 #[test]
 fn td_project_secrets_map_to_a_vault() {
-    let s = start_server(&[]);
-    let t = s.token.clone();
-    for project in ["nasdaq_analysis", "my_project"] {
-        s.cli(&t, &["vault", "create", project], b"").ok();
-    }
+    let (s, t) = server_with_vaults(&["nasdaq_analysis", "my_project"]);
     // printf '%s' "$APIKEY1" | tresor set --project nasdaq_analysis apikey1 (and apikey2)
     s.cli(&t, &["set", "--project", "nasdaq_analysis", "apikey1"], b"td-key-one").ok();
     s.cli(&t, &["set", "--project", "nasdaq_analysis", "apikey2"], b"td-key-two").ok();
@@ -159,9 +171,7 @@ fn td_project_secrets_map_to_a_vault() {
 
 #[test]
 fn td_per_task_apikeys_in_task_config() {
-    let s = start_server(&[]);
-    let t = s.token.clone();
-    s.cli(&t, &["vault", "create", "nasdaq_analysis"], b"").ok();
+    let (s, t) = server_with_vaults(&["nasdaq_analysis"]);
     s.cli(&t, &["set", "--project", "nasdaq_analysis", "apikey1"], b"td-key-one").ok();
     s.cli(&t, &["set", "--project", "nasdaq_analysis", "apikey2"], b"td-key-two").ok();
     let dir = tempfile::tempdir().unwrap();
@@ -174,11 +184,11 @@ fn td_per_task_apikeys_in_task_config() {
     );
     // tresor render --project nasdaq_analysis daily_open.dig
     assert_eq!(
-        s.cli(&t, &["render", "--project", "nasdaq_analysis", &daily], b"").ok(),
+        render(&s, &t, "nasdaq_analysis", &[&daily]).ok(),
         "+daily_open:\n  td>: queries/daily_open.sql\n  apikey: td-key-one\n"
     );
     assert_eq!(
-        s.cli(&t, &["render", "--project", "nasdaq_analysis", &monthly], b"").ok(),
+        render(&s, &t, "nasdaq_analysis", &[&monthly]).ok(),
         "+monthly_open:\n  td>: queries/monthly_open.sql\n  apikey: td-key-two\n"
     );
     // tresor run --project nasdaq_analysis --only apikey1 -- sh -c 'echo "using ${#APIKEY1} characters: $APIKEY1"'
@@ -202,9 +212,7 @@ fn td_per_task_apikeys_in_task_config() {
 
 #[test]
 fn td_pg_operator_credentials_and_credential_sets() {
-    let s = start_server(&[]);
-    let t = s.token.clone();
-    s.cli(&t, &["vault", "create", "my_project"], b"").ok();
+    let (s, t) = server_with_vaults(&["my_project"]);
     // tresor set --project my_project pg.user ; tresor set --project my_project pg.password
     s.cli(&t, &["set", "--project", "my_project", "pg.user"], b"analyst\n").ok();
     s.cli(&t, &["set", "--project", "my_project", "pg.password"], b"pg-pw-main\n").ok();
@@ -216,7 +224,7 @@ fn td_pg_operator_credentials_and_credential_sets() {
     let task1 = write(&dir, "task1.dig", task);
     // tresor render --project my_project task1.dig
     assert_eq!(
-        s.cli(&t, &["render", "--project", "my_project", &task1], b"").ok(),
+        render(&s, &t, "my_project", &[&task1]).ok(),
         "+task1:\n  pg>: query1.sql\n  host: db.internal\n  user: analyst\n  password: pg-pw-main\n"
     );
     // tresor set --project my_project @credentials.yml   (db1.* and db2.*)
@@ -228,25 +236,19 @@ fn td_pg_operator_credentials_and_credential_sets() {
     );
     s.cli(&t, &["set", "--project", "my_project", &format!("@{creds}")], b"").ok();
     // tresor render --project my_project --map pg=db1 task1.dig   (task2: --map pg=db2)
-    assert_eq!(
-        s.cli(&t, &["render", "--project", "my_project", "--map", "pg=db1", &task1], b"").ok(),
-        "+task1:\n  pg>: query1.sql\n  host: db1.internal\n  user: db1-user\n  password: db1-pw\n"
-    );
-    assert_eq!(
-        s.cli(&t, &["render", "--project", "my_project", "--map", "pg=db2", &task1], b"").ok(),
-        "+task1:\n  pg>: query1.sql\n  host: db2.internal\n  user: db2-user\n  password: db2-pw\n"
-    );
+    for db in ["db1", "db2"] {
+        assert_eq!(
+            render(&s, &t, "my_project", &["--map", &format!("pg={db}"), &task1]).ok(),
+            format!("+task1:\n  pg>: query1.sql\n  host: {db}.internal\n  user: {db}-user\n  password: {db}-pw\n")
+        );
+    }
     // A missing credential names the reference and its position; nothing is printed.
-    let r = s.cli(&t, &["render", "--project", "my_project", "--map", "pg=db3", &task1], b"");
-    assert_eq!(r.code, NOT_FOUND, "{}", r.stderr);
-    assert!(r.stderr.contains("${secret:pg.host} at 3:9") && r.stdout.is_empty(), "{}", r.stderr);
+    render(&s, &t, "my_project", &["--map", "pg=db3", &task1]).fails_quietly(NOT_FOUND, "${secret:pg.host} at 3:9");
 }
 
 #[test]
 fn td_bulk_upload_flattens_nested_yaml() {
-    let s = start_server(&[]);
-    let t = s.token.clone();
-    s.cli(&t, &["vault", "create", "my_project"], b"").ok();
+    let (s, t) = server_with_vaults(&["my_project"]);
     let dir = tempfile::tempdir().unwrap();
     let creds = write(
         &dir,
@@ -272,9 +274,7 @@ fn td_bulk_upload_flattens_nested_yaml() {
 
 #[test]
 fn td_delete_several_secrets_at_once() {
-    let s = start_server(&[]);
-    let t = s.token.clone();
-    s.cli(&t, &["vault", "create", "my_project"], b"").ok();
+    let (s, t) = server_with_vaults(&["my_project"]);
     for (k, v) in [("db2.user", "user2"), ("db2.password", "pw2"), ("db1.user", "user1")] {
         s.cli(&t, &["set", "--project", "my_project", k], v.as_bytes()).ok();
     }
@@ -328,9 +328,7 @@ fn td_local_mode_uses_the_same_commands() {
 
 #[test]
 fn td_secrets_allow_list_limits_a_task() {
-    let s = start_server(&[]);
-    let t = s.token.clone();
-    s.cli(&t, &["vault", "create", "my_project"], b"").ok();
+    let (s, t) = server_with_vaults(&["my_project"]);
     for (k, v) in [("pg.user", "analyst"), ("pg.password", "pg-pw"), ("apikey1", "td-key-one")] {
         s.cli(&t, &["set", "--project", "my_project", k], v.as_bytes()).ok();
     }
@@ -340,20 +338,15 @@ fn td_secrets_allow_list_limits_a_task() {
         write(&dir, "greedy.dig", "+task1:\n  pg>: query1.sql\n  user: ${secret:pg.user}\n  k: ${secret:apikey1}\n");
     // tresor render --project my_project --allow 'pg.*' task1.dig
     assert_eq!(
-        s.cli(&t, &["render", "--project", "my_project", "--allow", "pg.*", &task1], b"").ok(),
+        render(&s, &t, "my_project", &["--allow", "pg.*", &task1]).ok(),
         "+task1:\n  pg>: query1.sql\n  user: analyst\n"
     );
-    let r = s.cli(&t, &["render", "--project", "my_project", "--allow", "pg.*", &greedy], b"");
-    assert_eq!(r.code, DENIED, "{}", r.stderr);
-    assert!(r.stderr.contains("${secret:apikey1} at 4:6") && r.stdout.is_empty(), "{}", r.stderr);
+    render(&s, &t, "my_project", &["--allow", "pg.*", &greedy]).fails_quietly(DENIED, "${secret:apikey1} at 4:6");
 }
 
 #[test]
 fn td_secrets_are_not_downloadable_without_a_read_grant() {
-    let s = start_server(&[]);
-    let t = s.token.clone();
-    s.cli(&t, &["vault", "create", "my_project"], b"").ok();
-    s.cli(&t, &["vault", "create", "nasdaq_analysis"], b"").ok();
+    let (s, t) = server_with_vaults(&["my_project", "nasdaq_analysis"]);
     s.cli(&t, &["set", "--project", "my_project", "pg.password"], b"pg-pw-NODOWNLOAD").ok();
     s.cli(&t, &["set", "--project", "nasdaq_analysis", "apikey1"], b"td-key-NODOWNLOAD").ok();
     // tresor principal create user:ada ; tresor grant add user:ada '*' admin ; tresor token create user:ada
@@ -386,9 +379,7 @@ fn td_secrets_are_not_downloadable_without_a_read_grant() {
 
 #[test]
 fn td_values_stay_out_of_task_logs() {
-    let s = start_server(&[]);
-    let t = s.token.clone();
-    s.cli(&t, &["vault", "create", "nasdaq_analysis"], b"").ok();
+    let (s, t) = server_with_vaults(&["nasdaq_analysis"]);
     s.cli(&t, &["set", "--project", "nasdaq_analysis", "td.apikey"], b"td-LOG-key-123").ok();
     // tresor run --project nasdaq_analysis -- sh -c 'echo "apikey is $TD_APIKEY"'
     let r = s.cli(&t, &["run", "--project", "nasdaq_analysis", "--", "sh", "-c", "echo \"apikey is $TD_APIKEY\""], b"");
@@ -533,11 +524,8 @@ fn dt_group_permissions_with_set_g() {
 
 #[test]
 fn dt_ls_pretty_prints_a_table() {
-    let t = LocalTresor::new();
-    t.run_stdin(&["set", "db/password"], b"pretty-pw-value").ok();
-    t.run(&["set", "--var", "config/max_retries", "5"]).ok();
     // tresor ls -p
-    let out = t.run(&["ls", "-p"]).ok();
+    let (_, out) = pretty_listing("pretty-pw-value");
     assert!(out.starts_with('┌') && out.contains("EDITED BY") && out.contains("********"), "{out}");
     assert!(!out.contains("pretty-pw-value"), "{out}");
     assert!(out.trim_end().ends_with("2 entries in default/default: 1 secret, 1 variable"), "{out}");
@@ -699,9 +687,7 @@ fn tailor_vaults_and_secrets_lifecycle() {
 
 #[test]
 fn tailor_vault_must_be_empty_to_delete() {
-    let s = start_server(&[]);
-    let t = s.token.clone();
-    s.cli(&t, &["vault", "create", "old-vault"], b"").ok();
+    let (s, t) = server_with_vaults(&["old-vault"]);
     s.cli(&t, &["set", "--vault", "old-vault", "old-key"], b"v").ok();
     // tresor vault rm old-vault   -> refused while it holds entries (exit 6)
     s.cli(&t, &["vault", "rm", "old-vault"], b"").fails(CONFLICT, "is not empty");
@@ -717,9 +703,7 @@ fn tailor_vault_must_be_empty_to_delete() {
 
 #[test]
 fn tailor_get_and_get_all_over_rest() {
-    let s = start_server(&[]);
-    let t = s.token.clone();
-    s.cli(&t, &["vault", "create", "api-keys"], b"").ok();
+    let (s, t) = server_with_vaults(&["api-keys"]);
     s.cli(&t, &["set", "--vault", "api-keys", "stripe-secret-key"], b"sk_live_get").ok();
     s.cli(&t, &["set", "--vault", "api-keys", "sendgrid-api-key"], b"SG.get-all").ok();
     let env = curl_env(&s, &t);
@@ -757,11 +741,7 @@ fn tailor_get_and_get_all_over_rest() {
 
 #[test]
 fn tailor_services_read_only_what_they_are_granted() {
-    let s = start_server(&[]);
-    let t = s.token.clone();
-    for v in ["api-keys", "database"] {
-        s.cli(&t, &["vault", "create", v], b"").ok();
-    }
+    let (s, t) = server_with_vaults(&["api-keys", "database"]);
     s.cli(&t, &["set", "--vault", "api-keys", "sendgrid-api-key"], b"SG.granted").ok();
     s.cli(&t, &["set", "--vault", "database", "read-replica-password"], b"replica-pw").ok();
     // tresor principal create app:notifier ; tresor grant add app:notifier 'default/api-keys/*' read

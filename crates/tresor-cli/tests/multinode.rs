@@ -208,16 +208,26 @@ fn a_killed_node_leaves_the_others_serving() {
     }
 }
 
+/// Two nodes on one fresh database, `db/password` written as `value` through the first and read
+/// through each (so each has it cached); `None` when the test is skipped.
+fn two_nodes_caching(value: &str) -> Option<Cluster> {
+    let c = Cluster::start(2, &[])?;
+    put(&c.nodes[0], &c.token, "db/password", json!({"value": value}));
+    for node in &c.nodes {
+        let (status, doc) = value_of(node, &c.token, "db/password");
+        assert_eq!((status, doc["value"].as_str()), (200, Some(value)), "{doc}");
+    }
+    Some(c)
+}
+
 /// The database goes away (connections refused and the open ones ended): the node says
 /// not-ready and answers requests with an error, then recovers without a restart once the
 /// database is back, its caches still coherent with the other node.
 #[test]
 fn a_node_whose_database_goes_away_reports_not_ready_and_recovers() {
-    let Some(c) = Cluster::start(2, &[]) else { return };
+    let Some(c) = two_nodes_caching("one") else { return };
     let t = &c.token;
-    put(&c.nodes[0], t, "db/password", json!({"value": "one"}));
     for node in &c.nodes {
-        assert_eq!(value_of(node, t, "db/password").1["value"], "one");
         assert_eq!(node.ready(), 200);
     }
     c.db.cut_off();
@@ -247,12 +257,8 @@ fn a_node_whose_database_goes_away_reports_not_ready_and_recovers() {
 /// re-established while requests stay coherent.
 #[test]
 fn a_lost_notification_or_a_dropped_feed_never_serves_stale_data() {
-    let Some(c) = Cluster::start(2, &[]) else { return };
+    let Some(c) = two_nodes_caching("cached") else { return };
     let t = &c.token;
-    put(&c.nodes[0], t, "db/password", json!({"value": "cached"}));
-    for node in &c.nodes {
-        assert_eq!(value_of(node, t, "db/password").0, 200);
-    }
     c.db.sql(
         "SET session_replication_role = replica; \
          UPDATE entries SET deleted_at = 1 WHERE key = 'db/password'; \

@@ -9,9 +9,7 @@ psql -U ${secret:pg.user} -W ${secret:pg.password} # ${workflow.secrets.api}\nur
 #[test]
 fn render_locally_with_credential_sets_and_allow_lists() {
     let t = LocalTresor::new();
-    t.run_stdin(&["set", "db1.user"], b"alice").ok();
-    t.run_stdin(&["set", "db1.password"], b"s3cr'et").ok();
-    t.run_stdin(&["set", "api"], b"tok-1").ok();
+    t.set_all(&[("db1.user", "alice"), ("db1.password", "s3cr'et"), ("api", "tok-1")]);
     t.run(&["set", "--var", "config/url", "https://x"]).ok();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("task.sql");
@@ -22,10 +20,7 @@ fn render_locally_with_credential_sets_and_allow_lists() {
         "-- task\nSELECT * FROM t WHERE key = 'tok-1' AND d = 'fallback';\npsql -U alice -W s3cr'et # tok-1\nurl=https://x\n"
     );
     // From stdin; a missing reference names itself with line:column, and nothing is printed.
-    let r = t.run_stdin(&["render", "-"], b"a\nb ${secret:nope}\n");
-    assert_eq!(r.code, 3);
-    assert!(r.stderr.contains("${secret:nope} at 2:3"), "{}", r.stderr);
-    assert!(r.stdout.is_empty());
+    t.run_stdin(&["render", "-"], b"a\nb ${secret:nope}\n").fails_quietly(3, "${secret:nope} at 2:3");
     // An allow-list refuses the rest.
     let r = t.run_stdin(&["render", "--allow", "pg.*", "--map", "pg=db1", "-"], b"${secret:pg.user} ${secret:api}");
     assert_eq!(r.code, 4);
@@ -41,15 +36,10 @@ fn render_locally_with_credential_sets_and_allow_lists() {
 fn render_through_the_server_uses_the_callers_grants() {
     let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
     let t = s.token.clone();
-    s.cli(&t, &["set", "a"], b"value-a").ok();
-    s.cli(&t, &["set", "b"], b"value-b").ok();
+    s.set_all(&t, &[("a", "value-a"), ("b", "value-b")]);
     assert_eq!(s.cli(&t, &["render", "-"], b"${secret:a}/${secret:b}").ok(), "value-a/value-b");
-    s.cli(&t, &["principal", "create", "app:task"], b"").ok();
-    s.cli(&t, &["grant", "add", "app:task", "default/default/a", "read"], b"").ok();
-    let task = s.cli(&t, &["token", "create", "app:task", "--json"], b"").json()["token"].as_str().unwrap().to_owned();
-    let r = s.cli(&task, &["render", "-"], b"${secret:a}\n${secret:b}");
-    assert_eq!(r.code, 4);
-    assert!(r.stderr.contains("${secret:b} at 2:1") && r.stdout.is_empty(), "{}", r.stderr);
+    let task = principal(&s, "app:task", &[("default/default/a", "read")]);
+    s.cli(&task, &["render", "-"], b"${secret:a}\n${secret:b}").fails_quietly(4, "${secret:b} at 2:1");
     let (status, doc) =
         s.call("POST", "/api/v1/render", Some(&task), Some(serde_json::json!({"template": "x=${secret:a}"})));
     assert_eq!(status, 200);
@@ -61,9 +51,7 @@ fn render_through_the_server_uses_the_callers_grants() {
 #[test]
 fn tinybird_pipes_and_conductor_task_inputs_render_as_their_platforms_do() {
     let t = LocalTresor::new();
-    t.run_stdin(&["set", "pg_password"], b"pg'pass").ok();
-    t.run_stdin(&["set", "int_secret"], b"42").ok();
-    t.run_stdin(&["set", "post_office_username"], b"postmaster").ok();
+    t.set_all(&[("pg_password", "pg'pass"), ("int_secret", "42"), ("post_office_username", "postmaster")]);
     let pipe = "SELECT * FROM postgresql('host:5432', 'db', 'table', 'user', {{tb_secret('pg_password')}})\n\
                 WHERE x > toUInt8({{tb_secret('int_secret')}})";
     assert_eq!(

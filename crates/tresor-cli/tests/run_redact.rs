@@ -8,9 +8,7 @@ use std::time::Duration;
 
 fn local_with_secrets() -> LocalTresor {
     let t = LocalTresor::new();
-    t.run_stdin(&["set", "db/password"], b"hunter2-secret").ok();
-    t.run_stdin(&["set", "api.token"], b"tok/en+with&chars").ok();
-    t.run_stdin(&["set", "pin"], b"123").ok();
+    t.set_all(&[("db/password", "hunter2-secret"), ("api.token", "tok/en+with&chars"), ("pin", "123")]);
     t
 }
 
@@ -106,11 +104,8 @@ fn redact_masks_values_split_across_reads_and_does_not_wait_for_eof() {
 fn run_against_a_server_needs_read_on_every_entry() {
     let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
     let t = s.token.clone();
-    s.cli(&t, &["set", "a"], b"value-of-a").ok();
-    s.cli(&t, &["set", "b"], b"value-of-b").ok();
-    s.cli(&t, &["principal", "create", "app:job"], b"").ok();
-    s.cli(&t, &["grant", "add", "app:job", "default/default/a", "read"], b"").ok();
-    let job = s.cli(&t, &["token", "create", "app:job", "--json"], b"").json()["token"].as_str().unwrap().to_owned();
+    s.set_all(&t, &[("a", "value-of-a"), ("b", "value-of-b")]);
+    let job = principal(&s, "app:job", &[("default/default/a", "read")]);
     let r = s.cli(&job, &["run", "--only", "a", "--", "sh", "-c", "echo $A"], b"");
     assert_eq!(r.stdout, "[REDACTED]\n");
     let r = s.cli(&job, &["run", "--only", "a", "--only", "b", "--", "true"], b"");
@@ -123,8 +118,7 @@ fn run_against_a_server_needs_read_on_every_entry() {
 #[test]
 fn run_names_colliding_entries_by_their_keys() {
     let t = LocalTresor::new();
-    t.run_stdin(&["set", "td.apikey"], b"collide-one-5e").ok();
-    t.run_stdin(&["set", "td/apikey"], b"collide-two-5e").ok();
+    t.set_all(&[("td.apikey", "collide-one-5e"), ("td/apikey", "collide-two-5e")]);
     let e = t
         .run(&["run", "--", "true"])
         .fails(2, "entries td.apikey and td/apikey both become environment variable TD_APIKEY");

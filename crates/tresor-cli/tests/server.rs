@@ -13,12 +13,18 @@ fn value(key: &str) -> String {
     format!("/api/v1/envs/default/vaults/default/values/{key}")
 }
 
+/// PUTs `body` to the entry `key` as the admin, asserting 200; the answer.
+fn put_ok(s: &Server, key: &str, body: serde_json::Value) -> serde_json::Value {
+    let (status, doc) = s.call("PUT", &entry(key), Some(&s.token), Some(body));
+    assert_eq!(status, 200, "{doc}");
+    doc
+}
+
 #[test]
 fn entries_over_http_with_versions_and_batch_resolution() {
     let s = Server::start(&[]);
     let t = Some(s.token.as_str());
-    let (status, doc) = s.call("PUT", &entry("db/password"), t, Some(json!({"value": "pw-one"})));
-    assert_eq!(status, 200, "{doc}");
+    let doc = put_ok(&s, "db/password", json!({"value": "pw-one"}));
     assert_eq!(doc["version"], 1);
     assert!(doc.get("value").is_none(), "a management answer never carries a secret value");
     s.call("PUT", &entry("db/password"), t, Some(json!({"value": "pw-two"})));
@@ -137,7 +143,8 @@ fn bad_input_gets_clear_json_errors_and_nothing_is_echoed() {
     let s = Server::start(&[
         ("TRESOR_MAX_VALUE_BYTES", "16"),
         ("TRESOR_MAX_ENTRIES", "2"),
-        ("TRESOR_RATE_MANAGEMENT", "3"),
+        // Per hour, so that the budget spent below cannot come back while the test runs.
+        ("TRESOR_RATE_MANAGEMENT", "3/h"),
     ]);
     let t = Some(s.token.as_str());
     let (status, doc) = s.call("PUT", &entry("big"), t, Some(json!({"value": "x-secret-too-long-value"})));
@@ -176,9 +183,9 @@ fn bad_input_gets_clear_json_errors_and_nothing_is_echoed() {
     let (status, doc) = s.call("PUT", &entry("c"), t, Some(json!({"value": "1"})));
     assert_eq!((status, &doc["kind"]), (403, &json!("limit")), "{doc}");
     assert!(doc["error"].as_str().unwrap().contains("already holds 2 entries"));
-    // Rate limit on management routes: 3/s here.
+    // Rate limit on management routes: 3/h here, so the fourth management request is refused.
     let mut limited = None;
-    for _ in 0..10 {
+    for _ in 0..4 {
         let resp =
             ureq::get(&format!("{}/api/v1/grants", s.addr)).set("Authorization", &format!("Bearer {}", s.token)).call();
         if let Err(ureq::Error::Status(429, r)) = resp {
@@ -188,7 +195,7 @@ fn bad_input_gets_clear_json_errors_and_nothing_is_echoed() {
     }
     let (retry_after, body) = limited.expect("the management rate limit was never reached");
     assert!(retry_after.unwrap().parse::<u64>().unwrap() >= 1);
-    assert!(body.contains("3 requests/s per token for management routes"), "{body}");
+    assert!(body.contains("3 requests/h per token for management routes"), "{body}");
     // Entry routes are unlimited by default.
     for _ in 0..30 {
         assert_eq!(s.call("GET", &value("a"), t, None).0, 200);
@@ -718,8 +725,7 @@ fn graceful_shutdown_finishes_requests_in_flight() {
 fn values_that_are_not_text_travel_as_value_base64_everywhere() {
     let s = Server::start(&[]);
     let t = Some(s.token.as_str());
-    let (status, doc) = s.call("PUT", &entry("bin/key"), t, Some(json!({"value_base64": "/wAK"})));
-    assert_eq!(status, 200, "{doc}");
+    put_ok(&s, "bin/key", json!({"value_base64": "/wAK"}));
     let (_, doc) = s.call("GET", &value("bin/key"), t, None);
     assert_eq!(doc["value_base64"], "/wAK");
     assert!(doc.get("value").is_none(), "{doc}");

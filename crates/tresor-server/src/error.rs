@@ -4,6 +4,7 @@
 //! shape their platforms' errors from it (see `routes::conductor::conductor_errors`) instead of
 //! reading it back out of a status or a message.
 
+use crate::ratelimit::Rate;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use tresor_api::ErrorDoc;
@@ -26,12 +27,12 @@ pub enum ApiError {
     /// The per-token rate limit of a route class was reached.
     RateLimited {
         class: &'static str,
-        per_second: u32,
+        rate: Rate,
         retry_after_secs: u64,
     },
-    /// The peer's failed authentications went past their per-second limit.
+    /// The peer's failed authentications went past their limit.
     TooManyFailures {
-        per_second: u32,
+        rate: Rate,
         retry_after_secs: u64,
     },
 }
@@ -79,12 +80,14 @@ impl ApiError {
                  and treat a token that was sent in a URL as exposed: revoke it and use a new one. Only the \
                  Tinybird-compatible /v0 routes take ?token=, as Tinybird's clients send it"
                 .into(),
-            ApiError::RateLimited { class, per_second, retry_after_secs } => format!(
-                "rate limit reached: {per_second} requests/s per token for {class} routes; retry after {retry_after_secs} s"
+            ApiError::RateLimited { class, rate: Rate { count, per }, retry_after_secs } => format!(
+                "rate limit reached: {count} requests/{} per token for {class} routes; retry after \
+                 {retry_after_secs} s",
+                per.unit()
             ),
-            ApiError::TooManyFailures { per_second, retry_after_secs } => format!(
-                "too many failed authentications from this address (more than {per_second}/s); check the token \
-                 and retry after {retry_after_secs} s"
+            ApiError::TooManyFailures { rate, retry_after_secs } => format!(
+                "too many failed authentications from this address (more than {rate}); check the token and retry \
+                 after {retry_after_secs} s"
             ),
         }
     }

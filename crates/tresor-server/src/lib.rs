@@ -22,7 +22,7 @@ mod routes;
 pub mod ui;
 
 pub use error::{ApiError, ApiResult};
-pub use ratelimit::{RateLimits, RouteClass};
+pub use ratelimit::{Per, Rate, RateLimits, RouteClass};
 pub use routes::CompatConfig;
 
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
@@ -165,7 +165,7 @@ async fn admit(gate: &Gate, mut req: Request, origin: Origin, peer: Option<IpAdd
     };
     let limiter = gate.app.limiters.of(gate.class);
     if let Err(retry_after_secs) = limiter.check(caller.token_id.as_deref().unwrap_or("")) {
-        return ApiError::RateLimited { class: gate.class.name(), per_second: limiter.per_second(), retry_after_secs }
+        return ApiError::RateLimited { class: gate.class.name(), rate: limiter.rate(), retry_after_secs }
             .into_response();
     }
     tracing::debug!(principal = %caller.principal, "authenticated");
@@ -204,9 +204,9 @@ impl AppState {
     /// Counts a failed authentication of `peer` against its limit: past it, the refusal to
     /// answer instead of the failure's own.
     fn peer_failed(&self, peer: Option<IpAddr>) -> Result<(), ApiError> {
-        self.peers.failed(peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))).map_err(|retry_after_secs| {
-            ApiError::TooManyFailures { per_second: self.peers.per_second(), retry_after_secs }
-        })
+        self.peers
+            .failed(peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED)))
+            .map_err(|retry_after_secs| ApiError::TooManyFailures { rate: self.peers.rate(), retry_after_secs })
     }
 }
 

@@ -16,6 +16,8 @@
 //! shares one budget of failures (valid tokens still pass).
 
 use crate::ratelimit::Limiter;
+#[cfg(test)]
+use crate::ratelimit::Rate;
 use std::net::{IpAddr, Ipv6Addr};
 
 /// Failed authentications per second per peer, by default: far above a misconfigured client's
@@ -72,7 +74,7 @@ mod tests {
     #[test]
     fn failures_are_limited_per_peer_pruned_and_zero_is_off() {
         let clock = governor::clock::FakeRelativeClock::default();
-        let l = PeerLimiter::with_clock(3, clock.clone());
+        let l = PeerLimiter::with_clock(Rate::per_second(3), clock.clone());
         let a = peer_key("192.0.2.1".parse().unwrap());
         for _ in 0..3 {
             assert!(l.failed(a).is_ok());
@@ -83,7 +85,7 @@ mod tests {
         clock.advance(std::time::Duration::from_millis(1500));
         l.prune();
         assert_eq!(l.keys(), 0, "peers whose budget is whole again are forgotten");
-        let off = PeerLimiter::new(0);
+        let off = PeerLimiter::new(Rate::per_second(0));
         for _ in 0..1000 {
             assert!(off.failed(a).is_ok());
         }

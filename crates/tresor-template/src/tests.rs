@@ -22,6 +22,13 @@ fn pos(line: usize, column: usize) -> Position {
     Position { line, column }
 }
 
+/// Asserts that `e` is an invalid name at `line:column` whose message says `says`.
+#[track_caller]
+fn assert_invalid_name_at(e: &TemplateError, line: usize, column: usize, says: &str) {
+    assert!(matches!(e, TemplateError::InvalidName { at, .. } if *at == pos(line, column)), "{e}");
+    assert!(e.to_string().contains(says), "{e}");
+}
+
 fn names(t: &Template) -> Vec<String> {
     t.references().iter().map(ToString::to_string).collect()
 }
@@ -109,9 +116,7 @@ fn tresor_env_rule() {
     assert_eq!(plan.lookups()[0].key.as_str(), "db/pw");
     // An env path whose vault segment is not a vault name is an error at planning.
     let t = Template::parse("\n  tresor://prod/my.vault/k").unwrap();
-    let e = t.plan(&opts).unwrap_err();
-    assert!(matches!(&e, TemplateError::InvalidName { at, .. } if *at == pos(2, 3)), "{e}");
-    assert!(e.to_string().contains("tresor://prod/my.vault/k"), "{e}");
+    assert_invalid_name_at(&t.plan(&opts).unwrap_err(), 2, 3, "tresor://prod/my.vault/k");
 }
 
 #[test]
@@ -483,9 +488,7 @@ fn credential_mapping_applies_to_lookups() {
     assert_eq!(plan.render(|l| vals.get(&l.to_string())).unwrap(), "u p x h");
     // A mapped key that is no longer valid is reported at the reference.
     let long = CredentialMap::from_specs([format!("pg={}", "d".repeat(250))]).unwrap();
-    let e = t.plan(&Options::new().map(long)).unwrap_err();
-    assert!(matches!(&e, TemplateError::InvalidName { at, .. } if *at == pos(1, 19)), "{e}");
-    assert!(e.to_string().contains("${secret:pg.password}"), "{e}");
+    assert_invalid_name_at(&t.plan(&Options::new().map(long)).unwrap_err(), 1, 19, "${secret:pg.password}");
 }
 
 #[test]

@@ -100,6 +100,12 @@ impl Run {
         serde_json::from_str(&out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
     }
 
+    /// [`Run::fails`], with nothing on stdout.
+    pub fn fails_quietly(self, code: i32, needle: &str) -> String {
+        assert!(self.stdout.is_empty(), "nothing should be printed; stdout: {}; stderr: {}", self.stdout, self.stderr);
+        self.fails(code, needle)
+    }
+
     /// Asserts the exit code and that stderr mentions `needle`.
     pub fn fails(self, code: i32, needle: &str) -> String {
         assert_eq!(self.code, code, "stderr: {}; stdout: {}", self.stderr, self.stdout);
@@ -141,6 +147,13 @@ impl LocalTresor {
         self.run_stdin(args, b"")
     }
 
+    /// `tresor --local set KEY` with the value on stdin, for each entry.
+    pub fn set_all(&self, entries: &[(&str, &str)]) {
+        for (key, value) in entries {
+            self.run_stdin(&["set", key], value.as_bytes()).ok();
+        }
+    }
+
     /// Runs `tresor --local ARGS` on a terminal, typing `typed` once `prompt` shows (see
     /// [`run_on_tty`]).
     pub fn run_on_tty(&self, args: &[&str], prompt: &str, typed: &str) -> (i32, String) {
@@ -173,6 +186,16 @@ impl LocalTresor {
         feed_stdin(&mut child, stdin);
         Run::from(child.wait_with_output().unwrap())
     }
+}
+
+/// A local store holding the secret `db/password` (`secret`) and the variable
+/// `config/max_retries` (5), and what `tresor --local ls -p` prints of it.
+pub fn pretty_listing(secret: &str) -> (LocalTresor, String) {
+    let t = LocalTresor::new();
+    t.run_stdin(&["set", "db/password"], secret.as_bytes()).ok();
+    t.run(&["set", "--var", "config/max_retries", "5"]).ok();
+    let out = t.run(&["ls", "-p"]).ok();
+    (t, out)
 }
 
 /// Writes `input` to the child's stdin and closes it. A CLI that refuses its arguments exits
@@ -248,6 +271,13 @@ impl Server {
         Self::serve(dir, token, env, &[])
     }
 
+    /// [`Server::start`] with webhooks allowed to `127.0.0.1:PORT` (a [`Receiver`]'s) and no
+    /// management rate limit.
+    pub fn allowing_webhooks_to(port: u16) -> Self {
+        let allow = format!("127.0.0.1:{port}");
+        Self::start(&[("TRESOR_WEBHOOK_ALLOW_HOSTS", &allow), ("TRESOR_RATE_MANAGEMENT", "0")])
+    }
+
     /// `tresor serve` on port 0 of the loopback; the address is the one it logs.
     pub fn serve(dir: tempfile::TempDir, token: String, env: &[(&str, &str)], extra_args: &[&str]) -> Self {
         let log = dir.path().join("server.log");
@@ -314,9 +344,23 @@ impl Server {
         }
     }
 
+    /// The audit records `token` may read (all of them, up to 10,000).
+    pub fn audit(&self, token: &str) -> Vec<serde_json::Value> {
+        let (status, doc) = self.call("GET", "/api/v1/audit?limit=10000", Some(token), None);
+        assert_eq!(status, 200, "{doc}");
+        doc["records"].as_array().unwrap_or_else(|| panic!("{doc}")).clone()
+    }
+
     /// Runs the CLI against this server with `token`.
     pub fn cli(&self, token: &str, args: &[&str], stdin: &[u8]) -> Run {
         self.cli_env(token, args, stdin, &[])
+    }
+
+    /// `tresor set KEY` with the value on stdin, as `token`, for each entry.
+    pub fn set_all(&self, token: &str, entries: &[(&str, &str)]) {
+        for (key, value) in entries {
+            self.cli(token, &["set", key], value.as_bytes()).ok();
+        }
     }
 
     /// Runs the CLI against this server with `token` and extra environment variables.
@@ -514,6 +558,13 @@ impl Receiver {
         });
         Self { port, seen }
     }
+}
+
+/// The most requests a rate limit of `count` per `window` can let through in `elapsed`: its whole
+/// budget at once, then one every `window / count`. A bound that holds however fast the machine
+/// runs, for a test that must send at the speed the machine has.
+pub fn most_allowed(count: u32, window: std::time::Duration, elapsed: std::time::Duration) -> usize {
+    count as usize + (elapsed.as_secs_f64() * f64::from(count) / window.as_secs_f64()).ceil() as usize
 }
 
 /// Polls `ok` every 50 ms until it holds, failing the test after `timeout`.

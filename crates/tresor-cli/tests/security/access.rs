@@ -162,17 +162,19 @@ fn managing_never_turns_into_reading() {
     assert!(!s.log_text().contains(SECRET));
 }
 
+/// Writes the variable `variable` (holding [`VARIABLE`]) and the secret `db/password` (holding
+/// [`SECRET`]) into `env`'s default vault, as the admin.
+fn put_variable_and_secret(s: &Server, env: &str, variable: &str) {
+    let entries = format!("/api/v1/envs/{env}/vaults/default/entries");
+    admin_call(s, "PUT", &format!("{entries}/{variable}"), json!({"value": VARIABLE, "kind": "variable"}));
+    admin_call(s, "PUT", &format!("{entries}/db/password"), json!({"value": SECRET}));
+}
+
 #[test]
 fn a_branch_shows_its_parent_only_to_those_who_see_the_parent() {
     let s = server();
     admin_call(&s, "POST", "/api/v1/envs", json!({"name": "prod"}));
-    admin_call(
-        &s,
-        "PUT",
-        "/api/v1/envs/prod/vaults/default/entries/db/url",
-        json!({"value": VARIABLE, "kind": "variable"}),
-    );
-    admin_call(&s, "PUT", "/api/v1/envs/prod/vaults/default/entries/db/password", json!({"value": SECRET}));
+    put_variable_and_secret(&s, "prod", "db/url");
 
     // Managing some environment names is not enough to branch prod.
     let brancher = principal(&s, "user:brancher", &[("feature-*", "manage"), ("feature-*", "write")]);
@@ -201,13 +203,7 @@ fn a_branch_shows_its_parent_only_to_those_who_see_the_parent() {
 #[test]
 fn variables_are_shown_to_whoever_may_list_them_on_every_surface_and_secrets_never() {
     let s = server();
-    admin_call(
-        &s,
-        "PUT",
-        "/api/v1/envs/default/vaults/default/entries/cfg/url",
-        json!({"value": VARIABLE, "kind": "variable"}),
-    );
-    admin_call(&s, "PUT", "/api/v1/envs/default/vaults/default/entries/db/password", json!({"value": SECRET}));
+    put_variable_and_secret(&s, "default", "cfg/url");
     let writer = principal(&s, "app:writer", &[("default/default/*", "write")]);
     // Listing shows the variable's value to a writer; get, render and export agree with it.
     assert!(s.cli(&writer, &["ls", "--json"], b"").ok().contains(VARIABLE));

@@ -18,12 +18,6 @@ fn send(s: &Server, token: &str, request: &Value) -> (u16, Value) {
     s.call("POST", "/api/v1/webhooks/send", Some(token), Some(request.clone()))
 }
 
-fn audit(s: &Server) -> Vec<Value> {
-    let (status, doc) = s.call("GET", "/api/v1/audit?limit=100000", Some(&s.token), None);
-    assert_eq!(status, 200, "{doc}");
-    doc["records"].as_array().unwrap_or_else(|| panic!("{doc}")).clone()
-}
-
 fn hex(bytes: &[u8], upper: bool) -> String {
     bytes.iter().map(|b| if upper { format!("{b:02X}") } else { format!("{b:02x}") }).collect()
 }
@@ -78,7 +72,7 @@ fn webhook_destinations_are_checked_on_the_parsed_url_and_its_resolved_addresses
     assert!(seen[0].starts_with("POST /ok HTTP/1.1"), "{}", seen[0]);
 
     // Every attempt is audited, without the URL's credentials.
-    let records: Vec<Value> = audit(&s).into_iter().filter(|r| r["action"] == "webhook.send").collect();
+    let records: Vec<Value> = s.audit(&s.token).into_iter().filter(|r| r["action"] == "webhook.send").collect();
     assert!(records.len() > refused.len() * 3, "{records:?}");
     assert!(records.iter().all(|r| !r["target"].as_str().unwrap().contains("pw")), "{records:?}");
 }
@@ -94,8 +88,7 @@ fn a_bad_allow_list_entry_is_refused_by_name() {
 #[test]
 fn sending_a_webhook_needs_the_webhook_grant_on_its_environment() {
     let hook = Receiver::start();
-    let allow = format!("127.0.0.1:{}", hook.port);
-    let s = Server::start(&[("TRESOR_WEBHOOK_ALLOW_HOSTS", &allow), ("TRESOR_RATE_MANAGEMENT", "0")]);
+    let s = Server::allowing_webhooks_to(hook.port);
     let admin = s.token.clone();
     let (status, doc) = s.call(
         "PUT",
@@ -157,7 +150,8 @@ fn sending_a_webhook_needs_the_webhook_grant_on_its_environment() {
     assert!(help.contains("webhook"), "{help}");
 
     // The refusals are audited.
-    let denied: Vec<String> = audit(&s)
+    let denied: Vec<String> = s
+        .audit(&s.token)
         .into_iter()
         .filter(|r| r["action"] == "webhook.send" && r["outcome"] == "denied")
         .map(|r| r["principal"].as_str().unwrap().to_owned())
@@ -175,8 +169,7 @@ fn sending_a_webhook_needs_the_webhook_grant_on_its_environment() {
 #[test]
 fn webhook_header_values_are_checked_and_never_echoed() {
     let hook = Receiver::start();
-    let allow = format!("127.0.0.1:{}", hook.port);
-    let s = Server::start(&[("TRESOR_WEBHOOK_ALLOW_HOSTS", &allow)]);
+    let s = Server::allowing_webhooks_to(hook.port);
     let t = s.token.clone();
     let values = [
         ("multi-line", "nl-secret-4242\r\nX-Forged: tresor-log-forgery"),
@@ -274,8 +267,7 @@ impl HexEcho {
 #[test]
 fn hex_encoded_values_are_masked_in_webhook_answers_and_by_tresor_redact() {
     let hook = HexEcho::start();
-    let allow = format!("127.0.0.1:{}", hook.port);
-    let s = Server::start(&[("TRESOR_WEBHOOK_ALLOW_HOSTS", &allow)]);
+    let s = Server::allowing_webhooks_to(hook.port);
     let t = s.token.clone();
     let value = "hex-secret-Zk81";
     let (status, doc) =

@@ -22,7 +22,7 @@
 
 use super::{bad, compat_entry as entry, compat_vault as vault, is_json, media_type, secret_not_found as not_found};
 use crate::error::{ApiError, ApiResult};
-use crate::{authenticated, App, Peer, RouteClass, Surface};
+use crate::{authenticated, App, Peer, Rate, RouteClass, Surface};
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode, Uri};
@@ -426,9 +426,10 @@ async fn token(
     let limiter = app.limiters.of(RouteClass::Management);
     let peer_label = origin.peer.as_deref().unwrap_or("an unknown peer");
     if let Err(retry_after_secs) = limiter.check(&format!("app-key exchange from {peer_label}")) {
+        let Rate { count, per } = limiter.rate();
         let message = format!(
-            "rate limit reached: {} token requests/s per client address; retry after {retry_after_secs} s",
-            limiter.per_second()
+            "rate limit reached: {count} token requests/{} per client address; retry after {retry_after_secs} s",
+            per.unit()
         );
         return too_many(message, retry_after_secs);
     }
