@@ -58,11 +58,13 @@ impl Service {
         let dk = self.data_key_for(&path.workspace, None).await?;
         let (req, dk) = (&req, &dk);
         let attempt = move || async move {
-            let write = BatchOp::WriteVersion(self.next_version(ctx, req, dk).await?);
-            let outcome = self.commit(vec![write], vec![Self::change_record(ctx, action, path)]).await;
+            let new = self.next_version(ctx, req, dk).await?;
+            let written = Written::of(&new);
+            let outcome =
+                self.commit(vec![BatchOp::WriteVersion(new)], vec![Self::change_record(ctx, action, path)]).await;
             self.cache.invalidate_entry(path);
             match outcome {
-                Ok(()) => Ok(Attempt::Done(self.describe_here(path).await?)),
+                Ok(()) => Ok(Attempt::Done(self.as_written(path, written).await?)),
                 Err(StoreError::VersionConflict { .. }) if req.expected_version.is_none() => Ok(Attempt::Conflicted),
                 Err(e) => Err(Self::write_error(path, e)),
             }
@@ -99,9 +101,11 @@ impl Service {
         let dk = self.data_key_for(&first.path.workspace, None).await?;
         let dk = &dk;
         let attempt = move || async move {
-            let mut ops = Vec::with_capacity(reqs.len());
+            let (mut ops, mut written) = (Vec::with_capacity(reqs.len()), Vec::with_capacity(reqs.len()));
             for req in reqs {
-                ops.push(BatchOp::WriteVersion(self.next_version(ctx, req, dk).await?));
+                let new = self.next_version(ctx, req, dk).await?;
+                written.push(Written::of(&new));
+                ops.push(BatchOp::WriteVersion(new));
             }
             let records = reqs.iter().map(|r| Self::change_record(ctx, "entry.write", &r.path)).collect();
             let outcome = self.commit(ops, records).await;
@@ -110,11 +114,11 @@ impl Service {
             }
             match outcome {
                 Ok(()) => {
-                    let mut written = Vec::with_capacity(reqs.len());
-                    for req in reqs {
-                        written.push(self.describe_here(&req.path).await?);
+                    let mut metas = Vec::with_capacity(reqs.len());
+                    for (req, written) in reqs.iter().zip(written) {
+                        metas.push(self.as_written(&req.path, written).await?);
                     }
-                    Ok(Attempt::Done(written))
+                    Ok(Attempt::Done(metas))
                 }
                 Err(StoreError::VersionConflict { .. }) if reqs.iter().all(|r| r.expected_version.is_none()) => {
                     Ok(Attempt::Conflicted)
@@ -301,6 +305,29 @@ impl Service {
              it, write without check-and-set or with its current version",
             path.key
         ))
+    }
+
+    /// The metadata of a version just committed, as it was written: another writer (on this
+    /// node or another sharing the database) may have written a newer version or deleted the
+    /// entry since, and a caller must be told the version it wrote, not theirs.
+    pub(crate) async fn as_written(&self, path: &EntryPath, w: Written) -> Result<EntryMeta> {
+        let now = self.store.get_entry(path).await?;
+        if let Some(meta) = now.as_ref().filter(|m| m.version == w.version && m.deleted_at.is_none()) {
+            return Ok(meta.clone());
+        }
+        let created_at = now.as_ref().map_or(w.at, |m| m.created_at);
+        Ok(EntryMeta {
+            key: path.key.to_string(),
+            kind: w.kind,
+            version: w.version,
+            created_at,
+            updated_at: w.at,
+            edited_by: w.edited_by,
+            description: w.description.or_else(|| now.as_ref().and_then(|m| m.description.clone())),
+            tags: w.tags.or_else(|| now.map(|m| m.tags)).unwrap_or_default(),
+            expires_at: w.expires_at,
+            deleted_at: None,
+        })
     }
 
     pub(crate) async fn describe_here(&self, path: &EntryPath) -> Result<EntryMeta> {
@@ -715,6 +742,32 @@ impl Service {
                 "{what} was deleted by another request meanwhile; nothing was deleted"
             ))),
             other => Ok(other?),
+        }
+    }
+}
+
+/// What a write committed, to answer with even when the entry has moved on since
+/// ([`Service::as_written`]).
+pub(crate) struct Written {
+    version: u64,
+    kind: EntryKind,
+    at: i64,
+    edited_by: String,
+    description: Option<String>,
+    tags: Option<Vec<tresor_model::Tag>>,
+    expires_at: Option<i64>,
+}
+
+impl Written {
+    fn of(new: &NewVersion) -> Self {
+        Written {
+            version: new.version,
+            kind: new.kind,
+            at: new.now,
+            edited_by: new.edited_by.clone(),
+            description: new.description.clone(),
+            tags: new.tags.clone(),
+            expires_at: new.expires_at,
         }
     }
 }

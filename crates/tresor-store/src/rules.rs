@@ -47,7 +47,9 @@ impl LiveLimits {
         Self { entries: n.max_entries, vault_secrets }
     }
 
-    /// Whether any bound is to be checked (and so the lock taken).
+    /// Whether any bound is to be checked (and so PostgreSQL's lock taken; SQLite's write
+    /// transaction already excludes other writers).
+    #[cfg(feature = "postgres")]
     pub(crate) fn any(&self) -> bool {
         self.entries.is_some() || self.vault_secrets.is_some()
     }
