@@ -23,16 +23,7 @@ fn bench(c: &mut Criterion) {
     };
     rt.block_on(async {
         svc.bootstrap(&path.workspace).await.unwrap();
-        let req = SetEntry {
-            path: path.clone(),
-            kind: EntryKind::Secret,
-            value: "correct-horse-battery-staple".into(),
-            expected_version: None,
-            description: None,
-            tags: None,
-            expires_at: None,
-            within_vault_secret_quota: false,
-        };
+        let req = SetEntry::new(path.clone(), EntryKind::Secret, "correct-horse-battery-staple".into());
         svc.set(&ctx, req).await.unwrap();
     });
     let mut group = c.benchmark_group("local_get");

@@ -579,14 +579,9 @@ impl Service {
             let dk = self.data_key_for(&path.workspace, Some(generation)).await?;
             let value = dk.open(&Self::aad(path, sealed.meta.version, sealed.meta.kind), &sealed.sealed)?;
             let req = SetEntry {
-                path: path.clone(),
-                kind: sealed.meta.kind,
-                value,
                 expected_version: Some(current.version),
-                description: None,
-                tags: None,
                 expires_at: current.expires_at,
-                within_vault_secret_quota: false,
+                ..SetEntry::new(path.clone(), sealed.meta.kind, value)
             };
             self.set_inner(ctx, req, "entry.restore").await
         })

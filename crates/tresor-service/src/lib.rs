@@ -92,6 +92,23 @@ pub struct SetEntry {
     pub within_vault_secret_quota: bool,
 }
 
+impl SetEntry {
+    /// A write of `value` with nothing else asked: no check-and-set, description and tags
+    /// kept, no expiry, no quota. Set the other fields with struct update syntax.
+    pub fn new(path: EntryPath, kind: EntryKind, value: SecretValue) -> Self {
+        SetEntry {
+            path,
+            kind,
+            value,
+            expected_version: None,
+            description: None,
+            tags: None,
+            expires_at: None,
+            within_vault_secret_quota: false,
+        }
+    }
+}
+
 /// An entry as listed: variables carry their value, secrets never do. `environment` is where the
 /// entry lives: a parent's name for entries a branch reads through.
 #[derive(Debug)]

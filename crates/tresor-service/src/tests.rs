@@ -38,16 +38,7 @@ fn path(vault: &str, key: &str) -> EntryPath {
 }
 
 fn set(p: &EntryPath, value: &str) -> SetEntry {
-    SetEntry {
-        path: p.clone(),
-        kind: EntryKind::Secret,
-        value: value.into(),
-        expected_version: None,
-        description: None,
-        tags: None,
-        expires_at: None,
-        within_vault_secret_quota: false,
-    }
+    SetEntry::new(p.clone(), EntryKind::Secret, value.into())
 }
 
 fn me() -> Ctx {

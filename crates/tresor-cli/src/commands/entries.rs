@@ -87,14 +87,10 @@ pub(crate) async fn set(backend: &dyn Backend, scope: &Target, args: SetArgs) ->
         None => input::read_value(path.key.as_str(), args.file.as_deref())?,
     };
     let req = SetEntry {
-        path,
-        kind,
-        value,
         expected_version: args.cas,
         description: args.description,
         tags,
-        expires_at: None,
-        within_vault_secret_quota: false,
+        ..SetEntry::new(path, kind, value)
     };
     write_entry(backend, scope, req, &groups).await
 }
@@ -206,16 +202,7 @@ pub async fn set_bulk(
     let reqs = paths
         .into_iter()
         .zip(pairs)
-        .map(|(path, (_, value))| SetEntry {
-            path,
-            kind,
-            value,
-            expected_version: None,
-            description: None,
-            tags: tags.clone(),
-            expires_at: None,
-            within_vault_secret_quota: false,
-        })
+        .map(|(path, (_, value))| SetEntry { tags: tags.clone(), ..SetEntry::new(path, kind, value) })
         .collect();
     // All or none: one transaction, so a bad entry on line 40 leaves nothing of the file written.
     let written = match backend.set_many(reqs, scope.on_managed).await {

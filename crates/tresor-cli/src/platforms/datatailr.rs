@@ -95,16 +95,7 @@ pub async fn run(backend: &dyn Backend, scope: &Target, cmd: KvCommand) -> Resul
             let scope = &crate::config_cmd::confirm_managed(backend, scope, &scope.vault_path()).await?;
             let groups = commands::checked_groups(backend, &args.groups).await?;
             let value = value_from(&args.key, args.value, kind == EntryKind::Secret)?;
-            let req = SetEntry {
-                path,
-                kind,
-                value,
-                expected_version: None,
-                description: None,
-                tags: None,
-                expires_at: None,
-                within_vault_secret_quota: false,
-            };
+            let req = SetEntry::new(path, kind, value);
             commands::write_entry(backend, scope, req, &groups).await
         }
         KvCommand::Get(args) => {

@@ -152,16 +152,7 @@ async fn write(backend: &dyn Backend, scope: &Target, args: WriteArgs, create: b
     }
     let scope = crate::config_cmd::confirm_managed(backend, &scope, &scope.vault_path()).await?;
     let value = value_from(&args.name, args.value, true)?;
-    let req = SetEntry {
-        path,
-        kind: EntryKind::Secret,
-        value,
-        expected_version: create.then_some(0),
-        description: None,
-        tags: None,
-        expires_at: None,
-        within_vault_secret_quota: false,
-    };
+    let req = SetEntry { expected_version: create.then_some(0), ..SetEntry::new(path, EntryKind::Secret, value) };
     commands::write_entry(backend, &scope, req, &[]).await.map_err(|e| match e.kind() {
         Some(ErrorKind::Conflict) if create => {
             e.with_hint(format!("to change its value: `tresor secret update --vault-name {v} --name {n} --value -`"))

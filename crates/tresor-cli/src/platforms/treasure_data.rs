@@ -70,16 +70,7 @@ async fn set(backend: &dyn Backend, scope: &Target, target: &str) -> Result<i32>
     ensure_project(backend, scope).await?;
     let scope = &crate::config_cmd::confirm_managed(backend, scope, &scope.vault_path()).await?;
     let value = input::read_value(target, None)?;
-    let req = SetEntry {
-        path,
-        kind: EntryKind::Secret,
-        value,
-        expected_version: None,
-        description: None,
-        tags: None,
-        expires_at: None,
-        within_vault_secret_quota: false,
-    };
+    let req = SetEntry::new(path, EntryKind::Secret, value);
     commands::write_entry(backend, scope, req, &[]).await
 }
 

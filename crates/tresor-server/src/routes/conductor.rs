@@ -236,16 +236,7 @@ async fn value_answer(app: &App, ctx: &Ctx, key: &str) -> ApiResult<Response> {
 }
 
 async fn store_value(app: &App, ctx: &Ctx, key: &str, headers: &HeaderMap, body: &[u8]) -> ApiResult<StatusCode> {
-    let req = SetEntry {
-        path: entry(ctx, key)?,
-        kind: EntryKind::Secret,
-        value: value_of(media_type(headers).as_ref(), body)?,
-        expected_version: None,
-        description: None,
-        tags: None,
-        expires_at: None,
-        within_vault_secret_quota: false,
-    };
+    let req = SetEntry::new(entry(ctx, key)?, EntryKind::Secret, value_of(media_type(headers).as_ref(), body)?);
     app.svc.set(ctx, req).await?;
     Ok(StatusCode::OK)
 }

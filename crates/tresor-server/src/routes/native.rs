@@ -244,15 +244,13 @@ pub async fn put_entry(
 }
 
 fn set_request(path: EntryPath, mut body: PutEntry) -> ApiResult<SetEntry> {
+    let kind = parse_kind(body.kind.as_deref())?;
+    let value = body.take_value().map_err(|e| bad(e.to_string()))?;
     Ok(SetEntry {
-        path,
-        kind: parse_kind(body.kind.as_deref())?,
-        value: body.take_value().map_err(|e| bad(e.to_string()))?,
         expected_version: body.expected_version,
         description: body.description,
         tags: body.tags.map(|t| t.into_iter().map(Tag::from).collect()),
-        expires_at: None,
-        within_vault_secret_quota: false,
+        ..SetEntry::new(path, kind, value)
     })
 }
 

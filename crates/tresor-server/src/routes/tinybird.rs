@@ -240,14 +240,9 @@ async fn create(State(app): State<App>, Extension(ctx): Extension<Ctx>, p: TbPar
         }
     }
     let req = SetEntry {
-        path,
-        kind: EntryKind::Secret,
-        value,
         expected_version: Some(0),
-        description: None,
-        tags: None,
-        expires_at: None,
         within_vault_secret_quota: true,
+        ..SetEntry::new(path, EntryKind::Secret, value)
     };
     // The limit of secrets per workspace (Limits::vault_secret_quota) is checked by the store in
     // the write's transaction, so concurrent creates, on this server or another one sharing the
@@ -283,14 +278,8 @@ async fn update(
     let attempt = move || async move {
         let (path, meta) = secret_meta(app, ctx, name).await?;
         let req = SetEntry {
-            path,
-            kind: EntryKind::Secret,
-            value: SecretValue::new(value.expose().to_vec()),
             expected_version: Some(meta.version),
-            description: None,
-            tags: None,
-            expires_at: None,
-            within_vault_secret_quota: false,
+            ..SetEntry::new(path, EntryKind::Secret, SecretValue::new(value.expose().to_vec()))
         };
         match app.svc.set(ctx, req).await {
             Ok(meta) => Ok(Attempt::Done(Json(tb_secret(&meta)))),

@@ -610,14 +610,10 @@ async fn save(app: App, signed: Signed, mut form: EntryForm, editing: bool) -> A
         }
         (Some(value), _) => {
             let req = SetEntry {
-                path: path.clone(),
-                kind,
-                value: SecretValue::from(value.to_owned()),
                 expected_version: if editing { form.version } else { Some(0) },
                 description,
                 tags: Some(tags),
-                expires_at: None,
-                within_vault_secret_quota: false,
+                ..SetEntry::new(path.clone(), kind, SecretValue::from(value.to_owned()))
             };
             match (app.svc.set(&ctx, req).await, &existing) {
                 // The version the page showed is stale: say who changed the entry since.
