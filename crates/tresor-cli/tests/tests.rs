@@ -21,4 +21,5 @@ mod run_redact;
 #[path = "security/main.rs"]
 mod security;
 mod server;
+mod ui;
 mod webhooks;

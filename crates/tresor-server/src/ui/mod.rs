@@ -111,19 +111,19 @@ async fn guarded(req: Request, next: Next) -> Response {
     resp
 }
 
-/// Whether a change comes from this server's own pages: its `Origin` (or, when a browser sends
-/// none, its `Referer`) names the host the request was sent to. Browsers send `Origin` on every
-/// `POST`; a request with neither is refused.
+/// Whether a change comes from this server's own pages. Browsers send `Origin` on every `POST`,
+/// but under `Referrer-Policy: no-referrer` a form's is `null`; then the Fetch Metadata header
+/// `Sec-Fetch-Site` (set by the browser, not by the page's script) must say `same-origin`. A
+/// request with neither an origin naming this host nor that header is refused.
 fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else { return false };
-    let source = headers.get(header::ORIGIN).or_else(|| headers.get(header::REFERER));
-    let Some(source) = source.and_then(|v| v.to_str().ok()) else { return false };
-    match url::Url::parse(source) {
-        Ok(url) => {
+    let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    let Some(host) = text(header::HOST) else { return false };
+    match text(header::ORIGIN).filter(|o| *o != "null") {
+        Some(origin) => url::Url::parse(origin).is_ok_and(|url| {
             let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
             url.host_str().is_some_and(|h| format!("{h}{port}") == host)
-        }
-        Err(_) => false,
+        }),
+        None => text(header::HeaderName::from_static("sec-fetch-site")) == Some("same-origin"),
     }
 }
 

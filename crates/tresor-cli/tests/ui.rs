@@ -1,0 +1,91 @@
+//! The web dashboard at `/ui`, in a real browser: `tests/ui/dashboard.mjs` drives Debian's
+//! Chromium (through playwright-core, installed by `.ci/run` with `npm ci` in `tests/ui`)
+//! against a real server. This side sets the server up, runs the script, then checks what only
+//! the server can tell: the group permission set in the form applies to a second user's token,
+//! and no secret value the browser typed reached the server's log.
+
+use crate::common::{self, Server};
+use std::path::Path;
+use std::process::Command;
+
+const SECRETS: [&str; 4] =
+    ["dev-db-pw-7f3a91c2e5", "dev-db-pw-edited-0b44d2a9", "prod-db-pw-58e1c7d3aa", "managed-token-c9d2e17f06"];
+
+/// Whether Chromium and playwright-core are at hand; in CI they must be.
+fn browser_available(ui: &Path) -> bool {
+    let missing = if !Path::new("/usr/bin/chromium").exists() {
+        Some("Chromium (apt-get install chromium chromium-driver; .ci/run installs it)")
+    } else if !ui.join("node_modules/playwright-core").exists() {
+        Some("playwright-core (npm ci in crates/tresor-cli/tests/ui; .ci/run does it)")
+    } else if Command::new("node").arg("--version").output().is_err() {
+        Some("Node.js")
+    } else {
+        None
+    };
+    match missing {
+        None => true,
+        Some(what) => {
+            common::skip::skip("ui::the_dashboard_in_a_real_browser", what);
+            false
+        }
+    }
+}
+
+#[test]
+fn the_dashboard_in_a_real_browser() {
+    let ui = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/ui");
+    if !browser_available(&ui) {
+        return;
+    }
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let admin = s.token.clone();
+    // Two environments, a group whose member only ever gets rights through the form, and a
+    // vault that a declarative config (named `platform`) manages.
+    let config = s.dir.path().join("platform.yaml");
+    std::fs::write(
+        &config,
+        "environments: [dev, prod]\nvaults:\n  managed:\n    environment: dev\n    entries:\n      region: { variable: \"eu-west-1\" }\n",
+    )
+    .unwrap();
+    s.cli(&admin, &["apply", "-f", config.to_str().unwrap(), "--yes"], b"").ok();
+    let reader = common::principal(&s, "user:reader", &[]);
+    assert_eq!(
+        s.call("POST", "/api/v1/principals", Some(&admin), Some(serde_json::json!({"principal": "group:analysts"}))).0,
+        201
+    );
+    let (status, doc) = s.call(
+        "POST",
+        "/api/v1/groups/analysts/members",
+        Some(&admin),
+        Some(serde_json::json!({"member": "user:reader"})),
+    );
+    assert!(status == 201 || status == 204, "{status} {doc}");
+
+    let shots = std::env::var("TRESOR_UI_SCREENSHOTS").unwrap_or_default();
+    let out = Command::new("node")
+        .arg(ui.join("dashboard.mjs"))
+        .current_dir(&ui)
+        .env("TRESOR_ADDR", &s.addr)
+        .env("ADMIN_TOKEN", &admin)
+        .env("SECRETS", serde_json::to_string(&SECRETS).unwrap())
+        .env("SCREENSHOTS", &shots)
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && stdout.trim_end().ends_with("ok"), "dashboard.mjs failed:\n{stdout}\n{stderr}");
+
+    // The group permission given in Add New applies: the reader (a member of `analysts`, with
+    // no grant of its own) reads the dev secret, which the restore put back to its first value,
+    // and nothing else.
+    let (status, doc) = s.call("GET", "/api/v1/envs/dev/vaults/default/values/db%2Fpassword", Some(&reader), None);
+    assert_eq!(status, 200, "{doc}");
+    assert_eq!(doc["value"], SECRETS[0]);
+    assert_eq!(s.call("GET", "/api/v1/envs/prod/vaults/default/values/db%2Fpassword", Some(&reader), None).0, 403);
+
+    // What the browser typed never reached the log.
+    let log = s.log_text();
+    for value in SECRETS {
+        assert!(!log.contains(value), "a secret value is in the server log");
+    }
+    assert!(log.contains("/ui/entries/new"), "the browser's requests reached the server");
+}
