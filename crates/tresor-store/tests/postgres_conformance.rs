@@ -15,7 +15,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio_postgres::NoTls;
 use tresor_model::{EntryKey, EntryKind, EntryPath, EnvName, VaultName, VaultPath, WorkspaceName};
-use tresor_store::conformance::TestChain;
+use tresor_store::conformance::{new_env, new_principal, TestChain};
 use tresor_store::{AuditRecord, NewVersion, PostgresStore, Store, StoreError, WrappedKey};
 
 fn server() -> String {
@@ -82,7 +82,7 @@ fn vault() -> VaultPath {
 
 async fn setup(store: &PostgresStore) {
     store.create_workspace(&ws(), &WrappedKey { generation: 1, wrapped: vec![1] }, 1).await.unwrap();
-    store.create_environment(&ws(), &EnvName::new("prod").unwrap(), None, 1).await.unwrap();
+    store.create_environment(&new_env(&EnvName::new("prod").unwrap(), None, 1)).await.unwrap();
     store.create_vault(&vault(), 1).await.unwrap();
 }
 
@@ -475,7 +475,7 @@ async fn the_change_feed_reports_every_write_of_every_node_in_order() {
             revoked_at: None,
             environment: None,
         };
-        writer.create_principal(&ws(), &token.principal, "test", 1).await.unwrap();
+        writer.create_principal(&new_principal(token.principal.clone(), "test", 1)).await.unwrap();
         writer.insert_token(&token).await.unwrap();
         writer.revoke_token(&ws(), "t1", 2).await.unwrap();
         for _ in 0..3 {

@@ -1,7 +1,7 @@
 //! Principals, groups, tokens and grants on PostgreSQL.
 
 use super::{backend, col, env_at, insert_err, principal_at, workspace_at, PostgresStore};
-use crate::{GrantRecord, PrincipalRecord, Result, StoreError, TokenRecord};
+use crate::{GrantRecord, NewPrincipal, PrincipalRecord, Result, StoreError, TokenRecord};
 use tokio_postgres::{Row, Transaction};
 use tresor_model::{Access, PrincipalKind, PrincipalRef, WorkspaceName};
 
@@ -38,14 +38,8 @@ fn grant_from_row(r: &Row) -> Result<GrantRecord> {
 }
 
 impl PostgresStore {
-    pub(super) async fn create_principal_impl(
-        &self,
-        ws: &WorkspaceName,
-        p: &PrincipalRef,
-        by: &str,
-        now: i64,
-    ) -> Result<()> {
-        in_tx!(self, |tx| create_principal_tx(&tx, ws, p, by, now).await)
+    pub(super) async fn create_principal_impl(&self, p: &NewPrincipal) -> Result<()> {
+        in_tx!(self, |tx| create_principal_tx(&tx, p).await)
     }
 
     pub(super) async fn list_principals_impl(&self, ws: &WorkspaceName) -> Result<Vec<PrincipalRecord>> {
@@ -205,19 +199,14 @@ pub(super) async fn delete_grant_tx(tx: &Transaction<'_>, ws: &WorkspaceName, id
 }
 
 /// [`crate::Store::create_principal`] inside a caller's transaction (also a step of a batch).
-pub(super) async fn create_principal_tx(
-    tx: &Transaction<'_>,
-    ws: &WorkspaceName,
-    p: &PrincipalRef,
-    by: &str,
-    now: i64,
-) -> Result<()> {
+pub(super) async fn create_principal_tx(tx: &Transaction<'_>, p: &NewPrincipal) -> Result<()> {
+    let (ws, who) = (&p.workspace, &p.principal);
     tx.execute(
         "INSERT INTO principals (workspace, kind, name, created_at, created_by) VALUES ($1, $2, $3, $4, $5)",
-        &[&ws.as_str(), &p.kind.as_str(), &p.name, &now, &by],
+        &[&ws.as_str(), &who.kind.as_str(), &who.name, &p.now, &p.by],
     )
     .await
-    .map_err(insert_err(format!("principal {p}"), &format!("workspace {ws}")))?;
+    .map_err(insert_err(format!("principal {who}"), &format!("workspace {ws}")))?;
     Ok(())
 }
 

@@ -32,8 +32,8 @@ mod tls;
 
 use crate::rules::LiveLimits;
 use crate::{
-    like_prefix, AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, NewVersion, PrincipalRecord,
-    Result, SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
+    like_prefix, AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, NewEnvironment, NewPrincipal,
+    NewVersion, PrincipalRecord, Result, SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
 };
 use async_trait::async_trait;
 use pool::{describe, POOL_SIZE};
@@ -367,20 +367,12 @@ async fn soft_delete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result
 }
 
 /// [`Store::create_environment`] inside a caller's transaction.
-async fn create_environment_tx(
-    tx: &Transaction<'_>,
-    workspace: &WorkspaceName,
-    name: &EnvName,
-    parent: Option<&EnvName>,
-    now: i64,
-) -> Result<()> {
+async fn create_environment_tx(tx: &Transaction<'_>, e: &NewEnvironment) -> Result<()> {
+    let (ws, parent) = (e.workspace.as_str(), e.parent.as_ref().map(EnvName::as_str));
     if let Some(parent) = parent {
         // KEY SHARE keeps the parent from being deleted before this commits.
         let exists = tx
-            .query_opt(
-                "SELECT 1 FROM environments WHERE workspace = $1 AND name = $2 FOR KEY SHARE",
-                &[&workspace.as_str(), &parent.as_str()],
-            )
+            .query_opt("SELECT 1 FROM environments WHERE workspace = $1 AND name = $2 FOR KEY SHARE", &[&ws, &parent])
             .await
             .map_err(backend)?;
         if exists.is_none() {
@@ -389,10 +381,10 @@ async fn create_environment_tx(
     }
     tx.execute(
         "INSERT INTO environments (workspace, name, parent, created_at) VALUES ($1, $2, $3, $4)",
-        &[&workspace.as_str(), &name.as_str(), &parent.map(|p| p.as_str()), &now],
+        &[&ws, &e.name.as_str(), &parent, &e.now],
     )
     .await
-    .map_err(insert_err(format!("environment {name}"), &format!("workspace {workspace}")))?;
+    .map_err(insert_err(format!("environment {}", e.name), &format!("workspace {ws}")))?;
     Ok(())
 }
 
@@ -547,14 +539,8 @@ impl Store for PostgresStore {
         }
     }
 
-    async fn create_environment(
-        &self,
-        workspace: &WorkspaceName,
-        name: &EnvName,
-        parent: Option<&EnvName>,
-        now: i64,
-    ) -> Result<()> {
-        in_tx!(self, |tx| create_environment_tx(&tx, workspace, name, parent, now).await)
+    async fn create_environment(&self, env: &NewEnvironment) -> Result<()> {
+        in_tx!(self, |tx| create_environment_tx(&tx, env).await)
     }
 
     async fn get_environment(&self, workspace: &WorkspaceName, name: &EnvName) -> Result<Option<EnvInfo>> {
@@ -694,8 +680,8 @@ impl Store for PostgresStore {
         Ok(col::<i64>(&row, 0)? as u64)
     }
 
-    async fn create_principal(&self, ws: &WorkspaceName, p: &PrincipalRef, by: &str, now: i64) -> Result<()> {
-        self.create_principal_impl(ws, p, by, now).await
+    async fn create_principal(&self, p: &NewPrincipal) -> Result<()> {
+        self.create_principal_impl(p).await
     }
     async fn list_principals(&self, ws: &WorkspaceName) -> Result<Vec<PrincipalRecord>> {
         self.list_principals_impl(ws).await

@@ -1,7 +1,7 @@
 //! Principals, groups, tokens and grants on SQLite.
 
 use super::{backend, insert_err, SqliteStore};
-use crate::{GrantRecord, PrincipalRecord, Result, StoreError, TokenRecord};
+use crate::{GrantRecord, NewPrincipal, PrincipalRecord, Result, StoreError, TokenRecord};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use tresor_model::{Access, PrincipalKind, PrincipalRef, WorkspaceName};
 
@@ -52,8 +52,8 @@ fn grant_from_row(r: &Row<'_>) -> rusqlite::Result<GrantRecord> {
 }
 
 impl SqliteStore {
-    pub(super) fn create_principal_impl(&self, ws: &WorkspaceName, p: &PrincipalRef, by: &str, now: i64) -> Result<()> {
-        self.write(|tx| create_principal_tx(tx, ws, p, by, now))
+    pub(super) fn create_principal_impl(&self, p: &NewPrincipal) -> Result<()> {
+        self.write(|tx| create_principal_tx(tx, p))
     }
 
     pub(super) fn list_principals_impl(&self, ws: &WorkspaceName) -> Result<Vec<PrincipalRecord>> {
@@ -203,18 +203,13 @@ pub(super) fn delete_grant_tx(tx: &Transaction<'_>, ws: &WorkspaceName, id: &str
 }
 
 /// [`crate::Store::create_principal`] inside a caller's transaction (also a step of a batch).
-pub(super) fn create_principal_tx(
-    tx: &Transaction<'_>,
-    ws: &WorkspaceName,
-    p: &PrincipalRef,
-    by: &str,
-    now: i64,
-) -> Result<()> {
+pub(super) fn create_principal_tx(tx: &Transaction<'_>, p: &NewPrincipal) -> Result<()> {
+    let who = &p.principal;
     tx.execute(
         "INSERT INTO principals (workspace, kind, name, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![ws.as_str(), p.kind.as_str(), p.name, now, by],
+        params![p.workspace.as_str(), who.kind.as_str(), who.name, p.now, p.by],
     )
-    .map_err(insert_err(format!("principal {p}")))?;
+    .map_err(insert_err(format!("principal {who}")))?;
     Ok(())
 }
 

@@ -15,8 +15,8 @@ mod tags;
 
 use crate::rules::LiveLimits;
 use crate::{
-    like_prefix, AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, NewVersion, PrincipalRecord,
-    Result, SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
+    like_prefix, AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, NewEnvironment, NewPrincipal,
+    NewVersion, PrincipalRecord, Result, SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
 };
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, ToSql, Transaction};
@@ -278,20 +278,11 @@ fn soft_delete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()> {
 }
 
 /// [`Store::create_environment`] inside a caller's transaction.
-fn create_environment_tx(
-    tx: &Transaction<'_>,
-    workspace: &WorkspaceName,
-    name: &EnvName,
-    parent: Option<&EnvName>,
-    now: i64,
-) -> Result<()> {
+fn create_environment_tx(tx: &Transaction<'_>, e: &NewEnvironment) -> Result<()> {
+    let (ws, parent) = (e.workspace.as_str(), e.parent.as_ref().map(EnvName::as_str));
     if let Some(parent) = parent {
         let exists = tx
-            .query_row(
-                "SELECT 1 FROM environments WHERE workspace = ?1 AND name = ?2",
-                params![workspace.as_str(), parent.as_str()],
-                |_| Ok(()),
-            )
+            .query_row("SELECT 1 FROM environments WHERE workspace = ?1 AND name = ?2", params![ws, parent], |_| Ok(()))
             .optional()
             .map_err(backend)?;
         if exists.is_none() {
@@ -300,9 +291,9 @@ fn create_environment_tx(
     }
     tx.execute(
         "INSERT INTO environments (workspace, name, parent, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![workspace.as_str(), name.as_str(), parent.map(|p| p.as_str()), now],
+        params![ws, e.name.as_str(), parent, e.now],
     )
-    .map_err(insert_err(format!("environment {name}")))?;
+    .map_err(insert_err(format!("environment {}", e.name)))?;
     Ok(())
 }
 
@@ -434,14 +425,8 @@ impl Store for SqliteStore {
         found.ok_or_else(|| crate::rules::missing_data_key(workspace, generation))
     }
 
-    async fn create_environment(
-        &self,
-        workspace: &WorkspaceName,
-        name: &EnvName,
-        parent: Option<&EnvName>,
-        now: i64,
-    ) -> Result<()> {
-        self.write(|tx| create_environment_tx(tx, workspace, name, parent, now))
+    async fn create_environment(&self, env: &NewEnvironment) -> Result<()> {
+        self.write(|tx| create_environment_tx(tx, env))
     }
 
     async fn get_environment(&self, workspace: &WorkspaceName, name: &EnvName) -> Result<Option<EnvInfo>> {
@@ -586,8 +571,8 @@ impl Store for SqliteStore {
         .map(|n| n as u64)
     }
 
-    async fn create_principal(&self, ws: &WorkspaceName, p: &PrincipalRef, by: &str, now: i64) -> Result<()> {
-        self.create_principal_impl(ws, p, by, now)
+    async fn create_principal(&self, p: &NewPrincipal) -> Result<()> {
+        self.create_principal_impl(p)
     }
     async fn list_principals(&self, ws: &WorkspaceName) -> Result<Vec<PrincipalRecord>> {
         self.list_principals_impl(ws)
