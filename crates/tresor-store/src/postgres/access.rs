@@ -1,6 +1,6 @@
 //! Principals, groups, tokens and grants on PostgreSQL.
 
-use super::{backend, col, env_at, insert_err, principal_at, workspace_at, PostgresStore};
+use super::{backend, change, col, env_at, insert_err, principal_at, workspace_at, PostgresStore};
 use crate::{GrantRecord, NewPrincipal, PrincipalRecord, Result, StoreError, TokenRecord};
 use tokio_postgres::{Row, Transaction};
 use tresor_model::{Access, PrincipalKind, PrincipalRef, WorkspaceName};
@@ -213,13 +213,8 @@ pub(super) async fn create_principal_tx(tx: &Transaction<'_>, p: &NewPrincipal) 
 /// [`crate::Store::delete_principal`] inside a caller's transaction.
 pub(super) async fn delete_principal_tx(tx: &Transaction<'_>, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
     let (w, k, n) = (ws.as_str(), p.kind.as_str(), p.name.as_str());
-    let gone = tx
-        .execute("DELETE FROM principals WHERE workspace = $1 AND kind = $2 AND name = $3", &[&w, &k, &n])
-        .await
-        .map_err(backend)?;
-    if gone == 0 {
-        return Err(StoreError::NotFound(format!("principal {p}")));
-    }
+    let sql = "DELETE FROM principals WHERE workspace = $1 AND kind = $2 AND name = $3";
+    change(tx, sql, &[&w, &k, &n], || format!("principal {p}")).await?;
     for sql in [
         "DELETE FROM group_members WHERE workspace = $1 AND member_kind = $2 AND member_name = $3",
         "DELETE FROM grants WHERE workspace = $1 AND principal_kind = $2 AND principal_name = $3",
@@ -259,18 +254,9 @@ pub(super) async fn remove_member_tx(
     group: &str,
     m: &PrincipalRef,
 ) -> Result<()> {
-    let n = tx
-        .execute(
-            "DELETE FROM group_members WHERE workspace = $1 AND group_name = $2 AND member_kind = $3
-             AND member_name = $4",
-            &[&ws.as_str(), &group, &m.kind.as_str(), &m.name],
-        )
-        .await
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("{m} in group:{group}")));
-    }
-    Ok(())
+    let sql = "DELETE FROM group_members WHERE workspace = $1 AND group_name = $2 AND member_kind = $3
+               AND member_name = $4";
+    change(tx, sql, &[&ws.as_str(), &group, &m.kind.as_str(), &m.name], || format!("{m} in group:{group}")).await
 }
 
 /// [`crate::Store::insert_token`] inside a caller's transaction.
@@ -298,17 +284,8 @@ pub(super) async fn insert_token_tx(tx: &Transaction<'_>, t: &TokenRecord) -> Re
 
 /// [`crate::Store::revoke_token`] inside a caller's transaction.
 pub(super) async fn revoke_token_tx(tx: &Transaction<'_>, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-    let n = tx
-        .execute(
-            "UPDATE tokens SET revoked_at = COALESCE(revoked_at, $3) WHERE workspace = $1 AND id = $2",
-            &[&ws.as_str(), &id, &now],
-        )
-        .await
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("token {id}")));
-    }
-    Ok(())
+    let sql = "UPDATE tokens SET revoked_at = COALESCE(revoked_at, $3) WHERE workspace = $1 AND id = $2";
+    change(tx, sql, &[&ws.as_str(), &id, &now], || format!("token {id}")).await
 }
 
 /// Revokes the workspace's unrevoked tokens named `name` (those an application key minted).

@@ -1,7 +1,7 @@
 //! Application access keys (Conductor's `POST /api/token`) on PostgreSQL.
 
-use super::{backend, col, env_at, insert_err, principal_at, workspace_at, PostgresStore};
-use crate::{AppKeyRecord, Result, StoreError};
+use super::{change, col, env_at, insert_err, principal_at, workspace_at, PostgresStore};
+use crate::{AppKeyRecord, Result};
 use tokio_postgres::{Row, Transaction};
 use tresor_model::WorkspaceName;
 
@@ -69,15 +69,6 @@ pub(super) async fn insert_app_key_tx(tx: &Transaction<'_>, k: &AppKeyRecord) ->
 
 /// [`crate::Store::revoke_app_key`] inside a caller's transaction.
 pub(super) async fn revoke_app_key_tx(tx: &Transaction<'_>, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-    let n = tx
-        .execute(
-            "UPDATE app_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE workspace = $1 AND id = $2",
-            &[&ws.as_str(), &id, &now],
-        )
-        .await
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("application key {id}")));
-    }
-    Ok(())
+    let sql = "UPDATE app_keys SET revoked_at = COALESCE(revoked_at, $3) WHERE workspace = $1 AND id = $2";
+    change(tx, sql, &[&ws.as_str(), &id, &now], || format!("application key {id}")).await
 }

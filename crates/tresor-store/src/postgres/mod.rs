@@ -12,9 +12,9 @@
 macro_rules! in_tx {
     ($store:expr, |$tx:ident| $step:expr) => {{
         let mut conn = $store.conn().await?;
-        let $tx = conn.transaction().await.map_err(backend)?;
+        let $tx = conn.transaction().await.map_err($crate::postgres::backend)?;
         let out = $step?;
-        $tx.commit().await.map_err(backend)?;
+        $tx.commit().await.map_err($crate::postgres::backend)?;
         Ok(out)
     }};
 }
@@ -103,6 +103,18 @@ fn insert_err(what: String, parent: &str) -> impl FnOnce(tokio_postgres::Error) 
             backend(e)
         }
     }
+}
+
+/// Runs a statement that must change a row: [`StoreError::NotFound`] naming `what` when it
+/// changed none.
+pub(super) async fn change(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: &[&(dyn ToSql + Sync)],
+    what: impl FnOnce() -> String,
+) -> Result<()> {
+    let n = tx.execute(sql, params).await.map_err(backend)?;
+    crate::rules::found(n, what)
 }
 
 /// One column, its type checked.
@@ -352,18 +364,10 @@ async fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
 
 /// [`Store::soft_delete`] inside a caller's transaction.
 async fn soft_delete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()> {
-    let n = tx
-        .execute(
-            "UPDATE entries SET deleted_at = $5, updated_at = $5
-             WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND deleted_at IS NULL",
-            &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str(), &now],
-        )
-        .await
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("entry {p}")));
-    }
-    Ok(())
+    let sql = "UPDATE entries SET deleted_at = $5, updated_at = $5
+               WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND deleted_at IS NULL";
+    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+    change(tx, sql, &[&ws, &env, &vault, &key, &now], || format!("entry {p}")).await
 }
 
 /// [`Store::create_environment`] inside a caller's transaction.
@@ -419,10 +423,7 @@ async fn delete_vault_tx(tx: &Transaction<'_>, vault: &VaultPath) -> Result<()> 
         )
         .await
         .map_err(backend)?;
-    let (live, deleted): (i64, i64) = (col(&row, 0)?, col(&row, 1)?);
-    if live + deleted > 0 {
-        return Err(StoreError::VaultNotEmpty { vault: vault.to_string(), live: live as u64, deleted: deleted as u64 });
-    }
+    crate::rules::check_vault_empty(vault, col::<i64>(&row, 0)? as u64, col::<i64>(&row, 1)? as u64)?;
     if exists.is_none() {
         return Err(StoreError::NotFound(format!("vault {vault}")));
     }
@@ -434,49 +435,26 @@ async fn delete_vault_tx(tx: &Transaction<'_>, vault: &VaultPath) -> Result<()> 
 
 /// [`crate::BatchOp::SetVaultOwner`] inside a caller's transaction.
 async fn set_vault_owner_tx(tx: &Transaction<'_>, vault: &VaultPath, managed_by: Option<&str>, at: i64) -> Result<()> {
-    let n = tx
-        .execute(
-            "UPDATE vaults SET managed_by = $4, managed_at = $5 WHERE workspace = $1 AND environment = $2 AND name = $3",
-            &[&vault.workspace.as_str(), &vault.environment.as_str(), &vault.vault.as_str(), &managed_by, &at],
-        )
-        .await
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("vault {vault}")));
-    }
-    Ok(())
+    let sql =
+        "UPDATE vaults SET managed_by = $4, managed_at = $5 WHERE workspace = $1 AND environment = $2 AND name = $3";
+    let (ws, env, name) = (vault.workspace.as_str(), vault.environment.as_str(), vault.vault.as_str());
+    change(tx, sql, &[&ws, &env, &name, &managed_by, &at], || format!("vault {vault}")).await
 }
 
 /// [`Store::undelete`] inside a caller's transaction.
 async fn undelete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()> {
-    let n = tx
-        .execute(
-            "UPDATE entries SET deleted_at = NULL, updated_at = $5
-             WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND deleted_at IS NOT NULL",
-            &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str(), &now],
-        )
-        .await
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("deleted entry {p}")));
-    }
-    Ok(())
+    let sql = "UPDATE entries SET deleted_at = NULL, updated_at = $5
+               WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND deleted_at IS NOT NULL";
+    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+    change(tx, sql, &[&ws, &env, &vault, &key, &now], || format!("deleted entry {p}")).await
 }
 
 /// [`Store::purge`] inside a caller's transaction: the entry's versions go with it through
 /// ON DELETE CASCADE.
 async fn purge_tx(tx: &Transaction<'_>, p: &EntryPath) -> Result<()> {
-    let n = tx
-        .execute(
-            "DELETE FROM entries WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4",
-            &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str()],
-        )
-        .await
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("entry {p}")));
-    }
-    Ok(())
+    let sql = "DELETE FROM entries WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4";
+    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+    change(tx, sql, &[&ws, &env, &vault, &key], || format!("entry {p}")).await
 }
 
 #[async_trait]

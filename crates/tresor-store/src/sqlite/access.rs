@@ -1,6 +1,6 @@
 //! Principals, groups, tokens and grants on SQLite.
 
-use super::{backend, insert_err, SqliteStore};
+use super::{backend, change, insert_err, SqliteStore};
 use crate::{GrantRecord, NewPrincipal, PrincipalRecord, Result, StoreError, TokenRecord};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use tresor_model::{Access, PrincipalKind, PrincipalRef, WorkspaceName};
@@ -216,12 +216,8 @@ pub(super) fn create_principal_tx(tx: &Transaction<'_>, p: &NewPrincipal) -> Res
 /// [`crate::Store::delete_principal`] inside a caller's transaction.
 pub(super) fn delete_principal_tx(tx: &Transaction<'_>, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
     let (w, k, n) = (ws.as_str(), p.kind.as_str(), p.name.as_str());
-    let gone = tx
-        .execute("DELETE FROM principals WHERE workspace = ?1 AND kind = ?2 AND name = ?3", params![w, k, n])
-        .map_err(backend)?;
-    if gone == 0 {
-        return Err(StoreError::NotFound(format!("principal {p}")));
-    }
+    let sql = "DELETE FROM principals WHERE workspace = ?1 AND kind = ?2 AND name = ?3";
+    change(tx, sql, params![w, k, n], || format!("principal {p}"))?;
     for sql in [
         "DELETE FROM group_members WHERE workspace = ?1 AND member_kind = ?2 AND member_name = ?3",
         "DELETE FROM grants WHERE workspace = ?1 AND principal_kind = ?2 AND principal_name = ?3",
@@ -249,17 +245,9 @@ pub(super) fn add_member_tx(tx: &Transaction<'_>, ws: &WorkspaceName, group: &st
 
 /// [`crate::Store::remove_member`] inside a caller's transaction.
 pub(super) fn remove_member_tx(tx: &Transaction<'_>, ws: &WorkspaceName, group: &str, m: &PrincipalRef) -> Result<()> {
-    let n = tx
-        .execute(
-            "DELETE FROM group_members WHERE workspace = ?1 AND group_name = ?2 AND member_kind = ?3
-             AND member_name = ?4",
-            params![ws.as_str(), group, m.kind.as_str(), m.name],
-        )
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("{m} in group:{group}")));
-    }
-    Ok(())
+    let sql = "DELETE FROM group_members WHERE workspace = ?1 AND group_name = ?2 AND member_kind = ?3
+               AND member_name = ?4";
+    change(tx, sql, params![ws.as_str(), group, m.kind.as_str(), m.name], || format!("{m} in group:{group}"))
 }
 
 /// [`crate::Store::insert_token`] inside a caller's transaction.
@@ -286,16 +274,8 @@ pub(super) fn insert_token_tx(tx: &Transaction<'_>, t: &TokenRecord) -> Result<(
 
 /// [`crate::Store::revoke_token`] inside a caller's transaction.
 pub(super) fn revoke_token_tx(tx: &Transaction<'_>, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-    let n = tx
-        .execute(
-            "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?3) WHERE workspace = ?1 AND id = ?2",
-            params![ws.as_str(), id, now],
-        )
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("token {id}")));
-    }
-    Ok(())
+    let sql = "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?3) WHERE workspace = ?1 AND id = ?2";
+    change(tx, sql, params![ws.as_str(), id, now], || format!("token {id}"))
 }
 
 /// Revokes the workspace's unrevoked tokens named `name` (those an application key minted).

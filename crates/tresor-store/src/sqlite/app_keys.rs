@@ -1,7 +1,7 @@
 //! Application access keys (Conductor's `POST /api/token`) on SQLite.
 
-use super::{backend, corrupt, insert_err, SqliteStore};
-use crate::{AppKeyRecord, Result, StoreError};
+use super::{change, corrupt, insert_err, SqliteStore};
+use crate::{AppKeyRecord, Result};
 use rusqlite::{params, OptionalExtension, Row, Transaction};
 use tresor_model::{PrincipalRef, WorkspaceName};
 
@@ -73,14 +73,6 @@ pub(super) fn insert_app_key_tx(tx: &Transaction<'_>, k: &AppKeyRecord) -> Resul
 
 /// [`crate::Store::revoke_app_key`] inside a caller's transaction.
 pub(super) fn revoke_app_key_tx(tx: &Transaction<'_>, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-    let n = tx
-        .execute(
-            "UPDATE app_keys SET revoked_at = COALESCE(revoked_at, ?3) WHERE workspace = ?1 AND id = ?2",
-            params![ws.as_str(), id, now],
-        )
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("application key {id}")));
-    }
-    Ok(())
+    let sql = "UPDATE app_keys SET revoked_at = COALESCE(revoked_at, ?3) WHERE workspace = ?1 AND id = ?2";
+    change(tx, sql, params![ws.as_str(), id, now], || format!("application key {id}"))
 }

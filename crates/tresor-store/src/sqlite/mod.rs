@@ -117,6 +117,13 @@ fn insert_err(what: String) -> impl FnOnce(rusqlite::Error) -> StoreError {
     move |e| if is_constraint(&e) { StoreError::AlreadyExists(what) } else { backend(e) }
 }
 
+/// Runs a statement that must change a row: [`StoreError::NotFound`] naming `what` when it
+/// changed none.
+fn change(tx: &Transaction<'_>, sql: &str, params: impl rusqlite::Params, what: impl FnOnce() -> String) -> Result<()> {
+    let n = tx.execute(sql, params).map_err(backend)?;
+    crate::rules::found(n as u64, what)
+}
+
 const ENTRY_COLS: &str =
     "key, kind, version, created_at, updated_at, edited_by, description, tags, expires_at, deleted_at";
 
@@ -264,17 +271,10 @@ fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
 
 /// [`Store::soft_delete`] inside a caller's transaction.
 fn soft_delete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()> {
-    let n = tx
-        .execute(
-            "UPDATE entries SET deleted_at = ?5, updated_at = ?5
-                 WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND deleted_at IS NULL",
-            params![p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str(), now],
-        )
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("entry {p}")));
-    }
-    Ok(())
+    let sql = "UPDATE entries SET deleted_at = ?5, updated_at = ?5
+               WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND deleted_at IS NULL";
+    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+    change(tx, sql, params![ws, env, vault, key, now], || format!("entry {p}"))
 }
 
 /// [`Store::create_environment`] inside a caller's transaction.
@@ -318,59 +318,32 @@ fn delete_vault_tx(tx: &Transaction<'_>, vault: &VaultPath) -> Result<()> {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .map_err(backend)?;
-    if live + deleted > 0 {
-        return Err(StoreError::VaultNotEmpty { vault: vault.to_string(), live: live as u64, deleted: deleted as u64 });
-    }
-    let n = tx
-        .execute("DELETE FROM vaults WHERE workspace = ?1 AND environment = ?2 AND name = ?3", params![ws, env, name])
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("vault {vault}")));
-    }
-    Ok(())
+    crate::rules::check_vault_empty(vault, live as u64, deleted as u64)?;
+    let sql = "DELETE FROM vaults WHERE workspace = ?1 AND environment = ?2 AND name = ?3";
+    change(tx, sql, params![ws, env, name], || format!("vault {vault}"))
 }
 
 /// [`crate::BatchOp::SetVaultOwner`] inside a caller's transaction.
 fn set_vault_owner_tx(tx: &Transaction<'_>, vault: &VaultPath, managed_by: Option<&str>, at: i64) -> Result<()> {
-    let n = tx
-        .execute(
-            "UPDATE vaults SET managed_by = ?4, managed_at = ?5 WHERE workspace = ?1 AND environment = ?2 AND name = ?3",
-            params![vault.workspace.as_str(), vault.environment.as_str(), vault.vault.as_str(), managed_by, at],
-        )
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("vault {vault}")));
-    }
-    Ok(())
+    let sql =
+        "UPDATE vaults SET managed_by = ?4, managed_at = ?5 WHERE workspace = ?1 AND environment = ?2 AND name = ?3";
+    let (ws, env, name) = (vault.workspace.as_str(), vault.environment.as_str(), vault.vault.as_str());
+    change(tx, sql, params![ws, env, name, managed_by, at], || format!("vault {vault}"))
 }
 
 /// [`Store::undelete`] inside a caller's transaction.
 fn undelete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()> {
-    let n = tx
-        .execute(
-            "UPDATE entries SET deleted_at = NULL, updated_at = ?5
-             WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND deleted_at IS NOT NULL",
-            params![p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str(), now],
-        )
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("deleted entry {p}")));
-    }
-    Ok(())
+    let sql = "UPDATE entries SET deleted_at = NULL, updated_at = ?5
+               WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND deleted_at IS NOT NULL";
+    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+    change(tx, sql, params![ws, env, vault, key, now], || format!("deleted entry {p}"))
 }
 
 /// [`Store::purge`] inside a caller's transaction.
 fn purge_tx(tx: &Transaction<'_>, p: &EntryPath) -> Result<()> {
-    let n = tx
-        .execute(
-            "DELETE FROM entries WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4",
-            params![p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str()],
-        )
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("entry {p}")));
-    }
-    Ok(())
+    let sql = "DELETE FROM entries WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4";
+    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+    change(tx, sql, params![ws, env, vault, key], || format!("entry {p}"))
 }
 
 #[async_trait]
