@@ -10,6 +10,7 @@
 //! backend can implement the same trait and pass the same conformance tests.
 
 mod batch;
+mod migrate;
 mod rules;
 mod snapshot;
 mod sqlite;

@@ -69,6 +69,9 @@ pub struct PostgresStore {
     tls: MakeRustlsConnect,
 }
 
+/// A statement's parameters, `$1` first.
+type Params<'a> = [&'a (dyn ToSql + Sync)];
+
 fn backend(e: tokio_postgres::Error) -> StoreError {
     StoreError::Backend(pg_message(&e))
 }
@@ -110,7 +113,7 @@ fn insert_err(what: String, parent: &str) -> impl FnOnce(tokio_postgres::Error) 
 pub(super) async fn change(
     tx: &Transaction<'_>,
     sql: &str,
-    params: &[&(dyn ToSql + Sync)],
+    params: &Params<'_>,
     what: impl FnOnce() -> String,
 ) -> Result<()> {
     let n = tx.execute(sql, params).await.map_err(backend)?;

@@ -2,7 +2,7 @@
 //! mutex. A call takes the first idle connection (or waits for one), and a connection found closed
 //! (the server restarted, the network dropped) is replaced on its next use.
 
-use super::{backend, pg_message, PostgresStore};
+use super::{backend, pg_message, Params, PostgresStore};
 use crate::{Result, StoreError};
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering;
@@ -82,19 +82,11 @@ impl PostgresStore {
         Ok(Conn(guard))
     }
 
-    pub(super) async fn query_opt(
-        &self,
-        sql: &str,
-        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    ) -> Result<Option<Row>> {
+    pub(super) async fn query_opt(&self, sql: &str, params: &Params<'_>) -> Result<Option<Row>> {
         self.conn().await?.query_opt(sql, params).await.map_err(backend)
     }
 
-    pub(super) async fn query(
-        &self,
-        sql: &str,
-        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    ) -> Result<Vec<Row>> {
+    pub(super) async fn query(&self, sql: &str, params: &Params<'_>) -> Result<Vec<Row>> {
         self.conn().await?.query(sql, params).await.map_err(backend)
     }
 }
