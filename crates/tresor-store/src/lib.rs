@@ -11,6 +11,7 @@
 
 mod batch;
 mod migrate;
+mod rows;
 mod rules;
 mod snapshot;
 mod sqlite;

@@ -1,41 +1,10 @@
 //! Principals, groups, tokens and grants on PostgreSQL.
 
-use super::{backend, change, col, env_at, insert_err, principal_at, workspace_at, PostgresStore};
+use super::{backend, change, insert_err, PostgresStore};
+use crate::rows::{self, GRANT_COLS, TOKEN_COLS};
 use crate::{GrantRecord, NewPrincipal, PrincipalRecord, Result, StoreError, TokenRecord};
-use tokio_postgres::{Row, Transaction};
-use tresor_model::{Access, PrincipalKind, PrincipalRef, WorkspaceName};
-
-const TOKEN_COLS: &str = "id, workspace, principal_kind, principal_name, name, hash, created_at, created_by, \
-     expires_at, revoked_at, environment";
-
-fn token_from_row(r: &Row) -> Result<TokenRecord> {
-    Ok(TokenRecord {
-        id: col(r, 0)?,
-        workspace: workspace_at(r, 1)?,
-        principal: principal_at(r, 2, 3)?,
-        name: col(r, 4)?,
-        hash: col(r, 5)?,
-        created_at: col(r, 6)?,
-        created_by: col(r, 7)?,
-        expires_at: col(r, 8)?,
-        revoked_at: col(r, 9)?,
-        environment: env_at(r, 10)?,
-    })
-}
-
-const GRANT_COLS: &str = "id, workspace, principal_kind, principal_name, scope, access, created_at, created_by";
-
-fn grant_from_row(r: &Row) -> Result<GrantRecord> {
-    Ok(GrantRecord {
-        id: col(r, 0)?,
-        workspace: workspace_at(r, 1)?,
-        principal: principal_at(r, 2, 3)?,
-        scope: col(r, 4)?,
-        access: col::<&str>(r, 5)?.parse::<Access>().map_err(StoreError::Corrupt)?,
-        created_at: col(r, 6)?,
-        created_by: col(r, 7)?,
-    })
-}
+use tokio_postgres::Transaction;
+use tresor_model::{PrincipalKind, PrincipalRef, WorkspaceName};
 
 impl PostgresStore {
     pub(super) async fn create_principal_impl(&self, p: &NewPrincipal) -> Result<()> {
@@ -49,15 +18,7 @@ impl PostgresStore {
                 &[&ws.as_str()],
             )
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(PrincipalRecord {
-                    principal: principal_at(r, 0, 1)?,
-                    created_at: col(r, 2)?,
-                    created_by: col(r, 3)?,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| rows::principal(r)).collect()
     }
 
     pub(super) async fn principal_exists_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<bool> {
@@ -90,7 +51,7 @@ impl PostgresStore {
                 &[&ws.as_str(), &p.kind.as_str(), &p.name],
             )
             .await?;
-        rows.iter().map(|r| col(r, 0)).collect()
+        rows.iter().map(|r| rows::text(r)).collect()
     }
 
     pub(super) async fn members_of_impl(&self, ws: &WorkspaceName, group: &str) -> Result<Vec<PrincipalRef>> {
@@ -101,7 +62,7 @@ impl PostgresStore {
                 &[&ws.as_str(), &group],
             )
             .await?;
-        rows.iter().map(|r| principal_at(r, 0, 1)).collect()
+        rows.iter().map(|r| rows::member(r)).collect()
     }
 
     pub(super) async fn insert_token_impl(&self, t: &TokenRecord) -> Result<()> {
@@ -110,7 +71,7 @@ impl PostgresStore {
 
     pub(super) async fn get_token_impl(&self, id: &str) -> Result<Option<TokenRecord>> {
         let row = self.query_opt(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE id = $1"), &[&id]).await?;
-        row.as_ref().map(token_from_row).transpose()
+        row.as_ref().map(|r| rows::token(r)).transpose()
     }
 
     pub(super) async fn list_tokens_impl(&self, ws: &WorkspaceName) -> Result<Vec<TokenRecord>> {
@@ -120,7 +81,7 @@ impl PostgresStore {
                 &[&ws.as_str()],
             )
             .await?;
-        rows.iter().map(token_from_row).collect()
+        rows.iter().map(|r| rows::token(r)).collect()
     }
 
     pub(super) async fn revoke_token_impl(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
@@ -138,7 +99,7 @@ impl PostgresStore {
                 &[&ws.as_str()],
             )
             .await?;
-        rows.iter().map(grant_from_row).collect()
+        rows.iter().map(|r| rows::grant(r)).collect()
     }
 
     pub(super) async fn grants_for_impl(&self, ws: &WorkspaceName, ps: &[PrincipalRef]) -> Result<Vec<GrantRecord>> {
@@ -154,7 +115,7 @@ impl PostgresStore {
         let mut out = Vec::new();
         for p in ps {
             for r in conn.query(&stmt, &[&ws.as_str(), &p.kind.as_str(), &p.name]).await.map_err(backend)? {
-                out.push(grant_from_row(&r)?);
+                out.push(rows::grant(&r)?);
             }
         }
         Ok(out)
@@ -195,7 +156,7 @@ pub(super) async fn delete_grant_tx(tx: &Transaction<'_>, ws: &WorkspaceName, id
         .await
         .map_err(backend)?
         .ok_or_else(|| StoreError::NotFound(format!("grant {id}")))?;
-    grant_from_row(&row)
+    rows::grant(&row)
 }
 
 /// [`crate::Store::create_principal`] inside a caller's transaction (also a step of a batch).

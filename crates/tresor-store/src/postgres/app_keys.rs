@@ -1,25 +1,10 @@
 //! Application access keys (Conductor's `POST /api/token`) on PostgreSQL.
 
-use super::{change, col, env_at, insert_err, principal_at, workspace_at, PostgresStore};
+use super::{change, insert_err, PostgresStore};
+use crate::rows::{self, APP_KEY_COLS};
 use crate::{AppKeyRecord, Result};
-use tokio_postgres::{Row, Transaction};
+use tokio_postgres::Transaction;
 use tresor_model::WorkspaceName;
-
-const APP_KEY_COLS: &str =
-    "id, workspace, principal_kind, principal_name, hash, created_at, created_by, revoked_at, environment";
-
-fn app_key_from_row(r: &Row) -> Result<AppKeyRecord> {
-    Ok(AppKeyRecord {
-        id: col(r, 0)?,
-        workspace: workspace_at(r, 1)?,
-        principal: principal_at(r, 2, 3)?,
-        hash: col(r, 4)?,
-        created_at: col(r, 5)?,
-        created_by: col(r, 6)?,
-        revoked_at: col(r, 7)?,
-        environment: env_at(r, 8)?,
-    })
-}
 
 impl PostgresStore {
     pub(super) async fn insert_app_key_impl(&self, k: &AppKeyRecord) -> Result<()> {
@@ -28,7 +13,7 @@ impl PostgresStore {
 
     pub(super) async fn get_app_key_impl(&self, id: &str) -> Result<Option<AppKeyRecord>> {
         let row = self.query_opt(&format!("SELECT {APP_KEY_COLS} FROM app_keys WHERE id = $1"), &[&id]).await?;
-        row.as_ref().map(app_key_from_row).transpose()
+        row.as_ref().map(|r| rows::app_key(r)).transpose()
     }
 
     pub(super) async fn list_app_keys_impl(&self, ws: &WorkspaceName) -> Result<Vec<AppKeyRecord>> {
@@ -38,7 +23,7 @@ impl PostgresStore {
                 &[&ws.as_str()],
             )
             .await?;
-        rows.iter().map(app_key_from_row).collect()
+        rows.iter().map(|r| rows::app_key(r)).collect()
     }
 
     pub(super) async fn revoke_app_key_impl(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {

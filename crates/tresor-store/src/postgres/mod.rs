@@ -30,6 +30,7 @@ mod pool;
 mod tags;
 mod tls;
 
+use crate::rows::{self, Columns, ENTRY_COLS};
 use crate::rules::LiveLimits;
 use crate::{
     like_prefix, AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, NewEnvironment, NewPrincipal,
@@ -44,8 +45,8 @@ use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{Client, Config, Row, Transaction};
 use tokio_postgres_rustls::MakeRustlsConnect;
 use tresor_model::{
-    EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, PrincipalKind, PrincipalRef, Tag, VaultInfo, VaultPath,
-    VersionMeta, WorkspaceName,
+    EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, PrincipalRef, Tag, VaultInfo, VaultPath, VersionMeta,
+    WorkspaceName,
 };
 
 /// Advisory lock class ids (the two-key form of `pg_advisory_xact_lock`), so tresor's locks never
@@ -125,57 +126,17 @@ fn col<'a, T: FromSql<'a>>(row: &'a Row, i: usize) -> Result<T> {
     row.try_get(i).map_err(|e| StoreError::Corrupt(format!("column {i}: {}", pg_message(&e))))
 }
 
-const ENTRY_COLS: &str =
-    "key, kind, version, created_at, updated_at, edited_by, description, tags, expires_at, deleted_at";
-
-fn parse_kind(s: &str) -> Result<EntryKind> {
-    crate::rules::parse_kind(s).map_err(StoreError::Corrupt)
-}
-
-fn entry_from_row(row: &Row) -> Result<EntryMeta> {
-    let tags: String = col(row, 7)?;
-    Ok(EntryMeta {
-        key: col(row, 0)?,
-        kind: parse_kind(col(row, 1)?)?,
-        version: col::<i64>(row, 2)? as u64,
-        created_at: col(row, 3)?,
-        updated_at: col(row, 4)?,
-        edited_by: col(row, 5)?,
-        description: col(row, 6)?,
-        tags: serde_json::from_str::<Vec<Tag>>(&tags).map_err(|e| StoreError::Corrupt(format!("tags: {e}")))?,
-        expires_at: col(row, 8)?,
-        deleted_at: col(row, 9)?,
-    })
-}
-
-fn version_from_row(row: &Row) -> Result<VersionMeta> {
-    Ok(VersionMeta {
-        version: col::<i64>(row, 0)? as u64,
-        kind: parse_kind(col(row, 1)?)?,
-        created_at: col(row, 2)?,
-        edited_by: col(row, 3)?,
-    })
-}
-
-fn env_from_row(r: &Row) -> Result<EnvInfo> {
-    Ok(EnvInfo { name: col(r, 0)?, parent: col(r, 1)?, created_at: col(r, 2)? })
-}
-
-fn kind_of(s: &str) -> Result<PrincipalKind> {
-    crate::rules::parse_principal_kind(s).map_err(StoreError::Corrupt)
-}
-
-pub(super) fn principal_at(row: &Row, kind: usize, name: usize) -> Result<PrincipalRef> {
-    Ok(PrincipalRef { kind: kind_of(col(row, kind)?)?, name: col(row, name)? })
-}
-
-pub(super) fn workspace_at(row: &Row, i: usize) -> Result<WorkspaceName> {
-    WorkspaceName::new(col::<String>(row, i)?).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-/// A nullable environment column (a token's or an application key's binding).
-pub(super) fn env_at(row: &Row, i: usize) -> Result<Option<EnvName>> {
-    col::<Option<String>>(row, i)?.map(|e| EnvName::new(e).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+/// The column types the shared row mappers (`crate::rows`) read.
+impl Columns for Row {
+    fn int(&self, i: usize) -> Result<Option<i64>> {
+        col(self, i)
+    }
+    fn text(&self, i: usize) -> Result<Option<String>> {
+        col(self, i)
+    }
+    fn bytes(&self, i: usize) -> Result<Option<Vec<u8>>> {
+        col(self, i)
+    }
 }
 
 impl PostgresStore {
@@ -228,18 +189,7 @@ impl PostgresStore {
                 &[&ws, &env, &name],
             )
             .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(VaultInfo {
-                    name: col(r, 0)?,
-                    environment: col(r, 1)?,
-                    created_at: col(r, 2)?,
-                    managed_by: col(r, 3)?,
-                    managed_at: col(r, 4)?,
-                    entries: col::<i64>(r, 5)? as u64,
-                })
-            })
-            .collect()
+        rows.iter().map(|r| rows::vault(r)).collect()
     }
 }
 
@@ -531,7 +481,7 @@ impl Store for PostgresStore {
                 &[&workspace.as_str(), &name.as_str()],
             )
             .await?;
-        row.as_ref().map(env_from_row).transpose()
+        row.as_ref().map(|r| rows::environment(r)).transpose()
     }
 
     async fn list_environments(&self, workspace: &WorkspaceName) -> Result<Vec<EnvInfo>> {
@@ -541,7 +491,7 @@ impl Store for PostgresStore {
                 &[&workspace.as_str()],
             )
             .await?;
-        rows.iter().map(env_from_row).collect()
+        rows.iter().map(|r| rows::environment(r)).collect()
     }
 
     async fn create_vault(&self, vault: &VaultPath, now: i64) -> Result<()> {
@@ -571,7 +521,7 @@ impl Store for PostgresStore {
                 &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str()],
             )
             .await?;
-        row.as_ref().map(entry_from_row).transpose()
+        row.as_ref().map(|r| rows::entry(r)).transpose()
     }
 
     async fn read_version(&self, p: &EntryPath, version: Option<u64>) -> Result<Option<SealedVersion>> {
@@ -591,8 +541,7 @@ impl Store for PostgresStore {
                 ],
             )
             .await?;
-        row.map(|r| Ok(SealedVersion { meta: version_from_row(&r)?, sealed: col(&r, 4)?, value_mac: col(&r, 5)? }))
-            .transpose()
+        row.as_ref().map(|r| rows::sealed(r)).transpose()
     }
 
     async fn list_entries(&self, vault: &VaultPath, q: &ListQuery) -> Result<Vec<EntryMeta>> {
@@ -615,7 +564,7 @@ impl Store for PostgresStore {
                 ],
             )
             .await?;
-        rows.iter().map(entry_from_row).collect()
+        rows.iter().map(|r| rows::entry(r)).collect()
     }
 
     async fn list_versions(&self, p: &EntryPath) -> Result<Vec<VersionMeta>> {
@@ -626,7 +575,7 @@ impl Store for PostgresStore {
                 &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str()],
             )
             .await?;
-        rows.iter().map(version_from_row).collect()
+        rows.iter().map(|r| rows::version(r)).collect()
     }
 
     async fn write_version(&self, n: NewVersion) -> Result<()> {

@@ -1,55 +1,10 @@
 //! Principals, groups, tokens and grants on SQLite.
 
-use super::{backend, change, insert_err, SqliteStore};
+use super::{backend, change, insert_err, query_all, query_first, SqliteStore};
+use crate::rows::{self, GRANT_COLS, TOKEN_COLS};
 use crate::{GrantRecord, NewPrincipal, PrincipalRecord, Result, StoreError, TokenRecord};
-use rusqlite::{params, OptionalExtension, Row, Transaction};
-use tresor_model::{Access, PrincipalKind, PrincipalRef, WorkspaceName};
-
-fn kind_of(s: &str) -> rusqlite::Result<PrincipalKind> {
-    crate::rules::parse_principal_kind(s).map_err(super::corrupt)
-}
-
-fn principal_at(row: &Row<'_>, kind: usize, name: usize) -> rusqlite::Result<PrincipalRef> {
-    Ok(PrincipalRef { kind: kind_of(&row.get::<_, String>(kind)?)?, name: row.get(name)? })
-}
-
-fn access_of(s: &str) -> rusqlite::Result<Access> {
-    s.parse().map_err(super::corrupt)
-}
-
-const TOKEN_COLS: &str = "id, workspace, principal_kind, principal_name, name, hash, created_at, created_by, \
-     expires_at, revoked_at, environment";
-
-fn token_from_row(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
-    let ws: String = r.get(1)?;
-    Ok(TokenRecord {
-        id: r.get(0)?,
-        workspace: WorkspaceName::new(ws).map_err(|e| super::corrupt(e.to_string()))?,
-        principal: principal_at(r, 2, 3)?,
-        name: r.get(4)?,
-        hash: r.get(5)?,
-        created_at: r.get(6)?,
-        created_by: r.get(7)?,
-        expires_at: r.get(8)?,
-        revoked_at: r.get(9)?,
-        environment: super::env_at(r, 10)?,
-    })
-}
-
-const GRANT_COLS: &str = "id, workspace, principal_kind, principal_name, scope, access, created_at, created_by";
-
-fn grant_from_row(r: &Row<'_>) -> rusqlite::Result<GrantRecord> {
-    let ws: String = r.get(1)?;
-    Ok(GrantRecord {
-        id: r.get(0)?,
-        workspace: WorkspaceName::new(ws).map_err(|e| super::corrupt(e.to_string()))?,
-        principal: principal_at(r, 2, 3)?,
-        scope: r.get(4)?,
-        access: access_of(&r.get::<_, String>(5)?)?,
-        created_at: r.get(6)?,
-        created_by: r.get(7)?,
-    })
-}
+use rusqlite::{params, OptionalExtension, Transaction};
+use tresor_model::{PrincipalKind, PrincipalRef, WorkspaceName};
 
 impl SqliteStore {
     pub(super) fn create_principal_impl(&self, p: &NewPrincipal) -> Result<()> {
@@ -57,15 +12,8 @@ impl SqliteStore {
     }
 
     pub(super) fn list_principals_impl(&self, ws: &WorkspaceName) -> Result<Vec<PrincipalRecord>> {
-        self.read(|c| {
-            c.prepare_cached(
-                "SELECT kind, name, created_at, created_by FROM principals WHERE workspace = ?1 ORDER BY kind, name",
-            )?
-            .query_map([ws.as_str()], |r| {
-                Ok(PrincipalRecord { principal: principal_at(r, 0, 1)?, created_at: r.get(2)?, created_by: r.get(3)? })
-            })?
-            .collect()
-        })
+        let sql = "SELECT kind, name, created_at, created_by FROM principals WHERE workspace = ?1 ORDER BY kind, name";
+        self.read_with(|c| query_all(c, sql, [ws.as_str()], rows::principal))
     }
 
     pub(super) fn principal_exists_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<bool> {
@@ -90,25 +38,15 @@ impl SqliteStore {
     }
 
     pub(super) fn groups_of_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<Vec<String>> {
-        self.read(|c| {
-            c.prepare_cached(
-                "SELECT group_name FROM group_members WHERE workspace = ?1 AND member_kind = ?2 AND member_name = ?3
-                 ORDER BY group_name",
-            )?
-            .query_map(params![ws.as_str(), p.kind.as_str(), p.name], |r| r.get(0))?
-            .collect()
-        })
+        let sql = "SELECT group_name FROM group_members WHERE workspace = ?1 AND member_kind = ?2 AND member_name = ?3
+                   ORDER BY group_name";
+        self.read_with(|c| query_all(c, sql, params![ws.as_str(), p.kind.as_str(), p.name], rows::text))
     }
 
     pub(super) fn members_of_impl(&self, ws: &WorkspaceName, group: &str) -> Result<Vec<PrincipalRef>> {
-        self.read(|c| {
-            c.prepare_cached(
-                "SELECT member_kind, member_name FROM group_members WHERE workspace = ?1 AND group_name = ?2
-                 ORDER BY member_kind, member_name",
-            )?
-            .query_map(params![ws.as_str(), group], |r| principal_at(r, 0, 1))?
-            .collect()
-        })
+        let sql = "SELECT member_kind, member_name FROM group_members WHERE workspace = ?1 AND group_name = ?2
+                   ORDER BY member_kind, member_name";
+        self.read_with(|c| query_all(c, sql, params![ws.as_str(), group], rows::member))
     }
 
     pub(super) fn insert_token_impl(&self, t: &TokenRecord) -> Result<()> {
@@ -116,19 +54,12 @@ impl SqliteStore {
     }
 
     pub(super) fn get_token_impl(&self, id: &str) -> Result<Option<TokenRecord>> {
-        self.read(|c| {
-            c.prepare_cached(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE id = ?1"))?
-                .query_row([id], token_from_row)
-                .optional()
-        })
+        self.read_with(|c| query_first(c, &format!("SELECT {TOKEN_COLS} FROM tokens WHERE id = ?1"), [id], rows::token))
     }
 
     pub(super) fn list_tokens_impl(&self, ws: &WorkspaceName) -> Result<Vec<TokenRecord>> {
-        self.read(|c| {
-            c.prepare_cached(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE workspace = ?1 ORDER BY created_at, id"))?
-                .query_map([ws.as_str()], token_from_row)?
-                .collect()
-        })
+        let sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE workspace = ?1 ORDER BY created_at, id");
+        self.read_with(|c| query_all(c, &sql, [ws.as_str()], rows::token))
     }
 
     pub(super) fn revoke_token_impl(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
@@ -140,24 +71,19 @@ impl SqliteStore {
     }
 
     pub(super) fn list_grants_impl(&self, ws: &WorkspaceName) -> Result<Vec<GrantRecord>> {
-        self.read(|c| {
-            c.prepare_cached(&format!("SELECT {GRANT_COLS} FROM grants WHERE workspace = ?1 ORDER BY created_at, id"))?
-                .query_map([ws.as_str()], grant_from_row)?
-                .collect()
-        })
+        let sql = format!("SELECT {GRANT_COLS} FROM grants WHERE workspace = ?1 ORDER BY created_at, id");
+        self.read_with(|c| query_all(c, &sql, [ws.as_str()], rows::grant))
     }
 
     pub(super) fn grants_for_impl(&self, ws: &WorkspaceName, ps: &[PrincipalRef]) -> Result<Vec<GrantRecord>> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {GRANT_COLS} FROM grants WHERE workspace = ?1 AND principal_kind = ?2 AND principal_name = ?3
-                 ORDER BY created_at, id"
-            ))?;
+        let sql = format!(
+            "SELECT {GRANT_COLS} FROM grants WHERE workspace = ?1 AND principal_kind = ?2 AND principal_name = ?3
+             ORDER BY created_at, id"
+        );
+        self.read_with(|c| {
             let mut out = Vec::new();
             for p in ps {
-                for g in stmt.query_map(params![ws.as_str(), p.kind.as_str(), p.name], grant_from_row)? {
-                    out.push(g?);
-                }
+                out.extend(query_all(c, &sql, params![ws.as_str(), p.kind.as_str(), p.name], rows::grant)?);
             }
             Ok(out)
         })
@@ -189,14 +115,8 @@ pub(super) fn insert_grant_tx(tx: &Transaction<'_>, g: &GrantRecord) -> Result<(
 
 /// [`crate::Store::delete_grant`] inside a caller's transaction.
 pub(super) fn delete_grant_tx(tx: &Transaction<'_>, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
-    let grant = tx
-        .query_row(
-            &format!("SELECT {GRANT_COLS} FROM grants WHERE workspace = ?1 AND id = ?2"),
-            params![ws.as_str(), id],
-            grant_from_row,
-        )
-        .optional()
-        .map_err(backend)?
+    let sql = format!("SELECT {GRANT_COLS} FROM grants WHERE workspace = ?1 AND id = ?2");
+    let grant = query_first(tx, &sql, params![ws.as_str(), id], rows::grant)?
         .ok_or_else(|| StoreError::NotFound(format!("grant {id}")))?;
     tx.execute("DELETE FROM grants WHERE workspace = ?1 AND id = ?2", params![ws.as_str(), id]).map_err(backend)?;
     Ok(grant)

@@ -1,27 +1,10 @@
 //! Application access keys (Conductor's `POST /api/token`) on SQLite.
 
-use super::{change, corrupt, insert_err, SqliteStore};
+use super::{change, insert_err, query_all, query_first, SqliteStore};
+use crate::rows::{self, APP_KEY_COLS};
 use crate::{AppKeyRecord, Result};
-use rusqlite::{params, OptionalExtension, Row, Transaction};
-use tresor_model::{PrincipalRef, WorkspaceName};
-
-const APP_KEY_COLS: &str =
-    "id, workspace, principal_kind, principal_name, hash, created_at, created_by, revoked_at, environment";
-
-fn app_key_from_row(r: &Row<'_>) -> rusqlite::Result<AppKeyRecord> {
-    let ws: String = r.get(1)?;
-    let (kind, name): (String, String) = (r.get(2)?, r.get(3)?);
-    Ok(AppKeyRecord {
-        id: r.get(0)?,
-        workspace: WorkspaceName::new(ws).map_err(|e| corrupt(e.to_string()))?,
-        principal: format!("{kind}:{name}").parse::<PrincipalRef>().map_err(|e| corrupt(e.to_string()))?,
-        hash: r.get(4)?,
-        created_at: r.get(5)?,
-        created_by: r.get(6)?,
-        revoked_at: r.get(7)?,
-        environment: super::env_at(r, 8)?,
-    })
-}
+use rusqlite::{params, Transaction};
+use tresor_model::WorkspaceName;
 
 impl SqliteStore {
     pub(super) fn insert_app_key_impl(&self, k: &AppKeyRecord) -> Result<()> {
@@ -29,21 +12,14 @@ impl SqliteStore {
     }
 
     pub(super) fn get_app_key_impl(&self, id: &str) -> Result<Option<AppKeyRecord>> {
-        self.read(|c| {
-            c.prepare_cached(&format!("SELECT {APP_KEY_COLS} FROM app_keys WHERE id = ?1"))?
-                .query_row([id], app_key_from_row)
-                .optional()
+        self.read_with(|c| {
+            query_first(c, &format!("SELECT {APP_KEY_COLS} FROM app_keys WHERE id = ?1"), [id], rows::app_key)
         })
     }
 
     pub(super) fn list_app_keys_impl(&self, ws: &WorkspaceName) -> Result<Vec<AppKeyRecord>> {
-        self.read(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {APP_KEY_COLS} FROM app_keys WHERE workspace = ?1 ORDER BY created_at, id"
-            ))?
-            .query_map([ws.as_str()], app_key_from_row)?
-            .collect()
-        })
+        let sql = format!("SELECT {APP_KEY_COLS} FROM app_keys WHERE workspace = ?1 ORDER BY created_at, id");
+        self.read_with(|c| query_all(c, &sql, [ws.as_str()], rows::app_key))
     }
 
     pub(super) fn revoke_app_key_impl(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {

@@ -13,6 +13,7 @@ mod batch;
 mod migrate;
 mod tags;
 
+use crate::rows::{self, Columns, ENTRY_COLS};
 use crate::rules::LiveLimits;
 use crate::{
     like_prefix, AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, NewEnvironment, NewPrincipal,
@@ -124,68 +125,62 @@ fn change(tx: &Transaction<'_>, sql: &str, params: impl rusqlite::Params, what: 
     crate::rules::found(n as u64, what)
 }
 
-const ENTRY_COLS: &str =
-    "key, kind, version, created_at, updated_at, edited_by, description, tags, expires_at, deleted_at";
-
-fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EntryMeta> {
-    let kind: String = row.get(1)?;
-    let tags: String = row.get(7)?;
-    Ok(EntryMeta {
-        key: row.get(0)?,
-        kind: parse_kind(&kind)?,
-        version: row.get::<_, i64>(2)? as u64,
-        created_at: row.get(3)?,
-        updated_at: row.get(4)?,
-        edited_by: row.get(5)?,
-        description: row.get(6)?,
-        tags: serde_json::from_str::<Vec<Tag>>(&tags).map_err(|e| corrupt(format!("tags: {e}")))?,
-        expires_at: row.get(8)?,
-        deleted_at: row.get(9)?,
-    })
+/// The column types the shared row mappers (`crate::rows`) read.
+impl Columns for rusqlite::Row<'_> {
+    fn int(&self, i: usize) -> Result<Option<i64>> {
+        self.get(i).map_err(|e| corrupt(i, e))
+    }
+    fn text(&self, i: usize) -> Result<Option<String>> {
+        self.get(i).map_err(|e| corrupt(i, e))
+    }
+    fn bytes(&self, i: usize) -> Result<Option<Vec<u8>>> {
+        self.get(i).map_err(|e| corrupt(i, e))
+    }
 }
 
-fn corrupt(msg: String) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, msg.into())
+fn corrupt(i: usize, e: rusqlite::Error) -> StoreError {
+    StoreError::Corrupt(format!("column {i}: {e}"))
 }
 
-/// A nullable environment column (a token's or an application key's binding).
-fn env_at(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<EnvName>> {
-    row.get::<_, Option<String>>(i)?.map(|e| EnvName::new(e).map_err(|e| corrupt(e.to_string()))).transpose()
+/// Every row of a query, each mapped by `map` (one of `crate::rows`).
+fn query_all<T>(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl Fn(&dyn Columns) -> Result<T>,
+) -> Result<Vec<T>> {
+    let mut stmt = c.prepare_cached(sql).map_err(backend)?;
+    let mut rows = stmt.query(params).map_err(backend)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(backend)? {
+        out.push(map(r)?);
+    }
+    Ok(out)
 }
 
-fn parse_kind(s: &str) -> rusqlite::Result<EntryKind> {
-    crate::rules::parse_kind(s).map_err(corrupt)
+/// The first row of a query, if any, mapped by `map`.
+fn query_first<T>(
+    c: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    map: impl Fn(&dyn Columns) -> Result<T>,
+) -> Result<Option<T>> {
+    let mut stmt = c.prepare_cached(sql).map_err(backend)?;
+    let mut rows = stmt.query(params).map_err(backend)?;
+    rows.next().map_err(backend)?.map(|r| map(r)).transpose()
 }
 
-fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<VersionMeta> {
-    let kind: String = row.get(1)?;
-    Ok(VersionMeta {
-        version: row.get::<_, i64>(0)? as u64,
-        kind: parse_kind(&kind)?,
-        created_at: row.get(2)?,
-        edited_by: row.get(3)?,
-    })
-}
-
-fn vault_info(conn: &Connection, ws: &str, env: &str, name: Option<&str>) -> rusqlite::Result<Vec<VaultInfo>> {
-    let mut stmt = conn.prepare_cached(
+fn vault_info(c: &Connection, ws: &str, env: &str, name: Option<&str>) -> Result<Vec<VaultInfo>> {
+    query_all(
+        c,
         "SELECT v.name, v.environment, v.created_at, v.managed_by, v.managed_at,
                 (SELECT COUNT(*) FROM entries e WHERE e.workspace = v.workspace AND e.environment = v.environment
                     AND e.vault = v.name AND e.deleted_at IS NULL)
          FROM vaults v WHERE v.workspace = ?1 AND v.environment = ?2 AND (?3 IS NULL OR v.name = ?3)
          ORDER BY v.name",
-    )?;
-    let rows = stmt.query_map(params![ws, env, name], |r| {
-        Ok(VaultInfo {
-            name: r.get(0)?,
-            environment: r.get(1)?,
-            created_at: r.get(2)?,
-            managed_by: r.get(3)?,
-            managed_at: r.get(4)?,
-            entries: r.get::<_, i64>(5)? as u64,
-        })
-    })?;
-    rows.collect()
+        params![ws, env, name],
+        rows::vault,
+    )
 }
 
 fn current_entry(tx: &Transaction<'_>, p: &EntryPath) -> Result<Option<(u64, Option<i64>)>> {
@@ -403,23 +398,13 @@ impl Store for SqliteStore {
     }
 
     async fn get_environment(&self, workspace: &WorkspaceName, name: &EnvName) -> Result<Option<EnvInfo>> {
-        self.read(|c| {
-            c.prepare_cached("SELECT name, parent, created_at FROM environments WHERE workspace = ?1 AND name = ?2")?
-                .query_row(params![workspace.as_str(), name.as_str()], |r| {
-                    Ok(EnvInfo { name: r.get(0)?, parent: r.get(1)?, created_at: r.get(2)? })
-                })
-                .optional()
-        })
+        let sql = "SELECT name, parent, created_at FROM environments WHERE workspace = ?1 AND name = ?2";
+        self.read_with(|c| query_first(c, sql, params![workspace.as_str(), name.as_str()], rows::environment))
     }
 
     async fn list_environments(&self, workspace: &WorkspaceName) -> Result<Vec<EnvInfo>> {
-        self.read(|c| {
-            c.prepare_cached("SELECT name, parent, created_at FROM environments WHERE workspace = ?1 ORDER BY name")?
-                .query_map([workspace.as_str()], |r| {
-                    Ok(EnvInfo { name: r.get(0)?, parent: r.get(1)?, created_at: r.get(2)? })
-                })?
-                .collect()
-        })
+        let sql = "SELECT name, parent, created_at FROM environments WHERE workspace = ?1 ORDER BY name";
+        self.read_with(|c| query_all(c, sql, [workspace.as_str()], rows::environment))
     }
 
     async fn create_vault(&self, vault: &VaultPath, now: i64) -> Result<()> {
@@ -427,12 +412,14 @@ impl Store for SqliteStore {
     }
 
     async fn get_vault(&self, vault: &VaultPath) -> Result<Option<VaultInfo>> {
-        self.read(|c| vault_info(c, vault.workspace.as_str(), vault.environment.as_str(), Some(vault.vault.as_str())))
-            .map(|mut v| v.pop())
+        self.read_with(|c| {
+            vault_info(c, vault.workspace.as_str(), vault.environment.as_str(), Some(vault.vault.as_str()))
+        })
+        .map(|mut v| v.pop())
     }
 
     async fn list_vaults(&self, workspace: &WorkspaceName, environment: &EnvName) -> Result<Vec<VaultInfo>> {
-        self.read(|c| vault_info(c, workspace.as_str(), environment.as_str(), None))
+        self.read_with(|c| vault_info(c, workspace.as_str(), environment.as_str(), None))
     }
 
     async fn delete_vault(&self, vault: &VaultPath) -> Result<()> {
@@ -440,77 +427,40 @@ impl Store for SqliteStore {
     }
 
     async fn get_entry(&self, p: &EntryPath) -> Result<Option<EntryMeta>> {
-        self.read(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {ENTRY_COLS} FROM entries WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4"
-            ))?
-            .query_row(
-                params![p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str()],
-                entry_from_row,
-            )
-            .optional()
-        })
+        let sql = format!(
+            "SELECT {ENTRY_COLS} FROM entries WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4"
+        );
+        let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+        self.read_with(|c| query_first(c, &sql, params![ws, env, vault, key], rows::entry))
     }
 
     async fn read_version(&self, p: &EntryPath, version: Option<u64>) -> Result<Option<SealedVersion>> {
-        self.read(|c| {
-            c.prepare_cached(
-                "SELECT v.version, v.kind, v.created_at, v.edited_by, v.sealed, v.value_mac FROM entry_versions v
-                 JOIN entries e ON e.workspace = v.workspace AND e.environment = v.environment
-                     AND e.vault = v.vault AND e.key = v.key
-                 WHERE v.workspace = ?1 AND v.environment = ?2 AND v.vault = ?3 AND v.key = ?4
-                     AND v.version = COALESCE(?5, e.version)",
-            )?
-            .query_row(
-                params![
-                    p.workspace.as_str(),
-                    p.environment.as_str(),
-                    p.vault.as_str(),
-                    p.key.as_str(),
-                    version.map(|v| v as i64)
-                ],
-                |r| Ok(SealedVersion { meta: version_from_row(r)?, sealed: r.get(4)?, value_mac: r.get(5)? }),
-            )
-            .optional()
-        })
+        let sql = "SELECT v.version, v.kind, v.created_at, v.edited_by, v.sealed, v.value_mac FROM entry_versions v
+                   JOIN entries e ON e.workspace = v.workspace AND e.environment = v.environment
+                       AND e.vault = v.vault AND e.key = v.key
+                   WHERE v.workspace = ?1 AND v.environment = ?2 AND v.vault = ?3 AND v.key = ?4
+                       AND v.version = COALESCE(?5, e.version)";
+        let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+        self.read_with(|c| query_first(c, sql, params![ws, env, vault, key, version.map(|v| v as i64)], rows::sealed))
     }
 
     async fn list_entries(&self, vault: &VaultPath, q: &ListQuery) -> Result<Vec<EntryMeta>> {
-        self.read(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {ENTRY_COLS} FROM entries
-                 WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key LIKE ?4 ESCAPE '\\'
-                     AND (?5 IS NULL OR key > ?5) AND (?6 OR deleted_at IS NULL)
-                 ORDER BY key LIMIT ?7"
-            ))?
-            .query_map(
-                params![
-                    vault.workspace.as_str(),
-                    vault.environment.as_str(),
-                    vault.vault.as_str(),
-                    like_prefix(&q.prefix),
-                    q.after,
-                    q.include_deleted,
-                    q.limit
-                ],
-                entry_from_row,
-            )?
-            .collect()
-        })
+        let sql = format!(
+            "SELECT {ENTRY_COLS} FROM entries
+             WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key LIKE ?4 ESCAPE '\\'
+                 AND (?5 IS NULL OR key > ?5) AND (?6 OR deleted_at IS NULL)
+             ORDER BY key LIMIT ?7"
+        );
+        let (ws, env, name) = (vault.workspace.as_str(), vault.environment.as_str(), vault.vault.as_str());
+        let params = params![ws, env, name, like_prefix(&q.prefix), q.after, q.include_deleted, q.limit];
+        self.read_with(|c| query_all(c, &sql, params, rows::entry))
     }
 
     async fn list_versions(&self, p: &EntryPath) -> Result<Vec<VersionMeta>> {
-        self.read(|c| {
-            c.prepare_cached(
-                "SELECT version, kind, created_at, edited_by FROM entry_versions
-                 WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 ORDER BY version DESC",
-            )?
-            .query_map(
-                params![p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str()],
-                version_from_row,
-            )?
-            .collect()
-        })
+        let sql = "SELECT version, kind, created_at, edited_by FROM entry_versions
+                   WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 ORDER BY version DESC";
+        let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+        self.read_with(|c| query_all(c, sql, params![ws, env, vault, key], rows::version))
     }
 
     async fn write_version(&self, n: NewVersion) -> Result<()> {
