@@ -1,6 +1,6 @@
 //! Principals, groups, tokens and grants on PostgreSQL.
 
-use super::{backend, change, insert_err, PostgresStore};
+use super::{backend, change, insert_err, insert_row, PostgresStore};
 use crate::rows::{self, GRANT_COLS, TOKEN_COLS};
 use crate::{GrantRecord, NewPrincipal, PrincipalRecord, Result, StoreError, TokenRecord};
 use tokio_postgres::Transaction;
@@ -51,7 +51,7 @@ impl PostgresStore {
                 &[&ws.as_str(), &p.kind.as_str(), &p.name],
             )
             .await?;
-        rows.iter().map(|r| rows::text(r)).collect()
+        rows.iter().map(|r| rows::single_text(r)).collect()
     }
 
     pub(super) async fn members_of_impl(&self, ws: &WorkspaceName, group: &str) -> Result<Vec<PrincipalRef>> {
@@ -128,21 +128,9 @@ impl PostgresStore {
 
 /// [`crate::Store::insert_grant`] inside a caller's transaction (also a step of a batch).
 pub(super) async fn insert_grant_tx(tx: &Transaction<'_>, g: &GrantRecord) -> Result<()> {
-    tx.execute(
-        &format!("INSERT INTO grants ({GRANT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
-        &[
-            &g.id,
-            &g.workspace.as_str(),
-            &g.principal.kind.as_str(),
-            &g.principal.name,
-            &g.scope,
-            &g.access.as_str(),
-            &g.created_at,
-            &g.created_by,
-        ],
-    )
-    .await
-    .map_err(insert_err(format!("grant {}", g.id), &format!("workspace {}", g.workspace)))?;
+    insert_row(tx, "grants", GRANT_COLS, &rows::grant_values(g))
+        .await
+        .map_err(insert_err(format!("grant {}", g.id), &format!("workspace {}", g.workspace)))?;
     Ok(())
 }
 
@@ -222,24 +210,9 @@ pub(super) async fn remove_member_tx(
 
 /// [`crate::Store::insert_token`] inside a caller's transaction.
 pub(super) async fn insert_token_tx(tx: &Transaction<'_>, t: &TokenRecord) -> Result<()> {
-    tx.execute(
-        &format!("INSERT INTO tokens ({TOKEN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"),
-        &[
-            &t.id,
-            &t.workspace.as_str(),
-            &t.principal.kind.as_str(),
-            &t.principal.name,
-            &t.name,
-            &t.hash,
-            &t.created_at,
-            &t.created_by,
-            &t.expires_at,
-            &t.revoked_at,
-            &t.environment.as_ref().map(|e| e.as_str()),
-        ],
-    )
-    .await
-    .map_err(insert_err(format!("token {}", t.id), &format!("workspace {}", t.workspace)))?;
+    insert_row(tx, "tokens", TOKEN_COLS, &rows::token_values(t))
+        .await
+        .map_err(insert_err(format!("token {}", t.id), &format!("workspace {}", t.workspace)))?;
     Ok(())
 }
 

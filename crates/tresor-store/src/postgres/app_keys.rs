@@ -1,6 +1,6 @@
 //! Application access keys (Conductor's `POST /api/token`) on PostgreSQL.
 
-use super::{change, insert_err, PostgresStore};
+use super::{change, insert_err, insert_row, PostgresStore};
 use crate::rows::{self, APP_KEY_COLS};
 use crate::{AppKeyRecord, Result};
 use tokio_postgres::Transaction;
@@ -33,22 +33,9 @@ impl PostgresStore {
 
 /// [`crate::Store::insert_app_key`] inside a caller's transaction.
 pub(super) async fn insert_app_key_tx(tx: &Transaction<'_>, k: &AppKeyRecord) -> Result<()> {
-    tx.execute(
-        &format!("INSERT INTO app_keys ({APP_KEY_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"),
-        &[
-            &k.id,
-            &k.workspace.as_str(),
-            &k.principal.kind.as_str(),
-            &k.principal.name,
-            &k.hash,
-            &k.created_at,
-            &k.created_by,
-            &k.revoked_at,
-            &k.environment.as_ref().map(|e| e.as_str()),
-        ],
-    )
-    .await
-    .map_err(insert_err(format!("application key {}", k.id), &format!("workspace {}", k.workspace)))?;
+    insert_row(tx, "app_keys", APP_KEY_COLS, &rows::app_key_values(k))
+        .await
+        .map_err(insert_err(format!("application key {}", k.id), &format!("workspace {}", k.workspace)))?;
     Ok(())
 }
 

@@ -32,6 +32,7 @@ mod tls;
 
 use crate::rows::{self, Columns, ENTRY_COLS};
 use crate::rules::LiveLimits;
+use crate::snapshot::Cell;
 use crate::{
     like_prefix, AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, NewEnvironment, NewPrincipal,
     NewVersion, PrincipalRecord, Result, SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
@@ -119,6 +120,18 @@ pub(super) async fn change(
 ) -> Result<()> {
     let n = tx.execute(sql, params).await.map_err(backend)?;
     crate::rules::found(n, what)
+}
+
+/// Inserts one row into `table`: `values` in the order of `cols` (a column list of `crate::rows`).
+pub(super) async fn insert_row(
+    tx: &Transaction<'_>,
+    table: &str,
+    cols: &str,
+    values: &[Cell],
+) -> std::result::Result<u64, tokio_postgres::Error> {
+    let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("${i}")).collect();
+    let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+    tx.execute(&format!("INSERT INTO {table} ({cols}) VALUES ({})", placeholders.join(", ")), &params).await
 }
 
 /// One column, its type checked.

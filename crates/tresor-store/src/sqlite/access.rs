@@ -1,6 +1,6 @@
 //! Principals, groups, tokens and grants on SQLite.
 
-use super::{backend, change, insert_err, query_all, query_first, SqliteStore};
+use super::{backend, change, insert_err, insert_row, query_all, query_first, SqliteStore};
 use crate::rows::{self, GRANT_COLS, TOKEN_COLS};
 use crate::{GrantRecord, NewPrincipal, PrincipalRecord, Result, StoreError, TokenRecord};
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -40,7 +40,7 @@ impl SqliteStore {
     pub(super) fn groups_of_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<Vec<String>> {
         let sql = "SELECT group_name FROM group_members WHERE workspace = ?1 AND member_kind = ?2 AND member_name = ?3
                    ORDER BY group_name";
-        self.read_with(|c| query_all(c, sql, params![ws.as_str(), p.kind.as_str(), p.name], rows::text))
+        self.read_with(|c| query_all(c, sql, params![ws.as_str(), p.kind.as_str(), p.name], rows::single_text))
     }
 
     pub(super) fn members_of_impl(&self, ws: &WorkspaceName, group: &str) -> Result<Vec<PrincipalRef>> {
@@ -96,20 +96,7 @@ impl SqliteStore {
 
 /// [`crate::Store::insert_grant`] inside a caller's transaction (also a step of a batch).
 pub(super) fn insert_grant_tx(tx: &Transaction<'_>, g: &GrantRecord) -> Result<()> {
-    tx.execute(
-        &format!("INSERT INTO grants ({GRANT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
-        params![
-            g.id,
-            g.workspace.as_str(),
-            g.principal.kind.as_str(),
-            g.principal.name,
-            g.scope,
-            g.access.as_str(),
-            g.created_at,
-            g.created_by
-        ],
-    )
-    .map_err(insert_err(format!("grant {}", g.id)))?;
+    insert_row(tx, "grants", GRANT_COLS, &rows::grant_values(g)).map_err(insert_err(format!("grant {}", g.id)))?;
     Ok(())
 }
 
@@ -172,23 +159,7 @@ pub(super) fn remove_member_tx(tx: &Transaction<'_>, ws: &WorkspaceName, group: 
 
 /// [`crate::Store::insert_token`] inside a caller's transaction.
 pub(super) fn insert_token_tx(tx: &Transaction<'_>, t: &TokenRecord) -> Result<()> {
-    tx.execute(
-        &format!("INSERT INTO tokens ({TOKEN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
-        params![
-            t.id,
-            t.workspace.as_str(),
-            t.principal.kind.as_str(),
-            t.principal.name,
-            t.name,
-            t.hash,
-            t.created_at,
-            t.created_by,
-            t.expires_at,
-            t.revoked_at,
-            t.environment.as_ref().map(|e| e.as_str())
-        ],
-    )
-    .map_err(insert_err(format!("token {}", t.id)))?;
+    insert_row(tx, "tokens", TOKEN_COLS, &rows::token_values(t)).map_err(insert_err(format!("token {}", t.id)))?;
     Ok(())
 }
 

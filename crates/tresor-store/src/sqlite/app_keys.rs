@@ -1,6 +1,6 @@
 //! Application access keys (Conductor's `POST /api/token`) on SQLite.
 
-use super::{change, insert_err, query_all, query_first, SqliteStore};
+use super::{change, insert_err, insert_row, query_all, query_first, SqliteStore};
 use crate::rows::{self, APP_KEY_COLS};
 use crate::{AppKeyRecord, Result};
 use rusqlite::{params, Transaction};
@@ -29,21 +29,8 @@ impl SqliteStore {
 
 /// [`crate::Store::insert_app_key`] inside a caller's transaction.
 pub(super) fn insert_app_key_tx(tx: &Transaction<'_>, k: &AppKeyRecord) -> Result<()> {
-    tx.execute(
-        &format!("INSERT INTO app_keys ({APP_KEY_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"),
-        params![
-            k.id,
-            k.workspace.as_str(),
-            k.principal.kind.as_str(),
-            k.principal.name,
-            k.hash,
-            k.created_at,
-            k.created_by,
-            k.revoked_at,
-            k.environment.as_ref().map(|e| e.as_str())
-        ],
-    )
-    .map_err(insert_err(format!("application key {}", k.id)))?;
+    insert_row(tx, "app_keys", APP_KEY_COLS, &rows::app_key_values(k))
+        .map_err(insert_err(format!("application key {}", k.id)))?;
     Ok(())
 }
 

@@ -15,6 +15,7 @@ mod tags;
 
 use crate::rows::{self, Columns, ENTRY_COLS};
 use crate::rules::LiveLimits;
+use crate::snapshot::Cell;
 use crate::{
     like_prefix, AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, NewEnvironment, NewPrincipal,
     NewVersion, PrincipalRecord, Result, SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
@@ -140,6 +141,13 @@ impl Columns for rusqlite::Row<'_> {
 
 fn corrupt(i: usize, e: rusqlite::Error) -> StoreError {
     StoreError::Corrupt(format!("column {i}: {e}"))
+}
+
+/// Inserts one row into `table`: `values` in the order of `cols` (a column list of `crate::rows`).
+fn insert_row(tx: &Transaction<'_>, table: &str, cols: &str, values: &[Cell]) -> rusqlite::Result<usize> {
+    let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("?{i}")).collect();
+    tx.prepare_cached(&format!("INSERT INTO {table} ({cols}) VALUES ({})", placeholders.join(", ")))?
+        .execute(rusqlite::params_from_iter(values))
 }
 
 /// Every row of a query, each mapped by `map` (one of `crate::rows`).
