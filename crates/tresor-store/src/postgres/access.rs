@@ -12,13 +12,12 @@ impl PostgresStore {
     }
 
     pub(super) async fn list_principals_impl(&self, ws: &WorkspaceName) -> Result<Vec<PrincipalRecord>> {
-        let rows = self
-            .query(
-                "SELECT kind, name, created_at, created_by FROM principals WHERE workspace = $1 ORDER BY kind, name",
-                &[&ws.as_str()],
-            )
-            .await?;
-        rows.iter().map(|r| rows::principal(r)).collect()
+        self.all(
+            "SELECT kind, name, created_at, created_by FROM principals WHERE workspace = $1 ORDER BY kind, name",
+            &[&ws.as_str()],
+            rows::principal,
+        )
+        .await
     }
 
     pub(super) async fn principal_exists_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<bool> {
@@ -44,25 +43,23 @@ impl PostgresStore {
     }
 
     pub(super) async fn groups_of_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<Vec<String>> {
-        let rows = self
-            .query(
-                "SELECT group_name FROM group_members WHERE workspace = $1 AND member_kind = $2 AND member_name = $3
+        self.all(
+            "SELECT group_name FROM group_members WHERE workspace = $1 AND member_kind = $2 AND member_name = $3
                  ORDER BY group_name",
-                &[&ws.as_str(), &p.kind.as_str(), &p.name],
-            )
-            .await?;
-        rows.iter().map(|r| rows::single_text(r)).collect()
+            &[&ws.as_str(), &p.kind.as_str(), &p.name],
+            rows::single_text,
+        )
+        .await
     }
 
     pub(super) async fn members_of_impl(&self, ws: &WorkspaceName, group: &str) -> Result<Vec<PrincipalRef>> {
-        let rows = self
-            .query(
-                "SELECT member_kind, member_name FROM group_members WHERE workspace = $1 AND group_name = $2
+        self.all(
+            "SELECT member_kind, member_name FROM group_members WHERE workspace = $1 AND group_name = $2
                  ORDER BY member_kind, member_name",
-                &[&ws.as_str(), &group],
-            )
-            .await?;
-        rows.iter().map(|r| rows::member(r)).collect()
+            &[&ws.as_str(), &group],
+            rows::member,
+        )
+        .await
     }
 
     pub(super) async fn insert_token_impl(&self, t: &TokenRecord) -> Result<()> {
@@ -70,18 +67,16 @@ impl PostgresStore {
     }
 
     pub(super) async fn get_token_impl(&self, id: &str) -> Result<Option<TokenRecord>> {
-        let row = self.query_opt(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE id = $1"), &[&id]).await?;
-        row.as_ref().map(|r| rows::token(r)).transpose()
+        self.first(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE id = $1"), &[&id], rows::token).await
     }
 
     pub(super) async fn list_tokens_impl(&self, ws: &WorkspaceName) -> Result<Vec<TokenRecord>> {
-        let rows = self
-            .query(
-                &format!("SELECT {TOKEN_COLS} FROM tokens WHERE workspace = $1 ORDER BY created_at, id"),
-                &[&ws.as_str()],
-            )
-            .await?;
-        rows.iter().map(|r| rows::token(r)).collect()
+        self.all(
+            &format!("SELECT {TOKEN_COLS} FROM tokens WHERE workspace = $1 ORDER BY created_at, id"),
+            &[&ws.as_str()],
+            rows::token,
+        )
+        .await
     }
 
     pub(super) async fn revoke_token_impl(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
@@ -93,13 +88,12 @@ impl PostgresStore {
     }
 
     pub(super) async fn list_grants_impl(&self, ws: &WorkspaceName) -> Result<Vec<GrantRecord>> {
-        let rows = self
-            .query(
-                &format!("SELECT {GRANT_COLS} FROM grants WHERE workspace = $1 ORDER BY created_at, id"),
-                &[&ws.as_str()],
-            )
-            .await?;
-        rows.iter().map(|r| rows::grant(r)).collect()
+        self.all(
+            &format!("SELECT {GRANT_COLS} FROM grants WHERE workspace = $1 ORDER BY created_at, id"),
+            &[&ws.as_str()],
+            rows::grant,
+        )
+        .await
     }
 
     pub(super) async fn grants_for_impl(&self, ws: &WorkspaceName, ps: &[PrincipalRef]) -> Result<Vec<GrantRecord>> {

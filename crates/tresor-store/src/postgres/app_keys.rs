@@ -12,18 +12,16 @@ impl PostgresStore {
     }
 
     pub(super) async fn get_app_key_impl(&self, id: &str) -> Result<Option<AppKeyRecord>> {
-        let row = self.query_opt(&format!("SELECT {APP_KEY_COLS} FROM app_keys WHERE id = $1"), &[&id]).await?;
-        row.as_ref().map(|r| rows::app_key(r)).transpose()
+        self.first(&format!("SELECT {APP_KEY_COLS} FROM app_keys WHERE id = $1"), &[&id], rows::app_key).await
     }
 
     pub(super) async fn list_app_keys_impl(&self, ws: &WorkspaceName) -> Result<Vec<AppKeyRecord>> {
-        let rows = self
-            .query(
-                &format!("SELECT {APP_KEY_COLS} FROM app_keys WHERE workspace = $1 ORDER BY created_at, id"),
-                &[&ws.as_str()],
-            )
-            .await?;
-        rows.iter().map(|r| rows::app_key(r)).collect()
+        self.all(
+            &format!("SELECT {APP_KEY_COLS} FROM app_keys WHERE workspace = $1 ORDER BY created_at, id"),
+            &[&ws.as_str()],
+            rows::app_key,
+        )
+        .await
     }
 
     pub(super) async fn revoke_app_key_impl(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {

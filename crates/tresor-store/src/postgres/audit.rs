@@ -20,16 +20,15 @@ impl PostgresStore {
     }
 
     pub(super) async fn list_audit_impl(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
-        let rows = self
-            .query(
-                &format!(
-                    "SELECT {AUDIT_COLS} FROM audit_log WHERE seq > $1 AND ($2::BIGINT IS NULL OR at >= $2)
+        self.all(
+            &format!(
+                "SELECT {AUDIT_COLS} FROM audit_log WHERE seq > $1 AND ($2::BIGINT IS NULL OR at >= $2)
                      ORDER BY seq LIMIT $3"
-                ),
-                &[&(after as i64), &since, &i64::from(limit)],
-            )
-            .await?;
-        rows.iter().map(|r| rows::audit(r)).collect()
+            ),
+            &[&(after as i64), &since, &i64::from(limit)],
+            rows::audit,
+        )
+        .await
     }
 }
 

@@ -192,17 +192,16 @@ impl PostgresStore {
     }
 
     async fn vault_info(&self, ws: &str, env: &str, name: Option<&str>) -> Result<Vec<VaultInfo>> {
-        let rows = self
-            .query(
-                "SELECT v.name, v.environment, v.created_at, v.managed_by, v.managed_at,
+        self.all(
+            "SELECT v.name, v.environment, v.created_at, v.managed_by, v.managed_at,
                     (SELECT COUNT(*) FROM entries e WHERE e.workspace = v.workspace AND e.environment = v.environment
                         AND e.vault = v.name AND e.deleted_at IS NULL)
                  FROM vaults v WHERE v.workspace = $1 AND v.environment = $2 AND ($3::TEXT IS NULL OR v.name = $3)
                  ORDER BY v.name",
-                &[&ws, &env, &name],
-            )
-            .await?;
-        rows.iter().map(|r| rows::vault(r)).collect()
+            &[&ws, &env, &name],
+            rows::vault,
+        )
+        .await
     }
 }
 
@@ -488,23 +487,21 @@ impl Store for PostgresStore {
     }
 
     async fn get_environment(&self, workspace: &WorkspaceName, name: &EnvName) -> Result<Option<EnvInfo>> {
-        let row = self
-            .query_opt(
-                "SELECT name, parent, created_at FROM environments WHERE workspace = $1 AND name = $2",
-                &[&workspace.as_str(), &name.as_str()],
-            )
-            .await?;
-        row.as_ref().map(|r| rows::environment(r)).transpose()
+        self.first(
+            "SELECT name, parent, created_at FROM environments WHERE workspace = $1 AND name = $2",
+            &[&workspace.as_str(), &name.as_str()],
+            rows::environment,
+        )
+        .await
     }
 
     async fn list_environments(&self, workspace: &WorkspaceName) -> Result<Vec<EnvInfo>> {
-        let rows = self
-            .query(
-                "SELECT name, parent, created_at FROM environments WHERE workspace = $1 ORDER BY name",
-                &[&workspace.as_str()],
-            )
-            .await?;
-        rows.iter().map(|r| rows::environment(r)).collect()
+        self.all(
+            "SELECT name, parent, created_at FROM environments WHERE workspace = $1 ORDER BY name",
+            &[&workspace.as_str()],
+            rows::environment,
+        )
+        .await
     }
 
     async fn create_vault(&self, vault: &VaultPath, now: i64) -> Result<()> {
@@ -526,69 +523,62 @@ impl Store for PostgresStore {
     }
 
     async fn get_entry(&self, p: &EntryPath) -> Result<Option<EntryMeta>> {
-        let row = self
-            .query_opt(
-                &format!(
-                    "SELECT {ENTRY_COLS} FROM entries WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4"
-                ),
-                &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str()],
-            )
-            .await?;
-        row.as_ref().map(|r| rows::entry(r)).transpose()
+        let sql = format!(
+            "SELECT {ENTRY_COLS} FROM entries WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4"
+        );
+        let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+        self.first(&sql, &[&ws, &env, &vault, &key], rows::entry).await
     }
 
     async fn read_version(&self, p: &EntryPath, version: Option<u64>) -> Result<Option<SealedVersion>> {
-        let row = self
-            .query_opt(
-                "SELECT v.version, v.kind, v.created_at, v.edited_by, v.sealed, v.value_mac FROM entry_versions v
+        self.first(
+            "SELECT v.version, v.kind, v.created_at, v.edited_by, v.sealed, v.value_mac FROM entry_versions v
                  JOIN entries e ON e.workspace = v.workspace AND e.environment = v.environment
                      AND e.vault = v.vault AND e.key = v.key
                  WHERE v.workspace = $1 AND v.environment = $2 AND v.vault = $3 AND v.key = $4
                      AND v.version = COALESCE($5, e.version)",
-                &[
-                    &p.workspace.as_str(),
-                    &p.environment.as_str(),
-                    &p.vault.as_str(),
-                    &p.key.as_str(),
-                    &version.map(|v| v as i64),
-                ],
-            )
-            .await?;
-        row.as_ref().map(|r| rows::sealed(r)).transpose()
+            &[
+                &p.workspace.as_str(),
+                &p.environment.as_str(),
+                &p.vault.as_str(),
+                &p.key.as_str(),
+                &version.map(|v| v as i64),
+            ],
+            rows::sealed,
+        )
+        .await
     }
 
     async fn list_entries(&self, vault: &VaultPath, q: &ListQuery) -> Result<Vec<EntryMeta>> {
-        let rows = self
-            .query(
-                &format!(
-                    "SELECT {ENTRY_COLS} FROM entries
+        self.all(
+            &format!(
+                "SELECT {ENTRY_COLS} FROM entries
                      WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key LIKE $4 ESCAPE '\\'
                          AND ($5::TEXT IS NULL OR key > $5) AND ($6 OR deleted_at IS NULL)
                      ORDER BY key LIMIT $7"
-                ),
-                &[
-                    &vault.workspace.as_str(),
-                    &vault.environment.as_str(),
-                    &vault.vault.as_str(),
-                    &like_prefix(&q.prefix),
-                    &q.after,
-                    &q.include_deleted,
-                    &i64::from(q.limit),
-                ],
-            )
-            .await?;
-        rows.iter().map(|r| rows::entry(r)).collect()
+            ),
+            &[
+                &vault.workspace.as_str(),
+                &vault.environment.as_str(),
+                &vault.vault.as_str(),
+                &like_prefix(&q.prefix),
+                &q.after,
+                &q.include_deleted,
+                &i64::from(q.limit),
+            ],
+            rows::entry,
+        )
+        .await
     }
 
     async fn list_versions(&self, p: &EntryPath) -> Result<Vec<VersionMeta>> {
-        let rows = self
-            .query(
-                "SELECT version, kind, created_at, edited_by FROM entry_versions
+        self.all(
+            "SELECT version, kind, created_at, edited_by FROM entry_versions
                  WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 ORDER BY version DESC",
-                &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str()],
-            )
-            .await?;
-        rows.iter().map(|r| rows::version(r)).collect()
+            &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str()],
+            rows::version,
+        )
+        .await
     }
 
     async fn write_version(&self, n: NewVersion) -> Result<()> {
