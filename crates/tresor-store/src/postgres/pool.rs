@@ -3,7 +3,7 @@
 //! (the server restarted, the network dropped) is replaced on its next use.
 
 use super::{backend, pg_message, Params, PostgresStore};
-use crate::rows::Columns;
+use crate::rows::Mapper;
 use crate::{Result, StoreError};
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering;
@@ -88,23 +88,13 @@ impl PostgresStore {
     }
 
     /// Every row of a query on a pooled connection, each mapped by `map` (one of `crate::rows`).
-    pub(super) async fn all<T>(
-        &self,
-        sql: &str,
-        params: &Params<'_>,
-        map: impl Fn(&dyn Columns) -> Result<T>,
-    ) -> Result<Vec<T>> {
+    pub(super) async fn all<T>(&self, sql: &str, params: &Params<'_>, map: Mapper<T>) -> Result<Vec<T>> {
         let rows = self.conn().await?.query(sql, params).await.map_err(backend)?;
         rows.iter().map(|r| map(r)).collect()
     }
 
     /// The row of a query that returns at most one, mapped by `map`.
-    pub(super) async fn first<T>(
-        &self,
-        sql: &str,
-        params: &Params<'_>,
-        map: impl Fn(&dyn Columns) -> Result<T>,
-    ) -> Result<Option<T>> {
+    pub(super) async fn first<T>(&self, sql: &str, params: &Params<'_>, map: Mapper<T>) -> Result<Option<T>> {
         self.query_opt(sql, params).await?.as_ref().map(|r| map(r)).transpose()
     }
 }

@@ -13,7 +13,7 @@ mod batch;
 mod migrate;
 mod tags;
 
-use crate::rows::{self, Columns, ENTRY_COLS};
+use crate::rows::{self, Columns, Mapper, ENTRY_COLS};
 use crate::rules::LiveLimits;
 use crate::snapshot::Cell;
 use crate::{
@@ -151,12 +151,7 @@ fn insert_row(tx: &Transaction<'_>, table: &str, cols: &str, values: &[Cell]) ->
 }
 
 /// Every row of a query, each mapped by `map` (one of `crate::rows`).
-fn query_all<T>(
-    c: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-    map: impl Fn(&dyn Columns) -> Result<T>,
-) -> Result<Vec<T>> {
+fn query_all<T>(c: &Connection, sql: &str, params: impl rusqlite::Params, map: Mapper<T>) -> Result<Vec<T>> {
     let mut stmt = c.prepare_cached(sql).map_err(backend)?;
     let mut rows = stmt.query(params).map_err(backend)?;
     let mut out = Vec::new();
@@ -167,12 +162,7 @@ fn query_all<T>(
 }
 
 /// The first row of a query, if any, mapped by `map`.
-fn query_first<T>(
-    c: &Connection,
-    sql: &str,
-    params: impl rusqlite::Params,
-    map: impl Fn(&dyn Columns) -> Result<T>,
-) -> Result<Option<T>> {
+fn query_first<T>(c: &Connection, sql: &str, params: impl rusqlite::Params, map: Mapper<T>) -> Result<Option<T>> {
     let mut stmt = c.prepare_cached(sql).map_err(backend)?;
     let mut rows = stmt.query(params).map_err(backend)?;
     rows.next().map_err(backend)?.map(|r| map(r)).transpose()
