@@ -141,25 +141,25 @@ macro_rules! batch_steps {
                     super::access::remove_member_tx(self, ws, group, member)$(.$wait)?
                 }
                 async fn insert_token(&self, token: &TokenRecord) -> Result<()> {
-                    super::access::insert_token_tx(self, token)$(.$wait)?
+                    super::records::insert_tx(self, token)$(.$wait)?
                 }
                 async fn revoke_token(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-                    super::access::revoke_token_tx(self, ws, id, now)$(.$wait)?
+                    super::records::revoke_tx::<TokenRecord>(self, ws, id, now)$(.$wait)?
                 }
                 async fn revoke_tokens_named(&self, ws: &WorkspaceName, name: &str, now: i64) -> Result<()> {
                     super::access::revoke_tokens_named_tx(self, ws, name, now)$(.$wait)?
                 }
                 async fn insert_grant(&self, grant: &GrantRecord) -> Result<()> {
-                    super::access::insert_grant_tx(self, grant)$(.$wait)?
+                    super::records::insert_tx(self, grant)$(.$wait)?
                 }
                 async fn delete_grant(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
                     super::access::delete_grant_tx(self, ws, id)$(.$wait)?
                 }
                 async fn insert_app_key(&self, key: &AppKeyRecord) -> Result<()> {
-                    super::app_keys::insert_app_key_tx(self, key)$(.$wait)?
+                    super::records::insert_tx(self, key)$(.$wait)?
                 }
                 async fn revoke_app_key(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-                    super::app_keys::revoke_app_key_tx(self, ws, id, now)$(.$wait)?
+                    super::records::revoke_tx::<AppKeyRecord>(self, ws, id, now)$(.$wait)?
                 }
                 async fn append_audit(&self, records: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<Vec<u64>> {
                     super::audit::append_audit_tx(self, records, chain)$(.$wait)?

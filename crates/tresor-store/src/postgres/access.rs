@@ -1,8 +1,8 @@
 //! Principals, groups, tokens and grants on PostgreSQL.
 
-use super::{backend, change, insert_err, insert_row, PostgresStore};
-use crate::rows::{self, GRANT_COLS, TOKEN_COLS};
-use crate::{GrantRecord, NewPrincipal, PrincipalRecord, Result, StoreError, TokenRecord};
+use super::{backend, change, insert_err, PostgresStore};
+use crate::rows::{self, GRANT_COLS};
+use crate::{GrantRecord, NewPrincipal, PrincipalRecord, Result, StoreError};
 use tokio_postgres::Transaction;
 use tresor_model::{PrincipalKind, PrincipalRef, WorkspaceName};
 
@@ -62,40 +62,6 @@ impl PostgresStore {
         .await
     }
 
-    pub(super) async fn insert_token_impl(&self, t: &TokenRecord) -> Result<()> {
-        in_tx!(self, |tx| insert_token_tx(&tx, t).await)
-    }
-
-    pub(super) async fn get_token_impl(&self, id: &str) -> Result<Option<TokenRecord>> {
-        self.first(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE id = $1"), &[&id], rows::token).await
-    }
-
-    pub(super) async fn list_tokens_impl(&self, ws: &WorkspaceName) -> Result<Vec<TokenRecord>> {
-        self.all(
-            &format!("SELECT {TOKEN_COLS} FROM tokens WHERE workspace = $1 ORDER BY created_at, id"),
-            &[&ws.as_str()],
-            rows::token,
-        )
-        .await
-    }
-
-    pub(super) async fn revoke_token_impl(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-        in_tx!(self, |tx| revoke_token_tx(&tx, ws, id, now).await)
-    }
-
-    pub(super) async fn insert_grant_impl(&self, g: &GrantRecord) -> Result<()> {
-        in_tx!(self, |tx| insert_grant_tx(&tx, g).await)
-    }
-
-    pub(super) async fn list_grants_impl(&self, ws: &WorkspaceName) -> Result<Vec<GrantRecord>> {
-        self.all(
-            &format!("SELECT {GRANT_COLS} FROM grants WHERE workspace = $1 ORDER BY created_at, id"),
-            &[&ws.as_str()],
-            rows::grant,
-        )
-        .await
-    }
-
     pub(super) async fn grants_for_impl(&self, ws: &WorkspaceName, ps: &[PrincipalRef]) -> Result<Vec<GrantRecord>> {
         // Same order as the SQLite backend: by principal as given, then by creation time and id.
         let conn = self.conn().await?;
@@ -118,14 +84,6 @@ impl PostgresStore {
     pub(super) async fn delete_grant_impl(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
         in_tx!(self, |tx| delete_grant_tx(&tx, ws, id).await)
     }
-}
-
-/// [`crate::Store::insert_grant`] inside a caller's transaction (also a step of a batch).
-pub(super) async fn insert_grant_tx(tx: &Transaction<'_>, g: &GrantRecord) -> Result<()> {
-    insert_row(tx, "grants", GRANT_COLS, &rows::grant_values(g))
-        .await
-        .map_err(insert_err(format!("grant {}", g.id), &format!("workspace {}", g.workspace)))?;
-    Ok(())
 }
 
 /// [`crate::Store::delete_grant`] inside a caller's transaction.
@@ -200,20 +158,6 @@ pub(super) async fn remove_member_tx(
     let sql = "DELETE FROM group_members WHERE workspace = $1 AND group_name = $2 AND member_kind = $3
                AND member_name = $4";
     change(tx, sql, &[&ws.as_str(), &group, &m.kind.as_str(), &m.name], || format!("{m} in group:{group}")).await
-}
-
-/// [`crate::Store::insert_token`] inside a caller's transaction.
-pub(super) async fn insert_token_tx(tx: &Transaction<'_>, t: &TokenRecord) -> Result<()> {
-    insert_row(tx, "tokens", TOKEN_COLS, &rows::token_values(t))
-        .await
-        .map_err(insert_err(format!("token {}", t.id), &format!("workspace {}", t.workspace)))?;
-    Ok(())
-}
-
-/// [`crate::Store::revoke_token`] inside a caller's transaction.
-pub(super) async fn revoke_token_tx(tx: &Transaction<'_>, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-    let sql = "UPDATE tokens SET revoked_at = COALESCE(revoked_at, $3) WHERE workspace = $1 AND id = $2";
-    change(tx, sql, &[&ws.as_str(), &id, &now], || format!("token {id}")).await
 }
 
 /// Revokes the workspace's unrevoked tokens named `name` (those an application key minted).

@@ -20,13 +20,13 @@ macro_rules! in_tx {
 }
 
 mod access;
-mod app_keys;
 mod audit;
 mod backup;
 mod batch;
 mod feed;
 mod migrate;
 mod pool;
+mod records;
 mod tags;
 mod tls;
 
@@ -638,22 +638,22 @@ impl Store for PostgresStore {
         self.members_of_impl(ws, group).await
     }
     async fn insert_token(&self, token: &TokenRecord) -> Result<()> {
-        self.insert_token_impl(token).await
+        in_tx!(self, |tx| records::insert_tx(&tx, token).await)
     }
     async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>> {
-        self.get_token_impl(id).await
+        self.by_id(id).await
     }
     async fn list_tokens(&self, ws: &WorkspaceName) -> Result<Vec<TokenRecord>> {
-        self.list_tokens_impl(ws).await
+        self.of_workspace(ws).await
     }
     async fn revoke_token(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-        self.revoke_token_impl(ws, id, now).await
+        in_tx!(self, |tx| records::revoke_tx::<TokenRecord>(&tx, ws, id, now).await)
     }
     async fn insert_grant(&self, grant: &GrantRecord) -> Result<()> {
-        self.insert_grant_impl(grant).await
+        in_tx!(self, |tx| records::insert_tx(&tx, grant).await)
     }
     async fn list_grants(&self, ws: &WorkspaceName) -> Result<Vec<GrantRecord>> {
-        self.list_grants_impl(ws).await
+        self.of_workspace(ws).await
     }
     async fn grants_for(&self, ws: &WorkspaceName, principals: &[PrincipalRef]) -> Result<Vec<GrantRecord>> {
         self.grants_for_impl(ws, principals).await
@@ -671,13 +671,13 @@ impl Store for PostgresStore {
         self.update_tags_impl(path, upsert, remove).await
     }
     async fn insert_app_key(&self, key: &AppKeyRecord) -> Result<()> {
-        self.insert_app_key_impl(key).await
+        in_tx!(self, |tx| records::insert_tx(&tx, key).await)
     }
     async fn get_app_key(&self, id: &str) -> Result<Option<AppKeyRecord>> {
-        self.get_app_key_impl(id).await
+        self.by_id(id).await
     }
     async fn list_app_keys(&self, ws: &WorkspaceName) -> Result<Vec<AppKeyRecord>> {
-        self.list_app_keys_impl(ws).await
+        self.of_workspace(ws).await
     }
     fn change_feed(&self) -> Option<crate::ChangeFeed> {
         Some(feed::spawn(&self.runtime, self.config.clone(), self.tls.clone(), self.target.clone()))
@@ -697,7 +697,7 @@ impl Store for PostgresStore {
         self.import_snapshot_impl(snapshot).await
     }
     async fn revoke_app_key(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-        self.revoke_app_key_impl(ws, id, now).await
+        in_tx!(self, |tx| records::revoke_tx::<AppKeyRecord>(&tx, ws, id, now).await)
     }
 }
 

@@ -1,8 +1,8 @@
 //! Principals, groups, tokens and grants on SQLite.
 
-use super::{backend, change, insert_err, insert_row, query_all, query_first, SqliteStore};
-use crate::rows::{self, GRANT_COLS, TOKEN_COLS};
-use crate::{GrantRecord, NewPrincipal, PrincipalRecord, Result, StoreError, TokenRecord};
+use super::{backend, change, insert_err, query_all, query_first, SqliteStore};
+use crate::rows::{self, GRANT_COLS};
+use crate::{GrantRecord, NewPrincipal, PrincipalRecord, Result, StoreError};
 use rusqlite::{params, OptionalExtension, Transaction};
 use tresor_model::{PrincipalKind, PrincipalRef, WorkspaceName};
 
@@ -49,32 +49,6 @@ impl SqliteStore {
         self.read_with(|c| query_all(c, sql, params![ws.as_str(), group], rows::member))
     }
 
-    pub(super) fn insert_token_impl(&self, t: &TokenRecord) -> Result<()> {
-        self.write(|tx| insert_token_tx(tx, t))
-    }
-
-    pub(super) fn get_token_impl(&self, id: &str) -> Result<Option<TokenRecord>> {
-        self.read_with(|c| query_first(c, &format!("SELECT {TOKEN_COLS} FROM tokens WHERE id = ?1"), [id], rows::token))
-    }
-
-    pub(super) fn list_tokens_impl(&self, ws: &WorkspaceName) -> Result<Vec<TokenRecord>> {
-        let sql = format!("SELECT {TOKEN_COLS} FROM tokens WHERE workspace = ?1 ORDER BY created_at, id");
-        self.read_with(|c| query_all(c, &sql, [ws.as_str()], rows::token))
-    }
-
-    pub(super) fn revoke_token_impl(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-        self.write(|tx| revoke_token_tx(tx, ws, id, now))
-    }
-
-    pub(super) fn insert_grant_impl(&self, g: &GrantRecord) -> Result<()> {
-        self.write(|tx| insert_grant_tx(tx, g))
-    }
-
-    pub(super) fn list_grants_impl(&self, ws: &WorkspaceName) -> Result<Vec<GrantRecord>> {
-        let sql = format!("SELECT {GRANT_COLS} FROM grants WHERE workspace = ?1 ORDER BY created_at, id");
-        self.read_with(|c| query_all(c, &sql, [ws.as_str()], rows::grant))
-    }
-
     pub(super) fn grants_for_impl(&self, ws: &WorkspaceName, ps: &[PrincipalRef]) -> Result<Vec<GrantRecord>> {
         let sql = format!(
             "SELECT {GRANT_COLS} FROM grants WHERE workspace = ?1 AND principal_kind = ?2 AND principal_name = ?3
@@ -92,12 +66,6 @@ impl SqliteStore {
     pub(super) fn delete_grant_impl(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
         self.write(|tx| delete_grant_tx(tx, ws, id))
     }
-}
-
-/// [`crate::Store::insert_grant`] inside a caller's transaction (also a step of a batch).
-pub(super) fn insert_grant_tx(tx: &Transaction<'_>, g: &GrantRecord) -> Result<()> {
-    insert_row(tx, "grants", GRANT_COLS, &rows::grant_values(g)).map_err(insert_err(format!("grant {}", g.id)))?;
-    Ok(())
 }
 
 /// [`crate::Store::delete_grant`] inside a caller's transaction.
@@ -155,18 +123,6 @@ pub(super) fn remove_member_tx(tx: &Transaction<'_>, ws: &WorkspaceName, group: 
     let sql = "DELETE FROM group_members WHERE workspace = ?1 AND group_name = ?2 AND member_kind = ?3
                AND member_name = ?4";
     change(tx, sql, params![ws.as_str(), group, m.kind.as_str(), m.name], || format!("{m} in group:{group}"))
-}
-
-/// [`crate::Store::insert_token`] inside a caller's transaction.
-pub(super) fn insert_token_tx(tx: &Transaction<'_>, t: &TokenRecord) -> Result<()> {
-    insert_row(tx, "tokens", TOKEN_COLS, &rows::token_values(t)).map_err(insert_err(format!("token {}", t.id)))?;
-    Ok(())
-}
-
-/// [`crate::Store::revoke_token`] inside a caller's transaction.
-pub(super) fn revoke_token_tx(tx: &Transaction<'_>, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-    let sql = "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?3) WHERE workspace = ?1 AND id = ?2";
-    change(tx, sql, params![ws.as_str(), id, now], || format!("token {id}"))
 }
 
 /// Revokes the workspace's unrevoked tokens named `name` (those an application key minted).

@@ -6,11 +6,11 @@
 //! calling task rather than paying a thread hop each.
 
 mod access;
-mod app_keys;
 mod audit;
 mod backup;
 mod batch;
 mod migrate;
+mod records;
 mod tags;
 
 use crate::rows::{self, Columns, Mapper, ENTRY_COLS};
@@ -517,22 +517,22 @@ impl Store for SqliteStore {
         self.members_of_impl(ws, group)
     }
     async fn insert_token(&self, token: &TokenRecord) -> Result<()> {
-        self.insert_token_impl(token)
+        self.write(|tx| records::insert_tx(tx, token))
     }
     async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>> {
-        self.get_token_impl(id)
+        self.read_with(|c| records::by_id(c, id))
     }
     async fn list_tokens(&self, ws: &WorkspaceName) -> Result<Vec<TokenRecord>> {
-        self.list_tokens_impl(ws)
+        self.read_with(|c| records::of_workspace(c, ws))
     }
     async fn revoke_token(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-        self.revoke_token_impl(ws, id, now)
+        self.write(|tx| records::revoke_tx::<TokenRecord>(tx, ws, id, now))
     }
     async fn insert_grant(&self, grant: &GrantRecord) -> Result<()> {
-        self.insert_grant_impl(grant)
+        self.write(|tx| records::insert_tx(tx, grant))
     }
     async fn list_grants(&self, ws: &WorkspaceName) -> Result<Vec<GrantRecord>> {
-        self.list_grants_impl(ws)
+        self.read_with(|c| records::of_workspace(c, ws))
     }
     async fn grants_for(&self, ws: &WorkspaceName, principals: &[PrincipalRef]) -> Result<Vec<GrantRecord>> {
         self.grants_for_impl(ws, principals)
@@ -550,16 +550,16 @@ impl Store for SqliteStore {
         self.update_tags_impl(path, upsert, remove)
     }
     async fn insert_app_key(&self, key: &AppKeyRecord) -> Result<()> {
-        self.insert_app_key_impl(key)
+        self.write(|tx| records::insert_tx(tx, key))
     }
     async fn get_app_key(&self, id: &str) -> Result<Option<AppKeyRecord>> {
-        self.get_app_key_impl(id)
+        self.read_with(|c| records::by_id(c, id))
     }
     async fn list_app_keys(&self, ws: &WorkspaceName) -> Result<Vec<AppKeyRecord>> {
-        self.list_app_keys_impl(ws)
+        self.read_with(|c| records::of_workspace(c, ws))
     }
     async fn revoke_app_key(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-        self.revoke_app_key_impl(ws, id, now)
+        self.write(|tx| records::revoke_tx::<AppKeyRecord>(tx, ws, id, now))
     }
     async fn export_snapshot(&self) -> Result<crate::Snapshot> {
         self.export_snapshot_impl()
