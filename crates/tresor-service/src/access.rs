@@ -8,7 +8,7 @@ use crate::{Result, Service, ServiceError};
 use std::sync::Arc;
 use tresor_crypto::ct_eq;
 use tresor_model::{now_millis, Access, EnvName, PrincipalKind, PrincipalRef, Scope, WorkspaceName};
-use tresor_store::{BatchOp, GrantRecord, NewPrincipal, PrincipalRecord, StoreError, TokenRecord};
+use tresor_store::{BatchOp, GrantRecord, Membership, NewPrincipal, PrincipalRecord, StoreError, TokenRecord};
 
 /// The principal that `tresor init` creates and whose token it prints.
 pub const OWNER: &str = "owner";
@@ -277,11 +277,11 @@ impl Service {
             self.require_principal(&ctx.caller.workspace, &group_ref).await?;
             self.require_principal(&ctx.caller.workspace, member).await?;
             self.require_holds_all_of(ctx, &group_ref, &format!("add {member} to {group_ref}")).await?;
-            let op = BatchOp::AddMember {
+            let op = BatchOp::AddMember(Membership {
                 workspace: ctx.caller.workspace.clone(),
                 group: group.into(),
                 member: member.clone(),
-            };
+            });
             let record = Self::change_record(ctx, "group.add", format!("{group_ref} {member}"));
             Ok(self.commit_access(op, record).await?)
         })
@@ -291,11 +291,11 @@ impl Service {
     pub async fn remove_member(&self, ctx: &Ctx, group: &str, member: &PrincipalRef) -> Result<()> {
         self.audited_change(ctx, "group.remove", format!("group:{group} {member}"), async {
             self.require_workspace(ctx, Access::Manage, "change group membership")?;
-            let op = BatchOp::RemoveMember {
+            let op = BatchOp::RemoveMember(Membership {
                 workspace: ctx.caller.workspace.clone(),
                 group: group.into(),
                 member: member.clone(),
-            };
+            });
             let record = Self::change_record(ctx, "group.remove", format!("group:{group} {member}"));
             Ok(self.commit_access(op, record).await?)
         })

@@ -4,8 +4,8 @@
 //! that transaction, so a failing step or append leaves nothing behind.
 
 use crate::{
-    AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, NewEnvironment, NewPrincipal, NewVersion, Result,
-    StoreError, TokenRecord,
+    AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, Membership, NewEnvironment, NewPrincipal, NewVersion,
+    Result, StoreError, TokenRecord,
 };
 use tresor_model::{EntryPath, PrincipalRef, Tag, VaultPath, WorkspaceName};
 
@@ -24,8 +24,8 @@ pub(crate) trait BatchSteps {
     async fn update_tags(&self, path: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>>;
     async fn create_principal(&self, p: &NewPrincipal) -> Result<()>;
     async fn delete_principal(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()>;
-    async fn add_member(&self, ws: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()>;
-    async fn remove_member(&self, ws: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()>;
+    async fn add_member(&self, m: &Membership) -> Result<()>;
+    async fn remove_member(&self, m: &Membership) -> Result<()>;
     async fn insert_token(&self, token: &TokenRecord) -> Result<()>;
     async fn revoke_token(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()>;
     /// Revokes the workspace's unrevoked tokens named `name`.
@@ -70,8 +70,8 @@ async fn step<S: BatchSteps>(tx: &S, op: &BatchOp) -> Result<()> {
         BatchOp::UpdateTags { path, upsert, remove } => tx.update_tags(path, upsert, remove).await.map(|_| ()),
         BatchOp::CreatePrincipal(p) => tx.create_principal(p).await,
         BatchOp::DeletePrincipal { workspace, principal } => tx.delete_principal(workspace, principal).await,
-        BatchOp::AddMember { workspace, group, member } => tx.add_member(workspace, group, member).await,
-        BatchOp::RemoveMember { workspace, group, member } => tx.remove_member(workspace, group, member).await,
+        BatchOp::AddMember(m) => tx.add_member(m).await,
+        BatchOp::RemoveMember(m) => tx.remove_member(m).await,
         BatchOp::InsertToken(t) => tx.insert_token(t).await,
         BatchOp::RevokeToken { workspace, id, now } => tx.revoke_token(workspace, id, *now).await,
         BatchOp::InsertGrant(g) => tx.insert_grant(g).await,
@@ -95,7 +95,7 @@ macro_rules! batch_steps {
     ($tx:ty $(, $wait:tt)?) => {
         const _: () = {
             use $crate::{
-                AppKeyRecord, AuditChain, AuditRecord, GrantRecord, NewEnvironment, NewPrincipal, NewVersion, Result,
+                AppKeyRecord, AuditChain, AuditRecord, GrantRecord, Membership, NewEnvironment, NewPrincipal, NewVersion, Result,
                 TokenRecord,
             };
             use tresor_model::{EntryPath, PrincipalRef, Tag, VaultPath, WorkspaceName};
@@ -134,11 +134,11 @@ macro_rules! batch_steps {
                 async fn delete_principal(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
                     super::access::delete_principal_tx(self, ws, p)$(.$wait)?
                 }
-                async fn add_member(&self, ws: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()> {
-                    super::access::add_member_tx(self, ws, group, member)$(.$wait)?
+                async fn add_member(&self, m: &Membership) -> Result<()> {
+                    super::access::add_member_tx(self, m)$(.$wait)?
                 }
-                async fn remove_member(&self, ws: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()> {
-                    super::access::remove_member_tx(self, ws, group, member)$(.$wait)?
+                async fn remove_member(&self, m: &Membership) -> Result<()> {
+                    super::access::remove_member_tx(self, m)$(.$wait)?
                 }
                 async fn insert_token(&self, token: &TokenRecord) -> Result<()> {
                     super::records::insert_tx(self, token)$(.$wait)?

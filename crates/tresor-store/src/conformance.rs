@@ -2,8 +2,8 @@
 //! backend's tests call [`run_all`] on a fresh, empty store.
 
 use crate::{
-    AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, NewEnvironment, NewPrincipal, NewVersion,
-    Store, StoreError, TokenRecord, WrappedKey, AUDIT_HEAD_MAC_META, AUDIT_HEAD_META,
+    AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, Membership, NewEnvironment, NewPrincipal,
+    NewVersion, Store, StoreError, TokenRecord, WrappedKey, AUDIT_HEAD_MAC_META, AUDIT_HEAD_META,
 };
 use tresor_model::{
     Access, EntryKey, EntryKind, EntryPath, EnvName, PrincipalRef, Tag, VaultName, VaultPath, WorkspaceName,
@@ -86,6 +86,11 @@ pub fn new_principal(principal: PrincipalRef, by: &str, now: i64) -> NewPrincipa
     NewPrincipal { workspace: ws(), principal, by: by.into(), now }
 }
 
+/// `member`'s membership of the test workspace's `group`.
+fn member(group: &str, member: &str) -> Membership {
+    Membership { workspace: ws(), group: group.into(), member: p(member) }
+}
+
 fn p(s: &str) -> PrincipalRef {
     s.parse().unwrap()
 }
@@ -100,13 +105,13 @@ async fn principals_and_groups(store: &dyn Store) {
     ));
     assert!(store.principal_exists(&ws(), &p("app:worker")).await.unwrap());
     assert!(!store.principal_exists(&ws(), &p("app:alice")).await.unwrap(), "kinds are separate namespaces");
-    store.add_member(&ws(), "readers", &p("user:alice")).await.unwrap();
-    store.add_member(&ws(), "readers", &p("app:worker")).await.unwrap();
-    assert!(matches!(store.add_member(&ws(), "readers", &p("app:worker")).await, Err(StoreError::AlreadyExists(_))));
+    store.add_member(&member("readers", "user:alice")).await.unwrap();
+    store.add_member(&member("readers", "app:worker")).await.unwrap();
+    assert!(matches!(store.add_member(&member("readers", "app:worker")).await, Err(StoreError::AlreadyExists(_))));
     assert_eq!(store.groups_of(&ws(), &p("user:alice")).await.unwrap(), ["readers"]);
     assert_eq!(store.members_of(&ws(), "readers").await.unwrap().len(), 2);
-    store.remove_member(&ws(), "readers", &p("user:alice")).await.unwrap();
-    assert!(matches!(store.remove_member(&ws(), "readers", &p("user:alice")).await, Err(StoreError::NotFound(_))));
+    store.remove_member(&member("readers", "user:alice")).await.unwrap();
+    assert!(matches!(store.remove_member(&member("readers", "user:alice")).await, Err(StoreError::NotFound(_))));
     assert!(store.groups_of(&ws(), &p("user:alice")).await.unwrap().is_empty());
     assert_eq!(store.list_principals(&ws()).await.unwrap().len(), 3);
 }
@@ -630,8 +635,8 @@ pub async fn fill_for_backup(store: &dyn Store) {
     store.create_principal(&new_principal(p("user:alice"), "root", 10)).await.unwrap();
     store.create_principal(&new_principal(p("app:worker"), "user:alice", 11)).await.unwrap();
     store.create_principal(&new_principal(p("group:readers"), "user:alice", 12)).await.unwrap();
-    store.add_member(&ws(), "readers", &p("user:alice")).await.unwrap();
-    store.add_member(&ws(), "readers", &p("app:worker")).await.unwrap();
+    store.add_member(&member("readers", "user:alice")).await.unwrap();
+    store.add_member(&member("readers", "app:worker")).await.unwrap();
     store.insert_token(&token("t-live", "user:alice")).await.unwrap();
     store.insert_token(&TokenRecord { expires_at: None, ..token("t-revoked", "app:worker") }).await.unwrap();
     store.revoke_token(&ws(), "t-revoked", 99).await.unwrap();
@@ -789,10 +794,10 @@ async fn batch_steps(store: &dyn Store) {
     let create = |principal: &PrincipalRef| BatchOp::CreatePrincipal(new_principal(principal.clone(), "user:alice", 1));
     run(vec![create(&app), create(&group)]).await.unwrap();
     assert!(matches!(run(vec![create(&app)]).await, Err(StoreError::AlreadyExists(_))));
-    let member = BatchOp::AddMember { workspace: ws(), group: "steppers".into(), member: app.clone() };
+    let member = BatchOp::AddMember(Membership { workspace: ws(), group: "steppers".into(), member: app.clone() });
     run(vec![member.clone()]).await.unwrap();
     assert!(matches!(run(vec![member]).await, Err(StoreError::AlreadyExists(_))));
-    let leave = BatchOp::RemoveMember { workspace: ws(), group: "steppers".into(), member: app.clone() };
+    let leave = BatchOp::RemoveMember(Membership { workspace: ws(), group: "steppers".into(), member: app.clone() });
     run(vec![leave.clone()]).await.unwrap();
     assert!(store.groups_of(&ws(), &app).await.unwrap().is_empty());
     assert!(matches!(run(vec![leave]).await, Err(StoreError::NotFound(_))));

@@ -145,6 +145,16 @@ pub struct NewPrincipal {
     pub now: i64,
 }
 
+/// A principal's membership of a group of its workspace ([`Store::add_member`],
+/// [`Store::remove_member`], [`BatchOp::AddMember`], [`BatchOp::RemoveMember`]).
+#[derive(Debug, Clone)]
+pub struct Membership {
+    pub workspace: WorkspaceName,
+    /// The group's name (the principal `group:<name>`).
+    pub group: String,
+    pub member: PrincipalRef,
+}
+
 /// One step of [`Store::apply_batch`]. Each behaves as the `Store` method of the same name, with
 /// the same errors, but all steps of a batch (and the batch's audit records) commit together or
 /// not at all. The service makes every change through a batch, so that the change and its audit
@@ -188,16 +198,8 @@ pub enum BatchOp {
         workspace: WorkspaceName,
         principal: PrincipalRef,
     },
-    AddMember {
-        workspace: WorkspaceName,
-        group: String,
-        member: PrincipalRef,
-    },
-    RemoveMember {
-        workspace: WorkspaceName,
-        group: String,
-        member: PrincipalRef,
-    },
+    AddMember(Membership),
+    RemoveMember(Membership),
     InsertToken(TokenRecord),
     RevokeToken {
         workspace: WorkspaceName,
@@ -236,8 +238,8 @@ impl BatchOp {
             BatchOp::UpdateTags { path, .. } => format!("update the tags of entry {path}"),
             BatchOp::CreatePrincipal(p) => format!("create principal {}", p.principal),
             BatchOp::DeletePrincipal { principal, .. } => format!("delete principal {principal}"),
-            BatchOp::AddMember { group, member, .. } => format!("add {member} to group:{group}"),
-            BatchOp::RemoveMember { group, member, .. } => format!("remove {member} from group:{group}"),
+            BatchOp::AddMember(m) => format!("add {} to group:{}", m.member, m.group),
+            BatchOp::RemoveMember(m) => format!("remove {} from group:{}", m.member, m.group),
             BatchOp::InsertToken(t) => format!("insert token {}", t.id),
             BatchOp::RevokeToken { id, .. } => format!("revoke token {id}"),
             BatchOp::InsertGrant(g) => format!("insert grant {}", g.id),
@@ -444,8 +446,8 @@ pub trait Store: Send + Sync + 'static {
     async fn principal_exists(&self, workspace: &WorkspaceName, p: &PrincipalRef) -> Result<bool>;
     /// Deletes a principal with its memberships, grants and tokens.
     async fn delete_principal(&self, workspace: &WorkspaceName, p: &PrincipalRef) -> Result<()>;
-    async fn add_member(&self, workspace: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()>;
-    async fn remove_member(&self, workspace: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()>;
+    async fn add_member(&self, m: &Membership) -> Result<()>;
+    async fn remove_member(&self, m: &Membership) -> Result<()>;
     /// The names of the groups `p` belongs to.
     async fn groups_of(&self, workspace: &WorkspaceName, p: &PrincipalRef) -> Result<Vec<String>>;
     async fn members_of(&self, workspace: &WorkspaceName, group: &str) -> Result<Vec<PrincipalRef>>;

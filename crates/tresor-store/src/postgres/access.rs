@@ -1,8 +1,8 @@
 //! Principals, groups, tokens and grants on PostgreSQL.
 
-use super::{backend, change, insert_err, PostgresStore};
+use super::{backend, change, insert_err, Params, PostgresStore};
 use crate::rows::{self, GRANT_COLS};
-use crate::{GrantRecord, NewPrincipal, PrincipalRecord, Result, StoreError};
+use crate::{GrantRecord, Membership, NewPrincipal, PrincipalRecord, Result, StoreError};
 use tokio_postgres::Transaction;
 use tresor_model::{PrincipalKind, PrincipalRef, WorkspaceName};
 
@@ -32,14 +32,6 @@ impl PostgresStore {
 
     pub(super) async fn delete_principal_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
         in_tx!(self, |tx| delete_principal_tx(&tx, ws, p).await)
-    }
-
-    pub(super) async fn add_member_impl(&self, ws: &WorkspaceName, group: &str, m: &PrincipalRef) -> Result<()> {
-        in_tx!(self, |tx| add_member_tx(&tx, ws, group, m).await)
-    }
-
-    pub(super) async fn remove_member_impl(&self, ws: &WorkspaceName, group: &str, m: &PrincipalRef) -> Result<()> {
-        in_tx!(self, |tx| remove_member_tx(&tx, ws, group, m).await)
     }
 
     pub(super) async fn groups_of_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<Vec<String>> {
@@ -133,31 +125,24 @@ pub(super) async fn delete_principal_tx(tx: &Transaction<'_>, ws: &WorkspaceName
 }
 
 /// [`crate::Store::add_member`] inside a caller's transaction.
-pub(super) async fn add_member_tx(
-    tx: &Transaction<'_>,
-    ws: &WorkspaceName,
-    group: &str,
-    m: &PrincipalRef,
-) -> Result<()> {
+pub(super) async fn add_member_tx(tx: &Transaction<'_>, m: &Membership) -> Result<()> {
+    let (ws, group, member) = (&m.workspace, &m.group, &m.member);
     tx.execute(
         "INSERT INTO group_members (workspace, group_name, member_kind, member_name) VALUES ($1, $2, $3, $4)",
-        &[&ws.as_str(), &group, &m.kind.as_str(), &m.name],
+        &[&ws.as_str(), group, &member.kind.as_str(), &member.name],
     )
     .await
-    .map_err(insert_err(format!("{m} in group:{group}"), &format!("workspace {ws}")))?;
+    .map_err(insert_err(format!("{member} in group:{group}"), &format!("workspace {ws}")))?;
     Ok(())
 }
 
 /// [`crate::Store::remove_member`] inside a caller's transaction.
-pub(super) async fn remove_member_tx(
-    tx: &Transaction<'_>,
-    ws: &WorkspaceName,
-    group: &str,
-    m: &PrincipalRef,
-) -> Result<()> {
+pub(super) async fn remove_member_tx(tx: &Transaction<'_>, m: &Membership) -> Result<()> {
+    let (ws, group, member) = (m.workspace.as_str(), &m.group, &m.member);
     let sql = "DELETE FROM group_members WHERE workspace = $1 AND group_name = $2 AND member_kind = $3
                AND member_name = $4";
-    change(tx, sql, &[&ws.as_str(), &group, &m.kind.as_str(), &m.name], || format!("{m} in group:{group}")).await
+    let params: &Params<'_> = &[&ws, group, &member.kind.as_str(), &member.name];
+    change(tx, sql, params, || format!("{member} in group:{group}")).await
 }
 
 /// Revokes the workspace's unrevoked tokens named `name` (those an application key minted).

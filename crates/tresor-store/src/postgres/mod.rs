@@ -34,8 +34,8 @@ use crate::rows::{self, Columns, ENTRY_COLS};
 use crate::rules::LiveLimits;
 use crate::snapshot::Cell;
 use crate::{
-    like_prefix, AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, NewEnvironment, NewPrincipal,
-    NewVersion, PrincipalRecord, Result, SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
+    like_prefix, AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, Membership, NewEnvironment,
+    NewPrincipal, NewVersion, PrincipalRecord, Result, SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
 };
 use async_trait::async_trait;
 use pool::{describe, POOL_SIZE};
@@ -625,11 +625,11 @@ impl Store for PostgresStore {
     async fn delete_principal(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
         self.delete_principal_impl(ws, p).await
     }
-    async fn add_member(&self, ws: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()> {
-        self.add_member_impl(ws, group, member).await
+    async fn add_member(&self, m: &Membership) -> Result<()> {
+        in_tx!(self, |tx| access::add_member_tx(&tx, m).await)
     }
-    async fn remove_member(&self, ws: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()> {
-        self.remove_member_impl(ws, group, member).await
+    async fn remove_member(&self, m: &Membership) -> Result<()> {
+        in_tx!(self, |tx| access::remove_member_tx(&tx, m).await)
     }
     async fn groups_of(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<Vec<String>> {
         self.groups_of_impl(ws, p).await

@@ -2,7 +2,7 @@
 
 use super::{backend, change, insert_err, query_all, query_first, SqliteStore};
 use crate::rows::{self, GRANT_COLS};
-use crate::{GrantRecord, NewPrincipal, PrincipalRecord, Result, StoreError};
+use crate::{GrantRecord, Membership, NewPrincipal, PrincipalRecord, Result, StoreError};
 use rusqlite::{params, OptionalExtension, Transaction};
 use tresor_model::{PrincipalKind, PrincipalRef, WorkspaceName};
 
@@ -27,14 +27,6 @@ impl SqliteStore {
 
     pub(super) fn delete_principal_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
         self.write(|tx| delete_principal_tx(tx, ws, p))
-    }
-
-    pub(super) fn add_member_impl(&self, ws: &WorkspaceName, group: &str, m: &PrincipalRef) -> Result<()> {
-        self.write(|tx| add_member_tx(tx, ws, group, m))
-    }
-
-    pub(super) fn remove_member_impl(&self, ws: &WorkspaceName, group: &str, m: &PrincipalRef) -> Result<()> {
-        self.write(|tx| remove_member_tx(tx, ws, group, m))
     }
 
     pub(super) fn groups_of_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<Vec<String>> {
@@ -109,20 +101,23 @@ pub(super) fn delete_principal_tx(tx: &Transaction<'_>, ws: &WorkspaceName, p: &
 }
 
 /// [`crate::Store::add_member`] inside a caller's transaction.
-pub(super) fn add_member_tx(tx: &Transaction<'_>, ws: &WorkspaceName, group: &str, m: &PrincipalRef) -> Result<()> {
+pub(super) fn add_member_tx(tx: &Transaction<'_>, m: &Membership) -> Result<()> {
+    let (group, member) = (&m.group, &m.member);
     tx.execute(
         "INSERT INTO group_members (workspace, group_name, member_kind, member_name) VALUES (?1, ?2, ?3, ?4)",
-        params![ws.as_str(), group, m.kind.as_str(), m.name],
+        params![m.workspace.as_str(), group, member.kind.as_str(), member.name],
     )
-    .map_err(insert_err(format!("{m} in group:{group}")))?;
+    .map_err(insert_err(format!("{member} in group:{group}")))?;
     Ok(())
 }
 
 /// [`crate::Store::remove_member`] inside a caller's transaction.
-pub(super) fn remove_member_tx(tx: &Transaction<'_>, ws: &WorkspaceName, group: &str, m: &PrincipalRef) -> Result<()> {
+pub(super) fn remove_member_tx(tx: &Transaction<'_>, m: &Membership) -> Result<()> {
+    let (group, member) = (&m.group, &m.member);
     let sql = "DELETE FROM group_members WHERE workspace = ?1 AND group_name = ?2 AND member_kind = ?3
                AND member_name = ?4";
-    change(tx, sql, params![ws.as_str(), group, m.kind.as_str(), m.name], || format!("{m} in group:{group}"))
+    let params = params![m.workspace.as_str(), group, member.kind.as_str(), member.name];
+    change(tx, sql, params, || format!("{member} in group:{group}"))
 }
 
 /// Revokes the workspace's unrevoked tokens named `name` (those an application key minted).
