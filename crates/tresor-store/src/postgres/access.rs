@@ -7,10 +7,6 @@ use tokio_postgres::Transaction;
 use tresor_model::{PrincipalKind, PrincipalRef, WorkspaceName};
 
 impl PostgresStore {
-    pub(super) async fn create_principal_impl(&self, p: &NewPrincipal) -> Result<()> {
-        in_tx!(self, |tx| create_principal_tx(&tx, p).await)
-    }
-
     pub(super) async fn list_principals_impl(&self, ws: &WorkspaceName) -> Result<Vec<PrincipalRecord>> {
         self.all(
             "SELECT kind, name, created_at, created_by FROM principals WHERE workspace = $1 ORDER BY kind, name",
@@ -28,10 +24,6 @@ impl PostgresStore {
             )
             .await?;
         Ok(row.is_some())
-    }
-
-    pub(super) async fn delete_principal_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
-        in_tx!(self, |tx| delete_principal_tx(&tx, ws, p).await)
     }
 
     pub(super) async fn groups_of_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<Vec<String>> {
@@ -71,10 +63,6 @@ impl PostgresStore {
             }
         }
         Ok(out)
-    }
-
-    pub(super) async fn delete_grant_impl(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
-        in_tx!(self, |tx| delete_grant_tx(&tx, ws, id).await)
     }
 }
 

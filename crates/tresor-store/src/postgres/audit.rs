@@ -11,14 +11,6 @@ use tokio_postgres::types::Type;
 use tokio_postgres::Transaction;
 
 impl PostgresStore {
-    pub(super) async fn append_audit_impl(
-        &self,
-        records: Vec<AuditRecord>,
-        chain: &dyn AuditChain,
-    ) -> Result<Vec<u64>> {
-        in_tx!(self, |tx| append_audit_tx(&tx, records, chain).await)
-    }
-
     pub(super) async fn list_audit_impl(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
         self.all(
             &format!(

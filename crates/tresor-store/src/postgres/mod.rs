@@ -614,7 +614,7 @@ impl Store for PostgresStore {
     }
 
     async fn create_principal(&self, p: &NewPrincipal) -> Result<()> {
-        self.create_principal_impl(p).await
+        in_tx!(self, |tx| access::create_principal_tx(&tx, p).await)
     }
     async fn list_principals(&self, ws: &WorkspaceName) -> Result<Vec<PrincipalRecord>> {
         self.list_principals_impl(ws).await
@@ -623,7 +623,7 @@ impl Store for PostgresStore {
         self.principal_exists_impl(ws, p).await
     }
     async fn delete_principal(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
-        self.delete_principal_impl(ws, p).await
+        in_tx!(self, |tx| access::delete_principal_tx(&tx, ws, p).await)
     }
     async fn add_member(&self, m: &Membership) -> Result<()> {
         in_tx!(self, |tx| access::add_member_tx(&tx, m).await)
@@ -659,16 +659,16 @@ impl Store for PostgresStore {
         self.grants_for_impl(ws, principals).await
     }
     async fn delete_grant(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
-        self.delete_grant_impl(ws, id).await
+        in_tx!(self, |tx| access::delete_grant_tx(&tx, ws, id).await)
     }
     async fn append_audit(&self, records: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<Vec<u64>> {
-        self.append_audit_impl(records, chain).await
+        in_tx!(self, |tx| audit::append_audit_tx(&tx, records, chain).await)
     }
     async fn list_audit(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
         self.list_audit_impl(after, since, limit).await
     }
     async fn update_tags(&self, path: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
-        self.update_tags_impl(path, upsert, remove).await
+        in_tx!(self, |tx| tags::update_tags_tx(&tx, path, upsert, remove).await)
     }
     async fn insert_app_key(&self, key: &AppKeyRecord) -> Result<()> {
         in_tx!(self, |tx| records::insert_tx(&tx, key).await)

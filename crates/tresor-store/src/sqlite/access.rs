@@ -7,10 +7,6 @@ use rusqlite::{params, OptionalExtension, Transaction};
 use tresor_model::{PrincipalKind, PrincipalRef, WorkspaceName};
 
 impl SqliteStore {
-    pub(super) fn create_principal_impl(&self, p: &NewPrincipal) -> Result<()> {
-        self.write(|tx| create_principal_tx(tx, p))
-    }
-
     pub(super) fn list_principals_impl(&self, ws: &WorkspaceName) -> Result<Vec<PrincipalRecord>> {
         let sql = "SELECT kind, name, created_at, created_by FROM principals WHERE workspace = ?1 ORDER BY kind, name";
         self.read_with(|c| query_all(c, sql, [ws.as_str()], rows::principal))
@@ -23,10 +19,6 @@ impl SqliteStore {
                 .optional()
         })
         .map(|o| o.is_some())
-    }
-
-    pub(super) fn delete_principal_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
-        self.write(|tx| delete_principal_tx(tx, ws, p))
     }
 
     pub(super) fn groups_of_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<Vec<String>> {
@@ -53,10 +45,6 @@ impl SqliteStore {
             }
             Ok(out)
         })
-    }
-
-    pub(super) fn delete_grant_impl(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
-        self.write(|tx| delete_grant_tx(tx, ws, id))
     }
 }
 

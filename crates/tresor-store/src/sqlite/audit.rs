@@ -8,10 +8,6 @@ use crate::{
 use rusqlite::{params, OptionalExtension, Transaction};
 
 impl SqliteStore {
-    pub(super) fn append_audit_impl(&self, records: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<Vec<u64>> {
-        self.write(|tx| append_audit_tx(tx, records, chain))
-    }
-
     pub(super) fn list_audit_impl(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
         let sql = format!(
             "SELECT {AUDIT_COLS} FROM audit_log WHERE seq > ?1 AND (?2 IS NULL OR at >= ?2) ORDER BY seq LIMIT ?3"

@@ -493,7 +493,7 @@ impl Store for SqliteStore {
     }
 
     async fn create_principal(&self, p: &NewPrincipal) -> Result<()> {
-        self.create_principal_impl(p)
+        self.write(|tx| access::create_principal_tx(tx, p))
     }
     async fn list_principals(&self, ws: &WorkspaceName) -> Result<Vec<PrincipalRecord>> {
         self.list_principals_impl(ws)
@@ -502,7 +502,7 @@ impl Store for SqliteStore {
         self.principal_exists_impl(ws, p)
     }
     async fn delete_principal(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
-        self.delete_principal_impl(ws, p)
+        self.write(|tx| access::delete_principal_tx(tx, ws, p))
     }
     async fn add_member(&self, m: &Membership) -> Result<()> {
         self.write(|tx| access::add_member_tx(tx, m))
@@ -538,16 +538,16 @@ impl Store for SqliteStore {
         self.grants_for_impl(ws, principals)
     }
     async fn delete_grant(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
-        self.delete_grant_impl(ws, id)
+        self.write(|tx| access::delete_grant_tx(tx, ws, id))
     }
     async fn append_audit(&self, records: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<Vec<u64>> {
-        self.append_audit_impl(records, chain)
+        self.write(|tx| audit::append_audit_tx(tx, records, chain))
     }
     async fn list_audit(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
         self.list_audit_impl(after, since, limit)
     }
     async fn update_tags(&self, path: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
-        self.update_tags_impl(path, upsert, remove)
+        self.write(|tx| tags::update_tags_tx(tx, path, upsert, remove))
     }
     async fn insert_app_key(&self, key: &AppKeyRecord) -> Result<()> {
         self.write(|tx| records::insert_tx(tx, key))
