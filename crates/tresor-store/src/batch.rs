@@ -87,7 +87,7 @@ async fn step<S: BatchSteps>(tx: &S, op: &BatchOp) -> Result<()> {
 }
 
 /// Implements [`BatchSteps`] on a backend's transaction type by calling the backend's step
-/// functions of the same names (`create_vault_tx`, `records::insert_tx`, ...), resolved in
+/// functions (`create_vault_tx`, `records::insert_tx`, ...), resolved in
 /// the module that invokes it (the backend's `batch.rs`, so `super::` is the backend). Written
 /// once for both backends: `batch_steps!(rusqlite::Transaction<'_>)` for SQLite's synchronous
 /// functions, `batch_steps!(tokio_postgres::Transaction<'_>, await)` for PostgreSQL's async ones.

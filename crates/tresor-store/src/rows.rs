@@ -1,6 +1,8 @@
-//! Row mapping written once for both backends: the columns each record is read from, in order, and
-//! how the record is built from them. A backend implements [`Columns`] on its row type (the one
-//! place its column types are read), and its queries select the `*_COLS` lists given here.
+//! Row mapping written once for both backends: the columns each record is read from, in order, how
+//! the record is built from them, and (for the records written as whole rows) its row of values. A
+//! backend implements [`Columns`] on its row type (the one place its column types are read), and
+//! its queries select the `*_COLS` lists given here. [`Record`] describes the records with an id in
+//! a workspace, which each backend reads, inserts and revokes with one set of statements.
 
 use crate::snapshot::Cell;
 use crate::{AppKeyRecord, AuditRecord, GrantRecord, PrincipalRecord, Result, SealedVersion, StoreError, TokenRecord};
