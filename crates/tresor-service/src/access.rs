@@ -8,7 +8,7 @@ use crate::{Result, Service, ServiceError};
 use std::sync::Arc;
 use tresor_crypto::ct_eq;
 use tresor_model::{now_millis, Access, EnvName, PrincipalKind, PrincipalRef, Scope, WorkspaceName};
-use tresor_store::{BatchOp, GrantRecord, PrincipalRecord, StoreError, TokenRecord};
+use tresor_store::{BatchOp, GrantRecord, Membership, NewPrincipal, PrincipalRecord, StoreError, TokenRecord};
 
 /// The principal that `tresor init` creates and whose token it prints.
 pub const OWNER: &str = "owner";
@@ -198,7 +198,16 @@ impl Service {
         self.bootstrap(workspace).await?;
         let owner = PrincipalRef { kind: PrincipalKind::User, name: OWNER.into() };
         let system = Ctx::new(Arc::new(Caller::owner(workspace.clone(), "system")), "init");
-        match self.store.create_principal(workspace, &owner, "system", now_millis()).await {
+        match self
+            .store
+            .create_principal(&NewPrincipal {
+                workspace: workspace.clone(),
+                principal: owner.clone(),
+                by: "system".into(),
+                now: now_millis(),
+            })
+            .await
+        {
             Ok(()) => {
                 for access in [Access::Admin, Access::Read] {
                     self.create_grant(&system, &owner, &Scope::all(), access).await?;
@@ -214,12 +223,12 @@ impl Service {
     pub async fn create_principal(&self, ctx: &Ctx, p: &PrincipalRef) -> Result<()> {
         self.audited_change(ctx, "principal.create", p, async {
             self.require_workspace(ctx, Access::Manage, "create principals")?;
-            let op = BatchOp::CreatePrincipal {
+            let op = BatchOp::CreatePrincipal(NewPrincipal {
                 workspace: ctx.caller.workspace.clone(),
                 principal: p.clone(),
                 by: ctx.caller.label().to_owned(),
                 now: now_millis(),
-            };
+            });
             Ok(self.commit(vec![op], vec![Self::change_record(ctx, "principal.create", p)]).await?)
         })
         .await
@@ -268,11 +277,11 @@ impl Service {
             self.require_principal(&ctx.caller.workspace, &group_ref).await?;
             self.require_principal(&ctx.caller.workspace, member).await?;
             self.require_holds_all_of(ctx, &group_ref, &format!("add {member} to {group_ref}")).await?;
-            let op = BatchOp::AddMember {
+            let op = BatchOp::AddMember(Membership {
                 workspace: ctx.caller.workspace.clone(),
                 group: group.into(),
                 member: member.clone(),
-            };
+            });
             let record = Self::change_record(ctx, "group.add", format!("{group_ref} {member}"));
             Ok(self.commit_access(op, record).await?)
         })
@@ -282,11 +291,11 @@ impl Service {
     pub async fn remove_member(&self, ctx: &Ctx, group: &str, member: &PrincipalRef) -> Result<()> {
         self.audited_change(ctx, "group.remove", format!("group:{group} {member}"), async {
             self.require_workspace(ctx, Access::Manage, "change group membership")?;
-            let op = BatchOp::RemoveMember {
+            let op = BatchOp::RemoveMember(Membership {
                 workspace: ctx.caller.workspace.clone(),
                 group: group.into(),
                 member: member.clone(),
-            };
+            });
             let record = Self::change_record(ctx, "group.remove", format!("group:{group} {member}"));
             Ok(self.commit_access(op, record).await?)
         })

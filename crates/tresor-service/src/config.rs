@@ -29,7 +29,7 @@ use tresor_model::{
     format_rfc3339, now_millis, Access, EntryKey, EntryKind, EntryMeta, EntryPath, EnvName, PrincipalRef, Scope,
     SecretValue, VaultName, VaultPath,
 };
-use tresor_store::{BatchOp, GrantRecord, ListQuery, NewVersion, StoreError};
+use tresor_store::{BatchOp, GrantRecord, ListQuery, NewEnvironment, NewVersion, StoreError};
 
 /// How apply may proceed.
 #[derive(Debug, Clone, Copy, Default)]
@@ -186,7 +186,12 @@ impl Service {
                 format!("environment {env}"),
             )?;
             p.change(ChangeOp::Create, PlanTarget::Environment, env.to_string(), None, false);
-            p.ops.push(BatchOp::CreateEnvironment { workspace: ws.clone(), name: env.clone(), parent: None, now });
+            p.ops.push(BatchOp::CreateEnvironment(NewEnvironment {
+                workspace: ws.clone(),
+                name: env.clone(),
+                parent: None,
+                now,
+            }));
             let default =
                 VaultPath { workspace: ws.clone(), environment: env.clone(), vault: VaultName::default_name() };
             p.ops.push(BatchOp::CreateVault { vault: default, now });

@@ -4,7 +4,7 @@
 
 use crate::*;
 use tresor_model::{now_millis, Access, EntryPath, EnvInfo, EnvName, VaultInfo, VaultName, VaultPath, WorkspaceName};
-use tresor_store::BatchOp;
+use tresor_store::{BatchOp, NewEnvironment};
 
 impl Service {
     /// The environment and its ancestors, nearest first. Branch environments read through to them.
@@ -67,7 +67,12 @@ impl Service {
             let default_vault =
                 VaultPath { workspace: ws.clone(), environment: env.clone(), vault: VaultName::default_name() };
             let ops = vec![
-                BatchOp::CreateEnvironment { workspace: ws.clone(), name: env.clone(), parent: parent.cloned(), now },
+                BatchOp::CreateEnvironment(NewEnvironment {
+                    workspace: ws.clone(),
+                    name: env.clone(),
+                    parent: parent.cloned(),
+                    now,
+                }),
                 BatchOp::CreateVault { vault: default_vault, now },
             ];
             Ok(self.commit(ops, vec![Self::change_record(ctx, "env.create", env)]).await?)

@@ -48,7 +48,7 @@ use tresor_model::{
     now_millis, Access, EntryKind, EntryMeta, EntryPath, EnvName, SecretValue, Tag, VaultName, VaultPath, VersionMeta,
     WorkspaceName,
 };
-use tresor_store::{AuditRecord, BatchOp, Store, StoreError, WrappedKey};
+use tresor_store::{AuditRecord, BatchOp, NewEnvironment, Store, StoreError, WrappedKey};
 
 pub use tresor_store::{AppKeyRecord, AuditRecord as AuditEntry, GrantRecord, PrincipalRecord, TokenRecord};
 
@@ -257,7 +257,11 @@ impl Service {
             return Ok(());
         }
         let now = now_millis();
-        match self.store.create_environment(workspace, env, None, now).await {
+        match self
+            .store
+            .create_environment(&NewEnvironment { workspace: workspace.clone(), name: env.clone(), parent: None, now })
+            .await
+        {
             Ok(()) | Err(StoreError::AlreadyExists(_)) => {}
             Err(e) => return Err(e.into()),
         }

@@ -3,19 +3,16 @@
 //! ([`BatchSteps`], implemented on its open write transaction: SQL only) and runs [`apply`] inside
 //! that transaction, so a failing step or append leaves nothing behind.
 
-use crate::{AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, NewVersion, Result, StoreError, TokenRecord};
-use tresor_model::{EntryPath, EnvName, PrincipalRef, Tag, VaultPath, WorkspaceName};
+use crate::{
+    AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, Membership, NewEnvironment, NewPrincipal, NewVersion,
+    Result, StoreError, TokenRecord,
+};
+use tresor_model::{EntryPath, PrincipalRef, Tag, VaultPath, WorkspaceName};
 
 /// The steps of a batch as one backend runs them inside its open write transaction. Each behaves
 /// as the `Store` method of the same name (same SQL, same locks, same errors).
 pub(crate) trait BatchSteps {
-    async fn create_environment(
-        &self,
-        workspace: &WorkspaceName,
-        name: &EnvName,
-        parent: Option<&EnvName>,
-        now: i64,
-    ) -> Result<()>;
+    async fn create_environment(&self, env: &NewEnvironment) -> Result<()>;
     async fn create_vault(&self, vault: &VaultPath, now: i64) -> Result<()>;
     async fn delete_vault(&self, vault: &VaultPath) -> Result<()>;
     /// [`BatchOp::SetVaultOwner`].
@@ -25,10 +22,10 @@ pub(crate) trait BatchSteps {
     async fn undelete(&self, path: &EntryPath, now: i64) -> Result<()>;
     async fn purge(&self, path: &EntryPath) -> Result<()>;
     async fn update_tags(&self, path: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>>;
-    async fn create_principal(&self, ws: &WorkspaceName, p: &PrincipalRef, by: &str, now: i64) -> Result<()>;
+    async fn create_principal(&self, p: &NewPrincipal) -> Result<()>;
     async fn delete_principal(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()>;
-    async fn add_member(&self, ws: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()>;
-    async fn remove_member(&self, ws: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()>;
+    async fn add_member(&self, m: &Membership) -> Result<()>;
+    async fn remove_member(&self, m: &Membership) -> Result<()>;
     async fn insert_token(&self, token: &TokenRecord) -> Result<()>;
     async fn revoke_token(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()>;
     /// Revokes the workspace's unrevoked tokens named `name`.
@@ -62,9 +59,7 @@ pub(crate) async fn apply<S: BatchSteps>(
 
 async fn step<S: BatchSteps>(tx: &S, op: &BatchOp) -> Result<()> {
     match op {
-        BatchOp::CreateEnvironment { workspace, name, parent, now } => {
-            tx.create_environment(workspace, name, parent.as_ref(), *now).await
-        }
+        BatchOp::CreateEnvironment(env) => tx.create_environment(env).await,
         BatchOp::CreateVault { vault, now } => tx.create_vault(vault, *now).await,
         BatchOp::DeleteVault { vault } => tx.delete_vault(vault).await,
         BatchOp::SetVaultOwner { vault, managed_by, at } => tx.set_vault_owner(vault, managed_by.as_deref(), *at).await,
@@ -73,12 +68,10 @@ async fn step<S: BatchSteps>(tx: &S, op: &BatchOp) -> Result<()> {
         BatchOp::Undelete { path, now } => tx.undelete(path, *now).await,
         BatchOp::Purge { path } => tx.purge(path).await,
         BatchOp::UpdateTags { path, upsert, remove } => tx.update_tags(path, upsert, remove).await.map(|_| ()),
-        BatchOp::CreatePrincipal { workspace, principal, by, now } => {
-            tx.create_principal(workspace, principal, by, *now).await
-        }
+        BatchOp::CreatePrincipal(p) => tx.create_principal(p).await,
         BatchOp::DeletePrincipal { workspace, principal } => tx.delete_principal(workspace, principal).await,
-        BatchOp::AddMember { workspace, group, member } => tx.add_member(workspace, group, member).await,
-        BatchOp::RemoveMember { workspace, group, member } => tx.remove_member(workspace, group, member).await,
+        BatchOp::AddMember(m) => tx.add_member(m).await,
+        BatchOp::RemoveMember(m) => tx.remove_member(m).await,
         BatchOp::InsertToken(t) => tx.insert_token(t).await,
         BatchOp::RevokeToken { workspace, id, now } => tx.revoke_token(workspace, id, *now).await,
         BatchOp::InsertGrant(g) => tx.insert_grant(g).await,
@@ -94,25 +87,22 @@ async fn step<S: BatchSteps>(tx: &S, op: &BatchOp) -> Result<()> {
 }
 
 /// Implements [`BatchSteps`] on a backend's transaction type by calling the backend's step
-/// functions of the same names (`create_vault_tx`, `access::insert_token_tx`, ...), resolved in
+/// functions (`create_vault_tx`, `records::insert_tx`, ...), resolved in
 /// the module that invokes it (the backend's `batch.rs`, so `super::` is the backend). Written
 /// once for both backends: `batch_steps!(rusqlite::Transaction<'_>)` for SQLite's synchronous
 /// functions, `batch_steps!(tokio_postgres::Transaction<'_>, await)` for PostgreSQL's async ones.
 macro_rules! batch_steps {
     ($tx:ty $(, $wait:tt)?) => {
         const _: () = {
-            use $crate::{AppKeyRecord, AuditChain, AuditRecord, GrantRecord, NewVersion, Result, TokenRecord};
-            use tresor_model::{EntryPath, EnvName, PrincipalRef, Tag, VaultPath, WorkspaceName};
+            use $crate::{
+                AppKeyRecord, AuditChain, AuditRecord, GrantRecord, Membership, NewEnvironment, NewPrincipal, NewVersion, Result,
+                TokenRecord,
+            };
+            use tresor_model::{EntryPath, PrincipalRef, Tag, VaultPath, WorkspaceName};
 
             impl $crate::batch::BatchSteps for $tx {
-                async fn create_environment(
-                    &self,
-                    workspace: &WorkspaceName,
-                    name: &EnvName,
-                    parent: Option<&EnvName>,
-                    now: i64,
-                ) -> Result<()> {
-                    super::create_environment_tx(self, workspace, name, parent, now)$(.$wait)?
+                async fn create_environment(&self, env: &NewEnvironment) -> Result<()> {
+                    super::create_environment_tx(self, env)$(.$wait)?
                 }
                 async fn create_vault(&self, vault: &VaultPath, now: i64) -> Result<()> {
                     super::create_vault_tx(self, vault, now)$(.$wait)?
@@ -138,44 +128,38 @@ macro_rules! batch_steps {
                 async fn update_tags(&self, path: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
                     super::tags::update_tags_tx(self, path, upsert, remove)$(.$wait)?
                 }
-                async fn create_principal(
-                    &self,
-                    ws: &WorkspaceName,
-                    p: &PrincipalRef,
-                    by: &str,
-                    now: i64,
-                ) -> Result<()> {
-                    super::access::create_principal_tx(self, ws, p, by, now)$(.$wait)?
+                async fn create_principal(&self, p: &NewPrincipal) -> Result<()> {
+                    super::access::create_principal_tx(self, p)$(.$wait)?
                 }
                 async fn delete_principal(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
                     super::access::delete_principal_tx(self, ws, p)$(.$wait)?
                 }
-                async fn add_member(&self, ws: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()> {
-                    super::access::add_member_tx(self, ws, group, member)$(.$wait)?
+                async fn add_member(&self, m: &Membership) -> Result<()> {
+                    super::access::add_member_tx(self, m)$(.$wait)?
                 }
-                async fn remove_member(&self, ws: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()> {
-                    super::access::remove_member_tx(self, ws, group, member)$(.$wait)?
+                async fn remove_member(&self, m: &Membership) -> Result<()> {
+                    super::access::remove_member_tx(self, m)$(.$wait)?
                 }
                 async fn insert_token(&self, token: &TokenRecord) -> Result<()> {
-                    super::access::insert_token_tx(self, token)$(.$wait)?
+                    super::records::insert_tx(self, token)$(.$wait)?
                 }
                 async fn revoke_token(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-                    super::access::revoke_token_tx(self, ws, id, now)$(.$wait)?
+                    super::records::revoke_tx::<TokenRecord>(self, ws, id, now)$(.$wait)?
                 }
                 async fn revoke_tokens_named(&self, ws: &WorkspaceName, name: &str, now: i64) -> Result<()> {
                     super::access::revoke_tokens_named_tx(self, ws, name, now)$(.$wait)?
                 }
                 async fn insert_grant(&self, grant: &GrantRecord) -> Result<()> {
-                    super::access::insert_grant_tx(self, grant)$(.$wait)?
+                    super::records::insert_tx(self, grant)$(.$wait)?
                 }
                 async fn delete_grant(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
                     super::access::delete_grant_tx(self, ws, id)$(.$wait)?
                 }
                 async fn insert_app_key(&self, key: &AppKeyRecord) -> Result<()> {
-                    super::app_keys::insert_app_key_tx(self, key)$(.$wait)?
+                    super::records::insert_tx(self, key)$(.$wait)?
                 }
                 async fn revoke_app_key(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-                    super::app_keys::revoke_app_key_tx(self, ws, id, now)$(.$wait)?
+                    super::records::revoke_tx::<AppKeyRecord>(self, ws, id, now)$(.$wait)?
                 }
                 async fn append_audit(&self, records: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<Vec<u64>> {
                     super::audit::append_audit_tx(self, records, chain)$(.$wait)?

@@ -2,8 +2,8 @@
 //! backend's tests call [`run_all`] on a fresh, empty store.
 
 use crate::{
-    AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, NewVersion, Store, StoreError, TokenRecord,
-    WrappedKey, AUDIT_HEAD_MAC_META, AUDIT_HEAD_META,
+    AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, Membership, NewEnvironment, NewPrincipal,
+    NewVersion, Store, StoreError, TokenRecord, WrappedKey, AUDIT_HEAD_MAC_META, AUDIT_HEAD_META,
 };
 use tresor_model::{
     Access, EntryKey, EntryKind, EntryPath, EnvName, PrincipalRef, Tag, VaultName, VaultPath, WorkspaceName,
@@ -76,27 +76,42 @@ pub fn test_head_mac(seq: u64, hash: &[u8]) -> Vec<u8> {
     TestChain(|_: &AuditRecord| Vec::new()).head_mac(seq, hash)
 }
 
+/// A new environment of the test workspace.
+pub fn new_env(name: &EnvName, parent: Option<&EnvName>, now: i64) -> NewEnvironment {
+    NewEnvironment { workspace: ws(), name: name.clone(), parent: parent.cloned(), now }
+}
+
+/// A new principal of the test workspace.
+pub fn new_principal(principal: PrincipalRef, by: &str, now: i64) -> NewPrincipal {
+    NewPrincipal { workspace: ws(), principal, by: by.into(), now }
+}
+
+/// `member`'s membership of the test workspace's `group`.
+fn member(group: &str, member: &str) -> Membership {
+    Membership { workspace: ws(), group: group.into(), member: p(member) }
+}
+
 fn p(s: &str) -> PrincipalRef {
     s.parse().unwrap()
 }
 
 async fn principals_and_groups(store: &dyn Store) {
-    store.create_principal(&ws(), &p("user:alice"), "root", 1).await.unwrap();
-    store.create_principal(&ws(), &p("app:worker"), "root", 1).await.unwrap();
-    store.create_principal(&ws(), &p("group:readers"), "root", 1).await.unwrap();
+    store.create_principal(&new_principal(p("user:alice"), "root", 1)).await.unwrap();
+    store.create_principal(&new_principal(p("app:worker"), "root", 1)).await.unwrap();
+    store.create_principal(&new_principal(p("group:readers"), "root", 1)).await.unwrap();
     assert!(matches!(
-        store.create_principal(&ws(), &p("user:alice"), "root", 1).await,
+        store.create_principal(&new_principal(p("user:alice"), "root", 1)).await,
         Err(StoreError::AlreadyExists(_))
     ));
     assert!(store.principal_exists(&ws(), &p("app:worker")).await.unwrap());
     assert!(!store.principal_exists(&ws(), &p("app:alice")).await.unwrap(), "kinds are separate namespaces");
-    store.add_member(&ws(), "readers", &p("user:alice")).await.unwrap();
-    store.add_member(&ws(), "readers", &p("app:worker")).await.unwrap();
-    assert!(matches!(store.add_member(&ws(), "readers", &p("app:worker")).await, Err(StoreError::AlreadyExists(_))));
+    store.add_member(&member("readers", "user:alice")).await.unwrap();
+    store.add_member(&member("readers", "app:worker")).await.unwrap();
+    assert!(matches!(store.add_member(&member("readers", "app:worker")).await, Err(StoreError::AlreadyExists(_))));
     assert_eq!(store.groups_of(&ws(), &p("user:alice")).await.unwrap(), ["readers"]);
     assert_eq!(store.members_of(&ws(), "readers").await.unwrap().len(), 2);
-    store.remove_member(&ws(), "readers", &p("user:alice")).await.unwrap();
-    assert!(matches!(store.remove_member(&ws(), "readers", &p("user:alice")).await, Err(StoreError::NotFound(_))));
+    store.remove_member(&member("readers", "user:alice")).await.unwrap();
+    assert!(matches!(store.remove_member(&member("readers", "user:alice")).await, Err(StoreError::NotFound(_))));
     assert!(store.groups_of(&ws(), &p("user:alice")).await.unwrap().is_empty());
     assert_eq!(store.list_principals(&ws()).await.unwrap().len(), 3);
 }
@@ -238,12 +253,15 @@ async fn setup(store: &dyn Store) {
 
 async fn environments_and_vaults(store: &dyn Store) {
     let prod = EnvName::new("prod").unwrap();
-    store.create_environment(&ws(), &prod, None, 1).await.unwrap();
-    assert!(matches!(store.create_environment(&ws(), &prod, None, 1).await, Err(StoreError::AlreadyExists(_))));
+    store.create_environment(&new_env(&prod, None, 1)).await.unwrap();
+    assert!(matches!(store.create_environment(&new_env(&prod, None, 1)).await, Err(StoreError::AlreadyExists(_))));
     let branch = EnvName::new("feature-x").unwrap();
     let missing = EnvName::new("nope").unwrap();
-    assert!(matches!(store.create_environment(&ws(), &branch, Some(&missing), 1).await, Err(StoreError::NotFound(_))));
-    store.create_environment(&ws(), &branch, Some(&prod), 2).await.unwrap();
+    assert!(matches!(
+        store.create_environment(&new_env(&branch, Some(&missing), 1)).await,
+        Err(StoreError::NotFound(_))
+    ));
+    store.create_environment(&new_env(&branch, Some(&prod), 2)).await.unwrap();
     let info = store.get_environment(&ws(), &branch).await.unwrap().unwrap();
     assert_eq!(info.parent.as_deref(), Some("prod"));
     assert_eq!(store.list_environments(&ws()).await.unwrap().len(), 2);
@@ -501,7 +519,7 @@ async fn batches(store: &dyn Store) {
     let mut wa = version(&a, 1, 0, b"a1");
     wa.value_mac = Some(vec![9; 32]);
     let good = vec![
-        BatchOp::CreateEnvironment { workspace: ws(), name: dev.clone(), parent: None, now: 1 },
+        BatchOp::CreateEnvironment(new_env(&dev, None, 1)),
         BatchOp::CreateVault { vault: v.clone(), now: 1 },
         BatchOp::SetVaultOwner { vault: v.clone(), managed_by: Some("tresor".into()), at: 5 },
         BatchOp::WriteVersion(wa),
@@ -538,12 +556,7 @@ async fn batches(store: &dyn Store) {
     over.max_entries = Some(live - 1);
     let steps_before_failure = || {
         vec![
-            BatchOp::CreateEnvironment {
-                workspace: ws(),
-                name: EnvName::new("batch-new").unwrap(),
-                parent: None,
-                now: 2,
-            },
+            BatchOp::CreateEnvironment(new_env(&EnvName::new("batch-new").unwrap(), None, 2)),
             BatchOp::CreateVault { vault: vault("batch-dev", "other"), now: 2 },
             BatchOp::SetVaultOwner { vault: v.clone(), managed_by: None, at: 9 },
             BatchOp::WriteVersion(version(&a, 2, 1, b"a2")),
@@ -598,8 +611,8 @@ pub async fn fill_for_backup(store: &dyn Store) {
     store.init_meta("salt", &[0, 1, 2, 254, 255]).await.unwrap();
     store.create_workspace(&ws(), &WrappedKey { generation: 1, wrapped: vec![3; 40] }, 1).await.unwrap();
     let prod = EnvName::new("prod").unwrap();
-    store.create_environment(&ws(), &prod, None, 2).await.unwrap();
-    store.create_environment(&ws(), &EnvName::new("feature-x").unwrap(), Some(&prod), 3).await.unwrap();
+    store.create_environment(&new_env(&prod, None, 2)).await.unwrap();
+    store.create_environment(&new_env(&EnvName::new("feature-x").unwrap(), Some(&prod), 3)).await.unwrap();
     store.create_vault(&vault("prod", "api-keys"), 4).await.unwrap();
     store.create_vault(&vault("feature-x", "api-keys"), 5).await.unwrap();
     let stripe = path("prod", "api-keys", "stripe");
@@ -619,11 +632,11 @@ pub async fn fill_for_backup(store: &dyn Store) {
     store.write_version(version(&gone, 1, 0, b"sealed-old")).await.unwrap();
     store.soft_delete(&gone, 77).await.unwrap();
 
-    store.create_principal(&ws(), &p("user:alice"), "root", 10).await.unwrap();
-    store.create_principal(&ws(), &p("app:worker"), "user:alice", 11).await.unwrap();
-    store.create_principal(&ws(), &p("group:readers"), "user:alice", 12).await.unwrap();
-    store.add_member(&ws(), "readers", &p("user:alice")).await.unwrap();
-    store.add_member(&ws(), "readers", &p("app:worker")).await.unwrap();
+    store.create_principal(&new_principal(p("user:alice"), "root", 10)).await.unwrap();
+    store.create_principal(&new_principal(p("app:worker"), "user:alice", 11)).await.unwrap();
+    store.create_principal(&new_principal(p("group:readers"), "user:alice", 12)).await.unwrap();
+    store.add_member(&member("readers", "user:alice")).await.unwrap();
+    store.add_member(&member("readers", "app:worker")).await.unwrap();
     store.insert_token(&token("t-live", "user:alice")).await.unwrap();
     store.insert_token(&TokenRecord { expires_at: None, ..token("t-revoked", "app:worker") }).await.unwrap();
     store.revoke_token(&ws(), "t-revoked", 99).await.unwrap();
@@ -778,18 +791,13 @@ async fn batch_steps(store: &dyn Store) {
     assert!(matches!(run(vec![BatchOp::DeleteVault { vault: v.clone() }]).await, Err(StoreError::NotFound(_))));
 
     let (app, group) = (p("app:stepper"), p("group:steppers"));
-    let create = |principal: &PrincipalRef| BatchOp::CreatePrincipal {
-        workspace: ws(),
-        principal: principal.clone(),
-        by: "user:alice".into(),
-        now: 1,
-    };
+    let create = |principal: &PrincipalRef| BatchOp::CreatePrincipal(new_principal(principal.clone(), "user:alice", 1));
     run(vec![create(&app), create(&group)]).await.unwrap();
     assert!(matches!(run(vec![create(&app)]).await, Err(StoreError::AlreadyExists(_))));
-    let member = BatchOp::AddMember { workspace: ws(), group: "steppers".into(), member: app.clone() };
+    let member = BatchOp::AddMember(Membership { workspace: ws(), group: "steppers".into(), member: app.clone() });
     run(vec![member.clone()]).await.unwrap();
     assert!(matches!(run(vec![member]).await, Err(StoreError::AlreadyExists(_))));
-    let leave = BatchOp::RemoveMember { workspace: ws(), group: "steppers".into(), member: app.clone() };
+    let leave = BatchOp::RemoveMember(Membership { workspace: ws(), group: "steppers".into(), member: app.clone() });
     run(vec![leave.clone()]).await.unwrap();
     assert!(store.groups_of(&ws(), &app).await.unwrap().is_empty());
     assert!(matches!(run(vec![leave]).await, Err(StoreError::NotFound(_))));
@@ -890,7 +898,7 @@ pub async fn batches_with_audit(store: &dyn Store) {
     let chain = TestChain(backup_chain);
     let v = vault("default", "audited");
     store.create_workspace(&ws(), &WrappedKey { generation: 1, wrapped: vec![3; 40] }, 1).await.unwrap();
-    store.create_environment(&ws(), &EnvName::default_name(), None, 1).await.unwrap();
+    store.create_environment(&new_env(&EnvName::default_name(), None, 1)).await.unwrap();
     store.create_vault(&v, 1).await.unwrap();
     let seqs = |records: &[AuditRecord]| records.iter().map(|r| r.seq).collect::<Vec<_>>();
     let last_seq = || async { store.list_audit(0, None, u32::MAX).await.unwrap().last().map_or(0, |r| r.seq) };
@@ -921,7 +929,7 @@ pub async fn batches_with_audit(store: &dyn Store) {
     let lost = v.entry(EntryKey::new("lost").unwrap());
     let ops = vec![
         BatchOp::WriteVersion(version(&lost, 1, 0, b"sealed")),
-        BatchOp::CreatePrincipal { workspace: ws(), principal: p("app:lost"), by: "user:alice".into(), now: 1 },
+        BatchOp::CreatePrincipal(new_principal(p("app:lost"), "user:alice", 1)),
     ];
     let records = vec![audit("entry.write"), audit(REFUSED_AUDIT_ACTION)];
     match store.apply_batch(ops, records, &chain).await {

@@ -10,6 +10,8 @@
 //! backend can implement the same trait and pass the same conformance tests.
 
 mod batch;
+mod migrate;
+mod rows;
 mod rules;
 mod snapshot;
 mod sqlite;
@@ -123,18 +125,43 @@ pub struct NewVersion {
     pub value_mac: Option<Vec<u8>>,
 }
 
+/// A new environment of a workspace, branched from `parent` if given ([`Store::create_environment`],
+/// [`BatchOp::CreateEnvironment`]).
+#[derive(Debug, Clone)]
+pub struct NewEnvironment {
+    pub workspace: WorkspaceName,
+    pub name: EnvName,
+    pub parent: Option<EnvName>,
+    pub now: i64,
+}
+
+/// A new principal of a workspace, created by `by` ([`Store::create_principal`],
+/// [`BatchOp::CreatePrincipal`]).
+#[derive(Debug, Clone)]
+pub struct NewPrincipal {
+    pub workspace: WorkspaceName,
+    pub principal: PrincipalRef,
+    pub by: String,
+    pub now: i64,
+}
+
+/// A principal's membership of a group of its workspace ([`Store::add_member`],
+/// [`Store::remove_member`], [`BatchOp::AddMember`], [`BatchOp::RemoveMember`]).
+#[derive(Debug, Clone)]
+pub struct Membership {
+    pub workspace: WorkspaceName,
+    /// The group's name (the principal `group:<name>`).
+    pub group: String,
+    pub member: PrincipalRef,
+}
+
 /// One step of [`Store::apply_batch`]. Each behaves as the `Store` method of the same name, with
 /// the same errors, but all steps of a batch (and the batch's audit records) commit together or
 /// not at all. The service makes every change through a batch, so that the change and its audit
 /// record share one transaction.
 #[derive(Debug, Clone)]
 pub enum BatchOp {
-    CreateEnvironment {
-        workspace: WorkspaceName,
-        name: EnvName,
-        parent: Option<EnvName>,
-        now: i64,
-    },
+    CreateEnvironment(NewEnvironment),
     CreateVault {
         vault: VaultPath,
         now: i64,
@@ -166,26 +193,13 @@ pub enum BatchOp {
         upsert: Vec<Tag>,
         remove: Vec<Tag>,
     },
-    CreatePrincipal {
-        workspace: WorkspaceName,
-        principal: PrincipalRef,
-        by: String,
-        now: i64,
-    },
+    CreatePrincipal(NewPrincipal),
     DeletePrincipal {
         workspace: WorkspaceName,
         principal: PrincipalRef,
     },
-    AddMember {
-        workspace: WorkspaceName,
-        group: String,
-        member: PrincipalRef,
-    },
-    RemoveMember {
-        workspace: WorkspaceName,
-        group: String,
-        member: PrincipalRef,
-    },
+    AddMember(Membership),
+    RemoveMember(Membership),
     InsertToken(TokenRecord),
     RevokeToken {
         workspace: WorkspaceName,
@@ -213,7 +227,7 @@ impl BatchOp {
     /// What the step touches, for error messages.
     pub fn describe(&self) -> String {
         match self {
-            BatchOp::CreateEnvironment { name, .. } => format!("create environment {name}"),
+            BatchOp::CreateEnvironment(e) => format!("create environment {}", e.name),
             BatchOp::CreateVault { vault, .. } => format!("create vault {vault}"),
             BatchOp::DeleteVault { vault } => format!("delete vault {vault}"),
             BatchOp::SetVaultOwner { vault, .. } => format!("set the owner of vault {vault}"),
@@ -222,10 +236,10 @@ impl BatchOp {
             BatchOp::Undelete { path, .. } => format!("undelete entry {path}"),
             BatchOp::Purge { path } => format!("purge entry {path}"),
             BatchOp::UpdateTags { path, .. } => format!("update the tags of entry {path}"),
-            BatchOp::CreatePrincipal { principal, .. } => format!("create principal {principal}"),
+            BatchOp::CreatePrincipal(p) => format!("create principal {}", p.principal),
             BatchOp::DeletePrincipal { principal, .. } => format!("delete principal {principal}"),
-            BatchOp::AddMember { group, member, .. } => format!("add {member} to group:{group}"),
-            BatchOp::RemoveMember { group, member, .. } => format!("remove {member} from group:{group}"),
+            BatchOp::AddMember(m) => format!("add {} to group:{}", m.member, m.group),
+            BatchOp::RemoveMember(m) => format!("remove {} from group:{}", m.member, m.group),
             BatchOp::InsertToken(t) => format!("insert token {}", t.id),
             BatchOp::RevokeToken { id, .. } => format!("revoke token {id}"),
             BatchOp::InsertGrant(g) => format!("insert grant {}", g.id),
@@ -390,13 +404,7 @@ pub trait Store: Send + Sync + 'static {
     async fn data_key(&self, workspace: &WorkspaceName, generation: Option<u32>) -> Result<WrappedKey>;
 
     // ----- environments -----
-    async fn create_environment(
-        &self,
-        workspace: &WorkspaceName,
-        name: &EnvName,
-        parent: Option<&EnvName>,
-        now: i64,
-    ) -> Result<()>;
+    async fn create_environment(&self, env: &NewEnvironment) -> Result<()>;
     async fn get_environment(&self, workspace: &WorkspaceName, name: &EnvName) -> Result<Option<EnvInfo>>;
     async fn list_environments(&self, workspace: &WorkspaceName) -> Result<Vec<EnvInfo>>;
 
@@ -433,13 +441,13 @@ pub trait Store: Send + Sync + 'static {
     async fn count_entries(&self, workspace: &WorkspaceName) -> Result<u64>;
 
     // ----- principals and groups -----
-    async fn create_principal(&self, workspace: &WorkspaceName, p: &PrincipalRef, by: &str, now: i64) -> Result<()>;
+    async fn create_principal(&self, p: &NewPrincipal) -> Result<()>;
     async fn list_principals(&self, workspace: &WorkspaceName) -> Result<Vec<PrincipalRecord>>;
     async fn principal_exists(&self, workspace: &WorkspaceName, p: &PrincipalRef) -> Result<bool>;
     /// Deletes a principal with its memberships, grants and tokens.
     async fn delete_principal(&self, workspace: &WorkspaceName, p: &PrincipalRef) -> Result<()>;
-    async fn add_member(&self, workspace: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()>;
-    async fn remove_member(&self, workspace: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()>;
+    async fn add_member(&self, m: &Membership) -> Result<()>;
+    async fn remove_member(&self, m: &Membership) -> Result<()>;
     /// The names of the groups `p` belongs to.
     async fn groups_of(&self, workspace: &WorkspaceName, p: &PrincipalRef) -> Result<Vec<String>>;
     async fn members_of(&self, workspace: &WorkspaceName, group: &str) -> Result<Vec<PrincipalRef>>;

@@ -6,7 +6,7 @@
 //! write may do is made here, once.
 
 use crate::{NewVersion, Result, StoreError};
-use tresor_model::{EntryKind, PrincipalKind, Tag, WorkspaceName};
+use tresor_model::{EntryKind, PrincipalKind, Tag, VaultPath, WorkspaceName};
 
 /// The check-and-set of a write, given the entry's current `(version, deleted_at)` if it has a
 /// row: the writer must have seen the current version, and writes the next one. Answers whether
@@ -60,6 +60,23 @@ pub(crate) fn check_vault_secret_limit(n: &NewVersion, live: u64, limit: u64) ->
     if live >= limit {
         let p = &n.path;
         return Err(StoreError::VaultSecretLimit { vault: format!("{}/{}", p.environment, p.vault), live, limit });
+    }
+    Ok(())
+}
+
+/// A change that had to touch a row and touched `changed` of them: none means there was nothing
+/// to change, [`StoreError::NotFound`] naming `what`.
+pub(crate) fn found(changed: u64, what: impl FnOnce() -> String) -> Result<()> {
+    if changed == 0 {
+        return Err(StoreError::NotFound(what()));
+    }
+    Ok(())
+}
+
+/// Refuses to delete a vault that still holds entries, live or awaiting purge.
+pub(crate) fn check_vault_empty(vault: &VaultPath, live: u64, deleted: u64) -> Result<()> {
+    if live + deleted > 0 {
+        return Err(StoreError::VaultNotEmpty { vault: vault.to_string(), live, deleted });
     }
     Ok(())
 }

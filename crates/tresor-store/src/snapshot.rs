@@ -121,29 +121,24 @@ trait Column: Sized {
     fn from_cell(cell: Cell) -> Option<Self>;
 }
 
-impl Column for i64 {
-    fn to_cell(&self) -> Cell {
-        Cell::Int(*self)
-    }
-    fn from_cell(cell: Cell) -> Option<Self> {
-        match cell {
-            Cell::Int(i) => Some(i),
-            _ => None,
+/// A type stored as exactly one kind of cell.
+macro_rules! column_as {
+    ($ty:ty, $cell:ident) => {
+        impl Column for $ty {
+            fn to_cell(&self) -> Cell {
+                Cell::$cell(<$ty>::to_owned(self))
+            }
+            fn from_cell(cell: Cell) -> Option<Self> {
+                match cell {
+                    Cell::$cell(v) => Some(v),
+                    _ => None,
+                }
+            }
         }
-    }
+    };
 }
-
-impl Column for String {
-    fn to_cell(&self) -> Cell {
-        Cell::Text(self.clone())
-    }
-    fn from_cell(cell: Cell) -> Option<Self> {
-        match cell {
-            Cell::Text(s) => Some(s),
-            _ => None,
-        }
-    }
-}
+column_as!(i64, Int);
+column_as!(String, Text);
 
 impl Column for Bytes {
     fn to_cell(&self) -> Cell {

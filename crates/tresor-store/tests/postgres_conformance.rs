@@ -15,7 +15,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio_postgres::NoTls;
 use tresor_model::{EntryKey, EntryKind, EntryPath, EnvName, VaultName, VaultPath, WorkspaceName};
-use tresor_store::conformance::TestChain;
+use tresor_store::conformance::{new_env, new_principal, TestChain};
 use tresor_store::{AuditRecord, NewVersion, PostgresStore, Store, StoreError, WrappedKey};
 
 fn server() -> String {
@@ -63,6 +63,41 @@ where
     }
 }
 
+/// Runs `work` on `tasks` tasks at once, each with a store of its own (so its own connections, as
+/// separate servers would have), and returns each task's result in task order.
+async fn on_own_stores<T, F, Fut>(url: &str, tasks: usize, work: F) -> Vec<T>
+where
+    F: Fn(PostgresStore, usize) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    let spawned: Vec<_> = (0..tasks)
+        .map(|t| {
+            let (url, work) = (url.to_owned(), work.clone());
+            tokio::spawn(async move {
+                let store = PostgresStore::connect(&url).await.unwrap();
+                let done = work(store, t);
+                done.await
+            })
+        })
+        .collect();
+    let mut out = Vec::new();
+    for task in spawned {
+        out.push(task.await.unwrap());
+    }
+    out
+}
+
+/// The whole audit log is one gapless chain: records 1..=N, each linked to the one before it.
+fn assert_linked(all: &[AuditRecord]) {
+    for (i, r) in all.iter().enumerate() {
+        assert_eq!(r.seq, i as u64 + 1, "gapless");
+        if i > 0 {
+            assert_eq!(r.prev_hash, all[i - 1].hash, "record {} links to {}", r.seq, r.seq - 1);
+        }
+    }
+}
+
 #[tokio::test]
 async fn passes_the_conformance_suite() {
     with_database(|url| async move {
@@ -82,7 +117,7 @@ fn vault() -> VaultPath {
 
 async fn setup(store: &PostgresStore) {
     store.create_workspace(&ws(), &WrappedKey { generation: 1, wrapped: vec![1] }, 1).await.unwrap();
-    store.create_environment(&ws(), &EnvName::new("prod").unwrap(), None, 1).await.unwrap();
+    store.create_environment(&new_env(&EnvName::new("prod").unwrap(), None, 1)).await.unwrap();
     store.create_vault(&vault(), 1).await.unwrap();
 }
 
@@ -116,11 +151,10 @@ async fn concurrent_check_and_set_loses_no_update() {
         let first = PostgresStore::connect(&url).await.unwrap();
         setup(&first).await;
         let p = vault().entry(EntryKey::new("counter").unwrap());
-        let mut tasks = Vec::new();
-        for w in 0..WRITERS {
-            let (url, p) = (url.clone(), p.clone());
-            tasks.push(tokio::spawn(async move {
-                let store = PostgresStore::connect(&url).await.unwrap();
+        let target = p.clone();
+        let writer = move |store: PostgresStore, w: usize| {
+            let p = target.clone();
+            async move {
                 let mut written = Vec::new();
                 let mut conflicts = 0u32;
                 for i in 0..WRITES_EACH {
@@ -142,11 +176,10 @@ async fn concurrent_check_and_set_loses_no_update() {
                     }
                 }
                 written
-            }));
-        }
+            }
+        };
         let mut all = Vec::new();
-        for t in tasks {
-            let written = t.await.unwrap();
+        for written in on_own_stores(&url, WRITERS as usize, writer).await {
             assert!(written.windows(2).all(|w| w[0].0 < w[1].0), "one writer's versions strictly increase");
             all.extend(written);
         }
@@ -168,27 +201,19 @@ async fn concurrent_creators_respect_the_entry_limit() {
     with_database(|url| async move {
         let first = PostgresStore::connect(&url).await.unwrap();
         setup(&first).await;
-        let mut tasks = Vec::new();
-        for w in 0..8 {
-            let url = url.clone();
-            tasks.push(tokio::spawn(async move {
-                let store = PostgresStore::connect(&url).await.unwrap();
-                let mut limited = 0;
-                for i in 0..4 {
-                    let p = vault().entry(EntryKey::new(format!("k-{w}-{i}")).unwrap());
-                    match store.write_version(new_version(&p, 0, b"x".to_vec())).await {
-                        Ok(()) => {}
-                        Err(StoreError::EntryLimit { limit: 10 }) => limited += 1,
-                        Err(e) => panic!("{e}"),
-                    }
+        let creator = |store: PostgresStore, w: usize| async move {
+            let mut limited = 0;
+            for i in 0..4 {
+                let p = vault().entry(EntryKey::new(format!("k-{w}-{i}")).unwrap());
+                match store.write_version(new_version(&p, 0, b"x".to_vec())).await {
+                    Ok(()) => {}
+                    Err(StoreError::EntryLimit { limit: 10 }) => limited += 1,
+                    Err(e) => panic!("{e}"),
                 }
-                limited
-            }));
-        }
-        let mut limited = 0;
-        for t in tasks {
-            limited += t.await.unwrap();
-        }
+            }
+            limited
+        };
+        let limited: i32 = on_own_stores(&url, 8, creator).await.into_iter().sum();
         assert_eq!(first.count_entries(&ws()).await.unwrap(), 10);
         assert_eq!(limited, 32 - 10);
     })
@@ -228,25 +253,17 @@ async fn concurrent_audit_appends_keep_the_chain_linear() {
     const PER_BATCH: usize = 3;
     with_database(|url| async move {
         let first = PostgresStore::connect(&url).await.unwrap();
-        let mut tasks = Vec::new();
-        for t in 0..TASKS {
-            let url = url.clone();
-            tasks.push(tokio::spawn(async move {
-                let store = PostgresStore::connect(&url).await.unwrap();
-                let mut seqs = Vec::new();
-                for b in 0..BATCHES {
-                    let batch = (0..PER_BATCH).map(|i| record(t, b * PER_BATCH + i)).collect();
-                    let got = store.append_audit(batch, &TestChain(chain)).await.unwrap();
-                    assert!(got.windows(2).all(|w| w[1] == w[0] + 1), "a batch gets consecutive numbers");
-                    seqs.extend(got);
-                }
-                seqs
-            }));
-        }
-        let mut seqs = Vec::new();
-        for t in tasks {
-            seqs.extend(t.await.unwrap());
-        }
+        let appender = |store: PostgresStore, t: usize| async move {
+            let mut seqs = Vec::new();
+            for b in 0..BATCHES {
+                let batch = (0..PER_BATCH).map(|i| record(t, b * PER_BATCH + i)).collect();
+                let got = store.append_audit(batch, &TestChain(chain)).await.unwrap();
+                assert!(got.windows(2).all(|w| w[1] == w[0] + 1), "a batch gets consecutive numbers");
+                seqs.extend(got);
+            }
+            seqs
+        };
+        let mut seqs: Vec<u64> = on_own_stores(&url, TASKS, appender).await.into_iter().flatten().collect();
         let total = (TASKS * BATCHES * PER_BATCH) as u64;
         seqs.sort_unstable();
         assert_eq!(seqs, (1..=total).collect::<Vec<_>>());
@@ -254,12 +271,9 @@ async fn concurrent_audit_appends_keep_the_chain_linear() {
         let all = first.list_audit(0, None, u32::MAX).await.unwrap();
         assert_eq!(all.len() as u64, total);
         assert!(all[0].prev_hash.is_empty());
-        for (i, r) in all.iter().enumerate() {
-            assert_eq!(r.seq, i as u64 + 1);
+        assert_linked(&all);
+        for r in &all {
             assert_eq!(r.hash, chain(r), "record {} hashes its own fields and prev_hash", r.seq);
-            if i > 0 {
-                assert_eq!(r.prev_hash, all[i - 1].hash, "record {} links to {}", r.seq, r.seq - 1);
-            }
         }
         let head = first.get_meta("audit_head").await.unwrap().unwrap();
         assert_eq!(&head[..8], &total.to_be_bytes());
@@ -299,28 +313,16 @@ async fn concurrent_batches_and_appends_keep_the_chain_linear() {
     const ROUNDS: usize = 10;
     with_database(|url| async move {
         let first = PostgresStore::connect(&url).await.unwrap();
-        let mut tasks = Vec::new();
-        for t in 0..TASKS {
-            let url = url.clone();
-            tasks.push(tokio::spawn(async move {
-                let store = PostgresStore::connect(&url).await.unwrap();
-                for i in 0..ROUNDS {
-                    store.append_audit(vec![record(t, 2 * i)], &TestChain(chain)).await.unwrap();
-                    store.apply_batch(vec![], vec![record(t, 2 * i + 1)], &TestChain(chain)).await.unwrap();
-                }
-            }));
-        }
-        for t in tasks {
-            t.await.unwrap();
-        }
+        let node = |store: PostgresStore, t: usize| async move {
+            for i in 0..ROUNDS {
+                store.append_audit(vec![record(t, 2 * i)], &TestChain(chain)).await.unwrap();
+                store.apply_batch(vec![], vec![record(t, 2 * i + 1)], &TestChain(chain)).await.unwrap();
+            }
+        };
+        on_own_stores(&url, TASKS, node).await;
         let all = first.list_audit(0, None, u32::MAX).await.unwrap();
         assert_eq!(all.len(), TASKS * ROUNDS * 2);
-        for (i, r) in all.iter().enumerate() {
-            assert_eq!(r.seq, i as u64 + 1, "gapless");
-            if i > 0 {
-                assert_eq!(r.prev_hash, all[i - 1].hash, "record {} links to {}", r.seq, r.seq - 1);
-            }
-        }
+        assert_linked(&all);
     })
     .await;
 }
@@ -475,7 +477,7 @@ async fn the_change_feed_reports_every_write_of_every_node_in_order() {
             revoked_at: None,
             environment: None,
         };
-        writer.create_principal(&ws(), &token.principal, "test", 1).await.unwrap();
+        writer.create_principal(&new_principal(token.principal.clone(), "test", 1)).await.unwrap();
         writer.insert_token(&token).await.unwrap();
         writer.revoke_token(&ws(), "t1", 2).await.unwrap();
         for _ in 0..3 {

@@ -1,69 +1,19 @@
 //! Principals, groups, tokens and grants on PostgreSQL.
 
-use super::{backend, col, env_at, insert_err, principal_at, workspace_at, PostgresStore};
-use crate::{GrantRecord, PrincipalRecord, Result, StoreError, TokenRecord};
-use tokio_postgres::{Row, Transaction};
-use tresor_model::{Access, PrincipalKind, PrincipalRef, WorkspaceName};
-
-const TOKEN_COLS: &str = "id, workspace, principal_kind, principal_name, name, hash, created_at, created_by, \
-     expires_at, revoked_at, environment";
-
-fn token_from_row(r: &Row) -> Result<TokenRecord> {
-    Ok(TokenRecord {
-        id: col(r, 0)?,
-        workspace: workspace_at(r, 1)?,
-        principal: principal_at(r, 2, 3)?,
-        name: col(r, 4)?,
-        hash: col(r, 5)?,
-        created_at: col(r, 6)?,
-        created_by: col(r, 7)?,
-        expires_at: col(r, 8)?,
-        revoked_at: col(r, 9)?,
-        environment: env_at(r, 10)?,
-    })
-}
-
-const GRANT_COLS: &str = "id, workspace, principal_kind, principal_name, scope, access, created_at, created_by";
-
-fn grant_from_row(r: &Row) -> Result<GrantRecord> {
-    Ok(GrantRecord {
-        id: col(r, 0)?,
-        workspace: workspace_at(r, 1)?,
-        principal: principal_at(r, 2, 3)?,
-        scope: col(r, 4)?,
-        access: col::<&str>(r, 5)?.parse::<Access>().map_err(StoreError::Corrupt)?,
-        created_at: col(r, 6)?,
-        created_by: col(r, 7)?,
-    })
-}
+use super::{backend, change, insert_err, Params, PostgresStore};
+use crate::rows::{self, GRANT_COLS};
+use crate::{GrantRecord, Membership, NewPrincipal, PrincipalRecord, Result, StoreError};
+use tokio_postgres::Transaction;
+use tresor_model::{PrincipalKind, PrincipalRef, WorkspaceName};
 
 impl PostgresStore {
-    pub(super) async fn create_principal_impl(
-        &self,
-        ws: &WorkspaceName,
-        p: &PrincipalRef,
-        by: &str,
-        now: i64,
-    ) -> Result<()> {
-        in_tx!(self, |tx| create_principal_tx(&tx, ws, p, by, now).await)
-    }
-
     pub(super) async fn list_principals_impl(&self, ws: &WorkspaceName) -> Result<Vec<PrincipalRecord>> {
-        let rows = self
-            .query(
-                "SELECT kind, name, created_at, created_by FROM principals WHERE workspace = $1 ORDER BY kind, name",
-                &[&ws.as_str()],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(PrincipalRecord {
-                    principal: principal_at(r, 0, 1)?,
-                    created_at: col(r, 2)?,
-                    created_by: col(r, 3)?,
-                })
-            })
-            .collect()
+        self.all(
+            "SELECT kind, name, created_at, created_by FROM principals WHERE workspace = $1 ORDER BY kind, name",
+            &[&ws.as_str()],
+            rows::principal,
+        )
+        .await
     }
 
     pub(super) async fn principal_exists_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<bool> {
@@ -76,75 +26,24 @@ impl PostgresStore {
         Ok(row.is_some())
     }
 
-    pub(super) async fn delete_principal_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
-        in_tx!(self, |tx| delete_principal_tx(&tx, ws, p).await)
-    }
-
-    pub(super) async fn add_member_impl(&self, ws: &WorkspaceName, group: &str, m: &PrincipalRef) -> Result<()> {
-        in_tx!(self, |tx| add_member_tx(&tx, ws, group, m).await)
-    }
-
-    pub(super) async fn remove_member_impl(&self, ws: &WorkspaceName, group: &str, m: &PrincipalRef) -> Result<()> {
-        in_tx!(self, |tx| remove_member_tx(&tx, ws, group, m).await)
-    }
-
     pub(super) async fn groups_of_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<Vec<String>> {
-        let rows = self
-            .query(
-                "SELECT group_name FROM group_members WHERE workspace = $1 AND member_kind = $2 AND member_name = $3
+        self.all(
+            "SELECT group_name FROM group_members WHERE workspace = $1 AND member_kind = $2 AND member_name = $3
                  ORDER BY group_name",
-                &[&ws.as_str(), &p.kind.as_str(), &p.name],
-            )
-            .await?;
-        rows.iter().map(|r| col(r, 0)).collect()
+            &[&ws.as_str(), &p.kind.as_str(), &p.name],
+            rows::single_text,
+        )
+        .await
     }
 
     pub(super) async fn members_of_impl(&self, ws: &WorkspaceName, group: &str) -> Result<Vec<PrincipalRef>> {
-        let rows = self
-            .query(
-                "SELECT member_kind, member_name FROM group_members WHERE workspace = $1 AND group_name = $2
+        self.all(
+            "SELECT member_kind, member_name FROM group_members WHERE workspace = $1 AND group_name = $2
                  ORDER BY member_kind, member_name",
-                &[&ws.as_str(), &group],
-            )
-            .await?;
-        rows.iter().map(|r| principal_at(r, 0, 1)).collect()
-    }
-
-    pub(super) async fn insert_token_impl(&self, t: &TokenRecord) -> Result<()> {
-        in_tx!(self, |tx| insert_token_tx(&tx, t).await)
-    }
-
-    pub(super) async fn get_token_impl(&self, id: &str) -> Result<Option<TokenRecord>> {
-        let row = self.query_opt(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE id = $1"), &[&id]).await?;
-        row.as_ref().map(token_from_row).transpose()
-    }
-
-    pub(super) async fn list_tokens_impl(&self, ws: &WorkspaceName) -> Result<Vec<TokenRecord>> {
-        let rows = self
-            .query(
-                &format!("SELECT {TOKEN_COLS} FROM tokens WHERE workspace = $1 ORDER BY created_at, id"),
-                &[&ws.as_str()],
-            )
-            .await?;
-        rows.iter().map(token_from_row).collect()
-    }
-
-    pub(super) async fn revoke_token_impl(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-        in_tx!(self, |tx| revoke_token_tx(&tx, ws, id, now).await)
-    }
-
-    pub(super) async fn insert_grant_impl(&self, g: &GrantRecord) -> Result<()> {
-        in_tx!(self, |tx| insert_grant_tx(&tx, g).await)
-    }
-
-    pub(super) async fn list_grants_impl(&self, ws: &WorkspaceName) -> Result<Vec<GrantRecord>> {
-        let rows = self
-            .query(
-                &format!("SELECT {GRANT_COLS} FROM grants WHERE workspace = $1 ORDER BY created_at, id"),
-                &[&ws.as_str()],
-            )
-            .await?;
-        rows.iter().map(grant_from_row).collect()
+            &[&ws.as_str(), &group],
+            rows::member,
+        )
+        .await
     }
 
     pub(super) async fn grants_for_impl(&self, ws: &WorkspaceName, ps: &[PrincipalRef]) -> Result<Vec<GrantRecord>> {
@@ -160,35 +59,11 @@ impl PostgresStore {
         let mut out = Vec::new();
         for p in ps {
             for r in conn.query(&stmt, &[&ws.as_str(), &p.kind.as_str(), &p.name]).await.map_err(backend)? {
-                out.push(grant_from_row(&r)?);
+                out.push(rows::grant(&r)?);
             }
         }
         Ok(out)
     }
-
-    pub(super) async fn delete_grant_impl(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
-        in_tx!(self, |tx| delete_grant_tx(&tx, ws, id).await)
-    }
-}
-
-/// [`crate::Store::insert_grant`] inside a caller's transaction (also a step of a batch).
-pub(super) async fn insert_grant_tx(tx: &Transaction<'_>, g: &GrantRecord) -> Result<()> {
-    tx.execute(
-        &format!("INSERT INTO grants ({GRANT_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"),
-        &[
-            &g.id,
-            &g.workspace.as_str(),
-            &g.principal.kind.as_str(),
-            &g.principal.name,
-            &g.scope,
-            &g.access.as_str(),
-            &g.created_at,
-            &g.created_by,
-        ],
-    )
-    .await
-    .map_err(insert_err(format!("grant {}", g.id), &format!("workspace {}", g.workspace)))?;
-    Ok(())
 }
 
 /// [`crate::Store::delete_grant`] inside a caller's transaction.
@@ -201,36 +76,26 @@ pub(super) async fn delete_grant_tx(tx: &Transaction<'_>, ws: &WorkspaceName, id
         .await
         .map_err(backend)?
         .ok_or_else(|| StoreError::NotFound(format!("grant {id}")))?;
-    grant_from_row(&row)
+    rows::grant(&row)
 }
 
 /// [`crate::Store::create_principal`] inside a caller's transaction (also a step of a batch).
-pub(super) async fn create_principal_tx(
-    tx: &Transaction<'_>,
-    ws: &WorkspaceName,
-    p: &PrincipalRef,
-    by: &str,
-    now: i64,
-) -> Result<()> {
+pub(super) async fn create_principal_tx(tx: &Transaction<'_>, p: &NewPrincipal) -> Result<()> {
+    let (ws, who) = (&p.workspace, &p.principal);
     tx.execute(
         "INSERT INTO principals (workspace, kind, name, created_at, created_by) VALUES ($1, $2, $3, $4, $5)",
-        &[&ws.as_str(), &p.kind.as_str(), &p.name, &now, &by],
+        &[&ws.as_str(), &who.kind.as_str(), &who.name, &p.now, &p.by],
     )
     .await
-    .map_err(insert_err(format!("principal {p}"), &format!("workspace {ws}")))?;
+    .map_err(insert_err(format!("principal {who}"), &format!("workspace {ws}")))?;
     Ok(())
 }
 
 /// [`crate::Store::delete_principal`] inside a caller's transaction.
 pub(super) async fn delete_principal_tx(tx: &Transaction<'_>, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
     let (w, k, n) = (ws.as_str(), p.kind.as_str(), p.name.as_str());
-    let gone = tx
-        .execute("DELETE FROM principals WHERE workspace = $1 AND kind = $2 AND name = $3", &[&w, &k, &n])
-        .await
-        .map_err(backend)?;
-    if gone == 0 {
-        return Err(StoreError::NotFound(format!("principal {p}")));
-    }
+    let sql = "DELETE FROM principals WHERE workspace = $1 AND kind = $2 AND name = $3";
+    change(tx, sql, &[&w, &k, &n], || format!("principal {p}")).await?;
     for sql in [
         "DELETE FROM group_members WHERE workspace = $1 AND member_kind = $2 AND member_name = $3",
         "DELETE FROM grants WHERE workspace = $1 AND principal_kind = $2 AND principal_name = $3",
@@ -248,78 +113,24 @@ pub(super) async fn delete_principal_tx(tx: &Transaction<'_>, ws: &WorkspaceName
 }
 
 /// [`crate::Store::add_member`] inside a caller's transaction.
-pub(super) async fn add_member_tx(
-    tx: &Transaction<'_>,
-    ws: &WorkspaceName,
-    group: &str,
-    m: &PrincipalRef,
-) -> Result<()> {
+pub(super) async fn add_member_tx(tx: &Transaction<'_>, m: &Membership) -> Result<()> {
+    let (ws, group, member) = (&m.workspace, &m.group, &m.member);
     tx.execute(
         "INSERT INTO group_members (workspace, group_name, member_kind, member_name) VALUES ($1, $2, $3, $4)",
-        &[&ws.as_str(), &group, &m.kind.as_str(), &m.name],
+        &[&ws.as_str(), group, &member.kind.as_str(), &member.name],
     )
     .await
-    .map_err(insert_err(format!("{m} in group:{group}"), &format!("workspace {ws}")))?;
+    .map_err(insert_err(format!("{member} in group:{group}"), &format!("workspace {ws}")))?;
     Ok(())
 }
 
 /// [`crate::Store::remove_member`] inside a caller's transaction.
-pub(super) async fn remove_member_tx(
-    tx: &Transaction<'_>,
-    ws: &WorkspaceName,
-    group: &str,
-    m: &PrincipalRef,
-) -> Result<()> {
-    let n = tx
-        .execute(
-            "DELETE FROM group_members WHERE workspace = $1 AND group_name = $2 AND member_kind = $3
-             AND member_name = $4",
-            &[&ws.as_str(), &group, &m.kind.as_str(), &m.name],
-        )
-        .await
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("{m} in group:{group}")));
-    }
-    Ok(())
-}
-
-/// [`crate::Store::insert_token`] inside a caller's transaction.
-pub(super) async fn insert_token_tx(tx: &Transaction<'_>, t: &TokenRecord) -> Result<()> {
-    tx.execute(
-        &format!("INSERT INTO tokens ({TOKEN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"),
-        &[
-            &t.id,
-            &t.workspace.as_str(),
-            &t.principal.kind.as_str(),
-            &t.principal.name,
-            &t.name,
-            &t.hash,
-            &t.created_at,
-            &t.created_by,
-            &t.expires_at,
-            &t.revoked_at,
-            &t.environment.as_ref().map(|e| e.as_str()),
-        ],
-    )
-    .await
-    .map_err(insert_err(format!("token {}", t.id), &format!("workspace {}", t.workspace)))?;
-    Ok(())
-}
-
-/// [`crate::Store::revoke_token`] inside a caller's transaction.
-pub(super) async fn revoke_token_tx(tx: &Transaction<'_>, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-    let n = tx
-        .execute(
-            "UPDATE tokens SET revoked_at = COALESCE(revoked_at, $3) WHERE workspace = $1 AND id = $2",
-            &[&ws.as_str(), &id, &now],
-        )
-        .await
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("token {id}")));
-    }
-    Ok(())
+pub(super) async fn remove_member_tx(tx: &Transaction<'_>, m: &Membership) -> Result<()> {
+    let (ws, group, member) = (m.workspace.as_str(), &m.group, &m.member);
+    let sql = "DELETE FROM group_members WHERE workspace = $1 AND group_name = $2 AND member_kind = $3
+               AND member_name = $4";
+    let params: &Params<'_> = &[&ws, group, &member.kind.as_str(), &member.name];
+    change(tx, sql, params, || format!("{member} in group:{group}")).await
 }
 
 /// Revokes the workspace's unrevoked tokens named `name` (those an application key minted).

@@ -2,51 +2,25 @@
 //! listing.
 
 use super::{backend, col, PostgresStore};
+use crate::rows::{self, AUDIT_COLS};
 use crate::{
     link_audit, may_seal, parse_audit_head, AuditChain, AuditRecord, Result, StoreError, AUDIT_HEAD_MAC_META,
     AUDIT_HEAD_META,
 };
 use tokio_postgres::types::Type;
-use tokio_postgres::{Row, Transaction};
-
-const AUDIT_COLS: &str = "seq, at, workspace, request_id, principal, action, target, outcome, detail, prev_hash, hash";
-
-fn audit_from_row(r: &Row) -> Result<AuditRecord> {
-    Ok(AuditRecord {
-        seq: col::<i64>(r, 0)? as u64,
-        at: col(r, 1)?,
-        workspace: col(r, 2)?,
-        request_id: col(r, 3)?,
-        principal: col(r, 4)?,
-        action: col(r, 5)?,
-        target: col(r, 6)?,
-        outcome: col(r, 7)?,
-        detail: col(r, 8)?,
-        prev_hash: col(r, 9)?,
-        hash: col(r, 10)?,
-    })
-}
+use tokio_postgres::Transaction;
 
 impl PostgresStore {
-    pub(super) async fn append_audit_impl(
-        &self,
-        records: Vec<AuditRecord>,
-        chain: &dyn AuditChain,
-    ) -> Result<Vec<u64>> {
-        in_tx!(self, |tx| append_audit_tx(&tx, records, chain).await)
-    }
-
     pub(super) async fn list_audit_impl(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
-        let rows = self
-            .query(
-                &format!(
-                    "SELECT {AUDIT_COLS} FROM audit_log WHERE seq > $1 AND ($2::BIGINT IS NULL OR at >= $2)
+        self.all(
+            &format!(
+                "SELECT {AUDIT_COLS} FROM audit_log WHERE seq > $1 AND ($2::BIGINT IS NULL OR at >= $2)
                      ORDER BY seq LIMIT $3"
-                ),
-                &[&(after as i64), &since, &i64::from(limit)],
-            )
-            .await?;
-        rows.iter().map(audit_from_row).collect()
+            ),
+            &[&(after as i64), &since, &i64::from(limit)],
+            rows::audit,
+        )
+        .await
     }
 }
 

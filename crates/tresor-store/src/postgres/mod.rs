@@ -12,28 +12,30 @@
 macro_rules! in_tx {
     ($store:expr, |$tx:ident| $step:expr) => {{
         let mut conn = $store.conn().await?;
-        let $tx = conn.transaction().await.map_err(backend)?;
+        let $tx = conn.transaction().await.map_err($crate::postgres::backend)?;
         let out = $step?;
-        $tx.commit().await.map_err(backend)?;
+        $tx.commit().await.map_err($crate::postgres::backend)?;
         Ok(out)
     }};
 }
 
 mod access;
-mod app_keys;
 mod audit;
 mod backup;
 mod batch;
 mod feed;
 mod migrate;
 mod pool;
+mod records;
 mod tags;
 mod tls;
 
+use crate::rows::{self, Columns, ENTRY_COLS};
 use crate::rules::LiveLimits;
+use crate::snapshot::Cell;
 use crate::{
-    like_prefix, AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, NewVersion, PrincipalRecord,
-    Result, SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
+    like_prefix, AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, Membership, NewEnvironment,
+    NewPrincipal, NewVersion, PrincipalRecord, Result, SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
 };
 use async_trait::async_trait;
 use pool::{describe, POOL_SIZE};
@@ -44,8 +46,8 @@ use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{Client, Config, Row, Transaction};
 use tokio_postgres_rustls::MakeRustlsConnect;
 use tresor_model::{
-    EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, PrincipalKind, PrincipalRef, Tag, VaultInfo, VaultPath,
-    VersionMeta, WorkspaceName,
+    EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, PrincipalRef, Tag, VaultInfo, VaultPath, VersionMeta,
+    WorkspaceName,
 };
 
 /// Advisory lock class ids (the two-key form of `pg_advisory_xact_lock`), so tresor's locks never
@@ -68,6 +70,9 @@ pub struct PostgresStore {
     /// TLS as the URL's `sslmode` asks (see `tls.rs`).
     tls: MakeRustlsConnect,
 }
+
+/// A statement's parameters, `$1` first.
+type Params<'a> = [&'a (dyn ToSql + Sync)];
 
 fn backend(e: tokio_postgres::Error) -> StoreError {
     StoreError::Backend(pg_message(&e))
@@ -105,62 +110,46 @@ fn insert_err(what: String, parent: &str) -> impl FnOnce(tokio_postgres::Error) 
     }
 }
 
+/// Runs a statement that must change a row: [`StoreError::NotFound`] naming `what` when it
+/// changed none.
+pub(super) async fn change(
+    tx: &Transaction<'_>,
+    sql: &str,
+    params: &Params<'_>,
+    what: impl FnOnce() -> String,
+) -> Result<()> {
+    let n = tx.execute(sql, params).await.map_err(backend)?;
+    crate::rules::found(n, what)
+}
+
+/// Inserts one row into `table`: `values` in the order of `cols` (a column list of `crate::rows`).
+pub(super) async fn insert_row(
+    tx: &Transaction<'_>,
+    table: &str,
+    cols: &str,
+    values: &[Cell],
+) -> std::result::Result<u64, tokio_postgres::Error> {
+    let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("${i}")).collect();
+    let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|c| c as &(dyn ToSql + Sync)).collect();
+    tx.execute(&format!("INSERT INTO {table} ({cols}) VALUES ({})", placeholders.join(", ")), &params).await
+}
+
 /// One column, its type checked.
 fn col<'a, T: FromSql<'a>>(row: &'a Row, i: usize) -> Result<T> {
     row.try_get(i).map_err(|e| StoreError::Corrupt(format!("column {i}: {}", pg_message(&e))))
 }
 
-const ENTRY_COLS: &str =
-    "key, kind, version, created_at, updated_at, edited_by, description, tags, expires_at, deleted_at";
-
-fn parse_kind(s: &str) -> Result<EntryKind> {
-    crate::rules::parse_kind(s).map_err(StoreError::Corrupt)
-}
-
-fn entry_from_row(row: &Row) -> Result<EntryMeta> {
-    let tags: String = col(row, 7)?;
-    Ok(EntryMeta {
-        key: col(row, 0)?,
-        kind: parse_kind(col(row, 1)?)?,
-        version: col::<i64>(row, 2)? as u64,
-        created_at: col(row, 3)?,
-        updated_at: col(row, 4)?,
-        edited_by: col(row, 5)?,
-        description: col(row, 6)?,
-        tags: serde_json::from_str::<Vec<Tag>>(&tags).map_err(|e| StoreError::Corrupt(format!("tags: {e}")))?,
-        expires_at: col(row, 8)?,
-        deleted_at: col(row, 9)?,
-    })
-}
-
-fn version_from_row(row: &Row) -> Result<VersionMeta> {
-    Ok(VersionMeta {
-        version: col::<i64>(row, 0)? as u64,
-        kind: parse_kind(col(row, 1)?)?,
-        created_at: col(row, 2)?,
-        edited_by: col(row, 3)?,
-    })
-}
-
-fn env_from_row(r: &Row) -> Result<EnvInfo> {
-    Ok(EnvInfo { name: col(r, 0)?, parent: col(r, 1)?, created_at: col(r, 2)? })
-}
-
-fn kind_of(s: &str) -> Result<PrincipalKind> {
-    crate::rules::parse_principal_kind(s).map_err(StoreError::Corrupt)
-}
-
-pub(super) fn principal_at(row: &Row, kind: usize, name: usize) -> Result<PrincipalRef> {
-    Ok(PrincipalRef { kind: kind_of(col(row, kind)?)?, name: col(row, name)? })
-}
-
-pub(super) fn workspace_at(row: &Row, i: usize) -> Result<WorkspaceName> {
-    WorkspaceName::new(col::<String>(row, i)?).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
-/// A nullable environment column (a token's or an application key's binding).
-pub(super) fn env_at(row: &Row, i: usize) -> Result<Option<EnvName>> {
-    col::<Option<String>>(row, i)?.map(|e| EnvName::new(e).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
+/// The column types the shared row mappers (`crate::rows`) read.
+impl Columns for Row {
+    fn int(&self, i: usize) -> Result<Option<i64>> {
+        col(self, i)
+    }
+    fn text(&self, i: usize) -> Result<Option<String>> {
+        col(self, i)
+    }
+    fn bytes(&self, i: usize) -> Result<Option<Vec<u8>>> {
+        col(self, i)
+    }
 }
 
 impl PostgresStore {
@@ -203,28 +192,16 @@ impl PostgresStore {
     }
 
     async fn vault_info(&self, ws: &str, env: &str, name: Option<&str>) -> Result<Vec<VaultInfo>> {
-        let rows = self
-            .query(
-                "SELECT v.name, v.environment, v.created_at, v.managed_by, v.managed_at,
+        self.all(
+            "SELECT v.name, v.environment, v.created_at, v.managed_by, v.managed_at,
                     (SELECT COUNT(*) FROM entries e WHERE e.workspace = v.workspace AND e.environment = v.environment
                         AND e.vault = v.name AND e.deleted_at IS NULL)
                  FROM vaults v WHERE v.workspace = $1 AND v.environment = $2 AND ($3::TEXT IS NULL OR v.name = $3)
                  ORDER BY v.name",
-                &[&ws, &env, &name],
-            )
-            .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(VaultInfo {
-                    name: col(r, 0)?,
-                    environment: col(r, 1)?,
-                    created_at: col(r, 2)?,
-                    managed_by: col(r, 3)?,
-                    managed_at: col(r, 4)?,
-                    entries: col::<i64>(r, 5)? as u64,
-                })
-            })
-            .collect()
+            &[&ws, &env, &name],
+            rows::vault,
+        )
+        .await
     }
 }
 
@@ -352,35 +329,19 @@ async fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
 
 /// [`Store::soft_delete`] inside a caller's transaction.
 async fn soft_delete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()> {
-    let n = tx
-        .execute(
-            "UPDATE entries SET deleted_at = $5, updated_at = $5
-             WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND deleted_at IS NULL",
-            &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str(), &now],
-        )
-        .await
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("entry {p}")));
-    }
-    Ok(())
+    let sql = "UPDATE entries SET deleted_at = $5, updated_at = $5
+               WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND deleted_at IS NULL";
+    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+    change(tx, sql, &[&ws, &env, &vault, &key, &now], || format!("entry {p}")).await
 }
 
 /// [`Store::create_environment`] inside a caller's transaction.
-async fn create_environment_tx(
-    tx: &Transaction<'_>,
-    workspace: &WorkspaceName,
-    name: &EnvName,
-    parent: Option<&EnvName>,
-    now: i64,
-) -> Result<()> {
+async fn create_environment_tx(tx: &Transaction<'_>, e: &NewEnvironment) -> Result<()> {
+    let (ws, parent) = (e.workspace.as_str(), e.parent.as_ref().map(EnvName::as_str));
     if let Some(parent) = parent {
         // KEY SHARE keeps the parent from being deleted before this commits.
         let exists = tx
-            .query_opt(
-                "SELECT 1 FROM environments WHERE workspace = $1 AND name = $2 FOR KEY SHARE",
-                &[&workspace.as_str(), &parent.as_str()],
-            )
+            .query_opt("SELECT 1 FROM environments WHERE workspace = $1 AND name = $2 FOR KEY SHARE", &[&ws, &parent])
             .await
             .map_err(backend)?;
         if exists.is_none() {
@@ -389,10 +350,10 @@ async fn create_environment_tx(
     }
     tx.execute(
         "INSERT INTO environments (workspace, name, parent, created_at) VALUES ($1, $2, $3, $4)",
-        &[&workspace.as_str(), &name.as_str(), &parent.map(|p| p.as_str()), &now],
+        &[&ws, &e.name.as_str(), &parent, &e.now],
     )
     .await
-    .map_err(insert_err(format!("environment {name}"), &format!("workspace {workspace}")))?;
+    .map_err(insert_err(format!("environment {}", e.name), &format!("workspace {ws}")))?;
     Ok(())
 }
 
@@ -427,10 +388,7 @@ async fn delete_vault_tx(tx: &Transaction<'_>, vault: &VaultPath) -> Result<()> 
         )
         .await
         .map_err(backend)?;
-    let (live, deleted): (i64, i64) = (col(&row, 0)?, col(&row, 1)?);
-    if live + deleted > 0 {
-        return Err(StoreError::VaultNotEmpty { vault: vault.to_string(), live: live as u64, deleted: deleted as u64 });
-    }
+    crate::rules::check_vault_empty(vault, col::<i64>(&row, 0)? as u64, col::<i64>(&row, 1)? as u64)?;
     if exists.is_none() {
         return Err(StoreError::NotFound(format!("vault {vault}")));
     }
@@ -442,49 +400,26 @@ async fn delete_vault_tx(tx: &Transaction<'_>, vault: &VaultPath) -> Result<()> 
 
 /// [`crate::BatchOp::SetVaultOwner`] inside a caller's transaction.
 async fn set_vault_owner_tx(tx: &Transaction<'_>, vault: &VaultPath, managed_by: Option<&str>, at: i64) -> Result<()> {
-    let n = tx
-        .execute(
-            "UPDATE vaults SET managed_by = $4, managed_at = $5 WHERE workspace = $1 AND environment = $2 AND name = $3",
-            &[&vault.workspace.as_str(), &vault.environment.as_str(), &vault.vault.as_str(), &managed_by, &at],
-        )
-        .await
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("vault {vault}")));
-    }
-    Ok(())
+    let sql =
+        "UPDATE vaults SET managed_by = $4, managed_at = $5 WHERE workspace = $1 AND environment = $2 AND name = $3";
+    let (ws, env, name) = (vault.workspace.as_str(), vault.environment.as_str(), vault.vault.as_str());
+    change(tx, sql, &[&ws, &env, &name, &managed_by, &at], || format!("vault {vault}")).await
 }
 
 /// [`Store::undelete`] inside a caller's transaction.
 async fn undelete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()> {
-    let n = tx
-        .execute(
-            "UPDATE entries SET deleted_at = NULL, updated_at = $5
-             WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND deleted_at IS NOT NULL",
-            &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str(), &now],
-        )
-        .await
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("deleted entry {p}")));
-    }
-    Ok(())
+    let sql = "UPDATE entries SET deleted_at = NULL, updated_at = $5
+               WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND deleted_at IS NOT NULL";
+    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+    change(tx, sql, &[&ws, &env, &vault, &key, &now], || format!("deleted entry {p}")).await
 }
 
 /// [`Store::purge`] inside a caller's transaction: the entry's versions go with it through
 /// ON DELETE CASCADE.
 async fn purge_tx(tx: &Transaction<'_>, p: &EntryPath) -> Result<()> {
-    let n = tx
-        .execute(
-            "DELETE FROM entries WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4",
-            &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str()],
-        )
-        .await
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("entry {p}")));
-    }
-    Ok(())
+    let sql = "DELETE FROM entries WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4";
+    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+    change(tx, sql, &[&ws, &env, &vault, &key], || format!("entry {p}")).await
 }
 
 #[async_trait]
@@ -547,34 +482,26 @@ impl Store for PostgresStore {
         }
     }
 
-    async fn create_environment(
-        &self,
-        workspace: &WorkspaceName,
-        name: &EnvName,
-        parent: Option<&EnvName>,
-        now: i64,
-    ) -> Result<()> {
-        in_tx!(self, |tx| create_environment_tx(&tx, workspace, name, parent, now).await)
+    async fn create_environment(&self, env: &NewEnvironment) -> Result<()> {
+        in_tx!(self, |tx| create_environment_tx(&tx, env).await)
     }
 
     async fn get_environment(&self, workspace: &WorkspaceName, name: &EnvName) -> Result<Option<EnvInfo>> {
-        let row = self
-            .query_opt(
-                "SELECT name, parent, created_at FROM environments WHERE workspace = $1 AND name = $2",
-                &[&workspace.as_str(), &name.as_str()],
-            )
-            .await?;
-        row.as_ref().map(env_from_row).transpose()
+        self.first(
+            "SELECT name, parent, created_at FROM environments WHERE workspace = $1 AND name = $2",
+            &[&workspace.as_str(), &name.as_str()],
+            rows::environment,
+        )
+        .await
     }
 
     async fn list_environments(&self, workspace: &WorkspaceName) -> Result<Vec<EnvInfo>> {
-        let rows = self
-            .query(
-                "SELECT name, parent, created_at FROM environments WHERE workspace = $1 ORDER BY name",
-                &[&workspace.as_str()],
-            )
-            .await?;
-        rows.iter().map(env_from_row).collect()
+        self.all(
+            "SELECT name, parent, created_at FROM environments WHERE workspace = $1 ORDER BY name",
+            &[&workspace.as_str()],
+            rows::environment,
+        )
+        .await
     }
 
     async fn create_vault(&self, vault: &VaultPath, now: i64) -> Result<()> {
@@ -596,70 +523,62 @@ impl Store for PostgresStore {
     }
 
     async fn get_entry(&self, p: &EntryPath) -> Result<Option<EntryMeta>> {
-        let row = self
-            .query_opt(
-                &format!(
-                    "SELECT {ENTRY_COLS} FROM entries WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4"
-                ),
-                &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str()],
-            )
-            .await?;
-        row.as_ref().map(entry_from_row).transpose()
+        let sql = format!(
+            "SELECT {ENTRY_COLS} FROM entries WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4"
+        );
+        let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+        self.first(&sql, &[&ws, &env, &vault, &key], rows::entry).await
     }
 
     async fn read_version(&self, p: &EntryPath, version: Option<u64>) -> Result<Option<SealedVersion>> {
-        let row = self
-            .query_opt(
-                "SELECT v.version, v.kind, v.created_at, v.edited_by, v.sealed, v.value_mac FROM entry_versions v
+        self.first(
+            "SELECT v.version, v.kind, v.created_at, v.edited_by, v.sealed, v.value_mac FROM entry_versions v
                  JOIN entries e ON e.workspace = v.workspace AND e.environment = v.environment
                      AND e.vault = v.vault AND e.key = v.key
                  WHERE v.workspace = $1 AND v.environment = $2 AND v.vault = $3 AND v.key = $4
                      AND v.version = COALESCE($5, e.version)",
-                &[
-                    &p.workspace.as_str(),
-                    &p.environment.as_str(),
-                    &p.vault.as_str(),
-                    &p.key.as_str(),
-                    &version.map(|v| v as i64),
-                ],
-            )
-            .await?;
-        row.map(|r| Ok(SealedVersion { meta: version_from_row(&r)?, sealed: col(&r, 4)?, value_mac: col(&r, 5)? }))
-            .transpose()
+            &[
+                &p.workspace.as_str(),
+                &p.environment.as_str(),
+                &p.vault.as_str(),
+                &p.key.as_str(),
+                &version.map(|v| v as i64),
+            ],
+            rows::sealed,
+        )
+        .await
     }
 
     async fn list_entries(&self, vault: &VaultPath, q: &ListQuery) -> Result<Vec<EntryMeta>> {
-        let rows = self
-            .query(
-                &format!(
-                    "SELECT {ENTRY_COLS} FROM entries
+        self.all(
+            &format!(
+                "SELECT {ENTRY_COLS} FROM entries
                      WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key LIKE $4 ESCAPE '\\'
                          AND ($5::TEXT IS NULL OR key > $5) AND ($6 OR deleted_at IS NULL)
                      ORDER BY key LIMIT $7"
-                ),
-                &[
-                    &vault.workspace.as_str(),
-                    &vault.environment.as_str(),
-                    &vault.vault.as_str(),
-                    &like_prefix(&q.prefix),
-                    &q.after,
-                    &q.include_deleted,
-                    &i64::from(q.limit),
-                ],
-            )
-            .await?;
-        rows.iter().map(entry_from_row).collect()
+            ),
+            &[
+                &vault.workspace.as_str(),
+                &vault.environment.as_str(),
+                &vault.vault.as_str(),
+                &like_prefix(&q.prefix),
+                &q.after,
+                &q.include_deleted,
+                &i64::from(q.limit),
+            ],
+            rows::entry,
+        )
+        .await
     }
 
     async fn list_versions(&self, p: &EntryPath) -> Result<Vec<VersionMeta>> {
-        let rows = self
-            .query(
-                "SELECT version, kind, created_at, edited_by FROM entry_versions
+        self.all(
+            "SELECT version, kind, created_at, edited_by FROM entry_versions
                  WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 ORDER BY version DESC",
-                &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str()],
-            )
-            .await?;
-        rows.iter().map(version_from_row).collect()
+            &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str()],
+            rows::version,
+        )
+        .await
     }
 
     async fn write_version(&self, n: NewVersion) -> Result<()> {
@@ -694,8 +613,8 @@ impl Store for PostgresStore {
         Ok(col::<i64>(&row, 0)? as u64)
     }
 
-    async fn create_principal(&self, ws: &WorkspaceName, p: &PrincipalRef, by: &str, now: i64) -> Result<()> {
-        self.create_principal_impl(ws, p, by, now).await
+    async fn create_principal(&self, p: &NewPrincipal) -> Result<()> {
+        in_tx!(self, |tx| access::create_principal_tx(&tx, p).await)
     }
     async fn list_principals(&self, ws: &WorkspaceName) -> Result<Vec<PrincipalRecord>> {
         self.list_principals_impl(ws).await
@@ -704,13 +623,13 @@ impl Store for PostgresStore {
         self.principal_exists_impl(ws, p).await
     }
     async fn delete_principal(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
-        self.delete_principal_impl(ws, p).await
+        in_tx!(self, |tx| access::delete_principal_tx(&tx, ws, p).await)
     }
-    async fn add_member(&self, ws: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()> {
-        self.add_member_impl(ws, group, member).await
+    async fn add_member(&self, m: &Membership) -> Result<()> {
+        in_tx!(self, |tx| access::add_member_tx(&tx, m).await)
     }
-    async fn remove_member(&self, ws: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()> {
-        self.remove_member_impl(ws, group, member).await
+    async fn remove_member(&self, m: &Membership) -> Result<()> {
+        in_tx!(self, |tx| access::remove_member_tx(&tx, m).await)
     }
     async fn groups_of(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<Vec<String>> {
         self.groups_of_impl(ws, p).await
@@ -719,46 +638,46 @@ impl Store for PostgresStore {
         self.members_of_impl(ws, group).await
     }
     async fn insert_token(&self, token: &TokenRecord) -> Result<()> {
-        self.insert_token_impl(token).await
+        in_tx!(self, |tx| records::insert_tx(&tx, token).await)
     }
     async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>> {
-        self.get_token_impl(id).await
+        self.by_id(id).await
     }
     async fn list_tokens(&self, ws: &WorkspaceName) -> Result<Vec<TokenRecord>> {
-        self.list_tokens_impl(ws).await
+        self.of_workspace(ws).await
     }
     async fn revoke_token(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-        self.revoke_token_impl(ws, id, now).await
+        in_tx!(self, |tx| records::revoke_tx::<TokenRecord>(&tx, ws, id, now).await)
     }
     async fn insert_grant(&self, grant: &GrantRecord) -> Result<()> {
-        self.insert_grant_impl(grant).await
+        in_tx!(self, |tx| records::insert_tx(&tx, grant).await)
     }
     async fn list_grants(&self, ws: &WorkspaceName) -> Result<Vec<GrantRecord>> {
-        self.list_grants_impl(ws).await
+        self.of_workspace(ws).await
     }
     async fn grants_for(&self, ws: &WorkspaceName, principals: &[PrincipalRef]) -> Result<Vec<GrantRecord>> {
         self.grants_for_impl(ws, principals).await
     }
     async fn delete_grant(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
-        self.delete_grant_impl(ws, id).await
+        in_tx!(self, |tx| access::delete_grant_tx(&tx, ws, id).await)
     }
     async fn append_audit(&self, records: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<Vec<u64>> {
-        self.append_audit_impl(records, chain).await
+        in_tx!(self, |tx| audit::append_audit_tx(&tx, records, chain).await)
     }
     async fn list_audit(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
         self.list_audit_impl(after, since, limit).await
     }
     async fn update_tags(&self, path: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
-        self.update_tags_impl(path, upsert, remove).await
+        in_tx!(self, |tx| tags::update_tags_tx(&tx, path, upsert, remove).await)
     }
     async fn insert_app_key(&self, key: &AppKeyRecord) -> Result<()> {
-        self.insert_app_key_impl(key).await
+        in_tx!(self, |tx| records::insert_tx(&tx, key).await)
     }
     async fn get_app_key(&self, id: &str) -> Result<Option<AppKeyRecord>> {
-        self.get_app_key_impl(id).await
+        self.by_id(id).await
     }
     async fn list_app_keys(&self, ws: &WorkspaceName) -> Result<Vec<AppKeyRecord>> {
-        self.list_app_keys_impl(ws).await
+        self.of_workspace(ws).await
     }
     fn change_feed(&self) -> Option<crate::ChangeFeed> {
         Some(feed::spawn(&self.runtime, self.config.clone(), self.tls.clone(), self.target.clone()))
@@ -778,7 +697,7 @@ impl Store for PostgresStore {
         self.import_snapshot_impl(snapshot).await
     }
     async fn revoke_app_key(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-        self.revoke_app_key_impl(ws, id, now).await
+        in_tx!(self, |tx| records::revoke_tx::<AppKeyRecord>(&tx, ws, id, now).await)
     }
 }
 

@@ -2,7 +2,8 @@
 //! mutex. A call takes the first idle connection (or waits for one), and a connection found closed
 //! (the server restarted, the network dropped) is replaced on its next use.
 
-use super::{backend, pg_message, PostgresStore};
+use super::{backend, pg_message, Params, PostgresStore};
+use crate::rows::Mapper;
 use crate::{Result, StoreError};
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering;
@@ -82,19 +83,18 @@ impl PostgresStore {
         Ok(Conn(guard))
     }
 
-    pub(super) async fn query_opt(
-        &self,
-        sql: &str,
-        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    ) -> Result<Option<Row>> {
+    pub(super) async fn query_opt(&self, sql: &str, params: &Params<'_>) -> Result<Option<Row>> {
         self.conn().await?.query_opt(sql, params).await.map_err(backend)
     }
 
-    pub(super) async fn query(
-        &self,
-        sql: &str,
-        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-    ) -> Result<Vec<Row>> {
-        self.conn().await?.query(sql, params).await.map_err(backend)
+    /// Every row of a query on a pooled connection, each mapped by `map` (one of `crate::rows`).
+    pub(super) async fn all<T>(&self, sql: &str, params: &Params<'_>, map: Mapper<T>) -> Result<Vec<T>> {
+        let rows = self.conn().await?.query(sql, params).await.map_err(backend)?;
+        rows.iter().map(|r| map(r)).collect()
+    }
+
+    /// The row of a query that returns at most one, mapped by `map`.
+    pub(super) async fn first<T>(&self, sql: &str, params: &Params<'_>, map: Mapper<T>) -> Result<Option<T>> {
+        self.query_opt(sql, params).await?.as_ref().map(|r| map(r)).transpose()
     }
 }

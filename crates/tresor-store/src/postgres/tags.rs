@@ -1,17 +1,11 @@
 //! Entry tags changed in place, without a new version (Conductor's `/api/secrets/{key}/tags`), on
 //! PostgreSQL.
 
-use super::{backend, col, PostgresStore};
+use super::{backend, col};
 use crate::rules::apply_tags;
 use crate::{Result, StoreError};
 use tokio_postgres::Transaction;
 use tresor_model::{EntryPath, Tag};
-
-impl PostgresStore {
-    pub(super) async fn update_tags_impl(&self, p: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
-        in_tx!(self, |tx| update_tags_tx(&tx, p, upsert, remove).await)
-    }
-}
 
 /// [`crate::Store::update_tags`] inside a caller's transaction.
 pub(super) async fn update_tags_tx(

@@ -1,71 +1,15 @@
 //! Principals, groups, tokens and grants on SQLite.
 
-use super::{backend, insert_err, SqliteStore};
-use crate::{GrantRecord, PrincipalRecord, Result, StoreError, TokenRecord};
-use rusqlite::{params, OptionalExtension, Row, Transaction};
-use tresor_model::{Access, PrincipalKind, PrincipalRef, WorkspaceName};
-
-fn kind_of(s: &str) -> rusqlite::Result<PrincipalKind> {
-    crate::rules::parse_principal_kind(s).map_err(super::corrupt)
-}
-
-fn principal_at(row: &Row<'_>, kind: usize, name: usize) -> rusqlite::Result<PrincipalRef> {
-    Ok(PrincipalRef { kind: kind_of(&row.get::<_, String>(kind)?)?, name: row.get(name)? })
-}
-
-fn access_of(s: &str) -> rusqlite::Result<Access> {
-    s.parse().map_err(super::corrupt)
-}
-
-const TOKEN_COLS: &str = "id, workspace, principal_kind, principal_name, name, hash, created_at, created_by, \
-     expires_at, revoked_at, environment";
-
-fn token_from_row(r: &Row<'_>) -> rusqlite::Result<TokenRecord> {
-    let ws: String = r.get(1)?;
-    Ok(TokenRecord {
-        id: r.get(0)?,
-        workspace: WorkspaceName::new(ws).map_err(|e| super::corrupt(e.to_string()))?,
-        principal: principal_at(r, 2, 3)?,
-        name: r.get(4)?,
-        hash: r.get(5)?,
-        created_at: r.get(6)?,
-        created_by: r.get(7)?,
-        expires_at: r.get(8)?,
-        revoked_at: r.get(9)?,
-        environment: super::env_at(r, 10)?,
-    })
-}
-
-const GRANT_COLS: &str = "id, workspace, principal_kind, principal_name, scope, access, created_at, created_by";
-
-fn grant_from_row(r: &Row<'_>) -> rusqlite::Result<GrantRecord> {
-    let ws: String = r.get(1)?;
-    Ok(GrantRecord {
-        id: r.get(0)?,
-        workspace: WorkspaceName::new(ws).map_err(|e| super::corrupt(e.to_string()))?,
-        principal: principal_at(r, 2, 3)?,
-        scope: r.get(4)?,
-        access: access_of(&r.get::<_, String>(5)?)?,
-        created_at: r.get(6)?,
-        created_by: r.get(7)?,
-    })
-}
+use super::{backend, change, insert_err, query_all, query_first, SqliteStore};
+use crate::rows::{self, GRANT_COLS};
+use crate::{GrantRecord, Membership, NewPrincipal, PrincipalRecord, Result, StoreError};
+use rusqlite::{params, OptionalExtension, Transaction};
+use tresor_model::{PrincipalKind, PrincipalRef, WorkspaceName};
 
 impl SqliteStore {
-    pub(super) fn create_principal_impl(&self, ws: &WorkspaceName, p: &PrincipalRef, by: &str, now: i64) -> Result<()> {
-        self.write(|tx| create_principal_tx(tx, ws, p, by, now))
-    }
-
     pub(super) fn list_principals_impl(&self, ws: &WorkspaceName) -> Result<Vec<PrincipalRecord>> {
-        self.read(|c| {
-            c.prepare_cached(
-                "SELECT kind, name, created_at, created_by FROM principals WHERE workspace = ?1 ORDER BY kind, name",
-            )?
-            .query_map([ws.as_str()], |r| {
-                Ok(PrincipalRecord { principal: principal_at(r, 0, 1)?, created_at: r.get(2)?, created_by: r.get(3)? })
-            })?
-            .collect()
-        })
+        let sql = "SELECT kind, name, created_at, created_by FROM principals WHERE workspace = ?1 ORDER BY kind, name";
+        self.read_with(|c| query_all(c, sql, [ws.as_str()], rows::principal))
     }
 
     pub(super) fn principal_exists_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<bool> {
@@ -77,156 +21,58 @@ impl SqliteStore {
         .map(|o| o.is_some())
     }
 
-    pub(super) fn delete_principal_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
-        self.write(|tx| delete_principal_tx(tx, ws, p))
-    }
-
-    pub(super) fn add_member_impl(&self, ws: &WorkspaceName, group: &str, m: &PrincipalRef) -> Result<()> {
-        self.write(|tx| add_member_tx(tx, ws, group, m))
-    }
-
-    pub(super) fn remove_member_impl(&self, ws: &WorkspaceName, group: &str, m: &PrincipalRef) -> Result<()> {
-        self.write(|tx| remove_member_tx(tx, ws, group, m))
-    }
-
     pub(super) fn groups_of_impl(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<Vec<String>> {
-        self.read(|c| {
-            c.prepare_cached(
-                "SELECT group_name FROM group_members WHERE workspace = ?1 AND member_kind = ?2 AND member_name = ?3
-                 ORDER BY group_name",
-            )?
-            .query_map(params![ws.as_str(), p.kind.as_str(), p.name], |r| r.get(0))?
-            .collect()
-        })
+        let sql = "SELECT group_name FROM group_members WHERE workspace = ?1 AND member_kind = ?2 AND member_name = ?3
+                   ORDER BY group_name";
+        self.read_with(|c| query_all(c, sql, params![ws.as_str(), p.kind.as_str(), p.name], rows::single_text))
     }
 
     pub(super) fn members_of_impl(&self, ws: &WorkspaceName, group: &str) -> Result<Vec<PrincipalRef>> {
-        self.read(|c| {
-            c.prepare_cached(
-                "SELECT member_kind, member_name FROM group_members WHERE workspace = ?1 AND group_name = ?2
-                 ORDER BY member_kind, member_name",
-            )?
-            .query_map(params![ws.as_str(), group], |r| principal_at(r, 0, 1))?
-            .collect()
-        })
-    }
-
-    pub(super) fn insert_token_impl(&self, t: &TokenRecord) -> Result<()> {
-        self.write(|tx| insert_token_tx(tx, t))
-    }
-
-    pub(super) fn get_token_impl(&self, id: &str) -> Result<Option<TokenRecord>> {
-        self.read(|c| {
-            c.prepare_cached(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE id = ?1"))?
-                .query_row([id], token_from_row)
-                .optional()
-        })
-    }
-
-    pub(super) fn list_tokens_impl(&self, ws: &WorkspaceName) -> Result<Vec<TokenRecord>> {
-        self.read(|c| {
-            c.prepare_cached(&format!("SELECT {TOKEN_COLS} FROM tokens WHERE workspace = ?1 ORDER BY created_at, id"))?
-                .query_map([ws.as_str()], token_from_row)?
-                .collect()
-        })
-    }
-
-    pub(super) fn revoke_token_impl(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-        self.write(|tx| revoke_token_tx(tx, ws, id, now))
-    }
-
-    pub(super) fn insert_grant_impl(&self, g: &GrantRecord) -> Result<()> {
-        self.write(|tx| insert_grant_tx(tx, g))
-    }
-
-    pub(super) fn list_grants_impl(&self, ws: &WorkspaceName) -> Result<Vec<GrantRecord>> {
-        self.read(|c| {
-            c.prepare_cached(&format!("SELECT {GRANT_COLS} FROM grants WHERE workspace = ?1 ORDER BY created_at, id"))?
-                .query_map([ws.as_str()], grant_from_row)?
-                .collect()
-        })
+        let sql = "SELECT member_kind, member_name FROM group_members WHERE workspace = ?1 AND group_name = ?2
+                   ORDER BY member_kind, member_name";
+        self.read_with(|c| query_all(c, sql, params![ws.as_str(), group], rows::member))
     }
 
     pub(super) fn grants_for_impl(&self, ws: &WorkspaceName, ps: &[PrincipalRef]) -> Result<Vec<GrantRecord>> {
-        self.read(|c| {
-            let mut stmt = c.prepare_cached(&format!(
-                "SELECT {GRANT_COLS} FROM grants WHERE workspace = ?1 AND principal_kind = ?2 AND principal_name = ?3
-                 ORDER BY created_at, id"
-            ))?;
+        let sql = format!(
+            "SELECT {GRANT_COLS} FROM grants WHERE workspace = ?1 AND principal_kind = ?2 AND principal_name = ?3
+             ORDER BY created_at, id"
+        );
+        self.read_with(|c| {
             let mut out = Vec::new();
             for p in ps {
-                for g in stmt.query_map(params![ws.as_str(), p.kind.as_str(), p.name], grant_from_row)? {
-                    out.push(g?);
-                }
+                out.extend(query_all(c, &sql, params![ws.as_str(), p.kind.as_str(), p.name], rows::grant)?);
             }
             Ok(out)
         })
     }
-
-    pub(super) fn delete_grant_impl(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
-        self.write(|tx| delete_grant_tx(tx, ws, id))
-    }
-}
-
-/// [`crate::Store::insert_grant`] inside a caller's transaction (also a step of a batch).
-pub(super) fn insert_grant_tx(tx: &Transaction<'_>, g: &GrantRecord) -> Result<()> {
-    tx.execute(
-        &format!("INSERT INTO grants ({GRANT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
-        params![
-            g.id,
-            g.workspace.as_str(),
-            g.principal.kind.as_str(),
-            g.principal.name,
-            g.scope,
-            g.access.as_str(),
-            g.created_at,
-            g.created_by
-        ],
-    )
-    .map_err(insert_err(format!("grant {}", g.id)))?;
-    Ok(())
 }
 
 /// [`crate::Store::delete_grant`] inside a caller's transaction.
 pub(super) fn delete_grant_tx(tx: &Transaction<'_>, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
-    let grant = tx
-        .query_row(
-            &format!("SELECT {GRANT_COLS} FROM grants WHERE workspace = ?1 AND id = ?2"),
-            params![ws.as_str(), id],
-            grant_from_row,
-        )
-        .optional()
-        .map_err(backend)?
+    let sql = format!("SELECT {GRANT_COLS} FROM grants WHERE workspace = ?1 AND id = ?2");
+    let grant = query_first(tx, &sql, params![ws.as_str(), id], rows::grant)?
         .ok_or_else(|| StoreError::NotFound(format!("grant {id}")))?;
     tx.execute("DELETE FROM grants WHERE workspace = ?1 AND id = ?2", params![ws.as_str(), id]).map_err(backend)?;
     Ok(grant)
 }
 
 /// [`crate::Store::create_principal`] inside a caller's transaction (also a step of a batch).
-pub(super) fn create_principal_tx(
-    tx: &Transaction<'_>,
-    ws: &WorkspaceName,
-    p: &PrincipalRef,
-    by: &str,
-    now: i64,
-) -> Result<()> {
+pub(super) fn create_principal_tx(tx: &Transaction<'_>, p: &NewPrincipal) -> Result<()> {
+    let who = &p.principal;
     tx.execute(
         "INSERT INTO principals (workspace, kind, name, created_at, created_by) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![ws.as_str(), p.kind.as_str(), p.name, now, by],
+        params![p.workspace.as_str(), who.kind.as_str(), who.name, p.now, p.by],
     )
-    .map_err(insert_err(format!("principal {p}")))?;
+    .map_err(insert_err(format!("principal {who}")))?;
     Ok(())
 }
 
 /// [`crate::Store::delete_principal`] inside a caller's transaction.
 pub(super) fn delete_principal_tx(tx: &Transaction<'_>, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
     let (w, k, n) = (ws.as_str(), p.kind.as_str(), p.name.as_str());
-    let gone = tx
-        .execute("DELETE FROM principals WHERE workspace = ?1 AND kind = ?2 AND name = ?3", params![w, k, n])
-        .map_err(backend)?;
-    if gone == 0 {
-        return Err(StoreError::NotFound(format!("principal {p}")));
-    }
+    let sql = "DELETE FROM principals WHERE workspace = ?1 AND kind = ?2 AND name = ?3";
+    change(tx, sql, params![w, k, n], || format!("principal {p}"))?;
     for sql in [
         "DELETE FROM group_members WHERE workspace = ?1 AND member_kind = ?2 AND member_name = ?3",
         "DELETE FROM grants WHERE workspace = ?1 AND principal_kind = ?2 AND principal_name = ?3",
@@ -243,64 +89,23 @@ pub(super) fn delete_principal_tx(tx: &Transaction<'_>, ws: &WorkspaceName, p: &
 }
 
 /// [`crate::Store::add_member`] inside a caller's transaction.
-pub(super) fn add_member_tx(tx: &Transaction<'_>, ws: &WorkspaceName, group: &str, m: &PrincipalRef) -> Result<()> {
+pub(super) fn add_member_tx(tx: &Transaction<'_>, m: &Membership) -> Result<()> {
+    let (group, member) = (&m.group, &m.member);
     tx.execute(
         "INSERT INTO group_members (workspace, group_name, member_kind, member_name) VALUES (?1, ?2, ?3, ?4)",
-        params![ws.as_str(), group, m.kind.as_str(), m.name],
+        params![m.workspace.as_str(), group, member.kind.as_str(), member.name],
     )
-    .map_err(insert_err(format!("{m} in group:{group}")))?;
+    .map_err(insert_err(format!("{member} in group:{group}")))?;
     Ok(())
 }
 
 /// [`crate::Store::remove_member`] inside a caller's transaction.
-pub(super) fn remove_member_tx(tx: &Transaction<'_>, ws: &WorkspaceName, group: &str, m: &PrincipalRef) -> Result<()> {
-    let n = tx
-        .execute(
-            "DELETE FROM group_members WHERE workspace = ?1 AND group_name = ?2 AND member_kind = ?3
-             AND member_name = ?4",
-            params![ws.as_str(), group, m.kind.as_str(), m.name],
-        )
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("{m} in group:{group}")));
-    }
-    Ok(())
-}
-
-/// [`crate::Store::insert_token`] inside a caller's transaction.
-pub(super) fn insert_token_tx(tx: &Transaction<'_>, t: &TokenRecord) -> Result<()> {
-    tx.execute(
-        &format!("INSERT INTO tokens ({TOKEN_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"),
-        params![
-            t.id,
-            t.workspace.as_str(),
-            t.principal.kind.as_str(),
-            t.principal.name,
-            t.name,
-            t.hash,
-            t.created_at,
-            t.created_by,
-            t.expires_at,
-            t.revoked_at,
-            t.environment.as_ref().map(|e| e.as_str())
-        ],
-    )
-    .map_err(insert_err(format!("token {}", t.id)))?;
-    Ok(())
-}
-
-/// [`crate::Store::revoke_token`] inside a caller's transaction.
-pub(super) fn revoke_token_tx(tx: &Transaction<'_>, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-    let n = tx
-        .execute(
-            "UPDATE tokens SET revoked_at = COALESCE(revoked_at, ?3) WHERE workspace = ?1 AND id = ?2",
-            params![ws.as_str(), id, now],
-        )
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("token {id}")));
-    }
-    Ok(())
+pub(super) fn remove_member_tx(tx: &Transaction<'_>, m: &Membership) -> Result<()> {
+    let (group, member) = (&m.group, &m.member);
+    let sql = "DELETE FROM group_members WHERE workspace = ?1 AND group_name = ?2 AND member_kind = ?3
+               AND member_name = ?4";
+    let params = params![m.workspace.as_str(), group, member.kind.as_str(), member.name];
+    change(tx, sql, params, || format!("{member} in group:{group}"))
 }
 
 /// Revokes the workspace's unrevoked tokens named `name` (those an application key minted).

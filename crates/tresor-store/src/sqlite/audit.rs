@@ -1,42 +1,18 @@
 //! The audit log on SQLite: the chain append shared by the audit writer and batches, and its listing.
 
-use super::{backend, SqliteStore};
+use super::{backend, query_all, SqliteStore};
+use crate::rows::{self, AUDIT_COLS};
 use crate::{
     link_audit, may_seal, parse_audit_head, AuditChain, AuditRecord, Result, AUDIT_HEAD_MAC_META, AUDIT_HEAD_META,
 };
-use rusqlite::{params, OptionalExtension, Row, Transaction};
-
-const AUDIT_COLS: &str = "seq, at, workspace, request_id, principal, action, target, outcome, detail, prev_hash, hash";
-
-fn audit_from_row(r: &Row<'_>) -> rusqlite::Result<AuditRecord> {
-    Ok(AuditRecord {
-        seq: r.get::<_, i64>(0)? as u64,
-        at: r.get(1)?,
-        workspace: r.get(2)?,
-        request_id: r.get(3)?,
-        principal: r.get(4)?,
-        action: r.get(5)?,
-        target: r.get(6)?,
-        outcome: r.get(7)?,
-        detail: r.get(8)?,
-        prev_hash: r.get(9)?,
-        hash: r.get(10)?,
-    })
-}
+use rusqlite::{params, OptionalExtension, Transaction};
 
 impl SqliteStore {
-    pub(super) fn append_audit_impl(&self, records: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<Vec<u64>> {
-        self.write(|tx| append_audit_tx(tx, records, chain))
-    }
-
     pub(super) fn list_audit_impl(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
-        self.read(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {AUDIT_COLS} FROM audit_log WHERE seq > ?1 AND (?2 IS NULL OR at >= ?2) ORDER BY seq LIMIT ?3"
-            ))?
-            .query_map(params![after as i64, since, limit], audit_from_row)?
-            .collect()
-        })
+        let sql = format!(
+            "SELECT {AUDIT_COLS} FROM audit_log WHERE seq > ?1 AND (?2 IS NULL OR at >= ?2) ORDER BY seq LIMIT ?3"
+        );
+        self.read_with(|c| query_all(c, &sql, params![after as i64, since, limit], rows::audit))
     }
 }
 

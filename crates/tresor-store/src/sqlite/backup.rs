@@ -3,7 +3,7 @@
 use super::{backend, SqliteStore};
 use crate::snapshot::{not_empty, Cell, TableDef, TABLES};
 use crate::{Result, Snapshot, SnapshotHeader, SnapshotTables, StoreError};
-use rusqlite::types::Value;
+use rusqlite::types::{ToSqlOutput, Value, ValueRef};
 use rusqlite::Connection;
 
 fn schema_version(c: &Connection) -> Result<i64> {
@@ -34,12 +34,14 @@ fn read_table(c: &Connection, def: &TableDef) -> Result<Vec<Vec<Cell>>> {
     Ok(out)
 }
 
-fn to_value(cell: &Cell) -> Value {
-    match cell {
-        Cell::Null => Value::Null,
-        Cell::Int(i) => Value::Integer(*i),
-        Cell::Text(s) => Value::Text(s.clone()),
-        Cell::Bytes(b) => Value::Blob(b.clone()),
+impl rusqlite::ToSql for Cell {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::Borrowed(match self {
+            Cell::Null => ValueRef::Null,
+            Cell::Int(i) => ValueRef::Integer(*i),
+            Cell::Text(s) => ValueRef::Text(s.as_bytes()),
+            Cell::Bytes(b) => ValueRef::Blob(b),
+        }))
     }
 }
 
@@ -81,7 +83,7 @@ impl SqliteStore {
                     ))
                     .map_err(backend)?;
                 for row in rows {
-                    stmt.execute(rusqlite::params_from_iter(row.iter().map(to_value)))
+                    stmt.execute(rusqlite::params_from_iter(&row))
                         .map_err(|e| StoreError::Backend(format!("restoring a row of {}: {e}", def.name)))?;
                 }
             }

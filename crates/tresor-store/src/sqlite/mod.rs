@@ -6,17 +6,19 @@
 //! calling task rather than paying a thread hop each.
 
 mod access;
-mod app_keys;
 mod audit;
 mod backup;
 mod batch;
 mod migrate;
+mod records;
 mod tags;
 
+use crate::rows::{self, Columns, Mapper, ENTRY_COLS};
 use crate::rules::LiveLimits;
+use crate::snapshot::Cell;
 use crate::{
-    like_prefix, AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, NewVersion, PrincipalRecord,
-    Result, SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
+    like_prefix, AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, Membership, NewEnvironment,
+    NewPrincipal, NewVersion, PrincipalRecord, Result, SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
 };
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, ToSql, Transaction};
@@ -117,68 +119,66 @@ fn insert_err(what: String) -> impl FnOnce(rusqlite::Error) -> StoreError {
     move |e| if is_constraint(&e) { StoreError::AlreadyExists(what) } else { backend(e) }
 }
 
-const ENTRY_COLS: &str =
-    "key, kind, version, created_at, updated_at, edited_by, description, tags, expires_at, deleted_at";
-
-fn entry_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<EntryMeta> {
-    let kind: String = row.get(1)?;
-    let tags: String = row.get(7)?;
-    Ok(EntryMeta {
-        key: row.get(0)?,
-        kind: parse_kind(&kind)?,
-        version: row.get::<_, i64>(2)? as u64,
-        created_at: row.get(3)?,
-        updated_at: row.get(4)?,
-        edited_by: row.get(5)?,
-        description: row.get(6)?,
-        tags: serde_json::from_str::<Vec<Tag>>(&tags).map_err(|e| corrupt(format!("tags: {e}")))?,
-        expires_at: row.get(8)?,
-        deleted_at: row.get(9)?,
-    })
+/// Runs a statement that must change a row: [`StoreError::NotFound`] naming `what` when it
+/// changed none.
+fn change(tx: &Transaction<'_>, sql: &str, params: impl rusqlite::Params, what: impl FnOnce() -> String) -> Result<()> {
+    let n = tx.execute(sql, params).map_err(backend)?;
+    crate::rules::found(n as u64, what)
 }
 
-fn corrupt(msg: String) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, msg.into())
+/// The column types the shared row mappers (`crate::rows`) read.
+impl Columns for rusqlite::Row<'_> {
+    fn int(&self, i: usize) -> Result<Option<i64>> {
+        self.get(i).map_err(|e| corrupt(i, e))
+    }
+    fn text(&self, i: usize) -> Result<Option<String>> {
+        self.get(i).map_err(|e| corrupt(i, e))
+    }
+    fn bytes(&self, i: usize) -> Result<Option<Vec<u8>>> {
+        self.get(i).map_err(|e| corrupt(i, e))
+    }
 }
 
-/// A nullable environment column (a token's or an application key's binding).
-fn env_at(row: &rusqlite::Row<'_>, i: usize) -> rusqlite::Result<Option<EnvName>> {
-    row.get::<_, Option<String>>(i)?.map(|e| EnvName::new(e).map_err(|e| corrupt(e.to_string()))).transpose()
+fn corrupt(i: usize, e: rusqlite::Error) -> StoreError {
+    StoreError::Corrupt(format!("column {i}: {e}"))
 }
 
-fn parse_kind(s: &str) -> rusqlite::Result<EntryKind> {
-    crate::rules::parse_kind(s).map_err(corrupt)
+/// Inserts one row into `table`: `values` in the order of `cols` (a column list of `crate::rows`).
+fn insert_row(tx: &Transaction<'_>, table: &str, cols: &str, values: &[Cell]) -> rusqlite::Result<usize> {
+    let placeholders: Vec<String> = (1..=values.len()).map(|i| format!("?{i}")).collect();
+    tx.prepare_cached(&format!("INSERT INTO {table} ({cols}) VALUES ({})", placeholders.join(", ")))?
+        .execute(rusqlite::params_from_iter(values))
 }
 
-fn version_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<VersionMeta> {
-    let kind: String = row.get(1)?;
-    Ok(VersionMeta {
-        version: row.get::<_, i64>(0)? as u64,
-        kind: parse_kind(&kind)?,
-        created_at: row.get(2)?,
-        edited_by: row.get(3)?,
-    })
+/// Every row of a query, each mapped by `map` (one of `crate::rows`).
+fn query_all<T>(c: &Connection, sql: &str, params: impl rusqlite::Params, map: Mapper<T>) -> Result<Vec<T>> {
+    let mut stmt = c.prepare_cached(sql).map_err(backend)?;
+    let mut rows = stmt.query(params).map_err(backend)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(backend)? {
+        out.push(map(r)?);
+    }
+    Ok(out)
 }
 
-fn vault_info(conn: &Connection, ws: &str, env: &str, name: Option<&str>) -> rusqlite::Result<Vec<VaultInfo>> {
-    let mut stmt = conn.prepare_cached(
+/// The first row of a query, if any, mapped by `map`.
+fn query_first<T>(c: &Connection, sql: &str, params: impl rusqlite::Params, map: Mapper<T>) -> Result<Option<T>> {
+    let mut stmt = c.prepare_cached(sql).map_err(backend)?;
+    let mut rows = stmt.query(params).map_err(backend)?;
+    rows.next().map_err(backend)?.map(|r| map(r)).transpose()
+}
+
+fn vault_info(c: &Connection, ws: &str, env: &str, name: Option<&str>) -> Result<Vec<VaultInfo>> {
+    query_all(
+        c,
         "SELECT v.name, v.environment, v.created_at, v.managed_by, v.managed_at,
                 (SELECT COUNT(*) FROM entries e WHERE e.workspace = v.workspace AND e.environment = v.environment
                     AND e.vault = v.name AND e.deleted_at IS NULL)
          FROM vaults v WHERE v.workspace = ?1 AND v.environment = ?2 AND (?3 IS NULL OR v.name = ?3)
          ORDER BY v.name",
-    )?;
-    let rows = stmt.query_map(params![ws, env, name], |r| {
-        Ok(VaultInfo {
-            name: r.get(0)?,
-            environment: r.get(1)?,
-            created_at: r.get(2)?,
-            managed_by: r.get(3)?,
-            managed_at: r.get(4)?,
-            entries: r.get::<_, i64>(5)? as u64,
-        })
-    })?;
-    rows.collect()
+        params![ws, env, name],
+        rows::vault,
+    )
 }
 
 fn current_entry(tx: &Transaction<'_>, p: &EntryPath) -> Result<Option<(u64, Option<i64>)>> {
@@ -264,34 +264,18 @@ fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
 
 /// [`Store::soft_delete`] inside a caller's transaction.
 fn soft_delete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()> {
-    let n = tx
-        .execute(
-            "UPDATE entries SET deleted_at = ?5, updated_at = ?5
-                 WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND deleted_at IS NULL",
-            params![p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str(), now],
-        )
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("entry {p}")));
-    }
-    Ok(())
+    let sql = "UPDATE entries SET deleted_at = ?5, updated_at = ?5
+               WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND deleted_at IS NULL";
+    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+    change(tx, sql, params![ws, env, vault, key, now], || format!("entry {p}"))
 }
 
 /// [`Store::create_environment`] inside a caller's transaction.
-fn create_environment_tx(
-    tx: &Transaction<'_>,
-    workspace: &WorkspaceName,
-    name: &EnvName,
-    parent: Option<&EnvName>,
-    now: i64,
-) -> Result<()> {
+fn create_environment_tx(tx: &Transaction<'_>, e: &NewEnvironment) -> Result<()> {
+    let (ws, parent) = (e.workspace.as_str(), e.parent.as_ref().map(EnvName::as_str));
     if let Some(parent) = parent {
         let exists = tx
-            .query_row(
-                "SELECT 1 FROM environments WHERE workspace = ?1 AND name = ?2",
-                params![workspace.as_str(), parent.as_str()],
-                |_| Ok(()),
-            )
+            .query_row("SELECT 1 FROM environments WHERE workspace = ?1 AND name = ?2", params![ws, parent], |_| Ok(()))
             .optional()
             .map_err(backend)?;
         if exists.is_none() {
@@ -300,9 +284,9 @@ fn create_environment_tx(
     }
     tx.execute(
         "INSERT INTO environments (workspace, name, parent, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![workspace.as_str(), name.as_str(), parent.map(|p| p.as_str()), now],
+        params![ws, e.name.as_str(), parent, e.now],
     )
-    .map_err(insert_err(format!("environment {name}")))?;
+    .map_err(insert_err(format!("environment {}", e.name)))?;
     Ok(())
 }
 
@@ -327,59 +311,32 @@ fn delete_vault_tx(tx: &Transaction<'_>, vault: &VaultPath) -> Result<()> {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .map_err(backend)?;
-    if live + deleted > 0 {
-        return Err(StoreError::VaultNotEmpty { vault: vault.to_string(), live: live as u64, deleted: deleted as u64 });
-    }
-    let n = tx
-        .execute("DELETE FROM vaults WHERE workspace = ?1 AND environment = ?2 AND name = ?3", params![ws, env, name])
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("vault {vault}")));
-    }
-    Ok(())
+    crate::rules::check_vault_empty(vault, live as u64, deleted as u64)?;
+    let sql = "DELETE FROM vaults WHERE workspace = ?1 AND environment = ?2 AND name = ?3";
+    change(tx, sql, params![ws, env, name], || format!("vault {vault}"))
 }
 
 /// [`crate::BatchOp::SetVaultOwner`] inside a caller's transaction.
 fn set_vault_owner_tx(tx: &Transaction<'_>, vault: &VaultPath, managed_by: Option<&str>, at: i64) -> Result<()> {
-    let n = tx
-        .execute(
-            "UPDATE vaults SET managed_by = ?4, managed_at = ?5 WHERE workspace = ?1 AND environment = ?2 AND name = ?3",
-            params![vault.workspace.as_str(), vault.environment.as_str(), vault.vault.as_str(), managed_by, at],
-        )
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("vault {vault}")));
-    }
-    Ok(())
+    let sql =
+        "UPDATE vaults SET managed_by = ?4, managed_at = ?5 WHERE workspace = ?1 AND environment = ?2 AND name = ?3";
+    let (ws, env, name) = (vault.workspace.as_str(), vault.environment.as_str(), vault.vault.as_str());
+    change(tx, sql, params![ws, env, name, managed_by, at], || format!("vault {vault}"))
 }
 
 /// [`Store::undelete`] inside a caller's transaction.
 fn undelete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()> {
-    let n = tx
-        .execute(
-            "UPDATE entries SET deleted_at = NULL, updated_at = ?5
-             WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND deleted_at IS NOT NULL",
-            params![p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str(), now],
-        )
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("deleted entry {p}")));
-    }
-    Ok(())
+    let sql = "UPDATE entries SET deleted_at = NULL, updated_at = ?5
+               WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND deleted_at IS NOT NULL";
+    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+    change(tx, sql, params![ws, env, vault, key, now], || format!("deleted entry {p}"))
 }
 
 /// [`Store::purge`] inside a caller's transaction.
 fn purge_tx(tx: &Transaction<'_>, p: &EntryPath) -> Result<()> {
-    let n = tx
-        .execute(
-            "DELETE FROM entries WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4",
-            params![p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str()],
-        )
-        .map_err(backend)?;
-    if n == 0 {
-        return Err(StoreError::NotFound(format!("entry {p}")));
-    }
-    Ok(())
+    let sql = "DELETE FROM entries WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4";
+    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+    change(tx, sql, params![ws, env, vault, key], || format!("entry {p}"))
 }
 
 #[async_trait]
@@ -434,34 +391,18 @@ impl Store for SqliteStore {
         found.ok_or_else(|| crate::rules::missing_data_key(workspace, generation))
     }
 
-    async fn create_environment(
-        &self,
-        workspace: &WorkspaceName,
-        name: &EnvName,
-        parent: Option<&EnvName>,
-        now: i64,
-    ) -> Result<()> {
-        self.write(|tx| create_environment_tx(tx, workspace, name, parent, now))
+    async fn create_environment(&self, env: &NewEnvironment) -> Result<()> {
+        self.write(|tx| create_environment_tx(tx, env))
     }
 
     async fn get_environment(&self, workspace: &WorkspaceName, name: &EnvName) -> Result<Option<EnvInfo>> {
-        self.read(|c| {
-            c.prepare_cached("SELECT name, parent, created_at FROM environments WHERE workspace = ?1 AND name = ?2")?
-                .query_row(params![workspace.as_str(), name.as_str()], |r| {
-                    Ok(EnvInfo { name: r.get(0)?, parent: r.get(1)?, created_at: r.get(2)? })
-                })
-                .optional()
-        })
+        let sql = "SELECT name, parent, created_at FROM environments WHERE workspace = ?1 AND name = ?2";
+        self.read_with(|c| query_first(c, sql, params![workspace.as_str(), name.as_str()], rows::environment))
     }
 
     async fn list_environments(&self, workspace: &WorkspaceName) -> Result<Vec<EnvInfo>> {
-        self.read(|c| {
-            c.prepare_cached("SELECT name, parent, created_at FROM environments WHERE workspace = ?1 ORDER BY name")?
-                .query_map([workspace.as_str()], |r| {
-                    Ok(EnvInfo { name: r.get(0)?, parent: r.get(1)?, created_at: r.get(2)? })
-                })?
-                .collect()
-        })
+        let sql = "SELECT name, parent, created_at FROM environments WHERE workspace = ?1 ORDER BY name";
+        self.read_with(|c| query_all(c, sql, [workspace.as_str()], rows::environment))
     }
 
     async fn create_vault(&self, vault: &VaultPath, now: i64) -> Result<()> {
@@ -469,12 +410,14 @@ impl Store for SqliteStore {
     }
 
     async fn get_vault(&self, vault: &VaultPath) -> Result<Option<VaultInfo>> {
-        self.read(|c| vault_info(c, vault.workspace.as_str(), vault.environment.as_str(), Some(vault.vault.as_str())))
-            .map(|mut v| v.pop())
+        self.read_with(|c| {
+            vault_info(c, vault.workspace.as_str(), vault.environment.as_str(), Some(vault.vault.as_str()))
+        })
+        .map(|mut v| v.pop())
     }
 
     async fn list_vaults(&self, workspace: &WorkspaceName, environment: &EnvName) -> Result<Vec<VaultInfo>> {
-        self.read(|c| vault_info(c, workspace.as_str(), environment.as_str(), None))
+        self.read_with(|c| vault_info(c, workspace.as_str(), environment.as_str(), None))
     }
 
     async fn delete_vault(&self, vault: &VaultPath) -> Result<()> {
@@ -482,77 +425,40 @@ impl Store for SqliteStore {
     }
 
     async fn get_entry(&self, p: &EntryPath) -> Result<Option<EntryMeta>> {
-        self.read(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {ENTRY_COLS} FROM entries WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4"
-            ))?
-            .query_row(
-                params![p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str()],
-                entry_from_row,
-            )
-            .optional()
-        })
+        let sql = format!(
+            "SELECT {ENTRY_COLS} FROM entries WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4"
+        );
+        let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+        self.read_with(|c| query_first(c, &sql, params![ws, env, vault, key], rows::entry))
     }
 
     async fn read_version(&self, p: &EntryPath, version: Option<u64>) -> Result<Option<SealedVersion>> {
-        self.read(|c| {
-            c.prepare_cached(
-                "SELECT v.version, v.kind, v.created_at, v.edited_by, v.sealed, v.value_mac FROM entry_versions v
-                 JOIN entries e ON e.workspace = v.workspace AND e.environment = v.environment
-                     AND e.vault = v.vault AND e.key = v.key
-                 WHERE v.workspace = ?1 AND v.environment = ?2 AND v.vault = ?3 AND v.key = ?4
-                     AND v.version = COALESCE(?5, e.version)",
-            )?
-            .query_row(
-                params![
-                    p.workspace.as_str(),
-                    p.environment.as_str(),
-                    p.vault.as_str(),
-                    p.key.as_str(),
-                    version.map(|v| v as i64)
-                ],
-                |r| Ok(SealedVersion { meta: version_from_row(r)?, sealed: r.get(4)?, value_mac: r.get(5)? }),
-            )
-            .optional()
-        })
+        let sql = "SELECT v.version, v.kind, v.created_at, v.edited_by, v.sealed, v.value_mac FROM entry_versions v
+                   JOIN entries e ON e.workspace = v.workspace AND e.environment = v.environment
+                       AND e.vault = v.vault AND e.key = v.key
+                   WHERE v.workspace = ?1 AND v.environment = ?2 AND v.vault = ?3 AND v.key = ?4
+                       AND v.version = COALESCE(?5, e.version)";
+        let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+        self.read_with(|c| query_first(c, sql, params![ws, env, vault, key, version.map(|v| v as i64)], rows::sealed))
     }
 
     async fn list_entries(&self, vault: &VaultPath, q: &ListQuery) -> Result<Vec<EntryMeta>> {
-        self.read(|c| {
-            c.prepare_cached(&format!(
-                "SELECT {ENTRY_COLS} FROM entries
-                 WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key LIKE ?4 ESCAPE '\\'
-                     AND (?5 IS NULL OR key > ?5) AND (?6 OR deleted_at IS NULL)
-                 ORDER BY key LIMIT ?7"
-            ))?
-            .query_map(
-                params![
-                    vault.workspace.as_str(),
-                    vault.environment.as_str(),
-                    vault.vault.as_str(),
-                    like_prefix(&q.prefix),
-                    q.after,
-                    q.include_deleted,
-                    q.limit
-                ],
-                entry_from_row,
-            )?
-            .collect()
-        })
+        let sql = format!(
+            "SELECT {ENTRY_COLS} FROM entries
+             WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key LIKE ?4 ESCAPE '\\'
+                 AND (?5 IS NULL OR key > ?5) AND (?6 OR deleted_at IS NULL)
+             ORDER BY key LIMIT ?7"
+        );
+        let (ws, env, name) = (vault.workspace.as_str(), vault.environment.as_str(), vault.vault.as_str());
+        let params = params![ws, env, name, like_prefix(&q.prefix), q.after, q.include_deleted, q.limit];
+        self.read_with(|c| query_all(c, &sql, params, rows::entry))
     }
 
     async fn list_versions(&self, p: &EntryPath) -> Result<Vec<VersionMeta>> {
-        self.read(|c| {
-            c.prepare_cached(
-                "SELECT version, kind, created_at, edited_by FROM entry_versions
-                 WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 ORDER BY version DESC",
-            )?
-            .query_map(
-                params![p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str()],
-                version_from_row,
-            )?
-            .collect()
-        })
+        let sql = "SELECT version, kind, created_at, edited_by FROM entry_versions
+                   WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 ORDER BY version DESC";
+        let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+        self.read_with(|c| query_all(c, sql, params![ws, env, vault, key], rows::version))
     }
 
     async fn write_version(&self, n: NewVersion) -> Result<()> {
@@ -586,8 +492,8 @@ impl Store for SqliteStore {
         .map(|n| n as u64)
     }
 
-    async fn create_principal(&self, ws: &WorkspaceName, p: &PrincipalRef, by: &str, now: i64) -> Result<()> {
-        self.create_principal_impl(ws, p, by, now)
+    async fn create_principal(&self, p: &NewPrincipal) -> Result<()> {
+        self.write(|tx| access::create_principal_tx(tx, p))
     }
     async fn list_principals(&self, ws: &WorkspaceName) -> Result<Vec<PrincipalRecord>> {
         self.list_principals_impl(ws)
@@ -596,13 +502,13 @@ impl Store for SqliteStore {
         self.principal_exists_impl(ws, p)
     }
     async fn delete_principal(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
-        self.delete_principal_impl(ws, p)
+        self.write(|tx| access::delete_principal_tx(tx, ws, p))
     }
-    async fn add_member(&self, ws: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()> {
-        self.add_member_impl(ws, group, member)
+    async fn add_member(&self, m: &Membership) -> Result<()> {
+        self.write(|tx| access::add_member_tx(tx, m))
     }
-    async fn remove_member(&self, ws: &WorkspaceName, group: &str, member: &PrincipalRef) -> Result<()> {
-        self.remove_member_impl(ws, group, member)
+    async fn remove_member(&self, m: &Membership) -> Result<()> {
+        self.write(|tx| access::remove_member_tx(tx, m))
     }
     async fn groups_of(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<Vec<String>> {
         self.groups_of_impl(ws, p)
@@ -611,49 +517,49 @@ impl Store for SqliteStore {
         self.members_of_impl(ws, group)
     }
     async fn insert_token(&self, token: &TokenRecord) -> Result<()> {
-        self.insert_token_impl(token)
+        self.write(|tx| records::insert_tx(tx, token))
     }
     async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>> {
-        self.get_token_impl(id)
+        self.read_with(|c| records::by_id(c, id))
     }
     async fn list_tokens(&self, ws: &WorkspaceName) -> Result<Vec<TokenRecord>> {
-        self.list_tokens_impl(ws)
+        self.read_with(|c| records::of_workspace(c, ws))
     }
     async fn revoke_token(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-        self.revoke_token_impl(ws, id, now)
+        self.write(|tx| records::revoke_tx::<TokenRecord>(tx, ws, id, now))
     }
     async fn insert_grant(&self, grant: &GrantRecord) -> Result<()> {
-        self.insert_grant_impl(grant)
+        self.write(|tx| records::insert_tx(tx, grant))
     }
     async fn list_grants(&self, ws: &WorkspaceName) -> Result<Vec<GrantRecord>> {
-        self.list_grants_impl(ws)
+        self.read_with(|c| records::of_workspace(c, ws))
     }
     async fn grants_for(&self, ws: &WorkspaceName, principals: &[PrincipalRef]) -> Result<Vec<GrantRecord>> {
         self.grants_for_impl(ws, principals)
     }
     async fn delete_grant(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
-        self.delete_grant_impl(ws, id)
+        self.write(|tx| access::delete_grant_tx(tx, ws, id))
     }
     async fn append_audit(&self, records: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<Vec<u64>> {
-        self.append_audit_impl(records, chain)
+        self.write(|tx| audit::append_audit_tx(tx, records, chain))
     }
     async fn list_audit(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
         self.list_audit_impl(after, since, limit)
     }
     async fn update_tags(&self, path: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
-        self.update_tags_impl(path, upsert, remove)
+        self.write(|tx| tags::update_tags_tx(tx, path, upsert, remove))
     }
     async fn insert_app_key(&self, key: &AppKeyRecord) -> Result<()> {
-        self.insert_app_key_impl(key)
+        self.write(|tx| records::insert_tx(tx, key))
     }
     async fn get_app_key(&self, id: &str) -> Result<Option<AppKeyRecord>> {
-        self.get_app_key_impl(id)
+        self.read_with(|c| records::by_id(c, id))
     }
     async fn list_app_keys(&self, ws: &WorkspaceName) -> Result<Vec<AppKeyRecord>> {
-        self.list_app_keys_impl(ws)
+        self.read_with(|c| records::of_workspace(c, ws))
     }
     async fn revoke_app_key(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-        self.revoke_app_key_impl(ws, id, now)
+        self.write(|tx| records::revoke_tx::<AppKeyRecord>(tx, ws, id, now))
     }
     async fn export_snapshot(&self) -> Result<crate::Snapshot> {
         self.export_snapshot_impl()

@@ -1,17 +1,11 @@
 //! Entry tags changed in place, without a new version (Conductor's `/api/secrets/{key}/tags`), on
 //! SQLite.
 
-use super::{backend, SqliteStore};
+use super::backend;
 use crate::rules::apply_tags;
 use crate::{Result, StoreError};
 use rusqlite::{params, OptionalExtension, Transaction};
 use tresor_model::{EntryPath, Tag};
-
-impl SqliteStore {
-    pub(super) fn update_tags_impl(&self, p: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
-        self.write(|tx| update_tags_tx(tx, p, upsert, remove))
-    }
-}
 
 /// [`crate::Store::update_tags`] inside a caller's transaction (also a step of a batch).
 pub(super) fn update_tags_tx(tx: &Transaction<'_>, p: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
