@@ -57,31 +57,33 @@ pub fn without_quoted_strings(text: &str) -> String {
     out
 }
 
-/// `Query<T>` with JSON errors.
-pub struct ApiQuery<T>(pub T);
+/// An extractor of request parts that wraps axum's `$inner` and answers its rejection with
+/// `{"error": "$what: ..."}`.
+macro_rules! with_json_errors {
+    ($(#[$doc:meta])* $name:ident, $inner:ident, $rejection:ty, $what:literal) => {
+        $(#[$doc])*
+        pub struct $name<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        axum::extract::Query::<T>::from_request_parts(parts, state)
-            .await
-            .map(|q| ApiQuery(q.0))
-            .map_err(|e: QueryRejection| ApiError::BadRequest(format!("bad query parameters: {}", e.body_text())))
-    }
+        impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for $name<T> {
+            type Rejection = ApiError;
+            async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+                axum::extract::$inner::<T>::from_request_parts(parts, state)
+                    .await
+                    .map(|v| $name(v.0))
+                    .map_err(|e: $rejection| ApiError::BadRequest(format!(concat!($what, ": {}"), e.body_text())))
+            }
+        }
+    };
 }
 
-/// `Path<T>` with JSON errors.
-pub struct ApiPath<T>(pub T);
-
-impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for ApiPath<T> {
-    type Rejection = ApiError;
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|p| ApiPath(p.0))
-            .map_err(|e: PathRejection| ApiError::BadRequest(format!("bad path: {}", e.body_text())))
-    }
-}
+with_json_errors!(
+    /// `Query<T>` with JSON errors.
+    ApiQuery, Query, QueryRejection, "bad query parameters"
+);
+with_json_errors!(
+    /// `Path<T>` with JSON errors.
+    ApiPath, Path, PathRejection, "bad path"
+);
 
 /// The presented token: `Authorization: Bearer`, then `X-Authorization` (Conductor), then, where
 /// `url_token_allowed` (Tinybird's surface: its clients send it), the `token` query parameter.

@@ -235,11 +235,8 @@ impl Service {
     }
 
     pub async fn list_principals(&self, ctx: &Ctx) -> Result<Vec<PrincipalRecord>> {
-        self.audited(ctx, "principal.list", &ctx.caller.workspace, async {
-            self.require_workspace(ctx, Access::Manage, "list principals")?;
-            Ok(self.store.list_principals(&ctx.caller.workspace).await?)
-        })
-        .await
+        self.manage_listing(ctx, "principal.list", "list principals", self.store.list_principals(&ctx.caller.workspace))
+            .await
     }
 
     /// Deletes a principal with its memberships, grants and tokens.
@@ -372,11 +369,7 @@ impl Service {
     }
 
     pub async fn list_tokens(&self, ctx: &Ctx) -> Result<Vec<TokenRecord>> {
-        self.audited(ctx, "token.list", &ctx.caller.workspace, async {
-            self.require_workspace(ctx, Access::Manage, "list tokens")?;
-            Ok(self.store.list_tokens(&ctx.caller.workspace).await?)
-        })
-        .await
+        self.manage_listing(ctx, "token.list", "list tokens", self.store.list_tokens(&ctx.caller.workspace)).await
     }
 
     /// Revokes a token: at once, on this node, for every later request. A caller may always revoke
@@ -434,11 +427,7 @@ impl Service {
     }
 
     pub async fn list_grants(&self, ctx: &Ctx) -> Result<Vec<GrantRecord>> {
-        self.audited(ctx, "grant.list", &ctx.caller.workspace, async {
-            self.require_workspace(ctx, Access::Manage, "list grants")?;
-            Ok(self.store.list_grants(&ctx.caller.workspace).await?)
-        })
-        .await
+        self.manage_listing(ctx, "grant.list", "list grants", self.store.list_grants(&ctx.caller.workspace)).await
     }
 
     pub async fn delete_grant(&self, ctx: &Ctx, id: &str) -> Result<GrantRecord> {

@@ -98,10 +98,12 @@ impl Service {
 
     /// The workspace's application keys (workspace `manage`), without secrets.
     pub async fn list_app_keys(&self, ctx: &Ctx) -> Result<Vec<AppKeyRecord>> {
-        self.audited(ctx, "app_key.list", &ctx.caller.workspace, async {
-            self.require_workspace(ctx, Access::Manage, "list application keys")?;
-            Ok(self.store.list_app_keys(&ctx.caller.workspace).await?)
-        })
+        self.manage_listing(
+            ctx,
+            "app_key.list",
+            "list application keys",
+            self.store.list_app_keys(&ctx.caller.workspace),
+        )
         .await
     }
 

@@ -308,6 +308,23 @@ impl Service {
         self.record_outcome(ctx, action, target, out).await
     }
 
+    /// A listing of the workspace's access records (principals, tokens, grants, application
+    /// keys): workspace `manage` is checked before `list` runs (a future, so the store is not
+    /// touched for a caller without it), and the listing is audited as `action`.
+    async fn manage_listing<T>(
+        &self,
+        ctx: &Ctx,
+        action: &str,
+        doing: &str,
+        list: impl std::future::Future<Output = Result<T, StoreError>>,
+    ) -> Result<T> {
+        self.audited(ctx, action, &ctx.caller.workspace, async {
+            self.require_workspace(ctx, Access::Manage, doing)?;
+            Ok(list.await?)
+        })
+        .await
+    }
+
     /// Records an outcome already at hand (see [`Service::audited`]).
     async fn record_outcome<T>(&self, ctx: &Ctx, action: &str, target: impl ToString, out: Result<T>) -> Result<T> {
         let outcome = match &out {

@@ -31,6 +31,9 @@ pub(crate) trait Record: Sized + Send + Sync + 'static {
     /// Its row, in `COLS` order.
     fn values(&self) -> Vec<Cell>;
     fn id(&self) -> &str;
+    /// Named in PostgreSQL's message for a row whose workspace is missing (SQLite's foreign
+    /// keys answer that themselves).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     fn workspace(&self) -> &WorkspaceName;
 }
 
