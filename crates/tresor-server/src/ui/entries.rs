@@ -394,6 +394,9 @@ struct EntryForm {
     /// The user confirmed releasing a vault managed by a declarative config.
     #[serde(default)]
     release: Option<String>,
+    /// Set when the form showed the entry's group grants, so the fields replace them.
+    #[serde(default)]
+    groups_shown: Option<String>,
 }
 
 impl Drop for EntryForm {
@@ -518,6 +521,7 @@ fn entry_form_page(
                 legend { "Group permissions on this entry" }
                 label { "Groups that may read " input name="read_groups" value=(form.read_groups) placeholder="analysts, etl" aria-describedby="groups-error"; }
                 label { "Groups that may write " input name="write_groups" value=(form.write_groups) placeholder="platform" aria-describedby="groups-error"; }
+                @if form.groups_shown.is_some() { input type="hidden" name="groups_shown" value="1"; }
                 (error(&errors.groups, "groups-error"))
             }
             div.buttons {
@@ -658,24 +662,37 @@ fn conflict(m: &EntryMeta) -> ServiceError {
     ))
 }
 
-/// Grants `read`/`write` on exactly this entry to the groups named, unless they hold it.
+/// Grants `read`/`write` on exactly this entry to the groups named, unless they hold it. When
+/// the form showed the entry's group grants (Edit, for a caller who may list grants), a group
+/// taken out of a field loses that grant: the fields are the entry's group permissions.
 async fn grant_groups(app: &App, ctx: &Ctx, path: &EntryPath, form: &EntryForm) -> Result<(), ServiceError> {
     let wanted: Vec<(String, Access)> = groups(&form.read_groups)
         .into_iter()
         .map(|g| (g, Access::Read))
         .chain(groups(&form.write_groups).into_iter().map(|g| (g, Access::Write)))
         .collect();
-    if wanted.is_empty() {
+    let replacing = form.groups_shown.is_some();
+    if wanted.is_empty() && !replacing {
         return Ok(());
     }
     let scope: Scope = format!("{}/{}/{}", path.environment, path.vault, path.key).parse()?;
     let held = app.svc.list_grants(ctx).await?;
-    for (group, access) in wanted {
+    let on_entry = |g: &&tresor_service::GrantRecord| {
+        g.scope == scope.to_string()
+            && g.principal.kind == PrincipalKind::Group
+            && matches!(g.access, Access::Read | Access::Write)
+    };
+    for (group, access) in &wanted {
         let principal: PrincipalRef = format!("group:{group}").parse()?;
-        let exists =
-            held.iter().any(|g| g.principal == principal && g.access == access && g.scope == scope.to_string());
-        if !exists {
-            app.svc.create_grant(ctx, &principal, &scope, access).await?;
+        if !held.iter().filter(on_entry).any(|g| g.principal == principal && g.access == *access) {
+            app.svc.create_grant(ctx, &principal, &scope, *access).await?;
+        }
+    }
+    if replacing {
+        for g in held.iter().filter(on_entry) {
+            if !wanted.iter().any(|(group, access)| *group == g.principal.name && *access == g.access) {
+                app.svc.delete_grant(ctx, &g.id).await?;
+            }
         }
     }
     Ok(())
@@ -699,18 +716,18 @@ async fn edit_form(State(app): State<App>, Extension(signed): Extension<Signed>,
         let resolved = app.svc.get(&signed.ctx, &path, None).await?;
         form.value = Some(String::from_utf8_lossy(resolved.value.expose()).into_owned());
     }
-    let (read, write) = entry_groups(&app, &signed.ctx, &path).await;
-    form.read_groups = read;
-    form.write_groups = write;
+    if let Some((read, write)) = entry_groups(&app, &signed.ctx, &path).await {
+        (form.read_groups, form.write_groups, form.groups_shown) = (read, write, Some("1".into()));
+    }
     let managed = managed_by(&app, &signed.ctx, &p.at()).await;
     Ok(entry_form_page(&signed, &p.at(), &form, Some(&meta), &FieldErrors::default(), managed.as_deref()))
 }
 
 /// The groups granted read and write on exactly this entry (shown in Edit), when the caller may
-/// list grants; empty otherwise.
-async fn entry_groups(app: &App, ctx: &Ctx, path: &EntryPath) -> (String, String) {
+/// list grants; `None` otherwise (the fields then only add grants).
+async fn entry_groups(app: &App, ctx: &Ctx, path: &EntryPath) -> Option<(String, String)> {
     let scope = format!("{}/{}/{}", path.environment, path.vault, path.key);
-    let Ok(grants) = app.svc.list_grants(ctx).await else { return Default::default() };
+    let grants = app.svc.list_grants(ctx).await.ok()?;
     let of = |access: Access| {
         grants
             .iter()
@@ -719,7 +736,7 @@ async fn entry_groups(app: &App, ctx: &Ctx, path: &EntryPath) -> (String, String
             .collect::<Vec<_>>()
             .join(", ")
     };
-    (of(Access::Read), of(Access::Write))
+    Some((of(Access::Read), of(Access::Write)))
 }
 
 #[derive(Deserialize)]
