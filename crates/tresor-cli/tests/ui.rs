@@ -89,3 +89,57 @@ fn the_dashboard_in_a_real_browser() {
     }
     assert!(log.contains("/ui/entries/new"), "the browser's requests reached the server");
 }
+
+/// Signs in to the dashboard over plain HTTP (as a browser's form would) and answers the
+/// session cookie.
+fn sign_in(s: &Server, token: &str) -> String {
+    let resp = ureq::AgentBuilder::new()
+        .redirects(0)
+        .build()
+        .post(&format!("{}/ui/login", s.addr))
+        .set("Origin", &s.addr)
+        .send_form(&[("token", token)])
+        .or_else(|e| match e {
+            ureq::Error::Status(_, r) => Ok(r),
+            e => Err(e),
+        })
+        .unwrap();
+    assert_eq!(resp.status(), 303);
+    let cookie = resp.header("set-cookie").unwrap();
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+fn page(s: &Server, cookie: &str, path: &str) -> String {
+    ureq::get(&format!("{}{path}", s.addr)).set("Cookie", cookie).call().unwrap().into_string().unwrap()
+}
+
+/// Ten thousand entries: the listing pages them (100 rows a page, folders first), the last page
+/// is reachable, and a search finds one entry among them.
+#[test]
+fn the_dashboard_pages_ten_thousand_entries() {
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0"), ("TRESOR_MAX_ENTRIES", "20000")]);
+    for batch in 0..10 {
+        let entries: serde_json::Map<String, serde_json::Value> = (0..1000)
+            .map(|i| (format!("svc-{batch}/key-{i:04}"), serde_json::json!({"value": format!("v{i}")})))
+            .chain((batch == 0).then(|| ("needle".to_owned(), serde_json::json!({"value": "n"}))))
+            .collect();
+        let (status, doc) = s.call(
+            "POST",
+            "/api/v1/envs/default/vaults/default/entries",
+            Some(&s.token),
+            Some(serde_json::json!({ "entries": entries })),
+        );
+        assert_eq!(status, 200, "{doc}");
+    }
+    let cookie = sign_in(&s, &s.token);
+    let top = page(&s, &cookie, "/ui/entries?tab=secrets");
+    assert_eq!(top.matches("class=\"folder\"").count(), 10, "ten folders at the top");
+    assert!(top.contains("data-key=\"needle\""));
+    let folder = page(&s, &cookie, "/ui/entries?tab=secrets&prefix=svc-3%2F");
+    assert!(folder.contains("Page 1 of 10 (1000 rows)"), "a folder of 1000 entries has 10 pages");
+    assert_eq!(folder.matches("<tr class=\"entry\"").count(), 100);
+    let last = page(&s, &cookie, "/ui/entries?tab=secrets&prefix=svc-3%2F&page=9");
+    assert!(last.contains("data-key=\"svc-3/key-0999\"") && last.contains("Page 10 of 10"));
+    let found = page(&s, &cookie, "/ui/entries?tab=secrets&q=key-0500");
+    assert_eq!(found.matches("<tr class=\"entry\"").count(), 10, "a search looks in every folder");
+}

@@ -282,6 +282,16 @@ await save();
 assert.match(await page.textContent(".toast"), /Saved token/);
 await page.goto(`${addr}/ui/vaults?env=dev`);
 assert.doesNotMatch(await page.textContent('[data-testid="vaults"]'), /managed by config/, "saving released the vault");
+// Vaults are created and deleted here; one that holds entries is not deleted, and the page says why.
+await page.fill('form.inline-form input[name="vault"]', "scratch");
+await Promise.all([page.waitForLoadState("load"), page.click('button:text("Create vault")')]);
+const vaultRow = (name) => page.locator('[data-testid="vaults"] tbody tr', { has: page.locator(`a:text-is("${name}")`) });
+assert.equal(await vaultRow("scratch").count(), 1, "the new vault is listed");
+await Promise.all([page.waitForLoadState("load"), vaultRow("managed").locator('button:text("Delete")').click()]);
+assert.match(await page.textContent('[role="alert"]'), /is not empty: it holds 2 entries/, "the refusal gives its reason");
+await page.goto(`${addr}/ui/vaults?env=dev`);
+await Promise.all([page.waitForLoadState("load"), vaultRow("scratch").locator('button:text("Delete")').click()]);
+assert.equal(await vaultRow("scratch").count(), 0, "an empty vault is deleted");
 
 // ----- Audit and verify -----
 step('Audit and verify');
@@ -324,6 +334,16 @@ const noCsrf = await fetch(`${addr}/ui/entries/delete`, {
   redirect: "manual",
 });
 assert.equal(noCsrf.status, 403, "a change without the session's CSRF token is refused");
+
+// ----- a session may do what its token may: a revoked token ends it -----
+const minted = await api("POST", "/api/v1/tokens", { principal: "user:owner", name: "browser" });
+assert.equal(minted.status, 201);
+await Promise.all([page.waitForURL(/\/ui\/login/), page.click("text=Sign out")]);
+await page.fill("#token", minted.doc.token);
+await Promise.all([page.waitForURL(/\/ui\/entries/), page.click("button.primary")]);
+assert.equal((await api("DELETE", `/api/v1/tokens/${minted.doc.id}`)).status, 204);
+await page.goto(`${addr}/ui/entries`);
+assert.match(await page.textContent('[role="alert"]'), /Your session ended/, "a revoked token ends the session at once");
 
 // ----- the leak scan: no secret value in any response or DOM -----
 step('the leak scan: no secret value in any response or DOM');

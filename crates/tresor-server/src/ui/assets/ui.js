@@ -112,6 +112,14 @@ document.addEventListener("submit", (event) => {
   }
 });
 
+// A loading state: once a form is on its way (its submit not cancelled above), the page says so
+// until the next page arrives.
+document.addEventListener("submit", (event) => {
+  if (event.defaultPrevented) return;
+  document.body.setAttribute("aria-busy", "true");
+});
+window.addEventListener("pageshow", () => document.body.removeAttribute("aria-busy"));
+
 document.addEventListener("change", (event) => {
   if (event.target.matches("select[data-autosubmit]")) event.target.form.submit();
 });
