@@ -93,17 +93,11 @@ fn the_dashboard_in_a_real_browser() {
 /// Signs in to the dashboard over plain HTTP (as a browser's form would) and answers the
 /// session cookie.
 fn sign_in(s: &Server, token: &str) -> String {
-    let resp = ureq::AgentBuilder::new()
-        .redirects(0)
-        .build()
-        .post(&format!("{}/ui/login", s.addr))
-        .set("Origin", &s.addr)
-        .send_form(&[("token", token)])
-        .or_else(|e| match e {
-            ureq::Error::Status(_, r) => Ok(r),
-            e => Err(e),
-        })
-        .unwrap();
+    let agent = ureq::AgentBuilder::new().redirects(0).build();
+    let resp = match agent.post(&format!("{}/ui/login", s.addr)).set("Origin", &s.addr).send_form(&[("token", token)]) {
+        Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+        Err(e) => panic!("signing in: {e}"),
+    };
     assert_eq!(resp.status(), 303);
     let cookie = resp.header("set-cookie").unwrap();
     cookie.split(';').next().unwrap().to_owned()
