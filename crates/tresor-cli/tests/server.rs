@@ -465,6 +465,26 @@ fn tls_with_a_private_ca() {
     let stderr = String::from_utf8_lossy(&untrusted.stderr);
     assert_eq!(untrusted.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("certificate") && stderr.contains("TRESOR_CACERT"), "an unknown CA is refused: {stderr}");
+    // Under TLS the dashboard's session cookie is `Secure` (as well as HttpOnly and SameSite=Strict).
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-i", "--cacert", &ca, "-H", &format!("Origin: {}", s.addr), "--data-urlencode", "token@-"])
+        .arg(format!("{}/ui/login", s.addr))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().unwrap().write_all(token.as_bytes())?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    let answer = String::from_utf8_lossy(&out.stdout);
+    let cookie = answer.lines().find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"));
+    let cookie = cookie.unwrap_or_else(|| panic!("no session cookie: {answer}"));
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("; Secure"),
+        "{cookie}"
+    );
 }
 
 /// `--storage` takes a postgres:// URL or sqlite:PATH; anything else is a usage error that names

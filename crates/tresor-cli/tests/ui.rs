@@ -48,6 +48,9 @@ fn the_dashboard_in_a_real_browser() {
     )
     .unwrap();
     s.cli(&admin, &["apply", "-f", config.to_str().unwrap(), "--yes"], b"").ok();
+    let (status, doc) =
+        s.call("POST", "/api/v1/envs", Some(&admin), Some(serde_json::json!({"name": "feature-x", "parent": "dev"})));
+    assert_eq!(status, 201, "{doc}");
     let reader = common::principal(&s, "user:reader", &[]);
     assert_eq!(
         s.call("POST", "/api/v1/principals", Some(&admin), Some(serde_json::json!({"principal": "group:analysts"}))).0,
@@ -136,4 +139,20 @@ fn the_dashboard_pages_ten_thousand_entries() {
     assert!(last.contains("data-key=\"svc-3/key-0999\"") && last.contains("Page 10 of 10"));
     let found = page(&s, &cookie, "/ui/entries?tab=secrets&q=key-0500");
     assert_eq!(found.matches("<tr class=\"entry\"").count(), 10, "a search looks in every folder");
+}
+
+/// `TRESOR_UI=0` (or `--ui=false`) serves no dashboard; the API is unaffected.
+#[test]
+fn the_dashboard_can_be_turned_off() {
+    let off = Server::start(&[("TRESOR_UI", "0")]);
+    assert_eq!(off.call("GET", "/ui/login", None, None).0, 404);
+    assert_eq!(off.call("GET", "/api/v1/whoami", Some(&off.token), None).0, 200);
+    let data = tempfile::tempdir().unwrap();
+    let out = common::tresor().args(["init", "--json", "--data-dir"]).arg(data.path().join("data")).output().unwrap();
+    let token =
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["admin_token"].as_str().unwrap().to_owned();
+    let flagged = Server::serve(data, token, &[], &["--ui=false"]);
+    assert_eq!(flagged.call("GET", "/ui/login", None, None).0, 404);
+    let on = Server::start(&[]);
+    assert_eq!(on.call("GET", "/ui/login", None, None).0, 200, "on by default");
 }

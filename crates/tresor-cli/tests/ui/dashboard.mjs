@@ -122,7 +122,11 @@ await snapshot("empty");
 assert.match(await page.textContent(".empty"), /tresor -e dev -v default set KEY/, "the empty state teaches the CLI");
 await page.click("text=Add New");
 await snapshot("add-new");
-assert.equal(await page.getAttribute('textarea[name="value"]', "class"), "secret", "a secret's value field is masked");
+assert.equal(
+  await page.$eval('textarea[name="value"]', (t) => getComputedStyle(t).webkitTextSecurity),
+  "disc",
+  "a secret's value is typed masked",
+);
 await fillEntry({ key: "db/password", kind: "secret", value: devSecret, description: "main database", readGroups: "analysts" });
 await save();
 assert.match(await page.textContent(".toast"), /Saved db\/password/);
@@ -174,6 +178,7 @@ assert.equal(await page.locator("tr.entry:visible").count(), 1);
 // The environment selector lists the environments.
 const envOptions = await page.locator('select[name="env"] option').allTextContents();
 assert.ok(envOptions.includes("dev") && envOptions.includes("prod"), `environments offered: ${envOptions}`);
+assert.ok(envOptions.includes("feature-x (branch of dev)"), "a branch is shown with its parent");
 
 // ----- Edit by right-click (a secret: write-only, check-and-set) -----
 step('Edit by right-click (a secret: write-only, check-and-set)');

@@ -90,10 +90,17 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
 
 /// The security headers of every `/ui` answer, and the `Origin` check of every change.
 async fn guarded(req: Request, next: Next) -> Response {
-    if req.method() != Method::GET && req.method() != Method::HEAD && !same_origin(req.headers()) {
-        return views::problem(StatusCode::FORBIDDEN, "This form was not sent from this server's own pages (its Origin header does not match). Reload the page and try again.");
-    }
-    let mut resp = next.run(req).await;
+    let change = req.method() != Method::GET && req.method() != Method::HEAD;
+    // HTTP/1.1 names the host in `Host`, HTTP/2 in the `:authority` of the request's URI.
+    let host = req.uri().authority().map(|a| a.as_str().to_owned());
+    let mut resp = if change && !same_origin(req.headers(), host.as_deref()) {
+        views::problem(
+            StatusCode::FORBIDDEN,
+            "This form was not sent from this server's own pages (its Origin header does not match). Reload the page and try again.",
+        )
+    } else {
+        next.run(req).await
+    };
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_SECURITY_POLICY,
@@ -115,9 +122,9 @@ async fn guarded(req: Request, next: Next) -> Response {
 /// but under `Referrer-Policy: no-referrer` a form's is `null`; then the Fetch Metadata header
 /// `Sec-Fetch-Site` (set by the browser, not by the page's script) must say `same-origin`. A
 /// request with neither an origin naming this host nor that header is refused.
-fn same_origin(headers: &HeaderMap) -> bool {
+fn same_origin(headers: &HeaderMap, authority: Option<&str>) -> bool {
     let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
-    let Some(host) = text(header::HOST) else { return false };
+    let Some(host) = text(header::HOST).or(authority) else { return false };
     match text(header::ORIGIN).filter(|o| *o != "null") {
         Some(origin) => url::Url::parse(origin).is_ok_and(|url| {
             let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
@@ -290,3 +297,35 @@ pub(crate) type Page = Result<Markup, UiError>;
 
 /// A change's answer: where to go next (a redirect, or the form again with its errors), or why not.
 pub(crate) type Answer = Result<Response, UiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        pairs.iter().map(|(k, v)| (header::HeaderName::from_static(k), HeaderValue::from_static(v))).collect()
+    }
+
+    #[test]
+    fn a_change_must_come_from_this_servers_pages() {
+        let host = ("host", "127.0.0.1:8200");
+        assert!(same_origin(&headers(&[host, ("origin", "http://127.0.0.1:8200")]), None));
+        assert!(!same_origin(&headers(&[host, ("origin", "http://evil.example")]), None));
+        assert!(!same_origin(&headers(&[host, ("origin", "http://127.0.0.1:8201")]), None));
+        // `no-referrer` makes a form's Origin `null`: the browser's Fetch Metadata decides.
+        assert!(same_origin(&headers(&[host, ("origin", "null"), ("sec-fetch-site", "same-origin")]), None));
+        assert!(!same_origin(&headers(&[host, ("origin", "null"), ("sec-fetch-site", "cross-site")]), None));
+        assert!(!same_origin(&headers(&[host]), None), "neither header: refused");
+        // HTTP/2 has no Host header; the URI's authority names the host.
+        assert!(same_origin(&headers(&[("origin", "https://tresor.example")]), Some("tresor.example")));
+        assert!(!same_origin(&headers(&[("origin", "https://tresor.example")]), None));
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        let h = headers(&[("cookie", "a=1; tresor_session=abc; b=2")]);
+        assert_eq!(session_id(&h).as_deref(), Some("abc"));
+        assert_eq!(session_id(&headers(&[("cookie", "tresor_session=")])), None);
+        assert_eq!(session_id(&headers(&[])), None);
+    }
+}
