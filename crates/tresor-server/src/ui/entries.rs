@@ -159,7 +159,9 @@ enum Row<'a> {
     Entry(&'a Listed),
 }
 
-/// The environment and vault selectors (a GET form: changing one reloads the page).
+/// The environment and vault selectors (a GET form: changing one reloads the page). They are a
+/// convenience: when a listing fails, the selector shows just the place at hand, and the page's
+/// own call reports the problem.
 async fn selectors(app: &App, ctx: &Ctx, at: &Where, tab: Tab) -> Markup {
     let envs = app.svc.list_environments(ctx).await.unwrap_or_default();
     let vaults = match EnvName::new(at.env.as_str()) {
@@ -298,7 +300,7 @@ async fn list(State(app): State<App>, Extension(signed): Extension<Signed>, Quer
             }
             @if pages > 1 {
                 nav.pager aria-label="Pages" {
-                    @if page > 0 { a href=(here(&format!("{}&q={}&page={}", pair("prefix", &prefix), p.q, page - 1))) { "← Previous" } }
+                    @if page > 0 { a href=(here(&format!("{}&{}&page={}", pair("prefix", &prefix), pair("q", &p.q), page - 1))) { "← Previous" } }
                     span { "Page " (page + 1) " of " (pages) " (" (all.len()) " rows)" }
                     @if page + 1 < pages { a href=(here(&format!("{}&{}&page={}", pair("prefix", &prefix), pair("q", &p.q), page + 1))) { "Next →" } }
                 }
