@@ -376,7 +376,14 @@ export function createClient<N extends NameMap<N> = AnyNames>(options: ClientOpt
         throw new ConnectionError(`${what}: ${why} (${addr})`, "connection", 0, { cause: e });
       }
       if (resp.ok) {
-        return (resp.status === 204 ? undefined : await resp.json()) as T;
+        if (resp.status === 204) return undefined as T;
+        const text = await resp.text();
+        try {
+          return JSON.parse(text) as T;
+        } catch {
+          // Not JSON (a proxy's page?). JSON.parse's own message may quote the text: not passed on.
+          throw new ServerError(`${what}: the answer (HTTP ${resp.status}) is not JSON`, "internal", resp.status);
+        }
       }
       const text = await resp.text();
       let doc: { error?: unknown; kind?: unknown } = {};

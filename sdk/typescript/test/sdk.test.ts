@@ -15,6 +15,7 @@ import {
   NotFound,
   PermissionDenied,
   RateLimited,
+  ServerError,
   TokenExpired,
   TresorError,
   Unauthenticated,
@@ -342,6 +343,36 @@ describe("rate limits", () => {
       const e = await rejects(createClient({ addr, token: "t", retries: 0 }).secrets.getAll("v", ["a"]), RateLimited);
       assert.equal(e.retryAfterSeconds, 0);
       assert.equal(calls, 1);
+    } finally {
+      stub.close();
+    }
+  });
+});
+
+describe("answers that are not tresor's (a proxy's)", () => {
+  test("are judged by their status, and a body that is not JSON is never quoted", async () => {
+    const leaked = value("proxy-echo");
+    const stub = createServer((req, res) => {
+      if (req.url!.includes("/values/text")) {
+        res.writeHead(200, { "Content-Type": "text/plain" });
+        res.end(leaked);
+      } else if (req.url!.includes("/values/gone")) {
+        res.writeHead(404);
+        res.end("<html>not here</html>");
+      } else {
+        res.writeHead(401);
+        res.end(leaked);
+      }
+    });
+    await new Promise<void>((r) => stub.listen(0, "127.0.0.1", r));
+    const tresor = createClient({ addr: `http://127.0.0.1:${(stub.address() as AddressInfo).port}/`, token: "t" });
+    try {
+      const e = await rejects(tresor.secrets.get("v", "text"), ServerError);
+      assert.match(e.message, /not JSON/);
+      assert.equal(await tresor.secrets.get("v", "gone"), undefined);
+      const u = await rejects(tresor.secrets.get("v", "other"), Unauthenticated);
+      assert.equal(u.kind, "unauthenticated");
+      assert.match(u.message, /HTTP 401/);
     } finally {
       stub.close();
     }
