@@ -83,6 +83,17 @@ pub enum Command {
     /// Conductor clients exchange for a token at POST /api/token (server mode).
     #[command(subcommand, name = "app-key")]
     AppKey(AppKeyCommand),
+    /// Generate code from a declarative config: `codegen typescript -f tresor.yaml > secrets.d.ts`
+    /// declares its vault and key names for @tresor/sdk (names only; no server, no values).
+    #[command(subcommand)]
+    Codegen(CodegenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CodegenCommand {
+    /// Print a .d.ts whose `interface SecretNames` maps each vault to its key names; use it as
+    /// `createClient<SecretNames>()` so that a misspelt vault or key fails to compile.
+    Typescript(ConfigArgs),
 }
 
 /// The verbs that work on entries, vaults and environments through a [`crate::backend::Backend`]:

@@ -10,18 +10,26 @@ use crate::error::{CliError, Result};
 use crate::output;
 use crate::target::Target;
 use std::io::{IsTerminal, Write};
-use tresor_model::{EntryKind, OnManaged, SecretValue, VaultPath};
+use tresor_model::{EntryKind, EnvName, OnManaged, SecretValue, VaultPath};
 use tresor_service::{DesiredState, Plan, ServiceError};
 
 /// Reads and parses a config file, resolving `${env:NAME}` from the process environment. A vault
 /// that names no environment is in `-e`'s (or `TRESOR_ENV`'s, else `default`).
 fn load(args: &ConfigArgs, scope: &Target) -> Result<DesiredState> {
+    parse_file(args, &scope.env, &|name| std::env::var(name).ok())
+}
+
+/// Reads and parses `args.file`, resolving `${env:NAME}` through `lookup`.
+pub(crate) fn parse_file(
+    args: &ConfigArgs,
+    env: &EnvName,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> Result<DesiredState> {
     let shown = args.file.display().to_string();
     let text = zeroize::Zeroizing::new(
         std::fs::read_to_string(&args.file).map_err(|e| CliError::Usage(format!("cannot read {shown}: {e}")))?,
     );
-    tresor_config::parse(&text, &shown, &scope.env, &|name| std::env::var(name).ok())
-        .map_err(|e| CliError::Usage(e.to_string()))
+    tresor_config::parse(&text, &shown, env, lookup).map_err(|e| CliError::Usage(e.to_string()))
 }
 
 fn print_plan(scope: &Target, plan: &Plan) -> Result<()> {

@@ -4,6 +4,7 @@ mod admin;
 mod args;
 mod backend;
 mod backup_cmd;
+mod codegen;
 mod commands;
 mod config_cmd;
 mod env_names;
@@ -76,6 +77,7 @@ fn main() {
         Command::Grant(cmd) => server_only(local, "grant").and_then(|c| admin::grant(&c, cmd, json)),
         Command::Whoami => server_only(local, "whoami").and_then(|c| admin::whoami(&c, json)),
         Command::AppKey(cmd) => server_only(local, "app-key").and_then(|c| admin::app_key(&c, cmd, json)),
+        Command::Codegen(args::CodegenCommand::Typescript(args)) => codegen::typescript(&args, &cli.global.env),
         Command::Store(command) => block_on(Box::pin(run_store(cli.global, command))),
     };
     let code = match outcome {
