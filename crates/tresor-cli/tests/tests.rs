@@ -18,6 +18,7 @@ mod migrating;
 mod multinode;
 mod render;
 mod run_redact;
+mod sdk_python;
 #[path = "security/main.rs"]
 mod security;
 mod server;
