@@ -10,20 +10,15 @@ import pytest
 import tresor
 from conftest import Server
 
+# Each kind of the server's error document (tresor-model's ErrorKind), its status and exception.
 KINDS = [
-    ("invalid", 400, tresor.InvalidRequest),
-    ("too_large", 413, tresor.TooLarge),
-    ("not_found", 404, tresor.NotFound),
-    ("already_exists", 409, tresor.AlreadyExists),
-    ("conflict", 409, tresor.Conflict),
-    ("denied", 403, tresor.PermissionDenied),
-    ("limit", 403, tresor.LimitReached),
-    ("unauthenticated", 401, tresor.Unauthenticated),
-    ("expired", 401, tresor.TokenExpired),
+    ("invalid", 400, tresor.InvalidRequest), ("too_large", 413, tresor.TooLarge), ("not_found", 404, tresor.NotFound),
+    ("already_exists", 409, tresor.AlreadyExists), ("conflict", 409, tresor.Conflict),
+    ("denied", 403, tresor.PermissionDenied), ("limit", 403, tresor.LimitReached),
+    ("unauthenticated", 401, tresor.Unauthenticated), ("expired", 401, tresor.TokenExpired),
     ("rate_limited", 429, tresor.RateLimited),
-    ("upstream", 502, tresor.ServerError),
-    ("internal", 500, tresor.ServerError),
-]
+    ("upstream", 502, tresor.ServerError), ("internal", 500, tresor.ServerError),
+]  # fmt: skip
 
 
 def answering(status: int, kind: Optional[str], **options: object) -> tresor.Client:

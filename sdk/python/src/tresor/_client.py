@@ -10,7 +10,7 @@ import httpx
 
 from . import _ops
 from ._config import DEFAULT_BACKOFF, DEFAULT_MAX_RETRY_WAIT, DEFAULT_RETRIES, DEFAULT_TIMEOUT, Settings
-from ._core import Cache, Call, Op, steps
+from ._core import Cache, Call, Got, Op, Plan
 
 __version__ = "0.1.0"
 
@@ -37,16 +37,16 @@ class _Base:
         transport: Any = None,
     ) -> None:
         self._settings = Settings.resolve(
-            addr,
-            token,
-            environment,
-            vault,
-            ca_cert,
+            addr=addr,
+            token=token,
+            environment=environment,
+            vault=vault,
+            ca_cert=ca_cert,
             timeout=timeout,
             retries=retries,
             backoff=backoff,
             max_retry_wait=max_retry_wait,
-            cache_ttl=cache_ttl,
+            cache_ttl=cache_ttl or None,
         )
         self._cache = Cache(self._settings.cache_ttl)
         self._http = self._open(self._http_options(transport))
@@ -97,10 +97,6 @@ class _Base:
         return environment or self.environment, vault or self.vault
 
 
-def _call_kwargs(call: Call) -> Dict[str, Any]:
-    return {"json": call.body, "params": call.params}
-
-
 class Client(_Base):
     """A blocking client of one tresor server with one token: ``client.kv`` (Datatailr's shape),
     ``client.secrets`` (Tailor's).
@@ -123,21 +119,17 @@ class Client(_Base):
         return httpx.Client(**options)
 
     def _run(self, op: Op) -> Any:
-        plan = steps(self._settings, op)
-        got: Any = None
+        plan = Plan(self._settings, op)
+        for wait, call in plan:
+            time.sleep(wait)
+            plan.answer(self._send(call))
+        return plan.result
+
+    def _send(self, call: Call) -> Got:
         try:
-            while True:
-                step = plan.send(got)
-                got = None
-                if isinstance(step, Call):
-                    try:
-                        got = self._http.request(step.method, step.path, **_call_kwargs(step))
-                    except httpx.TransportError as exc:
-                        got = exc
-                else:
-                    time.sleep(step)
-        except StopIteration as done:
-            return done.value
+            return self._http.request(call.method, call.path, json=call.body, params=call.params)
+        except httpx.TransportError as exc:
+            return exc
 
     def close(self) -> None:
         self._http.close()
@@ -162,21 +154,17 @@ class AsyncClient(_Base):
         return httpx.AsyncClient(**options)
 
     async def _run(self, op: Op) -> Any:
-        plan = steps(self._settings, op)
-        got: Any = None
+        plan = Plan(self._settings, op)
+        for wait, call in plan:
+            await asyncio.sleep(wait)
+            plan.answer(await self._send(call))
+        return plan.result
+
+    async def _send(self, call: Call) -> Got:
         try:
-            while True:
-                step = plan.send(got)
-                got = None
-                if not isinstance(step, Call):
-                    await asyncio.sleep(step)
-                    continue
-                try:
-                    got = await self._http.request(step.method, step.path, **_call_kwargs(step))
-                except httpx.TransportError as exc:
-                    got = exc
-        except StopIteration as done:
-            return done.value
+            return await self._http.request(call.method, call.path, json=call.body, params=call.params)
+        except httpx.TransportError as exc:
+            return exc
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -198,16 +186,16 @@ class _KVOps:
         return f"{type(self).__name__}({self._client!r})"
 
     def _get(self, key: str, secure: bool, environment: Optional[str], vault: Optional[str]) -> Op:
-        return _ops.kv_get(self._client._cache, *self._client._where(environment, vault), key, secure)
+        return _ops.kv_get(self._client._cache, self._client._where(environment, vault), key, secure)
 
     def _put(self, key: str, value: str, secure: bool, environment: Optional[str], vault: Optional[str]) -> Op:
-        return _ops.put(self._client._cache, *self._client._where(environment, vault), key, value, secure)
+        return _ops.put(self._client._cache, self._client._where(environment, vault), key, value, secure)
 
     def _ls(self, secure: bool, environment: Optional[str], vault: Optional[str], prefix: str) -> Op:
-        return _ops.ls(*self._client._where(environment, vault), secure, prefix)
+        return _ops.ls(self._client._where(environment, vault), secure, prefix)
 
     def _rm(self, key: str, secure: bool, environment: Optional[str], vault: Optional[str]) -> Op:
-        return _ops.rm(self._client._cache, *self._client._where(environment, vault), key, secure)
+        return _ops.rm(self._client._cache, self._client._where(environment, vault), key, secure)
 
 
 class KV(_KVOps):
@@ -215,13 +203,16 @@ class KV(_KVOps):
     variable, and the two are kept apart as Datatailr keeps them. ``environment=`` is ``dt kv
     -e``; ``vault=`` defaults to the client's."""
 
-    def get(self, key: str, secure: bool = False, *, environment: Optional[str] = None, vault: Optional[str] = None) -> str:
+    def get(
+        self, key: str, secure: bool = False, *, environment: Optional[str] = None, vault: Optional[str] = None
+    ) -> str:
         """The value of a variable (or, with ``secure=True``, a secret). :class:`NotFound` when
         there is none of that kind."""
         return self._client._run(self._get(key, secure, environment, vault))  # type: ignore[no-any-return]
 
     def put(
-        self, key: str, value: str, secure: bool = False, *, environment: Optional[str] = None, vault: Optional[str] = None
+        self, key: str, value: str, secure: bool = False, *,
+        environment: Optional[str] = None, vault: Optional[str] = None
     ) -> None:
         """Stores a variable (or, with ``secure=True``, a secret): a new version if it exists."""
         self._client._run(self._put(key, value, secure, environment, vault))
@@ -232,7 +223,9 @@ class KV(_KVOps):
         """The keys of the variables (or, with ``secure=True``, the secrets), in order."""
         return self._client._run(self._ls(secure, environment, vault, prefix))  # type: ignore[no-any-return]
 
-    def rm(self, key: str, secure: bool = False, *, environment: Optional[str] = None, vault: Optional[str] = None) -> None:
+    def rm(
+        self, key: str, secure: bool = False, *, environment: Optional[str] = None, vault: Optional[str] = None
+    ) -> None:
         """Deletes a variable (or, with ``secure=True``, a secret; a forgotten flag deletes
         nothing and raises :class:`NotFound`). ``tresor undelete`` brings it back."""
         self._client._run(self._rm(key, secure, environment, vault))
@@ -247,7 +240,8 @@ class AsyncKV(_KVOps):
         return await self._client._run(self._get(key, secure, environment, vault))  # type: ignore[no-any-return]
 
     async def put(
-        self, key: str, value: str, secure: bool = False, *, environment: Optional[str] = None, vault: Optional[str] = None
+        self, key: str, value: str, secure: bool = False, *,
+        environment: Optional[str] = None, vault: Optional[str] = None
     ) -> None:
         await self._client._run(self._put(key, value, secure, environment, vault))
 
@@ -272,10 +266,10 @@ class _SecretsOps:
         return f"{type(self).__name__}({self._client!r})"
 
     def _get(self, vault: str, name: str, environment: Optional[str]) -> Op:
-        return _ops.secret_get(self._client._cache, *self._client._where(environment, vault), name)
+        return _ops.secret_get(self._client._cache, self._client._where(environment, vault), name)
 
     def _get_all(self, vault: str, names: Sequence[str], environment: Optional[str]) -> Op:
-        return _ops.get_all(self._client._cache, *self._client._where(environment, vault), names)
+        return _ops.get_all(self._client._cache, self._client._where(environment, vault), names)
 
 
 class Secrets(_SecretsOps):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import ssl
 from dataclasses import dataclass, field
-from typing import Mapping, Optional, Union
+from typing import Any, Mapping, Optional, Union
 
 from ._errors import ConfigError
 
@@ -31,30 +31,16 @@ class Settings:
     cache_ttl: Optional[float] = None
 
     @classmethod
-    def resolve(
-        cls,
-        addr: Optional[str] = None,
-        token: Optional[str] = None,
-        environment: Optional[str] = None,
-        vault: Optional[str] = None,
-        ca_cert: Optional[str] = None,
-        *,
-        timeout: float = DEFAULT_TIMEOUT,
-        retries: int = DEFAULT_RETRIES,
-        backoff: float = DEFAULT_BACKOFF,
-        max_retry_wait: float = DEFAULT_MAX_RETRY_WAIT,
-        cache_ttl: Optional[float] = None,
-        env: Optional[Mapping[str, str]] = None,
-    ) -> Settings:
-        """The settings from explicit arguments, each missing one from ``TRESOR_*`` in ``env``
-        (``os.environ`` by default)."""
+    def resolve(cls, env: Optional[Mapping[str, str]] = None, **given: Any) -> Settings:
+        """The settings from the arguments ``given`` (the client's, by name), each of ``addr``,
+        ``token``, ``environment``, ``vault`` and ``ca_cert`` that is ``None`` read from
+        ``TRESOR_*`` in ``env`` (``os.environ`` by default)."""
         env = os.environ if env is None else env
 
-        def pick(given: Optional[str], name: str) -> Optional[str]:
-            return given if given is not None else (env.get(name) or None)
+        def pick(value: Optional[str], name: str) -> Optional[str]:
+            return value if value is not None else (env.get(name) or None)
 
-        addr = pick(addr, "TRESOR_ADDR")
-        token = pick(token, "TRESOR_TOKEN")
+        addr, token = pick(given.pop("addr"), "TRESOR_ADDR"), pick(given.pop("token"), "TRESOR_TOKEN")
         if not addr:
             raise ConfigError(
                 "no tresor server address: pass addr= or set TRESOR_ADDR (like http://127.0.0.1:8200)"
@@ -64,22 +50,19 @@ class Settings:
             raise ConfigError(f"the tresor address must start with http:// or https:// (found {addr!r})")
         if not token:
             raise ConfigError("no tresor token: pass token= or set TRESOR_TOKEN")
-        if retries < 0 or timeout <= 0 or backoff < 0 or max_retry_wait < 0:
-            raise ConfigError("timeout must be positive; retries, backoff and max_retry_wait not negative")
-        if cache_ttl is not None and cache_ttl < 0:
-            raise ConfigError("cache_ttl must not be negative")
-        return cls(
+        settings = cls(
             addr=addr,
             token=token,
-            environment=pick(environment, "TRESOR_ENV") or "default",
-            vault=pick(vault, "TRESOR_VAULT") or "default",
-            ca_cert=pick(ca_cert, "TRESOR_CACERT"),
-            timeout=timeout,
-            retries=retries,
-            backoff=backoff,
-            max_retry_wait=max_retry_wait,
-            cache_ttl=cache_ttl or None,
+            environment=pick(given.pop("environment"), "TRESOR_ENV") or "default",
+            vault=pick(given.pop("vault"), "TRESOR_VAULT") or "default",
+            ca_cert=pick(given.pop("ca_cert"), "TRESOR_CACERT"),
+            **given,
         )
+        if settings.retries < 0 or settings.timeout <= 0 or settings.backoff < 0 or settings.max_retry_wait < 0:
+            raise ConfigError("timeout must be positive; retries, backoff and max_retry_wait not negative")
+        if settings.cache_ttl is not None and settings.cache_ttl < 0:
+            raise ConfigError("cache_ttl must not be negative")
+        return settings
 
     def verify(self) -> Union[bool, ssl.SSLContext]:
         """What httpx checks the server's certificate with: the system's CAs, or ``ca_cert``'s."""

@@ -13,7 +13,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Dict, Generator, Optional, Tuple, Union
+from typing import Any, Dict, Generator, Iterator, Optional, Tuple, Union
 
 import httpx
 
@@ -156,33 +156,55 @@ class Retrier:
         return TransportError(f"cannot reach the tresor server at {addr}: {detail}")
 
 
-Step = Union[Call, float]
 Got = Union[httpx.Response, httpx.TransportError, None]
 
 
-def steps(settings: Settings, op: Op) -> Generator[Step, Got, Any]:
-    """Runs ``op`` with the retries: yields each :class:`Call` to send (and is sent the response,
-    or the transport error) and each wait, in seconds, to sleep; returns ``op``'s result. The two
-    clients drive this the same way, one blocking, one awaiting."""
+def steps(settings: Settings, op: Op) -> Generator[Tuple[float, Call], Got, Any]:
+    """Runs ``op`` with the retries: yields ``(wait, call)``, the seconds to sleep and then the
+    call to send, and is sent the response (or the transport error); returns ``op``'s result."""
     try:
         call = next(op)
         while True:
-            retrier = Retrier(settings, call)
+            retrier, wait = Retrier(settings, call), 0.0
             while True:
-                got = yield call
+                got = yield wait, call
                 if isinstance(got, httpx.TransportError):
                     wait = retrier.after_failure(got)
-                else:
-                    assert got is not None
-                    answer = answer_of(got)
-                    log.debug("%s %s -> %d", call.method, call.path, answer.status)
-                    wait = retrier.after_answer(answer)
-                    if wait is None:
-                        break
-                yield wait
+                    continue
+                assert got is not None
+                answer = answer_of(got)
+                log.debug("%s %s -> %d", call.method, call.path, answer.status)
+                again = retrier.after_answer(answer)
+                if again is None:
+                    break
+                wait = again
             call = op.send(answer)
     except StopIteration as done:
         return done.value
+
+
+class Plan:
+    """How both clients run an operation: iterating gives ``(wait, call)``; sleep ``wait``
+    seconds, send ``call``, hand :meth:`answer` the response or the transport error. ``result``
+    is the operation's once the iteration ends; its exceptions come out of the iteration."""
+
+    def __init__(self, settings: Settings, op: Op) -> None:
+        self._steps = steps(settings, op)
+        self._got: Got = None
+        self.result: Any = None
+
+    def __iter__(self) -> Iterator[Tuple[float, Call]]:
+        while True:
+            try:
+                step = self._steps.send(self._got)
+            except StopIteration as done:
+                self.result = done.value
+                return
+            self._got = None
+            yield step
+
+    def answer(self, got: Got) -> None:
+        self._got = got
 
 
 class Cache:
