@@ -84,12 +84,12 @@ def test_get_all_reads_only_what_is_not_cached(
 
 def test_entries_expire_after_the_ttl(server: Server, vault: str, values: Values) -> None:
     old, new = values.new("ttl-old"), values.new("ttl-new")
-    with server.client(vault=vault, cache_ttl=0.2) as reader, server.client(vault=vault) as writer:
+    with server.client(vault=vault, cache_ttl=1.0) as reader, server.client(vault=vault) as writer:
         writer.kv.put("k", old, True)
         assert reader.kv.get("k", True) == old
         writer.kv.put("k", new, True)
         assert reader.kv.get("k", True) == old
-        time.sleep(0.3)
+        time.sleep(1.1)
         assert reader.kv.get("k", True) == new
 
 

@@ -35,25 +35,28 @@ def test_429_is_retried_after_the_servers_retry_after(
     value = values.new("limited")
     with limited.client(retries=3) as c:
         c.kv.put("k", value, secure=True)
-        for _ in range(5):
+        # Reads in a row meet the limit within a few requests (each is far quicker than 0.5 s).
+        for _ in range(20):
             assert c.kv.get("k", secure=True) == value
+            if retries_logged(caplog):
+                break
     retried = retries_logged(caplog)
-    assert retried, "five requests at 2/s must meet the limit"
+    assert retried, "twenty requests in a row at 2/s must meet the limit"
     assert all("answered 429, retrying in 1.00 s" in m for m in retried), retried
 
 
 def test_429_raises_rate_limited_once_the_retries_are_spent(limited: Server) -> None:
     with limited.client(retries=0) as c:
         with pytest.raises(tresor.RateLimited) as got:
-            for _ in range(10):
+            for _ in range(20):
                 c.secrets.get("default", "k")
     e = got.value
     assert e.kind == "rate_limited" and e.status == 429 and e.retry_after is not None and e.retry_after >= 1
-    # A Retry-After longer than max_retry_wait is not waited out.
+    # A Retry-After (1 s) longer than max_retry_wait is not waited out: the refused call returns at once.
     with limited.client(retries=5, max_retry_wait=0.5) as c:
-        started = time.monotonic()
         with pytest.raises(tresor.RateLimited):
-            for _ in range(10):
+            for _ in range(20):
+                started = time.monotonic()
                 c.secrets.get("default", "k")
         assert time.monotonic() - started < 1
 
@@ -138,14 +141,16 @@ def silent_server() -> Iterator[str]:
     listener.close()
 
 
-def test_a_server_that_does_not_answer_times_out_without_retrying(silent_server: str) -> None:
-    started = time.monotonic()
+def test_a_server_that_does_not_answer_times_out_without_retrying(
+    silent_server: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="tresor")
     with tresor.Client(silent_server, "tsr_x", timeout=0.3, retries=3) as c:
         with pytest.raises(tresor.Timeout) as got:
             c.kv.put("k", "v")
     assert isinstance(got.value, tresor.TransportError) and "within 0.3 s" in str(got.value)
     # Not retried: the server may have acted on the request.
-    assert time.monotonic() - started < 1.5
+    assert retries_logged(caplog) == []
 
 
 @pytest.fixture(scope="module")
