@@ -19,6 +19,7 @@ mod multinode;
 mod render;
 mod run_redact;
 mod sdk_typescript;
+mod sdk_python;
 #[path = "security/main.rs"]
 mod security;
 mod server;

@@ -8,7 +8,10 @@
 //! ```
 //!
 //! Blocking (ureq): workers and CLIs resolve a handful of values at start-up, and a blocking client
-//! needs no runtime. For HTTPS with a private CA, set `TRESOR_CACERT` to its PEM file.
+//! needs no runtime. There is no async variant: the CLI, its one user in this repository, needs
+//! none; an async program calls it through `tokio::task::spawn_blocking`, or uses the Python or
+//! TypeScript SDK. `get_all` resolves many names in one request. For HTTPS with a private CA, set
+//! `TRESOR_CACERT` to its PEM file.
 
 pub use tresor_api::*;
 
