@@ -18,8 +18,8 @@ mod migrating;
 mod multinode;
 mod render;
 mod run_redact;
-mod sdk_typescript;
 mod sdk_python;
+mod sdk_typescript;
 #[path = "security/main.rs"]
 mod security;
 mod server;
