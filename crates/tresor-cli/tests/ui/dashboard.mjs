@@ -193,6 +193,12 @@ assert.deepEqual(
 );
 await Promise.all([page.waitForURL(/\/ui\/entries\/edit/), menu.locator("text=Edit").click()]);
 assert.equal(await page.inputValue('textarea[name="value"]'), "", "a secret is never filled in");
+// A new description with the value left empty cannot be saved without the value: said next to it.
+await fillEntry({ description: "renamed database" });
+await save();
+assert.match(await page.textContent("#value-error"), /enter the value again/);
+assert.equal(await page.inputValue('textarea[name="value"]'), "", "still never filled in");
+await fillEntry({ description: "main database" });
 assert.match(await page.getAttribute('textarea[name="value"]', "placeholder"), /Leave empty to keep/);
 await fillEntry({ value: devSecretEdited });
 await save();

@@ -572,9 +572,10 @@ async fn update(State(app): State<App>, UiForm(signed, form): UiForm<EntryForm>)
 async fn save(app: App, signed: Signed, mut form: EntryForm, editing: bool) -> Answer {
     let at = form.at();
     let ctx = signed.ctx.clone().releasing(form.release.is_some());
-    let managed = managed_by(&app, &ctx, &at).await;
     let kind = if form.kind == "variable" { EntryKind::Variable } else { EntryKind::Secret };
-    let again = |form: &EntryForm, existing: Option<&EntryMeta>, errors: FieldErrors| {
+    // The form again with its errors; whether the vault is managed is asked only then.
+    let again = async |form: &EntryForm, existing: Option<&EntryMeta>, errors: FieldErrors| {
+        let managed = managed_by(&app, &ctx, &at).await;
         Ok((
             StatusCode::UNPROCESSABLE_ENTITY,
             entry_form_page(&signed, &at, form, existing, &errors, managed.as_deref()),
@@ -585,16 +586,13 @@ async fn save(app: App, signed: Signed, mut form: EntryForm, editing: bool) -> A
         Ok(p) => p,
         Err(_) => {
             let e = EntryKey::new(form.key.trim()).err().map(|e| e.to_string());
-            return again(
-                &form,
-                None,
-                FieldErrors { key: e.or(Some("a key is required".into())), ..Default::default() },
-            );
+            let errors = FieldErrors { key: e.or(Some("a key is required".into())), ..Default::default() };
+            return again(&form, None, errors).await;
         }
     };
     let tags = match parse_tags(&form.tags) {
         Ok(t) => t,
-        Err(e) => return again(&form, None, FieldErrors { tags: Some(e), ..Default::default() }),
+        Err(e) => return again(&form, None, FieldErrors { tags: Some(e), ..Default::default() }).await,
     };
     let existing = if editing { Some(app.svc.describe(&ctx, &path).await?) } else { None };
     if kind == EntryKind::Secret {
@@ -604,15 +602,27 @@ async fn save(app: App, signed: Signed, mut form: EntryForm, editing: bool) -> A
     let description = Some(form.description.trim().to_owned()).filter(|d| !d.is_empty());
     let written = match (form.value.as_deref(), &existing) {
         (None, Some(m)) => {
-            // Keep the value: metadata only, still against the version the page showed.
+            // Keep the value: tags only (the service changes them without a new version),
+            // still against the version the page showed. A description is part of a version,
+            // so changing it needs the value again, which the page does not have.
             if form.version.is_some_and(|v| v != m.version) {
                 Err(conflict(m))
+            } else if description != m.description {
+                let errors = FieldErrors {
+                    value: Some(
+                        "Changing the description writes a new version: enter the value again (it is never shown)."
+                            .into(),
+                    ),
+                    ..Default::default()
+                };
+                return again(&form, existing.as_ref(), errors).await;
             } else {
                 app.svc.update_tags(&ctx, &path, &tags, &removed_tags(&m.tags, &tags)).await.map(|_| m.clone())
             }
         }
         (None, None) => {
-            return again(&form, None, FieldErrors { value: Some("a value is required".into()), ..Default::default() })
+            let errors = FieldErrors { value: Some("a value is required".into()), ..Default::default() };
+            return again(&form, None, errors).await;
         }
         (Some(value), _) => {
             let req = SetEntry {
@@ -641,11 +651,11 @@ async fn save(app: App, signed: Signed, mut form: EntryForm, editing: bool) -> A
                 )),
                 e => e,
             };
-            return again(&form, existing.as_ref(), FieldErrors::from_service(&e));
+            return again(&form, existing.as_ref(), FieldErrors::from_service(&e)).await;
         }
     };
     if let Err(e) = grant_groups(&app, &ctx, &path, &form).await {
-        return again(&form, Some(&written), FieldErrors { groups: Some(e.to_string()), ..Default::default() });
+        return again(&form, Some(&written), FieldErrors { groups: Some(e.to_string()), ..Default::default() }).await;
     }
     let tab = if written.kind == EntryKind::Variable { "variables" } else { "secrets" };
     Ok(Redirect::to(&format!("/ui/entries?{}", at.query(&format!("tab={tab}&{}", pair("saved", &written.key)))))
