@@ -191,7 +191,7 @@ impl Backend for Remote {
 
     async fn grant_group(&self, group: &str, path: &EntryPath, access: Access) -> Result<()> {
         let principal = format!("group:{group}");
-        let scope = format!("{}/{}/{}", path.environment, path.vault, path.key);
+        let scope = path.scope_text();
         let held = self
             .client
             .list_grants()?

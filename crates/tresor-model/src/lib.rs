@@ -82,6 +82,12 @@ impl EntryPath {
             vault: self.vault.clone(),
         }
     }
+
+    /// The grant scope of exactly this entry, `ENV/VAULT/KEY`: what group permissions on one
+    /// entry are granted on (`tresor set -g`, the dashboard's Add New and Edit).
+    pub fn scope_text(&self) -> String {
+        format!("{}/{}/{}", self.environment, self.vault, self.key)
+    }
 }
 
 impl fmt::Display for EntryPath {

@@ -179,7 +179,7 @@ async fn grant_groups(backend: &dyn Backend, path: &EntryPath, groups: &[(String
     let mut granted = Vec::new();
     for (group, access) in groups {
         backend.grant_group(group, path, *access).await?;
-        let scope = format!("{}/{}/{}", path.environment, path.vault, path.key);
+        let scope = path.scope_text();
         granted.push(Granted { group: group.clone(), access: *access, scope });
     }
     Ok(granted)

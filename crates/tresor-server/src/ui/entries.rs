@@ -687,7 +687,7 @@ async fn grant_groups(app: &App, ctx: &Ctx, path: &EntryPath, form: &EntryForm) 
     if wanted.is_empty() && !replacing {
         return Ok(());
     }
-    let scope: Scope = format!("{}/{}/{}", path.environment, path.vault, path.key).parse()?;
+    let scope: Scope = path.scope_text().parse()?;
     let held = app.svc.list_grants(ctx).await?;
     let on_entry = |g: &&tresor_service::GrantRecord| {
         g.scope == scope.to_string()
@@ -738,7 +738,7 @@ async fn edit_form(State(app): State<App>, Extension(signed): Extension<Signed>,
 /// The groups granted read and write on exactly this entry (shown in Edit), when the caller may
 /// list grants; `None` otherwise (the fields then only add grants).
 async fn entry_groups(app: &App, ctx: &Ctx, path: &EntryPath) -> Option<(String, String)> {
-    let scope = format!("{}/{}/{}", path.environment, path.vault, path.key);
+    let scope = path.scope_text();
     let grants = app.svc.list_grants(ctx).await.ok()?;
     let of = |access: Access| {
         grants
