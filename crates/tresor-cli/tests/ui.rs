@@ -156,3 +156,34 @@ fn the_dashboard_can_be_turned_off() {
     let on = Server::start(&[]);
     assert_eq!(on.call("GET", "/ui/login", None, None).0, 200, "on by default");
 }
+
+/// A change whose form is malformed (a version that is no number), or whose CSRF token is not
+/// the session's, is refused in words, and nothing changes.
+#[test]
+fn malformed_and_forged_forms_are_refused() {
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    s.set_all(&s.token, &[("db/password", "pw-4f1e2a9c77")]);
+    s.set_all(&s.token, &[("db/password", "pw-2-8b3d6e01aa")]);
+    let cookie = sign_in(&s, &s.token);
+    let html = page(&s, &cookie, "/ui/entries?tab=secrets&prefix=db%2F");
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap().to_owned();
+    let post = |form: &[(&str, &str)]| {
+        let req = ureq::post(&format!("{}/ui/entries/restore", s.addr)).set("Cookie", &cookie).set("Origin", &s.addr);
+        match req.send_form(form) {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => (r.status(), r.into_string().unwrap()),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let (status, body) =
+        post(&[("csrf", &csrf), ("env", "default"), ("vault", "default"), ("key", "db/password"), ("version", "one")]);
+    assert_eq!(status, 400);
+    assert!(body.contains("This form is incomplete or malformed"), "{body}");
+    let (status, body) =
+        post(&[("csrf", "forged"), ("env", "default"), ("vault", "default"), ("key", "db/password"), ("version", "1")]);
+    assert_eq!(status, 403);
+    assert!(body.contains("security token is not your session"), "{body}");
+    let history = page(&s, &cookie, "/ui/entries/history?key=db%2Fpassword");
+    assert_eq!(history.matches("<tr><td>v").count(), 2, "nothing was restored (a restore makes version 3)");
+    let log = s.log_text();
+    assert!(!log.contains("pw-4f1e2a9c77") && !log.contains("pw-2-8b3d6e01aa"));
+}
