@@ -1,4 +1,4 @@
-//! `tresor backup FILE` and `tresor restore FILE`: a whole store to a file and back, on the same
+//! `tresor backup create FILE` and `tresor backup restore FILE`: a whole store to a file and back, on the same
 //! storage options as `serve`. The file is a [`Snapshot`] (format in `tresor-store`'s docs):
 //! sealed values, wrapped keys, hashes; never the root key. So backing up needs no key, and a
 //! restored store is served with the root key of the store it came from.
@@ -7,6 +7,8 @@ use crate::args::BackupArgs;
 use crate::error::{CliError, Result};
 use crate::local::{Storage, KEY_FILE};
 use crate::output::outln;
+use serde::Serialize;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use tresor_crypto::{MacKey, RootKey};
@@ -40,14 +42,12 @@ pub async fn backup(args: BackupArgs, json: bool) -> Result<i32> {
     }
     let summary = summary(&snapshot);
     if json && !to_stdout {
-        let doc = serde_json::json!({
-            "backup": args.file,
-            "storage": storage.describe(),
-            "created": snapshot.header.created,
-            "schema_version": snapshot.header.schema_version,
-            "rows": rows(&snapshot),
-        });
-        outln!("{doc}")?;
+        let own = Backed {
+            backup: &args.file,
+            created: &snapshot.header.created,
+            schema_version: snapshot.header.schema_version,
+        };
+        print_report(own, &storage, &snapshot)?;
     } else if !json {
         // With the backup on stdout, the summary goes to stderr.
         let text = format!(
@@ -93,15 +93,13 @@ pub async fn restore(args: BackupArgs, json: bool) -> Result<i32> {
 
     let summary = summary(&snapshot);
     if json {
-        let doc = serde_json::json!({
-            "restored": args.file,
-            "storage": storage.describe(),
-            "backup_created": snapshot.header.created,
-            "source_backend": snapshot.header.source_backend,
-            "rows": rows(&snapshot),
-            "root_key_found": key_found,
-        });
-        outln!("{doc}")?;
+        let own = Restored {
+            restored: &args.file,
+            backup_created: &snapshot.header.created,
+            source_backend: &snapshot.header.source_backend,
+            root_key_found: key_found,
+        };
+        print_report(own, &storage, &snapshot)?;
     } else {
         outln!(
             "Restored {} (taken {} from {}) into {} ({summary}).",
@@ -154,8 +152,38 @@ fn check_root_key(dir: &Path, snapshot: &Snapshot) -> Result<bool> {
 }
 
 /// Rows per table, for `--json`.
-fn rows(snapshot: &Snapshot) -> serde_json::Value {
-    snapshot.tables.counts().into_iter().map(|(table, n)| (table.to_owned(), serde_json::Value::from(n))).collect()
+/// What `--json` reports of either verb: its own fields, the storage, and the rows per table.
+#[derive(Serialize)]
+struct Report<'a, Own: Serialize> {
+    #[serde(flatten)]
+    own: Own,
+    storage: String,
+    rows: BTreeMap<&'a str, usize>,
+}
+
+/// `tresor backup --json`'s own fields.
+#[derive(Serialize)]
+struct Backed<'a> {
+    backup: &'a str,
+    created: &'a str,
+    schema_version: i64,
+}
+
+/// `tresor backup restore --json`'s own fields.
+#[derive(Serialize)]
+struct Restored<'a> {
+    restored: &'a str,
+    backup_created: &'a str,
+    source_backend: &'a str,
+    root_key_found: bool,
+}
+
+fn print_report<Own: Serialize>(own: Own, storage: &Storage, snapshot: &Snapshot) -> Result<()> {
+    let rows = snapshot.tables.counts().into_iter().collect();
+    let report = Report { own, storage: storage.describe(), rows };
+    let text = serde_json::to_string(&report).expect("a report of strings and numbers serializes");
+    outln!("{text}")?;
+    Ok(())
 }
 
 /// "3 entries, 7 versions, ..." for the tables people recognise.

@@ -223,6 +223,21 @@ fn a_backup_taken_while_serving_and_writing_restores_into_sqlite() {
     assert!(streamed.stderr.contains("Backed up"), "{}", streamed.stderr);
     assert!(streamed_doc["tables"]["audit_log"].as_array().unwrap().len() > 1);
 
+    // `--json` reports both verbs as documents: the file, the storage and the rows per table.
+    let second = work.path().join("second.json");
+    let out = tresor(&["--json", "backup", "create", p(&second), "--data-dir", p(&s.data_dir())], &[]).ok();
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(report["backup"], p(&second), "{report}");
+    assert!(report["storage"].as_str().unwrap().contains("tresor.db"), "{report}");
+    assert!(report["schema_version"].as_i64().unwrap() >= 7, "{report}");
+    assert!(report["rows"]["entries"].as_u64().unwrap() >= fixture.entries.len() as u64, "{report}");
+    let keyless = tempfile::tempdir().unwrap();
+    let out = tresor(&["--json", "backup", "restore", p(&second), "--data-dir", p(keyless.path())], &[]).ok();
+    let report: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!((report["restored"].as_str(), report["source_backend"].as_str()), (Some(p(&second)), Some("sqlite")));
+    assert_eq!(report["root_key_found"], false, "no key file and no TRESOR_ROOT_KEY: {report}");
+    assert!(report["rows"]["audit_log"].as_u64().unwrap() > 1, "{report}");
+
     // A fresh data directory with the source's key file.
     let target = tempfile::tempdir().unwrap();
     let data = target.path().join("data");

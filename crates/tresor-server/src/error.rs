@@ -113,7 +113,7 @@ impl IntoResponse for ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
-/// The native API's status for each kind of failure (the README's table). The compatibility
+/// The native API's status for each kind of failure (the README's list of kinds). The compatibility
 /// surfaces start from it and change what their platforms answer differently.
 pub fn status_of(kind: ErrorKind) -> StatusCode {
     match kind {
@@ -135,25 +135,27 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
 mod tests {
     use super::*;
 
-    /// The statuses the README documents for the native API.
+    /// The statuses the README documents for the native API: its sentence "programs branch on
+    /// `kind` (`invalid` 400, `unauthenticated`/`expired` 401, ...)" is read here, so the README and
+    /// this mapping cannot drift apart, and every kind must be documented.
     #[test]
     fn each_kind_has_the_documented_status() {
-        let cases = [
-            (ErrorKind::Invalid, 400),
-            (ErrorKind::Unauthenticated, 401),
-            (ErrorKind::Expired, 401),
-            (ErrorKind::Denied, 403),
-            (ErrorKind::Limit, 403),
-            (ErrorKind::NotFound, 404),
-            (ErrorKind::AlreadyExists, 409),
-            (ErrorKind::Conflict, 409),
-            (ErrorKind::TooLarge, 413),
-            (ErrorKind::RateLimited, 429),
-            (ErrorKind::Internal, 500),
-            (ErrorKind::Upstream, 502),
-        ];
-        for (kind, status) in cases {
-            assert_eq!(status_of(kind).as_u16(), status, "{kind}");
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("programs branch on").expect("the README documents the error kinds");
+        let sentence = readme[start..start + readme[start..].find(").").expect("the sentence ends")].replace('\n', " ");
+        let mut documented = std::collections::HashMap::new();
+        // Items like "`denied`/`limit` 403": the kinds, then their status.
+        for item in sentence.split_once('(').expect("a list in parentheses").1.split(", ") {
+            let (kinds, status) = item.rsplit_once(' ').expect("kinds, then a status");
+            let status: u16 = status.parse().unwrap_or_else(|_| panic!("a status in {item:?}"));
+            for kind in kinds.split('/') {
+                documented.insert(kind.trim_matches('`').to_owned(), status);
+            }
         }
+        for &kind in ErrorKind::ALL {
+            let status = documented.get(kind.as_str()).unwrap_or_else(|| panic!("the README omits `{kind}`"));
+            assert_eq!(status_of(kind).as_u16(), *status, "{kind}");
+        }
+        assert_eq!(documented.len(), ErrorKind::ALL.len(), "the README names a kind that does not exist");
     }
 }

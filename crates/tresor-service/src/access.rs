@@ -264,6 +264,22 @@ impl Service {
         }
     }
 
+    /// Commits one change of `group`'s members (`step` makes the batch step: add or remove) with
+    /// its record, whose target is `group:GROUP MEMBER`.
+    async fn commit_membership(
+        &self,
+        ctx: &Ctx,
+        action: &str,
+        group: &str,
+        member: &PrincipalRef,
+        step: fn(Membership) -> BatchOp,
+    ) -> Result<()> {
+        let membership =
+            Membership { workspace: ctx.caller.workspace.clone(), group: group.into(), member: member.clone() };
+        let record = Self::change_record(ctx, action, format!("group:{group} {member}"));
+        Ok(self.commit_access(step(membership), record).await?)
+    }
+
     pub async fn add_member(&self, ctx: &Ctx, group: &str, member: &PrincipalRef) -> Result<()> {
         let group_ref = PrincipalRef::new(PrincipalKind::Group, group)?;
         self.audited_change(ctx, "group.add", format!("{group_ref} {member}"), async {
@@ -274,13 +290,7 @@ impl Service {
             self.require_principal(&ctx.caller.workspace, &group_ref).await?;
             self.require_principal(&ctx.caller.workspace, member).await?;
             self.require_holds_all_of(ctx, &group_ref, &format!("add {member} to {group_ref}")).await?;
-            let op = BatchOp::AddMember(Membership {
-                workspace: ctx.caller.workspace.clone(),
-                group: group.into(),
-                member: member.clone(),
-            });
-            let record = Self::change_record(ctx, "group.add", format!("{group_ref} {member}"));
-            Ok(self.commit_access(op, record).await?)
+            self.commit_membership(ctx, "group.add", group, member, BatchOp::AddMember).await
         })
         .await
     }
@@ -288,13 +298,7 @@ impl Service {
     pub async fn remove_member(&self, ctx: &Ctx, group: &str, member: &PrincipalRef) -> Result<()> {
         self.audited_change(ctx, "group.remove", format!("group:{group} {member}"), async {
             self.require_workspace(ctx, Access::Manage, "change group membership")?;
-            let op = BatchOp::RemoveMember(Membership {
-                workspace: ctx.caller.workspace.clone(),
-                group: group.into(),
-                member: member.clone(),
-            });
-            let record = Self::change_record(ctx, "group.remove", format!("group:{group} {member}"));
-            Ok(self.commit_access(op, record).await?)
+            self.commit_membership(ctx, "group.remove", group, member, BatchOp::RemoveMember).await
         })
         .await
     }

@@ -178,63 +178,64 @@ impl Parser<'_> {
         Ok(())
     }
 
-    fn array(&mut self) -> Result<(), TemplateError> {
+    /// Walks the array or object at `self.i`: its opening byte, then `element` for each element up
+    /// to `close`, the elements separated by commas. `container` names it in errors.
+    fn elements(
+        &mut self,
+        close: u8,
+        container: &str,
+        mut element: impl FnMut(&mut Self) -> Result<(), TemplateError>,
+    ) -> Result<(), TemplateError> {
         self.i += 1;
         self.ws();
-        if self.b.get(self.i) == Some(&b']') {
+        if self.b.get(self.i) == Some(&close) {
             self.i += 1;
             return Ok(());
         }
         loop {
             self.ws();
-            self.value()?;
+            element(self)?;
             self.ws();
             match self.b.get(self.i) {
                 Some(b',') => self.i += 1,
-                Some(b']') => {
+                Some(&c) if c == close => {
                     self.i += 1;
                     return Ok(());
                 }
-                _ => return Err(self.error(format!("expected ',' or ']' in an array, found {}", self.describe()))),
+                _ => {
+                    let close = close as char;
+                    return Err(
+                        self.error(format!("expected ',' or '{close}' in {container}, found {}", self.describe()))
+                    );
+                }
             }
         }
     }
 
+    fn array(&mut self) -> Result<(), TemplateError> {
+        self.elements(b']', "an array", |p| p.value().map(drop))
+    }
+
     fn object(&mut self) -> Result<(), TemplateError> {
         let start = self.i;
-        self.i += 1;
         // The first two members (name, string value); only those matter for a reference.
         let mut first: Vec<(String, Option<String>)> = Vec::with_capacity(2);
         let mut count = 0usize;
-        self.ws();
-        if self.b.get(self.i) == Some(&b'}') {
-            self.i += 1;
-            return Ok(());
-        }
-        loop {
-            self.ws();
-            if self.b.get(self.i) != Some(&b'"') {
-                return Err(self.error(format!("expected a member name in double quotes, found {}", self.describe())));
+        self.elements(b'}', "an object", |p| {
+            if p.b.get(p.i) != Some(&b'"') {
+                return Err(p.error(format!("expected a member name in double quotes, found {}", p.describe())));
             }
-            let name = self.string()?;
-            self.ws();
-            self.expect(b':', "':' after a member name")?;
-            self.ws();
-            let value = self.value()?;
+            let name = p.string()?;
+            p.ws();
+            p.expect(b':', "':' after a member name")?;
+            p.ws();
+            let value = p.value()?;
             count += 1;
             if count <= 2 {
                 first.push((name, value));
             }
-            self.ws();
-            match self.b.get(self.i) {
-                Some(b',') => self.i += 1,
-                Some(b'}') => {
-                    self.i += 1;
-                    break;
-                }
-                _ => return Err(self.error(format!("expected ',' or '}}' in an object, found {}", self.describe()))),
-            }
-        }
+            Ok(())
+        })?;
         if count != 2 {
             return Ok(());
         }

@@ -10,8 +10,8 @@
 //! 2. [`Template::plan`] applies the [`Options`]: the [`AllowList`], the [`CredentialMap`], and
 //!    the `tresor://` environment rule, giving the distinct [`Lookup`]s to fetch in one batch.
 //! 3. [`Plan::render`] takes the values (`None` for "no such entry") and writes the output, or
-//!    returns one error listing every missing reference. [`render`] and [`render_json`] do all
-//!    three steps.
+//!    returns one error listing every missing reference. [`render`] does all three steps
+//!    (for JSON: `Template::parse_json(text)?.render(..)`).
 //!
 //! # Syntaxes (text mode)
 //!
@@ -114,7 +114,7 @@ pub use glob::{glob_match, AllowList};
 pub use mapping::{CredentialMap, MapError};
 pub use pos::{Position, Span};
 pub use reference::{Lookup, Reference, Syntax, Target, TresorUri};
-pub use render::{render, render_json, Options, Plan, Template};
+pub use render::{render, Options, Plan, Template};
 
 #[cfg(test)]
 mod tests;

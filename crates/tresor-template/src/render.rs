@@ -233,12 +233,3 @@ pub fn render<V: AsRef<[u8]>>(
 ) -> Result<String, TemplateError> {
     Template::parse(text)?.render(options, resolve)
 }
-
-/// Parses `text` as JSON ([`Template::parse_json`]) and renders it in one go.
-pub fn render_json<V: AsRef<[u8]>>(
-    text: &str,
-    options: &Options<'_>,
-    resolve: impl FnMut(&Lookup) -> Option<V>,
-) -> Result<String, TemplateError> {
-    Template::parse_json(text)?.render(options, resolve)
-}

@@ -15,7 +15,7 @@ fn render_with(text: &str, vals: &[(&str, &str)]) -> Result<String, TemplateErro
 
 fn render_json_with(text: &str, vals: &[(&str, &str)]) -> Result<String, TemplateError> {
     let vals = values(vals);
-    render_json(text, &Options::new(), |l| vals.get(&l.to_string()).cloned())
+    Template::parse_json(text)?.render(&Options::new(), |l| vals.get(&l.to_string()).cloned())
 }
 
 fn pos(line: usize, column: usize) -> Position {

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 use std::collections::HashMap;
-use tresor_template::{glob_match, render, render_json, sql_quote, Options, Template};
+use tresor_template::{glob_match, render, sql_quote, Options, Template};
 
 /// An independent check for the openers the crate recognizes.
 fn has_opener(s: &str) -> bool {
@@ -195,13 +195,13 @@ proptest! {
     fn json_without_references_passes_through(doc in json_doc()) {
         let t = Template::parse_json(&doc).unwrap();
         prop_assert!(t.references().is_empty());
-        prop_assert_eq!(render_json(&doc, &Options::new(), |_| -> Option<&str> { unreachable!() }).unwrap(), doc);
+        prop_assert_eq!(Template::parse_json(&doc).unwrap().render(&Options::new(), |_| -> Option<&str> { unreachable!() }).unwrap(), doc);
     }
 
     #[test]
     fn json_references_render_valid_json(doc in json_doc(), value in any::<String>()) {
         let with_ref = format!("[{doc}, {{\"key\" : \"k\", \"vault\": \"v\"}}]");
-        let out = render_json(&with_ref, &Options::new(), |_| Some(value.as_str())).unwrap();
+        let out = Template::parse_json(&with_ref).unwrap().render(&Options::new(), |_| Some(value.as_str())).unwrap();
         prop_assert_eq!(&out, &format!("[{doc}, {}]", tresor_template::json_quote(&value)));
         // Valid JSON (checked without looking into strings: the value may hold an opener).
         prop_assert!(Template::parse_json_objects(&out).is_ok());
@@ -215,7 +215,7 @@ proptest! {
     ) {
         let reference = if sql { "{{tb_secret(\\\"k\\\")}}" } else { "${secret:k}" };
         let with_ref = format!("[{doc}, \"a\\n{reference}\\\"b\"]");
-        let out = render_json(&with_ref, &Options::new(), |_| Some(value.as_str())).unwrap();
+        let out = Template::parse_json(&with_ref).unwrap().render(&Options::new(), |_| Some(value.as_str())).unwrap();
         let text = if sql { sql_quote(&value) } else { value.clone() };
         prop_assert_eq!(&out, &format!("[{doc}, {}]", tresor_template::json_quote(&format!("a\n{text}\"b"))));
         prop_assert!(Template::parse_json_objects(&out).is_ok());
