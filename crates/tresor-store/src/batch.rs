@@ -4,8 +4,8 @@
 //! that transaction, so a failing step or append leaves nothing behind.
 
 use crate::{
-    AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, Membership, NewEnvironment, NewPrincipal, NewVersion,
-    Result, StoreError, TokenRecord,
+    AppKeyRecord, AuditChain, AuditRecord, Batch, BatchOp, GrantRecord, Membership, NewEnvironment, NewPrincipal,
+    NewVersion, Result, StoreError, TokenRecord,
 };
 use tresor_model::{EntryPath, PrincipalRef, Tag, VaultPath, WorkspaceName};
 
@@ -36,6 +36,36 @@ pub(crate) trait BatchSteps {
     async fn revoke_app_key(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()>;
     /// The backend's one chain append ([`crate::Store::append_audit`] inside the transaction).
     async fn append_audit(&self, records: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<Vec<u64>>;
+    /// Runs SQL that both backends spell alike and that returns no rows (the savepoints).
+    async fn execute(&self, sql: &'static str) -> Result<()>;
+}
+
+/// Runs a group of changes on `tx` ([`crate::Store::apply_group`]): each change in a savepoint,
+/// released when it succeeds and rolled back to when it fails (the others go on), then the read
+/// records. The caller commits when this returns `Ok` and drops the transaction otherwise.
+/// SQLite and PostgreSQL both keep a savepoint on their stack after `ROLLBACK TO`, so it is
+/// released too: the next change reuses the name at the same depth.
+pub(crate) async fn apply_group<S: BatchSteps>(
+    tx: &S,
+    changes: Vec<Batch>,
+    reads: Vec<AuditRecord>,
+    chain: &dyn AuditChain,
+) -> Result<Vec<Result<()>>> {
+    let mut outcomes = Vec::with_capacity(changes.len());
+    for change in changes {
+        tx.execute("SAVEPOINT change").await?;
+        let outcome = apply(tx, &change.ops, change.audit, chain).await;
+        tx.execute(match outcome {
+            Ok(()) => "RELEASE SAVEPOINT change",
+            Err(_) => "ROLLBACK TO SAVEPOINT change; RELEASE SAVEPOINT change",
+        })
+        .await?;
+        outcomes.push(outcome);
+    }
+    if !reads.is_empty() {
+        tx.append_audit(reads, chain).await.map_err(|e| StoreError::AuditAppend(e.to_string()))?;
+    }
+    Ok(outcomes)
 }
 
 /// Runs the steps in order, then appends the batch's audit records, on `tx`. The caller commits
@@ -163,6 +193,9 @@ macro_rules! batch_steps {
                 }
                 async fn append_audit(&self, records: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<Vec<u64>> {
                     super::audit::append_audit_tx(self, records, chain)$(.$wait)?
+                }
+                async fn execute(&self, sql: &'static str) -> Result<()> {
+                    super::execute_tx(self, sql)$(.$wait)?
                 }
             }
         };

@@ -2,8 +2,8 @@
 //! backend's tests call [`run_all`] on a fresh, empty store.
 
 use crate::{
-    AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, Membership, NewEnvironment, NewPrincipal,
-    NewVersion, Store, StoreError, TokenRecord, WrappedKey, AUDIT_HEAD_MAC_META, AUDIT_HEAD_META,
+    AppKeyRecord, AuditChain, AuditRecord, Batch, BatchOp, GrantRecord, ListQuery, Membership, NewEnvironment,
+    NewPrincipal, NewVersion, Store, StoreError, TokenRecord, WrappedKey, AUDIT_HEAD_MAC_META, AUDIT_HEAD_META,
 };
 use tresor_model::{
     Access, EntryKey, EntryKind, EntryPath, EnvName, PrincipalRef, Tag, VaultName, VaultPath, WorkspaceName,
@@ -953,4 +953,53 @@ pub async fn batches_with_audit(store: &dyn Store) {
     assert_eq!(store.append_audit(vec![audit("read")], &chain).await.unwrap(), [expected + 1]);
     let next = store.list_audit(expected, None, 10).await.unwrap();
     assert_eq!(next[0].prev_hash, last.hash);
+
+    // A group (group commit): each change commits with its records or is rolled back alone (a
+    // check-and-set that an earlier change of the same group moved; a record the log refuses),
+    // the read records follow, and the chain stays one gapless, linked sequence.
+    let before = last_seq().await;
+    let head_hash = store.list_audit(before - 1, None, 1).await.unwrap()[0].hash.clone();
+    let (a, b, c) = (
+        v.entry(EntryKey::new("g-a").unwrap()),
+        v.entry(EntryKey::new("g-b").unwrap()),
+        v.entry(EntryKey::new("g-c").unwrap()),
+    );
+    let write = |e: &EntryPath, action: &str| Batch {
+        ops: vec![BatchOp::WriteVersion(version(e, 1, 0, b"sealed"))],
+        audit: vec![audit(action)],
+    };
+    let group = vec![
+        write(&a, "entry.write"),
+        write(&a, "entry.write"),
+        write(&b, REFUSED_AUDIT_ACTION),
+        write(&c, "entry.write"),
+    ];
+    let outcomes = store.apply_group(group, vec![audit("read"), audit("read")], &chain).await.unwrap();
+    assert!(outcomes[0].is_ok() && outcomes[3].is_ok(), "{outcomes:?}");
+    assert!(matches!(outcomes[1], Err(StoreError::VersionConflict { expected: 0, actual: 1, .. })), "{outcomes:?}");
+    assert!(matches!(outcomes[2], Err(StoreError::AuditAppend(_))), "{outcomes:?}");
+    assert_eq!(store.get_entry(&a).await.unwrap().unwrap().version, 1, "the conflicting write changed nothing");
+    assert!(store.get_entry(&b).await.unwrap().is_none(), "a change whose record was refused did not happen");
+    assert!(store.get_entry(&c).await.unwrap().is_some(), "a change after a failed one commits");
+    let kept = store.list_audit(before, None, u32::MAX).await.unwrap();
+    let actions: Vec<&str> = kept.iter().map(|r| r.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["entry.write", "entry.write", "read", "read"],
+        "the records of the changes kept, then the reads"
+    );
+    assert_eq!(seqs(&kept), ((before + 1)..=(before + 4)).collect::<Vec<_>>(), "one gapless sequence");
+    assert_eq!(kept[0].prev_hash, head_hash);
+    for w in kept.windows(2) {
+        assert_eq!(w[1].prev_hash, w[0].hash, "record {} links to the one before", w[1].seq);
+    }
+    let head = store.get_meta(AUDIT_HEAD_META).await.unwrap().unwrap();
+    assert_eq!(&head[..8], &(before + 4).to_be_bytes()[..], "the group moves the head once, to its last record");
+
+    // A group whose read records cannot be appended keeps nothing, changes included.
+    let d = v.entry(EntryKey::new("g-d").unwrap());
+    let refused = store.apply_group(vec![write(&d, "entry.write")], vec![audit(REFUSED_AUDIT_ACTION)], &chain).await;
+    assert!(matches!(refused, Err(StoreError::AuditAppend(_))), "{refused:?}");
+    assert!(store.get_entry(&d).await.unwrap().is_none(), "nothing of a failed group is kept");
+    assert_eq!(last_seq().await, before + 4);
 }

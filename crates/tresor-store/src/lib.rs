@@ -39,7 +39,7 @@ use tresor_model::{
 };
 
 /// Errors of the storage layer. Messages name rows by their path, never by value.
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum StoreError {
     #[error("{0} already exists")]
     AlreadyExists(String),
@@ -153,6 +153,13 @@ pub struct Membership {
     /// The group's name (the principal `group:<name>`).
     pub group: String,
     pub member: PrincipalRef,
+}
+
+/// One change of a [`Store::apply_group`]: its steps and the audit records that commit with them.
+#[derive(Debug, Clone)]
+pub struct Batch {
+    pub ops: Vec<BatchOp>,
+    pub audit: Vec<AuditRecord>,
 }
 
 /// One step of [`Store::apply_batch`]. Each behaves as the `Store` method of the same name, with
@@ -431,7 +438,24 @@ pub trait Store: Send + Sync + 'static {
     /// nothing is kept either and the error is [`StoreError::AuditAppend`]. Every change the
     /// service makes goes through here, so a change commits with its audit record or not at all;
     /// a declarative config's apply is one batch, so a failure part-way leaves the store as it was.
-    async fn apply_batch(&self, ops: Vec<BatchOp>, audit: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<()>;
+    async fn apply_batch(&self, ops: Vec<BatchOp>, audit: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<()> {
+        let mut outcomes = self.apply_group(vec![Batch { ops, audit }], Vec::new(), chain).await?;
+        outcomes.pop().expect("one outcome per change")
+    }
+    /// Group commit: many independent changes, then the records of reads, in ONE transaction and
+    /// one commit (one flush for all). Each change runs in a savepoint of its own exactly as
+    /// [`Store::apply_batch`] runs it alone (its steps, then its records), so a change that fails
+    /// is rolled back alone and its error returned in its place while the others commit; each
+    /// change still commits with its own records or not at all, and sees the changes before it in
+    /// the group (check-and-set and limits included). The outcomes come in the changes' order.
+    /// `Err` only when the transaction as a whole failed (begin, the read records' append, the
+    /// commit): then nothing of the group was kept.
+    async fn apply_group(
+        &self,
+        changes: Vec<Batch>,
+        reads: Vec<AuditRecord>,
+        chain: &dyn AuditChain,
+    ) -> Result<Vec<Result<()>>>;
     /// Marks an entry deleted. Its versions stay until [`Store::purge`].
     async fn soft_delete(&self, path: &EntryPath, now: i64) -> Result<()>;
     async fn undelete(&self, path: &EntryPath, now: i64) -> Result<()>;

@@ -34,7 +34,7 @@ use crate::rows::{self, Columns, ENTRY_COLS};
 use crate::rules::LiveLimits;
 use crate::snapshot::Cell;
 use crate::{
-    like_prefix, AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, Membership, NewEnvironment,
+    like_prefix, AppKeyRecord, AuditChain, AuditRecord, Batch, GrantRecord, ListQuery, Membership, NewEnvironment,
     NewPrincipal, NewVersion, PrincipalRecord, Result, SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
 };
 use async_trait::async_trait;
@@ -328,6 +328,10 @@ async fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
 }
 
 /// [`Store::soft_delete`] inside a caller's transaction.
+async fn execute_tx(tx: &Transaction<'_>, sql: &str) -> Result<()> {
+    tx.batch_execute(sql).await.map_err(backend)
+}
+
 async fn soft_delete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()> {
     let sql = "UPDATE entries SET deleted_at = $5, updated_at = $5
                WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND deleted_at IS NULL";
@@ -589,9 +593,14 @@ impl Store for PostgresStore {
         in_tx!(self, |tx| soft_delete_tx(&tx, p, now).await)
     }
 
-    async fn apply_batch(&self, ops: Vec<BatchOp>, audit: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<()> {
-        // An error drops `tx` uncommitted: PostgreSQL rolls every earlier step back.
-        in_tx!(self, |tx| crate::batch::apply(&tx, &ops, audit, chain).await)
+    async fn apply_group(
+        &self,
+        changes: Vec<Batch>,
+        reads: Vec<AuditRecord>,
+        chain: &dyn AuditChain,
+    ) -> Result<Vec<Result<()>>> {
+        // An error drops `tx` uncommitted: PostgreSQL rolls the whole group back.
+        in_tx!(self, |tx| crate::batch::apply_group(&tx, changes, reads, chain).await)
     }
 
     async fn undelete(&self, p: &EntryPath, now: i64) -> Result<()> {

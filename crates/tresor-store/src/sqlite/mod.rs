@@ -17,7 +17,7 @@ use crate::rows::{self, Columns, Mapper, ENTRY_COLS};
 use crate::rules::LiveLimits;
 use crate::snapshot::Cell;
 use crate::{
-    like_prefix, AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, ListQuery, Membership, NewEnvironment,
+    like_prefix, AppKeyRecord, AuditChain, AuditRecord, Batch, GrantRecord, ListQuery, Membership, NewEnvironment,
     NewPrincipal, NewVersion, PrincipalRecord, Result, SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
 };
 use async_trait::async_trait;
@@ -263,6 +263,10 @@ fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
 }
 
 /// [`Store::soft_delete`] inside a caller's transaction.
+fn execute_tx(tx: &Transaction<'_>, sql: &str) -> Result<()> {
+    tx.execute_batch(sql).map_err(backend)
+}
+
 fn soft_delete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()> {
     let sql = "UPDATE entries SET deleted_at = ?5, updated_at = ?5
                WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND deleted_at IS NULL";
@@ -469,8 +473,13 @@ impl Store for SqliteStore {
         self.write(|tx| soft_delete_tx(tx, p, now))
     }
 
-    async fn apply_batch(&self, ops: Vec<BatchOp>, audit: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<()> {
-        self.write(|tx| batch::run_ready(crate::batch::apply(tx, &ops, audit, chain)))
+    async fn apply_group(
+        &self,
+        changes: Vec<Batch>,
+        reads: Vec<AuditRecord>,
+        chain: &dyn AuditChain,
+    ) -> Result<Vec<Result<()>>> {
+        self.write(|tx| batch::run_ready(crate::batch::apply_group(tx, changes, reads, chain)))
     }
 
     async fn undelete(&self, p: &EntryPath, now: i64) -> Result<()> {
