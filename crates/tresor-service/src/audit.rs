@@ -33,20 +33,30 @@
 //! a server of this version, writes the head with its MAC: an upgraded store verifies again
 //! after its first audited request.
 //!
-//! Records of reads go through the writer thread below. Records of changes do not: a change
-//! commits in the same store transaction as its record (`Service::commit`), through the same
-//! chain (the store serialises both kinds of append).
+//! Changes go through the same writer (group commit): `Service::commit` hands it a change's steps
+//! and records, and the writer commits everything waiting — changes and read records — in ONE
+//! store transaction ([`Store::apply_group`]), each change in a savepoint of its own, so a change
+//! still commits with its records or not at all, and a change that fails (a check-and-set
+//! conflict, a limit) fails alone. Before, each change was a transaction and a flush of its own,
+//! taken inline on a request worker: durable writes were bounded by the disk's flush rate. Now
+//! one flush serves every change and read that arrived while the last one ran.
 
 use crate::{Result, ServiceError};
 use std::sync::{mpsc, Arc};
 use tokio::sync::oneshot;
 use tresor_crypto::{ct_eq, MacKey};
-use tresor_store::{parse_audit_head, AuditChain, AuditRecord, Store, AUDIT_HEAD_MAC_META, AUDIT_HEAD_META};
+use tresor_store::{
+    parse_audit_head, AuditChain, AuditRecord, Batch, BatchOp, Store, StoreError, AUDIT_HEAD_MAC_META, AUDIT_HEAD_META,
+};
 
-/// Records written per transaction at most.
+/// Jobs (read records and changes) committed per transaction at most.
 const MAX_BATCH: usize = 1024;
 
-type Pending = (AuditRecord, oneshot::Sender<Result<(), String>>);
+/// What the writer is handed: a read's record, or a change with its records.
+enum Pending {
+    Record(AuditRecord, oneshot::Sender<Result<(), String>>),
+    Change(Batch, oneshot::Sender<Result<(), StoreError>>),
+}
 
 /// The handle requests use to record; cloneable, cheap.
 #[derive(Clone)]
@@ -123,15 +133,38 @@ impl Auditor {
             .spawn(move || {
                 let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("audit runtime");
                 while let Ok(first) = rx.recv() {
-                    let mut batch = vec![first];
-                    batch.extend(rx.try_iter().take(MAX_BATCH - 1));
-                    let (records, waiters): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-                    let outcome = rt
-                        .block_on(store.append_audit(records, writer_chain.as_ref()))
-                        .map(|_| ())
-                        .map_err(|e| e.to_string());
-                    for w in waiters {
-                        let _ = w.send(outcome.clone());
+                    let (mut changes, mut change_waiters) = (Vec::new(), Vec::new());
+                    let (mut reads, mut read_waiters) = (Vec::new(), Vec::new());
+                    for job in std::iter::once(first).chain(rx.try_iter().take(MAX_BATCH - 1)) {
+                        match job {
+                            Pending::Record(record, done) => {
+                                reads.push(record);
+                                read_waiters.push(done);
+                            }
+                            Pending::Change(change, done) => {
+                                changes.push(change);
+                                change_waiters.push(done);
+                            }
+                        }
+                    }
+                    tracing::debug!(changes = changes.len(), reads = reads.len(), "committing a group");
+                    match rt.block_on(store.apply_group(changes, reads, writer_chain.as_ref())) {
+                        Ok(outcomes) => {
+                            for (done, outcome) in change_waiters.into_iter().zip(outcomes) {
+                                let _ = done.send(outcome);
+                            }
+                            for done in read_waiters {
+                                let _ = done.send(Ok(()));
+                            }
+                        }
+                        Err(e) => {
+                            for done in change_waiters {
+                                let _ = done.send(Err(e.clone()));
+                            }
+                            for done in read_waiters {
+                                let _ = done.send(Err(e.to_string()));
+                            }
+                        }
                     }
                 }
             })
@@ -139,15 +172,19 @@ impl Auditor {
         Self { tx, chain }
     }
 
-    /// The chain's keyed hashes, for changes that append their records in their own transaction.
-    pub(crate) fn chain(&self) -> &dyn AuditChain {
-        self.chain.as_ref()
+    /// Commits a change (its steps and its records) in the writer's next group, and waits until
+    /// it is durable, or failed alone. Only `Service::commit` calls this.
+    pub(crate) async fn commit(&self, ops: Vec<BatchOp>, audit: Vec<AuditRecord>) -> Result<(), StoreError> {
+        let writer_down = || StoreError::Backend("the writer has stopped; the change was not made".into());
+        let (done, wait) = oneshot::channel();
+        self.tx.send(Pending::Change(Batch { ops, audit }, done)).map_err(|_| writer_down())?;
+        wait.await.map_err(|_| writer_down())?
     }
 
     /// Appends a record and waits until it is durable.
     pub async fn record(&self, record: AuditRecord) -> Result<()> {
         let (done, wait) = oneshot::channel();
-        self.tx.send((record, done)).map_err(|_| audit_down())?;
+        self.tx.send(Pending::Record(record, done)).map_err(|_| audit_down())?;
         match wait.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(ServiceError::Storage(format!(
@@ -162,7 +199,7 @@ impl Auditor {
         let mut waits = Vec::with_capacity(records.len());
         for record in records {
             let (done, wait) = oneshot::channel();
-            self.tx.send((record, done)).map_err(|_| audit_down())?;
+            self.tx.send(Pending::Record(record, done)).map_err(|_| audit_down())?;
             waits.push(wait);
         }
         for wait in waits {

@@ -69,6 +69,7 @@ impl Service {
                 Err(e) => Err(Self::write_error(path, e)),
             }
         };
+        let _turn = self.entry_locks.turn([path]).await;
         retry_on_conflict(attempt, || {
             ServiceError::Conflict(format!("entry {} is being written by many writers at once; retry", path.key))
         })
@@ -126,6 +127,7 @@ impl Service {
                 Err(e) => Err(Self::write_error(&first.path, e)),
             }
         };
+        let _turn = self.entry_locks.turn(reqs.iter().map(|r| &r.path)).await;
         retry_on_conflict(attempt, || {
             ServiceError::Conflict("these entries are being written by many writers at once; retry".into())
         })

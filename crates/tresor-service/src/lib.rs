@@ -18,6 +18,7 @@ mod cache;
 mod coherence;
 mod config;
 mod entries;
+mod entry_locks;
 mod environments;
 mod error;
 mod render;
@@ -142,6 +143,8 @@ pub struct Service {
     limits: Limits,
     auditor: Auditor,
     cache: Arc<Cache>,
+    /// Writers of one entry take turns (see `entry_locks.rs`).
+    entry_locks: entry_locks::EntryLocks,
     /// Set when other servers write the same store: keeps `cache` in step with them.
     coherence: Option<Arc<Coherence>>,
     /// Keys the per-version value hashes that let a declarative config's plan tell whether a
@@ -182,6 +185,7 @@ impl Service {
             limits,
             auditor,
             cache,
+            entry_locks: entry_locks::EntryLocks::new(),
             coherence,
             config_mac,
             webhook_hosts: vec![],
@@ -342,14 +346,17 @@ impl Service {
 
     /// Commits a change: its store steps and its audit records in ONE store transaction, so the
     /// change happens with its record or not at all (fail-closed, as DESIGN.md asks). Every
-    /// change the service makes goes through here; reads keep the group-committing audit writer.
+    /// change the service makes goes through here. The audit writer groups it with the other
+    /// changes and read records waiting (group commit, [`Store::apply_group`]): one flush for all,
+    /// each change in a savepoint of its own, so it still succeeds or fails alone.
     ///
     /// A step that fails (a conflict, a missing row, a limit) returns its store error and keeps no
     /// record: the caller records the failure through [`Service::audited_change`], as any other
     /// refusal. Records that cannot be appended return [`StoreError::AuditAppend`] (a 500 once
     /// converted) with nothing committed. Cache invalidation is the caller's, after this returns.
     pub(crate) async fn commit(&self, ops: Vec<BatchOp>, records: Vec<AuditRecord>) -> Result<(), StoreError> {
-        self.store.apply_batch(ops, records, self.auditor.chain()).await
+        // The audit writer commits it with whatever else is waiting (group commit).
+        self.auditor.commit(ops, records).await
     }
 
     /// Commits one change to tokens, grants, principals, groups or application keys with its

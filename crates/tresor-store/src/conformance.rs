@@ -340,9 +340,13 @@ async fn soft_delete_and_purge(store: &dyn Store) {
     let v = vault("prod", "database");
     let p = v.entry(EntryKey::new("zeta").unwrap());
     let before = store.count_entries(&ws()).await.unwrap();
+    // The vault's count of live entries follows every change of an entry's liveness.
+    let in_vault = || async { store.get_vault(&v).await.unwrap().unwrap().entries };
+    let vault_before = in_vault().await;
     store.soft_delete(&p, 50).await.unwrap();
     assert!(matches!(store.soft_delete(&p, 51).await, Err(StoreError::NotFound(_))));
     assert_eq!(store.count_entries(&ws()).await.unwrap(), before - 1);
+    assert_eq!(in_vault().await, vault_before - 1, "a soft delete leaves the vault's live count");
     assert_eq!(store.get_entry(&p).await.unwrap().unwrap().deleted_at, Some(50));
     let all = ListQuery { prefix: String::new(), after: None, limit: 100, include_deleted: true };
     let live = ListQuery { include_deleted: false, ..all.clone() };
@@ -352,11 +356,13 @@ async fn soft_delete_and_purge(store: &dyn Store) {
     store.undelete(&p, 60).await.unwrap();
     assert!(matches!(store.undelete(&p, 61).await, Err(StoreError::NotFound(_))));
     assert_eq!(store.get_entry(&p).await.unwrap().unwrap().deleted_at, None);
+    assert_eq!((in_vault().await, store.count_entries(&ws()).await.unwrap()), (vault_before, before));
 
     // A write to a soft-deleted entry revives it and continues its version numbers.
     store.soft_delete(&p, 70).await.unwrap();
     store.write_version(version(&p, 2, 1, b"again")).await.unwrap();
     assert_eq!(store.get_entry(&p).await.unwrap().unwrap().deleted_at, None);
+    assert_eq!((in_vault().await, store.count_entries(&ws()).await.unwrap()), (vault_before, before));
 
     // A vault with entries, live or deleted, cannot be deleted.
     match store.delete_vault(&v).await {
@@ -365,6 +371,8 @@ async fn soft_delete_and_purge(store: &dyn Store) {
     }
     store.purge(&p).await.unwrap();
     assert!(store.get_entry(&p).await.unwrap().is_none());
+    assert_eq!(in_vault().await, vault_before - 1, "purging a live entry leaves the count");
+    assert_eq!(store.count_entries(&ws()).await.unwrap(), before - 1);
     assert!(store.list_versions(&p).await.unwrap().is_empty(), "purge removes versions");
     assert!(matches!(store.purge(&p).await, Err(StoreError::NotFound(_))));
 

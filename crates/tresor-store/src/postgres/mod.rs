@@ -74,6 +74,10 @@ pub struct PostgresStore {
 /// A statement's parameters, `$1` first.
 type Params<'a> = [&'a (dyn ToSql + Sync)];
 
+/// The workspace's live entries, from the counts migration 0008's trigger keeps per vault.
+const LIVE_ENTRIES_OF_WORKSPACE: &str =
+    "SELECT COALESCE(SUM(live), 0)::BIGINT FROM vault_live_entries WHERE workspace = $1";
+
 fn backend(e: tokio_postgres::Error) -> StoreError {
     StoreError::Backend(pg_message(&e))
 }
@@ -194,8 +198,8 @@ impl PostgresStore {
     async fn vault_info(&self, ws: &str, env: &str, name: Option<&str>) -> Result<Vec<VaultInfo>> {
         self.all(
             "SELECT v.name, v.environment, v.created_at, v.managed_by, v.managed_at,
-                    (SELECT COUNT(*) FROM entries e WHERE e.workspace = v.workspace AND e.environment = v.environment
-                        AND e.vault = v.name AND e.deleted_at IS NULL)
+                    (SELECT COALESCE(SUM(c.live), 0)::BIGINT FROM vault_live_entries c WHERE c.workspace = v.workspace
+                        AND c.environment = v.environment AND c.vault = v.name)
                  FROM vaults v WHERE v.workspace = $1 AND v.environment = $2 AND ($3::TEXT IS NULL OR v.name = $3)
                  ORDER BY v.name",
             &[&ws, &env, &name],
@@ -233,10 +237,7 @@ async fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
             .map_err(backend)?;
     }
     if let Some(limit) = limits.entries {
-        let row = tx
-            .query_one("SELECT COUNT(*) FROM entries WHERE workspace = $1 AND deleted_at IS NULL", &[&ws])
-            .await
-            .map_err(backend)?;
+        let row = tx.query_one(LIVE_ENTRIES_OF_WORKSPACE, &[&ws]).await.map_err(backend)?;
         crate::rules::check_entry_limit(col::<i64>(&row, 0)? as u64, limit)?;
     }
     if let Some(limit) = limits.vault_secrets {
@@ -613,12 +614,9 @@ impl Store for PostgresStore {
 
     async fn count_entries(&self, workspace: &WorkspaceName) -> Result<u64> {
         let row = self
-            .query_opt(
-                "SELECT COUNT(*) FROM entries WHERE workspace = $1 AND deleted_at IS NULL",
-                &[&workspace.as_str()],
-            )
+            .query_opt(LIVE_ENTRIES_OF_WORKSPACE, &[&workspace.as_str()])
             .await?
-            .ok_or_else(|| StoreError::Backend("COUNT(*) returned no row".into()))?;
+            .ok_or_else(|| StoreError::Backend("SUM(live) returned no row".into()))?;
         Ok(col::<i64>(&row, 0)? as u64)
     }
 

@@ -32,6 +32,9 @@ use tresor_model::{
 
 const READERS: usize = 4;
 
+/// The workspace's live entries, from the counts migration 0008's triggers keep per vault.
+const LIVE_ENTRIES_OF_WORKSPACE: &str = "SELECT COALESCE(SUM(live), 0) FROM vault_live_entries WHERE workspace = ?1";
+
 /// The SQLite store. Cheap to share behind an `Arc`.
 pub struct SqliteStore {
     writer: Mutex<Connection>,
@@ -172,8 +175,8 @@ fn vault_info(c: &Connection, ws: &str, env: &str, name: Option<&str>) -> Result
     query_all(
         c,
         "SELECT v.name, v.environment, v.created_at, v.managed_by, v.managed_at,
-                (SELECT COUNT(*) FROM entries e WHERE e.workspace = v.workspace AND e.environment = v.environment
-                    AND e.vault = v.name AND e.deleted_at IS NULL)
+                (SELECT COALESCE(SUM(c.live), 0) FROM vault_live_entries c WHERE c.workspace = v.workspace
+                    AND c.environment = v.environment AND c.vault = v.name)
          FROM vaults v WHERE v.workspace = ?1 AND v.environment = ?2 AND (?3 IS NULL OR v.name = ?3)
          ORDER BY v.name",
         params![ws, env, name],
@@ -200,9 +203,7 @@ fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
     // The write transaction is the only writer: the counts hold until it commits.
     let limits = LiveLimits::of(n, crate::rules::check_and_set(n, current)?);
     if let Some(limit) = limits.entries {
-        let live: i64 = tx
-            .query_row("SELECT COUNT(*) FROM entries WHERE workspace = ?1 AND deleted_at IS NULL", [ws], |r| r.get(0))
-            .map_err(backend)?;
+        let live: i64 = tx.query_row(LIVE_ENTRIES_OF_WORKSPACE, [ws], |r| r.get(0)).map_err(backend)?;
         crate::rules::check_entry_limit(live as u64, limit)?;
     }
     if let Some(limit) = limits.vault_secrets {
@@ -491,14 +492,8 @@ impl Store for SqliteStore {
     }
 
     async fn count_entries(&self, workspace: &WorkspaceName) -> Result<u64> {
-        self.read(|c| {
-            c.query_row(
-                "SELECT COUNT(*) FROM entries WHERE workspace = ?1 AND deleted_at IS NULL",
-                [workspace.as_str()],
-                |r| r.get::<_, i64>(0),
-            )
-        })
-        .map(|n| n as u64)
+        self.read(|c| c.query_row(LIVE_ENTRIES_OF_WORKSPACE, [workspace.as_str()], |r| r.get::<_, i64>(0)))
+            .map(|n| n as u64)
     }
 
     async fn create_principal(&self, p: &NewPrincipal) -> Result<()> {
