@@ -17,9 +17,10 @@
 //!   the process's descriptor limit with room for the store, the PostgreSQL pool and the
 //!   process's own files ([`fit_descriptor_limit`]). When every slot is taken the newest
 //!   connection is refused at once: over plain HTTP it is answered 429 with `Retry-After` (the
-//!   answer every client of tresor already waits out), over TLS it is closed. Refusing, rather
-//!   than leaving it queued, frees its descriptor at once, so a flood cannot exhaust them; the
-//!   slots come free as the header and idle timeouts close the connections holding them.
+//!   answer every client of tresor already waits out) and closed once its request is read (up
+//!   to 1 s, 64 at a time), over TLS it is closed. Refusing, rather than leaving it queued,
+//!   frees its descriptor at once, so a flood cannot exhaust them; the slots come free as the
+//!   header and idle timeouts close the connections holding them.
 //!
 //! Only HTTP/1.1 is served (hyper's HTTP/1 connection, TLS offering only `http/1.1` by ALPN):
 //! every limit above is HTTP/1's, and an HTTP/2 connection could send its headers as slowly as
@@ -58,9 +59,10 @@ pub const DEFAULT_MAX_CONNECTIONS: u64 = 4096;
 pub const DEFAULT_MAX_HEADER_BYTES: u64 = 32 * 1024;
 /// The smallest header size hyper accepts as its read buffer.
 pub const MIN_MAX_HEADER_BYTES: u64 = 8 * 1024;
-/// Descriptors kept for everything but client connections: the listener, the store's files or
-/// its PostgreSQL pool, the runtime's own, the root key and log files.
-pub const DESCRIPTOR_RESERVE: u64 = 128;
+/// Descriptors kept for everything but admitted connections: the listener, the store's files or
+/// its PostgreSQL pool, the runtime's own, the root key and log files (128), and the refused
+/// connections answered at once ([`MAX_LINGERING_REFUSALS`]).
+pub const DESCRIPTOR_RESERVE: u64 = 128 + MAX_LINGERING_REFUSALS as u64;
 
 /// The limits of one connection and of their number (see the module's documentation).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,6 +186,8 @@ pub(crate) async fn serve(
         .max_buf_size(limits.max_header_bytes);
     let http = Arc::new(http);
     let graceful = GracefulShutdown::new();
+    let refusal: Arc<[u8]> = refusal.into();
+    let lingering = Arc::new(Semaphore::new(MAX_LINGERING_REFUSALS));
     let refused = EveryMinute::default();
     let accept_failed = EveryMinute::default();
     tokio::pin!(shutdown);
@@ -202,11 +206,9 @@ pub(crate) async fn serve(
             },
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
-            // Refused at once, so that its descriptor is free again at once. The answer is
-            // written without waiting; under TLS there is none (the client could not read it
-            // before a handshake).
+            // Under TLS there is no answer: the client could not read it before a handshake.
             if tls.is_none() {
-                let _ = tcp.try_write(&refusal);
+                refuse(tcp, &refusal, &lingering);
             }
             if refused.due() {
                 tracing::warn!(
@@ -238,6 +240,36 @@ pub(crate) async fn serve(
         () = tokio::time::sleep(GRACE) => tracing::warn!("requests still in flight after {}s: closing them", GRACE.as_secs()),
     }
     Ok(())
+}
+
+/// How long a refused connection is kept to read its request after the answer.
+const REFUSAL_LINGER: Duration = Duration::from_secs(1);
+/// Refused connections kept at once; beyond them a refused connection is closed at once.
+const MAX_LINGERING_REFUSALS: usize = 64;
+
+/// Answers a connection that finds every slot taken, and closes it. Closing a socket whose
+/// request was not read resets the connection, and the client would see the reset rather than
+/// the answer; so the request is read (and dropped) for up to a second first, by at most
+/// [`MAX_LINGERING_REFUSALS`] connections at once, which bounds the descriptors a flood of
+/// refusals holds. Beyond them the answer is written without waiting and the connection closed.
+fn refuse(mut tcp: tokio::net::TcpStream, answer: &Arc<[u8]>, lingering: &Arc<Semaphore>) {
+    let Ok(permit) = lingering.clone().try_acquire_owned() else {
+        let _ = tcp.try_write(answer);
+        return;
+    };
+    let answer = answer.clone();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let _permit = permit;
+        let _ = tokio::time::timeout(REFUSAL_LINGER, async {
+            tcp.write_all(&answer).await?;
+            tcp.shutdown().await?;
+            let mut sink = [0u8; 1024];
+            while tcp.read(&mut sink).await? > 0 {}
+            Ok::<_, io::Error>(())
+        })
+        .await;
+    });
 }
 
 /// The router as the service of one connection from `peer`: each request carries the peer's
@@ -441,12 +473,13 @@ mod tests {
         // Too low a soft limit is raised as far as needed.
         let (fits, note) = fit(4096, 1024, 100_000, |to| to == 4096 + DESCRIPTOR_RESERVE);
         assert_eq!(fits, 4096);
-        assert!(note.unwrap().contains("from 1024 to 4224"));
+        assert!(note.unwrap().contains(&format!("from 1024 to {}", 4096 + DESCRIPTOR_RESERVE)));
         // A hard limit below it lowers the connection limit, and says what to do.
         let (fits, note) = fit(4096, 1024, 2048, |to| to == 2048);
         assert_eq!(fits, 2048 - DESCRIPTOR_RESERVE);
         let note = note.unwrap();
-        assert!(note.contains("at most 1920 connections, not 4096") && note.contains("ulimit -n"), "{note}");
+        let says = format!("at most {} connections, not 4096", 2048 - DESCRIPTOR_RESERVE);
+        assert!(note.contains(&says) && note.contains("ulimit -n"), "{note}");
         // A raise that fails keeps the soft limit; a tiny limit still leaves half of it.
         assert_eq!(fit(4096, 1024, 100_000, |_| false).0, 1024 - DESCRIPTOR_RESERVE);
         assert_eq!(fit(4096, 200, 200, |_| false).0, 100);
