@@ -277,7 +277,7 @@ pub struct ConnectionArgs {
     pub idle_timeout_secs: u64,
     /// Most connections open at once. Beyond it a new connection is refused at once (plain
     /// HTTP: 429 with Retry-After; TLS: closed). Lowered, with a warning, to fit the descriptor
-    /// limit (raised towards its hard limit first) less 128 kept for the store and the process.
+    /// limit (raised towards its hard limit first) less 192 kept for the store, the process and refusals.
     #[arg(long, env = "TRESOR_MAX_CONNECTIONS", default_value_t = connections::DEFAULT_MAX_CONNECTIONS,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: u64,
