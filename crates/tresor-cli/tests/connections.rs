@@ -104,7 +104,7 @@ fn slowloris_connections_are_closed_and_others_are_answered_meanwhile() {
 /// slots and are closed by the header timeout; the rest are refused at once with a 429 that
 /// says why and when to retry (`Retry-After`), and closed. A user's `get` made while every
 /// slot is taken waits out the 429 (as the CLI waits out any 429) and is answered once the
-/// silent connections are gone.
+/// silent connections are gone. `/metrics` counts the refusals.
 #[test]
 fn idle_connections_beyond_the_limit_are_refused_and_a_user_is_answered_once_they_time_out() {
     let s = serve_with(&["--max-connections", "50", "--header-timeout-secs", "3"]);
@@ -140,6 +140,15 @@ fn idle_connections_beyond_the_limit_are_refused_and_a_user_is_answered_once_the
     let out = user.join().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "idle-flood-value");
+    // The refusals are counted, beside the slots there are.
+    let metrics = ureq::get(&format!("{}/metrics", s.addr)).call().unwrap().into_string().unwrap();
+    let value_of = |name: &str| -> u64 {
+        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{metrics}"));
+        line[name.len()..].trim().parse().unwrap()
+    };
+    assert_eq!(value_of("tresor_connections_max"), 50);
+    assert!(value_of("tresor_connections_refused_total") >= refused.len() as u64, "{metrics}");
+    assert!(value_of("tresor_connections_open") >= 1, "the request for /metrics is open: {metrics}");
     let log = s.log_text();
     assert!(log.contains("refusing connections: every connection slot is taken"), "{log}");
     assert!(!log.contains("idle-flood-value"));

@@ -27,6 +27,7 @@
 //! it liked. That is why this module accepts and serves connections itself rather than through
 //! a server crate that detects HTTP/2 on the first bytes, before any timeout runs.
 
+use crate::metrics::ConnectionMetrics;
 use axum::extract::ConnectInfo;
 use axum::http::Request;
 use axum::response::Response;
@@ -34,6 +35,7 @@ use axum::Router;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use prometheus_client::metrics::gauge::Gauge;
 use std::convert::Infallible;
 use std::future::Future;
 use std::io;
@@ -172,8 +174,10 @@ pub(crate) async fn serve(
     tls: Option<TlsAcceptor>,
     limits: ConnectionLimits,
     refusal: Vec<u8>,
+    metrics: ConnectionMetrics,
     shutdown: impl Future<Output = ()>,
 ) -> io::Result<()> {
+    metrics.max.set(i64::try_from(limits.max_connections).unwrap_or(i64::MAX));
     listener.set_nonblocking(true)?;
     let listener = tokio::net::TcpListener::from_std(listener)?;
     let slots = Arc::new(Semaphore::new(limits.max_connections));
@@ -205,7 +209,8 @@ pub(crate) async fn serve(
                 }
             },
         };
-        let Ok(slot) = slots.clone().try_acquire_owned() else {
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            metrics.refused.inc();
             // Under TLS there is no answer: the client could not read it before a handshake.
             if tls.is_none() {
                 refuse(tcp, &refusal, &lingering);
@@ -218,7 +223,7 @@ pub(crate) async fn serve(
             }
             continue;
         };
-        let io = Admitted::new(tcp, slot, limits.idle_timeout);
+        let io = Admitted::new(tcp, Slot::taken(permit, &metrics.open), limits.idle_timeout);
         let service = service_for(router.clone(), peer);
         let (http, watcher, tls) = (http.clone(), graceful.watcher(), tls.clone());
         tokio::spawn(async move {
@@ -318,6 +323,25 @@ impl EveryMinute {
     }
 }
 
+/// One of the connection slots, taken: counted as open until it is dropped.
+pub(crate) struct Slot {
+    _permit: OwnedSemaphorePermit,
+    open: Gauge,
+}
+
+impl Slot {
+    fn taken(permit: OwnedSemaphorePermit, open: &Gauge) -> Self {
+        open.inc();
+        Self { _permit: permit, open: open.clone() }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.open.dec();
+    }
+}
+
 /// An admitted connection: holds its slot until it is dropped, and fails its reads and writes
 /// once no byte has moved either way for the idle timeout.
 pub(crate) struct Admitted<T> {
@@ -325,11 +349,11 @@ pub(crate) struct Admitted<T> {
     idle_timeout: Duration,
     last_moved: Instant,
     deadline: Pin<Box<Sleep>>,
-    _slot: OwnedSemaphorePermit,
+    _slot: Slot,
 }
 
 impl<T> Admitted<T> {
-    fn new(io: T, slot: OwnedSemaphorePermit, idle_timeout: Duration) -> Self {
+    fn new(io: T, slot: Slot, idle_timeout: Duration) -> Self {
         let now = Instant::now();
         Self {
             io,
@@ -426,8 +450,8 @@ mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    fn slot() -> OwnedSemaphorePermit {
-        Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap()
+    fn slot() -> Slot {
+        Slot::taken(Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap(), &Gauge::default())
     }
 
     /// The clock is paused, so "idle for the timeout" is exact and the test takes no time.
@@ -457,13 +481,17 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_slot_is_given_back_when_the_connection_ends() {
+    async fn the_slot_is_given_back_and_counted_when_the_connection_ends() {
         let slots = Arc::new(Semaphore::new(1));
+        let open = Gauge::default();
         let (_client, server) = tokio::io::duplex(64);
-        let conn = Admitted::new(server, slots.clone().try_acquire_owned().unwrap(), Duration::from_secs(5));
+        let slot = Slot::taken(slots.clone().try_acquire_owned().unwrap(), &open);
+        let conn = Admitted::new(server, slot, Duration::from_secs(5));
         assert!(slots.clone().try_acquire_owned().is_err(), "the one slot is taken");
+        assert_eq!(open.get(), 1);
         drop(conn);
         assert!(slots.try_acquire_owned().is_ok(), "and free again");
+        assert_eq!(open.get(), 0);
     }
 
     #[test]

@@ -389,7 +389,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let pruner = spawn_pruner(app.clone());
-    let served = serve_until(router, listener, config, shutdown).await;
+    let served = serve_until(router, listener, config, app.metrics.connections.clone(), shutdown).await;
     pruner.abort();
     app.svc.flush_auth_failures().await;
     served
@@ -399,6 +399,7 @@ async fn serve_until(
     router: Router,
     listener: std::net::TcpListener,
     config: &ServerConfig,
+    metrics: metrics::ConnectionMetrics,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let limits = config.connections;
@@ -407,7 +408,7 @@ async fn serve_until(
         None => None,
         Some((cert, key)) => Some(tokio_rustls::TlsAcceptor::from(rustls_config(cert, key)?)),
     };
-    connections::serve(router, listener, tls, limits, refusal, shutdown).await
+    connections::serve(router, listener, tls, limits, refusal, metrics, shutdown).await
 }
 
 /// The certificate chain and key for rustls, offering only HTTP/1.1 by ALPN (see
