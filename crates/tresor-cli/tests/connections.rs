@@ -109,6 +109,9 @@ fn slowloris_connections_are_closed_and_others_are_answered_meanwhile() {
 fn idle_connections_beyond_the_limit_are_refused_and_a_user_is_answered_once_they_time_out() {
     let s = serve_with(&["--max-connections", "50", "--header-timeout-secs", "3"]);
     s.cli(&s.token, &["set", "db/password"], b"idle-flood-value").ok();
+    // Once the server has seen that command's connection end, the only one open is the one
+    // asking: all 50 slots are free for the flood.
+    wait_for("the CLI's connection to end", DEADLINE, || metric(&s, "tresor_connections_open") == 1);
     let mut idle: Vec<_> = (0..200).map(|_| connect(&s)).collect();
     // A user's command while the slots are taken (or being freed): answered in the end.
     let user = {
@@ -141,17 +144,18 @@ fn idle_connections_beyond_the_limit_are_refused_and_a_user_is_answered_once_the
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "idle-flood-value");
     // The refusals are counted, beside the slots there are.
-    let metrics = ureq::get(&format!("{}/metrics", s.addr)).call().unwrap().into_string().unwrap();
-    let value_of = |name: &str| -> u64 {
-        let line = metrics.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{metrics}"));
-        line[name.len()..].trim().parse().unwrap()
-    };
-    assert_eq!(value_of("tresor_connections_max"), 50);
-    assert!(value_of("tresor_connections_refused_total") >= refused.len() as u64, "{metrics}");
-    assert!(value_of("tresor_connections_open") >= 1, "the request for /metrics is open: {metrics}");
+    assert_eq!(metric(&s, "tresor_connections_max"), 50);
+    assert!(metric(&s, "tresor_connections_refused_total") >= refused.len() as u64);
     let log = s.log_text();
     assert!(log.contains("refusing connections: every connection slot is taken"), "{log}");
     assert!(!log.contains("idle-flood-value"));
+}
+
+/// The value of an unlabelled metric in `/metrics`.
+fn metric(s: &Server, name: &str) -> u64 {
+    let text = ureq::get(&format!("{}/metrics", s.addr)).call().unwrap().into_string().unwrap();
+    let line = text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}: {text}"));
+    line[name.len()..].trim().parse().unwrap_or_else(|e| panic!("{line}: {e}"))
 }
 
 /// A request whose line and headers pass `--max-header-bytes` is answered 431 and its
