@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
+use tresor_server::connections;
 use tresor_server::Rate;
 
 /// tresor: secrets and variables for workflow and data platforms.
@@ -255,6 +256,35 @@ pub struct ServeArgs {
     /// Hours a dashboard session lasts at the most, however active.
     #[arg(long, env = "TRESOR_UI_MAX_HOURS", default_value_t = 12, value_parser = clap::value_parser!(u64).range(1..))]
     pub ui_max_hours: u64,
+    #[command(flatten)]
+    pub connections: ConnectionArgs,
+}
+
+/// What one connection may take of the server (docs/operations.md, "Connections").
+#[derive(Debug, Args)]
+pub struct ConnectionArgs {
+    /// Seconds a request's line and headers may take to arrive, from when the server waits for
+    /// them: on a new connection from its acceptance (under TLS the handshake gets as long
+    /// again first), on a kept-alive one from the previous answer. A connection that sends
+    /// nothing, or its headers slowly, is closed after it.
+    #[arg(long, env = "TRESOR_HEADER_TIMEOUT_SECS", default_value_t = connections::DEFAULT_HEADER_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub header_timeout_secs: u64,
+    /// Seconds a connection may go without a byte read or written (a request body that stops
+    /// arriving, a client that stops reading its answer) before it is closed.
+    #[arg(long, env = "TRESOR_IDLE_TIMEOUT_SECS", default_value_t = connections::DEFAULT_IDLE_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub idle_timeout_secs: u64,
+    /// Most connections open at once. Beyond it a new connection is refused at once (plain
+    /// HTTP: 429 with Retry-After; TLS: closed). Lowered, with a warning, to fit the descriptor
+    /// limit (raised towards its hard limit first) less 192 kept for the store, the process and refusals.
+    #[arg(long, env = "TRESOR_MAX_CONNECTIONS", default_value_t = connections::DEFAULT_MAX_CONNECTIONS,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+    /// Most bytes of a request's line and headers; a larger head is answered 431.
+    #[arg(long, env = "TRESOR_MAX_HEADER_BYTES", default_value_t = connections::DEFAULT_MAX_HEADER_BYTES,
+          value_parser = clap::value_parser!(u64).range(connections::MIN_MAX_HEADER_BYTES..))]
+    pub max_header_bytes: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -1,12 +1,13 @@
 //! `tresor init` and `tresor serve`: a server data directory and the server on it.
 
-use crate::args::{InitArgs, ServeArgs, StoreLocation};
+use crate::args::{ConnectionArgs, InitArgs, ServeArgs, StoreLocation};
 use crate::error::{CliError, Result};
 use crate::local::{self, Storage};
 use crate::output::outln;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tresor_model::{PrincipalRef, WorkspaceName};
+use tresor_server::connections::{self, ConnectionLimits};
 use tresor_server::ui::{SessionLimits, UiConfig};
 use tresor_server::{CompatConfig, RateLimits, ServerConfig};
 use tresor_service::{Service, OWNER};
@@ -91,6 +92,24 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// The connection limits the flags ask for, the number of connections fitted under the
+/// descriptor limit (a warning when that lowers it).
+fn connection_limits(args: &ConnectionArgs) -> ConnectionLimits {
+    let (max_connections, note) = connections::fit_descriptor_limit(args.max_connections);
+    match note {
+        Some(note) if max_connections < args.max_connections => tracing::warn!("{note}"),
+        Some(note) => tracing::info!("{note}"),
+        None => {}
+    }
+    let usize_of = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+    ConnectionLimits {
+        header_timeout: Duration::from_secs(args.header_timeout_secs),
+        idle_timeout: Duration::from_secs(args.idle_timeout_secs),
+        max_connections: usize_of(max_connections),
+        max_header_bytes: usize_of(args.max_header_bytes),
+    }
+}
+
 async fn serve_async(args: ServeArgs) -> Result<i32> {
     let (dir, storage) = args.location.resolve()?;
     // The Tinybird-compatible API's limit of secrets per workspace (per environment's default
@@ -119,12 +138,14 @@ async fn serve_async(args: ServeArgs) -> Result<i32> {
                 absolute: Duration::from_secs(args.ui_max_hours * 3600),
             },
         },
+        connections: connection_limits(&args.connections),
     };
     let listener = std::net::TcpListener::bind(&args.listen)
         .map_err(|e| CliError::Usage(format!("cannot listen on {}: {e}", args.listen)))?;
     let addr = listener.local_addr().map_err(|e| CliError::Io(e.to_string()))?;
     let scheme = if config.tls.is_some() { "https" } else { "http" };
     tracing::info!("rate limits: {}", config.rate_limits);
+    tracing::info!("connections: {}", config.connections);
     tracing::info!(data_dir = %dir.display(), storage = %storage.describe(), "tresor listening on {scheme}://{addr}");
     let (app, router) = tresor_server::app(svc, &config);
     tresor_server::serve(&app, router, listener, &config, shutdown_signal())

@@ -444,8 +444,34 @@ fn tls_with_a_private_ca() {
     let out = common::tresor().args(["init", "--json", "--data-dir"]).arg(data.path().join("data")).output().unwrap();
     let token =
         serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()["admin_token"].as_str().unwrap().to_owned();
-    let s = Server::serve(data, token.clone(), &[], &["--tls-cert", &cert, "--tls-key", &key]);
+    let s = Server::serve(
+        data,
+        token.clone(),
+        &[],
+        &["--tls-cert", &cert, "--tls-key", &key, "--header-timeout-secs", "3"],
+    );
     assert!(s.addr.starts_with("https://"));
+    // A connection that never starts its handshake is closed by the header timeout (3 s here),
+    // as a plain one that sends nothing is (e2e module `connections`).
+    let mut silent = std::net::TcpStream::connect(s.addr.trim_start_matches("https://")).unwrap();
+    silent.set_read_timeout(Some(std::time::Duration::from_secs(30))).unwrap();
+    let mut buf = [0u8; 16];
+    match std::io::Read::read(&mut silent, &mut buf) {
+        Ok(0) => {}
+        Ok(n) => panic!("the server sent {n} bytes to a client that sent none"),
+        Err(e) => assert!(
+            !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+            "a silent TLS connection is still open after 30 s"
+        ),
+    }
+    // Only HTTP/1.1 is offered (the header timeout is HTTP/1's): a client asking for HTTP/2
+    // gets HTTP/1.1.
+    let version = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_version}", "--http2", "--cacert", &ca])
+        .arg(format!("{}/healthz", s.addr))
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&version.stdout), "1.1");
     let run = |extra: &[(&str, &str)]| {
         let mut cmd = common::tresor();
         cmd.args(["whoami"]).env("TRESOR_ADDR", &s.addr).env("TRESOR_TOKEN", &token);

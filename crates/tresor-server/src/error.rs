@@ -35,6 +35,11 @@ pub enum ApiError {
         rate: Rate,
         retry_after_secs: u64,
     },
+    /// Every connection slot is taken (`--max-connections`); answered on the new connection
+    /// before its request is read, then the connection is closed.
+    TooManyConnections {
+        max_connections: usize,
+    },
 }
 
 impl From<ServiceError> for ApiError {
@@ -57,7 +62,9 @@ impl ApiError {
             ApiError::BadRequest(_) | ApiError::MethodNotAllowed(_) => ErrorKind::Invalid,
             ApiError::MissingToken | ApiError::TokenInUrl => ErrorKind::Unauthenticated,
             ApiError::LimitReached(_) => ErrorKind::Limit,
-            ApiError::RateLimited { .. } | ApiError::TooManyFailures { .. } => ErrorKind::RateLimited,
+            ApiError::RateLimited { .. } | ApiError::TooManyFailures { .. } | ApiError::TooManyConnections { .. } => {
+                ErrorKind::RateLimited
+            }
         }
     }
 
@@ -89,9 +96,45 @@ impl ApiError {
                 "too many failed authentications from this address (more than {rate}); check the token and retry \
                  after {retry_after_secs} s"
             ),
+            ApiError::TooManyConnections { max_connections } => format!(
+                "the server has all its {max_connections} connections open; retry after \
+                 {CONNECTION_RETRY_AFTER_SECS} s"
+            ),
+        }
+    }
+
+    /// The answer as HTTP/1.1 bytes, closing the connection: for the refusal written to a
+    /// connection before hyper (which writes every other answer) takes it.
+    pub(crate) fn to_http1_bytes(&self) -> Vec<u8> {
+        let status = self.status();
+        let body = serde_json::to_vec(&ErrorDoc { error: self.message(), kind: self.kind() }).unwrap_or_default();
+        let mut head = format!(
+            "HTTP/1.1 {} {}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            body.len()
+        );
+        if let Some(retry_after_secs) = self.retry_after_secs() {
+            head.push_str(&format!("retry-after: {retry_after_secs}\r\n"));
+        }
+        head.push_str("\r\n");
+        [head.into_bytes(), body].concat()
+    }
+
+    fn retry_after_secs(&self) -> Option<u64> {
+        match self {
+            ApiError::RateLimited { retry_after_secs, .. } | ApiError::TooManyFailures { retry_after_secs, .. } => {
+                Some(*retry_after_secs)
+            }
+            ApiError::TooManyConnections { .. } => Some(CONNECTION_RETRY_AFTER_SECS),
+            _ => None,
         }
     }
 }
+
+/// When a client refused for want of a connection slot is told to retry: slots come free as
+/// requests finish and the header and idle timeouts close silent connections.
+const CONNECTION_RETRY_AFTER_SECS: u64 = 1;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -102,9 +145,7 @@ impl IntoResponse for ApiError {
         let kind = self.kind();
         let mut resp = (status, axum::Json(ErrorDoc { error: self.message(), kind })).into_response();
         resp.extensions_mut().insert(kind);
-        if let ApiError::RateLimited { retry_after_secs, .. } | ApiError::TooManyFailures { retry_after_secs, .. } =
-            self
-        {
+        if let Some(retry_after_secs) = self.retry_after_secs() {
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         }
         resp

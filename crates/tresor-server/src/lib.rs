@@ -11,6 +11,7 @@
 //! Errors become `{"error": ...}` responses in one place, [`error::ApiError`]; the compatibility
 //! surfaces reshape them in [`routes::shape`].
 
+pub mod connections;
 mod docs;
 mod error;
 mod extract;
@@ -32,7 +33,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,6 +50,8 @@ pub struct ServerConfig {
     pub compat: CompatConfig,
     /// The web dashboard at `/ui`.
     pub ui: ui::UiConfig,
+    /// Timeouts and limits of connections ([`connections`]).
+    pub connections: connections::ConnectionLimits,
 }
 
 /// Shared by all requests.
@@ -374,7 +377,8 @@ fn spawn_pruner(app: App) -> tokio::task::JoinHandle<()> {
 }
 
 /// Serves until `shutdown` resolves, then stops accepting, lets in-flight requests finish (up to
-/// 10 s) and writes the counts of failed authentications still open.
+/// 10 s) and writes the counts of failed authentications still open. Connections are accepted
+/// and limited by [`connections`].
 ///
 /// Both plain TCP and TLS serve with connection info, so the gate sees each peer's address.
 pub async fn serve(
@@ -385,7 +389,7 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let pruner = spawn_pruner(app.clone());
-    let served = serve_until(router, listener, config, shutdown).await;
+    let served = serve_until(router, listener, config, app.metrics.connections.clone(), shutdown).await;
     pruner.abort();
     app.svc.flush_auth_failures().await;
     served
@@ -395,28 +399,38 @@ async fn serve_until(
     router: Router,
     listener: std::net::TcpListener,
     config: &ServerConfig,
+    metrics: metrics::ConnectionMetrics,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let handle = axum_server::Handle::new();
-    let stopper = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        tracing::info!("shutting down: finishing in-flight requests");
-        stopper.graceful_shutdown(Some(Duration::from_secs(10)));
-    });
-    listener.set_nonblocking(true)?;
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    match &config.tls {
-        None => axum_server::from_tcp(listener).handle(handle).serve(service).await,
-        Some((cert, key)) => {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let tls = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await.map_err(|e| {
-                std::io::Error::new(
-                    e.kind(),
-                    format!("loading TLS certificate {} and key {}: {e}", cert.display(), key.display()),
-                )
-            })?;
-            axum_server::from_tcp_rustls(listener, tls).handle(handle).serve(service).await
-        }
+    let limits = config.connections;
+    let refusal = ApiError::TooManyConnections { max_connections: limits.max_connections }.to_http1_bytes();
+    let tls = match &config.tls {
+        None => None,
+        Some((cert, key)) => Some(tokio_rustls::TlsAcceptor::from(rustls_config(cert, key)?)),
+    };
+    connections::serve(router, listener, tls, limits, refusal, metrics, shutdown).await
+}
+
+/// The certificate chain and key for rustls, offering only HTTP/1.1 by ALPN (see
+/// [`connections`]).
+fn rustls_config(cert: &Path, key: &Path) -> std::io::Result<Arc<rustls::ServerConfig>> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let failed = |e: &dyn std::fmt::Display| {
+        std::io::Error::other(format!("loading TLS certificate {} and key {}: {e}", cert.display(), key.display()))
+    };
+    let read = |path: &Path| std::fs::read(path).map_err(|e| failed(&format!("{}: {e}", path.display())));
+    let certs =
+        rustls_pemfile::certs(&mut read(cert)?.as_slice()).collect::<Result<Vec<_>, _>>().map_err(|e| failed(&e))?;
+    if certs.is_empty() {
+        return Err(failed(&format!("{} holds no PEM certificate", cert.display())));
     }
+    let private_key = rustls_pemfile::private_key(&mut read(key)?.as_slice())
+        .map_err(|e| failed(&e))?
+        .ok_or_else(|| failed(&format!("{} holds no PEM private key", key.display())))?;
+    let mut config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, private_key)
+        .map_err(|e| failed(&e))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }

@@ -1,10 +1,12 @@
-//! Prometheus metrics: request counts and latencies by method, route template and status. Labels
-//! carry the route *template* (`/api/v1/envs/{env}/vaults/{vault}/values/{*key}`), never a key name.
+//! Prometheus metrics: request counts and latencies by method, route template and status, and the
+//! connections open, refused and allowed. Labels carry the route *template*
+//! (`/api/v1/envs/{env}/vaults/{vault}/values/{*key}`), never a key name.
 
 use axum::http::Method;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 use std::collections::HashMap;
@@ -37,6 +39,18 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: Family<RouteLabels, Histogram>,
     routes: RwLock<HashMap<String, Vec<Arc<RouteMetrics>>>>,
+    pub connections: ConnectionMetrics,
+}
+
+/// What [`crate::connections`] counts: its handles share their values with the registry.
+#[derive(Clone, Default)]
+pub struct ConnectionMetrics {
+    /// Connections holding a slot now.
+    pub open: Gauge,
+    /// Connections refused because every slot was taken.
+    pub refused: Counter,
+    /// The slots (`--max-connections` as fitted under the descriptor limit).
+    pub max: Gauge,
 }
 
 impl Default for Metrics {
@@ -48,7 +62,15 @@ impl Default for Metrics {
         });
         registry.register("http_requests", "HTTP requests by method, route and status", requests.clone());
         registry.register("http_request_duration_seconds", "HTTP request latency by route", latency.clone());
-        Self { registry, requests, latency, routes: RwLock::default() }
+        let connections = ConnectionMetrics::default();
+        registry.register("connections_open", "Connections open (holding a slot)", connections.open.clone());
+        registry.register(
+            "connections_refused",
+            "Connections refused because every slot was taken",
+            connections.refused.clone(),
+        );
+        registry.register("connections_max", "Connections that may be open at once", connections.max.clone());
+        Self { registry, requests, latency, routes: RwLock::default(), connections }
     }
 }
 

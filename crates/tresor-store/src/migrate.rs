@@ -46,7 +46,9 @@ pub(crate) fn next(all: &'static [Migration], applied: i64, last: i64) -> Result
     let newest = all.last().map_or(0, |m| m.version);
     if applied > newest {
         return Err(StoreError::Backend(format!(
-            "the database is at schema version {applied}, newer than this tresor knows ({newest}); upgrade tresor"
+            "the store is at schema version {applied}, newer than this tresor knows (version {newest}): a newer \
+             release wrote it, and tresor does not downgrade a store. Run that release (or a newer one), or restore a \
+             backup made before the upgrade into an empty store (`tresor backup restore`)"
         )));
     }
     Ok(all.iter().find(|m| m.version > applied && m.version <= last))

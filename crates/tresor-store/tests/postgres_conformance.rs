@@ -361,7 +361,7 @@ async fn migrations_race_safely_and_refuse_a_newer_schema() {
 
         client.execute("INSERT INTO schema_migrations VALUES (999, 'future', 0)", &[]).await.unwrap();
         let err = PostgresStore::connect(&url).await.err().unwrap().to_string();
-        assert!(err.contains("schema version 999") && err.contains("upgrade tresor"), "{err}");
+        assert!(err.contains("schema version 999") && err.contains("does not downgrade"), "{err}");
     })
     .await;
 }

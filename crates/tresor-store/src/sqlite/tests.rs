@@ -52,7 +52,7 @@ async fn refuses_a_newer_schema() {
     conn.execute("INSERT INTO schema_migrations VALUES (999, 'future', 0)", []).unwrap();
     drop(conn);
     let err = SqliteStore::open(&path).err().unwrap().to_string();
-    assert!(err.contains("schema version 999") && err.contains("upgrade tresor"), "{err}");
+    assert!(err.contains("schema version 999") && err.contains("does not downgrade"), "{err}");
 }
 
 /// A store written before migration 7 (schema 6, no bindings): opening it adds the columns, its
