@@ -72,6 +72,6 @@ print(f"{'target (32 connections, ' + os.environ['DURATION'] + 's runs)':<36} {'
 print(f"{'bare axum handler (baseline)':<36} {med(bare, 1):>12.0f} {med(bare, 2):>10.2f}")
 print(f"{'tresor resolve (auth+grant+audit)':<36} {med(tresor, 1):>12.0f} {med(tresor, 2):>10.2f}")
 print(f"per round, tresor/bare: {' '.join(f'{r:.2f}' for r in ratios)}")
-print(f"median ratio tresor/bare: {st.median(ratios):.2f}   (target >= 0.60, p99 < 5 ms); "
+print(f"median ratio tresor/bare: {st.median(ratios):.2f}   (the bare handler is the ceiling); "
       f"audit records written: {os.environ['AUDIT']}")
 PY

@@ -242,6 +242,12 @@ pub struct ServeArgs {
     /// Most secrets per workspace through the Tinybird-compatible /v0 routes (0: no limit of their own).
     #[arg(long, env = "TRESOR_TINYBIRD_MAX_SECRETS", default_value_t = 100)]
     pub tinybird_max_secrets: u64,
+    /// Milliseconds within which the audit records of reads reach the disk. A read's record is
+    /// always written to the operating system before the read is answered (a killed server loses
+    /// none), and flushed to disk within this delay; records of changes are always flushed before
+    /// their answer. 0: every read's record is flushed before its answer (slower reads).
+    #[arg(long, env = "TRESOR_AUDIT_READ_FLUSH_MS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=1000))]
+    pub audit_read_flush_ms: u64,
     /// Lifetime in seconds of the tokens that Conductor's POST /api/token mints for application keys.
     #[arg(long, env = "TRESOR_APP_TOKEN_TTL", default_value_t = 3600,
           value_parser = clap::value_parser!(u64).range(1..))]

@@ -14,6 +14,7 @@ mod compat_conductor;
 mod compat_tinybird;
 mod config;
 mod connections;
+mod crash;
 mod local_cli;
 mod migrating;
 mod multinode;

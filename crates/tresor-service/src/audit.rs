@@ -42,11 +42,14 @@
 //! one flush serves every change and read that arrived while the last one ran.
 
 use crate::{Result, ServiceError};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tresor_crypto::{ct_eq, MacKey};
 use tresor_store::{
-    parse_audit_head, AuditChain, AuditRecord, Batch, BatchOp, Store, StoreError, AUDIT_HEAD_MAC_META, AUDIT_HEAD_META,
+    parse_audit_head, AuditChain, AuditRecord, Batch, BatchOp, Flush, Store, StoreError, AUDIT_HEAD_MAC_META,
+    AUDIT_HEAD_META,
 };
 
 /// Jobs (read records and changes) committed per transaction at most.
@@ -63,6 +66,98 @@ enum Pending {
 pub struct Auditor {
     tx: mpsc::Sender<Pending>,
     chain: Arc<KeyedChain>,
+    /// Microseconds; see [`Auditor::set_read_flush_delay`].
+    read_flush_delay: Arc<AtomicU64>,
+}
+
+/// The writer thread: commits whatever is waiting, one group at a time.
+///
+/// Durability: a group holding a change is flushed before anyone is answered ([`Flush::Now`]).
+/// A group of read records only may, when a read flush delay is set, be committed with
+/// [`Flush::Deferred`]: handed to the operating system before the answers (a killed tresor
+/// process loses none of them), and flushed by the first flushing commit once the oldest
+/// unflushed one is `delay` old, or by [`Store::flush`] when nothing comes by then. This is what
+/// Vault promises for its file audit device; it spares reads one disk flush per group, which is
+/// what bounds them on a small machine.
+struct Writer {
+    store: Arc<dyn Store>,
+    chain: Arc<KeyedChain>,
+    read_flush_delay: Arc<AtomicU64>,
+}
+
+impl Writer {
+    fn run(self, rx: mpsc::Receiver<Pending>) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("audit runtime");
+        // When the oldest commit not yet flushed was made.
+        let mut unflushed_since: Option<Instant> = None;
+        loop {
+            let delay = Duration::from_micros(self.read_flush_delay.load(Ordering::Relaxed));
+            let first = match unflushed_since {
+                None => match rx.recv() {
+                    Ok(job) => job,
+                    Err(_) => return,
+                },
+                Some(since) => match rx.recv_timeout(delay.saturating_sub(since.elapsed())) {
+                    Ok(job) => job,
+                    Err(timeout_or_closed) => {
+                        unflushed_since = match rt.block_on(self.store.flush()) {
+                            Ok(()) => None,
+                            Err(e) => {
+                                // The next commit flushes (it is overdue), or this is tried again.
+                                tracing::error!(error = %e, "flushing the audit records of reads failed");
+                                Some(Instant::now())
+                            }
+                        };
+                        if timeout_or_closed == mpsc::RecvTimeoutError::Disconnected {
+                            return;
+                        }
+                        continue;
+                    }
+                },
+            };
+            let (mut changes, mut change_waiters) = (Vec::new(), Vec::new());
+            let (mut reads, mut read_waiters) = (Vec::new(), Vec::new());
+            for job in std::iter::once(first).chain(rx.try_iter().take(MAX_BATCH - 1)) {
+                match job {
+                    Pending::Record(record, done) => {
+                        reads.push(record);
+                        read_waiters.push(done);
+                    }
+                    Pending::Change(change, done) => {
+                        changes.push(change);
+                        change_waiters.push(done);
+                    }
+                }
+            }
+            let overdue = unflushed_since.is_some_and(|since| since.elapsed() >= delay);
+            let flush = if changes.is_empty() && !delay.is_zero() && !overdue { Flush::Deferred } else { Flush::Now };
+            tracing::debug!(changes = changes.len(), reads = reads.len(), ?flush, "committing a group");
+            match rt.block_on(self.store.apply_group(changes, reads, self.chain.as_ref(), flush)) {
+                Ok(outcomes) => {
+                    match flush {
+                        Flush::Now => unflushed_since = None,
+                        Flush::Deferred => {
+                            unflushed_since.get_or_insert_with(Instant::now);
+                        }
+                    }
+                    for (done, outcome) in change_waiters.into_iter().zip(outcomes) {
+                        let _ = done.send(outcome);
+                    }
+                    for done in read_waiters {
+                        let _ = done.send(Ok(()));
+                    }
+                }
+                Err(e) => {
+                    for done in change_waiters {
+                        let _ = done.send(Err(e.clone()));
+                    }
+                    for done in read_waiters {
+                        let _ = done.send(Err(e.to_string()));
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The audit chain's keyed hashes, under the audit key.
@@ -127,49 +222,20 @@ impl Auditor {
     pub fn start(store: Arc<dyn Store>, mac: MacKey) -> Self {
         let chain = Arc::new(KeyedChain(mac));
         let (tx, rx) = mpsc::channel::<Pending>();
-        let writer_chain = chain.clone();
+        let read_flush_delay = Arc::new(AtomicU64::new(0));
+        let writer = Writer { store, chain: chain.clone(), read_flush_delay: read_flush_delay.clone() };
         std::thread::Builder::new()
             .name("tresor-audit".into())
-            .spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("audit runtime");
-                while let Ok(first) = rx.recv() {
-                    let (mut changes, mut change_waiters) = (Vec::new(), Vec::new());
-                    let (mut reads, mut read_waiters) = (Vec::new(), Vec::new());
-                    for job in std::iter::once(first).chain(rx.try_iter().take(MAX_BATCH - 1)) {
-                        match job {
-                            Pending::Record(record, done) => {
-                                reads.push(record);
-                                read_waiters.push(done);
-                            }
-                            Pending::Change(change, done) => {
-                                changes.push(change);
-                                change_waiters.push(done);
-                            }
-                        }
-                    }
-                    tracing::debug!(changes = changes.len(), reads = reads.len(), "committing a group");
-                    match rt.block_on(store.apply_group(changes, reads, writer_chain.as_ref())) {
-                        Ok(outcomes) => {
-                            for (done, outcome) in change_waiters.into_iter().zip(outcomes) {
-                                let _ = done.send(outcome);
-                            }
-                            for done in read_waiters {
-                                let _ = done.send(Ok(()));
-                            }
-                        }
-                        Err(e) => {
-                            for done in change_waiters {
-                                let _ = done.send(Err(e.clone()));
-                            }
-                            for done in read_waiters {
-                                let _ = done.send(Err(e.to_string()));
-                            }
-                        }
-                    }
-                }
-            })
+            .spawn(move || writer.run(rx))
             .expect("spawn audit writer");
-        Self { tx, chain }
+        Self { tx, chain, read_flush_delay }
+    }
+
+    /// Lets a group of read records only be acknowledged once handed to the operating system,
+    /// and flushed within `delay` (see [`Writer`]); zero (the default): every record is durable
+    /// before its request is answered.
+    pub fn set_read_flush_delay(&self, delay: Duration) {
+        self.read_flush_delay.store(delay.as_micros().min(u64::MAX as u128) as u64, Ordering::Relaxed);
     }
 
     /// Commits a change (its steps and its records) in the writer's next group, and waits until

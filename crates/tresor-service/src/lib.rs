@@ -344,6 +344,14 @@ impl Service {
         Self::audit_record(ctx, action, target.to_string(), "ok", None)
     }
 
+    /// Lets read records be acknowledged once handed to the operating system and flushed within
+    /// `delay` (changes are always flushed before their answer); zero: every record is flushed
+    /// before its answer. See the audit writer in `audit.rs` and docs/security.md.
+    pub fn with_read_flush_delay(self, delay: std::time::Duration) -> Self {
+        self.auditor.set_read_flush_delay(delay);
+        self
+    }
+
     /// Commits a change: its store steps and its audit records in ONE store transaction, so the
     /// change happens with its record or not at all (fail-closed, as DESIGN.md asks). Every
     /// change the service makes goes through here. The audit writer groups it with the other

@@ -2,7 +2,7 @@
 //! backend's tests call [`run_all`] on a fresh, empty store.
 
 use crate::{
-    AppKeyRecord, AuditChain, AuditRecord, Batch, BatchOp, GrantRecord, ListQuery, Membership, NewEnvironment,
+    AppKeyRecord, AuditChain, AuditRecord, Batch, BatchOp, Flush, GrantRecord, ListQuery, Membership, NewEnvironment,
     NewPrincipal, NewVersion, Store, StoreError, TokenRecord, WrappedKey, AUDIT_HEAD_MAC_META, AUDIT_HEAD_META,
 };
 use tresor_model::{
@@ -982,7 +982,7 @@ pub async fn batches_with_audit(store: &dyn Store) {
         write(&b, REFUSED_AUDIT_ACTION),
         write(&c, "entry.write"),
     ];
-    let outcomes = store.apply_group(group, vec![audit("read"), audit("read")], &chain).await.unwrap();
+    let outcomes = store.apply_group(group, vec![audit("read"), audit("read")], &chain, Flush::Now).await.unwrap();
     assert!(outcomes[0].is_ok() && outcomes[3].is_ok(), "{outcomes:?}");
     assert!(matches!(outcomes[1], Err(StoreError::VersionConflict { expected: 0, actual: 1, .. })), "{outcomes:?}");
     assert!(matches!(outcomes[2], Err(StoreError::AuditAppend(_))), "{outcomes:?}");
@@ -1006,8 +1006,23 @@ pub async fn batches_with_audit(store: &dyn Store) {
 
     // A group whose read records cannot be appended keeps nothing, changes included.
     let d = v.entry(EntryKey::new("g-d").unwrap());
-    let refused = store.apply_group(vec![write(&d, "entry.write")], vec![audit(REFUSED_AUDIT_ACTION)], &chain).await;
+    let refused =
+        store.apply_group(vec![write(&d, "entry.write")], vec![audit(REFUSED_AUDIT_ACTION)], &chain, Flush::Now).await;
     assert!(matches!(refused, Err(StoreError::AuditAppend(_))), "{refused:?}");
     assert!(store.get_entry(&d).await.unwrap().is_none(), "nothing of a failed group is kept");
     assert_eq!(last_seq().await, before + 4);
+
+    // Read records committed with a deferred flush are committed all the same (readable at
+    // once, in the chain), then flushed; a change after them flushes at its commit again.
+    let reads = store.apply_group(vec![], vec![audit("read"), audit("read")], &chain, Flush::Deferred).await;
+    assert!(reads.unwrap().is_empty());
+    assert_eq!(last_seq().await, before + 6);
+    store.flush().await.unwrap();
+    let e = v.entry(EntryKey::new("g-e").unwrap());
+    assert!(store.apply_group(vec![write(&e, "entry.write")], vec![], &chain, Flush::Now).await.unwrap()[0].is_ok());
+    let kept = store.list_audit(before, None, u32::MAX).await.unwrap();
+    assert_eq!(seqs(&kept), ((before + 1)..=(before + 7)).collect::<Vec<_>>());
+    for w in kept.windows(2) {
+        assert_eq!(w[1].prev_hash, w[0].hash, "record {} links to the one before", w[1].seq);
+    }
 }

@@ -155,6 +155,18 @@ pub struct Membership {
     pub member: PrincipalRef,
 }
 
+/// When a [`Store::apply_group`]'s commit reaches the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flush {
+    /// Before the commit returns (SQLite `synchronous=FULL`, PostgreSQL `synchronous_commit=on`).
+    Now,
+    /// Written to the operating system before the commit returns, so a killed tresor process
+    /// loses nothing, and flushed by a later [`Store::flush`] or [`Flush::Now`] commit: a power
+    /// loss in between may lose it (SQLite's `synchronous=NORMAL` in WAL mode; PostgreSQL's
+    /// `synchronous_commit=off`, where the database server holds the commit).
+    Deferred,
+}
+
 /// One change of a [`Store::apply_group`]: its steps and the audit records that commit with them.
 #[derive(Debug, Clone)]
 pub struct Batch {
@@ -439,7 +451,7 @@ pub trait Store: Send + Sync + 'static {
     /// service makes goes through here, so a change commits with its audit record or not at all;
     /// a declarative config's apply is one batch, so a failure part-way leaves the store as it was.
     async fn apply_batch(&self, ops: Vec<BatchOp>, audit: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<()> {
-        let mut outcomes = self.apply_group(vec![Batch { ops, audit }], Vec::new(), chain).await?;
+        let mut outcomes = self.apply_group(vec![Batch { ops, audit }], Vec::new(), chain, Flush::Now).await?;
         outcomes.pop().expect("one outcome per change")
     }
     /// Group commit: many independent changes, then the records of reads, in ONE transaction and
@@ -449,13 +461,18 @@ pub trait Store: Send + Sync + 'static {
     /// change still commits with its own records or not at all, and sees the changes before it in
     /// the group (check-and-set and limits included). The outcomes come in the changes' order.
     /// `Err` only when the transaction as a whole failed (begin, the read records' append, the
-    /// commit): then nothing of the group was kept.
+    /// commit): then nothing of the group was kept. With [`Flush::Deferred`] (a group of read
+    /// records only) the commit is handed to the operating system but not yet flushed to disk;
+    /// [`Store::flush`] or the next [`Flush::Now`] commit makes it durable.
     async fn apply_group(
         &self,
         changes: Vec<Batch>,
         reads: Vec<AuditRecord>,
         chain: &dyn AuditChain,
+        flush: Flush,
     ) -> Result<Vec<Result<()>>>;
+    /// Makes every commit so far durable (those made with [`Flush::Deferred`]).
+    async fn flush(&self) -> Result<()>;
     /// Marks an entry deleted. Its versions stay until [`Store::purge`].
     async fn soft_delete(&self, path: &EntryPath, now: i64) -> Result<()>;
     async fn undelete(&self, path: &EntryPath, now: i64) -> Result<()>;

@@ -404,6 +404,17 @@ impl Server {
         std::fs::read_to_string(&self.log).unwrap()
     }
 
+    /// Kills the server outright (SIGKILL: no shutdown, nothing of tresor's own runs) and serves
+    /// its data directory again; the new server's log replaces the old one.
+    pub fn crash_and_restart(mut self, env: &[(&str, &str)]) -> Self {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        let token = self.token.clone();
+        drop(self);
+        Self::serve(dir, token, env, &[])
+    }
+
     /// Sends SIGTERM and returns the exit status.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();

@@ -34,8 +34,9 @@ use crate::rows::{self, Columns, ENTRY_COLS};
 use crate::rules::LiveLimits;
 use crate::snapshot::Cell;
 use crate::{
-    like_prefix, AppKeyRecord, AuditChain, AuditRecord, Batch, GrantRecord, ListQuery, Membership, NewEnvironment,
-    NewPrincipal, NewVersion, PrincipalRecord, Result, SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
+    like_prefix, AppKeyRecord, AuditChain, AuditRecord, Batch, Flush, GrantRecord, ListQuery, Membership,
+    NewEnvironment, NewPrincipal, NewVersion, PrincipalRecord, Result, SealedVersion, Store, StoreError, TokenRecord,
+    WrappedKey,
 };
 use async_trait::async_trait;
 use pool::{describe, POOL_SIZE};
@@ -599,9 +600,23 @@ impl Store for PostgresStore {
         changes: Vec<Batch>,
         reads: Vec<AuditRecord>,
         chain: &dyn AuditChain,
+        flush: Flush,
     ) -> Result<Vec<Result<()>>> {
         // An error drops `tx` uncommitted: PostgreSQL rolls the whole group back.
-        in_tx!(self, |tx| crate::batch::apply_group(&tx, changes, reads, chain).await)
+        in_tx!(self, |tx| {
+            if flush == Flush::Deferred {
+                // The server answers the commit before its WAL writer flushes it.
+                execute_tx(&tx, "SET LOCAL synchronous_commit = off").await?;
+            }
+            crate::batch::apply_group(&tx, changes, reads, chain).await
+        })
+    }
+
+    async fn flush(&self) -> Result<()> {
+        // A synchronous commit flushes the WAL up to its commit record, and so every commit
+        // before it. A transaction commits a record only once it has an id: `txid_current()`
+        // gives it one.
+        in_tx!(self, |tx| execute_tx(&tx, "SELECT txid_current()").await)
     }
 
     async fn undelete(&self, p: &EntryPath, now: i64) -> Result<()> {

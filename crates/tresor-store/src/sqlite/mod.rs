@@ -17,8 +17,9 @@ use crate::rows::{self, Columns, Mapper, ENTRY_COLS};
 use crate::rules::LiveLimits;
 use crate::snapshot::Cell;
 use crate::{
-    like_prefix, AppKeyRecord, AuditChain, AuditRecord, Batch, GrantRecord, ListQuery, Membership, NewEnvironment,
-    NewPrincipal, NewVersion, PrincipalRecord, Result, SealedVersion, Store, StoreError, TokenRecord, WrappedKey,
+    like_prefix, AppKeyRecord, AuditChain, AuditRecord, Batch, Flush, GrantRecord, ListQuery, Membership,
+    NewEnvironment, NewPrincipal, NewVersion, PrincipalRecord, Result, SealedVersion, Store, StoreError, TokenRecord,
+    WrappedKey,
 };
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, ToSql, Transaction};
@@ -40,6 +41,10 @@ pub struct SqliteStore {
     writer: Mutex<Connection>,
     readers: Vec<Mutex<Connection>>,
     next_reader: AtomicUsize,
+    /// The write-ahead log (`<database>-wal`), which [`Store::flush`] flushes.
+    wal: std::path::PathBuf,
+    /// The writer connection's `synchronous` setting is `FULL` (else `NORMAL`).
+    synchronous_full: std::sync::atomic::AtomicBool,
 }
 
 fn backend(e: rusqlite::Error) -> StoreError {
@@ -81,7 +86,15 @@ impl SqliteStore {
         let mut writer = open_connection(path)?;
         migrate::apply(&mut writer)?;
         let readers = (0..READERS).map(|_| open_connection(path).map(Mutex::new)).collect::<Result<Vec<_>>>()?;
-        Ok(Self { writer: Mutex::new(writer), readers, next_reader: AtomicUsize::new(0) })
+        let mut wal = path.as_os_str().to_owned();
+        wal.push("-wal");
+        Ok(Self {
+            writer: Mutex::new(writer),
+            readers,
+            next_reader: AtomicUsize::new(0),
+            wal: wal.into(),
+            synchronous_full: std::sync::atomic::AtomicBool::new(true),
+        })
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
@@ -98,6 +111,17 @@ impl SqliteStore {
         }
         let conn = self.readers[start % self.readers.len()].lock().map_err(|_| poisoned())?;
         f(&conn)
+    }
+
+    /// Sets the writer connection's `synchronous` for the next commit (only when it changes).
+    fn set_synchronous(&self, flush: Flush) -> Result<()> {
+        let full = flush == Flush::Now;
+        if self.synchronous_full.load(Ordering::Relaxed) != full {
+            let conn = self.writer.lock().map_err(|_| poisoned())?;
+            conn.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" }).map_err(backend)?;
+            self.synchronous_full.store(full, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
@@ -479,8 +503,25 @@ impl Store for SqliteStore {
         changes: Vec<Batch>,
         reads: Vec<AuditRecord>,
         chain: &dyn AuditChain,
+        flush: Flush,
     ) -> Result<Vec<Result<()>>> {
+        self.set_synchronous(flush)?;
         self.write(|tx| batch::run_ready(crate::batch::apply_group(tx, changes, reads, chain)))
+    }
+
+    async fn flush(&self) -> Result<()> {
+        // In WAL mode a commit appends to the log; `synchronous=NORMAL` leaves the log unflushed
+        // until a checkpoint, `FULL` flushes it at every commit. Flushing the log file makes every
+        // commit in it durable. On Linux, fsync through any descriptor of a file flushes all of
+        // its written pages, those SQLite wrote included.
+        match std::fs::File::open(&self.wal) {
+            Ok(log) => {
+                log.sync_data().map_err(|e| StoreError::Backend(format!("flushing {}: {e}", self.wal.display())))
+            }
+            // No log: every commit has been checkpointed into the database, which SQLite flushes.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StoreError::Backend(format!("opening {}: {e}", self.wal.display()))),
+        }
     }
 
     async fn undelete(&self, p: &EntryPath, now: i64) -> Result<()> {
