@@ -34,14 +34,15 @@ port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); 
 wait_port() { for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 token_of() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 
-# start DATA_DIR [--storage URL] -> prints the port
+# start VAR DATA_DIR [--storage URL]: serves DATA_DIR and sets VAR to its port. Not called in a
+# command substitution (a subshell), so that the server's pid reaches `pids` and the cleanup.
 start() {
-  local dir=$1; shift
+  local var=$1 dir=$2; shift 2
   local p; p=$(port)
   TRESOR_LOG=warn "$bin" serve --data-dir "$dir" --listen "127.0.0.1:$p" --rate-management 0 "$@" >/dev/null 2>&1 &
   pids+=($!)
   wait_port "$p"
-  echo "$p"
+  printf -v "$var" '%s' "$p"
 }
 
 # seed PORT ADMIN_TOKEN -> prints an application token that may read default/default/*
@@ -66,14 +67,14 @@ wrk_run() {
 
 # 1 node on SQLite.
 sqlite_admin=$("$bin" init --json --data-dir "$work/sqlite" | token_of admin_token)
-sqlite_port=$(start "$work/sqlite")
+start sqlite_port "$work/sqlite"
 sqlite_token=$(seed "$sqlite_port" "$sqlite_admin")
 
 # 3 nodes on PostgreSQL (node 1 alone is the 1-node case), each with a copy of the root key.
 pg_admin=$("$bin" init --json --data-dir "$work/pg1" --storage "$pg/$db" | token_of admin_token)
 for n in 2 3; do mkdir -p "$work/pg$n"; cp "$work/pg1/root.key" "$work/pg$n/"; done
 pg_ports=()
-for n in 1 2 3; do pg_ports+=("$(start "$work/pg$n" --storage "$pg/$db")"); done
+for n in 1 2 3; do start node_port "$work/pg$n" --storage "$pg/$db"; pg_ports+=("$node_port"); done
 pg_token=$(seed "${pg_ports[0]}" "$pg_admin")
 
 wrk -t1 -c4 -d2s -H "Authorization: Bearer $sqlite_token" "http://127.0.0.1:$sqlite_port$path" >/dev/null
