@@ -563,6 +563,28 @@ impl Service {
         .await
     }
 
+    /// An entry's metadata and every stored version (newest first, without values), whether or
+    /// not it is soft-deleted: the Vault-compatible API shows a deleted secret's metadata and
+    /// versions, as Vault does. Needs some access to the entry, as [`Service::history`].
+    pub async fn history_with_meta(&self, ctx: &Ctx, path: &EntryPath) -> Result<(EntryMeta, Vec<VersionMeta>)> {
+        self.audited(ctx, "entry.history", path, async {
+            Self::check_workspace(ctx, path)?;
+            Self::require_sees(ctx, path)?;
+            let (owner, meta) = match self.locate(path).await {
+                Ok(found) => found,
+                // Not live anywhere in the chain: deleted here, or not there at all.
+                Err(ServiceError::NotFound(_)) => match self.store.get_entry(path).await? {
+                    Some(meta) => (path.clone(), meta),
+                    None => return Err(Self::not_found(path)),
+                },
+                Err(e) => return Err(e),
+            };
+            Self::require_sees_where_it_lives(ctx, path, &owner)?;
+            Ok((meta, self.store.list_versions(&owner).await?))
+        })
+        .await
+    }
+
     /// Makes an old version current again by writing its value as a new version. Needs `write`;
     /// the value is re-sealed inside the service and never leaves it.
     pub async fn restore(&self, ctx: &Ctx, path: &EntryPath, version: u64) -> Result<EntryMeta> {

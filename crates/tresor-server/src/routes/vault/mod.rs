@@ -34,9 +34,8 @@ use serde_json::{Map, Value};
 use shapes::*;
 use std::collections::BTreeMap;
 use tresor_api::ErrorDoc;
-use tresor_model::{EntryKey, EntryKind, EntryMeta, EntryPath, SecretValue, Tag, VaultName, VaultPath};
+use tresor_model::{EntryKey, EntryKind, EntryMeta, EntryPath, SecretValue, Tag, VaultName, VaultPath, VersionMeta};
 use tresor_service::{retry_on_conflict, Attempt, Ctx, ErrorKind, ServiceError, SetEntry};
-use tresor_store::ListQuery;
 
 pub fn router(app: &App) -> Router<App> {
     authenticated(app, RouteClass::Entries, Surface::Vault, Router::new().route("/v1/{*path}", any(dispatch)))
@@ -138,10 +137,10 @@ async fn dispatch(
         ("data", "DELETE") => kv.delete_versions(key, None).await,
         ("metadata", "GET") => kv.metadata(key).await,
         ("metadata", "POST" | "PUT") => kv.set_metadata(key, &body, false).await,
-        ("metadata", "PATCH") => {
-            require_merge_patch(&headers)?;
-            kv.set_metadata(key, &body, true).await
-        }
+        ("metadata", "PATCH") => match merge_patch_refusal(&headers) {
+            None => kv.set_metadata(key, &body, true).await,
+            Some(refused) => Ok(refused),
+        },
         ("metadata", "DELETE") => kv.delete_metadata(key).await,
         ("delete", "POST" | "PUT") => kv.delete_versions(key, Some(versions_param(&body)?)).await,
         ("undelete", "POST" | "PUT") => kv.undelete_versions(key, &versions_param(&body)?).await,
@@ -232,15 +231,21 @@ fn versions_param(body: &Bytes) -> ApiResult<Vec<u64>> {
     Ok(versions)
 }
 
-/// Vault refuses a PATCH that is not a JSON merge patch (RFC 7386), naming what was sent.
-fn require_merge_patch(headers: &HeaderMap) -> ApiResult<()> {
-    let sent = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+/// Vault refuses a PATCH that is not a JSON merge patch (RFC 7386): 400 without a media type,
+/// 415 with another one, naming what was sent: the refusal in Vault's shape, `None` for a merge
+/// patch.
+fn merge_patch_refusal(headers: &HeaderMap) -> Option<Response> {
+    let Some(sent) = headers.get(header::CONTENT_TYPE).map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+    else {
+        return Some(error(StatusCode::BAD_REQUEST, "PATCH requires Content-Type of application/merge-patch+json"));
+    };
     if sent.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/merge-patch+json")) {
-        return Ok(());
+        return None;
     }
-    Err(ApiError::Service(ServiceError::InvalidInput(format!(
-        "PATCH requires Content-Type of application/merge-patch+json, provided {sent}"
-    ))))
+    Some(error(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        format!("PATCH requires Content-Type of application/merge-patch+json, provided {sent}"),
+    ))
 }
 
 /// RFC 7386: an object merges key by key (`null` removes), anything else replaces.
@@ -408,13 +413,11 @@ impl Kv<'_> {
         Ok(self.mount.entry(EntryKey::new(key)?))
     }
 
-    /// The secret at `path` whether or not it is deleted, metadata only (`None`: no secret).
-    async fn entry(&self, path: &EntryPath) -> ApiResult<Option<EntryMeta>> {
-        // Keys sort by bytes, so the first key with `key` as a prefix is `key` itself if it exists.
-        let query = ListQuery { prefix: path.key.to_string(), after: None, limit: 1, include_deleted: true };
-        let (app, ctx) = (self.req.app, self.req.ctx);
-        match app.svc.list(ctx, &self.mount, &query).await {
-            Ok(listed) => Ok(listed.into_iter().map(|l| l.meta).find(|m| m.key == path.key.as_str())),
+    /// The secret at `path` whether or not it is deleted, with its stored versions (newest
+    /// first, no values); `None`: no secret there.
+    async fn entry(&self, path: &EntryPath) -> ApiResult<Option<(EntryMeta, Vec<VersionMeta>)>> {
+        match self.req.app.svc.history_with_meta(self.req.ctx, path).await {
+            Ok(found) => Ok(Some(found)),
             Err(ServiceError::NotFound(_)) => Ok(None),
             Err(e) => Err(e.into()),
         }
@@ -422,10 +425,12 @@ impl Kv<'_> {
 
     async fn read(&self, key: &str, version: Option<u64>) -> ApiResult<Response> {
         let path = self.path(key)?;
-        let Some(entry) = self.entry(&path).await? else { return Ok(nothing_here()) };
+        let Some((entry, versions)) = self.entry(&path).await? else { return Ok(nothing_here()) };
         if entry.deleted_at.is_some() && version.is_none_or(|v| v == entry.version) {
             // Vault answers a deleted version with its metadata and no data, as a 404.
-            let doc = DataDoc { data: None, metadata: version_doc(&entry, entry.version, entry.updated_at) };
+            let created_at =
+                versions.iter().find(|v| v.version == entry.version).map_or(entry.updated_at, |v| v.created_at);
+            let doc = DataDoc { data: None, metadata: version_doc(&entry, entry.version, created_at) };
             let mut resp = ok(&self.req.ctx.request_id, doc);
             *resp.status_mut() = StatusCode::NOT_FOUND;
             return Ok(resp);
@@ -463,7 +468,9 @@ impl Kv<'_> {
     /// check-and-set on the version read (retried when another writer came first, unless the
     /// client gave its own `cas`).
     async fn patch(&self, key: &str, headers: &HeaderMap, body: &Bytes) -> ApiResult<Response> {
-        require_merge_patch(headers)?;
+        if let Some(refused) = merge_patch_refusal(headers) {
+            return Ok(refused);
+        }
         let path = self.path(key)?;
         let mut doc = json_body(body)?;
         let cas = cas_option(&doc)?;
@@ -491,15 +498,8 @@ impl Kv<'_> {
 
     async fn metadata(&self, key: &str) -> ApiResult<Response> {
         let path = self.path(key)?;
-        let Some(entry) = self.entry(&path).await? else { return Ok(nothing_here()) };
-        let versions: Vec<(u64, i64)> = if entry.deleted_at.is_none() {
-            let history = self.req.app.svc.history(self.req.ctx, &path).await?;
-            history.iter().map(|v| (v.version, v.created_at)).collect()
-        } else {
-            // A deleted entry's older versions are not read through the service: its current
-            // one stands for them (docs/migrating/vault.md, "what differs").
-            vec![(entry.version, entry.updated_at)]
-        };
+        let Some((entry, versions)) = self.entry(&path).await? else { return Ok(nothing_here()) };
+        let versions: Vec<(u64, i64)> = versions.iter().map(|v| (v.version, v.created_at)).collect();
         Ok(ok(&self.req.ctx.request_id, MetadataDoc::of(&entry, &versions)))
     }
 
@@ -517,7 +517,7 @@ impl Kv<'_> {
             Some(Value::Object(m)) => Some(m.iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
             Some(_) => return Err(bad("custom_metadata must be a JSON object of strings")),
         };
-        let Some(entry) = self.entry(&path).await?.filter(|e| e.deleted_at.is_none()) else {
+        let Some((entry, _)) = self.entry(&path).await?.filter(|(e, _)| e.deleted_at.is_none()) else {
             return Err(ApiError::Service(ServiceError::NotFound(format!(
                 "no secret at {key} in mount {}: tresor keeps metadata with a secret, so write its data first",
                 self.mount.vault
@@ -586,7 +586,7 @@ impl Kv<'_> {
     /// the current version (the entry); an older version cannot be deleted on its own.
     async fn delete_versions(&self, key: &str, versions: Option<Vec<u64>>) -> ApiResult<Response> {
         let path = self.path(key)?;
-        let Some(entry) = self.entry(&path).await? else { return Ok(no_content()) };
+        let Some((entry, _)) = self.entry(&path).await? else { return Ok(no_content()) };
         if let Some(versions) = &versions {
             let older: Vec<String> = versions.iter().filter(|v| **v < entry.version).map(u64::to_string).collect();
             if !older.is_empty() {
@@ -615,7 +615,7 @@ impl Kv<'_> {
     /// the entry when it names the current version; other versions are not deleted.
     async fn undelete_versions(&self, key: &str, versions: &[u64]) -> ApiResult<Response> {
         let path = self.path(key)?;
-        let Some(entry) = self.entry(&path).await? else { return Ok(no_content()) };
+        let Some((entry, _)) = self.entry(&path).await? else { return Ok(no_content()) };
         if entry.deleted_at.is_some() && versions.contains(&entry.version) {
             self.req.app.svc.undelete(self.req.ctx, &path).await?;
         }
