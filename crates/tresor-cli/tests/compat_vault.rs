@@ -104,7 +104,12 @@ fn hvac_drives_every_call() {
             .count()
     };
     assert!(actions("entry.write") >= 5 && actions("entry.read") >= 5, "writes and reads are audited");
-    assert!(actions("entry.delete") == 2 && actions("entry.undelete") == 2 && actions("entry.tags") == 3);
+    let changes = ["entry.delete_versions", "entry.undelete_versions", "entry.destroy_versions", "entry.tags"];
+    assert_eq!(changes.map(actions), [3, 4, 1, 3], "each change of versions and metadata is audited");
+    // Natively: the destroyed version is gone, the others are there.
+    s.cli(&s.token, &["get", "--vault", "secret", "--version", "1", "app/db"], b"").fails(3, "was destroyed");
+    let v2 = s.cli(&s.token, &["get", "--vault", "secret", "--version", "2", "app/db"], b"").ok();
+    assert!(v2.contains(&format!("{VALUE_MARK}2")), "{v2}");
     assert_log_clean(&s);
 }
 
@@ -162,8 +167,17 @@ fn the_bao_cli_kv_commands_work_unchanged() {
     kv(&["kv", "undelete", "-mount=secret", "-versions=4", "app/api"]).ok();
     assert_eq!(kv(&["kv", "get", "-mount=secret", "-field=key", "app/api"]).ok(), format!("{VALUE_MARK}1"));
 
-    // destroy of single versions is refused in words; metadata delete removes everything.
-    kv(&["kv", "destroy", "-mount=secret", "-versions=1", "app/api"]).fails(2, "cannot destroy single versions");
+    // destroy: version 1 is gone for good, the current one stays; metadata delete removes all.
+    kv(&["kv", "destroy", "-mount=secret", "-versions=1", "app/api"]).ok();
+    // As against Vault, the CLI shows a destroyed version's metadata and no data.
+    let destroyed = kv(&["kv", "get", "-format=json", "-mount=secret", "-version=1", "app/api"]).json();
+    assert_eq!((&destroyed["data"]["data"], &destroyed["data"]["metadata"]["destroyed"]), (&Value::Null, &json!(true)));
+    let meta = kv(&["kv", "metadata", "get", "-format=json", "-mount=secret", "app/api"]).json();
+    assert_eq!(
+        (&meta["data"]["versions"]["1"]["destroyed"], &meta["data"]["versions"]["4"]["destroyed"]),
+        (&json!(true), &json!(false))
+    );
+    assert_eq!(kv(&["kv", "get", "-mount=secret", "-field=key", "app/api"]).ok(), format!("{VALUE_MARK}1"));
     kv(&["kv", "metadata", "delete", "-mount=secret", "app/api"]).ok();
     kv(&["kv", "get", "-mount=secret", "app/api"]).fails(2, "No value found at secret/data/app/api");
     assert_eq!(kv(&["kv", "list", "-format=json", "-mount=secret", "app"]).json(), json!(["other"]));
@@ -377,6 +391,34 @@ fn answers_match_openbao() {
         step("POST", "secret/delete/diff/db", Some(json!({}))),
         step("POST", "secret/data/diff/db", Some(json!({"data": "not an object"}))),
         step("POST", "secret/data/diff/db", Some(json!({"options": {}}))),
+        // Single versions: an older one deleted, read, undeleted.
+        step("POST", "secret/delete/diff/db", Some(json!({"versions": [1]}))),
+        step("GET", "secret/data/diff/db?version=1", None),
+        step("GET", "secret/metadata/diff/db", None).may_differ(&["/data/current_metadata_version"]),
+        step("POST", "secret/undelete/diff/db", Some(json!({"versions": [1]}))),
+        step("GET", "secret/data/diff/db?version=1", None),
+        // A deleted version stays deleted when a newer one is written.
+        step("DELETE", "secret/data/diff/db", None),
+        step("POST", "secret/data/diff/db", Some(json!({"data": {"password": mark(4)}}))),
+        step("GET", "secret/data/diff/db?version=3", None),
+        step("GET", "secret/data/diff/db", None),
+        // Destroy: an older version, then the current one; nothing undeletes them.
+        step("POST", "secret/destroy/diff/db", Some(json!({"versions": [2]}))),
+        step("GET", "secret/data/diff/db?version=2", None),
+        step("POST", "secret/undelete/diff/db", Some(json!({"versions": [2]}))),
+        step("GET", "secret/data/diff/db?version=2", None),
+        step("POST", "secret/destroy/diff/db", Some(json!({"versions": [4]}))),
+        step("GET", "secret/data/diff/db", None),
+        step("GET", "secret/metadata/diff/db", None).may_differ(&["/data/current_metadata_version"]),
+        step("POST", "secret/data/diff/db", Some(json!({"options": {"cas": 4}, "data": {"password": mark(5)}}))),
+        step("GET", "secret/data/diff/db", None),
+        // Paths without a secret.
+        step("POST", "secret/delete/diff/none", Some(json!({"versions": [1]}))),
+        step("POST", "secret/undelete/diff/none", Some(json!({"versions": [1]}))),
+        step("POST", "secret/destroy/diff/none", Some(json!({"versions": [1]}))),
+        step("DELETE", "secret/data/diff/none", None),
+        step("GET", "secret/metadata/diff/none", None),
+        step("DELETE", "secret/metadata/diff/none", None),
         step("GET", "secret/config", None).may_differ(&["/data/max_versions"]),
         step("POST", "secret/config", Some(json!({"max_versions": 0, "cas_required": false}))),
         step("GET", "sys/internal/ui/mounts/secret/diff/db", None).select("/data").may_differ(MOUNT_FIELDS),

@@ -23,6 +23,7 @@ macro_rules! migrations {
             5 "config" "0005_config.sql",
             6 "audit_rowid" "0006_audit_rowid.sql",
             7 "bound_tokens" "0007_bound_tokens.sql",
+            8 "version_state" "0008_version_state.sql",
         )
     };
     ($dir:literal: $($version:literal $name:literal $file:literal,)+) => {

@@ -118,8 +118,23 @@ raises(exceptions.InvalidPath, lambda: kv.read_secret_version("app/db", mount_po
 kv.undelete_secret_versions("app/db", versions=[4], mount_point=MOUNT)
 w = kv.create_or_update_secret("app/db", {"password": VALUE_MARK + "5"}, mount_point=MOUNT)["data"]
 check(w["version"] == 5, "a write after an undelete: version 5")
-raises(exceptions.InvalidRequest, lambda: kv.delete_secret_versions("app/db", versions=[1], mount_point=MOUNT), "deleting an older version alone is refused")
-raises(exceptions.InvalidRequest, lambda: kv.destroy_secret_versions("app/db", versions=[1], mount_point=MOUNT), "destroying single versions is refused")
+
+# Single older versions: deleted, undeleted, destroyed.
+kv.delete_secret_versions("app/db", versions=[1], mount_point=MOUNT)
+raises(exceptions.InvalidPath, lambda: kv.read_secret_version("app/db", version=1, mount_point=MOUNT, raise_on_deleted_version=True), "an older version deleted alone is 404")
+check(kv.read_secret_version("app/db", mount_point=MOUNT, raise_on_deleted_version=True)["data"]["metadata"]["version"] == 5, "the current version stays readable")
+kv.undelete_secret_versions("app/db", versions=[1], mount_point=MOUNT)
+check(kv.read_secret_version("app/db", version=1, mount_point=MOUNT, raise_on_deleted_version=True)["data"]["data"]["password"] == VALUE_MARK + "1", "and undeleted")
+kv.destroy_secret_versions("app/db", versions=[1], mount_point=MOUNT)
+raises(exceptions.InvalidPath, lambda: kv.read_secret_version("app/db", version=1, mount_point=MOUNT, raise_on_deleted_version=True), "a destroyed version is 404")
+m = kv.read_secret_metadata("app/db", mount_point=MOUNT)["data"]
+check(m["versions"]["1"]["destroyed"] is True and m["versions"]["2"]["destroyed"] is False, "metadata shows version 1 destroyed")
+kv.undelete_secret_versions("app/db", versions=[1], mount_point=MOUNT)
+raises(exceptions.InvalidPath, lambda: kv.read_secret_version("app/db", version=1, mount_point=MOUNT, raise_on_deleted_version=True), "nothing brings a destroyed version back")
+# A version deleted before a newer write stays deleted.
+kv.delete_latest_version_of_secret("app/new", mount_point=MOUNT)
+check(kv.create_or_update_secret("app/new", {"k": VALUE_MARK + "newer"}, mount_point=MOUNT)["data"]["version"] == 2, "a write after a delete")
+raises(exceptions.InvalidPath, lambda: kv.read_secret_version("app/new", version=1, mount_point=MOUNT, raise_on_deleted_version=True), "the deleted version stays deleted")
 kv.delete_metadata_and_all_versions("app/new", mount_point=MOUNT)
 raises(exceptions.InvalidPath, lambda: kv.read_secret_metadata("app/new", mount_point=MOUNT), "metadata delete removes the secret")
 check(kv.list_secrets("app", mount_point=MOUNT)["data"]["keys"] == ["db"], "and its key")

@@ -9,9 +9,10 @@
 //! - a **secret** (a JSON object of fields) is an entry of kind secret whose value is that object
 //!   as JSON text; an entry whose value is not a JSON object reads as `{"value": "..."}` (or
 //!   `{"value_base64": "..."}` for bytes that are not UTF-8);
-//! - **versions** are the entry's versions; `options.cas` is the write's check-and-set; deleting
-//!   the current version is tresor's soft delete (`deletion_time` is the entry's `deleted_at`),
-//!   undeleting it tresor's undelete, deleting the metadata tresor's purge;
+//! - **versions** are the entry's versions; `options.cas` is the write's check-and-set; delete,
+//!   undelete and destroy change single versions (`Service::change_versions`: a version's own
+//!   state, migration 0008; deleting the current version also soft-deletes the entry, so native
+//!   surfaces hide it as after `tresor rm`), deleting the metadata is tresor's purge;
 //! - **custom_metadata** is the entry's tags (changed in place, no new version);
 //! - the engine's **config** (`max_versions`, `cas_required`) is tresor's server-wide limits.
 //!
@@ -35,7 +36,7 @@ use shapes::*;
 use std::collections::BTreeMap;
 use tresor_api::ErrorDoc;
 use tresor_model::{EntryKey, EntryKind, EntryMeta, EntryPath, SecretValue, Tag, VaultName, VaultPath, VersionMeta};
-use tresor_service::{retry_on_conflict, Attempt, Ctx, ErrorKind, ServiceError, SetEntry};
+use tresor_service::{retry_on_conflict, Attempt, Ctx, ErrorKind, ServiceError, SetEntry, VersionChange, VersionState};
 
 pub fn router(app: &App) -> Router<App> {
     authenticated(app, RouteClass::Entries, Surface::Vault, Router::new().route("/v1/{*path}", any(dispatch)))
@@ -134,7 +135,7 @@ async fn dispatch(
         ("data", "GET") => kv.read(key, version_param(query)?).await,
         ("data", "POST" | "PUT") => kv.write(key, &body).await,
         ("data", "PATCH") => kv.patch(key, &headers, &body).await,
-        ("data", "DELETE") => kv.delete_versions(key, None).await,
+        ("data", "DELETE") => kv.change_versions(key, None, VersionChange::Delete).await,
         ("metadata", "GET") => kv.metadata(key).await,
         ("metadata", "POST" | "PUT") => kv.set_metadata(key, &body, false).await,
         ("metadata", "PATCH") => match merge_patch_refusal(&headers) {
@@ -142,9 +143,15 @@ async fn dispatch(
             Some(refused) => Ok(refused),
         },
         ("metadata", "DELETE") => kv.delete_metadata(key).await,
-        ("delete", "POST" | "PUT") => kv.delete_versions(key, Some(versions_param(&body)?)).await,
-        ("undelete", "POST" | "PUT") => kv.undelete_versions(key, &versions_param(&body)?).await,
-        ("destroy", "POST" | "PUT") => kv.destroy(key, &versions_param(&body)?),
+        ("delete", "POST" | "PUT") => {
+            kv.change_versions(key, Some(versions_param(&body)?), VersionChange::Delete).await
+        }
+        ("undelete", "POST" | "PUT") => {
+            kv.change_versions(key, Some(versions_param(&body)?), VersionChange::Undelete).await
+        }
+        ("destroy", "POST" | "PUT") => {
+            kv.change_versions(key, Some(versions_param(&body)?), VersionChange::Destroy).await
+        }
         ("config" | "data" | "metadata" | "delete" | "undelete" | "destroy", m) => {
             Err(ApiError::MethodNotAllowed(format!("{m} is not an operation of {mount}/{op}")))
         }
@@ -308,18 +315,22 @@ fn cas_option(doc: &Map<String, Value>) -> ApiResult<Option<u64>> {
     }
 }
 
-/// The answer's `metadata` for version `version` of `entry`, written or read at `created_at`.
-fn version_doc(entry: &EntryMeta, version: u64, created_at: i64) -> VersionDoc {
+/// The answer's `metadata` for version `version` of `entry`, written or read at `created_at`, in
+/// `state`. A version is deleted on its own, or as the current version of a deleted entry.
+fn version_doc(entry: &EntryMeta, version: u64, created_at: i64, state: VersionState) -> VersionDoc {
     VersionDoc {
         created_time: vault_time(created_at),
         custom_metadata: custom_metadata(&entry.tags),
-        deletion_time: match entry.deleted_at {
-            Some(at) if version == entry.version => vault_time(at),
-            _ => String::new(),
-        },
-        destroyed: false,
+        deletion_time: deletion_time(entry, version, state),
+        destroyed: state.destroyed_at.is_some(),
         version,
     }
+}
+
+/// When a version was deleted ("" when it is not).
+fn deletion_time(entry: &EntryMeta, version: u64, state: VersionState) -> String {
+    let entry_deleted = entry.deleted_at.filter(|_| version == entry.version);
+    state.deleted_at.or(entry_deleted).map(vault_time).unwrap_or_default()
 }
 
 struct Req<'a> {
@@ -415,7 +426,7 @@ impl Kv<'_> {
 
     /// The secret at `path` whether or not it is deleted, with its stored versions (newest
     /// first, no values); `None`: no secret there.
-    async fn entry(&self, path: &EntryPath) -> ApiResult<Option<(EntryMeta, Vec<VersionMeta>)>> {
+    async fn entry(&self, path: &EntryPath) -> ApiResult<Option<(EntryMeta, Vec<(VersionMeta, VersionState)>)>> {
         match self.req.app.svc.history_with_meta(self.req.ctx, path).await {
             Ok(found) => Ok(Some(found)),
             Err(ServiceError::NotFound(_)) => Ok(None),
@@ -426,20 +437,20 @@ impl Kv<'_> {
     async fn read(&self, key: &str, version: Option<u64>) -> ApiResult<Response> {
         let path = self.path(key)?;
         let Some((entry, versions)) = self.entry(&path).await? else { return Ok(nothing_here()) };
-        if entry.deleted_at.is_some() && version.is_none_or(|v| v == entry.version) {
-            // Vault answers a deleted version with its metadata and no data, as a 404.
-            let created_at =
-                versions.iter().find(|v| v.version == entry.version).map_or(entry.updated_at, |v| v.created_at);
-            let doc = DataDoc { data: None, metadata: version_doc(&entry, entry.version, created_at) };
-            let mut resp = ok(&self.req.ctx.request_id, doc);
+        let wanted = version.unwrap_or(entry.version);
+        // Not stored (never written, or pruned): nothing there.
+        let Some((meta, state)) = versions.iter().find(|(v, _)| v.version == wanted) else {
+            return Ok(nothing_here());
+        };
+        let metadata = version_doc(&entry, wanted, meta.created_at, *state);
+        if !metadata.deletion_time.is_empty() || metadata.destroyed {
+            // Vault answers a deleted or destroyed version with its metadata and no data, as a 404.
+            let mut resp = ok(&self.req.ctx.request_id, DataDoc { data: None, metadata });
             *resp.status_mut() = StatusCode::NOT_FOUND;
             return Ok(resp);
         }
-        match self.req.app.svc.get(self.req.ctx, &path, version).await {
-            Ok(read) => {
-                let metadata = version_doc(&entry, read.meta.version, read.meta.created_at);
-                Ok(ok(&self.req.ctx.request_id, DataDoc { data: Some(fields_of(&read.value)), metadata }))
-            }
+        match self.req.app.svc.get(self.req.ctx, &path, Some(wanted)).await {
+            Ok(read) => Ok(ok(&self.req.ctx.request_id, DataDoc { data: Some(fields_of(&read.value)), metadata })),
             Err(ServiceError::NotFound(_)) => Ok(nothing_here()),
             Err(e) => Err(e.into()),
         }
@@ -461,7 +472,7 @@ impl Kv<'_> {
         let cas = cas_option(&doc)?;
         let fields = data_field(&mut doc)?;
         let meta = self.put(&path, fields, cas).await?;
-        Ok(ok(&self.req.ctx.request_id, version_doc(&meta, meta.version, meta.updated_at)))
+        Ok(ok(&self.req.ctx.request_id, version_doc(&meta, meta.version, meta.updated_at, VersionState::default())))
     }
 
     /// A JSON merge patch of the current version's fields, written as the next version with
@@ -487,7 +498,10 @@ impl Kv<'_> {
             merge_patch(&mut fields, patch);
             let Value::Object(fields) = fields else { return Err(bad("data must be a JSON object")) };
             match this.put(path, fields, Some(cas.unwrap_or(current.meta.version))).await {
-                Ok(meta) => Ok(Attempt::Done(ok(&ctx.request_id, version_doc(&meta, meta.version, meta.updated_at)))),
+                Ok(meta) => {
+                    let doc = version_doc(&meta, meta.version, meta.updated_at, VersionState::default());
+                    Ok(Attempt::Done(ok(&ctx.request_id, doc)))
+                }
                 Err(ApiError::Service(ServiceError::Conflict(_))) if cas.is_none() => Ok(Attempt::Conflicted),
                 Err(e) => Err(e),
             }
@@ -499,8 +513,18 @@ impl Kv<'_> {
     async fn metadata(&self, key: &str) -> ApiResult<Response> {
         let path = self.path(key)?;
         let Some((entry, versions)) = self.entry(&path).await? else { return Ok(nothing_here()) };
-        let versions: Vec<(u64, i64)> = versions.iter().map(|v| (v.version, v.created_at)).collect();
-        Ok(ok(&self.req.ctx.request_id, MetadataDoc::of(&entry, &versions)))
+        let versions: BTreeMap<String, VersionStateDoc> = versions
+            .iter()
+            .map(|(v, state)| {
+                let doc = VersionStateDoc {
+                    created_time: vault_time(v.created_at),
+                    deletion_time: deletion_time(&entry, v.version, *state),
+                    destroyed: state.destroyed_at.is_some(),
+                };
+                (v.version.to_string(), doc)
+            })
+            .collect();
+        Ok(ok(&self.req.ctx.request_id, MetadataDoc::of(&entry, versions)))
     }
 
     /// `POST metadata/PATH` (`merge: false`: `custom_metadata` replaces the tags) and `PATCH`
@@ -582,55 +606,27 @@ impl Kv<'_> {
         }
     }
 
-    /// Soft-deletes versions (`None`: the current one, `DELETE data/PATH`). tresor soft-deletes
-    /// the current version (the entry); an older version cannot be deleted on its own.
-    async fn delete_versions(&self, key: &str, versions: Option<Vec<u64>>) -> ApiResult<Response> {
+    /// Deletes, undeletes or destroys versions (`None`: the current one, `DELETE data/PATH`):
+    /// the service's `change_versions`, whose mapping onto tresor's entries is Vault's meaning.
+    /// A path without a secret is no error, as in Vault.
+    async fn change_versions(
+        &self,
+        key: &str,
+        versions: Option<Vec<u64>>,
+        change: VersionChange,
+    ) -> ApiResult<Response> {
         let path = self.path(key)?;
-        let Some((entry, _)) = self.entry(&path).await? else { return Ok(no_content()) };
-        if let Some(versions) = &versions {
-            let older: Vec<String> = versions.iter().filter(|v| **v < entry.version).map(u64::to_string).collect();
-            if !older.is_empty() {
-                return Err(bad(format!(
-                    "tresor deletes only the current version of a secret ({}), not older version {}: delete the \
-                     current one, or the whole secret with DELETE {}/metadata/{key}",
-                    entry.version,
-                    older.join(", "),
-                    self.mount.vault
-                )));
-            }
-            if !versions.contains(&entry.version) {
-                return Ok(no_content());
-            }
-        }
-        if entry.deleted_at.is_some() {
-            return Ok(no_content());
-        }
-        match self.req.app.svc.delete(self.req.ctx, &path).await {
+        let versions = match versions {
+            Some(versions) => versions,
+            None => match self.entry(&path).await? {
+                Some((entry, _)) => vec![entry.version],
+                None => return Ok(no_content()),
+            },
+        };
+        match self.req.app.svc.change_versions(self.req.ctx, &path, &versions, change).await {
             Ok(()) | Err(ServiceError::NotFound(_)) => Ok(no_content()),
             Err(e) => Err(e.into()),
         }
-    }
-
-    /// Undeletes versions: in tresor only the current version is ever deleted, so this undeletes
-    /// the entry when it names the current version; other versions are not deleted.
-    async fn undelete_versions(&self, key: &str, versions: &[u64]) -> ApiResult<Response> {
-        let path = self.path(key)?;
-        let Some((entry, _)) = self.entry(&path).await? else { return Ok(no_content()) };
-        if entry.deleted_at.is_some() && versions.contains(&entry.version) {
-            self.req.app.svc.undelete(self.req.ctx, &path).await?;
-        }
-        Ok(no_content())
-    }
-
-    /// Destroying single versions needs per-version state that tresor's store does not keep yet.
-    fn destroy(&self, key: &str, versions: &[u64]) -> ApiResult<Response> {
-        let listed: Vec<String> = versions.iter().map(u64::to_string).collect();
-        Err(bad(format!(
-            "tresor cannot destroy single versions yet (asked: {}); DELETE {}/metadata/{key} destroys every version \
-             with the metadata",
-            listed.join(", "),
-            self.mount.vault
-        )))
     }
 
     /// `LIST metadata/PREFIX`: the keys and folders (`name/`) right under the prefix, deleted

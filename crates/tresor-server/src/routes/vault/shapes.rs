@@ -93,7 +93,7 @@ pub struct DataDoc {
 
 /// One version in a secret's metadata.
 #[derive(Serialize)]
-pub struct VersionState {
+pub struct VersionStateDoc {
     pub created_time: String,
     pub deletion_time: String,
     pub destroyed: bool,
@@ -112,17 +112,13 @@ pub struct MetadataDoc {
     pub metadata_cas_required: bool,
     pub oldest_version: u64,
     pub updated_time: String,
-    pub versions: BTreeMap<String, VersionState>,
+    pub versions: BTreeMap<String, VersionStateDoc>,
 }
 
 impl MetadataDoc {
-    /// The metadata of `entry` with the versions given (version number, created at).
-    pub fn of(entry: &EntryMeta, versions: &[(u64, i64)]) -> Self {
-        let deletion = |v: u64| match entry.deleted_at {
-            Some(at) if v == entry.version => vault_time(at),
-            _ => String::new(),
-        };
-        let oldest = versions.iter().map(|(v, _)| *v).min().unwrap_or(0);
+    /// The metadata of `entry` with its stored versions (by number).
+    pub fn of(entry: &EntryMeta, versions: BTreeMap<String, VersionStateDoc>) -> Self {
+        let oldest = versions.keys().filter_map(|v| v.parse::<u64>().ok()).min().unwrap_or(0);
         MetadataDoc {
             cas_required: false,
             created_time: vault_time(entry.created_at),
@@ -135,14 +131,7 @@ impl MetadataDoc {
             // Vault names the oldest version it still keeps once older ones were pruned, else 0.
             oldest_version: if oldest > 1 { oldest } else { 0 },
             updated_time: vault_time(entry.updated_at),
-            versions: versions
-                .iter()
-                .map(|&(v, at)| {
-                    let state =
-                        VersionState { created_time: vault_time(at), deletion_time: deletion(v), destroyed: false };
-                    (v.to_string(), state)
-                })
-                .collect(),
+            versions,
         }
     }
 }
