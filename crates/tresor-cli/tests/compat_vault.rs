@@ -463,3 +463,54 @@ fn answers_match_openbao() {
     assert_ne!(ours["data"]["id"], json!(s.token));
     assert_log_clean(&s);
 }
+
+/// `docs/migrating/vault.md`'s copy: `docs/migrating/vault_copy.py` (hvac on both ends) from an
+/// OpenBao dev server to tresor, nested paths and custom_metadata included; a deleted secret is
+/// reported, not copied.
+#[test]
+fn copy_from_openbao_with_the_documented_script() {
+    if !bao_at_hand("compat_vault::copy_from_openbao_with_the_documented_script")
+        || !hvac_at_hand("compat_vault::copy_from_openbao_with_the_documented_script")
+    {
+        return;
+    }
+    let openbao = BaoDev::start();
+    let s = kv_server();
+    let home = tempfile::tempdir().unwrap();
+    let source = |args: &[&str]| bao(&openbao.addr, "root", home.path(), args);
+    let target = |args: &[&str]| bao(&s.addr, &s.token, home.path(), args);
+    let (db, api, top) = (format!("pw={VALUE_MARK}db"), format!("key={VALUE_MARK}api"), format!("t={VALUE_MARK}top"));
+    source(&["kv", "put", "-mount=secret", "team/db", &db, "user=app"]).ok();
+    source(&["kv", "put", "-mount=secret", "team/svc/api", &api]).ok();
+    source(&["kv", "put", "-mount=secret", "top", &top]).ok();
+    source(&["kv", "put", "-mount=secret", "gone", "x=1"]).ok();
+    source(&["kv", "delete", "-mount=secret", "gone"]).ok();
+    source(&["kv", "metadata", "patch", "-mount=secret", "-custom-metadata=owner=ops", "team/db"]).ok();
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/migrating/vault_copy.py");
+    let out = Command::new("python3")
+        .arg(&script)
+        .env("SRC_ADDR", &openbao.addr)
+        .env("SRC_TOKEN", "root")
+        .env("DST_ADDR", &s.addr)
+        .env("DST_TOKEN", &s.token)
+        .env("MOUNT", "secret")
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "one secret is skipped: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("skipped gone: its current version 1 is deleted"), "{stdout}");
+    assert!(stdout.ends_with("3 copied, 1 skipped\n"), "{stdout}");
+    assert!(!stdout.contains(VALUE_MARK), "the script prints no value: {stdout}");
+
+    for (path, field, value) in [("team/db", "pw", "db"), ("team/svc/api", "key", "api"), ("top", "t", "top")] {
+        let copied = target(&["kv", "get", "-mount=secret", &format!("-field={field}"), path]).ok();
+        assert_eq!(copied, format!("{VALUE_MARK}{value}"), "{path}");
+    }
+    assert_eq!(target(&["kv", "get", "-mount=secret", "-field=user", "team/db"]).ok(), "app");
+    let meta = target(&["kv", "metadata", "get", "-format=json", "-mount=secret", "team/db"]).json();
+    assert_eq!(meta["data"]["custom_metadata"], json!({"owner": "ops"}), "{meta}");
+    target(&["kv", "get", "-mount=secret", "gone"]).fails(2, "No value found");
+    assert_log_clean(&s);
+}
