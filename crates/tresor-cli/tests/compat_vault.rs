@@ -166,6 +166,11 @@ fn the_bao_cli_kv_commands_work_unchanged() {
     assert_ne!(meta["data"]["versions"]["4"]["deletion_time"], "", "{meta}");
     kv(&["kv", "undelete", "-mount=secret", "-versions=4", "app/api"]).ok();
     assert_eq!(kv(&["kv", "get", "-mount=secret", "-field=key", "app/api"]).ok(), format!("{VALUE_MARK}1"));
+    // The native verbs see the same: a KV delete hides the entry, `tresor undelete` brings it back.
+    kv(&["kv", "delete", "-mount=secret", "app/api"]).ok();
+    s.cli(&s.token, &["get", "--vault", "secret", "app/api"], b"").fails(3, "app/api");
+    s.cli(&s.token, &["undelete", "--vault", "secret", "app/api"], b"").ok();
+    assert_eq!(kv(&["kv", "get", "-mount=secret", "-field=key", "app/api"]).ok(), format!("{VALUE_MARK}1"));
 
     // destroy: version 1 is gone for good, the current one stays; metadata delete removes all.
     kv(&["kv", "destroy", "-mount=secret", "-versions=1", "app/api"]).ok();
@@ -190,6 +195,25 @@ fn the_bao_cli_kv_commands_work_unchanged() {
     let as_reader = |args: &[&str]| bao(&s.addr, &reader, home.path(), args);
     assert_eq!(as_reader(&["kv", "get", "-mount=secret", "-field=x", "app/other"]).ok(), "1");
     as_reader(&["kv", "put", "-mount=secret", "app/other", "x=2"]).fails(2, "Code: 403");
+
+    // A token bound to an environment uses that environment's vaults as its mounts; a branch
+    // of it reads through and changes nothing.
+    let t = &s.token;
+    s.cli(t, &["env", "create", "staging"], b"").ok();
+    s.cli(t, &["env", "create", "feature-x", "--parent", "staging"], b"").ok();
+    s.cli(t, &["vault", "create", "secret", "--env", "staging"], b"").ok();
+    let bound = |env: &str| {
+        let doc = s.cli(t, &["token", "create", "user:owner", "--bind-env", env, "--json"], b"").json();
+        doc["token"].as_str().unwrap().to_owned()
+    };
+    let (staging, branch) = (bound("staging"), bound("feature-x"));
+    bao(&s.addr, &staging, home.path(), &["kv", "put", "-mount=secret", "app/other", "x=staging"]).ok();
+    let native = s.cli(t, &["get", "--env", "staging", "--vault", "secret", "app/other"], b"").ok();
+    assert_eq!(native.trim(), r#"{"x":"staging"}"#);
+    assert_eq!(kv(&["kv", "get", "-mount=secret", "-field=x", "app/other"]).ok(), "1", "default is apart");
+    let in_branch = |args: &[&str]| bao(&s.addr, &branch, home.path(), args);
+    assert_eq!(in_branch(&["kv", "get", "-mount=secret", "-field=x", "app/other"]).ok(), "staging");
+    in_branch(&["kv", "put", "-mount=secret", "app/other", "x=branch"]).fails(2, "Code: 403");
     assert_log_clean(&s);
 }
 

@@ -701,10 +701,25 @@ impl Service {
         .await
     }
 
+    /// Undeletes a soft-deleted entry. Its current version comes back with it even when the
+    /// Vault-compatible API deleted that version on its own (`change_versions`): undeleting the
+    /// entry means reading its value again, on every surface.
     pub async fn undelete(&self, ctx: &Ctx, path: &EntryPath) -> Result<EntryMeta> {
         self.audited_change(ctx, "entry.undelete", path, async {
-            let op = BatchOp::Undelete { path: path.clone(), now: now_millis() };
-            self.change_entry(ctx, path, "entry.undelete", op, || {
+            Self::check_workspace(ctx, path)?;
+            Self::require_entry(ctx, Access::Write, path)?;
+            let now = now_millis();
+            let mut ops = vec![BatchOp::Undelete { path: path.clone(), now }];
+            if let Some(entry) = self.store.get_entry(path).await? {
+                let versions = vec![entry.version];
+                ops.push(BatchOp::SetVersionState {
+                    path: path.clone(),
+                    versions,
+                    change: VersionChange::Undelete,
+                    now,
+                });
+            }
+            self.change_entry_with(ctx, path, "entry.undelete", ops, || {
                 ServiceError::NotFound(format!(
                     "entry {} is not a deleted entry of vault {}/{}",
                     path.key, path.environment, path.vault

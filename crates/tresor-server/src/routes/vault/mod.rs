@@ -339,10 +339,11 @@ struct Req<'a> {
 }
 
 impl Req<'_> {
-    /// The vaults of the caller's environment that its grants reach into, each a KV v2 mount.
+    /// The vaults the caller's environment reads (a branch's include its parents') that its
+    /// grants reach into, each a KV v2 mount.
     async fn visible_mounts(&self) -> ApiResult<BTreeMap<String, MountDoc>> {
         let env = self.ctx.caller.compat_environment();
-        let vaults = self.app.svc.list_vaults(self.ctx, &env).await?;
+        let vaults = self.app.svc.list_vaults_through(self.ctx, &env).await?;
         Ok(vaults.into_iter().map(|v| (format!("{}/", v.name), MountDoc::of(env.as_str(), &v.name))).collect())
     }
 
