@@ -444,6 +444,8 @@ fn answers_match_openbao() {
         step("GET", "secret/metadata/diff/none", None),
         step("DELETE", "secret/metadata/diff/none", None),
         step("GET", "secret/config", None).may_differ(&["/data/max_versions"]),
+        step("DELETE", "secret/config", None),
+        step("GET", "secret/destroy/diff/db", None),
         step("POST", "secret/config", Some(json!({"max_versions": 0, "cas_required": false}))),
         step("GET", "sys/internal/ui/mounts/secret/diff/db", None).select("/data").may_differ(MOUNT_FIELDS),
         step("GET", "sys/mounts", None).select("/data/secret~1").may_differ(MOUNT_FIELDS),
