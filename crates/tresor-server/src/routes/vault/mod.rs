@@ -128,6 +128,11 @@ async fn dispatch(
     let (mount, rest) = path.split_once('/').unwrap_or((path.as_str(), ""));
     let (op, key) = rest.split_once('/').unwrap_or((rest, ""));
     let kv = Kv { req, mount: mount_path(&ctx, mount)? };
+    if op == "config" && !key.is_empty() {
+        return Err(ApiError::Service(ServiceError::NotFound(format!(
+            "no KV version 2 route {path}: use {mount}/config"
+        ))));
+    }
     match (op, method.as_str()) {
         ("config", "GET") => kv.config().await,
         ("config", "POST" | "PUT") => kv.set_config(&body).await,
