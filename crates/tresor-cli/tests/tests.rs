@@ -12,6 +12,7 @@ mod backup;
 mod cli_platforms;
 mod compat_conductor;
 mod compat_tinybird;
+mod compat_vault;
 mod config;
 mod connections;
 mod crash;

@@ -80,12 +80,14 @@ impl ApiError {
             ApiError::Service(e) => e.to_string(),
             ApiError::BadRequest(m) | ApiError::MethodNotAllowed(m) | ApiError::LimitReached(m) => m.clone(),
             ApiError::MissingToken => "no token: send `Authorization: Bearer tsr_...` (Conductor's routes: \
-                 X-Authorization; the Tinybird-compatible /v0 routes also take ?token=)"
+                 X-Authorization; the Vault-compatible /v1 routes: X-Vault-Token; the Tinybird-compatible /v0 \
+                 routes also take ?token=)"
                 .into(),
             ApiError::TokenInUrl => "a token in the URL (?token=) is refused here: proxies and access logs keep \
-                 URLs. Send it in the `Authorization: Bearer tsr_...` header (Conductor's routes: X-Authorization), \
-                 and treat a token that was sent in a URL as exposed: revoke it and use a new one. Only the \
-                 Tinybird-compatible /v0 routes take ?token=, as Tinybird's clients send it"
+                 URLs. Send it in the `Authorization: Bearer tsr_...` header (Conductor's routes: X-Authorization; \
+                 Vault's /v1 routes: X-Vault-Token), and treat a token that was sent in a URL as exposed: revoke it \
+                 and use a new one. Only the Tinybird-compatible /v0 routes take ?token=, as Tinybird's clients \
+                 send it"
                 .into(),
             ApiError::RateLimited { class, rate: Rate { count, per }, retry_after_secs } => format!(
                 "rate limit reached: {count} requests/{} per token for {class} routes; retry after \

@@ -1,6 +1,7 @@
 //! Extractors whose rejections are JSON errors, and the token's places in a request.
 
 use crate::error::ApiError;
+use crate::Surface;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
@@ -85,19 +86,21 @@ with_json_errors!(
     ApiPath, Path, PathRejection, "bad path"
 );
 
-/// The presented token: `Authorization: Bearer`, then `X-Authorization` (Conductor), then, where
-/// `url_token_allowed` (Tinybird's surface: its clients send it), the `token` query parameter.
+/// The presented token: on the Vault-compatible surface `X-Vault-Token` first (Vault's clients
+/// send it), then `Authorization: Bearer`, then `X-Authorization` (Conductor), then, on the
+/// Tinybird surface (its clients send it), the `token` query parameter.
 ///
 /// Elsewhere a `token` in the query is refused even beside a header: it has already been written
 /// into every access log on its way, and the client should learn that now rather than later.
-pub fn token_from(
-    headers: &HeaderMap,
-    query: Option<&str>,
-    url_token_allowed: bool,
-) -> Result<Option<String>, ApiError> {
+pub fn token_from(headers: &HeaderMap, query: Option<&str>, surface: Surface) -> Result<Option<String>, ApiError> {
     let in_url = query.and_then(|q| query_param(q, "token"));
-    if in_url.is_some() && !url_token_allowed {
+    if in_url.is_some() && surface != Surface::Tinybird {
         return Err(ApiError::TokenInUrl);
+    }
+    if surface == Surface::Vault {
+        if let Some(v) = headers.get("x-vault-token").and_then(|v| v.to_str().ok()) {
+            return Ok(Some(v.trim().to_owned()));
+        }
     }
     if let Some(v) = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let v = v.trim();
@@ -122,7 +125,7 @@ mod tests {
     #[test]
     fn tokens_are_found_in_each_place() {
         let mut h = HeaderMap::new();
-        let t = |h: &HeaderMap, q: Option<&str>| token_from(h, q, true).unwrap();
+        let t = |h: &HeaderMap, q: Option<&str>| token_from(h, q, Surface::Tinybird).unwrap();
         assert_eq!(t(&h, Some("a=1&token=tsr_x%5Fy")), Some("tsr_x_y".into()));
         assert_eq!(t(&h, Some("token=a+b%2")), Some("a b%2".into()));
         h.insert("x-authorization", "tsr_conductor".parse().unwrap());
@@ -132,9 +135,16 @@ mod tests {
         assert_eq!(t(&h, Some("token=tsr_q")), Some("tsr_bearer".into()), "the header comes first");
         assert_eq!(t(&HeaderMap::new(), Some("x=1")), None);
         // Where the URL may not carry a token, one there is refused, header or not.
-        assert!(matches!(token_from(&h, Some("token=tsr_q"), false), Err(ApiError::TokenInUrl)));
-        assert!(matches!(token_from(&HeaderMap::new(), Some("a=1&token="), false), Err(ApiError::TokenInUrl)));
-        assert_eq!(token_from(&h, Some("tokens=1&release_ownership=true"), false).unwrap(), Some("tsr_bearer".into()));
+        assert!(matches!(token_from(&h, Some("token=tsr_q"), Surface::Native), Err(ApiError::TokenInUrl)));
+        assert!(matches!(token_from(&HeaderMap::new(), Some("a=1&token="), Surface::Vault), Err(ApiError::TokenInUrl)));
+        assert_eq!(
+            token_from(&h, Some("tokens=1&release_ownership=true"), Surface::Native).unwrap(),
+            Some("tsr_bearer".into())
+        );
+        // Vault's header comes first on the Vault surface, and is no token elsewhere.
+        h.insert("x-vault-token", "tsr_vault".parse().unwrap());
+        assert_eq!(token_from(&h, None, Surface::Vault).unwrap(), Some("tsr_vault".into()));
+        assert_eq!(token_from(&h, None, Surface::Native).unwrap(), Some("tsr_bearer".into()));
         assert_eq!(query_param("release_ownership=true", "release_ownership").as_deref(), Some("true"));
         assert_eq!(
             without_quoted_strings("unknown variant \"sk_live_1\", expected u64 at `expected_version`"),

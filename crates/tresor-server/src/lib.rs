@@ -127,6 +127,9 @@ pub enum Surface {
     Tinybird,
     /// `/api/secrets...`: Conductor's error document; cannot confirm releasing a managed vault.
     Conductor,
+    /// `/v1/...`: HashiCorp Vault's KV version 2 API; the token may come as `X-Vault-Token`;
+    /// Vault's `{"errors": [...]}`; cannot confirm releasing a managed vault.
+    Vault,
 }
 
 /// The state of the one middleware in front of every authenticated route.
@@ -155,8 +158,7 @@ async fn gate(State(gate): State<Gate>, req: Request, next: Next) -> Response {
 
 /// Authenticates, applies the rate limit and hands the request with its [`Ctx`] to the handler.
 async fn admit(gate: &Gate, mut req: Request, origin: Origin, peer: Option<IpAddr>, next: Next) -> Response {
-    let url_token_allowed = gate.surface == Surface::Tinybird;
-    let token = match extract::token_from(req.headers(), req.uri().query(), url_token_allowed) {
+    let token = match extract::token_from(req.headers(), req.uri().query(), gate.surface) {
         Ok(Some(token)) => token,
         Ok(None) => return ApiError::MissingToken.into_response(),
         Err(e) => return e.into_response(),
@@ -344,7 +346,8 @@ pub fn app(svc: Service, config: &ServerConfig) -> (App, Router) {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
-        .merge(routes::conductor::open_router());
+        .merge(routes::conductor::open_router())
+        .merge(routes::vault::open_router());
     let mut router = Router::new();
     if config.ui.enabled {
         router = router.merge(observed(&app, ui::router(&app)));
@@ -353,6 +356,7 @@ pub fn app(svc: Service, config: &ServerConfig) -> (App, Router) {
         .merge(routes::native::router(&app))
         .merge(routes::tinybird::router(&app))
         .merge(routes::conductor::router(&app))
+        .merge(routes::vault::router(&app))
         .merge(observed(&app, open))
         .fallback(not_found)
         .with_state(app.clone());

@@ -400,6 +400,10 @@ impl Service {
     /// versions written before hashes were stored) by opening it here. Constant time either way.
     async fn same_value(&self, path: &EntryPath, kind: EntryKind, value: &SecretValue) -> Result<bool> {
         let Some(sealed) = self.store.read_version(path, None).await? else { return Ok(false) };
+        if sealed.state != tresor_store::VersionState::default() {
+            // Deleted or destroyed on its own (the Vault-compatible API): not the value to keep.
+            return Ok(false);
+        }
         if let Some(stored) = &sealed.value_mac {
             return Ok(ct_eq(stored, &self.value_mac(path, kind, value)));
         }

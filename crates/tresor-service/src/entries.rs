@@ -8,7 +8,7 @@ use tresor_model::{
     now_millis, Access, EntryKey, EntryKind, EntryMeta, EntryPath, EnvName, SecretValue, VaultPath, VersionMeta,
     WorkspaceName,
 };
-use tresor_store::{BatchOp, ListQuery, NewVersion, StoreError};
+use tresor_store::{BatchOp, ListQuery, NewVersion, StoreError, VersionChange, VersionState};
 
 impl Service {
     pub(crate) async fn data_key_for(
@@ -455,10 +455,28 @@ impl Service {
         owner: &EntryPath,
         sealed: &tresor_store::SealedVersion,
     ) -> Result<Resolved> {
+        Self::check_readable(owner, sealed)?;
         let generation = Keyring::sealed_generation(&sealed.sealed)?;
         let dk = self.data_key_for(&owner.workspace, Some(generation)).await?;
         let value = dk.open(&Self::aad(owner, sealed.meta.version, sealed.meta.kind), &sealed.sealed)?;
         Ok(Resolved { meta: sealed.meta.clone(), environment: owner.environment.to_string(), value })
+    }
+
+    /// A version deleted on its own or destroyed (the Vault-compatible API's per-version state)
+    /// is not opened: a deleted one until it is undeleted, a destroyed one ever again.
+    pub(crate) fn check_readable(path: &EntryPath, sealed: &tresor_store::SealedVersion) -> Result<()> {
+        let version = sealed.meta.version;
+        if sealed.state.destroyed_at.is_some() {
+            return Err(ServiceError::NotFound(format!("version {version} of entry {} was destroyed", path.key)));
+        }
+        if sealed.state.deleted_at.is_some() {
+            return Err(ServiceError::NotFound(format!(
+                "version {version} of entry {} is deleted; undelete it to read it (Vault API: POST \
+                 /v1/MOUNT/undelete/{})",
+                path.key, path.key
+            )));
+        }
+        Ok(())
     }
 
     /// Resolves many entries in one call (`get_all`). Each entry needs `read`; entries that are
@@ -544,7 +562,12 @@ impl Service {
             }
             let variable_value = if meta.kind == EntryKind::Variable && meta.deleted_at.is_none() {
                 let path = VaultPath { environment: env.clone(), ..vault.clone() }.entry(EntryKey::new(key)?);
-                Some(self.open_value(ctx, &path, None).await?.value)
+                match self.open_value(ctx, &path, None).await {
+                    Ok(resolved) => Some(resolved.value),
+                    // Its current version deleted or destroyed on its own: listed without it.
+                    Err(ServiceError::NotFound(_)) => None,
+                    Err(e) => return Err(e),
+                }
             } else {
                 None
             };
@@ -565,6 +588,86 @@ impl Service {
         .await
     }
 
+    /// An entry's metadata and every stored version (newest first, without values), whether or
+    /// not it is soft-deleted: the Vault-compatible API shows a deleted secret's metadata and
+    /// versions, as Vault does. Needs some access to the entry, as [`Service::history`].
+    pub async fn history_with_meta(
+        &self,
+        ctx: &Ctx,
+        path: &EntryPath,
+    ) -> Result<(EntryMeta, Vec<(VersionMeta, VersionState)>)> {
+        self.audited(ctx, "entry.history", path, async {
+            Self::check_workspace(ctx, path)?;
+            Self::require_sees(ctx, path)?;
+            let (owner, meta) = match self.locate(path).await {
+                Ok(found) => found,
+                // Not live anywhere in the chain: deleted here, or not there at all.
+                Err(ServiceError::NotFound(_)) => match self.store.get_entry(path).await? {
+                    Some(meta) => (path.clone(), meta),
+                    None => return Err(Self::not_found(path)),
+                },
+                Err(e) => return Err(e),
+            };
+            Self::require_sees_where_it_lives(ctx, path, &owner)?;
+            let states: std::collections::HashMap<u64, VersionState> =
+                self.store.version_states(&owner).await?.into_iter().collect();
+            let versions = self.store.list_versions(&owner).await?;
+            let with_states = versions
+                .into_iter()
+                .map(|v| {
+                    let state = states.get(&v.version).copied().unwrap_or_default();
+                    (v, state)
+                })
+                .collect();
+            Ok((meta, with_states))
+        })
+        .await
+    }
+
+    /// Deletes, undeletes or destroys single versions of an entry, in one commit with its record
+    /// (the Vault KV v2 API's `delete`, `undelete` and `destroy`). Each stored version named
+    /// changes on its own (`tresor_store::VersionState`); besides, deleting the current version
+    /// of a live entry soft-deletes the entry (hidden, as `tresor rm` hides it), and undeleting
+    /// the current version of a deleted entry undeletes it. A version deleted this way stays
+    /// deleted when a newer one is written; a destroyed one is gone for good. Versions not stored
+    /// are passed over. Needs `write` on the entry.
+    pub async fn change_versions(
+        &self,
+        ctx: &Ctx,
+        path: &EntryPath,
+        versions: &[u64],
+        change: VersionChange,
+    ) -> Result<()> {
+        let action = match change {
+            VersionChange::Delete => "entry.delete_versions",
+            VersionChange::Undelete => "entry.undelete_versions",
+            VersionChange::Destroy => "entry.destroy_versions",
+        };
+        self.audited_change(ctx, action, path, async {
+            if versions.is_empty() {
+                return Err(ServiceError::InvalidInput("name at least one version".into()));
+            }
+            Self::check_workspace(ctx, path)?;
+            Self::require_entry(ctx, Access::Write, path)?;
+            let entry = self.store.get_entry(path).await?.ok_or_else(|| Self::not_found(path))?;
+            let now = now_millis();
+            let mut ops =
+                vec![BatchOp::SetVersionState { path: path.clone(), versions: versions.to_vec(), change, now }];
+            let current = versions.contains(&entry.version);
+            match change {
+                VersionChange::Delete if current && entry.deleted_at.is_none() => {
+                    ops.push(BatchOp::SoftDelete { path: path.clone(), now })
+                }
+                VersionChange::Undelete if current && entry.deleted_at.is_some() => {
+                    ops.push(BatchOp::Undelete { path: path.clone(), now })
+                }
+                _ => {}
+            }
+            self.change_entry_with(ctx, path, action, ops, || Self::not_found(path)).await
+        })
+        .await
+    }
+
     /// Makes an old version current again by writing its value as a new version. Needs `write`;
     /// the value is re-sealed inside the service and never leaves it.
     pub async fn restore(&self, ctx: &Ctx, path: &EntryPath, version: u64) -> Result<EntryMeta> {
@@ -577,6 +680,7 @@ impl Service {
                 .read_version(path, Some(version))
                 .await?
                 .ok_or_else(|| Self::no_version(path, version, current.version))?;
+            Self::check_readable(path, &sealed)?;
             let generation = Keyring::sealed_generation(&sealed.sealed)?;
             let dk = self.data_key_for(&path.workspace, Some(generation)).await?;
             let value = dk.open(&Self::aad(path, sealed.meta.version, sealed.meta.kind), &sealed.sealed)?;
@@ -599,10 +703,25 @@ impl Service {
         .await
     }
 
+    /// Undeletes a soft-deleted entry. Its current version comes back with it even when the
+    /// Vault-compatible API deleted that version on its own (`change_versions`): undeleting the
+    /// entry means reading its value again, on every surface.
     pub async fn undelete(&self, ctx: &Ctx, path: &EntryPath) -> Result<EntryMeta> {
         self.audited_change(ctx, "entry.undelete", path, async {
-            let op = BatchOp::Undelete { path: path.clone(), now: now_millis() };
-            self.change_entry(ctx, path, "entry.undelete", op, || {
+            Self::check_workspace(ctx, path)?;
+            Self::require_entry(ctx, Access::Write, path)?;
+            let now = now_millis();
+            let mut ops = vec![BatchOp::Undelete { path: path.clone(), now }];
+            if let Some(entry) = self.store.get_entry(path).await? {
+                let versions = vec![entry.version];
+                ops.push(BatchOp::SetVersionState {
+                    path: path.clone(),
+                    versions,
+                    change: VersionChange::Undelete,
+                    now,
+                });
+            }
+            self.change_entry_with(ctx, path, "entry.undelete", ops, || {
                 ServiceError::NotFound(format!(
                     "entry {} is not a deleted entry of vault {}/{}",
                     path.key, path.environment, path.vault
@@ -634,11 +753,23 @@ impl Service {
         op: BatchOp,
         not_found: impl FnOnce() -> ServiceError,
     ) -> Result<()> {
+        self.change_entry_with(ctx, path, action, vec![op], not_found).await
+    }
+
+    /// [`Service::change_entry`] with several ops on the entry, committed together.
+    async fn change_entry_with(
+        &self,
+        ctx: &Ctx,
+        path: &EntryPath,
+        action: &str,
+        ops: Vec<BatchOp>,
+        not_found: impl FnOnce() -> ServiceError,
+    ) -> Result<()> {
         Self::check_workspace(ctx, path)?;
         Self::require_entry(ctx, Access::Write, path)?;
         self.check_read_only_branch(ctx, path).await?;
         self.guard_managed(ctx, &path.vault_path()).await?;
-        let outcome = self.commit(vec![op], vec![Self::change_record(ctx, action, path)]).await;
+        let outcome = self.commit(ops, vec![Self::change_record(ctx, action, path)]).await;
         self.cache.invalidate_entry(path);
         match outcome {
             Err(StoreError::NotFound(_)) => Err(not_found()),

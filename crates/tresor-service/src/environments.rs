@@ -108,6 +108,23 @@ impl Service {
         Ok(vaults)
     }
 
+    /// The vaults that `env` reads: its own and, for a branch, its parents' (whose entries it
+    /// reads through), each name once, nearest first, that the caller's grants reach into in
+    /// `env` (the Vault-compatible API's mounts).
+    pub async fn list_vaults_through(&self, ctx: &Ctx, env: &EnvName) -> Result<Vec<VaultInfo>> {
+        let ws = &ctx.caller.workspace;
+        self.require_environment(ws, env).await?;
+        let mut seen = std::collections::BTreeMap::new();
+        for e in self.env_chain(ws, env).await?.iter() {
+            for v in self.store.list_vaults(ws, e).await? {
+                if ctx.caller.touches_vault(env.as_str(), &v.name) {
+                    seen.entry(v.name.clone()).or_insert(v);
+                }
+            }
+        }
+        Ok(seen.into_values().collect())
+    }
+
     /// Deletes an empty vault. The `default` vault is part of every environment and stays.
     pub async fn delete_vault(&self, ctx: &Ctx, vault: &VaultPath) -> Result<()> {
         self.audited_change(ctx, "vault.delete", vault, async {

@@ -51,7 +51,9 @@ use tresor_model::{
 };
 use tresor_store::{AuditRecord, BatchOp, NewEnvironment, Store, StoreError, WrappedKey};
 
-pub use tresor_store::{AppKeyRecord, AuditRecord as AuditEntry, GrantRecord, PrincipalRecord, TokenRecord};
+pub use tresor_store::{
+    AppKeyRecord, AuditRecord as AuditEntry, GrantRecord, PrincipalRecord, TokenRecord, VersionChange, VersionState,
+};
 
 pub type Result<T, E = ServiceError> = std::result::Result<T, E>;
 

@@ -196,6 +196,65 @@ async fn delete_undelete_purge() {
     assert_eq!(f.svc.undelete(&me(), &p).await.unwrap_err().kind(), ErrorKind::NotFound);
 }
 
+/// Single versions deleted, undeleted and destroyed (`change_versions`, the Vault-compatible
+/// API's calls) mean the same on every surface: such a version is not opened by `get`, nor
+/// restored, nor listed with a variable's value; deleting the current version hides the entry
+/// and `undelete` brings both back; a destroyed value is gone for good.
+#[tokio::test]
+async fn single_versions_deleted_or_destroyed_are_never_opened() {
+    let f = fixture().await;
+    let p = path("default", "kv/db");
+    for value in ["one", "two", "three"] {
+        f.svc.set(&me(), set(&p, value)).await.unwrap();
+    }
+    f.svc.change_versions(&me(), &p, &[1], VersionChange::Delete).await.unwrap();
+    let e = f.svc.get(&me(), &p, Some(1)).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    assert!(e.to_string().contains("version 1 of entry kv/db is deleted"), "{e}");
+    assert!(f.svc.restore(&me(), &p, 1).await.is_err(), "a deleted version is not restored");
+    f.svc.change_versions(&me(), &p, &[1], VersionChange::Undelete).await.unwrap();
+    assert_eq!(f.svc.get(&me(), &p, Some(1)).await.unwrap().value.expose(), b"one");
+
+    // The current version: the entry is hidden as by `delete`, `undelete` brings it back.
+    f.svc.change_versions(&me(), &p, &[3], VersionChange::Delete).await.unwrap();
+    assert_eq!(f.svc.get(&me(), &p, None).await.unwrap_err().kind(), ErrorKind::NotFound);
+    let (entry, versions) = f.svc.history_with_meta(&me(), &p).await.unwrap();
+    assert!(entry.deleted_at.is_some() && versions[0].1.deleted_at.is_some(), "{entry:?} {versions:?}");
+    f.svc.undelete(&me(), &p).await.unwrap();
+    assert_eq!(f.svc.get(&me(), &p, None).await.unwrap().value.expose(), b"three");
+
+    f.svc.change_versions(&me(), &p, &[2], VersionChange::Destroy).await.unwrap();
+    f.svc.change_versions(&me(), &p, &[2], VersionChange::Undelete).await.unwrap();
+    let e = f.svc.get(&me(), &p, Some(2)).await.unwrap_err();
+    assert!(e.to_string().contains("version 2 of entry kv/db was destroyed"), "{e}");
+    let stored = f.svc.store().read_version(&p, Some(2)).await.unwrap().unwrap();
+    assert!(stored.sealed.is_empty(), "the sealed value is erased");
+
+    // A variable whose current version is destroyed is listed without a value.
+    let var = path("default", "kv/setting");
+    f.svc.set(&me(), SetEntry::new(var.clone(), EntryKind::Variable, "on".into())).await.unwrap();
+    f.svc.change_versions(&me(), &var, &[1], VersionChange::Destroy).await.unwrap();
+    let all = ListQuery { prefix: "kv/".into(), after: None, limit: 10, include_deleted: false };
+    let listed = f.svc.list(&me(), &p.vault_path(), &all).await.unwrap();
+    assert!(listed.iter().any(|l| l.meta.key == "kv/setting" && l.variable_value.is_none()));
+
+    // Rights first: a reader may not change versions, and an unknown entry is not found.
+    let reader = Ctx::new(
+        Arc::new(Caller::new(
+            ws(),
+            "app:reader".parse().unwrap(),
+            None,
+            None,
+            vec![("*/*/*".parse().unwrap(), Access::Read)],
+        )),
+        "test",
+    );
+    let e = f.svc.change_versions(&reader, &p, &[1], VersionChange::Destroy).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::Denied);
+    let e = f.svc.change_versions(&me(), &path("default", "kv/none"), &[1], VersionChange::Delete).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+}
+
 #[tokio::test]
 async fn vaults_and_environments() {
     let f = fixture().await;

@@ -5,7 +5,7 @@
 
 use crate::{
     AppKeyRecord, AuditChain, AuditRecord, Batch, BatchOp, GrantRecord, Membership, NewEnvironment, NewPrincipal,
-    NewVersion, Result, StoreError, TokenRecord,
+    NewVersion, Result, StoreError, TokenRecord, VersionChange,
 };
 use tresor_model::{EntryPath, PrincipalRef, Tag, VaultPath, WorkspaceName};
 
@@ -21,6 +21,14 @@ pub(crate) trait BatchSteps {
     async fn soft_delete(&self, path: &EntryPath, now: i64) -> Result<()>;
     async fn undelete(&self, path: &EntryPath, now: i64) -> Result<()>;
     async fn purge(&self, path: &EntryPath) -> Result<()>;
+    /// [`BatchOp::SetVersionState`].
+    async fn set_version_state(
+        &self,
+        path: &EntryPath,
+        versions: &[u64],
+        change: VersionChange,
+        now: i64,
+    ) -> Result<()>;
     async fn update_tags(&self, path: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>>;
     async fn create_principal(&self, p: &NewPrincipal) -> Result<()>;
     async fn delete_principal(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()>;
@@ -97,6 +105,9 @@ async fn step<S: BatchSteps>(tx: &S, op: &BatchOp) -> Result<()> {
         BatchOp::SoftDelete { path, now } => tx.soft_delete(path, *now).await,
         BatchOp::Undelete { path, now } => tx.undelete(path, *now).await,
         BatchOp::Purge { path } => tx.purge(path).await,
+        BatchOp::SetVersionState { path, versions, change, now } => {
+            tx.set_version_state(path, versions, *change, *now).await
+        }
         BatchOp::UpdateTags { path, upsert, remove } => tx.update_tags(path, upsert, remove).await.map(|_| ()),
         BatchOp::CreatePrincipal(p) => tx.create_principal(p).await,
         BatchOp::DeletePrincipal { workspace, principal } => tx.delete_principal(workspace, principal).await,
@@ -154,6 +165,15 @@ macro_rules! batch_steps {
                 }
                 async fn purge(&self, path: &EntryPath) -> Result<()> {
                     super::purge_tx(self, path)$(.$wait)?
+                }
+                async fn set_version_state(
+                    &self,
+                    path: &EntryPath,
+                    versions: &[u64],
+                    change: $crate::VersionChange,
+                    now: i64,
+                ) -> Result<()> {
+                    super::set_version_state_tx(self, path, versions, change, now)$(.$wait)?
                 }
                 async fn update_tags(&self, path: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
                     super::tags::update_tags_tx(self, path, upsert, remove)$(.$wait)?

@@ -3,7 +3,8 @@
 
 use crate::{
     AppKeyRecord, AuditChain, AuditRecord, Batch, BatchOp, Flush, GrantRecord, ListQuery, Membership, NewEnvironment,
-    NewPrincipal, NewVersion, Store, StoreError, TokenRecord, WrappedKey, AUDIT_HEAD_MAC_META, AUDIT_HEAD_META,
+    NewPrincipal, NewVersion, Store, StoreError, TokenRecord, VersionChange, VersionState, WrappedKey,
+    AUDIT_HEAD_MAC_META, AUDIT_HEAD_META,
 };
 use tresor_model::{
     Access, EntryKey, EntryKind, EntryPath, EnvName, PrincipalRef, Tag, VaultName, VaultPath, WorkspaceName,
@@ -47,6 +48,7 @@ pub async fn run_all(store: &dyn Store) {
     versions_and_check_and_set(store).await;
     listing(store).await;
     soft_delete_and_purge(store).await;
+    version_states(store).await;
     entry_limit(store).await;
     vault_secret_limit(store).await;
     principals_and_groups(store).await;
@@ -334,6 +336,66 @@ async fn listing(store: &dyn Store) {
     let page2 = keys(store.list_entries(&v, &q("", Some("db/user"), 2)).await.unwrap());
     assert_eq!(page2, ["db_x/other", "pg.password"]);
     assert_eq!(store.get_vault(&v).await.unwrap().unwrap().entries, 5);
+}
+
+/// [`BatchOp::SetVersionState`]: single versions deleted, undeleted and destroyed (the Vault
+/// KV v2-compatible API), the entry itself untouched but for its `updated_at`.
+async fn version_states(store: &dyn Store) {
+    let p = path("prod", "database", "kv/versions");
+    for v in 1..=3 {
+        store.write_version(version(&p, v, v - 1, format!("kv-{v}").as_bytes())).await.unwrap();
+    }
+    let set = |versions: &[u64], change, now| BatchOp::SetVersionState {
+        path: p.clone(),
+        versions: versions.to_vec(),
+        change,
+        now,
+    };
+    let apply = |op| async move { store.apply_batch(vec![op], vec![], &TestChain(concat_chain)).await };
+    let state = |deleted_at, destroyed_at| VersionState { deleted_at, destroyed_at };
+    // Delete 1 and 2 (and 9, which is not stored and passed over).
+    apply(set(&[1, 2, 9], VersionChange::Delete, 200)).await.unwrap();
+    assert_eq!(
+        store.version_states(&p).await.unwrap(),
+        [(3, state(None, None)), (2, state(Some(200), None)), (1, state(Some(200), None))]
+    );
+    let entry = store.get_entry(&p).await.unwrap().unwrap();
+    assert_eq!((entry.version, entry.deleted_at, entry.updated_at), (3, None, 200), "the entry stays live");
+    let v1 = store.read_version(&p, Some(1)).await.unwrap().unwrap();
+    assert_eq!(
+        (v1.sealed.as_slice(), v1.state),
+        (&b"kv-1"[..], state(Some(200), None)),
+        "a deleted version keeps its value"
+    );
+    // A second delete keeps the first time; an undelete clears it.
+    apply(set(&[1], VersionChange::Delete, 210)).await.unwrap();
+    apply(set(&[2], VersionChange::Undelete, 220)).await.unwrap();
+    assert_eq!(store.read_version(&p, Some(1)).await.unwrap().unwrap().state, state(Some(200), None));
+    assert_eq!(store.read_version(&p, Some(2)).await.unwrap().unwrap().state, state(None, None));
+    // Destroy erases the value for good (the current version included); nothing brings it back.
+    apply(set(&[1, 3], VersionChange::Destroy, 230)).await.unwrap();
+    let v1 = store.read_version(&p, Some(1)).await.unwrap().unwrap();
+    assert_eq!((v1.sealed.is_empty(), v1.value_mac, v1.state), (true, None, state(Some(200), Some(230))));
+    let current = store.read_version(&p, None).await.unwrap().unwrap();
+    assert_eq!((current.meta.version, current.sealed.is_empty(), current.state), (3, true, state(None, Some(230))));
+    apply(set(&[1, 3], VersionChange::Undelete, 240)).await.unwrap();
+    apply(set(&[3], VersionChange::Destroy, 250)).await.unwrap();
+    assert_eq!(store.read_version(&p, Some(1)).await.unwrap().unwrap().state, state(Some(200), Some(230)));
+    assert_eq!(store.read_version(&p, None).await.unwrap().unwrap().state, state(None, Some(230)));
+    assert_eq!(store.read_version(&p, Some(2)).await.unwrap().unwrap().sealed, b"kv-2", "others keep theirs");
+    // Only an existing entry's versions change, all or nothing within the batch.
+    let missing = BatchOp::SetVersionState {
+        path: path("prod", "database", "kv/none"),
+        versions: vec![1],
+        change: VersionChange::Delete,
+        now: 1,
+    };
+    assert!(matches!(apply(missing).await, Err(StoreError::NotFound(_))));
+    // A new version starts in the plain state; the entry's own soft delete is separate.
+    store.write_version(version(&p, 4, 3, b"kv-4")).await.unwrap();
+    assert_eq!(store.read_version(&p, None).await.unwrap().unwrap().state, VersionState::default());
+    store.purge(&p).await.unwrap();
+    assert!(store.version_states(&p).await.unwrap().is_empty());
 }
 
 async fn soft_delete_and_purge(store: &dyn Store) {
@@ -639,6 +701,9 @@ pub async fn fill_for_backup(store: &dyn Store) {
     let gone = path("prod", "api-keys", "old");
     store.write_version(version(&gone, 1, 0, b"sealed-old")).await.unwrap();
     store.soft_delete(&gone, 77).await.unwrap();
+    let states =
+        BatchOp::SetVersionState { path: stripe.clone(), versions: vec![3], change: VersionChange::Delete, now: 78 };
+    store.apply_batch(vec![states], vec![], &TestChain(concat_chain)).await.unwrap();
 
     store.create_principal(&new_principal(p("user:alice"), "root", 10)).await.unwrap();
     store.create_principal(&new_principal(p("app:worker"), "user:alice", 11)).await.unwrap();
@@ -726,6 +791,12 @@ pub async fn backup_and_restore(source: &dyn Store, target: &dyn Store) {
     let versions: Vec<u64> = target.list_versions(&stripe).await.unwrap().iter().map(|v| v.version).collect();
     assert_eq!(versions, [4, 3, 2], "kept versions only; v1 was pruned");
     assert_eq!(target.read_version(&stripe, Some(2)).await.unwrap().unwrap().sealed, b"sealed-2");
+    let deleted = VersionState { deleted_at: Some(78), destroyed_at: None };
+    assert_eq!(
+        target.read_version(&stripe, Some(3)).await.unwrap().unwrap().state,
+        deleted,
+        "version states are restored"
+    );
     let gone = path("prod", "api-keys", "old");
     assert_eq!(target.get_entry(&gone).await.unwrap().unwrap().deleted_at, Some(77));
     let branch = target.get_environment(&ws(), &EnvName::new("feature-x").unwrap()).await.unwrap().unwrap();

@@ -76,6 +76,26 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// The state of one stored version beyond its metadata (migration 0009): soft-deleted on its
+/// own, or destroyed (its sealed value erased). Both `None` for a version written and left alone.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VersionState {
+    pub deleted_at: Option<i64>,
+    pub destroyed_at: Option<i64>,
+}
+
+/// A change of the state of single versions ([`BatchOp::SetVersionState`]); what it does to each
+/// version is `rules::version_state_after`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionChange {
+    /// Soft-deletes the versions: kept, not readable until undeleted.
+    Delete,
+    /// Undoes [`VersionChange::Delete`].
+    Undelete,
+    /// Erases the versions' sealed values for good; their metadata stays.
+    Destroy,
+}
+
 /// A sealed version as read back from storage.
 #[derive(Debug, Clone)]
 pub struct SealedVersion {
@@ -84,6 +104,8 @@ pub struct SealedVersion {
     /// The keyed hash of the version's identity and value written with it (see
     /// [`NewVersion::value_mac`]); `None` for versions written before it was recorded.
     pub value_mac: Option<Vec<u8>>,
+    /// Whether the version was deleted on its own or destroyed.
+    pub state: VersionState,
 }
 
 /// A workspace's wrapped data key.
@@ -207,6 +229,14 @@ pub enum BatchOp {
     Purge {
         path: EntryPath,
     },
+    /// Deletes, undeletes or destroys the stored versions among `versions` of an existing entry
+    /// (versions not stored are passed over, as Vault does).
+    SetVersionState {
+        path: EntryPath,
+        versions: Vec<u64>,
+        change: VersionChange,
+        now: i64,
+    },
     UpdateTags {
         path: EntryPath,
         upsert: Vec<Tag>,
@@ -254,6 +284,7 @@ impl BatchOp {
             BatchOp::SoftDelete { path, .. } => format!("delete entry {path}"),
             BatchOp::Undelete { path, .. } => format!("undelete entry {path}"),
             BatchOp::Purge { path } => format!("purge entry {path}"),
+            BatchOp::SetVersionState { path, change, .. } => format!("{change:?} versions of entry {path}"),
             BatchOp::UpdateTags { path, .. } => format!("update the tags of entry {path}"),
             BatchOp::CreatePrincipal(p) => format!("create principal {}", p.principal),
             BatchOp::DeletePrincipal { principal, .. } => format!("delete principal {principal}"),
@@ -442,6 +473,8 @@ pub trait Store: Send + Sync + 'static {
     async fn read_version(&self, path: &EntryPath, version: Option<u64>) -> Result<Option<SealedVersion>>;
     async fn list_entries(&self, vault: &VaultPath, query: &ListQuery) -> Result<Vec<EntryMeta>>;
     async fn list_versions(&self, path: &EntryPath) -> Result<Vec<VersionMeta>>;
+    /// The state of every stored version of an entry, newest first (see [`VersionState`]).
+    async fn version_states(&self, path: &EntryPath) -> Result<Vec<(u64, VersionState)>>;
     /// Writes a new version with check-and-set; also revives a soft-deleted entry.
     async fn write_version(&self, new: NewVersion) -> Result<()>;
     /// Runs the steps in order, then appends `audit` (as [`Store::append_audit`] does, on the same

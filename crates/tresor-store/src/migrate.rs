@@ -24,6 +24,7 @@ macro_rules! migrations {
             6 "audit_rowid" "0006_audit_rowid.sql",
             7 "bound_tokens" "0007_bound_tokens.sql",
             8 "live_counts" "0008_live_counts.sql",
+            9 "version_state" "0009_version_state.sql",
         )
     };
     ($dir:literal: $($version:literal $name:literal $file:literal,)+) => {

@@ -5,7 +5,10 @@
 //! a workspace, which each backend reads, inserts and revokes with one set of statements.
 
 use crate::snapshot::Cell;
-use crate::{AppKeyRecord, AuditRecord, GrantRecord, PrincipalRecord, Result, SealedVersion, StoreError, TokenRecord};
+use crate::{
+    AppKeyRecord, AuditRecord, GrantRecord, PrincipalRecord, Result, SealedVersion, StoreError, TokenRecord,
+    VersionState,
+};
 use tresor_model::{
     Access, EntryKind, EntryMeta, EnvInfo, EnvName, PrincipalKind, PrincipalRef, Tag, VaultInfo, VersionMeta,
     WorkspaceName,
@@ -145,9 +148,16 @@ pub(crate) fn version(r: &dyn Columns) -> Result<VersionMeta> {
     Ok(VersionMeta { version: get(r, 0)?, kind: kind_at(r, 1)?, created_at: get(r, 2)?, edited_by: get(r, 3)? })
 }
 
-/// A version's metadata (as [`version`]), then its `sealed` bytes and `value_mac`.
+/// A version's metadata (as [`version`]), then its `sealed` bytes, `value_mac`, `deleted_at` and
+/// `destroyed_at`.
 pub(crate) fn sealed(r: &dyn Columns) -> Result<SealedVersion> {
-    Ok(SealedVersion { meta: version(r)?, sealed: get(r, 4)?, value_mac: get(r, 5)? })
+    let state = VersionState { deleted_at: get(r, 6)?, destroyed_at: get(r, 7)? };
+    Ok(SealedVersion { meta: version(r)?, sealed: get(r, 4)?, value_mac: get(r, 5)?, state })
+}
+
+/// `version, deleted_at, destroyed_at` of `entry_versions`.
+pub(crate) fn version_state(r: &dyn Columns) -> Result<(u64, VersionState)> {
+    Ok((get(r, 0)?, VersionState { deleted_at: get(r, 1)?, destroyed_at: get(r, 2)? }))
 }
 
 /// `name, parent, created_at` of `environments`.

@@ -5,7 +5,7 @@
 //! Architecture invariant: a backend file holds SQL and row mapping; any decision about what a
 //! write may do is made here, once.
 
-use crate::{NewVersion, Result, StoreError};
+use crate::{NewVersion, Result, StoreError, VersionChange, VersionState};
 use tresor_model::{EntryKind, PrincipalKind, Tag, VaultPath, WorkspaceName};
 
 /// The check-and-set of a write, given the entry's current `(version, deleted_at)` if it has a
@@ -18,6 +18,20 @@ pub(crate) fn check_and_set(n: &NewVersion, current: Option<(u64, Option<i64>)>)
         return Err(StoreError::VersionConflict { path: n.path.to_string(), expected: n.expected_current, actual });
     }
     Ok(matches!(current, None | Some((_, Some(_)))))
+}
+
+/// The state a stored version takes under `change` at `now`, or `None` when the change leaves it
+/// as it is: a destroyed version stays destroyed (its value is gone for good), a delete keeps the
+/// first deletion's time, an undelete of a version that is not deleted changes nothing.
+pub(crate) fn version_state_after(change: VersionChange, now: i64, state: VersionState) -> Option<VersionState> {
+    if state.destroyed_at.is_some() {
+        return None;
+    }
+    match change {
+        VersionChange::Delete => state.deleted_at.is_none().then_some(VersionState { deleted_at: Some(now), ..state }),
+        VersionChange::Undelete => state.deleted_at.is_some().then_some(VersionState { deleted_at: None, ..state }),
+        VersionChange::Destroy => Some(VersionState { destroyed_at: Some(now), ..state }),
+    }
 }
 
 /// Refuses a write that would add a live entry to a workspace already holding `live` of them.

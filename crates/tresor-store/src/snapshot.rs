@@ -275,7 +275,7 @@ snapshot_tables! {
     /// One kept version; `sealed` is the AEAD output, never the value.
     EntryVersionRow entry_versions key "workspace, environment, vault, key, version" {
         workspace: String, environment: String, vault: String, key: String, version: i64, kind: String,
-        sealed: Bytes, created_at: i64, edited_by: String,
+        sealed: Bytes, created_at: i64, edited_by: String, deleted_at: Option<i64>, destroyed_at: Option<i64>,
     }
     PrincipalRow principals key "workspace, kind, name" {
         workspace: String, kind: String, name: String, created_at: i64, created_by: String,

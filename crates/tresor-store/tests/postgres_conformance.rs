@@ -352,7 +352,7 @@ async fn migrations_race_safely_and_refuse_a_newer_schema() {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        assert_eq!(applied, [1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(applied, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
         let store = PostgresStore::connect(&url).await.unwrap();
         store.init_meta("k", b"v").await.unwrap();
         drop(store);
@@ -403,7 +403,7 @@ async fn credentials_from_before_bindings_read_as_unbound() {
         let store = PostgresStore::connect(&url).await.unwrap();
         tresor_store::conformance::credentials_before_bindings_read_unbound(&store).await;
         let newest: i64 = client.query_one("SELECT MAX(version) FROM schema_migrations", &[]).await.unwrap().get(0);
-        assert_eq!(newest, 8);
+        assert_eq!(newest, 9);
     })
     .await;
 }

@@ -1,6 +1,7 @@
 pub mod conductor;
 pub mod native;
 pub mod tinybird;
+pub mod vault;
 
 use crate::error::ApiError;
 use crate::Surface;
@@ -16,6 +17,7 @@ pub(crate) async fn shape(surface: Surface, resp: Response) -> Response {
         Surface::Native => resp,
         Surface::Tinybird => tinybird::tinybird_codes(resp),
         Surface::Conductor => conductor::conductor_errors(resp).await,
+        Surface::Vault => vault::vault_errors(resp).await,
     }
 }
 

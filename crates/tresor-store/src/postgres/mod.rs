@@ -36,7 +36,7 @@ use crate::snapshot::Cell;
 use crate::{
     like_prefix, AppKeyRecord, AuditChain, AuditRecord, Batch, Flush, GrantRecord, ListQuery, Membership,
     NewEnvironment, NewPrincipal, NewVersion, PrincipalRecord, Result, SealedVersion, Store, StoreError, TokenRecord,
-    WrappedKey,
+    VersionChange, VersionState, WrappedKey,
 };
 use async_trait::async_trait;
 use pool::{describe, POOL_SIZE};
@@ -341,6 +341,44 @@ async fn soft_delete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result
     change(tx, sql, &[&ws, &env, &vault, &key, &now], || format!("entry {p}")).await
 }
 
+/// [`crate::BatchOp::SetVersionState`] inside a caller's transaction (see SQLite's): the entry
+/// row is touched first, which also locks it against concurrent writers of the entry.
+async fn set_version_state_tx(
+    tx: &Transaction<'_>,
+    p: &EntryPath,
+    versions: &[u64],
+    to: VersionChange,
+    now: i64,
+) -> Result<()> {
+    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+    let touch =
+        "UPDATE entries SET updated_at = $5 WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4";
+    change(tx, touch, &[&ws, &env, &vault, &key, &now], || format!("entry {p}")).await?;
+    for &version in versions {
+        let version = version as i64;
+        let row = tx
+            .query_opt(
+                "SELECT version, deleted_at, destroyed_at FROM entry_versions
+                 WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND version = $5",
+                &[&ws, &env, &vault, &key, &version],
+            )
+            .await
+            .map_err(backend)?;
+        let state = row.map(|r| rows::version_state(&r)).transpose()?;
+        let Some(next) = state.and_then(|(_, s)| crate::rules::version_state_after(to, now, s)) else { continue };
+        tx.execute(
+            "UPDATE entry_versions SET deleted_at = $6, destroyed_at = $7,
+                 sealed = CASE WHEN $7::BIGINT IS NULL THEN sealed ELSE ''::BYTEA END,
+                 value_mac = CASE WHEN $7::BIGINT IS NULL THEN value_mac ELSE NULL END
+             WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND version = $5",
+            &[&ws, &env, &vault, &key, &version, &next.deleted_at, &next.destroyed_at],
+        )
+        .await
+        .map_err(backend)?;
+    }
+    Ok(())
+}
+
 /// [`Store::create_environment`] inside a caller's transaction.
 async fn create_environment_tx(tx: &Transaction<'_>, e: &NewEnvironment) -> Result<()> {
     let (ws, parent) = (e.workspace.as_str(), e.parent.as_ref().map(EnvName::as_str));
@@ -538,7 +576,8 @@ impl Store for PostgresStore {
 
     async fn read_version(&self, p: &EntryPath, version: Option<u64>) -> Result<Option<SealedVersion>> {
         self.first(
-            "SELECT v.version, v.kind, v.created_at, v.edited_by, v.sealed, v.value_mac FROM entry_versions v
+            "SELECT v.version, v.kind, v.created_at, v.edited_by, v.sealed, v.value_mac, v.deleted_at, v.destroyed_at
+                 FROM entry_versions v
                  JOIN entries e ON e.workspace = v.workspace AND e.environment = v.environment
                      AND e.vault = v.vault AND e.key = v.key
                  WHERE v.workspace = $1 AND v.environment = $2 AND v.vault = $3 AND v.key = $4
@@ -583,6 +622,16 @@ impl Store for PostgresStore {
                  WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 ORDER BY version DESC",
             &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str()],
             rows::version,
+        )
+        .await
+    }
+
+    async fn version_states(&self, p: &EntryPath) -> Result<Vec<(u64, VersionState)>> {
+        self.all(
+            "SELECT version, deleted_at, destroyed_at FROM entry_versions
+                 WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 ORDER BY version DESC",
+            &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str()],
+            rows::version_state,
         )
         .await
     }

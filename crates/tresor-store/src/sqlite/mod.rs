@@ -19,7 +19,7 @@ use crate::snapshot::Cell;
 use crate::{
     like_prefix, AppKeyRecord, AuditChain, AuditRecord, Batch, Flush, GrantRecord, ListQuery, Membership,
     NewEnvironment, NewPrincipal, NewVersion, PrincipalRecord, Result, SealedVersion, Store, StoreError, TokenRecord,
-    WrappedKey,
+    VersionChange, VersionState, WrappedKey,
 };
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, ToSql, Transaction};
@@ -287,6 +287,42 @@ fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
     Ok(())
 }
 
+/// [`crate::BatchOp::SetVersionState`] inside a caller's transaction: the entry must exist (its
+/// row is touched, so the change is numbered like any change of an entry); each stored version
+/// among `versions` takes the state `rules::version_state_after` gives it, and a destroyed one
+/// loses its sealed value.
+fn set_version_state_tx(
+    tx: &Transaction<'_>,
+    p: &EntryPath,
+    versions: &[u64],
+    to: VersionChange,
+    now: i64,
+) -> Result<()> {
+    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+    let touch =
+        "UPDATE entries SET updated_at = ?5 WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4";
+    change(tx, touch, params![ws, env, vault, key, now], || format!("entry {p}"))?;
+    for &version in versions {
+        let state = query_first(
+            tx,
+            "SELECT version, deleted_at, destroyed_at FROM entry_versions
+             WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND version = ?5",
+            params![ws, env, vault, key, version as i64],
+            rows::version_state,
+        )?;
+        let Some(next) = state.and_then(|(_, s)| crate::rules::version_state_after(to, now, s)) else { continue };
+        tx.execute(
+            "UPDATE entry_versions SET deleted_at = ?6, destroyed_at = ?7,
+                 sealed = CASE WHEN ?7 IS NULL THEN sealed ELSE X'' END,
+                 value_mac = CASE WHEN ?7 IS NULL THEN value_mac ELSE NULL END
+             WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND version = ?5",
+            params![ws, env, vault, key, version as i64, next.deleted_at, next.destroyed_at],
+        )
+        .map_err(backend)?;
+    }
+    Ok(())
+}
+
 /// [`Store::soft_delete`] inside a caller's transaction.
 fn execute_tx(tx: &Transaction<'_>, sql: &str) -> Result<()> {
     tx.execute_batch(sql).map_err(backend)
@@ -462,7 +498,8 @@ impl Store for SqliteStore {
     }
 
     async fn read_version(&self, p: &EntryPath, version: Option<u64>) -> Result<Option<SealedVersion>> {
-        let sql = "SELECT v.version, v.kind, v.created_at, v.edited_by, v.sealed, v.value_mac FROM entry_versions v
+        let sql = "SELECT v.version, v.kind, v.created_at, v.edited_by, v.sealed, v.value_mac, v.deleted_at,
+                          v.destroyed_at FROM entry_versions v
                    JOIN entries e ON e.workspace = v.workspace AND e.environment = v.environment
                        AND e.vault = v.vault AND e.key = v.key
                    WHERE v.workspace = ?1 AND v.environment = ?2 AND v.vault = ?3 AND v.key = ?4
@@ -488,6 +525,13 @@ impl Store for SqliteStore {
                    WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 ORDER BY version DESC";
         let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
         self.read_with(|c| query_all(c, sql, params![ws, env, vault, key], rows::version))
+    }
+
+    async fn version_states(&self, p: &EntryPath) -> Result<Vec<(u64, VersionState)>> {
+        let sql = "SELECT version, deleted_at, destroyed_at FROM entry_versions
+                   WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 ORDER BY version DESC";
+        let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+        self.read_with(|c| query_all(c, sql, params![ws, env, vault, key], rows::version_state))
     }
 
     async fn write_version(&self, n: NewVersion) -> Result<()> {
