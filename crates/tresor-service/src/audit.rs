@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tresor_crypto::{ct_eq, MacKey};
 use tresor_store::{
-    parse_audit_head, AuditChain, AuditRecord, Batch, BatchOp, Flush, Store, StoreError, AUDIT_HEAD_MAC_META,
+    parse_audit_head, AuditChain, AuditRecord, Batch, BatchOp, Flush, Group, Store, StoreError, AUDIT_HEAD_MAC_META,
     AUDIT_HEAD_META,
 };
 
@@ -132,7 +132,7 @@ impl Writer {
             let overdue = unflushed_since.is_some_and(|since| since.elapsed() >= delay);
             let flush = if changes.is_empty() && !delay.is_zero() && !overdue { Flush::Deferred } else { Flush::Now };
             tracing::debug!(changes = changes.len(), reads = reads.len(), ?flush, "committing a group");
-            match rt.block_on(self.store.apply_group(changes, reads, self.chain.as_ref(), flush)) {
+            match rt.block_on(self.store.apply_group(Group { changes, reads, flush }, self.chain.as_ref())) {
                 Ok(outcomes) => {
                     match flush {
                         Flush::Now => unflushed_since = None,

@@ -4,7 +4,7 @@
 //! that transaction, so a failing step or append leaves nothing behind.
 
 use crate::{
-    AppKeyRecord, AuditChain, AuditRecord, Batch, BatchOp, GrantRecord, Membership, NewEnvironment, NewPrincipal,
+    AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, Group, Membership, NewEnvironment, NewPrincipal,
     NewVersion, Result, StoreError, TokenRecord, VersionChange,
 };
 use tresor_model::{EntryPath, PrincipalRef, Tag, VaultPath, WorkspaceName};
@@ -55,10 +55,10 @@ pub(crate) trait BatchSteps {
 /// released too: the next change reuses the name at the same depth.
 pub(crate) async fn apply_group<S: BatchSteps>(
     tx: &S,
-    changes: Vec<Batch>,
-    reads: Vec<AuditRecord>,
+    group: Group,
     chain: &dyn AuditChain,
 ) -> Result<Vec<Result<()>>> {
+    let Group { changes, reads, .. } = group;
     let mut outcomes = Vec::with_capacity(changes.len());
     for change in changes {
         tx.execute("SAVEPOINT change").await?;

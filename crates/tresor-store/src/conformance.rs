@@ -2,8 +2,8 @@
 //! backend's tests call [`run_all`] on a fresh, empty store.
 
 use crate::{
-    AppKeyRecord, AuditChain, AuditRecord, Batch, BatchOp, Flush, GrantRecord, ListQuery, Membership, NewEnvironment,
-    NewPrincipal, NewVersion, Store, StoreError, TokenRecord, VersionChange, VersionState, WrappedKey,
+    AppKeyRecord, AuditChain, AuditRecord, Batch, BatchOp, Flush, GrantRecord, Group, ListQuery, Membership,
+    NewEnvironment, NewPrincipal, NewVersion, Store, StoreError, TokenRecord, VersionChange, VersionState, WrappedKey,
     AUDIT_HEAD_MAC_META, AUDIT_HEAD_META,
 };
 use tresor_model::{
@@ -1047,13 +1047,16 @@ pub async fn batches_with_audit(store: &dyn Store) {
         ops: vec![BatchOp::WriteVersion(version(e, 1, 0, b"sealed"))],
         audit: vec![audit(action)],
     };
-    let group = vec![
+    let changes = vec![
         write(&a, "entry.write"),
         write(&a, "entry.write"),
         write(&b, REFUSED_AUDIT_ACTION),
         write(&c, "entry.write"),
     ];
-    let outcomes = store.apply_group(group, vec![audit("read"), audit("read")], &chain, Flush::Now).await.unwrap();
+    let outcomes = store
+        .apply_group(Group { changes, reads: vec![audit("read"), audit("read")], flush: Flush::Now }, &chain)
+        .await
+        .unwrap();
     assert!(outcomes[0].is_ok() && outcomes[3].is_ok(), "{outcomes:?}");
     assert!(matches!(outcomes[1], Err(StoreError::VersionConflict { expected: 0, actual: 1, .. })), "{outcomes:?}");
     assert!(matches!(outcomes[2], Err(StoreError::AuditAppend(_))), "{outcomes:?}");
@@ -1077,20 +1080,37 @@ pub async fn batches_with_audit(store: &dyn Store) {
 
     // A group whose read records cannot be appended keeps nothing, changes included.
     let d = v.entry(EntryKey::new("g-d").unwrap());
-    let refused =
-        store.apply_group(vec![write(&d, "entry.write")], vec![audit(REFUSED_AUDIT_ACTION)], &chain, Flush::Now).await;
+    let refused = store
+        .apply_group(
+            Group {
+                changes: vec![write(&d, "entry.write")],
+                reads: vec![audit(REFUSED_AUDIT_ACTION)],
+                flush: Flush::Now,
+            },
+            &chain,
+        )
+        .await;
     assert!(matches!(refused, Err(StoreError::AuditAppend(_))), "{refused:?}");
     assert!(store.get_entry(&d).await.unwrap().is_none(), "nothing of a failed group is kept");
     assert_eq!(last_seq().await, before + 4);
 
     // Read records committed with a deferred flush are committed all the same (readable at
     // once, in the chain), then flushed; a change after them flushes at its commit again.
-    let reads = store.apply_group(vec![], vec![audit("read"), audit("read")], &chain, Flush::Deferred).await;
+    let reads = store
+        .apply_group(
+            Group { changes: vec![], reads: vec![audit("read"), audit("read")], flush: Flush::Deferred },
+            &chain,
+        )
+        .await;
     assert!(reads.unwrap().is_empty());
     assert_eq!(last_seq().await, before + 6);
     store.flush().await.unwrap();
     let e = v.entry(EntryKey::new("g-e").unwrap());
-    assert!(store.apply_group(vec![write(&e, "entry.write")], vec![], &chain, Flush::Now).await.unwrap()[0].is_ok());
+    assert!(store
+        .apply_group(Group { changes: vec![write(&e, "entry.write")], reads: vec![], flush: Flush::Now }, &chain)
+        .await
+        .unwrap()[0]
+        .is_ok());
     let kept = store.list_audit(before, None, u32::MAX).await.unwrap();
     assert_eq!(seqs(&kept), ((before + 1)..=(before + 7)).collect::<Vec<_>>());
     for w in kept.windows(2) {

@@ -189,6 +189,14 @@ pub enum Flush {
     Deferred,
 }
 
+/// What one [`Store::apply_group`] commits: changes, then read records, and when it is flushed.
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub changes: Vec<Batch>,
+    pub reads: Vec<AuditRecord>,
+    pub flush: Flush,
+}
+
 /// One change of a [`Store::apply_group`]: its steps and the audit records that commit with them.
 #[derive(Debug, Clone)]
 pub struct Batch {
@@ -484,7 +492,8 @@ pub trait Store: Send + Sync + 'static {
     /// service makes goes through here, so a change commits with its audit record or not at all;
     /// a declarative config's apply is one batch, so a failure part-way leaves the store as it was.
     async fn apply_batch(&self, ops: Vec<BatchOp>, audit: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<()> {
-        let mut outcomes = self.apply_group(vec![Batch { ops, audit }], Vec::new(), chain, Flush::Now).await?;
+        let group = Group { changes: vec![Batch { ops, audit }], reads: Vec::new(), flush: Flush::Now };
+        let mut outcomes = self.apply_group(group, chain).await?;
         outcomes.pop().expect("one outcome per change")
     }
     /// Group commit: many independent changes, then the records of reads, in ONE transaction and
@@ -497,13 +506,7 @@ pub trait Store: Send + Sync + 'static {
     /// commit): then nothing of the group was kept. With [`Flush::Deferred`] (a group of read
     /// records only) the commit is handed to the operating system but not yet flushed to disk;
     /// [`Store::flush`] or the next [`Flush::Now`] commit makes it durable.
-    async fn apply_group(
-        &self,
-        changes: Vec<Batch>,
-        reads: Vec<AuditRecord>,
-        chain: &dyn AuditChain,
-        flush: Flush,
-    ) -> Result<Vec<Result<()>>>;
+    async fn apply_group(&self, group: Group, chain: &dyn AuditChain) -> Result<Vec<Result<()>>>;
     /// Makes every commit so far durable (those made with [`Flush::Deferred`]).
     async fn flush(&self) -> Result<()>;
     /// Marks an entry deleted. Its versions stay until [`Store::purge`].

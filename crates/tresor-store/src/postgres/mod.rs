@@ -34,7 +34,7 @@ use crate::rows::{self, Columns, ENTRY_COLS};
 use crate::rules::LiveLimits;
 use crate::snapshot::Cell;
 use crate::{
-    like_prefix, AppKeyRecord, AuditChain, AuditRecord, Batch, Flush, GrantRecord, ListQuery, Membership,
+    like_prefix, AppKeyRecord, AuditChain, AuditRecord, Flush, GrantRecord, Group, ListQuery, Membership,
     NewEnvironment, NewPrincipal, NewVersion, PrincipalRecord, Result, SealedVersion, Store, StoreError, TokenRecord,
     VersionChange, VersionState, WrappedKey,
 };
@@ -644,20 +644,14 @@ impl Store for PostgresStore {
         in_tx!(self, |tx| soft_delete_tx(&tx, p, now).await)
     }
 
-    async fn apply_group(
-        &self,
-        changes: Vec<Batch>,
-        reads: Vec<AuditRecord>,
-        chain: &dyn AuditChain,
-        flush: Flush,
-    ) -> Result<Vec<Result<()>>> {
+    async fn apply_group(&self, group: Group, chain: &dyn AuditChain) -> Result<Vec<Result<()>>> {
         // An error drops `tx` uncommitted: PostgreSQL rolls the whole group back.
         in_tx!(self, |tx| {
-            if flush == Flush::Deferred {
+            if group.flush == Flush::Deferred {
                 // The server answers the commit before its WAL writer flushes it.
                 execute_tx(&tx, "SET LOCAL synchronous_commit = off").await?;
             }
-            crate::batch::apply_group(&tx, changes, reads, chain).await
+            crate::batch::apply_group(&tx, group, chain).await
         })
     }
 

@@ -17,7 +17,7 @@ use crate::rows::{self, Columns, Mapper, ENTRY_COLS};
 use crate::rules::LiveLimits;
 use crate::snapshot::Cell;
 use crate::{
-    like_prefix, AppKeyRecord, AuditChain, AuditRecord, Batch, Flush, GrantRecord, ListQuery, Membership,
+    like_prefix, AppKeyRecord, AuditChain, AuditRecord, Flush, GrantRecord, Group, ListQuery, Membership,
     NewEnvironment, NewPrincipal, NewVersion, PrincipalRecord, Result, SealedVersion, Store, StoreError, TokenRecord,
     VersionChange, VersionState, WrappedKey,
 };
@@ -542,15 +542,9 @@ impl Store for SqliteStore {
         self.write(|tx| soft_delete_tx(tx, p, now))
     }
 
-    async fn apply_group(
-        &self,
-        changes: Vec<Batch>,
-        reads: Vec<AuditRecord>,
-        chain: &dyn AuditChain,
-        flush: Flush,
-    ) -> Result<Vec<Result<()>>> {
-        self.set_synchronous(flush)?;
-        self.write(|tx| batch::run_ready(crate::batch::apply_group(tx, changes, reads, chain)))
+    async fn apply_group(&self, group: Group, chain: &dyn AuditChain) -> Result<Vec<Result<()>>> {
+        self.set_synchronous(group.flush)?;
+        self.write(|tx| batch::run_ready(crate::batch::apply_group(tx, group, chain)))
     }
 
     async fn flush(&self) -> Result<()> {
