@@ -371,19 +371,31 @@ impl<T> Admitted<T> {
     /// For a read or write that is waiting: an error once the connection has been idle for the
     /// timeout, else `Pending` with the deadline's timer registered. The timer is moved only
     /// when it fires early (bytes moved since it was set), not on every read and write.
-    fn idle_check(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+    fn idle_check(&mut self, cx: &mut Context<'_>) -> Poll<io::Error> {
         loop {
             if self.deadline.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
             }
             let due = self.last_moved + self.idle_timeout;
             if due <= Instant::now() {
-                return Poll::Ready(Err(io::Error::new(
+                return Poll::Ready(io::Error::new(
                     io::ErrorKind::TimedOut,
                     format!("no byte moved for {}s (idle timeout)", self.idle_timeout.as_secs()),
-                )));
+                ));
             }
             self.deadline.as_mut().reset(due);
+        }
+    }
+
+    /// What a read or write of the connection came to: when ready (bytes moved, or it ended or
+    /// failed) it is passed on and the time noted; when waiting, the idle timeout is checked.
+    fn passed<R>(&mut self, cx: &mut Context<'_>, polled: Poll<io::Result<R>>) -> Poll<io::Result<R>> {
+        match polled {
+            Poll::Pending => self.idle_check(cx).map(Err),
+            ready => {
+                self.moved();
+                ready
+            }
         }
     }
 }
@@ -391,26 +403,16 @@ impl<T> Admitted<T> {
 impl<T: AsyncRead + Unpin> AsyncRead for Admitted<T> {
     fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.io).poll_read(cx, buf) {
-            Poll::Pending => this.idle_check(cx).map_ok(|_| ()),
-            ready => {
-                this.moved();
-                ready
-            }
-        }
+        let polled = Pin::new(&mut this.io).poll_read(cx, buf);
+        this.passed(cx, polled)
     }
 }
 
 impl<T: AsyncWrite + Unpin> AsyncWrite for Admitted<T> {
     fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.io).poll_write(cx, buf) {
-            Poll::Pending => this.idle_check(cx),
-            ready => {
-                this.moved();
-                ready
-            }
-        }
+        let polled = Pin::new(&mut this.io).poll_write(cx, buf);
+        this.passed(cx, polled)
     }
 
     fn poll_write_vectored(
@@ -419,13 +421,8 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Admitted<T> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let this = self.get_mut();
-        match Pin::new(&mut this.io).poll_write_vectored(cx, bufs) {
-            Poll::Pending => this.idle_check(cx),
-            ready => {
-                this.moved();
-                ready
-            }
-        }
+        let polled = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        this.passed(cx, polled)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -435,7 +432,7 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for Admitted<T> {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         match Pin::new(&mut this.io).poll_flush(cx) {
-            Poll::Pending => this.idle_check(cx).map_ok(|_| ()),
+            Poll::Pending => this.idle_check(cx).map(Err),
             ready => ready,
         }
     }
