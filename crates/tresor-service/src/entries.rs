@@ -8,7 +8,7 @@ use tresor_model::{
     now_millis, Access, EntryKey, EntryKind, EntryMeta, EntryPath, EnvName, SecretValue, VaultPath, VersionMeta,
     WorkspaceName,
 };
-use tresor_store::{BatchOp, ListQuery, NewVersion, StoreError, VersionChange, VersionState};
+use tresor_store::{BatchOp, ListQuery, NewVersion, StoreError, VersionChange, VersionState, VersionStates};
 
 impl Service {
     pub(crate) async fn data_key_for(
@@ -651,8 +651,12 @@ impl Service {
             Self::require_entry(ctx, Access::Write, path)?;
             let entry = self.store.get_entry(path).await?.ok_or_else(|| Self::not_found(path))?;
             let now = now_millis();
-            let mut ops =
-                vec![BatchOp::SetVersionState { path: path.clone(), versions: versions.to_vec(), change, now }];
+            let mut ops = vec![BatchOp::SetVersionState(VersionStates {
+                path: path.clone(),
+                versions: versions.to_vec(),
+                change,
+                now,
+            })];
             let current = versions.contains(&entry.version);
             match change {
                 VersionChange::Delete if current && entry.deleted_at.is_none() => {
@@ -714,12 +718,12 @@ impl Service {
             let mut ops = vec![BatchOp::Undelete { path: path.clone(), now }];
             if let Some(entry) = self.store.get_entry(path).await? {
                 let versions = vec![entry.version];
-                ops.push(BatchOp::SetVersionState {
+                ops.push(BatchOp::SetVersionState(VersionStates {
                     path: path.clone(),
                     versions,
                     change: VersionChange::Undelete,
                     now,
-                });
+                }));
             }
             self.change_entry_with(ctx, path, "entry.undelete", ops, || {
                 ServiceError::NotFound(format!(

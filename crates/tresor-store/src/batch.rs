@@ -5,7 +5,7 @@
 
 use crate::{
     AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, Group, Membership, NewEnvironment, NewPrincipal,
-    NewVersion, Result, StoreError, TokenRecord, VersionChange,
+    NewVersion, Result, StoreError, TokenRecord, VersionState, VersionStates,
 };
 use tresor_model::{EntryPath, PrincipalRef, Tag, VaultPath, WorkspaceName};
 
@@ -21,14 +21,12 @@ pub(crate) trait BatchSteps {
     async fn soft_delete(&self, path: &EntryPath, now: i64) -> Result<()>;
     async fn undelete(&self, path: &EntryPath, now: i64) -> Result<()>;
     async fn purge(&self, path: &EntryPath) -> Result<()>;
-    /// [`BatchOp::SetVersionState`].
-    async fn set_version_state(
-        &self,
-        path: &EntryPath,
-        versions: &[u64],
-        change: VersionChange,
-        now: i64,
-    ) -> Result<()>;
+    /// Sets the entry's `updated_at`; [`StoreError::NotFound`] when there is no such entry.
+    async fn touch_entry(&self, path: &EntryPath, now: i64) -> Result<()>;
+    /// The state of one stored version; `None` when the version is not stored.
+    async fn version_state(&self, path: &EntryPath, version: u64) -> Result<Option<VersionState>>;
+    /// Writes a version's state; a destroyed one loses its sealed value (and value hash).
+    async fn put_version_state(&self, path: &EntryPath, version: u64, state: &VersionState) -> Result<()>;
     async fn update_tags(&self, path: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>>;
     async fn create_principal(&self, p: &NewPrincipal) -> Result<()>;
     async fn delete_principal(&self, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()>;
@@ -105,9 +103,7 @@ async fn step<S: BatchSteps>(tx: &S, op: &BatchOp) -> Result<()> {
         BatchOp::SoftDelete { path, now } => tx.soft_delete(path, *now).await,
         BatchOp::Undelete { path, now } => tx.undelete(path, *now).await,
         BatchOp::Purge { path } => tx.purge(path).await,
-        BatchOp::SetVersionState { path, versions, change, now } => {
-            tx.set_version_state(path, versions, *change, *now).await
-        }
+        BatchOp::SetVersionState(states) => set_version_state(tx, states).await,
         BatchOp::UpdateTags { path, upsert, remove } => tx.update_tags(path, upsert, remove).await.map(|_| ()),
         BatchOp::CreatePrincipal(p) => tx.create_principal(p).await,
         BatchOp::DeletePrincipal { workspace, principal } => tx.delete_principal(workspace, principal).await,
@@ -125,6 +121,23 @@ async fn step<S: BatchSteps>(tx: &S, op: &BatchOp) -> Result<()> {
             tx.revoke_tokens_named(workspace, minted_tokens_named, *now).await
         }
     }
+}
+
+/// What [`BatchOp::SetVersionState`] means on either backend: the entry must exist (its row is
+/// touched, so the change is numbered like any change of an entry and, on PostgreSQL, the row is
+/// locked against the entry's other writers); each stored version among `versions` takes the
+/// state `rules::version_state_after` gives it, and versions not stored are passed over, as
+/// Vault does.
+async fn set_version_state<S: BatchSteps>(tx: &S, states: &VersionStates) -> Result<()> {
+    let VersionStates { path, versions, change, now } = states;
+    tx.touch_entry(path, *now).await?;
+    for &version in versions {
+        let Some(current) = tx.version_state(path, version).await? else { continue };
+        if let Some(next) = crate::rules::version_state_after(*change, *now, current) {
+            tx.put_version_state(path, version, &next).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Implements [`BatchSteps`] on a backend's transaction type by calling the backend's step
@@ -166,14 +179,14 @@ macro_rules! batch_steps {
                 async fn purge(&self, path: &EntryPath) -> Result<()> {
                     super::purge_tx(self, path)$(.$wait)?
                 }
-                async fn set_version_state(
-                    &self,
-                    path: &EntryPath,
-                    versions: &[u64],
-                    change: $crate::VersionChange,
-                    now: i64,
-                ) -> Result<()> {
-                    super::set_version_state_tx(self, path, versions, change, now)$(.$wait)?
+                async fn touch_entry(&self, path: &EntryPath, now: i64) -> Result<()> {
+                    super::touch_entry_tx(self, path, now)$(.$wait)?
+                }
+                async fn version_state(&self, path: &EntryPath, version: u64) -> Result<Option<$crate::VersionState>> {
+                    super::version_state_tx(self, path, version)$(.$wait)?
+                }
+                async fn put_version_state(&self, path: &EntryPath, version: u64, state: &$crate::VersionState) -> Result<()> {
+                    super::put_version_state_tx(self, path, version, state)$(.$wait)?
                 }
                 async fn update_tags(&self, path: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
                     super::tags::update_tags_tx(self, path, upsert, remove)$(.$wait)?

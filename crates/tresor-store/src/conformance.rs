@@ -3,8 +3,8 @@
 
 use crate::{
     AppKeyRecord, AuditChain, AuditRecord, Batch, BatchOp, Flush, GrantRecord, Group, ListQuery, Membership,
-    NewEnvironment, NewPrincipal, NewVersion, Store, StoreError, TokenRecord, VersionChange, VersionState, WrappedKey,
-    AUDIT_HEAD_MAC_META, AUDIT_HEAD_META,
+    NewEnvironment, NewPrincipal, NewVersion, Store, StoreError, TokenRecord, VersionChange, VersionState,
+    VersionStates, WrappedKey, AUDIT_HEAD_MAC_META, AUDIT_HEAD_META,
 };
 use tresor_model::{
     Access, EntryKey, EntryKind, EntryPath, EnvName, PrincipalRef, Tag, VaultName, VaultPath, WorkspaceName,
@@ -345,11 +345,8 @@ async fn version_states(store: &dyn Store) {
     for v in 1..=3 {
         store.write_version(version(&p, v, v - 1, format!("kv-{v}").as_bytes())).await.unwrap();
     }
-    let set = |versions: &[u64], change, now| BatchOp::SetVersionState {
-        path: p.clone(),
-        versions: versions.to_vec(),
-        change,
-        now,
+    let set = |versions: &[u64], change, now| {
+        BatchOp::SetVersionState(VersionStates { path: p.clone(), versions: versions.to_vec(), change, now })
     };
     let apply = |op| async move { store.apply_batch(vec![op], vec![], &TestChain(concat_chain)).await };
     let state = |deleted_at, destroyed_at| VersionState { deleted_at, destroyed_at };
@@ -384,12 +381,12 @@ async fn version_states(store: &dyn Store) {
     assert_eq!(store.read_version(&p, None).await.unwrap().unwrap().state, state(None, Some(230)));
     assert_eq!(store.read_version(&p, Some(2)).await.unwrap().unwrap().sealed, b"kv-2", "others keep theirs");
     // Only an existing entry's versions change, all or nothing within the batch.
-    let missing = BatchOp::SetVersionState {
+    let missing = BatchOp::SetVersionState(VersionStates {
         path: path("prod", "database", "kv/none"),
         versions: vec![1],
         change: VersionChange::Delete,
         now: 1,
-    };
+    });
     assert!(matches!(apply(missing).await, Err(StoreError::NotFound(_))));
     // A new version starts in the plain state; the entry's own soft delete is separate.
     store.write_version(version(&p, 4, 3, b"kv-4")).await.unwrap();
@@ -701,8 +698,12 @@ pub async fn fill_for_backup(store: &dyn Store) {
     let gone = path("prod", "api-keys", "old");
     store.write_version(version(&gone, 1, 0, b"sealed-old")).await.unwrap();
     store.soft_delete(&gone, 77).await.unwrap();
-    let states =
-        BatchOp::SetVersionState { path: stripe.clone(), versions: vec![3], change: VersionChange::Delete, now: 78 };
+    let states = BatchOp::SetVersionState(VersionStates {
+        path: stripe.clone(),
+        versions: vec![3],
+        change: VersionChange::Delete,
+        now: 78,
+    });
     store.apply_batch(vec![states], vec![], &TestChain(concat_chain)).await.unwrap();
 
     store.create_principal(&new_principal(p("user:alice"), "root", 10)).await.unwrap();

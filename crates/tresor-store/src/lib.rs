@@ -10,6 +10,19 @@
 //! backend can implement the same trait and pass the same conformance tests.
 
 mod batch;
+/// What each backend's `mod.rs` implements [`Store`] with: both name the same types, so they are
+/// named once.
+mod backend_prelude {
+    pub(crate) use crate::{
+        like_prefix, AppKeyRecord, AuditChain, AuditRecord, Flush, GrantRecord, Group, ListQuery, Membership,
+        NewEnvironment, NewPrincipal, NewVersion, PrincipalRecord, Result, SealedVersion, Store, StoreError,
+        TokenRecord, VersionState, WrappedKey,
+    };
+    pub(crate) use tresor_model::{
+        EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, PrincipalRef, Tag, VaultInfo, VaultPath, VersionMeta,
+        WorkspaceName,
+    };
+}
 mod migrate;
 mod rows;
 mod rules;
@@ -82,6 +95,16 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct VersionState {
     pub deleted_at: Option<i64>,
     pub destroyed_at: Option<i64>,
+}
+
+/// [`BatchOp::SetVersionState`]: `change` applied to the stored versions among `versions` of
+/// the entry at `path`.
+#[derive(Debug, Clone)]
+pub struct VersionStates {
+    pub path: EntryPath,
+    pub versions: Vec<u64>,
+    pub change: VersionChange,
+    pub now: i64,
 }
 
 /// A change of the state of single versions ([`BatchOp::SetVersionState`]); what it does to each
@@ -239,12 +262,7 @@ pub enum BatchOp {
     },
     /// Deletes, undeletes or destroys the stored versions among `versions` of an existing entry
     /// (versions not stored are passed over, as Vault does).
-    SetVersionState {
-        path: EntryPath,
-        versions: Vec<u64>,
-        change: VersionChange,
-        now: i64,
-    },
+    SetVersionState(VersionStates),
     UpdateTags {
         path: EntryPath,
         upsert: Vec<Tag>,
@@ -292,7 +310,7 @@ impl BatchOp {
             BatchOp::SoftDelete { path, .. } => format!("delete entry {path}"),
             BatchOp::Undelete { path, .. } => format!("undelete entry {path}"),
             BatchOp::Purge { path } => format!("purge entry {path}"),
-            BatchOp::SetVersionState { path, change, .. } => format!("{change:?} versions of entry {path}"),
+            BatchOp::SetVersionState(v) => format!("{:?} versions of entry {}", v.change, v.path),
             BatchOp::UpdateTags { path, .. } => format!("update the tags of entry {path}"),
             BatchOp::CreatePrincipal(p) => format!("create principal {}", p.principal),
             BatchOp::DeletePrincipal { principal, .. } => format!("delete principal {principal}"),

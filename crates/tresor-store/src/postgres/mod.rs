@@ -30,14 +30,10 @@ mod records;
 mod tags;
 mod tls;
 
+use crate::backend_prelude::*;
 use crate::rows::{self, Columns, ENTRY_COLS};
 use crate::rules::LiveLimits;
 use crate::snapshot::Cell;
-use crate::{
-    like_prefix, AppKeyRecord, AuditChain, AuditRecord, Flush, GrantRecord, Group, ListQuery, Membership,
-    NewEnvironment, NewPrincipal, NewVersion, PrincipalRecord, Result, SealedVersion, Store, StoreError, TokenRecord,
-    VersionChange, VersionState, WrappedKey,
-};
 use async_trait::async_trait;
 use pool::{describe, POOL_SIZE};
 use std::sync::atomic::AtomicUsize;
@@ -46,10 +42,6 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{Client, Config, Row, Transaction};
 use tokio_postgres_rustls::MakeRustlsConnect;
-use tresor_model::{
-    EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, PrincipalRef, Tag, VaultInfo, VaultPath, VersionMeta,
-    WorkspaceName,
-};
 
 /// Advisory lock class ids (the two-key form of `pg_advisory_xact_lock`), so tresor's locks never
 /// collide with another application's one-key locks in the same database.
@@ -341,41 +333,36 @@ async fn soft_delete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result
     change(tx, sql, &[&ws, &env, &vault, &key, &now], || format!("entry {p}")).await
 }
 
-/// [`crate::BatchOp::SetVersionState`] inside a caller's transaction (see SQLite's): the entry
-/// row is touched first, which also locks it against concurrent writers of the entry.
-async fn set_version_state_tx(
-    tx: &Transaction<'_>,
-    p: &EntryPath,
-    versions: &[u64],
-    to: VersionChange,
-    now: i64,
-) -> Result<()> {
-    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
-    let touch =
+/// [`crate::batch::BatchSteps::touch_entry`]: also locks the entry's row against its other
+/// writers until the transaction ends.
+async fn touch_entry_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()> {
+    let sql =
         "UPDATE entries SET updated_at = $5 WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4";
-    change(tx, touch, &[&ws, &env, &vault, &key, &now], || format!("entry {p}")).await?;
-    for &version in versions {
-        let version = version as i64;
-        let row = tx
-            .query_opt(
-                "SELECT version, deleted_at, destroyed_at FROM entry_versions
-                 WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND version = $5",
-                &[&ws, &env, &vault, &key, &version],
-            )
-            .await
-            .map_err(backend)?;
-        let state = row.map(|r| rows::version_state(&r)).transpose()?;
-        let Some(next) = state.and_then(|(_, s)| crate::rules::version_state_after(to, now, s)) else { continue };
-        tx.execute(
-            "UPDATE entry_versions SET deleted_at = $6, destroyed_at = $7,
-                 sealed = CASE WHEN $7::BIGINT IS NULL THEN sealed ELSE ''::BYTEA END,
-                 value_mac = CASE WHEN $7::BIGINT IS NULL THEN value_mac ELSE NULL END
-             WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND version = $5",
-            &[&ws, &env, &vault, &key, &version, &next.deleted_at, &next.destroyed_at],
-        )
-        .await
-        .map_err(backend)?;
-    }
+    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+    change(tx, sql, &[&ws, &env, &vault, &key, &now], || format!("entry {p}")).await
+}
+
+/// [`crate::batch::BatchSteps::version_state`].
+async fn version_state_tx(tx: &Transaction<'_>, p: &EntryPath, version: u64) -> Result<Option<VersionState>> {
+    let sql = "SELECT version, deleted_at, destroyed_at FROM entry_versions
+               WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND version = $5";
+    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+    let row = tx.query_opt(sql, &[&ws, &env, &vault, &key, &(version as i64)]).await.map_err(backend)?;
+    Ok(row.map(|r| rows::version_state(&r)).transpose()?.map(|(_, s)| s))
+}
+
+/// [`crate::batch::BatchSteps::put_version_state`].
+async fn put_version_state_tx(tx: &Transaction<'_>, p: &EntryPath, version: u64, state: &VersionState) -> Result<()> {
+    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+    tx.execute(
+        "UPDATE entry_versions SET deleted_at = $6, destroyed_at = $7,
+             sealed = CASE WHEN $7::BIGINT IS NULL THEN sealed ELSE ''::BYTEA END,
+             value_mac = CASE WHEN $7::BIGINT IS NULL THEN value_mac ELSE NULL END
+         WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND version = $5",
+        &[&ws, &env, &vault, &key, &(version as i64), &state.deleted_at, &state.destroyed_at],
+    )
+    .await
+    .map_err(backend)?;
     Ok(())
 }
 

@@ -13,23 +13,15 @@ mod migrate;
 mod records;
 mod tags;
 
+use crate::backend_prelude::*;
 use crate::rows::{self, Columns, Mapper, ENTRY_COLS};
 use crate::rules::LiveLimits;
 use crate::snapshot::Cell;
-use crate::{
-    like_prefix, AppKeyRecord, AuditChain, AuditRecord, Flush, GrantRecord, Group, ListQuery, Membership,
-    NewEnvironment, NewPrincipal, NewVersion, PrincipalRecord, Result, SealedVersion, Store, StoreError, TokenRecord,
-    VersionChange, VersionState, WrappedKey,
-};
 use async_trait::async_trait;
 use rusqlite::{params, Connection, OptionalExtension, ToSql, Transaction};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
-use tresor_model::{
-    EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, PrincipalRef, Tag, VaultInfo, VaultPath, VersionMeta,
-    WorkspaceName,
-};
 
 const READERS: usize = 4;
 
@@ -287,39 +279,33 @@ fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
     Ok(())
 }
 
-/// [`crate::BatchOp::SetVersionState`] inside a caller's transaction: the entry must exist (its
-/// row is touched, so the change is numbered like any change of an entry); each stored version
-/// among `versions` takes the state `rules::version_state_after` gives it, and a destroyed one
-/// loses its sealed value.
-fn set_version_state_tx(
-    tx: &Transaction<'_>,
-    p: &EntryPath,
-    versions: &[u64],
-    to: VersionChange,
-    now: i64,
-) -> Result<()> {
-    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
-    let touch =
+/// [`crate::batch::BatchSteps::touch_entry`].
+fn touch_entry_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()> {
+    let sql =
         "UPDATE entries SET updated_at = ?5 WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4";
-    change(tx, touch, params![ws, env, vault, key, now], || format!("entry {p}"))?;
-    for &version in versions {
-        let state = query_first(
-            tx,
-            "SELECT version, deleted_at, destroyed_at FROM entry_versions
-             WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND version = ?5",
-            params![ws, env, vault, key, version as i64],
-            rows::version_state,
-        )?;
-        let Some(next) = state.and_then(|(_, s)| crate::rules::version_state_after(to, now, s)) else { continue };
-        tx.execute(
-            "UPDATE entry_versions SET deleted_at = ?6, destroyed_at = ?7,
-                 sealed = CASE WHEN ?7 IS NULL THEN sealed ELSE X'' END,
-                 value_mac = CASE WHEN ?7 IS NULL THEN value_mac ELSE NULL END
-             WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND version = ?5",
-            params![ws, env, vault, key, version as i64, next.deleted_at, next.destroyed_at],
-        )
-        .map_err(backend)?;
-    }
+    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+    change(tx, sql, params![ws, env, vault, key, now], || format!("entry {p}"))
+}
+
+/// [`crate::batch::BatchSteps::version_state`].
+fn version_state_tx(tx: &Transaction<'_>, p: &EntryPath, version: u64) -> Result<Option<VersionState>> {
+    let sql = "SELECT version, deleted_at, destroyed_at FROM entry_versions
+               WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND version = ?5";
+    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+    Ok(query_first(tx, sql, params![ws, env, vault, key, version as i64], rows::version_state)?.map(|(_, s)| s))
+}
+
+/// [`crate::batch::BatchSteps::put_version_state`].
+fn put_version_state_tx(tx: &Transaction<'_>, p: &EntryPath, version: u64, state: &VersionState) -> Result<()> {
+    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+    tx.execute(
+        "UPDATE entry_versions SET deleted_at = ?6, destroyed_at = ?7,
+             sealed = CASE WHEN ?7 IS NULL THEN sealed ELSE X'' END,
+             value_mac = CASE WHEN ?7 IS NULL THEN value_mac ELSE NULL END
+         WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND version = ?5",
+        params![ws, env, vault, key, version as i64, state.deleted_at, state.destroyed_at],
+    )
+    .map_err(backend)?;
     Ok(())
 }
 
