@@ -225,6 +225,24 @@ fn text_mode_refuses_json_reference_objects() {
     }
 }
 
+/// Checks that each `(text, at, why)` is refused by `parse` with an error at `at` (as `at_of`
+/// finds it in the expected variant) whose message contains `why`; answers the messages.
+fn refused(
+    cases: &[(&str, Position, &str)],
+    parse: impl Fn(&str) -> Result<(), TemplateError>,
+    at_of: impl Fn(&TemplateError) -> Option<Position>,
+) -> Vec<String> {
+    let mut messages = Vec::new();
+    for &(text, at, why) in cases {
+        let e = parse(text).err().unwrap_or_else(|| panic!("{text:?} was accepted"));
+        assert_eq!(at_of(&e), Some(at), "{text:?}: {e}");
+        let msg = e.to_string();
+        assert!(msg.contains(why), "{text:?}: {msg}");
+        messages.push(msg);
+    }
+    messages
+}
+
 #[test]
 fn json_errors() {
     let cases = [
@@ -247,11 +265,10 @@ fn json_errors() {
         ("{1: 2}", pos(1, 2), "member name"),
         ("é", pos(1, 1), "'é'"),
     ];
-    for (doc, at, why) in cases {
-        let e = Template::parse_json(doc).unwrap_err();
-        assert!(matches!(&e, TemplateError::InvalidJson { at: a, .. } if *a == at), "{doc:?}: {e}");
-        assert!(e.to_string().contains(why), "{doc:?}: {e}");
-    }
+    refused(&cases, |t| Template::parse_json(t).map(drop), |e| match e {
+        TemplateError::InvalidJson { at, .. } => Some(*at),
+        _ => None,
+    });
     let deep = "[".repeat(200) + &"]".repeat(200);
     assert!(Template::parse_json(&deep).unwrap_err().to_string().contains("nested deeper than 128"));
     let ok = "[".repeat(128) + &"]".repeat(128);
@@ -365,11 +382,11 @@ fn malformed_references_are_errors() {
         ("tresor://v/k#0", pos(1, 1), "from 1 up"),
         ("tresor://v/k#99999999999999999999999", pos(1, 1), "version number"),
     ];
-    for (text, at, why) in cases {
-        let e = Template::parse(text).unwrap_err();
-        assert!(matches!(&e, TemplateError::Malformed { at: a, .. } if a == at), "{text:?}: {e}");
-        let msg = e.to_string();
-        assert!(msg.contains(why), "{text:?}: {msg}");
+    let messages = refused(cases, |t| Template::parse(t).map(drop), |e| match e {
+        TemplateError::Malformed { at, .. } => Some(*at),
+        _ => None,
+    });
+    for msg in messages {
         assert!(msg.contains("write "), "says what to do: {msg}");
     }
 }
