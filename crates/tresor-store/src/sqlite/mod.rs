@@ -105,19 +105,20 @@ impl SqliteStore {
         f(&conn)
     }
 
-    /// Sets the writer connection's `synchronous` for the next commit (only when it changes).
-    fn set_synchronous(&self, flush: Flush) -> Result<()> {
+    /// One write transaction, flushed before it returns.
+    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        self.write_with(Flush::Now, f)
+    }
+
+    /// One write transaction whose commit is flushed as `flush` says: the writer connection's
+    /// `synchronous` is set for it (under the connection's lock, and only when it changes).
+    fn write_with<T>(&self, flush: Flush, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.writer.lock().map_err(|_| poisoned())?;
         let full = flush == Flush::Now;
         if self.synchronous_full.load(Ordering::Relaxed) != full {
-            let conn = self.writer.lock().map_err(|_| poisoned())?;
             conn.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" }).map_err(backend)?;
             self.synchronous_full.store(full, Ordering::Relaxed);
         }
-        Ok(())
-    }
-
-    fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self.writer.lock().map_err(|_| poisoned())?;
         let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(backend)?;
         let out = f(&tx)?;
         tx.commit().map_err(backend)?;
@@ -529,8 +530,7 @@ impl Store for SqliteStore {
     }
 
     async fn apply_group(&self, group: Group, chain: &dyn AuditChain) -> Result<Vec<Result<()>>> {
-        self.set_synchronous(group.flush)?;
-        self.write(|tx| batch::run_ready(crate::batch::apply_group(tx, group, chain)))
+        self.write_with(group.flush, |tx| batch::run_ready(crate::batch::apply_group(tx, group, chain)))
     }
 
     async fn flush(&self) -> Result<()> {
