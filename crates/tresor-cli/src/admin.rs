@@ -25,6 +25,19 @@ fn cell(field: &Option<String>) -> String {
     field.clone().unwrap_or_else(|| "-".into())
 }
 
+/// Says how revoking the credential `id` (a token, an application key) went: `{"revoked": ID}`
+/// or the sentence `human` gives, or the failure.
+fn revoked(json: bool, id: &str, outcome: tresor_client::Result<()>, human: impl FnOnce() -> String) -> Result<()> {
+    outcome?;
+    done(json, serde_json::json!({ "revoked": id }), human())
+}
+
+/// Says a group's members changed: `{"group": GROUP, "added"|"removed": MEMBER}` or `human`.
+fn membership_changed(json: bool, group: String, (change, member): (&str, String), human: String) -> Result<()> {
+    let doc = serde_json::Map::from_iter([("group".to_owned(), group.into()), (change.to_owned(), member.into())]);
+    done(json, Value::Object(doc), human)
+}
+
 fn done(json: bool, doc: Value, human: String) -> Result<()> {
     if json {
         print_json(&doc)
@@ -117,10 +130,7 @@ pub fn token(client: &Client, cmd: TokenCommand, json: bool) -> Result<i32> {
                 ]
             })?
         }
-        TokenCommand::Revoke { id } => {
-            client.revoke_token(&id)?;
-            done(json, serde_json::json!({"revoked": id}), format!("revoked token {id}"))?;
-        }
+        TokenCommand::Revoke { id } => revoked(json, &id, client.revoke_token(&id), || format!("revoked token {id}"))?,
     }
     Ok(0)
 }
@@ -152,19 +162,13 @@ pub fn group(client: &Client, cmd: GroupCommand, json: bool) -> Result<i32> {
     match cmd {
         GroupCommand::Add { group, member } => {
             client.add_member(&group, &member)?;
-            done(
-                json,
-                serde_json::json!({"group": group, "added": member}),
-                format!("added {member} to group:{group}"),
-            )?;
+            let human = format!("added {member} to group:{group}");
+            membership_changed(json, group, ("added", member), human)?;
         }
         GroupCommand::Rm { group, member } => {
             client.remove_member(&group, &member)?;
-            done(
-                json,
-                serde_json::json!({"group": group, "removed": member}),
-                format!("removed {member} from group:{group}"),
-            )?;
+            let human = format!("removed {member} from group:{group}");
+            membership_changed(json, group, ("removed", member), human)?;
         }
         GroupCommand::Ls { group } => {
             let list = client.list_members(&group)?;
@@ -255,8 +259,8 @@ pub fn app_key(client: &Client, cmd: AppKeyCommand, json: bool) -> Result<i32> {
             })?
         }
         AppKeyCommand::Revoke { id } => {
-            client.revoke_app_key(&id)?;
-            done(json, serde_json::json!({"revoked": id}), format!("revoked application key {id} and its tokens"))?;
+            let said = || format!("revoked application key {id} and its tokens");
+            revoked(json, &id, client.revoke_app_key(&id), said)?
         }
     }
     Ok(0)
