@@ -71,8 +71,8 @@ use std::sync::Arc;
 
 use zeroize::Zeroizing;
 
-use crate::encode::Secret;
-use crate::matcher::{Matcher, Sink};
+use crate::encode::{FormArena, ENCODED_FLOOR};
+use crate::matcher::{Matcher, Scan, Sink};
 
 pub use crate::writer::RedactingWriter;
 
@@ -92,13 +92,13 @@ impl Default for RedactOptions {
     }
 }
 
-/// The secret values could not be compiled (only for absurdly large sets). Names no value.
+/// The secret values could not be compiled: their forms take 4 GiB or more. Names no value.
 #[derive(Debug)]
-pub struct BuildError(aho_corasick::BuildError);
+pub struct BuildError(());
 
 impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "cannot compile the secret values for redaction: {}", self.0)
+        f.write_str("cannot compile the secret values for redaction: with their encodings they take 4 GiB or more")
     }
 }
 
@@ -137,8 +137,9 @@ impl Redactor {
         I::Item: AsRef<[u8]>,
     {
         let min_len = options.min_len.max(1);
+        let encoded_min = min_len.max(ENCODED_FLOOR);
         let mut skipped = Vec::new();
-        let mut forms: Vec<Secret> = Vec::new();
+        let mut arena = FormArena::new();
         for (index, value) in values.into_iter().enumerate() {
             let value = value.as_ref();
             if value.is_empty() {
@@ -148,19 +149,19 @@ impl Redactor {
                 skipped.push(index);
                 continue;
             }
-            forms.extend(encode::encoded_forms(value).into_iter().filter(|form| form.len() >= min_len));
+            arena.add_value(value, encoded_min);
         }
-        forms.sort_unstable_by(|a, b| a.as_slice().cmp(b.as_slice()));
-        forms.dedup_by(|a, b| a.as_slice() == b.as_slice());
-        let matcher = if forms.is_empty() { None } else { Some(Matcher::new(&forms).map_err(BuildError)?) };
+        let matcher = if arena.spans.is_empty() { None } else { Some(Matcher::new(&arena).ok_or(BuildError(()))?) };
+        // The unsorted forms are wiped here; only the matcher's sorted copy remains.
+        drop(arena);
         let shared = Arc::new(Shared { matcher, mask: options.mask.as_bytes().to_vec(), skipped });
         Ok(Redactor::with_shared(shared))
     }
 
     fn with_shared(shared: Arc<Shared>) -> Self {
-        // Held bytes are a proper prefix of a form, so these capacities are never exceeded: no
-        // reallocation leaves a copy of them behind.
-        let capacity = shared.matcher.as_ref().map_or(0, Matcher::max_len);
+        // Held bytes are a proper prefix of an occurrence, so these capacities are never exceeded:
+        // no reallocation leaves a copy of them behind.
+        let capacity = shared.matcher.as_ref().map_or(0, Matcher::max_span);
         Redactor {
             shared,
             pending: Zeroizing::new(Vec::with_capacity(capacity)),
@@ -204,24 +205,27 @@ impl Redactor {
         // Stream positions are counted from the first pending byte.
         let held = self.pending.len();
         let end = held + input.len();
-        let mut done = self.covered;
-        let mut sink = Output { pending: &self.pending, input, out, mask: &self.shared.mask };
+        let sink = Output { pending: &self.pending, input, out, mask: &self.shared.mask };
+        let mut scan = Scan { buf: &[], base: 0, last: false, done: self.covered, sink };
         let mut hold = None;
         if held > 0 {
             // Start positions in the held bytes, seen with enough of the input to decide them.
             self.joined.clear();
             self.joined.extend_from_slice(&self.pending);
-            self.joined.extend_from_slice(&input[..input.len().min(matcher.max_len())]);
-            hold = matcher.scan(&self.joined, 0, 0..held, false, &mut done, &mut sink);
-            // A start is undecided only if the data runs out before the longest form does.
+            self.joined.extend_from_slice(&input[..input.len().min(matcher.max_span())]);
+            scan.buf = &self.joined;
+            hold = matcher.scan(&mut scan, 0..held);
+            // A start is undecided only if the data runs out before the longest occurrence does.
             debug_assert!(hold.is_none() || self.joined.len() == end);
         }
         if hold.is_none() {
-            hold = matcher.scan(input, held, 0..input.len(), false, &mut done, &mut sink);
+            (scan.buf, scan.base) = (input, held);
+            hold = matcher.scan(&mut scan, 0..input.len());
         }
         let hold = hold.unwrap_or(end);
+        let mut done = scan.done;
         if hold > done {
-            sink.plain(done, hold);
+            scan.sink.plain(done, hold);
             done = hold;
         }
         self.covered = done - hold;
@@ -238,13 +242,9 @@ impl Redactor {
     /// new stream.
     pub fn finish(&mut self, out: &mut Vec<u8>) {
         if let Some(matcher) = self.shared.matcher.as_ref() {
-            let mut done = self.covered;
-            let len = self.pending.len();
-            let mut sink = Output { pending: &self.pending, input: &[], out, mask: &self.shared.mask };
-            matcher.scan(&self.pending, 0, 0..len, true, &mut done, &mut sink);
-            if len > done {
-                sink.plain(done, len);
-            }
+            let sink = Output { pending: &self.pending, input: &[], out, mask: &self.shared.mask };
+            let scan = Scan { buf: &self.pending, base: 0, last: true, done: self.covered, sink };
+            matcher.scan_to_end(scan);
         }
         self.pending.clear();
         self.covered = 0;
@@ -263,12 +263,8 @@ impl Redactor {
             out.extend_from_slice(input);
             return;
         };
-        let mut done = 0;
-        let mut sink = Output { pending: &[], input, out, mask: &self.shared.mask };
-        matcher.scan(input, 0, 0..input.len(), true, &mut done, &mut sink);
-        if input.len() > done {
-            sink.plain(done, input.len());
-        }
+        let sink = Output { pending: &[], input, out, mask: &self.shared.mask };
+        matcher.scan_to_end(Scan { buf: input, base: 0, last: true, done: 0, sink });
     }
 }
 
