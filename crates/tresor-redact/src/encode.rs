@@ -38,15 +38,29 @@ pub(crate) struct FormArena {
 }
 
 impl FormArena {
-    pub(crate) fn new() -> Self {
-        FormArena { bytes: Zeroizing::new(Vec::new()), spans: Vec::new() }
+    /// An arena whose first `capacity` bytes of forms need no reallocation.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        FormArena { bytes: Zeroizing::new(Vec::with_capacity(capacity)), spans: Vec::new() }
     }
 
-    /// Appends `value` and each of its encodings at least `encoded_min` bytes long (percent-encoding
-    /// is not a form: it is decoded while matching, see `matcher.rs`).
+    /// Forgets the forms (their bytes stay until overwritten or dropped, which wipes them).
+    pub(crate) fn clear(&mut self) {
+        self.bytes.clear();
+        self.spans.clear();
+    }
+
+    /// Bytes that every form of a value of `len` bytes fits in (JSON's `\u0000` is 6 per byte):
+    /// [`add_value`](Self::add_value) needs this much spare capacity, as a form too short to keep
+    /// is written before it is dropped.
+    pub(crate) fn room(len: usize) -> usize {
+        48 * len + 32
+    }
+
+    /// Appends `value` and each of its encodings at least `encoded_min` bytes long that differs from
+    /// it (percent-encoding is not a form: it is decoded while matching, see `matcher.rs`).
     pub(crate) fn add_value(&mut self, value: &[u8], encoded_min: usize) {
         // Enough room for every form of this value, so that the encoders below never reallocate.
-        let room = 48 * value.len() + 32;
+        let room = Self::room(value.len());
         if self.bytes.capacity() - self.bytes.len() < room {
             let mut grown =
                 Zeroizing::new(Vec::with_capacity((self.bytes.len() + room).max(2 * self.bytes.capacity())));
@@ -55,28 +69,35 @@ impl FormArena {
             self.bytes = grown;
         }
         let capacity = self.bytes.capacity();
-        self.push(1, |out| out.extend_from_slice(value));
+        self.bytes.extend_from_slice(value);
+        self.spans.push(self.bytes.len() - value.len()..self.bytes.len());
         for pad in [true, false] {
-            self.push(encoded_min, |out| base64(value, pad, out));
+            self.push_encoding(value, encoded_min, |out| base64(value, pad, out));
         }
         for shift in 0..3 {
-            self.push(encoded_min, |out| base64_fragment(value, shift, out));
+            self.push_encoding(value, encoded_min, |out| base64_fragment(value, shift, out));
         }
         for upper in [true, false] {
-            self.push(encoded_min, |out| hex(value, upper, out));
+            self.push_encoding(value, encoded_min, |out| hex(value, upper, out));
         }
-        let utf8 = std::str::from_utf8(value).is_ok();
-        for style in JSON_STYLES.iter().filter(|style| utf8 || !style.ascii_only) {
-            self.push(encoded_min, |out| json(value, *style, out));
+        // Most values (tokens, keys) have nothing any JSON encoder escapes.
+        let escaped = |&b: &u8| b < 0x20 || !b.is_ascii() || b"\"\\/<>&".contains(&b);
+        if value.iter().any(escaped) {
+            let utf8 = std::str::from_utf8(value).is_ok();
+            for style in JSON_STYLES.iter().filter(|style| utf8 || !style.ascii_only) {
+                self.push_encoding(value, encoded_min, |out| json(value, *style, out));
+            }
         }
         debug_assert_eq!(self.bytes.capacity(), capacity, "a form outgrew the room reserved for it");
     }
 
-    /// Appends the form `encode` writes, and keeps it if it is at least `min` bytes long.
-    fn push(&mut self, min: usize, encode: impl FnOnce(&mut Vec<u8>)) {
+    /// Appends the encoding of `value` that `encode` writes, and keeps it if it is at least `min`
+    /// bytes long and not the value itself again.
+    fn push_encoding(&mut self, value: &[u8], min: usize, encode: impl FnOnce(&mut Vec<u8>)) {
         let start = self.bytes.len();
         encode(&mut self.bytes);
-        if self.bytes.len() - start < min {
+        let form = &self.bytes[start..];
+        if form.len() < min || form == value {
             // The bytes stay in the spare capacity, which is wiped on drop too.
             self.bytes.truncate(start);
         } else {
@@ -277,7 +298,7 @@ mod tests {
     }
 
     fn forms_of(value: &[u8], encoded_min: usize) -> Vec<String> {
-        let mut arena = FormArena::new();
+        let mut arena = FormArena::with_capacity(0);
         arena.add_value(value, encoded_min);
         arena.spans.iter().map(|span| String::from_utf8_lossy(&arena.bytes[span.clone()]).into_owned()).collect()
     }
@@ -301,7 +322,7 @@ mod tests {
     fn room_reserved_per_value_fits_the_worst_case() {
         // Control bytes: six bytes in every JSON form; astral characters: twelve in ASCII-only.
         for value in ["\u{1}".repeat(40).into_bytes(), "🔑".repeat(10).into_bytes(), vec![0xff; 33]] {
-            let mut arena = FormArena::new();
+            let mut arena = FormArena::with_capacity(0);
             for _ in 0..3 {
                 arena.add_value(&value, 1);
             }

@@ -39,6 +39,26 @@ pub(crate) struct Matcher {
     sampled: GramSet,
     /// The first gram of every form.
     first: GramSet,
+    /// The bytes that occur in some form.
+    form_bytes: ByteSet,
+}
+
+/// A set of byte values.
+struct ByteSet([u64; 4]);
+
+impl ByteSet {
+    fn of(bytes: &[u8]) -> Self {
+        let mut set = ByteSet([0; 4]);
+        for &b in bytes {
+            set.0[usize::from(b >> 6)] |= 1 << (b & 63);
+        }
+        set
+    }
+
+    #[inline(always)]
+    fn contains(&self, b: u8) -> bool {
+        self.0[usize::from(b >> 6)] >> (b & 63) & 1 != 0
+    }
 }
 
 /// The state of one call to [`Matcher::scan`]: the data, where it sits in the stream, and the
@@ -154,7 +174,7 @@ impl FormTable {
     }
 
     /// The forms that continue with `byte`, if any.
-    #[inline]
+    #[inline(always)]
     fn step(&self, cursor: Cursor, byte: u8) -> Option<Cursor> {
         let Cursor { mut lo, hi, depth } = cursor;
         if depth == 0 {
@@ -217,7 +237,9 @@ impl Matcher {
         let gram = min_len.min(MAX_GRAM);
         let stride = (min_len - gram + 1).min(MAX_STRIDE);
         let mut sampled = GramSet::sized_for(forms.len() * stride);
-        let mut first = GramSet::sized_for(forms.len());
+        // Eight times the room of `sampled` per entry: the start positions before each `%` and `+`
+        // are all looked up here, so its false positives cost more.
+        let mut first = GramSet::sized_for(forms.len() * 8);
         for i in 0..forms.len() {
             let form = forms.form(i);
             first.insert(read_gram(form, gram));
@@ -225,7 +247,8 @@ impl Matcher {
                 sampled.insert(read_gram(&form[offset..], gram));
             }
         }
-        Some(Matcher { max_span: MAX_ESCAPE * max_len, forms, gram, stride, sampled, first })
+        let form_bytes = ByteSet::of(&forms.bytes);
+        Some(Matcher { max_span: MAX_ESCAPE * max_len, forms, gram, stride, sampled, first, form_bytes })
     }
 
     /// The longest text an occurrence may take; held-back data is always shorter.
@@ -288,7 +311,7 @@ impl Matcher {
         let Range { start: mut s, end } = starts;
         while s < end {
             let horizon = (end + reach).min(scan.buf.len());
-            let special = memchr::memchr2(b'%', b'+', &scan.buf[s..horizon]).map(|i| s + i);
+            let special = self.next_escape(scan.buf, s, horizon);
             let filtered_end = special.map_or(end, |p| p.saturating_sub(reach).clamp(s, end));
             if let Some(hold) = self.scan_filtered::<Q, K, S>(scan, s..filtered_end) {
                 return Some(hold);
@@ -298,13 +321,38 @@ impl Matcher {
             for c in filtered_end..window_end {
                 let buf = scan.buf;
                 let raw_hit = c + Q > buf.len() || self.first.contains(gram::<Q>(buf, c));
-                if raw_hit || decoded_gram::<Q>(buf, c).is_none_or(|g| self.first.contains(g)) {
+                // Before the gram reaches the `%` or `+`, it reads the same decoded.
+                let decoded_hit =
+                    || c + Q > special && decoded_gram::<Q>(buf, c).is_none_or(|g| self.first.contains(g));
+                if raw_hit || decoded_hit() {
                     if let Some(hold) = self.visit(scan, c) {
                         return Some(hold);
                     }
                 }
             }
             s = window_end;
+        }
+        None
+    }
+
+    /// The first position in `from..to` where decoding reads a byte of some form from something
+    /// else than that byte: a `%XX` escape or a `+`, or an escape cut off by the end of `buf`.
+    /// Elsewhere the decoded text is the text, or holds a byte no form has.
+    #[inline]
+    fn next_escape(&self, buf: &[u8], mut from: usize, to: usize) -> Option<usize> {
+        while from < to {
+            let at = from + memchr::memchr2(b'%', b'+', &buf[from..to])?;
+            match decode_at(buf, at) {
+                None => return Some(at),
+                Some((byte, width)) if width > 1 || buf[at] == b'+' => {
+                    if self.form_bytes.contains(byte) {
+                        return Some(at);
+                    }
+                }
+                // A `%` that starts no escape reads as itself.
+                Some(_) => {}
+            }
+            from = at + 1;
         }
         None
     }
