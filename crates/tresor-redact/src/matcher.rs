@@ -239,7 +239,7 @@ impl Matcher {
         let mut sampled = GramSet::sized_for(forms.len() * stride);
         // Eight times the room of `sampled` per entry: the start positions before each `%` and `+`
         // are all looked up here, so its false positives cost more.
-        let mut first = GramSet::sized_for(forms.len() * 8);
+        let mut first = GramSet::sized_for((forms.len() * 8).min(1 << 18));
         for i in 0..forms.len() {
             let form = forms.form(i);
             first.insert(read_gram(form, gram));
@@ -298,9 +298,10 @@ impl Matcher {
     /// [`scan`](Self::scan) with gram length `Q` and stride `K` known at compile time.
     ///
     /// A percent-encoded occurrence escapes the gram filter only if one of its first `K + Q - 1`
-    /// bytes is a `%` or `+` (a longer plain start holds a sampled gram of the form). So start
-    /// positions up to `K + Q - 2` bytes before each `%` or `+` are checked one by one, their
-    /// first gram read as is and decoded; the rest go through the filter.
+    /// bytes starts an escape (a longer plain start holds a sampled gram of the form). So start
+    /// positions up to `K + Q - 2` bytes before each escape ([`next_escape`](Self::next_escape))
+    /// are checked one by one, their first gram read as is and decoded; the rest go through the
+    /// filter.
     #[inline(always)]
     fn scan_with<const Q: usize, const K: usize, S: Sink>(
         &self,
@@ -321,7 +322,7 @@ impl Matcher {
             for c in filtered_end..window_end {
                 let buf = scan.buf;
                 let raw_hit = c + Q > buf.len() || self.first.contains(gram::<Q>(buf, c));
-                // Before the gram reaches the `%` or `+`, it reads the same decoded.
+                // Before the gram reaches the escape, it reads the same decoded.
                 let decoded_hit =
                     || c + Q > special && decoded_gram::<Q>(buf, c).is_none_or(|g| self.first.contains(g));
                 if raw_hit || decoded_hit() {
