@@ -12,6 +12,8 @@ const MAX_GRAM: usize = 4;
 /// Upper bound on the sampling stride: a longer stride indexes more grams per form, which fills
 /// the filter and makes it less selective.
 const MAX_STRIDE: usize = 16;
+/// From this many forms on, [`FormTable`] indexes them by their first two bytes (512 KiB).
+const PAIR_INDEX_FROM: usize = 4096;
 /// A percent-decoded byte takes at most this many bytes of text (`%XX`).
 const MAX_ESCAPE: usize = 3;
 
@@ -101,6 +103,10 @@ struct FormTable {
     ends: Vec<u32>,
     /// Forms `by_first[b]..by_first[b + 1]` start with byte `b`.
     by_first: Box<[u32; 257]>,
+    /// `by_pair[(a << 8) | b]`: the range of the forms that start with bytes `a`, `b`, so that the
+    /// second step of a walk needs no binary search over thousands of forms. Empty for fewer
+    /// forms than [`PAIR_INDEX_FROM`], whose binary searches are short anyway.
+    by_pair: Vec<(u32, u32)>,
 }
 
 /// The forms sharing the first `depth` bytes read: `lo..hi`, never empty.
@@ -144,7 +150,22 @@ impl FormTable {
         for b in 1..257 {
             by_first[b] += by_first[b - 1];
         }
-        Some(FormTable { bytes, ends, by_first })
+        let indexed = ends.len() >= PAIR_INDEX_FROM;
+        let mut by_pair = if indexed { vec![(0u32, 0u32); 1 << 16] } else { Vec::new() };
+        let mut start = 0;
+        for (i, &end) in ends.iter().enumerate().take_while(|_| indexed) {
+            let form = &bytes[start..end as usize];
+            start = end as usize;
+            if let [a, b, ..] = *form {
+                // Sorted: the forms sharing their first two bytes are one run.
+                let range = &mut by_pair[(usize::from(a) << 8) | usize::from(b)];
+                if range.0 == range.1 {
+                    range.0 = i as u32;
+                }
+                range.1 = i as u32 + 1;
+            }
+        }
+        Some(FormTable { bytes, ends, by_first, by_pair })
     }
 
     fn len(&self) -> usize {
@@ -181,6 +202,11 @@ impl FormTable {
             let (lo, hi) = (self.by_first[usize::from(byte)] as usize, self.by_first[usize::from(byte) + 1] as usize);
             return (lo < hi).then_some(Cursor { lo, hi, depth: 1 });
         }
+        if depth == 1 && !self.by_pair.is_empty() {
+            let first = self.bytes[self.start(lo)];
+            let (lo, hi) = self.by_pair[(usize::from(first) << 8) | usize::from(byte)];
+            return (lo < hi).then_some(Cursor { lo: lo as usize, hi: hi as usize, depth: 2 });
+        }
         // The form that ends here, if any, sorts first: it has no next byte.
         if self.form_len(lo) == depth {
             lo += 1;
@@ -207,7 +233,7 @@ impl FormTable {
     }
 
     fn memory_usage(&self) -> usize {
-        self.bytes.capacity() + self.ends.capacity() * 4 + 257 * 4
+        self.bytes.capacity() + self.ends.capacity() * 4 + 257 * 4 + self.by_pair.len() * 8
     }
 }
 

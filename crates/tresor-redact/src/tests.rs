@@ -632,7 +632,7 @@ fn many_values_large_text_any_chunking() {
         ((state >> 33) as usize) % n
     };
     let values: Vec<Vec<u8>> =
-        (0..300).map(|_| (0..6 + next(40)).map(|_| VALUE_BYTES[next(VALUE_BYTES.len())]).collect()).collect();
+        (0..600).map(|_| (0..6 + next(40)).map(|_| VALUE_BYTES[next(VALUE_BYTES.len())]).collect()).collect();
     let forms = all_forms(&values, 4);
     let mut input = Vec::new();
     while input.len() < 200_000 {
@@ -649,6 +649,7 @@ fn many_values_large_text_any_chunking() {
         }
     }
     let r = Redactor::new(&values, &RedactOptions::default()).unwrap();
+    assert!(r.pattern_count() >= 4096, "enough forms for the table's two-byte index");
     let whole = r.redact(&input);
     assert_eq!(whole, overlapping_reference(&forms, &input, b"[REDACTED]"));
     let mut stream = r.fork();
