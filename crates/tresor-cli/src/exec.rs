@@ -48,13 +48,17 @@ async fn vault_keys(backend: &dyn Backend, scope: &Target, only: &[String]) -> R
 /// the same name are an error.
 fn names_of(keys: Vec<String>) -> Result<Vec<(String, String)>> {
     let mut named: Vec<(String, String)> = Vec::with_capacity(keys.len());
+    // Name -> index in `named`: a vault of 10,000 entries is checked in linear time.
+    let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::with_capacity(keys.len());
     for key in keys {
         let name = env_var_name(&key);
-        if let Some((_, other)) = named.iter().find(|(n, _)| *n == name) {
+        if let Some(&other) = seen.get(&name) {
+            let other = &named[other].1;
             return Err(CliError::Usage(format!(
                 "entries {other} and {key} both become environment variable {name}; use --env-file to name them"
             )));
         }
+        seen.insert(name.clone(), named.len());
         named.push((name, key));
     }
     Ok(named)
@@ -216,12 +220,84 @@ pub async fn redact(backend: &dyn Backend, scope: &Target, args: RedactArgs) -> 
     let named = names_of(vault_keys(backend, scope, &args.only).await?)?;
     let resolved = resolve_named(backend, scope, named).await?;
     let redactor = redactor_for(&resolved, args.min_length, &args.mask)?;
-    pump(tokio::io::stdin(), std::io::stdout(), redactor).await.map_err(|e| match e.kind() {
+    drop(resolved);
+    // Nothing else runs on this runtime meanwhile: blocking reads and writes are the fast path.
+    pump_stdio(redactor).map_err(|e| match e.kind() {
         // Reading a pipe never fails with a broken pipe: writing stdout did.
         std::io::ErrorKind::BrokenPipe => CliError::StdoutClosed,
         _ => CliError::Io(format!("redacting stdin: {e}")),
     })?;
     Ok(0)
+}
+
+/// Copies stdin to stdout through `redactor`: each read is redacted and written at once, in one
+/// write, so output is as prompt as the input. Reads take up to 256 KiB (a pipe hands over what
+/// it holds; a file fills the buffer), writes bypass std's line buffering of stdout.
+fn pump_stdio(mut redactor: Redactor) -> std::io::Result<()> {
+    use std::io::Read;
+    const CHUNK: usize = 256 * 1024;
+    // A read at least as large as the lock's own buffer goes straight to the file descriptor.
+    let mut input = std::io::stdin().lock();
+    let mut output = RawStdout::new()?;
+    let mut buf = vec![0u8; CHUNK];
+    let mut out = Vec::with_capacity(CHUNK + CHUNK / 4);
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        out.clear();
+        redactor.push(&buf[..n], &mut out);
+        output.write_all(&out)?;
+    }
+    out.clear();
+    redactor.finish(&mut out);
+    output.write_all(&out)?;
+    output.flush()
+}
+
+/// Stdout without std's line buffering (which splits a chunk at its last newline into two
+/// writes and copies the rest): `write_all` hands a whole chunk to the file descriptor.
+struct RawStdout {
+    #[cfg(unix)]
+    file: std::mem::ManuallyDrop<std::fs::File>,
+    #[cfg(not(unix))]
+    stdout: std::io::Stdout,
+}
+
+impl RawStdout {
+    fn new() -> std::io::Result<Self> {
+        // Whatever was printed through std's handle goes first.
+        std::io::stdout().flush()?;
+        #[cfg(unix)]
+        {
+            use std::os::fd::{AsRawFd, FromRawFd};
+            // SAFETY: stdout's descriptor stays open for the life of the process, and
+            // `ManuallyDrop` keeps this `File` from ever closing it.
+            let file = unsafe { std::fs::File::from_raw_fd(std::io::stdout().as_raw_fd()) };
+            Ok(RawStdout { file: std::mem::ManuallyDrop::new(file) })
+        }
+        #[cfg(not(unix))]
+        Ok(RawStdout { stdout: std::io::stdout() })
+    }
+}
+
+impl Write for RawStdout {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        #[cfg(unix)]
+        return (&*self.file).write(data);
+        #[cfg(not(unix))]
+        self.stdout.write(data)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        // Nothing is buffered on unix.
+        #[cfg(not(unix))]
+        self.stdout.flush()?;
+        Ok(())
+    }
 }
 
 pub async fn run(backend: &dyn Backend, scope: &Target, args: RunArgs) -> Result<i32> {

@@ -100,6 +100,31 @@ fn redact_masks_values_split_across_reads_and_does_not_wait_for_eof() {
     assert!(child.wait().unwrap().success());
 }
 
+/// Issue #18: a value percent-encoded byte by byte, in either case or a mix, with `+` for a space,
+/// is masked; with `--min-length 1`, a one-byte value masks itself, not the short encodings that
+/// ordinary text is full of (`e`, `eA`, `78`).
+#[test]
+fn redact_masks_every_percent_encoding_and_a_one_byte_value_masks_only_itself() {
+    let t = LocalTresor::new();
+    t.set_all(&[("db/password", "p@ss w/Rd"), ("flag", "x")]);
+    let input = "a=%70%40%73%73%20%77%2f%52%64 b=%70%40%73%73+%77%2F%52%64&c=p%40ss+w%2fRd d=P%40ss\n\
+                 idea eleven 78 eA x\n";
+    let mut child = tresor(&t, &["redact", "--min-length", "1"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "a=[REDACTED] b=[REDACTED]&c=[REDACTED] d=P%40ss\nidea eleven 78 eA [REDACTED]\n"
+    );
+    assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
 #[test]
 fn run_against_a_server_needs_read_on_every_entry() {
     let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);

@@ -1,5 +1,6 @@
 //! Redaction throughput: 1,000 random values of 8–64 bytes over 100 MB of log-like text, beside
-//! plain copies of the same bytes.
+//! plain copies of the same bytes; throughput over 20 MB with 10, 1,000 and 10,000 values (it
+//! should not depend on the number); the time to compile 10, 1,000 and 10,000 values.
 
 use std::hint::black_box;
 use std::time::Duration;
@@ -34,11 +35,11 @@ impl Rng {
 
 /// API-token-like values, a third of them password-like with symbols (so that their URL and JSON
 /// forms differ from the raw value).
-fn values(rng: &mut Rng) -> Vec<Vec<u8>> {
+fn values(rng: &mut Rng, count: usize) -> Vec<Vec<u8>> {
     const TOKEN: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     const PASSWORD: &[u8] =
         b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789!#$%&()*+,-./:;<=>?@[]^_{|}~ \"\\";
-    (0..VALUES)
+    (0..count)
         .map(|i| {
             let alphabet = if i % 3 == 0 { PASSWORD } else { TOKEN };
             let len = 8 + rng.below(57);
@@ -61,9 +62,14 @@ fn base64(input: &[u8]) -> String {
     out
 }
 
-/// Log lines with timestamps, levels, ids, paths, messages; one line in 500 carries a value, raw or
-/// base64-encoded.
-fn log_text(rng: &mut Rng, values: &[Vec<u8>]) -> Vec<u8> {
+/// Every byte percent-encoded, as a URL encoder that escapes everything writes it.
+fn percent_all(input: &[u8]) -> String {
+    input.iter().map(|b| format!("%{b:02X}")).collect()
+}
+
+/// Log lines with timestamps, levels, ids, paths, messages; one line in 500 carries a value, raw,
+/// base64-encoded or percent-encoded.
+fn log_text(rng: &mut Rng, values: &[Vec<u8>], len: usize) -> Vec<u8> {
     const LEVELS: &[&str] = &["INFO ", "INFO ", "INFO ", "DEBUG", "WARN ", "ERROR"];
     const COMPONENTS: &[&str] = &["api", "worker", "scheduler", "db-pool", "auth", "cache", "http"];
     const METHODS: &[&str] = &["GET", "GET", "POST", "PUT", "DELETE"];
@@ -103,9 +109,9 @@ fn log_text(rng: &mut Rng, values: &[Vec<u8>]) -> Vec<u8> {
     let hex = |rng: &mut Rng, n: usize| -> String {
         (0..n).map(|_| char::from(b"0123456789abcdef"[rng.below(16)])).collect()
     };
-    let mut text = Vec::with_capacity(TEXT_LEN + 4096);
+    let mut text = Vec::with_capacity(len + 4096);
     let mut line = String::new();
-    while text.len() < TEXT_LEN {
+    while text.len() < len {
         line.clear();
         let (h, m, s, ms) = (rng.below(24), rng.below(60), rng.below(60), rng.below(1000));
         line.push_str(&format!(
@@ -137,24 +143,42 @@ fn log_text(rng: &mut Rng, values: &[Vec<u8>]) -> Vec<u8> {
         text.extend_from_slice(line.as_bytes());
         if rng.below(500) == 0 {
             let value = rng.pick(values);
-            if rng.below(2) == 0 {
-                text.extend_from_slice(b" secret=");
-                text.extend_from_slice(value);
-            } else {
-                text.extend_from_slice(b" auth=Basic ");
-                text.extend_from_slice(base64(value).as_bytes());
+            match rng.below(3) {
+                0 => {
+                    text.extend_from_slice(b" secret=");
+                    text.extend_from_slice(value);
+                }
+                1 => {
+                    text.extend_from_slice(b" auth=Basic ");
+                    text.extend_from_slice(base64(value).as_bytes());
+                }
+                _ => {
+                    text.extend_from_slice(b" url=https://db/?password=");
+                    text.extend_from_slice(percent_all(value).as_bytes());
+                }
             }
         }
         text.push(b'\n');
     }
-    text.truncate(TEXT_LEN);
+    text.truncate(len);
     text
+}
+
+/// Redacts `text` as one stream in `CHUNK`-sized pushes, each into `out` as a pipe relay would.
+fn push_in_chunks(stream: &mut Redactor, text: &[u8], out: &mut Vec<u8>) {
+    for chunk in text.chunks(CHUNK) {
+        out.clear();
+        stream.push(chunk, out);
+        black_box(&*out);
+    }
+    out.clear();
+    stream.finish(out);
 }
 
 fn bench(c: &mut Criterion) {
     let mut rng = Rng(0x7265_6461_6374);
-    let values = values(&mut rng);
-    let text = log_text(&mut rng, &values);
+    let values = values(&mut rng, VALUES);
+    let text = log_text(&mut rng, &values, TEXT_LEN);
     let redactor = Redactor::new(&values, &RedactOptions::default()).unwrap();
     eprintln!(
         "{} values -> {} patterns, {} KiB compiled; {} MB of text",
@@ -202,15 +226,7 @@ fn bench(c: &mut Criterion) {
     });
     group.bench_function("redact_stream_64KiB_pushes", |b| {
         let mut stream = redactor.fork();
-        b.iter(|| {
-            for chunk in text.chunks(CHUNK) {
-                out.clear();
-                stream.push(chunk, &mut out);
-                black_box(&out);
-            }
-            out.clear();
-            stream.finish(&mut out);
-        })
+        b.iter(|| push_in_chunks(&mut stream, &text, &mut out))
     });
     let mut whole = Vec::with_capacity(TEXT_LEN + TEXT_LEN / 8);
     group.bench_function("redact_whole", |b| {
@@ -223,5 +239,37 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bench);
+/// Compiling the values, and redacting 20 MB with as many of them.
+fn scaling(c: &mut Criterion) {
+    const TEXT: usize = 20 * 1024 * 1024;
+    let mut group = c.benchmark_group("values");
+    group.sample_size(10);
+    group.sampling_mode(SamplingMode::Flat);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(3));
+    for count in [10, 1_000, 10_000] {
+        let mut rng = Rng(0x0073_6361_6c65 + count as u64);
+        let values = values(&mut rng, count);
+        let text = log_text(&mut rng, &values, TEXT);
+        group.throughput(Throughput::Elements(count as u64));
+        group.bench_function(format!("build_{count}"), |b| {
+            b.iter(|| black_box(Redactor::new(&values, &RedactOptions::default()).unwrap()))
+        });
+        let redactor = Redactor::new(&values, &RedactOptions::default()).unwrap();
+        eprintln!(
+            "{count} values -> {} patterns, {} KiB compiled",
+            redactor.pattern_count(),
+            redactor.memory_usage() / 1024
+        );
+        let mut out = Vec::with_capacity(2 * CHUNK);
+        group.throughput(Throughput::Bytes(text.len() as u64));
+        group.bench_function(format!("redact_20MB_{count}"), |b| {
+            let mut stream = redactor.fork();
+            b.iter(|| push_in_chunks(&mut stream, &text, &mut out))
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench, scaling);
 criterion_main!(benches);

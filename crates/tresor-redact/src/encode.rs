@@ -1,45 +1,113 @@
 //! The encoded forms of a secret value that are masked besides the value itself.
+//!
+//! Every encoder appends to a caller's buffer, which [`FormArena`] keeps large enough that no
+//! reallocation ever leaves a copy of a value behind in freed memory.
+
+use std::ops::Range;
 
 use zeroize::Zeroizing;
-
-/// A byte string wiped from memory when dropped.
-pub(crate) type Secret = Zeroizing<Vec<u8>>;
 
 const BASE64: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 const HEX_UPPER: &[u8; 16] = b"0123456789ABCDEF";
 const HEX_LOWER: &[u8; 16] = b"0123456789abcdef";
 
-/// Every form of `value` that is masked, the value itself first. May contain duplicates.
-pub(crate) fn encoded_forms(value: &[u8]) -> Vec<Secret> {
-    let mut forms = vec![Zeroizing::new(value.to_vec()), base64(value, true), base64(value, false)];
-    for shift in 0..3 {
-        forms.push(base64_fragment(value, shift));
+/// Encoded forms shorter than this many bytes are not masked, whatever `min_len` allows: below it
+/// an encoding is ordinary text (the one-byte value `x` has the base64 fragment `e` and the hex
+/// `78`). Percent-encoded occurrences obey it too (`%78` is not masked).
+pub(crate) const ENCODED_FLOOR: usize = 4;
+
+/// JSON encoders whose escaping differs, in the order their forms are built.
+const JSON_STYLES: [JsonStyle; 6] = [
+    // serde_json, JavaScript, Python with ensure_ascii=False.
+    JsonStyle { upper_hex: false, escape_slash: false, ascii_only: false, html_safe: false },
+    JsonStyle { upper_hex: true, escape_slash: false, ascii_only: false, html_safe: false },
+    // PHP's json_encode.
+    JsonStyle { upper_hex: false, escape_slash: true, ascii_only: true, html_safe: false },
+    JsonStyle { upper_hex: false, escape_slash: true, ascii_only: false, html_safe: false },
+    // Python's json.dumps default.
+    JsonStyle { upper_hex: false, escape_slash: false, ascii_only: true, html_safe: false },
+    // Go's encoding/json.
+    JsonStyle { upper_hex: false, escape_slash: false, ascii_only: false, html_safe: true },
+];
+
+/// The forms of many values, appended one after another to one buffer that is wiped on drop.
+pub(crate) struct FormArena {
+    pub(crate) bytes: Zeroizing<Vec<u8>>,
+    /// Where each form lies in `bytes`; may contain duplicates.
+    pub(crate) spans: Vec<Range<usize>>,
+}
+
+impl FormArena {
+    /// An arena whose first `capacity` bytes of forms need no reallocation.
+    pub(crate) fn with_capacity(capacity: usize) -> Self {
+        FormArena { bytes: Zeroizing::new(Vec::with_capacity(capacity)), spans: Vec::new() }
     }
-    for upper in [true, false] {
-        for plus_for_space in [false, true] {
-            forms.push(percent(value, upper, plus_for_space));
+
+    /// Forgets the forms (their bytes stay until overwritten or dropped, which wipes them).
+    pub(crate) fn clear(&mut self) {
+        self.bytes.clear();
+        self.spans.clear();
+    }
+
+    /// Bytes that every form of a value of `len` bytes fits in (JSON's `\u0000` is 6 per byte):
+    /// [`add_value`](Self::add_value) needs this much spare capacity, as a form too short to keep
+    /// is written before it is dropped.
+    pub(crate) fn room(len: usize) -> usize {
+        48 * len + 32
+    }
+
+    /// Appends `value` and each of its encodings at least `encoded_min` bytes long that differs from
+    /// it (percent-encoding is not a form: it is decoded while matching, see `matcher.rs`).
+    pub(crate) fn add_value(&mut self, value: &[u8], encoded_min: usize) {
+        // Enough room for every form of this value, so that the encoders below never reallocate.
+        let room = Self::room(value.len());
+        if self.bytes.capacity() - self.bytes.len() < room {
+            let mut grown =
+                Zeroizing::new(Vec::with_capacity((self.bytes.len() + room).max(2 * self.bytes.capacity())));
+            grown.extend_from_slice(&self.bytes);
+            // The old buffer is wiped as it drops.
+            self.bytes = grown;
         }
-        forms.push(hex(value, upper));
+        let capacity = self.bytes.capacity();
+        self.bytes.extend_from_slice(value);
+        self.spans.push(self.bytes.len() - value.len()..self.bytes.len());
+        for pad in [true, false] {
+            self.push_encoding(value, encoded_min, |out| base64(value, pad, out));
+        }
+        for shift in 0..3 {
+            self.push_encoding(value, encoded_min, |out| base64_fragment(value, shift, out));
+        }
+        for upper in [true, false] {
+            self.push_encoding(value, encoded_min, |out| hex(value, upper, out));
+        }
+        // Most values (tokens, keys) have nothing any JSON encoder escapes.
+        let escaped = |&b: &u8| b < 0x20 || !b.is_ascii() || b"\"\\/<>&".contains(&b);
+        if value.iter().any(escaped) {
+            let utf8 = std::str::from_utf8(value).is_ok();
+            for style in JSON_STYLES.iter().filter(|style| utf8 || !style.ascii_only) {
+                self.push_encoding(value, encoded_min, |out| json(value, *style, out));
+            }
+        }
+        debug_assert_eq!(self.bytes.capacity(), capacity, "a form outgrew the room reserved for it");
     }
-    let styles = [
-        // serde_json, JavaScript, Python with ensure_ascii=False.
-        JsonStyle::default(),
-        JsonStyle { upper_hex: true, ..JsonStyle::default() },
-        // PHP's json_encode.
-        JsonStyle { escape_slash: true, ascii_only: true, ..JsonStyle::default() },
-        JsonStyle { escape_slash: true, ..JsonStyle::default() },
-        // Python's json.dumps default.
-        JsonStyle { ascii_only: true, ..JsonStyle::default() },
-        // Go's encoding/json.
-        JsonStyle { html_safe: true, ..JsonStyle::default() },
-    ];
-    forms.extend(styles.iter().filter_map(|style| json(value, *style)));
-    forms
+
+    /// Appends the encoding of `value` that `encode` writes, and keeps it if it is at least `min`
+    /// bytes long and not the value itself again.
+    fn push_encoding(&mut self, value: &[u8], min: usize, encode: impl FnOnce(&mut Vec<u8>)) {
+        let start = self.bytes.len();
+        encode(&mut self.bytes);
+        let form = &self.bytes[start..];
+        if form.len() < min || form == value {
+            // The bytes stay in the spare capacity, which is wiped on drop too.
+            self.bytes.truncate(start);
+        } else {
+            self.spans.push(start..self.bytes.len());
+        }
+    }
 }
 
 /// Standard base64 (RFC 4648 §4), with or without `=` padding.
-pub(crate) fn base64(input: &[u8], pad: bool) -> Secret {
-    let mut out = Zeroizing::new(Vec::with_capacity(input.len().div_ceil(3) * 4));
+pub(crate) fn base64(input: &[u8], pad: bool, out: &mut Vec<u8>) {
     for chunk in input.chunks(3) {
         let word = (u32::from(chunk[0]) << 16)
             | (u32::from(chunk.get(1).copied().unwrap_or(0)) << 8)
@@ -52,51 +120,38 @@ pub(crate) fn base64(input: &[u8], pad: bool) -> Secret {
             }
         }
     }
-    out
 }
 
 /// The base64 characters fully determined by `value` when it sits at byte offset `shift` (mod 3)
 /// inside a larger encoded blob: whatever surrounds it, these characters appear verbatim.
-pub(crate) fn base64_fragment(value: &[u8], shift: usize) -> Secret {
-    let mut shifted = Zeroizing::new(vec![0u8; shift]);
-    shifted.extend_from_slice(value);
-    let encoded = base64(&shifted, false);
+pub(crate) fn base64_fragment(value: &[u8], shift: usize, out: &mut Vec<u8>) {
+    let start = out.len();
+    // Encode `shift` zero bytes then the value, in groups of three input bytes.
+    let byte_at = |i: usize| if i < shift { 0 } else { value.get(i - shift).copied().unwrap_or(0) };
+    let len = shift + value.len();
     // Character i carries bits [6i, 6i + 6) of the input; the value owns bits [8 shift, 8 len).
     let first = (8 * shift).div_ceil(6);
-    let end = (8 * shifted.len()) / 6;
-    Zeroizing::new(encoded.get(first..end).unwrap_or_default().to_vec())
-}
-
-/// Percent-encoding of every byte outside RFC 3986's unreserved set, with upper- or lower-case hex,
-/// optionally with `+` for space (HTML form encoding).
-pub(crate) fn percent(value: &[u8], upper: bool, plus_for_space: bool) -> Secret {
-    let hex = if upper { HEX_UPPER } else { HEX_LOWER };
-    let mut out = Zeroizing::new(Vec::with_capacity(value.len() * 3));
-    for &b in value {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(b);
-        } else if plus_for_space && b == b' ' {
-            out.push(b'+');
-        } else {
-            out.extend_from_slice(&[b'%', hex[usize::from(b >> 4)], hex[usize::from(b & 15)]]);
-        }
+    let end = (8 * len) / 6;
+    for i in first..end.max(first) {
+        let group = i / 4 * 3;
+        let word =
+            (u32::from(byte_at(group)) << 16) | (u32::from(byte_at(group + 1)) << 8) | u32::from(byte_at(group + 2));
+        out.push(BASE64[(word >> (18 - 6 * (i % 4))) as usize & 63]);
     }
-    out
+    debug_assert_eq!(out.len() - start, end.saturating_sub(first));
 }
 
 /// Base16 (RFC 4648 §8), two digits per byte, in upper or lower case: what `xxd -p`, `od`, Go's
 /// `hex.EncodeToString` and Python's `bytes.hex()` print. Mixed case is not covered.
-pub(crate) fn hex(value: &[u8], upper: bool) -> Secret {
+pub(crate) fn hex(value: &[u8], upper: bool, out: &mut Vec<u8>) {
     let digits = if upper { HEX_UPPER } else { HEX_LOWER };
-    let mut out = Zeroizing::new(Vec::with_capacity(value.len() * 2));
     for &b in value {
         out.extend_from_slice(&[digits[usize::from(b >> 4)], digits[usize::from(b & 15)]]);
     }
-    out
 }
 
 /// How a JSON encoder escapes a string's content.
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 pub(crate) struct JsonStyle {
     /// `\u001F` rather than `\u001f`.
     pub upper_hex: bool,
@@ -108,29 +163,27 @@ pub(crate) struct JsonStyle {
     pub html_safe: bool,
 }
 
-/// The value as it appears between the quotes of a JSON string, or `None` when the style needs
-/// valid UTF-8 and the value is not.
-pub(crate) fn json(value: &[u8], style: JsonStyle) -> Option<Secret> {
-    let mut out = Zeroizing::new(Vec::with_capacity(value.len() + value.len() / 2));
+/// Appends the value as it appears between the quotes of a JSON string. A style that needs valid
+/// UTF-8 appends nothing for a value that is not.
+pub(crate) fn json(value: &[u8], style: JsonStyle, out: &mut Vec<u8>) {
     if style.ascii_only {
-        let text = std::str::from_utf8(value).ok()?;
+        let Ok(text) = std::str::from_utf8(value) else { return };
         let mut units = [0u16; 2];
         for c in text.chars() {
             if c.is_ascii() {
-                json_byte(c as u8, style, &mut out);
+                json_byte(c as u8, style, out);
             } else {
                 for &unit in c.encode_utf16(&mut units).iter() {
-                    unicode_escape(unit, style.upper_hex, &mut out);
+                    unicode_escape(unit, style.upper_hex, out);
                 }
             }
         }
         units.fill(0);
     } else {
         for &b in value {
-            json_byte(b, style, &mut out);
+            json_byte(b, style, out);
         }
     }
-    Some(out)
 }
 
 fn json_byte(b: u8, style: JsonStyle, out: &mut Vec<u8>) {
@@ -161,8 +214,14 @@ fn unicode_escape(unit: u16, upper: bool, out: &mut Vec<u8>) {
 mod tests {
     use super::*;
 
-    fn s(v: &Secret) -> &str {
-        std::str::from_utf8(v).unwrap()
+    fn s(encode: impl FnOnce(&mut Vec<u8>)) -> String {
+        let mut out = Vec::new();
+        encode(&mut out);
+        String::from_utf8(out).unwrap()
+    }
+
+    fn plain() -> JsonStyle {
+        JSON_STYLES[0]
     }
 
     #[test]
@@ -177,29 +236,24 @@ mod tests {
             ("foobar", "Zm9vYmFy", "Zm9vYmFy"),
         ];
         for (plain, padded, unpadded) in vectors {
-            assert_eq!(s(&base64(plain.as_bytes(), true)), padded);
-            assert_eq!(s(&base64(plain.as_bytes(), false)), unpadded);
+            assert_eq!(s(|o| base64(plain.as_bytes(), true, o)), padded);
+            assert_eq!(s(|o| base64(plain.as_bytes(), false, o)), unpadded);
         }
-        assert_eq!(s(&base64(&[0xfb, 0xff, 0xfe], true)), "+//+");
+        assert_eq!(s(|o| base64(&[0xfb, 0xff, 0xfe], true, o)), "+//+");
     }
 
     #[test]
     fn base64_fragments_appear_in_any_enclosing_blob() {
         let value = b"s3cr3t-Value!";
         for shift in 0..3 {
-            let fragment = base64_fragment(value, shift);
+            let fragment = s(|o| base64_fragment(value, shift, o));
             // Surrounding bytes chosen to differ from the zero filler used to compute the fragment.
             for (before, after) in [(0xffu8, 0xffu8), (0x5a, 0xa5), (1, 0x80)] {
                 let mut blob = vec![before; 3 + shift];
                 blob.extend_from_slice(value);
                 blob.extend_from_slice(&[after; 4]);
-                let encoded = base64(&blob, true);
-                assert!(
-                    encoded.windows(fragment.len()).any(|w| w == fragment.as_slice()),
-                    "shift {shift}: {} not in {}",
-                    s(&fragment),
-                    s(&encoded)
-                );
+                let encoded = s(|o| base64(&blob, true, o));
+                assert!(encoded.contains(&fragment), "shift {shift}: {fragment} not in {encoded}");
             }
         }
     }
@@ -208,61 +262,70 @@ mod tests {
     fn base64_fragments_keep_only_fully_determined_characters() {
         // 4 bytes = 32 bits: offset 0 owns chars 0..5, offset 1 owns bits 8..40 -> chars 2..6,
         // offset 2 owns bits 16..48 -> chars 3..8.
-        assert_eq!(base64_fragment(b"abcd", 0).len(), 5);
-        assert_eq!(base64_fragment(b"abcd", 1).len(), 4);
-        assert_eq!(base64_fragment(b"abcd", 2).len(), 5);
-        assert_eq!(s(&base64_fragment(b"abcd", 0)), "YWJjZ");
-        assert_eq!(s(&base64_fragment(b"a", 0)), "Y");
-        assert!(base64_fragment(b"a", 1).is_empty());
-    }
-
-    #[test]
-    fn percent_encoding_variants() {
-        let v = b"a b/c~d\xff";
-        assert_eq!(s(&percent(v, true, false)), "a%20b%2Fc~d%FF");
-        assert_eq!(s(&percent(v, false, false)), "a%20b%2fc~d%ff");
-        assert_eq!(s(&percent(v, true, true)), "a+b%2Fc~d%FF");
-        assert_eq!(s(&percent(v, false, true)), "a+b%2fc~d%ff");
+        assert_eq!(s(|o| base64_fragment(b"abcd", 0, o)), "YWJjZ");
+        assert_eq!(s(|o| base64_fragment(b"abcd", 1, o)).len(), 4);
+        assert_eq!(s(|o| base64_fragment(b"abcd", 2, o)).len(), 5);
+        assert_eq!(s(|o| base64_fragment(b"a", 0, o)), "Y");
+        assert_eq!(s(|o| base64_fragment(b"a", 1, o)), "");
     }
 
     #[test]
     fn hex_matches_rfc4648_vectors_in_both_cases() {
         let vectors = [("", ""), ("f", "66"), ("fo", "666F"), ("foobar", "666F6F626172")];
         for (plain, upper) in vectors {
-            assert_eq!(s(&hex(plain.as_bytes(), true)), upper);
-            assert_eq!(s(&hex(plain.as_bytes(), false)), upper.to_ascii_lowercase());
+            assert_eq!(s(|o| hex(plain.as_bytes(), true, o)), upper);
+            assert_eq!(s(|o| hex(plain.as_bytes(), false, o)), upper.to_ascii_lowercase());
         }
-        assert_eq!(s(&hex(&[0x00, 0x0f, 0xab, 0xff], false)), "000fabff");
-        assert_eq!(s(&hex(&[0x00, 0x0f, 0xab, 0xff], true)), "000FABFF");
+        assert_eq!(s(|o| hex(&[0x00, 0x0f, 0xab, 0xff], false, o)), "000fabff");
+        assert_eq!(s(|o| hex(&[0x00, 0x0f, 0xab, 0xff], true, o)), "000FABFF");
     }
 
     #[test]
     fn json_escaping_variants() {
         let v = "q\"b\\s/n\nt\tc\x01<é".as_bytes();
-        let plain = JsonStyle::default();
-        assert_eq!(s(&json(v, plain).unwrap()), "q\\\"b\\\\s/n\\nt\\tc\\u0001<é");
-        let slash = JsonStyle { escape_slash: true, ..plain };
-        assert_eq!(s(&json(v, slash).unwrap()), "q\\\"b\\\\s\\/n\\nt\\tc\\u0001<é");
-        let ascii = JsonStyle { ascii_only: true, ..plain };
-        assert_eq!(s(&json(v, ascii).unwrap()), "q\\\"b\\\\s/n\\nt\\tc\\u0001<\\u00e9");
-        let html = JsonStyle { html_safe: true, ..plain };
-        assert_eq!(s(&json(v, html).unwrap()), "q\\\"b\\\\s/n\\nt\\tc\\u0001\\u003cé");
-        let upper = JsonStyle { upper_hex: true, ..plain };
-        assert_eq!(s(&json(b"\x1f", upper).unwrap()), "\\u001F");
+        assert_eq!(s(|o| json(v, plain(), o)), "q\\\"b\\\\s/n\\nt\\tc\\u0001<é");
+        let slash = JsonStyle { escape_slash: true, ..plain() };
+        assert_eq!(s(|o| json(v, slash, o)), "q\\\"b\\\\s\\/n\\nt\\tc\\u0001<é");
+        let ascii = JsonStyle { ascii_only: true, ..plain() };
+        assert_eq!(s(|o| json(v, ascii, o)), "q\\\"b\\\\s/n\\nt\\tc\\u0001<\\u00e9");
+        let html = JsonStyle { html_safe: true, ..plain() };
+        assert_eq!(s(|o| json(v, html, o)), "q\\\"b\\\\s/n\\nt\\tc\\u0001\\u003cé");
+        let upper = JsonStyle { upper_hex: true, ..plain() };
+        assert_eq!(s(|o| json(b"\x1f", upper, o)), "\\u001F");
         // Astral characters become a surrogate pair; invalid UTF-8 has no ASCII-only form.
-        assert_eq!(s(&json("🔑".as_bytes(), ascii).unwrap()), "\\ud83d\\udd11");
-        assert!(json(b"\xff", ascii).is_none());
+        assert_eq!(s(|o| json("🔑".as_bytes(), ascii, o)), "\\ud83d\\udd11");
+        assert_eq!(s(|o| json(b"\xff", ascii, o)), "");
+    }
+
+    fn forms_of(value: &[u8], encoded_min: usize) -> Vec<String> {
+        let mut arena = FormArena::with_capacity(0);
+        arena.add_value(value, encoded_min);
+        arena.spans.iter().map(|span| String::from_utf8_lossy(&arena.bytes[span.clone()]).into_owned()).collect()
     }
 
     #[test]
     fn forms_include_value_and_each_encoding() {
-        let forms = encoded_forms(b"p@ss word");
-        let has = |f: &str| forms.iter().any(|x| x.as_slice() == f.as_bytes());
-        assert!(has("p@ss word"));
-        assert!(has("cEBzcyB3b3Jk"));
-        assert!(has("p%40ss%20word"));
-        assert!(has("p%40ss+word"));
-        assert!(has("7040737320776f7264"));
-        assert!(has("7040737320776F7264"));
+        let forms = forms_of(b"p@ss word", 4);
+        for form in ["p@ss word", "cEBzcyB3b3Jk", "7040737320776f7264", "7040737320776F7264"] {
+            assert!(forms.iter().any(|f| f == form), "{form} in {forms:?}");
+        }
+        // Percent-encoding is decoded while matching, not enumerated.
+        assert!(!forms.iter().any(|f| f.contains('%')), "{forms:?}");
+    }
+
+    #[test]
+    fn short_encodings_are_dropped_but_the_value_stays() {
+        assert_eq!(forms_of(b"x", ENCODED_FLOOR), ["x", "eA=="]);
+    }
+
+    #[test]
+    fn room_reserved_per_value_fits_the_worst_case() {
+        // Control bytes: six bytes in every JSON form; astral characters: twelve in ASCII-only.
+        for value in ["\u{1}".repeat(40).into_bytes(), "🔑".repeat(10).into_bytes(), vec![0xff; 33]] {
+            let mut arena = FormArena::with_capacity(0);
+            for _ in 0..3 {
+                arena.add_value(&value, 1);
+            }
+        }
     }
 }

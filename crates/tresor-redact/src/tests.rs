@@ -1,5 +1,6 @@
 use std::io::Write;
 
+use base64::Engine as _;
 use proptest::prelude::*;
 
 use super::*;
@@ -26,41 +27,101 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-/// Every form masked for `values`, computed with other people's encoders (the `base64`,
-/// `percent-encoding` and `serde_json` crates) rather than with `encode.rs`, so that an encoding
-/// `encode.rs` gets wrong or forgets makes the property tests fail.
+/// Every form masked for `values`, computed with other people's encoders (the `base64` and
+/// `serde_json` crates) rather than with `encode.rs`, so that an encoding `encode.rs` gets wrong or
+/// forgets makes the property tests fail. A value counts from `min_len` bytes, an encoding from
+/// `max(min_len, 4)` (the documented floor). Percent-encoded text is no form: [`decode_from`]
+/// reads it.
 fn all_forms(values: &[Vec<u8>], min_len: usize) -> Vec<Vec<u8>> {
     let min_len = min_len.max(1);
-    let mut forms: Vec<Vec<u8>> = values
-        .iter()
-        .filter(|v| v.len() >= min_len)
-        .flat_map(|v| oracle::forms(v))
-        .filter(|f| f.len() >= min_len)
-        .collect();
+    let mut forms: Vec<Vec<u8>> = Vec::new();
+    for value in values.iter().filter(|v| v.len() >= min_len) {
+        forms.push(value.clone());
+        forms.extend(oracle::encodings(value).into_iter().filter(|f| f.len() >= min_len.max(FLOOR)));
+    }
     forms.sort();
     forms.dedup();
     forms
+}
+
+/// The documented floor under which an encoded form or a percent-encoded occurrence is not masked.
+const FLOOR: usize = 4;
+
+/// What a URL decoder reads from `text`, starting at its first byte: each decoded byte with the
+/// end of the text it came from. `%` + two hex digits (either case) is one byte, `+` a space,
+/// anything else itself; it stops early only at an escape cut off by the end of `text`.
+fn decode_from(text: &[u8]) -> (Vec<u8>, Vec<usize>) {
+    let (mut decoded, mut ends) = (Vec::new(), Vec::new());
+    let mut at = 0;
+    while at < text.len() {
+        let (byte, width) = match text[at] {
+            b'+' => (b' ', 1),
+            b'%' => {
+                let digits = text.get(at + 1..at + 3).and_then(|d| std::str::from_utf8(d).ok());
+                match digits.map(|d| (d, u8::from_str_radix(d, 16))) {
+                    Some((d, Ok(byte))) if d.bytes().all(|c| c.is_ascii_hexdigit()) => (byte, 3),
+                    // `%` or `%X` at the end: neither decoded nor plain yet.
+                    None if text[at + 1..].iter().all(u8::is_ascii_hexdigit) => break,
+                    _ => (b'%', 1),
+                }
+            }
+            other => (other, 1),
+        };
+        decoded.push(byte);
+        at += width;
+        ends.push(at);
+    }
+    (decoded, ends)
+}
+
+/// Lengths of the occurrences starting at `input[s]`: a form as is, or percent-decoded (at least
+/// [`FLOOR`] bytes of text).
+fn occurrences_at(forms: &[Vec<u8>], input: &[u8], s: usize) -> Vec<usize> {
+    let mut lengths: Vec<usize> = forms.iter().filter(|f| input[s..].starts_with(f)).map(|f| f.len()).collect();
+    let (decoded, ends) = decode_from(&input[s..]);
+    for form in forms {
+        if decoded.starts_with(form) && ends[form.len() - 1] >= FLOOR {
+            lengths.push(ends[form.len() - 1]);
+        }
+    }
+    lengths
+}
+
+/// Percent-encodes `bytes` the way `choice` picks, byte by byte: 0 as is (when unreserved), 1
+/// `%XX`, 2 `%xx`, 3 `%Xx`, 4 `%xX`, and `+` for a space when `choice` is odd.
+fn percent_encode_mixed(bytes: &[u8], choice: impl Fn(usize) -> usize) -> Vec<u8> {
+    let mut out = Vec::new();
+    for (i, &b) in bytes.iter().enumerate() {
+        let pick = choice(i);
+        let unreserved = b.is_ascii_alphanumeric() || b"-._~".contains(&b);
+        if b == b' ' && pick % 2 == 1 {
+            out.push(b'+');
+        } else if unreserved && pick % 5 == 0 {
+            out.push(b);
+        } else {
+            let upper = format!("{b:02X}");
+            let lower = upper.to_ascii_lowercase();
+            let (high, low) = match pick % 5 {
+                2 => (&lower[..1], &lower[1..]),
+                3 => (&upper[..1], &lower[1..]),
+                4 => (&lower[..1], &upper[1..]),
+                _ => (&upper[..1], &upper[1..]),
+            };
+            out.extend_from_slice(format!("%{high}{low}").as_bytes());
+        }
+    }
+    out
 }
 
 /// The encodings a redactor promises to mask, each from an independent implementation.
 mod oracle {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
     use base64::Engine;
-    use percent_encoding::{percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-    /// RFC 3986's unreserved characters stay; everything else is escaped.
-    const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
-
-    pub fn forms(value: &[u8]) -> Vec<Vec<u8>> {
-        let mut out =
-            vec![value.to_vec(), STANDARD.encode(value).into_bytes(), STANDARD_NO_PAD.encode(value).into_bytes()];
+    /// The encoded forms of `value` (not the value itself).
+    pub fn encodings(value: &[u8]) -> Vec<Vec<u8>> {
+        let mut out = vec![STANDARD.encode(value).into_bytes(), STANDARD_NO_PAD.encode(value).into_bytes()];
         out.extend((0..3).map(|shift| base64_inside_a_blob(value, shift)));
-        let upper = percent_encode(value, NOT_UNRESERVED).to_string();
-        let lower = lowercase_escapes(&upper, '%', 2);
-        for encoded in [upper, lower] {
-            out.push(encoded.replace("%20", "+").into_bytes());
-            out.push(encoded.into_bytes());
-        }
         let hex: String = value.iter().map(|b| format!("{b:02x}")).collect();
         out.push(hex.to_ascii_uppercase().into_bytes());
         out.push(hex.into_bytes());
@@ -87,19 +148,6 @@ mod oracle {
         }
         assert_eq!(a[first..end], b[first..end], "the owned characters do not depend on the neighbours");
         a[first..end].to_vec()
-    }
-
-    /// `text` with the hex digits of each escape (`%XX`, `\uXXXX`) in lower case.
-    fn lowercase_escapes(text: &str, lead: char, digits: usize) -> String {
-        let mut out = String::with_capacity(text.len());
-        let mut chars = text.chars();
-        while let Some(c) = chars.next() {
-            out.push(c);
-            if c == lead {
-                out.extend(chars.by_ref().take(digits).map(|d| d.to_ascii_lowercase()));
-            }
-        }
-        out
     }
 
     /// The value between the quotes of a JSON string as serde_json writes it, then restyled the
@@ -174,11 +222,9 @@ fn reference(forms: &[Vec<u8>], input: &[u8], mask: &[u8]) -> Vec<u8> {
     // linked[i]: bytes i-1 and i lie in one occurrence.
     let mut linked = vec![false; n];
     for s in 0..n {
-        for f in forms {
-            if input[s..].starts_with(f) {
-                covered[s..s + f.len()].iter_mut().for_each(|c| *c = true);
-                linked[s + 1..s + f.len()].iter_mut().for_each(|l| *l = true);
-            }
+        for len in occurrences_at(forms, input, s) {
+            covered[s..s + len].iter_mut().for_each(|c| *c = true);
+            linked[s + 1..s + len].iter_mut().for_each(|l| *l = true);
         }
     }
     let mut out = Vec::new();
@@ -192,11 +238,13 @@ fn reference(forms: &[Vec<u8>], input: &[u8], mask: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Length of the longest suffix of `data` that is a proper prefix of some form.
+/// Length of the longest suffix of `data` that is, as is or percent-decoded, a proper prefix of
+/// some form (an escape cut off at the end counts as a byte still to come).
 fn necessary_tail(forms: &[Vec<u8>], data: &[u8]) -> usize {
+    let proper_prefix = |text: &[u8]| forms.iter().any(|f| f.len() > text.len() && f.starts_with(text));
     (0..data.len())
         .map(|p| &data[p..])
-        .find(|suffix| forms.iter().any(|f| f.len() > suffix.len() && f.starts_with(suffix)))
+        .find(|suffix| proper_prefix(suffix) || proper_prefix(&decode_from(suffix).0))
         .map_or(0, <[u8]>::len)
 }
 
@@ -217,6 +265,52 @@ fn masks_value_and_each_encoding() {
         assert!(!out.contains("hunter2") && !out.contains("aHVud"), "{case} -> {out}");
     }
     assert_eq!(text(&r.redact(b"pw=hunter2/secret value;")), "pw=[REDACTED];");
+}
+
+#[test]
+fn percent_encoding_of_every_byte_in_any_case_is_masked() {
+    // Z o : K ? space / J 0xAB
+    let value = b"Zo:K? /J\xab";
+    let mut r = Redactor::new([value], &RedactOptions::default()).unwrap();
+    let encodings = [
+        // Every byte: lower case, upper case, mixed across escapes, mixed within one (`%aB`).
+        "%5a%6f%3a%4b%3f%20%2f%4a%ab",
+        "%5A%6F%3A%4B%3F%20%2F%4A%AB",
+        "%5a%6F%3a%4B%3f%20%2F%4a%Ab",
+        "%5A%6f%3A%4b%3F%20%2f%4A%aB",
+        // `+` for space; escapes mixed with plain bytes, as any URL encoder may choose.
+        "%5A%6F%3A%4B%3F+%2F%4A%AB",
+        "Zo%3AK%3F%20%2FJ%AB",
+        "Zo%3aK%3f+%2fJ%ab",
+        "Zo:K?+/J%AB",
+        "%5Ao:%4b? /%4a%aB",
+    ];
+    for encoded in encodings {
+        let input = format!("url=https://h/?pw={encoded}&next=1\n");
+        let whole = text(&r.redact(input.as_bytes()));
+        assert_eq!(whole, "url=https://h/?pw=[REDACTED]&next=1\n", "{encoded}");
+        assert_eq!(text(&one_byte_pushes(&mut r, input.as_bytes())), whole, "{encoded}");
+        for split in 0..=input.len() {
+            let (a, b) = input.as_bytes().split_at(split);
+            assert_eq!(text(&stream(&mut r, &[a, b])), whole, "{encoded} split at {split}");
+        }
+    }
+    // Not a decoding of the value: a byte too many, a wrong byte, an escape left unfinished.
+    for near_miss in ["%5A%6F%3A%4B%3F%20%2F%4A%AC", "%5A%6F%3A%4B%3F%20%2F%4A%A", "%5A%6F%3A%4B%3F%2B%2F%4A%AB"] {
+        assert_eq!(text(&r.redact(near_miss.as_bytes())), near_miss);
+    }
+}
+
+#[test]
+fn one_byte_value_with_min_length_1_masks_no_unrelated_text() {
+    let options = RedactOptions { min_len: 1, ..RedactOptions::default() };
+    let mut r = Redactor::new(["x"], &options).unwrap();
+    // `e` (its base64 fragment), `eA` (its unpadded base64), `78` (its hex) and `%78` are all
+    // shorter than the 4-byte floor for encodings: ordinary text.
+    let input = "idea: eleven eA 78 %78 0x7878; value x, eA== in base64\n";
+    let expected = "idea: eleven eA 78 %78 0[REDACTED]7878; value [REDACTED], [REDACTED] in base64\n";
+    assert_eq!(text(&r.redact(input.as_bytes())), expected);
+    assert_eq!(text(&one_byte_pushes(&mut r, input.as_bytes())), expected);
 }
 
 #[test]
@@ -250,7 +344,7 @@ fn masks_value_inside_larger_base64_blob_at_every_alignment() {
         blob.truncate(blob.len() - prefix_len);
         blob.extend_from_slice(value);
         blob.extend_from_slice(b"\"}");
-        let encoded = encode::base64(&blob, true);
+        let encoded = base64::engine::general_purpose::STANDARD.encode(&blob).into_bytes();
         let out = r.redact(&encoded);
         assert_eq!(out.windows(10).filter(|w| w == b"[REDACTED]").count(), 1, "alignment {prefix_len}");
         // All characters but those sharing bits with the value's neighbours are masked.
@@ -328,8 +422,13 @@ fn line_without_any_prefix_is_emitted_at_once() {
     assert_eq!(r.held_back(), 0);
     // No newline needed either.
     out.clear();
-    r.push(b"progress 10%", &mut out);
-    assert_eq!(out, b"progress 10%");
+    r.push(b"progress 10 %", &mut out);
+    assert_eq!(text(&out), "progress 10 ");
+    // A `%` at the end may start an escape (`%73` is `s`), so it waits for the next byte.
+    assert_eq!(r.held_back(), 1);
+    r.push(b"\n", &mut out);
+    assert_eq!(text(&out), "progress 10 %\n");
+    assert_eq!(r.held_back(), 0);
 }
 
 #[test]
@@ -481,10 +580,30 @@ fn many_values_with_long_stride() {
     assert_eq!(text(&r.redact(input.as_bytes())), "a [REDACTED] b [REDACTED]c");
 }
 
-/// Reference at scale: the union of all occurrences from aho-corasick's overlapping search.
+/// Reference at scale: the union of all occurrences, the plain ones from aho-corasick's
+/// overlapping search, the percent-encoded ones from an anchored search of the decoded text at
+/// each start that has a `%` or `+` within reach.
 fn overlapping_reference(forms: &[Vec<u8>], input: &[u8], mask: &[u8]) -> Vec<u8> {
-    let ac = aho_corasick::AhoCorasick::new(forms).unwrap();
+    use aho_corasick::{AhoCorasick, Anchored, Input, StartKind};
+    let ac = AhoCorasick::builder().start_kind(StartKind::Both).build(forms).unwrap();
     let mut spans: Vec<(usize, usize)> = ac.find_overlapping_iter(input).map(|m| (m.start(), m.end())).collect();
+    let max_len = forms.iter().map(Vec::len).max().unwrap_or(0);
+    for s in 0..input.len() {
+        let text = &input[s..(s + 3 * max_len).min(input.len())];
+        if !text.iter().any(|&b| b == b'%' || b == b'+') {
+            continue;
+        }
+        let (decoded, ends) = decode_from(text);
+        let mut state = aho_corasick::automaton::OverlappingState::start();
+        let search = Input::new(&decoded).anchored(Anchored::Yes);
+        loop {
+            ac.find_overlapping(search.clone(), &mut state);
+            let Some(m) = state.get_match() else { break };
+            if ends[m.end() - 1] >= FLOOR {
+                spans.push((s, s + ends[m.end() - 1]));
+            }
+        }
+    }
     spans.sort_unstable();
     let mut out = Vec::new();
     let mut done = 0;
@@ -513,17 +632,24 @@ fn many_values_large_text_any_chunking() {
         ((state >> 33) as usize) % n
     };
     let values: Vec<Vec<u8>> =
-        (0..300).map(|_| (0..6 + next(40)).map(|_| VALUE_BYTES[next(VALUE_BYTES.len())]).collect()).collect();
+        (0..600).map(|_| (0..6 + next(40)).map(|_| VALUE_BYTES[next(VALUE_BYTES.len())]).collect()).collect();
     let forms = all_forms(&values, 4);
     let mut input = Vec::new();
-    while input.len() < 300_000 {
+    while input.len() < 200_000 {
         if next(4) == 0 {
-            input.extend_from_slice(&forms[next(forms.len())]);
+            let form = &forms[next(forms.len())];
+            if next(3) == 0 {
+                let choices: Vec<usize> = (0..form.len()).map(|_| next(10)).collect();
+                input.extend_from_slice(&percent_encode_mixed(form, |i| choices[i]));
+            } else {
+                input.extend_from_slice(form);
+            }
         } else {
             input.extend((0..next(30)).map(|_| TEXT_BYTES[next(TEXT_BYTES.len())]));
         }
     }
     let r = Redactor::new(&values, &RedactOptions::default()).unwrap();
+    assert!(r.pattern_count() >= 4096, "enough forms for the table's two-byte index");
     let whole = r.redact(&input);
     assert_eq!(whole, overlapping_reference(&forms, &input, b"[REDACTED]"));
     let mut stream = r.fork();
@@ -564,9 +690,16 @@ fn build_text(forms: &[Vec<u8>], pieces: &[Piece]) -> Vec<u8> {
         if *use_form && !forms.is_empty() {
             let form = &forms[index % forms.len()];
             // Sometimes only a part of it: prefixes and suffixes exercise undecided tails.
-            match index % 5 {
+            match index % 7 {
                 0 => input.extend_from_slice(&form[..form.len() / 2]),
                 1 => input.extend_from_slice(&form[form.len() / 2..]),
+                // Percent-encoded, each byte its own way, sometimes cut short.
+                5 => input.extend_from_slice(&percent_encode_mixed(form, |i| (index >> (i % 32)) % 10)),
+                6 => {
+                    let encoded = percent_encode_mixed(form, |i| (index >> (i % 29)) % 10);
+                    let keep = encoded.len().saturating_sub(1 + index % 3).max(1);
+                    input.extend_from_slice(&encoded[..keep]);
+                }
                 _ => input.extend_from_slice(form),
             }
         } else {
@@ -623,7 +756,8 @@ proptest! {
         after in bytes(8),
         chunk in 1usize..16,
     ) {
-        let encoded = encode::hex(&value, upper);
+        let encoded: String = value.iter().map(|b| if upper { format!("{b:02X}") } else { format!("{b:02x}") }).collect();
+        let encoded = encoded.into_bytes();
         let mut input = before.clone();
         input.extend_from_slice(&encoded);
         input.extend_from_slice(&after);
@@ -632,6 +766,34 @@ proptest! {
         let out = stream(&mut r, &chunks);
         prop_assert!(!out.windows(encoded.len()).any(|w| w == encoded.as_slice()), "{}", text(&out));
         prop_assert_eq!(&out, &r.redact(&input));
+    }
+
+    #[test]
+    fn percent_encoding_of_any_value_in_any_mix_is_masked_at_any_split(
+        value in prop::collection::vec(any::<u8>(), 4..24),
+        choices in prop::collection::vec(0usize..10, 24),
+        before in bytes(8),
+        after in bytes(8),
+        splits in prop::collection::vec(0usize..100, 0..4),
+    ) {
+        let encoded = percent_encode_mixed(&value, |i| choices[i]);
+        let mut input = before.clone();
+        input.extend_from_slice(&encoded);
+        input.extend_from_slice(&after);
+        let mut r = Redactor::new([&value], &RedactOptions { mask: "#".into(), min_len: 4 }).unwrap();
+        let mut cuts: Vec<usize> = splits.iter().map(|s| s * input.len() / 100).collect();
+        cuts.sort_unstable();
+        let mut chunks = Vec::new();
+        let mut at = 0;
+        for cut in cuts {
+            chunks.push(&input[at..cut]);
+            at = cut;
+        }
+        chunks.push(&input[at..]);
+        let out = stream(&mut r, &chunks);
+        prop_assert!(!out.windows(encoded.len()).any(|w| w == encoded.as_slice()), "{}", text(&out));
+        prop_assert_eq!(&out, &r.redact(&input));
+        prop_assert_eq!(&out, &reference(&all_forms(&[value], 4), &input, b"#"));
     }
 
     #[test]
