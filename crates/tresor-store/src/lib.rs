@@ -200,6 +200,19 @@ pub struct Membership {
     pub member: PrincipalRef,
 }
 
+/// The chain of a batch that carries no records (the store's own single-step writes): never asked
+/// for a hash.
+struct NoRecords;
+
+impl AuditChain for NoRecords {
+    fn record_hash(&self, _: &AuditRecord) -> Vec<u8> {
+        Vec::new()
+    }
+    fn head_mac(&self, _: u64, _: &[u8]) -> Vec<u8> {
+        Vec::new()
+    }
+}
+
 /// When a [`Store::apply_group`]'s commit reaches the disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flush {
@@ -548,13 +561,23 @@ pub trait Store: Send + Sync + 'static {
     async fn members_of(&self, workspace: &WorkspaceName, group: &str) -> Result<Vec<PrincipalRef>>;
 
     // ----- tokens -----
-    async fn insert_token(&self, token: &TokenRecord) -> Result<()>;
+    // The writes of tokens, grants and application keys below are batches of one step without
+    // records, written once here: the service makes them through `Service::commit`, with their
+    // records; these are for tests and tools.
+    async fn insert_token(&self, token: &TokenRecord) -> Result<()> {
+        self.apply_batch(vec![BatchOp::InsertToken(token.clone())], Vec::new(), &NoRecords).await
+    }
     async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>>;
     async fn list_tokens(&self, workspace: &WorkspaceName) -> Result<Vec<TokenRecord>>;
-    async fn revoke_token(&self, workspace: &WorkspaceName, id: &str, now: i64) -> Result<()>;
+    async fn revoke_token(&self, workspace: &WorkspaceName, id: &str, now: i64) -> Result<()> {
+        let op = BatchOp::RevokeToken { workspace: workspace.clone(), id: id.to_owned(), now };
+        self.apply_batch(vec![op], Vec::new(), &NoRecords).await
+    }
 
     // ----- grants -----
-    async fn insert_grant(&self, grant: &GrantRecord) -> Result<()>;
+    async fn insert_grant(&self, grant: &GrantRecord) -> Result<()> {
+        self.apply_batch(vec![BatchOp::InsertGrant(grant.clone())], Vec::new(), &NoRecords).await
+    }
     async fn list_grants(&self, workspace: &WorkspaceName) -> Result<Vec<GrantRecord>>;
     /// Grants held directly by any of `principals`.
     async fn grants_for(&self, workspace: &WorkspaceName, principals: &[PrincipalRef]) -> Result<Vec<GrantRecord>>;
@@ -578,11 +601,14 @@ pub trait Store: Send + Sync + 'static {
     async fn update_tags(&self, path: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>>;
 
     // ----- application access keys -----
-    async fn insert_app_key(&self, key: &AppKeyRecord) -> Result<()>;
+    async fn insert_app_key(&self, key: &AppKeyRecord) -> Result<()> {
+        self.apply_batch(vec![BatchOp::InsertAppKey(key.clone())], Vec::new(), &NoRecords).await
+    }
     async fn get_app_key(&self, id: &str) -> Result<Option<AppKeyRecord>>;
     async fn list_app_keys(&self, workspace: &WorkspaceName) -> Result<Vec<AppKeyRecord>>;
     /// Marks a key revoked (the first revocation time is kept); [`StoreError::NotFound`] if the
-    /// workspace has no such key.
+    /// workspace has no such key. Tokens it was exchanged for are left as they are (the service
+    /// revokes those in the same step, [`BatchOp::RevokeAppKey`]'s `minted_tokens_named`).
     async fn revoke_app_key(&self, workspace: &WorkspaceName, id: &str, now: i64) -> Result<()>;
 
     // ----- backup and restore -----

@@ -689,20 +689,11 @@ impl Store for PostgresStore {
     async fn members_of(&self, ws: &WorkspaceName, group: &str) -> Result<Vec<PrincipalRef>> {
         self.members_of_impl(ws, group).await
     }
-    async fn insert_token(&self, token: &TokenRecord) -> Result<()> {
-        in_tx!(self, |tx| records::insert_tx(&tx, token).await)
-    }
     async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>> {
         self.by_id(id).await
     }
     async fn list_tokens(&self, ws: &WorkspaceName) -> Result<Vec<TokenRecord>> {
         self.of_workspace(ws).await
-    }
-    async fn revoke_token(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-        in_tx!(self, |tx| records::revoke_tx::<TokenRecord>(&tx, ws, id, now).await)
-    }
-    async fn insert_grant(&self, grant: &GrantRecord) -> Result<()> {
-        in_tx!(self, |tx| records::insert_tx(&tx, grant).await)
     }
     async fn list_grants(&self, ws: &WorkspaceName) -> Result<Vec<GrantRecord>> {
         self.of_workspace(ws).await
@@ -721,9 +712,6 @@ impl Store for PostgresStore {
     }
     async fn update_tags(&self, path: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
         in_tx!(self, |tx| tags::update_tags_tx(&tx, path, upsert, remove).await)
-    }
-    async fn insert_app_key(&self, key: &AppKeyRecord) -> Result<()> {
-        in_tx!(self, |tx| records::insert_tx(&tx, key).await)
     }
     async fn get_app_key(&self, id: &str) -> Result<Option<AppKeyRecord>> {
         self.by_id(id).await

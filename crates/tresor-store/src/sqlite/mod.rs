@@ -585,20 +585,11 @@ impl Store for SqliteStore {
     async fn members_of(&self, ws: &WorkspaceName, group: &str) -> Result<Vec<PrincipalRef>> {
         self.members_of_impl(ws, group)
     }
-    async fn insert_token(&self, token: &TokenRecord) -> Result<()> {
-        self.write(|tx| records::insert_tx(tx, token))
-    }
     async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>> {
         self.read_with(|c| records::by_id(c, id))
     }
     async fn list_tokens(&self, ws: &WorkspaceName) -> Result<Vec<TokenRecord>> {
         self.read_with(|c| records::of_workspace(c, ws))
-    }
-    async fn revoke_token(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
-        self.write(|tx| records::revoke_tx::<TokenRecord>(tx, ws, id, now))
-    }
-    async fn insert_grant(&self, grant: &GrantRecord) -> Result<()> {
-        self.write(|tx| records::insert_tx(tx, grant))
     }
     async fn list_grants(&self, ws: &WorkspaceName) -> Result<Vec<GrantRecord>> {
         self.read_with(|c| records::of_workspace(c, ws))
@@ -617,9 +608,6 @@ impl Store for SqliteStore {
     }
     async fn update_tags(&self, path: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
         self.write(|tx| tags::update_tags_tx(tx, path, upsert, remove))
-    }
-    async fn insert_app_key(&self, key: &AppKeyRecord) -> Result<()> {
-        self.write(|tx| records::insert_tx(tx, key))
     }
     async fn get_app_key(&self, id: &str) -> Result<Option<AppKeyRecord>> {
         self.read_with(|c| records::by_id(c, id))
