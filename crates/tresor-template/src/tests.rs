@@ -265,10 +265,14 @@ fn json_errors() {
         ("{1: 2}", pos(1, 2), "member name"),
         ("é", pos(1, 1), "'é'"),
     ];
-    refused(&cases, |t| Template::parse_json(t).map(drop), |e| match e {
-        TemplateError::InvalidJson { at, .. } => Some(*at),
-        _ => None,
-    });
+    refused(
+        &cases,
+        |t| Template::parse_json(t).map(drop),
+        |e| match e {
+            TemplateError::InvalidJson { at, .. } => Some(*at),
+            _ => None,
+        },
+    );
     let deep = "[".repeat(200) + &"]".repeat(200);
     assert!(Template::parse_json(&deep).unwrap_err().to_string().contains("nested deeper than 128"));
     let ok = "[".repeat(128) + &"]".repeat(128);
@@ -382,10 +386,14 @@ fn malformed_references_are_errors() {
         ("tresor://v/k#0", pos(1, 1), "from 1 up"),
         ("tresor://v/k#99999999999999999999999", pos(1, 1), "version number"),
     ];
-    let messages = refused(cases, |t| Template::parse(t).map(drop), |e| match e {
-        TemplateError::Malformed { at, .. } => Some(*at),
-        _ => None,
-    });
+    let messages = refused(
+        cases,
+        |t| Template::parse(t).map(drop),
+        |e| match e {
+            TemplateError::Malformed { at, .. } => Some(*at),
+            _ => None,
+        },
+    );
     for msg in messages {
         assert!(msg.contains("write "), "says what to do: {msg}");
     }
