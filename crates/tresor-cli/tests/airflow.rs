@@ -16,6 +16,7 @@ const AIRFLOW_VERSION: &str = "2.11.2";
 const VARIABLE_VALUE: &str = "airflow-variable-value-4e1f";
 const JSON_PASSWORD: &str = "airflow-json-password-9c2d";
 const URI_PASSWORD: &str = "airflow-uri-password-7b3a";
+const CONFIG_VALUE: &str = "airflow-config-value-1f6c";
 /// A secret whose name does not look sensitive to Airflow, so Airflow prints it as it is.
 const PLAIN_NAMED_SECRET: &str = "airflow-partner-webhook-5d8e";
 
@@ -91,12 +92,19 @@ struct Airflow {
 
 impl Airflow {
     fn new(bin: PathBuf, s: &Server, token: &str) -> Self {
+        Self::with_kwargs(bin, s, token, serde_json::json!({}))
+    }
+
+    /// [`Airflow::new`] with these `backend_kwargs` besides the address and the token file.
+    fn with_kwargs(bin: PathBuf, s: &Server, token: &str, extra: serde_json::Value) -> Self {
         let home = tempfile::tempdir().unwrap();
         let token_file = home.path().join("tresor-token");
         std::fs::write(&token_file, format!("{token}\n")).unwrap();
         std::fs::create_dir(home.path().join("dags")).unwrap();
         std::fs::write(home.path().join("dags/tresor_masking.py"), DAG).unwrap();
-        let kwargs = serde_json::json!({"addr": s.addr, "token_file": token_file}).to_string();
+        let mut kwargs = serde_json::json!({"addr": s.addr, "token_file": token_file});
+        kwargs.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let kwargs = kwargs.to_string();
         let airflow = Self { bin, home, kwargs };
         airflow.run(&["db", "migrate"]).ok();
         airflow
@@ -122,9 +130,13 @@ impl Airflow {
     }
 
     fn run(&self, args: &[&str]) -> Run {
+        self.run_with_env(args, &[])
+    }
+
+    fn run_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut cmd = Command::new(self.bin.join("airflow"));
         self.configure(&mut cmd);
-        Run::from(cmd.args(args).output().unwrap())
+        Run::from(cmd.args(args).envs(env.iter().copied()).output().unwrap())
     }
 
     /// `tresor run -- airflow ARGS` against `s` with `token`.
@@ -221,4 +233,45 @@ fn a_task_logs_a_connection_password_masked_by_airflow_and_under_tresor_run() {
     }
 
     assert_no_value_in_server_log(&s);
+}
+
+/// Airflow options read from tresor (`[section] option_secret = name`), a prefix set to null
+/// turning that lookup off, and backend arguments that contradict each other.
+#[test]
+fn airflow_config_from_tresor_and_lookups_turned_off() {
+    let Some(bin) = airflow_venv("airflow::airflow_config_from_tresor_and_lookups_turned_off") else {
+        return;
+    };
+    let (s, reader) = server_with_airflow_entries();
+    s.cli(&s.token, &["set", "airflow/config/webserver_secret_key"], CONFIG_VALUE.as_bytes()).ok();
+    let from_tresor = [("AIRFLOW__WEBSERVER__SECRET_KEY_SECRET", "webserver_secret_key")];
+    let get_secret_key = ["config", "get-value", "webserver", "secret_key"];
+
+    let airflow = Airflow::new(bin.clone(), &s, &reader);
+    let got = airflow.run_with_env(&get_secret_key, &from_tresor);
+    assert!(got.stdout.ends_with(&format!("\n{CONFIG_VALUE}\n")), "{}{}", got.stdout, got.stderr);
+
+    let off = serde_json::json!({"variables_prefix": null, "config_prefix": null});
+    let airflow = Airflow::with_kwargs(bin, &s, &reader, off);
+    let got = airflow.run_with_env(&get_secret_key, &from_tresor);
+    let said = format!("{}{}", got.stdout, got.stderr);
+    assert_eq!(got.code, 0, "{said}");
+    assert!(!said.contains(CONFIG_VALUE) && !said.contains("/values/airflow/config/"), "{said}");
+    let got = airflow.run(&["variables", "get", "greeting", "--verbose"]);
+    let said = format!("{}{}", got.stdout, got.stderr);
+    assert!(said.contains("Variable greeting does not exist"), "{said}");
+    assert!(!said.contains("/values/airflow/variables/"), "tresor was asked: {said}");
+    // Connections are still looked up.
+    let doc = airflow.run(&["connections", "get", "pg_uri", "-o", "json"]).json();
+    assert_eq!(doc[0]["password"], URI_PASSWORD, "{doc}");
+
+    let both = serde_json::json!({"addr": s.addr, "token": reader, "token_file": "/dev/null"}).to_string();
+    let got = airflow.run_with_env(&["variables", "get", "greeting"], &[("AIRFLOW__SECRETS__BACKEND_KWARGS", &both)]);
+    let said = format!("{}{}", got.stdout, got.stderr);
+    assert_ne!(got.code, 0, "{said}");
+    assert!(said.contains("give the tresor backend either token or token_file, not both"), "{said}");
+    assert!(!said.contains(&reader), "the token was shown: {said}");
+
+    assert_no_value_in_server_log(&s);
+    assert!(!s.log_text().contains(CONFIG_VALUE));
 }
