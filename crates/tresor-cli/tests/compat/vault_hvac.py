@@ -5,23 +5,15 @@ with VALUE_MARK, so the caller can check that none reached the server's log. Pri
 check and `hvac: N checks passed` at the end."""
 
 import os
-import sys
 
 import hvac
 from hvac import exceptions
 
+import checks
+from checks import check
+
 VALUE_MARK = "vault-value-"
 MOUNT = "secret"
-checks = 0
-
-
-def check(cond, what):
-    global checks
-    if not cond:
-        print(f"FAILED: {what}", flush=True)
-        sys.exit(1)
-    checks += 1
-    print(f"ok {what}", flush=True)
 
 
 def raises(exc, fn, what):
@@ -148,4 +140,4 @@ raises(exceptions.Forbidden, lambda: bad.secrets.kv.v2.read_secret_version("app/
 check(not bad.is_authenticated(), "is_authenticated is false for a wrong token")
 raises(exceptions.InvalidPath, lambda: kv.read_secret_version("app/db", mount_point="nomount", raise_on_deleted_version=True), "a mount that is no vault is 404")
 
-print(f"hvac: {checks} checks passed", flush=True)
+print(f"hvac: {checks.passed} checks passed", flush=True)
