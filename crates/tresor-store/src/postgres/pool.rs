@@ -50,16 +50,25 @@ pub(super) fn describe(config: &Config) -> String {
 }
 
 impl PostgresStore {
+    /// Opens a connection on the runtime `connect` ran on, whoever asks. A socket belongs to the
+    /// reactor of the runtime it is made on, and the audit writer calls in from a runtime of its
+    /// own that runs only while the writer waits on a call: a connection the writer opened there
+    /// would stall every request that used it while the writer sat idle, waiting for those very
+    /// requests (seen as a PUT hanging after PostgreSQL came back).
     async fn open(&self) -> Result<Client> {
-        let (client, connection) = self.config.connect(self.tls.clone()).await.map_err(|e| {
-            StoreError::Backend(format!("connecting to PostgreSQL at {}: {}", self.target, pg_message(&e)))
-        })?;
-        // The connection task ends when the client is dropped or the server goes away; the pool
-        // notices through `Client::is_closed` and reconnects.
-        self.runtime.spawn(async move {
-            let _ = connection.await;
+        let (config, tls, target) = (self.config.clone(), self.tls.clone(), self.target.clone());
+        let opening = self.runtime.spawn(async move {
+            let (client, connection) = config.connect(tls).await.map_err(|e| {
+                StoreError::Backend(format!("connecting to PostgreSQL at {target}: {}", pg_message(&e)))
+            })?;
+            // The connection task ends when the client is dropped or the server goes away; the
+            // pool notices through `Client::is_closed` and reconnects.
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            Ok(client)
         });
-        Ok(client)
+        opening.await.map_err(|e| StoreError::Backend(format!("opening a PostgreSQL connection failed: {e}")))?
     }
 
     /// Takes the first idle connection, or waits for one if all are busy.
