@@ -37,7 +37,7 @@ use utoipa::{Modify, OpenApi};
         AppKeyRequest, AppKeyDoc, AppKeyList, NewAppKeyDoc,
         ConfigRequest, Plan,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ErrorAnswers),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
@@ -51,6 +51,67 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("tsr_...").build()),
         );
+    }
+}
+
+/// The error answers of every operation, each an [`ErrorDoc`]: the handlers' annotations name the
+/// refusals particular to them; the ones every route of a kind can give are added here, from the
+/// statuses `error.rs` gives the kinds, so no operation forgets one (a fuzzer sending what the
+/// document allows met each of them undocumented, see `crates/tresor-cli/tests/fuzz.rs`):
+/// - behind the token gate: 401 (no, a bad or an expired token), 403 (the rights check, a limit)
+///   and 429 (the per-token rate limits, the failed-authentication limit);
+/// - with a parameter or a body: 400 (a name or a body the parser refuses), 404 (a name that
+///   does not exist) and 409 (a name taken, a changed version);
+/// - with a body: 413 (over the body limit).
+///
+/// 5xx is never added: `upstream` (502) only where a handler names it, and `internal` (500) is a
+/// defect, not an answer.
+struct ErrorAnswers;
+
+impl Modify for ErrorAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{Content, Ref, Response};
+        let error_doc = || Content::new(Some(Ref::from_schema_name("ErrorDoc")));
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for op in operations.into_iter().flatten() {
+                // `security(())` opens an operation; the others inherit the document's bearer.
+                let guarded = op.security.is_none();
+                let has_inputs = op.parameters.as_ref().is_some_and(|p| !p.is_empty()) || op.request_body.is_some();
+                let mut statuses = Vec::new();
+                if guarded {
+                    statuses.extend([
+                        (401, "No token, or a bad or expired one"),
+                        (403, "Denied: a right or a limit"),
+                        (429, "A rate limit was reached; retry after `Retry-After` seconds"),
+                    ]);
+                }
+                if has_inputs {
+                    statuses.extend([
+                        (400, "A name, parameter or body is malformed"),
+                        (404, "No such name"),
+                        (409, "A name is taken or a version changed"),
+                    ]);
+                }
+                if op.request_body.is_some() {
+                    statuses.push((413, "The body is over the limit"));
+                }
+                for (status, description) in statuses {
+                    op.responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| Response::new(description).into());
+                }
+                // Every refusal answers an ErrorDoc, also those the annotations name without a body.
+                for (status, response) in op.responses.responses.iter_mut() {
+                    if let (false, utoipa::openapi::RefOr::T(response)) = (status.starts_with('2'), response) {
+                        if response.content.is_empty() {
+                            response.content.insert("application/json".into(), error_doc());
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -105,6 +166,18 @@ mod tests {
             let responses = op["responses"].as_object().unwrap_or(&none);
             if !responses.keys().any(|status| status.starts_with('2')) {
                 out.push(format!("{method} {path} documents no success answer"));
+            }
+            for (status, response) in responses.iter().filter(|(s, _)| !s.starts_with('2')) {
+                let schema = &response["content"]["application/json"]["schema"]["$ref"];
+                if schema != "#/components/schemas/ErrorDoc" {
+                    out.push(format!(
+                        "{method} {path} answers {status} without an ErrorDoc (openapi.rs `ErrorAnswers`)"
+                    ));
+                }
+            }
+            let guarded = op.get("security").is_none();
+            for status in ["401", "429"].into_iter().filter(|s| guarded && !responses.contains_key(*s)) {
+                out.push(format!("{method} {path} is behind the token gate but does not document {status}"));
             }
             for (status, response) in responses.iter().filter(|(s, _)| s.starts_with('2') && *s != "204") {
                 let described =
@@ -180,6 +253,12 @@ mod tests {
         let mut doc = document();
         doc["components"]["schemas"].as_object_mut().unwrap().remove("EnvList");
         found(&doc, &routes, "#/components/schemas/EnvList is named but not registered");
+        let mut doc = document();
+        doc["paths"]["/api/v1/envs"]["get"]["responses"]["403"] = json!({"description": "no body described"});
+        found(&doc, &routes, "get /api/v1/envs answers 403 without an ErrorDoc");
+        let mut doc = document();
+        doc["paths"]["/api/v1/envs"]["get"]["responses"].as_object_mut().unwrap().remove("401");
+        found(&doc, &routes, "get /api/v1/envs is behind the token gate but does not document 401");
         let fewer: Vec<_> = routes.iter().filter(|(_, p)| p != "/api/v1/whoami").cloned().collect();
         found(&document(), &fewer, "get /api/v1/whoami is documented but not routed");
     }
