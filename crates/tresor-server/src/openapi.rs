@@ -1,8 +1,10 @@
 //! The OpenAPI document, generated from the handlers' annotations and the documents' types.
 
+use crate::error::status_of;
 use crate::routes::native;
 use axum::Json;
 use tresor_api::*;
+use tresor_service::ErrorKind;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -55,48 +57,47 @@ impl Modify for BearerAuth {
 }
 
 /// The error answers of every operation, each an [`ErrorDoc`]: the handlers' annotations name the
-/// refusals particular to them; the ones every route of a kind can give are added here, from the
-/// statuses `error.rs` gives the kinds, so no operation forgets one (a fuzzer sending what the
-/// document allows met each of them undocumented, see `crates/tresor-cli/tests/fuzz.rs`):
-/// - behind the token gate: 401 (no, a bad or an expired token), 403 (the rights check, a limit)
-///   and 429 (the per-token rate limits, the failed-authentication limit);
-/// - with a parameter or a body: 400 (a name or a body the parser refuses), 404 (a name that
-///   does not exist) and 409 (a name taken, a changed version);
-/// - with a body: 413 (over the body limit).
+/// refusals particular to them; the ones every operation of a kind can meet are added here, with
+/// the statuses `error.rs` gives their kinds, so no operation forgets one (Schemathesis, sending
+/// what the document allows, met each of them undocumented; see `tresor-cli/tests/fuzz.rs`).
 ///
 /// 5xx is never added: `upstream` (502) only where a handler names it, and `internal` (500) is a
 /// defect, not an answer.
 struct ErrorAnswers;
 
+impl ErrorAnswers {
+    /// Behind the token gate: the token, the rights check (and a limit), the rate limits.
+    const GUARDED: [ErrorKind; 5] =
+        [ErrorKind::Unauthenticated, ErrorKind::Expired, ErrorKind::Denied, ErrorKind::Limit, ErrorKind::RateLimited];
+    /// With a parameter or a body: a name or body the parser refuses, a name that does not exist,
+    /// a name taken or a version changed.
+    const WITH_INPUTS: [ErrorKind; 4] =
+        [ErrorKind::Invalid, ErrorKind::NotFound, ErrorKind::AlreadyExists, ErrorKind::Conflict];
+    /// With a body: over the body limit.
+    const WITH_BODY: [ErrorKind; 1] = [ErrorKind::TooLarge];
+}
+
 impl Modify for ErrorAnswers {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        use utoipa::openapi::{Content, Ref, Response};
-        let error_doc = || Content::new(Some(Ref::from_schema_name("ErrorDoc")));
+        use utoipa::openapi::{Content, Ref, RefOr, Response};
         for item in openapi.paths.paths.values_mut() {
             let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
             for op in operations.into_iter().flatten() {
                 // `security(())` opens an operation; the others inherit the document's bearer.
                 let guarded = op.security.is_none();
                 let has_inputs = op.parameters.as_ref().is_some_and(|p| !p.is_empty()) || op.request_body.is_some();
-                let mut statuses = Vec::new();
-                if guarded {
-                    statuses.extend([
-                        (401, "No token, or a bad or expired one"),
-                        (403, "Denied: a right or a limit"),
-                        (429, "A rate limit was reached; retry after `Retry-After` seconds"),
-                    ]);
+                let kinds = [
+                    (guarded, &Self::GUARDED[..]),
+                    (has_inputs, &Self::WITH_INPUTS[..]),
+                    (op.request_body.is_some(), &Self::WITH_BODY[..]),
+                ];
+                // Each status with the kinds that answer it, as its description.
+                let mut statuses = std::collections::BTreeMap::<u16, Vec<&str>>::new();
+                for kind in kinds.into_iter().filter(|(applies, _)| *applies).flat_map(|(_, kinds)| kinds) {
+                    statuses.entry(status_of(*kind).as_u16()).or_default().push(kind.as_str());
                 }
-                if has_inputs {
-                    statuses.extend([
-                        (400, "A name, parameter or body is malformed"),
-                        (404, "No such name"),
-                        (409, "A name is taken or a version changed"),
-                    ]);
-                }
-                if op.request_body.is_some() {
-                    statuses.push((413, "The body is over the limit"));
-                }
-                for (status, description) in statuses {
+                for (status, kinds) in statuses {
+                    let description = format!("An ErrorDoc of kind {}", kinds.join(" or "));
                     op.responses
                         .responses
                         .entry(status.to_string())
@@ -104,9 +105,10 @@ impl Modify for ErrorAnswers {
                 }
                 // Every refusal answers an ErrorDoc, also those the annotations name without a body.
                 for (status, response) in op.responses.responses.iter_mut() {
-                    if let (false, utoipa::openapi::RefOr::T(response)) = (status.starts_with('2'), response) {
+                    if let (false, RefOr::T(response)) = (status.starts_with('2'), response) {
                         if response.content.is_empty() {
-                            response.content.insert("application/json".into(), error_doc());
+                            let error_doc = Content::new(Some(Ref::from_schema_name("ErrorDoc")));
+                            response.content.insert("application/json".into(), error_doc);
                         }
                     }
                 }
