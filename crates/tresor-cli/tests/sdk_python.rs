@@ -15,7 +15,7 @@ fn python_available() -> bool {
     let missing = match Command::new("python3").args(["-c", "import httpx, pytest"]).output() {
         Err(_) => "python3",
         Ok(out) if !out.status.success() => {
-            "httpx and pytest for python3 (python3 -m pip install 'httpx==0.28.1' 'pytest==8.3.5'; .ci/run does it)"
+            "httpx and pytest for python3 (python3 -m pip install 'httpx==0.28.1' 'pytest==8.4.2'; .ci/run does it)"
         }
         Ok(_) => return true,
     };

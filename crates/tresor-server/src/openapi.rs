@@ -1,8 +1,10 @@
 //! The OpenAPI document, generated from the handlers' annotations and the documents' types.
 
+use crate::error::status_of;
 use crate::routes::native;
 use axum::Json;
 use tresor_api::*;
+use tresor_service::ErrorKind;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -37,7 +39,7 @@ use utoipa::{Modify, OpenApi};
         AppKeyRequest, AppKeyDoc, AppKeyList, NewAppKeyDoc,
         ConfigRequest, Plan,
     )),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &ErrorAnswers),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
@@ -51,6 +53,67 @@ impl Modify for BearerAuth {
             "bearer",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("tsr_...").build()),
         );
+    }
+}
+
+/// The error answers of every operation, each an [`ErrorDoc`]: the handlers' annotations name the
+/// refusals particular to them; the ones every operation of a kind can meet are added here, with
+/// the statuses `error.rs` gives their kinds, so no operation forgets one (Schemathesis, sending
+/// what the document allows, met each of them undocumented; see `tresor-cli/tests/fuzz.rs`).
+///
+/// 5xx is never added: `upstream` (502) only where a handler names it, and `internal` (500) is a
+/// defect, not an answer.
+struct ErrorAnswers;
+
+impl ErrorAnswers {
+    /// Behind the token gate: the token, the rights check (and a limit), the rate limits.
+    const GUARDED: [ErrorKind; 5] =
+        [ErrorKind::Unauthenticated, ErrorKind::Expired, ErrorKind::Denied, ErrorKind::Limit, ErrorKind::RateLimited];
+    /// With a parameter or a body: a name or body the parser refuses, a name that does not exist,
+    /// a name taken or a version changed.
+    const WITH_INPUTS: [ErrorKind; 4] =
+        [ErrorKind::Invalid, ErrorKind::NotFound, ErrorKind::AlreadyExists, ErrorKind::Conflict];
+    /// With a body: over the body limit.
+    const WITH_BODY: [ErrorKind; 1] = [ErrorKind::TooLarge];
+}
+
+impl Modify for ErrorAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{Content, Ref, RefOr, Response};
+        for item in openapi.paths.paths.values_mut() {
+            let operations = [&mut item.get, &mut item.put, &mut item.post, &mut item.delete, &mut item.patch];
+            for op in operations.into_iter().flatten() {
+                // `security(())` opens an operation; the others inherit the document's bearer.
+                let guarded = op.security.is_none();
+                let has_inputs = op.parameters.as_ref().is_some_and(|p| !p.is_empty()) || op.request_body.is_some();
+                let kinds = [
+                    (guarded, &Self::GUARDED[..]),
+                    (has_inputs, &Self::WITH_INPUTS[..]),
+                    (op.request_body.is_some(), &Self::WITH_BODY[..]),
+                ];
+                // Each status with the kinds that answer it, as its description.
+                let mut statuses = std::collections::BTreeMap::<u16, Vec<&str>>::new();
+                for kind in kinds.into_iter().filter(|(applies, _)| *applies).flat_map(|(_, kinds)| kinds) {
+                    statuses.entry(status_of(*kind).as_u16()).or_default().push(kind.as_str());
+                }
+                for (status, kinds) in statuses {
+                    let description = format!("An ErrorDoc of kind {}", kinds.join(" or "));
+                    op.responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert_with(|| Response::new(description).into());
+                }
+                // Every refusal answers an ErrorDoc, also those the annotations name without a body.
+                for (status, response) in op.responses.responses.iter_mut() {
+                    if let (false, RefOr::T(response)) = (status.starts_with('2'), response) {
+                        if response.content.is_empty() {
+                            let error_doc = Content::new(Some(Ref::from_schema_name("ErrorDoc")));
+                            response.content.insert("application/json".into(), error_doc);
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -105,6 +168,18 @@ mod tests {
             let responses = op["responses"].as_object().unwrap_or(&none);
             if !responses.keys().any(|status| status.starts_with('2')) {
                 out.push(format!("{method} {path} documents no success answer"));
+            }
+            for (status, response) in responses.iter().filter(|(s, _)| !s.starts_with('2')) {
+                let schema = &response["content"]["application/json"]["schema"]["$ref"];
+                if schema != "#/components/schemas/ErrorDoc" {
+                    out.push(format!(
+                        "{method} {path} answers {status} without an ErrorDoc (openapi.rs `ErrorAnswers`)"
+                    ));
+                }
+            }
+            let guarded = op.get("security").is_none();
+            for status in ["401", "429"].into_iter().filter(|s| guarded && !responses.contains_key(*s)) {
+                out.push(format!("{method} {path} is behind the token gate but does not document {status}"));
             }
             for (status, response) in responses.iter().filter(|(s, _)| s.starts_with('2') && *s != "204") {
                 let described =
@@ -180,6 +255,12 @@ mod tests {
         let mut doc = document();
         doc["components"]["schemas"].as_object_mut().unwrap().remove("EnvList");
         found(&doc, &routes, "#/components/schemas/EnvList is named but not registered");
+        let mut doc = document();
+        doc["paths"]["/api/v1/envs"]["get"]["responses"]["403"] = json!({"description": "no body described"});
+        found(&doc, &routes, "get /api/v1/envs answers 403 without an ErrorDoc");
+        let mut doc = document();
+        doc["paths"]["/api/v1/envs"]["get"]["responses"].as_object_mut().unwrap().remove("401");
+        found(&doc, &routes, "get /api/v1/envs is behind the token gate but does not document 401");
         let fewer: Vec<_> = routes.iter().filter(|(_, p)| p != "/api/v1/whoami").cloned().collect();
         found(&document(), &fewer, "get /api/v1/whoami is documented but not routed");
     }
