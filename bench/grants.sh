@@ -10,30 +10,16 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-5}
 grants=${2:-10000}
-command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install -y wrk" >&2; exit 2; }
-[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p tresor --bin tresor
-bin=$PWD/target/release/tresor
-work=$(mktemp -d)
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-admin=$("$bin" init --json --data-dir "$work/data" | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_token"])')
-TRESOR_LOG=warn "$bin" serve --data-dir "$work/data" --listen "127.0.0.1:$port" --rate-management 0 >/dev/null 2>&1 &
-pids+=($!)
-for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
-export TRESOR_ADDR="http://127.0.0.1:$port" TRESOR_TOKEN="$admin"
-echo -n 'correct-horse-battery-staple' | "$bin" set db/password >/dev/null
-"$bin" principal create app:bench >/dev/null
-"$bin" grant add app:bench 'default/default/*' read >/dev/null
-app=$("$bin" token create app:bench --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+source bench/lib.sh
+serve_with_reader
+app=$app_token
 path=/api/v1/envs/default/vaults/default/values/db/password
 measure() {
   wrk -t2 -c32 -d"${duration}s" -H "Authorization: Bearer $app" "$TRESOR_ADDR$path" | awk '/Requests\/sec/ {print $2}'
 }
 wrk -t1 -c4 -d1s -H "Authorization: Bearer $app" "$TRESOR_ADDR$path" >/dev/null
 before=$(measure)
-python3 - "$TRESOR_ADDR" "$admin" "$grants" <<'PY'
+python3 - "$TRESOR_ADDR" "$TRESOR_TOKEN" "$grants" <<'PY'
 import json, sys, urllib.request
 from concurrent.futures import ThreadPoolExecutor
 addr, token, n = sys.argv[1], sys.argv[2], int(sys.argv[3])

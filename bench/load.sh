@@ -9,33 +9,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10}
-command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install -y wrk" >&2; exit 2; }
-
-[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p tresor --bin tresor
+source bench/lib.sh
 [ -n "${NO_BUILD:-}" ] || cargo build --release -q -p tresor-server --example bare
-bin=target/release/tresor
 bare=target/release/examples/bare
-work=$(mktemp -d)
-cleanup() { kill "${server_pid:-}" "${bare_pid:-}" 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
-
-admin=$("$bin" init --json --data-dir "$work/data" | python3 -c 'import json,sys; print(json.load(sys.stdin)["admin_token"])')
-tresor_port=$(port)
-TRESOR_LOG=warn "$bin" serve --data-dir "$work/data" --listen "127.0.0.1:$tresor_port" --rate-management 0 >/dev/null 2>&1 &
-server_pid=$!
-wait_port "$tresor_port"
-export TRESOR_ADDR="http://127.0.0.1:$tresor_port" TRESOR_TOKEN="$admin"
-echo -n 'correct-horse-battery-staple' | "$bin" set db/password >/dev/null
-"$bin" principal create app:bench >/dev/null
-"$bin" grant add app:bench 'default/default/*' read >/dev/null
-app_token=$("$bin" token create app:bench --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+serve_with_reader
+tresor_port=${TRESOR_ADDR##*:}
 
 bare_port=$(port)
 "$bare" "127.0.0.1:$bare_port" &
-bare_pid=$!
+pids+=($!)
 wait_port "$bare_port"
 
 path=/api/v1/envs/default/vaults/default/values/db/password

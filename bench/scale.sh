@@ -13,15 +13,7 @@ duration=${1:-5}
 shift || true
 sizes=("${@:-1000 100000}")
 read -r -a sizes <<<"${sizes[*]}"
-command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install -y wrk" >&2; exit 2; }
-[ -n "${NO_BUILD:-}" ] || cargo build --release -q -p tresor --bin tresor
-bin=$PWD/target/release/tresor
-work=$(mktemp -d)
-pids=()
-cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 200); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
+source bench/lib.sh
 cat >"$work/write.lua" <<'LUA'
 local threads, counter = 0, 0
 function setup(thread) threads = threads + 1; thread:set("tid", threads) end
