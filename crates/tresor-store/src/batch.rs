@@ -23,8 +23,8 @@ pub(crate) trait BatchSteps {
     async fn purge(&self, path: &EntryPath) -> Result<()>;
     /// Sets the entry's `updated_at`; [`StoreError::NotFound`] when there is no such entry.
     async fn touch_entry(&self, path: &EntryPath, now: i64) -> Result<()>;
-    /// The state of one stored version; `None` when the version is not stored.
-    async fn version_state(&self, path: &EntryPath, version: u64) -> Result<Option<VersionState>>;
+    /// [`crate::Store::version_states`] inside the transaction: every stored version's state.
+    async fn version_states(&self, path: &EntryPath) -> Result<Vec<(u64, VersionState)>>;
     /// Writes a version's state; a destroyed one loses its sealed value (and value hash).
     async fn put_version_state(&self, path: &EntryPath, version: u64, state: &VersionState) -> Result<()>;
     async fn update_tags(&self, path: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>>;
@@ -131,8 +131,10 @@ async fn step<S: BatchSteps>(tx: &S, op: &BatchOp) -> Result<()> {
 async fn set_version_state<S: BatchSteps>(tx: &S, states: &VersionStates) -> Result<()> {
     let VersionStates { path, versions, change, now } = states;
     tx.touch_entry(path, *now).await?;
-    for &version in versions {
-        let Some(current) = tx.version_state(path, version).await? else { continue };
+    for (version, current) in tx.version_states(path).await? {
+        if !versions.contains(&version) {
+            continue;
+        }
         if let Some(next) = crate::rules::version_state_after(*change, *now, current) {
             tx.put_version_state(path, version, &next).await?;
         }
@@ -182,8 +184,8 @@ macro_rules! batch_steps {
                 async fn touch_entry(&self, path: &EntryPath, now: i64) -> Result<()> {
                     super::touch_entry_tx(self, path, now)$(.$wait)?
                 }
-                async fn version_state(&self, path: &EntryPath, version: u64) -> Result<Option<$crate::VersionState>> {
-                    super::version_state_tx(self, path, version)$(.$wait)?
+                async fn version_states(&self, path: &EntryPath) -> Result<Vec<(u64, $crate::VersionState)>> {
+                    super::version_states_of(self, path)$(.$wait)?
                 }
                 async fn put_version_state(&self, path: &EntryPath, version: u64, state: &$crate::VersionState) -> Result<()> {
                     super::put_version_state_tx(self, path, version, state)$(.$wait)?

@@ -40,7 +40,7 @@ use std::sync::atomic::AtomicUsize;
 use tokio::sync::Mutex;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSql, ToSql};
-use tokio_postgres::{Client, Config, Row, Transaction};
+use tokio_postgres::{Client, Config, GenericClient, Row, Transaction};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// Advisory lock class ids (the two-key form of `pg_advisory_xact_lock`), so tresor's locks never
@@ -321,11 +321,12 @@ async fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
     Ok(())
 }
 
-/// [`Store::soft_delete`] inside a caller's transaction.
+/// [`crate::batch::BatchSteps::execute`].
 async fn execute_tx(tx: &Transaction<'_>, sql: &str) -> Result<()> {
     tx.batch_execute(sql).await.map_err(backend)
 }
 
+/// [`Store::soft_delete`] inside a caller's transaction.
 async fn soft_delete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()> {
     let sql = "UPDATE entries SET deleted_at = $5, updated_at = $5
                WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND deleted_at IS NULL";
@@ -342,13 +343,13 @@ async fn touch_entry_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result
     change(tx, sql, &[&ws, &env, &vault, &key, &now], || format!("entry {p}")).await
 }
 
-/// [`crate::batch::BatchSteps::version_state`].
-async fn version_state_tx(tx: &Transaction<'_>, p: &EntryPath, version: u64) -> Result<Option<VersionState>> {
+/// [`Store::version_states`] on a pooled connection, or inside a transaction.
+async fn version_states_of(c: &impl GenericClient, p: &EntryPath) -> Result<Vec<(u64, VersionState)>> {
     let sql = "SELECT version, deleted_at, destroyed_at FROM entry_versions
-               WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND version = $5";
+               WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 ORDER BY version DESC";
     let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
-    let row = tx.query_opt(sql, &[&ws, &env, &vault, &key, &(version as i64)]).await.map_err(backend)?;
-    Ok(row.map(|r| rows::version_state(&r)).transpose()?.map(|(_, s)| s))
+    let rows = c.query(sql, &[&ws, &env, &vault, &key]).await.map_err(backend)?;
+    rows.iter().map(|r| rows::version_state(r)).collect()
 }
 
 /// [`crate::batch::BatchSteps::put_version_state`].
@@ -614,13 +615,7 @@ impl Store for PostgresStore {
     }
 
     async fn version_states(&self, p: &EntryPath) -> Result<Vec<(u64, VersionState)>> {
-        self.all(
-            "SELECT version, deleted_at, destroyed_at FROM entry_versions
-                 WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 ORDER BY version DESC",
-            &[&p.workspace.as_str(), &p.environment.as_str(), &p.vault.as_str(), &p.key.as_str()],
-            rows::version_state,
-        )
-        .await
+        version_states_of(&*self.conn().await?, p).await
     }
 
     async fn write_version(&self, n: NewVersion) -> Result<()> {

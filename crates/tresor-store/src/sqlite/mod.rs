@@ -288,12 +288,12 @@ fn touch_entry_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()> {
     change(tx, sql, params![ws, env, vault, key, now], || format!("entry {p}"))
 }
 
-/// [`crate::batch::BatchSteps::version_state`].
-fn version_state_tx(tx: &Transaction<'_>, p: &EntryPath, version: u64) -> Result<Option<VersionState>> {
+/// [`Store::version_states`] on a connection, or inside a transaction.
+fn version_states_of(c: &Connection, p: &EntryPath) -> Result<Vec<(u64, VersionState)>> {
     let sql = "SELECT version, deleted_at, destroyed_at FROM entry_versions
-               WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND version = ?5";
+               WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 ORDER BY version DESC";
     let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
-    Ok(query_first(tx, sql, params![ws, env, vault, key, version as i64], rows::version_state)?.map(|(_, s)| s))
+    query_all(c, sql, params![ws, env, vault, key], rows::version_state)
 }
 
 /// [`crate::batch::BatchSteps::put_version_state`].
@@ -310,11 +310,12 @@ fn put_version_state_tx(tx: &Transaction<'_>, p: &EntryPath, version: u64, state
     Ok(())
 }
 
-/// [`Store::soft_delete`] inside a caller's transaction.
+/// [`crate::batch::BatchSteps::execute`].
 fn execute_tx(tx: &Transaction<'_>, sql: &str) -> Result<()> {
     tx.execute_batch(sql).map_err(backend)
 }
 
+/// [`Store::soft_delete`] inside a caller's transaction.
 fn soft_delete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()> {
     let sql = "UPDATE entries SET deleted_at = ?5, updated_at = ?5
                WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 AND deleted_at IS NULL";
@@ -515,10 +516,7 @@ impl Store for SqliteStore {
     }
 
     async fn version_states(&self, p: &EntryPath) -> Result<Vec<(u64, VersionState)>> {
-        let sql = "SELECT version, deleted_at, destroyed_at FROM entry_versions
-                   WHERE workspace = ?1 AND environment = ?2 AND vault = ?3 AND key = ?4 ORDER BY version DESC";
-        let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
-        self.read_with(|c| query_all(c, sql, params![ws, env, vault, key], rows::version_state))
+        self.read_with(|c| version_states_of(c, p))
     }
 
     async fn write_version(&self, n: NewVersion) -> Result<()> {
