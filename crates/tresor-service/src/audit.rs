@@ -57,7 +57,7 @@ const MAX_BATCH: usize = 1024;
 
 /// What the writer is handed: a read's record, or a change with its records.
 enum Pending {
-    Record(AuditRecord, oneshot::Sender<Result<(), String>>),
+    Record(AuditRecord, oneshot::Sender<Result<(), StoreError>>),
     Change(Batch, oneshot::Sender<Result<(), StoreError>>),
 }
 
@@ -148,11 +148,8 @@ impl Writer {
                     }
                 }
                 Err(e) => {
-                    for done in change_waiters {
+                    for done in change_waiters.into_iter().chain(read_waiters) {
                         let _ = done.send(Err(e.clone()));
-                    }
-                    for done in read_waiters {
-                        let _ = done.send(Err(e.to_string()));
                     }
                 }
             }
@@ -247,17 +244,9 @@ impl Auditor {
         wait.await.map_err(|_| writer_down())?
     }
 
-    /// Appends a record and waits until it is durable.
+    /// Appends a record and waits until it is committed.
     pub async fn record(&self, record: AuditRecord) -> Result<()> {
-        let (done, wait) = oneshot::channel();
-        self.tx.send(Pending::Record(record, done)).map_err(|_| audit_down())?;
-        match wait.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(ServiceError::Storage(format!(
-                "the audit record could not be written ({e}); the request was refused"
-            ))),
-            Err(_) => Err(audit_down()),
-        }
+        self.record_many(vec![record]).await
     }
 
     /// Appends several records (one request touching several entries) and waits for all of them.
