@@ -407,6 +407,9 @@ pub struct AuditPage {
 pub struct VerifyDoc {
     pub ok: bool,
     pub records: u64,
+    /// How many chains the records are in: one per server run (see docs/security.md).
+    #[serde(default)]
+    pub chains: u64,
     pub problems: Vec<String>,
 }
 

@@ -88,7 +88,11 @@ pub fn audit(client: &Client, cmd: AuditCommand, json: bool) -> Result<i32> {
             if json {
                 print_json(&report)?;
             } else if report.ok {
-                outln!("audit log intact: {} records, chain verified", report.records)?;
+                outln!(
+                    "audit log intact: {} records in {} chains, every chain verified",
+                    report.records,
+                    report.chains
+                )?;
             } else {
                 eprintln!("audit log damaged ({} records read):", report.records);
                 for p in &report.problems {

@@ -214,7 +214,7 @@ fn a_backup_taken_while_serving_and_writing_restores_into_sqlite() {
     }
     let backup = std::fs::read(&file).unwrap();
     let doc: Value = serde_json::from_slice(&backup).unwrap();
-    assert_eq!(doc["header"]["format"], 2);
+    assert_eq!(doc["header"]["format"], 3);
     assert_eq!(doc["header"]["source_backend"], "sqlite");
     assert_no_plaintext(&backup, &fixture, &s.data_dir().join("root.key"));
     // The same to stdout.
@@ -318,7 +318,7 @@ fn bindings_survive_a_backup_and_a_format_1_backup_still_restores() {
     let before = work.path().join("before.json");
     tresor(&["backup", "create", p(&before), "--data-dir", p(&s.data_dir())], &[]).ok();
     let mut doc: Value = serde_json::from_slice(&std::fs::read(&before).unwrap()).unwrap();
-    assert_eq!(doc["header"]["format"], 2);
+    assert_eq!(doc["header"]["format"], 3);
     for table in ["tokens", "app_keys"] {
         for row in doc["tables"][table].as_array_mut().unwrap() {
             let row = row.as_object_mut().unwrap();

@@ -61,12 +61,12 @@ fn a_data_directory_of_the_previous_release_opens_migrates_and_serves() {
     s.cli(&deployer, &["get", "db/password"], b"").fails(4, "");
 
     // Its audit chain verifies, and goes on: a write is recorded and the chain still verifies.
-    assert!(s.cli(&admin, &["audit", "verify"], b"").ok().contains("chain verified"));
+    assert!(s.cli(&admin, &["audit", "verify"], b"").ok().contains("every chain verified"));
     s.cli(&admin, &["set", "db/password"], b"after-upgrade-value").ok();
     assert_eq!(s.cli(&admin, &["get", "db/password"], b"").ok().trim(), "after-upgrade-value");
     let records = s.audit(&admin);
     assert!(records.len() > 13, "the fixture's 13 records and the new ones: {}", records.len());
-    assert!(s.cli(&admin, &["audit", "verify"], b"").ok().contains("chain verified"));
+    assert!(s.cli(&admin, &["audit", "verify"], b"").ok().contains("every chain verified"));
 
     let log = s.log_text();
     for value in VALUES.iter().chain(&["after-upgrade-value"]) {

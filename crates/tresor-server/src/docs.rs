@@ -63,7 +63,7 @@ pub fn audit_doc(r: AuditEntry) -> AuditDoc {
 }
 
 pub fn verify_doc(report: VerifyReport) -> VerifyDoc {
-    VerifyDoc { ok: report.ok(), records: report.records, problems: report.problems }
+    VerifyDoc { ok: report.ok(), records: report.records, chains: report.chains, problems: report.problems }
 }
 
 /// Who the caller is: workspace, principal, token, binding and effective grants.

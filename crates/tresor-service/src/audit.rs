@@ -21,17 +21,27 @@
 //! over its fields and the previous record's hash, so editing, removing or reordering a record
 //! breaks the chain, and the chain cannot be recomputed without the root key.
 //!
-//! Removing records from the END leaves a shorter chain that is intact in itself. The store
-//! therefore records the head (last sequence number and hash) with every append, and the head
+//! One chain per writer. Each server process (each `Auditor`) appends to a chain of its own,
+//! named at random when it starts, so servers sharing a database never wait for each other's
+//! commits (one chain for all made every append take the one head's row lock until commit: three
+//! nodes served less than one). A record's place is (chain, place in the chain); its `seq` is
+//! only the log's listing order. After a failed group the writer starts a new chain rather than
+//! guess whether the failed commit landed.
+//!
+//! Removing records from the END of a chain leaves a shorter chain that is intact in itself. The
+//! store therefore records each chain's head (last place and hash) with every append, and the head
 //! carries its own MAC under the same key, over a distinct label and a different number of
 //! fields, so that neither MAC can stand in for the other. Nobody without the root key can
-//! rewrite the head to match a truncated log, and a head that is missing, carries no MAC or a
-//! wrong one, or does not match the last record, is reported by [`Auditor::verify`].
+//! rewrite a head to match a truncated chain. Removing a WHOLE chain (its records and its head)
+//! is caught by cross-links: a chain's first record names the heads of the chains written before
+//! it, and every [`LINK_EVERY`] a writer records the heads other chains have reached since its
+//! last link. [`Auditor::verify`] checks every chain and that every linked record is there with
+//! the hash it was linked with. What stays undetectable is what no key-less check can see: the
+//! removal of the newest records of every chain at once, back to a moment no later link names
+//! (at most [`LINK_EVERY`] of the last activity), or of a chain before any other chain linked it.
 //!
-//! A head without a MAC is what the previous version of tresor wrote. It is reported all the
-//! same (a truncated log with a rewritten head looks exactly like it), and the next append, of
-//! a server of this version, writes the head with its MAC: an upgraded store verifies again
-//! after its first audited request.
+//! The records written before chains (migration 0010) form the chain `""`, hashed as they were.
+//! A head of that chain without a MAC is what a tresor before head MACs wrote; it is reported.
 //!
 //! Changes go through the same writer (group commit): `Service::commit` hands it a change's steps
 //! and records, and the writer commits everything waiting — changes and read records — in ONE
@@ -42,20 +52,38 @@
 //! one flush serves every change and read that arrived while the last one ran.
 
 use crate::{Result, ServiceError};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tresor_crypto::{ct_eq, MacKey};
-use tresor_store::{
-    parse_audit_head, AuditChain, AuditRecord, Batch, BatchOp, Flush, Group, Store, StoreError, AUDIT_HEAD_MAC_META,
-    AUDIT_HEAD_META,
-};
+use tresor_store::{AuditChain, AuditRecord, Batch, BatchOp, ChainHead, ChainWriter, Flush, Group, Store, StoreError};
 
 /// Jobs (read records and changes) committed per transaction at most.
 const MAX_BATCH: usize = 1024;
 
+/// How often a writer records the heads other chains have reached (see the module docs).
+pub const LINK_EVERY: Duration = Duration::from_secs(10);
+
+/// The action of a chain's first record, which links the chains before it.
+pub const CHAIN_START: &str = "audit.chain.start";
+/// The action of the records that link the heads other chains have reached.
+pub const CHAIN_LINK: &str = "audit.chain.link";
+
+/// How many other chains a chain's first record links at most (the most recently appended
+/// to): a store keeps a chain per server run, and a start need not name them all.
+const START_LINKS: usize = 32;
+
+/// How far out of order (in the log's numbering) verify accepts a chain's records before it
+/// reports the one it waits for as missing. A group's records are numbered in order; only
+/// chains written side by side interleave.
+const MAX_REORDER: usize = 100_000;
+
 /// What the writer is handed: a read's record, or a change with its records.
+// Reads are the common message: boxing their record would allocate once per read to shrink
+// the rarer change.
+#[allow(clippy::large_enum_variant)]
 enum Pending {
     Record(AuditRecord, oneshot::Sender<Result<(), StoreError>>),
     Change(Batch, oneshot::Sender<Result<(), StoreError>>),
@@ -83,10 +111,62 @@ struct Writer {
     store: Arc<dyn Store>,
     chain: Arc<KeyedChain>,
     read_flush_delay: Arc<AtomicU64>,
+    /// The chain this writer appends to; replaced after a failed group.
+    current: ChainWriter,
+    /// Whether `current` has its first record (the start, with its links) committed.
+    started: bool,
+    /// When the last link record was made, and the place of each other chain it has linked.
+    last_link: Instant,
+    linked: HashMap<String, u64>,
 }
 
 impl Writer {
-    fn run(self, rx: mpsc::Receiver<Pending>) {
+    fn new_chain(keys: &Arc<KeyedChain>) -> ChainWriter {
+        let name = match tresor_crypto::random_token_bytes::<8>() {
+            Ok(bytes) => bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            // Without the system's randomness no token could be made either; a name from the
+            // clock and the process still differs from every other writer's.
+            Err(_) => format!("{:x}-{:x}", tresor_model::now_millis(), std::process::id()),
+        };
+        ChainWriter::new(name, keys.clone() as Arc<dyn AuditChain>)
+    }
+
+    /// The record that starts the chain, or links other chains, if one is due: `None` when there
+    /// is nothing (new) to link. Reads the chains' heads from the store.
+    async fn link_record(&mut self) -> Result<Option<AuditRecord>, StoreError> {
+        let due = !self.started || self.last_link.elapsed() >= LINK_EVERY;
+        if !due {
+            return Ok(None);
+        }
+        let mut heads: Vec<ChainHead> = self.store.audit_chains().await?;
+        heads.retain(|h| h.chain != self.current.name() && h.seq > 0);
+        heads.retain(|h| self.linked.get(&h.chain) != Some(&h.seq));
+        let action = if self.started { CHAIN_LINK } else { CHAIN_START };
+        if !self.started {
+            heads.sort_by_key(|h| std::cmp::Reverse(h.updated_at));
+            heads.truncate(START_LINKS);
+        }
+        self.last_link = Instant::now();
+        if self.started && heads.is_empty() {
+            return Ok(None);
+        }
+        let detail = format_links(&heads);
+        for h in &heads {
+            self.linked.insert(h.chain.clone(), h.seq);
+        }
+        let rec = new_record(
+            String::new(),
+            String::new(),
+            "tresor".into(),
+            action,
+            self.current.name().to_owned(),
+            "ok",
+            Some(detail),
+        );
+        Ok(Some(rec))
+    }
+
+    fn run(mut self, rx: mpsc::Receiver<Pending>) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("audit runtime");
         // When the oldest commit not yet flushed was made.
         let mut unflushed_since: Option<Instant> = None;
@@ -132,8 +212,15 @@ impl Writer {
             let overdue = unflushed_since.is_some_and(|since| since.elapsed() >= delay);
             let flush = if changes.is_empty() && !delay.is_zero() && !overdue { Flush::Deferred } else { Flush::Now };
             tracing::debug!(changes = changes.len(), reads = reads.len(), ?flush, "committing a group");
-            match rt.block_on(self.store.apply_group(Group { changes, reads, flush }, self.chain.as_ref())) {
+            let committed = rt.block_on(async {
+                if let Some(link) = self.link_record().await? {
+                    reads.insert(0, link);
+                }
+                self.store.apply_group(Group { changes, reads, flush }, &self.current).await
+            });
+            match committed {
                 Ok(outcomes) => {
+                    self.started = true;
                     match flush {
                         Flush::Now => unflushed_since = None,
                         Flush::Deferred => {
@@ -148,6 +235,11 @@ impl Writer {
                     }
                 }
                 Err(e) => {
+                    // Whether the commit landed is unknown (an answer lost with the connection):
+                    // go on in a new chain rather than guess where this one stands.
+                    tracing::warn!(chain = self.current.name(), "an audit group failed; continuing in a new chain");
+                    self.current = Self::new_chain(&self.chain);
+                    self.started = false;
                     for done in change_waiters.into_iter().chain(read_waiters) {
                         let _ = done.send(Err(e.clone()));
                     }
@@ -160,16 +252,24 @@ impl Writer {
 /// The audit chain's keyed hashes, under the audit key.
 pub(crate) struct KeyedChain(MacKey);
 
-/// The label of the head's MAC. The record hash has no label but ten fields; the head's MAC has
-/// this label and two: the MAC's length-prefixed encoding keeps the two apart.
+/// The label of the head's MAC of the chain `""` (written before chains). The record hash has no
+/// label but ten fields; the head's MAC has this label and two: the MAC's length-prefixed
+/// encoding keeps the two apart.
 const HEAD_LABEL: &[u8] = b"tresor audit head v1";
+/// The label of a named chain's head MAC, over the chain's name, place and hash (four fields; a
+/// named chain's records have eleven).
+const CHAIN_HEAD_LABEL: &[u8] = b"tresor audit chain head v2";
 
 impl AuditChain for KeyedChain {
     fn record_hash(&self, record: &AuditRecord) -> Vec<u8> {
         chain_hash(&self.0, record)
     }
-    fn head_mac(&self, seq: u64, hash: &[u8]) -> Vec<u8> {
-        self.0.mac(&[HEAD_LABEL, &seq.to_be_bytes(), hash]).to_vec()
+    fn head_mac(&self, chain: &str, seq: u64, hash: &[u8]) -> Vec<u8> {
+        if chain.is_empty() {
+            self.0.mac(&[HEAD_LABEL, &seq.to_be_bytes(), hash]).to_vec()
+        } else {
+            self.0.mac(&[CHAIN_HEAD_LABEL, chain.as_bytes(), &seq.to_be_bytes(), hash]).to_vec()
+        }
     }
 }
 
@@ -193,25 +293,35 @@ pub(crate) fn new_record(
         target,
         outcome: outcome.to_owned(),
         detail,
+        chain: String::new(),
+        chain_seq: 0,
         prev_hash: Vec::new(),
         hash: Vec::new(),
     }
 }
 
+/// A record's hash: its fields and the previous record's hash; a named chain's records also
+/// cover the chain's name (an eleventh field), those of the chain `""` are hashed as before
+/// chains, their place being their `seq`.
 fn chain_hash(mac: &MacKey, r: &AuditRecord) -> Vec<u8> {
-    mac.mac(&[
+    let (place, at) = (r.chain_seq.to_be_bytes(), r.at.to_be_bytes());
+    let detail = r.detail.as_deref().unwrap_or("\u{0}none");
+    let mut fields: Vec<&[u8]> = vec![
         &r.prev_hash,
-        &r.seq.to_be_bytes(),
-        &r.at.to_be_bytes(),
+        &place,
+        &at,
         r.workspace.as_bytes(),
         r.request_id.as_bytes(),
         r.principal.as_bytes(),
         r.action.as_bytes(),
         r.target.as_bytes(),
         r.outcome.as_bytes(),
-        r.detail.as_deref().unwrap_or("\u{0}none").as_bytes(),
-    ])
-    .to_vec()
+        detail.as_bytes(),
+    ];
+    if !r.chain.is_empty() {
+        fields.push(r.chain.as_bytes());
+    }
+    mac.mac(&fields).to_vec()
 }
 
 impl Auditor {
@@ -220,7 +330,15 @@ impl Auditor {
         let chain = Arc::new(KeyedChain(mac));
         let (tx, rx) = mpsc::channel::<Pending>();
         let read_flush_delay = Arc::new(AtomicU64::new(0));
-        let writer = Writer { store, chain: chain.clone(), read_flush_delay: read_flush_delay.clone() };
+        let writer = Writer {
+            store,
+            current: Writer::new_chain(&chain),
+            chain: chain.clone(),
+            read_flush_delay: read_flush_delay.clone(),
+            started: false,
+            last_link: Instant::now(),
+            linked: HashMap::new(),
+        };
         std::thread::Builder::new()
             .name("tresor-audit".into())
             .spawn(move || writer.run(rx))
@@ -271,73 +389,211 @@ impl Auditor {
         Ok(())
     }
 
-    /// Checks the whole chain: sequence numbers without gaps, each record linked to the one before,
-    /// each hash matching its fields, and the last record matching the recorded head.
+    /// Checks every chain: each record's hash matches its fields, each links to the one before
+    /// it in its chain with no place missing from the first to the recorded head, each head
+    /// carries a valid MAC, every chain with records has a head, and every record a link names
+    /// is there with the hash it was linked with.
+    ///
+    /// The log is read newest first: a link names records committed before it, so each claim is
+    /// met before the record it names, and only the claims not yet met are kept in memory (and a
+    /// few records of a chain that arrive out of order, since chains are numbered side by side).
     pub async fn verify(&self, store: &dyn Store) -> Result<VerifyReport> {
-        let mut prev: Vec<u8> = Vec::new();
-        let mut expected_seq = 1u64;
-        let mut problems = Vec::new();
+        let mut v = Verification::default();
+        for head in store.audit_chains().await? {
+            v.head(&head, self.chain.as_ref());
+        }
+        let mut before = None;
         loop {
-            let page = store.list_audit(expected_seq - 1, None, 1000).await?;
-            if page.is_empty() {
-                break;
+            let page = store.list_audit_desc(before, 1000).await?;
+            let Some(last) = page.last() else { break };
+            before = Some(last.seq);
+            for r in page {
+                v.record(r, self.chain.as_ref());
             }
-            for r in &page {
-                if r.seq != expected_seq {
-                    problems.push(format!("records {expected_seq} to {} are missing", r.seq - 1));
-                }
-                if !ct_eq(&r.prev_hash, &prev) {
-                    problems.push(format!("record {} does not link to the record before it", r.seq));
-                }
-                if !ct_eq(&self.chain.record_hash(r), &r.hash) {
-                    problems.push(format!("record {} was altered: its hash does not match its contents", r.seq));
-                }
-                prev = r.hash.clone();
-                expected_seq = r.seq + 1;
-            }
-            if problems.len() > 100 {
+            if v.problems.len() > 100 {
                 break;
             }
         }
-        let records = expected_seq - 1;
-        problems.extend(self.head_problems(store, records, &prev).await?);
-        Ok(VerifyReport { records, problems })
+        Ok(v.finish())
     }
 }
 
-impl Auditor {
-    /// What is wrong with the recorded head of a log whose last record is `records` with hash
-    /// `last_hash`: missing while records exist, without a MAC or with a wrong one, or not the
-    /// last record (records were removed from the end).
-    async fn head_problems(&self, store: &dyn Store, records: u64, last_hash: &[u8]) -> Result<Vec<String>> {
-        let mut problems = Vec::new();
-        let stored = store.get_meta(AUDIT_HEAD_META).await?;
-        // PostgreSQL keeps an empty placeholder row before the first record.
-        let Some((head_seq, head_hash)) = stored.as_deref().and_then(parse_audit_head) else {
-            if records > 0 {
-                problems.push(format!(
-                    "the log has {records} records but no recorded head: the head was deleted, so records removed \
-                     from the end cannot be ruled out"
-                ));
-            }
-            return Ok(problems);
-        };
-        match store.get_meta(AUDIT_HEAD_MAC_META).await? {
-            None => problems.push(format!(
-                "the recorded head (record {head_seq}) carries no MAC: it was rewritten, or written by an older \
-                 tresor (the next audited request writes it with a MAC), so records removed from the end cannot be \
-                 ruled out"
+/// The heads other chains reached, as a link record's detail: `CHAIN@PLACE:HASH`, comma-separated
+/// (`HASH` in hex; the chain `""` has an empty name).
+fn format_links(heads: &[ChainHead]) -> String {
+    let links: Vec<String> = heads
+        .iter()
+        .map(|h| format!("{}@{}:{}", h.chain, h.seq, h.hash.iter().map(|b| format!("{b:02x}")).collect::<String>()))
+        .collect();
+    format!("links: {}", links.join(", "))
+}
+
+/// The links [`format_links`] wrote; `None` when the detail is not a list of links.
+fn parse_links(detail: &str) -> Option<Vec<(String, u64, Vec<u8>)>> {
+    let list = detail.strip_prefix("links:")?.trim();
+    if list.is_empty() {
+        return Some(Vec::new());
+    }
+    list.split(", ")
+        .map(|link| {
+            let (chain, rest) = link.split_once('@')?;
+            let (place, hash) = rest.split_once(':')?;
+            let hash = (0..hash.len())
+                .step_by(2)
+                .map(|i| hash.get(i..i + 2).and_then(|b| u8::from_str_radix(b, 16).ok()))
+                .collect::<Option<Vec<u8>>>()?;
+            Some((chain.to_owned(), place.parse().ok()?, hash))
+        })
+        .collect()
+}
+
+/// One chain as verify walks it down: the place it expects next and the hash that record must
+/// have (the `prev_hash` of the record after it, or the recorded head's hash).
+struct ChainWalk {
+    next: u64,
+    want: Vec<u8>,
+    /// Records of the chain met before the one expected: place -> (seq, hash, prev_hash).
+    early: BTreeMap<u64, (u64, Vec<u8>, Vec<u8>)>,
+}
+
+/// The state of [`Auditor::verify`]'s walk.
+#[derive(Default)]
+struct Verification {
+    chains: HashMap<String, ChainWalk>,
+    /// Records named by a link and not met yet: (chain, place) -> (hash, the linking record's seq).
+    claims: HashMap<(String, u64), (Vec<u8>, u64)>,
+    records: u64,
+    problems: Vec<String>,
+}
+
+fn chain_label(chain: &str) -> String {
+    if chain.is_empty() {
+        "the chain written before chains".into()
+    } else {
+        format!("chain {chain}")
+    }
+}
+
+impl Verification {
+    fn head(&mut self, head: &ChainHead, keys: &KeyedChain) {
+        let label = chain_label(&head.chain);
+        match &head.head_mac {
+            None => self.problems.push(format!(
+                "the recorded head of {label} (place {}) carries no MAC: it was rewritten, or written by a tresor \
+                 before head MACs, so records removed from its end cannot be ruled out",
+                head.seq
             )),
-            Some(mac) if !ct_eq(&mac, &self.chain.head_mac(head_seq, head_hash)) => problems
-                .push(format!("the recorded head (record {head_seq}) does not match its MAC: the head was rewritten")),
+            Some(mac) if !ct_eq(mac, &keys.head_mac(&head.chain, head.seq, &head.hash)) => self.problems.push(format!(
+                "the recorded head of {label} (place {}) does not match its MAC: the head was rewritten",
+                head.seq
+            )),
             Some(_) => {}
         }
-        if head_seq != records || !ct_eq(head_hash, last_hash) {
-            problems.push(format!(
-                "the log ends at record {records} but its recorded head is record {head_seq}: records were removed from the end"
+        self.chains
+            .insert(head.chain.clone(), ChainWalk { next: head.seq, want: head.hash.clone(), early: BTreeMap::new() });
+    }
+
+    fn record(&mut self, r: AuditRecord, keys: &KeyedChain) {
+        self.records += 1;
+        let intact = ct_eq(&keys.record_hash(&r), &r.hash);
+        if !intact {
+            self.problems.push(format!("record {} was altered: its hash does not match its contents", r.seq));
+        } else if r.action == CHAIN_START || r.action == CHAIN_LINK {
+            match r.detail.as_deref().and_then(parse_links) {
+                Some(links) => {
+                    for (chain, place, hash) in links {
+                        self.claims.insert((chain, place), (hash, r.seq));
+                    }
+                }
+                None => self.problems.push(format!("record {} should list chain links and does not", r.seq)),
+            }
+        }
+        if let Some((hash, by)) = self.claims.remove(&(r.chain.clone(), r.chain_seq)) {
+            if !ct_eq(&hash, &r.hash) {
+                self.problems.push(format!(
+                    "record {} ({} place {}) is not the record that record {by} links: it was replaced",
+                    r.seq,
+                    chain_label(&r.chain),
+                    r.chain_seq
+                ));
+            }
+        }
+        let walk = match self.chains.get_mut(&r.chain) {
+            Some(walk) => walk,
+            None => {
+                self.problems.push(format!(
+                    "{} has records (the last at place {}, record {}) but no recorded head: the head was deleted, so \
+                     records removed from its end cannot be ruled out",
+                    chain_label(&r.chain),
+                    r.chain_seq,
+                    r.seq
+                ));
+                self.chains.entry(r.chain.clone()).or_insert(ChainWalk {
+                    next: r.chain_seq,
+                    want: r.hash.clone(),
+                    early: BTreeMap::new(),
+                })
+            }
+        };
+        let label = chain_label(&r.chain);
+        if r.chain_seq == 0 {
+            self.problems.push(format!("record {} has no place in {label}: it was added", r.seq));
+            return;
+        }
+        if r.chain_seq > walk.next {
+            self.problems.push(format!(
+                "record {} ({label} place {}) lies beyond the place the chain reached before it ({}): it was added, \
+                 or the head was rewritten",
+                r.seq, r.chain_seq, walk.next
+            ));
+            return;
+        }
+        walk.early.insert(r.chain_seq, (r.seq, r.hash, r.prev_hash));
+        Self::advance(walk, &label, &mut self.problems, false);
+    }
+
+    /// Takes the chain's records in order of place, down from the one expected; with `skip`,
+    /// jumps over a gap (reported) to the highest record met.
+    fn advance(walk: &mut ChainWalk, label: &str, problems: &mut Vec<String>, skip: bool) {
+        loop {
+            let Some((&place, _)) = walk.early.last_key_value() else { return };
+            if place != walk.next {
+                if !(skip || walk.early.len() > MAX_REORDER) {
+                    return;
+                }
+                problems.push(format!("places {} to {} of {label} are missing", place + 1, walk.next));
+                walk.next = place;
+                let (_, (_, hash, _)) = walk.early.last_key_value().expect("just seen");
+                walk.want = hash.clone();
+            }
+            let (place, (seq, hash, prev)) = walk.early.pop_last().expect("just seen");
+            if !ct_eq(&hash, &walk.want) {
+                problems.push(format!("record {seq} ({label} place {place}) does not link to the record after it"));
+            }
+            walk.next = place - 1;
+            walk.want = prev;
+        }
+    }
+
+    fn finish(mut self) -> VerifyReport {
+        for (chain, walk) in &mut self.chains {
+            let label = chain_label(chain);
+            Self::advance(walk, &label, &mut self.problems, true);
+            if walk.next > 0 {
+                self.problems.push(format!("places 1 to {} of {label} are missing", walk.next));
+            } else if !walk.want.is_empty() {
+                self.problems.push(format!("the first record of {label} does not start a chain"));
+            }
+        }
+        let mut unmet: Vec<_> = self.claims.into_iter().collect();
+        unmet.sort_by_key(|(_, (_, by))| *by);
+        for ((chain, place), (_, by)) in unmet {
+            self.problems.push(format!(
+                "record {by} links {} at place {place}, which is missing: the chain was cut or removed",
+                chain_label(&chain)
             ));
         }
-        Ok(problems)
+        VerifyReport { records: self.records, chains: self.chains.len() as u64, problems: self.problems }
     }
 }
 
@@ -349,6 +605,8 @@ fn audit_down() -> ServiceError {
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct VerifyReport {
     pub records: u64,
+    /// How many chains the records are in.
+    pub chains: u64,
     pub problems: Vec<String>,
 }
 

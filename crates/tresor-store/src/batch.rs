@@ -4,7 +4,7 @@
 //! that transaction, so a failing step or append leaves nothing behind.
 
 use crate::{
-    AppKeyRecord, AuditChain, AuditRecord, BatchOp, GrantRecord, Group, Membership, NewEnvironment, NewPrincipal,
+    AppKeyRecord, AuditRecord, BatchOp, ChainWriter, GrantRecord, Group, Membership, NewEnvironment, NewPrincipal,
     NewVersion, Result, StoreError, TokenRecord, VersionState, VersionStates,
 };
 use tresor_model::{EntryPath, PrincipalRef, Tag, VaultPath, WorkspaceName};
@@ -40,55 +40,65 @@ pub(crate) trait BatchSteps {
     async fn delete_grant(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord>;
     async fn insert_app_key(&self, key: &AppKeyRecord) -> Result<()>;
     async fn revoke_app_key(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()>;
-    /// The backend's one chain append ([`crate::Store::append_audit`] inside the transaction).
-    async fn append_audit(&self, records: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<Vec<u64>>;
+    /// The backend's one chain append ([`crate::Store::append_audit`] inside the transaction):
+    /// links `records` after `at` (see [`crate::link_audit`]), which it moves on, inserts them and
+    /// records the chain's new head, refusing when the recorded head is not `at`.
+    async fn append_audit(&self, records: Vec<AuditRecord>, chain: &ChainWriter, at: &mut (u64, Vec<u8>))
+        -> Result<()>;
     /// Runs SQL that both backends spell alike and that returns no rows (the savepoints).
     async fn execute(&self, sql: &'static str) -> Result<()>;
 }
 
 /// Runs a group of changes on `tx` ([`crate::Store::apply_group`]): each change in a savepoint,
 /// released when it succeeds and rolled back to when it fails (the others go on), then the read
-/// records. The caller commits when this returns `Ok` and drops the transaction otherwise.
+/// records. The caller commits when this returns `Ok` and drops the transaction otherwise; once
+/// the commit succeeded it moves `chain` to the returned position ([`ChainWriter::advance`]).
 /// SQLite and PostgreSQL both keep a savepoint on their stack after `ROLLBACK TO`, so it is
-/// released too: the next change reuses the name at the same depth.
+/// released too: the next change reuses the name at the same depth; the chain's position is
+/// rolled back with it.
 pub(crate) async fn apply_group<S: BatchSteps>(
     tx: &S,
     group: Group,
-    chain: &dyn AuditChain,
-) -> Result<Vec<Result<()>>> {
+    chain: &ChainWriter,
+) -> Result<(Vec<Result<()>>, (u64, Vec<u8>))> {
     let Group { changes, reads, .. } = group;
+    let mut at = chain.position();
     let mut outcomes = Vec::with_capacity(changes.len());
     for change in changes {
         tx.execute("SAVEPOINT change").await?;
-        let outcome = apply(tx, &change.ops, change.audit, chain).await;
+        let before = at.clone();
+        let outcome = apply(tx, &change.ops, change.audit, chain, &mut at).await;
         tx.execute(match outcome {
             Ok(()) => "RELEASE SAVEPOINT change",
             Err(_) => "ROLLBACK TO SAVEPOINT change; RELEASE SAVEPOINT change",
         })
         .await?;
+        if outcome.is_err() {
+            at = before;
+        }
         outcomes.push(outcome);
     }
     if !reads.is_empty() {
-        tx.append_audit(reads, chain).await.map_err(|e| StoreError::AuditAppend(e.to_string()))?;
+        tx.append_audit(reads, chain, &mut at).await.map_err(|e| StoreError::AuditAppend(e.to_string()))?;
     }
-    Ok(outcomes)
+    Ok((outcomes, at))
 }
 
 /// Runs the steps in order, then appends the batch's audit records, on `tx`. The caller commits
 /// when this succeeds and drops the transaction uncommitted (rolling everything back) when it
-/// fails. The records are appended last, so the audit chain's lock (PostgreSQL: the `audit_head`
-/// row) is held only for the append itself, not for the steps before it.
+/// fails. The records are appended last, after the steps they record.
 pub(crate) async fn apply<S: BatchSteps>(
     tx: &S,
     ops: &[BatchOp],
     audit: Vec<AuditRecord>,
-    chain: &dyn AuditChain,
+    chain: &ChainWriter,
+    at: &mut (u64, Vec<u8>),
 ) -> Result<()> {
     for op in ops {
         step(tx, op).await?;
     }
     if !audit.is_empty() {
-        tx.append_audit(audit, chain).await.map_err(|e| StoreError::AuditAppend(e.to_string()))?;
+        tx.append_audit(audit, chain, at).await.map_err(|e| StoreError::AuditAppend(e.to_string()))?;
     }
     Ok(())
 }
@@ -151,7 +161,7 @@ macro_rules! batch_steps {
     ($tx:ty $(, $wait:tt)?) => {
         const _: () = {
             use $crate::{
-                AppKeyRecord, AuditChain, AuditRecord, GrantRecord, Membership, NewEnvironment, NewPrincipal, NewVersion, Result,
+                AppKeyRecord, AuditRecord, GrantRecord, Membership, NewEnvironment, NewPrincipal, NewVersion, Result,
                 TokenRecord,
             };
             use tresor_model::{EntryPath, PrincipalRef, Tag, VaultPath, WorkspaceName};
@@ -226,8 +236,13 @@ macro_rules! batch_steps {
                 async fn revoke_app_key(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
                     super::records::revoke_tx::<AppKeyRecord>(self, ws, id, now)$(.$wait)?
                 }
-                async fn append_audit(&self, records: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<Vec<u64>> {
-                    super::audit::append_audit_tx(self, records, chain)$(.$wait)?
+                async fn append_audit(
+                    &self,
+                    records: Vec<AuditRecord>,
+                    chain: &$crate::ChainWriter,
+                    at: &mut (u64, Vec<u8>),
+                ) -> Result<()> {
+                    super::audit::append_audit_tx(self, records, chain, at)$(.$wait)?
                 }
                 async fn execute(&self, sql: &'static str) -> Result<()> {
                     super::execute_tx(self, sql)$(.$wait)?

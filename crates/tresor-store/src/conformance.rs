@@ -2,10 +2,12 @@
 //! backend's tests call [`run_all`] on a fresh, empty store.
 
 use crate::{
-    AppKeyRecord, AuditChain, AuditRecord, Batch, BatchOp, Flush, GrantRecord, Group, ListQuery, Membership,
-    NewEnvironment, NewPrincipal, NewVersion, Store, StoreError, TokenRecord, VersionChange, VersionState,
-    VersionStates, WrappedKey, AUDIT_HEAD_MAC_META, AUDIT_HEAD_META,
+    AppKeyRecord, AuditChain, AuditRecord, Batch, BatchOp, ChainHead, ChainWriter, Flush, GrantRecord, Group,
+    ListQuery, Membership, NewEnvironment, NewPrincipal, NewVersion, Store, StoreError, TokenRecord, VersionChange,
+    VersionState, VersionStates, WrappedKey,
 };
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use tresor_model::{
     Access, EntryKey, EntryKind, EntryPath, EnvName, PrincipalRef, Tag, VaultName, VaultPath, WorkspaceName,
 };
@@ -68,14 +70,26 @@ impl<F: Fn(&AuditRecord) -> Vec<u8> + Send + Sync> AuditChain for TestChain<F> {
     fn record_hash(&self, record: &AuditRecord) -> Vec<u8> {
         (self.0)(record)
     }
-    fn head_mac(&self, seq: u64, hash: &[u8]) -> Vec<u8> {
-        [&b"head"[..], &seq.to_be_bytes(), hash].concat()
+    fn head_mac(&self, chain: &str, seq: u64, hash: &[u8]) -> Vec<u8> {
+        [&b"head"[..], chain.as_bytes(), &seq.to_be_bytes(), hash].concat()
     }
 }
 
 /// The head MAC [`TestChain`] writes, for the checks.
-pub fn test_head_mac(seq: u64, hash: &[u8]) -> Vec<u8> {
-    TestChain(|_: &AuditRecord| Vec::new()).head_mac(seq, hash)
+pub fn test_head_mac(chain: &str, seq: u64, hash: &[u8]) -> Vec<u8> {
+    TestChain(|_: &AuditRecord| Vec::new()).head_mac(chain, seq, hash)
+}
+
+/// A writer of a new chain hashed by `hash` (a [`TestChain`]), named apart from every other
+/// writer of the process.
+pub fn test_writer<F: Fn(&AuditRecord) -> Vec<u8> + Send + Sync + 'static>(hash: F) -> ChainWriter {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    ChainWriter::new(format!("test-{}", NEXT.fetch_add(1, Ordering::Relaxed)), Arc::new(TestChain(hash)))
+}
+
+/// The recorded head of `chain`.
+pub async fn head_of(store: &dyn Store, chain: &str) -> Option<ChainHead> {
+    store.audit_chains().await.unwrap().into_iter().find(|h| h.chain == chain)
 }
 
 /// A new environment of the test workspace.
@@ -156,7 +170,7 @@ async fn tokens(store: &dyn Store) {
     assert_eq!(store.get_token("t-bound").await.unwrap().unwrap(), bound);
     assert_eq!(store.get_token("t2").await.unwrap().unwrap().environment, None);
     let batched = TokenRecord { environment: Some(env("feature-x")), ..token("t-bound-batch", "app:worker") };
-    store.apply_batch(vec![BatchOp::InsertToken(batched.clone())], vec![], &TestChain(concat_chain)).await.unwrap();
+    store.apply_batch(vec![BatchOp::InsertToken(batched.clone())], vec![], &test_writer(concat_chain)).await.unwrap();
     let listed = store.list_tokens(&ws()).await.unwrap();
     assert_eq!(listed.iter().find(|t| t.id == "t-bound-batch"), Some(&batched));
     assert_eq!(listed.iter().filter(|t| t.environment.is_some()).count(), 2);
@@ -206,6 +220,8 @@ pub(crate) fn audit(action: &str) -> AuditRecord {
         target: "prod/api-keys/stripe".into(),
         outcome: "ok".into(),
         detail: None,
+        chain: String::new(),
+        chain_seq: 0,
         prev_hash: vec![],
         hash: vec![],
     }
@@ -221,20 +237,36 @@ fn concat_chain(r: &AuditRecord) -> Vec<u8> {
 
 async fn audit_chain(store: &dyn Store) {
     // A toy chain function: the test only checks that records are linked in order.
-    let chain = TestChain(concat_chain);
-    assert_eq!(store.append_audit(vec![audit("a"), audit("b")], &chain).await.unwrap(), [1, 2]);
-    assert_eq!(store.append_audit(vec![audit("c")], &chain).await.unwrap(), [3]);
+    let chain = test_writer(concat_chain);
+    store.append_audit(vec![audit("a"), audit("b")], &chain).await.unwrap();
+    store.append_audit(vec![audit("c")], &chain).await.unwrap();
     let all = store.list_audit(0, None, 100).await.unwrap();
-    assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), [1, 2, 3]);
+    assert_eq!(all.iter().map(|r| r.chain_seq).collect::<Vec<_>>(), [1, 2, 3]);
+    assert!(all.windows(2).all(|w| w[0].seq < w[1].seq), "listed in the log's order");
+    assert!(all.iter().all(|r| r.chain == chain.name()));
     assert_eq!(all[0].prev_hash, b"");
     assert_eq!(all[1].prev_hash, all[0].hash);
     assert_eq!(all[2].hash, b"abc");
-    let head = store.get_meta(AUDIT_HEAD_META).await.unwrap().unwrap();
-    assert_eq!(&head[..8], &3u64.to_be_bytes());
-    assert_eq!(&head[8..], b"abc");
-    let mac = store.get_meta(AUDIT_HEAD_MAC_META).await.unwrap().unwrap();
-    assert_eq!(mac, test_head_mac(3, b"abc"), "the head's MAC is written with it");
-    assert_eq!(store.list_audit(1, None, 1).await.unwrap()[0].seq, 2);
+    assert_eq!(chain.position(), (3, b"abc".to_vec()), "the writer knows where its chain stands");
+    let head = head_of(store, chain.name()).await.expect("the chain's head is recorded");
+    assert_eq!((head.seq, head.hash.as_slice()), (3, &b"abc"[..]));
+    assert_eq!(head.head_mac, Some(test_head_mac(chain.name(), 3, b"abc")), "the head's MAC is written with it");
+    assert_eq!(store.list_audit(all[0].seq, None, 1).await.unwrap()[0].seq, all[1].seq);
+    let newest_first = store.list_audit_desc(None, 2).await.unwrap();
+    assert_eq!(newest_first.iter().map(|r| r.chain_seq).collect::<Vec<_>>(), [3, 2]);
+    assert_eq!(store.list_audit_desc(Some(all[1].seq), 10).await.unwrap(), [all[0].clone()]);
+
+    // A second writer of the chain (same name, a stale position) is refused and changes nothing.
+    let stale = ChainWriter::new(chain.name(), Arc::new(TestChain(concat_chain)));
+    assert!(matches!(store.append_audit(vec![audit("x")], &stale).await, Err(StoreError::AuditAppend(_))));
+    assert_eq!(store.list_audit(0, None, 100).await.unwrap().len(), 3);
+    // Another chain goes side by side, numbered on in the log.
+    let other = test_writer(concat_chain);
+    store.append_audit(vec![audit("d")], &other).await.unwrap();
+    let last = store.list_audit_desc(None, 1).await.unwrap().remove(0);
+    assert_eq!((last.chain.as_str(), last.chain_seq, last.prev_hash.as_slice()), (other.name(), 1, &b""[..]));
+    assert!(last.seq > all[2].seq);
+    assert_eq!(store.audit_chains().await.unwrap().len(), 2);
     assert!(store.list_audit(0, Some(101), 100).await.unwrap().is_empty());
 }
 
@@ -348,7 +380,7 @@ async fn version_states(store: &dyn Store) {
     let set = |versions: &[u64], change, now| {
         BatchOp::SetVersionState(VersionStates { path: p.clone(), versions: versions.to_vec(), change, now })
     };
-    let apply = |op| async move { store.apply_batch(vec![op], vec![], &TestChain(concat_chain)).await };
+    let apply = |op| async move { store.apply_batch(vec![op], vec![], &test_writer(concat_chain)).await };
     let state = |deleted_at, destroyed_at| VersionState { deleted_at, destroyed_at };
     // Delete 1 and 2 (and 9, which is not stored and passed over).
     apply(set(&[1, 2, 9], VersionChange::Delete, 200)).await.unwrap();
@@ -593,7 +625,7 @@ async fn batches(store: &dyn Store) {
         BatchOp::WriteVersion(version(&b, 1, 0, b"b1")),
         BatchOp::InsertGrant(grant("g-batch-1")),
     ];
-    store.apply_batch(good, vec![], &TestChain(concat_chain)).await.unwrap();
+    store.apply_batch(good, vec![], &test_writer(concat_chain)).await.unwrap();
     let info = store.get_vault(&v).await.unwrap().unwrap();
     assert_eq!((info.managed_by.as_deref(), info.managed_at, info.entries), (Some("tresor"), Some(5), 2));
     let read = store.read_version(&a, None).await.unwrap().unwrap();
@@ -635,7 +667,7 @@ async fn batches(store: &dyn Store) {
     // The entry limit reached part-way.
     let mut ops = steps_before_failure();
     ops.push(BatchOp::WriteVersion(over));
-    match store.apply_batch(ops, vec![], &TestChain(concat_chain)).await {
+    match store.apply_batch(ops, vec![], &test_writer(concat_chain)).await {
         Err(StoreError::EntryLimit { limit }) => assert_eq!(limit, live - 1),
         other => panic!("expected EntryLimit, got {other:?}"),
     }
@@ -644,7 +676,7 @@ async fn batches(store: &dyn Store) {
     let mut ops = steps_before_failure();
     ops.push(BatchOp::WriteVersion(version(&b, 2, 7, b"stale")));
     assert!(matches!(
-        store.apply_batch(ops, vec![], &TestChain(concat_chain)).await,
+        store.apply_batch(ops, vec![], &test_writer(concat_chain)).await,
         Err(StoreError::VersionConflict { .. })
     ));
     assert_eq!(snapshot().await, before, "a check-and-set mismatch part-way rolls back every earlier step");
@@ -658,15 +690,15 @@ async fn batches(store: &dyn Store) {
         let what = failing.describe();
         let mut ops = steps_before_failure();
         ops.push(failing);
-        assert!(store.apply_batch(ops, vec![], &TestChain(concat_chain)).await.is_err(), "{what} must fail");
+        assert!(store.apply_batch(ops, vec![], &test_writer(concat_chain)).await.is_err(), "{what} must fail");
         assert_eq!(snapshot().await, before, "{what} failing rolls back every earlier step");
     }
     // Releasing ownership on its own.
     let release = BatchOp::SetVaultOwner { vault: v.clone(), managed_by: None, at: 11 };
-    store.apply_batch(vec![release], vec![], &TestChain(concat_chain)).await.unwrap();
+    store.apply_batch(vec![release], vec![], &test_writer(concat_chain)).await.unwrap();
     let info = store.get_vault(&v).await.unwrap().unwrap();
     assert_eq!((info.managed_by, info.managed_at), (None, Some(11)), "a release keeps when it happened");
-    store.apply_batch(vec![], vec![], &TestChain(concat_chain)).await.unwrap();
+    store.apply_batch(vec![], vec![], &test_writer(concat_chain)).await.unwrap();
 }
 
 /// Fills an empty store with every kind of row a snapshot carries: several versions of an entry
@@ -704,7 +736,7 @@ pub async fn fill_for_backup(store: &dyn Store) {
         change: VersionChange::Delete,
         now: 78,
     });
-    store.apply_batch(vec![states], vec![], &TestChain(concat_chain)).await.unwrap();
+    store.apply_batch(vec![states], vec![], &test_writer(concat_chain)).await.unwrap();
 
     store.create_principal(&new_principal(p("user:alice"), "root", 10)).await.unwrap();
     store.create_principal(&new_principal(p("app:worker"), "user:alice", 11)).await.unwrap();
@@ -748,14 +780,15 @@ pub async fn fill_for_backup(store: &dyn Store) {
     store.revoke_app_key(&ws(), "k-revoked", 15).await.unwrap();
     let mut detailed = audit("secret.read");
     detailed.detail = Some("version 2".into());
-    store.append_audit(vec![audit("secret.write"), detailed], &TestChain(backup_chain)).await.unwrap();
-    store.append_audit(vec![audit("token.create")], &TestChain(backup_chain)).await.unwrap();
+    let chain = test_writer(backup_chain);
+    store.append_audit(vec![audit("secret.write"), detailed], &chain).await.unwrap();
+    store.append_audit(vec![audit("token.create")], &chain).await.unwrap();
 }
 
-/// A toy chain hash for the backup checks: the previous hash, the sequence number and the action.
+/// A toy chain hash for the backup checks: the previous hash, the place in the chain and the action.
 fn backup_chain(r: &AuditRecord) -> Vec<u8> {
     let mut h = r.prev_hash.iter().rev().take(16).copied().collect::<Vec<_>>();
-    h.extend_from_slice(&r.seq.to_be_bytes());
+    h.extend_from_slice(&r.chain_seq.to_be_bytes());
     h.extend_from_slice(r.action.as_bytes());
     h
 }
@@ -811,10 +844,9 @@ pub async fn backup_and_restore(source: &dyn Store, target: &dyn Store) {
     assert_eq!(target.get_token("t-live").await.unwrap().unwrap().environment, None);
     assert_eq!(target.get_app_key("k-bound").await.unwrap().unwrap().environment, Some(env("prod")));
     assert_eq!(target.get_meta("salt").await.unwrap().unwrap(), [0, 1, 2, 254, 255]);
-    for head_row in [AUDIT_HEAD_META, AUDIT_HEAD_MAC_META] {
-        let copied = target.get_meta(head_row).await.unwrap();
-        assert!(copied.is_some() && copied == source.get_meta(head_row).await.unwrap(), "{head_row} is restored");
-    }
+    let heads = source.audit_chains().await.unwrap();
+    assert!(!heads.is_empty());
+    assert_eq!(target.audit_chains().await.unwrap(), heads, "the chains' heads are restored");
     let source_audit = source.list_audit(0, None, 100).await.unwrap();
     assert_eq!(target.list_audit(0, None, 100).await.unwrap(), source_audit);
 
@@ -830,17 +862,18 @@ pub async fn backup_and_restore(source: &dyn Store, target: &dyn Store) {
     assert!(matches!(target.import_snapshot(&newer).await, Err(StoreError::InvalidSnapshot(_))));
     assert_eq!(target.export_snapshot().await.unwrap().tables, snap.tables, "a refused import changes nothing");
 
-    // The restored audit head lets the chain continue where the source's ended.
-    let next = target.append_audit(vec![audit("after.restore")], &TestChain(backup_chain)).await.unwrap();
-    assert_eq!(next, [source_audit.len() as u64 + 1]);
-    let last = target.list_audit(source_audit.len() as u64, None, 10).await.unwrap();
-    assert_eq!(last[0].prev_hash, source_audit.last().unwrap().hash);
+    // A writer of the restored store starts a chain of its own, numbered after the restored records.
+    let chain = test_writer(backup_chain);
+    target.append_audit(vec![audit("after.restore")], &chain).await.unwrap();
+    let last = target.list_audit(source_audit.last().unwrap().seq, None, 10).await.unwrap();
+    assert_eq!(last.len(), 1, "the new record follows the restored ones");
+    assert_eq!((last[0].chain.as_str(), last[0].chain_seq), (chain.name(), 1));
 }
 
 /// Every step of a batch behaves as the `Store` method of the same name: the same change, the
 /// same errors. (The service makes every change through batches.)
 async fn batch_steps(store: &dyn Store) {
-    let chain = TestChain(concat_chain);
+    let chain = test_writer(concat_chain);
     let run = |ops: Vec<BatchOp>| store.apply_batch(ops, vec![], &chain);
     let tag = |k: &str, v: &str| Tag { key: k.into(), value: v.into() };
     let v = vault("prod", "steps");
@@ -975,35 +1008,40 @@ pub const REFUSED_AUDIT_ACTION: &str = "refused";
 /// step fails keeps no record either. Run on a store whose audit log refuses records whose
 /// action is [`REFUSED_AUDIT_ACTION`] (a trigger the backend's test installs), otherwise empty.
 pub async fn batches_with_audit(store: &dyn Store) {
-    let chain = TestChain(backup_chain);
+    let chain = test_writer(backup_chain);
     let v = vault("default", "audited");
     store.create_workspace(&ws(), &WrappedKey { generation: 1, wrapped: vec![3; 40] }, 1).await.unwrap();
     store.create_environment(&new_env(&EnvName::default_name(), None, 1)).await.unwrap();
     store.create_vault(&v, 1).await.unwrap();
-    let seqs = |records: &[AuditRecord]| records.iter().map(|r| r.seq).collect::<Vec<_>>();
-    let last_seq = || async { store.list_audit(0, None, u32::MAX).await.unwrap().last().map_or(0, |r| r.seq) };
-    let start = last_seq().await;
+    let places = |records: &[AuditRecord]| records.iter().map(|r| r.chain_seq).collect::<Vec<_>>();
+    // The chain's records, oldest first.
+    let ours = || async {
+        let all = store.list_audit(0, None, u32::MAX).await.unwrap();
+        all.into_iter().filter(|r| r.chain == chain.name()).collect::<Vec<_>>()
+    };
+    let linked = |records: &[AuditRecord]| {
+        for w in records.windows(2) {
+            assert!(w[0].seq < w[1].seq, "listed in order");
+            assert_eq!(w[1].prev_hash, w[0].hash, "record {} links to the one before", w[1].seq);
+            assert_eq!(w[1].hash, backup_chain(&w[1]), "record {} is hashed by the chain", w[1].seq);
+        }
+    };
 
     // Appends of the audit writer and of batches, interleaved: one gapless, linked chain.
-    let mut expected = start;
     for i in 0..3u64 {
-        assert_eq!(store.append_audit(vec![audit("read")], &chain).await.unwrap(), [expected + 1]);
+        store.append_audit(vec![audit("read")], &chain).await.unwrap();
         let e = v.entry(EntryKey::new(format!("k{i}")).unwrap());
         let ops = vec![BatchOp::WriteVersion(version(&e, 1, 0, b"sealed"))];
         store.apply_batch(ops, vec![audit("entry.write"), audit("entry.write")], &chain).await.unwrap();
         assert!(store.get_entry(&e).await.unwrap().is_some(), "the batch's step committed");
-        expected += 3;
     }
-    let all = store.list_audit(start, None, u32::MAX).await.unwrap();
-    assert_eq!(seqs(&all), ((start + 1)..=expected).collect::<Vec<_>>(), "one gapless sequence");
-    for w in all.windows(2) {
-        assert_eq!(w[1].prev_hash, w[0].hash, "record {} links to the one before", w[1].seq);
-        assert_eq!(w[1].hash, backup_chain(&w[1]), "record {} is hashed by the chain", w[1].seq);
-    }
+    let all = ours().await;
+    assert_eq!(places(&all), (1..=9).collect::<Vec<_>>(), "one gapless chain");
+    linked(&all);
     let last = all.last().unwrap();
-    let head = store.get_meta(AUDIT_HEAD_META).await.unwrap().unwrap();
-    assert_eq!((&head[..8], &head[8..]), (&last.seq.to_be_bytes()[..], &last.hash[..]), "a batch moves the head");
-    assert_eq!(store.get_meta(AUDIT_HEAD_MAC_META).await.unwrap().unwrap(), test_head_mac(last.seq, &last.hash));
+    let head = head_of(store, chain.name()).await.unwrap();
+    assert_eq!((head.seq, &head.hash), (9, &last.hash), "a batch moves the head");
+    assert_eq!(head.head_mac, Some(test_head_mac(chain.name(), 9, &last.hash)));
 
     // A record that cannot be appended: neither the step nor any of the batch's records is kept.
     let lost = v.entry(EntryKey::new("lost").unwrap());
@@ -1018,8 +1056,9 @@ pub async fn batches_with_audit(store: &dyn Store) {
     }
     assert!(store.get_entry(&lost).await.unwrap().is_none(), "the change did not happen without its record");
     assert!(!store.principal_exists(&ws(), &p("app:lost")).await.unwrap());
-    assert_eq!(last_seq().await, expected, "no record of the failed batch was kept");
-    assert_eq!(store.get_meta(AUDIT_HEAD_META).await.unwrap().unwrap(), head, "the head did not move");
+    assert_eq!(ours().await.len(), 9, "no record of the failed batch was kept");
+    assert_eq!(head_of(store, chain.name()).await.unwrap(), head, "the head did not move");
+    assert_eq!(chain.position(), (9, last.hash.clone()), "nor did the writer's position");
 
     // A step that fails: no record is kept either (the service records the failure on its own).
     let ops = vec![BatchOp::CreateVault { vault: v.clone(), now: 1 }];
@@ -1027,18 +1066,16 @@ pub async fn batches_with_audit(store: &dyn Store) {
         store.apply_batch(ops, vec![audit("vault.create")], &chain).await,
         Err(StoreError::AlreadyExists(_))
     ));
-    assert_eq!(last_seq().await, expected, "a failed step keeps no record");
+    assert_eq!(ours().await.len(), 9, "a failed step keeps no record");
 
     // The chain goes on from where it was.
-    assert_eq!(store.append_audit(vec![audit("read")], &chain).await.unwrap(), [expected + 1]);
-    let next = store.list_audit(expected, None, 10).await.unwrap();
-    assert_eq!(next[0].prev_hash, last.hash);
+    store.append_audit(vec![audit("read")], &chain).await.unwrap();
+    let next = ours().await.pop().unwrap();
+    assert_eq!((next.chain_seq, &next.prev_hash), (10, &last.hash));
 
     // A group (group commit): each change commits with its records or is rolled back alone (a
     // check-and-set that an earlier change of the same group moved; a record the log refuses),
     // the read records follow, and the chain stays one gapless, linked sequence.
-    let before = last_seq().await;
-    let head_hash = store.list_audit(before - 1, None, 1).await.unwrap()[0].hash.clone();
     let (a, b, c) = (
         v.entry(EntryKey::new("g-a").unwrap()),
         v.entry(EntryKey::new("g-b").unwrap()),
@@ -1064,20 +1101,17 @@ pub async fn batches_with_audit(store: &dyn Store) {
     assert_eq!(store.get_entry(&a).await.unwrap().unwrap().version, 1, "the conflicting write changed nothing");
     assert!(store.get_entry(&b).await.unwrap().is_none(), "a change whose record was refused did not happen");
     assert!(store.get_entry(&c).await.unwrap().is_some(), "a change after a failed one commits");
-    let kept = store.list_audit(before, None, u32::MAX).await.unwrap();
+    let all = ours().await;
+    let kept = &all[10..];
     let actions: Vec<&str> = kept.iter().map(|r| r.action.as_str()).collect();
     assert_eq!(
         actions,
         ["entry.write", "entry.write", "read", "read"],
         "the records of the changes kept, then the reads"
     );
-    assert_eq!(seqs(&kept), ((before + 1)..=(before + 4)).collect::<Vec<_>>(), "one gapless sequence");
-    assert_eq!(kept[0].prev_hash, head_hash);
-    for w in kept.windows(2) {
-        assert_eq!(w[1].prev_hash, w[0].hash, "record {} links to the one before", w[1].seq);
-    }
-    let head = store.get_meta(AUDIT_HEAD_META).await.unwrap().unwrap();
-    assert_eq!(&head[..8], &(before + 4).to_be_bytes()[..], "the group moves the head once, to its last record");
+    assert_eq!(places(kept), [11, 12, 13, 14], "one gapless chain");
+    linked(&all);
+    assert_eq!(head_of(store, chain.name()).await.unwrap().seq, 14, "the group moves the head to its last record");
 
     // A group whose read records cannot be appended keeps nothing, changes included.
     let d = v.entry(EntryKey::new("g-d").unwrap());
@@ -1093,7 +1127,8 @@ pub async fn batches_with_audit(store: &dyn Store) {
         .await;
     assert!(matches!(refused, Err(StoreError::AuditAppend(_))), "{refused:?}");
     assert!(store.get_entry(&d).await.unwrap().is_none(), "nothing of a failed group is kept");
-    assert_eq!(last_seq().await, before + 4);
+    assert_eq!(ours().await.len(), 14);
+    assert_eq!(chain.position().0, 14, "a failed group leaves the writer where it was");
 
     // Read records committed with a deferred flush are committed all the same (readable at
     // once, in the chain), then flushed; a change after them flushes at its commit again.
@@ -1104,7 +1139,7 @@ pub async fn batches_with_audit(store: &dyn Store) {
         )
         .await;
     assert!(reads.unwrap().is_empty());
-    assert_eq!(last_seq().await, before + 6);
+    assert_eq!(ours().await.len(), 16);
     store.flush().await.unwrap();
     let e = v.entry(EntryKey::new("g-e").unwrap());
     assert!(store
@@ -1112,9 +1147,7 @@ pub async fn batches_with_audit(store: &dyn Store) {
         .await
         .unwrap()[0]
         .is_ok());
-    let kept = store.list_audit(before, None, u32::MAX).await.unwrap();
-    assert_eq!(seqs(&kept), ((before + 1)..=(before + 7)).collect::<Vec<_>>());
-    for w in kept.windows(2) {
-        assert_eq!(w[1].prev_hash, w[0].hash, "record {} links to the one before", w[1].seq);
-    }
+    let all = ours().await;
+    assert_eq!(places(&all), (1..=17).collect::<Vec<_>>());
+    linked(&all);
 }

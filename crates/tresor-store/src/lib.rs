@@ -14,9 +14,9 @@ mod batch;
 /// named once.
 mod backend_prelude {
     pub(crate) use crate::{
-        like_prefix, AppKeyRecord, AuditChain, AuditRecord, Flush, GrantRecord, Group, ListQuery, Membership,
-        NewEnvironment, NewPrincipal, NewVersion, PrincipalRecord, Result, SealedVersion, Store, StoreError,
-        TokenRecord, VersionState, WrappedKey,
+        like_prefix, AppKeyRecord, AuditRecord, ChainHead, ChainWriter, Flush, GrantRecord, Group, ListQuery,
+        Membership, NewEnvironment, NewPrincipal, NewVersion, PrincipalRecord, Result, SealedVersion, Store,
+        StoreError, TokenRecord, VersionState, WrappedKey,
     };
     pub(crate) use tresor_model::{
         EntryKind, EntryMeta, EntryPath, EnvInfo, EnvName, PrincipalRef, Tag, VaultInfo, VaultPath, VersionMeta,
@@ -208,9 +208,14 @@ impl AuditChain for NoRecords {
     fn record_hash(&self, _: &AuditRecord) -> Vec<u8> {
         Vec::new()
     }
-    fn head_mac(&self, _: u64, _: &[u8]) -> Vec<u8> {
+    fn head_mac(&self, _: &str, _: u64, _: &[u8]) -> Vec<u8> {
         Vec::new()
     }
+}
+
+/// The writer of batches that carry no records: its chain is never appended to.
+fn no_records() -> ChainWriter {
+    ChainWriter::new("", std::sync::Arc::new(NoRecords))
 }
 
 /// When a [`Store::apply_group`]'s commit reaches the disk.
@@ -387,9 +392,12 @@ pub struct GrantRecord {
     pub created_by: String,
 }
 
-/// One audit record. `seq`, `prev_hash` and `hash` are assigned when it is appended.
+/// One audit record. `seq`, `chain`, `chain_seq`, `prev_hash` and `hash` are assigned when it is
+/// appended.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct AuditRecord {
+    /// The record's place in the whole log's listing order (not hashed: chains are written side
+    /// by side, and their records are numbered as they are inserted).
     pub seq: u64,
     pub at: i64,
     pub workspace: String,
@@ -399,83 +407,114 @@ pub struct AuditRecord {
     pub target: String,
     pub outcome: String,
     pub detail: Option<String>,
+    /// The chain the record was appended to (`""`: the one chain of a store written before
+    /// chains, migration 0010) and its place in that chain, from 1.
+    pub chain: String,
+    pub chain_seq: u64,
     #[serde(skip)]
     pub prev_hash: Vec<u8>,
     #[serde(skip)]
     pub hash: Vec<u8>,
 }
 
-/// The meta row holding the audit chain's head: the last record's sequence number (8 bytes,
-/// big-endian), then its hash. Appends continue from it, not from the log's last row, so that
-/// records removed from the end cannot be papered over by new ones.
-pub const AUDIT_HEAD_META: &str = "audit_head";
-/// The meta row holding the head's MAC ([`AuditChain::head_mac`] of the head's sequence number
-/// and hash), written with the head in every append. Without the key nobody can rewrite the head
-/// to hide records removed from the end of the log. A separate row rather than bytes appended to
-/// the head, so the head keeps the layout earlier versions wrote and read.
-pub const AUDIT_HEAD_MAC_META: &str = "audit_head_mac";
-
-/// The keyed hashes of the audit chain. Supplied by the service, which holds the key; the store
-/// only links records in order and records the head.
-pub trait AuditChain: Send + Sync {
-    /// A record's chain hash, from its fields (including `seq` and `prev_hash`).
-    fn record_hash(&self, record: &AuditRecord) -> Vec<u8>;
-    /// The MAC of the chain's head: the last record's sequence number and hash. Must be keyed
-    /// apart from [`Self::record_hash`] so that neither can stand in for the other.
-    fn head_mac(&self, seq: u64, hash: &[u8]) -> Vec<u8>;
+/// A chain's recorded head as the store keeps it (table `audit_chains`): the last record's
+/// place in the chain and its hash, and the head's MAC ([`AuditChain::head_mac`]), written with
+/// every append to the chain. `head_mac` is `None` only for the chain `""` of a store whose head
+/// was written by a tresor before head MACs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChainHead {
+    pub chain: String,
+    pub seq: u64,
+    pub hash: Vec<u8>,
+    pub head_mac: Option<Vec<u8>>,
+    /// When the chain was started and last appended to (Unix milliseconds; 0 for the chain `""`).
+    pub started_at: i64,
+    pub updated_at: i64,
 }
 
-/// Reads a head as [`AUDIT_HEAD_META`] stores it; `None` for none or the empty placeholder
-/// (PostgreSQL's lock row before the first append).
-pub fn parse_audit_head(head: &[u8]) -> Option<(u64, &[u8])> {
+/// Encodes a head as `audit_chains.head` stores it: the sequence number, 8 bytes big-endian, then
+/// the hash (the layout meta `audit_head` had before migration 0010).
+pub fn encode_chain_head(seq: u64, hash: &[u8]) -> Vec<u8> {
+    let mut head = seq.to_be_bytes().to_vec();
+    head.extend_from_slice(hash);
+    head
+}
+
+/// Reads a head as [`encode_chain_head`] writes it; `None` if it is too short to be one.
+pub fn parse_chain_head(head: &[u8]) -> Option<(u64, &[u8])> {
     match head.split_at_checked(8) {
         Some((seq, hash)) if !hash.is_empty() => Some((u64::from_be_bytes(seq.try_into().ok()?), hash)),
         _ => None,
     }
 }
 
-/// Whether an append may write a MAC for the head it leaves, given the head and MAC it found.
+/// The keyed hashes of the audit chains. Supplied by the service, which holds the key; the store
+/// only links records in order and records the heads.
+pub trait AuditChain: Send + Sync {
+    /// A record's chain hash, from its fields (including `chain`, `chain_seq` and `prev_hash`).
+    fn record_hash(&self, record: &AuditRecord) -> Vec<u8>;
+    /// The MAC of a chain's head: the chain's name, its last record's place and hash. Must be
+    /// keyed apart from [`Self::record_hash`] so that neither can stand in for the other.
+    fn head_mac(&self, chain: &str, seq: u64, hash: &[u8]) -> Vec<u8>;
+}
+
+/// One writer's audit chain: its name, the keyed hashes, and where it stands (its last record's
+/// place and hash). Only this writer appends to the chain, so the position is kept here rather
+/// than read back (and locked) in every transaction; it moves only when a transaction that
+/// appended commits ([`Self::advance`]). Several servers on one database each write their own
+/// chain, so none waits for another's commit.
 ///
-/// Yes when the head it found is sealed (its MAC matches) or was never sealed (no MAC row: a new
-/// store, or one written by a tresor before head MACs). No when a MAC row is there but does not
-/// match the head, or the head is gone: the head was rewritten or deleted, likely to hide records
-/// removed from the end. The append then leaves that MAC as it is, so `audit verify` keeps
-/// reporting the break instead of the next append sealing over it. (A store whose head row and
-/// MAC row were both deleted cannot be told apart from one written by an older tresor; verify
-/// reports it until the next append seals it.)
-pub(crate) fn may_seal(head: Option<(u64, &[u8])>, mac: Option<&[u8]>, chain: &dyn AuditChain) -> bool {
-    match (mac, head) {
-        (None, _) => true,
-        (Some(_), None) => false,
-        // Constant time, as every MAC comparison in tresor (the crypto crate is not a dependency
-        // of the store, so the comparison is spelled out).
-        (Some(mac), Some((seq, hash))) => {
-            let want = chain.head_mac(seq, hash);
-            want.len() == mac.len() && want.iter().zip(mac).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
-        }
+/// Architecture invariant: a chain has one writer. A second writer of the same chain is refused
+/// by the store (the head it expects is not the one recorded), so it cannot fork the chain.
+pub struct ChainWriter {
+    name: String,
+    keys: std::sync::Arc<dyn AuditChain>,
+    position: std::sync::Mutex<(u64, Vec<u8>)>,
+}
+
+impl ChainWriter {
+    /// A new, empty chain called `name` (unused so far: the first append creates it).
+    pub fn new(name: impl Into<String>, keys: std::sync::Arc<dyn AuditChain>) -> Self {
+        Self { name: name.into(), keys, position: std::sync::Mutex::new((0, Vec::new())) }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn keys(&self) -> &dyn AuditChain {
+        self.keys.as_ref()
+    }
+
+    /// The chain's last committed record: its place (0: none yet) and hash.
+    pub fn position(&self) -> (u64, Vec<u8>) {
+        self.position.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Called by the store once a transaction that appended up to `to` has committed.
+    pub(crate) fn advance(&self, to: (u64, Vec<u8>)) {
+        *self.position.lock().unwrap_or_else(|e| e.into_inner()) = to;
     }
 }
 
-/// Links `records` after the head (`seq`, `prev`): assigns each its sequence number, previous
-/// hash and hash. Returns the new head's value and its MAC. Shared by the backends so that both
-/// chain alike.
+/// Links `records` after `at` on `chain` (its last record's place and hash): assigns each its
+/// chain, place, previous hash and hash, and moves `at` to the last. Returns the head to record
+/// and its MAC. Shared by the backends so that both chain alike.
 pub(crate) fn link_audit(
     records: &mut [AuditRecord],
-    mut seq: u64,
-    mut prev: Vec<u8>,
-    chain: &dyn AuditChain,
+    at: &mut (u64, Vec<u8>),
+    chain: &ChainWriter,
 ) -> (Vec<u8>, Vec<u8>) {
+    let (seq, prev) = at;
     for rec in records.iter_mut() {
-        seq += 1;
-        rec.seq = seq;
-        rec.prev_hash = std::mem::take(&mut prev);
-        rec.hash = chain.record_hash(rec);
-        prev = rec.hash.clone();
+        *seq += 1;
+        rec.chain = chain.name.clone();
+        rec.chain_seq = *seq;
+        rec.prev_hash = std::mem::take(prev);
+        rec.hash = chain.keys.record_hash(rec);
+        prev.clone_from(&rec.hash);
     }
-    let mac = chain.head_mac(seq, &prev);
-    let mut head = seq.to_be_bytes().to_vec();
-    head.extend_from_slice(&prev);
-    (head, mac)
+    (encode_chain_head(*seq, prev), chain.keys.head_mac(&chain.name, *seq, prev))
 }
 
 /// The storage interface. Every method is one transaction.
@@ -522,7 +561,7 @@ pub trait Store: Send + Sync + 'static {
     /// nothing is kept either and the error is [`StoreError::AuditAppend`]. Every change the
     /// service makes goes through here, so a change commits with its audit record or not at all;
     /// a declarative config's apply is one batch, so a failure part-way leaves the store as it was.
-    async fn apply_batch(&self, ops: Vec<BatchOp>, audit: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<()> {
+    async fn apply_batch(&self, ops: Vec<BatchOp>, audit: Vec<AuditRecord>, chain: &ChainWriter) -> Result<()> {
         let group = Group { changes: vec![Batch { ops, audit }], reads: Vec::new(), flush: Flush::Now };
         let mut outcomes = self.apply_group(group, chain).await?;
         outcomes.pop().expect("one outcome per change")
@@ -537,7 +576,7 @@ pub trait Store: Send + Sync + 'static {
     /// commit): then nothing of the group was kept. With [`Flush::Deferred`] (a group of read
     /// records only) the commit is handed to the operating system but not yet flushed to disk;
     /// [`Store::flush`] or the next [`Flush::Now`] commit makes it durable.
-    async fn apply_group(&self, group: Group, chain: &dyn AuditChain) -> Result<Vec<Result<()>>>;
+    async fn apply_group(&self, group: Group, chain: &ChainWriter) -> Result<Vec<Result<()>>>;
     /// Makes every commit so far durable (those made with [`Flush::Deferred`]).
     async fn flush(&self) -> Result<()>;
     /// Marks an entry deleted. Its versions stay until [`Store::purge`].
@@ -565,18 +604,18 @@ pub trait Store: Send + Sync + 'static {
     // records, written once here: the service makes them through `Service::commit`, with their
     // records; these are for tests and tools.
     async fn insert_token(&self, token: &TokenRecord) -> Result<()> {
-        self.apply_batch(vec![BatchOp::InsertToken(token.clone())], Vec::new(), &NoRecords).await
+        self.apply_batch(vec![BatchOp::InsertToken(token.clone())], Vec::new(), &no_records()).await
     }
     async fn get_token(&self, id: &str) -> Result<Option<TokenRecord>>;
     async fn list_tokens(&self, workspace: &WorkspaceName) -> Result<Vec<TokenRecord>>;
     async fn revoke_token(&self, workspace: &WorkspaceName, id: &str, now: i64) -> Result<()> {
         let op = BatchOp::RevokeToken { workspace: workspace.clone(), id: id.to_owned(), now };
-        self.apply_batch(vec![op], Vec::new(), &NoRecords).await
+        self.apply_batch(vec![op], Vec::new(), &no_records()).await
     }
 
     // ----- grants -----
     async fn insert_grant(&self, grant: &GrantRecord) -> Result<()> {
-        self.apply_batch(vec![BatchOp::InsertGrant(grant.clone())], Vec::new(), &NoRecords).await
+        self.apply_batch(vec![BatchOp::InsertGrant(grant.clone())], Vec::new(), &no_records()).await
     }
     async fn list_grants(&self, workspace: &WorkspaceName) -> Result<Vec<GrantRecord>>;
     /// Grants held directly by any of `principals`.
@@ -584,12 +623,19 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_grant(&self, workspace: &WorkspaceName, id: &str) -> Result<GrantRecord>;
 
     // ----- audit -----
-    /// Appends records in order, in one transaction, linking each to the one before through
-    /// `chain`, and records the new head (sequence number, 8 bytes big-endian, then hash) under
-    /// meta key [`AUDIT_HEAD_META`] and its MAC under [`AUDIT_HEAD_MAC_META`]. Continues from the
-    /// recorded head (from the log's last row only when no head is recorded). Returns the
-    /// assigned sequence numbers.
-    async fn append_audit(&self, records: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<Vec<u64>>;
+    /// Appends records in order to `chain`, in one transaction, linking each to the one before,
+    /// and records the chain's new head and its MAC (table `audit_chains`). Refused
+    /// ([`StoreError::AuditAppend`]) when the recorded head is not where `chain` stands: another
+    /// writer moved it.
+    async fn append_audit(&self, records: Vec<AuditRecord>, chain: &ChainWriter) -> Result<()> {
+        let group = Group { changes: Vec::new(), reads: records, flush: Flush::Now };
+        self.apply_group(group, chain).await.map(drop)
+    }
+    /// Every chain's recorded head.
+    async fn audit_chains(&self) -> Result<Vec<ChainHead>>;
+    /// Records with `seq < before` (all when `None`), newest first, at most `limit`: the order
+    /// in which `audit verify` walks the log.
+    async fn list_audit_desc(&self, before: Option<u64>, limit: u32) -> Result<Vec<AuditRecord>>;
     /// Records with `seq > after`, oldest first, at most `limit`.
     async fn list_audit(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>>;
 
@@ -602,7 +648,7 @@ pub trait Store: Send + Sync + 'static {
 
     // ----- application access keys -----
     async fn insert_app_key(&self, key: &AppKeyRecord) -> Result<()> {
-        self.apply_batch(vec![BatchOp::InsertAppKey(key.clone())], Vec::new(), &NoRecords).await
+        self.apply_batch(vec![BatchOp::InsertAppKey(key.clone())], Vec::new(), &no_records()).await
     }
     async fn get_app_key(&self, id: &str) -> Result<Option<AppKeyRecord>>;
     async fn list_app_keys(&self, workspace: &WorkspaceName) -> Result<Vec<AppKeyRecord>>;

@@ -25,6 +25,7 @@ macro_rules! migrations {
             7 "bound_tokens" "0007_bound_tokens.sql",
             8 "live_counts" "0008_live_counts.sql",
             9 "version_state" "0009_version_state.sql",
+            10 "audit_chains" "0010_audit_chains.sql",
         )
     };
     ($dir:literal: $($version:literal $name:literal $file:literal,)+) => {

@@ -12,13 +12,13 @@
 //!
 //! ```json
 //! {
-//!   "header": {"format": 2, "tresor_version": "0.1.0", "created_at": 1718965677123,
+//!   "header": {"format": 3, "tresor_version": "0.1.0", "created_at": 1718965677123,
 //!              "created": "2024-06-21T10:27:57Z", "source_backend": "sqlite", "schema_version": 7},
 //!   "tables": {
 //!     "meta": [{"key": "audit_mac_key", "value": "<base64>"}, ...],
 //!     "workspaces": [...], "data_keys": [...], "environments": [...], "vaults": [...],
 //!     "entries": [...], "entry_versions": [...], "principals": [...], "group_members": [...],
-//!     "tokens": [...], "grants": [...], "audit_log": [...], "app_keys": [...]
+//!     "tokens": [...], "grants": [...], "audit_log": [...], "audit_chains": [...], "app_keys": [...]
 //!   }
 //! }
 //! ```
@@ -30,6 +30,8 @@
 //! store; a store refuses to import a snapshot from a newer schema than it knows.
 //!
 //! Formats:
+//! - 3: `audit_log` rows carry `chain` and `chain_seq`, and the chains' heads are in `audit_chains`
+//!   (migration 10), no longer in `meta` (`audit_head`, `audit_head_mac`).
 //! - 2: `tokens` and `app_keys` rows carry `environment`, the environment the credential is bound
 //!   to (`null`: not bound; migration 7).
 //! - 1: as 2 without `environment`; read as unbound credentials.
@@ -40,7 +42,7 @@ use serde::{Deserialize, Serialize};
 
 /// The version of the file layout this tresor writes and the newest it reads (it reads every
 /// older one too; see the module docs).
-pub const SNAPSHOT_FORMAT: u32 = 2;
+pub const SNAPSHOT_FORMAT: u32 = 3;
 
 /// A consistent copy of a whole store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -296,7 +298,12 @@ snapshot_tables! {
     /// An audit record with its chain links, copied as is so the chain verifies after a restore.
     AuditRow audit_log key "seq" {
         seq: i64, at: i64, workspace: String, request_id: String, principal: String, action: String,
-        target: String, outcome: String, detail: Option<String>, prev_hash: Bytes, hash: Bytes,
+        target: String, outcome: String, detail: Option<String>, chain: String, chain_seq: i64, prev_hash: Bytes,
+        hash: Bytes,
+    }
+    /// An audit chain's recorded head and its MAC (migration 10).
+    AuditChainRow audit_chains key "chain" {
+        chain: String, head: Bytes, head_mac: Option<Bytes>, started_at: i64, updated_at: i64,
     }
     /// An application key's id and the SHA-256 of its secret.
     AppKeyRow app_keys key "id" {
@@ -329,9 +336,12 @@ impl Snapshot {
             StoreError::InvalidSnapshot(format!("not a complete tresor backup (truncated or damaged?): {e}"))
         };
         let probe: Probe = serde_json::from_slice(bytes).map_err(invalid)?;
-        if probe.header.format == 1 {
+        if probe.header.format < SNAPSHOT_FORMAT {
             let mut doc: serde_json::Value = serde_json::from_slice(bytes).map_err(invalid)?;
-            upgrade_from_format_1(&mut doc);
+            if probe.header.format == 1 {
+                upgrade_from_format_1(&mut doc);
+            }
+            upgrade_from_format_2(&mut doc);
             return serde_json::from_value(doc).map_err(invalid);
         }
         if probe.header.format != SNAPSHOT_FORMAT {
@@ -371,6 +381,35 @@ fn upgrade_from_format_1(doc: &mut serde_json::Value) {
             }
         }
     }
+}
+
+/// Format 2 (before migration 10) had one audit chain: its records become the chain `""` (each
+/// record's place in it is its `seq`), and its head and the head's MAC move from `meta` to
+/// `audit_chains`, as the migration moves them.
+fn upgrade_from_format_2(doc: &mut serde_json::Value) {
+    use serde_json::Value;
+    if let Some(rows) = doc.pointer_mut("/tables/audit_log").and_then(|t| t.as_array_mut()) {
+        for row in rows.iter_mut().filter_map(|r| r.as_object_mut()) {
+            let seq = row.get("seq").cloned().unwrap_or(Value::Null);
+            row.entry("chain").or_insert(Value::String(String::new()));
+            row.entry("chain_seq").or_insert(seq);
+        }
+    }
+    let Some(tables) = doc.pointer_mut("/tables").and_then(|t| t.as_object_mut()) else { return };
+    let mut take = |key: &str| -> Option<Value> {
+        let meta = tables.get_mut("meta")?.as_array_mut()?;
+        let at = meta.iter().position(|r| r.get("key").and_then(Value::as_str) == Some(key))?;
+        meta.remove(at).get("value").cloned()
+    };
+    let (head, mac) = (take("audit_head"), take("audit_head_mac"));
+    let mut chains = Vec::new();
+    // The empty head is PostgreSQL's placeholder before the first record: no chain.
+    if let Some(head) = head.filter(|h| h.as_str().is_some_and(|h| !h.is_empty())) {
+        chains.push(serde_json::json!({
+            "chain": "", "head": head, "head_mac": mac, "started_at": 0, "updated_at": 0,
+        }));
+    }
+    tables.entry("audit_chains").or_insert(Value::Array(chains));
 }
 
 /// The refusal of an import into a store that already holds rows in `tables`.
@@ -464,6 +503,32 @@ mod tests {
         assert_eq!(snap.tables.app_keys[0].environment, None);
         assert_eq!(snap.tables.app_keys[0].revoked_at, Some(9));
         assert_eq!(snap.tables.environments, sample().tables.environments);
+    }
+
+    /// A format 2 file (one audit chain, its head in `meta`) reads as the chain `""`: each record's
+    /// place is its number, and the head and its MAC are that chain's row of `audit_chains`.
+    #[test]
+    fn format_2_reads_as_the_chain_before_chains() {
+        let mut doc: serde_json::Value = serde_json::from_slice(&sample().to_json()).unwrap();
+        doc["header"]["format"] = 2.into();
+        let tables = doc["tables"].as_object_mut().unwrap();
+        tables.remove("audit_chains");
+        tables["meta"].as_array_mut().unwrap().extend([
+            serde_json::json!({"key": "audit_head", "value": "AAAAAAAAAAcBAg=="}),
+            serde_json::json!({"key": "audit_head_mac", "value": "CQk="}),
+        ]);
+        tables["audit_log"] = serde_json::json!([{
+            "seq": 7, "at": 5, "workspace": "default", "request_id": "r", "principal": "user:owner",
+            "action": "entry.read", "target": "a", "outcome": "ok", "detail": null, "prev_hash": "", "hash": "AQI="
+        }]);
+        let snap = Snapshot::from_json(&serde_json::to_vec(&doc).unwrap()).unwrap();
+        let record = &snap.tables.audit_log[0];
+        assert_eq!((record.chain.as_str(), record.chain_seq, record.seq), ("", 7, 7));
+        let chain = &snap.tables.audit_chains[0];
+        assert_eq!(chain.chain, "");
+        assert_eq!(crate::parse_chain_head(&chain.head.0), Some((7, &[1u8, 2][..])));
+        assert_eq!(chain.head_mac, Some(Bytes(vec![9, 9])));
+        assert_eq!(snap.tables.meta, sample().tables.meta, "the head rows left meta");
     }
 
     #[test]

@@ -15,7 +15,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use tokio_postgres::NoTls;
 use tresor_model::{EntryKey, EntryKind, EntryPath, EnvName, VaultName, VaultPath, WorkspaceName};
-use tresor_store::conformance::{new_env, new_principal, TestChain};
+use tresor_store::conformance::{new_env, new_principal, test_head_mac, test_writer};
 use tresor_store::{AuditRecord, NewVersion, PostgresStore, Store, StoreError, WrappedKey};
 
 fn server() -> String {
@@ -89,13 +89,26 @@ where
 }
 
 /// The whole audit log is one gapless chain: records 1..=N, each linked to the one before it.
-fn assert_linked(all: &[AuditRecord]) {
-    for (i, r) in all.iter().enumerate() {
-        assert_eq!(r.seq, i as u64 + 1, "gapless");
+/// The records of one chain, in the log's order: gapless places from 1, each linked to the one
+/// before it.
+fn assert_linked(chain: &[&AuditRecord]) {
+    for (i, r) in chain.iter().enumerate() {
+        assert_eq!(r.chain_seq, i as u64 + 1, "gapless");
         if i > 0 {
-            assert_eq!(r.prev_hash, all[i - 1].hash, "record {} links to {}", r.seq, r.seq - 1);
+            assert_eq!(r.prev_hash, chain[i - 1].hash, "record {} links to the one before", r.seq);
+        } else {
+            assert!(r.prev_hash.is_empty(), "a chain starts with its first record");
         }
     }
+}
+
+/// The log's records by chain, each chain in the log's order.
+fn by_chain(all: &[AuditRecord]) -> std::collections::BTreeMap<String, Vec<&AuditRecord>> {
+    let mut chains = std::collections::BTreeMap::<String, Vec<&AuditRecord>>::new();
+    for r in all {
+        chains.entry(r.chain.clone()).or_default().push(r);
+    }
+    chains
 }
 
 #[tokio::test]
@@ -231,6 +244,8 @@ fn record(task: usize, i: usize) -> AuditRecord {
         target: "prod/race/counter".into(),
         outcome: "ok".into(),
         detail: None,
+        chain: String::new(),
+        chain_seq: 0,
         prev_hash: vec![],
         hash: vec![],
     }
@@ -240,46 +255,50 @@ fn record(task: usize, i: usize) -> AuditRecord {
 fn chain(r: &AuditRecord) -> Vec<u8> {
     use std::hash::{Hash, Hasher};
     let mut h = std::collections::hash_map::DefaultHasher::new();
-    (r.seq, &r.prev_hash, &r.request_id).hash(&mut h);
+    (&r.chain, r.chain_seq, &r.prev_hash, &r.request_id).hash(&mut h);
     h.finish().to_be_bytes().to_vec()
 }
 
-/// 4 appenders on separate stores: the chain stays one line, seq 1..=N, each record linked to the one
-/// before it, and `audit_head` names the last.
+/// 4 servers appending at once (the audit writer's appends and change batches, interleaved), each
+/// on a chain of its own: every chain is gapless and linked, listed in the log's order, and its
+/// head and MAC name its last record; none waited for another's commit to append.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_audit_appends_keep_the_chain_linear() {
+async fn concurrent_appends_keep_each_chain_linear() {
     const TASKS: usize = 4;
     const BATCHES: usize = 20;
     const PER_BATCH: usize = 3;
     with_database(|url| async move {
         let first = PostgresStore::connect(&url).await.unwrap();
         let appender = |store: PostgresStore, t: usize| async move {
-            let mut seqs = Vec::new();
+            let writer = test_writer(chain);
             for b in 0..BATCHES {
-                let batch = (0..PER_BATCH).map(|i| record(t, b * PER_BATCH + i)).collect();
-                let got = store.append_audit(batch, &TestChain(chain)).await.unwrap();
-                assert!(got.windows(2).all(|w| w[1] == w[0] + 1), "a batch gets consecutive numbers");
-                seqs.extend(got);
+                let batch: Vec<_> = (0..PER_BATCH).map(|i| record(t, b * PER_BATCH + i)).collect();
+                if b % 2 == 0 {
+                    store.append_audit(batch, &writer).await.unwrap();
+                } else {
+                    store.apply_batch(vec![], batch, &writer).await.unwrap();
+                }
             }
-            seqs
+            writer.name().to_owned()
         };
-        let mut seqs: Vec<u64> = on_own_stores(&url, TASKS, appender).await.into_iter().flatten().collect();
-        let total = (TASKS * BATCHES * PER_BATCH) as u64;
-        seqs.sort_unstable();
-        assert_eq!(seqs, (1..=total).collect::<Vec<_>>());
-
+        let mut names = on_own_stores(&url, TASKS, appender).await;
+        names.sort();
         let all = first.list_audit(0, None, u32::MAX).await.unwrap();
-        assert_eq!(all.len() as u64, total);
-        assert!(all[0].prev_hash.is_empty());
-        assert_linked(&all);
-        for r in &all {
-            assert_eq!(r.hash, chain(r), "record {} hashes its own fields and prev_hash", r.seq);
+        assert_eq!(all.len(), TASKS * BATCHES * PER_BATCH);
+        assert!(all.windows(2).all(|w| w[0].seq < w[1].seq));
+        let chains = by_chain(&all);
+        assert_eq!(chains.keys().cloned().collect::<Vec<_>>(), names, "one chain per writer");
+        let heads = first.audit_chains().await.unwrap();
+        for (name, records) in &chains {
+            assert_linked(records);
+            for r in records {
+                assert_eq!(r.hash, chain(r), "record {} hashes its own fields and prev_hash", r.seq);
+            }
+            let last = records.last().unwrap();
+            let head = heads.iter().find(|h| &h.chain == name).unwrap();
+            assert_eq!((head.seq, &head.hash), ((BATCHES * PER_BATCH) as u64, &last.hash));
+            assert_eq!(head.head_mac, Some(test_head_mac(name, head.seq, &last.hash)));
         }
-        let head = first.get_meta("audit_head").await.unwrap().unwrap();
-        assert_eq!(&head[..8], &total.to_be_bytes());
-        assert_eq!(&head[8..], &all.last().unwrap().hash[..]);
-        let mac = first.get_meta("audit_head_mac").await.unwrap().unwrap();
-        assert_eq!(mac, tresor_store::conformance::test_head_mac(total, &all.last().unwrap().hash));
     })
     .await;
 }
@@ -301,28 +320,6 @@ async fn a_batch_commits_with_its_audit_records_or_not_at_all() {
             .await
             .unwrap();
         tresor_store::conformance::batches_with_audit(&store).await;
-    })
-    .await;
-}
-
-/// Audit appends of the audit writer and of change batches on several servers at once: one
-/// gapless chain.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn concurrent_batches_and_appends_keep_the_chain_linear() {
-    const TASKS: usize = 4;
-    const ROUNDS: usize = 10;
-    with_database(|url| async move {
-        let first = PostgresStore::connect(&url).await.unwrap();
-        let node = |store: PostgresStore, t: usize| async move {
-            for i in 0..ROUNDS {
-                store.append_audit(vec![record(t, 2 * i)], &TestChain(chain)).await.unwrap();
-                store.apply_batch(vec![], vec![record(t, 2 * i + 1)], &TestChain(chain)).await.unwrap();
-            }
-        };
-        on_own_stores(&url, TASKS, node).await;
-        let all = first.list_audit(0, None, u32::MAX).await.unwrap();
-        assert_eq!(all.len(), TASKS * ROUNDS * 2);
-        assert_linked(&all);
     })
     .await;
 }
@@ -352,7 +349,7 @@ async fn migrations_race_safely_and_refuse_a_newer_schema() {
             .iter()
             .map(|r| r.get(0))
             .collect();
-        assert_eq!(applied, [1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(applied, [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
         let store = PostgresStore::connect(&url).await.unwrap();
         store.init_meta("k", b"v").await.unwrap();
         drop(store);
@@ -400,10 +397,28 @@ async fn credentials_from_before_bindings_read_as_unbound() {
         }
         let rows = tresor_store::conformance::credentials_before_bindings_sql(|hex| format!("'\\x{hex}'::bytea"));
         client.batch_execute(&rows).await.unwrap();
+        // The one audit chain of a store before chains (migration 10): two records and the head.
+        client
+            .batch_execute(
+                "INSERT INTO audit_log VALUES (1, 5, 'default', 'r1', 'user:owner', 'a', 't', 'ok', NULL, '', '\\x01'),
+                     (2, 6, 'default', 'r2', 'user:owner', 'b', 't', 'ok', NULL, '\\x01', '\\x02');
+                 INSERT INTO meta VALUES ('audit_head', '\\x000000000000000202'), ('audit_head_mac', '\\x0909');",
+            )
+            .await
+            .unwrap();
         let store = PostgresStore::connect(&url).await.unwrap();
         tresor_store::conformance::credentials_before_bindings_read_unbound(&store).await;
+        let old = store.list_audit(0, None, 10).await.unwrap();
+        assert_eq!(old.iter().map(|r| (r.seq, r.chain.as_str(), r.chain_seq)).collect::<Vec<_>>(), [(1, "", 1), (2, "", 2)]);
+        let heads = store.audit_chains().await.unwrap();
+        assert_eq!(heads.len(), 1);
+        assert_eq!((heads[0].chain.as_str(), heads[0].seq, &heads[0].hash[..]), ("", 2, &[2u8][..]));
+        assert_eq!(heads[0].head_mac.as_deref(), Some(&[9u8, 9][..]));
+        assert_eq!(store.get_meta("audit_head").await.unwrap(), None, "the head moved out of meta");
+        store.append_audit(vec![record(0, 0)], &test_writer(chain)).await.unwrap();
+        assert_eq!(store.list_audit(2, None, 10).await.unwrap()[0].seq, 3, "new records are numbered after the old");
         let newest: i64 = client.query_one("SELECT MAX(version) FROM schema_migrations", &[]).await.unwrap().get(0);
-        assert_eq!(newest, 9);
+        assert_eq!(newest, 10);
     })
     .await;
 }

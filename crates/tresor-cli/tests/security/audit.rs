@@ -165,98 +165,127 @@ fn a_read_whose_audit_record_cannot_be_written_returns_no_value() {
     assert!(!log.contains(READ_VALUE) && !log.contains(VARIABLE_VALUE), "a value reached the server log");
 }
 
-/// How a test tampers with the stopped server's audit log.
+/// How a test tampers with the stopped server's audit log. The log holds two chains: the first
+/// server run's and the second's (whose first record links the first's head).
 #[derive(Debug, Clone, Copy)]
 enum Tamper {
     Nothing,
-    /// Removes the last records and rewrites the head, as the previous version wrote it
-    /// (sequence number and hash), to point at the new last record.
+    /// Removes the last records of the newest chain and rewrites its head (place and hash) to
+    /// point at the new last record, keeping the head's MAC.
     TruncateAndRewriteHead,
-    /// The same, also removing every other row about the head (such as its MAC).
+    /// The same, also removing the head's MAC.
     TruncateAndRewriteBareHead,
-    /// Removes the last records and the head row.
+    /// Removes the last records of the newest chain and its head.
     TruncateAndDeleteHead,
-    /// Removes the last records and every row about the head.
-    TruncateAndDeleteAllHeadRows,
-    /// Exchanges the places (sequence numbers) of two records in the middle of the chain.
+    /// Removes the first chain whole: its records and its head.
+    RemoveTheFirstChain,
+    /// Exchanges the places of two records in the middle of the newest chain.
     SwapTwo,
 }
 
 const REMOVED: i64 = 3;
 
 fn tamper(conn: &rusqlite::Connection, how: Tamper) {
+    let newest: String =
+        conn.query_row("SELECT chain FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| r.get(0)).unwrap();
+    let first: String = conn.query_row("SELECT chain FROM audit_log ORDER BY seq LIMIT 1", [], |r| r.get(0)).unwrap();
+    assert_ne!(newest, first, "two server runs wrote two chains");
     match how {
         Tamper::Nothing => return,
         Tamper::SwapTwo => {
-            conn.execute_batch(
-                "UPDATE audit_log SET seq = -1 WHERE seq = 3; UPDATE audit_log SET seq = 3 WHERE seq = 4; \
-                 UPDATE audit_log SET seq = 4 WHERE seq = -1;",
+            conn.execute(
+                "UPDATE audit_log SET chain_seq = CASE chain_seq WHEN 2 THEN 3 ELSE 2 END \
+                 WHERE chain = ?1 AND chain_seq IN (2, 3)",
+                [&newest],
             )
             .unwrap();
             return;
         }
+        Tamper::RemoveTheFirstChain => {
+            conn.execute("DELETE FROM audit_log WHERE chain = ?1", [&first]).unwrap();
+            conn.execute("DELETE FROM audit_chains WHERE chain = ?1", [&first]).unwrap();
+            return;
+        }
         _ => {}
     }
-    let last: i64 = conn.query_row("SELECT MAX(seq) FROM audit_log", [], |r| r.get(0)).unwrap();
-    conn.execute("DELETE FROM audit_log WHERE seq > ?1", [last - REMOVED]).unwrap();
-    let (seq, hash): (i64, Vec<u8>) = conn
-        .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
+    let last: i64 =
+        conn.query_row("SELECT MAX(chain_seq) FROM audit_log WHERE chain = ?1", [&newest], |r| r.get(0)).unwrap();
+    assert!(last > REMOVED + 1, "the newest chain has records to remove");
+    conn.execute(
+        "DELETE FROM audit_log WHERE chain = ?1 AND chain_seq > ?2",
+        rusqlite::params![newest, last - REMOVED],
+    )
+    .unwrap();
+    let (place, hash): (i64, Vec<u8>) = conn
+        .query_row(
+            "SELECT chain_seq, hash FROM audit_log WHERE chain = ?1 ORDER BY chain_seq DESC LIMIT 1",
+            [&newest],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
         .unwrap();
-    let mut old_format_head = (seq as u64).to_be_bytes().to_vec();
-    old_format_head.extend_from_slice(&hash);
-    let other_head_rows = "DELETE FROM meta WHERE key LIKE 'audit%head%' AND key <> 'audit_head'";
+    let mut head = (place as u64).to_be_bytes().to_vec();
+    head.extend_from_slice(&hash);
+    let rewrite = "UPDATE audit_chains SET head = ?2 WHERE chain = ?1";
     match how {
-        Tamper::Nothing | Tamper::SwapTwo => {}
         Tamper::TruncateAndRewriteHead => {
-            conn.execute("UPDATE meta SET value = ?1 WHERE key = 'audit_head'", [&old_format_head]).unwrap();
+            conn.execute(rewrite, rusqlite::params![newest, head]).unwrap();
         }
         Tamper::TruncateAndRewriteBareHead => {
-            conn.execute(other_head_rows, []).unwrap();
-            conn.execute("UPDATE meta SET value = ?1 WHERE key = 'audit_head'", [&old_format_head]).unwrap();
+            conn.execute(rewrite, rusqlite::params![newest, head]).unwrap();
+            conn.execute("UPDATE audit_chains SET head_mac = NULL WHERE chain = ?1", [&newest]).unwrap();
         }
         Tamper::TruncateAndDeleteHead => {
-            conn.execute("DELETE FROM meta WHERE key = 'audit_head'", []).unwrap();
+            conn.execute("DELETE FROM audit_chains WHERE chain = ?1", [&newest]).unwrap();
         }
-        Tamper::TruncateAndDeleteAllHeadRows => {
-            conn.execute("DELETE FROM meta WHERE key LIKE 'audit%head%'", []).unwrap();
-        }
+        Tamper::Nothing | Tamper::SwapTwo | Tamper::RemoveTheFirstChain => unreachable!(),
     }
 }
 
-/// Writes some records, stops the server, tampers, starts it again on the same data and runs
-/// `tresor audit verify --json` against it.
+/// Writes some records in two server runs, stops the server, tampers, starts it again on the
+/// same data and runs `tresor audit verify --json` against it.
 fn verify_after(how: Tamper) -> Run {
-    let mut s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
-    let admin = Some(s.token.as_str());
-    for i in 0..4 {
-        assert_eq!(s.call("PUT", &entry(&format!("k{i}")), admin, Some(json!({"value": OLD_VALUE}))).0, 200);
-        assert_eq!(s.call("GET", &value(&format!("k{i}")), admin, None).0, 200);
-    }
+    let env = [("TRESOR_RATE_MANAGEMENT", "0")];
+    let mut s = Server::start(&env);
+    let write_and_read = |s: &Server, keys: std::ops::Range<usize>| {
+        for i in keys {
+            let admin = Some(s.token.as_str());
+            assert_eq!(s.call("PUT", &entry(&format!("k{i}")), admin, Some(json!({"value": OLD_VALUE}))).0, 200);
+            assert_eq!(s.call("GET", &value(&format!("k{i}")), admin, None).0, 200);
+        }
+    };
+    write_and_read(&s, 0..4);
     assert!(!s.log_text().contains(OLD_VALUE), "a value reached the server log");
     assert!(s.stop().success());
+    let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
+    let mut second = Server::serve(dir, s.token.clone(), &env, &[]);
+    write_and_read(&second, 4..7);
+    assert!(!second.log_text().contains(OLD_VALUE), "a value reached the server log");
+    assert!(second.stop().success());
     {
-        let conn = rusqlite::Connection::open(s.data_dir().join("tresor.db")).unwrap();
+        let conn = rusqlite::Connection::open(second.data_dir().join("tresor.db")).unwrap();
         tamper(&conn, how);
     }
-    let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
-    let restarted = Server::serve(dir, s.token.clone(), &[("TRESOR_RATE_MANAGEMENT", "0")], &[]);
+    let dir = std::mem::replace(&mut second.dir, tempfile::tempdir().unwrap());
+    let restarted = Server::serve(dir, s.token.clone(), &env, &[]);
     let run = restarted.cli(&restarted.token, &["audit", "verify", "--json"], b"");
     assert!(!restarted.log_text().contains(OLD_VALUE), "a value reached the server log");
     run
 }
 
-/// Finding 7: removing the last records and rewriting or deleting the head no longer verifies;
-/// nor does swapping two records.
+/// Finding 7: removing the last records of a chain and rewriting or deleting its head no longer
+/// verifies; nor does removing a whole chain that a later one links, or swapping two records.
 #[test]
 fn a_truncated_or_reordered_audit_log_is_reported_by_verify() {
     let clean = verify_after(Tamper::Nothing);
     assert_eq!(clean.code, 0, "an untouched log verifies: {} {}", clean.stdout, clean.stderr);
+    let doc: Value = serde_json::from_str(&clean.stdout).unwrap();
+    assert!(doc["chains"].as_u64().unwrap() >= 3, "a chain per server run: {doc}");
     for (how, needle) in [
-        (Tamper::TruncateAndRewriteHead, "head"),
-        (Tamper::TruncateAndRewriteBareHead, "head"),
+        (Tamper::TruncateAndRewriteHead, "does not match its MAC"),
+        (Tamper::TruncateAndRewriteBareHead, "carries no MAC"),
         (Tamper::TruncateAndDeleteHead, "no recorded head"),
-        (Tamper::TruncateAndDeleteAllHeadRows, "no recorded head"),
-        (Tamper::SwapTwo, "record 3 was altered"),
+        (Tamper::RemoveTheFirstChain, "which is missing: the chain was cut or removed"),
+        (Tamper::SwapTwo, "was altered"),
     ] {
         let r = verify_after(how);
         assert_eq!(r.code, 1, "{how:?} must fail verification: {} {}", r.stdout, r.stderr);

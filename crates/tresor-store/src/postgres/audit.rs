@@ -1,14 +1,11 @@
 //! The audit log on PostgreSQL: the chain append shared by the audit writer and batches, and its
-//! listing.
+//! listings.
 
-use super::{backend, col, PostgresStore};
-use crate::rows::{self, AUDIT_COLS};
-use crate::{
-    link_audit, may_seal, parse_audit_head, AuditChain, AuditRecord, Result, StoreError, AUDIT_HEAD_MAC_META,
-    AUDIT_HEAD_META,
-};
+use super::{backend, PostgresStore};
+use crate::rows::{self, AUDIT_COLS, CHAIN_COLS};
+use crate::{link_audit, AuditRecord, ChainHead, ChainWriter, Result, StoreError};
 use tokio_postgres::types::Type;
-use tokio_postgres::Transaction;
+use tokio_postgres::GenericClient;
 
 impl PostgresStore {
     pub(super) async fn list_audit_impl(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
@@ -22,12 +19,26 @@ impl PostgresStore {
         )
         .await
     }
+
+    pub(super) async fn list_audit_desc_impl(&self, before: Option<u64>, limit: u32) -> Result<Vec<AuditRecord>> {
+        self.all(
+            &format!(
+                "SELECT {AUDIT_COLS} FROM audit_log WHERE ($1::BIGINT IS NULL OR seq < $1) ORDER BY seq DESC LIMIT $2"
+            ),
+            &[&before.map(|b| b as i64), &i64::from(limit)],
+            rows::audit,
+        )
+        .await
+    }
+
+    pub(super) async fn audit_chains_impl(&self) -> Result<Vec<ChainHead>> {
+        self.all(&format!("SELECT {CHAIN_COLS} FROM audit_chains ORDER BY chain"), &[], rows::chain_head).await
+    }
 }
 
 /// A batch of audit records as one array per column, for `INSERT ... SELECT * FROM UNNEST(...)`.
 #[derive(Default)]
 struct AuditColumns {
-    seq: Vec<i64>,
     at: Vec<i64>,
     workspace: Vec<String>,
     request_id: Vec<String>,
@@ -36,6 +47,7 @@ struct AuditColumns {
     target: Vec<String>,
     outcome: Vec<String>,
     detail: Vec<Option<String>>,
+    chain_seq: Vec<i64>,
     prev_hash: Vec<Vec<u8>>,
     hash: Vec<Vec<u8>>,
 }
@@ -43,7 +55,6 @@ struct AuditColumns {
 impl AuditColumns {
     fn with_capacity(n: usize) -> Self {
         Self {
-            seq: Vec::with_capacity(n),
             at: Vec::with_capacity(n),
             workspace: Vec::with_capacity(n),
             request_id: Vec::with_capacity(n),
@@ -52,13 +63,13 @@ impl AuditColumns {
             target: Vec::with_capacity(n),
             outcome: Vec::with_capacity(n),
             detail: Vec::with_capacity(n),
+            chain_seq: Vec::with_capacity(n),
             prev_hash: Vec::with_capacity(n),
             hash: Vec::with_capacity(n),
         }
     }
 
     fn push(&mut self, r: AuditRecord) {
-        self.seq.push(r.seq as i64);
         self.at.push(r.at);
         self.workspace.push(r.workspace);
         self.request_id.push(r.request_id);
@@ -67,114 +78,75 @@ impl AuditColumns {
         self.target.push(r.target);
         self.outcome.push(r.outcome);
         self.detail.push(r.detail);
+        self.chain_seq.push(r.chain_seq as i64);
         self.prev_hash.push(r.prev_hash);
         self.hash.push(r.hash);
     }
 }
 
-/// [`crate::Store::append_audit`] inside a caller's transaction: the one chain append of this
-/// backend, used by the audit writer's appends and by batches alike.
-///
-/// The `audit_head` meta row (sequence number, 8 bytes big-endian, then hash) is the chain's lock
-/// and its head at once: appenders on other connections (the audit writer, a batch, another
-/// server) wait on this row lock until this transaction commits, then read the head it left, so
-/// the chain stays one line. The first append creates the row (an empty placeholder until this
-/// transaction overwrites it). The statements are typed, so each is one round trip (no separate
-/// prepare) while the lock is held.
+/// [`crate::Store::append_audit`] on `client` (a caller's transaction, or a connection inside a
+/// transaction it pipelines): links `records` after `at` on `chain`, and in ONE statement moves
+/// the chain's head (only from where this writer left it: a new chain has no row yet) and inserts
+/// the records (`seq` from the log's sequence) only if the head moved. One round trip, and no
+/// lock but the chain's own row, which no other writer touches: servers on one database append
+/// side by side.
 pub(super) async fn append_audit_tx(
-    tx: &Transaction<'_>,
+    client: &impl GenericClient,
     mut records: Vec<AuditRecord>,
-    chain: &dyn AuditChain,
-) -> Result<Vec<u64>> {
-    let lock = "SELECT value FROM meta WHERE key = $1 FOR UPDATE";
-    let mut locked = tx.query_typed_opt(lock, &[(&AUDIT_HEAD_META, Type::TEXT)]).await.map_err(backend)?;
-    if locked.is_none() {
-        tx.execute_typed(
-            "INSERT INTO meta (key, value) VALUES ($1, '') ON CONFLICT (key) DO NOTHING",
-            &[(&AUDIT_HEAD_META, Type::TEXT)],
-        )
-        .await
-        .map_err(backend)?;
-        locked = tx.query_typed_opt(lock, &[(&AUDIT_HEAD_META, Type::TEXT)]).await.map_err(backend)?;
-    }
-    let stored: Vec<u8> = match &locked {
-        Some(row) => col(row, 0)?,
-        None => return Err(StoreError::Corrupt("the audit_head row vanished under its lock".into())),
-    };
-    // Read after the head's lock is held (a statement of its own, so it sees what the last
-    // holder committed): only holders of that lock write the MAC.
-    let mac = tx
-        .query_typed_opt("SELECT value FROM meta WHERE key = $1", &[(&AUDIT_HEAD_MAC_META, Type::TEXT)])
-        .await
-        .map_err(backend)?
-        .map(|row| col::<Vec<u8>>(&row, 0))
-        .transpose()?;
-    let sealable = may_seal(parse_audit_head(&stored), mac.as_deref(), chain);
-    // Continue from the recorded head, not from the log's last row: if records were removed
-    // from the end, new ones must not paper over the gap (verify reports it).
-    let (seq, prev) = match parse_audit_head(&stored) {
-        Some((seq, hash)) => (seq, hash.to_vec()),
-        None => {
-            // No head recorded yet: start from the log itself (empty for a new store).
-            let head = tx
-                .query_typed_opt("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", &[])
-                .await
-                .map_err(backend)?;
-            match head {
-                Some(r) => (col::<i64>(&r, 0)? as u64, col::<Vec<u8>>(&r, 1)?),
-                None => (0, Vec::new()),
-            }
-        }
-    };
-    let (head, head_mac) = link_audit(&mut records, seq, prev, chain);
-    let seqs = records.iter().map(|r| r.seq).collect();
+    chain: &ChainWriter,
+    at: &mut (u64, Vec<u8>),
+) -> Result<()> {
+    let expected = if at.0 == 0 { Vec::new() } else { crate::encode_chain_head(at.0, &at.1) };
+    let (head, head_mac) = link_audit(&mut records, at, chain);
+    let count = records.len() as u64;
     let mut cols = AuditColumns::with_capacity(records.len());
     for rec in records {
         cols.push(rec);
     }
-    // One multi-row INSERT for the whole batch.
-    tx.execute_typed(
-        &format!(
-            "INSERT INTO audit_log ({AUDIT_COLS}) SELECT * FROM UNNEST($1::BIGINT[], $2::BIGINT[], $3::TEXT[], \
-             $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::BYTEA[], $11::BYTEA[])"
-        ),
-        &[
-            (&cols.seq, Type::INT8_ARRAY),
-            (&cols.at, Type::INT8_ARRAY),
-            (&cols.workspace, Type::TEXT_ARRAY),
-            (&cols.request_id, Type::TEXT_ARRAY),
-            (&cols.principal, Type::TEXT_ARRAY),
-            (&cols.action, Type::TEXT_ARRAY),
-            (&cols.target, Type::TEXT_ARRAY),
-            (&cols.outcome, Type::TEXT_ARRAY),
-            (&cols.detail, Type::TEXT_ARRAY),
-            (&cols.prev_hash, Type::BYTEA_ARRAY),
-            (&cols.hash, Type::BYTEA_ARRAY),
-        ],
-    )
-    .await
-    .map_err(backend)?;
-    // The head and its MAC in one statement (the head row is already locked); a broken seal is
-    // left broken (see `may_seal`), the head moves on.
-    if sealable {
-        tx.execute_typed(
-            "INSERT INTO meta (key, value) VALUES ($1, $2), ($3, $4) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value",
+    let now = tresor_model::now_millis();
+    let inserted = client
+        .execute_typed(
+            "WITH moved AS (
+                 INSERT INTO audit_chains (chain, head, head_mac, started_at, updated_at) VALUES ($1, $2, $3, $4, $4)
+                 ON CONFLICT (chain) DO UPDATE SET head = EXCLUDED.head, head_mac = EXCLUDED.head_mac,
+                     updated_at = EXCLUDED.updated_at
+                 WHERE audit_chains.head = $5
+                 RETURNING 1)
+             INSERT INTO audit_log (at, workspace, request_id, principal, action, target, outcome, detail, chain,
+                     chain_seq, prev_hash, hash)
+                 SELECT u.at, u.workspace, u.request_id, u.principal, u.action, u.target, u.outcome, u.detail, $1,
+                     u.chain_seq, u.prev_hash, u.hash
+                 FROM UNNEST($6::BIGINT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[], $12::TEXT[],
+                     $13::TEXT[], $14::BIGINT[], $15::BYTEA[], $16::BYTEA[])
+                     AS u(at, workspace, request_id, principal, action, target, outcome, detail, chain_seq, prev_hash,
+                         hash)
+                 WHERE EXISTS (SELECT 1 FROM moved)",
             &[
-                (&AUDIT_HEAD_META, Type::TEXT),
+                (&chain.name(), Type::TEXT),
                 (&head, Type::BYTEA),
-                (&AUDIT_HEAD_MAC_META, Type::TEXT),
                 (&head_mac, Type::BYTEA),
+                (&now, Type::INT8),
+                (&expected, Type::BYTEA),
+                (&cols.at, Type::INT8_ARRAY),
+                (&cols.workspace, Type::TEXT_ARRAY),
+                (&cols.request_id, Type::TEXT_ARRAY),
+                (&cols.principal, Type::TEXT_ARRAY),
+                (&cols.action, Type::TEXT_ARRAY),
+                (&cols.target, Type::TEXT_ARRAY),
+                (&cols.outcome, Type::TEXT_ARRAY),
+                (&cols.detail, Type::TEXT_ARRAY),
+                (&cols.chain_seq, Type::INT8_ARRAY),
+                (&cols.prev_hash, Type::BYTEA_ARRAY),
+                (&cols.hash, Type::BYTEA_ARRAY),
             ],
         )
         .await
         .map_err(backend)?;
-    } else {
-        tx.execute_typed(
-            "UPDATE meta SET value = $2 WHERE key = $1",
-            &[(&AUDIT_HEAD_META, Type::TEXT), (&head, Type::BYTEA)],
-        )
-        .await
-        .map_err(backend)?;
+    if inserted != count {
+        return Err(StoreError::AuditAppend(format!(
+            "audit chain {:?} was appended to by another writer; this writer stops using it",
+            chain.name()
+        )));
     }
-    Ok(seqs)
+    Ok(())
 }

@@ -123,6 +123,10 @@ impl PostgresStore {
         for (def, rows) in snapshot.tables.to_cells() {
             insert_rows(&tx, def, &rows).await?;
         }
+        // The records came with their numbers: new ones continue after them.
+        tx.batch_execute("SELECT setval('audit_log_seq', COALESCE((SELECT max(seq) FROM audit_log), 0) + 1, false)")
+            .await
+            .map_err(backend)?;
         tx.commit().await.map_err(backend)
     }
 }

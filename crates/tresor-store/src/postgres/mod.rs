@@ -626,15 +626,38 @@ impl Store for PostgresStore {
         in_tx!(self, |tx| soft_delete_tx(&tx, p, now).await)
     }
 
-    async fn apply_group(&self, group: Group, chain: &dyn AuditChain) -> Result<Vec<Result<()>>> {
-        // An error drops `tx` uncommitted: PostgreSQL rolls the whole group back.
-        in_tx!(self, |tx| {
-            if group.flush == Flush::Deferred {
+    async fn apply_group(&self, group: Group, chain: &ChainWriter) -> Result<Vec<Result<()>>> {
+        if group.changes.is_empty() {
+            let mut at = chain.position();
+            // Read records only (the audit writer's common group): BEGIN, the one-statement
+            // append and COMMIT are pipelined, one round trip in all. If the append fails, the
+            // server has aborted the transaction and turns the COMMIT into a rollback.
+            let conn = self.conn().await?;
+            let begin = match group.flush {
                 // The server answers the commit before its WAL writer flushes it.
+                Flush::Deferred => "BEGIN; SET LOCAL synchronous_commit = off",
+                Flush::Now => "BEGIN",
+            };
+            let (began, appended, committed) = tokio::join!(
+                conn.batch_execute(begin),
+                audit::append_audit_tx(&*conn, group.reads, chain, &mut at),
+                conn.batch_execute("COMMIT"),
+            );
+            began.map_err(backend)?;
+            appended?;
+            committed.map_err(backend)?;
+            chain.advance(at);
+            return Ok(Vec::new());
+        }
+        // An error drops `tx` uncommitted: PostgreSQL rolls the whole group back.
+        let (outcomes, at) = in_tx!(self, |tx| {
+            if group.flush == Flush::Deferred {
                 execute_tx(&tx, "SET LOCAL synchronous_commit = off").await?;
             }
             crate::batch::apply_group(&tx, group, chain).await
-        })
+        })?;
+        chain.advance(at);
+        Ok(outcomes)
     }
 
     async fn flush(&self) -> Result<()> {
@@ -699,11 +722,14 @@ impl Store for PostgresStore {
     async fn delete_grant(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
         in_tx!(self, |tx| access::delete_grant_tx(&tx, ws, id).await)
     }
-    async fn append_audit(&self, records: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<Vec<u64>> {
-        in_tx!(self, |tx| audit::append_audit_tx(&tx, records, chain).await)
-    }
     async fn list_audit(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
         self.list_audit_impl(after, since, limit).await
+    }
+    async fn list_audit_desc(&self, before: Option<u64>, limit: u32) -> Result<Vec<AuditRecord>> {
+        self.list_audit_desc_impl(before, limit).await
+    }
+    async fn audit_chains(&self) -> Result<Vec<ChainHead>> {
+        self.audit_chains_impl().await
     }
     async fn update_tags(&self, path: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
         in_tx!(self, |tx| tags::update_tags_tx(&tx, path, upsert, remove).await)

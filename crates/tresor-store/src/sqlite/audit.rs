@@ -1,11 +1,9 @@
-//! The audit log on SQLite: the chain append shared by the audit writer and batches, and its listing.
+//! The audit log on SQLite: the chain append shared by the audit writer and batches, and its listings.
 
 use super::{backend, query_all, SqliteStore};
-use crate::rows::{self, AUDIT_COLS};
-use crate::{
-    link_audit, may_seal, parse_audit_head, AuditChain, AuditRecord, Result, AUDIT_HEAD_MAC_META, AUDIT_HEAD_META,
-};
-use rusqlite::{params, OptionalExtension, Transaction};
+use crate::rows::{self, AUDIT_COLS, CHAIN_COLS};
+use crate::{link_audit, AuditRecord, ChainHead, ChainWriter, Result, StoreError};
+use rusqlite::{params, Transaction};
 
 impl SqliteStore {
     pub(super) fn list_audit_impl(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
@@ -14,50 +12,55 @@ impl SqliteStore {
         );
         self.read_with(|c| query_all(c, &sql, params![after as i64, since, limit], rows::audit))
     }
+
+    pub(super) fn list_audit_desc_impl(&self, before: Option<u64>, limit: u32) -> Result<Vec<AuditRecord>> {
+        let sql =
+            format!("SELECT {AUDIT_COLS} FROM audit_log WHERE (?1 IS NULL OR seq < ?1) ORDER BY seq DESC LIMIT ?2");
+        self.read_with(|c| query_all(c, &sql, params![before.map(|b| b as i64), limit], rows::audit))
+    }
+
+    pub(super) fn audit_chains_impl(&self) -> Result<Vec<ChainHead>> {
+        let sql = format!("SELECT {CHAIN_COLS} FROM audit_chains ORDER BY chain");
+        self.read_with(|c| query_all(c, &sql, [], rows::chain_head))
+    }
 }
 
 /// [`crate::Store::append_audit`] inside a caller's transaction: the one chain append of this
-/// backend, used by the audit writer's appends and by batches alike. The single writer
-/// connection serialises them, so the chain stays one line.
+/// backend, used by the audit writer's groups and by batches alike. Statements are cached: an
+/// append runs for every read of a secret, and parsing its SQL anew each time showed in profiles.
 pub(super) fn append_audit_tx(
     tx: &Transaction<'_>,
     mut records: Vec<AuditRecord>,
-    chain: &dyn AuditChain,
-) -> Result<Vec<u64>> {
-    // Continue from the recorded head, not from the log's last row: if records were removed from
-    // the end, new ones must not paper over the gap (verify reports it). Statements are cached:
-    // an append runs for every read of a secret, and parsing its SQL anew each time showed in
-    // profiles.
-    let meta = |key: &str| -> Result<Option<Vec<u8>>> {
-        tx.prepare_cached("SELECT value FROM meta WHERE key = ?1")
-            .and_then(|mut st| st.query_row([key], |r| r.get(0)).optional())
-            .map_err(backend)
-    };
-    let recorded = meta(AUDIT_HEAD_META)?;
-    let sealable =
-        may_seal(recorded.as_deref().and_then(parse_audit_head), meta(AUDIT_HEAD_MAC_META)?.as_deref(), chain);
-    let (seq, prev) = match recorded.as_deref().and_then(parse_audit_head) {
-        Some((seq, hash)) => (seq, hash.to_vec()),
-        None => {
-            let last: Option<(i64, Vec<u8>)> = tx
-                .query_row("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1", [], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })
-                .optional()
-                .map_err(backend)?;
-            last.map_or((0u64, Vec::new()), |(s, h)| (s as u64, h))
-        }
-    };
-    let (head, head_mac) = link_audit(&mut records, seq, prev, chain);
-    let mut stmt = tx
-        .prepare_cached(&format!(
-            "INSERT INTO audit_log ({AUDIT_COLS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-        ))
+    chain: &ChainWriter,
+    at: &mut (u64, Vec<u8>),
+) -> Result<()> {
+    let expected = if at.0 == 0 { Vec::new() } else { crate::encode_chain_head(at.0, &at.1) };
+    let (head, head_mac) = link_audit(&mut records, at, chain);
+    // The chain's head moves only from where this writer left it (a new chain: no row yet).
+    let now = tresor_model::now_millis();
+    let moved = tx
+        .prepare_cached(
+            "INSERT INTO audit_chains (chain, head, head_mac, started_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
+             ON CONFLICT (chain) DO UPDATE SET head = excluded.head, head_mac = excluded.head_mac,
+                 updated_at = excluded.updated_at
+             WHERE audit_chains.head = ?5",
+        )
+        .and_then(|mut st| st.execute(params![chain.name(), head, head_mac, now, expected]))
         .map_err(backend)?;
-    let mut seqs = Vec::with_capacity(records.len());
+    if moved != 1 {
+        return Err(StoreError::AuditAppend(format!(
+            "audit chain {:?} was appended to by another writer; this writer stops using it",
+            chain.name()
+        )));
+    }
+    let mut stmt = tx
+        .prepare_cached(
+            "INSERT INTO audit_log (at, workspace, request_id, principal, action, target, outcome, detail, chain, \
+             chain_seq, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+        )
+        .map_err(backend)?;
     for rec in &records {
         stmt.execute(params![
-            rec.seq as i64,
             rec.at,
             rec.workspace,
             rec.request_id,
@@ -66,19 +69,12 @@ pub(super) fn append_audit_tx(
             rec.target,
             rec.outcome,
             rec.detail,
+            rec.chain,
+            rec.chain_seq as i64,
             rec.prev_hash,
             rec.hash
         ])
         .map_err(backend)?;
-        seqs.push(rec.seq);
     }
-    drop(stmt);
-    let mut upsert = tx
-        .prepare_cached("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = ?2")
-        .map_err(backend)?;
-    upsert.execute(params![AUDIT_HEAD_META, head]).map_err(backend)?;
-    if sealable {
-        upsert.execute(params![AUDIT_HEAD_MAC_META, head_mac]).map_err(backend)?;
-    }
-    Ok(seqs)
+    Ok(())
 }

@@ -527,8 +527,11 @@ impl Store for SqliteStore {
         self.write(|tx| soft_delete_tx(tx, p, now))
     }
 
-    async fn apply_group(&self, group: Group, chain: &dyn AuditChain) -> Result<Vec<Result<()>>> {
-        self.write_with(group.flush, |tx| batch::run_ready(crate::batch::apply_group(tx, group, chain)))
+    async fn apply_group(&self, group: Group, chain: &ChainWriter) -> Result<Vec<Result<()>>> {
+        let (outcomes, at) =
+            self.write_with(group.flush, |tx| batch::run_ready(crate::batch::apply_group(tx, group, chain)))?;
+        chain.advance(at);
+        Ok(outcomes)
     }
 
     async fn flush(&self) -> Result<()> {
@@ -598,11 +601,14 @@ impl Store for SqliteStore {
     async fn delete_grant(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
         self.write(|tx| access::delete_grant_tx(tx, ws, id))
     }
-    async fn append_audit(&self, records: Vec<AuditRecord>, chain: &dyn AuditChain) -> Result<Vec<u64>> {
-        self.write(|tx| audit::append_audit_tx(tx, records, chain))
-    }
     async fn list_audit(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
         self.list_audit_impl(after, since, limit)
+    }
+    async fn list_audit_desc(&self, before: Option<u64>, limit: u32) -> Result<Vec<AuditRecord>> {
+        self.list_audit_desc_impl(before, limit)
+    }
+    async fn audit_chains(&self) -> Result<Vec<ChainHead>> {
+        self.audit_chains_impl()
     }
     async fn update_tags(&self, path: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
         self.write(|tx| tags::update_tags_tx(tx, path, upsert, remove))

@@ -83,9 +83,9 @@ async fn backs_up_and_restores_into_an_empty_store() {
 #[tokio::test]
 async fn a_failed_audit_append_leaves_nothing_behind_and_the_next_one_succeeds() {
     let (_dir, store) = open();
-    let chain = crate::conformance::TestChain(|r: &AuditRecord| r.seq.to_be_bytes().to_vec());
+    let chain = crate::conformance::test_writer(|r: &AuditRecord| r.chain_seq.to_be_bytes().to_vec());
     let record = crate::conformance::audit;
-    assert_eq!(store.append_audit(vec![record("first")], &chain).await.unwrap(), [1]);
+    store.append_audit(vec![record("first")], &chain).await.unwrap();
     // A record the database refuses halfway through a batch: the whole batch must roll back and
     // the writer connection must not be left inside the failed transaction.
     store
@@ -102,9 +102,10 @@ async fn a_failed_audit_append_leaves_nothing_behind_and_the_next_one_succeeds()
     assert!(store.writer.lock().unwrap().is_autocommit(), "the failed batch left its transaction open");
     let listed: Vec<String> = store.list_audit(0, None, 10).await.unwrap().into_iter().map(|r| r.action).collect();
     assert_eq!(listed, ["first"]);
-    let head = store.get_meta("audit_head").await.unwrap().unwrap();
-    assert_eq!(&head[..8], &1u64.to_be_bytes());
-    assert_eq!(store.append_audit(vec![record("second")], &chain).await.unwrap(), [2]);
+    assert_eq!(crate::conformance::head_of(&store, chain.name()).await.unwrap().seq, 1);
+    store.append_audit(vec![record("second")], &chain).await.unwrap();
+    let places: Vec<u64> = store.list_audit(0, None, 10).await.unwrap().iter().map(|r| r.chain_seq).collect();
+    assert_eq!(places, [1, 2]);
 }
 
 #[tokio::test]
@@ -125,32 +126,20 @@ async fn a_batch_commits_with_its_audit_records_or_not_at_all() {
 }
 
 #[tokio::test]
-async fn an_append_seals_a_head_never_sealed_but_not_one_whose_seal_is_broken() {
-    use crate::conformance::{audit, test_head_mac, TestChain};
-    use crate::{AUDIT_HEAD_MAC_META, AUDIT_HEAD_META};
+async fn a_writer_does_not_append_over_a_head_rewritten_under_it() {
+    use crate::conformance::{audit, head_of, test_writer};
     let (_dir, store) = open();
-    let hash = |seq: u64, action: &str| [&seq.to_be_bytes()[..], action.as_bytes()].concat();
-    let chain = TestChain(move |r: &AuditRecord| hash(r.seq, &r.action));
-    let sql = |q: &str| store.writer.lock().unwrap().execute_batch(q).unwrap();
-    let mac = || async { store.get_meta(AUDIT_HEAD_MAC_META).await.unwrap() };
+    let chain = test_writer(|r: &AuditRecord| [&r.chain_seq.to_be_bytes()[..], r.action.as_bytes()].concat());
     store.append_audit(vec![audit("a"), audit("b")], &chain).await.unwrap();
-    assert_eq!(mac().await.unwrap(), test_head_mac(2, &hash(2, "b")));
-    // A head without a MAC (as an older tresor wrote it) is sealed by the next append.
-    sql("DELETE FROM meta WHERE key = 'audit_head_mac'");
-    store.append_audit(vec![audit("c")], &chain).await.unwrap();
-    let sealed = test_head_mac(3, &hash(3, "c"));
-    assert_eq!(mac().await.unwrap(), sealed);
-    // A head rewritten under its MAC (the last record removed): later appends move the head on
-    // but leave the broken MAC, so verify keeps reporting it.
-    sql("DELETE FROM audit_log WHERE seq = 3");
-    let rewritten = [&2u64.to_be_bytes()[..], &hash(2, "b")].concat();
-    store.writer.lock().unwrap().execute("UPDATE meta SET value = ?1 WHERE key = 'audit_head'", [&rewritten]).unwrap();
-    store.append_audit(vec![audit("d")], &chain).await.unwrap();
-    let head = store.get_meta(AUDIT_HEAD_META).await.unwrap().unwrap();
-    assert_eq!(head, [&3u64.to_be_bytes()[..], &hash(3, "d")].concat(), "the head moves on");
-    assert_eq!(mac().await.unwrap(), sealed, "the broken MAC is left as it was");
-    // So is the MAC of a head that was deleted.
-    sql("DELETE FROM meta WHERE key = 'audit_head'");
-    store.append_audit(vec![audit("e")], &chain).await.unwrap();
-    assert_eq!(mac().await.unwrap(), sealed);
+    // The last record removed and the head rewritten to match: the writer, which knows where
+    // its chain stood, refuses to go on from the rewritten head (which verify reports), rather
+    // than seal over it.
+    let sql = |q: &str| store.writer.lock().unwrap().execute_batch(q).unwrap();
+    sql("DELETE FROM audit_log WHERE chain_seq = 2");
+    let rewritten = crate::encode_chain_head(1, &[&1u64.to_be_bytes()[..], b"a"].concat());
+    store.writer.lock().unwrap().execute("UPDATE audit_chains SET head = ?1", [&rewritten]).unwrap();
+    let refused = store.append_audit(vec![audit("c")], &chain).await;
+    assert!(matches!(refused, Err(crate::StoreError::AuditAppend(_))), "{refused:?}");
+    assert_eq!(head_of(&store, chain.name()).await.unwrap().seq, 1, "the rewritten head is left for verify");
+    assert_eq!(store.list_audit(0, None, 10).await.unwrap().len(), 1);
 }
