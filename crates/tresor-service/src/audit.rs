@@ -615,3 +615,156 @@ impl VerifyReport {
         self.problems.is_empty()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tresor_crypto::RootKey;
+
+    fn keys() -> KeyedChain {
+        let (root, _) = RootKey::generate().unwrap();
+        KeyedChain(MacKey::generate(&root, "audit").unwrap().0)
+    }
+
+    /// Chains as the store would hold them: records linked by the real keyed hash, numbered in
+    /// the log by `seq`, and each chain's head.
+    struct Log<'k> {
+        keys: &'k KeyedChain,
+        records: Vec<AuditRecord>,
+        next_seq: u64,
+    }
+
+    impl<'k> Log<'k> {
+        fn append(&mut self, chain: &str, action: &str, detail: Option<String>) -> AuditRecord {
+            let last = self.records.iter().filter(|r| r.chain == chain).last();
+            let mut r = new_record(String::new(), String::new(), "tresor".into(), action, "t".into(), "ok", detail);
+            r.chain = chain.into();
+            r.chain_seq = last.map_or(1, |l| l.chain_seq + 1);
+            r.prev_hash = last.map_or(Vec::new(), |l| l.hash.clone());
+            self.next_seq += 1;
+            r.seq = self.next_seq;
+            r.hash = self.keys.record_hash(&r);
+            self.records.push(r.clone());
+            r
+        }
+
+        fn head(&self, chain: &str) -> ChainHead {
+            let last = self.records.iter().filter(|r| r.chain == chain).last().unwrap();
+            ChainHead {
+                chain: chain.into(),
+                seq: last.chain_seq,
+                hash: last.hash.clone(),
+                head_mac: Some(self.keys.head_mac(chain, last.chain_seq, &last.hash)),
+                started_at: 0,
+                updated_at: 0,
+            }
+        }
+
+        fn verify(&self, heads: &[ChainHead], skip: impl Fn(&AuditRecord) -> bool) -> VerifyReport {
+            let mut v = Verification::default();
+            for h in heads {
+                v.head(h, self.keys);
+            }
+            let mut newest_first: Vec<_> = self.records.iter().filter(|r| !skip(r)).cloned().collect();
+            newest_first.sort_by_key(|r| std::cmp::Reverse(r.seq));
+            for r in newest_first {
+                v.record(r, self.keys);
+            }
+            v.finish()
+        }
+    }
+
+    fn link_to(head: &ChainHead) -> Option<String> {
+        Some(format_links(std::slice::from_ref(head)))
+    }
+
+    /// Two chains written side by side, the second linking the first; then each kind of damage.
+    #[test]
+    fn verify_checks_every_chain_and_every_link() {
+        let keys = keys();
+        let mut log = Log { keys: &keys, records: Vec::new(), next_seq: 0 };
+        for i in 0..4 {
+            log.append("a", &format!("read{i}"), None);
+        }
+        let a_at_4 = log.head("a");
+        log.append("b", CHAIN_START, link_to(&a_at_4));
+        log.append("a", "read4", None);
+        log.append("b", "write", None);
+        log.append("a", "read5", None);
+        let a_at_6 = log.head("a");
+        log.append("b", CHAIN_LINK, link_to(&a_at_6));
+        let heads = [log.head("a"), log.head("b")];
+        let clean = log.verify(&heads, |_| false);
+        assert!(clean.ok(), "{:?}", clean.problems);
+        assert_eq!((clean.records, clean.chains), (9, 2));
+
+        // A record's listing number changed (records listed out of their chain's order): each
+        // chain's order is its places, so that alone is no damage.
+        let mut shuffled = Log { keys: &keys, records: log.records.clone(), next_seq: 0 };
+        let (x, y) = (0, 5);
+        let (sx, sy) = (shuffled.records[x].seq, shuffled.records[y].seq);
+        shuffled.records[x].seq = sy;
+        shuffled.records[y].seq = sx;
+        assert!(shuffled.verify(&heads, |_| false).ok());
+
+        // A record removed from the middle of a chain.
+        let r = log.verify(&heads, |r| r.chain == "a" && r.chain_seq == 2);
+        assert!(r.problems.iter().any(|p| p == "places 2 to 2 of chain a are missing"), "{:?}", r.problems);
+
+        // Chain a cut after place 4 with its head rewritten to match (the key is needed for a
+        // valid MAC), or removed whole (head and records): the links in chain b catch both.
+        let mut cut_head = log.head("a");
+        (cut_head.seq, cut_head.hash) = (a_at_4.seq, a_at_4.hash.clone());
+        let r = log.verify(&[cut_head, log.head("b")], |r| r.chain == "a" && r.chain_seq > 4);
+        assert!(r.problems.iter().any(|p| p.contains("does not match its MAC")), "{:?}", r.problems);
+        assert!(
+            r.problems.iter().any(|p| p.contains("links chain a at place 6, which is missing")),
+            "{:?}",
+            r.problems
+        );
+        let r = log.verify(&[log.head("b")], |r| r.chain == "a");
+        assert!(
+            r.problems.iter().any(|p| p.contains("links chain a at place 4, which is missing")),
+            "{:?}",
+            r.problems
+        );
+
+        // A record of chain a replaced by another valid-looking one: its hash no longer matches.
+        let mut edited = Log { keys: &keys, records: log.records.clone(), next_seq: 0 };
+        edited.records[1].outcome = "denied".into();
+        let r = edited.verify(&heads, |_| false);
+        assert!(
+            r.problems.iter().any(|p| p == "record 2 was altered: its hash does not match its contents"),
+            "{:?}",
+            r.problems
+        );
+
+        // A chain's records without its head.
+        let r = log.verify(&[log.head("a")], |_| false);
+        assert!(
+            r.problems.iter().any(|p| p.starts_with("chain b has records") && p.contains("no recorded head")),
+            "{:?}",
+            r.problems
+        );
+    }
+
+    #[test]
+    fn links_round_trip_and_refuse_garbage() {
+        let head = ChainHead {
+            chain: "0a1b".into(),
+            seq: 42,
+            hash: vec![0, 255, 16],
+            head_mac: None,
+            started_at: 0,
+            updated_at: 0,
+        };
+        let legacy = ChainHead { chain: String::new(), seq: 7, hash: vec![1], ..head.clone() };
+        let text = format_links(&[head, legacy]);
+        assert_eq!(text, "links: 0a1b@42:00ff10, @7:01");
+        assert_eq!(parse_links(&text).unwrap(), [("0a1b".into(), 42, vec![0, 255, 16]), (String::new(), 7, vec![1])]);
+        assert_eq!(parse_links("links: ").unwrap(), []);
+        for bad in ["nothing", "links: a@x:00", "links: a@1:0", "links: a@1:zz", "links: a1:00"] {
+            assert!(parse_links(bad).is_none(), "{bad}");
+        }
+    }
+}
