@@ -636,7 +636,7 @@ mod tests {
 
     impl<'k> Log<'k> {
         fn append(&mut self, chain: &str, action: &str, detail: Option<String>) -> AuditRecord {
-            let last = self.records.iter().filter(|r| r.chain == chain).last();
+            let last = self.records.iter().rev().find(|r| r.chain == chain);
             let mut r = new_record(String::new(), String::new(), "tresor".into(), action, "t".into(), "ok", detail);
             r.chain = chain.into();
             r.chain_seq = last.map_or(1, |l| l.chain_seq + 1);
@@ -649,7 +649,7 @@ mod tests {
         }
 
         fn head(&self, chain: &str) -> ChainHead {
-            let last = self.records.iter().filter(|r| r.chain == chain).last().unwrap();
+            let last = self.records.iter().rev().find(|r| r.chain == chain).unwrap();
             ChainHead {
                 chain: chain.into(),
                 seq: last.chain_seq,
