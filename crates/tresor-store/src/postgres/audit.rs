@@ -4,8 +4,8 @@
 use super::{backend, PostgresStore};
 use crate::rows::{self, AUDIT_COLS, CHAIN_COLS};
 use crate::{link_audit, AuditRecord, ChainHead, ChainWriter, Result, StoreError};
-use tokio_postgres::types::Type;
-use tokio_postgres::GenericClient;
+use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::{GenericClient, Statement};
 
 impl PostgresStore {
     pub(super) async fn list_audit_impl(&self, after: u64, since: Option<i64>, limit: u32) -> Result<Vec<AuditRecord>> {
@@ -84,14 +84,71 @@ impl AuditColumns {
     }
 }
 
-/// [`crate::Store::append_audit`] on `client` (a caller's transaction, or a connection inside a
-/// transaction it pipelines): links `records` after `at` on `chain`, and in ONE statement moves
-/// the chain's head (only from where this writer left it: a new chain has no row yet) and inserts
-/// the records (`seq` from the log's sequence) only if the head moved. One round trip, and no
-/// lock but the chain's own row, which no other writer touches: servers on one database append
+/// The append: in ONE statement, moves the chain's head (only from where the writer left it, `$5`;
+/// a new chain has no row yet) and inserts the records (`seq` from the log's sequence) only if
+/// the head moved. Its parameters are [`APPEND_TYPES`].
+pub(super) const APPEND: &str = "WITH moved AS (
+         INSERT INTO audit_chains (chain, head, head_mac, started_at, updated_at) VALUES ($1, $2, $3, $4, $4)
+         ON CONFLICT (chain) DO UPDATE SET head = EXCLUDED.head, head_mac = EXCLUDED.head_mac,
+             updated_at = EXCLUDED.updated_at
+         WHERE audit_chains.head = $5
+         RETURNING 1)
+     INSERT INTO audit_log (at, workspace, request_id, principal, action, target, outcome, detail, chain,
+             chain_seq, prev_hash, hash)
+         SELECT u.at, u.workspace, u.request_id, u.principal, u.action, u.target, u.outcome, u.detail, $1,
+             u.chain_seq, u.prev_hash, u.hash
+         FROM UNNEST($6::BIGINT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[], $12::TEXT[],
+             $13::TEXT[], $14::BIGINT[], $15::BYTEA[], $16::BYTEA[])
+             AS u(at, workspace, request_id, principal, action, target, outcome, detail, chain_seq, prev_hash, hash)
+         WHERE EXISTS (SELECT 1 FROM moved)";
+
+/// The types of [`APPEND`]'s parameters.
+pub(super) const APPEND_TYPES: &[Type] = &[
+    Type::TEXT,
+    Type::BYTEA,
+    Type::BYTEA,
+    Type::INT8,
+    Type::BYTEA,
+    Type::INT8_ARRAY,
+    Type::TEXT_ARRAY,
+    Type::TEXT_ARRAY,
+    Type::TEXT_ARRAY,
+    Type::TEXT_ARRAY,
+    Type::TEXT_ARRAY,
+    Type::TEXT_ARRAY,
+    Type::TEXT_ARRAY,
+    Type::INT8_ARRAY,
+    Type::BYTEA_ARRAY,
+    Type::BYTEA_ARRAY,
+];
+
+/// [`crate::Store::append_audit`] inside a caller's transaction (a change group's): links
+/// `records` after `at` on `chain` and runs [`APPEND`] unprepared, one round trip. The lock it
+/// takes is its chain's own row, which no other writer touches: servers on one database append
 /// side by side.
 pub(super) async fn append_audit_tx(
     client: &impl GenericClient,
+    records: Vec<AuditRecord>,
+    chain: &ChainWriter,
+    at: &mut (u64, Vec<u8>),
+) -> Result<()> {
+    append(client, None, records, chain, at).await
+}
+
+/// The same with [`APPEND`] prepared on the connection (the audit writer's groups of reads).
+pub(super) async fn append_prepared(
+    client: &impl GenericClient,
+    append_statement: &Statement,
+    records: Vec<AuditRecord>,
+    chain: &ChainWriter,
+    at: &mut (u64, Vec<u8>),
+) -> Result<()> {
+    append(client, Some(append_statement), records, chain, at).await
+}
+
+async fn append(
+    client: &impl GenericClient,
+    prepared: Option<&Statement>,
     mut records: Vec<AuditRecord>,
     chain: &ChainWriter,
     at: &mut (u64, Vec<u8>),
@@ -104,44 +161,34 @@ pub(super) async fn append_audit_tx(
         cols.push(rec);
     }
     let now = tresor_model::now_millis();
-    let inserted = client
-        .execute_typed(
-            "WITH moved AS (
-                 INSERT INTO audit_chains (chain, head, head_mac, started_at, updated_at) VALUES ($1, $2, $3, $4, $4)
-                 ON CONFLICT (chain) DO UPDATE SET head = EXCLUDED.head, head_mac = EXCLUDED.head_mac,
-                     updated_at = EXCLUDED.updated_at
-                 WHERE audit_chains.head = $5
-                 RETURNING 1)
-             INSERT INTO audit_log (at, workspace, request_id, principal, action, target, outcome, detail, chain,
-                     chain_seq, prev_hash, hash)
-                 SELECT u.at, u.workspace, u.request_id, u.principal, u.action, u.target, u.outcome, u.detail, $1,
-                     u.chain_seq, u.prev_hash, u.hash
-                 FROM UNNEST($6::BIGINT[], $7::TEXT[], $8::TEXT[], $9::TEXT[], $10::TEXT[], $11::TEXT[], $12::TEXT[],
-                     $13::TEXT[], $14::BIGINT[], $15::BYTEA[], $16::BYTEA[])
-                     AS u(at, workspace, request_id, principal, action, target, outcome, detail, chain_seq, prev_hash,
-                         hash)
-                 WHERE EXISTS (SELECT 1 FROM moved)",
-            &[
-                (&chain.name(), Type::TEXT),
-                (&head, Type::BYTEA),
-                (&head_mac, Type::BYTEA),
-                (&now, Type::INT8),
-                (&expected, Type::BYTEA),
-                (&cols.at, Type::INT8_ARRAY),
-                (&cols.workspace, Type::TEXT_ARRAY),
-                (&cols.request_id, Type::TEXT_ARRAY),
-                (&cols.principal, Type::TEXT_ARRAY),
-                (&cols.action, Type::TEXT_ARRAY),
-                (&cols.target, Type::TEXT_ARRAY),
-                (&cols.outcome, Type::TEXT_ARRAY),
-                (&cols.detail, Type::TEXT_ARRAY),
-                (&cols.chain_seq, Type::INT8_ARRAY),
-                (&cols.prev_hash, Type::BYTEA_ARRAY),
-                (&cols.hash, Type::BYTEA_ARRAY),
-            ],
-        )
-        .await
-        .map_err(backend)?;
+    let name = chain.name();
+    let params: [&(dyn ToSql + Sync); 16] = [
+        &name,
+        &head,
+        &head_mac,
+        &now,
+        &expected,
+        &cols.at,
+        &cols.workspace,
+        &cols.request_id,
+        &cols.principal,
+        &cols.action,
+        &cols.target,
+        &cols.outcome,
+        &cols.detail,
+        &cols.chain_seq,
+        &cols.prev_hash,
+        &cols.hash,
+    ];
+    let inserted = match prepared {
+        Some(statement) => client.execute(statement, &params).await,
+        None => {
+            let typed: Vec<(&(dyn ToSql + Sync), Type)> =
+                params.iter().zip(APPEND_TYPES).map(|(p, t)| (*p, t.clone())).collect();
+            client.execute_typed(APPEND, &typed).await
+        }
+    }
+    .map_err(backend)?;
     if inserted != count {
         return Err(StoreError::AuditAppend(format!(
             "audit chain {:?} was appended to by another writer; this writer stops using it",

@@ -40,7 +40,7 @@ use std::sync::atomic::AtomicUsize;
 use tokio::sync::Mutex;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSql, ToSql};
-use tokio_postgres::{Client, Config, GenericClient, Row, Transaction};
+use tokio_postgres::{Config, GenericClient, Row, Transaction};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// Advisory lock class ids (the two-key form of `pg_advisory_xact_lock`), so tresor's locks never
@@ -53,7 +53,7 @@ pub struct PostgresStore {
     config: Config,
     /// `host:port/dbname` for error messages; never holds the password.
     target: String,
-    conns: Vec<Mutex<Option<Client>>>,
+    conns: Vec<Mutex<Option<pool::Pooled>>>,
     next: AtomicUsize,
     /// The runtime `connect` ran on. Connection tasks are spawned there, never on the runtime of
     /// whoever happens to open a connection: the audit writer calls in from its own single-thread
@@ -632,7 +632,8 @@ impl Store for PostgresStore {
             // Read records only (the audit writer's common group): BEGIN, the one-statement
             // append and COMMIT are pipelined, one round trip in all. If the append fails, the
             // server has aborted the transaction and turns the COMMIT into a rollback.
-            let conn = self.conn().await?;
+            let mut conn = self.conn().await?;
+            let append = conn.audit_append().await?;
             let begin = match group.flush {
                 // The server answers the commit before its WAL writer flushes it.
                 Flush::Deferred => "BEGIN; SET LOCAL synchronous_commit = off",
@@ -640,7 +641,7 @@ impl Store for PostgresStore {
             };
             let (began, appended, committed) = tokio::join!(
                 conn.batch_execute(begin),
-                audit::append_audit_tx(&*conn, group.reads, chain, &mut at),
+                audit::append_prepared(&*conn, &append, group.reads, chain, &mut at),
                 conn.batch_execute("COMMIT"),
             );
             began.map_err(backend)?;

@@ -8,24 +8,46 @@ use crate::{Result, StoreError};
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::Ordering;
 use tokio::sync::MutexGuard;
-use tokio_postgres::{Client, Config, Row};
+use tokio_postgres::{Client, Config, Row, Statement};
 
 /// Connections per store (per server process).
 pub(super) const POOL_SIZE: usize = 4;
 
 /// A pooled connection, held for the length of one call.
-pub(super) struct Conn<'a>(MutexGuard<'a, Option<Client>>);
+/// A pooled connection and the statement prepared on it.
+pub(super) struct Pooled {
+    client: Client,
+    /// The audit append of read records ([`super::audit::APPEND`]), prepared on first use: it
+    /// runs for every group of reads, and planning its statement each time cost about as much
+    /// database time as running it.
+    audit_append: Option<Statement>,
+}
+
+pub(super) struct Conn<'a>(MutexGuard<'a, Option<Pooled>>);
 
 impl Deref for Conn<'_> {
     type Target = Client;
     fn deref(&self) -> &Client {
-        self.0.as_ref().expect("a pooled connection is opened before it is handed out")
+        &self.0.as_ref().expect("a pooled connection is opened before it is handed out").client
     }
 }
 
 impl DerefMut for Conn<'_> {
     fn deref_mut(&mut self) -> &mut Client {
-        self.0.as_mut().expect("a pooled connection is opened before it is handed out")
+        &mut self.0.as_mut().expect("a pooled connection is opened before it is handed out").client
+    }
+}
+
+impl Conn<'_> {
+    /// The audit append, prepared on this connection (once).
+    pub(super) async fn audit_append(&mut self) -> Result<Statement> {
+        let pooled = self.0.as_mut().expect("a pooled connection is opened before it is handed out");
+        if pooled.audit_append.is_none() {
+            let prepared =
+                pooled.client.prepare_typed(super::audit::APPEND, super::audit::APPEND_TYPES).await.map_err(backend)?;
+            pooled.audit_append = Some(prepared);
+        }
+        Ok(pooled.audit_append.clone().expect("just prepared"))
     }
 }
 
@@ -86,8 +108,8 @@ impl PostgresStore {
             Some(g) => g,
             None => self.conns[start % n].lock().await,
         };
-        if guard.as_ref().is_none_or(|c| c.is_closed()) {
-            *guard = Some(self.open().await?);
+        if guard.as_ref().is_none_or(|c| c.client.is_closed()) {
+            *guard = Some(Pooled { client: self.open().await?, audit_append: None });
         }
         Ok(Conn(guard))
     }
