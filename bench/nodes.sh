@@ -2,36 +2,28 @@
 # Resolution throughput by deployment, measured in one run on one machine, 32 connections in all:
 #   1 node on SQLite (the default) | 1 node on PostgreSQL | 3 nodes on one PostgreSQL database
 # (for 3 nodes, three wrk processes of 11/11/10 connections run at once, one per node; their
-# requests/s add up). Every resolve authenticates, checks grants, decrypts and writes a durable
-# audit record, and on PostgreSQL also checks the change number that keeps caches coherent.
+# requests/s add up). Every resolve authenticates, checks grants, decrypts and writes an audit
+# record (each node to its own chain), and on PostgreSQL also checks the change number that
+# keeps caches coherent. The three deployments take turns, ROUNDS times (default 3); the table
+# shows medians.
 #
-#   bash bench/nodes.sh [DURATION_SECONDS]
+#   [ROUNDS=3] [NO_BUILD=1] bash bench/nodes.sh [DURATION_SECONDS]
 # Needs wrk and a PostgreSQL server: $TRESOR_TEST_PG (default postgres://postgres@127.0.0.1:5432),
 # where it creates and drops the database tresor_bench_nodes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${1:-10}
+rounds=${ROUNDS:-3}
 pg=${TRESOR_TEST_PG:-postgres://postgres@127.0.0.1:5432}
 pg=${pg%/}
-command -v wrk >/dev/null || { echo "wrk is not installed: apt-get install -y wrk" >&2; exit 2; }
 command -v psql >/dev/null || { echo "psql is not installed: apt-get install -y postgresql-client" >&2; exit 2; }
-
-cargo build --release -q -p tresor --bin tresor
-bin=target/release/tresor
-work=$(mktemp -d)
-pids=()
+source bench/lib.sh
 db=tresor_bench_nodes
-cleanup() {
-  kill "${pids[@]}" 2>/dev/null || true
-  wait 2>/dev/null || true
-  psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
+drop_db() { psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; }
+trap 'cleanup; drop_db' EXIT
+drop_db
+psql -q "$pg/postgres" -c "CREATE DATABASE $db" >/dev/null
 
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-wait_port() { for _ in $(seq 100); do (echo >/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return; sleep 0.1; done; echo "port $1 never opened" >&2; exit 1; }
 token_of() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
 
 # start VAR DATA_DIR [--storage URL]: serves DATA_DIR and sets VAR to its port. Not called in a
@@ -55,7 +47,7 @@ seed() {
 }
 
 path=/api/v1/envs/default/vaults/default/values/db/password
-# wrk_rps CONNECTIONS TOKEN PORT -> "rps p99_ms"
+# wrk_run CONNECTIONS TOKEN PORT -> "rps p99_ms"
 wrk_run() {
   local out rps p99
   out=$(wrk -t1 -c"$1" -d"${duration}s" --latency -H "Authorization: Bearer $2" "http://127.0.0.1:$3$path")
@@ -80,20 +72,31 @@ pg_token=$(seed "${pg_ports[0]}" "$pg_admin")
 wrk -t1 -c4 -d2s -H "Authorization: Bearer $sqlite_token" "http://127.0.0.1:$sqlite_port$path" >/dev/null
 for p in "${pg_ports[@]}"; do wrk -t1 -c4 -d1s -H "Authorization: Bearer $pg_token" "http://127.0.0.1:$p$path" >/dev/null; done
 
-read -r sqlite_rps sqlite_p99 < <(wrk_run 32 "$sqlite_token" "$sqlite_port")
-read -r pg1_rps pg1_p99 < <(wrk_run 32 "$pg_token" "${pg_ports[0]}")
-wrk_run 11 "$pg_token" "${pg_ports[0]}" >"$work/w1" &
-w1=$!
-wrk_run 11 "$pg_token" "${pg_ports[1]}" >"$work/w2" &
-w2=$!
-wrk_run 10 "$pg_token" "${pg_ports[2]}" >"$work/w3" &
-w3=$!
-wait "$w1" "$w2" "$w3"
-pg3_rps=$(cat "$work"/w[123] | awk '{s += $1} END {print s}')
-pg3_p99=$(cat "$work"/w[123] | awk '$2 > m {m = $2} END {print m}')
+: >"$work/sqlite.txt"; : >"$work/pg1.txt"; : >"$work/pg3.txt"
+for round in $(seq "$rounds"); do
+  wrk_run 32 "$sqlite_token" "$sqlite_port" >>"$work/sqlite.txt"
+  wrk_run 32 "$pg_token" "${pg_ports[0]}" >>"$work/pg1.txt"
+  wrk_run 11 "$pg_token" "${pg_ports[0]}" >"$work/w1" &
+  w1=$!
+  wrk_run 11 "$pg_token" "${pg_ports[1]}" >"$work/w2" &
+  w2=$!
+  wrk_run 10 "$pg_token" "${pg_ports[2]}" >"$work/w3" &
+  w3=$!
+  wait "$w1" "$w2" "$w3"
+  # Three nodes: requests/s add up, p99 is the worst node's.
+  cat "$work"/w[123] | awk '{s += $1; if ($2 > m) m = $2} END {print s, m}' >>"$work/pg3.txt"
+  echo "round $round of $rounds done" >&2
+done
 
-printf '%-36s %12s %10s %8s\n' "deployment (32 connections, ${duration}s)" "requests/s" "p99 ms" "ratio"
+# median FILE COLUMN
+median() { sort -n -k"$2" "$1" | awk -v c="$2" '{v[NR] = $c} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+sqlite_rps=$(median "$work/sqlite.txt" 1); sqlite_p99=$(median "$work/sqlite.txt" 2)
+pg1_rps=$(median "$work/pg1.txt" 1); pg1_p99=$(median "$work/pg1.txt" 2)
+pg3_rps=$(median "$work/pg3.txt" 1); pg3_p99=$(median "$work/pg3.txt" 2)
+
+printf '%-36s %12s %10s %8s\n' "deployment (32 connections, ${duration}s, median of $rounds)" "requests/s" "p99 ms" "ratio"
 printf '%-36s %12.0f %10.2f %8s\n' "1 node, SQLite (baseline)" "$sqlite_rps" "$sqlite_p99" "1.00"
 printf '%-36s %12.0f %10.2f %8.2f\n' "1 node, PostgreSQL" "$pg1_rps" "$pg1_p99" "$(python3 -c "print($pg1_rps / $sqlite_rps)")"
 printf '%-36s %12.0f %10.2f %8.2f\n' "3 nodes, one PostgreSQL" "$pg3_rps" "$pg3_p99" "$(python3 -c "print($pg3_rps / $sqlite_rps)")"
+printf '%-36s %12s %10s %8.2f\n' "3 nodes / 1 node on PostgreSQL" "" "" "$(python3 -c "print($pg3_rps / $pg1_rps)")"
 echo "(p99 of 3 nodes: the worst of the three; all processes and PostgreSQL share this machine's $(nproc) cores)"
