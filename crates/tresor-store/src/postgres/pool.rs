@@ -81,7 +81,7 @@ impl PostgresStore {
         let (config, tls, target) = (self.config.clone(), self.tls.clone(), self.target.clone());
         let opening = self.runtime.spawn(async move {
             let (client, connection) = config.connect(tls).await.map_err(|e| {
-                StoreError::Backend(format!("connecting to PostgreSQL at {target}: {}", pg_message(&e)))
+                StoreError::Unavailable(format!("connecting to PostgreSQL at {target}: {}", pg_message(&e)))
             })?;
             // The connection task ends when the client is dropped or the server goes away; the
             // pool notices through `Client::is_closed` and reconnects.
