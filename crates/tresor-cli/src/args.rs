@@ -204,6 +204,82 @@ pub struct StoreLocation {
     /// stays in the data directory either way (or set TRESOR_ROOT_KEY).
     #[arg(long, env = "TRESOR_STORAGE")]
     pub storage: Option<String>,
+    #[command(flatten)]
+    pub keys: RootKeyArgs,
+}
+
+/// Where the root key comes from (docs/operations.md, "Key management"). A new store records
+/// its provider; later starts use the recorded one and need only its source.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RootKeyArgs {
+    /// For a new store: where its root key comes from. Default: `command` with --root-key-command,
+    /// `passphrase` with --passphrase-file or --passphrase-fd, else `file` (root.key or
+    /// TRESOR_ROOT_KEY).
+    #[arg(long, env = "TRESOR_ROOT_KEY_PROVIDER", value_enum)]
+    pub root_key_provider: Option<RootKeyProvider>,
+    /// Read the passphrase of a passphrase store from this file (one trailing newline is dropped).
+    #[arg(long, env = "TRESOR_PASSPHRASE_FILE", conflicts_with = "passphrase_fd")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Read the passphrase from this open file descriptor (`--passphrase-fd 3 3<file`). Without
+    /// either, a terminal is prompted; the passphrase is never an argument.
+    #[arg(long, env = "TRESOR_PASSPHRASE_FD")]
+    pub passphrase_fd: Option<u32>,
+    /// Shell command that prints the root key on stdout (provider `command`), or wraps and
+    /// unwraps it (provider `command-unwrap`): run by `sh -c` with TRESOR_ROOT_KEY_OP set to
+    /// `get`, `wrap` or `unwrap`, the key or wrapped key on stdin for the last two.
+    #[arg(long, env = "TRESOR_ROOT_KEY_COMMAND")]
+    pub root_key_command: Option<String>,
+}
+
+impl RootKeyArgs {
+    /// The same options from the environment alone, for local mode (which takes no flags of its own).
+    pub fn from_env() -> Result<Self, String> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let root_key_provider = match var("TRESOR_ROOT_KEY_PROVIDER") {
+            Some(v) => Some(<RootKeyProvider as clap::ValueEnum>::from_str(v.trim(), true).map_err(|_| {
+                format!("TRESOR_ROOT_KEY_PROVIDER must be file, passphrase, command or command-unwrap, found {v:?}")
+            })?),
+            None => None,
+        };
+        let passphrase_fd = match var("TRESOR_PASSPHRASE_FD") {
+            Some(v) => Some(
+                v.trim()
+                    .parse()
+                    .map_err(|_| format!("TRESOR_PASSPHRASE_FD must be a file descriptor number, found {v:?}"))?,
+            ),
+            None => None,
+        };
+        Ok(Self {
+            root_key_provider,
+            passphrase_file: var("TRESOR_PASSPHRASE_FILE").map(PathBuf::from),
+            passphrase_fd,
+            root_key_command: var("TRESOR_ROOT_KEY_COMMAND"),
+        })
+    }
+}
+
+/// The root-key providers a new store may choose (see `root_key.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RootKeyProvider {
+    /// root.key in the data directory, or TRESOR_ROOT_KEY.
+    File,
+    /// Argon2id over a passphrase; salt and parameters stored with the store.
+    Passphrase,
+    /// --root-key-command prints the key.
+    Command,
+    /// --root-key-command wraps a new key at init and unwraps it at every start (a KMS).
+    CommandUnwrap,
+}
+
+impl RootKeyProvider {
+    pub fn name(self) -> &'static str {
+        match self {
+            RootKeyProvider::File => "file",
+            RootKeyProvider::Passphrase => "passphrase",
+            RootKeyProvider::Command => "command",
+            RootKeyProvider::CommandUnwrap => "command-unwrap",
+        }
+    }
 }
 
 #[derive(Debug, Args)]

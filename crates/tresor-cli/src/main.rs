@@ -15,6 +15,7 @@ mod local;
 mod output;
 mod platforms;
 mod remote;
+mod root_key;
 mod server_cmd;
 mod target;
 

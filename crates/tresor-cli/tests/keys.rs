@@ -1,0 +1,262 @@
+//! Key management end to end: the root-key providers (key file, passphrase from a file, a file
+//! descriptor or a terminal, a command that prints the key, a command that wraps and unwraps it as
+//! a KMS would), chosen by `tresor init` and used by `tresor serve`, which refuses a key that does
+//! not open the store before it serves anything. Every test greps the server's log and the data
+//! directory for what it stored.
+
+use crate::common::{self, assert_not_in_files, LocalTresor, Run, Server};
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+const VAULT: &str = "/api/v1/envs/default/vaults/default";
+
+/// `tresor init --json --data-dir DIR/data ARGS` with `env`; returns the admin token.
+fn init(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    let mut cmd = common::tresor();
+    cmd.args(["init", "--json", "--data-dir"]).arg(dir.join("data")).args(args).envs(env.iter().copied());
+    let out = Run::from(cmd.stdin(Stdio::null()).output().unwrap());
+    out.json()["admin_token"].as_str().unwrap().to_owned()
+}
+
+/// Runs `tresor serve` expecting it to refuse to start: returns its exit code and log. Panics if
+/// it is still running (serving) after 60 s.
+fn serve_refused(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+    let log = dir.join("refused.log");
+    let mut cmd = common::tresor();
+    cmd.args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg(dir.join("data"))
+        .args(args)
+        .envs(env.iter().copied())
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap());
+    let mut child = cmd.spawn().unwrap();
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if start.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("serve did not refuse; log:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("tresor listening"), "a refused server must not listen: {text}");
+    (status.code().unwrap_or(-1), text)
+}
+
+/// Writes `value` to `db/password` and reads it back through the server.
+fn store_and_read(s: &Server, value: &str) {
+    let (status, doc) = s.call(
+        "PUT",
+        &format!("{VAULT}/entries/db/password"),
+        Some(&s.token),
+        Some(serde_json::json!({ "value": value })),
+    );
+    assert!(status == 200 || status == 201, "{status} {doc}");
+    assert_eq!(read(s), value);
+}
+
+fn read(s: &Server) -> String {
+    let (status, doc) = s.call("GET", &format!("{VAULT}/values/db/password"), Some(&s.token), None);
+    assert_eq!(status, 200, "{doc}");
+    doc["value"].as_str().unwrap().to_owned()
+}
+
+/// Nothing secret in the log or the data directory: the value, the passphrase, the key.
+fn assert_kept_secret(s: &Server, secrets: &[&str]) {
+    let log = s.log_text();
+    for secret in secrets {
+        assert!(!log.contains(secret), "the server log holds a secret: {log}");
+        assert_not_in_files(&s.data_dir(), secret.as_bytes());
+    }
+}
+
+fn write_file(path: &Path, text: &str) -> PathBuf {
+    std::fs::write(path, text).unwrap();
+    path.to_owned()
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+#[test]
+fn a_passphrase_store_opens_with_its_passphrase_from_a_file_a_descriptor_or_a_terminal_and_refuses_another() {
+    let dir = tempfile::tempdir().unwrap();
+    let passphrase = "correct horse battery staple 4c1d";
+    let file = write_file(&dir.path().join("passphrase"), &format!("{passphrase}\n"));
+    let token = init(dir.path(), &["--root-key-provider", "passphrase", "--passphrase-file", p(&file)], &[]);
+    assert!(!dir.path().join("data/root.key").exists(), "a passphrase store has no key file");
+
+    let s = Server::serve(dir, token, &[], &["--passphrase-file", p(&file)]);
+    let value = "pass-value-7e21";
+    store_and_read(&s, value);
+    assert_kept_secret(&s, &[value, passphrase]);
+    let mut s = s;
+    s.stop();
+
+    // A wrong passphrase: refused before serving, saying so, exit 2.
+    let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
+    let wrong = write_file(&dir.path().join("wrong"), "not the passphrase at all\n");
+    let (code, log) = serve_refused(dir.path(), &["--passphrase-file", p(&wrong)], &[]);
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("the passphrase is wrong") && log.contains("Nothing was served"), "{log}");
+    assert!(!log.contains("not the passphrase"), "{log}");
+    // No passphrase at all, no terminal: says where to give it.
+    let (code, log) = serve_refused(dir.path(), &[], &[]);
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("--passphrase-file") && log.contains("--passphrase-fd"), "{log}");
+    // The recorded provider is the store's: another one is not chosen over it.
+    let (_, log) = serve_refused(dir.path(), &["--root-key-provider", "file"], &[]);
+    assert!(log.contains("comes from the passphrase provider"), "{log}");
+
+    // From a file descriptor the shell opened.
+    let log = dir.path().join("fd-server.log");
+    let script = format!(
+        "exec {} serve --listen 127.0.0.1:0 --data-dir {} --passphrase-fd 3 3<{} 2>{}",
+        common::BIN,
+        p(&dir.path().join("data")),
+        p(&file),
+        p(&log)
+    );
+    let mut sh = std::process::Command::new("sh");
+    common::without_tresor_env(&mut sh);
+    let mut child = sh.args(["-c", &script]).env("NO_COLOR", "1").stdout(Stdio::null()).spawn().unwrap();
+    let addr = common::listening_addr(&log, Duration::from_secs(60));
+    let answer = addr.as_ref().map(|addr| {
+        ureq::get(&format!("{addr}{VAULT}/values/db/password"))
+            .set("Authorization", &format!("Bearer {}", s.token))
+            .call()
+            .map(|r| r.into_json::<serde_json::Value>().unwrap())
+            .map_err(|e| e.to_string())
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(answer.expect("serve with --passphrase-fd listens").unwrap()["value"], value);
+
+    // On a terminal, local mode prompts for it (TRESOR_ROOT_KEY_PROVIDER and the sources come
+    // from the environment there).
+    let local = LocalTresor::new();
+    local
+        .run_with_env(
+            &["set", "--var", "region", "eu-west-1"],
+            &[("TRESOR_ROOT_KEY_PROVIDER", "passphrase"), ("TRESOR_PASSPHRASE_FILE", p(&file))],
+        )
+        .ok();
+    let (code, shown) = local.run_on_tty(&["get", "region"], "Root key passphrase", passphrase);
+    assert_eq!(code, 0, "{shown}");
+    assert!(shown.contains("eu-west-1") && !shown.contains(passphrase), "{shown}");
+    let (code, shown) = local.run_on_tty(&["get", "region"], "Root key passphrase", "twelve chars but wrong");
+    assert_eq!(code, 2, "{shown}");
+    assert!(shown.contains("the passphrase is wrong"), "{shown}");
+}
+
+/// A stand-in for a secret manager's CLI: prints the key kept in `$KEYS/current`.
+const GET_SCRIPT: &str = r#"#!/bin/sh
+set -e
+test "$TRESOR_ROOT_KEY_OP" = get || { echo "unexpected op $TRESOR_ROOT_KEY_OP" >&2; exit 64; }
+cat "$KEYS/current"
+"#;
+
+#[test]
+fn a_command_prints_the_root_key_and_serve_refuses_another_key_or_a_failing_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("kms");
+    std::fs::create_dir(&keys).unwrap();
+    let key = "8d7a1b4c2e3f40516273849506a7b8c9d0e1f20314253647586970a1b2c3d4e5";
+    write_file(&keys.join("current"), key);
+    let script = write_file(&dir.path().join("get-key.sh"), GET_SCRIPT);
+    let command = format!("sh {}", p(&script));
+    let env = [("KEYS", p(&keys))];
+    let token = init(dir.path(), &["--root-key-command", &command], &env);
+    assert!(!dir.path().join("data/root.key").exists(), "a command store has no key file");
+
+    let s = Server::serve(dir, token, &env, &["--root-key-command", &command]);
+    let value = "cmd-value-91ab";
+    store_and_read(&s, value);
+    assert_kept_secret(&s, &[value, key]);
+    let mut s = s;
+    s.stop();
+    let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
+    let keys_env = [("KEYS", p(&keys))];
+
+    // The command now prints another key: refused before serving.
+    write_file(&keys.join("current"), "0000000000000000000000000000000000000000000000000000000000000001");
+    let (code, log) = serve_refused(dir.path(), &["--root-key-command", &command], &keys_env);
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("printed another key") && log.contains("provider command"), "{log}");
+    // The command fails: its own message and its exit status, never its output.
+    let (code, log) =
+        serve_refused(dir.path(), &["--root-key-command", "echo leaked-0f3e; echo kms down >&2; exit 7"], &[]);
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("kms down") && log.contains("exit status: 7") && !log.contains("leaked-0f3e"), "{log}");
+    // No command given.
+    let (_, log) = serve_refused(dir.path(), &[], &[]);
+    assert!(log.contains("pass --root-key-command"), "{log}");
+    // A key file does not stand in for the recorded provider.
+    let (_, log) = serve_refused(dir.path(), &[], &[("TRESOR_ROOT_KEY", key)]);
+    assert!(log.contains("pass --root-key-command"), "{log}");
+
+    write_file(&keys.join("current"), key);
+    let s = Server::serve(dir, s.token.clone(), &keys_env, &["--root-key-command", &command]);
+    assert_eq!(read(&s), value);
+}
+
+/// A stand-in for a KMS's CLI: `wrap` keeps the key under a fresh id in `$KMS` and prints the
+/// id (the "ciphertext"); `unwrap` prints the key kept under the id it is given.
+const KMS_SCRIPT: &str = r#"#!/bin/sh
+set -e
+case "$TRESOR_ROOT_KEY_OP" in
+  wrap) read -r key; id="kms-$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n')"; printf '%s' "$key" > "$KMS/$id"; echo "$id" ;;
+  unwrap) read -r id; cat "$KMS/$id" ;;
+  *) echo "unexpected op $TRESOR_ROOT_KEY_OP" >&2; exit 64 ;;
+esac
+"#;
+
+#[test]
+fn a_kms_command_wraps_the_root_key_at_init_and_unwraps_it_at_every_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let kms = dir.path().join("kms");
+    std::fs::create_dir(&kms).unwrap();
+    let script = write_file(&dir.path().join("kms.sh"), KMS_SCRIPT);
+    let command = format!("sh {}", p(&script));
+    let env = [("KMS", p(&kms))];
+    let token = init(dir.path(), &["--root-key-provider", "command-unwrap", "--root-key-command", &command], &env);
+    let held: Vec<_> = std::fs::read_dir(&kms).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(held.len(), 1, "init wrapped one key: {held:?}");
+    let key = std::fs::read_to_string(&held[0]).unwrap();
+
+    let s = Server::serve(dir, token, &env, &["--root-key-command", &command]);
+    let value = "kms-value-3c5d";
+    store_and_read(&s, value);
+    // The store holds the wrapped key (the id), never the key itself.
+    assert_kept_secret(&s, &[value, key.trim()]);
+    let mut s = s;
+    s.stop();
+    let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
+
+    // The KMS gives back another key for the id: refused.
+    std::fs::write(&held[0], "0000000000000000000000000000000000000000000000000000000000000002").unwrap();
+    let (code, log) = serve_refused(dir.path(), &["--root-key-command", &command], &env);
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("unwrapped the stored key to another key"), "{log}");
+}
+
+#[test]
+fn serve_refuses_a_wrong_key_file_before_serving() {
+    let s = Server::start(&[]);
+    store_and_read(&s, "file-value-55e0");
+    let mut s = s;
+    s.stop();
+    let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
+    let other = "1111111111111111111111111111111111111111111111111111111111111111";
+    let (code, log) = serve_refused(dir.path(), &[], &[("TRESOR_ROOT_KEY", other)]);
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("does not open the store") && log.contains("restore the right key file"), "{log}");
+    assert!(!log.contains(other), "{log}");
+}
