@@ -63,6 +63,10 @@ pub enum Command {
     /// Back up the whole store to a file, or restore one into an empty store.
     #[command(subcommand)]
     Backup(BackupCommand),
+    /// Root-key rotation and the state of the keys, on the store itself (--data-dir, --storage),
+    /// while servers keep serving it.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Read and verify the audit log (server mode).
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -190,6 +194,43 @@ pub struct ExportArgs {
     /// (as `tresor run --allow-env`). The exact name, repeatable.
     #[arg(long = "allow-env", value_name = "NAME")]
     pub allow_env: Vec<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Re-wrap every data key (and the audit and value-hash keys) under a new root key, in one
+    /// transaction, online: running servers keep serving and need the new key at their next start.
+    /// Afterwards the old root key opens nothing in the store (backups taken before still need it).
+    RotateRoot(RotateRootArgs),
+    /// The root key's provider and each workspace's data-key generations.
+    Status(KeyStatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RotateRootArgs {
+    /// Where the store is and how to get its CURRENT root key.
+    #[command(flatten)]
+    pub location: StoreLocation,
+    /// The new root key's provider; default: the current one.
+    #[arg(long, value_enum)]
+    pub to_provider: Option<RootKeyProvider>,
+    /// The new passphrase (provider passphrase) from this file; without it or --new-passphrase-fd,
+    /// a terminal is prompted twice.
+    #[arg(long, conflicts_with = "new_passphrase_fd")]
+    pub new_passphrase_file: Option<PathBuf>,
+    /// The new passphrase from this open file descriptor.
+    #[arg(long)]
+    pub new_passphrase_fd: Option<u32>,
+    /// The command that prints (provider command) or wraps and unwraps (provider
+    /// command-unwrap) the new key; command-unwrap defaults to the current --root-key-command.
+    #[arg(long)]
+    pub new_root_key_command: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyStatusArgs {
+    #[command(flatten)]
+    pub location: StoreLocation,
 }
 
 /// Where a server's store and root key live: `init`, `serve` and `backup` take the same two

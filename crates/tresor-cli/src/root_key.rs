@@ -181,13 +181,34 @@ fn choose(keys: &RootKeyArgs) -> RootKeyProvider {
 /// Makes the root key of a new store and records its provider (first writer wins: another node
 /// initialising the same database at once may have recorded its own, which is then used).
 async fn create(dir: &Path, store: &dyn Store, keys: &RootKeyArgs) -> Result<(RootKey, Provider)> {
-    let (key, provider) = match choose(keys) {
+    let choice = choose(keys);
+    let (key, provider) = if choice == RootKeyProvider::File
+        && (std::env::var_os("TRESOR_ROOT_KEY").is_some() || dir.join(KEY_FILE).exists())
+    {
+        (read_key_file(dir)?, Provider::File)
+    } else {
+        make_key(keys, choice, &dir.join(KEY_FILE))?
+    };
+    if provider == Provider::File {
+        // No record: a store opened by the key file stays readable by every tresor version.
+        return Ok((key, provider));
+    }
+    let stored = store.init_meta(PROVIDER_META, &provider.encode()).await.map_err(|e| CliError::Service(e.into()))?;
+    let stored = Provider::decode(&stored)?;
+    if stored == provider {
+        Ok((key, provider))
+    } else {
+        Ok((open(dir, &stored, keys)?, stored))
+    }
+}
+
+/// A new root key from the provider `choice` (for a new store, or a rotation): a new random key
+/// written to `key_file` (which must not exist), one derived from a new passphrase with a fresh
+/// salt, the key a command prints, or a new random key a command wraps.
+pub fn make_key(keys: &RootKeyArgs, choice: RootKeyProvider, key_file: &Path) -> Result<(RootKey, Provider)> {
+    Ok(match choice {
         RootKeyProvider::File => {
-            if std::env::var_os("TRESOR_ROOT_KEY").is_some() || dir.join(KEY_FILE).exists() {
-                (read_key_file(dir)?, Provider::File)
-            } else {
-                (RootKey::write_new_file(&dir.join(KEY_FILE)).map_err(|e| CliError::Service(e.into()))?, Provider::File)
-            }
+            (RootKey::write_new_file(key_file).map_err(|e| CliError::Service(e.into()))?, Provider::File)
         }
         RootKeyProvider::Passphrase => {
             let params = PassphraseParams::recommended().map_err(|e| CliError::Service(e.into()))?;
@@ -207,18 +228,12 @@ async fn create(dir: &Path, store: &dyn Store, keys: &RootKeyArgs) -> Result<(Ro
             check_same_key(&key, &same)?;
             (key, Provider::CommandUnwrap { wrapped })
         }
-    };
-    if provider == Provider::File {
-        // No record: a store opened by the key file stays readable by every tresor version.
-        return Ok((key, provider));
-    }
-    let stored = store.init_meta(PROVIDER_META, &provider.encode()).await.map_err(|e| CliError::Service(e.into()))?;
-    let stored = Provider::decode(&stored)?;
-    if stored == provider {
-        Ok((key, provider))
-    } else {
-        Ok((open(dir, &stored, keys)?, stored))
-    }
+    })
+}
+
+/// The bytes of a provider record (for a rotation's change of it).
+pub fn record_of(provider: &Provider) -> Vec<u8> {
+    provider.encode()
 }
 
 /// Fails unless `a` and `b` are the same key (each wraps what the other unwraps).

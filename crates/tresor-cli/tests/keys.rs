@@ -260,3 +260,177 @@ fn serve_refuses_a_wrong_key_file_before_serving() {
     assert!(log.contains("does not open the store") && log.contains("restore the right key file"), "{log}");
     assert!(!log.contains(other), "{log}");
 }
+
+/// `tresor ARGS` on the store in `data` with `env`.
+fn key_cmd(data: &Path, args: &[&str], env: &[(&str, &str)]) -> Run {
+    let mut cmd = common::tresor();
+    cmd.args(args).arg("--data-dir").arg(data).envs(env.iter().copied());
+    Run::from(cmd.stdin(Stdio::null()).output().unwrap())
+}
+
+#[derive(Default)]
+struct Load {
+    reads: usize,
+    failed_reads: Vec<String>,
+    /// (key, value) of writes answered 2xx.
+    writes: Vec<(String, String)>,
+    failed_writes: Vec<String>,
+}
+
+/// Two readers of `db/password` and a writer of new keys against `s` until `stop`.
+fn start_load(
+    s: &Server,
+    expected: &str,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+    load: &std::sync::Arc<std::sync::Mutex<Load>>,
+) -> Vec<std::thread::JoinHandle<()>> {
+    use std::sync::atomic::Ordering;
+    let mut threads = Vec::new();
+    for reader in 0..2 {
+        let (addr, token, stop, load, expected) =
+            (s.addr.clone(), s.token.clone(), stop.clone(), load.clone(), expected.to_owned());
+        threads.push(std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let answer = ureq::get(&format!("{addr}{VAULT}/values/db/password"))
+                    .set("Authorization", &format!("Bearer {token}"))
+                    .call();
+                let mut load = load.lock().unwrap();
+                load.reads += 1;
+                match answer.map(|r| r.into_json::<serde_json::Value>()) {
+                    Ok(Ok(doc)) if doc["value"] == expected.as_str() => {}
+                    other => load.failed_reads.push(format!("reader {reader}: {other:?}")),
+                }
+            }
+        }));
+    }
+    let (addr, token, stop, load) = (s.addr.clone(), s.token.clone(), stop.clone(), load.clone());
+    threads.push(std::thread::spawn(move || {
+        let mut n = 0;
+        while !stop.load(Ordering::Relaxed) {
+            n += 1;
+            let (key, value) = (format!("load/k{n}"), format!("load-value-{n}-e7c1"));
+            let answer = ureq::put(&format!("{addr}{VAULT}/entries/{key}"))
+                .set("Authorization", &format!("Bearer {token}"))
+                .send_json(serde_json::json!({ "value": value }));
+            let mut load = load.lock().unwrap();
+            match answer {
+                Ok(_) => load.writes.push((key, value)),
+                Err(e) => load.failed_writes.push(format!("{key}: {e}")),
+            }
+        }
+    }));
+    threads
+}
+
+/// Waits until the load has made `writes` more acknowledged writes than `since`.
+fn wait_for_writes(load: &std::sync::Mutex<Load>, since: usize, writes: usize) -> usize {
+    common::wait_for("writes under load", Duration::from_secs(60), || {
+        load.lock().unwrap().writes.len() >= since + writes
+    });
+    load.lock().unwrap().writes.len()
+}
+
+#[test]
+fn rotate_root_under_read_and_write_load_loses_nothing_and_the_old_key_opens_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let value = "rotate-value-40d2";
+    store_and_read(&s, value);
+    let data = s.data_dir();
+    let old_key = std::fs::read_to_string(data.join("root.key")).unwrap();
+
+    let (stop, load) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Load::default())));
+    let threads = start_load(&s, value, &stop, &load);
+    let before = wait_for_writes(&load, 0, 20);
+    let out = key_cmd(&data, &["key", "rotate-root", "--json"], &[]).json();
+    assert_eq!(out["rotated"], true, "{out}");
+    assert_eq!(out["data_keys"], 1, "{out}");
+    wait_for_writes(&load, before, 20);
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let load = Arc::try_unwrap(load).ok().unwrap().into_inner().unwrap();
+    assert!(
+        load.failed_reads.is_empty(),
+        "{} of {} reads failed: {:?}",
+        load.failed_reads.len(),
+        load.reads,
+        load.failed_reads
+    );
+    assert!(load.failed_writes.is_empty(), "writes failed: {:?}", load.failed_writes);
+
+    let new_key = std::fs::read_to_string(data.join("root.key")).unwrap();
+    assert_ne!(new_key, old_key, "the key file holds the new key");
+    assert!(!data.join("root.key.new").exists());
+    let verify = s.cli(&s.token, &["audit", "verify"], b"").ok();
+    assert!(verify.contains("chain verified"), "{verify}");
+    let rotations: Vec<_> =
+        s.audit(&s.token).into_iter().filter(|r| r["action"] == "key.rotate_root" && r["outcome"] == "ok").collect();
+    assert_eq!(rotations.len(), 1, "one record of the rotation");
+    let status = key_cmd(&data, &["key", "status", "--json"], &[]).json();
+    assert_eq!(status["provider"], "file", "{status}");
+    assert_eq!(status["workspaces"][0]["current_generation"], 1, "{status}");
+    assert_kept_secret(&s, &[value, "load-value-1-e7c1", old_key.trim()]);
+    assert!(!s.log_text().contains(new_key.trim()), "the new key is in no log");
+
+    // The old key opens nothing: the server refuses it before serving.
+    let mut s = s;
+    s.stop();
+    let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
+    let (code, log) = serve_refused(dir.path(), &[], &[("TRESOR_ROOT_KEY", old_key.trim())]);
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("does not open the store"), "{log}");
+    // The new one opens every value written before, during and after the rotation.
+    let s = Server::serve(dir, s.token.clone(), &[], &[]);
+    assert_eq!(read(&s), value);
+    for (key, value) in &load.writes {
+        let (status, doc) = s.call("GET", &format!("{VAULT}/values/{key}"), Some(&s.token), None);
+        assert_eq!((status, doc["value"].as_str()), (200, Some(value.as_str())), "{key}");
+    }
+    assert!(s.cli(&s.token, &["audit", "verify"], b"").ok().contains("chain verified"));
+}
+
+#[test]
+fn rotate_root_moves_a_passphrase_store_to_a_kms_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(&dir.path().join("passphrase"), "old passphrase of the store 81f0\n");
+    let token = init(dir.path(), &["--passphrase-file", p(&file)], &[]);
+    let kms = dir.path().join("kms");
+    std::fs::create_dir(&kms).unwrap();
+    let command = format!("sh {}", p(&write_file(&dir.path().join("kms.sh"), KMS_SCRIPT)));
+    let env = [("KMS", p(&kms))];
+    let data = dir.path().join("data");
+    // The current key is needed: without the passphrase nothing is rotated.
+    key_cmd(
+        &data,
+        &["key", "rotate-root", "--to-provider", "command-unwrap", "--new-root-key-command", &command],
+        &env,
+    )
+    .fails(2, "--passphrase-file");
+    let out = key_cmd(
+        &data,
+        &[
+            "key",
+            "rotate-root",
+            "--passphrase-file",
+            p(&file),
+            "--to-provider",
+            "command-unwrap",
+            "--new-root-key-command",
+            &command,
+        ],
+        &env,
+    )
+    .ok();
+    assert!(out.contains("provider command-unwrap") && out.contains("every node unwraps it"), "{out}");
+    assert_eq!(key_cmd(&data, &["key", "status", "--json"], &[]).json()["provider"], "command-unwrap");
+
+    // The passphrase opens nothing any more; the command does.
+    let (_, log) = serve_refused(dir.path(), &["--passphrase-file", p(&file)], &env);
+    assert!(log.contains("pass --root-key-command"), "{log}");
+    let s = Server::serve(dir, token, &env, &["--root-key-command", &command]);
+    store_and_read(&s, "after-move-0a9c");
+    assert!(s.cli(&s.token, &["audit", "verify"], b"").ok().contains("chain verified"));
+}

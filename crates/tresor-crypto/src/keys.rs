@@ -199,6 +199,12 @@ impl RootKey {
         seal_with(&self.cipher, data_key.generation, data_key.key.as_ref(), |h| wrap_aad(workspace, h))
     }
 
+    /// A data key wrapped by `self` for `workspace`, wrapped by `new` instead (root-key
+    /// rotation); its generation is kept. Fails if `self` did not wrap it.
+    pub fn rewrap(&self, new: &RootKey, workspace: &str, wrapped: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        new.wrap(workspace, &self.unwrap(workspace, wrapped)?)
+    }
+
     /// Unwraps a stored data key. Fails if the root key is not the one that wrapped it.
     pub fn unwrap(&self, workspace: &str, wrapped: &[u8]) -> Result<DataKey, CryptoError> {
         let generation = blob_generation(wrapped)?;

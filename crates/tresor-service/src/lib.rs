@@ -21,6 +21,7 @@ mod entries;
 mod entry_locks;
 mod environments;
 mod error;
+mod keys;
 mod render;
 mod retry;
 mod tags;
@@ -33,6 +34,7 @@ pub use auth::{mint_token, parse_token, Binding, Caller, Ctx, MintedToken, TOKEN
 pub use auth_failures::Origin;
 pub use config::ApplyOptions;
 pub use error::ServiceError;
+pub use keys::RootRotation;
 pub use render::RenderRequest;
 pub use retry::{retry_on_conflict, Attempt, WRITE_RETRIES};
 pub use tresor_config::{DesiredState, Plan};
@@ -176,6 +178,13 @@ impl Service {
     pub async fn open(store: Arc<dyn Store>, root: RootKey, limits: Limits) -> Result<Self> {
         let mac = Self::load_mac(store.as_ref(), &root, AUDIT_KEY_META, "audit").await?;
         let config_mac = Self::load_mac(store.as_ref(), &root, CONFIG_KEY_META, "config").await?;
+        // Every data key is unwrapped now, so a wrong root key fails here, before anything is
+        // served, and a later re-wrap under a new root key (`rotate_root`) does not disturb this
+        // process: it never needs to unwrap a data key it already holds.
+        let keyring = Keyring::new(root);
+        for (workspace, key) in store.list_data_keys().await? {
+            keyring.data_key(workspace.as_str(), &key.wrapped)?;
+        }
         let auditor = Auditor::start(store.clone(), mac);
         let cache = Arc::new(Cache::default());
         let coherence = store.change_feed().map(|feed| Coherence::follow(feed, cache.clone()));
@@ -183,7 +192,7 @@ impl Service {
         let flusher = auth_failures::spawn_flusher(auth_failures.clone(), auditor.clone());
         Ok(Self {
             store,
-            keyring: Keyring::new(root),
+            keyring,
             limits,
             auditor,
             cache,

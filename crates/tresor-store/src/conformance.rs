@@ -2,9 +2,9 @@
 //! backend's tests call [`run_all`] on a fresh, empty store.
 
 use crate::{
-    AppKeyRecord, AuditChain, AuditRecord, Batch, BatchOp, Flush, GrantRecord, Group, ListQuery, Membership,
-    NewEnvironment, NewPrincipal, NewVersion, Store, StoreError, TokenRecord, VersionChange, VersionState,
-    VersionStates, WrappedKey, AUDIT_HEAD_MAC_META, AUDIT_HEAD_META,
+    AppKeyRecord, AuditChain, AuditRecord, Batch, BatchOp, DataKeyRewrap, Flush, GrantRecord, Group, ListQuery,
+    Membership, MetaRewrap, NewEnvironment, NewPrincipal, NewVersion, RootRewrap, Store, StoreError, TokenRecord,
+    VersionChange, VersionState, VersionStates, WrappedKey, AUDIT_HEAD_MAC_META, AUDIT_HEAD_META,
 };
 use tresor_model::{
     Access, EntryKey, EntryKind, EntryPath, EnvName, PrincipalRef, Tag, VaultName, VaultPath, WorkspaceName,
@@ -58,6 +58,7 @@ pub async fn run_all(store: &dyn Store) {
     compat_tags_and_app_keys(store).await;
     batches(store).await;
     batch_steps(store).await;
+    root_rewrap(store).await;
 }
 
 /// A toy [`AuditChain`] for the tests: the record hash is the given function, the head MAC the
@@ -1117,4 +1118,67 @@ pub async fn batches_with_audit(store: &dyn Store) {
     for w in kept.windows(2) {
         assert_eq!(w[1].prev_hash, w[0].hash, "record {} links to the one before", w[1].seq);
     }
+}
+
+/// `list_data_keys` lists every workspace's keys; `BatchOp::RewrapRoot` replaces them all and the
+/// meta rows it names, or nothing: not when one key or row moved since it was read, nor when a
+/// data key was left out.
+async fn root_rewrap(store: &dyn Store) {
+    let other = WorkspaceName::new("other").unwrap();
+    store.create_workspace(&other, &WrappedKey { generation: 1, wrapped: vec![7, 7] }, 1).await.unwrap();
+    let listed: Vec<(String, u32, Vec<u8>)> = store
+        .list_data_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(w, k)| (w.to_string(), k.generation, k.wrapped))
+        .collect();
+    assert_eq!(listed, vec![("default".into(), 1, vec![1, 2, 3]), ("other".into(), 1, vec![7, 7])]);
+    let key = |w: &WorkspaceName, old: &[u8], new: &[u8]| DataKeyRewrap {
+        workspace: w.clone(),
+        generation: 1,
+        old: old.to_vec(),
+        new: new.to_vec(),
+    };
+    let meta = |k: &str, old: Option<&[u8]>, new: &[u8]| MetaRewrap {
+        key: k.into(),
+        old: old.map(<[u8]>::to_vec),
+        new: new.to_vec(),
+    };
+    let rewrap = |data_keys, meta| async move {
+        store
+            .apply_batch(
+                vec![BatchOp::RewrapRoot(RootRewrap { data_keys, meta })],
+                Vec::new(),
+                &TestChain(|_: &AuditRecord| Vec::new()),
+            )
+            .await
+    };
+    let unchanged = || async {
+        assert_eq!(store.data_key(&ws(), None).await.unwrap().wrapped, vec![1, 2, 3]);
+        assert_eq!(store.data_key(&other, None).await.unwrap().wrapped, vec![7, 7]);
+        assert_eq!(store.get_meta("salt").await.unwrap().unwrap(), b"one");
+        assert!(store.get_meta("fresh").await.unwrap().is_none());
+    };
+    // A key that moved since it was read: nothing changes.
+    let stale = rewrap(vec![key(&ws(), &[1, 2, 3], &[4]), key(&other, &[9], &[8])], vec![]).await;
+    assert!(matches!(stale, Err(StoreError::KeysChanged(_))), "{stale:?}");
+    unchanged().await;
+    // A data key left out would stay under the old root key.
+    let partial = rewrap(vec![key(&ws(), &[1, 2, 3], &[4])], vec![meta("salt", Some(b"one"), b"uno")]).await;
+    assert!(matches!(partial, Err(StoreError::KeysChanged(_))), "{partial:?}");
+    unchanged().await;
+    // A meta row that moved, or one to add that is there already.
+    let all = || vec![key(&ws(), &[1, 2, 3], &[4]), key(&other, &[7, 7], &[8])];
+    let moved = rewrap(all(), vec![meta("salt", Some(b"two"), b"uno")]).await;
+    assert!(matches!(moved, Err(StoreError::KeysChanged(_))), "{moved:?}");
+    let present = rewrap(all(), vec![meta("salt", None, b"uno")]).await;
+    assert!(matches!(present, Err(StoreError::KeysChanged(_))), "{present:?}");
+    unchanged().await;
+
+    rewrap(all(), vec![meta("salt", Some(b"one"), b"uno"), meta("fresh", None, b"new")]).await.unwrap();
+    assert_eq!(store.data_key(&ws(), None).await.unwrap().wrapped, vec![4]);
+    assert_eq!(store.data_key(&other, Some(1)).await.unwrap().wrapped, vec![8]);
+    assert_eq!(store.get_meta("salt").await.unwrap().unwrap(), b"uno");
+    assert_eq!(store.get_meta("fresh").await.unwrap().unwrap(), b"new");
 }

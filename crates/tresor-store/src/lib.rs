@@ -81,6 +81,10 @@ pub enum StoreError {
     /// not fit): the operator's input to fix, not a fault of the store.
     #[error("{0}")]
     InvalidLocation(String),
+    /// Stored keys changed between a key rotation's read and its write (another rotation, a new
+    /// data-key generation): nothing was written; run the rotation again.
+    #[error("{0} changed while it was being rotated; nothing was changed: run the rotation again")]
+    KeysChanged(String),
     /// The audit records of a [`Store::apply_batch`] could not be appended, so its changes were
     /// rolled back with them: a change never commits without its record.
     #[error("the audit record could not be written ({0})")]
@@ -136,6 +140,33 @@ pub struct SealedVersion {
 pub struct WrappedKey {
     pub generation: u32,
     pub wrapped: Vec<u8>,
+}
+
+/// [`BatchOp::RewrapRoot`]: every key wrapped by the root key, re-wrapped under a new one.
+#[derive(Debug, Clone)]
+pub struct RootRewrap {
+    /// Every data key of every workspace, each written only if it still holds `old`.
+    pub data_keys: Vec<DataKeyRewrap>,
+    /// Meta rows wrapped by the root key (the MAC keys) or describing it (the root key's provider),
+    /// each written only if it still holds `old` (`None`: only if absent).
+    pub meta: Vec<MetaRewrap>,
+}
+
+/// One data key's re-wrapping.
+#[derive(Debug, Clone)]
+pub struct DataKeyRewrap {
+    pub workspace: WorkspaceName,
+    pub generation: u32,
+    pub old: Vec<u8>,
+    pub new: Vec<u8>,
+}
+
+/// One meta row's replacement.
+#[derive(Debug, Clone)]
+pub struct MetaRewrap {
+    pub key: String,
+    pub old: Option<Vec<u8>>,
+    pub new: Vec<u8>,
 }
 
 /// Everything a backend needs to write one new version atomically.
@@ -309,6 +340,11 @@ pub enum BatchOp {
         now: i64,
         minted_tokens_named: String,
     },
+    /// Re-wraps every data key and root-wrapped meta row under a new root key, all of them or
+    /// none: [`StoreError::KeysChanged`] if any of them no longer holds what the rotation read, or
+    /// if the store holds a data key the rotation did not read (one added meanwhile would stay
+    /// wrapped by the old root key).
+    RewrapRoot(RootRewrap),
 }
 
 impl BatchOp {
@@ -320,6 +356,7 @@ impl BatchOp {
             BatchOp::DeleteVault { vault } => format!("delete vault {vault}"),
             BatchOp::SetVaultOwner { vault, .. } => format!("set the owner of vault {vault}"),
             BatchOp::WriteVersion(n) => format!("write entry {}", n.path),
+            BatchOp::RewrapRoot(r) => format!("re-wrap {} data keys under a new root key", r.data_keys.len()),
             BatchOp::SoftDelete { path, .. } => format!("delete entry {path}"),
             BatchOp::Undelete { path, .. } => format!("undelete entry {path}"),
             BatchOp::Purge { path } => format!("purge entry {path}"),
@@ -491,6 +528,8 @@ pub trait Store: Send + Sync + 'static {
     async fn workspace_exists(&self, name: &WorkspaceName) -> Result<bool>;
     /// The wrapped data key of a generation, or of the current one when `generation` is `None`.
     async fn data_key(&self, workspace: &WorkspaceName, generation: Option<u32>) -> Result<WrappedKey>;
+    /// Every wrapped data key of every workspace, by workspace and generation.
+    async fn list_data_keys(&self) -> Result<Vec<(WorkspaceName, WrappedKey)>>;
 
     // ----- environments -----
     async fn create_environment(&self, env: &NewEnvironment) -> Result<()>;

@@ -124,6 +124,14 @@ fn env_at(r: &dyn Columns, i: usize) -> Result<Option<EnvName>> {
     get::<Option<String>>(r, i)?.map(|e| EnvName::new(e).map_err(corrupt)).transpose()
 }
 
+/// `SELECT workspace, generation, wrapped FROM data_keys`: [`crate::Store::list_data_keys`]'s rows.
+pub(crate) const DATA_KEY_COLS: &str = "workspace, generation, wrapped";
+
+pub(crate) fn data_key(r: &dyn Columns) -> Result<(WorkspaceName, crate::WrappedKey)> {
+    let generation = u32::try_from(get::<i64>(r, 1)?).map_err(corrupt)?;
+    Ok((workspace_at(r, 0)?, crate::WrappedKey { generation, wrapped: get(r, 2)? }))
+}
+
 pub(crate) const ENTRY_COLS: &str =
     "key, kind, version, created_at, updated_at, edited_by, description, tags, expires_at, deleted_at";
 

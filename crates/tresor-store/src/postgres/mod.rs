@@ -454,6 +454,38 @@ async fn purge_tx(tx: &Transaction<'_>, p: &EntryPath) -> Result<()> {
     change(tx, sql, &[&ws, &env, &vault, &key], || format!("entry {p}")).await
 }
 
+/// [`crate::batch::BatchSteps::replace_data_key`]: the rows changed (0 when the key moved on).
+async fn replace_data_key_tx(
+    tx: &Transaction<'_>,
+    ws: &WorkspaceName,
+    generation: u32,
+    old: &[u8],
+    new: &[u8],
+) -> Result<u64> {
+    let sql = "UPDATE data_keys SET wrapped = $4 WHERE workspace = $1 AND generation = $2 AND wrapped = $3";
+    tx.execute(sql, &[&ws.as_str(), &i64::from(generation), &old, &new]).await.map_err(backend)
+}
+
+/// [`crate::batch::BatchSteps::replace_meta`]: the rows changed (0 when the value moved on).
+async fn replace_meta_tx(tx: &Transaction<'_>, key: &str, old: Option<&[u8]>, new: &[u8]) -> Result<u64> {
+    let n = match old {
+        Some(old) => tx.execute("UPDATE meta SET value = $3 WHERE key = $1 AND value = $2", &[&key, &old, &new]).await,
+        None => {
+            tx.execute("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", &[&key, &new])
+                .await
+        }
+    };
+    n.map_err(backend)
+}
+
+/// The data keys' table is locked against a rotation's concurrent writers (another rotation, a
+/// new generation) until the transaction ends, so the count holds at commit.
+async fn count_data_keys_tx(tx: &Transaction<'_>) -> Result<u64> {
+    tx.batch_execute("LOCK TABLE data_keys IN SHARE ROW EXCLUSIVE MODE").await.map_err(backend)?;
+    let row = tx.query_one("SELECT COUNT(*) FROM data_keys", &[]).await.map_err(backend)?;
+    Ok(col::<i64>(&row, 0)? as u64)
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -525,6 +557,11 @@ impl Store for PostgresStore {
             rows::environment,
         )
         .await
+    }
+
+    async fn list_data_keys(&self) -> Result<Vec<(WorkspaceName, WrappedKey)>> {
+        let sql = format!("SELECT {} FROM data_keys ORDER BY workspace, generation", rows::DATA_KEY_COLS);
+        self.all(&sql, &[], rows::data_key).await
     }
 
     async fn list_environments(&self, workspace: &WorkspaceName) -> Result<Vec<EnvInfo>> {

@@ -392,6 +392,33 @@ fn purge_tx(tx: &Transaction<'_>, p: &EntryPath) -> Result<()> {
     change(tx, sql, params![ws, env, vault, key], || format!("entry {p}"))
 }
 
+/// [`crate::batch::BatchSteps::replace_data_key`]: the rows changed (0 when the key moved on).
+fn replace_data_key_tx(
+    tx: &Transaction<'_>,
+    ws: &WorkspaceName,
+    generation: u32,
+    old: &[u8],
+    new: &[u8],
+) -> Result<u64> {
+    let sql = "UPDATE data_keys SET wrapped = ?4 WHERE workspace = ?1 AND generation = ?2 AND wrapped = ?3";
+    tx.execute(sql, params![ws.as_str(), generation, old, new]).map(|n| n as u64).map_err(backend)
+}
+
+/// [`crate::batch::BatchSteps::replace_meta`]: the rows changed (0 when the value moved on).
+fn replace_meta_tx(tx: &Transaction<'_>, key: &str, old: Option<&[u8]>, new: &[u8]) -> Result<u64> {
+    let n = match old {
+        Some(old) => tx.execute("UPDATE meta SET value = ?3 WHERE key = ?1 AND value = ?2", params![key, old, new]),
+        None => {
+            tx.execute("INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO NOTHING", params![key, new])
+        }
+    };
+    n.map(|n| n as u64).map_err(backend)
+}
+
+fn count_data_keys_tx(tx: &Transaction<'_>) -> Result<u64> {
+    tx.query_row("SELECT COUNT(*) FROM data_keys", [], |r| r.get::<_, i64>(0)).map(|n| n as u64).map_err(backend)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -442,6 +469,11 @@ impl Store for SqliteStore {
             .optional()
         })?;
         found.ok_or_else(|| crate::rules::missing_data_key(workspace, generation))
+    }
+
+    async fn list_data_keys(&self) -> Result<Vec<(WorkspaceName, WrappedKey)>> {
+        let sql = format!("SELECT {} FROM data_keys ORDER BY workspace, generation", rows::DATA_KEY_COLS);
+        self.read_with(|c| query_all(c, &sql, [], rows::data_key))
     }
 
     async fn create_environment(&self, env: &NewEnvironment) -> Result<()> {
