@@ -277,9 +277,10 @@ struct Load {
     failed_writes: Vec<String>,
 }
 
-/// Two readers of `db/password` and a writer of new keys against `s` until `stop`.
+/// Two readers of `db/password` and a writer of new keys (`PREFIX/kN`) against `s` until `stop`.
 fn start_load(
     s: &Server,
+    prefix: &str,
     expected: &str,
     stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
     load: &std::sync::Arc<std::sync::Mutex<Load>>,
@@ -303,12 +304,13 @@ fn start_load(
             }
         }));
     }
-    let (addr, token, stop, load) = (s.addr.clone(), s.token.clone(), stop.clone(), load.clone());
+    let (addr, token, stop, load, prefix) =
+        (s.addr.clone(), s.token.clone(), stop.clone(), load.clone(), prefix.to_owned());
     threads.push(std::thread::spawn(move || {
         let mut n = 0;
         while !stop.load(Ordering::Relaxed) {
             n += 1;
-            let (key, value) = (format!("load/k{n}"), format!("load-value-{n}-e7c1"));
+            let (key, value) = (format!("{prefix}/k{n}"), format!("{prefix}-value-{n}-e7c1"));
             let answer = ureq::put(&format!("{addr}{VAULT}/entries/{key}"))
                 .set("Authorization", &format!("Bearer {token}"))
                 .send_json(serde_json::json!({ "value": value }));
@@ -341,7 +343,7 @@ fn rotate_root_under_read_and_write_load_loses_nothing_and_the_old_key_opens_not
     let old_key = std::fs::read_to_string(data.join("root.key")).unwrap();
 
     let (stop, load) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Load::default())));
-    let threads = start_load(&s, value, &stop, &load);
+    let threads = start_load(&s, "load", value, &stop, &load);
     let before = wait_for_writes(&load, 0, 20);
     let out = key_cmd(&data, &["key", "rotate-root", "--json"], &[]).json();
     assert_eq!(out["rotated"], true, "{out}");
@@ -433,4 +435,83 @@ fn rotate_root_moves_a_passphrase_store_to_a_kms_command() {
     let s = Server::serve(dir, token, &env, &["--root-key-command", &command]);
     store_and_read(&s, "after-move-0a9c");
     assert!(s.cli(&s.token, &["audit", "verify"], b"").ok().contains("chain verified"));
+}
+
+/// Two servers on one PostgreSQL database with the root key wrapped by a KMS command: a rotation
+/// while both serve reads and writes loses nothing, both keep serving, and at their next start
+/// both unwrap the new wrapped key from the database; the old key opens nothing.
+#[test]
+fn rotate_root_on_postgresql_reaches_every_node_through_the_store() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let Some(db) = common::pg::TestDb::create() else { return };
+    let work = tempfile::tempdir().unwrap();
+    let kms = work.path().join("kms");
+    std::fs::create_dir(&kms).unwrap();
+    let command = format!("sh {}", p(&write_file(&work.path().join("kms.sh"), KMS_SCRIPT)));
+    let env = [("KMS", p(&kms)), ("TRESOR_RATE_MANAGEMENT", "0")];
+    let node_args = ["--storage", db.url.as_str(), "--root-key-command", command.as_str()];
+    let init_dir = tempfile::tempdir().unwrap();
+    let token = init(init_dir.path(), &[&["--root-key-provider", "command-unwrap"][..], &node_args[..]].concat(), &env);
+    let old_id = std::fs::read_dir(&kms).unwrap().next().unwrap().unwrap().path();
+    let nodes: Vec<Server> =
+        (0..2).map(|_| Server::serve(tempfile::tempdir().unwrap(), token.clone(), &env, &node_args)).collect();
+    let value = "pg-rotate-value-6b3e";
+    store_and_read(&nodes[0], value);
+    assert_eq!(read(&nodes[1]), value);
+
+    let (stop, load) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Load::default())));
+    let mut threads = start_load(&nodes[0], "node0", value, &stop, &load);
+    threads.extend(start_load(&nodes[1], "node1", value, &stop, &load));
+    let before = wait_for_writes(&load, 0, 20);
+    let out =
+        key_cmd(&work.path().join("cli"), &[&["key", "rotate-root", "--json"][..], &node_args[..]].concat(), &env)
+            .json();
+    assert_eq!(out["provider"], "command-unwrap", "{out}");
+    wait_for_writes(&load, before, 20);
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let load = Arc::try_unwrap(load).ok().unwrap().into_inner().unwrap();
+    assert!(
+        load.failed_reads.is_empty(),
+        "{} of {} reads failed: {:?}",
+        load.failed_reads.len(),
+        load.reads,
+        load.failed_reads
+    );
+    assert!(load.failed_writes.is_empty(), "writes failed: {:?}", load.failed_writes);
+    assert_eq!(std::fs::read_dir(&kms).unwrap().count(), 2, "the rotation wrapped a new key");
+    assert!(nodes[1].cli(&token, &["audit", "verify"], b"").ok().contains("chain verified"));
+    for node in &nodes {
+        let log = node.log_text();
+        for secret in [value, "node0-value-1-e7c1", "node1-value-1-e7c1"] {
+            assert!(!log.contains(secret), "a value reached a server log: {log}");
+        }
+    }
+
+    // Both nodes start again with the same command and no copy of anything: the new wrapped key
+    // is in the database.
+    let mut nodes = nodes;
+    let dirs: Vec<_> = nodes
+        .iter_mut()
+        .map(|n| {
+            n.stop();
+            std::mem::replace(&mut n.dir, tempfile::tempdir().unwrap())
+        })
+        .collect();
+    // A KMS that still hands out the old key is refused.
+    let old = format!("cat {}", p(&old_id));
+    let (code, log) = serve_refused(dirs[0].path(), &["--storage", &db.url, "--root-key-command", &old], &env);
+    assert_eq!(code, 2, "{log}");
+    assert!(log.contains("unwrapped the stored key to another key"), "{log}");
+    let restarted: Vec<Server> = dirs.into_iter().map(|d| Server::serve(d, token.clone(), &env, &node_args)).collect();
+    for node in &restarted {
+        assert_eq!(read(node), value);
+        for (key, value) in &load.writes {
+            let (status, doc) = node.call("GET", &format!("{VAULT}/values/{key}"), Some(&token), None);
+            assert_eq!((status, doc["value"].as_str()), (200, Some(value.as_str())), "{key}");
+        }
+    }
 }
