@@ -202,8 +202,30 @@ pub enum KeyCommand {
     /// transaction, online: running servers keep serving and need the new key at their next start.
     /// Afterwards the old root key opens nothing in the store (backups taken before still need it).
     RotateRoot(RotateRootArgs),
-    /// The root key's provider and each workspace's data-key generations.
+    /// Start a new data-key generation for the workspace (--workspace, default `default`): every
+    /// write from now on is sealed with it. Then re-encrypt every kept version to it, page by page,
+    /// with progress on stderr, while servers serve. Interrupted (a crash, Ctrl-C, --stop-after),
+    /// `rotate-data --resume` goes on where it stopped.
+    RotateData(RotateDataArgs),
+    /// The root key's provider and each workspace's data-key generations, with how many stored
+    /// values each generation sealed (those on older ones remain to re-encrypt).
     Status(KeyStatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RotateDataArgs {
+    #[command(flatten)]
+    pub location: StoreLocation,
+    /// Only re-encrypt what is left on older generations; start no new generation.
+    #[arg(long)]
+    pub resume: bool,
+    /// Versions re-encrypted per transaction.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch: u32,
+    /// Stop after re-encrypting about this many versions (whole batches): spreads the work over
+    /// several runs; `--resume` goes on.
+    #[arg(long)]
+    pub stop_after: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,7 @@
 //! `tresor key rotate-root` and `tresor key status`: key management on the store itself, beside
 //! the servers that serve it (docs/operations.md, "Key management").
 
-use crate::args::{KeyStatusArgs, RootKeyArgs, RootKeyProvider, RotateRootArgs};
+use crate::args::{KeyStatusArgs, RootKeyArgs, RootKeyProvider, RotateDataArgs, RotateRootArgs};
 use crate::error::{CliError, Result};
 use crate::local::{self, KEY_FILE};
 use crate::output::outln;
@@ -131,6 +131,51 @@ fn next_start_hint(provider: &Provider, dir: &Path) -> String {
     }
 }
 
+pub async fn rotate_data(args: RotateDataArgs, workspace: String, json: bool) -> Result<i32> {
+    let workspace = WorkspaceName::new(&workspace).map_err(|e| CliError::Usage(format!("--workspace: {e}")))?;
+    let keys = args.location.keys.clone();
+    let (dir, storage) = args.location.resolve()?;
+    let svc = local::open_service_on(&dir, &storage, &keys).await?;
+    let owner = Caller::owner(workspace.clone(), &local::local_user());
+    let ctx = Ctx::new(Arc::new(owner), "key-rotate-data");
+    if !args.resume {
+        let generation = svc.rotate_data(&ctx, &workspace).await?;
+        eprintln!(
+            "Data-key generation {generation} of workspace {workspace} is current: new writes are sealed with it."
+        );
+    }
+    let mut total: u64 = 0;
+    let page = loop {
+        let page = svc.reencrypt_page(&ctx, &workspace, args.batch).await?;
+        total += page.done as u64;
+        eprintln!(
+            "Re-encrypted {total} versions to generation {}; {} values remain on older generations.",
+            page.generation, page.remaining
+        );
+        // No progress with values left means they moved under us; the next run picks them up.
+        if page.remaining == 0 || page.done == 0 || args.stop_after.is_some_and(|most| total >= most) {
+            break page;
+        }
+    };
+    if json {
+        let doc = serde_json::json!({
+            "workspace": workspace.as_str(),
+            "generation": page.generation,
+            "reencrypted": total,
+            "remaining": page.remaining,
+        });
+        outln!("{doc}")?;
+    } else if page.remaining == 0 {
+        outln!("Every kept value of workspace {workspace} is sealed with data-key generation {}.", page.generation)?;
+    } else {
+        outln!(
+            "{} values of workspace {workspace} remain on older generations: run `tresor key rotate-data --resume`.",
+            page.remaining
+        )?;
+    }
+    Ok(0)
+}
+
 pub async fn status(args: KeyStatusArgs, json: bool) -> Result<i32> {
     let (_, storage) = args.location.resolve()?;
     let (store, exists) = storage.open().await?;
@@ -152,20 +197,40 @@ pub async fn status(args: KeyStatusArgs, json: bool) -> Result<i32> {
             }
         }
     }
+    let mut report = Vec::new();
+    for (w, current, generations) in workspaces {
+        let counts = store.count_by_generation(&w).await.map_err(|e| CliError::Service(e.into()))?;
+        let remaining: u64 = counts.iter().filter(|(g, _)| *g != current).map(|(_, n)| n).sum();
+        report.push((w, current, generations, counts, remaining));
+    }
     if json {
-        let list: Vec<_> = workspaces
+        let list: Vec<_> = report
             .iter()
-            .map(|(w, current, generations)| {
-                serde_json::json!({ "workspace": w.as_str(), "current_generation": current, "generations": generations })
+            .map(|(w, current, generations, counts, remaining)| {
+                let values: serde_json::Map<String, serde_json::Value> =
+                    counts.iter().map(|(g, n)| (g.to_string(), (*n).into())).collect();
+                serde_json::json!({
+                    "workspace": w.as_str(),
+                    "current_generation": current,
+                    "generations": generations,
+                    "values_by_generation": values,
+                    "remaining_on_old_generations": remaining,
+                })
             })
             .collect();
         let doc = serde_json::json!({ "provider": provider.name(), "storage": storage.describe(), "workspaces": list });
         outln!("{doc}")?;
     } else {
         outln!("Root key provider: {}\nStorage: {}", provider.name(), storage.describe())?;
-        for (w, current, generations) in &workspaces {
+        for (w, current, generations, counts, remaining) in &report {
             let all: Vec<String> = generations.iter().map(u32::to_string).collect();
-            outln!("Workspace {w}: data-key generation {current} current; generations {}", all.join(", "))?;
+            let values: Vec<String> = counts.iter().map(|(g, n)| format!("{n} on generation {g}")).collect();
+            outln!(
+                "Workspace {w}: data-key generation {current} current (generations {}); stored values: {}; {remaining} \
+                 remain on older generations",
+                all.join(", "),
+                if values.is_empty() { "none".to_owned() } else { values.join(", ") }
+            )?;
         }
     }
     Ok(0)

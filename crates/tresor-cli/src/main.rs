@@ -73,6 +73,10 @@ fn main() {
         Command::Backup(args::BackupCommand::Create(args)) => block_on(Box::pin(backup_cmd::backup(args, json))),
         Command::Backup(args::BackupCommand::Restore(args)) => block_on(Box::pin(backup_cmd::restore(args, json))),
         Command::Key(args::KeyCommand::RotateRoot(args)) => block_on(Box::pin(key_cmd::rotate_root(args, json))),
+        Command::Key(args::KeyCommand::RotateData(args)) => {
+            let workspace = cli.global.workspace.clone();
+            block_on(Box::pin(key_cmd::rotate_data(args, workspace, json)))
+        }
         Command::Key(args::KeyCommand::Status(args)) => block_on(Box::pin(key_cmd::status(args, json))),
         Command::Audit(cmd) => server_only(local, "audit").and_then(|c| admin::audit(&c, cmd, json)),
         Command::Token(cmd) => server_only(local, "token").and_then(|c| admin::token(&c, cmd, json)),

@@ -515,3 +515,97 @@ fn rotate_root_on_postgresql_reaches_every_node_through_the_store() {
         }
     }
 }
+
+/// Data-key rotation while a server serves reads and writes: a new generation is current at once,
+/// the re-encryption stops part-way (`--stop-after`, as a crash would) and `--resume` finishes it;
+/// no read fails, no write is lost, every kept version (old ones too) opens, `key status` counts
+/// what remains, and `audit verify` passes.
+#[test]
+fn rotate_data_under_load_reencrypts_every_kept_version_and_resumes() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let value = "data-rotate-value-19fa";
+    store_and_read(&s, value);
+    let mut kept = Vec::new();
+    for i in 0..15 {
+        for v in 1..=2 {
+            let (key, val) = (format!("pre/k{i}"), format!("pre-{i}-v{v}-c0de"));
+            let (status, doc) = s.call(
+                "PUT",
+                &format!("{VAULT}/entries/{key}"),
+                Some(&s.token),
+                Some(serde_json::json!({ "value": val })),
+            );
+            assert_eq!(status, 200, "{doc}");
+            kept.push((key, v, val));
+        }
+    }
+    let data = s.data_dir();
+    let status = key_cmd(&data, &["key", "status", "--json"], &[]).json();
+    let ws = &status["workspaces"][0];
+    assert_eq!(
+        (ws["current_generation"].as_u64(), ws["remaining_on_old_generations"].as_u64()),
+        (Some(1), Some(0)),
+        "{status}"
+    );
+    assert_eq!(ws["values_by_generation"]["1"], 31, "{status}");
+
+    let (stop, load) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Load::default())));
+    let threads = start_load(&s, "load", value, &stop, &load);
+    let before = wait_for_writes(&load, 0, 10);
+    let run = key_cmd(&data, &["key", "rotate-data", "--batch", "5", "--stop-after", "10", "--json"], &[]);
+    assert!(run.stderr.contains("generation 2 of workspace default is current"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("Re-encrypted 5 versions") && run.stderr.contains("Re-encrypted 10 versions"),
+        "{}",
+        run.stderr
+    );
+    let first = run.json();
+    assert_eq!((first["generation"].as_u64(), first["reencrypted"].as_u64()), (Some(2), Some(10)), "{first}");
+    assert!(first["remaining"].as_u64().unwrap() > 0, "{first}");
+    let part = key_cmd(&data, &["key", "status", "--json"], &[]).json();
+    assert_eq!(part["workspaces"][0]["current_generation"], 2, "{part}");
+    assert!(part["workspaces"][0]["remaining_on_old_generations"].as_u64().unwrap() > 0, "{part}");
+    let mid = wait_for_writes(&load, before, 10);
+    let rest = key_cmd(&data, &["key", "rotate-data", "--resume", "--json"], &[]).json();
+    assert_eq!((rest["generation"].as_u64(), rest["remaining"].as_u64()), (Some(2), Some(0)), "{rest}");
+    wait_for_writes(&load, mid, 10);
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let load = Arc::try_unwrap(load).ok().unwrap().into_inner().unwrap();
+    assert!(
+        load.failed_reads.is_empty(),
+        "{} of {} reads failed: {:?}",
+        load.failed_reads.len(),
+        load.reads,
+        load.failed_reads
+    );
+    assert!(load.failed_writes.is_empty(), "writes failed: {:?}", load.failed_writes);
+
+    let done = key_cmd(&data, &["key", "status", "--json"], &[]).json();
+    let ws = &done["workspaces"][0];
+    assert_eq!(ws["remaining_on_old_generations"], 0, "{done}");
+    assert_eq!(ws["values_by_generation"].as_object().unwrap().keys().collect::<Vec<_>>(), ["2"], "{done}");
+    let actions: Vec<String> = s.audit(&s.token).iter().map(|r| r["action"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(actions.iter().filter(|a| *a == "key.rotate_data").count(), 1);
+    assert!(actions.iter().filter(|a| *a == "key.reencrypt").count() >= 3, "{actions:?}");
+    assert!(s.cli(&s.token, &["audit", "verify"], b"").ok().contains("chain verified"));
+    assert_kept_secret(&s, &[value, "pre-0-v1-c0de", "load-value-1-e7c1"]);
+
+    // A new process (which must unwrap generation 2) opens every kept version and every write.
+    let mut s = s;
+    s.stop();
+    let dir = std::mem::replace(&mut s.dir, tempfile::tempdir().unwrap());
+    let s = Server::serve(dir, s.token.clone(), &[], &[]);
+    for (key, version, val) in &kept {
+        let (status, doc) = s.call("GET", &format!("{VAULT}/values/{key}?version={version}"), Some(&s.token), None);
+        assert_eq!((status, doc["value"].as_str()), (200, Some(val.as_str())), "{key} v{version}: {doc}");
+    }
+    for (key, val) in &load.writes {
+        let (status, doc) = s.call("GET", &format!("{VAULT}/values/{key}"), Some(&s.token), None);
+        assert_eq!((status, doc["value"].as_str()), (200, Some(val.as_str())), "{key}");
+    }
+}

@@ -34,7 +34,7 @@ pub use auth::{mint_token, parse_token, Binding, Caller, Ctx, MintedToken, TOKEN
 pub use auth_failures::Origin;
 pub use config::ApplyOptions;
 pub use error::ServiceError;
-pub use keys::RootRotation;
+pub use keys::{Reencrypted, RootRotation};
 pub use render::RenderRequest;
 pub use retry::{retry_on_conflict, Attempt, WRITE_RETRIES};
 pub use tresor_config::{DesiredState, Plan};

@@ -44,6 +44,11 @@ pub(crate) trait BatchSteps {
     async fn replace_data_key(&self, ws: &WorkspaceName, generation: u32, old: &[u8], new: &[u8]) -> Result<u64>;
     /// Replaces a meta row's value if it is still `old` (`None`: inserts it if absent); 0 or 1 rows changed.
     async fn replace_meta(&self, key: &str, old: Option<&[u8]>, new: &[u8]) -> Result<u64>;
+    /// Inserts a data key of a new generation and makes it current if the current one is the
+    /// generation before it; 0 or 1 rows changed.
+    async fn add_data_key(&self, ws: &WorkspaceName, key: &crate::WrappedKey, now: i64) -> Result<u64>;
+    /// Replaces a version's sealed value if it is still `old`; 0 or 1 rows changed.
+    async fn reseal(&self, path: &EntryPath, version: u64, old: &[u8], new: &[u8]) -> Result<u64>;
     /// How many data keys the store holds, all workspaces together.
     async fn count_data_keys(&self) -> Result<u64>;
     /// The backend's one chain append ([`crate::Store::append_audit`] inside the transaction).
@@ -127,6 +132,12 @@ async fn step<S: BatchSteps>(tx: &S, op: &BatchOp) -> Result<()> {
             tx.revoke_tokens_named(workspace, minted_tokens_named, *now).await
         }
         BatchOp::RewrapRoot(rewrap) => rewrap_root(tx, rewrap).await,
+        BatchOp::AddDataKey { workspace, key, now } => {
+            let changed = tx.add_data_key(workspace, key, *now).await?;
+            crate::rules::rewrapped(changed, || format!("the current data-key generation of workspace {workspace}"))
+        }
+        // A version pruned or destroyed since it was read needs no re-encryption.
+        BatchOp::Reseal { path, version, old, new } => tx.reseal(path, *version, old, new).await.map(|_| ()),
     }
 }
 
@@ -255,6 +266,12 @@ macro_rules! batch_steps {
                 }
                 async fn replace_meta(&self, key: &str, old: Option<&[u8]>, new: &[u8]) -> Result<u64> {
                     super::replace_meta_tx(self, key, old, new)$(.$wait)?
+                }
+                async fn add_data_key(&self, ws: &WorkspaceName, key: &$crate::WrappedKey, now: i64) -> Result<u64> {
+                    super::add_data_key_tx(self, ws, key, now)$(.$wait)?
+                }
+                async fn reseal(&self, path: &EntryPath, version: u64, old: &[u8], new: &[u8]) -> Result<u64> {
+                    super::reseal_tx(self, path, version, old, new)$(.$wait)?
                 }
                 async fn count_data_keys(&self) -> Result<u64> {
                     super::count_data_keys_tx(self)$(.$wait)?

@@ -142,6 +142,16 @@ pub struct WrappedKey {
     pub wrapped: Vec<u8>,
 }
 
+/// A stored version sealed with a data-key generation other than its workspace's current one
+/// ([`Store::versions_not_on`]): what a data-key rotation re-encrypts.
+#[derive(Debug, Clone)]
+pub struct StaleVersion {
+    pub path: EntryPath,
+    pub version: u64,
+    pub kind: EntryKind,
+    pub sealed: Vec<u8>,
+}
+
 /// [`BatchOp::RewrapRoot`]: every key wrapped by the root key, re-wrapped under a new one.
 #[derive(Debug, Clone)]
 pub struct RootRewrap {
@@ -345,6 +355,22 @@ pub enum BatchOp {
     /// if the store holds a data key the rotation did not read (one added meanwhile would stay
     /// wrapped by the old root key).
     RewrapRoot(RootRewrap),
+    /// Adds data-key generation `key.generation` to the workspace and makes it current: new
+    /// writes are sealed with it at once. [`StoreError::KeysChanged`] unless the current
+    /// generation was `key.generation - 1` (another rotation came first).
+    AddDataKey {
+        workspace: WorkspaceName,
+        key: WrappedKey,
+        now: i64,
+    },
+    /// Replaces a stored version's sealed value (the same plaintext sealed under another data-key
+    /// generation) if it still holds `old`; a version pruned or destroyed meanwhile is passed over.
+    Reseal {
+        path: EntryPath,
+        version: u64,
+        old: Vec<u8>,
+        new: Vec<u8>,
+    },
 }
 
 impl BatchOp {
@@ -356,6 +382,10 @@ impl BatchOp {
             BatchOp::DeleteVault { vault } => format!("delete vault {vault}"),
             BatchOp::SetVaultOwner { vault, .. } => format!("set the owner of vault {vault}"),
             BatchOp::WriteVersion(n) => format!("write entry {}", n.path),
+            BatchOp::AddDataKey { workspace, key, .. } => {
+                format!("add data-key generation {} of workspace {workspace}", key.generation)
+            }
+            BatchOp::Reseal { path, version, .. } => format!("re-encrypt version {version} of entry {path}"),
             BatchOp::RewrapRoot(r) => format!("re-wrap {} data keys under a new root key", r.data_keys.len()),
             BatchOp::SoftDelete { path, .. } => format!("delete entry {path}"),
             BatchOp::Undelete { path, .. } => format!("undelete entry {path}"),
@@ -530,6 +560,16 @@ pub trait Store: Send + Sync + 'static {
     async fn data_key(&self, workspace: &WorkspaceName, generation: Option<u32>) -> Result<WrappedKey>;
     /// Every wrapped data key of every workspace, by workspace and generation.
     async fn list_data_keys(&self) -> Result<Vec<(WorkspaceName, WrappedKey)>>;
+    /// Up to `limit` stored versions of the workspace sealed with another data-key generation than
+    /// `generation` (destroyed ones, which hold no value, left out), in key order.
+    async fn versions_not_on(
+        &self,
+        workspace: &WorkspaceName,
+        generation: u32,
+        limit: u32,
+    ) -> Result<Vec<StaleVersion>>;
+    /// How many stored values of the workspace each data-key generation sealed, by generation.
+    async fn count_by_generation(&self, workspace: &WorkspaceName) -> Result<Vec<(u32, u64)>>;
 
     // ----- environments -----
     async fn create_environment(&self, env: &NewEnvironment) -> Result<()>;

@@ -478,6 +478,39 @@ async fn replace_meta_tx(tx: &Transaction<'_>, key: &str, old: Option<&[u8]>, ne
     n.map_err(backend)
 }
 
+/// [`crate::batch::BatchSteps::add_data_key`].
+async fn add_data_key_tx(tx: &Transaction<'_>, ws: &WorkspaceName, key: &WrappedKey, now: i64) -> Result<u64> {
+    let generation = i64::from(key.generation);
+    let n = tx
+        .execute(
+            "UPDATE workspaces SET current_key_generation = $2::BIGINT WHERE name = $1 AND current_key_generation = $2::BIGINT - 1",
+            &[&ws.as_str(), &generation],
+        )
+        .await
+        .map_err(backend)?;
+    if n == 1 {
+        tx.execute(
+            "INSERT INTO data_keys (workspace, generation, wrapped, created_at) VALUES ($1, $2, $3, $4)",
+            &[&ws.as_str(), &generation, &key.wrapped, &now],
+        )
+        .await
+        .map_err(backend)?;
+    }
+    Ok(n)
+}
+
+/// [`crate::batch::BatchSteps::reseal`].
+async fn reseal_tx(tx: &Transaction<'_>, p: &EntryPath, version: u64, old: &[u8], new: &[u8]) -> Result<u64> {
+    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+    let sql = "UPDATE entry_versions SET sealed = $7
+               WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND version = $5 AND sealed = $6";
+    tx.execute(sql, &[&ws, &env, &vault, &key, &(version as i64), &old, &new]).await.map_err(backend)
+}
+
+/// The sealed layout's generation (bytes 2 to 5, 1-based) as SQL, and the shortest sealed value.
+const SEALED_GENERATION: &str = "substring(sealed from 2 for 4)";
+const SEALED_MIN_LEN: i32 = 45;
+
 /// The data keys' table is locked against a rotation's concurrent writers (another rotation, a
 /// new generation) until the transaction ends, so the count holds at commit.
 async fn count_data_keys_tx(tx: &Transaction<'_>) -> Result<u64> {
@@ -562,6 +595,30 @@ impl Store for PostgresStore {
     async fn list_data_keys(&self) -> Result<Vec<(WorkspaceName, WrappedKey)>> {
         let sql = format!("SELECT {} FROM data_keys ORDER BY workspace, generation", rows::DATA_KEY_COLS);
         self.all(&sql, &[], rows::data_key).await
+    }
+
+    async fn versions_not_on(
+        &self,
+        ws: &WorkspaceName,
+        generation: u32,
+        limit: u32,
+    ) -> Result<Vec<crate::StaleVersion>> {
+        let sql = format!(
+            "SELECT {} FROM entry_versions
+             WHERE workspace = $1 AND length(sealed) >= $2 AND {SEALED_GENERATION} <> $3
+             ORDER BY environment, vault, key, version LIMIT $4",
+            rows::STALE_VERSION_COLS
+        );
+        let g = generation.to_be_bytes().to_vec();
+        self.all(&sql, &[&ws.as_str(), &SEALED_MIN_LEN, &g, &i64::from(limit)], rows::stale_version).await
+    }
+
+    async fn count_by_generation(&self, ws: &WorkspaceName) -> Result<Vec<(u32, u64)>> {
+        let sql = format!(
+            "SELECT {SEALED_GENERATION} AS g, COUNT(*) FROM entry_versions
+             WHERE workspace = $1 AND length(sealed) >= $2 GROUP BY g ORDER BY g"
+        );
+        self.all(&sql, &[&ws.as_str(), &SEALED_MIN_LEN], rows::generation_count).await
     }
 
     async fn list_environments(&self, workspace: &WorkspaceName) -> Result<Vec<EnvInfo>> {
