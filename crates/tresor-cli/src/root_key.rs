@@ -106,6 +106,14 @@ pub async fn provider_of(store: &dyn Store) -> Result<Option<Provider>> {
     }
 }
 
+/// The provider recorded among `meta` rows (a backup's), the key file when none is.
+pub fn provider_in<'a>(mut meta: impl Iterator<Item = (&'a str, &'a [u8])>) -> Result<Provider> {
+    match meta.find(|(key, _)| *key == PROVIDER_META) {
+        Some((_, value)) => Provider::decode(value),
+        None => Ok(Provider::File),
+    }
+}
+
 /// The root key of the store, and where it came from. A new store (`store_exists` false and no
 /// provider recorded) gets the provider `keys` asks for, recorded before anything else is written.
 pub async fn load(

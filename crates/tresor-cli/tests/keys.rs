@@ -609,3 +609,27 @@ fn rotate_data_under_load_reencrypts_every_kept_version_and_resumes() {
         assert_eq!((status, doc["value"].as_str()), (200, Some(val.as_str())), "{key}");
     }
 }
+
+/// A backup of a passphrase store carries its salt and parameters (not its key): restored
+/// elsewhere, it opens with the same passphrase, and restore says so instead of asking for a key file.
+#[test]
+fn a_passphrase_store_restored_from_a_backup_opens_with_the_same_passphrase() {
+    let dir = tempfile::tempdir().unwrap();
+    let passphrase = "backup passphrase of the store 2d7b";
+    let file = write_file(&dir.path().join("passphrase"), passphrase);
+    let token = init(dir.path(), &["--passphrase-file", p(&file)], &[]);
+    let s = Server::serve(dir, token, &[], &["--passphrase-file", p(&file)]);
+    let value = "restored-value-5e8a";
+    store_and_read(&s, value);
+    let backup = s.dir.path().join("store.backup");
+    key_cmd(&s.data_dir(), &["backup", "create", p(&backup)], &[]).ok();
+    let target = tempfile::tempdir().unwrap();
+    let out = key_cmd(&target.path().join("data"), &["backup", "restore", p(&backup)], &[]).ok();
+    assert!(out.contains("comes from the passphrase provider") && !out.contains("root.key"), "{out}");
+    let (_, log) = serve_refused(target.path(), &[], &[]);
+    assert!(log.contains("--passphrase-file"), "{log}");
+    let restored = Server::serve(target, s.token.clone(), &[], &["--passphrase-file", p(&file)]);
+    assert_eq!(read(&restored), value);
+    assert!(!std::fs::read_to_string(&backup).unwrap().contains(passphrase));
+    assert_kept_secret(&restored, &[value, passphrase]);
+}
