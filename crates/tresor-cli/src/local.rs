@@ -202,7 +202,7 @@ pub async fn open_service_with(dir: &Path, storage: &Storage, limits: Limits, ke
         )),
         e => e.into(),
     })?;
-    Ok(svc.with_webhook_hosts(&hosts)?)
+    Ok(svc.with_webhook_hosts(&hosts)?.with_root_reload(crate::root_key::reload(dir, keys)))
 }
 
 /// The OS user, recorded as `edited_by` (`user:NAME`) for local writes.

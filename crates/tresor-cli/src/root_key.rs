@@ -29,7 +29,7 @@ use tresor_store::Store;
 use zeroize::Zeroizing;
 
 /// The meta row that records a store's root-key provider (absent: the key file).
-pub const PROVIDER_META: &str = "root_key_provider";
+pub const PROVIDER_META: &str = tresor_service::ROOT_KEY_PROVIDER_META;
 
 /// The environment variable that tells the root-key command what to do: `get`, `wrap` or `unwrap`.
 pub const COMMAND_OP_VAR: &str = "TRESOR_ROOT_KEY_OP";
@@ -137,15 +137,34 @@ pub async fn load(
             )));
         }
     }
-    Ok((open(dir, &provider, keys)?, provider))
+    Ok((open(dir, &provider, keys, true)?, provider))
 }
 
-/// The key of an existing store from its provider.
-fn open(dir: &Path, provider: &Provider, keys: &RootKeyArgs) -> Result<RootKey> {
+/// How a running server reads the root key again after a rotation by another process (see
+/// `tresor_service::RootReload`): the same sources as at its start, never a prompt.
+pub fn reload(dir: &Path, keys: &RootKeyArgs) -> tresor_service::RootReload {
+    let (dir, keys) = (dir.to_owned(), keys.clone());
+    std::sync::Arc::new(move |record: Option<Vec<u8>>| {
+        let provider = match record {
+            Some(bytes) => Provider::decode(&bytes).map_err(|e| e.to_string())?,
+            None => Provider::File,
+        };
+        open(&dir, &provider, &keys, false).map_err(|e| e.to_string())
+    })
+}
+
+/// The key of an existing store from its provider; a terminal is prompted for a passphrase only
+/// when `may_prompt`.
+fn open(dir: &Path, provider: &Provider, keys: &RootKeyArgs, may_prompt: bool) -> Result<RootKey> {
     match provider {
         Provider::File => read_key_file(dir),
         Provider::Passphrase { .. } => {
             let params = provider.passphrase_params()?;
+            if !may_prompt && keys.passphrase_file.is_none() {
+                return Err(CliError::Usage(
+                    "the passphrase was given on a terminal or a file descriptor, which cannot be read again".into(),
+                ));
+            }
             let passphrase = read_passphrase(keys, false)?;
             RootKey::from_passphrase(&passphrase, &params).map_err(|e| CliError::Usage(e.to_string()))
         }
@@ -206,7 +225,7 @@ async fn create(dir: &Path, store: &dyn Store, keys: &RootKeyArgs) -> Result<(Ro
     if stored == provider {
         Ok((key, provider))
     } else {
-        Ok((open(dir, &stored, keys)?, stored))
+        Ok((open(dir, &stored, keys, true)?, stored))
     }
 }
 

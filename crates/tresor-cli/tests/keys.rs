@@ -633,3 +633,44 @@ fn a_passphrase_store_restored_from_a_backup_opens_with_the_same_passphrase() {
     assert!(!std::fs::read_to_string(&backup).unwrap().contains(passphrase));
     assert_kept_secret(&restored, &[value, passphrase]);
 }
+
+/// A server started before a root-key rotation follows it: a data-key generation made after the
+/// rotation is wrapped by the new root key, and the server reads its root key again from its
+/// provider (here the key file the rotation replaced) instead of failing reads and writes.
+#[test]
+fn a_running_server_follows_a_root_rotation_then_a_data_rotation_under_load() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
+    let value = "follow-value-8c3d";
+    store_and_read(&s, value);
+    let data = s.data_dir();
+    let (stop, load) = (Arc::new(AtomicBool::new(false)), Arc::new(Mutex::new(Load::default())));
+    let threads = start_load(&s, "load", value, &stop, &load);
+    let mut acked = wait_for_writes(&load, 0, 10);
+    key_cmd(&data, &["key", "rotate-root"], &[]).ok();
+    acked = wait_for_writes(&load, acked, 10);
+    let out = key_cmd(&data, &["key", "rotate-data", "--json"], &[]).json();
+    assert_eq!((out["generation"].as_u64(), out["remaining"].as_u64()), (Some(2), Some(0)), "{out}");
+    wait_for_writes(&load, acked, 10);
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let load = Arc::try_unwrap(load).ok().unwrap().into_inner().unwrap();
+    assert!(
+        load.failed_reads.is_empty(),
+        "{} of {} reads failed: {:?}",
+        load.failed_reads.len(),
+        load.reads,
+        load.failed_reads
+    );
+    assert!(load.failed_writes.is_empty(), "writes failed: {:?}", load.failed_writes);
+    assert!(s.log_text().contains("read it again from its provider"), "{}", s.log_text());
+    for (key, val) in &load.writes {
+        let (status, doc) = s.call("GET", &format!("{VAULT}/values/{key}"), Some(&s.token), None);
+        assert_eq!((status, doc["value"].as_str()), (200, Some(val.as_str())), "{key}");
+    }
+    assert!(s.cli(&s.token, &["audit", "verify"], b"").ok().contains("chain verified"));
+    assert_kept_secret(&s, &[value, "load-value-1-e7c1"]);
+}

@@ -277,17 +277,23 @@ impl DataKey {
 /// The root key and a cache of unwrapped data keys, shared by every request of a process.
 #[derive(Debug)]
 pub struct Keyring {
-    root: RootKey,
+    root: RwLock<Arc<RootKey>>,
     data_keys: RwLock<HashMap<(String, u32), Arc<DataKey>>>,
 }
 
 impl Keyring {
     pub fn new(root: RootKey) -> Self {
-        Self { root, data_keys: RwLock::new(HashMap::new()) }
+        Self { root: RwLock::new(Arc::new(root)), data_keys: RwLock::new(HashMap::new()) }
     }
 
-    pub fn root(&self) -> &RootKey {
-        &self.root
+    pub fn root(&self) -> Arc<RootKey> {
+        self.root.read().expect("keyring lock").clone()
+    }
+
+    /// Replaces the root key, after a rotation by another process re-wrapped the stored keys under
+    /// a new one. The data keys already unwrapped stay: they did not change.
+    pub fn replace_root(&self, root: RootKey) {
+        *self.root.write().expect("keyring lock") = Arc::new(root);
     }
 
     /// A data key already unwrapped by this process, without touching storage.
@@ -302,7 +308,7 @@ impl Keyring {
         if let Some(dk) = self.data_keys.read().expect("keyring lock").get(&cache_key) {
             return Ok(dk.clone());
         }
-        let dk = Arc::new(self.root.unwrap(workspace, wrapped)?);
+        let dk = Arc::new(self.root().unwrap(workspace, wrapped)?);
         self.data_keys.write().expect("keyring lock").insert(cache_key, dk.clone());
         Ok(dk)
     }

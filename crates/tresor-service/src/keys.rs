@@ -89,6 +89,37 @@ impl Service {
         .await
     }
 
+    /// A data key that does not open with the root key held: read the root key again from its
+    /// provider (a rotation by another process may have replaced it) and keep the new one if it
+    /// opens the data key. One reload at a time; a request that waited finds the key unwrapped.
+    pub(crate) async fn reload_root(&self, workspace: &WorkspaceName, wrapped: &[u8]) -> Result<Arc<DataKey>> {
+        let _turn = self.root_reload_turn.lock().await;
+        if let Ok(dk) = self.keyring.data_key(workspace.as_str(), wrapped) {
+            return Ok(dk);
+        }
+        let reload = self.root_reload.clone().expect("only called with a reload");
+        let record = self.store.get_meta(ROOT_KEY_PROVIDER_META).await?;
+        let failed = |why: String| {
+            ServiceError::Storage(format!(
+                "a data key of workspace {workspace} does not open with this server's root key, and reading the root \
+                 key again failed: {why}; restart the server with the store's current root key"
+            ))
+        };
+        let root = tokio::task::spawn_blocking(move || reload(record))
+            .await
+            .map_err(|e| failed(e.to_string()))?
+            .map_err(failed)?;
+        root.unwrap(workspace.as_str(), wrapped).map_err(|_| {
+            failed(
+                "its provider gives a key that does not open it either (the store's keys and its root key differ)"
+                    .into(),
+            )
+        })?;
+        tracing::info!("the root key was rotated by another process: read it again from its provider");
+        self.keyring.replace_root(root);
+        Ok(self.keyring.data_key(workspace.as_str(), wrapped)?)
+    }
+
     /// Stored values of the workspace per data-key generation, and the current generation.
     pub async fn key_generations(&self, workspace: &WorkspaceName) -> Result<(u32, Vec<(u32, u64)>)> {
         let current = self.store.data_key(workspace, None).await?.generation;
@@ -130,7 +161,7 @@ impl Service {
             let mut meta = Vec::new();
             for (name, label) in ROOT_WRAPPED_META {
                 if let Some(wrapped) = self.store.get_meta(name).await? {
-                    let new = MacKey::rewrap(old, new_root, label, &wrapped).map_err(Self::not_this_root)?;
+                    let new = MacKey::rewrap(&old, new_root, label, &wrapped).map_err(Self::not_this_root)?;
                     meta.push(MetaRewrap { key: name.to_owned(), old: Some(wrapped), new });
                 }
             }
