@@ -11,10 +11,12 @@ mod env_names;
 mod error;
 mod exec;
 mod input;
+mod key_cmd;
 mod local;
 mod output;
 mod platforms;
 mod remote;
+mod root_key;
 mod server_cmd;
 mod target;
 
@@ -70,6 +72,12 @@ fn main() {
         Command::Init(args) => block_on(Box::pin(server_cmd::init(args, json))),
         Command::Backup(args::BackupCommand::Create(args)) => block_on(Box::pin(backup_cmd::backup(args, json))),
         Command::Backup(args::BackupCommand::Restore(args)) => block_on(Box::pin(backup_cmd::restore(args, json))),
+        Command::Key(args::KeyCommand::RotateRoot(args)) => block_on(Box::pin(key_cmd::rotate_root(args, json))),
+        Command::Key(args::KeyCommand::RotateData(args)) => {
+            let workspace = cli.global.workspace.clone();
+            block_on(Box::pin(key_cmd::rotate_data(args, workspace, json)))
+        }
+        Command::Key(args::KeyCommand::Status(args)) => block_on(Box::pin(key_cmd::status(args, json))),
         Command::Audit(cmd) => server_only(local, "audit").and_then(|c| admin::audit(&c, cmd, json)),
         Command::Token(cmd) => server_only(local, "token").and_then(|c| admin::token(&c, cmd, json)),
         Command::Principal(cmd) => server_only(local, "principal").and_then(|c| admin::principal(&c, cmd, json)),

@@ -18,6 +18,7 @@ mod config;
 mod connections;
 mod crash;
 mod fuzz;
+mod keys;
 mod local_cli;
 mod migrating;
 mod multinode;

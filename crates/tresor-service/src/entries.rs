@@ -22,7 +22,12 @@ impl Service {
             }
         }
         let wrapped = self.store.data_key(workspace, generation).await?;
-        Ok(self.keyring.data_key(workspace.as_str(), &wrapped.wrapped)?)
+        match self.keyring.data_key(workspace.as_str(), &wrapped.wrapped) {
+            Err(tresor_crypto::CryptoError::OpenFailed) if self.root_reload.is_some() => {
+                self.reload_root(workspace, &wrapped.wrapped).await
+            }
+            found => Ok(found?),
+        }
     }
 
     pub(crate) fn aad<'a>(path: &'a EntryPath, version: u64, kind: EntryKind) -> EntryAad<'a> {

@@ -10,8 +10,8 @@ use crate::{
     VersionState,
 };
 use tresor_model::{
-    Access, EntryKind, EntryMeta, EnvInfo, EnvName, PrincipalKind, PrincipalRef, Tag, VaultInfo, VersionMeta,
-    WorkspaceName,
+    Access, EntryKind, EntryMeta, EnvInfo, EnvName, PrincipalKind, PrincipalRef, Tag, VaultInfo, VaultPath,
+    VersionMeta, WorkspaceName,
 };
 
 /// A result row as the mappers read it: column `i` as an integer, text or bytes, `None` for NULL.
@@ -122,6 +122,34 @@ fn workspace_at(r: &dyn Columns, i: usize) -> Result<WorkspaceName> {
 /// A nullable environment column (a token's or an application key's binding).
 fn env_at(r: &dyn Columns, i: usize) -> Result<Option<EnvName>> {
     get::<Option<String>>(r, i)?.map(|e| EnvName::new(e).map_err(corrupt)).transpose()
+}
+
+/// `SELECT workspace, generation, wrapped FROM data_keys`: [`crate::Store::list_data_keys`]'s rows.
+pub(crate) const DATA_KEY_COLS: &str = "workspace, generation, wrapped";
+
+pub(crate) fn data_key(r: &dyn Columns) -> Result<(WorkspaceName, crate::WrappedKey)> {
+    let generation = u32::try_from(get::<i64>(r, 1)?).map_err(corrupt)?;
+    Ok((workspace_at(r, 0)?, crate::WrappedKey { generation, wrapped: get(r, 2)? }))
+}
+
+/// [`crate::Store::versions_not_on`]'s rows.
+pub(crate) const STALE_VERSION_COLS: &str = "workspace, environment, vault, key, version, kind, sealed";
+
+pub(crate) fn stale_version(r: &dyn Columns) -> Result<crate::StaleVersion> {
+    let vault = VaultPath {
+        workspace: workspace_at(r, 0)?,
+        environment: EnvName::new(get::<String>(r, 1)?).map_err(corrupt)?,
+        vault: tresor_model::VaultName::new(get::<String>(r, 2)?).map_err(corrupt)?,
+    };
+    let path = vault.entry(tresor_model::EntryKey::new(get::<String>(r, 3)?).map_err(corrupt)?);
+    Ok(crate::StaleVersion { path, version: get(r, 4)?, kind: kind_at(r, 5)?, sealed: get(r, 6)? })
+}
+
+/// [`crate::Store::count_by_generation`]'s rows: the 4 generation bytes of the sealed layout and a count.
+pub(crate) fn generation_count(r: &dyn Columns) -> Result<(u32, u64)> {
+    let bytes: Vec<u8> = get(r, 0)?;
+    let generation = u32::from_be_bytes(bytes.as_slice().try_into().map_err(|_| corrupt("sealed value header"))?);
+    Ok((generation, get(r, 1)?))
 }
 
 pub(crate) const ENTRY_COLS: &str =
