@@ -2,7 +2,10 @@
 //! independently of the code under test.
 
 use proptest::prelude::*;
-use tresor_model::{glob_match, EntryKey, EnvName, NameKind, PrincipalRef, Scope, VaultName, WorkspaceName};
+use tresor_model::{
+    glob_match, EntryKey, EnvName, NameKind, PrincipalKind, PrincipalRef, Scope, VaultName, WorkspaceName,
+    IDENT_PATTERN, KEY_PATTERN, MAX_KEY_LEN,
+};
 
 /// The identifier rule as the module docs state it: 1–64 ASCII letters, digits, `_`, `-`,
 /// starting with a letter or digit.
@@ -58,8 +61,34 @@ fn text() -> impl Strategy<Value = String> {
     "[ab/.é]{0,10}"
 }
 
+/// Strings the pattern (written for the OpenAPI document) matches; its anchors left out, as
+/// proptest's generator wants.
+fn matching(pattern: &str) -> impl Strategy<Value = String> {
+    let unanchored = pattern.strip_prefix('^').and_then(|p| p.strip_suffix('$')).expect("an anchored pattern");
+    proptest::string::string_regex(unanchored).expect("a pattern proptest reads")
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Every name the document's patterns allow is a name the server accepts (the other
+    /// direction, what the patterns refuse, is checked against the document in tresor-server).
+    #[test]
+    fn what_the_patterns_allow_is_valid(
+        ident in matching(IDENT_PATTERN),
+        key in matching(KEY_PATTERN),
+        principal in matching(&PrincipalRef::pattern(&[PrincipalKind::User, PrincipalKind::App, PrincipalKind::Group])),
+        scope in matching(Scope::PATTERN),
+    ) {
+        prop_assert!(VaultName::new(ident.clone()).is_ok(), "{:?}", ident);
+        if key.len() <= MAX_KEY_LEN {
+            prop_assert!(EntryKey::new(key.clone()).is_ok(), "{:?}", key);
+        }
+        prop_assert!(principal.parse::<PrincipalRef>().is_ok(), "{:?}", principal);
+        if scope.len() <= Scope::MAX_LEN {
+            prop_assert!(scope.parse::<Scope>().is_ok(), "{:?}", scope);
+        }
+    }
 
     #[test]
     fn idents_are_accepted_exactly_when_the_rule_allows(s in near_names()) {
