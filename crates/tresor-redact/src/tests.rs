@@ -812,9 +812,13 @@ proptest! {
     }
 }
 
+/// The values, and the pieces of text built from them: (which form, where to cut it, whether
+/// to change a byte and which, filler after it).
+type NearMissSpec = (Vec<Vec<u8>>, Vec<(usize, usize, u8, Vec<u8>)>);
+
 /// Near misses: pieces of the values' forms cut short or with a byte changed, between random
 /// bytes; every text in which the brute-force reference finds no occurrence.
-fn near_miss((values, pieces): (Vec<Vec<u8>>, Vec<(usize, usize, u8, Vec<u8>)>)) -> Option<(Vec<Vec<u8>>, Vec<u8>)> {
+fn near_miss((values, pieces): NearMissSpec) -> Option<(Vec<Vec<u8>>, Vec<u8>)> {
     let forms = all_forms(&values, 4);
     let mut input = Vec::new();
     for (pick, cut, flip, filler) in pieces {
