@@ -43,7 +43,7 @@ use utoipa::{Modify, OpenApi};
         AppKeyRequest, AppKeyDoc, AppKeyList, NewAppKeyDoc,
         ConfigRequest, Plan,
     )),
-    modifiers(&BearerAuth, &ErrorAnswers, &NameRules),
+    modifiers(&BearerAuth, &ErrorAnswers, &NameRules, &Links),
     security(("bearer" = []))
 )]
 pub struct ApiDoc;
@@ -287,19 +287,79 @@ impl Modify for NameRules {
     }
 }
 
+/// OpenAPI links from what creates a record to what removes it, so a client (and Schemathesis's
+/// stateful phase) knows that the `id` a creation answers is the one its deletion takes.
+struct Links;
+
+impl Links {
+    /// (created by: method, path, status; removed by: operation id, its description).
+    const CREATED_THEN_REMOVED: [(&'static str, &'static str, &'static str, &'static str); 3] = [
+        ("/api/v1/tokens", "201", "revoke_token", "RevokeToken"),
+        ("/api/v1/grants", "201", "delete_grant", "DeleteGrant"),
+        ("/api/v1/app-keys", "201", "revoke_app_key", "RevokeAppKey"),
+    ];
+}
+
+impl Modify for Links {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, status, target, name) in Self::CREATED_THEN_REMOVED {
+            let response = openapi
+                .paths
+                .paths
+                .get_mut(path)
+                .and_then(|item| item.post.as_mut())
+                .and_then(|op| op.responses.responses.get_mut(status));
+            let Some(RefOr::T(response)) = response else {
+                panic!("openapi.rs Links: POST {path} has no {status} answer to link from");
+            };
+            let link = utoipa::openapi::link::Link::builder()
+                .operation_id(target)
+                .parameter("id", "$response.body#/id")
+                .description(format!("The `id` of the answer is the `{{id}}` that {target} takes."))
+                .build();
+            response.links.insert(name.to_owned(), RefOr::T(link));
+        }
+    }
+}
+
 /// This document. Open: no token needed.
 #[utoipa::path(get, path = "/api/v1/openapi.json", security(()),
     responses((status = 200, description = "The OpenAPI 3.1 document of the native API", body = Object)), tag = "meta")]
-pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn serve() -> Json<serde_json::Value> {
+    Json(document())
+}
+
+/// The document as served. utoipa 5.5 writes a link's fields in snake case (`operation_id`);
+/// OpenAPI spells them in camel case (`operationId`), so they are renamed here.
+pub(crate) fn document() -> serde_json::Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+    let responses = doc["paths"]
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(|item| item.as_object_mut())
+        .flat_map(|item| item.values_mut())
+        .filter_map(|op| op.get_mut("responses").and_then(|r| r.as_object_mut()))
+        .flat_map(|responses| responses.values_mut());
+    for response in responses {
+        for link in response.get_mut("links").and_then(|l| l.as_object_mut()).into_iter().flat_map(|l| l.values_mut()) {
+            let Some(link) = link.as_object_mut() else { continue };
+            for (snake, camel) in
+                [("operation_id", "operationId"), ("operation_ref", "operationRef"), ("request_body", "requestBody")]
+            {
+                if let Some(value) = link.remove(snake) {
+                    link.insert(camel.to_owned(), value);
+                }
+            }
+        }
+    }
+    doc
 }
 
 #[cfg(test)]
 mod tests {
-    use super::ApiDoc;
     use crate::routes::native::{self, Guard};
     use serde_json::{json, Map, Value};
-    use utoipa::OpenApi;
 
     /// The routes that answer 201 Created with an empty body (as they always have): the only 2xx
     /// answers besides 204 that carry no document, so the only ones without a schema. A new route
@@ -314,7 +374,7 @@ mod tests {
     const METHODS: [&str; 8] = ["get", "put", "post", "delete", "patch", "head", "options", "trace"];
 
     fn document() -> Value {
-        serde_json::to_value(ApiDoc::openapi()).expect("the document serializes")
+        super::document()
     }
 
     /// The router's routes as OpenAPI names them: lower-case method, `{*key}` as `{key}`.
@@ -564,6 +624,39 @@ mod tests {
                 proptest::prop_assert_eq!(stated.allows(&s), parser(&s), "{} on {:?}", place, s);
             }
         }
+    }
+
+    /// Each link leads from a creation whose answer has an `id` to an operation of the document
+    /// that takes an `{id}` path parameter.
+    #[test]
+    fn links_lead_from_creations_to_removals() {
+        let doc = document();
+        let operations: Vec<&Value> =
+            doc["paths"].as_object().unwrap().values().flat_map(|item| item.as_object().unwrap().values()).collect();
+        let mut links = 0;
+        for path in ["/api/v1/tokens", "/api/v1/grants", "/api/v1/app-keys"] {
+            let created = &doc["paths"][path]["post"]["responses"]["201"];
+            // The answer's schema, through `$ref`s and `allOf` (a flattened document).
+            let resolve = |s: &Value| match s["$ref"].as_str() {
+                Some(r) => doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")].clone(),
+                None => s.clone(),
+            };
+            let schema = resolve(&created["content"]["application/json"]["schema"]);
+            let has_id = |s: &Value| s["properties"]["id"].is_object();
+            let composed = schema["allOf"].as_array().into_iter().flatten().map(resolve);
+            assert!(has_id(&schema) || composed.clone().any(|s| has_id(&s)), "{path}'s answer has no id: {schema}");
+            for link in created["links"].as_object().unwrap().values() {
+                links += 1;
+                assert_eq!(link["parameters"], json!({"id": "$response.body#/id"}));
+                assert!(link.get("operation_id").is_none(), "links are written in camel case: {link}");
+                let target = operations.iter().find(|op| op["operationId"] == link["operationId"]);
+                let target = target.unwrap_or_else(|| panic!("no operation {}", link["operationId"]));
+                let takes_id =
+                    target["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "id" && p["in"] == "path");
+                assert!(takes_id, "{} takes no id", link["operationId"]);
+            }
+        }
+        assert_eq!(links, 3);
     }
 
     /// The router serves exactly the table: every route of it answers a request without a token,
