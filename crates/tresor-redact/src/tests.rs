@@ -811,3 +811,52 @@ proptest! {
         prop_assert_eq!(&stream(&mut r, &chunks), &whole);
     }
 }
+
+/// The values, and the pieces of text built from them: (which form, where to cut it, whether
+/// to change a byte and which, filler after it).
+type NearMissSpec = (Vec<Vec<u8>>, Vec<(usize, usize, u8, Vec<u8>)>);
+
+/// Near misses: pieces of the values' forms cut short or with a byte changed, between random
+/// bytes; every text in which the brute-force reference finds no occurrence.
+fn near_miss((values, pieces): NearMissSpec) -> Option<(Vec<Vec<u8>>, Vec<u8>)> {
+    let forms = all_forms(&values, 4);
+    let mut input = Vec::new();
+    for (pick, cut, flip, filler) in pieces {
+        let form = &forms[pick % forms.len()];
+        let mut piece = form[..cut % form.len()].to_vec();
+        if flip % 2 == 0 && !piece.is_empty() {
+            let at = usize::from(flip) % piece.len();
+            piece[at] ^= 1;
+        }
+        input.extend_from_slice(&piece);
+        input.extend_from_slice(&filler);
+    }
+    (reference(&forms, &input, b"#") == input).then_some((values, input))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// No false positives: text in which no stored value (nor any form of one) occurs comes out
+    /// byte for byte, whole or streamed in chunks of any size, through the writer too.
+    #[test]
+    fn text_without_any_value_passes_through_unchanged(
+        case in (
+            prop::collection::vec(prop::collection::vec(any::<u8>(), 4..16), 1..4),
+            prop::collection::vec((any::<usize>(), any::<usize>(), any::<u8>(), prop::collection::vec(any::<u8>(), 0..6)), 0..12),
+        ).prop_filter_map("an occurrence", near_miss),
+        chunk in 1usize..32,
+    ) {
+        let (values, input) = case;
+        let mut r = Redactor::new(&values, &RedactOptions { mask: "#".into(), min_len: 4 }).unwrap();
+        prop_assert_eq!(&r.redact(&input), &input);
+        let chunks: Vec<&[u8]> = input.chunks(chunk).collect();
+        prop_assert_eq!(&stream(&mut r, &chunks), &input);
+        prop_assert_eq!(&one_byte_pushes(&mut r, &input), &input);
+        let mut w = RedactingWriter::new(Vec::new(), r.fork());
+        for piece in &chunks {
+            w.write_all(piece).unwrap();
+        }
+        prop_assert_eq!(&w.finish().unwrap(), &input);
+    }
+}

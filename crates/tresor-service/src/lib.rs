@@ -135,6 +135,9 @@ pub struct Resolved {
 /// Most entries one [`Service::delete_many`] deletes (`tresor rm K1 K2 ...`, `POST .../delete-entries`).
 pub const MAX_DELETE_BATCH: usize = 1000;
 
+/// The longest token name, in bytes (names are printable text: no control characters).
+pub const MAX_TOKEN_NAME_LEN: usize = 100;
+
 /// The meta row holding the audit chain's MAC key (wrapped by the root key); present once a
 /// service has opened the store.
 pub const AUDIT_KEY_META: &str = "audit_mac_key";
