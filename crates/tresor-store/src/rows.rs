@@ -155,6 +155,57 @@ pub(crate) fn sealed(r: &dyn Columns) -> Result<SealedVersion> {
     Ok(SealedVersion { meta: version(r)?, sealed: get(r, 4)?, value_mac: get(r, 5)?, state })
 }
 
+/// An entry's [`ENTRY_COLS`] (from `entries e`) then its current version's columns as [`sealed`]
+/// reads them (from `entry_versions v`): what [`crate::Store::read_current_many`] selects.
+pub(crate) const CURRENT_COLS: &str = "e.key, e.kind, e.version, e.created_at, e.updated_at, e.edited_by, \
+     e.description, e.tags, e.expires_at, e.deleted_at, v.version, v.kind, v.created_at, v.edited_by, v.sealed, \
+     v.value_mac, v.deleted_at, v.destroyed_at";
+
+/// A row of [`CURRENT_COLS`]: the entry and its current sealed version.
+pub(crate) fn current(r: &dyn Columns) -> Result<(EntryMeta, SealedVersion)> {
+    Ok((entry(r)?, sealed(&Shifted { row: r, by: 10 })?))
+}
+
+/// Rows of [`current`] (in any order, each key once) put in `keys` order, `None` where a key has
+/// no row: both backends answer [`crate::Store::read_current_many`] through it.
+pub(crate) fn in_key_order(
+    keys: &[&str],
+    found: Vec<(EntryMeta, SealedVersion)>,
+) -> Vec<Option<(EntryMeta, SealedVersion)>> {
+    let mut by_key: std::collections::HashMap<String, (EntryMeta, SealedVersion)> =
+        found.into_iter().map(|row| (row.0.key.clone(), row)).collect();
+    let mut left: std::collections::HashMap<&str, usize> = std::collections::HashMap::with_capacity(keys.len());
+    for key in keys {
+        *left.entry(key).or_default() += 1;
+    }
+    let mut out = Vec::with_capacity(keys.len());
+    for key in keys {
+        let remaining = left.get_mut(key).expect("every key was counted");
+        *remaining -= 1;
+        // The last request for a key takes the row; an earlier repeat gets a copy.
+        out.push(if *remaining == 0 { by_key.remove(*key) } else { by_key.get(*key).cloned() });
+    }
+    out
+}
+
+/// A row read from column `by` on, so that one mapper reads the second record of a joined row.
+struct Shifted<'a> {
+    row: &'a dyn Columns,
+    by: usize,
+}
+
+impl Columns for Shifted<'_> {
+    fn int(&self, i: usize) -> Result<Option<i64>> {
+        self.row.int(i + self.by)
+    }
+    fn text(&self, i: usize) -> Result<Option<String>> {
+        self.row.text(i + self.by)
+    }
+    fn bytes(&self, i: usize) -> Result<Option<Vec<u8>>> {
+        self.row.bytes(i + self.by)
+    }
+}
+
 /// `version, deleted_at, destroyed_at` of `entry_versions`.
 pub(crate) fn version_state(r: &dyn Columns) -> Result<(u64, VersionState)> {
     Ok((get(r, 0)?, VersionState { deleted_at: get(r, 1)?, destroyed_at: get(r, 2)? }))

@@ -31,7 +31,7 @@ mod tags;
 mod tls;
 
 use crate::backend_prelude::*;
-use crate::rows::{self, Columns, ENTRY_COLS};
+use crate::rows::{self, Columns, CURRENT_COLS, ENTRY_COLS};
 use crate::rules::LiveLimits;
 use crate::snapshot::Cell;
 use async_trait::async_trait;
@@ -580,6 +580,26 @@ impl Store for PostgresStore {
             rows::sealed,
         )
         .await
+    }
+
+    async fn read_current_many(
+        &self,
+        vault: &VaultPath,
+        keys: &[&str],
+    ) -> Result<Vec<Option<(EntryMeta, SealedVersion)>>> {
+        let found = self
+            .all(
+                &format!(
+                    "SELECT {CURRENT_COLS} FROM entries e
+                     JOIN entry_versions v ON v.workspace = e.workspace AND v.environment = e.environment
+                         AND v.vault = e.vault AND v.key = e.key AND v.version = e.version
+                     WHERE e.workspace = $1 AND e.environment = $2 AND e.vault = $3 AND e.key = ANY($4::TEXT[])"
+                ),
+                &[&vault.workspace.as_str(), &vault.environment.as_str(), &vault.vault.as_str(), &keys],
+                rows::current,
+            )
+            .await?;
+        Ok(rows::in_key_order(keys, found))
     }
 
     async fn list_entries(&self, vault: &VaultPath, q: &ListQuery) -> Result<Vec<EntryMeta>> {
