@@ -590,16 +590,19 @@ impl Store for PostgresStore {
         let found = self
             .all(
                 &format!(
-                    "SELECT {CURRENT_COLS} FROM entries e
+                    "SELECT {CURRENT_COLS}
+                     FROM (SELECT key, position - 1 AS position
+                           FROM unnest($4::TEXT[]) WITH ORDINALITY AS asked(key, position)) wanted
+                     JOIN entries e ON e.workspace = $1 AND e.environment = $2 AND e.vault = $3
+                         AND e.key = wanted.key
                      JOIN entry_versions v ON v.workspace = e.workspace AND v.environment = e.environment
-                         AND v.vault = e.vault AND v.key = e.key AND v.version = e.version
-                     WHERE e.workspace = $1 AND e.environment = $2 AND e.vault = $3 AND e.key = ANY($4::TEXT[])"
+                         AND v.vault = e.vault AND v.key = e.key AND v.version = e.version"
                 ),
                 &[&vault.workspace.as_str(), &vault.environment.as_str(), &vault.vault.as_str(), &keys],
                 rows::current,
             )
             .await?;
-        Ok(rows::in_key_order(keys, found))
+        rows::at_positions(keys.len(), found)
     }
 
     async fn list_entries(&self, vault: &VaultPath, q: &ListQuery) -> Result<Vec<EntryMeta>> {
