@@ -50,6 +50,23 @@ fn make_files_private() {
     }
 }
 
+/// A one-shot command's heap is small and short-lived: with transparent huge pages (which
+/// mimalloc asks for), each first touch of its heap faults in and zeroes 2 MiB. Without them
+/// `tresor redact` with 10,000 values peaks at about 60 MB instead of 87 (bench/redact.sh). So
+/// they are off from the start (before the arguments are parsed, the first allocations), and
+/// back on for the server, whose long-lived heap gains from them, and for `tresor run`, whose
+/// child would inherit the setting.
+fn huge_pages(allowed: bool) {
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl(2) with PR_SET_THP_DISABLE only sets a flag of this process; it touches no
+    // memory of ours. A kernel without it answers EINVAL, which changes nothing.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, libc::c_ulong::from(!allowed), 0, 0, 0);
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = allowed;
+}
+
 /// The caller's umask, restored for the command `tresor run` starts (its files are its own
 /// business).
 #[cfg(unix)]
@@ -59,7 +76,11 @@ fn inherited_umask() -> Option<libc::mode_t> {
 
 fn main() {
     make_files_private();
+    huge_pages(false);
     let cli = args::Cli::parse();
+    if matches!(cli.command, Command::Serve(_) | Command::Store(args::StoreCommand::Run(_))) {
+        huge_pages(true);
+    }
     let json = cli.global.json;
     // Every verb is routed here, once. The server runs on a multi-threaded runtime of its own;
     // the rest on one thread (the CLI makes one request at a time).

@@ -664,6 +664,32 @@ fn many_values_large_text_any_chunking() {
     assert_eq!(out, whole);
 }
 
+/// A `+` is checked as an escape only where some form holds a space between, after or before the
+/// bytes around it: values with a space at the start, inside and at the end, written with `+`
+/// (and `%20`, `%2B`) among log lines whose `+0000` and `%41+` are no part of any, all masked as
+/// the reference says, however the text is pushed.
+#[test]
+fn plus_for_a_space_is_masked_wherever_the_space_is() {
+    let values: Vec<Vec<u8>> = [&b" leading-space-1"[..], b"inner space 22", b"trailing-space3 ", b"a+b c", b"0 0 0 0"]
+        .map(|v| v.to_vec())
+        .into();
+    let forms = all_forms(&values, 4);
+    let mut input = Vec::new();
+    for (i, value) in values.iter().enumerate() {
+        for choice in 0..6 {
+            input.extend_from_slice(b"[2024-05-17T10:00:00.123+0000] progress=50% x%41+y ");
+            input.extend_from_slice(&percent_encode_mixed(value, |j| (i + j + choice) % 10));
+            input.extend_from_slice(if choice % 2 == 0 { &b" +0000\n"[..] } else { b"+0000\n" });
+        }
+    }
+    let r = Redactor::new(&values, &RedactOptions::default()).unwrap();
+    let whole = r.redact(&input);
+    assert_eq!(text(&whole), text(&overlapping_reference(&forms, &input, b"[REDACTED]")));
+    assert_eq!(whole.windows(10).filter(|w| w == b"[REDACTED]").count(), 30, "each of the 30 occurrences");
+    assert!(whole.windows(5).filter(|w| w == b"+0000").count() >= 30, "timestamps are not masked");
+    assert_eq!(text(&one_byte_pushes(&mut r.fork(), &input)), text(&whole));
+}
+
 /// Bytes that make overlaps, escapes and encodings likely.
 const ALPHABET: &[u8] = b"aab\n\"\\/ %+=AB0\x01\xff";
 

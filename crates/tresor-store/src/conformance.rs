@@ -49,6 +49,7 @@ pub async fn run_all(store: &dyn Store) {
     environments_and_vaults(store).await;
     versions_and_check_and_set(store).await;
     listing(store).await;
+    read_current_many(store).await;
     soft_delete_and_purge(store).await;
     version_states(store).await;
     entry_limit(store).await;
@@ -370,6 +371,53 @@ async fn listing(store: &dyn Store) {
     let page2 = keys(store.list_entries(&v, &q("", Some("db/user"), 2)).await.unwrap());
     assert_eq!(page2, ["db_x/other", "pg.password"]);
     assert_eq!(store.get_vault(&v).await.unwrap().unwrap().entries, 5);
+}
+
+/// [`Store::read_current_many`] answers for each key what `get_entry` and `read_version(None)`
+/// answer, in the order asked, repeats and missing keys included, and reads no other vault or
+/// environment. Leaves the store as it found it.
+async fn read_current_many(store: &dyn Store) {
+    store.create_vault(&vault("prod", "bulk"), 1).await.unwrap();
+    let bulk = |key: &str| path("prod", "bulk", key);
+    store.write_version(version(&bulk("a"), 1, 0, b"a1")).await.unwrap();
+    store.write_version(version(&bulk("a"), 2, 1, b"a2")).await.unwrap();
+    store.write_version(version(&bulk("b"), 1, 0, b"b1")).await.unwrap();
+    store.write_version(version(&bulk("gone"), 1, 0, b"g1")).await.unwrap();
+    store.soft_delete(&bulk("gone"), 20).await.unwrap();
+    // The same key in another vault and in another environment is not read.
+    store.write_version(version(&path("prod", "database", "c"), 1, 0, b"other vault")).await.unwrap();
+    store.create_vault(&vault("feature-x", "bulk"), 1).await.unwrap();
+    store.write_version(version(&path("feature-x", "bulk", "c"), 1, 0, b"other env")).await.unwrap();
+
+    let keys = ["b", "c", "a", "gone", "b"];
+    let found = store.read_current_many(&vault("prod", "bulk"), &keys).await.unwrap();
+    assert_eq!(found.len(), keys.len());
+    for (key, row) in keys.iter().zip(&found) {
+        let expected_meta = store.get_entry(&bulk(key)).await.unwrap();
+        let expected_sealed = store.read_version(&bulk(key), None).await.unwrap();
+        match (row, expected_meta, expected_sealed) {
+            (Some((meta, sealed)), Some(expected_meta), Some(expected_sealed)) => {
+                assert_eq!(meta, &expected_meta, "{key}: the entry's metadata");
+                assert_eq!(sealed.sealed, expected_sealed.sealed, "{key}: its current version");
+                assert_eq!(sealed.meta, expected_sealed.meta, "{key}: the version's metadata");
+                assert_eq!(sealed.state, expected_sealed.state, "{key}: the version's state");
+            }
+            (None, None, None) => {}
+            (row, meta, _) => panic!("{key}: read_current_many found {}, get_entry {}", row.is_some(), meta.is_some()),
+        }
+    }
+    let sealed: Vec<Option<&[u8]>> = found.iter().map(|r| r.as_ref().map(|(_, s)| &s.sealed[..])).collect();
+    assert_eq!(sealed, [Some(&b"b1"[..]), None, Some(b"a2"), Some(b"g1"), Some(b"b1")]);
+    assert_eq!(found[3].as_ref().unwrap().0.deleted_at, Some(20), "a soft-deleted entry says so");
+    assert!(store.read_current_many(&vault("prod", "bulk"), &[]).await.unwrap().is_empty());
+    let elsewhere = store.read_current_many(&vault("prod", "nope"), &["a"]).await.unwrap();
+    assert!(elsewhere.len() == 1 && elsewhere[0].is_none(), "a vault that does not exist holds nothing");
+
+    for p in [bulk("a"), bulk("b"), bulk("gone"), path("prod", "database", "c"), path("feature-x", "bulk", "c")] {
+        store.purge(&p).await.unwrap();
+    }
+    store.delete_vault(&vault("prod", "bulk")).await.unwrap();
+    store.delete_vault(&vault("feature-x", "bulk")).await.unwrap();
 }
 
 /// [`BatchOp::SetVersionState`]: single versions deleted, undeleted and destroyed (the Vault

@@ -629,6 +629,16 @@ pub trait Store: Send + Sync + 'static {
     /// caller's to check (through [`Store::get_entry`] or the returned metadata).
     async fn read_version(&self, path: &EntryPath, version: Option<u64>) -> Result<Option<SealedVersion>>;
     async fn list_entries(&self, vault: &VaultPath, query: &ListQuery) -> Result<Vec<EntryMeta>>;
+    /// The entries `keys` of one vault with their current sealed version, in one query: what
+    /// [`Store::get_entry`] and [`Store::read_version`] (with `None`) answer for each key, read
+    /// together, so that resolving a whole vault (`tresor run`, `redact`, `render`) costs one
+    /// round trip instead of two per entry. Answers in `keys` order, `None` for a key with no
+    /// entry; soft-deleted entries are included (their metadata says so). Keys may repeat.
+    async fn read_current_many(
+        &self,
+        vault: &VaultPath,
+        keys: &[&str],
+    ) -> Result<Vec<Option<(EntryMeta, SealedVersion)>>>;
     async fn list_versions(&self, path: &EntryPath) -> Result<Vec<VersionMeta>>;
     /// The state of every stored version of an entry, newest first (see [`VersionState`]).
     async fn version_states(&self, path: &EntryPath) -> Result<Vec<(u64, VersionState)>>;

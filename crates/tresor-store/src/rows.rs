@@ -183,6 +183,53 @@ pub(crate) fn sealed(r: &dyn Columns) -> Result<SealedVersion> {
     Ok(SealedVersion { meta: version(r)?, sealed: get(r, 4)?, value_mac: get(r, 5)?, state })
 }
 
+/// The position of the key asked for (from 0, in the list given), then an entry's [`ENTRY_COLS`]
+/// (from `entries e`) and its current version's columns as [`sealed`] reads them (from
+/// `entry_versions v`): what [`crate::Store::read_current_many`] selects, each backend naming
+/// the position from its list of keys (`wanted.position`).
+pub(crate) const CURRENT_COLS: &str = "wanted.position, e.key, e.kind, e.version, e.created_at, e.updated_at, \
+     e.edited_by, e.description, e.tags, e.expires_at, e.deleted_at, v.version, v.kind, v.created_at, \
+     v.edited_by, v.sealed, v.value_mac, v.deleted_at, v.destroyed_at";
+
+/// A row of [`CURRENT_COLS`]: the position asked for, the entry and its current sealed version.
+pub(crate) fn current(r: &dyn Columns) -> Result<(u64, (EntryMeta, SealedVersion))> {
+    let position: u64 = get(r, 0)?;
+    Ok((position, (entry(&Shifted { row: r, by: 1 })?, sealed(&Shifted { row: r, by: 11 })?)))
+}
+
+/// Rows of [`current`] put at the position asked for, `None` where a key has no row: both
+/// backends answer [`crate::Store::read_current_many`] through it. A key given twice has a row
+/// at each of its positions, so nothing is looked up or copied here.
+pub(crate) fn at_positions(
+    asked: usize,
+    found: Vec<(u64, (EntryMeta, SealedVersion))>,
+) -> Result<Vec<Option<(EntryMeta, SealedVersion)>>> {
+    let mut out: Vec<Option<_>> = (0..asked).map(|_| None).collect();
+    for (position, row) in found {
+        let slot = usize::try_from(position).ok().and_then(|p| out.get_mut(p));
+        *slot.ok_or_else(|| corrupt(format!("a row for key {position} of {asked} asked for")))? = Some(row);
+    }
+    Ok(out)
+}
+
+/// A row read from column `by` on, so that one mapper reads the second record of a joined row.
+struct Shifted<'a> {
+    row: &'a dyn Columns,
+    by: usize,
+}
+
+impl Columns for Shifted<'_> {
+    fn int(&self, i: usize) -> Result<Option<i64>> {
+        self.row.int(i + self.by)
+    }
+    fn text(&self, i: usize) -> Result<Option<String>> {
+        self.row.text(i + self.by)
+    }
+    fn bytes(&self, i: usize) -> Result<Option<Vec<u8>>> {
+        self.row.bytes(i + self.by)
+    }
+}
+
 /// `version, deleted_at, destroyed_at` of `entry_versions`.
 pub(crate) fn version_state(r: &dyn Columns) -> Result<(u64, VersionState)> {
     Ok((get(r, 0)?, VersionState { deleted_at: get(r, 1)?, destroyed_at: get(r, 2)? }))

@@ -31,7 +31,7 @@ mod tags;
 mod tls;
 
 use crate::backend_prelude::*;
-use crate::rows::{self, Columns, ENTRY_COLS};
+use crate::rows::{self, Columns, CURRENT_COLS, ENTRY_COLS};
 use crate::rules::LiveLimits;
 use crate::snapshot::Cell;
 use async_trait::async_trait;
@@ -674,6 +674,29 @@ impl Store for PostgresStore {
             rows::sealed,
         )
         .await
+    }
+
+    async fn read_current_many(
+        &self,
+        vault: &VaultPath,
+        keys: &[&str],
+    ) -> Result<Vec<Option<(EntryMeta, SealedVersion)>>> {
+        let found = self
+            .all(
+                &format!(
+                    "SELECT {CURRENT_COLS}
+                     FROM (SELECT key, position - 1 AS position
+                           FROM unnest($4::TEXT[]) WITH ORDINALITY AS asked(key, position)) wanted
+                     JOIN entries e ON e.workspace = $1 AND e.environment = $2 AND e.vault = $3
+                         AND e.key = wanted.key
+                     JOIN entry_versions v ON v.workspace = e.workspace AND v.environment = e.environment
+                         AND v.vault = e.vault AND v.key = e.key AND v.version = e.version"
+                ),
+                &[&vault.workspace.as_str(), &vault.environment.as_str(), &vault.vault.as_str(), &keys],
+                rows::current,
+            )
+            .await?;
+        rows::at_positions(keys.len(), found)
     }
 
     async fn list_entries(&self, vault: &VaultPath, q: &ListQuery) -> Result<Vec<EntryMeta>> {
