@@ -10,6 +10,9 @@
 #   bash bench/redact.sh
 #   ROUNDS=5 bash bench/redact.sh            rounds per figure (default 3); medians are reported
 #   NO_BUILD=1 bash bench/redact.sh          measures target/release/tresor as it is
+#   BASELINE=/tmp/tresor-main bash bench/redact.sh
+#       also measures another build (e.g. main's, copied aside) in the same rounds, run after tresor
+#       each time, on the same store: a before/after that a noisy machine affects alike
 #   AIRFLOW_VENV=/tmp/venv bash bench/redact.sh
 #       also runs Apache Airflow's secrets masker on the 20 MB log, from a virtualenv holding
 #       apache-airflow-task-sdk==1.3.2 (python3 -m venv /tmp/venv && /tmp/venv/bin/pip install
@@ -20,6 +23,8 @@ rounds=${ROUNDS:-3}
 [ -x /usr/bin/time ] || { echo "/usr/bin/time is not installed: apt-get install -y time" >&2; exit 2; }
 [ -n "${NO_BUILD:-}" ] || cargo build --release -q -p tresor --bin tresor
 bin=$PWD/target/release/tresor
+baseline=${BASELINE:-}
+[ -z "$baseline" ] || [ -x "$baseline" ] || { echo "BASELINE=$baseline is not an executable" >&2; exit 2; }
 work=$(mktemp -d)
 cleanup() { rm -rf "$work"; }
 trap cleanup EXIT
@@ -118,34 +123,43 @@ echo "rounds: $rounds (medians)"
 echo
 
 echo "== throughput, 1,000 values (tresor's time includes its start-up) =="
-printf '%-10s %-10s %12s %12s %8s\n' log output "cat MB/s" "redact MB/s" "ratio"
+printf '%-10s %-10s %12s %12s %8s' log output "cat MB/s" "redact MB/s" "ratio"
+[ -z "$baseline" ] && echo || printf ' %14s %8s\n' "baseline MB/s" "ratio"
 for log in log20 log100; do
   in=$work/$log
   bytes=$(stat -c %s "$in")
   for dest in /dev/null file; do
     out=/dev/null; [ "$dest" = file ] && out=$work/out
-    cat_s=(); red_s=()
+    cat_s=(); red_s=(); base_s=()
     for _ in $(seq "$rounds"); do
       cat_s+=("$(timed cat)"); rm -f "$work/out"
       red_s+=("$(timed "$bin" redact --vault v1000)"); rm -f "$work/out"
+      [ -z "$baseline" ] || { base_s+=("$(timed "$baseline" redact --vault v1000)"); rm -f "$work/out"; }
     done
     c=$(printf '%s\n' "${cat_s[@]}" | median); r=$(printf '%s\n' "${red_s[@]}" | median)
-    printf '%-10s %-10s %12s %12s %8s\n' "$log" "$dest" "$(mbps "$bytes" "$c")" "$(mbps "$bytes" "$r")" \
+    printf '%-10s %-10s %12s %12s %8s' "$log" "$dest" "$(mbps "$bytes" "$c")" "$(mbps "$bytes" "$r")" \
       "$(awk -v c="$c" -v r="$r" 'BEGIN {printf "%.2f", c / r}')"
+    if [ -z "$baseline" ]; then echo; else
+      b=$(printf '%s\n' "${base_s[@]}" | median)
+      printf ' %14s %8s\n' "$(mbps "$bytes" "$b")" "$(awk -v c="$c" -v b="$b" 'BEGIN {printf "%.2f", c / b}')"
+    fi
   done
 done
 echo
 
 echo "== start-up (empty stdin) and peak RSS =="
-printf '%-8s %10s %10s\n' values "elapsed ms" "max RSS MB"
+printf '%-8s %-9s %10s %10s\n' values build "elapsed ms" "max RSS MB"
 for n in 10 1000 10000; do
-  ms=(); rss=()
-  for _ in $(seq "$rounds"); do
-    report=$(/usr/bin/time -v "$bin" redact --vault "v$n" </dev/null 2>&1 >/dev/null)
-    ms+=("$(awk -F': ' '/Elapsed/ {split($2, t, ":"); printf "%.0f", (t[1] * 60 + t[2]) * 1000}' <<<"$report")")
-    rss+=("$(awk -F': ' '/Maximum resident/ {printf "%.1f", $2 / 1024}' <<<"$report")")
+  for build in tresor ${baseline:+baseline}; do
+    exe=$bin; [ "$build" = baseline ] && exe=$baseline
+    ms=(); rss=()
+    for _ in $(seq "$rounds"); do
+      report=$(/usr/bin/time -v "$exe" redact --vault "v$n" </dev/null 2>&1 >/dev/null)
+      ms+=("$(awk -F': ' '/Elapsed/ {split($2, t, ":"); printf "%.0f", (t[1] * 60 + t[2]) * 1000}' <<<"$report")")
+      rss+=("$(awk -F': ' '/Maximum resident/ {printf "%.1f", $2 / 1024}' <<<"$report")")
+    done
+    printf '%-8s %-9s %10s %10s\n' "$n" "$build" "$(printf '%s\n' "${ms[@]}" | median)" "$(printf '%s\n' "${rss[@]}" | median)"
   done
-  printf '%-8s %10s %10s\n' "$n" "$(printf '%s\n' "${ms[@]}" | median)" "$(printf '%s\n' "${rss[@]}" | median)"
 done
 echo
 

@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 mod codec;
 mod convert;
+mod whole;
 
 pub use codec::{decode_optional_value, decode_value, encode_value, ValueError};
 pub use convert::{DocError, EntryParts};
@@ -94,6 +95,7 @@ pub struct PutEntry {
     /// `secret` (default) or `variable`.
     pub kind: Option<String>,
     /// Check-and-set: write only if the entry is at this version (0: only if new).
+    #[serde(default, deserialize_with = "whole::option_u64")]
     pub expected_version: Option<u64>,
     pub description: Option<String>,
     pub tags: Option<Vec<TagDoc>>,
@@ -160,6 +162,7 @@ pub struct VersionList {
 
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct RestoreBody {
+    #[serde(deserialize_with = "whole::u64")]
     pub version: u64,
 }
 
@@ -304,7 +307,9 @@ pub struct MemberList {
 #[derive(Serialize, Deserialize, ToSchema)]
 pub struct TokenRequest {
     pub principal: String,
+    /// 1 to 100 bytes of printable characters.
     pub name: String,
+    #[serde(default, deserialize_with = "whole::option_u64")]
     pub ttl_seconds: Option<u64>,
     /// Binds the token to this environment: its grants are narrowed to it, and the Tinybird- and
     /// Conductor-compatible APIs act in it. A bound caller may only mint tokens bound to its own

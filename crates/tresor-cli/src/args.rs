@@ -63,6 +63,10 @@ pub enum Command {
     /// Back up the whole store to a file, or restore one into an empty store.
     #[command(subcommand)]
     Backup(BackupCommand),
+    /// Root-key rotation and the state of the keys, on the store itself (--data-dir, --storage),
+    /// while servers keep serving it.
+    #[command(subcommand)]
+    Key(KeyCommand),
     /// Read and verify the audit log (server mode).
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -192,6 +196,65 @@ pub struct ExportArgs {
     pub allow_env: Vec<String>,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Re-wrap every data key (and the audit and value-hash keys) under a new root key, in one
+    /// transaction, online: running servers keep serving and need the new key at their next start.
+    /// Afterwards the old root key opens nothing in the store (backups taken before still need it).
+    RotateRoot(RotateRootArgs),
+    /// Start a new data-key generation for the workspace (--workspace, default `default`): every
+    /// write from now on is sealed with it. Then re-encrypt every kept version to it, page by page,
+    /// with progress on stderr, while servers serve. Interrupted (a crash, Ctrl-C, --stop-after),
+    /// `rotate-data --resume` goes on where it stopped.
+    RotateData(RotateDataArgs),
+    /// The root key's provider and each workspace's data-key generations, with how many stored
+    /// values each generation sealed (those on older ones remain to re-encrypt).
+    Status(KeyStatusArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RotateDataArgs {
+    #[command(flatten)]
+    pub location: StoreLocation,
+    /// Only re-encrypt what is left on older generations; start no new generation.
+    #[arg(long)]
+    pub resume: bool,
+    /// Versions re-encrypted per transaction.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub batch: u32,
+    /// Stop after re-encrypting about this many versions (whole batches): spreads the work over
+    /// several runs; `--resume` goes on.
+    #[arg(long)]
+    pub stop_after: Option<u64>,
+}
+
+#[derive(Debug, Args)]
+pub struct RotateRootArgs {
+    /// Where the store is and how to get its CURRENT root key.
+    #[command(flatten)]
+    pub location: StoreLocation,
+    /// The new root key's provider; default: the current one.
+    #[arg(long, value_enum)]
+    pub to_provider: Option<RootKeyProvider>,
+    /// The new passphrase (provider passphrase) from this file; without it or --new-passphrase-fd,
+    /// a terminal is prompted twice.
+    #[arg(long, conflicts_with = "new_passphrase_fd")]
+    pub new_passphrase_file: Option<PathBuf>,
+    /// The new passphrase from this open file descriptor.
+    #[arg(long)]
+    pub new_passphrase_fd: Option<u32>,
+    /// The command that prints (provider command) or wraps and unwraps (provider
+    /// command-unwrap) the new key; command-unwrap defaults to the current --root-key-command.
+    #[arg(long)]
+    pub new_root_key_command: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct KeyStatusArgs {
+    #[command(flatten)]
+    pub location: StoreLocation,
+}
+
 /// Where a server's store and root key live: `init`, `serve` and `backup` take the same two
 /// options (resolved by `server_cmd::StoreLocation::resolve`).
 #[derive(Debug, Args)]
@@ -204,6 +267,82 @@ pub struct StoreLocation {
     /// stays in the data directory either way (or set TRESOR_ROOT_KEY).
     #[arg(long, env = "TRESOR_STORAGE")]
     pub storage: Option<String>,
+    #[command(flatten)]
+    pub keys: RootKeyArgs,
+}
+
+/// Where the root key comes from (docs/operations.md, "Key management"). A new store records
+/// its provider; later starts use the recorded one and need only its source.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RootKeyArgs {
+    /// For a new store: where its root key comes from. Default: `command` with --root-key-command,
+    /// `passphrase` with --passphrase-file or --passphrase-fd, else `file` (root.key or
+    /// TRESOR_ROOT_KEY).
+    #[arg(long, env = "TRESOR_ROOT_KEY_PROVIDER", value_enum)]
+    pub root_key_provider: Option<RootKeyProvider>,
+    /// Read the passphrase of a passphrase store from this file (one trailing newline is dropped).
+    #[arg(long, env = "TRESOR_PASSPHRASE_FILE", conflicts_with = "passphrase_fd")]
+    pub passphrase_file: Option<PathBuf>,
+    /// Read the passphrase from this open file descriptor (`--passphrase-fd 3 3<file`). Without
+    /// either, a terminal is prompted; the passphrase is never an argument.
+    #[arg(long, env = "TRESOR_PASSPHRASE_FD")]
+    pub passphrase_fd: Option<u32>,
+    /// Shell command that prints the root key on stdout (provider `command`), or wraps and
+    /// unwraps it (provider `command-unwrap`): run by `sh -c` with TRESOR_ROOT_KEY_OP set to
+    /// `get`, `wrap` or `unwrap`, the key or wrapped key on stdin for the last two.
+    #[arg(long, env = "TRESOR_ROOT_KEY_COMMAND")]
+    pub root_key_command: Option<String>,
+}
+
+impl RootKeyArgs {
+    /// The same options from the environment alone, for local mode (which takes no flags of its own).
+    pub fn from_env() -> Result<Self, String> {
+        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        let root_key_provider = match var("TRESOR_ROOT_KEY_PROVIDER") {
+            Some(v) => Some(<RootKeyProvider as clap::ValueEnum>::from_str(v.trim(), true).map_err(|_| {
+                format!("TRESOR_ROOT_KEY_PROVIDER must be file, passphrase, command or command-unwrap, found {v:?}")
+            })?),
+            None => None,
+        };
+        let passphrase_fd = match var("TRESOR_PASSPHRASE_FD") {
+            Some(v) => Some(
+                v.trim()
+                    .parse()
+                    .map_err(|_| format!("TRESOR_PASSPHRASE_FD must be a file descriptor number, found {v:?}"))?,
+            ),
+            None => None,
+        };
+        Ok(Self {
+            root_key_provider,
+            passphrase_file: var("TRESOR_PASSPHRASE_FILE").map(PathBuf::from),
+            passphrase_fd,
+            root_key_command: var("TRESOR_ROOT_KEY_COMMAND"),
+        })
+    }
+}
+
+/// The root-key providers a new store may choose (see `root_key.rs`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RootKeyProvider {
+    /// root.key in the data directory, or TRESOR_ROOT_KEY.
+    File,
+    /// Argon2id over a passphrase; salt and parameters stored with the store.
+    Passphrase,
+    /// --root-key-command prints the key.
+    Command,
+    /// --root-key-command wraps a new key at init and unwraps it at every start (a KMS).
+    CommandUnwrap,
+}
+
+impl RootKeyProvider {
+    pub fn name(self) -> &'static str {
+        match self {
+            RootKeyProvider::File => "file",
+            RootKeyProvider::Passphrase => "passphrase",
+            RootKeyProvider::Command => "command",
+            RootKeyProvider::CommandUnwrap => "command-unwrap",
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -71,7 +71,12 @@ pub async fn restore(args: BackupArgs, json: bool) -> Result<i32> {
     let snapshot = Snapshot::from_json(text.as_bytes()).map_err(store_err)?;
     drop(text);
     let (dir, storage) = args.location.resolve()?;
-    let key_found = check_root_key(&dir, &snapshot)?;
+    // A store whose root key comes from a passphrase or a command has no key file to check.
+    let provider = crate::root_key::provider_in(snapshot.tables.meta.iter().map(|m| (m.key.as_str(), &m.value.0[..])))?;
+    let key_found = match &provider {
+        crate::root_key::Provider::File => check_root_key(&dir, &snapshot)?,
+        _ => false,
+    };
 
     let created = match &storage {
         Storage::Sqlite(db) => (!db.exists()).then(|| db.clone()),
@@ -108,7 +113,14 @@ pub async fn restore(args: BackupArgs, json: bool) -> Result<i32> {
             snapshot.header.source_backend,
             storage.describe()
         )?;
-        if key_found {
+        if provider != crate::root_key::Provider::File {
+            outln!(
+                "Its root key comes from the {} provider (recorded in the store): start `tresor serve --data-dir {}` \
+                 with the source store's passphrase or --root-key-command.",
+                provider.name(),
+                dir.display()
+            )?;
+        } else if key_found {
             outln!("Start the server on it with the same root key: tresor serve --data-dir {}", dir.display())?;
         } else {
             outln!(

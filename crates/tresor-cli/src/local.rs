@@ -5,13 +5,15 @@
 //! - `root.key` (0600): the root key, base64. Without it the store cannot be opened; back it up
 //!   separately from the database.
 //!
-//! `TRESOR_ROOT_KEY` (base64 or hex) may supply the root key instead of the file.
+//! `TRESOR_ROOT_KEY` (base64 or hex) may supply the root key instead of the file, and a store may
+//! take its key from a passphrase or a command instead (`root_key.rs`).
 
+use crate::args::RootKeyArgs;
 use crate::error::{CliError, Result};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use tresor_crypto::RootKey;
-use tresor_service::{Limits, Service, AUDIT_KEY_META};
+use tresor_crypto::CryptoError;
+use tresor_service::{Limits, Service, ServiceError, AUDIT_KEY_META};
 use tresor_store::{PostgresStore, SqliteStore, Store};
 
 pub const DB_FILE: &str = "tresor.db";
@@ -58,26 +60,6 @@ pub fn restrict_to_owner(path: &Path) -> Result<()> {
             .map_err(io_err(path, "restricting permissions of"))?;
     }
     Ok(())
-}
-
-/// Loads the root key: `TRESOR_ROOT_KEY` if set, else the key file, created with a fresh key when
-/// the store is new. An existing store whose key file is missing is an error, never a new key.
-pub fn root_key(dir: &Path, store_exists: bool) -> Result<RootKey> {
-    if let Ok(encoded) = std::env::var("TRESOR_ROOT_KEY") {
-        return RootKey::from_encoded(&encoded).map_err(|e| CliError::Usage(format!("TRESOR_ROOT_KEY: {e}")));
-    }
-    let key_path = dir.join(KEY_FILE);
-    if key_path.exists() {
-        return RootKey::read_file(&key_path).map_err(|e| CliError::Service(e.into()));
-    }
-    if store_exists {
-        return Err(CliError::Usage(format!(
-            "the store has no root key: {} holds no key file ({KEY_FILE}) and TRESOR_ROOT_KEY is unset; restore the \
-             key file from your backup (the store's values cannot be read without it)",
-            dir.display()
-        )));
-    }
-    RootKey::write_new_file(&key_path).map_err(|e| CliError::Service(e.into()))
 }
 
 /// Limits from the environment: `TRESOR_MAX_VALUE_BYTES`, `TRESOR_MAX_ENTRIES` (0: unlimited),
@@ -189,25 +171,38 @@ fn sqlite_sibling(db: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// Opens (creating on first use) the store in `dir` and returns a ready service.
+/// Opens (creating on first use) the store in `dir` and returns a ready service; the root key's
+/// sources come from the environment (local mode takes no flags for them).
 pub async fn open_service(dir: &Path) -> Result<Service> {
-    open_service_on(dir, &Storage::Sqlite(dir.join(DB_FILE))).await
+    let keys = RootKeyArgs::from_env().map_err(CliError::Usage)?;
+    open_service_with(dir, &Storage::Sqlite(dir.join(DB_FILE)), limits_from_env()?, &keys).await
 }
 
-/// Opens the service on `storage`, with the root key from `dir` (or `TRESOR_ROOT_KEY`).
-pub async fn open_service_on(dir: &Path, storage: &Storage) -> Result<Service> {
-    open_service_with(dir, storage, limits_from_env()?).await
+/// Opens the service on `storage`, with the root key from its provider (`keys` says where the
+/// passphrase or the command is; the key file is in `dir`).
+pub async fn open_service_on(dir: &Path, storage: &Storage, keys: &RootKeyArgs) -> Result<Service> {
+    open_service_with(dir, storage, limits_from_env()?, keys).await
 }
 
-/// [`open_service_on`] with the given limits (`serve` adds its own to the environment's).
-pub async fn open_service_with(dir: &Path, storage: &Storage, limits: Limits) -> Result<Service> {
+/// [`open_service_on`] with the given limits (`serve` adds its own to the environment's). A root
+/// key that does not open the store is refused here, before anything is served, with what to do.
+pub async fn open_service_with(dir: &Path, storage: &Storage, limits: Limits, keys: &RootKeyArgs) -> Result<Service> {
     ensure_dir(dir)?;
     let (store, exists) = storage.open().await?;
-    let root = root_key(dir, exists)?;
+    let (root, provider) = crate::root_key::load(dir, store.as_ref(), exists, keys).await?;
     let hosts: Vec<String> = std::env::var("TRESOR_WEBHOOK_ALLOW_HOSTS")
         .map(|v| v.split(',').map(str::trim).filter(|h| !h.is_empty()).map(str::to_owned).collect())
         .unwrap_or_default();
-    Ok(Service::open(store, root, limits).await?.with_webhook_hosts(&hosts)?)
+    let svc = Service::open(store, root, limits).await.map_err(|e| match e {
+        ServiceError::Crypto(CryptoError::OpenFailed) => CliError::Usage(format!(
+            "the root key (provider {}) does not open the store at {}: {}. Nothing was served or changed",
+            provider.name(),
+            storage.describe(),
+            crate::root_key::wrong_key_hint(&provider)
+        )),
+        e => e.into(),
+    })?;
+    Ok(svc.with_webhook_hosts(&hosts)?.with_root_reload(crate::root_key::reload(dir, keys)))
 }
 
 /// The OS user, recorded as `edited_by` (`user:NAME`) for local writes.

@@ -38,8 +38,9 @@ async fn first_token(svc: &Service) -> Result<String> {
 }
 
 pub async fn init(args: InitArgs, json: bool) -> Result<i32> {
+    let keys = args.location.keys.clone();
     let (dir, storage) = args.location.resolve()?;
-    let svc = local::open_service_on(&dir, &storage).await?;
+    let svc = local::open_service_on(&dir, &storage, &keys).await?;
     if is_initialized(&svc).await? {
         return Err(CliError::Service(tresor_service::ServiceError::AlreadyExists(format!(
             "a tresor store at {} (it is initialised; mint more tokens with `tresor token create`)",
@@ -111,12 +112,13 @@ fn connection_limits(args: &ConnectionArgs) -> ConnectionLimits {
 }
 
 async fn serve_async(args: ServeArgs) -> Result<i32> {
+    let keys = args.location.keys.clone();
     let (dir, storage) = args.location.resolve()?;
     // The Tinybird-compatible API's limit of secrets per workspace (per environment's default
     // vault) is enforced by the store in the create's transaction.
     let mut limits = local::limits_from_env()?;
     limits.vault_secret_quota = (args.tinybird_max_secrets > 0).then_some(args.tinybird_max_secrets);
-    let svc = local::open_service_with(&dir, &storage, limits)
+    let svc = local::open_service_with(&dir, &storage, limits, &keys)
         .await?
         .with_read_flush_delay(std::time::Duration::from_millis(args.audit_read_flush_ms));
     if !is_initialized(&svc).await? {

@@ -161,8 +161,8 @@ fn the_store_is_private_and_needs_its_key() {
         .env("TRESOR_HOME", with_env.home())
         .env("TRESOR_ROOT_KEY", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
     let out = cmd.output().unwrap();
-    assert_eq!(out.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("root key does not match"));
+    assert_eq!(out.status.code(), Some(2), "a wrong key is the caller's to fix");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not open the store"));
 }
 
 /// Issue #14: `tresor --help` said the binary was "the CLI client, local mode and (soon) the server".

@@ -19,6 +19,7 @@ mod connections;
 mod crash;
 mod faults;
 mod fuzz;
+mod keys;
 mod local_cli;
 mod migrating;
 mod multinode;

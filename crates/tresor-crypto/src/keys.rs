@@ -16,6 +16,31 @@ const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 /// Length of the salt stored beside a passphrase-derived store.
 pub const PASSPHRASE_SALT_LEN: usize = 16;
+/// Shortest passphrase accepted: a root key derived from fewer characters is guessable offline by
+/// anyone holding a copy of the store.
+pub const MIN_PASSPHRASE_LEN: usize = 12;
+
+/// The Argon2id parameters and salt a passphrase-derived root key was made with. Not secret:
+/// stored with the store, so that every node and every later start derives the same key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PassphraseParams {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+    pub salt: Vec<u8>,
+}
+
+impl PassphraseParams {
+    /// RFC 9106's second recommended option (64 MiB, 3 passes, 1 lane) with a fresh salt.
+    pub fn recommended() -> Result<Self, CryptoError> {
+        Ok(Self {
+            memory_kib: 64 * 1024,
+            iterations: 3,
+            parallelism: 1,
+            salt: random_bytes::<PASSPHRASE_SALT_LEN>()?.to_vec(),
+        })
+    }
+}
 
 /// Seals `plaintext` as `[header][nonce][ciphertext+tag]` with `aad_for(header)` as associated data.
 fn seal_with(
@@ -111,18 +136,20 @@ impl RootKey {
         Ok(Self::from_key(&key))
     }
 
-    /// Derives a root key from a passphrase with Argon2id (RFC 9106 second recommended option: 64 MiB,
-    /// 3 passes). The salt is not secret and is stored with the store.
-    pub fn from_passphrase(passphrase: &[u8], salt: &[u8]) -> Result<Self, CryptoError> {
-        if passphrase.len() < 12 {
-            return Err(CryptoError::InvalidRootKey("the passphrase must be at least 12 characters".into()));
+    /// Derives a root key from a passphrase with Argon2id under `params` (stored with the store,
+    /// so that a later version of tresor with other defaults still derives the same key).
+    pub fn from_passphrase(passphrase: &[u8], params: &PassphraseParams) -> Result<Self, CryptoError> {
+        if passphrase.len() < MIN_PASSPHRASE_LEN {
+            return Err(CryptoError::InvalidRootKey(format!(
+                "the passphrase must be at least {MIN_PASSPHRASE_LEN} characters"
+            )));
         }
-        let params = argon2::Params::new(64 * 1024, 3, 1, Some(32))
+        let argon_params = argon2::Params::new(params.memory_kib, params.iterations, params.parallelism, Some(32))
             .map_err(|e| CryptoError::InvalidRootKey(format!("argon2 parameters: {e}")))?;
-        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+        let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, argon_params);
         let mut key = Zeroizing::new([0u8; 32]);
         argon
-            .hash_password_into(passphrase, salt, key.as_mut())
+            .hash_password_into(passphrase, &params.salt, key.as_mut())
             .map_err(|e| CryptoError::InvalidRootKey(format!("passphrase derivation failed: {e}")))?;
         Ok(Self::from_key(&key))
     }
@@ -130,6 +157,12 @@ impl RootKey {
     /// A fresh salt for [`RootKey::from_passphrase`].
     pub fn new_salt() -> Result<[u8; PASSPHRASE_SALT_LEN], CryptoError> {
         random_bytes()
+    }
+
+    /// The 32 bytes of a new random key in the encoding of [`RootKey::from_encoded`], for a key
+    /// that is handed to someone else to keep (a KMS wrapping command) before it is used.
+    pub fn generate_encoded() -> Result<Zeroizing<String>, CryptoError> {
+        Ok(Self::generate()?.1)
     }
 
     /// Reads a key file written by [`RootKey::write_new_file`].
@@ -164,6 +197,12 @@ impl RootKey {
     /// Wraps a workspace's data key for storage.
     pub fn wrap(&self, workspace: &str, data_key: &DataKey) -> Result<Vec<u8>, CryptoError> {
         seal_with(&self.cipher, data_key.generation, data_key.key.as_ref(), |h| wrap_aad(workspace, h))
+    }
+
+    /// A data key wrapped by `self` for `workspace`, wrapped by `new` instead (root-key
+    /// rotation); its generation is kept. Fails if `self` did not wrap it.
+    pub fn rewrap(&self, new: &RootKey, workspace: &str, wrapped: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        new.wrap(workspace, &self.unwrap(workspace, wrapped)?)
     }
 
     /// Unwraps a stored data key. Fails if the root key is not the one that wrapped it.
@@ -238,17 +277,23 @@ impl DataKey {
 /// The root key and a cache of unwrapped data keys, shared by every request of a process.
 #[derive(Debug)]
 pub struct Keyring {
-    root: RootKey,
+    root: RwLock<Arc<RootKey>>,
     data_keys: RwLock<HashMap<(String, u32), Arc<DataKey>>>,
 }
 
 impl Keyring {
     pub fn new(root: RootKey) -> Self {
-        Self { root, data_keys: RwLock::new(HashMap::new()) }
+        Self { root: RwLock::new(Arc::new(root)), data_keys: RwLock::new(HashMap::new()) }
     }
 
-    pub fn root(&self) -> &RootKey {
-        &self.root
+    pub fn root(&self) -> Arc<RootKey> {
+        self.root.read().expect("keyring lock").clone()
+    }
+
+    /// Replaces the root key, after a rotation by another process re-wrapped the stored keys under
+    /// a new one. The data keys already unwrapped stay: they did not change.
+    pub fn replace_root(&self, root: RootKey) {
+        *self.root.write().expect("keyring lock") = Arc::new(root);
     }
 
     /// A data key already unwrapped by this process, without touching storage.
@@ -263,7 +308,7 @@ impl Keyring {
         if let Some(dk) = self.data_keys.read().expect("keyring lock").get(&cache_key) {
             return Ok(dk.clone());
         }
-        let dk = Arc::new(self.root.unwrap(workspace, wrapped)?);
+        let dk = Arc::new(self.root().unwrap(workspace, wrapped)?);
         self.data_keys.write().expect("keyring lock").insert(cache_key, dk.clone());
         Ok(dk)
     }

@@ -16,7 +16,7 @@
 mod keys;
 mod mac;
 
-pub use keys::{DataKey, Keyring, RootKey, PASSPHRASE_SALT_LEN};
+pub use keys::{DataKey, Keyring, PassphraseParams, RootKey, MIN_PASSPHRASE_LEN, PASSPHRASE_SALT_LEN};
 pub use mac::{ct_eq, random_token_bytes, token_hash, MacKey};
 
 use thiserror::Error;

@@ -38,6 +38,11 @@ impl MacKey {
         Ok(Self(dk.key_bytes()))
     }
 
+    /// A stored key wrapped by `old`, wrapped by `new` instead (root-key rotation).
+    pub fn rewrap(old: &RootKey, new: &RootKey, label: &str, wrapped: &[u8]) -> Result<Vec<u8>, CryptoError> {
+        old.rewrap(new, &format!("mac:{label}"), wrapped)
+    }
+
     /// HMAC-SHA256 over the parts, each length-prefixed so that part boundaries are unambiguous.
     pub fn mac(&self, parts: &[&[u8]]) -> [u8; 32] {
         let mut m = <HmacSha256 as Mac>::new_from_slice(self.0.as_ref()).expect("any key length");
@@ -76,6 +81,12 @@ mod tests {
         assert_eq!(key.mac(&[b"a", b"bc"]), again.mac(&[b"a", b"bc"]));
         assert_ne!(key.mac(&[b"a", b"bc"]), key.mac(&[b"ab", b"c"]), "length prefixes separate parts");
         assert!(MacKey::unwrap(&root, "other", &wrapped).is_err());
+        let (new_root, _) = RootKey::generate().unwrap();
+        let rewrapped = MacKey::rewrap(&root, &new_root, "audit", &wrapped).unwrap();
+        let moved = MacKey::unwrap(&new_root, "audit", &rewrapped).unwrap();
+        assert_eq!(moved.mac(&[b"x"]), again.mac(&[b"x"]), "the same key under the new root");
+        assert!(MacKey::unwrap(&root, "audit", &rewrapped).is_err(), "the old root no longer opens it");
+        assert!(MacKey::rewrap(&new_root, &root, "audit", &wrapped).is_err(), "only the wrapping root re-wraps");
         assert!(!format!("{key:?}").contains('['));
     }
 

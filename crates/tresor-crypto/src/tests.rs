@@ -92,16 +92,33 @@ fn root_key_encodings() {
 }
 
 #[test]
-fn passphrase_derivation_is_deterministic_per_salt() {
-    let salt = RootKey::new_salt().unwrap();
-    let a = RootKey::from_passphrase(b"correct horse battery", &salt).unwrap();
-    let b = RootKey::from_passphrase(b"correct horse battery", &salt).unwrap();
-    let c = RootKey::from_passphrase(b"wrong horse battery!!", &salt).unwrap();
+fn passphrase_derivation_is_deterministic_per_salt_and_parameters() {
+    // Small parameters: what is tested is which inputs the key depends on, not Argon2's cost.
+    let params =
+        PassphraseParams { memory_kib: 64, iterations: 1, parallelism: 1, salt: RootKey::new_salt().unwrap().to_vec() };
+    let a = RootKey::from_passphrase(b"correct horse battery", &params).unwrap();
+    let b = RootKey::from_passphrase(b"correct horse battery", &params).unwrap();
+    let c = RootKey::from_passphrase(b"wrong horse battery!!", &params).unwrap();
+    let other_salt = PassphraseParams { salt: RootKey::new_salt().unwrap().to_vec(), ..params.clone() };
+    let d = RootKey::from_passphrase(b"correct horse battery", &other_salt).unwrap();
+    let more_passes = PassphraseParams { iterations: 2, ..params.clone() };
+    let e = RootKey::from_passphrase(b"correct horse battery", &more_passes).unwrap();
     let dk = DataKey::generate(1).unwrap();
     let wrapped = a.wrap("default", &dk).unwrap();
     assert!(b.unwrap("default", &wrapped).is_ok());
     assert!(c.unwrap("default", &wrapped).is_err());
-    assert!(RootKey::from_passphrase(b"short", &salt).is_err());
+    assert!(d.unwrap("default", &wrapped).is_err(), "the salt is part of the derivation");
+    assert!(e.unwrap("default", &wrapped).is_err(), "the parameters are part of the derivation");
+    let short = RootKey::from_passphrase(b"short", &params).unwrap_err().to_string();
+    assert!(short.contains("at least 12 characters"), "{short}");
+}
+
+#[test]
+fn recommended_passphrase_parameters_are_rfc_9106s_with_a_fresh_salt() {
+    let (a, b) = (PassphraseParams::recommended().unwrap(), PassphraseParams::recommended().unwrap());
+    assert_eq!((a.memory_kib, a.iterations, a.parallelism), (64 * 1024, 3, 1));
+    assert_eq!(a.salt.len(), PASSPHRASE_SALT_LEN);
+    assert_ne!(a.salt, b.salt);
 }
 
 #[test]

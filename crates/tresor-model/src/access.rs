@@ -46,6 +46,22 @@ impl PrincipalRef {
     }
 }
 
+impl PrincipalRef {
+    /// What [`PrincipalRef::from_str`] accepts of the given kinds, as a regular expression (for
+    /// the OpenAPI document: `kinds` narrows it where a request takes only some kinds, such as a
+    /// group's members). The tests check it accepts exactly what the parser accepts.
+    pub fn pattern(kinds: &[PrincipalKind]) -> String {
+        let spellings: Vec<&str> = kinds
+            .iter()
+            .map(|kind| match kind {
+                PrincipalKind::App => "app|application",
+                other => other.as_str(),
+            })
+            .collect();
+        format!("^(?:{}):{}$", spellings.join("|"), crate::names::ident_regex!())
+    }
+}
+
 impl fmt::Display for PrincipalRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.kind.as_str(), self.name)
@@ -244,11 +260,20 @@ pub fn glob_contains(outer: &str, inner: &str) -> bool {
     }
 }
 
+impl Scope {
+    /// The longest scope pattern accepted.
+    pub const MAX_LEN: usize = 300;
+
+    /// What [`Scope::from_str`] accepts, as a regular expression, but for the length
+    /// ([`Scope::MAX_LEN`]): `ENV[/VAULT[/KEY]]`, no part empty, only the key glob holding `/`.
+    pub const PATTERN: &'static str = r"^[A-Za-z0-9_.*?-]+(?:/[A-Za-z0-9_.*?-]+(?:/[A-Za-z0-9_.*?/-]+)?)?$";
+}
+
 impl FromStr for Scope {
     type Err = NameError;
     fn from_str(s: &str) -> Result<Self, NameError> {
         let bad = |reason: &str| crate::names::err(NameKind::Scope, s, reason);
-        if s.is_empty() || s.len() > 300 {
+        if s.is_empty() || s.len() > Self::MAX_LEN {
             return Err(bad("use 1 to 300 characters such as prod/api-keys/* or *"));
         }
         if let Some(c) =

@@ -12,7 +12,10 @@ mod time_fmt;
 
 pub use access::{glob_match, Access, PrincipalKind, PrincipalRef, Scope};
 pub use error_kind::ErrorKind;
-pub use names::{EntryKey, EnvName, NameError, NameKind, VaultName, WorkspaceName};
+pub use names::{
+    EntryKey, EnvName, NameError, NameKind, VaultName, WorkspaceName, IDENT_PATTERN, KEY_PATTERN, MAX_IDENT_LEN,
+    MAX_KEY_LEN,
+};
 pub use secret::{without_values, SecretValue};
 pub use time_fmt::{format_rfc3339, now_millis, parse_rfc3339};
 

@@ -46,6 +46,32 @@ pub struct NameError {
 pub const MAX_KEY_LEN: usize = 256;
 pub const MAX_IDENT_LEN: usize = 64;
 
+/// An identifier as a regular expression without anchors (the piece [`IDENT_PATTERN`] and the
+/// principal patterns share).
+macro_rules! ident_regex {
+    () => {
+        "[A-Za-z0-9][A-Za-z0-9_-]{0,63}"
+    };
+}
+pub(crate) use ident_regex;
+
+/// A key segment: no `/`, no `..`, not empty. Each `.` is followed by a non-dot or ends it.
+macro_rules! key_segment_regex {
+    () => {
+        r"(?:(?:[A-Za-z0-9_-]|\.[A-Za-z0-9_-])+\.?|\.)"
+    };
+}
+
+/// [`validate_ident`]'s rule as a regular expression (ECMA-262, as JSON Schema's `pattern`), for
+/// documents that tell clients what a name may be (the OpenAPI document). The length is in it; the
+/// tests check that it accepts exactly what the validator accepts.
+pub const IDENT_PATTERN: &str = concat!("^", ident_regex!(), "$");
+
+/// [`validate_key`]'s rule as a regular expression, but for the length ([`MAX_KEY_LEN`]), which
+/// JSON Schema states as `maxLength`. The tests check it accepts exactly what the validator accepts
+/// up to that length.
+pub const KEY_PATTERN: &str = concat!("^", key_segment_regex!(), "(?:/", key_segment_regex!(), ")*$");
+
 pub(crate) fn err(kind: NameKind, name: &str, reason: impl Into<String>) -> NameError {
     // Cap what is echoed: a very long "name" might be a value pasted in the wrong place.
     let shown: String = name.chars().take(80).collect();

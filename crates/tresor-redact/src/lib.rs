@@ -69,7 +69,10 @@
 //! are a form's own); so the start positions up to `k + q - 2` bytes before each escape (found with
 //! `memchr`) are checked one by one against the first-gram bitset, with their first gram read as is
 //! and decoded. An escape of a byte no form holds (`+` when no form has a space) needs no such
-//! check, nor does a `%` that starts no escape (`100%`). Work
+//! check, nor does a `%` that starts no escape (`100%`), nor a `+` whose neighbours no form has
+//! around a space (`+0000` in a timestamp, unless some form holds ` 0` at its start, `N ` at its
+//! end or `N 0`: a masked occurrence decodes to two bytes or more, so its space has a neighbour
+//! in it). Work
 //! per push is linear in the input plus the held-back tail, plus the walks at candidates, each
 //! bounded by three times the longest form (rare on ordinary text; text made of overlapping
 //! near-matches can cost up to that per byte).

@@ -43,6 +43,8 @@ pub(crate) struct Matcher {
     first: GramSet,
     /// The bytes that occur in some form.
     form_bytes: ByteSet,
+    /// Where forms hold a space, what is around it: see [`Matcher::plus_may_be_inside`].
+    around_spaces: GramSet,
 }
 
 /// A set of byte values.
@@ -274,7 +276,8 @@ impl Matcher {
             }
         }
         let form_bytes = ByteSet::of(&forms.bytes);
-        Some(Matcher { max_span: MAX_ESCAPE * max_len, forms, gram, stride, sampled, first, form_bytes })
+        let around_spaces = around_spaces(&forms);
+        Some(Matcher { max_span: MAX_ESCAPE * max_len, forms, gram, stride, sampled, first, form_bytes, around_spaces })
     }
 
     /// The longest text an occurrence may take; held-back data is always shorter.
@@ -363,8 +366,10 @@ impl Matcher {
     }
 
     /// The first position in `from..to` where decoding reads a byte of some form from something
-    /// else than that byte: a `%XX` escape or a `+`, or an escape cut off by the end of `buf`.
-    /// Elsewhere the decoded text is the text, or holds a byte no form has.
+    /// else than that byte: a `%XX` escape, a `+` that [may be inside an
+    /// occurrence](Self::plus_may_be_inside), or an escape cut off by the end of `buf`. Elsewhere
+    /// the decoded text is the text, or holds a byte no form has, or a space between bytes no
+    /// form has around a space (a log line's `+0000` timestamp, in most logs).
     #[inline]
     fn next_escape(&self, buf: &[u8], mut from: usize, to: usize) -> Option<usize> {
         while from < to {
@@ -372,7 +377,7 @@ impl Matcher {
             match decode_at(buf, at) {
                 None => return Some(at),
                 Some((byte, width)) if width > 1 || buf[at] == b'+' => {
-                    if self.form_bytes.contains(byte) {
+                    if self.form_bytes.contains(byte) && (width > 1 || self.plus_may_be_inside(buf, at)) {
                         return Some(at);
                     }
                 }
@@ -382,6 +387,34 @@ impl Matcher {
             from = at + 1;
         }
         None
+    }
+
+    /// Whether the `+` at `buf[at]`, read as a space, can be part of a percent-decoded occurrence.
+    /// One long enough to be masked ([`ENCODED_FLOOR`] bytes of text) decodes to two bytes or
+    /// more, so the space starts it, ends it, or lies between two of its bytes: the byte decoded
+    /// after it (decoding goes on from `at + 1` whatever the start), and the one decoded before
+    /// it, which is `buf[at - 1]` (a space for `+`) or, when `buf[at - 3..at]` is an escape `%XY`
+    /// read from its `%`, the byte it encodes. [`around_spaces`] holds each of these that some
+    /// form has. Data that ends before the next byte decodes leaves it open.
+    #[inline]
+    fn plus_may_be_inside(&self, buf: &[u8], at: usize) -> bool {
+        let Some((next, _)) = decode_at(buf, at + 1) else { return true };
+        if self.around_spaces.contains(space_starts(next)) {
+            return true;
+        }
+        let Some(&before) = at.checked_sub(1).and_then(|i| buf.get(i)) else { return false };
+        let before = if before == b'+' { b' ' } else { before };
+        if self.around_spaces.contains(space_ends(before)) || self.around_spaces.contains(space_between(before, next)) {
+            return true;
+        }
+        if at >= 3 && buf[at - 3] == b'%' {
+            if let (Some(high), Some(low)) = (hex_digit(buf[at - 2]), hex_digit(buf[at - 1])) {
+                let escaped = (high << 4) | low;
+                return self.around_spaces.contains(space_ends(escaped))
+                    || self.around_spaces.contains(space_between(escaped, next));
+            }
+        }
+        false
     }
 
     /// Start positions `starts` through the gram filter.
@@ -521,7 +554,8 @@ impl Matcher {
 
     /// Approximate heap bytes used.
     pub(crate) fn memory_usage(&self) -> usize {
-        self.forms.memory_usage() + (self.sampled.bits.len() + self.first.bits.len()) * 8
+        self.forms.memory_usage()
+            + (self.sampled.bits.len() + self.first.bits.len() + self.around_spaces.bits.len()) * 8
     }
 }
 
@@ -562,6 +596,41 @@ fn decoded_gram<const Q: usize>(buf: &[u8], mut at: usize) -> Option<u32> {
         at += width;
     }
     Some(u32::from_le_bytes(word))
+}
+
+/// What the forms hold around each space, as keys of one [`GramSet`]: a form that starts with a
+/// space and the byte after it ([`space_starts`]), one that ends with a byte and a space
+/// ([`space_ends`]), and each byte, space, byte inside a form ([`space_between`]).
+fn around_spaces(forms: &FormTable) -> GramSet {
+    let mut keys = Vec::new();
+    for i in 0..forms.len() {
+        let form = forms.form(i);
+        for (at, _) in form.iter().enumerate().filter(|&(_, &b)| b == b' ') {
+            match (at.checked_sub(1).map(|i| form[i]), form.get(at + 1)) {
+                (None, Some(&next)) => keys.push(space_starts(next)),
+                (Some(before), None) => keys.push(space_ends(before)),
+                (Some(before), Some(&next)) => keys.push(space_between(before, next)),
+                (None, None) => {}
+            }
+        }
+    }
+    let mut set = GramSet::sized_for(keys.len());
+    for key in keys {
+        set.insert(key);
+    }
+    set
+}
+
+fn space_starts(next: u8) -> u32 {
+    0x0100_0000 | u32::from(next)
+}
+
+fn space_ends(before: u8) -> u32 {
+    0x0200_0000 | u32::from(before) << 8
+}
+
+fn space_between(before: u8, next: u8) -> u32 {
+    0x0300_0000 | u32::from(before) << 8 | u32::from(next)
 }
 
 /// A set of grams with false positives (a one-hash Bloom filter).

@@ -664,6 +664,32 @@ fn many_values_large_text_any_chunking() {
     assert_eq!(out, whole);
 }
 
+/// A `+` is checked as an escape only where some form holds a space between, after or before the
+/// bytes around it: values with a space at the start, inside and at the end, written with `+`
+/// (and `%20`, `%2B`) among log lines whose `+0000` and `%41+` are no part of any, all masked as
+/// the reference says, however the text is pushed.
+#[test]
+fn plus_for_a_space_is_masked_wherever_the_space_is() {
+    let values: Vec<Vec<u8>> = [&b" leading-space-1"[..], b"inner space 22", b"trailing-space3 ", b"a+b c", b"0 0 0 0"]
+        .map(|v| v.to_vec())
+        .into();
+    let forms = all_forms(&values, 4);
+    let mut input = Vec::new();
+    for (i, value) in values.iter().enumerate() {
+        for choice in 0..6 {
+            input.extend_from_slice(b"[2024-05-17T10:00:00.123+0000] progress=50% x%41+y ");
+            input.extend_from_slice(&percent_encode_mixed(value, |j| (i + j + choice) % 10));
+            input.extend_from_slice(if choice % 2 == 0 { &b" +0000\n"[..] } else { b"+0000\n" });
+        }
+    }
+    let r = Redactor::new(&values, &RedactOptions::default()).unwrap();
+    let whole = r.redact(&input);
+    assert_eq!(text(&whole), text(&overlapping_reference(&forms, &input, b"[REDACTED]")));
+    assert_eq!(whole.windows(10).filter(|w| w == b"[REDACTED]").count(), 30, "each of the 30 occurrences");
+    assert!(whole.windows(5).filter(|w| w == b"+0000").count() >= 30, "timestamps are not masked");
+    assert_eq!(text(&one_byte_pushes(&mut r.fork(), &input)), text(&whole));
+}
+
 /// Bytes that make overlaps, escapes and encodings likely.
 const ALPHABET: &[u8] = b"aab\n\"\\/ %+=AB0\x01\xff";
 
@@ -809,5 +835,54 @@ proptest! {
         prop_assert_eq!(&whole, &reference(&forms, &input, b"[REDACTED]"));
         let chunks: Vec<&[u8]> = input.chunks(chunk).collect();
         prop_assert_eq!(&stream(&mut r, &chunks), &whole);
+    }
+}
+
+/// The values, and the pieces of text built from them: (which form, where to cut it, whether
+/// to change a byte and which, filler after it).
+type NearMissSpec = (Vec<Vec<u8>>, Vec<(usize, usize, u8, Vec<u8>)>);
+
+/// Near misses: pieces of the values' forms cut short or with a byte changed, between random
+/// bytes; every text in which the brute-force reference finds no occurrence.
+fn near_miss((values, pieces): NearMissSpec) -> Option<(Vec<Vec<u8>>, Vec<u8>)> {
+    let forms = all_forms(&values, 4);
+    let mut input = Vec::new();
+    for (pick, cut, flip, filler) in pieces {
+        let form = &forms[pick % forms.len()];
+        let mut piece = form[..cut % form.len()].to_vec();
+        if flip % 2 == 0 && !piece.is_empty() {
+            let at = usize::from(flip) % piece.len();
+            piece[at] ^= 1;
+        }
+        input.extend_from_slice(&piece);
+        input.extend_from_slice(&filler);
+    }
+    (reference(&forms, &input, b"#") == input).then_some((values, input))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// No false positives: text in which no stored value (nor any form of one) occurs comes out
+    /// byte for byte, whole or streamed in chunks of any size, through the writer too.
+    #[test]
+    fn text_without_any_value_passes_through_unchanged(
+        case in (
+            prop::collection::vec(prop::collection::vec(any::<u8>(), 4..16), 1..4),
+            prop::collection::vec((any::<usize>(), any::<usize>(), any::<u8>(), prop::collection::vec(any::<u8>(), 0..6)), 0..12),
+        ).prop_filter_map("an occurrence", near_miss),
+        chunk in 1usize..32,
+    ) {
+        let (values, input) = case;
+        let mut r = Redactor::new(&values, &RedactOptions { mask: "#".into(), min_len: 4 }).unwrap();
+        prop_assert_eq!(&r.redact(&input), &input);
+        let chunks: Vec<&[u8]> = input.chunks(chunk).collect();
+        prop_assert_eq!(&stream(&mut r, &chunks), &input);
+        prop_assert_eq!(&one_byte_pushes(&mut r, &input), &input);
+        let mut w = RedactingWriter::new(Vec::new(), r.fork());
+        for piece in &chunks {
+            w.write_all(piece).unwrap();
+        }
+        prop_assert_eq!(&w.finish().unwrap(), &input);
     }
 }

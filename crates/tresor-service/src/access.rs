@@ -325,8 +325,11 @@ impl Service {
         self.audited_change(ctx, "token.create", format!("token of {principal}"), async {
             self.require_may_bind(ctx, environment, "a token").await?;
             self.require_workspace(ctx, Access::Manage, "create tokens")?;
-            if name.is_empty() || name.len() > 100 || name.chars().any(char::is_control) {
-                return Err(ServiceError::InvalidInput("a token name must be 1 to 100 printable characters".into()));
+            if name.is_empty() || name.len() > crate::MAX_TOKEN_NAME_LEN || name.chars().any(char::is_control) {
+                return Err(ServiceError::InvalidInput(format!(
+                    "a token name must be 1 to {} bytes of printable characters",
+                    crate::MAX_TOKEN_NAME_LEN
+                )));
             }
             if principal.kind == PrincipalKind::Group {
                 return Err(ServiceError::InvalidInput("tokens belong to users and applications, not groups".into()));

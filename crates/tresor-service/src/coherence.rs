@@ -82,6 +82,9 @@ impl Coherence {
         if last.0 > started_before_us {
             return Ok(last.1);
         }
+        // Let the requests that are ready to run reach this point first, so that the read
+        // serves them too (they wait on the lock and count as arrived before it starts).
+        tokio::task::yield_now().await;
         let number = self.reads_started.fetch_add(1, Ordering::AcqRel) + 1;
         let newest = store.change_seq().await?;
         *last = (number, newest);

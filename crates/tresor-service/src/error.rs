@@ -146,6 +146,7 @@ impl From<StoreError> for ServiceError {
             // whose record the audit writer could not write.
             e @ StoreError::AuditAppend(_) => ServiceError::Storage(format!("{e}; the request was refused")),
             StoreError::NotEmpty(message) => ServiceError::Conflict(message),
+            e @ StoreError::KeysChanged(_) => ServiceError::Conflict(e.to_string()),
             StoreError::InvalidSnapshot(message) | StoreError::InvalidLocation(message) => {
                 ServiceError::InvalidInput(message)
             }

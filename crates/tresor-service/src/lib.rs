@@ -21,6 +21,7 @@ mod entries;
 mod entry_locks;
 mod environments;
 mod error;
+mod keys;
 mod render;
 mod retry;
 mod tags;
@@ -33,6 +34,7 @@ pub use auth::{mint_token, parse_token, Binding, Caller, Ctx, MintedToken, TOKEN
 pub use auth_failures::Origin;
 pub use config::ApplyOptions;
 pub use error::ServiceError;
+pub use keys::{Reencrypted, RootRotation};
 pub use render::RenderRequest;
 pub use retry::{retry_on_conflict, Attempt, WRITE_RETRIES};
 pub use tresor_config::{DesiredState, Plan};
@@ -133,10 +135,22 @@ pub struct Resolved {
 /// Most entries one [`Service::delete_many`] deletes (`tresor rm K1 K2 ...`, `POST .../delete-entries`).
 pub const MAX_DELETE_BATCH: usize = 1000;
 
+/// The longest token name, in bytes (names are printable text: no control characters).
+pub const MAX_TOKEN_NAME_LEN: usize = 100;
+
 /// The meta row holding the audit chain's MAC key (wrapped by the root key); present once a
 /// service has opened the store.
 pub const AUDIT_KEY_META: &str = "audit_mac_key";
 const CONFIG_KEY_META: &str = "config_mac_key";
+
+/// Reads the root key again from its provider, given the store's provider record (meta
+/// [`ROOT_KEY_PROVIDER_META`], `None` when there is none): how a running server follows a root-key
+/// rotation made by another process (see [`Service::with_root_reload`]). Never prompts. The error
+/// says what went wrong, without key material.
+pub type RootReload = Arc<dyn Fn(Option<Vec<u8>>) -> std::result::Result<RootKey, String> + Send + Sync>;
+
+/// The meta row recording where the root key comes from (written by the CLI, not secret).
+pub const ROOT_KEY_PROVIDER_META: &str = "root_key_provider";
 
 /// The service: a store, a keyring, the limits, the audit writer and the caches.
 pub struct Service {
@@ -157,6 +171,10 @@ pub struct Service {
     webhook_hosts: Vec<webhook::AllowEntry>,
     /// Failed authentications counted per source and interval (see `auth_failures.rs`).
     auth_failures: Arc<AuthFailures>,
+    /// Reads the root key again when a data key does not open with the one held (see `keys.rs`).
+    root_reload: Option<RootReload>,
+    /// One reload at a time: the requests that find the same new generation wait for the first.
+    root_reload_turn: tokio::sync::Mutex<()>,
     /// Writes the counts of closed intervals; stopped with the service.
     _auth_failure_flusher: AbortOnDrop,
 }
@@ -176,6 +194,13 @@ impl Service {
     pub async fn open(store: Arc<dyn Store>, root: RootKey, limits: Limits) -> Result<Self> {
         let mac = Self::load_mac(store.as_ref(), &root, AUDIT_KEY_META, "audit").await?;
         let config_mac = Self::load_mac(store.as_ref(), &root, CONFIG_KEY_META, "config").await?;
+        // Every data key is unwrapped now, so a wrong root key fails here, before anything is
+        // served, and a later re-wrap under a new root key (`rotate_root`) does not disturb this
+        // process: it never needs to unwrap a data key it already holds.
+        let keyring = Keyring::new(root);
+        for (workspace, key) in store.list_data_keys().await? {
+            keyring.data_key(workspace.as_str(), &key.wrapped)?;
+        }
         let auditor = Auditor::start(store.clone(), mac);
         let cache = Arc::new(Cache::default());
         let coherence = store.change_feed().map(|feed| Coherence::follow(feed, cache.clone()));
@@ -183,7 +208,7 @@ impl Service {
         let flusher = auth_failures::spawn_flusher(auth_failures.clone(), auditor.clone());
         Ok(Self {
             store,
-            keyring: Keyring::new(root),
+            keyring,
             limits,
             auditor,
             cache,
@@ -192,6 +217,8 @@ impl Service {
             config_mac,
             webhook_hosts: vec![],
             auth_failures,
+            root_reload: None,
+            root_reload_turn: tokio::sync::Mutex::new(()),
             _auth_failure_flusher: AbortOnDrop(flusher),
         })
     }
@@ -231,6 +258,14 @@ impl Service {
     pub fn with_webhook_hosts(mut self, hosts: &[String]) -> Result<Self> {
         self.webhook_hosts = webhook::parse_allow_list(hosts)?;
         Ok(self)
+    }
+
+    /// Lets the service read the root key again (through `reload`) when a data key it has not
+    /// unwrapped yet does not open with the root key it holds: after `tresor key rotate-root` by
+    /// another process, a data-key generation made since is wrapped by the new root key.
+    pub fn with_root_reload(mut self, reload: RootReload) -> Self {
+        self.root_reload = Some(reload);
+        self
     }
 
     pub fn limits(&self) -> &Limits {

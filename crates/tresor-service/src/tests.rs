@@ -681,6 +681,67 @@ async fn batch_resolution_reports_each_entry() {
     assert_eq!(all_of[1].as_ref().unwrap_err().kind(), ErrorKind::NotFound);
 }
 
+/// `get_many` reads the current versions it may in one query per vault, and must answer for each
+/// entry what `get` answers: values read through a branch, a soft-deleted entry shadowing nothing,
+/// a given version, a variable, repeats, missing and refused entries; one audit record each.
+#[tokio::test]
+async fn batch_resolution_answers_as_one_by_one() {
+    let f = fixture().await;
+    let (prod, branch) = (EnvName::new("prod").unwrap(), EnvName::new("feature-x").unwrap());
+    f.svc.create_environment(&me(), &prod, None).await.unwrap();
+    f.svc.create_environment(&me(), &branch, Some(&prod)).await.unwrap();
+    let here = |key: &str| in_env("feature-x", "default", key);
+    f.svc.set(&me(), set(&here("shadow"), "deleted-in-branch")).await.unwrap();
+    f.svc.delete(&me(), &here("shadow")).await.unwrap();
+    f.svc.set(&me(), set(&in_env("prod", "default", "shadow"), "parent-shadow")).await.unwrap();
+    f.svc.set(&me(), set(&in_env("prod", "default", "db/pw"), "prod-pw")).await.unwrap();
+    f.svc.set(&me(), set(&here("own"), "mine")).await.unwrap();
+    f.svc.set(&me(), set(&here("twice"), "first")).await.unwrap();
+    f.svc.set(&me(), set(&here("twice"), "second")).await.unwrap();
+    f.svc.set(&me(), SetEntry::new(here("plain"), EntryKind::Variable, "a variable".into())).await.unwrap();
+    f.svc.set(&me(), set(&in_env("prod", "default", "gone"), "gone")).await.unwrap();
+    f.svc.delete(&me(), &in_env("prod", "default", "gone")).await.unwrap();
+    let paths = [
+        (here("own"), None),
+        (here("db/pw"), None),
+        (here("shadow"), None),
+        (here("twice"), Some(1)),
+        (here("twice"), None),
+        (here("plain"), None),
+        (here("gone"), None),
+        (here("zz"), None),
+        (here("own"), None),
+    ];
+    let (branch_only, _) = token_for(&f, "app:b", &[("feature-x", Access::Read)]).await;
+    let (own_only, _) = token_for(&f, "app:o", &[("feature-x/default/own", Access::Read)]).await;
+    for ctx in [me(), branch_only, own_only] {
+        let before = f.svc.audit_log(&me(), 0, None, 10_000).await.unwrap().len();
+        let batch = f.svc.get_many(&ctx, &paths).await;
+        let log = f.svc.audit_log(&me(), 0, None, 10_000).await.unwrap();
+        let reads: Vec<&str> = log[before..]
+            .iter()
+            .filter(|r| r.action == "entry.read" && r.detail.as_deref() == Some("batch"))
+            .map(|r| r.target.as_str())
+            .collect();
+        let asked: Vec<String> = paths.iter().map(|(p, _)| p.to_string()).collect();
+        assert_eq!(reads, asked, "one record per entry read, in order ({})", ctx.caller.principal);
+        for ((path, version), got) in paths.iter().zip(batch) {
+            let one = f.svc.get(&ctx, path, *version).await;
+            let show = |r: &Result<Resolved>| match r {
+                Ok(r) => format!("{:?} from {}", String::from_utf8_lossy(r.value.expose()), r.environment),
+                Err(e) => format!("{:?}", e.kind()),
+            };
+            assert_eq!(show(&got), show(&one), "{path} version {version:?} for {}", ctx.caller.principal);
+        }
+    }
+    let batch = f.svc.get_many(&me(), &paths).await;
+    let values: Vec<String> = batch
+        .iter()
+        .map(|r| r.as_ref().map_or("-".into(), |r| String::from_utf8_lossy(r.value.expose()).into_owned()))
+        .collect();
+    assert_eq!(values, ["mine", "prod-pw", "parent-shadow", "first", "second", "a variable", "-", "-", "mine"]);
+}
+
 #[tokio::test]
 async fn cached_values_follow_writes() {
     let f = fixture().await;

@@ -5,7 +5,7 @@
 
 use crate::{
     AppKeyRecord, AuditRecord, BatchOp, ChainWriter, GrantRecord, Group, Membership, NewEnvironment, NewPrincipal,
-    NewVersion, Result, StoreError, TokenRecord, VersionState, VersionStates,
+    NewVersion, Result, RootRewrap, StoreError, TokenRecord, VersionState, VersionStates,
 };
 use tresor_model::{EntryPath, PrincipalRef, Tag, VaultPath, WorkspaceName};
 
@@ -40,6 +40,17 @@ pub(crate) trait BatchSteps {
     async fn delete_grant(&self, ws: &WorkspaceName, id: &str) -> Result<GrantRecord>;
     async fn insert_app_key(&self, key: &AppKeyRecord) -> Result<()>;
     async fn revoke_app_key(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()>;
+    /// Replaces a data key's wrapped bytes if they are still `old`; 0 or 1 rows changed.
+    async fn replace_data_key(&self, ws: &WorkspaceName, generation: u32, old: &[u8], new: &[u8]) -> Result<u64>;
+    /// Replaces a meta row's value if it is still `old` (`None`: inserts it if absent); 0 or 1 rows changed.
+    async fn replace_meta(&self, key: &str, old: Option<&[u8]>, new: &[u8]) -> Result<u64>;
+    /// Inserts a data key of a new generation and makes it current if the current one is the
+    /// generation before it; 0 or 1 rows changed.
+    async fn add_data_key(&self, ws: &WorkspaceName, key: &crate::WrappedKey, now: i64) -> Result<u64>;
+    /// Replaces a version's sealed value if it is still `old`; 0 or 1 rows changed.
+    async fn reseal(&self, path: &EntryPath, version: u64, old: &[u8], new: &[u8]) -> Result<u64>;
+    /// How many data keys the store holds, all workspaces together.
+    async fn count_data_keys(&self) -> Result<u64>;
     /// The backend's one chain append ([`crate::Store::append_audit`] inside the transaction):
     /// links `records` after `at` (see [`crate::link_audit`]), which it moves on, inserts them and
     /// records the chain's new head, refusing when the recorded head is not `at`.
@@ -130,7 +141,31 @@ async fn step<S: BatchSteps>(tx: &S, op: &BatchOp) -> Result<()> {
             tx.revoke_app_key(workspace, id, *now).await?;
             tx.revoke_tokens_named(workspace, minted_tokens_named, *now).await
         }
+        BatchOp::RewrapRoot(rewrap) => rewrap_root(tx, rewrap).await,
+        BatchOp::AddDataKey { workspace, key, now } => {
+            let changed = tx.add_data_key(workspace, key, *now).await?;
+            crate::rules::rewrapped(changed, || format!("the current data-key generation of workspace {workspace}"))
+        }
+        // A version pruned or destroyed since it was read needs no re-encryption.
+        BatchOp::Reseal { path, version, old, new } => tx.reseal(path, *version, old, new).await.map(|_| ()),
     }
+}
+
+/// What [`BatchOp::RewrapRoot`] means on either backend: each key replaced only if it still holds
+/// what the rotation read, and no data key left out, so no key stays wrapped by the old root.
+async fn rewrap_root<S: BatchSteps>(tx: &S, rewrap: &RootRewrap) -> Result<()> {
+    for k in &rewrap.data_keys {
+        let changed = tx.replace_data_key(&k.workspace, k.generation, &k.old, &k.new).await?;
+        crate::rules::rewrapped(changed, || {
+            format!("data key generation {} of workspace {}", k.generation, k.workspace)
+        })?;
+    }
+    for m in &rewrap.meta {
+        let changed = tx.replace_meta(&m.key, m.old.as_deref(), &m.new).await?;
+        crate::rules::rewrapped(changed, || format!("meta row {}", m.key))?;
+    }
+    let stored = tx.count_data_keys().await?;
+    crate::rules::rewrapped(u64::from(stored == rewrap.data_keys.len() as u64), || "the set of data keys".to_owned())
 }
 
 /// What [`BatchOp::SetVersionState`] means on either backend: the entry must exist (its row is
@@ -235,6 +270,21 @@ macro_rules! batch_steps {
                 }
                 async fn revoke_app_key(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
                     super::records::revoke_tx::<AppKeyRecord>(self, ws, id, now)$(.$wait)?
+                }
+                async fn replace_data_key(&self, ws: &WorkspaceName, generation: u32, old: &[u8], new: &[u8]) -> Result<u64> {
+                    super::replace_data_key_tx(self, ws, generation, old, new)$(.$wait)?
+                }
+                async fn replace_meta(&self, key: &str, old: Option<&[u8]>, new: &[u8]) -> Result<u64> {
+                    super::replace_meta_tx(self, key, old, new)$(.$wait)?
+                }
+                async fn add_data_key(&self, ws: &WorkspaceName, key: &$crate::WrappedKey, now: i64) -> Result<u64> {
+                    super::add_data_key_tx(self, ws, key, now)$(.$wait)?
+                }
+                async fn reseal(&self, path: &EntryPath, version: u64, old: &[u8], new: &[u8]) -> Result<u64> {
+                    super::reseal_tx(self, path, version, old, new)$(.$wait)?
+                }
+                async fn count_data_keys(&self) -> Result<u64> {
+                    super::count_data_keys_tx(self)$(.$wait)?
                 }
                 async fn append_audit(
                     &self,

@@ -2,9 +2,9 @@
 //! backend's tests call [`run_all`] on a fresh, empty store.
 
 use crate::{
-    AppKeyRecord, AuditChain, AuditRecord, Batch, BatchOp, ChainHead, ChainWriter, Flush, GrantRecord, Group,
-    ListQuery, Membership, NewEnvironment, NewPrincipal, NewVersion, Store, StoreError, TokenRecord, VersionChange,
-    VersionState, VersionStates, WrappedKey,
+    AppKeyRecord, AuditChain, AuditRecord, Batch, BatchOp, ChainHead, ChainWriter, DataKeyRewrap, Flush, GrantRecord,
+    Group, ListQuery, Membership, MetaRewrap, NewEnvironment, NewPrincipal, NewVersion, RootRewrap, Store, StoreError,
+    TokenRecord, VersionChange, VersionState, VersionStates, WrappedKey,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -49,6 +49,7 @@ pub async fn run_all(store: &dyn Store) {
     environments_and_vaults(store).await;
     versions_and_check_and_set(store).await;
     listing(store).await;
+    read_current_many(store).await;
     soft_delete_and_purge(store).await;
     version_states(store).await;
     entry_limit(store).await;
@@ -60,6 +61,8 @@ pub async fn run_all(store: &dyn Store) {
     compat_tags_and_app_keys(store).await;
     batches(store).await;
     batch_steps(store).await;
+    root_rewrap(store).await;
+    data_key_rotation(store).await;
 }
 
 /// A toy [`AuditChain`] for the tests: the record hash is the given function, the head MAC the
@@ -368,6 +371,53 @@ async fn listing(store: &dyn Store) {
     let page2 = keys(store.list_entries(&v, &q("", Some("db/user"), 2)).await.unwrap());
     assert_eq!(page2, ["db_x/other", "pg.password"]);
     assert_eq!(store.get_vault(&v).await.unwrap().unwrap().entries, 5);
+}
+
+/// [`Store::read_current_many`] answers for each key what `get_entry` and `read_version(None)`
+/// answer, in the order asked, repeats and missing keys included, and reads no other vault or
+/// environment. Leaves the store as it found it.
+async fn read_current_many(store: &dyn Store) {
+    store.create_vault(&vault("prod", "bulk"), 1).await.unwrap();
+    let bulk = |key: &str| path("prod", "bulk", key);
+    store.write_version(version(&bulk("a"), 1, 0, b"a1")).await.unwrap();
+    store.write_version(version(&bulk("a"), 2, 1, b"a2")).await.unwrap();
+    store.write_version(version(&bulk("b"), 1, 0, b"b1")).await.unwrap();
+    store.write_version(version(&bulk("gone"), 1, 0, b"g1")).await.unwrap();
+    store.soft_delete(&bulk("gone"), 20).await.unwrap();
+    // The same key in another vault and in another environment is not read.
+    store.write_version(version(&path("prod", "database", "c"), 1, 0, b"other vault")).await.unwrap();
+    store.create_vault(&vault("feature-x", "bulk"), 1).await.unwrap();
+    store.write_version(version(&path("feature-x", "bulk", "c"), 1, 0, b"other env")).await.unwrap();
+
+    let keys = ["b", "c", "a", "gone", "b"];
+    let found = store.read_current_many(&vault("prod", "bulk"), &keys).await.unwrap();
+    assert_eq!(found.len(), keys.len());
+    for (key, row) in keys.iter().zip(&found) {
+        let expected_meta = store.get_entry(&bulk(key)).await.unwrap();
+        let expected_sealed = store.read_version(&bulk(key), None).await.unwrap();
+        match (row, expected_meta, expected_sealed) {
+            (Some((meta, sealed)), Some(expected_meta), Some(expected_sealed)) => {
+                assert_eq!(meta, &expected_meta, "{key}: the entry's metadata");
+                assert_eq!(sealed.sealed, expected_sealed.sealed, "{key}: its current version");
+                assert_eq!(sealed.meta, expected_sealed.meta, "{key}: the version's metadata");
+                assert_eq!(sealed.state, expected_sealed.state, "{key}: the version's state");
+            }
+            (None, None, None) => {}
+            (row, meta, _) => panic!("{key}: read_current_many found {}, get_entry {}", row.is_some(), meta.is_some()),
+        }
+    }
+    let sealed: Vec<Option<&[u8]>> = found.iter().map(|r| r.as_ref().map(|(_, s)| &s.sealed[..])).collect();
+    assert_eq!(sealed, [Some(&b"b1"[..]), None, Some(b"a2"), Some(b"g1"), Some(b"b1")]);
+    assert_eq!(found[3].as_ref().unwrap().0.deleted_at, Some(20), "a soft-deleted entry says so");
+    assert!(store.read_current_many(&vault("prod", "bulk"), &[]).await.unwrap().is_empty());
+    let elsewhere = store.read_current_many(&vault("prod", "nope"), &["a"]).await.unwrap();
+    assert!(elsewhere.len() == 1 && elsewhere[0].is_none(), "a vault that does not exist holds nothing");
+
+    for p in [bulk("a"), bulk("b"), bulk("gone"), path("prod", "database", "c"), path("feature-x", "bulk", "c")] {
+        store.purge(&p).await.unwrap();
+    }
+    store.delete_vault(&vault("prod", "bulk")).await.unwrap();
+    store.delete_vault(&vault("feature-x", "bulk")).await.unwrap();
 }
 
 /// [`BatchOp::SetVersionState`]: single versions deleted, undeleted and destroyed (the Vault
@@ -1150,4 +1200,127 @@ pub async fn batches_with_audit(store: &dyn Store) {
     let all = ours().await;
     assert_eq!(places(&all), (1..=17).collect::<Vec<_>>());
     linked(&all);
+}
+
+/// `list_data_keys` lists every workspace's keys; `BatchOp::RewrapRoot` replaces them all and the
+/// meta rows it names, or nothing: not when one key or row moved since it was read, nor when a
+/// data key was left out.
+async fn root_rewrap(store: &dyn Store) {
+    let other = WorkspaceName::new("other").unwrap();
+    store.create_workspace(&other, &WrappedKey { generation: 1, wrapped: vec![7, 7] }, 1).await.unwrap();
+    let listed: Vec<(String, u32, Vec<u8>)> = store
+        .list_data_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(w, k)| (w.to_string(), k.generation, k.wrapped))
+        .collect();
+    assert_eq!(listed, vec![("default".into(), 1, vec![1, 2, 3]), ("other".into(), 1, vec![7, 7])]);
+    let key = |w: &WorkspaceName, old: &[u8], new: &[u8]| DataKeyRewrap {
+        workspace: w.clone(),
+        generation: 1,
+        old: old.to_vec(),
+        new: new.to_vec(),
+    };
+    let meta = |k: &str, old: Option<&[u8]>, new: &[u8]| MetaRewrap {
+        key: k.into(),
+        old: old.map(<[u8]>::to_vec),
+        new: new.to_vec(),
+    };
+    let rewrap = |data_keys, meta| async move {
+        store
+            .apply_batch(
+                vec![BatchOp::RewrapRoot(RootRewrap { data_keys, meta })],
+                Vec::new(),
+                &test_writer(|_: &AuditRecord| Vec::new()),
+            )
+            .await
+    };
+    let unchanged = || async {
+        assert_eq!(store.data_key(&ws(), None).await.unwrap().wrapped, vec![1, 2, 3]);
+        assert_eq!(store.data_key(&other, None).await.unwrap().wrapped, vec![7, 7]);
+        assert_eq!(store.get_meta("salt").await.unwrap().unwrap(), b"one");
+        assert!(store.get_meta("fresh").await.unwrap().is_none());
+    };
+    // A key that moved since it was read: nothing changes.
+    let stale = rewrap(vec![key(&ws(), &[1, 2, 3], &[4]), key(&other, &[9], &[8])], vec![]).await;
+    assert!(matches!(stale, Err(StoreError::KeysChanged(_))), "{stale:?}");
+    unchanged().await;
+    // A data key left out would stay under the old root key.
+    let partial = rewrap(vec![key(&ws(), &[1, 2, 3], &[4])], vec![meta("salt", Some(b"one"), b"uno")]).await;
+    assert!(matches!(partial, Err(StoreError::KeysChanged(_))), "{partial:?}");
+    unchanged().await;
+    // A meta row that moved, or one to add that is there already.
+    let all = || vec![key(&ws(), &[1, 2, 3], &[4]), key(&other, &[7, 7], &[8])];
+    let moved = rewrap(all(), vec![meta("salt", Some(b"two"), b"uno")]).await;
+    assert!(matches!(moved, Err(StoreError::KeysChanged(_))), "{moved:?}");
+    let present = rewrap(all(), vec![meta("salt", None, b"uno")]).await;
+    assert!(matches!(present, Err(StoreError::KeysChanged(_))), "{present:?}");
+    unchanged().await;
+
+    rewrap(all(), vec![meta("salt", Some(b"one"), b"uno"), meta("fresh", None, b"new")]).await.unwrap();
+    assert_eq!(store.data_key(&ws(), None).await.unwrap().wrapped, vec![4]);
+    assert_eq!(store.data_key(&other, Some(1)).await.unwrap().wrapped, vec![8]);
+    assert_eq!(store.get_meta("salt").await.unwrap().unwrap(), b"uno");
+    assert_eq!(store.get_meta("fresh").await.unwrap().unwrap(), b"new");
+}
+
+/// A sealed value as the crypto layer lays it out: format 1, the generation, then 40 bytes.
+fn sealed_with(generation: u32, fill: u8) -> Vec<u8> {
+    [&[1u8][..], &generation.to_be_bytes(), &[fill; 40]].concat()
+}
+
+/// `BatchOp::AddDataKey` makes a new generation current only after the one before it;
+/// `versions_not_on` and `count_by_generation` read the generation in the sealed header (destroyed
+/// versions, which hold no value, left out); `BatchOp::Reseal` replaces a sealed value only if it
+/// is still the one read.
+async fn data_key_rotation(store: &dyn Store) {
+    let env = EnvName::new("rotation").unwrap();
+    store.create_environment(&new_env(&env, None, 1)).await.unwrap();
+    store.create_vault(&vault("rotation", "v"), 1).await.unwrap();
+    let (a, b) = (path("rotation", "v", "a"), path("rotation", "v", "b"));
+    store.write_version(version(&a, 1, 0, &sealed_with(1, 1))).await.unwrap();
+    store.write_version(version(&a, 2, 1, &sealed_with(1, 2))).await.unwrap();
+    store.write_version(version(&b, 1, 0, &sealed_with(1, 3))).await.unwrap();
+    let destroy = VersionStates { path: a.clone(), versions: vec![1], change: VersionChange::Destroy, now: 5 };
+    store
+        .apply_batch(vec![BatchOp::SetVersionState(destroy)], Vec::new(), &test_writer(|_: &AuditRecord| Vec::new()))
+        .await
+        .unwrap();
+    let before: Vec<(u32, u64)> = store.count_by_generation(&ws()).await.unwrap();
+    let on_1 = before.iter().find(|(g, _)| *g == 1).map(|(_, n)| *n).unwrap();
+
+    let batch =
+        |op| async move { store.apply_batch(vec![op], Vec::new(), &test_writer(|_: &AuditRecord| Vec::new())).await };
+    let add = |generation| BatchOp::AddDataKey {
+        workspace: ws(),
+        key: WrappedKey { generation, wrapped: vec![generation as u8; 8] },
+        now: 9,
+    };
+    let skipped = batch(add(3)).await;
+    assert!(matches!(skipped, Err(StoreError::KeysChanged(_))), "generation 2 comes first: {skipped:?}");
+    batch(add(2)).await.unwrap();
+    assert_eq!(store.data_key(&ws(), None).await.unwrap().generation, 2);
+    assert_eq!(store.data_key(&ws(), Some(1)).await.unwrap().wrapped, vec![4], "the old generation stays");
+    let again = batch(add(2)).await;
+    assert!(matches!(again, Err(StoreError::KeysChanged(_))), "{again:?}");
+
+    let stale = store.versions_not_on(&ws(), 2, 1000).await.unwrap();
+    let ours: Vec<(String, u64)> =
+        stale.iter().filter(|v| v.path.environment == env).map(|v| (v.path.key.to_string(), v.version)).collect();
+    assert_eq!(ours, vec![("a".into(), 2), ("b".into(), 1)], "the destroyed version 1 of a is left out");
+    assert_eq!(stale.len() as u64, on_1);
+    assert_eq!(store.versions_not_on(&ws(), 2, 1).await.unwrap().len(), 1, "at most the limit");
+    let b1 = stale.iter().find(|v| v.path == b).unwrap();
+    assert_eq!(b1.sealed, sealed_with(1, 3));
+    assert_eq!(b1.kind, EntryKind::Secret);
+
+    let reseal = |old: Vec<u8>| BatchOp::Reseal { path: b.clone(), version: 1, old, new: sealed_with(2, 3) };
+    batch(reseal(sealed_with(1, 9))).await.unwrap();
+    assert_eq!(store.read_version(&b, Some(1)).await.unwrap().unwrap().sealed, sealed_with(1, 3), "moved: passed over");
+    batch(reseal(sealed_with(1, 3))).await.unwrap();
+    assert_eq!(store.read_version(&b, Some(1)).await.unwrap().unwrap().sealed, sealed_with(2, 3));
+    let after = store.count_by_generation(&ws()).await.unwrap();
+    assert_eq!(after, vec![(1, on_1 - 1), (2, 1)]);
+    assert!(store.versions_not_on(&ws(), 2, 1000).await.unwrap().iter().all(|v| v.path != b));
 }

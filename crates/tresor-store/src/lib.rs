@@ -91,6 +91,10 @@ pub enum StoreError {
     /// not fit): the operator's input to fix, not a fault of the store.
     #[error("{0}")]
     InvalidLocation(String),
+    /// Stored keys changed between a key rotation's read and its write (another rotation, a new
+    /// data-key generation): nothing was written; run the rotation again.
+    #[error("{0} changed while it was being rotated; nothing was changed: run the rotation again")]
+    KeysChanged(String),
     /// The audit records of a [`Store::apply_batch`] could not be appended, so its changes were
     /// rolled back with them: a change never commits without its record.
     #[error("the audit record could not be written ({0})")]
@@ -146,6 +150,43 @@ pub struct SealedVersion {
 pub struct WrappedKey {
     pub generation: u32,
     pub wrapped: Vec<u8>,
+}
+
+/// A stored version sealed with a data-key generation other than its workspace's current one
+/// ([`Store::versions_not_on`]): what a data-key rotation re-encrypts.
+#[derive(Debug, Clone)]
+pub struct StaleVersion {
+    pub path: EntryPath,
+    pub version: u64,
+    pub kind: EntryKind,
+    pub sealed: Vec<u8>,
+}
+
+/// [`BatchOp::RewrapRoot`]: every key wrapped by the root key, re-wrapped under a new one.
+#[derive(Debug, Clone)]
+pub struct RootRewrap {
+    /// Every data key of every workspace, each written only if it still holds `old`.
+    pub data_keys: Vec<DataKeyRewrap>,
+    /// Meta rows wrapped by the root key (the MAC keys) or describing it (the root key's provider),
+    /// each written only if it still holds `old` (`None`: only if absent).
+    pub meta: Vec<MetaRewrap>,
+}
+
+/// One data key's re-wrapping.
+#[derive(Debug, Clone)]
+pub struct DataKeyRewrap {
+    pub workspace: WorkspaceName,
+    pub generation: u32,
+    pub old: Vec<u8>,
+    pub new: Vec<u8>,
+}
+
+/// One meta row's replacement.
+#[derive(Debug, Clone)]
+pub struct MetaRewrap {
+    pub key: String,
+    pub old: Option<Vec<u8>>,
+    pub new: Vec<u8>,
 }
 
 /// Everything a backend needs to write one new version atomically.
@@ -324,6 +365,27 @@ pub enum BatchOp {
         now: i64,
         minted_tokens_named: String,
     },
+    /// Re-wraps every data key and root-wrapped meta row under a new root key, all of them or
+    /// none: [`StoreError::KeysChanged`] if any of them no longer holds what the rotation read, or
+    /// if the store holds a data key the rotation did not read (one added meanwhile would stay
+    /// wrapped by the old root key).
+    RewrapRoot(RootRewrap),
+    /// Adds data-key generation `key.generation` to the workspace and makes it current: new
+    /// writes are sealed with it at once. [`StoreError::KeysChanged`] unless the current
+    /// generation was `key.generation - 1` (another rotation came first).
+    AddDataKey {
+        workspace: WorkspaceName,
+        key: WrappedKey,
+        now: i64,
+    },
+    /// Replaces a stored version's sealed value (the same plaintext sealed under another data-key
+    /// generation) if it still holds `old`; a version pruned or destroyed meanwhile is passed over.
+    Reseal {
+        path: EntryPath,
+        version: u64,
+        old: Vec<u8>,
+        new: Vec<u8>,
+    },
 }
 
 impl BatchOp {
@@ -335,6 +397,11 @@ impl BatchOp {
             BatchOp::DeleteVault { vault } => format!("delete vault {vault}"),
             BatchOp::SetVaultOwner { vault, .. } => format!("set the owner of vault {vault}"),
             BatchOp::WriteVersion(n) => format!("write entry {}", n.path),
+            BatchOp::AddDataKey { workspace, key, .. } => {
+                format!("add data-key generation {} of workspace {workspace}", key.generation)
+            }
+            BatchOp::Reseal { path, version, .. } => format!("re-encrypt version {version} of entry {path}"),
+            BatchOp::RewrapRoot(r) => format!("re-wrap {} data keys under a new root key", r.data_keys.len()),
             BatchOp::SoftDelete { path, .. } => format!("delete entry {path}"),
             BatchOp::Undelete { path, .. } => format!("undelete entry {path}"),
             BatchOp::Purge { path } => format!("purge entry {path}"),
@@ -540,6 +607,18 @@ pub trait Store: Send + Sync + 'static {
     async fn workspace_exists(&self, name: &WorkspaceName) -> Result<bool>;
     /// The wrapped data key of a generation, or of the current one when `generation` is `None`.
     async fn data_key(&self, workspace: &WorkspaceName, generation: Option<u32>) -> Result<WrappedKey>;
+    /// Every wrapped data key of every workspace, by workspace and generation.
+    async fn list_data_keys(&self) -> Result<Vec<(WorkspaceName, WrappedKey)>>;
+    /// Up to `limit` stored versions of the workspace sealed with another data-key generation than
+    /// `generation` (destroyed ones, which hold no value, left out), in key order.
+    async fn versions_not_on(
+        &self,
+        workspace: &WorkspaceName,
+        generation: u32,
+        limit: u32,
+    ) -> Result<Vec<StaleVersion>>;
+    /// How many stored values of the workspace each data-key generation sealed, by generation.
+    async fn count_by_generation(&self, workspace: &WorkspaceName) -> Result<Vec<(u32, u64)>>;
 
     // ----- environments -----
     async fn create_environment(&self, env: &NewEnvironment) -> Result<()>;
@@ -560,6 +639,16 @@ pub trait Store: Send + Sync + 'static {
     /// caller's to check (through [`Store::get_entry`] or the returned metadata).
     async fn read_version(&self, path: &EntryPath, version: Option<u64>) -> Result<Option<SealedVersion>>;
     async fn list_entries(&self, vault: &VaultPath, query: &ListQuery) -> Result<Vec<EntryMeta>>;
+    /// The entries `keys` of one vault with their current sealed version, in one query: what
+    /// [`Store::get_entry`] and [`Store::read_version`] (with `None`) answer for each key, read
+    /// together, so that resolving a whole vault (`tresor run`, `redact`, `render`) costs one
+    /// round trip instead of two per entry. Answers in `keys` order, `None` for a key with no
+    /// entry; soft-deleted entries are included (their metadata says so). Keys may repeat.
+    async fn read_current_many(
+        &self,
+        vault: &VaultPath,
+        keys: &[&str],
+    ) -> Result<Vec<Option<(EntryMeta, SealedVersion)>>>;
     async fn list_versions(&self, path: &EntryPath) -> Result<Vec<VersionMeta>>;
     /// The state of every stored version of an entry, newest first (see [`VersionState`]).
     async fn version_states(&self, path: &EntryPath) -> Result<Vec<(u64, VersionState)>>;

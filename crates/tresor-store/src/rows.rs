@@ -10,8 +10,8 @@ use crate::{
     VersionState,
 };
 use tresor_model::{
-    Access, EntryKind, EntryMeta, EnvInfo, EnvName, PrincipalKind, PrincipalRef, Tag, VaultInfo, VersionMeta,
-    WorkspaceName,
+    Access, EntryKind, EntryMeta, EnvInfo, EnvName, PrincipalKind, PrincipalRef, Tag, VaultInfo, VaultPath,
+    VersionMeta, WorkspaceName,
 };
 
 /// A result row as the mappers read it: column `i` as an integer, text or bytes, `None` for NULL.
@@ -124,6 +124,34 @@ fn env_at(r: &dyn Columns, i: usize) -> Result<Option<EnvName>> {
     get::<Option<String>>(r, i)?.map(|e| EnvName::new(e).map_err(corrupt)).transpose()
 }
 
+/// `SELECT workspace, generation, wrapped FROM data_keys`: [`crate::Store::list_data_keys`]'s rows.
+pub(crate) const DATA_KEY_COLS: &str = "workspace, generation, wrapped";
+
+pub(crate) fn data_key(r: &dyn Columns) -> Result<(WorkspaceName, crate::WrappedKey)> {
+    let generation = u32::try_from(get::<i64>(r, 1)?).map_err(corrupt)?;
+    Ok((workspace_at(r, 0)?, crate::WrappedKey { generation, wrapped: get(r, 2)? }))
+}
+
+/// [`crate::Store::versions_not_on`]'s rows.
+pub(crate) const STALE_VERSION_COLS: &str = "workspace, environment, vault, key, version, kind, sealed";
+
+pub(crate) fn stale_version(r: &dyn Columns) -> Result<crate::StaleVersion> {
+    let vault = VaultPath {
+        workspace: workspace_at(r, 0)?,
+        environment: EnvName::new(get::<String>(r, 1)?).map_err(corrupt)?,
+        vault: tresor_model::VaultName::new(get::<String>(r, 2)?).map_err(corrupt)?,
+    };
+    let path = vault.entry(tresor_model::EntryKey::new(get::<String>(r, 3)?).map_err(corrupt)?);
+    Ok(crate::StaleVersion { path, version: get(r, 4)?, kind: kind_at(r, 5)?, sealed: get(r, 6)? })
+}
+
+/// [`crate::Store::count_by_generation`]'s rows: the 4 generation bytes of the sealed layout and a count.
+pub(crate) fn generation_count(r: &dyn Columns) -> Result<(u32, u64)> {
+    let bytes: Vec<u8> = get(r, 0)?;
+    let generation = u32::from_be_bytes(bytes.as_slice().try_into().map_err(|_| corrupt("sealed value header"))?);
+    Ok((generation, get(r, 1)?))
+}
+
 pub(crate) const ENTRY_COLS: &str =
     "key, kind, version, created_at, updated_at, edited_by, description, tags, expires_at, deleted_at";
 
@@ -153,6 +181,53 @@ pub(crate) fn version(r: &dyn Columns) -> Result<VersionMeta> {
 pub(crate) fn sealed(r: &dyn Columns) -> Result<SealedVersion> {
     let state = VersionState { deleted_at: get(r, 6)?, destroyed_at: get(r, 7)? };
     Ok(SealedVersion { meta: version(r)?, sealed: get(r, 4)?, value_mac: get(r, 5)?, state })
+}
+
+/// The position of the key asked for (from 0, in the list given), then an entry's [`ENTRY_COLS`]
+/// (from `entries e`) and its current version's columns as [`sealed`] reads them (from
+/// `entry_versions v`): what [`crate::Store::read_current_many`] selects, each backend naming
+/// the position from its list of keys (`wanted.position`).
+pub(crate) const CURRENT_COLS: &str = "wanted.position, e.key, e.kind, e.version, e.created_at, e.updated_at, \
+     e.edited_by, e.description, e.tags, e.expires_at, e.deleted_at, v.version, v.kind, v.created_at, \
+     v.edited_by, v.sealed, v.value_mac, v.deleted_at, v.destroyed_at";
+
+/// A row of [`CURRENT_COLS`]: the position asked for, the entry and its current sealed version.
+pub(crate) fn current(r: &dyn Columns) -> Result<(u64, (EntryMeta, SealedVersion))> {
+    let position: u64 = get(r, 0)?;
+    Ok((position, (entry(&Shifted { row: r, by: 1 })?, sealed(&Shifted { row: r, by: 11 })?)))
+}
+
+/// Rows of [`current`] put at the position asked for, `None` where a key has no row: both
+/// backends answer [`crate::Store::read_current_many`] through it. A key given twice has a row
+/// at each of its positions, so nothing is looked up or copied here.
+pub(crate) fn at_positions(
+    asked: usize,
+    found: Vec<(u64, (EntryMeta, SealedVersion))>,
+) -> Result<Vec<Option<(EntryMeta, SealedVersion)>>> {
+    let mut out: Vec<Option<_>> = (0..asked).map(|_| None).collect();
+    for (position, row) in found {
+        let slot = usize::try_from(position).ok().and_then(|p| out.get_mut(p));
+        *slot.ok_or_else(|| corrupt(format!("a row for key {position} of {asked} asked for")))? = Some(row);
+    }
+    Ok(out)
+}
+
+/// A row read from column `by` on, so that one mapper reads the second record of a joined row.
+struct Shifted<'a> {
+    row: &'a dyn Columns,
+    by: usize,
+}
+
+impl Columns for Shifted<'_> {
+    fn int(&self, i: usize) -> Result<Option<i64>> {
+        self.row.int(i + self.by)
+    }
+    fn text(&self, i: usize) -> Result<Option<String>> {
+        self.row.text(i + self.by)
+    }
+    fn bytes(&self, i: usize) -> Result<Option<Vec<u8>>> {
+        self.row.bytes(i + self.by)
+    }
 }
 
 /// `version, deleted_at, destroyed_at` of `entry_versions`.

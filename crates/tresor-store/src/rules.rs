@@ -129,6 +129,15 @@ pub(crate) fn parse_principal_kind(s: &str) -> std::result::Result<PrincipalKind
     }
 }
 
+/// A key rotation's write that changed no row: the key moved since the rotation read it.
+pub(crate) fn rewrapped(rows: u64, what: impl FnOnce() -> String) -> Result<(), StoreError> {
+    if rows == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::KeysChanged(what()))
+    }
+}
+
 /// What a data key that is not there means: no such generation, or (asked for the current one)
 /// no such workspace.
 pub(crate) fn missing_data_key(workspace: &WorkspaceName, generation: Option<u32>) -> StoreError {

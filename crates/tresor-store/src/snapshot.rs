@@ -539,4 +539,185 @@ mod tests {
         let err = snap.check_schema(4).unwrap_err().to_string();
         assert!(err.contains("schema version 5") && err.contains("upgrade tresor"), "{err}");
     }
+
+    /// Generated snapshots over every table. The rows are built through the same cell conversion
+    /// the backends use, with each column's accepted cell kinds found by probing `from_cells`, so
+    /// a table or column added later is generated without touching this test.
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone, Copy, PartialEq)]
+        enum Kind {
+            Null,
+            Int,
+            Text,
+            Bytes,
+        }
+
+        fn probe_cell(kind: Kind) -> Cell {
+            match kind {
+                Kind::Null => Cell::Null,
+                Kind::Int => Cell::Int(0),
+                Kind::Text => Cell::Text(String::new()),
+                Kind::Bytes => Cell::Bytes(vec![]),
+            }
+        }
+
+        /// Whether `row` converts, or else fails on a column after `column`.
+        fn accepted_up_to(def: &TableDef, column: usize, row: Vec<Cell>) -> bool {
+            let mut row = Some(row);
+            let result = SnapshotTables::from_cells(|d| {
+                Ok(if d.name == def.name { row.take().into_iter().collect() } else { vec![] })
+            });
+            match result {
+                Ok(_) => true,
+                Err(e) => !e.to_string().contains(&format!("{}.{}:", def.name, def.columns[column])),
+            }
+        }
+
+        /// For each table, for each column, the cell kinds its type accepts.
+        fn column_kinds() -> Vec<Vec<Vec<Kind>>> {
+            TABLES
+                .iter()
+                .map(|def| {
+                    let mut chosen: Vec<Vec<Kind>> = vec![];
+                    for column in 0..def.columns.len() {
+                        let accepted: Vec<Kind> = [Kind::Null, Kind::Int, Kind::Text, Kind::Bytes]
+                            .into_iter()
+                            .filter(|&kind| {
+                                let mut row: Vec<Cell> = chosen.iter().map(|k| probe_cell(k[0])).collect();
+                                row.push(probe_cell(kind));
+                                row.extend((column + 1..def.columns.len()).map(|_| Cell::Null));
+                                accepted_up_to(def, column, row)
+                            })
+                            .collect();
+                        assert!(!accepted.is_empty(), "{}.{} accepts no cell", def.name, def.columns[column]);
+                        chosen.push(accepted);
+                    }
+                    chosen
+                })
+                .collect()
+        }
+
+        /// The probe finds what the row types say (so the generator covers nullable columns,
+        /// both spellings of bytes and every table).
+        #[test]
+        fn the_probe_finds_each_columns_kinds() {
+            let kinds = column_kinds();
+            assert_eq!(kinds.len(), TABLES.len());
+            let of = |table: &str, column: &str| {
+                let t = TABLES.iter().position(|d| d.name == table).unwrap();
+                let c = TABLES[t].columns.iter().position(|c| *c == column).unwrap();
+                kinds[t][c].clone()
+            };
+            assert_eq!(of("meta", "value"), [Kind::Text, Kind::Bytes]);
+            assert_eq!(of("entries", "deleted_at"), [Kind::Null, Kind::Int]);
+            assert_eq!(of("environments", "parent"), [Kind::Null, Kind::Text]);
+            assert_eq!(of("audit_log", "seq"), [Kind::Int]);
+            assert_eq!(of("tokens", "environment"), [Kind::Null, Kind::Text]);
+        }
+
+        fn cell(kinds: Vec<Kind>) -> BoxedStrategy<Cell> {
+            proptest::sample::select(kinds)
+                .prop_flat_map(|kind| match kind {
+                    Kind::Null => Just(Cell::Null).boxed(),
+                    Kind::Int => any::<i64>().prop_map(Cell::Int).boxed(),
+                    Kind::Text => any::<String>().prop_map(Cell::Text).boxed(),
+                    Kind::Bytes => proptest::collection::vec(any::<u8>(), 0..40).prop_map(Cell::Bytes).boxed(),
+                })
+                .boxed()
+        }
+
+        fn snapshot() -> impl Strategy<Value = Snapshot> {
+            let tables: Vec<_> = column_kinds()
+                .into_iter()
+                .map(|columns| {
+                    let row: Vec<BoxedStrategy<Cell>> = columns.into_iter().map(cell).collect();
+                    proptest::collection::vec(row, 0..3)
+                })
+                .collect();
+            let header = (any::<String>(), any::<i64>(), any::<String>(), any::<String>(), any::<i64>());
+            (tables, header).prop_map(
+                |(mut tables, (tresor_version, created_at, created, source_backend, schema_version))| {
+                    let tables = SnapshotTables::from_cells(|def| {
+                        let at = TABLES.iter().position(|t| t.name == def.name).unwrap();
+                        Ok(std::mem::take(&mut tables[at]))
+                    })
+                    .expect("generated cells are of accepted kinds");
+                    let header = SnapshotHeader {
+                        format: SNAPSHOT_FORMAT,
+                        tresor_version,
+                        created_at,
+                        created,
+                        source_backend,
+                        schema_version,
+                    };
+                    Snapshot { header, tables }
+                },
+            )
+        }
+
+        /// Offsets of `{ } [ ] : ,` outside strings: deleting any of them breaks the document
+        /// (rows are objects, never arrays of numbers, so no deletion can join two values).
+        fn structural_offsets(json: &[u8]) -> Vec<usize> {
+            let (mut in_string, mut escaped) = (false, false);
+            let mut found = vec![];
+            for (i, &b) in json.iter().enumerate() {
+                if in_string {
+                    match (escaped, b) {
+                        (true, _) => escaped = false,
+                        (false, b'\\') => escaped = true,
+                        (false, b'"') => in_string = false,
+                        _ => {}
+                    }
+                } else if b == b'"' {
+                    in_string = true;
+                } else if b"{}[]:,".contains(&b) {
+                    found.push(i);
+                }
+            }
+            found
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(128))]
+
+            #[test]
+            fn a_snapshot_reads_back_equal(snap in snapshot()) {
+                let json = snap.to_json();
+                prop_assert_eq!(Snapshot::from_json(&json).unwrap(), snap);
+            }
+
+            #[test]
+            fn a_truncated_snapshot_is_refused(snap in snapshot(), cut in any::<prop::sample::Index>()) {
+                let json = snap.to_json();
+                let short = &json[..cut.index(json.len())];
+                let err = Snapshot::from_json(short).unwrap_err();
+                prop_assert!(matches!(err, StoreError::InvalidSnapshot(ref m) if m.contains("truncated or damaged")), "{}", err);
+            }
+
+            #[test]
+            fn a_snapshot_missing_a_structural_character_is_refused(snap in snapshot(), pick in any::<prop::sample::Index>()) {
+                let mut json = snap.to_json();
+                let offsets = structural_offsets(&json);
+                json.remove(offsets[pick.index(offsets.len())]);
+                let err = Snapshot::from_json(&json).unwrap_err();
+                prop_assert!(matches!(err, StoreError::InvalidSnapshot(_)), "{}", err);
+            }
+
+            /// Any byte changed anywhere: an error or a snapshot, never a panic; a snapshot read
+            /// from damaged bytes still writes and reads back as itself.
+            #[test]
+            fn an_altered_snapshot_never_panics(snap in snapshot(), at in any::<prop::sample::Index>(), byte in any::<u8>()) {
+                let mut json = snap.to_json();
+                let at = at.index(json.len());
+                json[at] = byte;
+                match Snapshot::from_json(&json) {
+                    Ok(read) => prop_assert_eq!(Snapshot::from_json(&read.to_json()).unwrap(), read),
+                    Err(e) => prop_assert!(matches!(e, StoreError::InvalidSnapshot(_)), "{}", e),
+                }
+            }
+        }
+    }
 }

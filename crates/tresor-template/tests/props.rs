@@ -234,3 +234,68 @@ proptest! {
         prop_assert!(!glob_match(&longer, &name));
     }
 }
+
+/// Text made of reference fragments, with no filter: most of it is malformed on purpose.
+fn fragment_soup() -> impl Strategy<Value = String> {
+    const EXTRA: &[&str] =
+        &["${secret:", "${workflow.secrets.", "{{tb_secret(", "tresor://", "pg.user", "'d'", "\"k\"", "[", "]"];
+    let piece = prop_oneof![
+        4 => prop::sample::select(TOKENS).prop_map(str::to_owned),
+        2 => prop::sample::select(EXTRA).prop_map(str::to_owned),
+        1 => any::<char>().prop_map(String::from),
+    ];
+    prop::collection::vec(piece, 0..40).prop_map(|v| v.concat())
+}
+
+/// Whether `at` points into `source` (its end included: an unterminated reference is reported
+/// where the input stops). Lines split at `\n`, columns count characters, both from 1.
+fn inside(source: &str, line: usize, column: usize) -> bool {
+    let lines: Vec<&str> = source.split('\n').collect();
+    line >= 1 && line <= lines.len() && column >= 1 && column <= lines[line - 1].chars().count() + 1
+}
+
+/// The position a parse error carries, if it is one that points at the text.
+fn error_position(e: &tresor_template::TemplateError) -> Option<tresor_template::Position> {
+    use tresor_template::TemplateError::*;
+    match e {
+        Malformed { at, .. } | InvalidName { at, .. } | InvalidJson { at, .. } => Some(*at),
+        NotAllowed { .. } | Missing { .. } | NotText { .. } => None,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Any text, in each mode: a template or an error, never a panic; an error points inside the
+    /// text; a template renders (every lookup answered) or names what it lacks, never panics.
+    #[test]
+    fn random_templates_never_panic_and_errors_point_inside(
+        source in prop_oneof![fragment_soup(), any::<String>()],
+        value in any::<String>(),
+    ) {
+        for mode in ["text", "json", "json objects"] {
+            let parsed = match mode {
+                "text" => Template::parse(&source),
+                "json" => Template::parse_json(&source),
+                _ => Template::parse_json_objects(&source),
+            };
+            match parsed {
+                Ok(t) => {
+                    for r in t.references() {
+                        prop_assert!(inside(&source, r.position.line, r.position.column), "{} reference at {}", mode, r.position);
+                    }
+                    let _ = t.render(&Options::new(), |_| Some(value.as_str()));
+                    let _ = t.render(&Options::new(), |_| -> Option<&str> { None });
+                }
+                Err(e) => {
+                    let message = e.to_string();
+                    prop_assert!(!message.is_empty());
+                    let at = error_position(&e);
+                    prop_assert!(at.is_some(), "{} parse gave a non-parse error: {}", mode, message);
+                    let at = at.unwrap();
+                    prop_assert!(inside(&source, at.line, at.column), "{} error at {} outside the input: {}", mode, at, message);
+                }
+            }
+        }
+    }
+}

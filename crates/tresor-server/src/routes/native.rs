@@ -133,6 +133,7 @@ pub struct ListParams {
     /// Page cursor: keys after this one.
     pub after: Option<String>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Include soft-deleted entries.
     pub deleted: Option<bool>,

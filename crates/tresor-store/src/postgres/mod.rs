@@ -31,7 +31,7 @@ mod tags;
 mod tls;
 
 use crate::backend_prelude::*;
-use crate::rows::{self, Columns, ENTRY_COLS};
+use crate::rows::{self, Columns, CURRENT_COLS, ENTRY_COLS};
 use crate::rules::LiveLimits;
 use crate::snapshot::Cell;
 use async_trait::async_trait;
@@ -465,6 +465,71 @@ async fn purge_tx(tx: &Transaction<'_>, p: &EntryPath) -> Result<()> {
     change(tx, sql, &[&ws, &env, &vault, &key], || format!("entry {p}")).await
 }
 
+/// [`crate::batch::BatchSteps::replace_data_key`]: the rows changed (0 when the key moved on).
+async fn replace_data_key_tx(
+    tx: &Transaction<'_>,
+    ws: &WorkspaceName,
+    generation: u32,
+    old: &[u8],
+    new: &[u8],
+) -> Result<u64> {
+    let sql = "UPDATE data_keys SET wrapped = $4 WHERE workspace = $1 AND generation = $2 AND wrapped = $3";
+    tx.execute(sql, &[&ws.as_str(), &i64::from(generation), &old, &new]).await.map_err(backend)
+}
+
+/// [`crate::batch::BatchSteps::replace_meta`]: the rows changed (0 when the value moved on).
+async fn replace_meta_tx(tx: &Transaction<'_>, key: &str, old: Option<&[u8]>, new: &[u8]) -> Result<u64> {
+    let n = match old {
+        Some(old) => tx.execute("UPDATE meta SET value = $3 WHERE key = $1 AND value = $2", &[&key, &old, &new]).await,
+        None => {
+            tx.execute("INSERT INTO meta (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING", &[&key, &new])
+                .await
+        }
+    };
+    n.map_err(backend)
+}
+
+/// [`crate::batch::BatchSteps::add_data_key`].
+async fn add_data_key_tx(tx: &Transaction<'_>, ws: &WorkspaceName, key: &WrappedKey, now: i64) -> Result<u64> {
+    let generation = i64::from(key.generation);
+    let n = tx
+        .execute(
+            "UPDATE workspaces SET current_key_generation = $2::BIGINT WHERE name = $1 AND current_key_generation = $2::BIGINT - 1",
+            &[&ws.as_str(), &generation],
+        )
+        .await
+        .map_err(backend)?;
+    if n == 1 {
+        tx.execute(
+            "INSERT INTO data_keys (workspace, generation, wrapped, created_at) VALUES ($1, $2, $3, $4)",
+            &[&ws.as_str(), &generation, &key.wrapped, &now],
+        )
+        .await
+        .map_err(backend)?;
+    }
+    Ok(n)
+}
+
+/// [`crate::batch::BatchSteps::reseal`].
+async fn reseal_tx(tx: &Transaction<'_>, p: &EntryPath, version: u64, old: &[u8], new: &[u8]) -> Result<u64> {
+    let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
+    let sql = "UPDATE entry_versions SET sealed = $7
+               WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND version = $5 AND sealed = $6";
+    tx.execute(sql, &[&ws, &env, &vault, &key, &(version as i64), &old, &new]).await.map_err(backend)
+}
+
+/// The sealed layout's generation (bytes 2 to 5, 1-based) as SQL, and the shortest sealed value.
+const SEALED_GENERATION: &str = "substring(sealed from 2 for 4)";
+const SEALED_MIN_LEN: i32 = 45;
+
+/// The data keys' table is locked against a rotation's concurrent writers (another rotation, a
+/// new generation) until the transaction ends, so the count holds at commit.
+async fn count_data_keys_tx(tx: &Transaction<'_>) -> Result<u64> {
+    tx.batch_execute("LOCK TABLE data_keys IN SHARE ROW EXCLUSIVE MODE").await.map_err(backend)?;
+    let row = tx.query_one("SELECT COUNT(*) FROM data_keys", &[]).await.map_err(backend)?;
+    Ok(col::<i64>(&row, 0)? as u64)
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn get_meta(&self, key: &str) -> Result<Option<Vec<u8>>> {
@@ -538,6 +603,35 @@ impl Store for PostgresStore {
         .await
     }
 
+    async fn list_data_keys(&self) -> Result<Vec<(WorkspaceName, WrappedKey)>> {
+        let sql = format!("SELECT {} FROM data_keys ORDER BY workspace, generation", rows::DATA_KEY_COLS);
+        self.all(&sql, &[], rows::data_key).await
+    }
+
+    async fn versions_not_on(
+        &self,
+        ws: &WorkspaceName,
+        generation: u32,
+        limit: u32,
+    ) -> Result<Vec<crate::StaleVersion>> {
+        let sql = format!(
+            "SELECT {} FROM entry_versions
+             WHERE workspace = $1 AND length(sealed) >= $2 AND {SEALED_GENERATION} <> $3
+             ORDER BY environment, vault, key, version LIMIT $4",
+            rows::STALE_VERSION_COLS
+        );
+        let g = generation.to_be_bytes().to_vec();
+        self.all(&sql, &[&ws.as_str(), &SEALED_MIN_LEN, &g, &i64::from(limit)], rows::stale_version).await
+    }
+
+    async fn count_by_generation(&self, ws: &WorkspaceName) -> Result<Vec<(u32, u64)>> {
+        let sql = format!(
+            "SELECT {SEALED_GENERATION} AS g, COUNT(*) FROM entry_versions
+             WHERE workspace = $1 AND length(sealed) >= $2 GROUP BY g ORDER BY g"
+        );
+        self.all(&sql, &[&ws.as_str(), &SEALED_MIN_LEN], rows::generation_count).await
+    }
+
     async fn list_environments(&self, workspace: &WorkspaceName) -> Result<Vec<EnvInfo>> {
         self.all(
             "SELECT name, parent, created_at FROM environments WHERE workspace = $1 ORDER BY name",
@@ -591,6 +685,29 @@ impl Store for PostgresStore {
             rows::sealed,
         )
         .await
+    }
+
+    async fn read_current_many(
+        &self,
+        vault: &VaultPath,
+        keys: &[&str],
+    ) -> Result<Vec<Option<(EntryMeta, SealedVersion)>>> {
+        let found = self
+            .all(
+                &format!(
+                    "SELECT {CURRENT_COLS}
+                     FROM (SELECT key, position - 1 AS position
+                           FROM unnest($4::TEXT[]) WITH ORDINALITY AS asked(key, position)) wanted
+                     JOIN entries e ON e.workspace = $1 AND e.environment = $2 AND e.vault = $3
+                         AND e.key = wanted.key
+                     JOIN entry_versions v ON v.workspace = e.workspace AND v.environment = e.environment
+                         AND v.vault = e.vault AND v.key = e.key AND v.version = e.version"
+                ),
+                &[&vault.workspace.as_str(), &vault.environment.as_str(), &vault.vault.as_str(), &keys],
+                rows::current,
+            )
+            .await?;
+        rows::at_positions(keys.len(), found)
     }
 
     async fn list_entries(&self, vault: &VaultPath, q: &ListQuery) -> Result<Vec<EntryMeta>> {
