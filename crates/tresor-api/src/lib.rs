@@ -28,7 +28,8 @@ pub struct ErrorDoc {
     pub error: String,
     /// The kind of failure, for programs to branch on: `invalid`, `too_large`, `not_found`,
     /// `already_exists`, `conflict`, `denied`, `unauthenticated`, `expired`, `limit`,
-    /// `rate_limited`, `upstream` or `internal`.
+    /// `rate_limited`, `upstream`, `unavailable` (the database cannot be reached), `out_of_space`
+    /// (its disk is full) or `internal`.
     #[schema(value_type = String, example = "not_found")]
     pub kind: ErrorKind,
 }

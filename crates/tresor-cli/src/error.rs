@@ -14,6 +14,9 @@ pub mod exit {
     pub const DENIED: i32 = 4;
     pub const LIMIT: i32 = 5;
     pub const CONFLICT: i32 = 6;
+    /// The store cannot take the request now (its disk is full, its database is unreachable):
+    /// nothing was written; retry once the operator has fixed it.
+    pub const UNAVAILABLE: i32 = 7;
     /// `tresor plan`: the store differs from the config; applying it would change something.
     pub const CHANGES_PENDING: i32 = 10;
     /// stdout was closed before everything was written (`tresor ls | head -1`): 128 + SIGPIPE,
@@ -29,6 +32,7 @@ pub fn exit_code_of(kind: ErrorKind) -> i32 {
         ErrorKind::Denied | ErrorKind::Unauthenticated | ErrorKind::Expired => exit::DENIED,
         ErrorKind::TooLarge | ErrorKind::Limit | ErrorKind::RateLimited => exit::LIMIT,
         ErrorKind::AlreadyExists | ErrorKind::Conflict => exit::CONFLICT,
+        ErrorKind::OutOfSpace | ErrorKind::Unavailable => exit::UNAVAILABLE,
         ErrorKind::Internal | ErrorKind::Upstream => exit::INTERNAL,
     }
 }
@@ -42,6 +46,7 @@ fn exit_code_of_status(status: u16) -> i32 {
         404 => exit::NOT_FOUND,
         409 => exit::CONFLICT,
         413 | 429 => exit::LIMIT,
+        503 | 507 => exit::UNAVAILABLE,
         _ => exit::INTERNAL,
     }
 }

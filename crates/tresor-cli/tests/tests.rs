@@ -17,6 +17,7 @@ mod compat_vault;
 mod config;
 mod connections;
 mod crash;
+mod faults;
 mod fuzz;
 mod keys;
 mod local_cli;

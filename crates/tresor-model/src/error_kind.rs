@@ -57,6 +57,12 @@ error_kinds! {
     RateLimited => "rate_limited",
     /// A call tresor made on the caller's behalf (a webhook) failed.
     Upstream => "upstream",
+    /// The database's disk is full: the write was refused whole; reads go on. Retry once an
+    /// operator has freed space (no restart needed).
+    OutOfSpace => "out_of_space",
+    /// The database cannot be reached right now (stopped, restarting): retry; the server
+    /// reconnects by itself.
+    Unavailable => "unavailable",
     /// tresor failed (its store, its keys): nothing the caller can fix by changing the request.
     Internal => "internal",
 }

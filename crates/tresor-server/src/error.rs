@@ -170,6 +170,8 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
         ErrorKind::Unauthenticated | ErrorKind::Expired => StatusCode::UNAUTHORIZED,
         ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::Upstream => StatusCode::BAD_GATEWAY,
+        ErrorKind::OutOfSpace => StatusCode::INSUFFICIENT_STORAGE,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -65,8 +65,10 @@ impl Modify for BearerAuth {
 /// the statuses `error.rs` gives their kinds, so no operation forgets one (Schemathesis, sending
 /// what the document allows, met each of them undocumented; see `tresor-cli/tests/fuzz.rs`).
 ///
-/// 5xx is never added: `upstream` (502) only where a handler names it, and `internal` (500) is a
-/// defect, not an answer.
+/// Of 5xx only the store's two answers a client should retry are added (`unavailable` 503: the
+/// database is unreachable; `out_of_space` 507: its disk is full), to every guarded operation
+/// (each records an audit record, so each can meet them); `upstream` (502) only where a handler
+/// names it, and `internal` (500) is a defect, not an answer.
 struct ErrorAnswers;
 
 impl ErrorAnswers {
@@ -77,6 +79,8 @@ impl ErrorAnswers {
     /// a name taken or a version changed.
     const WITH_INPUTS: [ErrorKind; 4] =
         [ErrorKind::Invalid, ErrorKind::NotFound, ErrorKind::AlreadyExists, ErrorKind::Conflict];
+    /// Behind the token gate too: the store cannot take the request now (see the type's doc).
+    const STORE: [ErrorKind; 2] = [ErrorKind::Unavailable, ErrorKind::OutOfSpace];
     /// With a body: over the body limit.
     const WITH_BODY: [ErrorKind; 1] = [ErrorKind::TooLarge];
 }
@@ -92,6 +96,7 @@ impl Modify for ErrorAnswers {
                 let has_inputs = op.parameters.as_ref().is_some_and(|p| !p.is_empty()) || op.request_body.is_some();
                 let kinds = [
                     (guarded, &Self::GUARDED[..]),
+                    (guarded, &Self::STORE[..]),
                     (has_inputs, &Self::WITH_INPUTS[..]),
                     (op.request_body.is_some(), &Self::WITH_BODY[..]),
                 ];

@@ -378,6 +378,9 @@ impl Auditor {
         for wait in waits {
             match wait.await {
                 Ok(Ok(())) => {}
+                // The database refused every write (a full disk, a lost connection): that is
+                // the answer (507, 503), not a fault of the audit log.
+                Ok(Err(e @ (StoreError::OutOfSpace(_) | StoreError::Unavailable(_)))) => return Err(e.into()),
                 Ok(Err(e)) => {
                     return Err(ServiceError::Storage(format!(
                         "the audit record could not be written ({e}); the request was refused"

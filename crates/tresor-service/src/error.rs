@@ -40,6 +40,12 @@ pub enum ServiceError {
     Crypto(#[from] CryptoError),
     #[error("{0}")]
     Storage(String),
+    /// The database's disk is full ([`StoreError::OutOfSpace`]).
+    #[error("{0}")]
+    OutOfSpace(String),
+    /// The database cannot be reached ([`StoreError::Unavailable`]).
+    #[error("{0}")]
+    Unavailable(String),
     /// A call tresor made on the caller's behalf (a webhook) failed.
     #[error("{0}")]
     Upstream(String),
@@ -97,6 +103,8 @@ impl ServiceError {
             AlreadyExists(_) => ErrorKind::AlreadyExists,
             Conflict(_) | Managed { .. } => ErrorKind::Conflict,
             Crypto(_) | Storage(_) => ErrorKind::Internal,
+            OutOfSpace(_) => ErrorKind::OutOfSpace,
+            Unavailable(_) => ErrorKind::Unavailable,
             Upstream(_) => ErrorKind::Upstream,
             ApplyFailed { source, .. } => source.kind(),
         }
@@ -111,7 +119,7 @@ impl ServiceError {
             ErrorKind::Invalid => "invalid",
             ErrorKind::TooLarge | ErrorKind::Limit | ErrorKind::RateLimited => "limit",
             ErrorKind::AlreadyExists | ErrorKind::Conflict => "conflict",
-            ErrorKind::Internal => "error",
+            ErrorKind::Internal | ErrorKind::OutOfSpace | ErrorKind::Unavailable => "error",
             ErrorKind::Upstream => "upstream_error",
         }
     }
@@ -132,6 +140,8 @@ impl From<StoreError> for ServiceError {
                 ServiceError::VaultSecretLimit { vault, held: live, limit }
             }
             e @ (StoreError::Backend(_) | StoreError::Corrupt(_)) => ServiceError::Storage(e.to_string()),
+            e @ StoreError::OutOfSpace(_) => ServiceError::OutOfSpace(e.to_string()),
+            e @ StoreError::Unavailable(_) => ServiceError::Unavailable(e.to_string()),
             // The change was rolled back with its record (fail-closed): the same answer as a read
             // whose record the audit writer could not write.
             e @ StoreError::AuditAppend(_) => ServiceError::Storage(format!("{e}; the request was refused")),

@@ -90,7 +90,7 @@ pub(crate) async fn apply_group<S: BatchSteps>(
         outcomes.push(outcome);
     }
     if !reads.is_empty() {
-        tx.append_audit(reads, chain, &mut at).await.map_err(|e| StoreError::AuditAppend(e.to_string()))?;
+        tx.append_audit(reads, chain, &mut at).await.map_err(audit_append_failed)?;
     }
     Ok((outcomes, at))
 }
@@ -109,7 +109,7 @@ pub(crate) async fn apply<S: BatchSteps>(
         step(tx, op).await?;
     }
     if !audit.is_empty() {
-        tx.append_audit(audit, chain, at).await.map_err(|e| StoreError::AuditAppend(e.to_string()))?;
+        tx.append_audit(audit, chain, at).await.map_err(audit_append_failed)?;
     }
     Ok(())
 }
@@ -302,3 +302,13 @@ macro_rules! batch_steps {
     };
 }
 pub(crate) use batch_steps;
+
+/// A failed chain append refuses its change (`AuditAppend`), except when the database itself
+/// refused every write (a full disk, a lost connection): that kind is kept, so the surface answers
+/// it (507, 503) instead of a generic failure.
+fn audit_append_failed(e: StoreError) -> StoreError {
+    match e {
+        e @ (StoreError::OutOfSpace(_) | StoreError::Unavailable(_)) => e,
+        e => StoreError::AuditAppend(e.to_string()),
+    }
+}

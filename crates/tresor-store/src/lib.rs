@@ -69,6 +69,16 @@ pub enum StoreError {
     VaultSecretLimit { vault: String, live: u64, limit: u64 },
     #[error("storage error: {0}")]
     Backend(String),
+    /// The database's disk (SQLite's file system, PostgreSQL's data directory) is full
+    /// (`SQLITE_FULL`, SQLSTATE 53100): the write was rolled back whole. Reads that write
+    /// nothing keep working; writes work again once space is freed, without a restart.
+    #[error("the database's disk is full, so nothing was written ({0}); free space on it (or grow it) and retry")]
+    OutOfSpace(String),
+    /// The database cannot be reached (PostgreSQL stopped, restarting or unreachable): nothing
+    /// of this request was committed that is not reported. Connections are opened again at the
+    /// next request, so this ends by itself once the database is back.
+    #[error("the database is unavailable ({0}); retry once it is back")]
+    Unavailable(String),
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     /// An import into a store that already holds data (it would mix two stores' rows).

@@ -130,7 +130,8 @@ export interface WebhookResponse {
 /**
  * Every failure of this SDK. `kind` is the server's error kind (`not_found`, `denied`,
  * `unauthenticated`, `expired`, `conflict`, `already_exists`, `rate_limited`, `invalid`, `limit`,
- * `too_large`, `upstream`, `internal`), or `connection` when no answer came. The message names the
+ * `too_large`, `upstream`, `unavailable`, `out_of_space`, `internal`), or `connection` when no
+ * answer came. The message names the
  * call and the server's reason, never a value.
  */
 export class TresorError extends Error {
@@ -190,6 +191,8 @@ const ERRORS: Record<string, new (message: string, kind: string, status: number)
   limit: LimitExceeded,
   too_large: LimitExceeded,
   upstream: UpstreamError,
+  unavailable: ServerError,
+  out_of_space: ServerError,
   internal: ServerError,
 };
 

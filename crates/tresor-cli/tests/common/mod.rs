@@ -250,13 +250,107 @@ pub fn assert_not_in_files(dir: &Path, needle: &[u8]) {
     }
 }
 
+/// The values a test stored through one or more [`Server`]s, each with a name for it (the request
+/// path and field, or the CLI's key) that a failure may print. The value itself is never printed.
+#[derive(Default)]
+pub struct Stored {
+    values: Vec<(String, String)>,
+    /// Why this test's logs may hold a stored value, when it says so ([`Server::allow_values_in_log`]).
+    opted_out: Option<&'static str>,
+}
+
+/// Values shorter than this are not looked for: a `5` or a `true` appears in any log for other
+/// reasons. Tests that check leaks store longer, distinctive values.
+const SHORTEST_SCANNED: usize = 6;
+
+impl Stored {
+    pub fn remember(&mut self, name: String, value: &str) {
+        if value.len() >= SHORTEST_SCANNED && !self.values.iter().any(|(_, v)| v == value) {
+            self.values.push((name, value.to_owned()));
+        }
+    }
+
+    /// Every string under a "value" field of `body`, and every string of a "values" object or
+    /// array, named by `at` and its place in the document.
+    pub fn remember_json(&mut self, at: &str, body: &serde_json::Value) {
+        use serde_json::Value;
+        match body {
+            Value::Object(fields) => {
+                for (field, v) in fields {
+                    let here = format!("{at}/{field}");
+                    match (field.as_str(), v) {
+                        ("value", Value::String(text)) => self.remember(here, text),
+                        ("values", Value::Object(map)) => {
+                            for (name, v) in map {
+                                match v {
+                                    Value::String(text) => self.remember(format!("{here}/{name}"), text),
+                                    other => self.remember_json(&format!("{here}/{name}"), other),
+                                }
+                            }
+                        }
+                        ("values", Value::Array(items)) => {
+                            for (i, v) in items.iter().enumerate() {
+                                match v {
+                                    Value::String(text) => self.remember(format!("{here}/{i}"), text),
+                                    other => self.remember_json(&format!("{here}/{i}"), other),
+                                }
+                            }
+                        }
+                        _ => self.remember_json(&here, v),
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    self.remember_json(&format!("{at}/{i}"), v);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The CLI's ways of storing a value a test can see: `set KEY` (or `put KEY`) with the value
+    /// on stdin, and `set KEY=VALUE` arguments.
+    pub fn remember_cli(&mut self, args: &[&str], stdin: &[u8]) {
+        let Some(at) = args.iter().position(|a| matches!(*a, "set" | "put")) else { return };
+        let keys: Vec<&str> = args[at + 1..].iter().copied().filter(|a| !a.starts_with('-')).collect();
+        for key in &keys {
+            if let Some((name, value)) = key.split_once('=') {
+                self.remember(format!("cli set {name}"), value);
+            }
+        }
+        if let (Some(key), Ok(text)) = (keys.first(), std::str::from_utf8(stdin)) {
+            if !key.starts_with('@') && !key.contains('=') {
+                self.remember(format!("cli set {key} (stdin)"), text.trim_end_matches('\n'));
+            }
+        }
+    }
+
+    /// Panics naming the first stored value that `log` holds (by its name, never its value).
+    pub fn scan(&self, log: &str, whose: &str) {
+        if self.opted_out.is_some() {
+            return;
+        }
+        if let Some((name, _)) = self.values.iter().find(|(_, value)| log.contains(value.as_str())) {
+            panic!("{whose} holds the value stored as {name}: a stored value reached the log");
+        }
+    }
+}
+
 /// A `tresor serve` process on a loopback port, with its own data directory and log file.
+///
+/// Every value a test stores through it (`call`, `request`, `cli`, `set_all`, or named with
+/// [`Server::remember`]) is looked for in its log when it is stopped or dropped; in a cluster the
+/// nodes share one list ([`Server::share_stored_with`]), so each node's log is scanned for what
+/// was stored through any of them.
 pub struct Server {
     pub dir: tempfile::TempDir,
     pub addr: String,
     pub token: String,
     pub log: PathBuf,
     child: std::process::Child,
+    stored: std::sync::Arc<std::sync::Mutex<Stored>>,
+    scanned: bool,
 }
 
 impl Server {
@@ -297,7 +391,35 @@ impl Server {
             let _ = child.kill();
             panic!("server did not start; log:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
         };
-        Self { dir, addr, token, log, child }
+        Self { dir, addr, token, log, child, stored: Default::default(), scanned: false }
+    }
+
+    /// Adds a value the test stored some other way (a raw body, a file) to those its log must not
+    /// hold, under `name`.
+    pub fn remember(&self, name: &str, value: &str) {
+        self.stored.lock().unwrap().remember(name.to_owned(), value);
+    }
+
+    /// This server's log is scanned for the values stored through `other` too, and the other way
+    /// round (the nodes of one cluster).
+    pub fn share_stored_with(&mut self, other: &Server) {
+        self.stored = other.stored.clone();
+    }
+
+    /// For a test whose server logs a stored value on purpose: its logs are not scanned, and
+    /// `reason` says why.
+    pub fn allow_values_in_log(&self, reason: &'static str) {
+        assert!(!reason.is_empty(), "say why the log may hold stored values");
+        self.stored.lock().unwrap().opted_out = Some(reason);
+    }
+
+    /// Scans this server's log for every stored value (see the type's doc), once.
+    pub fn scan_log(&mut self) {
+        if std::mem::replace(&mut self.scanned, true) {
+            return;
+        }
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        self.stored.lock().unwrap().scan(&log, &format!("the server log {}", self.log.display()));
     }
 
     pub fn data_dir(&self) -> PathBuf {
@@ -329,6 +451,9 @@ impl Server {
         headers: &[(&str, &str)],
         body: Option<serde_json::Value>,
     ) -> ureq::Response {
+        if let Some(body) = &body {
+            self.stored.lock().unwrap().remember_json(&format!("{method} {path}"), body);
+        }
         let mut req = ureq::request(method, &format!("{}{path}", self.addr));
         for (k, v) in headers {
             req = req.set(k, v);
@@ -365,6 +490,7 @@ impl Server {
 
     /// Runs the CLI against this server with `token` and extra environment variables.
     pub fn cli_env(&self, token: &str, args: &[&str], stdin: &[u8], env: &[(&str, &str)]) -> Run {
+        self.stored.lock().unwrap().remember_cli(args, stdin);
         let mut child = tresor()
             .args(args)
             .envs(env.iter().copied())
@@ -409,16 +535,21 @@ impl Server {
     pub fn crash_and_restart(mut self, env: &[(&str, &str)]) -> Self {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        self.scan_log();
         let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
-        let token = self.token.clone();
+        let (token, stored) = (self.token.clone(), self.stored.clone());
         drop(self);
-        Self::serve(dir, token, env, &[])
+        let mut next = Self::serve(dir, token, env, &[]);
+        next.stored = stored;
+        next
     }
 
-    /// Sends SIGTERM and returns the exit status.
+    /// Sends SIGTERM and returns the exit status; then scans the log (see the type's doc).
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
-        self.child.wait().unwrap()
+        let status = self.child.wait().unwrap();
+        self.scan_log();
+        status
     }
 }
 
@@ -426,6 +557,10 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A test already failing says why; a second panic while unwinding would abort instead.
+        if !std::thread::panicking() {
+            self.scan_log();
+        }
     }
 }
 

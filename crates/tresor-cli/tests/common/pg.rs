@@ -132,7 +132,7 @@ impl Cluster {
         assert!(doc["storage"].as_str().unwrap().starts_with("postgres://"), "{doc}");
         assert!(!first.path().join("data/tresor.db").exists(), "no SQLite file when the store is PostgreSQL");
         let key = std::fs::read(first.path().join("data/root.key")).unwrap();
-        let nodes = (0..n)
+        let mut nodes: Vec<super::Server> = (0..n)
             .map(|_| {
                 let dir = tempfile::tempdir().unwrap();
                 std::fs::create_dir(dir.path().join("data")).unwrap();
@@ -140,6 +140,12 @@ impl Cluster {
                 super::Server::serve(dir, token.clone(), env, &["--storage", &db.url])
             })
             .collect();
+        // Every node's log is scanned for what was stored through any of them.
+        if let Some((first, rest)) = nodes.split_first_mut() {
+            for node in rest {
+                node.share_stored_with(first);
+            }
+        }
         Some(Self { nodes, token, db })
     }
 }

@@ -71,8 +71,19 @@ type Params<'a> = [&'a (dyn ToSql + Sync)];
 const LIVE_ENTRIES_OF_WORKSPACE: &str =
     "SELECT COALESCE(SUM(live), 0)::BIGINT FROM vault_live_entries WHERE workspace = $1";
 
+/// A PostgreSQL error as a store error: a full disk (SQLSTATE 53100) is
+/// [`StoreError::OutOfSpace`]; a lost connection, or a server shutting down or starting, is
+/// [`StoreError::Unavailable`] (the pool opens a new connection at the next request).
 fn backend(e: tokio_postgres::Error) -> StoreError {
-    StoreError::Backend(pg_message(&e))
+    let unavailable = [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CANNOT_CONNECT_NOW];
+    match e.code() {
+        Some(code) if *code == SqlState::DISK_FULL => StoreError::OutOfSpace(pg_message(&e)),
+        Some(code) if unavailable.contains(code) => StoreError::Unavailable(pg_message(&e)),
+        None if e.is_closed() || std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>()) => {
+            StoreError::Unavailable(pg_message(&e))
+        }
+        _ => StoreError::Backend(pg_message(&e)),
+    }
 }
 
 /// The server's own message for database errors (tokio-postgres' `Display` says only "db error").

@@ -80,9 +80,7 @@ impl PostgresStore {
     async fn open(&self) -> Result<Client> {
         let (config, tls, target) = (self.config.clone(), self.tls.clone(), self.target.clone());
         let opening = self.runtime.spawn(async move {
-            let (client, connection) = config.connect(tls).await.map_err(|e| {
-                StoreError::Backend(format!("connecting to PostgreSQL at {target}: {}", pg_message(&e)))
-            })?;
+            let (client, connection) = config.connect(tls).await.map_err(|e| connect_failed(&e, &target))?;
             // The connection task ends when the client is dropped or the server goes away; the
             // pool notices through `Client::is_closed` and reconnects.
             tokio::spawn(async move {
@@ -127,5 +125,20 @@ impl PostgresStore {
     /// The row of a query that returns at most one, mapped by `map`.
     pub(super) async fn first<T>(&self, sql: &str, params: &Params<'_>, map: Mapper<T>) -> Result<Option<T>> {
         self.query_opt(sql, params).await?.as_ref().map(|r| map(r)).transpose()
+    }
+}
+
+/// A connection that could not be opened: refused credentials or a database that does not exist
+/// are the operator's to fix ([`StoreError::Backend`]); anything else (nothing listening, the
+/// server starting or shutting down, the database closed to connections) ends by itself once the
+/// server is back ([`StoreError::Unavailable`]).
+fn connect_failed(e: &tokio_postgres::Error, target: &str) -> StoreError {
+    use tokio_postgres::error::SqlState;
+    let message = format!("connecting to PostgreSQL at {target}: {}", pg_message(e));
+    let operators =
+        [SqlState::INVALID_PASSWORD, SqlState::INVALID_AUTHORIZATION_SPECIFICATION, SqlState::INVALID_CATALOG_NAME];
+    match e.code() {
+        Some(code) if operators.contains(code) => StoreError::Backend(message),
+        _ => StoreError::Unavailable(message),
     }
 }

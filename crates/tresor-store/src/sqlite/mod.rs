@@ -39,8 +39,13 @@ pub struct SqliteStore {
     synchronous_full: std::sync::atomic::AtomicBool,
 }
 
+/// A SQLite error as a store error: a full disk (`SQLITE_FULL`) is [`StoreError::OutOfSpace`],
+/// so it is answered as such rather than as a fault of tresor.
 fn backend(e: rusqlite::Error) -> StoreError {
-    StoreError::Backend(e.to_string())
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::DiskFull) => StoreError::OutOfSpace(e.to_string()),
+        _ => StoreError::Backend(e.to_string()),
+    }
 }
 
 fn open_connection(path: &Path) -> Result<Connection> {

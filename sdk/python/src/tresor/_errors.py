@@ -96,11 +96,13 @@ class RateLimited(TresorError):
 
 
 class ServerError(TresorError):
-    """The server failed (``internal``, ``upstream``, or a 5xx answer without a kind)."""
+    """The server failed (``internal``, ``upstream``, ``out_of_space``: its database's disk is
+    full, or a 5xx answer without a kind)."""
 
 
 class Unavailable(ServerError):
-    """The server (or a proxy before it) answered 503, still after the retries."""
+    """The server (or a proxy before it) answered 503 (kind ``unavailable``: its database cannot
+    be reached), still after the retries."""
 
 
 class NotText(TresorError):
@@ -119,6 +121,8 @@ _BY_KIND: Mapping[str, type[TresorError]] = {
     "expired": TokenExpired,
     "rate_limited": RateLimited,
     "upstream": ServerError,
+    "unavailable": Unavailable,
+    "out_of_space": ServerError,
     "internal": ServerError,
 }
 

@@ -63,6 +63,8 @@ pub(super) async fn vault_errors(resp: Response) -> Response {
         ErrorKind::TooLarge => StatusCode::PAYLOAD_TOO_LARGE,
         ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorKind::Upstream => StatusCode::BAD_GATEWAY,
+        ErrorKind::OutOfSpace => StatusCode::INSUFFICIENT_STORAGE,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     };
     let (mut parts, body) = resp.into_parts();
