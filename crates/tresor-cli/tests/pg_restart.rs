@@ -51,8 +51,17 @@ impl Drop for Stopped {
     }
 }
 
+/// Held by each test for its whole run: both stop the one PostgreSQL server, and cargo runs the
+/// tests of a binary in parallel (one test's immediate stop made the other's start fail).
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 #[test]
 fn servers_report_not_ready_while_postgresql_is_down_and_recover_when_it_is_back() {
+    let _turn = one_at_a_time();
     if std::env::var_os("TRESOR_TEST_PG_CTL").is_none() {
         common::skip::skip(
             "servers_report_not_ready_while_postgresql_is_down",
@@ -105,6 +114,7 @@ struct Seen {
 /// audit log verifies. How long recovery took is printed (a figure, not an assertion).
 #[test]
 fn postgresql_killed_under_three_writing_nodes_loses_no_acknowledged_write() {
+    let _turn = one_at_a_time();
     if std::env::var_os("TRESOR_TEST_PG_CTL").is_none() {
         common::skip::skip(
             "postgresql_killed_under_three_writing_nodes",
