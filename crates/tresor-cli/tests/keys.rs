@@ -325,6 +325,29 @@ fn start_load(
 }
 
 /// Waits until the load has made `writes` more acknowledged writes than `since`.
+/// Stops the load of [`start_load`], waits for its threads, and checks that no read and no write
+/// failed while it ran; returns what it did.
+fn finish_load(
+    stop: &std::sync::atomic::AtomicBool,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    load: std::sync::Arc<std::sync::Mutex<Load>>,
+) -> Load {
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for t in threads {
+        t.join().unwrap();
+    }
+    let load = std::sync::Arc::try_unwrap(load).ok().unwrap().into_inner().unwrap();
+    assert!(
+        load.failed_reads.is_empty(),
+        "{} of {} reads failed: {:?}",
+        load.failed_reads.len(),
+        load.reads,
+        load.failed_reads
+    );
+    assert!(load.failed_writes.is_empty(), "writes failed: {:?}", load.failed_writes);
+    load
+}
+
 fn wait_for_writes(load: &std::sync::Mutex<Load>, since: usize, writes: usize) -> usize {
     common::wait_for("writes under load", Duration::from_secs(60), || {
         load.lock().unwrap().writes.len() >= since + writes
@@ -334,7 +357,7 @@ fn wait_for_writes(load: &std::sync::Mutex<Load>, since: usize, writes: usize) -
 
 #[test]
 fn rotate_root_under_read_and_write_load_loses_nothing_and_the_old_key_opens_nothing() {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::AtomicBool;
     use std::sync::{Arc, Mutex};
     let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
     let value = "rotate-value-40d2";
@@ -349,19 +372,7 @@ fn rotate_root_under_read_and_write_load_loses_nothing_and_the_old_key_opens_not
     assert_eq!(out["rotated"], true, "{out}");
     assert_eq!(out["data_keys"], 1, "{out}");
     wait_for_writes(&load, before, 20);
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        t.join().unwrap();
-    }
-    let load = Arc::try_unwrap(load).ok().unwrap().into_inner().unwrap();
-    assert!(
-        load.failed_reads.is_empty(),
-        "{} of {} reads failed: {:?}",
-        load.failed_reads.len(),
-        load.reads,
-        load.failed_reads
-    );
-    assert!(load.failed_writes.is_empty(), "writes failed: {:?}", load.failed_writes);
+    let load = finish_load(&stop, threads, load);
 
     let new_key = std::fs::read_to_string(data.join("root.key")).unwrap();
     assert_ne!(new_key, old_key, "the key file holds the new key");
@@ -442,7 +453,7 @@ fn rotate_root_moves_a_passphrase_store_to_a_kms_command() {
 /// both unwrap the new wrapped key from the database; the old key opens nothing.
 #[test]
 fn rotate_root_on_postgresql_reaches_every_node_through_the_store() {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::AtomicBool;
     use std::sync::{Arc, Mutex};
     let Some(db) = common::pg::TestDb::create() else { return };
     let work = tempfile::tempdir().unwrap();
@@ -469,19 +480,7 @@ fn rotate_root_on_postgresql_reaches_every_node_through_the_store() {
             .json();
     assert_eq!(out["provider"], "command-unwrap", "{out}");
     wait_for_writes(&load, before, 20);
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        t.join().unwrap();
-    }
-    let load = Arc::try_unwrap(load).ok().unwrap().into_inner().unwrap();
-    assert!(
-        load.failed_reads.is_empty(),
-        "{} of {} reads failed: {:?}",
-        load.failed_reads.len(),
-        load.reads,
-        load.failed_reads
-    );
-    assert!(load.failed_writes.is_empty(), "writes failed: {:?}", load.failed_writes);
+    let load = finish_load(&stop, threads, load);
     assert_eq!(std::fs::read_dir(&kms).unwrap().count(), 2, "the rotation wrapped a new key");
     assert!(nodes[1].cli(&token, &["audit", "verify"], b"").ok().contains("chain verified"));
     for node in &nodes {
@@ -522,7 +521,7 @@ fn rotate_root_on_postgresql_reaches_every_node_through_the_store() {
 /// what remains, and `audit verify` passes.
 #[test]
 fn rotate_data_under_load_reencrypts_every_kept_version_and_resumes() {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::AtomicBool;
     use std::sync::{Arc, Mutex};
     let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
     let value = "data-rotate-value-19fa";
@@ -571,19 +570,7 @@ fn rotate_data_under_load_reencrypts_every_kept_version_and_resumes() {
     let rest = key_cmd(&data, &["key", "rotate-data", "--resume", "--json"], &[]).json();
     assert_eq!((rest["generation"].as_u64(), rest["remaining"].as_u64()), (Some(2), Some(0)), "{rest}");
     wait_for_writes(&load, mid, 10);
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        t.join().unwrap();
-    }
-    let load = Arc::try_unwrap(load).ok().unwrap().into_inner().unwrap();
-    assert!(
-        load.failed_reads.is_empty(),
-        "{} of {} reads failed: {:?}",
-        load.failed_reads.len(),
-        load.reads,
-        load.failed_reads
-    );
-    assert!(load.failed_writes.is_empty(), "writes failed: {:?}", load.failed_writes);
+    let load = finish_load(&stop, threads, load);
 
     let done = key_cmd(&data, &["key", "status", "--json"], &[]).json();
     let ws = &done["workspaces"][0];
@@ -639,7 +626,7 @@ fn a_passphrase_store_restored_from_a_backup_opens_with_the_same_passphrase() {
 /// provider (here the key file the rotation replaced) instead of failing reads and writes.
 #[test]
 fn a_running_server_follows_a_root_rotation_then_a_data_rotation_under_load() {
-    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::atomic::AtomicBool;
     use std::sync::{Arc, Mutex};
     let s = Server::start(&[("TRESOR_RATE_MANAGEMENT", "0")]);
     let value = "follow-value-8c3d";
@@ -653,19 +640,7 @@ fn a_running_server_follows_a_root_rotation_then_a_data_rotation_under_load() {
     let out = key_cmd(&data, &["key", "rotate-data", "--json"], &[]).json();
     assert_eq!((out["generation"].as_u64(), out["remaining"].as_u64()), (Some(2), Some(0)), "{out}");
     wait_for_writes(&load, acked, 10);
-    stop.store(true, Ordering::Relaxed);
-    for t in threads {
-        t.join().unwrap();
-    }
-    let load = Arc::try_unwrap(load).ok().unwrap().into_inner().unwrap();
-    assert!(
-        load.failed_reads.is_empty(),
-        "{} of {} reads failed: {:?}",
-        load.failed_reads.len(),
-        load.reads,
-        load.failed_reads
-    );
-    assert!(load.failed_writes.is_empty(), "writes failed: {:?}", load.failed_writes);
+    let load = finish_load(&stop, threads, load);
     assert!(s.log_text().contains("read it again from its provider"), "{}", s.log_text());
     for (key, val) in &load.writes {
         let (status, doc) = s.call("GET", &format!("{VAULT}/values/{key}"), Some(&s.token), None);
