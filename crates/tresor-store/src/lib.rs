@@ -559,10 +559,6 @@ impl ChainWriter {
         &self.name
     }
 
-    pub fn keys(&self) -> &dyn AuditChain {
-        self.keys.as_ref()
-    }
-
     /// The chain's last committed record: its place (0: none yet) and hash.
     pub fn position(&self) -> (u64, Vec<u8>) {
         self.position.lock().unwrap_or_else(|e| e.into_inner()).clone()
@@ -574,14 +570,19 @@ impl ChainWriter {
     }
 }
 
+/// The head rows an append writes: the head it expects to find (where the writer stood; empty for
+/// a new chain, which has no row yet), the head it leaves, and that head's MAC.
+pub(crate) struct LinkedHead {
+    pub expected: Vec<u8>,
+    pub head: Vec<u8>,
+    pub head_mac: Vec<u8>,
+}
+
 /// Links `records` after `at` on `chain` (its last record's place and hash): assigns each its
-/// chain, place, previous hash and hash, and moves `at` to the last. Returns the head to record
-/// and its MAC. Shared by the backends so that both chain alike.
-pub(crate) fn link_audit(
-    records: &mut [AuditRecord],
-    at: &mut (u64, Vec<u8>),
-    chain: &ChainWriter,
-) -> (Vec<u8>, Vec<u8>) {
+/// chain, place, previous hash and hash, and moves `at` to the last. Returns the head rows to
+/// write. Shared by the backends so that both chain alike.
+pub(crate) fn link_audit(records: &mut [AuditRecord], at: &mut (u64, Vec<u8>), chain: &ChainWriter) -> LinkedHead {
+    let expected = if at.0 == 0 { Vec::new() } else { encode_chain_head(at.0, &at.1) };
     let (seq, prev) = at;
     for rec in records.iter_mut() {
         *seq += 1;
@@ -591,7 +592,7 @@ pub(crate) fn link_audit(
         rec.hash = chain.keys.record_hash(rec);
         prev.clone_from(&rec.hash);
     }
-    (encode_chain_head(*seq, prev), chain.keys.head_mac(&chain.name, *seq, prev))
+    LinkedHead { expected, head: encode_chain_head(*seq, prev), head_mac: chain.keys.head_mac(&chain.name, *seq, prev) }
 }
 
 /// The storage interface. Every method is one transaction.

@@ -153,8 +153,7 @@ async fn append(
     chain: &ChainWriter,
     at: &mut (u64, Vec<u8>),
 ) -> Result<()> {
-    let expected = if at.0 == 0 { Vec::new() } else { crate::encode_chain_head(at.0, &at.1) };
-    let (head, head_mac) = link_audit(&mut records, at, chain);
+    let crate::LinkedHead { expected, head, head_mac } = link_audit(&mut records, at, chain);
     let count = records.len() as u64;
     let mut cols = AuditColumns::with_capacity(records.len());
     for rec in records {

@@ -34,8 +34,7 @@ pub(super) fn append_audit_tx(
     chain: &ChainWriter,
     at: &mut (u64, Vec<u8>),
 ) -> Result<()> {
-    let expected = if at.0 == 0 { Vec::new() } else { crate::encode_chain_head(at.0, &at.1) };
-    let (head, head_mac) = link_audit(&mut records, at, chain);
+    let crate::LinkedHead { expected, head, head_mac } = link_audit(&mut records, at, chain);
     // The chain's head moves only from where this writer left it (a new chain: no row yet).
     let now = tresor_model::now_millis();
     let moved = tx
