@@ -240,6 +240,9 @@ impl Writer {
                     tracing::warn!(chain = self.current.name(), "an audit group failed; continuing in a new chain");
                     self.current = Self::new_chain(&self.chain);
                     self.started = false;
+                    // The failed group's link record may not have landed: the new chain's start
+                    // links every chain again.
+                    self.linked.clear();
                     for done in change_waiters.into_iter().chain(read_waiters) {
                         let _ = done.send(Err(e.clone()));
                     }
