@@ -387,6 +387,12 @@ pub struct ServeArgs {
     /// their answer. 0: every read's record is flushed before its answer (slower reads).
     #[arg(long, env = "TRESOR_AUDIT_READ_FLUSH_MS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=1000))]
     pub audit_read_flush_ms: u64,
+    /// Mebibytes set aside beside a SQLite database (file `tresor.db-reserve`) for the audit
+    /// records of reads: when the disk fills up they are released to reads, which go on, and
+    /// changes are refused (507) until twice as much is free again. 0: none (reads are refused
+    /// too on a full disk). Ignored on PostgreSQL, whose disk is the database server's.
+    #[arg(long, env = "TRESOR_DISK_RESERVE_MB", default_value_t = 64, value_parser = clap::value_parser!(u64).range(0..=1 << 20))]
+    pub disk_reserve_mb: u64,
     /// Lifetime in seconds of the tokens that Conductor's POST /api/token mints for application keys.
     #[arg(long, env = "TRESOR_APP_TOKEN_TTL", default_value_t = 3600,
           value_parser = clap::value_parser!(u64).range(1..))]

@@ -136,6 +136,12 @@ impl Storage {
     /// Opens the store (creating the SQLite file, or applying migrations to the database) and
     /// tells whether it was in use already (and so needs its existing root key).
     pub async fn open(&self) -> Result<(Arc<dyn Store>, bool)> {
+        self.open_reserving(0).await
+    }
+
+    /// [`Storage::open`], setting `disk_reserve` bytes aside beside a SQLite database for the
+    /// audit records of reads on a full disk (`serve`; see `SqliteStore::with_disk_reserve`).
+    pub async fn open_reserving(&self, disk_reserve: u64) -> Result<(Arc<dyn Store>, bool)> {
         let store: Arc<dyn Store> = match self {
             Storage::Sqlite(db) => {
                 if let Some(parent) = db.parent().filter(|p| !p.as_os_str().is_empty()) {
@@ -151,7 +157,8 @@ impl Storage {
                         restrict_to_owner(&file)?;
                     }
                 }
-                let store = Arc::new(SqliteStore::open(db).map_err(|e| CliError::Service(e.into()))?);
+                let store = SqliteStore::open(db).map_err(|e| CliError::Service(e.into()))?;
+                let store = Arc::new(store.with_disk_reserve(disk_reserve));
                 return Ok((store, existed));
             }
             Storage::Postgres(url) => {
@@ -175,20 +182,27 @@ fn sqlite_sibling(db: &Path, suffix: &str) -> PathBuf {
 /// sources come from the environment (local mode takes no flags for them).
 pub async fn open_service(dir: &Path) -> Result<Service> {
     let keys = RootKeyArgs::from_env().map_err(CliError::Usage)?;
-    open_service_with(dir, &Storage::Sqlite(dir.join(DB_FILE)), limits_from_env()?, &keys).await
+    open_service_with(dir, &Storage::Sqlite(dir.join(DB_FILE)), limits_from_env()?, &keys, 0).await
 }
 
 /// Opens the service on `storage`, with the root key from its provider (`keys` says where the
 /// passphrase or the command is; the key file is in `dir`).
 pub async fn open_service_on(dir: &Path, storage: &Storage, keys: &RootKeyArgs) -> Result<Service> {
-    open_service_with(dir, storage, limits_from_env()?, keys).await
+    open_service_with(dir, storage, limits_from_env()?, keys, 0).await
 }
 
-/// [`open_service_on`] with the given limits (`serve` adds its own to the environment's). A root
-/// key that does not open the store is refused here, before anything is served, with what to do.
-pub async fn open_service_with(dir: &Path, storage: &Storage, limits: Limits, keys: &RootKeyArgs) -> Result<Service> {
+/// [`open_service_on`] with the given limits (`serve` adds its own to the environment's) and
+/// disk reserve ([`Storage::open_reserving`]). A root key that does not open the store is
+/// refused here, before anything is served, with what to do.
+pub async fn open_service_with(
+    dir: &Path,
+    storage: &Storage,
+    limits: Limits,
+    keys: &RootKeyArgs,
+    disk_reserve: u64,
+) -> Result<Service> {
     ensure_dir(dir)?;
-    let (store, exists) = storage.open().await?;
+    let (store, exists) = storage.open_reserving(disk_reserve).await?;
     let (root, provider) = crate::root_key::load(dir, store.as_ref(), exists, keys).await?;
     let hosts: Vec<String> = std::env::var("TRESOR_WEBHOOK_ALLOW_HOSTS")
         .map(|v| v.split(',').map(str::trim).filter(|h| !h.is_empty()).map(str::to_owned).collect())

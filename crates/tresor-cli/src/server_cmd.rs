@@ -118,7 +118,7 @@ async fn serve_async(args: ServeArgs) -> Result<i32> {
     // vault) is enforced by the store in the create's transaction.
     let mut limits = local::limits_from_env()?;
     limits.vault_secret_quota = (args.tinybird_max_secrets > 0).then_some(args.tinybird_max_secrets);
-    let svc = local::open_service_with(&dir, &storage, limits, &keys)
+    let svc = local::open_service_with(&dir, &storage, limits, &keys, args.disk_reserve_mb << 20)
         .await?
         .with_read_flush_delay(std::time::Duration::from_millis(args.audit_read_flush_ms));
     if !is_initialized(&svc).await? {

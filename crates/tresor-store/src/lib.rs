@@ -70,8 +70,9 @@ pub enum StoreError {
     #[error("storage error: {0}")]
     Backend(String),
     /// The database's disk (SQLite's file system, PostgreSQL's data directory) is full
-    /// (`SQLITE_FULL`, SQLSTATE 53100): the write was rolled back whole. Reads that write
-    /// nothing keep working; writes work again once space is freed, without a restart.
+    /// (`SQLITE_FULL`, SQLSTATE 53100), or a SQLite server's disk reserve is released (changes
+    /// are refused so that reads' audit records have its space; see `sqlite/reserve.rs`): the
+    /// write was rolled back whole. Writes work again once space is freed, without a restart.
     #[error("the database's disk is full, so nothing was written ({0}); free space on it (or grow it) and retry")]
     OutOfSpace(String),
     /// The database cannot be reached (PostgreSQL stopped, restarting or unreachable): nothing

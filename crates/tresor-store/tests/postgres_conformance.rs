@@ -324,6 +324,36 @@ async fn a_batch_commits_with_its_audit_records_or_not_at_all() {
     .await;
 }
 
+/// PostgreSQL refuses a write for a full disk with SQLSTATE 53100 (`disk_full`, what it raises
+/// when it cannot extend a file): the store answers `OutOfSpace` (the server's 507), nothing of
+/// the write is kept, and reads go on. The error is raised by a trigger here, as a real full disk
+/// cannot be had under a shared test server.
+#[tokio::test]
+async fn a_full_disk_is_out_of_space_and_keeps_nothing() {
+    with_database(|url| async move {
+        let store = PostgresStore::connect(&url).await.unwrap();
+        setup(&store).await;
+        let p = vault().entry(EntryKey::new("full").unwrap());
+        store.write_version(new_version(&p, 0, b"before".to_vec())).await.unwrap();
+        let (client, connection) = tokio_postgres::connect(&url, NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+            .batch_execute(
+                "CREATE FUNCTION disk_full() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN RAISE EXCEPTION 'could not extend file: No space left on device' USING ERRCODE = '53100'; END $$;
+                 CREATE TRIGGER disk_full BEFORE INSERT ON entry_versions FOR EACH ROW EXECUTE FUNCTION disk_full();",
+            )
+            .await
+            .unwrap();
+        let refused = store.write_version(new_version(&p, 1, b"during".to_vec())).await.unwrap_err();
+        assert!(matches!(refused, StoreError::OutOfSpace(_)), "{refused:?}");
+        assert!(refused.to_string().contains("disk is full"), "{refused}");
+        let version = store.read_version(&p, None).await.unwrap().expect("the entry is still there");
+        assert_eq!((version.meta.version, version.sealed.as_slice()), (1, b"before".as_slice()));
+    })
+    .await;
+}
+
 /// Servers starting together on an empty database apply each migration once; a newer schema is
 /// refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

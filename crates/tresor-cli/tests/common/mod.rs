@@ -381,6 +381,9 @@ impl Server {
             .args(extra_args)
             .env("TRESOR_LOG", "debug")
             .env("NO_COLOR", "1")
+            // 1 MiB, not the default 64, set aside for reads on a full disk: hundreds of servers
+            // start in a run. The disk-full drill sets its own.
+            .env("TRESOR_DISK_RESERVE_MB", "1")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap());
         for (k, v) in env {

@@ -11,6 +11,7 @@ mod backup;
 mod batch;
 mod migrate;
 mod records;
+mod reserve;
 mod tags;
 
 use crate::backend_prelude::*;
@@ -37,6 +38,10 @@ pub struct SqliteStore {
     wal: std::path::PathBuf,
     /// The writer connection's `synchronous` setting is `FULL` (else `NORMAL`).
     synchronous_full: std::sync::atomic::AtomicBool,
+    /// The database file.
+    path: std::path::PathBuf,
+    /// Space set aside for reads' audit records on a full disk (a server's; see [`reserve`]).
+    reserve: Option<reserve::DiskReserve>,
 }
 
 /// A SQLite error as a store error: a full disk (`SQLITE_FULL`) is [`StoreError::OutOfSpace`],
@@ -91,7 +96,18 @@ impl SqliteStore {
             next_reader: AtomicUsize::new(0),
             wal: wal.into(),
             synchronous_full: std::sync::atomic::AtomicBool::new(true),
+            path: path.to_owned(),
+            reserve: None,
         })
+    }
+
+    /// Sets `bytes` aside beside the database (`<database>-reserve`) for the audit records of
+    /// reads: when the disk fills up, the space is released to them and changes are refused
+    /// until it is free again, so that reads go on (see [`reserve`]). For a long-running
+    /// server; zero sets nothing aside.
+    pub fn with_disk_reserve(mut self, bytes: u64) -> Self {
+        self.reserve = (bytes > 0).then(|| reserve::DiskReserve::hold(&self.path, bytes));
+        self
     }
 
     fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
@@ -110,15 +126,28 @@ impl SqliteStore {
         f(&conn)
     }
 
-    /// One write transaction, flushed before it returns.
+    /// One write transaction, flushed before it returns: a change, so refused while the disk
+    /// reserve is released (see [`reserve`]).
     fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        self.write_with(Flush::Now, f)
+        let mut conn = self.writer.lock().map_err(|_| poisoned())?;
+        if let Some(reserve) = &self.reserve {
+            reserve.admit_change()?;
+        }
+        let out = self.transact(&mut conn, Flush::Now, f);
+        if let Err(StoreError::OutOfSpace(_)) = &out {
+            self.disk_full();
+        }
+        out
     }
 
-    /// One write transaction whose commit is flushed as `flush` says: the writer connection's
-    /// `synchronous` is set for it (under the connection's lock, and only when it changes).
-    fn write_with<T>(&self, flush: Flush, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self.writer.lock().map_err(|_| poisoned())?;
+    /// One write transaction on the writer connection, whose commit is flushed as `flush` says:
+    /// the connection's `synchronous` is set for it (only when it changes).
+    fn transact<T>(
+        &self,
+        conn: &mut Connection,
+        flush: Flush,
+        f: impl FnOnce(&Transaction<'_>) -> Result<T>,
+    ) -> Result<T> {
         let full = flush == Flush::Now;
         if self.synchronous_full.load(Ordering::Relaxed) != full {
             conn.pragma_update(None, "synchronous", if full { "FULL" } else { "NORMAL" }).map_err(backend)?;
@@ -128,6 +157,66 @@ impl SqliteStore {
         let out = f(&tx)?;
         tx.commit().map_err(backend)?;
         Ok(out)
+    }
+
+    /// SQLite found the disk full: releases the reserve to reads. Whether it was held.
+    fn disk_full(&self) -> bool {
+        self.reserve.as_ref().is_some_and(|r| r.release())
+    }
+
+    /// [`Store::apply_group`], with the disk reserve's rule: while it is released, the group's
+    /// changes are refused (each with its own error) and its reads' records committed alone.
+    fn apply_group_guarded(&self, group: Group, chain: &ChainWriter) -> Result<Vec<Result<()>>> {
+        let mut conn = self.writer.lock().map_err(|_| poisoned())?;
+        let Some(reserve) = &self.reserve else {
+            return self.commit_group(&mut conn, group, chain);
+        };
+        if !group.changes.is_empty() {
+            if let Err(refused) = reserve.admit_change() {
+                return self.commit_reads_only(&mut conn, group, chain, refused);
+            }
+        }
+        // Kept so that, should this group be the one that finds the disk full, its reads can be
+        // committed again on the released space (a clone per record; the commit costs far more).
+        let reads_again = Group { changes: Vec::new(), reads: group.reads.clone(), flush: group.flush };
+        let changes = group.changes.len();
+        let outcomes = match self.commit_group(&mut conn, group, chain) {
+            Err(full @ StoreError::OutOfSpace(_)) if self.disk_full() => {
+                let refused = std::iter::repeat_with(|| Err(full.clone())).take(changes).collect();
+                return match reads_again.reads.is_empty() {
+                    true => Ok(refused),
+                    false => self.commit_group(&mut conn, reads_again, chain).map(|_| refused),
+                };
+            }
+            other => other?,
+        };
+        // A change that found the disk full in its own savepoint failed alone; the rest committed.
+        if outcomes.iter().any(|o| matches!(o, Err(StoreError::OutOfSpace(_)))) {
+            self.disk_full();
+        }
+        Ok(outcomes)
+    }
+
+    fn commit_reads_only(
+        &self,
+        conn: &mut Connection,
+        group: Group,
+        chain: &ChainWriter,
+        refused: StoreError,
+    ) -> Result<Vec<Result<()>>> {
+        let outcomes = std::iter::repeat_with(|| Err(refused.clone())).take(group.changes.len()).collect();
+        if !group.reads.is_empty() {
+            self.commit_group(conn, Group { changes: Vec::new(), reads: group.reads, flush: group.flush }, chain)?;
+        }
+        Ok(outcomes)
+    }
+
+    /// Commits a group and moves the chain on.
+    fn commit_group(&self, conn: &mut Connection, group: Group, chain: &ChainWriter) -> Result<Vec<Result<()>>> {
+        let (outcomes, at) =
+            self.transact(conn, group.flush, |tx| batch::run_ready(crate::batch::apply_group(tx, group, chain)))?;
+        chain.advance(at);
+        Ok(outcomes)
     }
 }
 
@@ -640,10 +729,7 @@ impl Store for SqliteStore {
     }
 
     async fn apply_group(&self, group: Group, chain: &ChainWriter) -> Result<Vec<Result<()>>> {
-        let (outcomes, at) =
-            self.write_with(group.flush, |tx| batch::run_ready(crate::batch::apply_group(tx, group, chain)))?;
-        chain.advance(at);
-        Ok(outcomes)
+        self.apply_group_guarded(group, chain)
     }
 
     async fn flush(&self) -> Result<()> {
