@@ -292,6 +292,11 @@ pub struct RootKeyArgs {
     /// `get`, `wrap` or `unwrap`, the key or wrapped key on stdin for the last two.
     #[arg(long, env = "TRESOR_ROOT_KEY_COMMAND")]
     pub root_key_command: Option<String>,
+    /// Seconds the root-key command may take (a KMS that does not answer, a prompt nobody
+    /// answers); then it is killed and nothing is served.
+    #[arg(long, env = "TRESOR_ROOT_KEY_COMMAND_TIMEOUT", default_value_t = 60,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub root_key_command_timeout: u64,
 }
 
 impl RootKeyArgs {
@@ -317,6 +322,12 @@ impl RootKeyArgs {
             passphrase_file: var("TRESOR_PASSPHRASE_FILE").map(PathBuf::from),
             passphrase_fd,
             root_key_command: var("TRESOR_ROOT_KEY_COMMAND"),
+            root_key_command_timeout: match var("TRESOR_ROOT_KEY_COMMAND_TIMEOUT") {
+                Some(v) => v.trim().parse().ok().filter(|s| (1..=3600).contains(s)).ok_or_else(|| {
+                    format!("TRESOR_ROOT_KEY_COMMAND_TIMEOUT must be a number of seconds from 1 to 3600, found {v:?}")
+                })?,
+                None => 60,
+            },
         })
     }
 }

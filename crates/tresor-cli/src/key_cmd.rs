@@ -34,6 +34,7 @@ pub async fn rotate_root(args: RotateRootArgs, json: bool) -> Result<i32> {
         passphrase_file: args.new_passphrase_file,
         passphrase_fd: args.new_passphrase_fd,
         root_key_command: args.new_root_key_command.or(same_command.flatten()),
+        root_key_command_timeout: current_keys.root_key_command_timeout,
     };
     if target == RootKeyProvider::Command && new_keys.root_key_command.is_none() {
         return Err(CliError::Usage(

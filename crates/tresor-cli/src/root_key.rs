@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 use tresor_crypto::{PassphraseParams, RootKey};
 use tresor_store::Store;
 use zeroize::Zeroizing;
@@ -168,8 +169,8 @@ fn open(dir: &Path, provider: &Provider, keys: &RootKeyArgs, may_prompt: bool) -
             let passphrase = read_passphrase(keys, false)?;
             RootKey::from_passphrase(&passphrase, &params).map_err(|e| CliError::Usage(e.to_string()))
         }
-        Provider::Command => key_from_command(command_of(keys)?, "get", None),
-        Provider::CommandUnwrap { wrapped } => key_from_command(command_of(keys)?, "unwrap", Some(wrapped.as_bytes())),
+        Provider::Command => key_from_command(&command_of(keys)?, "get", None),
+        Provider::CommandUnwrap { wrapped } => key_from_command(&command_of(keys)?, "unwrap", Some(wrapped.as_bytes())),
     }
 }
 
@@ -243,14 +244,14 @@ pub fn make_key(keys: &RootKeyArgs, choice: RootKeyProvider, key_file: &Path) ->
             let key = RootKey::from_passphrase(&passphrase, &params).map_err(|e| CliError::Usage(e.to_string()))?;
             (key, Provider::passphrase(&params))
         }
-        RootKeyProvider::Command => (key_from_command(command_of(keys)?, "get", None)?, Provider::Command),
+        RootKeyProvider::Command => (key_from_command(&command_of(keys)?, "get", None)?, Provider::Command),
         RootKeyProvider::CommandUnwrap => {
             let command = command_of(keys)?;
             let fresh = RootKey::generate_encoded().map_err(|e| CliError::Service(e.into()))?;
-            let wrapped = wrap_with_command(command, fresh.as_bytes())?;
+            let wrapped = wrap_with_command(&command, fresh.as_bytes())?;
             // The key is used as the command will give it back, so a command that cannot unwrap
             // what it wrapped fails now, not at the next start.
-            let key = key_from_command(command, "unwrap", Some(wrapped.as_bytes()))?;
+            let key = key_from_command(&command, "unwrap", Some(wrapped.as_bytes()))?;
             let same = RootKey::from_encoded(&fresh).map_err(|e| CliError::Service(e.into()))?;
             check_same_key(&key, &same)?;
             (key, Provider::CommandUnwrap { wrapped })
@@ -276,26 +277,36 @@ fn check_same_key(a: &RootKey, b: &RootKey) -> Result<()> {
     })
 }
 
-fn command_of(keys: &RootKeyArgs) -> Result<&str> {
-    keys.root_key_command.as_deref().filter(|c| !c.trim().is_empty()).ok_or_else(|| {
+/// The root-key command as the operator gave it, and how long it may take.
+struct KeyCommand<'a> {
+    line: &'a str,
+    timeout: Duration,
+}
+
+fn command_of(keys: &RootKeyArgs) -> Result<KeyCommand<'_>> {
+    let line = keys.root_key_command.as_deref().filter(|c| !c.trim().is_empty()).ok_or_else(|| {
         CliError::Usage(
             "this store's root key comes from a command: pass --root-key-command 'CMD ...' (or set \
              TRESOR_ROOT_KEY_COMMAND)"
                 .into(),
         )
-    })
+    })?;
+    Ok(KeyCommand { line, timeout: Duration::from_secs(keys.root_key_command_timeout) })
 }
 
 /// Runs the root-key command with `op`, `input` on its stdin, and returns what it printed (at most
 /// [`MAX_INPUT`] bytes, kept in a zeroizing buffer). Its stderr is the operator's: passed through.
-/// Errors name the operation and the exit status, never the output (it may be a key).
-fn run_command(command: &str, op: &str, input: Option<&[u8]>) -> Result<Zeroizing<Vec<u8>>> {
+/// Errors name the operation and the exit status, never the output (it may be a key). A command
+/// that has not exited and closed its stdout within its timeout is killed: a KMS that never
+/// answers must not hang a server's start (or a rotation) for ever.
+fn run_command(command: &KeyCommand<'_>, op: &str, input: Option<&[u8]>) -> Result<Zeroizing<Vec<u8>>> {
     let failed = |what: String| {
         CliError::Usage(format!("the root-key command ({COMMAND_OP_VAR}={op}) {what}; see its messages above"))
     };
+    let deadline = Instant::now() + command.timeout;
     let mut child = Command::new("sh")
         .arg("-c")
-        .arg(command)
+        .arg(command.line)
         .env(COMMAND_OP_VAR, op)
         .env_remove("TRESOR_ROOT_KEY")
         .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
@@ -305,13 +316,37 @@ fn run_command(command: &str, op: &str, input: Option<&[u8]>) -> Result<Zeroizin
         .map_err(|e| failed(format!("could not be started: {e}")))?;
     if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
         // A command that exits without reading its input closes the pipe; its exit status says why.
+        // The input (a key, a wrapped key) is far smaller than a pipe's buffer: this never blocks.
         let _ = stdin.write_all(input).and_then(|()| stdin.write_all(b"\n"));
     }
-    let mut out = Zeroizing::new(Vec::new());
+    // The output is read on a thread of its own so that the wait can give up: a command (or a
+    // process it started) that keeps stdout open would block a read here for ever.
+    let (sent, output) = std::sync::mpsc::channel();
     if let Some(stdout) = child.stdout.take() {
-        stdout.take(MAX_INPUT + 1).read_to_end(&mut out).map_err(|e| failed(format!("could not be read: {e}")))?;
+        std::thread::spawn(move || {
+            let mut out = Zeroizing::new(Vec::new());
+            let _ = sent.send(stdout.take(MAX_INPUT + 1).read_to_end(&mut out).map(|_| out));
+        });
     }
-    let status = child.wait().map_err(|e| failed(format!("could not be waited for: {e}")))?;
+    let timed_out = |child: &mut std::process::Child| {
+        let _ = child.kill();
+        let _ = child.wait();
+        failed(format!(
+            "did not finish within {} s and was stopped (raise --root-key-command-timeout if it needs longer)",
+            command.timeout.as_secs()
+        ))
+    };
+    let out = match output.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+        Ok(read) => read.map_err(|e| failed(format!("could not be read: {e}")))?,
+        Err(_) => return Err(timed_out(&mut child)),
+    };
+    let status = loop {
+        match child.try_wait().map_err(|e| failed(format!("could not be waited for: {e}")))? {
+            Some(status) => break status,
+            None if Instant::now() >= deadline => return Err(timed_out(&mut child)),
+            None => std::thread::sleep(Duration::from_millis(5)),
+        }
+    };
     if !status.success() {
         return Err(failed(format!("failed ({status})")));
     }
@@ -322,7 +357,7 @@ fn run_command(command: &str, op: &str, input: Option<&[u8]>) -> Result<Zeroizin
 }
 
 /// The key the command prints (base64 or hex, as a key file holds it).
-fn key_from_command(command: &str, op: &str, input: Option<&[u8]>) -> Result<RootKey> {
+fn key_from_command(command: &KeyCommand<'_>, op: &str, input: Option<&[u8]>) -> Result<RootKey> {
     let out = run_command(command, op, input)?;
     let text = std::str::from_utf8(&out).map_err(|_| {
         CliError::Usage(format!("the root-key command ({COMMAND_OP_VAR}={op}) printed something that is not text"))
@@ -334,7 +369,7 @@ fn key_from_command(command: &str, op: &str, input: Option<&[u8]>) -> Result<Roo
 
 /// The wrapped form of `key` the command prints for `TRESOR_ROOT_KEY_OP=wrap`: one line of text
 /// (a KMS ciphertext in base64, say), stored with the store.
-pub fn wrap_with_command(command: &str, key: &[u8]) -> Result<String> {
+fn wrap_with_command(command: &KeyCommand<'_>, key: &[u8]) -> Result<String> {
     let out = run_command(command, "wrap", Some(key))?;
     let text = std::str::from_utf8(&out).map(str::trim).unwrap_or_default();
     if text.is_empty() || !text.bytes().all(|b| b.is_ascii_graphic()) {
@@ -437,24 +472,47 @@ mod tests {
 
     #[test]
     fn a_command_that_fails_or_prints_no_key_is_named_without_its_output() {
-        let e = key_from_command("echo not-a-key-0d3f; exit 3", "get", None).unwrap_err().to_string();
+        let e = key_from_command(&cmd("echo not-a-key-0d3f; exit 3"), "get", None).unwrap_err().to_string();
         assert!(e.contains("failed") && e.contains("TRESOR_ROOT_KEY_OP=get"), "{e}");
         assert!(!e.contains("not-a-key-0d3f"), "{e}");
-        let e = key_from_command("echo not-a-key-0d3f", "get", None).unwrap_err().to_string();
+        let e = key_from_command(&cmd("echo not-a-key-0d3f"), "get", None).unwrap_err().to_string();
         assert!(e.contains("did not print a root key") && !e.contains("not-a-key-0d3f"), "{e}");
         let key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
-        assert!(key_from_command(&format!("test \"$TRESOR_ROOT_KEY_OP\" = get && echo {key}"), "get", None).is_ok());
+        assert!(
+            key_from_command(&cmd(&format!("test \"$TRESOR_ROOT_KEY_OP\" = get && echo {key}")), "get", None).is_ok()
+        );
         // The input reaches the command's stdin.
-        assert!(key_from_command("cat", "unwrap", Some(key.as_bytes())).is_ok());
+        assert!(key_from_command(&cmd("cat"), "unwrap", Some(key.as_bytes())).is_ok());
+    }
+
+    fn cmd(line: &str) -> KeyCommand<'_> {
+        KeyCommand { line, timeout: Duration::from_secs(60) }
+    }
+
+    #[test]
+    fn a_command_that_does_not_finish_in_time_is_stopped() {
+        let key = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+        fn slow(line: &str) -> KeyCommand<'_> {
+            KeyCommand { line, timeout: Duration::from_secs(1) }
+        }
+        // Silent, and printing the key but not exiting: both stopped at the timeout, not waited for.
+        for line in ["sleep 30".to_owned(), format!("echo {key}; sleep 30")] {
+            let e = key_from_command(&slow(&line), "get", None).unwrap_err().to_string();
+            assert!(e.contains("did not finish within 1 s") && e.contains("--root-key-command-timeout"), "{e}");
+            assert!(!e.contains(key), "{e}");
+        }
+        // A process left behind holding stdout open: the same.
+        let e = key_from_command(&slow("sleep 30 & echo x"), "get", None).unwrap_err().to_string();
+        assert!(e.contains("did not finish within 1 s"), "{e}");
     }
 
     #[test]
     fn a_wrap_command_must_print_one_word_that_is_not_the_key() {
         let key = RootKey::generate_encoded().unwrap();
-        let e = wrap_with_command("cat", key.as_bytes()).unwrap_err().to_string();
+        let e = wrap_with_command(&cmd("cat"), key.as_bytes()).unwrap_err().to_string();
         assert!(e.contains("unwrapped"), "{e}");
-        let e = wrap_with_command("printf 'a b'", key.as_bytes()).unwrap_err().to_string();
+        let e = wrap_with_command(&cmd("printf 'a b'"), key.as_bytes()).unwrap_err().to_string();
         assert!(e.contains("one word"), "{e}");
-        assert_eq!(wrap_with_command("read k; echo wrapped-${#k}", key.as_bytes()).unwrap(), "wrapped-44");
+        assert_eq!(wrap_with_command(&cmd("read k; echo wrapped-${#k}"), key.as_bytes()).unwrap(), "wrapped-44");
     }
 }
