@@ -83,6 +83,28 @@ def test_503_is_retried_honouring_retry_after(caplog: pytest.LogCaptureFixture) 
     assert got.value.status == 503 and isinstance(got.value, tresor.ServerError)
 
 
+def test_a_write_answered_503_is_not_sent_again(caplog: pytest.LogCaptureFixture) -> None:
+    # The database may have gone away around the write's commit: it may have landed, so the
+    # caller decides (reads it back), not the retry loop.
+    caplog.set_level(logging.INFO, logger="tresor")
+    calls = []
+
+    def unavailable(request: httpx.Request) -> httpx.Response:
+        calls.append(request)
+        return httpx.Response(503, headers={"Retry-After": "0"}, json={"error": "the database is unavailable", "kind": "unavailable"})
+
+    with mock_client(unavailable, backoff=0.01) as c:
+        with pytest.raises(tresor.Unavailable):
+            c.kv.put("k", "not-sent-twice")
+    assert [r.method for r in calls] == ["PUT"] and retries_logged(caplog) == []
+    # A read sent as POST (several values at once) changes nothing: retried.
+    calls.clear()
+    with mock_client(unavailable, retries=2, backoff=0.01) as c:
+        with pytest.raises(tresor.Unavailable):
+            c.secrets.get_all("default", ["a", "b"])
+    assert [r.method for r in calls] == ["POST"] * 3
+
+
 def test_a_connection_failure_is_retried_with_backoff(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="tresor")
     calls = []

@@ -49,8 +49,8 @@ export interface ClientOptions {
   /** Time allowed for each HTTP request, in milliseconds (default 30 000). */
   timeoutMs?: number;
   /**
-   * How many times a request refused with 429 or 503 is sent again, after the server's
-   * `Retry-After` (default 3); reads are also retried after a connection error.
+   * How many times a request refused with 429 (or a read refused with 503) is sent again, after
+   * the server's `Retry-After` (default 3); reads are also retried after a connection error.
    */
   retries?: number;
   /** The longest wait before one retry, in milliseconds (default 30 000); a longer `Retry-After` fails at once. */
@@ -399,7 +399,10 @@ export function createClient<N extends NameMap<N> = AnyNames>(options: ClientOpt
       const reason = typeof doc.error === "string" ? doc.error : `HTTP ${resp.status}`;
       const after = retryAfterSeconds(resp.headers.get("retry-after"));
       const wait = after === undefined ? 100 * 2 ** attempt : after * 1000;
-      if ((resp.status === 429 || resp.status === 503) && attempt < retries && wait <= maxRetryWaitMs) {
+      // A 429 was refused before anything was done; a 503 to a change may have come as the
+      // database went away around its commit, so only reads are sent again after one.
+      const retryable = resp.status === 429 || (resp.status === 503 && idempotent);
+      if (retryable && attempt < retries && wait <= maxRetryWaitMs) {
         await sleep(wait);
         continue;
       }

@@ -347,6 +347,26 @@ describe("rate limits", () => {
       stub.close();
     }
   });
+
+  test("a write answered 503 is not sent again (it may have landed)", async () => {
+    const methods: string[] = [];
+    const stub = createServer((req, res) => {
+      methods.push(req.method!);
+      res.writeHead(503, { "Retry-After": "0", "Content-Type": "application/json" });
+      res.end(JSON.stringify({ error: "the database is unavailable", kind: "unavailable" }));
+    });
+    await new Promise<void>((r) => stub.listen(0, "127.0.0.1", r));
+    const addr = `http://127.0.0.1:${(stub.address() as AddressInfo).port}`;
+    try {
+      await rejects(createClient({ addr, token: "t" }).secrets.put("v", "k", "not-sent-twice"), ServerError);
+      assert.deepEqual(methods, ["PUT"]);
+      methods.length = 0;
+      await rejects(createClient({ addr, token: "t", retries: 2 }).secrets.getAll("v", ["a"]), ServerError);
+      assert.deepEqual(methods, ["POST", "POST", "POST"], "a read sent as POST is retried");
+    } finally {
+      stub.close();
+    }
+  });
 });
 
 describe("answers that are not tresor's (a proxy's)", () => {

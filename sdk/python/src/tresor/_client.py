@@ -104,8 +104,8 @@ class Client(_Base):
     Every argument left out is read from the environment: ``TRESOR_ADDR``, ``TRESOR_TOKEN``,
     ``TRESOR_ENV`` (default ``default``), ``TRESOR_VAULT`` (default ``default``),
     ``TRESOR_CACERT`` (a PEM file of the CA that signed the server's certificate).
-    ``timeout`` is in seconds; connection failures and 429/503 answers are retried ``retries``
-    times (``Retry-After`` honoured, at most ``max_retry_wait`` seconds of waiting in all);
+    ``timeout`` is in seconds; connection failures, 429 answers and 503 answers to reads are
+    retried ``retries`` times (``Retry-After`` honoured, at most ``max_retry_wait`` seconds of waiting in all);
     ``cache_ttl`` (seconds) turns on the in-process read cache. ``transport`` replaces httpx's
     (for tests or a proxy set-up: an ``httpx.BaseTransport`` for :class:`Client`, an
     ``httpx.AsyncBaseTransport`` for :class:`AsyncClient`).

@@ -31,6 +31,12 @@ class Call:
     path: str
     body: Any = field(default=None, repr=False)
     params: Optional[Dict[str, str]] = None
+    #: The request changes nothing (a read sent as POST, ``/resolve``); GET requests always.
+    reads_only: bool = False
+
+    @property
+    def changes_nothing(self) -> bool:
+        return self.reads_only or self.method in ("GET", "HEAD")
 
 
 @dataclass(frozen=True)
@@ -100,10 +106,12 @@ _RETRYABLE_STATUS = (429, 503)
 class Retrier:
     """Decides, for one call, whether to try again and how long to wait first.
 
-    Connection failures (the request never reached the server) and 429/503 answers are retried,
-    up to ``retries`` times, with exponential backoff and jitter, or the ``Retry-After`` the
+    Connection failures (the request never reached the server), 429 answers (refused before
+    anything was done) and, for requests that change nothing, 503 answers are retried, up to
+    ``retries`` times, with exponential backoff and jitter, or the ``Retry-After`` the
     server gave; never past ``max_retry_wait`` seconds of waiting in all. A timeout while waiting
-    for the answer is not retried: the server may have acted on the request.
+    for the answer is not retried: the server may have acted on the request. Nor is a 503 to a
+    change: the database may have gone away around its commit, so it may have landed.
     """
 
     def __init__(self, settings: Settings, call: Call) -> None:
@@ -126,7 +134,7 @@ class Retrier:
 
     def after_answer(self, answer: Answer) -> Optional[float]:
         """``None`` when ``answer`` is final, else the seconds to wait before trying again."""
-        if answer.status not in _RETRYABLE_STATUS:
+        if answer.status not in _RETRYABLE_STATUS or (answer.status == 503 and not self.call.changes_nothing):
             return None
         wait = self._next_wait(answer.retry_after)
         if wait is not None:

@@ -130,7 +130,7 @@ def get_all(cache: Cache, where: Where, names: Sequence[str]) -> Op:
             known[name] = hit[1]
     wanted = list(dict.fromkeys(n for n in names if n not in known))
     if wanted:
-        answer: Answer = yield Call("POST", "/api/v1/resolve", {"environment": env, "vault": vault, "keys": wanted})
+        answer: Answer = yield Call("POST", "/api/v1/resolve", {"environment": env, "vault": vault, "keys": wanted}, reads_only=True)
         doc = answer.expect_ok()
         denied: List[str] = doc.get("denied") or []
         if denied:
