@@ -133,6 +133,7 @@ fn a_full_disk_refuses_writes_with_507_reads_go_on_and_writes_work_again_once_sp
     let (status, doc) = server.call("PUT", &entry("still-full"), t, Some(json!({"value": "disk-full-STILL"})));
     server.remember("still-full", "disk-full-STILL");
     assert_eq!((status, doc["kind"].as_str()), (507, Some("out_of_space")), "{doc}");
+    assert!(disk_full_gauge(&server).contains("tresor_store_disk_full 1"), "an operator's alert can see it");
 
     std::fs::remove_file(filler).unwrap();
     assert_eq!(value_of(&refused_key).0, 404, "a refused write left nothing behind");
@@ -155,8 +156,15 @@ fn a_full_disk_refuses_writes_with_507_reads_go_on_and_writes_work_again_once_sp
     }
     let (status, verify) = server.call("GET", "/api/v1/audit/verify", t, None);
     assert_eq!((status, &verify["ok"]), (200, &json!(true)), "{verify}");
+    assert!(disk_full_gauge(&server).contains("tresor_store_disk_full 0"));
     let log = std::fs::read_to_string(&server.log).unwrap();
     assert!(log.contains("the database's disk is full: released"), "the release is logged");
+}
+
+/// The `tresor_store_disk_full` line of the server's metrics.
+fn disk_full_gauge(server: &Server) -> String {
+    let text = server.request("GET", "/metrics", &[], None).into_string().unwrap();
+    text.lines().filter(|l| l.starts_with("tresor_store_disk_full")).collect::<Vec<_>>().join("\n")
 }
 
 /// The shared leak scan (`common::Stored`, run on every `Server`'s log when it stops or is

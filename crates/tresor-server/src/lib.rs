@@ -316,6 +316,7 @@ async fn readyz(State(app): State<App>) -> Response {
 }
 
 async fn metrics_text(State(app): State<App>) -> Response {
+    app.metrics.disk_full.set(i64::from(app.svc.store().refusing_changes_for_a_full_disk()));
     (
         [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
         app.metrics.render(),

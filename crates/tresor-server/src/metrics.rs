@@ -40,6 +40,8 @@ pub struct Metrics {
     latency: Family<RouteLabels, Histogram>,
     routes: RwLock<HashMap<String, Vec<Arc<RouteMetrics>>>>,
     pub connections: ConnectionMetrics,
+    /// 1 while the store refuses changes for a full disk (reads go on), set as it is rendered.
+    pub disk_full: Gauge,
 }
 
 /// What [`crate::connections`] counts: its handles share their values with the registry.
@@ -70,7 +72,13 @@ impl Default for Metrics {
             connections.refused.clone(),
         );
         registry.register("connections_max", "Connections that may be open at once", connections.max.clone());
-        Self { registry, requests, latency, routes: RwLock::default(), connections }
+        let disk_full = Gauge::default();
+        registry.register(
+            "store_disk_full",
+            "1 while changes are refused because the store's disk is full (reads go on), else 0",
+            disk_full.clone(),
+        );
+        Self { registry, requests, latency, routes: RwLock::default(), connections, disk_full }
     }
 }
 

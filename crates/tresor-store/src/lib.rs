@@ -776,6 +776,11 @@ pub trait Store: Send + Sync + 'static {
     fn change_feed(&self) -> Option<ChangeFeed> {
         None
     }
+    /// Whether changes are being refused because the store's disk is full (a SQLite server's
+    /// disk reserve is released; see `sqlite/reserve.rs`): reads go on. For `/metrics`.
+    fn refusing_changes_for_a_full_disk(&self) -> bool {
+        false
+    }
     /// The number of the newest committed change (see [`ChangeEvent::Changed`]); 0 for a store
     /// without a feed. A reader compares it with the last number its feed delivered to know
     /// whether its caches may be stale right now.

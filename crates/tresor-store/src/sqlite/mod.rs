@@ -732,6 +732,10 @@ impl Store for SqliteStore {
         self.apply_group_guarded(group, chain)
     }
 
+    fn refusing_changes_for_a_full_disk(&self) -> bool {
+        self.reserve.as_ref().is_some_and(|r| !r.is_held())
+    }
+
     async fn flush(&self) -> Result<()> {
         // In WAL mode a commit appends to the log; `synchronous=NORMAL` leaves the log unflushed
         // until a checkpoint, `FULL` flushes it at every commit. Flushing the log file makes every
