@@ -785,7 +785,10 @@ async fn whole_vault_answers_as_listing_then_batch() {
             let mut checked: Vec<String> = Vec::new();
             let got = f
                 .svc
-                .get_vault(&ctx, vault, |keys| Ok::<_, ()>(checked = keys.iter().map(|k| k.to_string()).collect()))
+                .get_vault(&ctx, vault, |keys| {
+                    checked = keys.iter().map(|k| k.to_string()).collect();
+                    Ok::<_, ()>(())
+                })
                 .await;
             let log = f.svc.audit_log(&me(), 0, None, 10_000).await.unwrap();
             let listed = f.svc.list_all(&ctx, vault, "", false).await;
