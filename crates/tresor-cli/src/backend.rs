@@ -43,12 +43,19 @@ pub trait Backend: Send + Sync {
     /// Resolves many keys of one vault in one batch; any missing or refused key fails the call,
     /// naming every such key.
     async fn get_many(&self, vault: &VaultPath, keys: &[String]) -> Result<Vec<(String, SecretValue)>>;
+    /// Resolves every entry of a vault the caller may see (`run` and `redact` without `--only`),
+    /// in key order; `check` is given the keys before any value is resolved, and its error ends
+    /// the call. Any refused or unreadable entry fails the call, naming every such key.
+    async fn get_vault(&self, vault: &VaultPath, check: &KeyCheck<'_>) -> Result<Vec<(String, SecretValue)>>;
     async fn send_webhook(&self, req: WebhookRequest) -> Result<WebhookResponse>;
     /// What applying a declarative config would change.
     async fn plan_config(&self, desired: &DesiredState) -> Result<Plan>;
     /// Applies a declarative config; `confirm` allows deletions and take-overs.
     async fn apply_config(&self, desired: &DesiredState, confirm: bool) -> Result<Plan>;
 }
+
+/// What [`Backend::get_vault`] asks of the keys before it resolves their values.
+pub type KeyCheck<'a> = dyn Fn(&[&str]) -> Result<()> + Send + Sync + 'a;
 
 /// `rm K1 K2 ...`: keys of one vault to delete (or purge) together.
 pub struct DeleteMany<'a> {
@@ -159,19 +166,11 @@ impl Backend for Local {
     async fn get_many(&self, vault: &VaultPath, keys: &[String]) -> Result<Vec<(String, SecretValue)>> {
         let paths =
             keys.iter().map(|k| Ok((vault.entry(EntryKey::new(k.as_str())?), None))).collect::<Result<Vec<_>>>()?;
-        let (mut found, mut missing, mut denied) = (Vec::new(), Vec::new(), Vec::new());
-        for (key, r) in keys.iter().zip(self.svc.get_many(&self.ctx(), &paths).await) {
-            match r {
-                Ok(resolved) => found.push((key.clone(), resolved.value)),
-                Err(tresor_service::ServiceError::NotFound(_)) => missing.push(key.clone()),
-                Err(tresor_service::ServiceError::Denied(_)) => denied.push(key.clone()),
-                Err(e) => return Err(e.into()),
-            }
-        }
-        match batch_error(&missing, &denied) {
-            Some(e) => Err(e),
-            None => Ok(found),
-        }
+        let resolved = self.svc.get_many(&self.ctx(), &paths).await;
+        all_or_none(keys.iter().cloned().zip(resolved))
+    }
+    async fn get_vault(&self, vault: &VaultPath, check: &KeyCheck<'_>) -> Result<Vec<(String, SecretValue)>> {
+        all_or_none(self.svc.get_vault(&self.ctx(), vault, check).await??)
     }
     async fn send_webhook(&self, req: WebhookRequest) -> Result<WebhookResponse> {
         Ok(self.svc.send_webhook(&self.ctx(), req).await?)
@@ -181,6 +180,25 @@ impl Backend for Local {
     }
     async fn apply_config(&self, desired: &DesiredState, confirm: bool) -> Result<Plan> {
         Ok(self.svc.apply_config(&self.ctx(), desired, ApplyOptions { confirmed: confirm }).await?)
+    }
+}
+
+/// The values of a batch, or an error naming every key missing or refused.
+fn all_or_none(
+    resolved: impl IntoIterator<Item = (String, tresor_service::Result<Resolved>)>,
+) -> Result<Vec<(String, SecretValue)>> {
+    let (mut found, mut missing, mut denied) = (Vec::new(), Vec::new(), Vec::new());
+    for (key, r) in resolved {
+        match r {
+            Ok(resolved) => found.push((key, resolved.value)),
+            Err(tresor_service::ServiceError::NotFound(_)) => missing.push(key),
+            Err(tresor_service::ServiceError::Denied(_)) => denied.push(key),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match batch_error(&missing, &denied) {
+        Some(e) => Err(e),
+        None => Ok(found),
     }
 }
 

@@ -5,7 +5,7 @@
 //! tell, so output appears line by line (or faster) rather than at exit.
 
 use crate::args::{RedactArgs, RunArgs};
-use crate::backend::Backend;
+use crate::backend::{Backend, KeyCheck};
 use crate::env_names::{self, Refusal};
 use crate::error::{CliError, Result};
 use crate::target::Target;
@@ -31,27 +31,15 @@ struct Resolved {
     vars: Vec<(String, SecretValue)>,
 }
 
-/// The keys to resolve: every entry of the vault, or only the named ones.
-async fn vault_keys(backend: &dyn Backend, scope: &Target, only: &[String]) -> Result<Vec<String>> {
-    if !only.is_empty() {
-        for k in only {
-            EntryKey::new(k.as_str())?;
-        }
-        return Ok(only.to_vec());
-    }
-    let listed = crate::commands::list_all(backend, &scope.vault_path(), "", false).await?;
-    let keys = listed.into_iter().map(|(meta, _)| meta.key).collect();
-    Ok(keys)
-}
-
 /// Each key with the environment variable name it becomes, as (name, key); two keys that become
 /// the same name are an error.
-fn names_of(keys: Vec<String>) -> Result<Vec<(String, String)>> {
+fn names_of<S: AsRef<str>>(keys: &[S]) -> Result<Vec<(String, String)>> {
     let mut named: Vec<(String, String)> = Vec::with_capacity(keys.len());
     // Name -> index in `named`: a vault of 10,000 entries is checked in linear time.
     let mut seen: std::collections::HashMap<String, usize> = std::collections::HashMap::with_capacity(keys.len());
     for key in keys {
-        let name = env_var_name(&key);
+        let key = key.as_ref();
+        let name = env_var_name(key);
         if let Some(&other) = seen.get(&name) {
             let other = &named[other].1;
             return Err(CliError::Usage(format!(
@@ -59,17 +47,46 @@ fn names_of(keys: Vec<String>) -> Result<Vec<(String, String)>> {
             )));
         }
         seen.insert(name.clone(), named.len());
-        named.push((name, key));
+        named.push((name, key.to_owned()));
     }
     Ok(named)
 }
 
-/// Resolves the named entries in one batch.
-async fn resolve_named(backend: &dyn Backend, scope: &Target, named: Vec<(String, String)>) -> Result<Resolved> {
+/// Resolves the entries `--only` names in one batch; their names are checked (`check`) first.
+async fn resolve_only(
+    backend: &dyn Backend,
+    scope: &Target,
+    only: &[String],
+    check: &KeyCheck<'_>,
+) -> Result<Resolved> {
+    for k in only {
+        EntryKey::new(k.as_str())?;
+    }
+    let named = names_of(only)?;
+    check(&only.iter().map(String::as_str).collect::<Vec<_>>())?;
     let keys: Vec<String> = named.iter().map(|(_, key)| key.clone()).collect();
     let mut values: std::collections::HashMap<String, SecretValue> =
         backend.get_many(&scope.vault_path(), &keys).await?.into_iter().collect();
     let vars = named.into_iter().filter_map(|(name, key)| values.remove(&key).map(|value| (name, value))).collect();
+    Ok(Resolved { vars })
+}
+
+/// Resolves `--only`'s entries, or without it every entry of the vault, in one batch. The keys'
+/// environment variable names are checked before any value is resolved: two keys may not become
+/// the same name, and `check` may refuse more.
+async fn resolve_keys(
+    backend: &dyn Backend,
+    scope: &Target,
+    only: &[String],
+    check: &KeyCheck<'_>,
+) -> Result<Resolved> {
+    if !only.is_empty() {
+        return resolve_only(backend, scope, only, check).await;
+    }
+    let names_ok = |keys: &[&str]| names_of(keys).and_then(|_| check(keys));
+    let values = backend.get_vault(&scope.vault_path(), &names_ok).await?;
+    // Their names were checked above, before the values were read.
+    let vars = values.into_iter().map(|(key, value)| (env_var_name(&key), value)).collect();
     Ok(Resolved { vars })
 }
 
@@ -217,8 +234,7 @@ async fn pump(
 }
 
 pub async fn redact(backend: &dyn Backend, scope: &Target, args: RedactArgs) -> Result<i32> {
-    let named = names_of(vault_keys(backend, scope, &args.only).await?)?;
-    let resolved = resolve_named(backend, scope, named).await?;
+    let resolved = resolve_keys(backend, scope, &args.only, &|_: &[&str]| Ok(())).await?;
     let redactor = redactor_for(&resolved, args.min_length, &args.mask)?;
     drop(resolved);
     // Nothing else runs on this runtime meanwhile: blocking reads and writes are the fast path.
@@ -307,9 +323,11 @@ pub async fn run(backend: &dyn Backend, scope: &Target, args: RunArgs) -> Result
     let resolved = match &args.env_file {
         Some(path) => resolve_env_file(backend, scope, path, program, &allowed).await?,
         None => {
-            let named = names_of(vault_keys(backend, scope, &args.only).await?)?;
-            refuse_names(program, named.iter().map(|(name, key)| (name.as_str(), format!("entry {key}"))), &allowed)?;
-            resolve_named(backend, scope, named).await?
+            let refuse = |keys: &[&str]| {
+                let named = keys.iter().map(|key| (env_var_name(key), format!("entry {key}"))).collect::<Vec<_>>();
+                refuse_names(program, named.iter().map(|(name, origin)| (name.as_str(), origin.clone())), &allowed)
+            };
+            resolve_keys(backend, scope, &args.only, &refuse).await?
         }
     };
     let redactor = redactor_for(&resolved, args.min_length, &args.mask)?;

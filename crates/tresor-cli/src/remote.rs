@@ -1,6 +1,6 @@
 //! Server mode: the CLI's verbs over the native API, through the Rust client crate.
 
-use crate::backend::{Backend, DeleteMany};
+use crate::backend::{Backend, DeleteMany, KeyCheck};
 use crate::error::{CliError, Result};
 use async_trait::async_trait;
 use tresor_client::{Client, DocError, EntryDoc, EntryParts, PutEntries, PutEntry, TagDoc};
@@ -161,6 +161,13 @@ impl Backend for Remote {
                 Ok((k.clone(), value.map_err(DocError::from)?))
             })
             .collect()
+    }
+
+    async fn get_vault(&self, vault: &VaultPath, check: &KeyCheck<'_>) -> Result<Vec<(String, SecretValue)>> {
+        let listed = crate::commands::list_all(self, vault, "", false).await?;
+        let keys: Vec<String> = listed.into_iter().map(|(meta, _)| meta.key).collect();
+        check(&keys.iter().map(String::as_str).collect::<Vec<_>>())?;
+        self.get_many(vault, &keys).await
     }
 
     async fn send_webhook(&self, req: WebhookRequest) -> Result<WebhookResponse> {

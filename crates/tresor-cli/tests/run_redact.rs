@@ -149,3 +149,26 @@ fn run_names_colliding_entries_by_their_keys() {
         .fails(2, "entries td.apikey and td/apikey both become environment variable TD_APIKEY");
     assert!(!e.contains("collide-"), "{e}");
 }
+
+/// Local mode reads a whole vault in one store scan (`Service::get_vault`, whose unit tests check
+/// its audit records): `run` still refuses a planted variable name, naming its entry and not its
+/// value, and `redact` masks every entry of the vault.
+#[test]
+fn whole_vault_reads_refuse_planted_names_and_mask_every_entry() {
+    let t = LocalTresor::new();
+    t.set_all(&[("ld_preload", "/nonexistent/planted.so"), ("db/password", "hunter2-secret")]);
+    let e = t.run(&["run", "--", "true"]).fails(2, "LD_PRELOAD");
+    assert!(e.contains("entry ld_preload") && !e.contains("planted.so"), "{e}");
+
+    let out = tresor(&t, &["redact"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            child.stdin.take().unwrap().write_all(b"pw=hunter2-secret lib=/nonexistent/planted.so\n")?;
+            child.wait_with_output()
+        })
+        .unwrap();
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "pw=[REDACTED] lib=[REDACTED]\n");
+}

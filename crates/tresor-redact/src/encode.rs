@@ -43,12 +43,6 @@ impl FormArena {
         FormArena { bytes: Zeroizing::new(Vec::with_capacity(capacity)), spans: Vec::new() }
     }
 
-    /// Forgets the forms (their bytes stay until overwritten or dropped, which wipes them).
-    pub(crate) fn clear(&mut self) {
-        self.bytes.clear();
-        self.spans.clear();
-    }
-
     /// Bytes that every form of a value of `len` bytes fits in (JSON's `\u0000` is 6 per byte):
     /// [`add_value`](Self::add_value) needs this much spare capacity, as a form too short to keep
     /// is written before it is dropped.
@@ -80,15 +74,33 @@ impl FormArena {
         for upper in [true, false] {
             self.push_encoding(value, encoded_min, |out| hex(value, upper, out));
         }
-        // Most values (tokens, keys) have nothing any JSON encoder escapes.
-        let escaped = |&b: &u8| b < 0x20 || !b.is_ascii() || b"\"\\/<>&".contains(&b);
-        if value.iter().any(escaped) {
-            let utf8 = std::str::from_utf8(value).is_ok();
-            for style in JSON_STYLES.iter().filter(|style| utf8 || !style.ascii_only) {
-                self.push_encoding(value, encoded_min, |out| json(value, *style, out));
-            }
+        for style in json_styles(value) {
+            self.push_encoding(value, encoded_min, |out| json(value, style, out));
         }
         debug_assert_eq!(self.bytes.capacity(), capacity, "a form outgrew the room reserved for it");
+    }
+
+    /// At least the bytes [`add_value`](Self::add_value) appends for `value`, and at most a few
+    /// more (a base64 fragment that equals a value of 4 to 9 bytes is counted, though not kept), so that one
+    /// buffer of the forms' size can be reserved before writing them, without encoding every
+    /// value twice. The lengths of base64 and hex follow from the value's; JSON escapes, which
+    /// few values need, are written into `scratch` (wiped on drop) and measured.
+    pub(crate) fn measure(value: &[u8], encoded_min: usize, scratch: &mut Zeroizing<Vec<u8>>) -> usize {
+        let n = value.len();
+        let kept = |len: usize| if len >= encoded_min { len } else { 0 };
+        let mut total = n + kept(4 * n.div_ceil(3)) + kept((4 * n).div_ceil(3)) + 2 * kept(2 * n);
+        for shift in 0..3 {
+            total += kept(base64_fragment_len(n, shift));
+        }
+        for style in json_styles(value) {
+            scratch.clear();
+            json(value, style, scratch);
+            // A style that escapes nothing in this value writes the value again, which is not kept.
+            if scratch[..] != *value {
+                total += kept(scratch.len());
+            }
+        }
+        total
     }
 
     /// Appends the encoding of `value` that `encode` writes, and keeps it if it is at least `min`
@@ -104,6 +116,15 @@ impl FormArena {
             self.spans.push(start..self.bytes.len());
         }
     }
+}
+
+/// The JSON styles whose escaping of `value` is kept as a form: none for most values (tokens,
+/// keys), which hold nothing any JSON encoder escapes; those that need valid UTF-8 only for it.
+fn json_styles(value: &[u8]) -> impl Iterator<Item = JsonStyle> {
+    let escaped = |&b: &u8| b < 0x20 || !b.is_ascii() || b"\"\\/<>&".contains(&b);
+    let styles: &[JsonStyle] = if value.iter().any(escaped) { &JSON_STYLES } else { &[] };
+    let utf8 = !styles.is_empty() && std::str::from_utf8(value).is_ok();
+    styles.iter().copied().filter(move |style| utf8 || !style.ascii_only)
 }
 
 /// Standard base64 (RFC 4648 §4), with or without `=` padding.
@@ -128,10 +149,7 @@ pub(crate) fn base64_fragment(value: &[u8], shift: usize, out: &mut Vec<u8>) {
     let start = out.len();
     // Encode `shift` zero bytes then the value, in groups of three input bytes.
     let byte_at = |i: usize| if i < shift { 0 } else { value.get(i - shift).copied().unwrap_or(0) };
-    let len = shift + value.len();
-    // Character i carries bits [6i, 6i + 6) of the input; the value owns bits [8 shift, 8 len).
-    let first = (8 * shift).div_ceil(6);
-    let end = (8 * len) / 6;
+    let (first, end) = base64_fragment_span(value.len(), shift);
     for i in first..end.max(first) {
         let group = i / 4 * 3;
         let word =
@@ -139,6 +157,19 @@ pub(crate) fn base64_fragment(value: &[u8], shift: usize, out: &mut Vec<u8>) {
         out.push(BASE64[(word >> (18 - 6 * (i % 4))) as usize & 63]);
     }
     debug_assert_eq!(out.len() - start, end.saturating_sub(first));
+}
+
+/// The characters of a blob's encoding that a value of `len` bytes at byte offset `shift` fully
+/// determines: character i carries bits [6i, 6i + 6) of the input, the value owns bits
+/// [8 shift, 8 (shift + len)). Empty when `end <= first`.
+fn base64_fragment_span(len: usize, shift: usize) -> (usize, usize) {
+    ((8 * shift).div_ceil(6), (8 * (shift + len)) / 6)
+}
+
+/// How many characters [`base64_fragment`] writes.
+fn base64_fragment_len(len: usize, shift: usize) -> usize {
+    let (first, end) = base64_fragment_span(len, shift);
+    end.saturating_sub(first)
 }
 
 /// Base16 (RFC 4648 §8), two digits per byte, in upper or lower case: what `xxd -p`, `od`, Go's
@@ -316,6 +347,34 @@ mod tests {
     #[test]
     fn short_encodings_are_dropped_but_the_value_stays() {
         assert_eq!(forms_of(b"x", ENCODED_FLOOR), ["x", "eA=="]);
+    }
+
+    /// `measure` is what `add_value` appends, give or take a base64 fragment equal to the value
+    /// (only possible for values of at most 9 bytes): for values of every length up to 70 bytes, plain,
+    /// with JSON escapes, non-ASCII and invalid UTF-8, and each floor.
+    #[test]
+    fn measure_matches_the_forms_written() {
+        let mut scratch = Zeroizing::new(Vec::new());
+        for n in 0..70usize {
+            let samples: [Vec<u8>; 4] = [
+                (0..n).map(|i| b'a' + (i % 26) as u8).collect(),
+                (0..n).map(|i| b"a/<\"\n&\\"[i % 7]).collect(),
+                "é€😀x".bytes().cycle().take(n).collect(),
+                (0..n).map(|i| (i * 37 % 256) as u8).collect(),
+            ];
+            for value in &samples {
+                for encoded_min in [1, 4, 8, 40] {
+                    let mut arena = FormArena::with_capacity(FormArena::room(n));
+                    arena.add_value(value, encoded_min);
+                    let measured = FormArena::measure(value, encoded_min, &mut scratch);
+                    let written = arena.bytes.len();
+                    assert!(written <= measured, "{value:?}, min {encoded_min}: {written} > {measured}");
+                    if n > 9 {
+                        assert_eq!(written, measured, "{value:?}, min {encoded_min}");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -175,15 +175,13 @@ impl Redactor {
             }
             masked.push(value);
         }
-        // Two passes: the first measures the forms in a scratch arena, so that the second writes
-        // them into one buffer of the right size, never grown (each growth is a copy of every
-        // form, and a peak of twice their size).
-        let mut scratch = FormArena::with_capacity(0);
+        // The forms' size is measured first (from the values' lengths, see `FormArena::measure`),
+        // so that they are written once into one buffer of that size, never grown (each growth
+        // is a copy of every form, and a peak of twice their size).
+        let mut scratch = Zeroizing::new(Vec::new());
         let (mut total, mut longest) = (0, 0);
         for value in &masked {
-            scratch.clear();
-            scratch.add_value(value, encoded_min);
-            total += scratch.bytes.len();
+            total += FormArena::measure(value, encoded_min, &mut scratch);
             longest = longest.max(value.len());
         }
         drop(scratch);

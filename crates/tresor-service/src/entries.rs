@@ -516,6 +516,87 @@ impl Service {
         out
     }
 
+    /// Every live entry of a vault that the caller may see, each with its value or why it cannot
+    /// be read, in key order: what listing the vault ([`Service::list_all`]) and then resolving
+    /// every key listed ([`Service::get_many`]) answer, for `tresor run` and `redact` without
+    /// `--only`. `check` is given the keys before any value is opened (`run` refuses dangerous
+    /// environment variable names there); its error ends the call with nothing opened. Audited as
+    /// the listing and the batch are: one `entry.list` record for the vault (the listing's pages
+    /// took one each) and one `entry.read` record per entry opened, written together.
+    ///
+    /// A caller holding `read` on the whole vault, in an environment with no parent, gets it in
+    /// one store scan ([`Store::read_vault_current`]), its right checked before the store is
+    /// touched: a vault of 10,000 entries otherwise took ten listed pages and a batched lookup of
+    /// 10,000 keys in two tables. The values read are not cached: the next whole-vault read scans
+    /// again, and a one-shot command would spend time and memory on 10,000 cache entries. Anyone
+    /// else (grants on some keys only, a branch reading through its parent) goes the listing's way,
+    /// which decides per key what is seen and read.
+    pub async fn get_vault<E>(
+        &self,
+        ctx: &Ctx,
+        vault: &VaultPath,
+        check: impl FnOnce(&[&str]) -> std::result::Result<(), E>,
+    ) -> Result<std::result::Result<Vec<(String, Result<Resolved>)>, E>> {
+        let (env, name) = (vault.environment.as_str(), vault.vault.as_str());
+        if vault.workspace != ctx.caller.workspace || !ctx.caller.allows(Access::Read, env, Some(name), None) {
+            return self.get_vault_listed(ctx, vault, check).await;
+        }
+        let scanned = async {
+            let chain = self.env_chain(&vault.workspace, &vault.environment).await?;
+            if chain.len() > 1 {
+                return Ok(None);
+            }
+            self.require_vault(vault).await?;
+            let rows = self.store.read_vault_current(vault).await?;
+            let paths = rows
+                .iter()
+                .map(|(meta, _)| Ok(vault.entry(EntryKey::new(meta.key.as_str())?)))
+                .collect::<Result<_>>()?;
+            Ok(Some((rows, paths)))
+        };
+        let (rows, paths): (Vec<_>, Vec<EntryPath>) = match scanned.await {
+            Ok(Some(scanned)) => scanned,
+            Ok(None) => return self.get_vault_listed(ctx, vault, check).await,
+            Err(e) => return self.record_outcome(ctx, "entry.list", vault, Err(e)).await,
+        };
+        let keys: Vec<&str> = rows.iter().map(|(meta, _)| meta.key.as_str()).collect();
+        if let Err(e) = check(&keys) {
+            return self.record_outcome(ctx, "entry.list", vault, Ok(Err(e))).await;
+        }
+        let mut records = Vec::with_capacity(rows.len() + 1);
+        records.push(Self::audit_record(ctx, "entry.list", vault.to_string(), "ok", None));
+        let mut out = Vec::with_capacity(rows.len());
+        for ((meta, sealed), path) in rows.into_iter().zip(paths) {
+            let r = self.open_sealed(&path, &sealed).await;
+            let outcome = match &r {
+                Ok(_) => "ok",
+                Err(e) => e.outcome(),
+            };
+            records.push(Self::audit_record(ctx, "entry.read", path.to_string(), outcome, Some("batch".into())));
+            out.push((meta.key, r));
+        }
+        // Fail-closed: no value is handed out unless every record was written.
+        self.auditor.record_many(records).await?;
+        Ok(Ok(out))
+    }
+
+    /// [`Service::get_vault`] for a caller without `read` on the whole vault, or through a branch.
+    async fn get_vault_listed<E>(
+        &self,
+        ctx: &Ctx,
+        vault: &VaultPath,
+        check: impl FnOnce(&[&str]) -> std::result::Result<(), E>,
+    ) -> Result<std::result::Result<Vec<(String, Result<Resolved>)>, E>> {
+        let listed = self.list_all(ctx, vault, "", false).await?;
+        let keys: Vec<&str> = listed.iter().map(|l| l.meta.key.as_str()).collect();
+        if let Err(e) = check(&keys) {
+            return Ok(Err(e));
+        }
+        let paths = keys.iter().map(|key| Ok((vault.entry(EntryKey::new(*key)?), None))).collect::<Result<Vec<_>>>()?;
+        let resolved = self.get_many(ctx, &paths).await;
+        Ok(Ok(listed.into_iter().map(|l| l.meta.key).zip(resolved).collect()))
+    }
+
     /// For [`Service::get_many`]: the entry and current sealed version of each of `paths` that
     /// asks for the current version of an entry the caller may `read` there, read by vault in one
     /// query each; `None` for the others, and for entries not live there (a branch reads them from

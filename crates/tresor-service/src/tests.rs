@@ -742,6 +742,119 @@ async fn batch_resolution_answers_as_one_by_one() {
     assert_eq!(values, ["mine", "prod-pw", "parent-shadow", "first", "second", "a variable", "-", "-", "mine"]);
 }
 
+/// `get_vault` answers what listing the vault and resolving every key listed answer, for the
+/// callers it reads in one scan (the owner, `read` on the whole vault) and those it lists for
+/// (a grant on some keys, a variable seen without `read`, a branch): the same keys, values and
+/// refusals, one `entry.list` record and one `entry.read` record per key, in key order; and a
+/// check that refuses the keys stops it before any value is read.
+#[tokio::test]
+async fn whole_vault_answers_as_listing_then_batch() {
+    let f = fixture().await;
+    let (prod, branch) = (EnvName::new("prod").unwrap(), EnvName::new("feature-x").unwrap());
+    f.svc.create_environment(&me(), &prod, None).await.unwrap();
+    f.svc.create_environment(&me(), &branch, Some(&prod)).await.unwrap();
+    let at = |env: &str, key: &str| in_env(env, "default", key);
+    // Written out of key order.
+    f.svc.set(&me(), set(&at("prod", "zeta"), "z")).await.unwrap();
+    f.svc.set(&me(), set(&at("prod", "db/pw"), "pw1")).await.unwrap();
+    f.svc.set(&me(), set(&at("prod", "db/pw"), "pw2")).await.unwrap();
+    f.svc.set(&me(), SetEntry::new(at("prod", "plain"), EntryKind::Variable, "a variable".into())).await.unwrap();
+    f.svc.set(&me(), set(&at("prod", "gone"), "deleted")).await.unwrap();
+    f.svc.delete(&me(), &at("prod", "gone")).await.unwrap();
+    // Its current version destroyed: listed, and refused as not found.
+    f.svc.set(&me(), set(&at("prod", "burnt"), "destroyed")).await.unwrap();
+    f.svc.change_versions(&me(), &at("prod", "burnt"), &[1], VersionChange::Destroy).await.unwrap();
+    f.svc.set(&me(), set(&at("prod", "other"), "elsewhere")).await.unwrap();
+    f.svc.create_vault(&me(), &in_env("prod", "elsewhere", "x").vault_path()).await.unwrap();
+    f.svc.set(&me(), set(&in_env("prod", "elsewhere", "db/pw"), "another vault")).await.unwrap();
+    f.svc.set(&me(), set(&at("feature-x", "own"), "mine")).await.unwrap();
+
+    let (vault_reader, _) = token_for(&f, "app:v", &[("prod/default", Access::Read)]).await;
+    let (some_keys, _) =
+        token_for(&f, "app:k", &[("prod/default/db/*", Access::Read), ("prod/default/plain", Access::Write)]).await;
+    let (lister, _) = token_for(&f, "app:l", &[("prod/default", Access::Write)]).await;
+    let vaults = [at("prod", "x").vault_path(), at("feature-x", "x").vault_path()];
+    let show = |r: &Result<Resolved>| match r {
+        Ok(r) => format!("{:?} from {}", String::from_utf8_lossy(r.value.expose()), r.environment),
+        Err(e) => format!("{:?}", e.kind()),
+    };
+    for ctx in [me(), vault_reader, some_keys, lister] {
+        for vault in &vaults {
+            let who = format!("{} in {vault}", ctx.caller.principal);
+            let before = f.svc.audit_log(&me(), 0, None, 10_000).await.unwrap().len();
+            let mut checked: Vec<String> = Vec::new();
+            let got = f
+                .svc
+                .get_vault(&ctx, vault, |keys| {
+                    checked = keys.iter().map(|k| k.to_string()).collect();
+                    Ok::<_, ()>(())
+                })
+                .await;
+            let log = f.svc.audit_log(&me(), 0, None, 10_000).await.unwrap();
+            let listed = f.svc.list_all(&ctx, vault, "", false).await;
+            let (got, listed) = match (got, listed) {
+                (Ok(got), Ok(listed)) => (got.unwrap(), listed),
+                (Err(e), Err(listing)) => {
+                    assert_eq!(e.kind(), listing.kind(), "{who}: refused as the listing is");
+                    continue;
+                }
+                (got, listed) => panic!("{who}: get_vault {:?}, list_all {:?}", got.is_ok(), listed.is_ok()),
+            };
+            let keys: Vec<&str> = listed.iter().map(|l| l.meta.key.as_str()).collect();
+            assert_eq!(got.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), keys, "{who}: the keys listed");
+            assert_eq!(checked, keys, "{who}: the keys checked");
+            let paths: Vec<_> = keys.iter().map(|k| (vault.entry(EntryKey::new(*k).unwrap()), None)).collect();
+            let one_by_one = f.svc.get_many(&ctx, &paths).await;
+            for ((key, got), expected) in got.iter().zip(&one_by_one) {
+                assert_eq!(show(got), show(expected), "{who}: {key}");
+            }
+            let records: Vec<(&str, &str)> = log[before..]
+                .iter()
+                .filter(|r| r.action.starts_with("entry."))
+                .map(|r| (r.action.as_str(), r.target.as_str()))
+                .collect();
+            let reads: Vec<String> = paths.iter().map(|(p, _)| p.to_string()).collect();
+            let lists =
+                records.iter().filter(|(action, target)| *action == "entry.list" && *target == vault.to_string());
+            assert_eq!(lists.count(), 1, "{who}: one listing record");
+            let read: Vec<&str> = records.iter().filter(|(a, _)| *a == "entry.read").map(|(_, t)| *t).collect();
+            assert_eq!(read, reads, "{who}: one read record per key, in order");
+        }
+    }
+    let values: Vec<(String, String)> = f
+        .svc
+        .get_vault(&me(), &vaults[0], |_| Ok::<_, ()>(()))
+        .await
+        .unwrap()
+        .unwrap()
+        .iter()
+        .map(|(k, r)| (k.clone(), show(r)))
+        .collect();
+    let expected = [
+        ("burnt", "NotFound"),
+        ("db/pw", "\"pw2\" from prod"),
+        ("other", "\"elsewhere\" from prod"),
+        ("plain", "\"a variable\" from prod"),
+        ("zeta", "\"z\" from prod"),
+    ];
+    assert_eq!(values, expected.map(|(k, v)| (k.to_owned(), v.to_owned())));
+
+    // A refused check: nothing read, the listing recorded.
+    let before = f.svc.audit_log(&me(), 0, None, 10_000).await.unwrap().len();
+    let refused = f.svc.get_vault(&me(), &vaults[0], |keys| Err(keys.len())).await.unwrap();
+    assert_eq!(refused.err(), Some(5));
+    let log = f.svc.audit_log(&me(), 0, None, 10_000).await.unwrap();
+    let actions: Vec<&str> =
+        log[before..].iter().map(|r| r.action.as_str()).filter(|a| a.starts_with("entry.")).collect();
+    assert_eq!(actions, ["entry.list"]);
+    // A vault that does not exist is refused as the listing refuses it, and recorded.
+    let missing = in_env("prod", "nope", "x").vault_path();
+    let e = f.svc.get_vault(&me(), &missing, |_| Ok::<_, ()>(())).await.unwrap_err();
+    assert_eq!(e.kind(), ErrorKind::NotFound);
+    let last = f.svc.audit_log(&me(), 0, None, 10_000).await.unwrap().pop().unwrap();
+    assert_eq!((last.action.as_str(), last.outcome.as_str()), ("entry.list", "not_found"));
+}
+
 #[tokio::test]
 async fn cached_values_follow_writes() {
     let f = fixture().await;

@@ -50,6 +50,7 @@ pub async fn run_all(store: &dyn Store) {
     versions_and_check_and_set(store).await;
     listing(store).await;
     read_current_many(store).await;
+    read_vault_current(store).await;
     soft_delete_and_purge(store).await;
     version_states(store).await;
     entry_limit(store).await;
@@ -371,6 +372,63 @@ async fn listing(store: &dyn Store) {
     let page2 = keys(store.list_entries(&v, &q("", Some("db/user"), 2)).await.unwrap());
     assert_eq!(page2, ["db_x/other", "pg.password"]);
     assert_eq!(store.get_vault(&v).await.unwrap().unwrap().entries, 5);
+}
+
+/// [`Store::read_vault_current`] answers what listing the vault's live entries and
+/// `read_version(None)` for each answer, in key order: current versions only (a version deleted on
+/// its own says so), no soft-deleted entry, nothing of another vault or environment (a vault whose
+/// name starts with this one's included). Leaves the store as it found it.
+async fn read_vault_current(store: &dyn Store) {
+    let here = vault("prod", "scan");
+    store.create_vault(&here, 1).await.unwrap();
+    let scan = |key: &str| path("prod", "scan", key);
+    // Written out of key order, so that the order answered is the scan's, not the writes'.
+    store.write_version(version(&scan("zeta"), 1, 0, b"z1")).await.unwrap();
+    store.write_version(version(&scan("a"), 1, 0, b"a1")).await.unwrap();
+    store.write_version(version(&scan("a"), 2, 1, b"a2")).await.unwrap();
+    store.write_version(version(&scan("db/password"), 1, 0, b"p1")).await.unwrap();
+    store.write_version(version(&scan("gone"), 1, 0, b"g1")).await.unwrap();
+    store.soft_delete(&scan("gone"), 20).await.unwrap();
+    // The current version of `db/password` deleted on its own: still answered, with its state.
+    let op = BatchOp::SetVersionState(VersionStates {
+        path: scan("db/password"),
+        versions: vec![1],
+        change: VersionChange::Delete,
+        now: 30,
+    });
+    store.apply_batch(vec![op], vec![], &test_writer(concat_chain)).await.unwrap();
+    let elsewhere = [path("prod", "database", "b"), path("prod", "scan2", "b"), path("feature-x", "scan", "b")];
+    // `prod/database` is there already.
+    store.create_vault(&vault("prod", "scan2"), 1).await.unwrap();
+    store.create_vault(&vault("feature-x", "scan"), 1).await.unwrap();
+    for p in &elsewhere {
+        store.write_version(version(p, 1, 0, b"elsewhere")).await.unwrap();
+    }
+
+    let found = store.read_vault_current(&here).await.unwrap();
+    let keys: Vec<&str> = found.iter().map(|(meta, _)| meta.key.as_str()).collect();
+    assert_eq!(keys, ["a", "db/password", "zeta"], "the live entries, in key order");
+    let all = ListQuery { prefix: String::new(), after: None, limit: 100, include_deleted: false };
+    let listed = store.list_entries(&here, &all).await.unwrap();
+    assert_eq!(found.iter().map(|(meta, _)| meta.clone()).collect::<Vec<_>>(), listed, "the entries' metadata");
+    for (meta, sealed) in &found {
+        let expected = store.read_version(&scan(&meta.key), None).await.unwrap().unwrap();
+        assert_eq!(sealed.sealed, expected.sealed, "{}: its current version", meta.key);
+        assert_eq!(sealed.meta, expected.meta, "{}: the version's metadata", meta.key);
+        assert_eq!(sealed.state, expected.state, "{}: the version's state", meta.key);
+        assert_eq!(sealed.value_mac, expected.value_mac, "{}: the version's MAC", meta.key);
+    }
+    let sealed: Vec<&[u8]> = found.iter().map(|(_, s)| &s.sealed[..]).collect();
+    assert_eq!(sealed, [&b"a2"[..], b"p1", b"z1"]);
+    assert_eq!(found[1].1.state.deleted_at, Some(30), "a version deleted on its own says so");
+    assert!(store.read_vault_current(&vault("prod", "nope")).await.unwrap().is_empty());
+
+    for p in [scan("a"), scan("db/password"), scan("gone"), scan("zeta")].iter().chain(&elsewhere) {
+        store.purge(p).await.unwrap();
+    }
+    for v in [here, vault("prod", "scan2"), vault("feature-x", "scan")] {
+        store.delete_vault(&v).await.unwrap();
+    }
 }
 
 /// [`Store::read_current_many`] answers for each key what `get_entry` and `read_version(None)`

@@ -651,6 +651,12 @@ pub trait Store: Send + Sync + 'static {
         vault: &VaultPath,
         keys: &[&str],
     ) -> Result<Vec<Option<(EntryMeta, SealedVersion)>>>;
+    /// Every live (not soft-deleted) entry of one vault with its current sealed version, ordered
+    /// by key, in one ordered scan: what [`Store::list_entries`] lists with what
+    /// [`Store::read_version`] (with `None`) answers for each, read together. Resolving a whole
+    /// vault (`tresor run` and `redact` without `--only`) otherwise takes a listing, then an index
+    /// lookup per key in each of two tables. Empty for a vault that does not exist.
+    async fn read_vault_current(&self, vault: &VaultPath) -> Result<Vec<(EntryMeta, SealedVersion)>>;
     async fn list_versions(&self, path: &EntryPath) -> Result<Vec<VersionMeta>>;
     /// The state of every stored version of an entry, newest first (see [`VersionState`]).
     async fn version_states(&self, path: &EntryPath) -> Result<Vec<(u64, VersionState)>>;

@@ -183,18 +183,34 @@ pub(crate) fn sealed(r: &dyn Columns) -> Result<SealedVersion> {
     Ok(SealedVersion { meta: version(r)?, sealed: get(r, 4)?, value_mac: get(r, 5)?, state })
 }
 
-/// The position of the key asked for (from 0, in the list given), then an entry's [`ENTRY_COLS`]
-/// (from `entries e`) and its current version's columns as [`sealed`] reads them (from
-/// `entry_versions v`): what [`crate::Store::read_current_many`] selects, each backend naming
-/// the position from its list of keys (`wanted.position`).
-pub(crate) const CURRENT_COLS: &str = "wanted.position, e.key, e.kind, e.version, e.created_at, e.updated_at, \
-     e.edited_by, e.description, e.tags, e.expires_at, e.deleted_at, v.version, v.kind, v.created_at, \
-     v.edited_by, v.sealed, v.value_mac, v.deleted_at, v.destroyed_at";
+/// An entry's [`ENTRY_COLS`] (from `entries e`) and its current version's columns as [`sealed`]
+/// reads them (from `entry_versions v`), written once for [`ENTRY_AND_CURRENT_COLS`] and
+/// [`CURRENT_COLS`].
+macro_rules! entry_and_current_cols {
+    () => {
+        "e.key, e.kind, e.version, e.created_at, e.updated_at, e.edited_by, e.description, e.tags, \
+         e.expires_at, e.deleted_at, v.version, v.kind, v.created_at, v.edited_by, v.sealed, v.value_mac, \
+         v.deleted_at, v.destroyed_at"
+    };
+}
+
+/// An entry and its current version: what [`crate::Store::read_vault_current`] selects.
+pub(crate) const ENTRY_AND_CURRENT_COLS: &str = entry_and_current_cols!();
+
+/// The position of the key asked for (from 0, in the list given), then
+/// [`ENTRY_AND_CURRENT_COLS`]: what [`crate::Store::read_current_many`] selects, each backend
+/// naming the position from its list of keys (`wanted.position`).
+pub(crate) const CURRENT_COLS: &str = concat!("wanted.position, ", entry_and_current_cols!());
+
+/// A row of [`ENTRY_AND_CURRENT_COLS`]: the entry and its current sealed version.
+pub(crate) fn entry_and_current(r: &dyn Columns) -> Result<(EntryMeta, SealedVersion)> {
+    Ok((entry(r)?, sealed(&Shifted { row: r, by: 10 })?))
+}
 
 /// A row of [`CURRENT_COLS`]: the position asked for, the entry and its current sealed version.
 pub(crate) fn current(r: &dyn Columns) -> Result<(u64, (EntryMeta, SealedVersion))> {
     let position: u64 = get(r, 0)?;
-    Ok((position, (entry(&Shifted { row: r, by: 1 })?, sealed(&Shifted { row: r, by: 11 })?)))
+    Ok((position, entry_and_current(&Shifted { row: r, by: 1 })?))
 }
 
 /// Rows of [`current`] put at the position asked for, `None` where a key has no row: both

@@ -31,7 +31,7 @@ mod tags;
 mod tls;
 
 use crate::backend_prelude::*;
-use crate::rows::{self, Columns, CURRENT_COLS, ENTRY_COLS};
+use crate::rows::{self, Columns, CURRENT_COLS, ENTRY_AND_CURRENT_COLS, ENTRY_COLS};
 use crate::rules::LiveLimits;
 use crate::snapshot::Cell;
 use async_trait::async_trait;
@@ -708,6 +708,21 @@ impl Store for PostgresStore {
             )
             .await?;
         rows::at_positions(keys.len(), found)
+    }
+
+    async fn read_vault_current(&self, vault: &VaultPath) -> Result<Vec<(EntryMeta, SealedVersion)>> {
+        self.all(
+            &format!(
+                "SELECT {ENTRY_AND_CURRENT_COLS} FROM entries e
+                     JOIN entry_versions v ON v.workspace = e.workspace AND v.environment = e.environment
+                         AND v.vault = e.vault AND v.key = e.key AND v.version = e.version
+                     WHERE e.workspace = $1 AND e.environment = $2 AND e.vault = $3 AND e.deleted_at IS NULL
+                     ORDER BY e.key"
+            ),
+            &[&vault.workspace.as_str(), &vault.environment.as_str(), &vault.vault.as_str()],
+            rows::entry_and_current,
+        )
+        .await
     }
 
     async fn list_entries(&self, vault: &VaultPath, q: &ListQuery) -> Result<Vec<EntryMeta>> {

@@ -15,7 +15,7 @@ mod reserve;
 mod tags;
 
 use crate::backend_prelude::*;
-use crate::rows::{self, Columns, Mapper, CURRENT_COLS, ENTRY_COLS};
+use crate::rows::{self, Columns, Mapper, CURRENT_COLS, ENTRY_AND_CURRENT_COLS, ENTRY_COLS};
 use crate::rules::LiveLimits;
 use crate::snapshot::Cell;
 use async_trait::async_trait;
@@ -695,6 +695,19 @@ impl Store for SqliteStore {
         let (ws, env, name) = (vault.workspace.as_str(), vault.environment.as_str(), vault.vault.as_str());
         let found = self.read_with(|c| query_all(c, &sql, params![ws, env, name, wanted], rows::current))?;
         rows::at_positions(keys.len(), found)
+    }
+
+    async fn read_vault_current(&self, vault: &VaultPath) -> Result<Vec<(EntryMeta, SealedVersion)>> {
+        // One walk of the entries' primary key in key order, one lookup of each current version.
+        let sql = format!(
+            "SELECT {ENTRY_AND_CURRENT_COLS} FROM entries e
+             JOIN entry_versions v ON v.workspace = e.workspace AND v.environment = e.environment
+                 AND v.vault = e.vault AND v.key = e.key AND v.version = e.version
+             WHERE e.workspace = ?1 AND e.environment = ?2 AND e.vault = ?3 AND e.deleted_at IS NULL
+             ORDER BY e.key"
+        );
+        let (ws, env, name) = (vault.workspace.as_str(), vault.environment.as_str(), vault.vault.as_str());
+        self.read_with(|c| query_all(c, &sql, params![ws, env, name], rows::entry_and_current))
     }
 
     async fn list_entries(&self, vault: &VaultPath, q: &ListQuery) -> Result<Vec<EntryMeta>> {
