@@ -889,10 +889,9 @@ impl Store for PostgresStore {
     }
 
     async fn change_seq(&self) -> Result<u64> {
-        // Typed: one round trip, no separate prepare. It runs on every request.
-        let row = self.conn().await?.query_typed_opt("SELECT seq FROM change_seq", &[]).await.map_err(backend)?;
-        let row = row.ok_or_else(|| StoreError::Corrupt("change_seq has no row".into()))?;
-        Ok(col::<i64>(&row, 0)? as u64)
+        let mut conn = self.conn().await?;
+        let read = conn.change_seq().await?;
+        read_change_seq(&*conn, &read).await
     }
 
     async fn export_snapshot(&self) -> Result<crate::Snapshot> {
@@ -904,6 +903,15 @@ impl Store for PostgresStore {
     async fn revoke_app_key(&self, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
         in_tx!(self, |tx| records::revoke_tx::<AppKeyRecord>(&tx, ws, id, now).await)
     }
+}
+
+/// The newest change number (see migration 0004).
+const CHANGE_SEQ: &str = "SELECT seq FROM change_seq";
+
+async fn read_change_seq(client: &impl GenericClient, read: &tokio_postgres::Statement) -> Result<u64> {
+    let row = client.query_opt(read, &[]).await.map_err(backend)?;
+    let row = row.ok_or_else(|| StoreError::Corrupt("change_seq has no row".into()))?;
+    Ok(col::<i64>(&row, 0)? as u64)
 }
 
 #[cfg(test)]

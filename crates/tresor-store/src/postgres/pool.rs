@@ -13,14 +13,16 @@ use tokio_postgres::{Client, Config, Row, Statement};
 /// Connections per store (per server process).
 pub(super) const POOL_SIZE: usize = 4;
 
-/// A pooled connection, held for the length of one call.
-/// A pooled connection and the statement prepared on it.
+/// A pooled connection (held for the length of one call) and the statements prepared on it.
 pub(super) struct Pooled {
     client: Client,
     /// The audit append of read records ([`super::audit::APPEND`]), prepared on first use: it
     /// runs for every group of reads, and planning its statement each time cost about as much
     /// database time as running it.
     audit_append: Option<Statement>,
+    /// The change-number read ([`super::CHANGE_SEQ`]), prepared on first use: a server sharing
+    /// its database runs it for (nearly) every group of requests.
+    change_seq: Option<Statement>,
 }
 
 pub(super) struct Conn<'a>(MutexGuard<'a, Option<Pooled>>);
@@ -41,13 +43,27 @@ impl DerefMut for Conn<'_> {
 impl Conn<'_> {
     /// The audit append, prepared on this connection (once).
     pub(super) async fn audit_append(&mut self) -> Result<Statement> {
+        self.prepared(|p| &mut p.audit_append, super::audit::APPEND, super::audit::APPEND_TYPES).await
+    }
+
+    /// The change-number read, prepared on this connection (once).
+    pub(super) async fn change_seq(&mut self) -> Result<Statement> {
+        self.prepared(|p| &mut p.change_seq, super::CHANGE_SEQ, &[]).await
+    }
+
+    async fn prepared(
+        &mut self,
+        slot: fn(&mut Pooled) -> &mut Option<Statement>,
+        sql: &str,
+        types: &[tokio_postgres::types::Type],
+    ) -> Result<Statement> {
         let pooled = self.0.as_mut().expect("a pooled connection is opened before it is handed out");
-        if pooled.audit_append.is_none() {
-            let prepared =
-                pooled.client.prepare_typed(super::audit::APPEND, super::audit::APPEND_TYPES).await.map_err(backend)?;
-            pooled.audit_append = Some(prepared);
+        if let Some(statement) = slot(pooled) {
+            return Ok(statement.clone());
         }
-        Ok(pooled.audit_append.clone().expect("just prepared"))
+        let statement = pooled.client.prepare_typed(sql, types).await.map_err(backend)?;
+        *slot(pooled) = Some(statement.clone());
+        Ok(statement)
     }
 }
 
@@ -107,7 +123,7 @@ impl PostgresStore {
             None => self.conns[start % n].lock().await,
         };
         if guard.as_ref().is_none_or(|c| c.client.is_closed()) {
-            *guard = Some(Pooled { client: self.open().await?, audit_append: None });
+            *guard = Some(Pooled { client: self.open().await?, audit_append: None, change_seq: None });
         }
         Ok(Conn(guard))
     }
