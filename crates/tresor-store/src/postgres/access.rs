@@ -1,9 +1,9 @@
 //! Principals, groups, tokens and grants on PostgreSQL.
 
+use super::pool::PgTx;
 use super::{backend, change, insert_err, Params, PostgresStore};
 use crate::rows::{self, GRANT_COLS};
 use crate::{GrantRecord, Membership, NewPrincipal, PrincipalRecord, Result, StoreError};
-use tokio_postgres::Transaction;
 use tresor_model::{PrincipalKind, PrincipalRef, WorkspaceName};
 
 impl PostgresStore {
@@ -67,7 +67,7 @@ impl PostgresStore {
 }
 
 /// [`crate::Store::delete_grant`] inside a caller's transaction.
-pub(super) async fn delete_grant_tx(tx: &Transaction<'_>, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
+pub(super) async fn delete_grant_tx(tx: &PgTx<'_>, ws: &WorkspaceName, id: &str) -> Result<GrantRecord> {
     let row = tx
         .query_opt(
             &format!("DELETE FROM grants WHERE workspace = $1 AND id = $2 RETURNING {GRANT_COLS}"),
@@ -80,7 +80,7 @@ pub(super) async fn delete_grant_tx(tx: &Transaction<'_>, ws: &WorkspaceName, id
 }
 
 /// [`crate::Store::create_principal`] inside a caller's transaction (also a step of a batch).
-pub(super) async fn create_principal_tx(tx: &Transaction<'_>, p: &NewPrincipal) -> Result<()> {
+pub(super) async fn create_principal_tx(tx: &PgTx<'_>, p: &NewPrincipal) -> Result<()> {
     let (ws, who) = (&p.workspace, &p.principal);
     tx.execute(
         "INSERT INTO principals (workspace, kind, name, created_at, created_by) VALUES ($1, $2, $3, $4, $5)",
@@ -92,7 +92,7 @@ pub(super) async fn create_principal_tx(tx: &Transaction<'_>, p: &NewPrincipal) 
 }
 
 /// [`crate::Store::delete_principal`] inside a caller's transaction.
-pub(super) async fn delete_principal_tx(tx: &Transaction<'_>, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
+pub(super) async fn delete_principal_tx(tx: &PgTx<'_>, ws: &WorkspaceName, p: &PrincipalRef) -> Result<()> {
     let (w, k, n) = (ws.as_str(), p.kind.as_str(), p.name.as_str());
     let sql = "DELETE FROM principals WHERE workspace = $1 AND kind = $2 AND name = $3";
     change(tx, sql, &[&w, &k, &n], || format!("principal {p}")).await?;
@@ -113,7 +113,7 @@ pub(super) async fn delete_principal_tx(tx: &Transaction<'_>, ws: &WorkspaceName
 }
 
 /// [`crate::Store::add_member`] inside a caller's transaction.
-pub(super) async fn add_member_tx(tx: &Transaction<'_>, m: &Membership) -> Result<()> {
+pub(super) async fn add_member_tx(tx: &PgTx<'_>, m: &Membership) -> Result<()> {
     let (ws, group, member) = (&m.workspace, &m.group, &m.member);
     tx.execute(
         "INSERT INTO group_members (workspace, group_name, member_kind, member_name) VALUES ($1, $2, $3, $4)",
@@ -125,7 +125,7 @@ pub(super) async fn add_member_tx(tx: &Transaction<'_>, m: &Membership) -> Resul
 }
 
 /// [`crate::Store::remove_member`] inside a caller's transaction.
-pub(super) async fn remove_member_tx(tx: &Transaction<'_>, m: &Membership) -> Result<()> {
+pub(super) async fn remove_member_tx(tx: &PgTx<'_>, m: &Membership) -> Result<()> {
     let (ws, group, member) = (m.workspace.as_str(), &m.group, &m.member);
     let sql = "DELETE FROM group_members WHERE workspace = $1 AND group_name = $2 AND member_kind = $3
                AND member_name = $4";
@@ -134,12 +134,7 @@ pub(super) async fn remove_member_tx(tx: &Transaction<'_>, m: &Membership) -> Re
 }
 
 /// Revokes the workspace's unrevoked tokens named `name` (those an application key minted).
-pub(super) async fn revoke_tokens_named_tx(
-    tx: &Transaction<'_>,
-    ws: &WorkspaceName,
-    name: &str,
-    now: i64,
-) -> Result<()> {
+pub(super) async fn revoke_tokens_named_tx(tx: &PgTx<'_>, ws: &WorkspaceName, name: &str, now: i64) -> Result<()> {
     tx.execute(
         "UPDATE tokens SET revoked_at = $3 WHERE workspace = $1 AND name = $2 AND revoked_at IS NULL",
         &[&ws.as_str(), &name, &now],

@@ -127,12 +127,12 @@ pub(super) const APPEND_TYPES: &[Type] = &[
 /// takes is its chain's own row, which no other writer touches: servers on one database append
 /// side by side.
 pub(super) async fn append_audit_tx(
-    client: &impl GenericClient,
+    tx: &super::pool::PgTx<'_>,
     records: Vec<AuditRecord>,
     chain: &ChainWriter,
     at: &mut (u64, Vec<u8>),
 ) -> Result<()> {
-    append(client, None, records, chain, at).await
+    append(&**tx, None, records, chain, at).await
 }
 
 /// The same with [`APPEND`] prepared on the connection (the audit writer's groups of reads).

@@ -1,12 +1,13 @@
 //! Export and import of whole-store snapshots on PostgreSQL.
 
+use super::pool::PgTx;
 use super::{backend, PostgresStore};
 use crate::snapshot::{not_empty, Cell, TableDef, TABLES};
 use crate::{Result, Snapshot, SnapshotHeader, SnapshotTables, StoreError};
 use std::collections::HashMap;
 use tokio_postgres::types::private::BytesMut;
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
-use tokio_postgres::{IsolationLevel, Row, Transaction};
+use tokio_postgres::{IsolationLevel, Row};
 
 /// Rows per INSERT statement: one round trip carries many rows, well under PostgreSQL's limit of
 /// 65535 parameters per statement.
@@ -55,12 +56,12 @@ fn cells_of(row: &Row, table: &str) -> Result<Vec<Cell>> {
         .collect()
 }
 
-async fn schema_version(tx: &Transaction<'_>) -> Result<i64> {
+async fn schema_version(tx: &tokio_postgres::Transaction<'_>) -> Result<i64> {
     let row = tx.query_one("SELECT COALESCE(MAX(version), 0) FROM schema_migrations", &[]).await.map_err(backend)?;
     super::col(&row, 0)
 }
 
-async fn insert_rows(tx: &Transaction<'_>, def: &TableDef, rows: &[Vec<Cell>]) -> Result<()> {
+async fn insert_rows(tx: &PgTx<'_>, def: &TableDef, rows: &[Vec<Cell>]) -> Result<()> {
     let width = def.columns.len();
     for chunk in rows.chunks(ROWS_PER_INSERT) {
         let values: Vec<String> = (0..chunk.len())

@@ -3,4 +3,4 @@
 //! `src/batch.rs` runs them; a failing step drops the transaction uncommitted, so the steps before
 //! it are rolled back.
 
-crate::batch::batch_steps!(tokio_postgres::Transaction<'_>, await);
+crate::batch::batch_steps!(super::pool::PgTx<'_>, await);

@@ -35,12 +35,13 @@ use crate::rows::{self, Columns, CURRENT_COLS, ENTRY_AND_CURRENT_COLS, ENTRY_COL
 use crate::rules::LiveLimits;
 use crate::snapshot::Cell;
 use async_trait::async_trait;
+use pool::PgTx;
 use pool::{describe, POOL_SIZE};
 use std::sync::atomic::AtomicUsize;
 use tokio::sync::Mutex;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSql, ToSql};
-use tokio_postgres::{Config, GenericClient, Row, Transaction};
+use tokio_postgres::{Config, GenericClient, Row};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 /// Advisory lock class ids (the two-key form of `pg_advisory_xact_lock`), so tresor's locks never
@@ -120,19 +121,14 @@ fn insert_err(what: String, parent: &str) -> impl FnOnce(tokio_postgres::Error) 
 
 /// Runs a statement that must change a row: [`StoreError::NotFound`] naming `what` when it
 /// changed none.
-pub(super) async fn change(
-    tx: &Transaction<'_>,
-    sql: &str,
-    params: &Params<'_>,
-    what: impl FnOnce() -> String,
-) -> Result<()> {
+pub(super) async fn change(tx: &PgTx<'_>, sql: &str, params: &Params<'_>, what: impl FnOnce() -> String) -> Result<()> {
     let n = tx.execute(sql, params).await.map_err(backend)?;
     crate::rules::found(n, what)
 }
 
 /// Inserts one row into `table`: `values` in the order of `cols` (a column list of `crate::rows`).
 pub(super) async fn insert_row(
-    tx: &Transaction<'_>,
+    tx: &PgTx<'_>,
     table: &str,
     cols: &str,
     values: &[Cell],
@@ -214,7 +210,7 @@ impl PostgresStore {
 }
 
 /// The entry's current version and deletion time, its row locked for the rest of the transaction.
-async fn lock_entry(tx: &Transaction<'_>, p: &EntryPath) -> Result<Option<(u64, Option<i64>)>> {
+async fn lock_entry(tx: &PgTx<'_>, p: &EntryPath) -> Result<Option<(u64, Option<i64>)>> {
     let row = tx
         .query_opt(
             "SELECT version, deleted_at FROM entries
@@ -227,7 +223,7 @@ async fn lock_entry(tx: &Transaction<'_>, p: &EntryPath) -> Result<Option<(u64, 
 }
 
 /// [`Store::write_version`] inside a caller's transaction (also a step of a batch).
-async fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
+async fn write_version_tx(tx: &PgTx<'_>, n: &NewVersion) -> Result<()> {
     let p = &n.path;
     let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
     let current = lock_entry(tx, p).await?;
@@ -333,12 +329,12 @@ async fn write_version_tx(tx: &Transaction<'_>, n: &NewVersion) -> Result<()> {
 }
 
 /// [`crate::batch::BatchSteps::execute`].
-async fn execute_tx(tx: &Transaction<'_>, sql: &str) -> Result<()> {
+async fn execute_tx(tx: &PgTx<'_>, sql: &str) -> Result<()> {
     tx.batch_execute(sql).await.map_err(backend)
 }
 
 /// [`Store::soft_delete`] inside a caller's transaction.
-async fn soft_delete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()> {
+async fn soft_delete_tx(tx: &PgTx<'_>, p: &EntryPath, now: i64) -> Result<()> {
     let sql = "UPDATE entries SET deleted_at = $5, updated_at = $5
                WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND deleted_at IS NULL";
     let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
@@ -347,7 +343,7 @@ async fn soft_delete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result
 
 /// [`crate::batch::BatchSteps::touch_entry`]: also locks the entry's row against its other
 /// writers until the transaction ends.
-async fn touch_entry_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()> {
+async fn touch_entry_tx(tx: &PgTx<'_>, p: &EntryPath, now: i64) -> Result<()> {
     let sql =
         "UPDATE entries SET updated_at = $5 WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4";
     let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
@@ -355,7 +351,12 @@ async fn touch_entry_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result
 }
 
 /// [`Store::version_states`] on a pooled connection, or inside a transaction.
-async fn version_states_of(c: &impl GenericClient, p: &EntryPath) -> Result<Vec<(u64, VersionState)>> {
+/// [`version_states_on`] inside a change's transaction (the batch steps' name for it).
+async fn version_states_of(tx: &PgTx<'_>, p: &EntryPath) -> Result<Vec<(u64, VersionState)>> {
+    version_states_on(&**tx, p).await
+}
+
+async fn version_states_on(c: &impl GenericClient, p: &EntryPath) -> Result<Vec<(u64, VersionState)>> {
     let sql = "SELECT version, deleted_at, destroyed_at FROM entry_versions
                WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 ORDER BY version DESC";
     let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
@@ -364,7 +365,7 @@ async fn version_states_of(c: &impl GenericClient, p: &EntryPath) -> Result<Vec<
 }
 
 /// [`crate::batch::BatchSteps::put_version_state`].
-async fn put_version_state_tx(tx: &Transaction<'_>, p: &EntryPath, version: u64, state: &VersionState) -> Result<()> {
+async fn put_version_state_tx(tx: &PgTx<'_>, p: &EntryPath, version: u64, state: &VersionState) -> Result<()> {
     let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
     tx.execute(
         "UPDATE entry_versions SET deleted_at = $6, destroyed_at = $7,
@@ -379,7 +380,7 @@ async fn put_version_state_tx(tx: &Transaction<'_>, p: &EntryPath, version: u64,
 }
 
 /// [`Store::create_environment`] inside a caller's transaction.
-async fn create_environment_tx(tx: &Transaction<'_>, e: &NewEnvironment) -> Result<()> {
+async fn create_environment_tx(tx: &PgTx<'_>, e: &NewEnvironment) -> Result<()> {
     let (ws, parent) = (e.workspace.as_str(), e.parent.as_ref().map(EnvName::as_str));
     if let Some(parent) = parent {
         // KEY SHARE keeps the parent from being deleted before this commits.
@@ -401,7 +402,7 @@ async fn create_environment_tx(tx: &Transaction<'_>, e: &NewEnvironment) -> Resu
 }
 
 /// [`Store::create_vault`] inside a caller's transaction.
-async fn create_vault_tx(tx: &Transaction<'_>, vault: &VaultPath, now: i64) -> Result<()> {
+async fn create_vault_tx(tx: &PgTx<'_>, vault: &VaultPath, now: i64) -> Result<()> {
     tx.execute(
         "INSERT INTO vaults (workspace, environment, name, created_at) VALUES ($1, $2, $3, $4)",
         &[&vault.workspace.as_str(), &vault.environment.as_str(), &vault.vault.as_str(), &now],
@@ -412,7 +413,7 @@ async fn create_vault_tx(tx: &Transaction<'_>, vault: &VaultPath, now: i64) -> R
 }
 
 /// [`Store::delete_vault`] inside a caller's transaction.
-async fn delete_vault_tx(tx: &Transaction<'_>, vault: &VaultPath) -> Result<()> {
+async fn delete_vault_tx(tx: &PgTx<'_>, vault: &VaultPath) -> Result<()> {
     let (ws, env, name) = (vault.workspace.as_str(), vault.environment.as_str(), vault.vault.as_str());
     // Locking the vault row first makes concurrent entry inserts (whose foreign key check
     // share-locks it) wait, so the emptiness seen below still holds at commit.
@@ -442,7 +443,7 @@ async fn delete_vault_tx(tx: &Transaction<'_>, vault: &VaultPath) -> Result<()> 
 }
 
 /// [`crate::BatchOp::SetVaultOwner`] inside a caller's transaction.
-async fn set_vault_owner_tx(tx: &Transaction<'_>, vault: &VaultPath, managed_by: Option<&str>, at: i64) -> Result<()> {
+async fn set_vault_owner_tx(tx: &PgTx<'_>, vault: &VaultPath, managed_by: Option<&str>, at: i64) -> Result<()> {
     let sql =
         "UPDATE vaults SET managed_by = $4, managed_at = $5 WHERE workspace = $1 AND environment = $2 AND name = $3";
     let (ws, env, name) = (vault.workspace.as_str(), vault.environment.as_str(), vault.vault.as_str());
@@ -450,7 +451,7 @@ async fn set_vault_owner_tx(tx: &Transaction<'_>, vault: &VaultPath, managed_by:
 }
 
 /// [`Store::undelete`] inside a caller's transaction.
-async fn undelete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()> {
+async fn undelete_tx(tx: &PgTx<'_>, p: &EntryPath, now: i64) -> Result<()> {
     let sql = "UPDATE entries SET deleted_at = NULL, updated_at = $5
                WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND deleted_at IS NOT NULL";
     let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
@@ -459,7 +460,7 @@ async fn undelete_tx(tx: &Transaction<'_>, p: &EntryPath, now: i64) -> Result<()
 
 /// [`Store::purge`] inside a caller's transaction: the entry's versions go with it through
 /// ON DELETE CASCADE.
-async fn purge_tx(tx: &Transaction<'_>, p: &EntryPath) -> Result<()> {
+async fn purge_tx(tx: &PgTx<'_>, p: &EntryPath) -> Result<()> {
     let sql = "DELETE FROM entries WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4";
     let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
     change(tx, sql, &[&ws, &env, &vault, &key], || format!("entry {p}")).await
@@ -467,7 +468,7 @@ async fn purge_tx(tx: &Transaction<'_>, p: &EntryPath) -> Result<()> {
 
 /// [`crate::batch::BatchSteps::replace_data_key`]: the rows changed (0 when the key moved on).
 async fn replace_data_key_tx(
-    tx: &Transaction<'_>,
+    tx: &PgTx<'_>,
     ws: &WorkspaceName,
     generation: u32,
     old: &[u8],
@@ -478,7 +479,7 @@ async fn replace_data_key_tx(
 }
 
 /// [`crate::batch::BatchSteps::replace_meta`]: the rows changed (0 when the value moved on).
-async fn replace_meta_tx(tx: &Transaction<'_>, key: &str, old: Option<&[u8]>, new: &[u8]) -> Result<u64> {
+async fn replace_meta_tx(tx: &PgTx<'_>, key: &str, old: Option<&[u8]>, new: &[u8]) -> Result<u64> {
     let n = match old {
         Some(old) => tx.execute("UPDATE meta SET value = $3 WHERE key = $1 AND value = $2", &[&key, &old, &new]).await,
         None => {
@@ -490,7 +491,7 @@ async fn replace_meta_tx(tx: &Transaction<'_>, key: &str, old: Option<&[u8]>, ne
 }
 
 /// [`crate::batch::BatchSteps::add_data_key`].
-async fn add_data_key_tx(tx: &Transaction<'_>, ws: &WorkspaceName, key: &WrappedKey, now: i64) -> Result<u64> {
+async fn add_data_key_tx(tx: &PgTx<'_>, ws: &WorkspaceName, key: &WrappedKey, now: i64) -> Result<u64> {
     let generation = i64::from(key.generation);
     let n = tx
         .execute(
@@ -511,7 +512,7 @@ async fn add_data_key_tx(tx: &Transaction<'_>, ws: &WorkspaceName, key: &Wrapped
 }
 
 /// [`crate::batch::BatchSteps::reseal`].
-async fn reseal_tx(tx: &Transaction<'_>, p: &EntryPath, version: u64, old: &[u8], new: &[u8]) -> Result<u64> {
+async fn reseal_tx(tx: &PgTx<'_>, p: &EntryPath, version: u64, old: &[u8], new: &[u8]) -> Result<u64> {
     let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
     let sql = "UPDATE entry_versions SET sealed = $7
                WHERE workspace = $1 AND environment = $2 AND vault = $3 AND key = $4 AND version = $5 AND sealed = $6";
@@ -524,7 +525,7 @@ const SEALED_MIN_LEN: i32 = 45;
 
 /// The data keys' table is locked against a rotation's concurrent writers (another rotation, a
 /// new generation) until the transaction ends, so the count holds at commit.
-async fn count_data_keys_tx(tx: &Transaction<'_>) -> Result<u64> {
+async fn count_data_keys_tx(tx: &PgTx<'_>) -> Result<u64> {
     tx.batch_execute("LOCK TABLE data_keys IN SHARE ROW EXCLUSIVE MODE").await.map_err(backend)?;
     let row = tx.query_one("SELECT COUNT(*) FROM data_keys", &[]).await.map_err(backend)?;
     Ok(col::<i64>(&row, 0)? as u64)
@@ -758,7 +759,7 @@ impl Store for PostgresStore {
     }
 
     async fn version_states(&self, p: &EntryPath) -> Result<Vec<(u64, VersionState)>> {
-        version_states_of(&*self.conn().await?, p).await
+        version_states_on(&*self.conn().await?, p).await
     }
 
     async fn write_version(&self, n: NewVersion) -> Result<()> {

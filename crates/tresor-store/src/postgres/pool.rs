@@ -23,6 +23,78 @@ pub(super) struct Pooled {
     /// The change-number read ([`super::CHANGE_SEQ`]), prepared on first use: a server sharing
     /// its database runs it for (nearly) every group of requests.
     change_seq: Option<Statement>,
+    /// The statements of transactions ([`PgTx`]), by their SQL, prepared on first use.
+    statements: StatementCache,
+}
+
+/// Statements prepared on one connection, by their SQL. A statement sent as text is parsed and
+/// planned by the server and described to the client before it runs: two round trips where a
+/// prepared one takes one. A change runs about a dozen (its steps, its limits, its savepoint),
+/// so its round trips halve. At most [`StatementCache::MOST`] are kept, so SQL built with a
+/// varying shape cannot grow it without bound (the rest are sent as text, as before).
+#[derive(Default)]
+pub(super) struct StatementCache(std::sync::Mutex<std::collections::HashMap<String, Statement>>);
+
+impl StatementCache {
+    const MOST: usize = 256;
+}
+
+/// A transaction on a pooled connection whose `execute`, `query_one` and `query_opt`
+/// run statements prepared once per connection ([`StatementCache`]); everything else is the
+/// `tokio_postgres::Transaction` it derefs to.
+pub(crate) struct PgTx<'a> {
+    tx: tokio_postgres::Transaction<'a>,
+    statements: &'a StatementCache,
+}
+
+impl<'a> Deref for PgTx<'a> {
+    type Target = tokio_postgres::Transaction<'a>;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+type Sql<'p> = &'p [&'p (dyn tokio_postgres::types::ToSql + Sync)];
+
+impl PgTx<'_> {
+    async fn statement(&self, sql: &str) -> std::result::Result<Statement, tokio_postgres::Error> {
+        if let Some(statement) = self.statements.0.lock().unwrap_or_else(|p| p.into_inner()).get(sql) {
+            return Ok(statement.clone());
+        }
+        let statement = self.tx.prepare(sql).await?;
+        let mut cache = self.statements.0.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() < StatementCache::MOST {
+            cache.insert(sql.to_owned(), statement.clone());
+        }
+        Ok(statement)
+    }
+
+    pub(super) async fn execute(&self, sql: &str, params: Sql<'_>) -> std::result::Result<u64, tokio_postgres::Error> {
+        let statement = self.statement(sql).await?;
+        self.tx.execute(&statement, params).await
+    }
+
+    pub(super) async fn query_one(
+        &self,
+        sql: &str,
+        params: Sql<'_>,
+    ) -> std::result::Result<Row, tokio_postgres::Error> {
+        let statement = self.statement(sql).await?;
+        self.tx.query_one(&statement, params).await
+    }
+
+    pub(super) async fn query_opt(
+        &self,
+        sql: &str,
+        params: Sql<'_>,
+    ) -> std::result::Result<Option<Row>, tokio_postgres::Error> {
+        let statement = self.statement(sql).await?;
+        self.tx.query_opt(&statement, params).await
+    }
+
+    pub(super) async fn commit(self) -> std::result::Result<(), tokio_postgres::Error> {
+        self.tx.commit().await
+    }
 }
 
 pub(super) struct Conn<'a>(MutexGuard<'a, Option<Pooled>>);
@@ -41,6 +113,13 @@ impl DerefMut for Conn<'_> {
 }
 
 impl Conn<'_> {
+    /// A transaction whose statements are prepared once on this connection ([`PgTx`]).
+    pub(super) async fn transaction(&mut self) -> std::result::Result<PgTx<'_>, tokio_postgres::Error> {
+        let Pooled { client, statements, .. } =
+            self.0.as_mut().expect("a pooled connection is opened before it is handed out");
+        Ok(PgTx { tx: client.transaction().await?, statements })
+    }
+
     /// The audit append, prepared on this connection (once).
     pub(super) async fn audit_append(&mut self) -> Result<Statement> {
         self.prepared(|p| &mut p.audit_append, super::audit::APPEND, super::audit::APPEND_TYPES).await
@@ -123,7 +202,12 @@ impl PostgresStore {
             None => self.conns[start % n].lock().await,
         };
         if guard.as_ref().is_none_or(|c| c.client.is_closed()) {
-            *guard = Some(Pooled { client: self.open().await?, audit_append: None, change_seq: None });
+            *guard = Some(Pooled {
+                client: self.open().await?,
+                audit_append: None,
+                change_seq: None,
+                statements: StatementCache::default(),
+            });
         }
         Ok(Conn(guard))
     }

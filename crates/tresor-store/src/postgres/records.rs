@@ -1,10 +1,10 @@
 //! Tokens, grants and application keys on PostgreSQL: records with an id in a workspace
 //! ([`crate::rows::Record`]), read, inserted and revoked by one set of statements.
 
+use super::pool::PgTx;
 use super::{change, insert_err, insert_row, PostgresStore};
 use crate::rows::Record;
 use crate::Result;
-use tokio_postgres::Transaction;
 use tresor_model::WorkspaceName;
 
 impl PostgresStore {
@@ -22,7 +22,7 @@ impl PostgresStore {
 
 /// Inserts a record inside a caller's transaction (`insert_token`, `insert_grant`,
 /// `insert_app_key`, also steps of a batch).
-pub(super) async fn insert_tx<T: Record>(tx: &Transaction<'_>, r: &T) -> Result<()> {
+pub(super) async fn insert_tx<T: Record>(tx: &PgTx<'_>, r: &T) -> Result<()> {
     let (what, parent) = (format!("{} {}", T::WHAT, r.id()), format!("workspace {}", r.workspace()));
     insert_row(tx, T::TABLE, T::COLS, &r.values()).await.map_err(insert_err(what, &parent))?;
     Ok(())
@@ -30,7 +30,7 @@ pub(super) async fn insert_tx<T: Record>(tx: &Transaction<'_>, r: &T) -> Result<
 
 /// Marks a record revoked inside a caller's transaction, keeping the first revocation time
 /// (`revoke_token`, `revoke_app_key`).
-pub(super) async fn revoke_tx<T: Record>(tx: &Transaction<'_>, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
+pub(super) async fn revoke_tx<T: Record>(tx: &PgTx<'_>, ws: &WorkspaceName, id: &str, now: i64) -> Result<()> {
     let sql = format!("UPDATE {} SET revoked_at = COALESCE(revoked_at, $3) WHERE workspace = $1 AND id = $2", T::TABLE);
     change(tx, &sql, &[&ws.as_str(), &id, &now], || format!("{} {id}", T::WHAT)).await
 }

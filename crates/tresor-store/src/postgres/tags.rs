@@ -1,19 +1,14 @@
 //! Entry tags changed in place, without a new version (Conductor's `/api/secrets/{key}/tags`), on
 //! PostgreSQL.
 
+use super::pool::PgTx;
 use super::{backend, col};
 use crate::rules::apply_tags;
 use crate::{Result, StoreError};
-use tokio_postgres::Transaction;
 use tresor_model::{EntryPath, Tag};
 
 /// [`crate::Store::update_tags`] inside a caller's transaction.
-pub(super) async fn update_tags_tx(
-    tx: &Transaction<'_>,
-    p: &EntryPath,
-    upsert: &[Tag],
-    remove: &[Tag],
-) -> Result<Vec<Tag>> {
+pub(super) async fn update_tags_tx(tx: &PgTx<'_>, p: &EntryPath, upsert: &[Tag], remove: &[Tag]) -> Result<Vec<Tag>> {
     let (ws, env, vault, key) = (p.workspace.as_str(), p.environment.as_str(), p.vault.as_str(), p.key.as_str());
     let current = tx
         .query_opt(
