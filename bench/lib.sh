@@ -29,3 +29,28 @@ serve_with_reader() {
   "$bin" grant add app:bench 'default/default/*' read >/dev/null
   app_token=$("$bin" token create app:bench --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
 }
+
+# token_of FIELD: the FIELD of the JSON document on stdin (init's admin_token, a token's token).
+token_of() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+
+# start VAR DATA_DIR [serve flags...]: serves DATA_DIR (management rate limit off) and sets VAR to
+# its port. Not called in a command substitution (a subshell), so that the server's pid reaches
+# `pids` and the cleanup.
+start() {
+  local var=$1 dir=$2; shift 2
+  local p; p=$(port)
+  TRESOR_LOG=warn "$bin" serve --data-dir "$dir" --listen "127.0.0.1:$p" --rate-management 0 "$@" >/dev/null 2>&1 &
+  pids+=($!)
+  wait_port "$p"
+  printf -v "$var" '%s' "$p"
+}
+
+# seed PORT ADMIN_TOKEN -> prints an application token that may read default/default/*, after
+# storing db/password.
+seed() {
+  export TRESOR_ADDR="http://127.0.0.1:$1" TRESOR_TOKEN="$2"
+  echo -n 'correct-horse-battery-staple' | "$bin" set db/password >/dev/null
+  "$bin" principal create app:bench >/dev/null
+  "$bin" grant add app:bench 'default/default/*' read >/dev/null
+  "$bin" token create app:bench --json | token_of token
+}

@@ -24,28 +24,6 @@ trap 'cleanup; drop_db' EXIT
 drop_db
 psql -q "$pg/postgres" -c "CREATE DATABASE $db" >/dev/null
 
-token_of() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
-
-# start VAR DATA_DIR [--storage URL]: serves DATA_DIR and sets VAR to its port. Not called in a
-# command substitution (a subshell), so that the server's pid reaches `pids` and the cleanup.
-start() {
-  local var=$1 dir=$2; shift 2
-  local p; p=$(port)
-  TRESOR_LOG=warn "$bin" serve --data-dir "$dir" --listen "127.0.0.1:$p" --rate-management 0 "$@" >/dev/null 2>&1 &
-  pids+=($!)
-  wait_port "$p"
-  printf -v "$var" '%s' "$p"
-}
-
-# seed PORT ADMIN_TOKEN -> prints an application token that may read default/default/*
-seed() {
-  export TRESOR_ADDR="http://127.0.0.1:$1" TRESOR_TOKEN="$2"
-  echo -n 'correct-horse-battery-staple' | "$bin" set db/password >/dev/null
-  "$bin" principal create app:bench >/dev/null
-  "$bin" grant add app:bench 'default/default/*' read >/dev/null
-  "$bin" token create app:bench --json | token_of token
-}
-
 path=/api/v1/envs/default/vaults/default/values/db/password
 # wrk_run CONNECTIONS TOKEN PORT -> "rps p99_ms"
 wrk_run() {

@@ -24,22 +24,7 @@ db=tresor_bench_pgcpu
 drop_db() { psql -q "$pg/postgres" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; }
 trap 'cleanup; drop_db' EXIT
 drop_db
-token_of() { python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
-start() {
-  local var=$1 dir=$2; shift 2
-  local p; p=$(port)
-  TRESOR_LOG=warn "$bin" serve --data-dir "$dir" --listen "127.0.0.1:$p" --rate-management 0 "$@" >/dev/null 2>&1 &
-  pids+=($!)
-  wait_port "$p"
-  printf -v "$var" '%s' "$p"
-}
-seed() {
-  export TRESOR_ADDR="http://127.0.0.1:$1" TRESOR_TOKEN="$2"
-  echo -n 'correct-horse-battery-staple' | "$bin" set db/password >/dev/null
-  "$bin" principal create app:bench >/dev/null
-  "$bin" grant add app:bench 'default/default/*' read >/dev/null
-  "$bin" token create app:bench --json | token_of token
-}
+
 path=/api/v1/envs/default/vaults/default/values/db/password
 ports=()
 if [ "$mode" = sqlite ]; then
