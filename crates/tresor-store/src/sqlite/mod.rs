@@ -173,20 +173,16 @@ impl SqliteStore {
         };
         if !group.changes.is_empty() {
             if let Err(refused) = reserve.admit_change() {
-                return self.commit_reads_only(&mut conn, group, chain, refused);
+                let Group { changes, reads, flush } = group;
+                return self.refuse_changes_commit_reads(&mut conn, refused, changes.len(), reads, flush, chain);
             }
         }
         // Kept so that, should this group be the one that finds the disk full, its reads can be
         // committed again on the released space (a clone per record; the commit costs far more).
-        let reads_again = Group { changes: Vec::new(), reads: group.reads.clone(), flush: group.flush };
-        let changes = group.changes.len();
+        let (reads_again, flush, changes) = (group.reads.clone(), group.flush, group.changes.len());
         let outcomes = match self.commit_group(&mut conn, group, chain) {
             Err(full @ StoreError::OutOfSpace(_)) if self.disk_full() => {
-                let refused = std::iter::repeat_with(|| Err(full.clone())).take(changes).collect();
-                return match reads_again.reads.is_empty() {
-                    true => Ok(refused),
-                    false => self.commit_group(&mut conn, reads_again, chain).map(|_| refused),
-                };
+                return self.refuse_changes_commit_reads(&mut conn, full, changes, reads_again, flush, chain);
             }
             other => other?,
         };
@@ -197,18 +193,21 @@ impl SqliteStore {
         Ok(outcomes)
     }
 
-    fn commit_reads_only(
+    /// The outcomes of `changes` changes all refused with `refused`, after committing `reads`
+    /// alone (a group's reads while the disk reserve is released).
+    fn refuse_changes_commit_reads(
         &self,
         conn: &mut Connection,
-        group: Group,
-        chain: &ChainWriter,
         refused: StoreError,
+        changes: usize,
+        reads: Vec<AuditRecord>,
+        flush: Flush,
+        chain: &ChainWriter,
     ) -> Result<Vec<Result<()>>> {
-        let outcomes = std::iter::repeat_with(|| Err(refused.clone())).take(group.changes.len()).collect();
-        if !group.reads.is_empty() {
-            self.commit_group(conn, Group { changes: Vec::new(), reads: group.reads, flush: group.flush }, chain)?;
+        if !reads.is_empty() {
+            self.commit_group(conn, Group { changes: Vec::new(), reads, flush }, chain)?;
         }
-        Ok(outcomes)
+        Ok(std::iter::repeat_with(|| Err(refused.clone())).take(changes).collect())
     }
 
     /// Commits a group and moves the chain on.
